@@ -1,0 +1,83 @@
+# treadle build.  `make` builds build/treadle; `make test` installs missing
+# Debian packages, builds and runs every test; `make run` starts a demo cell.
+# `make SANITIZE=address,undefined test` builds into build-san/ with sanitizers.
+
+VERSION   := 0.1.0
+CC        ?= cc
+PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl
+WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
+             -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
+CFLAGS    ?= -O2 -g
+ifneq ($(SANITIZE),)
+BUILD     ?= build-san
+CFLAGS    += -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS   += -fsanitize=$(SANITIZE)
+else
+BUILD     ?= build
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu17 -D_GNU_SOURCE -DTHREADED -DTREADLE_VERSION='"$(VERSION)"' \
+             -MMD -MP $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+LIBS      := $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
+
+LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRC   := $(wildcard src/cli/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test-*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_HELPERS := $(wildcard tests/helpers/*.c)
+TEST_HELPER_BIN := $(TEST_HELPERS:tests/helpers/%.c=$(BUILD)/helpers/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+.PHONY: all deps test unit run bench clean install
+all: $(BUILD)/treadle
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libtreadle.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/treadle: $(CLI_OBJ) $(BUILD)/libtreadle.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtreadle.a $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtreadle.a $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(BUILD)/libtreadle.a $(LIBS) -lcmocka
+
+$(BUILD)/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -O2 -Wall -Werror -static -o $@ $< 2>/dev/null || $(CC) -std=gnu17 -O2 -Wall -Werror -o $@ $<
+
+# Fuzzers are built as corpus replayers (main in tests/fuzz/replay.c) unless FUZZ=1 (clang libFuzzer).
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libtreadle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libtreadle.a $(LIBS)
+
+unit: $(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit $(TEST_HELPER_BIN) $(FUZZ_BIN)
+	@BUILD=$(BUILD) ./tests/run.sh
+
+run: deps all
+	@./scripts/demo.sh
+
+bench: deps all $(TEST_HELPER_BIN)
+	@BUILD=$(BUILD) ./bench/run.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)/usr/local/bin/treadle
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

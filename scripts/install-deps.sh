@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages treadle needs to build, run and test; only the missing ones.
+# Exit: 0 ok, 111 apt failed.
+set -eu
+PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
+libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper
+s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 procps psmisc curl"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "treadle: install-deps: missing packages:$missing (run as root)" >&2
+	exit 111
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || exit 111
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 111

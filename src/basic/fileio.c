@@ -1,0 +1,213 @@
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <utime.h>
+
+#include "fileio.h"
+#include "util.h"
+
+int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 4096;
+	ssize_t n;
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negerrno();
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len + 1 >= cap) {
+			char *t = realloc(buf, cap * 2);
+			if (!t)
+				return -ENOMEM;
+			buf = t;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negerrno();
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int read_file(const char *path, char **ret, size_t *ret_len)
+{
+	return read_file_at(AT_FDCWD, path, ret, ret_len);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negerrno();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	const char *slash = strrchr(name, '/');
+	const char *base = slash ? slash + 1 : name;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	int r;
+
+	dir = slash ? strndup(name, (size_t)(slash - name + 1)) : strdup("");
+	if (!dir)
+		return -ENOMEM;
+	tmp = strdup_printf("%s.%s.tmp%08x", dir, base, (unsigned)random());
+	if (!tmp)
+		return -ENOMEM;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return negerrno();
+	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
+		r = negerrno();
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		r = negerrno();
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	dfd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		fsync(dfd);
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
+}
+
+int write_string_file(const char *path, const char *s)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return negerrno();
+	if (write(fd, s, strlen(s)) < 0)
+		return negerrno();
+	return 0;
+}
+
+int touch(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+
+	if (fd < 0)
+		return negerrno();
+	if (futimens(fd, NULL) < 0)
+		return negerrno();
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+	char *s;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return negerrno();
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return negerrno();
+	return 0;
+}
+
+static int rm_rf_at(int dfd, const char *name, dev_t dev)
+{
+	struct stat st;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int fd, r = 0;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : negerrno();
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? negerrno() : 0;
+	if (st.st_dev != dev)
+		return -EXDEV;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return negerrno();
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return negerrno();
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		int q = rm_rf_at(dirfd(d), de->d_name, dev);
+		if (q < 0 && !r)
+			r = q;
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !r)
+		r = negerrno();
+	return r;
+}
+
+int rm_rf(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : negerrno();
+	return rm_rf_at(AT_FDCWD, path, st.st_dev);
+}
+
+int dir_list(const char *path, int skip_dot, char ***ret)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	_cleanup_strv_free_ char **l = strv_new();
+	struct dirent *de;
+
+	if (!d)
+		return negerrno();
+	if (!l)
+		return -ENOMEM;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (skip_dot && de->d_name[0] == '.')
+			continue;
+		if (strv_extend(&l, de->d_name) < 0)
+			return -ENOMEM;
+	}
+	strv_sort(l);
+	*ret = TAKE_PTR(l);
+	return 0;
+}

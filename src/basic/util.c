@@ -1,0 +1,240 @@
+#include <ctype.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "util.h"
+
+char **strv_new(void)
+{
+	return calloc(1, sizeof(char *));
+}
+
+int strv_push(char ***l, char *s)
+{
+	size_t n = *l ? strv_length(*l) : 0;
+	char **t;
+
+	if (!s)
+		return -ENOMEM;
+	t = realloc(*l, (n + 2) * sizeof(char *));
+	if (!t) {
+		free(s);
+		return -ENOMEM;
+	}
+	t[n] = s;
+	t[n + 1] = NULL;
+	*l = t;
+	return 0;
+}
+
+int strv_extend(char ***l, const char *s)
+{
+	return strv_push(l, strdup(s));
+}
+
+size_t strv_length(char *const *l)
+{
+	size_t n = 0;
+
+	while (l && l[n])
+		n++;
+	return n;
+}
+
+bool strv_contains(char *const *l, const char *s)
+{
+	for (; l && *l; l++)
+		if (strcmp(*l, s) == 0)
+			return true;
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(char **l)
+{
+	if (l)
+		qsort(l, strv_length(l), sizeof(char *), cmp_str);
+}
+
+void strv_free(char **l)
+{
+	for (char **p = l; p && *p; p++)
+		free(*p);
+	free(l);
+}
+
+int safe_atou64(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int safe_atoi64(const char *s, int64_t *ret)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int safe_atoi(const char *s, int *ret)
+{
+	int64_t v;
+	int r = safe_atoi64(s, &v);
+
+	if (r < 0)
+		return r;
+	if (v < INT32_MIN || v > INT32_MAX)
+		return -ERANGE;
+	*ret = (int)v;
+	return 0;
+}
+
+int safe_atod(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret_bytes)
+{
+	static const char units[] = "BKMGTPE";
+	const char *p = s, *u;
+	uint64_t n = 0, mult = 1, base = 1024;
+	size_t i;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		u = strchr(units, toupper((unsigned char)*p));
+		if (!u)
+			return -EINVAL;
+		p++;
+		if (*u != 'B' && (*p == 'B' || *p == 'b')) {
+			base = 1000;
+			p++;
+		}
+		if (*p)
+			return -EINVAL;
+		for (i = 0; i < (size_t)(u - units); i++) {
+			if (mult > UINT64_MAX / base)
+				return -ERANGE;
+			mult *= base;
+		}
+	}
+	if (n && mult > UINT64_MAX / n)
+		return -ERANGE;
+	*ret_bytes = n * mult;
+	return 0;
+}
+
+int parse_duration(const char *s, uint64_t *ret_seconds)
+{
+	const char *p = s;
+	uint64_t n = 0, mult = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		switch (toupper((unsigned char)*p)) {
+		case 'S': mult = 1; break;
+		case 'M': mult = 60; break;
+		case 'H': mult = 3600; break;
+		case 'D': mult = 86400; break;
+		default: return -EINVAL;
+		}
+		if (p[1])
+			return -EINVAL;
+	}
+	if (n && mult > UINT64_MAX / n)
+		return -ERANGE;
+	*ret_seconds = n * mult;
+	return 0;
+}
+
+double now_realtime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t now_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+char *strdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+bool startswith(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool endswith(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}

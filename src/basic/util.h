@@ -1,0 +1,43 @@
+/* util.h: string vectors, checked number/size/duration parsing, time.
+ * Basic layer: no project dependencies beyond macro.h. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* NULL-terminated vectors of owned strings. */
+char **strv_new(void);
+/* Append a copy of s (strv_push takes ownership of s instead).  -ENOMEM on failure. */
+int strv_extend(char ***l, const char *s);
+int strv_push(char ***l, char *s);
+size_t strv_length(char *const *l);
+bool strv_contains(char *const *l, const char *s);
+void strv_sort(char **l);
+void strv_free(char **l);
+static inline void strv_freep(char ***l) { strv_free(*l); }
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Checked conversions: whole string must parse, no sign for unsigned, no overflow.
+ * Return 0 or -EINVAL / -ERANGE. */
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atoi64(const char *s, int64_t *ret);
+int safe_atoi(const char *s, int *ret);
+int safe_atod(const char *s, double *ret);
+
+/* Treadmill's utils.size_to_bytes: "1K" = 1024, "1KB" = 1000, suffixes B K M G T P E,
+ * case-insensitive; a bare number is bytes.  -EINVAL / -ERANGE. */
+int parse_size(const char *s, uint64_t *ret_bytes);
+/* Treadmill's utils.to_seconds: "<N>[SMHD]" (case-insensitive), bare number = seconds. */
+int parse_duration(const char *s, uint64_t *ret_seconds);
+
+/* Wall clock in seconds with sub-second precision, and monotonic milliseconds. */
+double now_realtime(void);
+uint64_t now_monotonic_ms(void);
+
+/* asprintf that returns NULL on failure instead of leaving the pointer undefined. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);

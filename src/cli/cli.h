@@ -1,0 +1,28 @@
+/* cli.h: the subcommand table shared by src/cli/ files.
+ * CLI layer: may include every lower layer; nothing includes it. */
+#pragma once
+
+#include "../basic/error.h"
+
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the subcommand name; returns an exit code */
+	const char *usage;		   /* one line: arguments */
+	const char *summary;		   /* one line: what it does */
+};
+
+/* Exit codes (documented in docs/CLI.md): */
+#define EXIT_OK 0
+#define EXIT_NO 1
+#define EXIT_USAGE 2
+#define EXIT_PERM 100
+#define EXIT_TEMP 111
+
+/* Print "treadle: <msg>" for a usage problem and return EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
+
+/* Cell root: --root value if given, else $TREADLE_ROOT, else /var/lib/treadle. */
+const char *cli_root(const char *opt_root);
+
+/* One entry per subcommand, defined in their cmd-*.c files. */
+int cmd_version(int argc, char **argv);

@@ -1,0 +1,87 @@
+/* treadle: one binary, subcommands from one table (which also produces --help). */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_command commands[] = {
+	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
+	{ "version", cmd_version, "", "print the version" },
+};
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "treadle: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'treadle help %s')\n", cmd);
+	return EXIT_USAGE;
+}
+
+const char *cli_root(const char *opt_root)
+{
+	const char *e;
+
+	if (opt_root && *opt_root)
+		return opt_root;
+	e = getenv("TREADLE_ROOT");
+	return e && *e ? e : "/var/lib/treadle";
+}
+
+int cmd_version(int argc _unused_, char **argv _unused_)
+{
+	printf("treadle %s\n", TREADLE_VERSION);
+	return EXIT_OK;
+}
+
+static const struct cli_command *find(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct cli_command *c;
+
+	if (argc > 1) {
+		c = find(argv[1]);
+		if (!c)
+			return cli_usage_error("help", "unknown command '%s'", argv[1]);
+		printf("usage: treadle %s %s\n  %s\n", c->name, c->usage, c->summary);
+		return EXIT_OK;
+	}
+	printf("usage: treadle COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (commands[i].summary[0] != '(') /* "(internal)" commands are not listed */
+			printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nexit codes: 0 ok, 1 no/false, 2 usage, 100 permanent error, 111 temporary or system error\n");
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_command *c;
+
+	if (argc < 2)
+		return cmd_help(1, argv), EXIT_USAGE;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(1, argv);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(1, argv);
+	c = find(argv[1]);
+	if (!c)
+		return cli_usage_error("help", "unknown command '%s'", argv[1]);
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		printf("usage: treadle %s %s\n  %s\n", c->name, c->usage, c->summary);
+		return EXIT_OK;
+	}
+	return c->run(argc - 1, argv + 1);
+}
