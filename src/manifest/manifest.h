@@ -1,0 +1,56 @@
+/* manifest.h: Treadmill app manifests: parse, validate, normalise.
+ *
+ * Domain layer: includes basic/ only; uses jansson objects as the in-memory form
+ * (json_t, owned by the caller, released with json_decref).
+ *
+ * Three shapes, as in Treadmill (reference treadmill-architecture.md §2):
+ *  - user manifest: what a user writes (YAML or JSON), schema of §2.1;
+ *  - scheduled manifest: user manifest + proid, environment, affinity defaults,
+ *    stored as JSON in /scheduled/<proid>.<app>#<seq> (§2.3);
+ *  - runtime manifest: data/app.json written by the node (§2.2, §2.4).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../basic/error.h"
+
+enum manifest_format { MANIFEST_AUTO, MANIFEST_YAML, MANIFEST_JSON };
+
+/* Parse and validate a user manifest.  `source` names the input in messages
+ * (a file name).  On failure err->code = ERR_PERM and err->msg holds one line
+ * per problem ("services[1].restart.limit: must be an integer 0..10"), lines
+ * joined by '\n'; syntax errors name "<source>:<line>:<col>". */
+int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
+		  struct error *err);
+int manifest_load_file(const char *path, json_t **ret, struct error *err);
+
+/* Validate an app name "<proid>.<name>" (Treadmill: proid = first dot
+ * component; name chars [\w.-]); when check_user, the proid must be a user on
+ * this host.  ERR_PERM with a one-line message on failure. */
+int manifest_check_appname(const char *appname, bool check_user, struct error *err);
+
+/* Turn a validated user manifest into the scheduled manifest for `appname`:
+ * sets proid (first component of appname), environment (dev|qa|uat|prod, NULL
+ * = dev), affinity default "<proid>.<app>", identity_group default null.
+ * Modifies m in place. */
+int manifest_schedule(json_t *m, const char *appname, const char *environment, struct error *err);
+
+struct manifest_runtime_ctx {
+	const char *instance;	/* "<proid>.<app>#<10 digits>" */
+	const char *uniqueid;	/* 13 chars base62 */
+	const char *cell;	/* cell name */
+	const char *store_url;	/* "zookeeper" field */
+	const char *approot;	/* node root, for system service commands */
+	const char *container_dir; /* apps/<unique_name> */
+	const char *treadle_bin;   /* path of the treadle binary */
+};
+
+/* Normalise a cached manifest (scheduled manifest + task + placement data)
+ * into the runtime manifest (app.json), as Treadmill's load_runtime_manifest. */
+int manifest_runtime(const json_t *cached, const struct manifest_runtime_ctx *ctx, json_t **ret,
+		     struct error *err);
+
+/* Serialise as Treadmill does for files and store nodes: sorted keys, compact. */
+char *manifest_dumps(const json_t *m);

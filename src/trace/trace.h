@@ -1,0 +1,64 @@
+/* trace.h: app and server trace events, Treadmill's encodings (reference
+ * treadmill-architecture.md §3).  Domain layer: includes basic/ and store/.
+ *
+ * Event name grammar (store node under /trace/<SHARD>/):
+ *   <instanceid>,<timestamp %.3f>,<source host>,<type>,<data>
+ * SHARD = "%04X" of (instance sequence number % 256).
+ * Node-local event file in appevents/: "<timestamp>,<instanceid>,<type>,<data>",
+ * content = payload.  */
+#pragma once
+
+#include <stdbool.h>
+
+#include "../basic/error.h"
+#include "../store/store.h"
+
+enum trace_type {
+	TRACE_PENDING,
+	TRACE_PENDING_DELETE,
+	TRACE_SCHEDULED,
+	TRACE_DELETED,
+	TRACE_CONFIGURED,
+	TRACE_SERVICE_RUNNING,
+	TRACE_SERVICE_EXITED,
+	TRACE_FINISHED,
+	TRACE_ABORTED,
+	TRACE_KILLED,
+	_TRACE_TYPE_MAX,
+};
+
+struct trace_event {
+	double timestamp;
+	char *source;	  /* publishing host */
+	char *instanceid; /* "<proid>.<app>#<seq>" */
+	enum trace_type type;
+	char *data;	  /* event_data encoding of §3.1 */
+	char *payload;	  /* may be NULL */
+};
+
+const char *trace_type_name(enum trace_type t);
+int trace_type_from_name(const char *s); /* -EINVAL if unknown */
+bool trace_type_is_terminal(enum trace_type t); /* finished, aborted, killed */
+void trace_event_clear(struct trace_event *ev);
+void trace_events_free(struct trace_event *evs, size_t n);
+
+/* "%04X" shard of an instance id; -EINVAL if it has no "#<digits>". */
+int trace_shard(const char *instanceid, char ret[5]);
+
+/* Write a node-local event file into dir (atomic; name as above). */
+int trace_post_file(const char *dir, double ts, const char *instanceid, enum trace_type type, const char *data,
+		    const char *payload);
+/* Parse an event file name (+ payload) into ev; -EINVAL if malformed. */
+int trace_parse_file(const char *name, const char *payload, struct trace_event *ev);
+
+/* Publish to the store: /trace/<shard>/<name>; for terminal types also
+ * /finished/<instance> = {"state","when","host","data"} and delete
+ * /scheduled/<instance> only if /placement/<host>/<instance> exists. */
+int trace_publish(struct store *s, const struct trace_event *ev, const char *hostname);
+
+/* All events of one instance, live and from history snapshots, sorted by time. */
+int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n);
+
+/* Compact events of instances no longer scheduled and older than expire_s into
+ * SQLite snapshots under /trace.history (and /finished into /finished.history). */
+int trace_compact(struct store *s, double now, double expire_s, struct error *err);
