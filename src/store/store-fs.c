@@ -800,9 +800,16 @@ static int fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, siz
 	if (t.eph && (r = eph_index_add(fs, t.eph)) < 0)
 		goto out;
 	if (n > 1) {
+		const char *crash = getenv("TREADLE_STORE_CRASH_AFTER_STEPS"); /* test hook, see docs/STORE.md */
+		int k;
+
 		r = journal_write(fs, &t);
 		if (r < 0)
 			goto out;
+		if (crash && safe_atoi(crash, &k) == 0 && k >= 0) {
+			apply_steps(fs, t.steps, MIN((size_t)k, t.n_steps));
+			_exit(99);
+		}
 		r = apply_steps(fs, t.steps, t.n_steps);
 		if (r < 0)
 			r = journal_replay(fs); /* retry once; else the next lock holder will */
