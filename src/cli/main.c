@@ -9,6 +9,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
