@@ -11,6 +11,7 @@ static const struct cli_command commands[] = {
 	{ "version", cmd_version, "", "print the version" },
 	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
 	  "read and write the cell store (debugging)" },
+	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
