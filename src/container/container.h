@@ -111,3 +111,7 @@ int container_seccomp_apply(struct error *err);
  * exit status (128+signal), or < 0 with err set. */
 int container_exec(const char *container_dir, const char *user, bool as_root, char *const *argv,
 		   struct error *err);
+
+/* Load an s6 envdir into the environment (first line of each file; an empty
+ * file unsets the variable). */
+int container_load_envdir(const char *dir, struct error *err);
