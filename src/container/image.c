@@ -81,15 +81,25 @@ static int fetch_file(const char *url, const char *path, struct fetch *f, struct
 	return 0;
 }
 
-/* Join dir and an archive member path; members are already checked for
- * ".." and absolute paths by libarchive's SECURE flags. */
+/* A member path must stay inside the root: relative, no ".." component. */
+static bool safe_member(const char *p)
+{
+	if (!p || p[0] == '/')
+		return false;
+	for (const char *s = p; s; s = strchr(s, '/'), s = s ? s + 1 : NULL)
+		if (s[0] == '.' && s[1] == '.' && (s[2] == '/' || s[2] == 0))
+			return false;
+	return true;
+}
+
+/* Members are written at dir/<member>, checked by safe_member(); libarchive's
+ * SECURE_SYMLINKS refuses to write through a symlink the archive planted. */
 static int extract(const char *tarball, const char *dir, const char *url, struct error *err)
 {
 	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
 	struct archive_entry *e;
 	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_ACL |
-		    ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-		    ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+		    ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
 	int r = 0, ar, entries = 0;
 
 	if (!a || !w) {
@@ -114,7 +124,7 @@ static int extract(const char *tarball, const char *dir, const char *url, struct
 			r = error_sys(err, ENOMEM, "image");
 			goto out;
 		}
-		if (strstr(archive_entry_pathname(e), "..") || (hl && strstr(hl, ".."))) {
+		if (!safe_member(archive_entry_pathname(e)) || (hl && !safe_member(hl))) {
 			r = error_set(err, ERR_PERM, 0, "image %s: member '%s' escapes the root", url,
 				      archive_entry_pathname(e));
 			goto out;
