@@ -28,3 +28,6 @@ const char *cli_root(const char *opt_root);
 int cmd_version(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
+/* cmd-exec.c (container runtime) */
+int cmd_exec(int argc, char **argv);
+int cmd_container(int argc, char **argv);
