@@ -420,16 +420,32 @@ static int del_node(struct fs_store *fs, const char *path)
 	return r;
 }
 
+/* The new counter is fsync'd and renamed in; the directory itself is fsync'd
+ * by the commit step that follows (the child's rename is in the same directory,
+ * and a journalling file system keeps the two renames in order). */
 static int put_cversion(struct fs_store *fs, const char *path, int64_t cv)
 {
-	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL;
+	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
 
 	txt = strdup_printf("%" PRId64 "\n", cv);
-	if (!rel || !file || !txt)
+	tmp = rel ? tmp_name(rel, "cver") : NULL;
+	if (!rel || !file || !txt || !tmp)
 		return -ENOMEM;
 	if (!is_dir_at(fs->dfd, rel))
 		return 0; /* deleted by a later step */
-	return write_file_atomic_at(fs->dfd, file, txt, strlen(txt), 0644);
+	fd = openat(fs->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return negerrno();
+	r = write_all(fd, txt, strlen(txt));
+	if (r >= 0 && fsync(fd) < 0)
+		r = negerrno();
+	if (r >= 0 && renameat(fs->dfd, tmp, fs->dfd, file) < 0)
+		r = negerrno();
+	if (r < 0)
+		unlinkat(fs->dfd, tmp, 0);
+	return r;
 }
 
 /* ---- transactions -------------------------------------------------------- */
