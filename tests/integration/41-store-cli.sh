@@ -47,5 +47,15 @@ kill -KILL "$holder"; wait "$holder" 2>/dev/null; holder=
 check "waiter sees the ephemeral go after SIGKILL" wait "$waiter"
 check "ephemeral gone" bash -c '! "$0" store exists /eph "${@}"' "$BIN" "${S[@]}"
 check "wait times out with 1" bash -c '"$0" store wait /never --timeout 1 "${@}"; [ $? -eq 1 ]' "$BIN" "${S[@]}"
+
+# treadle mirror: --once, then live until SIGTERM
+check "mirror --once" bash -c '"$0" mirror --dir "'"$dir"'/m1" --once / "${@}" && [ "$(cat "'"$dir"'/m1/a/.data")" = "$(printf "x\ny")" ] && [ -e "'"$dir"'/m1/.done" ] && [ -e "'"$dir"'/m1/.modified" ]' "$BIN" "${S[@]}"
+"$BIN" mirror --dir "$dir/m2" /a "${S[@]}" &
+mirror=$!
+check "live mirror is ready" bash -c 'for i in $(seq 50); do [ -e "$0/m2/.modified" ] && exit 0; sleep 0.1; done; exit 1' "$dir"
+"$BIN" store create /a/live L "${S[@]}" >/dev/null
+check "live mirror follows a create" bash -c 'for i in $(seq 50); do [ "$(cat "$0/m2/a/live" 2>/dev/null)" = L ] && exit 0; sleep 0.1; done; exit 1' "$dir"
+kill -TERM "$mirror"
+check "mirror exits 0 on SIGTERM" wait "$mirror"
 echo "1..$n"
 exit $bad
