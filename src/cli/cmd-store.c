@@ -6,11 +6,13 @@
  *   treadle store delete PATH [-r] [--version N]
  *   treadle store ls PATH
  *   treadle store tree [PATH] [--data]
+ *   --json with get, ls, tree: data as JSON (node data as a string, null if not UTF-8)
  *   treadle store exists PATH              (exit 1 if missing)
  *   treadle store wait PATH [--timeout SEC] [--gone]   wait until PATH exists (or is gone)
  * The store URL comes from --store, $TREADLE_STORE, or file://ROOT/store with
  * ROOT from --root / $TREADLE_ROOT / /var/lib/treadle. */
 #include <getopt.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,7 +25,7 @@
 
 struct store_args {
 	const char *url, *root;
-	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone;
+	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone, json;
 	int64_t version;
 	int timeout_s;
 };
@@ -59,6 +61,72 @@ static void print_stat(const struct store_stat *st)
 	       "\nephemeral_owner %" PRId64 "\nnum_children %d\ndata_length %d\n",
 	       st->version, st->cversion, st->ctime_ms, st->mtime_ms, st->ephemeral_owner, st->num_children,
 	       st->data_length);
+}
+
+static json_t *stat_json(const struct store_stat *st)
+{
+	return json_pack("{sIsIsIsIsIsisi}", "version", (json_int_t)st->version, "cversion", (json_int_t)st->cversion,
+			 "ctime_ms", (json_int_t)st->ctime_ms, "mtime_ms", (json_int_t)st->mtime_ms, "ephemeral_owner",
+			 (json_int_t)st->ephemeral_owner, "num_children", st->num_children, "data_length",
+			 st->data_length);
+}
+
+/* {"path", "data" (null if not UTF-8 text), "stat"}; with children: "children": [...] */
+static json_t *node_json(struct store *s, const char *path, bool recursive, int *ret)
+{
+	_cleanup_free_ char *d = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	struct store_stat st;
+	size_t len;
+	json_t *o, *data, *kids;
+	int r;
+
+	r = store_get(s, path, &d, &len, &st, NULL, NULL);
+	if (r < 0) {
+		*ret = r;
+		return NULL;
+	}
+	data = json_stringn(d, len); /* NULL when not valid UTF-8 */
+	o = json_pack("{sssoso}", "path", path, "data", data ? data : json_null(), "stat", stat_json(&st));
+	if (!o || !recursive)
+		return o;
+	r = store_children(s, path, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return o;
+	if (r < 0) {
+		json_decref(o);
+		*ret = r;
+		return NULL;
+	}
+	kids = json_array();
+	json_object_set_new(o, "children", kids);
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+		json_t *k;
+		if (!c) {
+			json_decref(o);
+			*ret = -ENOMEM;
+			return NULL;
+		}
+		k = node_json(s, c, true, ret);
+		if (!k && *ret != -ENOENT) {
+			json_decref(o);
+			return NULL;
+		}
+		if (k)
+			json_array_append_new(kids, k);
+	}
+	return o;
+}
+
+static int print_json(json_t *o)
+{
+	if (!o)
+		return -ENOMEM;
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+	json_decref(o);
+	return 0;
 }
 
 static int print_tree(struct store *s, const char *path, bool data)
@@ -139,6 +207,7 @@ int cmd_store(int argc, char **argv)
 		{ "version", required_argument, NULL, 'V' }, { "stat", no_argument, NULL, 't' },
 		{ "data", no_argument, NULL, 'd' },	     { "hold", no_argument, NULL, 'H' },
 		{ "timeout", required_argument, NULL, 'T' }, { "gone", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'j' },
 		{}
 	};
 	struct store_args a = { .version = -1 };
@@ -186,6 +255,9 @@ int cmd_store(int argc, char **argv)
 		case 'g':
 			a.gone = true;
 			break;
+		case 'j':
+			a.json = true;
+			break;
 		case 'T':
 			if (safe_atoi(optarg, &a.timeout_s) < 0 || a.timeout_s < 0)
 				return cli_usage_error("store", "bad --timeout '%s'", optarg);
@@ -230,6 +302,13 @@ int cmd_store(int argc, char **argv)
 	if (r < 0)
 		return error_report(&err);
 
+	if (a.json && (!strcmp(verb, "get") || !strcmp(verb, "tree"))) {
+		int e = 0;
+		json_t *o = node_json(s, path, !strcmp(verb, "tree"), &e);
+		if (!o)
+			return fail(verb, path, e ? e : -ENOMEM);
+		return print_json(o) < 0 ? EXIT_TEMP : EXIT_OK;
+	}
 	if (!strcmp(verb, "get")) {
 		struct store_stat st;
 		_cleanup_free_ char *d = NULL;
@@ -286,6 +365,12 @@ int cmd_store(int argc, char **argv)
 		r = store_children(s, path, &names, NULL, NULL);
 		if (r < 0)
 			return fail("ls", path, r);
+		if (a.json) {
+			json_t *arr = json_array();
+			for (char **n = names; arr && *n; n++)
+				json_array_append_new(arr, json_string(*n));
+			return print_json(arr) < 0 ? EXIT_TEMP : EXIT_OK;
+		}
 		for (char **n = names; *n; n++)
 			printf("%s\n", *n);
 		return EXIT_OK;

@@ -26,6 +26,8 @@ check "sequential create" test "$("$BIN" store create -s /a/q- "${S[@]}")" = /a/
 check "create -p makes parents" "$BIN" store create -p /b/c/d "${S[@]}"
 check "ls lists children sorted" test "$("$BIN" store ls / "${S[@]}" | tr '\n' ' ')" = "a b "
 check "tree --data" bash -c '"$0" store tree --data "${@}" | grep -qx "/a = x y"' "$BIN" "${S[@]}"
+check "get --json" bash -c '"$0" store get /a --json "${@}" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"data\"]==\"x\\ny\" and d[\"stat\"][\"version\"]==2, d"' "$BIN" "${S[@]}"
+check "ls --json" bash -c '"$0" store ls / --json "${@}" | python3 -c "import json,sys; assert json.load(sys.stdin)==[\"a\",\"b\"]"' "$BIN" "${S[@]}"
 check "missing node: exit 100" bash -c '"$0" store get /nope "${@}" 2>/dev/null; [ $? -eq 100 ]' "$BIN" "${S[@]}"
 check "exists: 0 and 1" bash -c '"$0" store exists /a "${@}" && ! "$0" store exists /nope "${@}"' "$BIN" "${S[@]}"
 check "delete non-empty fails" bash -c '! "$0" store delete /b "${@}" 2>/dev/null' "$BIN" "${S[@]}"
