@@ -9,6 +9,7 @@
  *   --json with get, ls, tree: data as JSON (node data as a string, null if not UTF-8)
  *   treadle store exists PATH              (exit 1 if missing)
  *   treadle store wait PATH [--timeout SEC] [--gone]   wait until PATH exists (or is gone)
+ *   treadle store watch PATH [--timeout SEC]  print data and child events of PATH as they come
  * The store URL comes from --store, $TREADLE_STORE, or file://ROOT/store with
  * ROOT from --root / $TREADLE_ROOT / /var/lib/treadle. */
 #include <getopt.h>
@@ -198,6 +199,62 @@ static int wait_for(struct store *s, const char *path, bool gone, int timeout_s)
 	}
 }
 
+static const char *event_name(enum store_event ev)
+{
+	switch (ev) {
+	case STORE_EVENT_CREATED:
+		return "created";
+	case STORE_EVENT_DELETED:
+		return "deleted";
+	case STORE_EVENT_CHANGED:
+		return "changed";
+	case STORE_EVENT_CHILD:
+		return "child";
+	case STORE_EVENT_SESSION:
+		return "session";
+	}
+	return "?";
+}
+
+static void on_print(struct store *s, enum store_event ev, const char *path, void *userdata)
+{
+	int *armed = userdata;
+
+	printf("%s %s\n", event_name(ev), path);
+	fflush(stdout);
+	*armed = 0;
+}
+
+/* Print every event on path (data and children), re-arming after each. */
+static int watch_print(struct store *s, const char *path, int timeout_s)
+{
+	uint64_t deadline = now_monotonic_ms() + (uint64_t)timeout_s * 1000;
+	int data_armed = 0, child_armed = 0, r;
+
+	for (;;) {
+		if (!data_armed) {
+			r = store_exists(s, path, NULL, on_print, &data_armed);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			data_armed = 1;
+		}
+		if (!child_armed) {
+			r = store_children(s, path, NULL, on_print, &child_armed);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			child_armed = r == 0;
+		}
+		uint64_t now = now_monotonic_ms();
+		if (timeout_s > 0 && now >= deadline)
+			return 0;
+		r = store_wait(s, timeout_s > 0 ? (int)(deadline - now) : 1000);
+		if (r < 0)
+			return r;
+		if (store_state(s) == STORE_EXPIRED)
+			return -ESHUTDOWN;
+	}
+}
+
 int cmd_store(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -384,6 +441,10 @@ int cmd_store(int argc, char **argv)
 		if (r == -ETIMEDOUT)
 			return EXIT_NO;
 		return r < 0 ? fail("wait", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "watch")) {
+		r = watch_print(s, path, a.timeout_s);
+		return r < 0 ? fail("watch", path, r) : EXIT_OK;
 	}
 	return cli_usage_error("store", "unknown verb '%s'", verb);
 }

@@ -9,7 +9,7 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
-	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json]",
+	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait|watch PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json]",
 	  "read and write the cell store (debugging)" },
 	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
 	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
