@@ -457,6 +457,56 @@ static void test_history_capped(void **state)
 	assert_string_equal(hist[99], "trace.db.gzip-0000000104");
 }
 
+static void test_prune(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	struct trace_event *evs = NULL;
+	size_t n = 0, running = 0, exited = 0, other = 0;
+
+	publish(f->s, 1.0, "proid.x#0000000005", TRACE_PENDING, "created", NULL, "master");
+	publish(f->s, 50.0, "proid.x#0000000005", TRACE_PENDING, "", NULL, "master");
+	publish(f->s, 60.0, "proid.x#0000000005", TRACE_CONFIGURED, "u", NULL, "h1");
+	for (int i = 0; i < 12; i++) {
+		publish(f->s, 100.0 + i * 10, "proid.x#0000000005", TRACE_PENDING, "evicted", NULL, "master");
+		publish(f->s, 105.0 + i * 10, "proid.x#0000000005", TRACE_SCHEDULED, "h1:evicted", NULL, "master");
+	}
+	for (int i = 0; i < 15; i++) {
+		publish(f->s, 1000.0 + i * 10, "proid.y#0000000005", TRACE_SERVICE_RUNNING, "u.svc.dotted", NULL, "h1");
+		publish(f->s, 1005.0 + i * 10, "proid.y#0000000005", TRACE_SERVICE_EXITED, "u.svc.dotted.1.0", NULL, "h1");
+	}
+	for (int i = 0; i < 3; i++)
+		publish(f->s, 2000.0 + i, "proid.y#0000000005", TRACE_SERVICE_RUNNING, "u.other", NULL, "h1");
+
+	assert_int_equal(trace_prune(f->s, 10, 10, &err), (14 + 2) + (5 + 5));
+
+	assert_int_equal(trace_read(f->s, "proid.x#0000000005", &evs, &n), 0);
+	assert_int_equal(n, 11);
+	assert_int_equal(evs[0].type, TRACE_PENDING);
+	assert_string_equal(evs[0].data, "created");
+	assert_true(evs[1].timestamp == 170.0); /* the 10 newest evictions */
+	assert_true(evs[10].timestamp == 215.0);
+	trace_events_free(evs, n);
+
+	assert_int_equal(trace_read(f->s, "proid.y#0000000005", &evs, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(evs[i].data, "u.other") == 0)
+			other++;
+		else if (evs[i].type == TRACE_SERVICE_RUNNING)
+			running++;
+		else
+			exited++;
+	}
+	assert_int_equal(running, 10);
+	assert_int_equal(exited, 10);
+	assert_int_equal(other, 3);
+	assert_true(evs[0].timestamp == 1050.0); /* oldest kept running event */
+	trace_events_free(evs, n);
+
+	/* idempotent */
+	assert_int_equal(trace_prune(f->s, 10, 10, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_compact_then_read, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_compact_splits_large_batches, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_history_capped, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_prune, store_setup, store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
