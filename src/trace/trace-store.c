@@ -35,7 +35,7 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 		return -EINVAL;
 	name = trace_node_name(ev, host);
 	if (!name || trace_shard(ev->instanceid, shard) < 0)
-		return name ? -EINVAL : -EINVAL;
+		return -EINVAL;
 	dir = strdup_printf("/trace/%s", shard);
 	path = dir ? strdup_printf("%s/%s", dir, name) : NULL;
 	if (!path)
