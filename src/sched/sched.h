@@ -159,7 +159,10 @@ struct sched_app_info {
 	double final_util;
 	int queue_pos;		/* position in its partition's queue of the last pass, -1 if none */
 };
+/* Cheap: everything but final_rank / final_util / queue_pos. */
 int sched_app_info(const struct sched_cell *c, int app, struct sched_app_info *ret);
+/* Same plus the app's place in its partition's queue of the last pass (O(apps)). */
+int sched_app_queue_info(const struct sched_cell *c, int app, struct sched_app_info *ret);
 /* Ids of live apps in insertion order: iterate with sched_app_next(c, -1), ... until < 0. */
 int sched_app_next(const struct sched_cell *c, int app);
 /* Ids of servers in topology (depth-first) order, same iteration scheme. */
