@@ -19,6 +19,14 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int write_in(const char *dir, const char *name, const char *data, size_t len, struct error *err)
 {
 	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
@@ -91,19 +99,21 @@ static int simulate(const struct sim_opts *o, struct error *err)
 		struct sched_stats st;
 		_cleanup_free_ char *out = NULL, *fname = NULL;
 		size_t len;
-		double t;
+		double t, tc;
 
 		if (p == 2 || p == 3)
 			for (size_t i = 0; i < ndown; i++)
 				sched_server_set_state(c, down[i], p == 2 ? SCHED_DOWN : SCHED_UP, SCHED_SIM_NOW);
 		t = mono_s();
+		tc = cpu_s();
 		r = sched_schedule(c, SCHED_SIM_NOW, NULL, NULL, &st);
 		t = mono_s() - t;
+		tc = cpu_s() - tc;
 		if (r < 0)
 			return error_sys(err, -r, "schedule");
 		if (!o->quiet)
-			printf("%s\t%.6f s\tplaced %zu\tpending %zu\tchanged %zu\tevictions %zu\n", passes[p], t,
-			       st.placed, st.pending, st.changed, st.evictions);
+			printf("%s\t%.6f s\tcpu %.6f s\tplaced %zu\tpending %zu\tchanged %zu\tevictions %zu\n",
+			       passes[p], t, tc, st.placed, st.pending, st.changed, st.evictions);
 		r = sched_sim_placement(c, &out, &len);
 		if (r < 0)
 			return error_sys(err, -r, "placement");

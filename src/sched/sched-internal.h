@@ -26,6 +26,7 @@ struct nodeaff {
 struct affmap {
 	struct nodeaff *e;
 	size_t cap, used;
+	uint64_t gen; /* bumped on rehash: entry pointers stay valid while it holds */
 };
 
 /* ---- CPython set of small ints (identity pools) ----------------------------- */
@@ -184,7 +185,8 @@ struct sched_cell {
 	size_t nigroups, cigroups;
 	struct strmap igroup_by_name;
 
-	struct affmap aff;
+	struct affmap *afft;	/* per affinity: node -> counter and cursor */
+	size_t cafft;
 	struct affmap packs;	/* (bucket, affinity) using PackStrategy */
 	bool *aff_limited;	/* per affinity: some app has limits, so counters are kept */
 	int32_t *aff_placed;	/* per affinity: placed apps */

@@ -10,12 +10,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sched-internal.h"
 
 #define ND(c) ((c)->ndims)
 
 /* ---- small helpers ------------------------------------------------------------ */
+
+/* Ask for transparent huge pages on the 2 MiB-aligned interior of a large
+ * array: first-touch page faults dominate building a big model otherwise. */
+static void hint_huge(void *p, size_t len)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
 
 static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -30,6 +42,8 @@ static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 	q = realloc(*p, n * elem);
 	if (!q)
 		return -ENOMEM;
+	if (n * elem >= (4u << 20))
+		hint_huge(q, n * elem);
 	*p = q;
 	*cap = n;
 	return 0;
@@ -83,11 +97,13 @@ static int intern(char ***arr, size_t *n, size_t *cap, struct strmap *m, const c
 /* Per-affinity arrays follow the interned affinity table. */
 static int ensure_aff_arrays(struct sched_cell *c)
 {
-	size_t old_l = c->caff_limited, old_p = c->caff_placed;
+	size_t old_l = c->caff_limited, old_p = c->caff_placed, old_t = c->cafft;
 
 	if (GROW(c->aff_limited, c->caff_limited, c->naffs + 1) < 0 ||
-	    GROW(c->aff_placed, c->caff_placed, c->naffs + 1) < 0)
+	    GROW(c->aff_placed, c->caff_placed, c->naffs + 1) < 0 || GROW(c->afft, c->cafft, c->naffs + 1) < 0)
 		return -ENOMEM;
+	if (c->cafft > old_t)
+		memset(c->afft + old_t, 0, (c->cafft - old_t) * sizeof(*c->afft));
 	if (c->caff_limited > old_l)
 		memset(c->aff_limited + old_l, 0, (c->caff_limited - old_l) * sizeof(*c->aff_limited));
 	if (c->caff_placed > old_p)
@@ -140,6 +156,35 @@ static struct nodeaff *aff_find(const struct affmap *m, uint64_t key)
 	}
 }
 
+static int aff_rehash(struct affmap *m, size_t cap)
+{
+	struct affmap n;
+	size_t i;
+
+	n.cap = cap;
+	n.used = m->used;
+	n.gen = m->gen + 1;
+	n.e = malloc(n.cap * sizeof(*n.e));
+	if (!n.e)
+		return -ENOMEM;
+	if (n.cap * sizeof(*n.e) >= (4u << 20))
+		hint_huge(n.e, n.cap * sizeof(*n.e));
+	for (i = 0; i < n.cap; i++)
+		n.e[i].key = AFF_EMPTY;
+	for (i = 0; i < m->cap; i++) {
+		size_t j;
+
+		if (m->e[i].key == AFF_EMPTY)
+			continue;
+		for (j = aff_slot(m->e[i].key, n.cap); n.e[j].key != AFF_EMPTY; j = (j + 1) & (n.cap - 1))
+			;
+		n.e[j] = m->e[i];
+	}
+	free(m->e);
+	*m = n;
+	return 0;
+}
+
 static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 {
 	struct nodeaff *e = aff_find(m, key);
@@ -147,27 +192,9 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 	if (e)
 		return e;
-	if ((m->used + 1) * 4 >= m->cap * 3) {
-		struct affmap n;
-
-		n.cap = m->cap ? m->cap * 2 : 1024;
-		n.used = m->used;
-		n.e = malloc(n.cap * sizeof(*n.e));
-		if (!n.e)
+	if ((m->used + 1) * 2 >= m->cap) {
+		if (aff_rehash(m, m->cap ? m->cap * 2 : 8) < 0)
 			return NULL;
-		for (i = 0; i < n.cap; i++)
-			n.e[i].key = AFF_EMPTY;
-		for (i = 0; i < m->cap; i++) {
-			size_t j;
-
-			if (m->e[i].key == AFF_EMPTY)
-				continue;
-			for (j = aff_slot(m->e[i].key, n.cap); n.e[j].key != AFF_EMPTY; j = (j + 1) & (n.cap - 1))
-				;
-			n.e[j] = m->e[i];
-		}
-		free(m->e);
-		*m = n;
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
 		;
@@ -178,7 +205,7 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
 {
-	const struct nodeaff *e = aff_find(&c->aff, aff_key(node, aff));
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint64_t)node);
 
 	return e ? e->count : 0;
 }
@@ -191,7 +218,7 @@ static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
 	if (!c->aff_limited[aff])
 		return 0;
 	for (; node >= 0; node = c->nodes[node].parent) {
-		struct nodeaff *e = aff_get(&c->aff, aff_key(node, aff));
+		struct nodeaff *e = aff_get(&c->afft[aff], (uint64_t)node);
 
 		if (!e)
 			return -ENOMEM;
@@ -312,7 +339,9 @@ void sched_cell_free(struct sched_cell *c)
 	}
 	free(c->igroups);
 	strmap_free(&c->igroup_by_name);
-	free(c->aff.e);
+	for (i = 0; i < c->naffs && c->afft; i++)
+		free(c->afft[i].e);
+	free(c->afft);
 	free(c->packs.e);
 	free(c->aff_limited);
 	free(c->aff_placed);
@@ -672,7 +701,7 @@ int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affi
 		return aff;
 	if (ensure_aff_arrays(c) < 0)
 		return -ENOMEM;
-	e = aff_get(&c->aff, aff_key(bucket, aff));
+	e = aff_get(&c->afft[aff], (uint64_t)bucket);
 	if (!e)
 		return -ENOMEM;
 	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
@@ -1464,7 +1493,7 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(&c->aff, aff_key(b, aff));
+	return aff_get(&c->afft[aff], (uint64_t)b);
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
@@ -1545,6 +1574,7 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	int aff = c->apps[id].affinity;
 	struct nodeaff *e;
 	int node, first;
+	uint64_t gen;
 	bool pack;
 
 	if (!check_app_constraints(c, b, &c->apps[id]))
@@ -1555,6 +1585,7 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	e = strategy(c, b, aff);
 	if (!e)
 		return false;
+	gen = c->afft[aff].gen;
 	node = strategy_suggest(c, b, e, pack);
 	if (node < 0)
 		return false;
@@ -1565,7 +1596,10 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 		if (c->nodes[node].state == SCHED_UP && node_put(c, node, id, now))
 			return true;
 		/* the map may have grown during the recursion */
-		e = strategy(c, b, aff);
+		if (c->afft[aff].gen != gen) {
+			e = strategy(c, b, aff);
+			gen = c->afft[aff].gen;
+		}
 		node = strategy_next(c, b, e, pack);
 		if (node < 0)
 			break;
