@@ -19,6 +19,12 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}
+
 static double cpu_s(void)
 {
 	struct timespec ts;
@@ -82,6 +88,10 @@ static int simulate(const struct sim_opts *o, struct error *err)
 		return error_prefix(err, "%s", o->dir);
 	if (!o->quiet)
 		printf("load\t%.6f s\n", mono_s() - t0);
+	/* the model holds copies of what it needs */
+	servers = mfree(servers);
+	allocs = mfree(allocs);
+	apps = mfree(apps);
 	for (int s = sched_server_next(c, -1); s >= 0; s = sched_server_next(c, s))
 		nsrv++;
 	down = calloc(nsrv + 1, sizeof(int));

@@ -1733,7 +1733,7 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		} else {
 			rank = SCHED_UNPLACED_RANK;
 		}
-		*e = (struct sched_queue_entry){ rank, ub, ua, a->server >= 0 ? 0 : 1, a->order, x };
+		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1 };
 		ub = ua;
 	}
 	al->pqn = (size_t)n;
@@ -1744,6 +1744,7 @@ static int priv_queue(struct sched_cell *c, int alloc)
 /* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
 struct heap_item {
 	const struct sched_queue_entry *cur, *end;
+	const struct sched_hot *hot;
 	int idx;
 };
 
@@ -1759,8 +1760,8 @@ static inline bool entry_lt(const struct heap_item *x, const struct heap_item *y
 		return a->util_after < b->util_after;
 	if (a->pending != b->pending)
 		return a->pending < b->pending;
-	if (a->order != b->order)
-		return a->order < b->order;
+	if (x->hot[a->app].order != x->hot[b->app].order)
+		return x->hot[a->app].order < x->hot[b->app].order;
 	/* Python would compare Application objects here (TypeError); the
 	 * iterable index keeps the merge total. */
 	return x->idx < y->idx;
@@ -1835,7 +1836,7 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 
 		total += qn;
 		if (qn)
-			h[nh++] = (struct heap_item){ q, q + qn, i };
+			h[nh++] = (struct heap_item){ q, q + qn, c->hot, i };
 	}
 	if (GROW(al->q, al->qcap, total + 1) < 0)
 		return -ENOMEM;
@@ -1853,7 +1854,7 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 		ua = sched_utilization(ND(c), acc, al->total, avail);
 		if (a->priority == 0)
 			ub = ua = INFINITY;
-		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->pending, e->order, e->app };
+		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->app, e->pending };
 		ub = ua;
 		if (nh == 1) {
 			h[0].cur++;

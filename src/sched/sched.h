@@ -238,9 +238,8 @@ double sched_utilization(int ndims, const double *demand, const double *allocate
 struct sched_queue_entry {
 	int64_t rank;
 	double util_before, util_after;
-	int pending;
-	int64_t order;
-	int app;
+	int32_t app;
+	int32_t pending;	/* the global_order tie-break is read from the app */
 };
 /* Compute the utilization queue of `alloc` against `free` (ndims doubles) as
  * Treadmill's Allocation.utilization_queue would; *ret is malloc'ed. */
