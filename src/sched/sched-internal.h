@@ -124,10 +124,27 @@ struct sched_igroup {
 	bool removed;
 };
 
+struct sched_reboot_bucket {
+	double ts;
+	int *servers;
+	size_t n, cap;
+};
+
+struct sched_reboot {
+	int hms[7][3];	/* per weekday (Monday = 0): h, m, s; h < 0 = no reboot */
+	int y, m, d;	/* next date reboot_dates will look at */
+	double last;	/* _reboot_last */
+	struct sched_reboot_bucket *b;
+	size_t n, cap;
+};
+
 struct sched_partition {
 	char *label;
 	int alloc;
+	struct sched_reboot *reboot; /* NULL until a schedule is set or a server added */
 };
+
+void sched_reboot_free(struct sched_reboot *r);
 
 struct sched_tracker {
 	uint32_t gen;
@@ -220,3 +237,9 @@ bool pyset_contains(const struct pyset *s, int64_t key);
 int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
 int pyset_difference_range(struct pyset *s, int64_t from, int64_t to);
 size_t pyset_len(const struct pyset *s);
+
+/* Test hooks (tests/unit/test-sched.c). */
+bool sched__tracker_feasible(struct sched_cell *c, int app);
+void sched__tracker_adjust(struct sched_cell *c, int app);
+void sched__tracker_reset(struct sched_cell *c);
+const char *sched__app_shape(const struct sched_cell *c, int app);

@@ -299,8 +299,10 @@ void sched_cell_free(struct sched_cell *c)
 			free(c->levels[l]);
 	free(c->levels);
 	if (c->parts)
-		for (int p = 0; p < c->nparts; p++)
+		for (int p = 0; p < c->nparts; p++) {
 			free(c->parts[p].label);
+			sched_reboot_free(c->parts[p].reboot);
+		}
 	free(c->parts);
 	for (i = 0; i < c->nallocs; i++) {
 		free(c->allocs[i].name);
@@ -2574,6 +2576,20 @@ static void subtree_capacity(const struct sched_cell *c, int node, int64_t *cap)
 			subtree_capacity(c, n->children[i], cap);
 }
 
+/* Node.valid_until: a bucket's is the max over its children. */
+static double node_valid_until(const struct sched_cell *c, int node)
+{
+	const struct sched_node *n = &c->nodes[node];
+	double v = 0;
+
+	if (n->server)
+		return n->valid_until;
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			v = MAX(v, node_valid_until(c, n->children[i]));
+	return v;
+}
+
 int sched_node_info(const struct sched_cell *c, int node, struct sched_node_info *ret)
 {
 	const struct sched_node *n;
@@ -2592,7 +2608,7 @@ int sched_node_info(const struct sched_cell *c, int node, struct sched_node_info
 	subtree_capacity(c, node, ret->capacity);
 	memcpy(ret->free, n->free, sizeof(ret->free));
 	ret->napps = (size_t)n->napps;
-	ret->valid_until = n->valid_until;
+	ret->valid_until = node_valid_until(c, node);
 	return 0;
 }
 
@@ -2623,4 +2639,45 @@ int sched_alloc_info(const struct sched_cell *c, int alloc, struct sched_alloc_i
 			ret->used[d] += a->demand[d];
 	}
 	return 0;
+}
+
+int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now)
+{
+	if (!valid_app(c, app) || !valid_node(c, bucket))
+		return -EINVAL;
+	if (c->apps[app].server >= 0)
+		return -EEXIST;
+	c->need_full = true;
+	return node_put(c, bucket, app, now) ? 1 : 0;
+}
+
+int sched_app_unplace(struct sched_cell *c, int app)
+{
+	if (!valid_app(c, app))
+		return -EINVAL;
+	if (c->apps[app].server < 0)
+		return -ENOENT;
+	server_remove(c, c->apps[app].server, app);
+	c->need_full = true;
+	return 0;
+}
+
+bool sched__tracker_feasible(struct sched_cell *c, int app)
+{
+	return tracker_feasible(c, &c->apps[app]);
+}
+
+void sched__tracker_adjust(struct sched_cell *c, int app)
+{
+	tracker_adjust(c, &c->apps[app]);
+}
+
+void sched__tracker_reset(struct sched_cell *c)
+{
+	c->tracker_gen++;
+}
+
+const char *sched__app_shape(const struct sched_cell *c, int app)
+{
+	return c->shapes[c->apps[app].shape];
 }
