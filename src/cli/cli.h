@@ -26,3 +26,5 @@ const char *cli_root(const char *opt_root);
 
 /* One entry per subcommand, defined in their cmd-*.c files. */
 int cmd_version(int argc, char **argv);
+int cmd_sproc(int argc, char **argv);
+int cmd_node(int argc, char **argv);
