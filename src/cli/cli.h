@@ -26,5 +26,10 @@ const char *cli_root(const char *opt_root);
 
 /* One entry per subcommand, defined in their cmd-*.c files. */
 int cmd_version(int argc, char **argv);
+int cmd_store(int argc, char **argv);
+int cmd_scheduler(int argc, char **argv);
+/* cmd-exec.c (container runtime) */
+int cmd_exec(int argc, char **argv);
+int cmd_container(int argc, char **argv);
 int cmd_sproc(int argc, char **argv);
 int cmd_node(int argc, char **argv);

@@ -9,6 +9,12 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
+	  "read and write the cell store (debugging)" },
+	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
+	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
+	  "run a command (default a login shell) inside a running container" },
+	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...", "(internal) commands run by the node's s6 scripts" },
 };
 
