@@ -35,6 +35,8 @@ enum {
 	OPT_TYPE,
 	OPT_DATA,
 	OPT_PAYLOAD,
+	OPT_CELL,
+	OPT_SETUP_TIMEOUT,
 };
 
 static const struct option sproc_options[] = {
@@ -52,13 +54,15 @@ static const struct option sproc_options[] = {
 	{ "type", required_argument, NULL, OPT_TYPE },
 	{ "data", required_argument, NULL, OPT_DATA },
 	{ "payload", required_argument, NULL, OPT_PAYLOAD },
+	{ "cell", required_argument, NULL, OPT_CELL },
+	{ "setup-timeout", required_argument, NULL, OPT_SETUP_TIMEOUT },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct sproc_opts {
 	const char *root, *cgroup_root, *tombstones, *id, *appevents, *instance, *uniqueid, *service, *user,
-		*type, *data, *payload;
-	int limit, interval;
+		*type, *data, *payload, *cell;
+	int limit, interval, setup_timeout;
 };
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts *o)
@@ -81,6 +85,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 		case OPT_TYPE: o->type = optarg; break;
 		case OPT_DATA: o->data = optarg; break;
 		case OPT_PAYLOAD: o->payload = optarg; break;
+		case OPT_CELL: o->cell = optarg; break;
+		case OPT_SETUP_TIMEOUT:
+			if (safe_atoi(optarg, &o->setup_timeout) < 0 || o->setup_timeout < 0)
+				return cli_usage_error(cmd, "invalid --setup-timeout '%s'", optarg);
+			break;
 		case OPT_LIMIT:
 			if (safe_atoi(optarg, &o->limit) < 0 || o->limit < 0)
 				return cli_usage_error(cmd, "invalid --limit '%s'", optarg);
@@ -172,6 +181,8 @@ static int sproc_run_cmd(int argc, char **argv)
 	ns.root = o.root;
 	ns.treadle_bin = bin;
 	ns.cgroup_root = o.cgroup_root ? o.cgroup_root : "treadle";
+	ns.cell = o.cell;
+	ns.setup_timeout_s = o.setup_timeout > 0 ? (unsigned)o.setup_timeout : 0;
 	r = sproc_run(&ns, &err);
 	if (r >= 0 && !error_isset(&err))
 		return EXIT_OK;

@@ -21,6 +21,7 @@
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
+#include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
@@ -55,6 +56,7 @@ struct agent {
 	const struct node_agent_options *o;
 	struct node_settings ns;
 	struct store *store;
+	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
 	int epfd, sigfd, inofd, tfd;
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events;
@@ -430,6 +432,7 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	ctx.approot = a->o->root;
 	ctx.container_dir = dir;
 	ctx.treadle_bin = a->o->treadle_bin;
+	ctx.sshd = ""; /* no sshd service: treadle exec gives shell access */
 	r = manifest_runtime(cached, &ctx, &app, &err);
 	json_decref(cached);
 	if (r < 0) {
@@ -863,10 +866,17 @@ static void oom_arm(struct agent *a, struct cont *c)
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fd;
 
+	_cleanup_free_ char *path = sproc_cgroup_path(c->unique);
+	struct error err = ERROR_INIT;
+
 	c->oom_tried = true;
-	fd = sproc_cgroup_oom_fd(&a->ns, c->unique);
-	if (fd < 0)
+	if (!a->cg || !path)
 		return;
+	if (cg_oom_fd(a->cg, path, &fd, &err) < 0) {
+		LOG("%s: no OOM notification: %s", c->unique, err.msg ? err.msg : "?");
+		error_clear(&err);
+		return;
+	}
 	ev.data.ptr = c;
 	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		close(fd);
@@ -878,10 +888,14 @@ static void oom_arm(struct agent *a, struct cont *c)
 static void on_oom(struct agent *a, struct cont *c)
 {
 	_cleanup_free_ char *cdir = node_app_dir(a->o->root, c->unique), *f = NULL;
-	uint64_t v;
-	ssize_t n = read(c->oom_fd, &v, sizeof(v));
+	_cleanup_free_ char *path = sproc_cgroup_path(c->unique);
+	uint64_t kills = 0;
+	char buf[4096];
+	ssize_t n = read(c->oom_fd, buf, sizeof(buf));
 
 	(void)n;
+	if (!path || cg_oom_check(a->cg, path, &kills) < 0 || kills == 0)
+		return; /* not an OOM kill (v2 inotify also fires on other memory.events changes) */
 	cont_close_oom(a, c);
 	f = cdir ? strdup_printf("%s/data/oom", cdir) : NULL;
 	if (!f || !exists(cdir))
@@ -909,7 +923,7 @@ static void tick(struct agent *a)
 		if (!cdir)
 			return;
 		if (!c->started) {
-			f = strdup_printf("%s/data/started", cdir);
+			f = strdup_printf("%s/data/container.json", cdir);
 			if (f && exists(f))
 				c->started = true;
 		}
@@ -993,6 +1007,8 @@ static void agent_free(struct agent *a)
 	free(a->conts);
 	if (a->store)
 		store_close(a->store);
+	if (a->cg)
+		cg_close(a->cg);
 	if (a->epfd >= 0)
 		close(a->epfd);
 	if (a->sigfd >= 0)
@@ -1063,6 +1079,14 @@ static int agent_init(struct agent *a, struct error *err)
 	a->wd_cleanup = watch_dir(a, a->p_cleanup);
 	if (a->wd_cache < 0 || a->wd_tr < 0 || a->wd_ts < 0 || a->wd_ev < 0 || a->wd_cleanup < 0)
 		return error_sys(err, errno, "inotify");
+	{
+		struct error e2 = ERROR_INIT;
+		if (cg_open(NULL, a->ns.cgroup_root, 0, &a->cg, &e2) < 0) {
+			LOG("cgroups unusable, no OOM detection: %s", e2.msg ? e2.msg : "?");
+			a->cg = NULL;
+		}
+		error_clear(&e2);
+	}
 	r = store_connect(a, err);
 	if (r < 0)
 		return r;
@@ -1102,6 +1126,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.hostname = o->hostname;
 	a.ns.cell = o->cell;
 	a.ns.store_url = o->store_url;
+	a.ns.setup_timeout_s = o->setup_timeout_s ? o->setup_timeout_s : 120;
 	r = agent_init(&a, err);
 	if (r < 0)
 		goto out;

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
+#include "../cgroup/cg.h"
+#include "../container/container.h"
 #include "../basic/util.h"
 #include "../supervisor/supervisor.h"
 #include "layout.h"
@@ -60,9 +62,9 @@ char *sproc_shell_quote(const char *s)
 	return out;
 }
 
-char *sproc_cgroup_name(const struct node_settings *ns, const char *unique)
+char *sproc_cgroup_path(const char *unique)
 {
-	return strdup_printf("%s/%s", ns->cgroup_root && *ns->cgroup_root ? ns->cgroup_root : "treadle", unique);
+	return strdup_printf("apps/%s/services", unique);
 }
 
 int sproc_container_scripts(const struct node_settings *ns, const char *instance, const char *unique,
@@ -77,8 +79,15 @@ int sproc_container_scripts(const struct node_settings *ns, const char *instance
 	tq = tomb ? sproc_shell_quote(tomb) : NULL;
 	if (!bin || !root || !cg || !id || !tq)
 		return -ENOMEM;
-	run = strdup_printf("#!/bin/sh\nexec 2>&1 </dev/null\nexec %s sproc run --root %s --cgroup-root %s\n", bin, root,
-			    cg);
+	{
+		_cleanup_free_ char *cell = ns->cell && *ns->cell ? sproc_shell_quote(ns->cell) : NULL;
+		_cleanup_free_ char *extra = strdup_printf("%s%s --setup-timeout %u", cell ? " --cell " : "",
+							   cell ? cell : "", ns->setup_timeout_s);
+		if (!extra)
+			return -ENOMEM;
+		run = strdup_printf("#!/bin/sh\nexec 2>&1 </dev/null\nexec %s sproc run --root %s --cgroup-root %s%s\n", bin,
+				    root, cg, extra);
+	}
 	fin = strdup_printf("#!/bin/sh\nexec >>data/finish.log 2>&1 </dev/null\n"
 			    "exec %s sproc finish --limit 0 --interval 60 --tombstones %s --id %s -- \"$1\" \"$2\"\n",
 			    bin, tq, id);
@@ -165,12 +174,13 @@ static int service_write(const struct node_settings *ns, const char *base, const
 	if (!env || environ_append(&env, json_object_get(svc, "environ")) < 0)
 		return error_sys(err, ENOMEM, "service %s", name);
 	dir = strdup_printf("%s/%s", base, name);
-	tomb = strdup_printf("%s/" NODE_DIR_TOMB_SERVICES, ns->root);
-	ev = strdup_printf("%s/" NODE_DIR_APPEVENTS, ns->root);
+	/* these scripts run inside the container: paths as container_run binds them */
+	tomb = strdup(SPROC_CTL_TOMBSTONES);
+	ev = strdup(SPROC_CTL_APPEVENTS);
 	tid = strdup_printf("%s,%s", unique, name);
 	if (!dir || !tomb || !ev || !tid)
 		return error_sys(err, ENOMEM, "service %s", name);
-	bin = sproc_shell_quote(ns->treadle_bin);
+	bin = sproc_shell_quote(CONTAINER_TREADLE);
 	qi = sproc_shell_quote(instance);
 	qu = sproc_shell_quote(uniqueid);
 	qs = sproc_shell_quote(name);
@@ -329,6 +339,7 @@ int sproc_finish(const struct sproc_finish_args *a)
 int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
 {
 	bool as_root = !a->user || !*a->user || !strcmp(a->user, "root");
+	char *argv[] = { (char *)"/bin/sh", (char *)"./app_start", NULL };
 	struct passwd *pw;
 	int r;
 
@@ -354,118 +365,85 @@ int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
 	    setenv("HOME", pw->pw_dir, 1) < 0 || setenv("USER", pw->pw_name, 1) < 0 ||
 	    setenv("LOGNAME", pw->pw_name, 1) < 0 || setenv("SHELL", pw->pw_shell, 1) < 0)
 		return error_sys(err, errno, "setenv");
+	/* the container's TREADMILL_* (/env), then the service's own env/ */
+	if (access("/env", F_OK) == 0) {
+		r = container_load_envdir("/env", err);
+		if (r < 0)
+			return r;
+	}
 	r = sv_envdir_apply("env");
 	if (r < 0 && r != -ENOENT)
 		return error_sys(err, -r, "loading env/");
-	if (!as_root) {
-		if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-			return error_sys(err, errno, "switching to user %s", pw->pw_name);
-	}
-	execl("/bin/sh", "sh", "./app_start", (char *)NULL);
-	return error_sys(err, errno, "exec /bin/sh ./app_start");
-}
-
-/* ---- interim cgroup (v1) handling, until src/cgroup lands on main ---- */
-
-static const char *const cg_controllers[] = { "memory", "cpu", "cpuacct", "pids" };
-
-static char *cg_path(const char *ctrl, const char *name, const char *file)
-{
-	return file ? strdup_printf("/sys/fs/cgroup/%s/%s/%s", ctrl, name, file)
-		    : strdup_printf("/sys/fs/cgroup/%s/%s", ctrl, name);
-}
-
-static int cg_setup_join(const char *name, const json_t *app)
-{
-	const char *mem = jstr(app, "memory");
-	long long cpu = jint(app, "cpu", -1);
-	_cleanup_free_ char *pid = strdup_printf("%d", (int)getpid());
-	int r;
-
-	if (!pid)
-		return -ENOMEM;
-	for (size_t i = 0; i < ELEMENTSOF(cg_controllers); i++) {
-		_cleanup_free_ char *d = cg_path(cg_controllers[i], name, NULL);
-		_cleanup_free_ char *procs = cg_path(cg_controllers[i], name, "cgroup.procs");
-		struct stat st;
-
-		if (!d || !procs)
-			return -ENOMEM;
-		{
-			_cleanup_free_ char *top = strdup_printf("/sys/fs/cgroup/%s", cg_controllers[i]);
-			if (!top || stat(top, &st) < 0)
-				continue; /* controller not mounted */
-		}
-		r = mkdir_p(d, 0755);
-		if (r < 0)
-			return r;
-		if (!strcmp(cg_controllers[i], "memory") && mem) {
-			uint64_t bytes;
-			if (parse_size(mem, &bytes) == 0) {
-				_cleanup_free_ char *f = cg_path("memory", name, "memory.limit_in_bytes");
-				_cleanup_free_ char *v = strdup_printf("%llu", (unsigned long long)bytes);
-				if (f && v)
-					(void)write_string_file(f, v);
-			}
-		}
-		if (!strcmp(cg_controllers[i], "cpu") && cpu > 0) {
-			_cleanup_free_ char *f = cg_path("cpu", name, "cpu.shares");
-			_cleanup_free_ char *v = strdup_printf("%lld", cpu * 4000 / 100);
-			if (f && v)
-				(void)write_string_file(f, v);
-		}
-		r = write_string_file(procs, pid);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static void cg_kill_destroy(const char *name)
-{
-	for (int attempt = 0; attempt < 50; attempt++) {
-		bool left = false;
-
-		for (size_t i = 0; i < ELEMENTSOF(cg_controllers); i++) {
-			_cleanup_free_ char *d = cg_path(cg_controllers[i], name, NULL);
-			_cleanup_free_ char *procs = cg_path(cg_controllers[i], name, "cgroup.procs"), *buf = NULL;
-
-			if (!d || !procs || !path_exists(d))
-				continue;
-			if (read_file(procs, &buf, NULL) == 0) {
-				char *t = buf, *nl;
-				for (; t && *t; t = nl) {
-					int p;
-					nl = strchr(t, '\n');
-					if (nl)
-						*nl++ = 0;
-					if (safe_atoi(t, &p) == 0 && p > 1)
-						kill(p, SIGKILL);
-				}
-			}
-			if (rmdir(d) < 0 && errno != ENOENT)
-				left = true;
-		}
-		if (!left)
-			return;
-		usleep(20000);
-	}
+	return container_exec_as(as_root ? NULL : pw->pw_name, as_root, argv, err);
 }
 
 /* ---- run ---- */
 
+/* TREADMILL_* environment of the container (/env), Treadmill's names. */
+static int container_env(const json_t *app, const struct node_settings *ns, char ***ret)
+{
+	static const char *const keys[][2] = {
+		{ "TREADMILL_APP", "app" },	  { "TREADMILL_MEMORY", "memory" },   { "TREADMILL_DISK", "disk" },
+		{ "TREADMILL_PROID", "proid" },	  { "TREADMILL_ENV", "environment" }, { "TREADMILL_INSTANCEID", "task" },
+		{ "TREADMILL_UNIQUEID", "uniqueid" }, { "TREADMILL_IDENTITY_GROUP", "identity_group" },
+	};
+	_cleanup_strv_free_ char **l = strv_new();
+	const json_t *v;
+	char *s;
+
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const char *val = jstr(app, keys[i][1]);
+		if (!val)
+			continue;
+		s = strdup_printf("%s=%s", keys[i][0], val);
+		if (!s || strv_push(&l, s) < 0)
+			return -ENOMEM;
+	}
+	v = json_object_get(app, "cpu");
+	if (json_is_integer(v) && ((s = strdup_printf("TREADMILL_CPU=%lld", (long long)json_integer_value(v))) == NULL ||
+				   strv_push(&l, s) < 0))
+		return -ENOMEM;
+	v = json_object_get(app, "identity");
+	if (json_is_integer(v) &&
+	    ((s = strdup_printf("TREADMILL_IDENTITY=%lld", (long long)json_integer_value(v))) == NULL ||
+	     strv_push(&l, s) < 0))
+		return -ENOMEM;
+	if (ns->cell && *ns->cell && ((s = strdup_printf("TREADMILL_CELL=%s", ns->cell)) == NULL || strv_push(&l, s) < 0))
+		return -ENOMEM;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* Services may run as root (no proid check) only if every one is root. */
+static bool all_root(const json_t *app)
+{
+	const json_t *svc;
+	size_t i;
+
+	json_array_foreach(json_object_get(app, "services"), i, svc)
+		if (!json_is_true(json_object_get(svc, "root")))
+			return false;
+	return true;
+}
+
 int sproc_run(const struct node_settings *ns, struct error *err)
 {
-	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL, *cg = NULL, *started = NULL;
-	const char *unique;
+	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL, *tomb = NULL, *ev = NULL;
+	_cleanup_strv_free_ char **env = NULL;
+	struct container_config cfg = { 0 };
+	struct container_bind binds[2];
+	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
 	json_t *app;
-	const char *type;
+	uint64_t v;
 	int r;
 
 	if (!cwd)
 		return error_sys(err, errno, "getcwd");
 	unique = strrchr(cwd, '/') ? strrchr(cwd, '/') + 1 : cwd;
+	(void)unlink("data/container.json"); /* from an earlier run of this container dir */
 	r = read_file("data/app.json", &text, NULL);
 	if (r < 0) {
 		_cleanup_free_ char *m = strdup_printf("reading data/app.json: %s", strerror(-r));
@@ -479,35 +457,51 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 	}
 	type = jstr(app, "type");
 	if (type && strcmp(type, "native") && strcmp(type, "tar")) {
-		json_decref(app);
 		(void)sproc_flag_aborted(".", "invalid_type", type);
-		return error_set(err, ERR_PERM, 0, "unsupported app type '%s'", type);
+		r = error_set(err, ERR_PERM, 0, "unsupported app type '%s'", type);
+		goto out;
 	}
 	r = sproc_services_write(ns, cwd, app, err);
 	if (r < 0) {
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
-		json_decref(app);
-		return r;
+		goto out;
 	}
-	cg = sproc_cgroup_name(ns, unique);
-	if (!cg) {
-		json_decref(app);
-		return error_sys(err, ENOMEM, "cgroup");
+	tomb = node_path(ns->root, NODE_DIR_TOMB_SERVICES);
+	ev = node_path(ns->root, NODE_DIR_APPEVENTS);
+	if (!tomb || !ev || container_env(app, ns, &env) < 0) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
 	}
-	r = cg_setup_join(cg, app);
-	json_decref(app);
-	if (r < 0) {
-		_cleanup_free_ char *m = strdup_printf("cgroup %s: %s", cg, strerror(-r));
-		(void)sproc_flag_aborted(".", "unknown", m);
-		return error_sys(err, -r, "joining cgroup %s", cg);
-	}
-	r = touch("data/started");
-	if (r < 0)
-		return error_sys(err, -r, "data/started");
-	printf("treadle sproc run: %s: starting services\n", unique);
+	binds[0] = (struct container_bind){ ev, SPROC_CTL_APPEVENTS, false };
+	binds[1] = (struct container_bind){ tomb, SPROC_CTL_TOMBSTONES, false };
+	cfg.container_dir = cwd;
+	cfg.instance = jstr(app, "name");
+	cfg.unique_name = unique;
+	cfg.uniqueid = jstr(app, "uniqueid");
+	cfg.proid = jstr(app, "proid");
+	cfg.root = all_root(app);
+	mem = jstr(app, "memory");
+	if (mem && parse_size(mem, &v) == 0)
+		cfg.memory_bytes = v;
+	if (json_is_integer(json_object_get(app, "cpu")) && json_integer_value(json_object_get(app, "cpu")) > 0)
+		cfg.cpu_percent = (unsigned)json_integer_value(json_object_get(app, "cpu"));
+	disk = jstr(app, "disk");
+	if (disk && parse_size(disk, &v) == 0)
+		cfg.disk_bytes = v;
+	cfg.image = jstr(app, "image");
+	cfg.shared_network = json_is_true(json_object_get(app, "shared_network"));
+	cfg.env = env;
+	cfg.node_root = ns->root;
+	cfg.cgroup_root = ns->cgroup_root;
+	cfg.binds = binds;
+	cfg.n_binds = ELEMENTSOF(binds);
+	cfg.setup_timeout_ms = (uint64_t)ns->setup_timeout_s * 1000;
+	printf("treadle sproc run: %s: starting the container\n", unique);
 	fflush(stdout);
-	execlp("s6-svscan", "s6-svscan", "data/services", (char *)NULL);
-	return error_sys(err, errno, "exec s6-svscan");
+	r = container_run(&cfg, err); /* returns only on failure; data/aborted is written */
+out:
+	json_decref(app);
+	return r < 0 ? r : -1;
 }
 
 /* ---- cleanup ---- */
@@ -670,7 +664,7 @@ static bool any_supervised(const char *cdir)
 int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err)
 {
 	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
-	_cleanup_free_ char *data = NULL, *marker = NULL, *cg = NULL, *inst = NULL, *ev = NULL, *run = NULL;
+	_cleanup_free_ char *data = NULL, *marker = NULL, *inst = NULL, *ev = NULL, *run = NULL;
 	uint64_t deadline;
 	int r;
 
@@ -698,18 +692,17 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 			if (log)
 				(void)sv_control(log, "dx");
 		}
-		if (i == 50) { /* 5 s: whatever is left in the container goes */
-			_cleanup_free_ char *name = sproc_cgroup_name(ns, unique);
-			if (name)
-				cg_kill_destroy(name);
+		if (i == 50) { /* 5 s: whatever is left of the container goes */
+			struct error e2 = ERROR_INIT;
+			(void)container_cleanup(ns->root, ns->cgroup_root, unique, &e2);
+			error_clear(&e2);
 		}
 		usleep(100000);
 	}
-	/* 2. cgroup (kills leftovers) */
-	cg = sproc_cgroup_name(ns, unique);
-	if (!cg)
-		return error_sys(err, ENOMEM, "cleanup");
-	cg_kill_destroy(cg);
+	/* 2. cgroups (kills leftovers), loop device, volume */
+	r = container_cleanup(ns->root, ns->cgroup_root, unique, err);
+	if (r < 0)
+		return error_prefix(err, "cleanup of %s", unique);
 	/* 3. archive logs and records */
 	r = archive(ns->root, unique, cdir);
 	if (r < 0)
@@ -740,31 +733,4 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 	if (unlink(link) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "unlink %s", link);
 	return 0;
-}
-
-int sproc_cgroup_oom_fd(const struct node_settings *ns, const char *unique)
-{
-	_cleanup_free_ char *cg = sproc_cgroup_name(ns, unique), *ctl = NULL, *oc = NULL, *line = NULL;
-	_cleanup_close_ int efd = -1, ofd = -1;
-	int r;
-
-	if (!cg)
-		return -ENOMEM;
-	ctl = cg_path("memory", cg, "cgroup.event_control");
-	oc = cg_path("memory", cg, "memory.oom_control");
-	if (!ctl || !oc)
-		return -ENOMEM;
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0)
-		return negerrno();
-	ofd = open(oc, O_RDONLY | O_CLOEXEC);
-	if (ofd < 0)
-		return negerrno();
-	line = strdup_printf("%d %d", efd, ofd);
-	if (!line)
-		return -ENOMEM;
-	r = write_string_file(ctl, line);
-	if (r < 0)
-		return r;
-	return TAKE_FD(efd);
 }

@@ -11,6 +11,13 @@
 
 #include "../basic/error.h"
 
+/* Where container_run binds the node's spool dirs inside every container
+ * (N/appevents and N/tombstones/services): the in-container service scripts
+ * post events and tombstones there. */
+#define SPROC_CTL_DIR "/run/tm_ctl"
+#define SPROC_CTL_APPEVENTS SPROC_CTL_DIR "/appevents"
+#define SPROC_CTL_TOMBSTONES SPROC_CTL_DIR "/tombstones"
+
 /* Node-wide settings shared by the agent and the sproc commands. */
 struct node_settings {
 	const char *root;	 /* N, absolute */
@@ -19,6 +26,7 @@ struct node_settings {
 	const char *hostname;
 	const char *cell;
 	const char *store_url;
+	unsigned setup_timeout_s; /* passed to container_run; 0 = its default */
 };
 
 /* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"
@@ -66,18 +74,14 @@ struct sproc_exec_args {
 int sproc_service_exec(const struct sproc_exec_args *a, struct error *err);
 
 /* `treadle sproc run` (cwd = container dir): read data/app.json, write the
- * services, join the container cgroup, mark data/started, exec the
- * container's s6-svscan.  Setup failures write data/aborted and return 0 so
+ * services, then container_run() (cgroups, volume, namespaces, root, pid 1 =
+ * s6-svscan /services; it writes data/container.json once started).  Setup failures write data/aborted and return 0 so
  * the container's finish runs (Treadmill's behaviour); other errors -errno. */
 int sproc_run(const struct node_settings *ns, struct error *err);
 
-/* Name of the container cgroup (relative to each controller's root):
- * "<cgroup_root>/<unique>", malloc'ed. */
-char *sproc_cgroup_name(const struct node_settings *ns, const char *unique);
-
-/* An eventfd that becomes readable when the container's memory cgroup hits
- * OOM (cgroup v1 memory.oom_control).  fd or -errno. */
-int sproc_cgroup_oom_fd(const struct node_settings *ns, const char *unique);
+/* Container cgroup of the app's processes, relative to the cgroup root:
+ * "apps/<unique>/services" (see src/cgroup/cg.h), malloc'ed. */
+char *sproc_cgroup_path(const char *unique);
 
 /* `treadle sproc cleanup <unique>`: wait until apps/<unique> is no longer
  * supervised, destroy its cgroup, archive its logs to archives/<unique>/,
