@@ -339,10 +339,14 @@ int sproc_finish(const struct sproc_finish_args *a)
 int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
 {
 	bool as_root = !a->user || !*a->user || !strcmp(a->user, "root");
-	char *argv[] = { (char *)"/bin/sh", (char *)"./app_start", NULL };
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	/* exec-as changes to the user's home: go back to the service dir */
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)"cd \"$0\" && exec /bin/sh ./app_start", cwd, NULL };
 	struct passwd *pw;
 	int r;
 
+	if (!cwd)
+		return error_sys(err, errno, "getcwd");
 	if (a->appevents && a->instance && a->uniqueid && a->service) {
 		_cleanup_free_ char *d = strdup_printf("%s.%s", a->uniqueid, a->service);
 		if (d)
@@ -374,7 +378,8 @@ int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
 	r = sv_envdir_apply("env");
 	if (r < 0 && r != -ENOENT)
 		return error_sys(err, -r, "loading env/");
-	return container_exec_as(as_root ? NULL : pw->pw_name, as_root, argv, err);
+	/* a->user, not pw->pw_name: getpwnam() reuses its static buffer */
+	return container_exec_as(as_root ? NULL : a->user, as_root, argv, err);
 }
 
 /* ---- run ---- */
