@@ -17,6 +17,9 @@ static const struct cli_command commands[] = {
 	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
 	  "run a command (default a login shell) inside a running container" },
 	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
+	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS]",
+	  "run the node agent: placements -> containers under s6, events -> store" },
+	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...", "(internal) commands run by the node's s6 scripts" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
