@@ -9,6 +9,17 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "cell", cmd_cell, "up|down|status [--root DIR] [--daemon] [--hostname H] [--cgroup-root NAME] [--json]",
+	  "start, stop or inspect a single-machine cell" },
+	{ "run", cmd_run,
+	  "APP -m MANIFEST [--count N] [--env ENV] | APP [--memory M] [--cpu C] [--disk D] [--restart-limit N] "
+	  "[--restart-interval S] [--endpoint NAME PORT]... [--count N] -- CMD...",
+	  "schedule instances of an app; prints their ids" },
+	{ "stop", cmd_stop, "INSTANCE...", "delete instances (their containers are stopped)" },
+	{ "show", cmd_show, "[running|pending|scheduled|finished|all] [--json]", "list instances and their state" },
+	{ "trace", cmd_trace, "INSTANCE [--follow]", "print an instance's events; exit code from its outcome" },
+	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
+	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H]", "(internal) run the cell master" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
