@@ -354,9 +354,11 @@ static int cell_pids(const char *root, pid_t **ret, size_t *ret_n)
 			mine = path_under(buf, root);
 		}
 		if (!mine && read_file(cmdp, &cmd, &len) >= 0)
-			for (size_t i = 0; i < len; i += strlen(cmd + i) + 1)
-				if (strstr(cmd + i, root) && (strstr(cmd + i, root) == cmd + i || strstr(cmd + i, "file://")))
-					mine = path_under(strstr(cmd + i, root), root);
+			for (size_t i = 0; i < len && !mine; i += strlen(cmd + i) + 1) {
+				const char *hit = strstr(cmd + i, root);
+
+				mine = hit && path_under(hit, root) && (hit == cmd + i || hit[-1] == '/' || hit[-1] == '=');
+			}
 		if (mine) {
 			pid_t *t = realloc(pids, (n + 1) * sizeof(*t));
 			if (!t)
@@ -435,8 +437,8 @@ static int sweep_cgroup(const char *dir, int *count)
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
-	_cleanup_free_ char *running = NULL, *master = NULL, *apps = NULL, *cg = NULL;
-	_cleanup_strv_free_ char **ents = NULL, **mounts = NULL, **ctrls = NULL;
+	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL;
+	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL;
 	uint64_t deadline;
 	json_t *j;
 
@@ -447,10 +449,9 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		return error_set(err, ERR_PERM, errno, "no cell at %s", root_in);
 	svc = path_join(root, "svc");
 	cfg = path_join(root, "cell.json");
-	running = path_join(root, "node/running");
-	apps = path_join(root, "node/apps");
 	master = svc ? path_join(svc, "master") : NULL;
-	if (!svc || !cfg || !running || !apps || !master)
+	node = svc ? path_join(svc, "node") : NULL;
+	if (!svc || !cfg || !master || !node)
 		return error_sys(err, ENOMEM, "cell down");
 	if (read_file(cfg, &data, NULL) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
@@ -466,30 +467,15 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		char *const mdown[] = { "s6-svc", "-wD", "-T", "5000", "-d", master, NULL };
 		run_wait(mdown, true);
 
-		/* 2. Containers down; the node sees them exit and cleans them up. */
-		if (dir_list(running, 1, &ents) >= 0)
-			for (char **e = ents; *e; e++) {
-				_cleanup_free_ char *p = path_join(running, *e);
-				char *const down[] = { "s6-svc", "-d", p, NULL };
-				if (p)
-					run_wait(down, true);
-			}
-		deadline = now_monotonic_ms() + (uint64_t)timeout_ms * 2 / 3;
-		while (now_monotonic_ms() < deadline) {
-			_cleanup_strv_free_ char **m = NULL, **left = NULL;
-			bool busy = false;
+		/* 2. The node agent down: on SIGTERM it stops and cleans up its
+		 *    containers (without finishing the instances: they stay
+		 *    scheduled and come back at the next cell up), then exits. */
+		{
+			_cleanup_free_ char *t = strdup_printf("%d", timeout_ms * 2 / 3);
+			char *const ndown[] = { "s6-svc", "-wD", "-T", t, "-d", node, NULL };
 
-			if (dir_list(running, 1, &left) >= 0)
-				for (char **e = left; *e; e++) {
-					_cleanup_free_ char *p = path_join(running, *e), *out = NULL;
-					char *const st[] = { "s6-svstat", "-o", "up", p, NULL };
-
-					if (p && capture(st, &out) == 0 && out && startswith(out, "true"))
-						busy = true;
-				}
-			if (!busy && count_mounts_under(apps, &m) <= 0)
-				break;
-			usleep(100 * 1000);
+			if (t && node)
+				run_wait(ndown, true);
 		}
 
 		/* 3. The whole tree: s6-svscan sends SIGTERM to every supervisor. */

@@ -15,24 +15,16 @@
 #include "../basic/util.h"
 #include "cli.h"
 
-/* Container directory of an instance: the running/<instance> link, else the
- * newest apps/<unique name> of that instance (still there until cleanup). */
-static char *container_dir(const char *node_root, const char *inst)
+/* Newest directory under dir whose name is "<instance with # -> ->-<uniqueid>". */
+static char *newest_unique(const char *dir, const char *inst)
 {
-	_cleanup_free_ char *link = strdup_printf("%s/running/%s", node_root, inst), *apps = NULL, *prefix = NULL;
 	_cleanup_strv_free_ char **names = NULL;
-	char *best = NULL, *p;
+	_cleanup_free_ char *prefix = strdup(inst);
+	char *best = NULL;
 	time_t best_t = 0;
 	struct stat st;
 
-	if (!link)
-		return NULL;
-	p = realpath(link, NULL);
-	if (p)
-		return p;
-	apps = strdup_printf("%s/apps", node_root);
-	prefix = strdup(inst);
-	if (!apps || !prefix || dir_list(apps, 1, &names) < 0)
+	if (!prefix || dir_list(dir, 1, &names) < 0)
 		return NULL;
 	for (char *h = prefix; *h; h++)
 		if (*h == '#')
@@ -42,8 +34,8 @@ static char *container_dir(const char *node_root, const char *inst)
 
 		if (!startswith(*n, prefix) || (*n)[strlen(prefix)] != '-')
 			continue;
-		full = strdup_printf("%s/%s", apps, *n);
-		if (full && stat(full, &st) == 0 && (!best || st.st_mtime >= best_t)) {
+		full = strdup_printf("%s/%s", dir, *n);
+		if (full && stat(full, &st) == 0 && S_ISDIR(st.st_mode) && (!best || st.st_mtime >= best_t)) {
 			free(best);
 			best = TAKE_PTR(full);
 			best_t = st.st_mtime;
@@ -52,18 +44,33 @@ static char *container_dir(const char *node_root, const char *inst)
 	return best;
 }
 
-/* Log directory of an app service inside a container directory (the node's
- * layout: <container>/data/services/<svc>/data/log, as Treadmill). */
-static char *service_log_dir(const char *cdir, const char *svc)
+/* Where an instance's service logs are on this node (docs/FORMATS.md, node
+ * layout): the live container (running/<instance> link, else the newest
+ * apps/<unique>) keeps them in data/services/<svc>/data/log; a cleaned-up one
+ * in archives/<unique>/services/<svc>/log.  *ret_services_dir is the
+ * directory listing the services. */
+static int find_instance(const char *node_root, const char *inst, char **ret_services_dir, bool *ret_archived)
 {
-	return strdup_printf("%s/data/services/%s/data/log", cdir, svc);
-}
+	_cleanup_free_ char *link = strdup_printf("%s/running/%s", node_root, inst), *apps = NULL, *arch = NULL;
+	_cleanup_free_ char *cdir = NULL;
 
-static int list_services(const char *cdir, char ***ret)
-{
-	_cleanup_free_ char *dir = strdup_printf("%s/data/services", cdir);
-
-	return dir ? dir_list(dir, 1, ret) : -ENOMEM;
+	if (!link)
+		return -ENOMEM;
+	cdir = realpath(link, NULL);
+	if (!cdir && (apps = strdup_printf("%s/apps", node_root)))
+		cdir = newest_unique(apps, inst);
+	if (cdir) {
+		*ret_services_dir = strdup_printf("%s/data/services", cdir);
+		*ret_archived = false;
+		return *ret_services_dir ? 0 : -ENOMEM;
+	}
+	arch = strdup_printf("%s/archives", node_root);
+	cdir = arch ? newest_unique(arch, inst) : NULL;
+	if (!cdir)
+		return -ENOENT;
+	*ret_services_dir = strdup_printf("%s/services", cdir);
+	*ret_archived = true;
+	return *ret_services_dir ? 0 : -ENOMEM;
 }
 
 static int copy_out(int fd)
@@ -132,7 +139,8 @@ int cmd_logs(int argc, char **argv)
 		{}
 	};
 	const char *root = NULL;
-	_cleanup_free_ char *inst = NULL, *node_root = NULL, *cdir = NULL, *dir = NULL, *cur = NULL;
+	_cleanup_free_ char *inst = NULL, *node_root = NULL, *sdir = NULL, *dir = NULL, *cur = NULL;
+	bool archived = false;
 	_cleanup_strv_free_ char **svcs = NULL;
 	const char *svc = NULL;
 	bool follow = false;
@@ -161,14 +169,13 @@ int cmd_logs(int argc, char **argv)
 	}
 	if (!strchr(inst, '#'))
 		return cli_usage_error("logs", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
-	cdir = container_dir(node_root, inst);
-	if (!cdir) {
+	if (find_instance(node_root, inst, &sdir, &archived) < 0) {
 		fprintf(stderr, "treadle: logs: %s: no container of this instance on this node (%s)\n", inst, node_root);
 		return EXIT_PERM;
 	}
 	if (!svc || !*svc) {
-		if (list_services(cdir, &svcs) < 0 || !svcs[0]) {
-			fprintf(stderr, "treadle: logs: %s: no services in %s\n", inst, cdir);
+		if (dir_list(sdir, 1, &svcs) < 0 || !svcs[0]) {
+			fprintf(stderr, "treadle: logs: %s: no services in %s\n", inst, sdir);
 			return EXIT_PERM;
 		}
 		if (svcs[1]) {
@@ -180,7 +187,7 @@ int cmd_logs(int argc, char **argv)
 		}
 		svc = svcs[0];
 	}
-	dir = service_log_dir(cdir, svc);
+	dir = archived ? strdup_printf("%s/%s/log", sdir, svc) : strdup_printf("%s/%s/data/log", sdir, svc);
 	cur = dir ? strdup_printf("%s/current", dir) : NULL;
 	if (!cur)
 		return EXIT_TEMP;

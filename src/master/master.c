@@ -306,6 +306,12 @@ static int load_app(struct mstate *ms, const char *name, struct master_app **ret
 		v = json_object_get(j, "lease");
 		if (json_is_number(v))
 			a->lease = json_number_value(v);
+		else if (json_is_string(v)) {
+			uint64_t secs;
+
+			if (parse_duration(json_string_value(v), &secs) == 0)
+				a->lease = (double)secs;
+		}
 		json_decref(j);
 	}
 	*ret = a;
