@@ -3,10 +3,13 @@
  * Prints each event as "<UTC time>  <host>  <type>  <details>".  Exit codes
  * as Treadmill's `treadmill trace`: the service rc when the instance finished
  * (128+signal when killed by a signal), 101 aborted, 102 killed, 103 no trace
- * at all, 100 otherwise (not finished yet). */
+ * at all, 100 otherwise (not finished yet).  --json: one JSON object per line
+ * {"timestamp","instance","source","type","data","payload"}. */
 #include <getopt.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "../basic/util.h"
 #include "../store/store.h"
@@ -42,6 +45,20 @@ static void split_service(const char *data, bool exited, char **uniq, char **svc
 		}
 	}
 	*svc = TAKE_PTR(rest);
+}
+
+static void print_event_json(const struct trace_event *ev)
+{
+	json_t *j = json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
+			      "source", ev->source ? ev->source : "", "type", trace_type_name(ev->type), "data",
+			      ev->data ? ev->data : "", "payload", ev->payload);
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	if (t)
+		printf("%s\n", t);
+	fflush(stdout);
+	free(t);
+	json_decref(j);
 }
 
 static void print_event(const struct trace_event *ev)
@@ -173,6 +190,7 @@ int cmd_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "follow", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "root", required_argument, NULL, CLI_OPT_ROOT },
 		{ "store", required_argument, NULL, CLI_OPT_STORE },
 		{}
@@ -183,7 +201,7 @@ int cmd_trace(int argc, char **argv)
 	_cleanup_free_ char *shard_path = NULL, *sched_path = NULL;
 	struct error err = ERROR_INIT;
 	struct follow fw = { false, false };
-	bool follow = false, any = false;
+	bool follow = false, any = false, json = false;
 	uint64_t gone_since = 0;
 	int c, r, rc = -1;
 	char shard[5];
@@ -192,6 +210,7 @@ int cmd_trace(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'f': follow = true; break;
+		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
 		default: return cli_usage_error("trace", "bad option");
@@ -235,7 +254,10 @@ int cmd_trace(int argc, char **argv)
 			any = true;
 			if (!key || strv_contains(printed, key))
 				continue;
-			print_event(&evs[i]);
+			if (json)
+				print_event_json(&evs[i]);
+			else
+				print_event(&evs[i]);
 			if (exit_code_of(&evs[i]) >= 0)
 				rc = exit_code_of(&evs[i]);
 			strv_push(&printed, TAKE_PTR(key));

@@ -17,7 +17,7 @@ static const struct cli_command commands[] = {
 	  "schedule instances of an app; prints their ids" },
 	{ "stop", cmd_stop, "INSTANCE...", "delete instances (their containers are stopped)" },
 	{ "show", cmd_show, "[running|pending|scheduled|finished|all] [--json]", "list instances and their state" },
-	{ "trace", cmd_trace, "INSTANCE [--follow]", "print an instance's events; exit code from its outcome" },
+	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
 	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
 	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H]", "(internal) run the cell master" },
 };
@@ -73,6 +73,8 @@ static int cmd_help(int argc, char **argv)
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		if (commands[i].summary[0] != '(') /* "(internal)" commands are not listed */
 			printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nevery command takes --root DIR (else $TREADLE_ROOT, else /var/lib/treadle) and, where it reads the\n"
+	       "store, --store URL (else $TREADLE_STORE, else file://<root>/store)\n");
 	printf("\nexit codes: 0 ok, 1 no/false, 2 usage, 100 permanent error, 111 temporary or system error\n");
 	return EXIT_OK;
 }
