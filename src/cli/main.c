@@ -20,6 +20,12 @@ static const struct cli_command commands[] = {
 	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
 	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
 	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H]", "(internal) run the cell master" },
+	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
+	  "read and write the cell store (debugging)" },
+	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
+	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
+	  "run a command (default a login shell) inside a running container" },
+	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

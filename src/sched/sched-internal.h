@@ -1,0 +1,199 @@
+/* sched-internal.h: data structures shared by the scheduler's source files.
+ * Not for use outside src/sched/. */
+#pragma once
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+#define SCHED_EPS 2.220446049250313e-16 /* np.finfo(float).eps */
+
+/* ---- string -> int map (open addressing, tombstones) ---------------------- */
+struct strmap {
+	const char **keys; /* borrowed (owned by the objects) or NULL / STRMAP_TOMB */
+	int *vals;
+	size_t cap, used, tombs;
+};
+
+/* ---- (node, affinity) -> counters and cursors ------------------------------ */
+struct nodeaff {
+	uint64_t key; /* node << 32 | affinity, UINT64_MAX = empty */
+	int32_t count;
+	int32_t cursor;
+	int32_t strategy; /* enum sched_strategy */
+	int32_t cursor_gen;
+};
+struct affmap {
+	struct nodeaff *e;
+	size_t cap, used;
+};
+
+/* ---- CPython set of small ints (identity pools) ----------------------------- */
+struct pyset {
+	int64_t *keys;
+	uint8_t *st; /* 0 unused, 1 dummy, 2 active */
+	size_t mask, fill, used, finger;
+};
+
+struct sched_node {
+	char *name;
+	int level;
+	int parent;
+	int *children; /* -1 = hole left by a removal (keeps cursors stable) */
+	int nchildren, nlive;
+	size_t cchildren;
+	int64_t free[SCHED_DIMS_MAX];
+	uint64_t traits_self, traits;
+	uint64_t labels;
+	enum sched_state state;
+	double since;
+	bool server, removed;
+	/* servers */
+	int64_t cap[SCHED_DIMS_MAX];
+	int partition;
+	int app_head, app_tail, napps;
+	double up_since, valid_until;
+	int rr; /* improved mode: shared spread cursor */
+};
+
+struct sched_alloc {
+	char *name; /* full path */
+	char *leaf; /* last component */
+	int parent, partition;
+	int *subs;
+	int nsubs;
+	size_t csubs;
+	double reserved[SCHED_DIMS_MAX];
+	int64_t rank, rank_adj;
+	double max_util;
+	uint64_t traits;
+	int label;		/* partition id */
+	int cons_label;		/* frozen at construction: partition id or -1 (None) */
+	uint64_t cons_traits;
+	int app_head, app_tail, napps; /* FIFO order by (global_order, name) */
+	/* per-pass scratch, kept to avoid allocations */
+	struct sched_queue_entry *q, *pq;
+	size_t qcap, pqcap, qn, pqn;
+	double total[SCHED_DIMS_MAX];
+};
+
+struct sched_app {
+	char *name;
+	int64_t demand[SCHED_DIMS_MAX];
+	int priority;
+	int alloc;
+	int affinity;
+	int limits;	/* limit set id, -1 none */
+	int shape;	/* feasibility tracker key id */
+	double retention; /* < 0 none */
+	double lease;
+	int igroup, identity;
+	uint64_t traits;
+	int64_t order;
+	int server;
+	double expiry; /* NAN none */
+	int srv_prev, srv_next;
+	int al_prev, al_next;
+	int64_t final_rank;
+	double final_util;
+	int queue_pos;
+	/* pass scratch */
+	int before_server;
+	double before_expiry;
+	int ev_server;
+	double ev_expiry;
+	uint32_t ev_gen;
+	bool alive, schedule_once, evicted, unschedule, renew, blacklisted;
+	bool dirty; /* improved mode: needs a placement attempt */
+};
+
+struct sched_igroup {
+	char *name;
+	int count;
+	struct pyset avail;
+	bool removed;
+};
+
+struct sched_partition {
+	char *label;
+	int alloc;
+};
+
+struct sched_tracker {
+	uint32_t gen;
+	int64_t demand[SCHED_DIMS_MAX];
+};
+
+struct sched_cell {
+	enum sched_mode mode;
+	int ndims;
+
+	struct sched_node *nodes;
+	size_t nnodes, cnodes;
+	struct strmap node_by_name;
+
+	char **levels;
+	int nlevels;
+
+	struct sched_partition *parts;
+	int nparts;
+
+	struct sched_alloc *allocs;
+	size_t nallocs, callocs;
+
+	struct sched_app *apps;
+	size_t napps, capps, live_apps;
+	struct strmap app_by_name;
+
+	char **affs;
+	size_t naffs, caffs;
+	struct strmap aff_by_name;
+
+	char **shapes;
+	size_t nshapes, cshapes;
+	struct strmap shape_by_key;
+	struct sched_tracker *tracker;
+	size_t ctracker;
+	uint32_t tracker_gen;
+
+	int32_t *limitsets; /* SCHED_LEVELS_MAX per set */
+	char **limitkeys;
+	size_t nlimitsets, climitsets;
+	struct strmap limit_by_key;
+
+	struct sched_igroup *igroups;
+	size_t nigroups, cigroups;
+	struct strmap igroup_by_name;
+
+	struct affmap aff;
+
+	int *srv_order; /* servers in depth-first order */
+	size_t nsrv_order, csrv_order;
+	bool topo_dirty;
+
+	int *queue;	/* scratch: one partition's queue */
+	size_t cqueue;
+	uint32_t ev_gen;
+
+	double next_event_at;
+	bool need_full; /* improved mode */
+	bool ever_scheduled;
+	size_t stat_evictions;
+};
+
+int strmap_get(const struct strmap *m, const char *key);
+int strmap_put(struct strmap *m, const char *key, int val);
+void strmap_del(struct strmap *m, const char *key);
+void strmap_free(struct strmap *m);
+
+int pyset_init_range(struct pyset *s, int64_t n);
+void pyset_free(struct pyset *s);
+int pyset_add(struct pyset *s, int64_t key);
+bool pyset_discard(struct pyset *s, int64_t key);
+int64_t pyset_pop(struct pyset *s); /* -1 if empty */
+bool pyset_contains(const struct pyset *s, int64_t key);
+int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
+int pyset_difference_range(struct pyset *s, int64_t from, int64_t to);
+size_t pyset_len(const struct pyset *s);

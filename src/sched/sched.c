@@ -1,0 +1,2418 @@
+/* sched.c: the cell model and Treadmill's placement algorithm.
+ *
+ * Function names follow Treadmill's scheduler/__init__.py where the code
+ * mirrors it (put, remove, adjust_capacity_up/down, utilization_queue,
+ * _find_placements, ...), so the two can be read side by side.  See
+ * docs/SCHEDULER.md for the improved mode. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched-internal.h"
+
+#define ND(c) ((c)->ndims)
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+#define GROW(p, cap, need) grow_array((void **)&(p), &(cap), (need), sizeof(*(p)))
+
+static char *xstrdup_printf(const char *fmt, ...) _printf_(1, 2);
+static char *xstrdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+static bool same_expiry(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	return a == b;
+}
+
+/* ---- interned names --------------------------------------------------------------- */
+
+static int intern(char ***arr, size_t *n, size_t *cap, struct strmap *m, const char *s)
+{
+	int id = strmap_get(m, s);
+	char *d;
+
+	if (id >= 0)
+		return id;
+	if (GROW(*arr, *cap, *n + 1) < 0)
+		return -ENOMEM;
+	d = strdup(s);
+	if (!d)
+		return -ENOMEM;
+	(*arr)[*n] = d;
+	if (strmap_put(m, d, (int)*n) < 0) {
+		free(d);
+		return -ENOMEM;
+	}
+	return (int)(*n)++;
+}
+
+static int level_id(struct sched_cell *c, const char *name)
+{
+	char *d;
+
+	for (int i = 0; i < c->nlevels; i++)
+		if (strcmp(c->levels[i], name) == 0)
+			return i;
+	if (c->nlevels >= SCHED_LEVELS_MAX)
+		return -E2BIG;
+	d = strdup(name);
+	if (!d)
+		return -ENOMEM;
+	c->levels[c->nlevels] = d;
+	return c->nlevels++;
+}
+
+/* ---- (node, affinity) map ---------------------------------------------------------- */
+
+#define AFF_EMPTY UINT64_MAX
+
+static inline uint64_t aff_key(int node, int aff)
+{
+	return ((uint64_t)(uint32_t)node << 32) | (uint32_t)aff;
+}
+
+static inline size_t aff_slot(uint64_t k, size_t cap)
+{
+	k *= 0x9E3779B97F4A7C15ull;
+	return (size_t)(k >> 20) & (cap - 1);
+}
+
+static struct nodeaff *aff_find(const struct affmap *m, uint64_t key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = aff_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (m->e[i].key == key)
+			return &m->e[i];
+		if (m->e[i].key == AFF_EMPTY)
+			return NULL;
+	}
+}
+
+static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
+{
+	struct nodeaff *e = aff_find(m, key);
+	size_t i;
+
+	if (e)
+		return e;
+	if ((m->used + 1) * 4 >= m->cap * 3) {
+		struct affmap n;
+
+		n.cap = m->cap ? m->cap * 2 : 1024;
+		n.used = m->used;
+		n.e = malloc(n.cap * sizeof(*n.e));
+		if (!n.e)
+			return NULL;
+		for (i = 0; i < n.cap; i++)
+			n.e[i].key = AFF_EMPTY;
+		for (i = 0; i < m->cap; i++) {
+			size_t j;
+
+			if (m->e[i].key == AFF_EMPTY)
+				continue;
+			for (j = aff_slot(m->e[i].key, n.cap); n.e[j].key != AFF_EMPTY; j = (j + 1) & (n.cap - 1))
+				;
+			n.e[j] = m->e[i];
+		}
+		free(m->e);
+		*m = n;
+	}
+	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
+		;
+	m->e[i] = (struct nodeaff){ .key = key };
+	m->used++;
+	return &m->e[i];
+}
+
+static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
+{
+	const struct nodeaff *e = aff_find(&c->aff, aff_key(node, aff));
+
+	return e ? e->count : 0;
+}
+
+/* Counter.update / Counter.subtract from `node` up to the root. */
+static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
+{
+	for (; node >= 0; node = c->nodes[node].parent) {
+		struct nodeaff *e = aff_get(&c->aff, aff_key(node, aff));
+
+		if (!e)
+			return -ENOMEM;
+		e->count += delta;
+	}
+	return 0;
+}
+
+/* ---- cell ------------------------------------------------------------------------------ */
+
+static struct sched_node *node_new(struct sched_cell *c, const char *name, int *ret_id)
+{
+	struct sched_node *n;
+
+	if (GROW(c->nodes, c->cnodes, c->nnodes + 1) < 0)
+		return NULL;
+	n = &c->nodes[c->nnodes];
+	memset(n, 0, sizeof(*n));
+	n->name = strdup(name);
+	if (!n->name)
+		return NULL;
+	if (strmap_put(&c->node_by_name, n->name, (int)c->nnodes) < 0) {
+		free(n->name);
+		return NULL;
+	}
+	n->parent = -1;
+	n->partition = -1;
+	n->app_head = n->app_tail = -1;
+	n->state = SCHED_UP;
+	*ret_id = (int)c->nnodes++;
+	return n;
+}
+
+struct sched_cell *sched_cell_new(const char *name, int ndims, enum sched_mode mode)
+{
+	struct sched_cell *c;
+	struct sched_node *root;
+	int id;
+
+	if (ndims < 1 || ndims > SCHED_DIMS_MAX)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->mode = mode;
+	c->ndims = ndims;
+	c->levels = calloc(SCHED_LEVELS_MAX, sizeof(char *));
+	c->parts = calloc(SCHED_PARTITIONS_MAX, sizeof(*c->parts));
+	c->next_event_at = INFINITY;
+	c->need_full = true;
+	c->topo_dirty = true;
+	if (!c->levels || !c->parts || level_id(c, "cell") != 0 || level_id(c, "server") != 1)
+		goto fail;
+	root = node_new(c, name ? name : "cell", &id);
+	if (!root)
+		goto fail;
+	root->level = 0;
+	return c;
+fail:
+	sched_cell_free(c);
+	return NULL;
+}
+
+void sched_cell_free(struct sched_cell *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->nnodes; i++) {
+		free(c->nodes[i].name);
+		free(c->nodes[i].children);
+	}
+	free(c->nodes);
+	strmap_free(&c->node_by_name);
+	if (c->levels)
+		for (int l = 0; l < c->nlevels; l++)
+			free(c->levels[l]);
+	free(c->levels);
+	if (c->parts)
+		for (int p = 0; p < c->nparts; p++)
+			free(c->parts[p].label);
+	free(c->parts);
+	for (i = 0; i < c->nallocs; i++) {
+		free(c->allocs[i].name);
+		free(c->allocs[i].leaf);
+		free(c->allocs[i].subs);
+		free(c->allocs[i].q);
+		free(c->allocs[i].pq);
+	}
+	free(c->allocs);
+	for (i = 0; i < c->napps; i++)
+		free(c->apps[i].name);
+	free(c->apps);
+	strmap_free(&c->app_by_name);
+	for (i = 0; i < c->naffs; i++)
+		free(c->affs[i]);
+	free(c->affs);
+	strmap_free(&c->aff_by_name);
+	for (i = 0; i < c->nshapes; i++)
+		free(c->shapes[i]);
+	free(c->shapes);
+	free(c->tracker);
+	strmap_free(&c->shape_by_key);
+	for (i = 0; i < c->nlimitsets; i++)
+		free(c->limitkeys[i]);
+	free(c->limitkeys);
+	free(c->limitsets);
+	strmap_free(&c->limit_by_key);
+	for (i = 0; i < c->nigroups; i++) {
+		free(c->igroups[i].name);
+		pyset_free(&c->igroups[i].avail);
+	}
+	free(c->igroups);
+	strmap_free(&c->igroup_by_name);
+	free(c->aff.e);
+	free(c->srv_order);
+	free(c->queue);
+	free(c);
+}
+
+enum sched_mode sched_cell_mode(const struct sched_cell *c)
+{
+	return c->mode;
+}
+
+int sched_cell_ndims(const struct sched_cell *c)
+{
+	return c->ndims;
+}
+
+/* ---- topology ---------------------------------------------------------------------------- */
+
+static bool valid_node(const struct sched_cell *c, int n)
+{
+	return n >= 0 && (size_t)n < c->nnodes && !c->nodes[n].removed;
+}
+
+static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
+{
+	int d;
+
+	for (; b >= 0; b = c->nodes[b].parent) {
+		struct sched_node *n = &c->nodes[b];
+
+		for (d = 0; d < ND(c); d++)
+			if (cap[d] > n->free[d])
+				n->free[d] = cap[d];
+		cap = n->free;
+	}
+}
+
+static void adjust_capacity_down(struct sched_cell *c, int b, const int64_t *prev_in)
+{
+	int64_t bufs[2][SCHED_DIMS_MAX];
+	int64_t prev[SCHED_DIMS_MAX];
+	bool have_prev = prev_in != NULL;
+	int which = 0, d;
+
+	if (have_prev)
+		memcpy(prev, prev_in, sizeof(prev));
+	while (b >= 0) {
+		struct sched_node *n = &c->nodes[b];
+		int64_t *f = bufs[which];
+		bool lt;
+
+		if (n->nlive == 0) {
+			memset(n->free, 0, sizeof(n->free));
+			b = n->parent;
+			have_prev = false;
+			continue;
+		}
+		if (have_prev) {
+			bool all_lt = true;
+
+			for (d = 0; d < ND(c); d++)
+				if (!(prev[d] < n->free[d])) {
+					all_lt = false;
+					break;
+				}
+			if (all_lt)
+				return;
+		}
+		memset(f, 0, sizeof(bufs[0]));
+		for (int i = 0; i < n->nchildren; i++) {
+			int ch = n->children[i];
+			const struct sched_node *cn;
+
+			if (ch < 0)
+				continue;
+			cn = &c->nodes[ch];
+			if (cn->state != SCHED_UP)
+				continue;
+			for (d = 0; d < ND(c); d++)
+				if (cn->free[d] > f[d])
+					f[d] = cn->free[d];
+		}
+		lt = false;
+		for (d = 0; d < ND(c); d++)
+			if (f[d] < n->free[d]) {
+				lt = true;
+				break;
+			}
+		if (!lt)
+			return;
+		memcpy(prev, n->free, sizeof(prev));
+		have_prev = true;
+		memcpy(n->free, f, sizeof(n->free));
+		b = n->parent;
+		which ^= 1;
+	}
+}
+
+static void recompute_traits_up(struct sched_cell *c, int b)
+{
+	for (; b >= 0; b = c->nodes[b].parent) {
+		struct sched_node *n = &c->nodes[b];
+		uint64_t t = n->traits_self;
+
+		for (int i = 0; i < n->nchildren; i++)
+			if (n->children[i] >= 0)
+				t |= c->nodes[n->children[i]].traits;
+		n->traits = t;
+	}
+}
+
+/* Add or subtract the affinity counters of every app under `node` to `from` and its ancestors. */
+static int subtree_affinity(struct sched_cell *c, int node, int from, int delta)
+{
+	struct sched_node *n = &c->nodes[node];
+	int r;
+
+	if (n->server) {
+		for (int a = n->app_head; a >= 0; a = c->apps[a].srv_next) {
+			r = aff_add_up(c, from, c->apps[a].affinity, delta);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0) {
+			r = subtree_affinity(c, n->children[i], from, delta);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+/* Bucket.add_node */
+static int attach(struct sched_cell *c, int parent, int id)
+{
+	struct sched_node *p = &c->nodes[parent];
+	struct sched_node *n = &c->nodes[id];
+	uint64_t labels;
+
+	if (GROW(p->children, p->cchildren, (size_t)p->nchildren + 1) < 0)
+		return -ENOMEM;
+	p->children[p->nchildren++] = id;
+	p->nlive++;
+	n->parent = parent;
+	recompute_traits_up(c, parent);
+	if (subtree_affinity(c, id, parent, +1) < 0)
+		return -ENOMEM;
+	labels = n->labels;
+	for (int b = parent; b >= 0; b = c->nodes[b].parent) {
+		c->nodes[b].labels |= labels;
+		labels = c->nodes[b].labels;
+	}
+	adjust_capacity_up(c, parent, c->nodes[id].free);
+	c->topo_dirty = true;
+	c->need_full = true;
+	return 0;
+}
+
+/* Bucket.remove_node */
+static int detach(struct sched_cell *c, int id)
+{
+	struct sched_node *n = &c->nodes[id];
+	int parent = n->parent;
+	struct sched_node *p;
+
+	if (parent < 0)
+		return -EINVAL;
+	p = &c->nodes[parent];
+	for (int i = 0; i < p->nchildren; i++)
+		if (p->children[i] == id)
+			p->children[i] = -1;
+	p->nlive--;
+	recompute_traits_up(c, parent);
+	subtree_affinity(c, id, parent, -1);
+	n->parent = -1;
+	adjust_capacity_down(c, parent, n->free);
+	c->topo_dirty = true;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_bucket_add(struct sched_cell *c, int parent, const char *name, const char *level, uint64_t traits)
+{
+	struct sched_node *n;
+	_cleanup_free_ char *lv = NULL;
+	int id, lid, r;
+
+	if (!name || !*name || !valid_node(c, parent) || c->nodes[parent].server)
+		return -EINVAL;
+	if (strmap_get(&c->node_by_name, name) >= 0)
+		return -EEXIST;
+	if (!level) {
+		const char *colon = strchr(name, ':');
+
+		lv = colon ? strndup(name, (size_t)(colon - name)) : strdup(name);
+		if (!lv)
+			return -ENOMEM;
+		level = lv;
+	}
+	lid = level_id(c, level);
+	if (lid < 0)
+		return lid;
+	n = node_new(c, name, &id);
+	if (!n)
+		return -ENOMEM;
+	n->level = lid;
+	n->traits_self = n->traits = traits;
+	r = attach(c, parent, id);
+	return r < 0 ? r : id;
+}
+
+int sched_server_add(struct sched_cell *c, int parent, const char *name, const int64_t *capacity, uint64_t traits,
+		     const char *partition, double up_since, double valid_until)
+{
+	struct sched_node *n;
+	int id, part, r;
+
+	if (!name || !*name || !capacity || !valid_node(c, parent) || c->nodes[parent].server)
+		return -EINVAL;
+	for (int d = 0; d < ND(c); d++)
+		if (capacity[d] < 0)
+			return -EINVAL;
+	if (strmap_get(&c->node_by_name, name) >= 0)
+		return -EEXIST;
+	part = sched_partition_get(c, partition ? partition : "_default");
+	if (part < 0)
+		return part;
+	n = node_new(c, name, &id);
+	if (!n)
+		return -ENOMEM;
+	n->level = 1;
+	n->server = true;
+	n->traits_self = n->traits = traits;
+	n->labels = 1ull << part;
+	n->partition = part;
+	memcpy(n->cap, capacity, sizeof(int64_t) * (size_t)ND(c));
+	memcpy(n->free, capacity, sizeof(int64_t) * (size_t)ND(c));
+	n->up_since = up_since;
+	n->valid_until = valid_until;
+	n->since = up_since;
+	r = attach(c, parent, id);
+	return r < 0 ? r : id;
+}
+
+int sched_node_remove(struct sched_cell *c, int node)
+{
+	struct sched_node *n;
+	int r;
+
+	if (!valid_node(c, node) || node == SCHED_ROOT)
+		return -EINVAL;
+	n = &c->nodes[node];
+	if (!n->server && n->nlive > 0)
+		return -ENOTEMPTY;
+	r = detach(c, node);
+	if (r < 0)
+		return r;
+	n = &c->nodes[node];
+	n->removed = true;
+	strmap_del(&c->node_by_name, n->name);
+	return 0;
+}
+
+int sched_node_move(struct sched_cell *c, int node, int new_parent)
+{
+	if (!valid_node(c, node) || node == SCHED_ROOT || !valid_node(c, new_parent) || c->nodes[new_parent].server)
+		return -EINVAL;
+	for (int b = new_parent; b >= 0; b = c->nodes[b].parent)
+		if (b == node)
+			return -EINVAL;
+	if (c->nodes[node].parent == new_parent)
+		return 0;
+	detach(c, node);
+	return attach(c, new_parent, node);
+}
+
+int sched_node_find(const struct sched_cell *c, const char *name)
+{
+	return strmap_get(&c->node_by_name, name);
+}
+
+const char *sched_node_name(const struct sched_cell *c, int node)
+{
+	return node >= 0 && (size_t)node < c->nnodes ? c->nodes[node].name : NULL;
+}
+
+const char *sched_node_level(const struct sched_cell *c, int node)
+{
+	return node >= 0 && (size_t)node < c->nnodes ? c->levels[c->nodes[node].level] : NULL;
+}
+
+int sched_node_parent(const struct sched_cell *c, int node)
+{
+	return valid_node(c, node) ? c->nodes[node].parent : -ENOENT;
+}
+
+bool sched_node_is_server(const struct sched_cell *c, int node)
+{
+	return valid_node(c, node) && c->nodes[node].server;
+}
+
+int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st, double since)
+{
+	struct sched_node *n;
+
+	if (!valid_node(c, server) || !c->nodes[server].server || st > SCHED_FROZEN)
+		return -EINVAL;
+	n = &c->nodes[server];
+	if (n->state == st)
+		return 0;
+	n->state = st;
+	n->since = since;
+	if (n->parent >= 0) {
+		if (st == SCHED_UP)
+			adjust_capacity_up(c, n->parent, n->free);
+		else
+			adjust_capacity_down(c, n->parent, n->free);
+	}
+	c->need_full = true;
+	return 0;
+}
+
+int sched_server_get_state(const struct sched_cell *c, int server, enum sched_state *ret_state, double *ret_since)
+{
+	if (!valid_node(c, server) || !c->nodes[server].server)
+		return -EINVAL;
+	if (ret_state)
+		*ret_state = c->nodes[server].state;
+	if (ret_since)
+		*ret_since = c->nodes[server].since;
+	return 0;
+}
+
+int sched_server_set_valid_until(struct sched_cell *c, int server, double valid_until)
+{
+	if (!valid_node(c, server) || !c->nodes[server].server)
+		return -EINVAL;
+	c->nodes[server].valid_until = valid_until;
+	return 0;
+}
+
+int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affinity, enum sched_strategy s)
+{
+	struct nodeaff *e;
+	int aff;
+
+	if (!valid_node(c, bucket) || c->nodes[bucket].server || !affinity)
+		return -EINVAL;
+	aff = intern(&c->affs, &c->naffs, &c->caffs, &c->aff_by_name, affinity);
+	if (aff < 0)
+		return aff;
+	e = aff_get(&c->aff, aff_key(bucket, aff));
+	if (!e)
+		return -ENOMEM;
+	e->strategy = (int32_t)s;
+	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
+	return 0;
+}
+
+/* members(): servers in depth-first order. */
+static void collect_servers(struct sched_cell *c, int node)
+{
+	struct sched_node *n = &c->nodes[node];
+
+	if (n->server) {
+		c->srv_order[c->nsrv_order++] = node;
+		return;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			collect_servers(c, n->children[i]);
+}
+
+static int refresh_topology(struct sched_cell *c)
+{
+	if (!c->topo_dirty)
+		return 0;
+	if (GROW(c->srv_order, c->csrv_order, c->nnodes) < 0)
+		return -ENOMEM;
+	c->nsrv_order = 0;
+	collect_servers(c, SCHED_ROOT);
+	c->topo_dirty = false;
+	return 0;
+}
+
+static bool server_in_tree(const struct sched_cell *c, int s)
+{
+	if (s < 0 || (size_t)s >= c->nnodes || c->nodes[s].removed)
+		return false;
+	for (; s != SCHED_ROOT; s = c->nodes[s].parent)
+		if (s < 0)
+			return false;
+	return true;
+}
+
+/* ---- partitions and allocations ------------------------------------------------------ */
+
+static int alloc_new(struct sched_cell *c, int parent, int partition, const char *leaf)
+{
+	struct sched_alloc *a;
+	int id;
+
+	if (GROW(c->allocs, c->callocs, c->nallocs + 1) < 0)
+		return -ENOMEM;
+	id = (int)c->nallocs;
+	a = &c->allocs[id];
+	memset(a, 0, sizeof(*a));
+	a->parent = parent;
+	a->partition = partition;
+	a->label = partition;
+	a->rank = SCHED_DEFAULT_RANK;
+	a->max_util = INFINITY;
+	a->app_head = a->app_tail = -1;
+	a->leaf = strdup(leaf);
+	if (parent < 0) {
+		a->name = strdup("");
+		a->cons_label = partition; /* Allocation(partition=label) */
+	} else {
+		const char *pn = c->allocs[parent].name;
+
+		a->name = *pn ? xstrdup_printf("%s/%s", pn, leaf) : strdup(leaf);
+		a->cons_label = -1; /* Allocation() in get_sub_alloc: (None, 0) */
+	}
+	if (!a->leaf || !a->name) {
+		free(a->leaf);
+		free(a->name);
+		return -ENOMEM;
+	}
+	if (parent >= 0) {
+		struct sched_alloc *p = &c->allocs[parent];
+
+		if (GROW(p->subs, p->csubs, (size_t)p->nsubs + 1) < 0) {
+			free(a->leaf);
+			free(a->name);
+			return -ENOMEM;
+		}
+		p->subs[p->nsubs++] = id;
+	}
+	c->nallocs++;
+	return id;
+}
+
+int sched_partition_get(struct sched_cell *c, const char *label)
+{
+	int a;
+
+	if (!label)
+		label = "_default";
+	for (int p = 0; p < c->nparts; p++)
+		if (strcmp(c->parts[p].label, label) == 0)
+			return p;
+	if (c->nparts >= SCHED_PARTITIONS_MAX)
+		return -E2BIG;
+	c->parts[c->nparts].label = strdup(label);
+	if (!c->parts[c->nparts].label)
+		return -ENOMEM;
+	a = alloc_new(c, -1, c->nparts, "");
+	if (a < 0) {
+		free(c->parts[c->nparts].label);
+		return a;
+	}
+	c->parts[c->nparts].alloc = a;
+	c->need_full = true;
+	return c->nparts++;
+}
+
+int sched_partition_alloc(const struct sched_cell *c, int partition)
+{
+	if (partition < 0 || partition >= c->nparts)
+		return -ENOENT;
+	return c->parts[partition].alloc;
+}
+
+const char *sched_partition_label(const struct sched_cell *c, int partition)
+{
+	return partition >= 0 && partition < c->nparts ? c->parts[partition].label : NULL;
+}
+
+int sched_partition_count(const struct sched_cell *c)
+{
+	return c->nparts;
+}
+
+int sched_alloc_get(struct sched_cell *c, int parent, const char *name)
+{
+	struct sched_alloc *p;
+
+	if (parent < 0 || (size_t)parent >= c->nallocs || !name || !*name)
+		return -EINVAL;
+	p = &c->allocs[parent];
+	for (int i = 0; i < p->nsubs; i++)
+		if (strcmp(c->allocs[p->subs[i]].leaf, name) == 0)
+			return p->subs[i];
+	c->need_full = true;
+	return alloc_new(c, parent, c->allocs[parent].partition, name);
+}
+
+int sched_alloc_get_path(struct sched_cell *c, int partition, const char *path)
+{
+	int a = sched_partition_alloc(c, partition);
+	const char *s = path;
+
+	if (a < 0 || !path)
+		return -EINVAL;
+	while (a >= 0 && *s) {
+		size_t len = strcspn(s, "/:");
+		_cleanup_free_ char *comp = strndup(s, len);
+
+		if (!comp)
+			return -ENOMEM;
+		if (len == 0)
+			return -EINVAL;
+		a = sched_alloc_get(c, a, comp);
+		s += len;
+		if (*s)
+			s++;
+	}
+	return a;
+}
+
+int sched_alloc_update(struct sched_cell *c, int alloc, const double *reserved, int64_t rank, int64_t rank_adjustment,
+		       double max_utilization)
+{
+	struct sched_alloc *a;
+
+	if (alloc < 0 || (size_t)alloc >= c->nallocs)
+		return -EINVAL;
+	a = &c->allocs[alloc];
+	a->rank = rank < 0 ? SCHED_DEFAULT_RANK : rank;
+	a->rank_adj = rank_adjustment;
+	for (int d = 0; d < SCHED_DIMS_MAX; d++)
+		a->reserved[d] = reserved && d < ND(c) ? reserved[d] : 0.0;
+	a->max_util = max_utilization > 0 ? max_utilization : INFINITY;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_alloc_set_traits(struct sched_cell *c, int alloc, uint64_t traits)
+{
+	if (alloc < 0 || (size_t)alloc >= c->nallocs)
+		return -EINVAL;
+	c->allocs[alloc].traits = traits;
+	c->need_full = true;
+	return 0;
+}
+
+const char *sched_alloc_name(const struct sched_cell *c, int alloc)
+{
+	return alloc >= 0 && (size_t)alloc < c->nallocs ? c->allocs[alloc].name : NULL;
+}
+
+int sched_alloc_count(const struct sched_cell *c)
+{
+	return (int)c->nallocs;
+}
+
+/* ---- identity groups --------------------------------------------------------------- */
+
+static int igroup_lookup(struct sched_cell *c, const char *name, bool create)
+{
+	struct sched_igroup *g;
+	int id = strmap_get(&c->igroup_by_name, name);
+
+	if (id >= 0 || !create)
+		return id;
+	if (GROW(c->igroups, c->cigroups, c->nigroups + 1) < 0)
+		return -ENOMEM;
+	g = &c->igroups[c->nigroups];
+	memset(g, 0, sizeof(*g));
+	g->name = strdup(name);
+	if (!g->name || pyset_init_range(&g->avail, 0) < 0) {
+		free(g->name);
+		pyset_free(&g->avail);
+		return -ENOMEM;
+	}
+	if (strmap_put(&c->igroup_by_name, g->name, (int)c->nigroups) < 0) {
+		free(g->name);
+		pyset_free(&g->avail);
+		return -ENOMEM;
+	}
+	return (int)c->nigroups++;
+}
+
+static int igroup_adjust(struct sched_igroup *g, int count)
+{
+	int r;
+
+	if (count >= g->count)
+		r = pyset_symdiff_range(&g->avail, g->count, count);
+	else
+		r = pyset_difference_range(&g->avail, count, g->count);
+	if (r < 0)
+		return r;
+	g->count = count;
+	return 0;
+}
+
+int sched_identity_group_set(struct sched_cell *c, const char *name, int count)
+{
+	int id, r;
+
+	if (!name || count < 0)
+		return -EINVAL;
+	id = strmap_get(&c->igroup_by_name, name);
+	if (id < 0) {
+		id = igroup_lookup(c, name, true);
+		if (id < 0)
+			return id;
+		pyset_free(&c->igroups[id].avail);
+		r = pyset_init_range(&c->igroups[id].avail, count);
+		if (r < 0)
+			return r;
+		c->igroups[id].count = count;
+	} else {
+		r = igroup_adjust(&c->igroups[id], count);
+		if (r < 0)
+			return r;
+	}
+	c->need_full = true;
+	return 0;
+}
+
+int sched_identity_group_remove(struct sched_cell *c, const char *name)
+{
+	int id = strmap_get(&c->igroup_by_name, name);
+
+	if (id < 0)
+		return -ENOENT;
+	for (size_t a = 0; a < c->napps; a++)
+		if (c->apps[a].alive && c->apps[a].igroup == id) {
+			c->need_full = true;
+			return igroup_adjust(&c->igroups[id], 0);
+		}
+	strmap_del(&c->igroup_by_name, c->igroups[id].name);
+	c->igroups[id].removed = true;
+	return 0;
+}
+
+static bool acquire_identity(struct sched_cell *c, struct sched_app *a)
+{
+	if (a->igroup < 0)
+		return true;
+	if (a->identity < 0)
+		a->identity = (int)pyset_pop(&c->igroups[a->igroup].avail);
+	return a->identity >= 0;
+}
+
+static void release_identity(struct sched_cell *c, struct sched_app *a)
+{
+	struct sched_igroup *g;
+
+	if (a->igroup < 0 || a->identity < 0)
+		return;
+	g = &c->igroups[a->igroup];
+	if (a->identity < g->count)
+		pyset_add(&g->avail, a->identity);
+	a->identity = -1;
+}
+
+/* ---- apps ------------------------------------------------------------------------ */
+
+static bool valid_app(const struct sched_cell *c, int a)
+{
+	return a >= 0 && (size_t)a < c->napps && c->apps[a].alive;
+}
+
+static int fifo_cmp(const struct sched_app *x, const struct sched_app *y)
+{
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Allocation apps are kept in FIFO order (global_order, name), so each pass
+ * only has to group them by (priority, pending). */
+static void alloc_link(struct sched_cell *c, int alloc, int id)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	struct sched_app *a = &c->apps[id];
+	int after = al->app_tail;
+
+	while (after >= 0 && fifo_cmp(&c->apps[after], a) > 0)
+		after = c->apps[after].al_prev;
+	a->al_prev = after;
+	a->al_next = after >= 0 ? c->apps[after].al_next : al->app_head;
+	if (after >= 0)
+		c->apps[after].al_next = id;
+	else
+		al->app_head = id;
+	if (a->al_next >= 0)
+		c->apps[a->al_next].al_prev = id;
+	else
+		al->app_tail = id;
+	al->napps++;
+	a->alloc = alloc;
+}
+
+static void alloc_unlink(struct sched_cell *c, int id)
+{
+	struct sched_app *a = &c->apps[id];
+	struct sched_alloc *al = &c->allocs[a->alloc];
+
+	if (a->al_prev >= 0)
+		c->apps[a->al_prev].al_next = a->al_next;
+	else
+		al->app_head = a->al_next;
+	if (a->al_next >= 0)
+		c->apps[a->al_next].al_prev = a->al_prev;
+	else
+		al->app_tail = a->al_prev;
+	al->napps--;
+	a->al_prev = a->al_next = -1;
+}
+
+static void fmt_num(char *buf, size_t n, double v)
+{
+	if (isinf(v))
+		snprintf(buf, n, "inf");
+	else
+		snprintf(buf, n, "%.17g", v);
+}
+
+static int cmp_i32(const void *x, const void *y)
+{
+	int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Tracker key: Treadmill's shape()[0], (affinity, *sorted(limits), lease, *alloc.constraints). */
+static int app_shape(struct sched_cell *c, struct sched_app *a, const struct sched_limit *limits, size_t n)
+{
+	const struct sched_alloc *al = &c->allocs[a->alloc];
+	int32_t vals[SCHED_LEVELS_MAX * 2];
+	char buf[64];
+	char *key = NULL;
+	size_t len = 0;
+	FILE *f;
+	int id;
+
+	f = open_memstream(&key, &len);
+	if (!f)
+		return -ENOMEM;
+	fputs(c->affs[a->affinity], f);
+	for (size_t i = 0; i < n && i < ELEMENTSOF(vals); i++)
+		vals[i] = limits[i].limit;
+	qsort(vals, MIN(n, ELEMENTSOF(vals)), sizeof(int32_t), cmp_i32);
+	for (size_t i = 0; i < n && i < ELEMENTSOF(vals); i++)
+		fprintf(f, "\x1f%d", vals[i]);
+	fmt_num(buf, sizeof(buf), a->lease);
+	fprintf(f, "\x1f%s\x1f%d\x1f%llu", buf, al->cons_label, (unsigned long long)al->cons_traits);
+	if (fclose(f) != 0 || !key) {
+		free(key);
+		return -ENOMEM;
+	}
+	id = intern(&c->shapes, &c->nshapes, &c->cshapes, &c->shape_by_key, key);
+	free(key);
+	if (id < 0)
+		return id;
+	if (GROW(c->tracker, c->ctracker, c->nshapes) < 0)
+		return -ENOMEM;
+	if ((size_t)id == c->nshapes - 1)
+		memset(&c->tracker[id], 0, sizeof(c->tracker[id]));
+	return id;
+}
+
+static int app_limits(struct sched_cell *c, const struct sched_limit *limits, size_t n)
+{
+	int32_t set[SCHED_LEVELS_MAX];
+	char key[SCHED_LEVELS_MAX * 16];
+	size_t kl = 0;
+	int id;
+
+	if (!n)
+		return -1;
+	for (int l = 0; l < SCHED_LEVELS_MAX; l++)
+		set[l] = SCHED_NO_LIMIT;
+	for (size_t i = 0; i < n; i++) {
+		int l;
+
+		if (!limits[i].level || limits[i].limit < 0)
+			return -EINVAL;
+		l = level_id(c, limits[i].level);
+		if (l < 0)
+			return l;
+		set[l] = limits[i].limit;
+	}
+	for (int l = 0; l < SCHED_LEVELS_MAX; l++)
+		kl += (size_t)snprintf(key + kl, sizeof(key) - kl, "%d,", set[l]);
+	id = strmap_get(&c->limit_by_key, key);
+	if (id >= 0)
+		return id;
+	if (GROW(c->limitkeys, c->climitsets, c->nlimitsets + 1) < 0)
+		return -ENOMEM;
+	{
+		size_t cap = c->climitsets;
+		int32_t *ls = realloc(c->limitsets, cap * SCHED_LEVELS_MAX * sizeof(int32_t));
+
+		if (!ls)
+			return -ENOMEM;
+		c->limitsets = ls;
+	}
+	c->limitkeys[c->nlimitsets] = strdup(key);
+	if (!c->limitkeys[c->nlimitsets])
+		return -ENOMEM;
+	memcpy(c->limitsets + c->nlimitsets * SCHED_LEVELS_MAX, set, sizeof(set));
+	if (strmap_put(&c->limit_by_key, c->limitkeys[c->nlimitsets], (int)c->nlimitsets) < 0)
+		return -ENOMEM;
+	return (int)c->nlimitsets++;
+}
+
+static inline int32_t app_limit(const struct sched_cell *c, const struct sched_app *a, int level)
+{
+	if (a->limits < 0)
+		return SCHED_NO_LIMIT;
+	return c->limitsets[(size_t)a->limits * SCHED_LEVELS_MAX + (size_t)level];
+}
+
+int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *spec)
+{
+	struct sched_app *a;
+	_cleanup_free_ char *affname = NULL;
+	int id, r;
+
+	if (!spec || !spec->name || !*spec->name || !spec->demand || alloc < 0 || (size_t)alloc >= c->nallocs)
+		return -EINVAL;
+	for (int d = 0; d < ND(c); d++)
+		if (spec->demand[d] < 0)
+			return -EINVAL;
+	if (strmap_get(&c->app_by_name, spec->name) >= 0)
+		return -EEXIST;
+	if (GROW(c->apps, c->capps, c->napps + 1) < 0)
+		return -ENOMEM;
+	id = (int)c->napps;
+	a = &c->apps[id];
+	memset(a, 0, sizeof(*a));
+	a->server = a->ev_server = a->before_server = -1;
+	a->identity = -1;
+	a->igroup = -1;
+	a->srv_prev = a->srv_next = a->al_prev = a->al_next = -1;
+	a->expiry = NAN;
+	a->queue_pos = -1;
+	a->final_rank = SCHED_DEFAULT_RANK;
+	if (spec->affinity)
+		affname = strdup(spec->affinity);
+	else
+		affname = strndup(spec->name, strcspn(spec->name, "#"));
+	if (!affname)
+		return -ENOMEM;
+	r = intern(&c->affs, &c->naffs, &c->caffs, &c->aff_by_name, affname);
+	if (r < 0)
+		return r;
+	a->affinity = r;
+	r = app_limits(c, spec->limits, spec->n_limits);
+	if (r < -1)
+		return r;
+	a->limits = r;
+	if (spec->identity_group) {
+		r = igroup_lookup(c, spec->identity_group, true); /* defaultdict: count 0 */
+		if (r < 0)
+			return r;
+		a->igroup = r;
+	}
+	a->name = strdup(spec->name);
+	if (!a->name)
+		return -ENOMEM;
+	memcpy(a->demand, spec->demand, sizeof(int64_t) * (size_t)ND(c));
+	a->priority = spec->priority;
+	a->retention = spec->data_retention_timeout;
+	a->lease = spec->lease;
+	a->traits = spec->traits;
+	a->schedule_once = spec->schedule_once;
+	a->order = spec->global_order;
+	a->alloc = alloc;
+	r = app_shape(c, a, spec->limits, spec->n_limits);
+	if (r < 0) {
+		free(a->name);
+		return r;
+	}
+	a->shape = r;
+	if (strmap_put(&c->app_by_name, a->name, id) < 0) {
+		free(a->name);
+		return -ENOMEM;
+	}
+	a->alive = true;
+	a->dirty = true;
+	c->napps++;
+	c->live_apps++;
+	alloc_link(c, alloc, id);
+	return id;
+}
+
+int sched_app_find(const struct sched_cell *c, const char *name)
+{
+	return strmap_get(&c->app_by_name, name);
+}
+
+int sched_app_next(const struct sched_cell *c, int app)
+{
+	for (size_t a = (size_t)(app + 1); a < c->napps; a++)
+		if (c->apps[a].alive)
+			return (int)a;
+	return -ENOENT;
+}
+
+int sched_server_next(const struct sched_cell *c, int server)
+{
+	struct sched_cell *mc = (struct sched_cell *)c; /* the order is a cache */
+	size_t i = 0;
+
+	if (refresh_topology(mc) < 0)
+		return -ENOMEM;
+	if (server >= 0) {
+		for (; i < c->nsrv_order; i++)
+			if (c->srv_order[i] == server)
+				break;
+		i++;
+	}
+	return i < c->nsrv_order ? c->srv_order[i] : -ENOENT;
+}
+
+/* ---- Node.check_app_constraints, Server.put / remove --------------------------------- */
+
+static inline uint64_t app_traits(const struct sched_cell *c, const struct sched_app *a)
+{
+	return a->traits | c->allocs[a->alloc].traits;
+}
+
+static inline bool check_app_constraints(const struct sched_cell *c, int node, const struct sched_app *a)
+{
+	const struct sched_node *n = &c->nodes[node];
+	uint64_t t;
+	int32_t lim;
+
+	if (!(n->labels & (1ull << c->allocs[a->alloc].label)))
+		return false;
+	t = app_traits(c, a);
+	if (t && (n->traits & t) != t)
+		return false;
+	lim = app_limit(c, a, n->level);
+	if (lim != SCHED_NO_LIMIT && aff_count(c, node, a->affinity) >= lim)
+		return false;
+	for (int d = 0; d < ND(c); d++)
+		if (a->demand[d] > n->free[d])
+			return false;
+	return true;
+}
+
+static inline bool check_app_lifetime(const struct sched_node *s, const struct sched_app *a, double now)
+{
+	if (a->lease == 0)
+		return true;
+	return now + a->lease < s->valid_until;
+}
+
+static void server_link(struct sched_cell *c, int s, int id)
+{
+	struct sched_node *n = &c->nodes[s];
+	struct sched_app *a = &c->apps[id];
+
+	a->srv_prev = n->app_tail;
+	a->srv_next = -1;
+	if (n->app_tail >= 0)
+		c->apps[n->app_tail].srv_next = id;
+	else
+		n->app_head = id;
+	n->app_tail = id;
+	n->napps++;
+}
+
+static void server_unlink(struct sched_cell *c, int s, int id)
+{
+	struct sched_node *n = &c->nodes[s];
+	struct sched_app *a = &c->apps[id];
+
+	if (a->srv_prev >= 0)
+		c->apps[a->srv_prev].srv_next = a->srv_next;
+	else
+		n->app_head = a->srv_next;
+	if (a->srv_next >= 0)
+		c->apps[a->srv_next].srv_prev = a->srv_prev;
+	else
+		n->app_tail = a->srv_prev;
+	n->napps--;
+	a->srv_prev = a->srv_next = -1;
+}
+
+/* The placement half of Server.put, after the checks. */
+static void server_place(struct sched_cell *c, int s, int id, double now)
+{
+	struct sched_node *n = &c->nodes[s];
+	struct sched_app *a = &c->apps[id];
+	int64_t prev[SCHED_DIMS_MAX];
+
+	memcpy(prev, n->free, sizeof(prev));
+	for (int d = 0; d < ND(c); d++)
+		n->free[d] -= a->demand[d];
+	server_link(c, s, id);
+	aff_add_up(c, s, a->affinity, +1);
+	a->server = s;
+	if (n->parent >= 0)
+		adjust_capacity_down(c, n->parent, prev);
+	if (isnan(a->expiry))
+		a->expiry = now + a->lease;
+}
+
+static bool server_put(struct sched_cell *c, int s, int id, double now)
+{
+	const struct sched_app *a = &c->apps[id];
+
+	if (!check_app_lifetime(&c->nodes[s], a, now))
+		return false;
+	if (!check_app_constraints(c, s, a))
+		return false;
+	server_place(c, s, id, now);
+	return true;
+}
+
+/* Server.restore: put with the lease ignored, then set the expiry anyway. */
+static bool server_restore(struct sched_cell *c, int s, int id, double expiry, double now)
+{
+	struct sched_app *a = &c->apps[id];
+	double lease = a->lease;
+	bool ok;
+
+	if (isnan(expiry))
+		expiry = a->expiry;
+	a->lease = 0;
+	ok = server_put(c, s, id, now);
+	a->lease = lease;
+	a->expiry = expiry;
+	return ok;
+}
+
+/* Server.remove */
+static void server_remove(struct sched_cell *c, int s, int id)
+{
+	struct sched_node *n = &c->nodes[s];
+	struct sched_app *a = &c->apps[id];
+
+	server_unlink(c, s, id);
+	a->server = -1;
+	a->evicted = true;
+	a->unschedule = false;
+	a->expiry = NAN;
+	for (int d = 0; d < ND(c); d++)
+		n->free[d] += a->demand[d];
+	aff_add_up(c, s, a->affinity, -1);
+	if (n->parent >= 0)
+		adjust_capacity_up(c, n->parent, n->free);
+}
+
+/* ---- Bucket.put with Spread/Pack strategies ------------------------------------------ */
+
+static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
+{
+	return aff_get(&c->aff, aff_key(b, aff));
+}
+
+/* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
+static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e)
+{
+	const struct sched_node *n = &c->nodes[b];
+	int len = n->nchildren;
+
+	if (e->strategy == SCHED_SPREAD) {
+		for (int k = 0; k < len; k++) {
+			int cur;
+
+			if (e->cursor == len)
+				e->cursor = 0;
+			cur = n->children[e->cursor];
+			e->cursor++;
+			if (cur >= 0)
+				return cur;
+		}
+		return -1;
+	}
+	for (int k = 0; k < len; k++) {
+		if (e->cursor == len)
+			e->cursor = 0;
+		if (n->children[e->cursor] >= 0)
+			return n->children[e->cursor];
+	}
+	return -1;
+}
+
+static int strategy_next(struct sched_cell *c, int b, struct nodeaff *e)
+{
+	if (e->strategy == SCHED_PACK)
+		e->cursor++;
+	return strategy_suggest(c, b, e);
+}
+
+static bool node_put(struct sched_cell *c, int node, int id, double now);
+
+/* Improved mode: one round-robin cursor per bucket shared by every app, so
+ * consecutive placements go to different children whatever their affinity. */
+static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
+{
+	struct sched_node *n = &c->nodes[b];
+	int len = n->nchildren, start;
+
+	if (len == 0)
+		return false;
+	start = n->rr % len;
+	for (int k = 0; k < len; k++) {
+		int i = (start + k) % len;
+		int ch = c->nodes[b].children[i];
+
+		if (ch < 0 || c->nodes[ch].state != SCHED_UP)
+			continue;
+		if (!check_app_constraints(c, ch, &c->apps[id]))
+			continue;
+		if (node_put(c, ch, id, now)) {
+			c->nodes[b].rr = i + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool bucket_put(struct sched_cell *c, int b, int id, double now)
+{
+	int aff = c->apps[id].affinity;
+	struct nodeaff *e;
+	int node, first;
+
+	if (!check_app_constraints(c, b, &c->apps[id]))
+		return false;
+	if (c->mode == SCHED_MODE_IMPROVED)
+		return bucket_put_improved(c, b, id, now);
+	e = strategy(c, b, aff);
+	if (!e)
+		return false;
+	node = strategy_suggest(c, b, e);
+	if (node < 0)
+		return false;
+	first = node;
+	for (bool isfirst = true;; isfirst = false) {
+		if (!isfirst && node == first)
+			break;
+		if (c->nodes[node].state == SCHED_UP && node_put(c, node, id, now))
+			return true;
+		/* the map may have grown during the recursion */
+		e = strategy(c, b, aff);
+		node = strategy_next(c, b, e);
+		if (node < 0)
+			break;
+	}
+	return false;
+}
+
+static bool node_put(struct sched_cell *c, int node, int id, double now)
+{
+	if (c->nodes[node].server)
+		return server_put(c, node, id, now);
+	return bucket_put(c, node, id, now);
+}
+
+/* ---- utilization queue ---------------------------------------------------------------- */
+
+double sched_utilization(int ndims, const double *demand, const double *allocated, const double *available)
+{
+	double m = -INFINITY;
+
+	for (int d = 0; d < ndims; d++) {
+		double v = (demand[d] - allocated[d]) / available[d];
+
+		if (v > m || d == 0)
+			m = v;
+	}
+	return m;
+}
+
+static void total_reserved(struct sched_cell *c, int alloc)
+{
+	struct sched_alloc *a = &c->allocs[alloc];
+
+	memcpy(a->total, a->reserved, sizeof(a->total));
+	for (int i = 0; i < a->nsubs; i++) {
+		struct sched_alloc *s = &c->allocs[a->subs[i]];
+
+		total_reserved(c, a->subs[i]);
+		for (int d = 0; d < ND(c); d++)
+			a->total[d] = a->total[d] + s->total[d];
+	}
+}
+
+/* Leaf order: (-priority, pending, global_order, name).  The allocation's
+ * list is already in (global_order, name) order, so a stable grouping by
+ * (priority, pending) is enough. */
+static int priv_order(struct sched_cell *c, int alloc, int *out)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	int minp = INT32_MAX, maxp = INT32_MIN, n = 0;
+	size_t nb;
+	int *cnt;
+
+	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
+		int p = c->apps[x].priority;
+
+		minp = MIN(minp, p);
+		maxp = MAX(maxp, p);
+	}
+	if (al->napps == 0)
+		return 0;
+	nb = ((size_t)((int64_t)maxp - minp) + 1) * 2;
+	if (nb > 4096) {
+		/* sparse priorities: insertion by key (rare) */
+		for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
+			const struct sched_app *a = &c->apps[x];
+			int j = n++;
+
+			while (j > 0) {
+				const struct sched_app *b = &c->apps[out[j - 1]];
+
+				if (b->priority > a->priority ||
+				    (b->priority == a->priority && (b->server >= 0) >= (a->server >= 0)))
+					break;
+				out[j] = out[j - 1];
+				j--;
+			}
+			out[j] = x;
+		}
+		return n;
+	}
+	cnt = calloc(nb + 1, sizeof(int));
+	if (!cnt)
+		return -ENOMEM;
+	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
+		const struct sched_app *a = &c->apps[x];
+		size_t k = (size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1);
+
+		cnt[k + 1]++;
+	}
+	for (size_t k = 1; k <= nb; k++)
+		cnt[k] += cnt[k - 1];
+	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
+		const struct sched_app *a = &c->apps[x];
+		size_t k = (size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1);
+
+		out[cnt[k]++] = x;
+	}
+	free(cnt);
+	return (int)al->napps;
+}
+
+/* Allocation.priv_utilization_queue */
+static int priv_queue(struct sched_cell *c, int alloc)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
+	double ub, ua;
+	int n, r;
+
+	if (GROW(al->pq, al->pqcap, al->napps + 1) < 0 || GROW(c->queue, c->cqueue, al->napps + 1) < 0)
+		return -ENOMEM;
+	n = priv_order(c, alloc, c->queue);
+	if (n < 0)
+		return n;
+	for (int d = 0; d < ND(c); d++)
+		avail[d] = al->reserved[d] + SCHED_EPS;
+	ub = sched_utilization(ND(c), zero, al->reserved, avail);
+	for (int i = 0; i < n; i++) {
+		int x = c->queue[i];
+		const struct sched_app *a = &c->apps[x];
+		struct sched_queue_entry *e = &al->pq[i];
+		int64_t rank;
+
+		for (int d = 0; d < ND(c); d++)
+			acc[d] = acc[d] + (double)a->demand[d];
+		ua = sched_utilization(ND(c), acc, al->reserved, avail);
+		if (a->priority == 0)
+			ub = ua = INFINITY;
+		if (ua <= al->max_util - 1) {
+			rank = al->rank;
+			if (ub < 0)
+				rank -= al->rank_adj;
+		} else {
+			rank = SCHED_UNPLACED_RANK;
+		}
+		*e = (struct sched_queue_entry){ rank, ub, ua, a->server >= 0 ? 0 : 1, a->order, x };
+		ub = ua;
+	}
+	al->pqn = (size_t)n;
+	r = 0;
+	return r;
+}
+
+/* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
+struct heap_item {
+	const struct sched_queue_entry *cur, *end;
+	int idx;
+};
+
+static inline bool entry_lt(const struct heap_item *x, const struct heap_item *y)
+{
+	const struct sched_queue_entry *a = x->cur, *b = y->cur;
+
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
+	if (a->util_before != b->util_before)
+		return a->util_before < b->util_before;
+	if (a->util_after != b->util_after)
+		return a->util_after < b->util_after;
+	if (a->pending != b->pending)
+		return a->pending < b->pending;
+	if (a->order != b->order)
+		return a->order < b->order;
+	/* Python would compare Application objects here (TypeError); the
+	 * iterable index keeps the merge total. */
+	return x->idx < y->idx;
+}
+
+static void heap_siftdown(struct heap_item *h, int startpos, int pos)
+{
+	struct heap_item newitem = h[pos];
+
+	while (pos > startpos) {
+		int parentpos = (pos - 1) >> 1;
+
+		if (entry_lt(&newitem, &h[parentpos])) {
+			h[pos] = h[parentpos];
+			pos = parentpos;
+			continue;
+		}
+		break;
+	}
+	h[pos] = newitem;
+}
+
+static void heap_siftup(struct heap_item *h, int n, int pos)
+{
+	int startpos = pos, childpos = 2 * pos + 1;
+	struct heap_item newitem = h[pos];
+
+	while (childpos < n) {
+		int rightpos = childpos + 1;
+
+		if (rightpos < n && !entry_lt(&h[childpos], &h[rightpos]))
+			childpos = rightpos;
+		h[pos] = h[childpos];
+		pos = childpos;
+		childpos = 2 * pos + 1;
+	}
+	h[pos] = newitem;
+	heap_siftdown(h, startpos, pos);
+}
+
+/* Allocation.utilization_queue(free): merged queue of the sub-allocations and own apps. */
+static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	struct heap_item hs[64];
+	struct heap_item *h = hs;
+	_cleanup_free_ struct heap_item *hbig = NULL;
+	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
+	size_t total = 0, out = 0;
+	double ub, ua;
+	int nh = 0, r;
+
+	for (int i = 0; i < al->nsubs; i++) {
+		r = alloc_queue(c, al->subs[i], free);
+		if (r < 0)
+			return r;
+	}
+	r = priv_queue(c, alloc);
+	if (r < 0)
+		return r;
+	al = &c->allocs[alloc];
+	if ((size_t)al->nsubs + 1 > ELEMENTSOF(hs)) {
+		hbig = malloc(((size_t)al->nsubs + 1) * sizeof(*hbig));
+		if (!hbig)
+			return -ENOMEM;
+		h = hbig;
+	}
+	for (int i = 0; i <= al->nsubs; i++) {
+		const struct sched_alloc *s = i < al->nsubs ? &c->allocs[al->subs[i]] : al;
+		const struct sched_queue_entry *q = i < al->nsubs ? s->q : s->pq;
+		size_t qn = i < al->nsubs ? s->qn : s->pqn;
+
+		total += qn;
+		if (qn)
+			h[nh++] = (struct heap_item){ q, q + qn, i };
+	}
+	if (GROW(al->q, al->qcap, total + 1) < 0)
+		return -ENOMEM;
+	for (int i = nh / 2 - 1; i >= 0; i--)
+		heap_siftup(h, nh, i);
+	for (int d = 0; d < ND(c); d++)
+		avail[d] = al->total[d] + free[d] + SCHED_EPS;
+	ub = sched_utilization(ND(c), zero, al->total, avail);
+	while (nh > 0) {
+		const struct sched_queue_entry *e = h[0].cur;
+		const struct sched_app *a = &c->apps[e->app];
+
+		for (int d = 0; d < ND(c); d++)
+			acc[d] = acc[d] + (double)a->demand[d];
+		ua = sched_utilization(ND(c), acc, al->total, avail);
+		if (a->priority == 0)
+			ub = ua = INFINITY;
+		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->pending, e->order, e->app };
+		ub = ua;
+		if (nh == 1) {
+			h[0].cur++;
+			if (h[0].cur == h[0].end)
+				nh = 0;
+			continue;
+		}
+		h[0].cur++;
+		if (h[0].cur == h[0].end) {
+			h[0] = h[--nh];
+			if (nh > 0)
+				heap_siftup(h, nh, 0);
+		} else {
+			heap_siftup(h, nh, 0);
+		}
+	}
+	al->qn = out;
+	return 0;
+}
+
+int sched_alloc_queue(struct sched_cell *c, int alloc, const double *free, struct sched_queue_entry **ret,
+		      size_t *ret_n)
+{
+	struct sched_alloc *al;
+	int r;
+
+	if (alloc < 0 || (size_t)alloc >= c->nallocs || !free)
+		return -EINVAL;
+	total_reserved(c, alloc);
+	r = alloc_queue(c, alloc, free);
+	if (r < 0)
+		return r;
+	al = &c->allocs[alloc];
+	*ret = malloc((al->qn + 1) * sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, al->q, al->qn * sizeof(**ret));
+	*ret_n = al->qn;
+	return 0;
+}
+
+/* Node.size(label) */
+static void node_size(const struct sched_cell *c, int node, int part, double *out)
+{
+	const struct sched_node *n = &c->nodes[node];
+	bool first = true;
+
+	if (n->server) {
+		for (int d = 0; d < ND(c); d++)
+			out[d] = n->partition == part ? (double)n->cap[d] : SCHED_EPS;
+		return;
+	}
+	if (n->nlive == 0 || !(n->labels & (1ull << part))) {
+		for (int d = 0; d < ND(c); d++)
+			out[d] = SCHED_EPS;
+		return;
+	}
+	for (int i = 0; i < n->nchildren; i++) {
+		double s[SCHED_DIMS_MAX];
+
+		if (n->children[i] < 0)
+			continue;
+		node_size(c, n->children[i], part, s);
+		for (int d = 0; d < ND(c); d++)
+			out[d] = first ? s[d] : out[d] + s[d];
+		first = false;
+	}
+}
+
+int sched_node_size(const struct sched_cell *c, int node, int partition, double *ret)
+{
+	if (!valid_node(c, node) || partition < 0 || partition >= c->nparts)
+		return -EINVAL;
+	node_size(c, node, partition, ret);
+	return 0;
+}
+
+int sched_node_affinity_count(const struct sched_cell *c, int node, const char *affinity)
+{
+	int aff = strmap_get(&c->aff_by_name, affinity);
+
+	if (!valid_node(c, node))
+		return -EINVAL;
+	return aff < 0 ? 0 : aff_count(c, node, aff);
+}
+
+/* ---- PlacementFeasibilityTracker ------------------------------------------------------ */
+
+static bool tracker_feasible(const struct sched_cell *c, const struct sched_app *a)
+{
+	const struct sched_tracker *t = &c->tracker[a->shape];
+
+	if (t->gen != c->tracker_gen)
+		return true;
+	for (int d = 0; d < ND(c); d++)
+		if (!(a->demand[d] >= t->demand[d]))
+			return true;
+	return false;
+}
+
+static void tracker_adjust(struct sched_cell *c, const struct sched_app *a)
+{
+	struct sched_tracker *t = &c->tracker[a->shape];
+
+	if (t->gen == c->tracker_gen) {
+		for (int d = 0; d < ND(c); d++)
+			if (!(a->demand[d] <= t->demand[d]))
+				return;
+	}
+	t->gen = c->tracker_gen;
+	memcpy(t->demand, a->demand, sizeof(t->demand));
+}
+
+/* ---- the pass ----------------------------------------------------------------------- */
+
+/* Improved-mode eviction: pick one server (scanning victims from the tail)
+ * where removing lower-ranked apps makes room while every constraint up the
+ * tree still holds, and evict only there. */
+static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now);
+
+static void find_placements(struct sched_cell *c, const int *queue, size_t qn, double now)
+{
+	c->tracker_gen++;
+	c->ev_gen++;
+	for (size_t qi = 0; qi < qn; qi++) {
+		int id = queue[qi];
+		struct sched_app *a = &c->apps[id];
+		int restore_server = -1;
+		double restore_expiry = NAN;
+
+		if (a->blacklisted)
+			continue;
+		if (a->final_rank == SCHED_UNPLACED_RANK) {
+			if (a->server >= 0) {
+				server_remove(c, a->server, id);
+				release_identity(c, a);
+			}
+			continue;
+		}
+		if (a->renew && a->server >= 0) {
+			struct sched_node *s = &c->nodes[a->server];
+
+			if (check_app_lifetime(s, a, now)) {
+				a->expiry = now + a->lease;
+			} else {
+				restore_server = a->server;
+				restore_expiry = a->expiry;
+				server_remove(c, a->server, id);
+			}
+		}
+		a->renew = false;
+		if (a->server >= 0)
+			continue;
+		if (!acquire_identity(c, a))
+			continue;
+		if (a->ev_gen == c->ev_gen) {
+			a->ev_gen = 0;
+			if (server_restore(c, a->ev_server, id, a->ev_expiry, now)) {
+				a->evicted = false;
+				continue;
+			}
+		}
+		if (a->schedule_once && a->evicted)
+			continue;
+		if (!tracker_feasible(c, a))
+			continue;
+		if (!node_put(c, SCHED_ROOT, id, now)) {
+			if (c->mode == SCHED_MODE_IMPROVED) {
+				evict_for(c, queue, qi, qn, id, now);
+			} else {
+				for (size_t vi = qn; vi-- > 0;) {
+					int vid = queue[vi];
+					struct sched_app *v = &c->apps[vid];
+					int vs;
+
+					if (vid == id)
+						break;
+					if (v->server < 0)
+						continue;
+					vs = v->server;
+					if (c->nodes[vs].state != SCHED_UP)
+						continue;
+					v->ev_gen = c->ev_gen;
+					v->ev_server = vs;
+					v->ev_expiry = v->expiry;
+					server_remove(c, vs, vid);
+					c->stat_evictions++;
+					if (server_put(c, vs, id, now))
+						break;
+				}
+			}
+		}
+		if (a->server < 0) {
+			if (restore_server >= 0) {
+				server_restore(c, restore_server, id, restore_expiry, now);
+				a->renew = true;
+			} else {
+				release_identity(c, a);
+				tracker_adjust(c, a);
+			}
+		}
+	}
+}
+
+/* Would `id` fit on server s with every constraint on the path to the root? */
+static bool fits_path(const struct sched_cell *c, int s, const struct sched_app *a, double now)
+{
+	if (!check_app_lifetime(&c->nodes[s], a, now))
+		return false;
+	for (int n = s; n >= 0; n = c->nodes[n].parent) {
+		const struct sched_node *nd = &c->nodes[n];
+		uint64_t t = app_traits(c, a);
+		int32_t lim = app_limit(c, a, nd->level);
+
+		if (!(nd->labels & (1ull << c->allocs[a->alloc].label)))
+			return false;
+		if (t && (nd->traits & t) != t)
+			return false;
+		if (lim != SCHED_NO_LIMIT && aff_count(c, n, a->affinity) >= lim)
+			return false;
+	}
+	return true;
+}
+
+static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now)
+{
+	const struct sched_app *a = &c->apps[id];
+
+	/* Scan the tail once: the first server (in tail order) whose free capacity
+	 * plus what its lower-ranked apps hold covers the demand, and where the
+	 * app's other constraints hold once those apps are gone. */
+	for (size_t vi = qn; vi-- > pos + 1;) {
+		const struct sched_app *v = &c->apps[queue[vi]];
+		int s = v->server;
+		int64_t room[SCHED_DIMS_MAX];
+		bool ok = true;
+
+		if (s < 0 || c->nodes[s].state != SCHED_UP)
+			continue;
+		/* room on s if every app of s queued after `id` left */
+		memcpy(room, c->nodes[s].free, sizeof(room));
+		for (size_t wi = qn; wi-- > pos + 1;) {
+			const struct sched_app *w = &c->apps[queue[wi]];
+
+			if (w->server == s)
+				for (int d = 0; d < ND(c); d++)
+					room[d] += w->demand[d];
+		}
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > room[d])
+				ok = false;
+		if (!ok)
+			continue;
+		/* evict from the tail on s only, until the app fits there */
+		for (size_t wi = qn; wi-- > pos + 1;) {
+			int wid = queue[wi];
+			struct sched_app *w = &c->apps[wid];
+			bool fits = true;
+
+			if (w->server != s)
+				continue;
+			for (int d = 0; d < ND(c); d++)
+				if (a->demand[d] > c->nodes[s].free[d])
+					fits = false;
+			if (fits)
+				break;
+			w->ev_gen = c->ev_gen;
+			w->ev_server = s;
+			w->ev_expiry = w->expiry;
+			server_remove(c, s, wid);
+			c->stat_evictions++;
+		}
+		if (fits_path(c, s, a, now) && server_put(c, s, id, now))
+			return true;
+		/* affinity limits on the path refuse it: the evicted apps get their
+		 * place back when the loop reaches them (restore) */
+	}
+	return false;
+}
+
+static void handle_inactive_servers(struct sched_cell *c, double now)
+{
+	c->next_event_at = INFINITY;
+	for (size_t i = 0; i < c->nsrv_order; i++) {
+		int s = c->srv_order[i];
+		struct sched_node *n = &c->nodes[s];
+		int next;
+
+		if (n->state == SCHED_DOWN) {
+			for (int x = n->app_head; x >= 0; x = next) {
+				struct sched_app *a = &c->apps[x];
+				double expires_at = a->retention < 0 ? 0 : n->since + a->retention;
+
+				next = a->srv_next;
+				if (!(expires_at <= now) && expires_at < c->next_event_at)
+					c->next_event_at = expires_at;
+			}
+			for (int x = n->app_head; x >= 0; x = next) {
+				struct sched_app *a = &c->apps[x];
+				double expires_at = a->retention < 0 ? 0 : n->since + a->retention;
+
+				next = a->srv_next;
+				if (expires_at <= now) {
+					server_remove(c, s, x);
+					release_identity(c, a);
+				}
+			}
+		} else if (n->state == SCHED_FROZEN) {
+			for (int x = n->app_head; x >= 0; x = next) {
+				struct sched_app *a = &c->apps[x];
+
+				next = a->srv_next;
+				if (a->unschedule) {
+					server_remove(c, s, x);
+					release_identity(c, a);
+				}
+			}
+		}
+	}
+}
+
+static void all_apps_order(struct sched_cell *c, int alloc, void (*fn)(struct sched_cell *, int, void *), void *ud)
+{
+	const struct sched_alloc *al = &c->allocs[alloc];
+
+	/* dict order of Allocation.apps is insertion order; ours is FIFO order,
+	 * which is the same for apps added in global order */
+	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next)
+		fn(c, x, ud);
+	for (int i = 0; i < al->nsubs; i++)
+		all_apps_order(c, c->allocs[alloc].subs[i], fn, ud);
+}
+
+struct report_ctx {
+	sched_change_fn cb;
+	void *userdata;
+	struct sched_stats *st;
+};
+
+static void report_one(struct sched_cell *c, int x, void *ud)
+{
+	struct report_ctx *r = ud;
+	struct sched_app *a = &c->apps[x];
+	bool changed = a->before_server != a->server || !same_expiry(a->before_expiry, a->expiry);
+
+	if (r->st) {
+		r->st->apps++;
+		if (a->server >= 0)
+			r->st->placed++;
+		else
+			r->st->pending++;
+		if (changed)
+			r->st->changed++;
+	}
+	if (changed && r->cb) {
+		struct sched_change ch = {
+			.app = x,
+			.name = a->name,
+			.before_server = a->before_server,
+			.after_server = a->server,
+			.before_expiry = a->before_expiry,
+			.after_expiry = a->expiry,
+			.identity = a->identity,
+		};
+
+		r->cb(&ch, r->userdata);
+	}
+}
+
+static int schedule_partition(struct sched_cell *c, int p, double now)
+{
+	int alloc = c->parts[p].alloc;
+	double size[SCHED_DIMS_MAX];
+	struct sched_alloc *al;
+	int r;
+
+	c->allocs[alloc].label = p;
+	node_size(c, SCHED_ROOT, p, size);
+	total_reserved(c, alloc);
+	r = alloc_queue(c, alloc, size);
+	if (r < 0)
+		return r;
+	al = &c->allocs[alloc];
+	if (GROW(c->queue, c->cqueue, al->qn + 1) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < al->qn; i++) {
+		struct sched_app *a = &c->apps[al->q[i].app];
+
+		a->final_rank = al->q[i].rank;
+		a->final_util = al->q[i].util_before;
+		a->queue_pos = (int)i;
+		c->queue[i] = al->q[i].app;
+	}
+	find_placements(c, c->queue, al->qn, now);
+	return 0;
+}
+
+static int full_pass(struct sched_cell *c, double now)
+{
+	int r;
+
+	r = refresh_topology(c);
+	if (r < 0)
+		return r;
+	/* _fix_invalid_placements */
+	for (size_t x = 0; x < c->napps; x++) {
+		struct sched_app *a = &c->apps[x];
+
+		if (!a->alive || a->server < 0)
+			continue;
+		if (!server_in_tree(c, a->server)) {
+			server_unlink(c, a->server, (int)x);
+			a->server = -1;
+			a->evicted = true;
+			release_identity(c, a);
+		}
+	}
+	handle_inactive_servers(c, now);
+	/* _handle_blacklisted_apps */
+	for (size_t x = 0; x < c->napps; x++) {
+		struct sched_app *a = &c->apps[x];
+
+		if (a->alive && a->blacklisted && a->server >= 0) {
+			server_remove(c, a->server, (int)x);
+			release_identity(c, a);
+		}
+	}
+	/* _fix_invalid_identities */
+	for (size_t x = 0; x < c->napps; x++) {
+		struct sched_app *a = &c->apps[x];
+
+		if (!a->alive || a->identity < 0 || a->igroup < 0)
+			continue;
+		if (a->identity >= c->igroups[a->igroup].count) {
+			a->identity = -1;
+			if (a->server >= 0)
+				server_remove(c, a->server, (int)x);
+		}
+	}
+	for (int p = 0; p < c->nparts; p++) {
+		r = schedule_partition(c, p, now);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Improved mode: place only the apps that need it, without eviction; fall
+ * back to a full pass when one of them does not fit. */
+static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
+{
+	*ret_full = false;
+	c->tracker_gen++;
+	for (size_t x = 0; x < c->napps; x++) {
+		struct sched_app *a = &c->apps[x];
+
+		if (!a->alive || !a->dirty || a->server >= 0 || a->blacklisted)
+			continue;
+		if (!acquire_identity(c, a) || !tracker_feasible(c, a) || !node_put(c, SCHED_ROOT, (int)x, now)) {
+			release_identity(c, a);
+			tracker_adjust(c, a);
+			*ret_full = true;
+			return 0;
+		}
+		a->dirty = false;
+	}
+	return 0;
+}
+
+int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *userdata, struct sched_stats *stats)
+{
+	struct report_ctx rc = { cb, userdata, stats };
+	bool full = true;
+	int r;
+
+	if (stats)
+		memset(stats, 0, sizeof(*stats));
+	for (size_t x = 0; x < c->napps; x++) {
+		c->apps[x].before_server = c->apps[x].server;
+		c->apps[x].before_expiry = c->apps[x].expiry;
+	}
+	c->stat_evictions = 0;
+	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full && now < c->next_event_at) {
+		r = incremental_pass(c, now, &full);
+		if (r < 0)
+			return r;
+	}
+	if (full) {
+		r = full_pass(c, now);
+		if (r < 0)
+			return r;
+		for (size_t x = 0; x < c->napps; x++)
+			c->apps[x].dirty = false;
+		c->need_full = false;
+		c->ever_scheduled = true;
+	}
+	for (int p = 0; p < c->nparts; p++)
+		all_apps_order(c, c->parts[p].alloc, report_one, &rc);
+	if (stats) {
+		stats->full_pass = full;
+		stats->evictions = c->stat_evictions;
+	}
+	return 0;
+}
+
+void sched_invalidate(struct sched_cell *c)
+{
+	c->need_full = true;
+}
+
+double sched_next_event_at(const struct sched_cell *c)
+{
+	return c->next_event_at;
+}
+
+/* ---- app updates ---------------------------------------------------------------------- */
+
+int sched_app_remove(struct sched_cell *c, int app)
+{
+	struct sched_app *a;
+
+	if (!valid_app(c, app))
+		return -ENOENT;
+	a = &c->apps[app];
+	if (a->server >= 0) {
+		if (server_in_tree(c, a->server))
+			server_remove(c, a->server, app);
+		else
+			server_unlink(c, a->server, app);
+		a->server = -1;
+	}
+	alloc_unlink(c, app);
+	release_identity(c, a);
+	strmap_del(&c->app_by_name, a->name);
+	a->alive = false;
+	c->live_apps--;
+	/* freed room may let pending apps in */
+	for (size_t x = 0; x < c->napps; x++)
+		if (c->apps[x].alive && c->apps[x].server < 0)
+			c->apps[x].dirty = true;
+	return 0;
+}
+
+int sched_app_set_priority(struct sched_cell *c, int app, int priority)
+{
+	if (!valid_app(c, app))
+		return -ENOENT;
+	if (c->apps[app].priority != priority)
+		c->need_full = true;
+	c->apps[app].priority = priority;
+	return 0;
+}
+
+int sched_app_set_retention(struct sched_cell *c, int app, double data_retention_timeout)
+{
+	if (!valid_app(c, app))
+		return -ENOENT;
+	c->apps[app].retention = data_retention_timeout;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_move(struct sched_cell *c, int app, int alloc)
+{
+	if (!valid_app(c, app) || alloc < 0 || (size_t)alloc >= c->nallocs)
+		return -EINVAL;
+	if (c->apps[app].alloc == alloc)
+		return 0;
+	alloc_unlink(c, app);
+	alloc_link(c, alloc, app);
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_set_blacklisted(struct sched_cell *c, int app, bool blacklisted)
+{
+	if (!valid_app(c, app))
+		return -ENOENT;
+	if (c->apps[app].blacklisted != blacklisted)
+		c->need_full = true;
+	c->apps[app].blacklisted = blacklisted;
+	return 0;
+}
+
+int sched_app_set_renew(struct sched_cell *c, int app, bool renew)
+{
+	if (!valid_app(c, app))
+		return -ENOENT;
+	c->apps[app].renew = renew;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_set_unschedule(struct sched_cell *c, int app, bool unschedule)
+{
+	if (!valid_app(c, app))
+		return -ENOENT;
+	c->apps[app].unschedule = unschedule;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_restore(struct sched_cell *c, int app, int server, double expiry, int identity)
+{
+	struct sched_app *a;
+
+	if (!valid_app(c, app) || !valid_node(c, server) || !c->nodes[server].server)
+		return -EINVAL;
+	a = &c->apps[app];
+	if (a->server >= 0)
+		return -EEXIST;
+	if (!server_restore(c, server, app, expiry, 0))
+		return -ENOSPC;
+	if (identity >= 0 && a->igroup >= 0) {
+		/* force_set_identity */
+		a->identity = identity;
+		pyset_discard(&c->igroups[a->igroup].avail, identity);
+	}
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_put(struct sched_cell *c, int app, int server, double now)
+{
+	if (!valid_app(c, app) || !valid_node(c, server) || !c->nodes[server].server)
+		return -EINVAL;
+	if (c->apps[app].server >= 0)
+		return -EEXIST;
+	if (!server_put(c, server, app, now))
+		return -ENOSPC;
+	c->need_full = true;
+	return 0;
+}
+
+int sched_app_info(const struct sched_cell *c, int app, struct sched_app_info *ret)
+{
+	const struct sched_app *a;
+
+	if (!valid_app(c, app))
+		return -ENOENT;
+	a = &c->apps[app];
+	*ret = (struct sched_app_info){
+		.name = a->name,
+		.alloc = a->alloc,
+		.server = a->server,
+		.identity = a->identity,
+		.expiry = a->expiry,
+		.priority = a->priority,
+		.evicted = a->evicted,
+		.schedule_once = a->schedule_once,
+		.renew = a->renew,
+		.blacklisted = a->blacklisted,
+		.final_rank = a->final_rank,
+		.final_util = a->final_util,
+		.queue_pos = a->queue_pos,
+	};
+	return 0;
+}
+
+/* ---- inspection ------------------------------------------------------------------------ */
+
+static void subtree_capacity(const struct sched_cell *c, int node, int64_t *cap)
+{
+	const struct sched_node *n = &c->nodes[node];
+
+	if (n->server) {
+		for (int d = 0; d < ND(c); d++)
+			cap[d] += n->cap[d];
+		return;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			subtree_capacity(c, n->children[i], cap);
+}
+
+int sched_node_info(const struct sched_cell *c, int node, struct sched_node_info *ret)
+{
+	const struct sched_node *n;
+
+	if (!valid_node(c, node))
+		return -ENOENT;
+	n = &c->nodes[node];
+	memset(ret, 0, sizeof(*ret));
+	ret->name = n->name;
+	ret->level = c->levels[n->level];
+	ret->partition = n->server ? c->parts[n->partition].label : NULL;
+	ret->parent = n->parent;
+	ret->server = n->server;
+	ret->state = n->state;
+	ret->traits = n->traits;
+	subtree_capacity(c, node, ret->capacity);
+	memcpy(ret->free, n->free, sizeof(ret->free));
+	ret->napps = (size_t)n->napps;
+	ret->valid_until = n->valid_until;
+	return 0;
+}
+
+int sched_alloc_info(const struct sched_cell *c, int alloc, struct sched_alloc_info *ret)
+{
+	const struct sched_alloc *al;
+
+	if (alloc < 0 || (size_t)alloc >= c->nallocs)
+		return -ENOENT;
+	al = &c->allocs[alloc];
+	memset(ret, 0, sizeof(*ret));
+	ret->name = al->name;
+	ret->partition = al->partition;
+	ret->parent = al->parent;
+	memcpy(ret->reserved, al->reserved, sizeof(ret->reserved));
+	ret->rank = al->rank;
+	ret->rank_adjustment = al->rank_adj;
+	ret->max_utilization = al->max_util;
+	ret->traits = al->traits;
+	ret->napps = (size_t)al->napps;
+	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
+		const struct sched_app *a = &c->apps[x];
+
+		if (a->server < 0)
+			continue;
+		ret->placed++;
+		for (int d = 0; d < ND(c); d++)
+			ret->used[d] += a->demand[d];
+	}
+	return 0;
+}
