@@ -40,6 +40,7 @@ int master_create_rootns(struct store *s, struct error *err)
 {
 	char path[32];
 	struct store_stat st;
+
 	int r;
 
 	for (size_t i = 0; i < ELEMENTSOF(rootns); i++) {
@@ -54,11 +55,21 @@ int master_create_rootns(struct store *s, struct error *err)
 		snprintf(path, sizeof(path), "%s/%04X", base, 255);
 		if (store_exists(s, path, &st, NULL, NULL) == 0)
 			continue;
+		/* One atomic batch (fast on both backends); if some exist
+		 * already, fall back to one create each. */
+		char shard[256][24];
+		struct store_op ops[256];
+
 		for (unsigned i = 0; i < 256; i++) {
-			snprintf(path, sizeof(path), "%s/%04X", base, i);
-			r = store_create(s, path, "", 0, STORE_PERSISTENT, NULL);
+			snprintf(shard[i], sizeof(shard[i]), "%s/%04X", base, i);
+			ops[i] = (struct store_op){ .type = STORE_OP_CREATE, .path = shard[i], .data = "", .len = 0 };
+		}
+		if (store_multi(s, ops, 256, NULL) >= 0)
+			continue;
+		for (unsigned i = 0; i < 256; i++) {
+			r = store_create(s, shard[i], "", 0, STORE_PERSISTENT, NULL);
 			if (r < 0 && r != -EEXIST)
-				return error_set(err, ERR_TEMP, -r, "creating %s: %s", path, store_strerror(r));
+				return error_set(err, ERR_TEMP, -r, "creating %s: %s", shard[i], store_strerror(r));
 		}
 	}
 	return 0;
