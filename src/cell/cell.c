@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
+#include "../container/container.h"
 #include "../store/store.h"
 #include "cell.h"
 
@@ -394,10 +397,13 @@ static int count_mounts_under(const char *root, char ***ret)
 	return (int)strv_length(l);
 }
 
+/* Remove a cgroup tree bottom-up; cgroups that still held processes (killed
+ * here) are counted in *count. */
 static int sweep_cgroup(const char *dir, int *count)
 {
 	_cleanup_strv_free_ char **kids = NULL;
-	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs"), *data = NULL;
+	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
+	bool counted = false;
 	DIR *d = opendir(dir);
 	struct dirent *de;
 
@@ -413,20 +419,21 @@ static int sweep_cgroup(const char *dir, int *count)
 			sweep_cgroup(sub, count);
 	}
 	for (int tries = 0; tries < 50; tries++) {
-		if (rmdir(dir) == 0) {
-			(*count)++;
+		_cleanup_free_ char *data = NULL;
+		char *save = NULL;
+
+		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
-		}
 		if (errno != EBUSY)
 			return negerrno();
-		free(data);
-		data = NULL;
-		if (procs && read_file(procs, &data, NULL) >= 0) {
-			char *save = NULL;
-			for (char *t = strtok_r(data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
-				int64_t p;
-				if (safe_atoi64(t, &p) == 0 && p > 1)
-					kill((pid_t)p, SIGKILL);
+		if (!procs || read_file(procs, &data, NULL) < 0)
+			continue;
+		for (char *t = strtok_r(data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+			int64_t p;
+
+			if (safe_atoi64(t, &p) == 0 && p > 1 && kill((pid_t)p, SIGKILL) == 0 && !counted) {
+				(*count)++;
+				counted = true;
 			}
 		}
 		usleep(20 * 1000);
@@ -434,11 +441,40 @@ static int sweep_cgroup(const char *dir, int *count)
 	return -EBUSY;
 }
 
+/* Detach loop devices whose backing file is under root; returns how many. */
+static int sweep_loops(const char *root)
+{
+	_cleanup_closedir_ DIR *d = opendir("/sys/block");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *bf = NULL, *file = NULL, *dev = NULL;
+		_cleanup_close_ int fd = -1;
+
+		if (!startswith(de->d_name, "loop"))
+			continue;
+		bf = strdup_printf("/sys/block/%s/loop/backing_file", de->d_name);
+		if (!bf || read_file(bf, &file, NULL) < 0)
+			continue;
+		file[strcspn(file, "\n")] = 0;
+		if (!path_under(file, root))
+			continue;
+		dev = strdup_printf("/dev/%s", de->d_name);
+		fd = dev ? open(dev, O_RDONLY | O_CLOEXEC) : -1;
+		if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) == 0)
+			n++;
+	}
+	return n;
+}
+
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
-	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL;
-	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL;
+	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL, *node_root = NULL, *apps = NULL;
+	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
 	uint64_t deadline;
 	json_t *j;
 
@@ -451,7 +487,9 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 	cfg = path_join(root, "cell.json");
 	master = svc ? path_join(svc, "master") : NULL;
 	node = svc ? path_join(svc, "node") : NULL;
-	if (!svc || !cfg || !master || !node)
+	node_root = path_join(root, "node");
+	apps = path_join(root, "node/apps");
+	if (!svc || !cfg || !master || !node || !node_root || !apps)
 		return error_sys(err, ENOMEM, "cell down");
 	if (read_file(cfg, &data, NULL) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
@@ -506,12 +544,24 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		usleep(50 * 1000);
 	}
 
-	/* 5. Sweep mounts under R (deepest first) and the cell's cgroups. */
+	/* 5. Release the host resources of the containers left in apps/ (their
+	 *    cgroups, loop devices, volume images), as the node's cleanup does. */
+	if (dir_list(apps, 1, &conts) >= 0)
+		for (char **c = conts; *c; c++) {
+			struct error cerr = ERROR_INIT;
+
+			if (container_cleanup(node_root, cg, *c, &cerr) < 0)
+				error_clear(&cerr);
+		}
+
+	/* 6. Sweep what is still there: mounts under R (deepest first), loop
+	 *    devices backed by files under R, the cell's cgroups. */
 	if (count_mounts_under(root, &mounts) > 0) {
 		for (size_t i = strv_length(mounts); i > 0; i--)
 			if (umount2(mounts[i - 1], MNT_DETACH) == 0)
 				rep->stray_mounts++;
 	}
+	rep->stray_loops = sweep_loops(root);
 	if (dir_list("/sys/fs/cgroup", 1, &ctrls) >= 0)
 		for (char **c = ctrls; *c; c++) {
 			_cleanup_free_ char *d = strdup_printf("/sys/fs/cgroup/%s/%s", *c, cg);

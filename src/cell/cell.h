@@ -1,7 +1,7 @@
 /* cell.h: a single-machine cell: one s6-svscan tree at R/svc running the
  * master, the node agent and the containers' scan directory.
  *
- * Daemon layer: includes basic/ and store/.
+ * Daemon layer: includes basic/, store/ and container/ (container_cleanup).
  *
  * Layout of a cell root R:
  *   R/cell.json        {"hostname","cgroup_root","treadle","store"} written by cell_up
@@ -35,14 +35,17 @@ int cell_up(const struct cell_options *o, struct error *err);
 struct cell_down_report {
 	int stray_processes;	/* killed by the final sweep */
 	int stray_mounts;	/* unmounted by the final sweep */
-	int stray_cgroups;	/* removed by the final sweep */
+	int stray_cgroups;	/* cgroups that still held processes (killed) */
+	int stray_loops;	/* loop devices backed by files under R, detached */
 	bool was_running;
 };
 
 /* Stop the cell at R: master down, containers down (the node cleans them up,
  * up to timeout_ms), tree down (s6-svscanctl -t), wait for every process;
- * then sweep whatever is left (processes, mounts under R, the cell's
- * cgroups) and count it in *rep.  timeout_ms 0 = 30000. */
+ * release the host resources of the containers left in R/node/apps
+ * (container_cleanup: cgroups, loop devices, volume images); then sweep
+ * whatever is left (processes, mounts under R, loop devices backed under R,
+ * the cell's cgroup tree) and count the strays in *rep.  timeout_ms 0 = 30000. */
 int cell_down(const char *root, int timeout_ms, struct cell_down_report *rep, struct error *err);
 
 /* 1 if the cell's s6-svscan runs at R, 0 if not. */
