@@ -50,9 +50,8 @@ cell_teardown() {
 			[ -e "$c" ] && { echo "LEAK: cgroup $c"; rc=1; }
 		done
 		for p in /proc/[0-9]*; do
-			if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "$R"; then
-				echo "LEAK: process $(basename "$p"): $(tr '\0' ' ' <"$p/cmdline")"; rc=1
-			fi
+			c=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
+			case "$c" in *"$R"*) echo "LEAK: process $(basename "$p"): $c"; rc=1 ;; esac
 		done
 		rm -rf "$R"
 	fi
