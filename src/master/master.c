@@ -36,11 +36,8 @@ static const char *const rootns[] = {
 	"/version", "/version.history", "/version-id",
 };
 
-int master_create_rootns(struct store *s, struct error *err)
+static int create_top(struct store *s, struct error *err)
 {
-	char path[32];
-	struct store_stat st;
-
 	int r;
 
 	for (size_t i = 0; i < ELEMENTSOF(rootns); i++) {
@@ -48,31 +45,31 @@ int master_create_rootns(struct store *s, struct error *err)
 		if (r < 0 && r != -EEXIST)
 			return error_set(err, ERR_TEMP, -r, "creating %s: %s", rootns[i], store_strerror(r));
 	}
-	/* Shards: skip the 512 creates when the last one of each exists. */
-	for (int t = 0; t < 2; t++) {
-		const char *base = t ? "/server-trace" : "/trace";
+	return 0;
+}
 
-		snprintf(path, sizeof(path), "%s/%04X", base, 255);
-		if (store_exists(s, path, &st, NULL, NULL) == 0)
-			continue;
-		/* One atomic batch (fast on both backends); if some exist
-		 * already, fall back to one create each. */
-		char shard[256][24];
-		struct store_op ops[256];
+/* Create up to `budget` of the 512 shards /trace/XXXX and /server-trace/XXXX,
+ * continuing at *next (0..512); *next = 512 when all exist. */
+static int create_shards(struct store *s, unsigned *next, unsigned budget, struct error *err)
+{
+	char path[32];
+	int r;
 
-		for (unsigned i = 0; i < 256; i++) {
-			snprintf(shard[i], sizeof(shard[i]), "%s/%04X", base, i);
-			ops[i] = (struct store_op){ .type = STORE_OP_CREATE, .path = shard[i], .data = "", .len = 0 };
-		}
-		if (store_multi(s, ops, 256, NULL) >= 0)
-			continue;
-		for (unsigned i = 0; i < 256; i++) {
-			r = store_create(s, shard[i], "", 0, STORE_PERSISTENT, NULL);
-			if (r < 0 && r != -EEXIST)
-				return error_set(err, ERR_TEMP, -r, "creating %s: %s", shard[i], store_strerror(r));
-		}
+	for (; *next < 512 && budget > 0; (*next)++, budget--) {
+		snprintf(path, sizeof(path), "%s/%04X", *next < 256 ? "/trace" : "/server-trace", *next % 256);
+		r = store_create(s, path, "", 0, STORE_PERSISTENT, NULL);
+		if (r < 0 && r != -EEXIST)
+			return error_set(err, ERR_TEMP, -r, "creating %s: %s", path, store_strerror(r));
 	}
 	return 0;
+}
+
+int master_create_rootns(struct store *s, struct error *err)
+{
+	unsigned next = 0;
+	int r = create_top(s, err);
+
+	return r < 0 ? r : create_shards(s, &next, 512, err);
 }
 
 /* ------------------------------------------------------------------ model */
@@ -145,9 +142,11 @@ struct mstate {
 	bool election_dirty;
 	bool leader;
 	bool dirty;
-	bool rootns_done;
+	bool rootns_done;	/* top-level nodes created */
+	unsigned shards_next;	/* trace shards created so far (512 = all) */
 	struct watch w[_W_MAX];
 	bool pass_due;		/* debounce timer armed for a pass */
+	bool pass_requested;	/* the next timer expiry runs a pass */
 };
 
 static void on_watch(struct store *s _unused_, enum store_event ev _unused_, const char *path _unused_, void *ud)
@@ -698,9 +697,14 @@ static int master_pass(struct mstate *ms, struct error *err)
 
 	ms->dirty = false;
 	if (!ms->rootns_done) {
-		r = master_create_rootns(ms->store, err);
+		/* Top-level nodes now; the 512 trace shards a few at a time
+		 * between passes (trace_publish creates a missing shard itself),
+		 * so a fresh cell places its first instances at once. */
+		r = create_top(ms->store, err);
 		if (r < 0)
 			return r;
+		if (store_exists(ms->store, "/server-trace/00FF", NULL, NULL, NULL) == 0)
+			ms->shards_next = 512;
 		ms->rootns_done = true;
 	}
 	r = sync_servers(ms, err);
@@ -868,6 +872,7 @@ int master_run(const struct master_options *opts, struct error *err)
 		if (ms.leader && ms.dirty && !ms.pass_due) {
 			arm_timer(&ms, MASTER_DEBOUNCE_MS);
 			ms.pass_due = true;
+			ms.pass_requested = true;
 		}
 
 		n = epoll_wait(ms.epfd, evs, ELEMENTSOF(evs), -1);
@@ -904,19 +909,32 @@ int master_run(const struct master_options *opts, struct error *err)
 			r = error_set(err, ERR_TEMP, 0, "master: store session expired");
 			goto out;
 		}
-		if (timer_fired && ms.leader) {
+		if (timer_fired && ms.leader && (ms.dirty || ms.pass_requested || ms.shards_next >= 512)) {
 			struct error perr = ERROR_INIT;
 
 			/* dirty flags raised during the pass re-arm the debounce timer */
 			ms.dirty = false;
+			ms.pass_requested = false;
 			r = master_pass(&ms, &perr);
 			if (r < 0) {
 				fprintf(stderr, "treadle: master: %s (retrying)\n", perr.msg);
 				error_clear(&perr);
 				arm_timer(&ms, MASTER_RETRY_MS);
+				ms.pass_due = true;
+				ms.pass_requested = true;
+			} else if (ms.shards_next < 512) {
+				arm_timer(&ms, 1);
 			} else if (!ms.dirty) {
 				arm_timer(&ms, MASTER_RESYNC_MS);
 			}
+		} else if (timer_fired && ms.leader) {
+			struct error serr = ERROR_INIT;
+
+			if (create_shards(ms.store, &ms.shards_next, 16, &serr) < 0) {
+				fprintf(stderr, "treadle: master: %s (retrying)\n", serr.msg);
+				error_clear(&serr);
+			}
+			arm_timer(&ms, ms.shards_next < 512 ? 1 : MASTER_RESYNC_MS);
 		} else if (timer_fired) {
 			arm_timer(&ms, MASTER_RESYNC_MS);
 		}
