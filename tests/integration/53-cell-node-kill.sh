@@ -17,7 +17,8 @@ kill_node() {
 }
 procs() { pgrep -fx "sleep $1" | wc -l; }
 
-read -r i1 i2 < <("$T" run nobody.itkill --count 2 -- sleep "${tag}1" | tr '\n' ' ') || fail "run"
+ids=$("$T" run nobody.itkill --count 2 -- sleep "${tag}1") || fail "run"
+i1=$(echo "$ids" | sed -n 1p); i2=$(echo "$ids" | sed -n 2p)
 wait_for 30 sh -c "[ \$(pgrep -fx 'sleep ${tag}1' | wc -l) = 2 ]" || fail "two instances did not start"
 before=$(pgrep -fx "sleep ${tag}1" | sort | tr '\n' ' ')
 
