@@ -1,6 +1,7 @@
-/* cmd-master.c: treadle master --store URL [--cell NAME] [--hostname H] */
+/* cmd-master.c: treadle master --store URL [--cell NAME] [--hostname H] [--server-down-grace SECS] */
 #include <getopt.h>
 
+#include "../basic/util.h"
 #include "../master/master.h"
 #include "cli.h"
 
@@ -11,9 +12,10 @@ int cmd_master(int argc, char **argv)
 		{ "cell", required_argument, NULL, 'c' },
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "root", required_argument, NULL, 'r' },
+		{ "server-down-grace", required_argument, NULL, 'g' },
 		{}
 	};
-	struct master_options mo = { 0 };
+	struct master_options mo = { .server_down_grace = -1 };
 	struct error err = ERROR_INIT;
 	const char *root = NULL;
 	_cleanup_free_ char *url = NULL;
@@ -26,6 +28,10 @@ int cmd_master(int argc, char **argv)
 		case 'c': mo.cell = optarg; break;
 		case 'H': mo.hostname = optarg; break;
 		case 'r': root = optarg; break;
+		case 'g':
+			if (safe_atod(optarg, &mo.server_down_grace) < 0 || mo.server_down_grace < 0)
+				return cli_usage_error("master", "--server-down-grace: expected seconds, got '%s'", optarg);
+			break;
 		default: return cli_usage_error("master", "bad option");
 		}
 	}

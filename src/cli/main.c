@@ -19,7 +19,7 @@ static const struct cli_command commands[] = {
 	{ "show", cmd_show, "[running|pending|scheduled|finished|all] [--json]", "list instances and their state" },
 	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
 	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
-	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H]", "(internal) run the cell master" },
+	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H] [--server-down-grace SECS]", "(internal) run the cell master" },
 	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
 	  "read and write the cell store (debugging)" },
 	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },

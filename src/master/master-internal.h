@@ -27,6 +27,7 @@ struct master_server {
 	char *name;
 	double capacity[MASTER_DIMS]; /* < 0: unknown (not limited) */
 	bool up;		/* present in /server.presence */
+	double down_since;	/* when its presence vanished (0: never seen up / up) */
 	bool seen;
 };
 
@@ -38,6 +39,7 @@ struct master {
 	size_t n_apps;
 	struct master_server **servers; /* owned; sorted by name */
 	size_t n_servers;
+	double down_grace;	/* seconds a vanished server keeps its instances */
 };
 
 struct master_server *master_find_server(const struct master *m, const char *name);
@@ -47,9 +49,13 @@ struct master_app *master_find_app(const struct master *m, const char *name);
  * app->server names an up server (or is NULL = pending), and app->why may
  * carry the reason of a move (NULL = the master derives it).  The master
  * diffs the result against the store and writes it Treadmill's way.
- * Current policy: keep placed apps; place pending apps in (priority desc,
- * sequence asc) order on the up server with the most free memory that fits
- * memory, cpu and disk.  To be replaced by the sched module. */
+ * Current policy: keep placed apps (on a server whose presence vanished less
+ * than m->down_grace seconds ago too: a restarting node agent keeps its
+ * instances, as a ZooKeeper session outliving a quick restart does in
+ * Treadmill); apps of servers down longer go back to pending ("<srv>:down");
+ * place pending apps in (priority desc, sequence asc) order on the up server
+ * with the most free memory that fits memory, cpu and disk.  To be replaced
+ * by the sched module. */
 int master_place(struct master *m, double now, struct error *err);
 
 /* Parse a resource vector from JSON fields "memory" ("100M"), "cpu" ("10%")

@@ -147,6 +147,7 @@ struct mstate {
 	struct watch w[_W_MAX];
 	bool pass_due;		/* debounce timer armed for a pass */
 	bool pass_requested;	/* the next timer expiry runs a pass */
+	double grace_deadline;	/* realtime when a down server's grace ends, 0 = none */
 };
 
 static void on_watch(struct store *s _unused_, enum store_event ev _unused_, const char *path _unused_, void *ud)
@@ -474,13 +475,19 @@ static int record_server_state(struct mstate *ms, struct master_server *srv, str
 		j = json_loads(data, 0, NULL);
 		const char *st = json_string_value(json_object_get(j, "state"));
 		bool same = st && strcmp(st, want) == 0;
+		json_t *since = json_object_get(j, "since");
+
+		/* A restarted master learns when the server went down. */
+		if (same && !srv->up && srv->down_since == 0 && json_is_number(since))
+			srv->down_since = json_number_value(since);
 		json_decref(j);
 		if (same)
 			return 0;
 	}
 	if (r == -ENOENT && !srv->up)
 		return 0; /* never seen up: nothing to record */
-	j = json_pack("{s:s, s:f}", "state", want, "since", now_realtime());
+	srv->down_since = srv->up ? 0 : now_realtime();
+	j = json_pack("{s:s, s:f}", "state", want, "since", srv->up ? now_realtime() : srv->down_since);
 	s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!s)
@@ -528,8 +535,10 @@ static int sync_servers(struct mstate *ms, struct error *err)
 			if (!s && add_server(m, host, &s) < 0)
 				return error_sys(err, ENOMEM, "servers");
 			s->seen = true;
-			if (pass)
+			if (pass) {
 				s->up = true;
+				s->down_since = 0;
+			}
 		}
 	}
 	/* Capacity from /servers/<host>: re-read each pass (small). */
@@ -768,6 +777,21 @@ static int master_pass(struct mstate *ms, struct error *err)
 	r = write_stats(ms);
 	if (r < 0)
 		fprintf(stderr, "treadle: master: writing /scheduled-stats: %s\n", store_strerror(r));
+	/* Wake up when a down server's grace ends, to move its instances. */
+	ms->grace_deadline = 0;
+	for (size_t i = 0; i < m->n_servers; i++) {
+		const struct master_server *srv = m->servers[i];
+		double end = srv->down_since + m->down_grace;
+
+		if (srv->up || srv->down_since <= 0 || end <= now)
+			continue;
+		for (size_t k = 0; k < m->n_apps; k++)
+			if (m->apps[k]->server && strcmp(m->apps[k]->server, srv->name) == 0) {
+				if (!ms->grace_deadline || end < ms->grace_deadline)
+					ms->grace_deadline = end;
+				break;
+			}
+	}
 	r = 0;
 out:
 	for (size_t i = 0; i < m->n_apps; i++)
@@ -819,6 +843,7 @@ int master_run(const struct master_options *opts, struct error *err)
 	}
 	ms.m.hostname = strdup(opts->hostname ? opts->hostname : host);
 	ms.m.cell = opts->cell ? strdup(opts->cell) : NULL;
+	ms.m.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
 	if (!ms.m.hostname || (opts->cell && !ms.m.cell)) {
 		r = error_sys(err, ENOMEM, "master");
 		goto out;
@@ -924,6 +949,11 @@ int master_run(const struct master_options *opts, struct error *err)
 				ms.pass_requested = true;
 			} else if (ms.shards_next < 512) {
 				arm_timer(&ms, 1);
+			} else if (!ms.dirty && ms.grace_deadline > 0) {
+				double left = ms.grace_deadline - now_realtime();
+
+				arm_timer(&ms, left > 0 ? (uint64_t)(left * 1000) + 10 : 1);
+				ms.pass_requested = true;
 			} else if (!ms.dirty) {
 				arm_timer(&ms, MASTER_RESYNC_MS);
 			}

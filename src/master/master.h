@@ -19,7 +19,10 @@ struct master_options {
 	const char *store_url;	/* required */
 	const char *cell;	/* cell name, may be NULL */
 	const char *hostname;	/* trace source; NULL = gethostname() */
+	double server_down_grace; /* seconds; < 0 = MASTER_DOWN_GRACE_DEFAULT */
 };
+
+#define MASTER_DOWN_GRACE_DEFAULT 10.0
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).  Blocks
  * SIGTERM/SIGINT/SIGPIPE and takes them through a signalfd. */

@@ -86,6 +86,9 @@ int master_place(struct master *m, double now, struct error *err)
 		struct master_app *app = m->apps[a];
 		struct master_server *srv = app->server ? master_find_server(m, app->server) : NULL;
 
+		if (app->server && srv && !srv->up && srv->down_since > 0 && now - srv->down_since < m->down_grace) {
+			continue; /* within the grace: keep it (nothing new goes to a down server) */
+		}
 		if (app->server && (!srv || !srv->up)) {
 			free(app->why);
 			app->why = strdup_printf("%s:down", app->server);

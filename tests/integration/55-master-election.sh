@@ -26,9 +26,9 @@ server() { # name capacity-json: /servers entry + ephemeral presence held by a p
 	eval "presence_$1=$!"
 }
 
-"$T" master --store "$U" --hostname m1 2>"$D/m1.log" & m1=$!; pids+=($m1)
+"$T" master --store "$U" --hostname m1 --server-down-grace 2 2>"$D/m1.log" & m1=$!; pids+=($m1)
 wait_for 10 grep -q leading "$D/m1.log" || fail "m1 never led"
-"$T" master --store "$U" --hostname m2 2>"$D/m2.log" & m2=$!; pids+=($m2)
+"$T" master --store "$U" --hostname m2 --server-down-grace 2 2>"$D/m2.log" & m2=$!; pids+=($m2)
 wait_for 10 grep -q 'standing by' "$D/m2.log" || fail "m2 is not standing by"
 wait_for 20 sh -c "[ \$('$T' store ls --store '$U' /trace | wc -l) = 256 ]" || fail "the 256 trace shards are missing"
 
@@ -56,7 +56,13 @@ events "$i1" | grep -qx deleted || fail "no deleted event for $i1"
 	fail "$i3 not scheduled by m2"
 "$T" store get --store "$U" "/finished/$i1" | grep -q terminated || fail "/finished/$i1 not terminated"
 
-# A server vanishes: its instances go pending, then move to a new server.
+# A server that vanishes and comes back within the grace keeps its instances
+# (a restarting node agent); one gone for longer loses them to pending.
+kill "$presence_h1"
+server h1 '{"memory": "1000M", "cpu": "100%", "disk": "10G"}'
+sleep 3
+placed_on h1 "$i2" || fail "$i2 lost its placement although h1 came back within the grace"
+events "$i2" | grep -qx pending && [ "$(events "$i2" | grep -c pending)" != 1 ] && fail "$i2 went pending during the grace"
 kill "$presence_h1"
 wait_for 10 sh -c "'$T' show --store '$U' pending | grep -qF '$i2'" || fail "$i2 not pending after h1 vanished"
 [ "$(event_data "$i2" pending | tail -n 1)" = "h1:down" ] || fail "pending reason is not h1:down"
@@ -72,7 +78,7 @@ n=$("$T" store ls --store "$U" /placement/h1 | grep -c . || true)
 # Restart of the only master: placements are restored, not duplicated.
 for i in "$i2" "$i3"; do events "$i" | grep -c scheduled >"$D/sched.$i"; done
 kill "$m2"
-"$T" master --store "$U" --hostname m3 2>"$D/m3.log" & pids+=($!)
+"$T" master --store "$U" --hostname m3 --server-down-grace 2 2>"$D/m3.log" & pids+=($!)
 wait_for 10 grep -q leading "$D/m3.log" || fail "m3 never led"
 sleep 1
 for i in "$i2" "$i3"; do

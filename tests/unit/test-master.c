@@ -129,6 +129,29 @@ static void test_place_server_down(void **state)
 	model_free(&m);
 }
 
+static void test_place_down_grace(void **state)
+{
+	struct master m = { .down_grace = 10 };
+	struct error err = ERROR_INIT;
+
+	m.servers = calloc(2, sizeof(*m.servers));
+	m.servers[0] = server("a", false, -1, -1, -1);
+	m.servers[0]->down_since = 100;
+	m.servers[1] = server("b", true, -1, -1, -1);
+	m.n_servers = 2;
+	m.apps = calloc(1, sizeof(*m.apps));
+	m.apps[0] = app("p.x#0000000007", 1, 100, 10, 100);
+	m.apps[0]->server = strdup("a");
+	m.n_apps = 1;
+	assert_int_equal(master_place(&m, 105, &err), 0); /* 5 s into the grace: stays */
+	assert_string_equal(m.apps[0]->server, "a");
+	assert_null(m.apps[0]->why);
+	assert_int_equal(master_place(&m, 111, &err), 0); /* grace over: moves */
+	assert_string_equal(m.apps[0]->server, "b");
+	assert_string_equal(m.apps[0]->why, "a:down");
+	model_free(&m);
+}
+
 static void test_place_priority_order(void **state)
 {
 	struct master m = { 0 };
@@ -156,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_place_capacity),
 		cmocka_unit_test(test_place_server_down),
 		cmocka_unit_test(test_place_priority_order),
+		cmocka_unit_test(test_place_down_grace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
