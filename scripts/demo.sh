@@ -39,7 +39,8 @@ echo "$inst"
 
 wait_event() { # instance type seconds
 	local end=$(( $(date +%s) + $3 ))
-	until "$T" trace --json "$1" 2>/dev/null | grep -q "\"type\":\"$2\""; do
+	local out
+	while out=$("$T" trace --json "$1" 2>/dev/null || true); [[ $out != *"\"type\":\"$2\""* ]]; do
 		[ "$(date +%s)" -ge "$end" ] && return 1
 		sleep 0.2
 	done
