@@ -9,7 +9,6 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
-	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait|watch PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json]",
 	{ "cell", cmd_cell, "up|down|status [--root DIR] [--daemon] [--hostname H] [--cgroup-root NAME] [--json]",
 	  "start, stop or inspect a single-machine cell" },
 	{ "run", cmd_run,
@@ -21,7 +20,7 @@ static const struct cli_command commands[] = {
 	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
 	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
 	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H] [--server-down-grace SECS]", "(internal) run the cell master" },
-	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
+	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait|watch PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json]",
 	  "read and write the cell store (debugging)" },
 	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
 	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
