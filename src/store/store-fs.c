@@ -699,19 +699,22 @@ static int journal_write(struct fs_store *fs, const struct txn *t)
 	return r;
 }
 
-static int journal_replay(struct fs_store *fs)
+static void steps_free(struct step *steps, size_t n)
 {
-	_cleanup_free_ char *buf = NULL;
-	_cleanup_free_ struct step *steps = NULL;
-	size_t len, n = 0, off, i;
-	int r, used;
+	for (size_t i = 0; steps && i < n; i++)
+		free(steps[i].path);
+	free(steps);
+}
 
-	r = read_file_at(fs->dfd, "journal", &buf, &len);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	if (sscanf(buf, "TJ1 %zu\n%n", &n, &used) != 1 || n > len)
+/* Parse a journal; buf must be NUL-terminated at len.  Steps' data point
+ * into buf.  Every step is checked (type, path syntax, sizes): -EIO if bad. */
+static int journal_parse(const char *buf, size_t len, struct step **ret, size_t *ret_n)
+{
+	struct step *steps = NULL;
+	size_t n = 0, off, i = 0;
+	int used = 0;
+
+	if (sscanf(buf, "TJ1 %zu\n%n", &n, &used) != 1 || used <= 0 || n > len)
 		return -EIO;
 	steps = calloc(n ? n : 1, sizeof(*steps));
 	if (!steps)
@@ -721,35 +724,81 @@ static int journal_replay(struct fs_store *fs)
 		struct step *st = &steps[i];
 		size_t plen, dlen;
 		char type;
-		if (off >= len || sscanf(buf + off, "%c %zu %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %zu\n%n",
-					 &type, &plen, &st->h.version, &st->h.ctime_ms, &st->h.mtime_ms, &st->h.owner,
-					 &st->cv, &dlen, &used) != 8)
-			return -EIO;
+		used = 0;
+		if (off >= len ||
+		    sscanf(buf + off, "%c %zu %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %zu\n%n",
+			   &type, &plen, &st->h.version, &st->h.ctime_ms, &st->h.mtime_ms, &st->h.owner, &st->cv, &dlen,
+			   &used) != 8 ||
+		    used <= 0)
+			goto bad;
 		off += (size_t)used;
-		if (plen > len - off || dlen > len - off - plen)
-			return -EIO;
+		if (plen > len - off || dlen > len - off - plen || dlen > STORE_MAX_DATA)
+			goto bad;
 		st->type = type;
 		st->path = strndup(buf + off, plen);
 		if (!st->path) {
-			r = -ENOMEM;
-			goto out;
+			steps_free(steps, i);
+			return -ENOMEM;
 		}
 		st->data = buf + off + plen;
 		st->len = dlen;
 		off += plen + dlen;
+		if (strlen(st->path) != plen || !store_path_valid(st->path) ||
+		    (type != STEP_PUT && type != STEP_DEL && type != STEP_CVER) || (type != STEP_PUT && dlen) ||
+		    (type == STEP_DEL && !strcmp(st->path, "/"))) {
+			i++;
+			goto bad;
+		}
 	}
-	if (len - off < 4 || memcmp(buf + off, "END\n", 4)) {
-		r = -EIO; /* cannot happen: the journal is written atomically */
-		goto out;
-	}
+	if (len - off < 4 || memcmp(buf + off, "END\n", 4))
+		goto bad;
+	*ret = steps;
+	*ret_n = n;
+	return 0;
+bad:
+	steps_free(steps, i);
+	return -EIO;
+}
+
+int store_fs_journal_check(const void *data, size_t len)
+{
+	_cleanup_free_ char *buf = malloc(len + 1);
+	struct step *steps = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, data, len);
+	buf[len] = 0;
+	r = journal_parse(buf, len, &steps, &n);
+	if (r < 0)
+		return r;
+	steps_free(steps, n);
+	return (int)MIN(n, (size_t)INT32_MAX);
+}
+
+static int journal_replay(struct fs_store *fs)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct step *steps = NULL;
+	size_t len, n = 0;
+	int r;
+
+	r = read_file_at(fs->dfd, "journal", &buf, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = journal_parse(buf, len, &steps, &n);
+	if (r < 0)
+		return r; /* cannot happen: the journal is written atomically; leave it for a human */
 	r = apply_steps(fs, steps, n);
 	if (r >= 0) {
 		unlinkat(fs->dfd, "journal", 0);
 		fsync(fs->dfd);
 	}
-out:
-	for (size_t j = 0; j < n; j++)
-		free(steps[j].path);
+	steps_free(steps, n);
 	return r;
 }
 
