@@ -100,6 +100,7 @@ struct fs_store {
 	size_t n_peers;
 	struct fs_fired *fired;
 	size_t n_fired;
+	bool expired; /* our session file was removed (store deleted, or reaped): like ZooKeeper's expiry */
 };
 
 /* ---- process-wide registry of our own sessions ---------------------------
@@ -847,6 +848,8 @@ static int fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, siz
 	struct txn t = { 0 };
 	int r;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	r = fs_lock(fs);
 	if (r < 0)
 		return r;
@@ -1387,7 +1390,8 @@ static int fs_events(struct fs_store *fs)
 	if (fs->inotify_fd < 0 || fs->epoll_fd < 0 || epoll_ctl(fs->epoll_fd, EPOLL_CTL_ADD, fs->inotify_fd, &ev) < 0)
 		goto fail;
 	/* Watch for new sessions before sweeping, so none is missed. */
-	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions, IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
+	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions,
+					    IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
 	if (fs->sessions_wd < 0)
 		goto fail;
 	sessions_sweep(fs, false);
@@ -1534,7 +1538,27 @@ static int fs_fd(struct store *s)
 
 static enum store_state fs_state(struct store *s)
 {
-	return STORE_CONNECTED;
+	return FS(s)->expired ? STORE_EXPIRED : STORE_CONNECTED;
+}
+
+/* Our session is gone from under us: report it once, refuse further calls. */
+static void expire(struct fs_store *fs)
+{
+	struct fs_fired *n;
+
+	if (fs->expired)
+		return;
+	fs->expired = true;
+	if (!fs->base.opts.session_cb)
+		return;
+	n = realloc(fs->fired, (fs->n_fired + 1) * sizeof(*fs->fired));
+	if (!n)
+		return;
+	fs->fired = n;
+	n[fs->n_fired] = (struct fs_fired){ fs->base.opts.session_cb, fs->base.opts.session_userdata,
+					     STORE_EVENT_SESSION, strdup("/") };
+	if (n[fs->n_fired].path)
+		fs->n_fired++;
 }
 
 static int64_t fs_session_id(struct store *s)
@@ -1562,7 +1586,10 @@ static void handle_event(struct fs_store *fs, const struct inotify_event *e)
 		return;
 	}
 	if (e->wd == fs->sessions_wd) {
-		if (e->mask & IN_MOVED_TO)
+		if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) ||
+		    ((e->mask & IN_DELETE) && fs->session_name && !strcmp(name, fs->session_name)))
+			expire(fs);
+		else if (e->mask & IN_MOVED_TO)
 			peer_add(fs, name, false);
 		else if (e->mask & IN_DELETE) /* closed or reaped: stop watching its owner */
 			for (size_t i = 0; i < fs->n_peers; i++)
@@ -1694,6 +1721,8 @@ static int fs_get(struct store *s, const char *path, char **ret_data, size_t *re
 	struct fs_watch *w;
 	int r = 0, armed;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	if (!watch || watch_find(fs, W_DATA, path, watch, userdata))
 		return read_node(fs, path, ret_data, ret_len, ret_stat);
 	w = watch_new(fs, W_DATA, path, watch, userdata);
@@ -1757,6 +1786,8 @@ static int fs_children(struct store *s, const char *path, char ***ret_names, sto
 	struct fs_watch *w = NULL;
 	int r;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	abs = strdup_printf("%s/tree%s", fs->dir, strcmp(path, "/") ? path : "");
 	if (!abs)
 		return -ENOMEM;
