@@ -411,6 +411,11 @@ static void test_compact_then_read(void **state)
 	assert_int_equal(count_children(f->s, "/trace/0002"), 1);
 	assert_int_equal(count_children(f->s, "/trace.history"), 2);
 
+	/* B (scheduled) reads its live event */
+	assert_int_equal(trace_read(f->s, "proid.b#0000000002", &after, &na), 0);
+	assert_int_equal(na, 1);
+	trace_events_free(after, na);
+
 	/* and A still reads the same from the first snapshot */
 	assert_int_equal(trace_read(f->s, "proid.a#0000000001", &after, &na), 0);
 	assert_int_equal(na, nb);
