@@ -1,5 +1,6 @@
 /* cmd-manifest.c: treadle manifest check: validate a manifest as `run` would
- * and print it (scheduled form with --app) without touching the store. */
+ * and print it (scheduled form with --app) without touching the store;
+ * treadle manifest convert: print a YAML document as typed JSON. */
 #include <getopt.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
+#include "../manifest/manifest-internal.h"
 #include "../manifest/manifest.h"
 #include "cli.h"
 
@@ -41,8 +43,11 @@ int cmd_manifest(int argc, char **argv)
 	size_t len = 0;
 	int c, r, rc;
 
-	if (argc < 2 || strcmp(argv[1], "check") != 0)
-		return cli_usage_error("manifest", "expected 'check'");
+	bool convert;
+
+	if (argc < 2 || (strcmp(argv[1], "check") != 0 && strcmp(argv[1], "convert") != 0))
+		return cli_usage_error("manifest", "expected 'check' or 'convert'");
+	convert = strcmp(argv[1], "convert") == 0;
 	argc--;
 	argv++;
 	optind = 1;
@@ -64,16 +69,26 @@ int cmd_manifest(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("manifest", "expected one FILE (or - for stdin)");
 	file = argv[optind];
-	if (strcmp(file, "-") == 0) {
-		r = read_file("/dev/stdin", &text, &len);
+	if (convert || strcmp(file, "-") == 0) {
+		r = read_file(strcmp(file, "-") == 0 ? "/dev/stdin" : file, &text, &len);
 		if (r < 0) {
-			error_sys(&err, -r, "manifest: reading stdin");
+			error_set(&err, r == -ENOENT ? ERR_PERM : ERR_TEMP, -r, "%s: %s", file, strerror(-r));
 			return error_report(&err);
 		}
+	}
+	if (convert) {
+		/* the document as typed JSON, no validation (how a YAML value was read) */
+		if (endswith(file, ".json")) {
+			json_error_t je;
+			m = json_loadb(text, len, JSON_DECODE_ANY, &je);
+			r = m ? 0 : error_set(&err, ERR_PERM, 0, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+		} else
+			r = manifest_yaml_to_json(text, len, file, &m, &err);
+	} else if (strcmp(file, "-") == 0)
 		r = manifest_load(text, len, MANIFEST_AUTO, "<stdin>", &m, &err);
-	} else
+	else
 		r = manifest_load_file(file, &m, &err);
-	if (r >= 0 && app) {
+	if (r >= 0 && app && !convert) {
 		r = manifest_check_appname(app, user_check, &err);
 		if (r >= 0)
 			r = manifest_schedule(m, app, env, &err);
