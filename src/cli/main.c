@@ -27,6 +27,8 @@ static const struct cli_command commands[] = {
 	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
 	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
 	  "run a command (default a login shell) inside a running container" },
+	{ "manifest", cmd_manifest, "check|convert FILE|- [--app PROID.NAME] [--env dev|qa|uat|prod] [--no-user-check]",
+	  "validate a manifest (all problems, exit 100) and print it as JSON; convert: YAML as typed JSON" },
 	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
 	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS]",
 	  "run the node agent: placements -> containers under s6, events -> store" },
