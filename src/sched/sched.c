@@ -320,6 +320,9 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->touched);
 	free(c->dirty);
 	free(c->srv_changed);
+	free(c->scr);
+	free(c->room);
+	free(c->room_gen);
 	strmap_free(&c->app_by_name);
 	for (i = 0; i < c->naffs; i++)
 		free(c->affs[i]);
@@ -381,6 +384,33 @@ static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
 				n->free[d] = cap[d];
 		cap = n->free;
 	}
+}
+
+/* Improved mode's load totals: add (sign +1) or remove a server's free and
+ * capacity from its ancestors' sums. */
+static void sums_add(struct sched_cell *c, int from, const int64_t *free, const int64_t *cap, int sign)
+{
+	for (int b = from; b >= 0; b = c->nodes[b].parent)
+		for (int d = 0; d < ND(c); d++) {
+			c->nodes[b].sum_free[d] += sign * free[d];
+			if (cap)
+				c->nodes[b].sum_cap[d] += sign * cap[d];
+		}
+}
+
+/* Sums of every up server under `node` into `from` and its ancestors. */
+static void subtree_sums(struct sched_cell *c, int node, int from, int sign)
+{
+	struct sched_node *n = &c->nodes[node];
+
+	if (n->server) {
+		if (n->state == SCHED_UP)
+			sums_add(c, from, n->free, n->cap, sign);
+		return;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			subtree_sums(c, n->children[i], from, sign);
 }
 
 static void adjust_capacity_down(struct sched_cell *c, int b, const int64_t *prev_in)
@@ -501,6 +531,7 @@ static int attach(struct sched_cell *c, int parent, int id)
 		labels = c->nodes[b].labels;
 	}
 	adjust_capacity_up(c, parent, c->nodes[id].free);
+	subtree_sums(c, id, parent, +1);
 	c->topo_dirty = true;
 	c->need_full = true;
 	return 0;
@@ -522,6 +553,7 @@ static int detach(struct sched_cell *c, int id)
 	p->nlive--;
 	recompute_traits_up(c, parent);
 	subtree_affinity(c, id, parent, -1);
+	subtree_sums(c, id, parent, -1);
 	n->parent = -1;
 	adjust_capacity_down(c, parent, n->free);
 	c->topo_dirty = true;
@@ -585,6 +617,8 @@ int sched_server_add(struct sched_cell *c, int parent, const char *name, const i
 	n->partition = part;
 	memcpy(n->cap, capacity, sizeof(int64_t) * (size_t)ND(c));
 	memcpy(n->free, capacity, sizeof(int64_t) * (size_t)ND(c));
+	memcpy(n->sum_free, capacity, sizeof(int64_t) * (size_t)ND(c));
+	memcpy(n->sum_cap, capacity, sizeof(int64_t) * (size_t)ND(c));
 	n->up_since = up_since;
 	n->valid_until = valid_until;
 	n->since = up_since;
@@ -654,12 +688,14 @@ bool sched_node_is_server(const struct sched_cell *c, int node)
 int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st, double since)
 {
 	struct sched_node *n;
+	bool was_up;
 
 	if (!valid_node(c, server) || !c->nodes[server].server || st > SCHED_FROZEN)
 		return -EINVAL;
 	n = &c->nodes[server];
 	if (n->state == st)
 		return 0;
+	was_up = n->state == SCHED_UP;
 	n->state = st;
 	n->since = since;
 	if (n->parent >= 0) {
@@ -667,8 +703,17 @@ int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st
 			adjust_capacity_up(c, n->parent, n->free);
 		else
 			adjust_capacity_down(c, n->parent, n->free);
+		if (was_up != (st == SCHED_UP))
+			sums_add(c, n->parent, n->free, n->cap, st == SCHED_UP ? +1 : -1);
 	}
-	c->need_full = true;
+	if (c->mode == SCHED_MODE_IMPROVED) {
+		if (GROW(c->srv_changed, c->csrv_changed, c->nsrv_changed + 1) < 0)
+			c->need_full = true;
+		else
+			c->srv_changed[c->nsrv_changed++] = server;
+	} else {
+		c->need_full = true;
+	}
 	return 0;
 }
 
@@ -1277,6 +1322,7 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	c->napps++;
 	c->live_apps++;
 	mark_dirty(c, id);
+	a->fresh = true;
 	return id;
 }
 
@@ -1433,6 +1479,13 @@ static void server_place(struct sched_cell *c, int s, int id, double now)
 	memcpy(prev, n->free, sizeof(prev));
 	for (int d = 0; d < ND(c); d++)
 		n->free[d] -= a->demand[d];
+	if (n->state == SCHED_UP) {
+		int64_t neg[SCHED_DIMS_MAX];
+
+		for (int d = 0; d < ND(c); d++)
+			neg[d] = -a->demand[d];
+		sums_add(c, s, neg, NULL, +1);
+	}
 	server_link(c, s, id);
 	c->aff_placed[a->affinity]++;
 	aff_add_up(c, s, a->affinity, +1);
@@ -1486,6 +1539,8 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	a->expiry = NAN;
 	for (int d = 0; d < ND(c); d++)
 		n->free[d] += a->demand[d];
+	if (n->state == SCHED_UP)
+		sums_add(c, s, a->demand, NULL, +1);
 	aff_add_up(c, s, a->affinity, -1);
 	if (n->parent >= 0)
 		adjust_capacity_up(c, n->parent, n->free);
@@ -1547,28 +1602,53 @@ static bool node_put(struct sched_cell *c, int node, int id, double now);
 
 /* Improved mode: one round-robin cursor per bucket shared by every app, so
  * consecutive placements go to different children whatever their affinity. */
+/* Load score of a node: its most constrained dimension's free fraction. */
+static double load_score(const struct sched_cell *c, int node)
+{
+	const struct sched_node *n = &c->nodes[node];
+	const int64_t *free = n->server ? n->free : n->sum_free, *cap = n->server ? n->cap : n->sum_cap;
+	double m = INFINITY;
+
+	for (int d = 0; d < ND(c); d++)
+		if (cap[d] > 0)
+			m = MIN(m, (double)free[d] / (double)cap[d]);
+	return m;
+}
+
 static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 {
-	struct sched_node *n = &c->nodes[b];
-	int len = n->nchildren, start;
+	size_t base = c->nscr, k = 0;
+	int len = c->nodes[b].nchildren;
+	bool ok = false;
 
-	if (len == 0)
+	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	start = n->rr % len;
-	for (int k = 0; k < len; k++) {
-		int i = (start + k) % len;
+	for (int i = 0; i < len; i++) {
 		int ch = c->nodes[b].children[i];
 
-		if (ch < 0 || c->nodes[ch].state != SCHED_UP)
+		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 			continue;
-		if (!check_app_constraints(c, ch, &c->apps[id]))
-			continue;
-		if (node_put(c, ch, id, now)) {
-			c->nodes[b].rr = i + 1;
-			return true;
+		c->scr[base + k].node = ch;
+		c->scr[base + k].score = load_score(c, ch);
+		k++;
+	}
+	c->nscr = base + k;
+	for (;;) {
+		size_t best = SIZE_MAX;
+
+		for (size_t i = base; i < base + k; i++)
+			if (c->scr[i].score > -INFINITY && (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
+				best = i;
+		if (best == SIZE_MAX)
+			break;
+		c->scr[best].score = -INFINITY;
+		if (node_put(c, c->scr[best].node, id, now)) {
+			ok = true;
+			break;
 		}
 	}
-	return false;
+	c->nscr = base;
+	return ok;
 }
 
 static bool bucket_put(struct sched_cell *c, int b, int id, double now)
@@ -2109,57 +2189,61 @@ static bool fits_path(const struct sched_cell *c, int s, const struct sched_app 
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now)
 {
 	const struct sched_app *a = &c->apps[id];
+	int chosen = -1;
 
-	/* Scan the tail once: the first server (in tail order) whose free capacity
-	 * plus what its lower-ranked apps hold covers the demand, and where the
-	 * app's other constraints hold once those apps are gone. */
+	if (GROW(c->room, c->croom, c->nnodes) < 0 || GROW(c->room_gen, c->croom_gen, c->nnodes) < 0)
+		return false;
+	if (c->croom_gen > c->nnodes) /* fresh tail of the stamp array */
+		for (size_t i = c->nnodes; i < c->croom_gen; i++)
+			c->room_gen[i] = 0;
+	c->ev_room_gen++;
+	/* One pass over the apps queued after `id`, from the tail: accumulate
+	 * on each up server what its lower-ranked apps hold; the first server
+	 * where that plus its free room covers the demand, and where every
+	 * other constraint up the tree holds, is the one to evict from. */
 	for (size_t vi = qn; vi-- > pos + 1;) {
 		const struct sched_app *v = &c->apps[queue[vi]];
 		int s = v->server;
-		int64_t room[SCHED_DIMS_MAX];
 		bool ok = true;
 
 		if (s < 0 || c->nodes[s].state != SCHED_UP)
 			continue;
-		/* room on s if every app of s queued after `id` left */
-		memcpy(room, c->nodes[s].free, sizeof(room));
-		for (size_t wi = qn; wi-- > pos + 1;) {
-			const struct sched_app *w = &c->apps[queue[wi]];
-
-			if (w->server == s)
-				for (int d = 0; d < ND(c); d++)
-					room[d] += w->demand[d];
+		if (c->room_gen[s] != c->ev_room_gen) {
+			c->room_gen[s] = c->ev_room_gen;
+			memcpy(c->room[s], c->nodes[s].free, sizeof(c->room[s]));
 		}
-		for (int d = 0; d < ND(c); d++)
-			if (a->demand[d] > room[d])
+		for (int d = 0; d < ND(c); d++) {
+			c->room[s][d] += v->demand[d];
+			if (a->demand[d] > c->room[s][d])
 				ok = false;
-		if (!ok)
-			continue;
-		/* evict from the tail on s only, until the app fits there */
-		for (size_t wi = qn; wi-- > pos + 1;) {
-			int wid = queue[wi];
-			struct sched_app *w = &c->apps[wid];
-			bool fits = true;
-
-			if (w->server != s)
-				continue;
-			for (int d = 0; d < ND(c); d++)
-				if (a->demand[d] > c->nodes[s].free[d])
-					fits = false;
-			if (fits)
-				break;
-			w->ev_gen = c->ev_gen;
-			w->ev_server = s;
-			w->ev_expiry = w->expiry;
-			server_remove(c, s, wid);
-			c->stat_evictions++;
 		}
-		if (fits_path(c, s, a, now) && server_put(c, s, id, now))
-			return true;
-		/* affinity limits on the path refuse it: the evicted apps get their
-		 * place back when the loop reaches them (restore) */
+		if (ok && fits_path(c, s, a, now)) {
+			chosen = s;
+			break;
+		}
 	}
-	return false;
+	if (chosen < 0)
+		return false;
+	/* evict on that server only, from the tail, until the app fits */
+	for (size_t vi = qn; vi-- > pos + 1;) {
+		int wid = queue[vi];
+		struct sched_app *w = &c->apps[wid];
+		bool fits = true;
+
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > c->nodes[chosen].free[d])
+				fits = false;
+		if (fits)
+			break;
+		if (w->server != chosen)
+			continue;
+		w->ev_gen = c->ev_gen;
+		w->ev_server = chosen;
+		w->ev_expiry = w->expiry;
+		server_remove(c, chosen, wid);
+		c->stat_evictions++;
+	}
+	return server_put(c, chosen, id, now);
 }
 
 static void handle_inactive_servers(struct sched_cell *c, double now)
@@ -2289,9 +2373,77 @@ static int full_pass(struct sched_cell *c, double now)
 
 /* Improved mode: place only the apps that need it, without eviction; fall
  * back to a full pass when one of them does not fit. */
+/* Improved mode: take apps off a down server whose retention is over (or
+ * that have none), and unscheduled apps off a frozen one. */
+static void vacate(struct sched_cell *c, int s, double now)
+{
+	struct sched_node *n = &c->nodes[s];
+	int next;
+
+	for (int x = n->app_head; x >= 0; x = next) {
+		struct sched_app *a = &c->apps[x];
+		bool go;
+
+		next = a->srv_next;
+		if (n->state == SCHED_DOWN) {
+			double expires_at = a->retention < 0 ? 0 : n->since + a->retention;
+
+			go = expires_at <= now;
+			if (!go && expires_at < c->next_event_at)
+				c->next_event_at = expires_at;
+		} else {
+			go = n->state == SCHED_FROZEN && a->unschedule;
+		}
+		if (go) {
+			server_remove(c, s, x);
+			release_identity(c, a);
+			mark_dirty(c, x);
+			a->fresh = true;
+		}
+	}
+}
+
+static int cmp_dirty(const void *x, const void *y, void *ud)
+{
+	const struct sched_cell *c = ud;
+	const struct sched_app *a = &c->apps[*(const int *)x], *b = &c->apps[*(const int *)y];
+
+	if (a->priority != b->priority)
+		return a->priority > b->priority ? -1 : 1;
+	return fifo_cmp(a, b);
+}
+
+/* Improved mode: handle only what changed since the last pass (servers that
+ * changed state, retention that expired, apps added, room freed), placing
+ * the affected apps without eviction.  A new or displaced app that does not
+ * fit asks for a full pass (which may evict for it). */
 static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 {
 	*ret_full = false;
+	for (size_t i = 0; i < c->nsrv_changed; i++) {
+		int s = c->srv_changed[i];
+
+		if (!valid_node(c, s))
+			continue;
+		if (c->nodes[s].state == SCHED_UP)
+			c->room_freed = true;
+		else
+			vacate(c, s, now);
+	}
+	c->nsrv_changed = 0;
+	if (now >= c->next_event_at) {
+		c->next_event_at = INFINITY;
+		for (size_t i = 0; i < c->nsrv_order; i++)
+			if (c->nodes[c->srv_order[i]].state == SCHED_DOWN)
+				vacate(c, c->srv_order[i], now);
+	}
+	if (c->room_freed) {
+		for (size_t x = 0; x < c->napps; x++)
+			if (c->apps[x].alive && c->apps[x].server < 0 && !c->hot[x].blacklisted)
+				mark_dirty(c, (int)x);
+		c->room_freed = false;
+	}
+	qsort_r(c->dirty, c->ndirty, sizeof(int), cmp_dirty, c);
 	c->tracker_gen++;
 	for (size_t i = 0; i < c->ndirty; i++) {
 		int x = c->dirty[i];
@@ -2302,12 +2454,14 @@ static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 		a->dirty = false;
 		if (a->server >= 0 || c->hot[x].blacklisted || (a->schedule_once && a->evicted))
 			continue;
-		if (!acquire_identity(c, a) || !tracker_feasible(c, a) || !node_put(c, SCHED_ROOT, x, now)) {
-			release_identity(c, a);
-			tracker_adjust(c, a);
-			*ret_full = true;
-			return 0;
+		if (acquire_identity(c, a) && tracker_feasible(c, a) && node_put(c, SCHED_ROOT, x, now)) {
+			a->fresh = false;
+			continue;
 		}
+		release_identity(c, a);
+		tracker_adjust(c, a);
+		if (a->fresh)
+			*ret_full = true;
 	}
 	c->ndirty = 0;
 	return 0;
@@ -2323,7 +2477,7 @@ int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *u
 	c->ntouched = 0;
 	c->in_pass = true;
 	c->stat_evictions = 0;
-	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full && now < c->next_event_at) {
+	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full) {
 		r = incremental_pass(c, now, &full);
 		if (r < 0)
 			goto out;
@@ -2332,9 +2486,13 @@ int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *u
 		r = full_pass(c, now);
 		if (r < 0)
 			goto out;
-		for (size_t i = 0; i < c->ndirty; i++)
+		for (size_t i = 0; i < c->ndirty; i++) {
 			c->apps[c->dirty[i]].dirty = false;
+			c->apps[c->dirty[i]].fresh = false;
+		}
 		c->ndirty = 0;
+		c->nsrv_changed = 0;
+		c->room_freed = false;
 		c->need_full = false;
 		c->ever_scheduled = true;
 	}
