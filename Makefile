@@ -4,7 +4,7 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl
+PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl zlib
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
 CFLAGS    ?= -O2 -g

@@ -3,7 +3,7 @@
 # Exit: 0 ok, 111 apt failed.
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
-libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper
+libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev
 s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 procps psmisc curl"
 missing=""
 for p in $PKGS; do

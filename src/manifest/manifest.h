@@ -26,6 +26,18 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 		  struct error *err);
 int manifest_load_file(const char *path, json_t **ret, struct error *err);
 
+/* Validate a manifest already in memory (same messages as manifest_load).
+ * With scheduled, it is a scheduled/cached manifest: proid and environment
+ * are required and task, identity, identity_count, expires are allowed. */
+int manifest_validate(json_t *m, bool scheduled, struct error *err);
+
+/* The `run APP -- CMD...` form (Treadmill cli/run.py): add a service named
+ * `service` (NULL: basename of argv[0]) running argv (joined by spaces, each
+ * argument shell-quoted when needed) with restart {limit 0, interval 60}, and
+ * default memory 100M, cpu 10%, disk 100M when m lacks them.  m may be an
+ * empty object.  Call manifest_validate(m, false, err) afterwards. */
+int manifest_add_command(json_t *m, const char *service, char *const *argv, struct error *err);
+
 /* Validate an app name "<proid>.<name>" (Treadmill: proid = first dot
  * component; name chars [\w.-]); when check_user, the proid must be a user on
  * this host.  ERR_PERM with a one-line message on failure. */
@@ -45,6 +57,8 @@ struct manifest_runtime_ctx {
 	const char *approot;	/* node root, for system service commands */
 	const char *container_dir; /* apps/<unique_name> */
 	const char *treadle_bin;   /* path of the treadle binary */
+	const char *sshd;	   /* sshd binary for the ssh service: NULL = /usr/sbin/sshd
+				    * if it exists on this node, "" = no ssh service */
 };
 
 /* Normalise a cached manifest (scheduled manifest + task + placement data)

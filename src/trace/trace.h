@@ -51,6 +51,13 @@ int trace_post_file(const char *dir, double ts, const char *instanceid, enum tra
 /* Parse an event file name (+ payload) into ev; -EINVAL if malformed. */
 int trace_parse_file(const char *name, const char *payload, struct trace_event *ev);
 
+/* Store node name of an event: "<instanceid>,<ts %.3f>,<host>,<type>,<data>"
+ * with host = hostname, or ev->source when hostname is NULL.  NULL if a part
+ * cannot be encoded (no '#<digits>' id, ',' or '/' in host, '/' in data). */
+char *trace_node_name(const struct trace_event *ev, const char *hostname);
+/* Parse a store node name (+ data as payload, may be NULL); -EINVAL if malformed. */
+int trace_parse_node(const char *name, const char *payload, struct trace_event *ev);
+
 /* Publish to the store: /trace/<shard>/<name>; for terminal types also
  * /finished/<instance> = {"state","when","host","data"} and delete
  * /scheduled/<instance> only if /placement/<host>/<instance> exists. */
@@ -59,6 +66,20 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 /* All events of one instance, live and from history snapshots, sorted by time. */
 int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n);
 
+/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
+ * instance, once max_evictions eviction events (pending "evicted",
+ * scheduled "<host>:evicted") are counted newest first, delete every older
+ * event except pending "...created"; keep only the newest
+ * max_service_events service_running and service_exited events each per
+ * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
+ * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
+#define TRACE_PRUNE_MAX 10
+int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err);
+
 /* Compact events of instances no longer scheduled and older than expire_s into
  * SQLite snapshots under /trace.history (and /finished into /finished.history). */
 int trace_compact(struct store *s, double now, double expire_s, struct error *err);
+
+/* The /finished record of an instance found in /finished.history snapshots
+ * (the JSON text, owned by the caller); -ENOENT if none. */
+int trace_finished_history(struct store *s, const char *instanceid, char **ret_json);

@@ -1,0 +1,177 @@
+/* cg-v1.c: cgroup v1 backend, one hierarchy per controller (cpu and cpuacct
+ * separate on this machine; a combined "cpu,cpuacct" mount works the same). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/sysmacros.h>
+
+#include "../basic/util.h"
+#include "cgroup-internal.h"
+
+static int v1_init_group(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir)
+{
+	if (h->has_cpuset) {
+		/* a new cpuset group starts empty: tasks cannot join before cpus/mems are set */
+		static const char *const knobs[] = { "cpuset.cpus", "cpuset.mems" };
+		for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
+			_cleanup_free_ char *v = NULL;
+			int r = cg_read_knob(parent_dir, knobs[i], &v);
+			if (r < 0)
+				return r;
+			v[strcspn(v, "\n")] = 0;
+			if (!*v)
+				continue;
+			r = cg_write_knob(cg, dir, knobs[i], v);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (h->has_memory)
+		(void)cg_write_knob(cg, dir, "memory.use_hierarchy", "1");
+	return 0;
+}
+
+static int write_u64(struct cg *cg, const char *dir, const char *knob, uint64_t v, struct error *err)
+{
+	char buf[32];
+	int r;
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	r = cg_write_knob(cg, dir, knob, buf);
+	if (r < 0)
+		return error_sys(err, r, "cgroups: %s/%s = %s", dir, knob, buf);
+	return 0;
+}
+
+static int v1_set_memory(struct cg *cg, const char *dir, const struct cg_limits *l, struct error *err)
+{
+	_cleanup_free_ char *memsw = strdup_printf("%s/memory.memsw.limit_in_bytes", dir);
+	bool has_memsw = memsw && access(memsw, F_OK) == 0;
+	int r;
+
+	if (l->memory_max) {
+		/* memsw must stay >= the memory limit: order lower/raise so each write is valid */
+		if (has_memsw && cg_write_knob(cg, dir, "memory.memsw.limit_in_bytes", "-1") < 0)
+			has_memsw = false;
+		r = write_u64(cg, dir, "memory.limit_in_bytes", l->memory_max, err);
+		if (r < 0)
+			return r;
+		if (has_memsw) {
+			r = write_u64(cg, dir, "memory.memsw.limit_in_bytes", l->memory_max, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (l->memory_soft || l->memory_max)
+		return write_u64(cg, dir, "memory.soft_limit_in_bytes", l->memory_soft ? l->memory_soft : l->memory_max,
+				 err);
+	return 0;
+}
+
+static int v1_set_limits(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_limits *l,
+			 struct error *err)
+{
+	int r;
+
+	if (h->has_memory) {
+		r = v1_set_memory(cg, dir, l, err);
+		if (r < 0)
+			return r;
+	}
+	if (h->has_cpu && l->cpu_percent) {
+		uint64_t shares = (uint64_t)l->cpu_percent * 1024 / 100;
+		r = write_u64(cg, dir, "cpu.shares", shares < 2 ? 2 : shares, err);
+		if (r >= 0)
+			r = write_u64(cg, dir, "cpu.cfs_period_us", 100000, err);
+		if (r >= 0)
+			r = write_u64(cg, dir, "cpu.cfs_quota_us", (uint64_t)l->cpu_percent * 1000, err);
+		if (r < 0)
+			return r;
+	}
+	if (h->has_pids && l->pids_max) {
+		r = write_u64(cg, dir, "pids.max", l->pids_max, err);
+		if (r < 0)
+			return r;
+	}
+	if (h->has_blkio && l->io_dev) {
+		static const char *const knobs[2] = { "blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device" };
+		uint64_t v[2] = { l->io_read_bps, l->io_write_bps };
+		for (int i = 0; i < 2; i++) {
+			char buf[64];
+			if (!v[i])
+				continue;
+			snprintf(buf, sizeof(buf), "%u:%u %llu", major(l->io_dev), minor(l->io_dev),
+				 (unsigned long long)v[i]);
+			r = cg_write_knob(cg, dir, knobs[i], buf);
+			if (r < 0)
+				return error_sys(err, r, "cgroups: %s/%s = %s", dir, knobs[i], buf);
+		}
+	}
+	return 0;
+}
+
+static int v1_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct error *err)
+{
+	_cleanup_free_ char *ctl = strdup_printf("%s/memory.oom_control", memdir);
+	_cleanup_close_ int efd = -1, cfd = -1;
+	char buf[64];
+	int r;
+
+	if (!ctl)
+		return error_sys(err, ENOMEM, "cgroups");
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+		return error_sys(err, errno, "cgroups: eventfd");
+	cfd = open(ctl, O_RDONLY | O_CLOEXEC);
+	if (cfd < 0)
+		return error_sys(err, errno, "cgroups: %s", ctl);
+	snprintf(buf, sizeof(buf), "%d %d", efd, cfd);
+	r = cg_write_knob(cg, memdir, "cgroup.event_control", buf);
+	if (r < 0)
+		return error_sys(err, r, "cgroups: register OOM eventfd on %s", ctl);
+	*ret_fd = TAKE_FD(efd);
+	return 0;
+}
+
+static int v1_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
+{
+	_cleanup_free_ char *t = NULL;
+	int r = cg_read_knob(memdir, "memory.oom_control", &t);
+
+	if (r < 0)
+		return r;
+	return cg_keyed_get(t, "oom_kill", ret);
+}
+
+static int read_u64_knob(const char *dir, const char *knob, uint64_t *ret)
+{
+	_cleanup_free_ char *t = NULL;
+	int r = cg_read_knob(dir, knob, &t);
+
+	if (r < 0)
+		return r;
+	t[strcspn(t, "\n")] = 0;
+	return safe_atou64(t, ret);
+}
+
+static int v1_stats(struct cg *cg, const char *memdir, struct cg_stats *s)
+{
+	uint64_t lim;
+
+	(void)read_u64_knob(memdir, "memory.usage_in_bytes", &s->memory_current);
+	if (read_u64_knob(memdir, "memory.limit_in_bytes", &lim) >= 0)
+		s->memory_max = lim >= (UINT64_C(1) << 62) ? UINT64_MAX : lim;
+	(void)v1_oom_check(cg, memdir, &s->oom_kills);
+	return 0;
+}
+
+const struct cg_backend cg_backend_v1 = {
+	.version = CG_V1,
+	.init_group = v1_init_group,
+	.set_limits = v1_set_limits,
+	.oom_fd = v1_oom_fd,
+	.oom_check = v1_oom_check,
+	.stats = v1_stats,
+	.kill = NULL,
+};

@@ -1,0 +1,496 @@
+/* cg.c: backend choice, group tree walking and what both backends share. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "cgroup-internal.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+int cg_write_knob(const struct cg *cg, const char *dir, const char *knob, const char *s)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, knob);
+	_cleanup_close_ int fd = -1;
+	size_t n = strlen(s);
+
+	if (!p)
+		return -ENOMEM;
+	fd = open(p, O_WRONLY | O_CLOEXEC | ((cg->flags & CG_OPEN_FAKE) ? O_CREAT | O_TRUNC : 0), 0644);
+	if (fd < 0)
+		return negerrno();
+	if (write(fd, s, n) != (ssize_t)n)
+		return negerrno();
+	return 0;
+}
+
+int cg_read_knob(const char *dir, const char *knob, char **ret)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, knob);
+
+	if (!p)
+		return -ENOMEM;
+	return read_file(p, ret, NULL);
+}
+
+int cg_keyed_get(const char *text, const char *key, uint64_t *ret)
+{
+	size_t kl = strlen(key);
+	const char *l = text;
+
+	while (l && *l) {
+		if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+			char buf[32];
+			size_t i = 0;
+			const char *v = l + kl + 1;
+
+			while (v[i] && v[i] != '\n' && i < sizeof(buf) - 1) {
+				buf[i] = v[i];
+				i++;
+			}
+			buf[i] = 0;
+			if (strcmp(buf, "max") == 0) {
+				*ret = UINT64_MAX;
+				return 0;
+			}
+			return safe_atou64(buf, ret);
+		}
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return -ENOENT;
+}
+
+static void hier_free(struct cg_hier *h)
+{
+	free(h->name);
+	free(h->mount);
+}
+
+void cg_close(struct cg *cg)
+{
+	if (!cg)
+		return;
+	for (size_t i = 0; i < cg->n_hiers; i++)
+		hier_free(&cg->hiers[i]);
+	free(cg->hiers);
+	free(cg->fsroot);
+	free(cg->root_name);
+	free(cg);
+}
+
+static int add_hier(struct cg *cg, const char *name, const char *mount)
+{
+	struct cg_hier *n = realloc(cg->hiers, (cg->n_hiers + 1) * sizeof(*n));
+	struct cg_hier *h;
+	_cleanup_free_ char *list = NULL;
+
+	if (!n)
+		return -ENOMEM;
+	cg->hiers = n;
+	h = &n[cg->n_hiers];
+	memset(h, 0, sizeof(*h));
+	h->name = strdup(name);
+	h->mount = strdup(mount);
+	if (!h->name || !h->mount) {
+		hier_free(h);
+		return -ENOMEM;
+	}
+	cg->n_hiers++;
+	if (cg->ops->version == CG_V2) {
+		/* v2: every controller the root offers (or none, as on this machine) */
+		if (cg_read_knob(mount, "cgroup.controllers", &list) < 0)
+			return 0;
+	} else {
+		list = strdup(name);
+		if (!list)
+			return -ENOMEM;
+	}
+	for (char *s = list, *tok; (tok = strsep(&s, ", \n"));) {
+		if (!strcmp(tok, "memory"))
+			h->has_memory = true;
+		else if (!strcmp(tok, "cpu"))
+			h->has_cpu = true;
+		else if (!strcmp(tok, "cpuacct"))
+			h->has_cpuacct = true;
+		else if (!strcmp(tok, "pids"))
+			h->has_pids = true;
+		else if (!strcmp(tok, "cpuset"))
+			h->has_cpuset = true;
+		else if (!strcmp(tok, "blkio") || !strcmp(tok, "io"))
+			h->has_blkio = true;
+	}
+	return 0;
+}
+
+/* v1 controllers treadle uses; a hierarchy mounted with several (cpu,cpuacct)
+ * appears once (entries that are symlinks to another are skipped). */
+static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct", "pids", "cpuset", "blkio" };
+
+int cg_open(const char *fsroot, const char *root_name, unsigned flags, struct cg **ret, struct error *err)
+{
+	_cleanup_cg_ struct cg *cg = calloc(1, sizeof(*cg));
+	_cleanup_free_ char *probe = NULL;
+	struct statfs sfs;
+	int r;
+
+	if (!cg)
+		return error_sys(err, ENOMEM, "cgroups");
+	cg->fsroot = strdup(fsroot ? fsroot : CG_DEFAULT_FSROOT);
+	cg->root_name = strdup(root_name && *root_name ? root_name : CG_DEFAULT_ROOT);
+	cg->flags = flags;
+	if (!cg->fsroot || !cg->root_name)
+		return error_sys(err, ENOMEM, "cgroups");
+	if (strchr(cg->root_name, '/') && (cg->root_name[0] == '/' || strstr(cg->root_name, "..")))
+		return error_set(err, ERR_USAGE, 0, "cgroup root name '%s' is not a relative name", cg->root_name);
+	if (statfs(cg->fsroot, &sfs) < 0)
+		return error_sys(err, errno, "cgroups: %s", cg->fsroot);
+	probe = strdup_printf("%s/cgroup.controllers", cg->fsroot);
+	if (!probe)
+		return error_sys(err, ENOMEM, "cgroups");
+	if ((unsigned long)sfs.f_type == CGROUP2_SUPER_MAGIC ||
+	    ((flags & CG_OPEN_FAKE) && access(probe, F_OK) == 0)) {
+		cg->ops = &cg_backend_v2;
+		r = add_hier(cg, "", cg->fsroot);
+		if (r < 0)
+			return error_sys(err, r, "cgroups");
+	} else {
+		cg->ops = &cg_backend_v1;
+		for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", cg->fsroot, v1_controllers[i]);
+			_cleanup_free_ char *real = NULL;
+			struct stat st;
+			bool dup = false;
+
+			if (!p)
+				return error_sys(err, ENOMEM, "cgroups");
+			if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue; /* missing, or a symlink to a combined hierarchy listed by its own name */
+			real = realpath(p, NULL);
+			for (size_t j = 0; real && j < cg->n_hiers; j++)
+				dup |= strcmp(cg->hiers[j].mount, real) == 0;
+			if (dup)
+				continue;
+			r = add_hier(cg, v1_controllers[i], p);
+			if (r < 0)
+				return error_sys(err, r, "cgroups");
+		}
+		if (cg->n_hiers == 0)
+			return error_set(err, ERR_TEMP, 0, "cgroups: no cgroup v1 controller found under %s", cg->fsroot);
+	}
+	*ret = TAKE_PTR(cg);
+	return 0;
+}
+
+enum cg_version cg_version(const struct cg *cg)
+{
+	return cg->ops->version;
+}
+
+const char *cg_root_name(const struct cg *cg)
+{
+	return cg->root_name;
+}
+
+static char *group_dir(const struct cg *cg, const struct cg_hier *h, const char *path)
+{
+	if (!path || !*path)
+		return strdup_printf("%s/%s", h->mount, cg->root_name);
+	return strdup_printf("%s/%s/%s", h->mount, cg->root_name, path);
+}
+
+static const struct cg_hier *mem_hier(const struct cg *cg)
+{
+	for (size_t i = 0; i < cg->n_hiers; i++)
+		if (cg->hiers[i].has_memory)
+			return &cg->hiers[i];
+	return cg->n_hiers ? &cg->hiers[0] : NULL;
+}
+
+static int valid_path(const char *path, struct error *err)
+{
+	if (!path || path[0] == '/' || strstr(path, ".."))
+		return error_set(err, ERR_USAGE, 0, "cgroup path '%s' must be relative without '..'",
+				 path ? path : "(null)");
+	return 0;
+}
+
+/* mkdir each component of R/<path> under h->mount, initialising new groups. */
+static int make_group(struct cg *cg, const struct cg_hier *h, const char *path, struct error *err)
+{
+	_cleanup_free_ char *rel = path && *path ? strdup_printf("%s/%s", cg->root_name, path) : strdup(cg->root_name);
+	_cleanup_free_ char *dir = NULL;
+	int r;
+
+	if (!rel)
+		return error_sys(err, ENOMEM, "cgroups");
+	dir = strdup(h->mount);
+	if (!dir)
+		return error_sys(err, ENOMEM, "cgroups");
+	for (char *s = rel, *tok; (tok = strsep(&s, "/"));) {
+		_cleanup_free_ char *parent = dir;
+		if (!*tok)
+			continue;
+		dir = strdup_printf("%s/%s", parent, tok);
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		if (mkdir(dir, 0755) < 0) {
+			if (errno != EEXIST)
+				return error_sys(err, errno, "cgroups: mkdir %s", dir);
+			continue;
+		}
+		r = cg->ops->init_group(cg, h, parent, dir);
+		if (r < 0)
+			return error_sys(err, r, "cgroups: init %s", dir);
+	}
+	return 0;
+}
+
+int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err)
+{
+	int r;
+
+	if (valid_path(path, err) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
+
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		r = make_group(cg, &cg->hiers[i], path, err);
+		if (r < 0)
+			return r;
+		if (limits) {
+			r = cg->ops->set_limits(cg, &cg->hiers[i], dir, limits, err);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err)
+{
+	char buf[32];
+	int r;
+
+	if (valid_path(path, err) < 0)
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
+
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		r = cg_write_knob(cg, dir, "cgroup.procs", buf);
+		if (r < 0)
+			return error_sys(err, r, "cgroups: attach %d to %s", (int)pid, dir);
+	}
+	return 0;
+}
+
+bool cg_exists(struct cg *cg, const char *path)
+{
+	const struct cg_hier *h = mem_hier(cg);
+	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
+
+	return dir && access(dir, F_OK) == 0;
+}
+
+static int read_pids(const char *dir, pid_t **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ pid_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	r = cg_read_knob(dir, "cgroup.procs", &text);
+	if (r < 0)
+		return r;
+	for (char *s = text, *tok; (tok = strsep(&s, "\n"));) {
+		int p;
+
+		if (!*tok || safe_atoi(tok, &p) < 0 || p <= 0)
+			continue;
+		if (n == cap) {
+			pid_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+			if (!nv)
+				return -ENOMEM;
+			v = nv;
+		}
+		v[n++] = p;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n)
+{
+	const struct cg_hier *h = mem_hier(cg);
+	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
+
+	if (!dir)
+		return -ENOMEM;
+	return read_pids(dir, ret, ret_n);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Kill all tasks of dir and its subgroups, then rmdir bottom-up. */
+static int destroy_dir(struct cg *cg, const char *dir, struct error *err)
+{
+	_cleanup_strv_free_ char **subs = NULL;
+	int r;
+
+	r = dir_list(dir, 1, &subs);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_sys(err, r, "cgroups: list %s", dir);
+	for (size_t i = 0; subs && subs[i]; i++) {
+		_cleanup_free_ char *sub = strdup_printf("%s/%s", dir, subs[i]);
+		struct stat st;
+
+		if (!sub)
+			return error_sys(err, ENOMEM, "cgroups");
+		if (stat(sub, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		r = destroy_dir(cg, sub, err);
+		if (r < 0)
+			return r;
+	}
+	if (cg->ops->kill)
+		(void)cg->ops->kill(cg, dir);
+	/* Up to ~5 s: kill what is there, wait for it to leave, retry rmdir. */
+	for (int attempt = 0; attempt < 500; attempt++) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+
+		if (cg->flags & CG_OPEN_FAKE) {
+			(void)rm_rf(dir);
+			return 0;
+		}
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return error_sys(err, errno, "cgroups: rmdir %s", dir);
+		if (read_pids(dir, &pids, &n) == 0)
+			for (size_t i = 0; i < n; i++)
+				(void)kill(pids[i], SIGKILL);
+		sleep_ms(attempt < 20 ? 1 : 10);
+	}
+	return error_set(err, ERR_TEMP, EBUSY, "cgroups: %s still busy after killing its tasks", dir);
+}
+
+int cg_destroy(struct cg *cg, const char *path, struct error *err)
+{
+	int r, ret = 0;
+
+	if (valid_path(path, err) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
+
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		r = destroy_dir(cg, dir, err);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	return ret;
+}
+
+int cg_oom_fd(struct cg *cg, const char *path, int *ret_fd, struct error *err)
+{
+	const struct cg_hier *h = mem_hier(cg);
+	_cleanup_free_ char *dir = NULL;
+
+	if (valid_path(path, err) < 0)
+		return -EINVAL;
+	if (!h || !h->has_memory)
+		return error_set(err, ERR_TEMP, EOPNOTSUPP, "cgroups: no memory controller");
+	dir = group_dir(cg, h, path);
+	if (!dir)
+		return error_sys(err, ENOMEM, "cgroups");
+	return cg->ops->oom_fd(cg, dir, ret_fd, err);
+}
+
+int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills)
+{
+	const struct cg_hier *h = mem_hier(cg);
+	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
+
+	if (!dir)
+		return -ENOMEM;
+	return cg->ops->oom_check(cg, dir, ret_kills);
+}
+
+int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
+{
+	struct cg_stats s = { 0, UINT64_MAX, 0, 0, 0 };
+	int r;
+
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
+		_cleanup_free_ char *t = NULL;
+
+		if (!dir)
+			return -ENOMEM;
+		if (access(dir, F_OK) < 0)
+			return -ENOENT;
+		if (cg->ops->version == CG_V1) {
+			const struct cg_hier *h = &cg->hiers[i];
+			if (h->has_memory) {
+				r = cg->ops->stats(cg, dir, &s);
+				if (r < 0)
+					return r;
+			}
+			if (h->has_pids && cg_read_knob(dir, "pids.current", &t) >= 0) {
+				t[strcspn(t, "\n")] = 0;
+				(void)safe_atou64(t, &s.pids_current);
+			}
+			free(t), t = NULL;
+			if (h->has_cpuacct && cg_read_knob(dir, "cpuacct.usage", &t) >= 0) {
+				t[strcspn(t, "\n")] = 0;
+				(void)safe_atou64(t, &s.cpu_usage_ns);
+			}
+		} else {
+			r = cg->ops->stats(cg, dir, &s);
+			if (r < 0)
+				return r;
+		}
+	}
+	*ret = s;
+	return 0;
+}
+
+int cg_procs_files(struct cg *cg, const char *path, char ***ret)
+{
+	_cleanup_strv_free_ char **l = strv_new();
+
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
+		char *p;
+
+		if (!dir || !(p = strdup_printf("%s/cgroup.procs", dir)) || strv_push(&l, p) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}

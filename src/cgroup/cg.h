@@ -1,0 +1,94 @@
+/* cg.h: cgroups for treadle containers, v1 (one hierarchy per controller) and
+ * v2 (unified) behind one interface; the backend is chosen by cg_open().
+ *
+ * Domain layer: includes basic/ only.
+ *
+ * Layout (docs/CONTAINER.md "cgroups"), under the root name R (default
+ * "treadle") in every controller used:
+ *   R/apps/<unique>/sys        the node's helpers for one container: the
+ *                              sproc-run parent, s6-svscan (pid 1), every
+ *                              s6-supervise and s6-log.  No memory limit.
+ *   R/apps/<unique>/services   the user's processes (moved there by
+ *                              `treadle container exec-as`): memory, cpu,
+ *                              pids and io limits apply here.
+ * Siblings rather than parent/child so that v2's "no internal processes" rule
+ * holds and the helpers are never charged to the app.
+ *
+ * Paths passed to the functions below are relative to R ("apps/<u>/services").
+ * Every function returns >= 0 or a negative errno; those taking `err` fill it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../basic/error.h"
+
+enum cg_version { CG_V1 = 1, CG_V2 = 2 };
+
+#define CG_DEFAULT_ROOT "treadle"
+#define CG_DEFAULT_FSROOT "/sys/fs/cgroup"
+
+/* Limits applied by cg_create(); 0 means "leave unlimited / default". */
+struct cg_limits {
+	uint64_t memory_max;	/* bytes: v1 memory.limit_in_bytes (+memsw), v2 memory.max */
+	uint64_t memory_soft;	/* bytes: v1 memory.soft_limit_in_bytes, v2 memory.low */
+	unsigned cpu_percent;	/* % of one core: weight (v1 shares = pct*1024/100, v2 weight = pct)
+				 * and CFS quota pct*1000us per 100000us */
+	uint64_t pids_max;	/* pids.max */
+	dev_t io_dev;		/* block device for the io throttles (0 = none) */
+	uint64_t io_read_bps, io_write_bps; /* v1 blkio.throttle.*_bps_device, v2 io.max */
+};
+
+struct cg_stats {
+	uint64_t memory_current;	/* bytes charged */
+	uint64_t memory_max;		/* limit, UINT64_MAX = none */
+	uint64_t pids_current;
+	uint64_t oom_kills;
+	uint64_t cpu_usage_ns;
+};
+
+struct cg;
+
+enum {
+	CG_OPEN_FAKE = 1 << 0, /* tests: fsroot is a plain directory tree imitating
+				* cgroupfs; knob files are created when written */
+};
+
+/* Open the cgroup filesystem at fsroot (NULL = /sys/fs/cgroup), detect v1 or v2
+ * and choose the backend.  root_name NULL = "treadle".  *ret owned by caller. */
+int cg_open(const char *fsroot, const char *root_name, unsigned flags, struct cg **ret, struct error *err);
+void cg_close(struct cg *cg);
+static inline void cg_closep(struct cg **cg) { if (*cg) cg_close(*cg); }
+#define _cleanup_cg_ _cleanup_(cg_closep)
+
+enum cg_version cg_version(const struct cg *cg);
+const char *cg_root_name(const struct cg *cg);
+
+/* Create R/<path> (and missing parents) in every controller, apply limits
+ * (NULL = none).  Idempotent: an existing group gets the limits re-applied. */
+int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err);
+/* Move pid (0 = the caller) into R/<path> in every controller. */
+int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err);
+/* Kill every task in R/<path> and its descendants (SIGKILL), wait for them to
+ * leave and remove the groups bottom-up.  A missing group is success. */
+int cg_destroy(struct cg *cg, const char *path, struct error *err);
+/* True if R/<path> exists (in the memory controller / unified tree). */
+bool cg_exists(struct cg *cg, const char *path);
+
+/* An fd (owned by caller, O_CLOEXEC) that polls readable (POLLIN) when the
+ * memory controller of R/<path> reports an OOM event: v1 an eventfd registered
+ * on memory.oom_control, v2 an inotify fd on memory.events.  Read and discard
+ * what it returns, then call cg_oom_check(). */
+int cg_oom_fd(struct cg *cg, const char *path, int *ret_fd, struct error *err);
+/* Number of OOM kills recorded for R/<path> (v1 memory.oom_control oom_kill,
+ * v2 memory.events oom_kill). */
+int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills);
+int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret);
+
+/* Absolute paths of the cgroup.procs files of R/<path> in every controller
+ * (the container binds them at /run/tm_cg/ so `exec-as` can join). */
+int cg_procs_files(struct cg *cg, const char *path, char ***ret);
+/* Pids in R/<path> (memory controller / unified), not recursive. */
+int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n);

@@ -1,0 +1,304 @@
+/* cmd-store.c: `treadle store ...`, a debugging window onto the cell store.
+ *
+ *   treadle store get PATH [--stat]
+ *   treadle store set PATH DATA|- [--version N]
+ *   treadle store create PATH [DATA|-] [-e] [-s] [-p] [--hold]
+ *   treadle store delete PATH [-r] [--version N]
+ *   treadle store ls PATH
+ *   treadle store tree [PATH] [--data]
+ *   treadle store exists PATH              (exit 1 if missing)
+ *   treadle store wait PATH [--timeout SEC] [--gone]   wait until PATH exists (or is gone)
+ * The store URL comes from --store, $TREADLE_STORE, or file://ROOT/store with
+ * ROOT from --root / $TREADLE_ROOT / /var/lib/treadle. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "../store/store.h"
+#include "cli.h"
+
+struct store_args {
+	const char *url, *root;
+	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone;
+	int64_t version;
+	int timeout_s;
+};
+
+static int exit_of(int r)
+{
+	switch (-r) {
+	case ENOTCONN:
+	case ESHUTDOWN:
+	case EIO:
+	case ENOMEM:
+	case ENOSPC:
+		return EXIT_TEMP;
+	default:
+		return EXIT_PERM;
+	}
+}
+
+static int fail(const char *what, const char *path, int r)
+{
+	fprintf(stderr, "treadle: store %s %s: %s\n", what, path, store_strerror(r));
+	return exit_of(r);
+}
+
+static int read_stdin(char **ret, size_t *ret_len)
+{
+	return read_file_at(STDIN_FILENO, "/dev/stdin", ret, ret_len);
+}
+
+static void print_stat(const struct store_stat *st)
+{
+	printf("version %" PRId64 "\ncversion %" PRId64 "\nctime_ms %" PRId64 "\nmtime_ms %" PRId64
+	       "\nephemeral_owner %" PRId64 "\nnum_children %d\ndata_length %d\n",
+	       st->version, st->cversion, st->ctime_ms, st->mtime_ms, st->ephemeral_owner, st->num_children,
+	       st->data_length);
+}
+
+static int print_tree(struct store *s, const char *path, bool data)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	int r;
+
+	if (data) {
+		_cleanup_free_ char *d = NULL;
+		size_t len;
+		r = store_get(s, path, &d, &len, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			return 0; /* deleted meanwhile */
+		if (r < 0)
+			return r;
+		printf("%s", path);
+		if (len) {
+			printf(" = ");
+			for (size_t i = 0; i < len; i++)
+				putchar(d[i] == '\n' ? ' ' : d[i]);
+		}
+		putchar('\n');
+	} else
+		printf("%s\n", path);
+	r = store_children(s, path, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+		if (!c)
+			return -ENOMEM;
+		r = print_tree(s, c, data);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void on_watch(struct store *s, enum store_event ev, const char *path, void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
+static int wait_for(struct store *s, const char *path, bool gone, int timeout_s)
+{
+	uint64_t deadline = now_monotonic_ms() + (uint64_t)(timeout_s > 0 ? timeout_s : 0) * 1000;
+
+	for (;;) {
+		bool fired = false;
+		int r = store_exists(s, path, NULL, on_watch, &fired);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if ((r == 0) != gone)
+			return 0;
+		while (!fired) {
+			int left = -1;
+			if (timeout_s > 0) {
+				uint64_t now = now_monotonic_ms();
+				if (now >= deadline)
+					return -ETIMEDOUT;
+				left = (int)(deadline - now);
+			}
+			r = store_wait(s, left);
+			if (r < 0)
+				return r;
+		}
+	}
+}
+
+int cmd_store(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, NULL, 'S' },   { "root", required_argument, NULL, 'R' },
+		{ "ephemeral", no_argument, NULL, 'e' },     { "sequential", no_argument, NULL, 's' },
+		{ "parents", no_argument, NULL, 'p' },	     { "recursive", no_argument, NULL, 'r' },
+		{ "version", required_argument, NULL, 'V' }, { "stat", no_argument, NULL, 't' },
+		{ "data", no_argument, NULL, 'd' },	     { "hold", no_argument, NULL, 'H' },
+		{ "timeout", required_argument, NULL, 'T' }, { "gone", no_argument, NULL, 'g' },
+		{}
+	};
+	struct store_args a = { .version = -1 };
+	struct error err = ERROR_INIT;
+	_cleanup_store_ struct store *s = NULL;
+	_cleanup_free_ char *url_buf = NULL, *data = NULL;
+	const char *verb, *path;
+	size_t len = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "esprd", longopts, NULL)) >= 0) {
+		switch (c) {
+		case 'S':
+			a.url = optarg;
+			break;
+		case 'R':
+			a.root = optarg;
+			break;
+		case 'e':
+			a.ephemeral = true;
+			break;
+		case 's':
+			a.sequential = true;
+			break;
+		case 'p':
+			a.parents = true;
+			break;
+		case 'r':
+			a.recursive = true;
+			break;
+		case 'V':
+			if (safe_atoi64(optarg, &a.version) < 0 || a.version < -1)
+				return cli_usage_error("store", "bad --version '%s'", optarg);
+			break;
+		case 't':
+			a.stat = true;
+			break;
+		case 'd':
+			a.data = true;
+			break;
+		case 'H':
+			a.hold = true;
+			break;
+		case 'g':
+			a.gone = true;
+			break;
+		case 'T':
+			if (safe_atoi(optarg, &a.timeout_s) < 0 || a.timeout_s < 0)
+				return cli_usage_error("store", "bad --timeout '%s'", optarg);
+			break;
+		default:
+			return cli_usage_error("store", "bad option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("store", "missing verb (get, set, create, delete, ls, tree, exists, wait)");
+	verb = argv[optind++];
+	path = optind < argc ? argv[optind++] : (!strcmp(verb, "tree") ? "/" : NULL);
+	if (!path)
+		return cli_usage_error("store", "%s: missing PATH", verb);
+	if (optind < argc) {
+		if (strcmp(verb, "set") && strcmp(verb, "create"))
+			return cli_usage_error("store", "%s: unexpected argument '%s'", verb, argv[optind]);
+		if (!strcmp(argv[optind], "-")) {
+			r = read_stdin(&data, &len);
+			if (r < 0)
+				return fail("read stdin for", path, r);
+		} else {
+			data = strdup(argv[optind]);
+			if (!data)
+				return EXIT_TEMP;
+			len = strlen(data);
+		}
+		if (++optind < argc)
+			return cli_usage_error("store", "too many arguments");
+	} else if (!strcmp(verb, "set"))
+		return cli_usage_error("store", "set: missing DATA (or - for stdin)");
+
+	if (!a.url)
+		a.url = getenv("TREADLE_STORE");
+	if (!a.url || !*a.url) {
+		url_buf = strdup_printf("file://%s/store", cli_root(a.root));
+		if (!url_buf)
+			return EXIT_TEMP;
+		a.url = url_buf;
+	}
+	r = store_open(a.url, NULL, &s, &err);
+	if (r < 0)
+		return error_report(&err);
+
+	if (!strcmp(verb, "get")) {
+		struct store_stat st;
+		_cleanup_free_ char *d = NULL;
+		r = store_get(s, path, &d, &len, &st, NULL, NULL);
+		if (r < 0)
+			return fail("get", path, r);
+		if (a.stat)
+			print_stat(&st);
+		else
+			fwrite(d, 1, len, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "exists")) {
+		r = store_exists(s, path, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			return EXIT_NO;
+		return r < 0 ? fail("exists", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "set")) {
+		r = store_set(s, path, data, len, a.version, NULL);
+		return r < 0 ? fail("set", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "create")) {
+		_cleanup_free_ char *created = NULL;
+		int flags = (a.ephemeral ? STORE_EPHEMERAL : 0) | (a.sequential ? STORE_SEQUENTIAL : 0);
+		if (a.parents) {
+			_cleanup_free_ char *parent = strdup(path);
+			char *slash = parent ? strrchr(parent, '/') : NULL;
+			if (!parent)
+				return EXIT_TEMP;
+			if (slash && slash != parent) {
+				*slash = 0;
+				r = store_create_p(s, parent);
+				if (r < 0)
+					return fail("create", parent, r);
+			}
+		}
+		r = store_create(s, path, data, len, flags, &created);
+		if (r < 0)
+			return fail("create", path, r);
+		printf("%s\n", created);
+		fflush(stdout);
+		if (a.hold) /* keep the session (and its ephemerals) until killed */
+			for (;;)
+				pause();
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "delete")) {
+		r = a.recursive ? store_delete_r(s, path) : store_delete(s, path, a.version);
+		return r < 0 ? fail("delete", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "ls")) {
+		_cleanup_strv_free_ char **names = NULL;
+		r = store_children(s, path, &names, NULL, NULL);
+		if (r < 0)
+			return fail("ls", path, r);
+		for (char **n = names; *n; n++)
+			printf("%s\n", *n);
+		return EXIT_OK;
+	}
+	if (!strcmp(verb, "tree")) {
+		r = print_tree(s, path, a.data);
+		return r < 0 ? fail("tree", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "wait")) {
+		r = wait_for(s, path, a.gone, a.timeout_s);
+		if (r == -ETIMEDOUT)
+			return EXIT_NO;
+		return r < 0 ? fail("wait", path, r) : EXIT_OK;
+	}
+	return cli_usage_error("store", "unknown verb '%s'", verb);
+}

@@ -1,0 +1,368 @@
+/* container.c: container_run(), the parent side: cgroups, volume, image,
+ * clone into new namespaces, error channel, then forward signals to pid 1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "container-internal.h"
+
+static void ctx_release(struct container_ctx *c)
+{
+	free(c->data_dir);
+	free(c->services_dir);
+	free(c->vol_dir);
+	free(c->root_dir);
+	free(c->image_rootfs);
+	free(c->loop_dev);
+	free(c->treadle_bin);
+	strv_free(c->cg_procs);
+	if (c->loop_fd >= 0)
+		close(c->loop_fd);
+}
+
+/* data/aborted, Treadmill's format: {"why": reason, "payload": msg}. */
+static void write_aborted(const char *data_dir, const char *why, const char *msg)
+{
+	_cleanup_free_ char *path = strdup_printf("%s/aborted", data_dir);
+	json_t *o = json_pack("{s:s, s:s?}", "why", why, "payload", msg);
+	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+
+	if (path && s)
+		(void)write_file_atomic(path, s, strlen(s), 0644);
+	free(s);
+	json_decref(o);
+}
+
+static int fail(const struct container_ctx *c, const char *why, struct error *err)
+{
+	if (c->data_dir)
+		write_aborted(c->data_dir, why, err->msg ? err->msg : why);
+	error_prefix(err, "container %s: %s", c->cfg->instance ? c->cfg->instance : c->cfg->unique_name, why);
+	return err->errnum ? -err->errnum : -1;
+}
+
+/* The clone'd child: report failures as "<why>\0<message>" on sock. */
+_noreturn_ static void child_main(struct container_ctx *c, int sock)
+{
+	struct error err = ERROR_INIT;
+	const char *why = CONTAINER_ABORT_PID1;
+	static char *const argv[] = { "s6-svscan", "/services", NULL };
+	sigset_t all;
+	int r;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+		error_sys(&err, errno, "PR_SET_PDEATHSIG");
+		goto fail;
+	}
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	r = rootfs_setup(c, &err);
+	if (r < 0)
+		goto fail;
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	clearenv();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	execv("/usr/bin/s6-svscan", argv);
+	error_sys(&err, errno, "exec s6-svscan");
+fail: {
+	size_t wl = strlen(why), ml = err.msg ? strlen(err.msg) : 0;
+	_cleanup_free_ char *buf = malloc(wl + 1 + ml + 1);
+	if (buf) {
+		memcpy(buf, why, wl + 1);
+		memcpy(buf + wl + 1, err.msg ? err.msg : "", ml + 1);
+		(void)!write(sock, buf, wl + 1 + ml);
+	}
+	_exit(1);
+}
+}
+
+static int check_config(const struct container_config *cfg, struct error *err)
+{
+	if (!cfg->container_dir || !cfg->unique_name || !cfg->node_root)
+		return error_set(err, ERR_USAGE, 0, "container: container_dir, unique_name and node_root are required");
+	if (strchr(cfg->unique_name, '/') || cfg->unique_name[0] == '.')
+		return error_set(err, ERR_USAGE, 0, "container: bad unique name '%s'", cfg->unique_name);
+	for (size_t i = 0; i < cfg->n_binds; i++)
+		if (!cfg->binds[i].source || !cfg->binds[i].target || cfg->binds[i].target[0] != '/' ||
+		    strstr(cfg->binds[i].target, ".."))
+			return error_set(err, ERR_USAGE, 0, "container: bind %zu: absolute target without '..' needed", i);
+	return 0;
+}
+
+static int write_state(const struct container_ctx *c, pid_t pid)
+{
+	const struct container_config *cfg = c->cfg;
+	_cleanup_free_ char *path = strdup_printf("%s/container.json", c->data_dir);
+	json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?}", "pid", (int)pid, "parent", (int)getpid(),
+			      "proid", cfg->proid, "root", cfg->root, "unique_name", cfg->unique_name, "cgroup_root",
+			      cfg->cgroup_root ? cfg->cgroup_root : CG_DEFAULT_ROOT, "loop", c->loop_dev);
+	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	int r = -ENOMEM;
+
+	if (path && s)
+		r = write_file_atomic(path, s, strlen(s), 0644);
+	free(s);
+	json_decref(o);
+	return r;
+}
+
+/* Wait for the child's verdict: EOF with the child alive = exec'd s6-svscan. */
+static int wait_setup(struct container_ctx *c, pid_t pid, int sock, struct error *err)
+{
+	uint64_t timeout = c->cfg->setup_timeout_ms ? c->cfg->setup_timeout_ms : CONTAINER_SETUP_TIMEOUT_MS;
+	uint64_t deadline = now_monotonic_ms() + timeout;
+	char buf[4096];
+	ssize_t n;
+	int status;
+
+	for (;;) {
+		uint64_t now = now_monotonic_ms();
+		struct pollfd p = { sock, POLLIN, 0 };
+		int r;
+
+		if (now >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			error_set(err, ERR_TEMP, ETIMEDOUT, "setup did not finish within %llu ms",
+				  (unsigned long long)timeout);
+			return fail(c, CONTAINER_ABORT_TIMEOUT, err);
+		}
+		r = poll(&p, 1, (int)MIN(deadline - now, (uint64_t)1000));
+		if (r < 0 && errno != EINTR)
+			return error_sys(err, errno, "poll");
+		if (r > 0)
+			break;
+	}
+	n = read(sock, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = 0;
+		size_t wl = strnlen(buf, (size_t)n);
+		const char *msg = (size_t)n > wl ? buf + wl + 1 : "";
+		waitpid(pid, NULL, 0);
+		error_set(err, ERR_TEMP, 0, "%s", msg);
+		return fail(c, *buf ? buf : CONTAINER_ABORT_UNKNOWN, err);
+	}
+	/* EOF: exec succeeded, unless the child died without a word */
+	if (waitpid(pid, &status, WNOHANG) == pid) {
+		error_set(err, ERR_TEMP, 0, "container init died during setup (status %d)", status);
+		return fail(c, CONTAINER_ABORT_PID1, err);
+	}
+	return 0;
+}
+
+/* Forward signals to pid 1 until it exits; exit with its status. */
+_noreturn_ static void parent_loop(pid_t pid, const sigset_t *mask)
+{
+	_cleanup_close_ int sfd = signalfd(-1, mask, SFD_CLOEXEC);
+	int status;
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		pid_t w;
+
+		if (sfd < 0 || read(sfd, &si, sizeof(si)) != sizeof(si)) {
+			if (sfd >= 0 && errno == EINTR)
+				continue;
+			/* no signalfd: just wait */
+			if (waitpid(pid, &status, 0) == pid)
+				break;
+			continue;
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			kill(pid, (int)si.ssi_signo);
+			if (si.ssi_signo == SIGTERM)
+				kill(pid, SIGCONT);
+			continue;
+		}
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+	if (WIFSIGNALED(status))
+		_exit(128 + WTERMSIG(status));
+	_exit(WEXITSTATUS(status));
+}
+
+int container_run(const struct container_config *cfg, struct error *err)
+{
+	struct container_ctx c = { .cfg = cfg, .loop_fd = -1 };
+	_cleanup_cg_ struct cg *cg = NULL;
+	_cleanup_free_ char *cg_app = NULL, *cg_sys = NULL;
+	struct cg_limits lim = { 0 };
+	int sv[2] = { -1, -1 };
+	sigset_t mask, old;
+	unsigned long flags;
+	dev_t loopnum = 0;
+	pid_t pid;
+	int r;
+
+	if (check_config(cfg, err) < 0)
+		return -EINVAL;
+	c.data_dir = strdup_printf("%s/data", cfg->container_dir);
+	c.services_dir = cfg->services_dir ? strdup(cfg->services_dir) : strdup_printf("%s/services", c.data_dir);
+	c.vol_dir = strdup_printf("%s/vol", c.data_dir);
+	c.root_dir = strdup_printf("%s/root", c.data_dir);
+	c.treadle_bin = cfg->treadle_bin ? strdup(cfg->treadle_bin) : realpath("/proc/self/exe", NULL);
+	cg_app = strdup_printf("apps/%s/services", cfg->unique_name);
+	cg_sys = strdup_printf("apps/%s/sys", cfg->unique_name);
+	if (!c.data_dir || !c.services_dir || !c.vol_dir || !c.root_dir || !c.treadle_bin || !cg_app || !cg_sys) {
+		r = error_sys(err, ENOMEM, "container");
+		goto out;
+	}
+	if (mkdir_p(c.data_dir, 0755) < 0 || mkdir_p(c.vol_dir, 0755) < 0 || mkdir_p(c.root_dir, 0755) < 0) {
+		r = error_sys(err, errno, "container: %s", c.data_dir);
+		goto out;
+	}
+	if (access(c.services_dir, F_OK) < 0) {
+		error_sys(err, errno, "services dir %s", c.services_dir);
+		r = fail(&c, CONTAINER_ABORT_PID1, err);
+		goto out;
+	}
+	if (!cfg->root) {
+		errno = 0;
+		if (!cfg->proid || !getpwnam(cfg->proid)) {
+			error_set(err, ERR_PERM, 0, "proid '%s' is not a user on this host",
+				  cfg->proid ? cfg->proid : "(none)");
+			r = fail(&c, CONTAINER_ABORT_PROID, err);
+			goto out;
+		}
+	}
+
+	/* cgroups: helpers (this process, s6) in sys/, the app in services/ */
+	r = cg_open(cfg->cgroup_fsroot, cfg->cgroup_root, 0, &cg, err);
+	if (r >= 0)
+		r = cg_create(cg, cg_sys, NULL, err);
+	if (r >= 0)
+		r = cg_attach(cg, cg_sys, 0, err);
+	if (r < 0) {
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+		goto out;
+	}
+
+	if (cfg->image && *cfg->image && strcmp(cfg->image, "native") && !startswith(cfg->image, "native:")) {
+		r = image_get(cfg->node_root, cfg->image, &c.image_rootfs, err);
+		if (r < 0) {
+			r = fail(&c, CONTAINER_ABORT_IMAGE, err);
+			goto out;
+		}
+	}
+	if (cfg->disk_bytes) {
+		r = volume_attach(cfg->node_root, cfg->unique_name, cfg->disk_bytes, &c.loop_dev, &c.loop_fd, &loopnum,
+				  err);
+		if (r < 0) {
+			r = fail(&c, CONTAINER_ABORT_DISK, err);
+			goto out;
+		}
+	}
+	lim.memory_max = cfg->memory_bytes;
+	lim.memory_soft = cfg->memory_soft_bytes;
+	lim.cpu_percent = cfg->cpu_percent;
+	lim.pids_max = cfg->pids_max;
+	lim.io_dev = loopnum;
+	lim.io_read_bps = cfg->disk_read_bps;
+	lim.io_write_bps = cfg->disk_write_bps;
+	r = cg_create(cg, cg_app, &lim, err);
+	if (r >= 0)
+		r = cg_procs_files(cg, cg_app, &c.cg_procs);
+	if (r < 0) {
+		if (!error_isset(err))
+			error_sys(err, r, "cgroups");
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+		goto out;
+	}
+	r = rootfs_prepare_data(&c, err);
+	if (r < 0) {
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+		goto out;
+	}
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = error_sys(err, errno, "socketpair");
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	sigaddset(&mask, SIGALRM);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+	if (!cfg->shared_network)
+		flags |= CLONE_NEWNET;
+	fflush(NULL);
+	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		error_sys(err, errno, "clone");
+		r = fail(&c, CONTAINER_ABORT_PID1, err);
+		goto out;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(&c, sv[1]);
+	}
+	close(sv[1]);
+	sv[1] = -1;
+	r = wait_setup(&c, pid, sv[0], err);
+	if (r < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		goto out;
+	}
+	close(sv[0]);
+	sv[0] = -1;
+	/* the volume is mounted in the container now: autoclear ties the loop
+	 * device to that mount, so our reference can go */
+	if (c.loop_fd >= 0)
+		close(TAKE_FD(c.loop_fd));
+	(void)write_state(&c, pid);
+	ctx_release(&c);
+	cg_close(TAKE_PTR(cg));
+	parent_loop(pid, &mask);
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	ctx_release(&c);
+	return r < 0 ? r : -1;
+}
+
+int container_cleanup(const char *node_root, const char *cgroup_root, const char *unique_name, struct error *err)
+{
+	_cleanup_cg_ struct cg *cg = NULL;
+	_cleanup_free_ char *path = strdup_printf("apps/%s", unique_name);
+	int r;
+
+	if (!path)
+		return error_sys(err, ENOMEM, "container cleanup");
+	if (!unique_name || !*unique_name || strchr(unique_name, '/'))
+		return error_set(err, ERR_USAGE, 0, "container cleanup: bad unique name");
+	r = cg_open(NULL, cgroup_root, 0, &cg, err);
+	if (r >= 0)
+		r = cg_destroy(cg, path, err);
+	if (r < 0)
+		return error_prefix(err, "container cleanup %s", unique_name);
+	r = volume_release(node_root, unique_name, err);
+	if (r < 0)
+		return error_prefix(err, "container cleanup %s", unique_name);
+	return 0;
+}

@@ -1,0 +1,723 @@
+/* trace-store.c: trace events in the store: publish (with /finished and the
+ * guarded unschedule), read (live + history), compaction into snapshots. */
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "../basic/util.h"
+#include "trace-internal.h"
+#include "trace.h"
+
+/* ---------------------------------------------------------------- publish */
+
+static int create_with_parent(struct store *s, const char *dir, const char *path, const void *data, size_t len)
+{
+	int r = store_create(s, path, data, len, STORE_PERSISTENT, NULL);
+
+	if (r == -ENOENT) {
+		r = store_create_p(s, dir);
+		if (r < 0 && r != -EEXIST)
+			return r;
+		r = store_create(s, path, data, len, STORE_PERSISTENT, NULL);
+	}
+	return r;
+}
+
+int trace_publish(struct store *s, const struct trace_event *ev, const char *hostname)
+{
+	_cleanup_free_ char *name = NULL, *dir = NULL, *path = NULL;
+	const char *host = hostname ? hostname : ev ? ev->source : NULL;
+	char shard[5];
+	int r;
+
+	if (!s || !ev)
+		return -EINVAL;
+	name = trace_node_name(ev, host);
+	if (!name || trace_shard(ev->instanceid, shard) < 0)
+		return -EINVAL;
+	dir = strdup_printf("/trace/%s", shard);
+	path = dir ? strdup_printf("%s/%s", dir, name) : NULL;
+	if (!path)
+		return -ENOMEM;
+	r = create_with_parent(s, dir, path, ev->payload, ev->payload ? strlen(ev->payload) : 0);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	if (!trace_type_is_terminal(ev->type))
+		return 0;
+
+	/* /finished/<instance> = {"data","host","state","when"} */
+	{
+		_cleanup_free_ char *fpath = strdup_printf("/finished/%s", ev->instanceid);
+		_cleanup_free_ char *when = strdup_printf("%.3f", ev->timestamp);
+		_cleanup_free_ char *pl = NULL, *ppath = NULL, *spath = NULL;
+		json_t *j;
+		size_t failed = 0;
+
+		if (!fpath || !when)
+			return -ENOMEM;
+		j = json_pack("{s:s, s:s, s:s, s:s}", "data", ev->data ? ev->data : "", "host", host, "state",
+			      trace_type_name(ev->type), "when", when);
+		pl = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(j);
+		if (!pl)
+			return -ENOMEM;
+		r = store_set(s, fpath, pl, strlen(pl), -1, NULL);
+		if (r == -ENOENT) {
+			r = create_with_parent(s, "/finished", fpath, pl, strlen(pl));
+			if (r == -EEXIST) /* raced with another publisher: last write wins */
+				r = store_set(s, fpath, pl, strlen(pl), -1, NULL);
+		}
+		if (r < 0)
+			return r;
+
+		/* delete /scheduled/<inst> only if it is placed on this host:
+		 * an event from a stale placement must not unschedule the app */
+		ppath = strdup_printf("/placement/%s/%s", host, ev->instanceid);
+		spath = strdup_printf("/scheduled/%s", ev->instanceid);
+		if (!ppath || !spath)
+			return -ENOMEM;
+		struct store_op ops[] = {
+			{ .type = STORE_OP_CHECK, .path = ppath, .version = -1 },
+			{ .type = STORE_OP_DELETE, .path = spath, .version = -1 },
+		};
+		r = store_multi(s, ops, ELEMENTSOF(ops), &failed);
+		if (r == -ENOENT)
+			r = 0; /* not placed here, or already unscheduled */
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------- read */
+
+struct evvec {
+	struct trace_event *v;
+	size_t n, cap;
+};
+
+static int evvec_push(struct evvec *e, struct trace_event *ev)
+{
+	if (e->n == e->cap) {
+		size_t nc = e->cap ? e->cap * 2 : 16;
+		struct trace_event *nv = realloc(e->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		e->v = nv;
+		e->cap = nc;
+	}
+	e->v[e->n++] = *ev;
+	*ev = (struct trace_event){ 0 };
+	return 0;
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* By time; ties by host, type, data: a total order for dedup. */
+static int cmp_event(const void *a, const void *b)
+{
+	const struct trace_event *x = a, *y = b;
+	int c;
+
+	if (x->timestamp < y->timestamp)
+		return -1;
+	if (x->timestamp > y->timestamp)
+		return 1;
+	if ((c = cmp_str(x->source, y->source)) != 0)
+		return c;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return cmp_str(x->data, y->data);
+}
+
+static int read_history(struct store *s, const char *instanceid, struct evvec *out)
+{
+	_cleanup_strv_free_ char **snaps = NULL;
+	_cleanup_free_ char *glob = strdup_printf("%s,*", instanceid);
+	int r;
+
+	if (!glob)
+		return -ENOMEM;
+	r = store_children(s, "/trace.history", &snaps, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (char **sn = snaps; *sn; sn++) {
+		_cleanup_free_ char *p = strdup_printf("/trace.history/%s", *sn), *data = NULL;
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+		size_t len;
+
+		if (!p)
+			return -ENOMEM;
+		r = store_get(s, p, &data, &len, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			continue; /* removed by a concurrent cap */
+		if (r < 0)
+			return r;
+		if (trace_snapshot_open(data, len, &db) < 0)
+			continue; /* not a snapshot: skip rather than fail every reader */
+		if (sqlite3_prepare_v2(db, "SELECT name, data FROM trace WHERE name GLOB ?", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, glob, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				struct trace_event ev;
+				const char *name = (const char *)sqlite3_column_text(st, 0);
+				const char *payload = (const char *)sqlite3_column_text(st, 1);
+
+				if (!name || trace_parse_node(name, payload, &ev) < 0)
+					continue;
+				if (evvec_push(out, &ev) < 0) {
+					trace_event_clear(&ev);
+					sqlite3_finalize(st);
+					sqlite3_close(db);
+					return -ENOMEM;
+				}
+			}
+		}
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	return 0;
+}
+
+int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ char *dir = NULL, *prefix = NULL;
+	struct evvec out = { 0 };
+	char shard[5];
+	size_t k = 0;
+	int r;
+
+	if (!s || !ret || !ret_n || !trace_instanceid_ok(instanceid))
+		return -EINVAL;
+	trace_shard(instanceid, shard);
+	dir = strdup_printf("/trace/%s", shard);
+	prefix = strdup_printf("%s,", instanceid);
+	if (!dir || !prefix)
+		return -ENOMEM;
+	r = store_children(s, dir, &names, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	for (char **n = names; n && *n; n++) {
+		_cleanup_free_ char *p = NULL, *data = NULL;
+		struct trace_event ev;
+
+		if (!startswith(*n, prefix))
+			continue;
+		p = strdup_printf("%s/%s", dir, *n);
+		if (!p) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			continue; /* compacted meanwhile: read from history below */
+		if (r < 0)
+			goto fail;
+		if (trace_parse_node(*n, data, &ev) < 0)
+			continue;
+		r = evvec_push(&out, &ev);
+		if (r < 0) {
+			trace_event_clear(&ev);
+			goto fail;
+		}
+	}
+	r = read_history(s, instanceid, &out);
+	if (r < 0)
+		goto fail;
+	/* numeric time order (Treadmill sorts the name strings); drop
+	 * duplicates (an event both live and in a snapshot after a crash) */
+	if (out.n)
+		qsort(out.v, out.n, sizeof(*out.v), cmp_event);
+	for (size_t i = 0; i < out.n; i++) {
+		if (k > 0 && cmp_event(&out.v[k - 1], &out.v[i]) == 0) {
+			trace_event_clear(&out.v[i]);
+			continue;
+		}
+		if (k != i)
+			out.v[k] = out.v[i];
+		k++;
+	}
+	*ret = out.v;
+	*ret_n = k;
+	return 0;
+fail:
+	trace_events_free(out.v, out.n);
+	return r;
+}
+
+/* ---------------------------------------------------------------- compact */
+
+#define COMPACT_BATCH 5000
+#define HISTORY_KEEP 100
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct trace_row *x = a, *y = b;
+
+	if (x->timestamp != y->timestamp)
+		return x->timestamp < y->timestamp ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* Upload rows[0..n) as one or more snapshots under `hdir`/`prefix`NNNNNNNNNN,
+ * each under STORE_MAX_DATA, deleting the live nodes of each uploaded part. */
+static int upload_rows(struct store *s, const char *hdir, const char *prefix, const char *table, struct trace_row *rows,
+		       size_t n, struct error *err)
+{
+	_cleanup_free_ unsigned char *blob = NULL;
+	_cleanup_free_ char *base = NULL;
+	size_t len = 0;
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = trace_snapshot_build(table, rows, n, &blob, &len);
+	if (r < 0)
+		return error_sys(err, -r, "building %s snapshot", table);
+	if (len > STORE_MAX_DATA) {
+		size_t half = n / 2;
+
+		if (n == 1)
+			return error_set(err, ERR_PERM, E2BIG, "%s: a single event is larger than a store node", rows[0].path);
+		free(TAKE_PTR(blob));
+		r = upload_rows(s, hdir, prefix, table, rows, half, err);
+		if (r < 0)
+			return r;
+		return upload_rows(s, hdir, prefix, table, rows + half, n - half, err);
+	}
+	base = strdup_printf("%s/%s", hdir, prefix);
+	if (!base)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	r = store_create(s, base, blob, len, STORE_SEQUENTIAL, NULL);
+	if (r == -ENOENT) {
+		r = store_create_p(s, hdir);
+		if (r < 0 && r != -EEXIST)
+			return error_set(err, ERR_TEMP, -r, "creating %s: %s", hdir, store_strerror(r));
+		r = store_create(s, base, blob, len, STORE_SEQUENTIAL, NULL);
+	}
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "storing %s snapshot: %s", hdir, store_strerror(r));
+	for (size_t i = 0; i < n; i++) {
+		r = store_delete(s, rows[i].path, -1);
+		if (r < 0 && r != -ENOENT)
+			return error_set(err, ERR_TEMP, -r, "deleting %s: %s", rows[i].path, store_strerror(r));
+	}
+	return 0;
+}
+
+static int upload_all(struct store *s, const char *hdir, const char *prefix, const char *table, struct trace_row *rows,
+		      size_t n, struct error *err)
+{
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_row);
+	for (size_t i = 0; i < n; i += COMPACT_BATCH) {
+		int r = upload_rows(s, hdir, prefix, table, rows + i, MIN((size_t)COMPACT_BATCH, n - i), err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int cap_history(struct store *s, const char *hdir, struct error *err)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	size_t n;
+	int r;
+
+	r = store_children(s, hdir, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing %s: %s", hdir, store_strerror(r));
+	n = strv_length(names);
+	/* sequential names sort by their 10-digit counter */
+	for (size_t i = 0; n > HISTORY_KEEP && i < n - HISTORY_KEEP; i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", hdir, names[i]);
+		if (!p)
+			return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+		r = store_delete(s, p, -1);
+		if (r < 0 && r != -ENOENT)
+			return error_set(err, ERR_TEMP, -r, "deleting %s: %s", p, store_strerror(r));
+	}
+	return 0;
+}
+
+struct rowvec {
+	struct trace_row *v;
+	size_t n, cap;
+};
+
+static int rowvec_add(struct rowvec *rv, const char *dir, const char *name, double ts, const char *data)
+{
+	struct trace_row *r;
+
+	if (rv->n == rv->cap) {
+		size_t nc = rv->cap ? rv->cap * 2 : 64;
+		struct trace_row *nv = realloc(rv->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		rv->v = nv;
+		rv->cap = nc;
+	}
+	r = &rv->v[rv->n];
+	*r = (struct trace_row){
+		.path = strdup_printf("%s/%s", dir, name),
+		.timestamp = ts,
+		.data = data ? strdup(data) : NULL,
+		.directory = strdup(dir),
+		.name = strdup(name),
+	};
+	rv->n++;
+	if (!r->path || !r->directory || !r->name || (data && !r->data))
+		return -ENOMEM;
+	return 0;
+}
+
+static int compact_trace(struct store *s, double cutoff, struct error *err)
+{
+	_cleanup_strv_free_ char **scheduled = NULL, **shards = NULL;
+	struct rowvec rv = { 0 };
+	int r;
+
+	r = store_children(s, "/scheduled", &scheduled, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return error_set(err, ERR_TEMP, -r, "listing /scheduled: %s", store_strerror(r));
+	r = store_children(s, "/trace", &shards, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing /trace: %s", store_strerror(r));
+	for (char **sh = shards; *sh; sh++) {
+		_cleanup_strv_free_ char **names = NULL;
+		_cleanup_free_ char *dir = strdup_printf("/trace/%s", *sh);
+
+		if (!dir) {
+			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+			goto out;
+		}
+		r = store_children(s, dir, &names, NULL, NULL);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			r = error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r));
+			goto out;
+		}
+		for (char **n = names; *n; n++) {
+			_cleanup_free_ char *p = NULL, *data = NULL;
+			struct trace_event ev;
+
+			if (trace_parse_node(*n, NULL, &ev) < 0)
+				continue; /* not ours: leave it */
+			bool keep = ev.timestamp >= cutoff || (scheduled && strv_contains(scheduled, ev.instanceid));
+			double ts = ev.timestamp;
+			trace_event_clear(&ev);
+			if (keep)
+				continue;
+			p = strdup_printf("%s/%s", dir, *n);
+			if (!p) {
+				r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+				goto out;
+			}
+			r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
+			if (r == -ENOENT)
+				continue;
+			if (r < 0) {
+				r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
+				goto out;
+			}
+			if (rowvec_add(&rv, dir, *n, ts, data && *data ? data : NULL) < 0) {
+				r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+	}
+	r = upload_all(s, "/trace.history", "trace.db.gzip-", "trace", rv.v, rv.n, err);
+out:
+	trace_rows_free(rv.v, rv.n);
+	return r;
+}
+
+static int compact_finished(struct store *s, double cutoff, struct error *err)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct rowvec rv = { 0 };
+	int r;
+
+	r = store_children(s, "/finished", &names, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing /finished: %s", store_strerror(r));
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *p = strdup_printf("/finished/%s", *n), *data = NULL;
+		struct store_stat st;
+		double mtime;
+
+		if (!p) {
+			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+			goto out;
+		}
+		r = store_get(s, p, &data, NULL, &st, NULL, NULL);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
+			goto out;
+		}
+		mtime = (double)st.mtime_ms / 1000.0;
+		if (mtime >= cutoff)
+			continue;
+		if (rowvec_add(&rv, "/finished", *n, mtime, data) < 0) {
+			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	r = upload_all(s, "/finished.history", "finished.db.gzip-", "finished", rv.v, rv.n, err);
+out:
+	trace_rows_free(rv.v, rv.n);
+	return r;
+}
+
+/* ------------------------------------------------------------------ prune */
+
+struct pev {
+	char *name; /* node name */
+	struct trace_event ev;
+	char *svc;  /* "<uniqueid>.<service>" of service events, else NULL */
+};
+
+static bool is_eviction(const struct trace_event *ev)
+{
+	const char *d = ev->data ? ev->data : "";
+
+	if (ev->type == TRACE_PENDING)
+		return strcmp(d, "evicted") == 0;
+	if (ev->type == TRACE_SCHEDULED) {
+		const char *c = strrchr(d, ':');
+		return c && strcmp(c + 1, "evicted") == 0;
+	}
+	return false;
+}
+
+/* By instance, then newest first. */
+static int cmp_pev_inst(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c = strcmp(x->ev.instanceid, y->ev.instanceid);
+
+	if (c)
+		return c;
+	return x->ev.timestamp > y->ev.timestamp ? -1 : x->ev.timestamp < y->ev.timestamp ? 1 : strcmp(x->name, y->name);
+}
+
+/* By instance, service key, type, then newest first. */
+static int cmp_pev_svc(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c = strcmp(x->ev.instanceid, y->ev.instanceid);
+
+	if (c)
+		return c;
+	if ((c = cmp_str(x->svc, y->svc)) != 0)
+		return c;
+	if (x->ev.type != y->ev.type)
+		return x->ev.type < y->ev.type ? -1 : 1;
+	return x->ev.timestamp > y->ev.timestamp ? -1 : x->ev.timestamp < y->ev.timestamp ? 1 : strcmp(x->name, y->name);
+}
+
+static int delete_event(struct store *s, const char *dir, const char *name, size_t *deleted, struct error *err)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+	int r;
+
+	if (!p)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	r = store_delete(s, p, -1);
+	if (r < 0 && r != -ENOENT)
+		return error_set(err, ERR_TEMP, -r, "deleting %s: %s", p, store_strerror(r));
+	(*deleted)++;
+	return 0;
+}
+
+static int prune_shard(struct store *s, const char *dir, size_t max_evictions, size_t max_service, size_t *deleted,
+		       struct error *err)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct pev *v = NULL;
+	size_t n = 0, cap;
+	int r;
+
+	r = store_children(s, dir, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r));
+	cap = strv_length(names);
+	v = calloc(cap ? cap : 1, sizeof(*v));
+	if (!v)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	for (char **nm = names; *nm; nm++) {
+		struct pev *e = &v[n];
+
+		if (trace_parse_node(*nm, NULL, &e->ev) < 0)
+			continue;
+		e->name = *nm;
+		if (e->ev.type == TRACE_SERVICE_RUNNING)
+			e->svc = strdup(e->ev.data);
+		else if (e->ev.type == TRACE_SERVICE_EXITED) {
+			/* "<uniqueid>.<service>.<rc>.<signal>": the service may hold dots */
+			char *d = strdup(e->ev.data), *dot;
+			for (int k = 0; d && k < 2 && (dot = strrchr(d, '.')); k++)
+				*dot = 0;
+			e->svc = d;
+		}
+		n++;
+	}
+	r = 0;
+	if (max_evictions) {
+		size_t count = 0;
+
+		qsort(v, n, sizeof(*v), cmp_pev_inst);
+		for (size_t i = 0; i < n && r >= 0; i++) {
+			if (i == 0 || strcmp(v[i].ev.instanceid, v[i - 1].ev.instanceid) != 0)
+				count = 0;
+			if (count >= max_evictions && !(v[i].ev.type == TRACE_PENDING && v[i].ev.data &&
+							 strstr(v[i].ev.data, "created"))) {
+				r = delete_event(s, dir, v[i].name, deleted, err);
+				v[i].name = NULL; /* gone: not counted below */
+				continue;
+			}
+			if (is_eviction(&v[i].ev))
+				count++;
+		}
+	}
+	if (max_service && r >= 0) {
+		size_t count = 0;
+
+		qsort(v, n, sizeof(*v), cmp_pev_svc);
+		for (size_t i = 0; i < n && r >= 0; i++) {
+			bool same = i > 0 && v[i - 1].svc && v[i].svc &&
+				    strcmp(v[i].ev.instanceid, v[i - 1].ev.instanceid) == 0 &&
+				    strcmp(v[i].svc, v[i - 1].svc) == 0 && v[i].ev.type == v[i - 1].ev.type;
+
+			if (!same)
+				count = 0;
+			if (!v[i].svc || !v[i].name)
+				continue;
+			if (++count > max_service)
+				r = delete_event(s, dir, v[i].name, deleted, err);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		trace_event_clear(&v[i].ev);
+		free(v[i].svc);
+	}
+	free(v);
+	return r;
+}
+
+int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
+{
+	_cleanup_strv_free_ char **shards = NULL;
+	size_t deleted = 0;
+	int r;
+
+	if (!s)
+		return error_set(err, ERR_USAGE, EINVAL, "trace_prune: no store");
+	r = store_children(s, "/trace", &shards, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing /trace: %s", store_strerror(r));
+	for (char **sh = shards; *sh; sh++) {
+		_cleanup_free_ char *dir = strdup_printf("/trace/%s", *sh);
+
+		if (!dir)
+			return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+		r = prune_shard(s, dir, max_evictions, max_service_events, &deleted, err);
+		if (r < 0)
+			return r;
+	}
+	return (int)MIN(deleted, (size_t)INT32_MAX);
+}
+
+int trace_compact(struct store *s, double now, double expire_s, struct error *err)
+{
+	double cutoff = now - expire_s;
+	int r;
+
+	if (!s)
+		return error_set(err, ERR_USAGE, EINVAL, "trace_compact: no store");
+	r = trace_prune(s, TRACE_PRUNE_MAX, TRACE_PRUNE_MAX, err);
+	if (r < 0)
+		return error_prefix(err, "pruning /trace");
+	r = compact_trace(s, cutoff, err);
+	if (r < 0)
+		return error_prefix(err, "compacting /trace");
+	r = compact_finished(s, cutoff, err);
+	if (r < 0)
+		return error_prefix(err, "compacting /finished");
+	r = cap_history(s, "/trace.history", err);
+	if (r < 0)
+		return r;
+	return cap_history(s, "/finished.history", err);
+}
+
+/* ------------------------------------------------------ finished history */
+
+int trace_finished_history(struct store *s, const char *instanceid, char **ret_json)
+{
+	_cleanup_strv_free_ char **snaps = NULL;
+	char *found = NULL;
+	int r;
+
+	if (!s || !instanceid || !ret_json)
+		return -EINVAL;
+	r = store_children(s, "/finished.history", &snaps, NULL, NULL);
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0)
+		return r;
+	/* newest snapshot first: the latest record wins */
+	for (size_t i = strv_length(snaps); i > 0 && !found; i--) {
+		_cleanup_free_ char *p = strdup_printf("/finished.history/%s", snaps[i - 1]), *data = NULL;
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+		size_t len;
+
+		if (!p)
+			return -ENOMEM;
+		r = store_get(s, p, &data, &len, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+		if (trace_snapshot_open(data, len, &db) < 0)
+			continue;
+		if (sqlite3_prepare_v2(db, "SELECT data FROM finished WHERE name = ? ORDER BY timestamp DESC LIMIT 1", -1,
+				       &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, instanceid, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+				found = strdup((const char *)sqlite3_column_text(st, 0));
+				if (!found) {
+					sqlite3_finalize(st);
+					sqlite3_close(db);
+					return -ENOMEM;
+				}
+			}
+		}
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	if (!found)
+		return -ENOENT;
+	*ret_json = found;
+	return 0;
+}

@@ -1,0 +1,36 @@
+/* Corpus replayer: runs every file of the directory given as argv[1] through
+ * LLVMFuzzerTestOneInput, so `make test` replays each fuzzer's seed corpus
+ * without libFuzzer.  Prints one TAP line per file. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../src/basic/fileio.h"
+#include "../../src/basic/util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int main(int argc, char **argv)
+{
+	_cleanup_strv_free_ char **files = NULL;
+	size_t n = 0;
+
+	if (argc != 2 || dir_list(argv[1], 1, &files) < 0) {
+		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+		return 2;
+	}
+	for (char **f = files; *f; f++) {
+		_cleanup_free_ char *path = strdup_printf("%s/%s", argv[1], *f), *data = NULL;
+		size_t len = 0;
+
+		if (!path || read_file(path, &data, &len) < 0) {
+			printf("not ok %zu - %s unreadable\n", ++n, *f);
+			continue;
+		}
+		LLVMFuzzerTestOneInput((const uint8_t *)data, len);
+		printf("ok %zu - %s\n", ++n, *f);
+	}
+	printf("1..%zu\n", n);
+	return 0;
+}

@@ -1,0 +1,365 @@
+/* test-store-fs.c: the store contract on the embedded backend, plus what only
+ * the embedded backend has: several processes on one directory, crash
+ * recovery of store_multi, sweeping of dead sessions, the on-disk layout. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "store-contract.h"
+#include "../../src/basic/fileio.h"
+
+static char tmpdir[] = "/tmp/treadle-store-ut-XXXXXX";
+static char *url;
+
+static int group_setup(void **state)
+{
+	if (!mkdtemp(tmpdir))
+		return -1;
+	url = strdup_printf("file://%s/store", tmpdir);
+	contract_url = url;
+	return url ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	rm_rf(tmpdir);
+	free(url);
+	return 0;
+}
+
+static struct store *open_dir(const char *dir)
+{
+	struct error err = ERROR_INIT;
+	struct store *s = NULL;
+
+	if (store_open(dir, NULL, &s, &err) < 0)
+		fail_msg("store_open %s: %s", dir, err.msg);
+	return s;
+}
+
+/* Several processes create sequential nodes under one parent at once. */
+static void test_concurrent_sequential(void **state)
+{
+	enum { PROCS = 4, EACH = 40 };
+	_cleanup_free_ char *dir = strdup_printf("%s/conc", tmpdir);
+	_cleanup_strv_free_ char **l = NULL;
+	struct store *s;
+	pid_t pids[PROCS];
+
+	s = open_dir(dir);
+	assert_int_equal(store_create(s, "/q", NULL, 0, 0, NULL), 0);
+	for (int p = 0; p < PROCS; p++) {
+		pids[p] = fork();
+		assert_true(pids[p] >= 0);
+		if (pids[p] == 0) {
+			struct error err = ERROR_INIT;
+			struct store *c;
+			if (store_open(dir, NULL, &c, &err) < 0)
+				_exit(2);
+			for (int i = 0; i < EACH; i++) {
+				char data[32];
+				int n = snprintf(data, sizeof(data), "%d.%d", p, i);
+				if (store_create(c, "/q/n-", data, (size_t)n, STORE_SEQUENTIAL, NULL) < 0)
+					_exit(3);
+			}
+			store_close(c);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int status;
+		assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(store_children(s, "/q", &l, NULL, NULL), 0);
+	assert_int_equal(strv_length(l), PROCS * EACH);
+	for (int i = 0; i < PROCS * EACH; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "n-%010d", i);
+		assert_string_equal(l[i], want); /* sorted, no gap, no duplicate */
+	}
+	/* every process's writes are all there, in its own order */
+	for (int p = 0; p < PROCS; p++) {
+		int next = 0;
+		for (char **n = l; *n; n++) {
+			_cleanup_free_ char *path = strdup_printf("/q/%s", *n), *d = NULL;
+			int pp, ii;
+			assert_int_equal(store_get(s, path, &d, NULL, NULL, NULL, NULL), 0);
+			assert_int_equal(sscanf(d, "%d.%d", &pp, &ii), 2);
+			if (pp == p) {
+				assert_int_equal(ii, next);
+				next++;
+			}
+		}
+		assert_int_equal(next, EACH);
+	}
+	store_close(s);
+}
+
+/* A multi interrupted after its journal was written is completed by the next
+ * process that takes the lock; one interrupted before leaves no trace. */
+static void test_multi_crash_recovery(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/crash", tmpdir);
+	struct store *s;
+
+	s = open_dir(dir);
+	assert_int_equal(store_create(s, "/a", "old", 3, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/gone", NULL, 0, 0, NULL), 0);
+	for (int point = 0; point <= 4; point++) {
+		pid_t pid = fork();
+		int status;
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char v[16];
+			struct error err = ERROR_INIT;
+			struct store *c;
+			_cleanup_free_ char *np = strdup_printf("/new%d", point), *npc = strdup_printf("/new%d/c", point);
+			struct store_op ops[] = {
+				{ .type = STORE_OP_CREATE, .path = np, .data = "N", .len = 1 },
+				{ .type = STORE_OP_CREATE, .path = npc, .data = "C", .len = 1 },
+				{ .type = STORE_OP_SET, .path = "/a", .data = np, .len = strlen(np), .version = -1 },
+				{ .type = STORE_OP_DELETE, .path = "/gone", .version = -1 },
+				{ .type = STORE_OP_CREATE, .path = "/gone" },
+			};
+			if (store_open(dir, NULL, &c, &err) < 0)
+				_exit(2);
+			snprintf(v, sizeof(v), "%d", point * 2);
+			setenv("TREADLE_STORE_CRASH_AFTER_STEPS", v, 1);
+			store_multi(c, ops, ELEMENTSOF(ops), NULL);
+			_exit(0); /* not reached: the crash point _exit(99)s */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 99);
+		{
+			_cleanup_free_ char *jp = strdup_printf("%s/journal", dir);
+			assert_int_equal(access(jp, F_OK), 0); /* left behind by the "crash" */
+		}
+		/* the next mutation (any handle) completes it */
+		{
+			_cleanup_free_ char *np = strdup_printf("/new%d", point), *npc = strdup_printf("/new%d/c", point);
+			_cleanup_free_ char *d = NULL, *jp = strdup_printf("%s/journal", dir);
+			assert_int_equal(store_create(s, "/unrelated", NULL, 0, 0, NULL), 0);
+			assert_int_equal(store_delete(s, "/unrelated", -1), 0);
+			assert_int_equal(access(jp, F_OK), -1);
+			assert_int_equal(store_exists(s, np, NULL, NULL, NULL), 0);
+			assert_int_equal(store_exists(s, npc, NULL, NULL, NULL), 0);
+			assert_int_equal(store_get(s, "/a", &d, NULL, NULL, NULL, NULL), 0);
+			assert_string_equal(d, np);
+			assert_int_equal(store_exists(s, "/gone", NULL, NULL, NULL), 0);
+		}
+	}
+	store_close(s);
+}
+
+/* A session file left by a dead process (its lock gone) is swept by the next
+ * store_open, with its ephemerals. */
+static void test_sweep_on_open(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/sweep", tmpdir), *sessions = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	struct store *s;
+	pid_t pid;
+	int status, pfd[2];
+	char c;
+
+	s = open_dir(dir);
+	store_close(s);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct error err = ERROR_INIT;
+		struct store *cs;
+		if (store_open(dir, NULL, &cs, &err) < 0 || store_create(cs, "/e", NULL, 0, STORE_EPHEMERAL, NULL) < 0)
+			_exit(2);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* nobody was watching: the ephemeral is still on disk until the next open */
+	sessions = strdup_printf("%s/tree/e", dir);
+	assert_int_equal(access(sessions, F_OK), 0);
+	s = open_dir(dir);
+	assert_int_equal(store_exists(s, "/e", NULL, NULL, NULL), -ENOENT);
+	free(sessions);
+	sessions = strdup_printf("%s/sessions", dir);
+	assert_int_equal(dir_list(sessions, 0, &l), 0);
+	assert_int_equal(strv_length(l), 1); /* only ours */
+	store_close(s);
+	strv_free(l);
+	l = NULL;
+	assert_int_equal(dir_list(sessions, 0, &l), 0);
+	assert_int_equal(strv_length(l), 0); /* close removes it */
+}
+
+/* Data survives reopening; no temporary files are left in the tree. */
+static void test_persistence_layout(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/persist", tmpdir), *d = NULL, *tree = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	struct store *s;
+	struct store_stat st;
+
+	s = open_dir(dir);
+	assert_int_equal(store_create(s, "/k", "v", 1, 0, NULL), 0);
+	assert_int_equal(store_set(s, "/k", "w", 1, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/k/c", NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/k/e", NULL, 0, STORE_EPHEMERAL, NULL), 0);
+	store_close(s);
+	s = open_dir(dir);
+	assert_int_equal(store_get(s, "/k", &d, NULL, &st, NULL, NULL), 0);
+	assert_string_equal(d, "w");
+	assert_int_equal(st.version, 1);
+	assert_int_equal(st.cversion, 3); /* c, e created, e deleted at close */
+	assert_int_equal(st.num_children, 1);
+	tree = strdup_printf("%s/tree/k", dir);
+	assert_int_equal(dir_list(tree, 0, &l), 0);
+	assert_int_equal(strv_length(l), 3);
+	assert_string_equal(l[0], ".cversion");
+	assert_string_equal(l[1], ".node");
+	assert_string_equal(l[2], "c");
+	store_close(s);
+}
+
+/* Every node directory holds a valid .node: no half node anywhere. */
+static void check_tree(const char *fsdir, int *nodes)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	_cleanup_free_ char *node = strdup_printf("%s/.node", fsdir), *d = NULL;
+
+	assert_int_equal(read_file(node, &d, NULL), 0);
+	assert_true(startswith(d, "N1 "));
+	(*nodes)++;
+	assert_int_equal(dir_list(fsdir, 1, &l), 0);
+	for (char **n = l; *n; n++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", fsdir, *n);
+		check_tree(c, nodes);
+	}
+}
+
+/* SIGKILL a writer at random points, many times: every write it reported
+ * done is there, multis are whole, and the tree has no half node. */
+static void test_crash_fuzz(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/fuzz", tmpdir), *tree = strdup_printf("%s/fuzz/tree", tmpdir);
+	struct store *s;
+	int acked_total = 0;
+
+	s = open_dir(dir);
+	assert_int_equal(store_create(s, "/acked", NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/pairs", NULL, 0, 0, NULL), 0);
+	store_close(s);
+	srandom((unsigned)getpid());
+	for (int round = 0; round < 15; round++) {
+		int pfd[2], status, acked = -1;
+		pid_t pid;
+		char buf[4096];
+		ssize_t n;
+		size_t got = 0;
+
+		assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct error err = ERROR_INIT;
+			struct store *c;
+			close(pfd[0]);
+			if (store_open(dir, NULL, &c, &err) < 0)
+				_exit(2);
+			for (int i = 0;; i++) {
+				_cleanup_free_ char *p = strdup_printf("/acked/r%02d-%05d", round, i);
+				_cleanup_free_ char *a = strdup_printf("/pairs/r%02d-%05d-a", round, i);
+				_cleanup_free_ char *b = strdup_printf("/pairs/r%02d-%05d-b", round, i);
+				struct store_op ops[] = {
+					{ .type = STORE_OP_CREATE, .path = a, .data = "a", .len = 1 },
+					{ .type = STORE_OP_CREATE, .path = b, .data = "b", .len = 1 },
+				};
+				if (store_create(c, p, "v", 1, 0, NULL) < 0 || store_set(c, p, "w", 1, 0, NULL) < 0 ||
+				    store_create(c, "/acked/s-", NULL, 0, STORE_SEQUENTIAL | STORE_EPHEMERAL, NULL) < 0 ||
+				    store_multi(c, ops, 2, NULL) < 0)
+					_exit(3);
+				if (write(pfd[1], &i, sizeof(i)) != sizeof(i))
+					_exit(4);
+			}
+		}
+		close(pfd[1]);
+		usleep((useconds_t)(5000 + random() % 80000));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		while ((n = read(pfd[0], buf + got % sizeof(buf), sizeof(int))) > 0) {
+			memcpy(&acked, buf + got % sizeof(buf), sizeof(int));
+			got += (size_t)n;
+		}
+		close(pfd[0]);
+		assert_true(WIFSIGNALED(status));
+		/* the next open replays any journal and reaps the dead session */
+		s = open_dir(dir);
+		for (int i = 0; i <= acked; i++) {
+			_cleanup_free_ char *p = strdup_printf("/acked/r%02d-%05d", round, i), *d = NULL;
+			assert_int_equal(store_get(s, p, &d, NULL, NULL, NULL, NULL), 0);
+			assert_string_equal(d, "w");
+		}
+		{
+			_cleanup_strv_free_ char **l = NULL;
+			assert_int_equal(store_children(s, "/pairs", &l, NULL, NULL), 0);
+			for (char **p = l; *p; p++) { /* multis are whole: -a and -b come in pairs */
+				_cleanup_free_ char *other = strdup(*p);
+				other[strlen(other) - 1] = other[strlen(other) - 1] == 'a' ? 'b' : 'a';
+				assert_true(strv_contains(l, other));
+			}
+			_cleanup_strv_free_ char **e = NULL;
+			assert_int_equal(store_children(s, "/acked", &e, NULL, NULL), 0);
+			for (char **p = e; *p; p++)
+				assert_false(startswith(*p, "s-")); /* its ephemerals went with it */
+		}
+		{
+			int nodes = 0;
+			check_tree(tree, &nodes);
+			assert_true(nodes >= 3);
+		}
+		store_close(s);
+		acked_total += acked + 1;
+	}
+	print_message("# %d acknowledged write groups survived 15 SIGKILLs\n", acked_total);
+	assert_true(acked_total > 0);
+}
+
+/* A bad URL is a permanent error. */
+static void test_bad_url(void **state)
+{
+	struct error err = ERROR_INIT;
+	struct store *s = NULL;
+
+	assert_true(store_open("http://x", NULL, &s, &err) < 0);
+	assert_int_equal(err.code, ERR_PERM);
+	error_clear(&err);
+	assert_true(store_open("file://relative", NULL, &s, &err) < 0);
+	assert_int_equal(err.code, ERR_PERM);
+	error_clear(&err);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		STORE_CONTRACT_TESTS,
+		cmocka_unit_test(test_concurrent_sequential),
+		cmocka_unit_test(test_multi_crash_recovery),
+		cmocka_unit_test(test_sweep_on_open),
+		cmocka_unit_test(test_persistence_layout),
+		cmocka_unit_test(test_crash_fuzz),
+		cmocka_unit_test(test_bad_url),
+	};
+
+	if (argc > 1 && !strcmp(argv[1], CT_CHILD_ARG))
+		return store_contract_child_main(argc, argv);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
