@@ -70,7 +70,60 @@ struct sim_opts {
 	enum sched_mode mode;
 	bool quiet;
 	unsigned repeat; /* extra steady passes, min time reported */
+	unsigned events; /* single-app / single-server events to time after the passes */
 };
+
+/* Time N one-app and one-server events (each followed by a schedule call). */
+static int time_events(struct sched_cell *c, unsigned n, struct error *err)
+{
+	int64_t d[3] = { 1024, 25, 1024 };
+	int part = sched_partition_get(c, "_default");
+	int alloc = sched_alloc_get_path(c, part, "_default/bench");
+	double t_add = 0, t_rm = 0, t_down = 0, t_up = 0;
+	size_t full = 0;
+	int srv = sched_server_next(c, -1);
+
+	for (unsigned i = 0; i < n; i++) {
+		char name[64];
+		struct sched_app_spec spec = { .name = name, .priority = 50, .demand = d, .data_retention_timeout = -1,
+					       .global_order = INT64_MAX / 2 + i };
+		struct sched_stats st;
+		double t;
+		int id;
+
+		snprintf(name, sizeof(name), "bench.event#%010u", i);
+		id = sched_app_add(c, alloc, &spec);
+		if (id < 0)
+			return error_sys(err, -id, "event app");
+		t = cpu_s();
+		sched_schedule(c, SCHED_SIM_NOW, NULL, NULL, &st);
+		t_add += cpu_s() - t;
+		full += st.full_pass;
+		sched_app_remove(c, id);
+		t = cpu_s();
+		sched_schedule(c, SCHED_SIM_NOW, NULL, NULL, &st);
+		t_rm += cpu_s() - t;
+		full += st.full_pass;
+		if (srv >= 0) {
+			sched_server_set_state(c, srv, SCHED_DOWN, SCHED_SIM_NOW);
+			t = cpu_s();
+			sched_schedule(c, SCHED_SIM_NOW, NULL, NULL, &st);
+			t_down += cpu_s() - t;
+			full += st.full_pass;
+			sched_server_set_state(c, srv, SCHED_UP, SCHED_SIM_NOW);
+			t = cpu_s();
+			sched_schedule(c, SCHED_SIM_NOW, NULL, NULL, &st);
+			t_up += cpu_s() - t;
+			full += st.full_pass;
+			srv = sched_server_next(c, srv);
+			if (srv < 0)
+				srv = sched_server_next(c, -1);
+		}
+	}
+	printf("events\t%u\tadd %.1f us\tremove %.1f us\tserver-down %.1f us\tserver-up %.1f us\tfull passes %zu\n", n,
+	       1e6 * t_add / n, 1e6 * t_rm / n, 1e6 * t_down / n, 1e6 * t_up / n, full);
+	return 0;
+}
 
 static int simulate(const struct sim_opts *o, struct error *err)
 {
@@ -150,6 +203,8 @@ static int simulate(const struct sim_opts *o, struct error *err)
 			printf("steady-min\t%.6f s\t(%u passes)\n", best, o->repeat);
 		}
 	}
+	if (o->events)
+		return time_events(c, o->events, err);
 	return 0;
 }
 
@@ -189,6 +244,7 @@ static int cmd_simulate(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "repeat", required_argument, NULL, 'r' },
+		{ "events", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -198,7 +254,7 @@ static int cmd_simulate(int argc, char **argv)
 	int ch, r;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "gm:o:qr:h", opts, NULL)) >= 0) {
+	while ((ch = getopt_long(argc, argv, "gm:o:qr:e:h", opts, NULL)) >= 0) {
 		switch (ch) {
 		case 'g':
 			gen = true;
@@ -219,8 +275,13 @@ static int cmd_simulate(int argc, char **argv)
 				return cli_usage_error("scheduler simulate", "--repeat needs a count");
 			o.repeat = (unsigned)ch;
 			break;
+		case 'e':
+			if (safe_atoi(optarg, &ch) < 0 || ch < 0)
+				return cli_usage_error("scheduler simulate", "--events needs a count");
+			o.events = (unsigned)ch;
+			break;
 		case 'h':
-			printf("usage: treadle scheduler simulate [--mode compat|improved] [--out OUTDIR] [--repeat N] DIR\n"
+			printf("usage: treadle scheduler simulate [--mode compat|improved] [--out OUTDIR] [--repeat N] [--events N] DIR\n"
 			       "       treadle scheduler simulate --generate SERVERS APPS_PER_SERVER SEED DIR\n");
 			return EXIT_OK;
 		default:
