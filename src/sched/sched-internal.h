@@ -57,6 +57,9 @@ struct sched_node {
 	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
 	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
+	int pos;	/* index in the parent's children */
+	int64_t *seg;	/* buckets: max tree over children's free (up children only), SCHED_DIMS_MAX per node */
+	size_t segleaves;
 };
 
 struct sched_alloc {
