@@ -24,7 +24,7 @@ static const struct cli_command commands[] = {
 	  "read and write the cell store (debugging)" },
 	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
 	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
-	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
+	{ "scheduler", cmd_scheduler, "simulate DIR | explain INSTANCE | view servers|allocs|apps [--json]", "run, explain and inspect the scheduler" },
 	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
 	  "run a command (default a login shell) inside a running container" },
 	{ "manifest", cmd_manifest, "check|convert FILE|- [--app PROID.NAME] [--env dev|qa|uat|prod] [--no-user-check]",
