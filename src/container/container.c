@@ -129,7 +129,7 @@ static int write_state(const struct container_ctx *c, pid_t pid, const uint64_t 
 	int r = -ENOMEM;
 
 	if (path && s)
-		r = write_file_atomic(path, s, strlen(s), 0644);
+		r = container_write_file(path, s, strlen(s));
 	free(s);
 	json_decref(o);
 	return r;
