@@ -234,15 +234,14 @@ int volume_release(const char *node_root, const char *unique, struct error *err)
 int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep, struct error *err)
 {
 	_cleanup_free_ char *dir = strdup_printf("%s/volumes", node_root);
-	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL, **groups = NULL;
+	_cleanup_cg_ struct cg *cg = NULL;
 	int r;
 
 	if (!dir)
 		return error_sys(err, ENOMEM, "volumes");
 	r = dir_list(dir, 1, &names);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	if (r < 0 && r != -ENOENT)
 		return error_sys(err, r, "volumes: %s", dir);
 	for (size_t i = 0; names && names[i]; i++) {
 		_cleanup_free_ char *u = NULL;
@@ -254,6 +253,16 @@ int container_volumes_sync(const char *node_root, const char *cgroup_root, char 
 		if (strv_contains(keep, u))
 			continue;
 		r = container_cleanup(node_root, cgroup_root, u, err);
+		if (r < 0)
+			return r;
+	}
+	/* cgroups of containers nobody knows about any more */
+	if (cg_open(NULL, cgroup_root, 0, &cg, NULL) < 0 || cg_list(cg, "apps", &groups) < 0)
+		return 0;
+	for (size_t i = 0; groups && groups[i]; i++) {
+		if (strv_contains(keep, groups[i]))
+			continue;
+		r = container_cleanup(node_root, cgroup_root, groups[i], err);
 		if (r < 0)
 			return r;
 	}
