@@ -46,10 +46,12 @@ start_one() { # name, extra options...; records us from launch to "ran" file
 	local t0 t1
 	t0=$(date +%s%N)
 	"$BIN" container run --dir "$T/apps/$u" --unique "$u" --node-root "$T/node" --cgroup-root "$CG" \
-		--proid nobody --memory 64M --cpu 50 --pids 64 --bind "$T/ctl:/run/tm_ctl" "$@" >/dev/null 2>&1 &
+		--proid nobody --memory 64M --cpu 50 --pids 64 --bind "$T/ctl:/run/tm_ctl" "$@" >"$T/$u.log" 2>&1 &
 	echo $! >"$T/$u.pid"
 	until [ -e "$T/ctl/$u.ran" ]; do
-		if ! kill -0 "$(cat "$T/$u.pid")" 2>/dev/null; then echo "start of $u failed" >&2; return 1; fi
+		if ! kill -0 "$(cat "$T/$u.pid")" 2>/dev/null; then
+			wait "$(cat "$T/$u.pid")"; echo "start of $u failed (status $?): $(tail -2 "$T/$u.log")" >&2; return 1
+		fi
 		sleep 0.0005
 	done
 	t1=$(date +%s%N)
@@ -75,17 +77,17 @@ run_series bwrap bwrap "${BWRAP_ARGS[@]}" true
 run_series unshare unshare --mount --pid --uts --ipc --net --fork --mount-proc true
 : >"$T/treadle.us"
 for i in $(seq 1 "$N"); do start_one "c$i" --disk 64M >>"$T/treadle.us" || break; done
-echo "  (with $N containers up)"
+echo "  (${#UNITS[@]} containers up)"
 # idle footprint, measured while the N volume-backed containers run
-pss=0; procs=0; sysmem=0
-for i in $(seq 1 "$N"); do
-	ppid=$(cat "$T/c$i.pid")
+pss=0; procs=0; sysmem=0; up=${#UNITS[@]}
+for u in "${UNITS[@]}"; do
+	ppid=$(cat "$T/$u.pid")
 	for p in $ppid $(pgrep -P "$ppid") $(pgrep -P "$(pgrep -P "$ppid" | head -1)" 2>/dev/null); do
 		case "$(cat /proc/$p/comm 2>/dev/null)" in treadle|s6-svscan|s6-supervise) ;; *) continue;; esac
 		v=$(awk '/^Pss:/{s+=$2} END{print s+0}' /proc/$p/smaps_rollup 2>/dev/null)
 		pss=$((pss + ${v:-0})); procs=$((procs + 1))
 	done
-	m=$(cat /sys/fs/cgroup/memory/$CG/apps/c$i/sys/memory.usage_in_bytes 2>/dev/null || echo 0)
+	m=$(cat "/sys/fs/cgroup/memory/$CG/apps/$u/sys/memory.usage_in_bytes" 2>/dev/null || echo 0)
 	sysmem=$((sysmem + m))
 done
 # where the time goes: container_run's own phase timings (data/container.json)
@@ -117,5 +119,5 @@ for l in bwrap unshare treadle treadle-tmpfs; do
 done
 echo "$phases"
 echo "  (the rest, up to the service's first command, is s6-svscan scanning and s6-supervise spawning run)"
-echo "idle footprint with $N containers: helpers PSS $((pss / N)) KiB/container ($procs processes)," \
-	"sys cgroup charge $((sysmem / N / 1024)) KiB/container"
+echo "idle footprint with $up containers: helpers PSS $((pss / up)) KiB/container ($procs processes)," \
+	"sys cgroup charge $((sysmem / up / 1024)) KiB/container"
