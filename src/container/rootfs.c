@@ -248,6 +248,38 @@ static int mount_volume(const struct container_ctx *c, struct error *err)
 	return do_mount("overlay", c->root_dir, "overlay", MS_NOSUID | MS_NODEV, opts, err);
 }
 
+/* /proc entries that reach the host kernel: read-only (sys, sysrq-trigger,
+ * irq, bus, fs) or hidden behind /dev/null (kcore, keys, timer_list ...), so a
+ * root service cannot change kernel settings for the whole machine. */
+static int protect_proc(const char *proc, struct error *err)
+{
+	static const char *const ro[] = { "sys", "sysrq-trigger", "irq", "bus", "fs" };
+	static const char *const masked[] = { "kcore", "keys", "timer_list", "sched_debug", "kallsyms" };
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(ro); i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", proc, ro[i]);
+		if (!p)
+			return error_sys(err, ENOMEM, "/proc");
+		if (access(p, F_OK) < 0)
+			continue;
+		r = bind_mount(p, p, true, true, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(masked); i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", proc, masked[i]);
+		if (!p)
+			return error_sys(err, ENOMEM, "/proc");
+		if (access(p, F_OK) < 0)
+			continue;
+		r = do_mount("/dev/null", p, NULL, MS_BIND, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* A new network namespace starts with lo down. */
 static int loopback_up(struct error *err)
 {
@@ -297,6 +329,9 @@ int rootfs_setup(const struct container_ctx *c, struct error *err)
 	if (!p)
 		return error_sys(err, ENOMEM, "root");
 	r = do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+	if (r < 0)
+		return r;
+	r = protect_proc(p, err);
 	if (r < 0)
 		return r;
 	free(p);

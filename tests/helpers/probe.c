@@ -163,6 +163,16 @@ static int cmd_check(int argc, char **argv)
 	}
 	fd = open("/etc/.probe-write", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	check(fd < 0, "/etc read-only", "%s", fd < 0 ? strerror(errno) : "writable");
+	if (getuid() == 0) {
+		fd = open("/proc/sys/kernel/hostname", O_WRONLY | O_CLOEXEC);
+		check(fd < 0 && errno == EROFS, "/proc/sys read-only for root", "%s", fd < 0 ? strerror(errno) : "writable");
+		if (fd >= 0)
+			close(fd);
+		fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+		check(fd < 0, "/proc/sysrq-trigger read-only for root", "%s", fd < 0 ? strerror(errno) : "writable");
+		if (fd >= 0)
+			close(fd);
+	}
 	char tmpf[64];
 	snprintf(tmpf, sizeof(tmpf), "/tmp/.probe-write-%ld", (long)getuid());
 	fd = open(tmpf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
