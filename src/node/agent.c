@@ -459,11 +459,11 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/manifest.yml", tmp);
-	if (!p || (r = write_file_atomic(p, text, strlen(text), 0644)) < 0)
+	if (!p || (r = sv_write_file(p, text, strlen(text), 0644)) < 0)
 		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/app.json", tmp);
-	if (!p || (r = write_file_atomic(p, appjson, strlen(appjson), 0644)) < 0)
+	if (!p || (r = sv_write_file(p, appjson, strlen(appjson), 0644)) < 0)
 		goto fail;
 	/* at least once: a crash before the rename configures (and posts) again */
 	r = sproc_event_post(a->p_ev, inst, "configured", uid, NULL);
