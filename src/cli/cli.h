@@ -26,7 +26,26 @@ const char *cli_root(const char *opt_root);
 
 /* One entry per subcommand, defined in their cmd-*.c files. */
 int cmd_version(int argc, char **argv);
+
+/* Store of the cell: --store URL, else $TREADLE_STORE, else file://<root>/store
+ * (root from cli_root(opt_root)); a derived local store must exist.  cli-store.c */
+struct store;
+char *cli_store_url(const char *opt_root, const char *opt_store);
+int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
+
+/* Long options shared by the store-using commands. */
+#define CLI_OPT_ROOT 0x100
+#define CLI_OPT_STORE 0x101
+
+int cmd_cell(int argc, char **argv);
+int cmd_master(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 /* cmd-exec.c (container runtime) */
 int cmd_exec(int argc, char **argv);

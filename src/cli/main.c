@@ -9,8 +9,21 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "cell", cmd_cell, "up|down|status [--root DIR] [--daemon] [--hostname H] [--cgroup-root NAME] [--json]",
+	  "start, stop or inspect a single-machine cell" },
+	{ "run", cmd_run,
+	  "APP -m MANIFEST [--count N] [--env ENV] | APP [--memory M] [--cpu C] [--disk D] [--restart-limit N] "
+	  "[--restart-interval S] [--endpoint NAME PORT]... [--count N] -- CMD...",
+	  "schedule instances of an app; prints their ids" },
+	{ "stop", cmd_stop, "INSTANCE...", "delete instances (their containers are stopped)" },
+	{ "show", cmd_show, "[running|pending|scheduled|finished|all] [--json]", "list instances and their state" },
+	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
+	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
+	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H] [--server-down-grace SECS]", "(internal) run the cell master" },
 	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
 	  "read and write the cell store (debugging)" },
+	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
+	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
 	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
 	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
 	  "run a command (default a login shell) inside a running container" },
@@ -71,6 +84,8 @@ static int cmd_help(int argc, char **argv)
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		if (commands[i].summary[0] != '(') /* "(internal)" commands are not listed */
 			printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+	printf("\nevery command takes --root DIR (else $TREADLE_ROOT, else /var/lib/treadle) and, where it reads the\n"
+	       "store, --store URL (else $TREADLE_STORE, else file://<root>/store)\n");
 	printf("\nexit codes: 0 ok, 1 no/false, 2 usage, 100 permanent error, 111 temporary or system error\n");
 	return EXIT_OK;
 }

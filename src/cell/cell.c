@@ -1,0 +1,670 @@
+/* cell.c: single-machine cell up / down / status. */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <jansson.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "../container/container.h"
+#include "../store/store.h"
+#include "cell.h"
+
+static const char *const services[] = { "master", "node", "running" };
+
+/* 'it'\''s' quoting for /bin/sh. */
+static char *shquote(const char *s)
+{
+	size_t n = 3;
+	char *r, *p;
+
+	for (const char *q = s; *q; q++)
+		n += *q == '\'' ? 4 : 1;
+	r = p = malloc(n);
+	if (!r)
+		return NULL;
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else
+			*p++ = *s;
+	}
+	*p++ = '\'';
+	*p = 0;
+	return r;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	return strdup_printf("%s/%s", a, b);
+}
+
+/* Run argv, wait; returns the exit status (0..255), 256+sig, or -errno. */
+static int run_wait(char *const argv[], bool quiet)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return negerrno();
+	if (pid == 0) {
+		if (quiet) {
+			int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return negerrno();
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
+}
+
+/* Run argv, capture its stdout (up to 64 KiB) into *out; returns like run_wait. */
+static int capture(char *const argv[], char **out)
+{
+	char buf[65536];
+	size_t len = 0;
+	int pipefd[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	*out = NULL;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return negerrno();
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return negerrno();
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		dup2(pipefd[1], 1);
+		if (nul >= 0)
+			dup2(nul, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (len < sizeof(buf) - 1 && ((n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	close(pipefd[0]);
+	buf[len] = 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return negerrno();
+	*out = strdup(buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
+}
+
+/* Does the s6-svscan of scan dir `dir` run?  (Its control FIFO has a reader.) */
+static bool svscan_running(const char *dir)
+{
+	_cleanup_free_ char *fifo = strdup_printf("%s/.s6-svscan/control", dir);
+	int fd;
+
+	if (!fifo)
+		return false;
+	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int cell_is_running(const char *root)
+{
+	_cleanup_free_ char *svc = path_join(root, "svc");
+
+	return svc && svscan_running(svc) ? 1 : 0;
+}
+
+static int write_script(const char *path, const char *text)
+{
+	return write_file_atomic(path, text, strlen(text), 0755);
+}
+
+static int write_service(const char *svcdir, const char *logdir, const char *name, const char *cmd,
+			 struct error *err)
+{
+	_cleanup_free_ char *dir = path_join(svcdir, name), *logsvc = NULL, *run = NULL, *logrun = NULL;
+	_cleanup_free_ char *script = NULL, *logscript = NULL, *qlog = NULL, *ldir = path_join(logdir, name);
+	int r;
+
+	if (!dir || !ldir)
+		return error_sys(err, ENOMEM, "cell");
+	logsvc = path_join(dir, "log");
+	run = path_join(dir, "run");
+	logrun = logsvc ? path_join(logsvc, "run") : NULL;
+	qlog = shquote(ldir);
+	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s\n", cmd);
+	logscript = qlog ? strdup_printf("#!/bin/sh\nexec s6-log -b -p T n20 s1000000 %s\n", qlog) : NULL;
+	if (!logrun || !script || !logscript)
+		return error_sys(err, ENOMEM, "cell");
+	if ((r = mkdir_p(logsvc, 0755)) < 0 || (r = mkdir_p(ldir, 0755)) < 0)
+		return error_sys(err, -r, "creating %s", logsvc);
+	if ((r = write_script(run, script)) < 0 || (r = write_script(logrun, logscript)) < 0)
+		return error_sys(err, -r, "writing %s", run);
+	return 0;
+}
+
+static int store_ready(struct store *s, const char *hostname)
+{
+	_cleanup_strv_free_ char **lead = NULL, **pres = NULL;
+
+	if (store_children(s, "/election/master", &lead, NULL, NULL) < 0 || !lead || !lead[0])
+		return 0;
+	if (store_children(s, "/server.presence", &pres, NULL, NULL) < 0)
+		return 0;
+	for (char **p = pres; p && *p; p++)
+		if (strcmp(*p, hostname) == 0 || (startswith(*p, hostname) && (*p)[strlen(hostname)] == '#'))
+			return 1;
+	return 0;
+}
+
+int cell_up(const struct cell_options *o, struct error *err)
+{
+	_cleanup_free_ char *root = NULL, *bin = NULL, *svc = NULL, *logd = NULL, *store = NULL, *node = NULL;
+	_cleanup_free_ char *qbin = NULL, *qstore = NULL, *qnode = NULL, *qhost = NULL, *qcg = NULL, *qrun = NULL;
+	_cleanup_free_ char *cmd = NULL, *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL;
+	char host[HOST_NAME_MAX + 1] = "";
+	const char *hostname = o->hostname, *cg = o->cgroup_root ? o->cgroup_root : "treadle";
+	json_t *j;
+	pid_t pid;
+	int r;
+
+	if (mkdir_p(o->root, 0755) < 0)
+		return error_sys(err, errno, "creating %s", o->root);
+	root = realpath(o->root, NULL);
+	bin = o->treadle_bin ? realpath(o->treadle_bin, NULL) : realpath("/proc/self/exe", NULL);
+	if (!root || !bin)
+		return error_sys(err, errno, "resolving %s", root ? "the treadle binary" : o->root);
+	if (!hostname) {
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			return error_sys(err, errno, "gethostname");
+		hostname = host;
+	}
+	if (strchr(cg, '/') || !*cg)
+		return error_set(err, ERR_USAGE, 0, "--cgroup-root: expected a name, got '%s'", cg);
+	svc = path_join(root, "svc");
+	logd = path_join(root, "log");
+	store = path_join(root, "store");
+	node = path_join(root, "node");
+	runningd = node ? path_join(node, "running") : NULL;
+	url = strdup_printf("file://%s", store ? store : "");
+	pidfile = path_join(root, "cell.pid");
+	cfg = path_join(root, "cell.json");
+	if (!svc || !logd || !store || !node || !runningd || !url || !pidfile || !cfg)
+		return error_sys(err, ENOMEM, "cell");
+	if (svscan_running(svc))
+		return error_set(err, ERR_PERM, 0, "a cell already runs at %s (stop it with 'treadle cell down --root %s')",
+				 root, root);
+
+	/* Fresh service dirs each time (a stopped tree's supervise/ state is stale). */
+	r = rm_rf(svc);
+	if (r < 0)
+		return error_sys(err, -r, "removing %s", svc);
+	if ((r = mkdir_p(svc, 0755)) < 0 || (r = mkdir_p(logd, 0755)) < 0 || (r = mkdir_p(store, 0700)) < 0 ||
+	    (r = mkdir_p(runningd, 0755)) < 0)
+		return error_sys(err, -r, "creating the cell directories under %s", root);
+
+	qbin = shquote(bin);
+	qstore = shquote(url);
+	qnode = shquote(node);
+	qhost = shquote(hostname);
+	qcg = shquote(cg);
+	qrun = shquote(runningd);
+	if (!qbin || !qstore || !qnode || !qhost || !qcg || !qrun)
+		return error_sys(err, ENOMEM, "cell");
+
+	cmd = strdup_printf("exec %s master --store %s --hostname %s", qbin, qstore, qhost);
+	if (!cmd || write_service(svc, logd, "master", cmd, err) < 0)
+		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+	free(cmd);
+	cmd = strdup_printf("exec %s node --store %s --root %s --hostname %s --cgroup-root %s", qbin, qstore, qnode,
+			    qhost, qcg);
+	if (!cmd || write_service(svc, logd, "node", cmd, err) < 0)
+		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+	free(cmd);
+	cmd = strdup_printf("mkdir -p %s\nexec s6-svscan %s", qrun, qrun);
+	if (!cmd || write_service(svc, logd, "running", cmd, err) < 0)
+		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "hostname", hostname, "cgroup_root", cg, "treadle", bin, "store",
+		      url, "root", root);
+	if (j) {
+		_cleanup_free_ char *t = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
+		json_decref(j);
+		if (!t || (r = write_file_atomic(cfg, t, strlen(t), 0644)) < 0)
+			return error_sys(err, t ? -r : ENOMEM, "writing %s", cfg);
+	}
+
+	if (!o->daemon) {
+		_cleanup_free_ char *p = strdup_printf("%d\n", (int)getpid());
+
+		if (p)
+			write_file_atomic(pidfile, p, strlen(p), 0644);
+		execlp("s6-svscan", "s6-svscan", svc, (char *)NULL);
+		return error_sys(err, errno, "executing s6-svscan");
+	}
+
+	pid = fork();
+	if (pid < 0)
+		return error_sys(err, errno, "fork");
+	if (pid == 0) {
+		_cleanup_free_ char *lf = path_join(logd, "svscan.log");
+		int fd, nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		setsid();
+		fd = lf ? open(lf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("s6-svscan", "s6-svscan", svc, (char *)NULL);
+		_exit(127);
+	}
+	{
+		_cleanup_free_ char *p = strdup_printf("%d\n", (int)pid);
+
+		if (p)
+			write_file_atomic(pidfile, p, strlen(p), 0644);
+	}
+
+	/* Wait until the master leads and the node is present. */
+	{
+		_cleanup_store_ struct store *s = NULL;
+		uint64_t deadline = now_monotonic_ms() + (uint64_t)(o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000);
+		struct error serr = ERROR_INIT;
+		int st;
+
+		for (;;) {
+			if (waitpid(pid, &st, WNOHANG) == pid)
+				return error_set(err, ERR_TEMP, 0, "s6-svscan %s exited at start; see %s/svscan.log", svc,
+						 logd);
+			if (!s && store_open(url, NULL, &s, &serr) < 0)
+				error_clear(&serr);
+			if (s && store_ready(s, hostname))
+				return 0;
+			if (now_monotonic_ms() > deadline)
+				return error_set(err, ERR_TEMP, 0,
+						 "the cell at %s is not ready after %d ms (master leading, node %s present); "
+						 "see %s/master/current and %s/node/current",
+						 root, o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000, hostname, logd,
+						 logd);
+			if (s)
+				store_wait(s, 50);
+			else
+				usleep(50 * 1000);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------- down */
+
+static bool path_under(const char *p, const char *root)
+{
+	size_t n = strlen(root);
+
+	return strncmp(p, root, n) == 0 && (p[n] == '/' || p[n] == 0);
+}
+
+/* Pids of processes that belong to the cell: cwd, exe or an argument under R. */
+static int cell_pids(const char *root, pid_t **ret, size_t *ret_n)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	pid_t *pids = NULL;
+	size_t n = 0;
+	struct dirent *de;
+
+	if (!d)
+		return negerrno();
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *cwdl = NULL, *cmdp = NULL, *cmd = NULL;
+		char buf[PATH_MAX + 1];
+		uint64_t v;
+		ssize_t l;
+		size_t len = 0;
+		bool mine = false;
+
+		if (safe_atou64(de->d_name, &v) < 0 || (pid_t)v == getpid())
+			continue;
+		cwdl = strdup_printf("/proc/%s/cwd", de->d_name);
+		cmdp = strdup_printf("/proc/%s/cmdline", de->d_name);
+		if (!cwdl || !cmdp)
+			break;
+		l = readlink(cwdl, buf, sizeof(buf) - 1);
+		if (l > 0) {
+			buf[l] = 0;
+			mine = path_under(buf, root);
+		}
+		if (!mine && read_file(cmdp, &cmd, &len) >= 0)
+			for (size_t i = 0; i < len && !mine; i += strlen(cmd + i) + 1) {
+				const char *hit = strstr(cmd + i, root);
+
+				mine = hit && path_under(hit, root) && (hit == cmd + i || hit[-1] == '/' || hit[-1] == '=');
+			}
+		if (mine) {
+			pid_t *t = realloc(pids, (n + 1) * sizeof(*t));
+			if (!t)
+				break;
+			pids = t;
+			pids[n++] = (pid_t)v;
+		}
+	}
+	*ret = pids;
+	*ret_n = n;
+	return 0;
+}
+
+static int count_mounts_under(const char *root, char ***ret)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	char **l = NULL;
+
+	if (!f)
+		return negerrno();
+	while (getline(&line, &cap, f) > 0) {
+		char *save = NULL, *tok = strtok_r(line, " ", &save);
+
+		/* fields: id parent maj:min root mountpoint ... */
+		for (int i = 0; tok && i < 4; i++)
+			tok = strtok_r(NULL, " ", &save);
+		if (tok && path_under(tok, root))
+			strv_extend(&l, tok);
+	}
+	*ret = l;
+	return (int)strv_length(l);
+}
+
+/* Remove a cgroup tree bottom-up; cgroups that still held processes (killed
+ * here) are counted in *count. */
+static int sweep_cgroup(const char *dir, int *count)
+{
+	_cleanup_strv_free_ char **kids = NULL;
+	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
+	bool counted = false;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.')
+			strv_extend(&kids, de->d_name);
+	closedir(d);
+	for (char **k = kids; k && *k; k++) {
+		_cleanup_free_ char *sub = path_join(dir, *k);
+		if (sub)
+			sweep_cgroup(sub, count);
+	}
+	for (int tries = 0; tries < 50; tries++) {
+		_cleanup_free_ char *data = NULL;
+		char *save = NULL;
+
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return negerrno();
+		if (!procs || read_file(procs, &data, NULL) < 0)
+			continue;
+		for (char *t = strtok_r(data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+			int64_t p;
+
+			if (safe_atoi64(t, &p) == 0 && p > 1 && kill((pid_t)p, SIGKILL) == 0 && !counted) {
+				(*count)++;
+				counted = true;
+			}
+		}
+		usleep(20 * 1000);
+	}
+	return -EBUSY;
+}
+
+/* Detach loop devices whose backing file is under root; returns how many. */
+static int sweep_loops(const char *root)
+{
+	_cleanup_closedir_ DIR *d = opendir("/sys/block");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *bf = NULL, *file = NULL, *dev = NULL;
+		_cleanup_close_ int fd = -1;
+
+		if (!startswith(de->d_name, "loop"))
+			continue;
+		bf = strdup_printf("/sys/block/%s/loop/backing_file", de->d_name);
+		if (!bf || read_file(bf, &file, NULL) < 0)
+			continue;
+		file[strcspn(file, "\n")] = 0;
+		if (!path_under(file, root))
+			continue;
+		dev = strdup_printf("/dev/%s", de->d_name);
+		fd = dev ? open(dev, O_RDONLY | O_CLOEXEC) : -1;
+		if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) == 0)
+			n++;
+	}
+	return n;
+}
+
+int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
+{
+	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
+	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL, *node_root = NULL, *apps = NULL;
+	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
+	uint64_t deadline;
+	json_t *j;
+
+	*rep = (struct cell_down_report){ 0 };
+	if (timeout_ms <= 0)
+		timeout_ms = 30000;
+	if (!root)
+		return error_set(err, ERR_PERM, errno, "no cell at %s", root_in);
+	svc = path_join(root, "svc");
+	cfg = path_join(root, "cell.json");
+	master = svc ? path_join(svc, "master") : NULL;
+	node = svc ? path_join(svc, "node") : NULL;
+	node_root = path_join(root, "node");
+	apps = path_join(root, "node/apps");
+	if (!svc || !cfg || !master || !node || !node_root || !apps)
+		return error_sys(err, ENOMEM, "cell down");
+	if (read_file(cfg, &data, NULL) < 0)
+		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
+	j = json_loads(data, 0, NULL);
+	cg = strdup(json_string_value(json_object_get(j, "cgroup_root")) ?: "treadle");
+	json_decref(j);
+	if (!cg)
+		return error_sys(err, ENOMEM, "cell down");
+
+	rep->was_running = svscan_running(svc);
+	if (rep->was_running) {
+		/* 1. No more placement changes. */
+		char *const mdown[] = { "s6-svc", "-wD", "-T", "5000", "-d", master, NULL };
+		run_wait(mdown, true);
+
+		/* 2. The node agent down: on SIGTERM it stops and cleans up its
+		 *    containers (without finishing the instances: they stay
+		 *    scheduled and come back at the next cell up), then exits. */
+		{
+			_cleanup_free_ char *t = strdup_printf("%d", timeout_ms * 2 / 3);
+			char *const ndown[] = { "s6-svc", "-wD", "-T", t, "-d", node, NULL };
+
+			if (t && node)
+				run_wait(ndown, true);
+		}
+
+		/* 3. The whole tree: s6-svscan sends SIGTERM to every supervisor. */
+		{
+			char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
+			run_wait(tdown, true);
+		}
+	}
+
+	/* 4. Wait for every process of the cell to go, then kill what is left. */
+	deadline = now_monotonic_ms() + (uint64_t)timeout_ms / 3 + 2000;
+	for (;;) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+
+		cell_pids(root, &pids, &n);
+		if (n == 0)
+			break;
+		if (now_monotonic_ms() > deadline) {
+			for (size_t i = 0; i < n; i++)
+				if (kill(pids[i], SIGKILL) == 0)
+					rep->stray_processes++;
+			usleep(100 * 1000);
+			deadline = now_monotonic_ms() + 2000; /* one more round, then give up */
+			cell_pids(root, &pids, &n);
+			break;
+		}
+		usleep(50 * 1000);
+	}
+
+	/* 5. Release the host resources of the containers left in apps/ (their
+	 *    cgroups, loop devices, volume images), as the node's cleanup does. */
+	if (dir_list(apps, 1, &conts) >= 0)
+		for (char **c = conts; *c; c++) {
+			struct error cerr = ERROR_INIT;
+
+			if (container_cleanup(node_root, cg, *c, &cerr) < 0)
+				error_clear(&cerr);
+		}
+
+	/* 6. Sweep what is still there: mounts under R (deepest first), loop
+	 *    devices backed by files under R, the cell's cgroups. */
+	if (count_mounts_under(root, &mounts) > 0) {
+		for (size_t i = strv_length(mounts); i > 0; i--)
+			if (umount2(mounts[i - 1], MNT_DETACH) == 0)
+				rep->stray_mounts++;
+	}
+	rep->stray_loops = sweep_loops(root);
+	if (dir_list("/sys/fs/cgroup", 1, &ctrls) >= 0)
+		for (char **c = ctrls; *c; c++) {
+			_cleanup_free_ char *d = strdup_printf("/sys/fs/cgroup/%s/%s", *c, cg);
+			struct stat sb;
+
+			if (d && lstat(d, &sb) == 0 && S_ISDIR(sb.st_mode))
+				sweep_cgroup(d, &rep->stray_cgroups);
+		}
+	{
+		_cleanup_free_ char *pidfile = path_join(root, "cell.pid");
+		if (pidfile)
+			unlink(pidfile);
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------------- status */
+
+static json_t *service_status(const char *dir)
+{
+	char *const argv[] = { "s6-svstat", "-o", "up,pid,updownfor", (char *)dir, NULL };
+	_cleanup_free_ char *out = NULL;
+	char *save = NULL, *up, *p, *secs;
+	int64_t pv = -1, sv = 0;
+
+	if (capture(argv, &out) != 0 || !out)
+		return json_pack("{s:b}", "up", 0);
+	up = strtok_r(out, " \n", &save);
+	p = strtok_r(NULL, " \n", &save);
+	secs = strtok_r(NULL, " \n", &save);
+	if (p)
+		safe_atoi64(p, &pv);
+	if (secs)
+		safe_atoi64(secs, &sv);
+	return json_pack("{s:b, s:I, s:I}", "up", up && strcmp(up, "true") == 0, "pid", (json_int_t)pv, "seconds",
+			 (json_int_t)sv);
+}
+
+int cell_status(const char *root_in, char **ret_json, struct error *err)
+{
+	_cleanup_free_ char *root = realpath(root_in, NULL), *cfg = NULL, *data = NULL, *url = NULL;
+	_cleanup_store_ struct store *s = NULL;
+	json_t *j, *svcs, *c = NULL;
+	const char *host = NULL;
+	bool running;
+
+	if (!root)
+		return error_set(err, ERR_PERM, errno, "no cell at %s", root_in);
+	cfg = path_join(root, "cell.json");
+	if (!cfg)
+		return error_sys(err, ENOMEM, "cell status");
+	if (read_file(cfg, &data, NULL) >= 0)
+		c = json_loads(data, 0, NULL);
+	host = json_string_value(json_object_get(c, "hostname"));
+	running = cell_is_running(root);
+	j = json_pack("{s:s, s:b, s:s?, s:s?}", "root", root, "running", running, "hostname", host, "cgroup_root",
+		      json_string_value(json_object_get(c, "cgroup_root")));
+	svcs = json_object();
+	if (!j || !svcs) {
+		json_decref(c);
+		json_decref(j);
+		json_decref(svcs);
+		return error_sys(err, ENOMEM, "cell status");
+	}
+	json_object_set_new(j, "services", svcs);
+	for (size_t i = 0; running && i < ELEMENTSOF(services); i++) {
+		_cleanup_free_ char *d = strdup_printf("%s/svc/%s", root, services[i]);
+		json_t *st = d ? service_status(d) : NULL;
+		if (st)
+			json_object_set_new(svcs, services[i], st);
+	}
+	url = strdup_printf("file://%s/store", root);
+	if (url && access(url + 7, F_OK) == 0 && store_open(url, NULL, &s, NULL) >= 0) {
+		_cleanup_strv_free_ char **lead = NULL, **pres = NULL, **sched = NULL, **run = NULL, **srv = NULL;
+		json_int_t placed = 0;
+
+		if (store_children(s, "/election/master", &lead, NULL, NULL) >= 0 && lead && lead[0]) {
+			_cleanup_free_ char *lp = strdup_printf("/election/master/%s", lead[0]), *ld = NULL;
+			/* children are sorted by name; all share one prefix, so the first is the lowest */
+			if (lp && store_get(s, lp, &ld, NULL, NULL, NULL, NULL) >= 0)
+				json_object_set_new(j, "leader", json_string(ld));
+		}
+		if (store_children(s, "/server.presence", &pres, NULL, NULL) >= 0) {
+			json_t *a = json_array();
+			for (char **p = pres; p && *p; p++)
+				json_array_append_new(a, json_string(*p));
+			json_object_set_new(j, "presence", a);
+		}
+		store_children(s, "/scheduled", &sched, NULL, NULL);
+		store_children(s, "/running", &run, NULL, NULL);
+		if (store_children(s, "/placement", &srv, NULL, NULL) >= 0)
+			for (char **p = srv; p && *p; p++) {
+				_cleanup_free_ char *pp = strdup_printf("/placement/%s", *p);
+				struct store_stat st;
+				if (pp && store_exists(s, pp, &st, NULL, NULL) >= 0)
+					placed += st.num_children;
+			}
+		json_object_set_new(j, "instances",
+				    json_pack("{s:I, s:I, s:I}", "scheduled", (json_int_t)strv_length(sched), "placed",
+					      placed, "running", (json_int_t)strv_length(run)));
+	}
+	json_decref(c);
+	*ret_json = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return *ret_json ? 0 : error_sys(err, ENOMEM, "cell status");
+}

@@ -1,0 +1,32 @@
+/* cli-store.c: how every command finds the cell's store. */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../basic/util.h"
+#include "../store/store.h"
+#include "cli.h"
+
+char *cli_store_url(const char *opt_root, const char *opt_store)
+{
+	const char *e = getenv("TREADLE_STORE");
+
+	if (opt_store && *opt_store)
+		return strdup(opt_store);
+	if (e && *e)
+		return strdup(e);
+	return strdup_printf("file://%s/store", cli_root(opt_root));
+}
+
+int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
+{
+	_cleanup_free_ char *url = cli_store_url(opt_root, opt_store);
+	const char *e = getenv("TREADLE_STORE");
+	struct stat st;
+
+	if (!url)
+		return error_sys(err, ENOMEM, "store");
+	if (!(opt_store && *opt_store) && !(e && *e) && stat(url + strlen("file://"), &st) < 0)
+		return error_set(err, ERR_PERM, errno, "no cell at %s (start one with 'treadle cell up --root %s')",
+				 cli_root(opt_root), cli_root(opt_root));
+	return store_open(url, NULL, ret, err);
+}

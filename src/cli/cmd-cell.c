@@ -1,0 +1,106 @@
+/* cmd-cell.c: treadle cell up|down|status */
+#include <getopt.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../basic/util.h"
+#include "../cell/cell.h"
+#include "cli.h"
+
+int cmd_cell(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, CLI_OPT_ROOT },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "cgroup-root", required_argument, NULL, 'g' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	struct cell_options o = { 0 };
+	struct error err = ERROR_INIT;
+	const char *root = NULL, *verb;
+	bool json = false;
+	int c, timeout_ms = 0;
+
+	if (argc < 2 || argv[1][0] == '-')
+		return cli_usage_error("cell", "expected up, down or status");
+	verb = argv[1];
+	optind = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
+		switch (c) {
+		case CLI_OPT_ROOT: root = optarg; break;
+		case 'd': o.daemon = true; break;
+		case 'H': o.hostname = optarg; break;
+		case 'g': o.cgroup_root = optarg; break;
+		case 'j': json = true; break;
+		case 't':
+			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
+				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);
+			timeout_ms *= 1000;
+			break;
+		default: return cli_usage_error("cell", "bad option");
+		}
+	}
+	if (optind < argc - 1)
+		return cli_usage_error("cell", "unexpected argument '%s'", argv[1 + optind]);
+	o.root = cli_root(root);
+	o.ready_timeout_ms = timeout_ms;
+
+	if (strcmp(verb, "up") == 0) {
+		if (cell_up(&o, &err) < 0)
+			return error_report(&err);
+		printf("cell running at %s (stop it with: treadle cell down --root %s)\n", o.root, o.root);
+		return EXIT_OK;
+	}
+	if (strcmp(verb, "down") == 0) {
+		struct cell_down_report rep;
+
+		if (cell_down(o.root, timeout_ms, &rep, &err) < 0)
+			return error_report(&err);
+		if (rep.stray_processes || rep.stray_mounts || rep.stray_cgroups || rep.stray_loops)
+			fprintf(stderr,
+				"treadle: cell down: warning: swept %d stray process(es), %d mount(s), %d loop device(s), "
+				"%d busy cgroup(s)\n",
+				rep.stray_processes, rep.stray_mounts, rep.stray_loops, rep.stray_cgroups);
+		if (!rep.was_running)
+			fprintf(stderr, "treadle: cell down: no cell was running at %s\n", o.root);
+		return EXIT_OK;
+	}
+	if (strcmp(verb, "status") == 0) {
+		_cleanup_free_ char *text = NULL;
+		json_t *j, *v;
+		const char *k;
+
+		if (cell_status(o.root, &text, &err) < 0)
+			return error_report(&err);
+		j = json_loads(text, 0, NULL);
+		if (json)
+			printf("%s\n", text);
+		else if (j) {
+			printf("cell      %s: %s\n", json_string_value(json_object_get(j, "root")),
+			       json_is_true(json_object_get(j, "running")) ? "running" : "not running");
+			if (json_object_get(j, "hostname"))
+				printf("hostname  %s\n", json_string_value(json_object_get(j, "hostname")));
+			json_object_foreach(json_object_get(j, "services"), k, v)
+				printf("service   %-8s %s pid %lld for %llds\n", k,
+				       json_is_true(json_object_get(v, "up")) ? "up  " : "down",
+				       (long long)json_integer_value(json_object_get(v, "pid")),
+				       (long long)json_integer_value(json_object_get(v, "seconds")));
+			if (json_object_get(j, "leader"))
+				printf("leader    %s\n", json_string_value(json_object_get(j, "leader")));
+			v = json_object_get(j, "instances");
+			if (v)
+				printf("instances %lld scheduled, %lld placed, %lld running\n",
+				       (long long)json_integer_value(json_object_get(v, "scheduled")),
+				       (long long)json_integer_value(json_object_get(v, "placed")),
+				       (long long)json_integer_value(json_object_get(v, "running")));
+		}
+		c = json_is_true(json_object_get(j, "running")) ? EXIT_OK : EXIT_NO;
+		json_decref(j);
+		return c;
+	}
+	return cli_usage_error("cell", "unknown verb '%s' (expected up, down or status)", verb);
+}

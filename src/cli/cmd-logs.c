@@ -1,0 +1,210 @@
+/* cmd-logs.c: treadle logs INSTANCE[/SERVICE] [-f]
+ *
+ * Reads the s6-log directory of an app service of an instance on this
+ * machine's node (R/node).  -f follows across s6-log rotation: `current` is
+ * renamed to @<tai64n>.s and a new `current` created; an inotify watch on the
+ * log directory wakes us, we drain the old file and reopen `current`. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "cli.h"
+
+/* Newest directory under dir whose name is "<instance with # -> ->-<uniqueid>". */
+static char *newest_unique(const char *dir, const char *inst)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ char *prefix = strdup(inst);
+	char *best = NULL;
+	time_t best_t = 0;
+	struct stat st;
+
+	if (!prefix || dir_list(dir, 1, &names) < 0)
+		return NULL;
+	for (char *h = prefix; *h; h++)
+		if (*h == '#')
+			*h = '-';
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *full = NULL;
+
+		if (!startswith(*n, prefix) || (*n)[strlen(prefix)] != '-')
+			continue;
+		full = strdup_printf("%s/%s", dir, *n);
+		if (full && stat(full, &st) == 0 && S_ISDIR(st.st_mode) && (!best || st.st_mtime >= best_t)) {
+			free(best);
+			best = TAKE_PTR(full);
+			best_t = st.st_mtime;
+		}
+	}
+	return best;
+}
+
+/* Where an instance's service logs are on this node (docs/FORMATS.md, node
+ * layout): the live container (running/<instance> link, else the newest
+ * apps/<unique>) keeps them in data/services/<svc>/data/log; a cleaned-up one
+ * in archives/<unique>/services/<svc>/log.  *ret_services_dir is the
+ * directory listing the services. */
+static int find_instance(const char *node_root, const char *inst, char **ret_services_dir, bool *ret_archived)
+{
+	_cleanup_free_ char *link = strdup_printf("%s/running/%s", node_root, inst), *apps = NULL, *arch = NULL;
+	_cleanup_free_ char *cdir = NULL;
+
+	if (!link)
+		return -ENOMEM;
+	cdir = realpath(link, NULL);
+	if (!cdir && (apps = strdup_printf("%s/apps", node_root)))
+		cdir = newest_unique(apps, inst);
+	if (cdir) {
+		*ret_services_dir = strdup_printf("%s/data/services", cdir);
+		*ret_archived = false;
+		return *ret_services_dir ? 0 : -ENOMEM;
+	}
+	arch = strdup_printf("%s/archives", node_root);
+	cdir = arch ? newest_unique(arch, inst) : NULL;
+	if (!cdir)
+		return -ENOENT;
+	*ret_services_dir = strdup_printf("%s/services", cdir);
+	*ret_archived = true;
+	return *ret_services_dir ? 0 : -ENOMEM;
+}
+
+static int copy_out(int fd)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			return -EIO;
+	fflush(stdout);
+	return n < 0 ? negerrno() : 0;
+}
+
+static int follow_dir(const char *dir, int fd)
+{
+	_cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	_cleanup_free_ char *cur = strdup_printf("%s/current", dir);
+	struct stat st_fd, st_path;
+
+	if (ino < 0 || !cur)
+		return -errno;
+	if (inotify_add_watch(ino, dir, IN_CREATE | IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
+						 IN_MOVE_SELF) < 0)
+		return negerrno();
+	for (;;) {
+		struct pollfd p = { .fd = ino, .events = POLLIN };
+		char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		bool gone = false;
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+			return negerrno();
+		while ((n = read(ino, evbuf, sizeof(evbuf))) > 0)
+			for (char *q = evbuf; q < evbuf + n;) {
+				struct inotify_event *e = (struct inotify_event *)q;
+
+				if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+					gone = true;
+				q += sizeof(*e) + e->len;
+			}
+		if (fd >= 0)
+			copy_out(fd);
+		if (stat(cur, &st_path) == 0 && (fd < 0 || (fstat(fd, &st_fd) == 0 && st_fd.st_ino != st_path.st_ino))) {
+			/* rotated: the old file is drained, continue with the new one */
+			if (fd >= 0)
+				close(fd);
+			fd = open(cur, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				copy_out(fd);
+		}
+		if (gone) {
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+	}
+}
+
+int cmd_logs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "root", required_argument, NULL, CLI_OPT_ROOT },
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{}
+	};
+	const char *root = NULL;
+	_cleanup_free_ char *inst = NULL, *node_root = NULL, *sdir = NULL, *dir = NULL, *cur = NULL;
+	bool archived = false;
+	_cleanup_strv_free_ char **svcs = NULL;
+	const char *svc = NULL;
+	bool follow = false;
+	char *slash;
+	int c, fd;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'f': follow = true; break;
+		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: break; /* logs are local to this machine's node */
+		default: return cli_usage_error("logs", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error("logs", "expected one INSTANCE[/SERVICE]");
+	inst = strdup(argv[optind]);
+	node_root = strdup_printf("%s/node", cli_root(root));
+	if (!inst || !node_root)
+		return EXIT_TEMP;
+	slash = strchr(inst, '/');
+	if (slash) {
+		*slash = 0;
+		svc = slash + 1;
+	}
+	if (!strchr(inst, '#'))
+		return cli_usage_error("logs", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
+	if (find_instance(node_root, inst, &sdir, &archived) < 0) {
+		fprintf(stderr, "treadle: logs: %s: no container of this instance on this node (%s)\n", inst, node_root);
+		return EXIT_PERM;
+	}
+	if (!svc || !*svc) {
+		if (dir_list(sdir, 1, &svcs) < 0 || !svcs[0]) {
+			fprintf(stderr, "treadle: logs: %s: no services in %s\n", inst, sdir);
+			return EXIT_PERM;
+		}
+		if (svcs[1]) {
+			fprintf(stderr, "treadle: logs: %s has several services, name one:", inst);
+			for (char **k = svcs; *k; k++)
+				fprintf(stderr, " %s/%s", inst, *k);
+			fprintf(stderr, "\n");
+			return EXIT_USAGE;
+		}
+		svc = svcs[0];
+	}
+	dir = archived ? strdup_printf("%s/%s/log", sdir, svc) : strdup_printf("%s/%s/data/log", sdir, svc);
+	cur = dir ? strdup_printf("%s/current", dir) : NULL;
+	if (!cur)
+		return EXIT_TEMP;
+	fd = open(cur, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && !(follow && errno == ENOENT)) {
+		fprintf(stderr, "treadle: logs: %s/%s: %s: %s\n", inst, svc, cur, strerror(errno));
+		return errno == ENOENT ? EXIT_PERM : EXIT_TEMP;
+	}
+	if (fd >= 0)
+		copy_out(fd);
+	if (!follow) {
+		close(fd);
+		return EXIT_OK;
+	}
+	if (follow_dir(dir, fd) < 0) {
+		fprintf(stderr, "treadle: logs: following %s: %s\n", dir, strerror(errno));
+		return EXIT_TEMP;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,283 @@
+/* cmd-trace.c: treadle trace INSTANCE [--follow]
+ *
+ * Prints each event as "<UTC time>  <host>  <type>  <details>".  Exit codes
+ * as Treadmill's `treadmill trace`: the service rc when the instance finished
+ * (128+signal when killed by a signal), 101 aborted, 102 killed, 103 no trace
+ * at all, 100 otherwise (not finished yet).  --json: one JSON object per line
+ * {"timestamp","instance","source","type","data","payload"}. */
+#include <getopt.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "../basic/util.h"
+#include "../store/store.h"
+#include "../trace/trace.h"
+#include "cli.h"
+
+#define RC_ABORTED 101
+#define RC_KILLED 102
+#define RC_NO_TRACE 103
+#define RC_OTHER 100
+#define FOLLOW_GRACE_MS 5000 /* after deletion, wait this long for the terminal event */
+
+/* "<uniqueid>.<service>[.<rc>.<signal>]" -> uniqueid, service, rc, sig */
+static void split_service(const char *data, bool exited, char **uniq, char **svc, int64_t *rc, int64_t *sig)
+{
+	const char *dot = strchr(data, '.');
+	_cleanup_free_ char *rest = NULL;
+
+	*uniq = dot ? strndup(data, (size_t)(dot - data)) : strdup(data);
+	rest = strdup(dot ? dot + 1 : "");
+	*rc = *sig = -1;
+	if (exited && rest) {
+		char *p2 = strrchr(rest, '.'), *p1;
+
+		if (p2) {
+			*p2 = 0;
+			safe_atoi64(p2 + 1, sig);
+			p1 = strrchr(rest, '.');
+			if (p1) {
+				*p1 = 0;
+				safe_atoi64(p1 + 1, rc);
+			}
+		}
+	}
+	*svc = TAKE_PTR(rest);
+}
+
+static void print_event_json(const struct trace_event *ev)
+{
+	json_t *j = json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
+			      "source", ev->source ? ev->source : "", "type", trace_type_name(ev->type), "data",
+			      ev->data ? ev->data : "", "payload", ev->payload);
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	if (t)
+		printf("%s\n", t);
+	fflush(stdout);
+	free(t);
+	json_decref(j);
+}
+
+static void print_event(const struct trace_event *ev)
+{
+	time_t t = (time_t)ev->timestamp;
+	int ms = (int)((ev->timestamp - (double)t) * 1000);
+	const char *d = ev->data ? ev->data : "";
+	struct tm tm;
+	char ts[32];
+	_cleanup_free_ char *uniq = NULL, *svc = NULL, *details = NULL;
+	int64_t rc, sig;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
+	switch (ev->type) {
+	case TRACE_PENDING:
+		details = *d ? strdup_printf("pending (%s)", d) : strdup("pending");
+		break;
+	case TRACE_PENDING_DELETE:
+		details = strdup_printf("delete requested (%s)", d);
+		break;
+	case TRACE_SCHEDULED: {
+		const char *colon = strchr(d, ':');
+		_cleanup_free_ char *where = colon ? strndup(d, (size_t)(colon - d)) : strdup(d);
+		const char *why = colon ? colon + 1 : "";
+
+		details = *why ? strdup_printf("scheduled on %s (%s)", where, why) : strdup_printf("scheduled on %s", where);
+		break;
+	}
+	case TRACE_DELETED:
+		details = strdup("deleted");
+		break;
+	case TRACE_CONFIGURED:
+		details = strdup_printf("configured, uniqueid %s", d);
+		break;
+	case TRACE_SERVICE_RUNNING:
+		split_service(d, false, &uniq, &svc, &rc, &sig);
+		details = strdup_printf("%s/service/%s running", uniq, svc);
+		break;
+	case TRACE_SERVICE_EXITED:
+		split_service(d, true, &uniq, &svc, &rc, &sig);
+		if (rc == 256 || (rc < 0 && sig > 0))
+			details = strdup_printf("%s/service/%s killed, signal: %s", uniq, svc,
+						sig > 0 ? sigabbrev_np((int)sig) ? sigabbrev_np((int)sig) : "?" : "?");
+		else
+			details = strdup_printf("%s/service/%s exited, return code: %lld", uniq, svc, (long long)rc);
+		break;
+	case TRACE_FINISHED: {
+		int64_t frc = -1, fsig = -1;
+		_cleanup_free_ char *t2 = strdup(d);
+		char *dot = t2 ? strchr(t2, '.') : NULL;
+
+		if (dot) {
+			*dot = 0;
+			safe_atoi64(t2, &frc);
+			safe_atoi64(dot + 1, &fsig);
+		}
+		if (frc == 256 && fsig > 0)
+			details = strdup_printf("finished, killed by signal %lld", (long long)fsig);
+		else
+			details = strdup_printf("finished, return code: %lld", (long long)frc);
+		break;
+	}
+	case TRACE_ABORTED:
+		details = strdup_printf("aborted [reason: %s]", *d ? d : "unknown");
+		break;
+	case TRACE_KILLED:
+		details = strdup(strcmp(d, "oom") == 0 ? "killed, out of memory" : "killed");
+		break;
+	default:
+		details = strdup(d);
+	}
+	printf("%s.%03dZ  %-14s  %-15s  %s\n", ts, ms, ev->source ? ev->source : "-", trace_type_name(ev->type),
+	       details ? details : d);
+	if (ev->type == TRACE_ABORTED && ev->payload && *ev->payload)
+		printf("    %s\n", ev->payload);
+	fflush(stdout);
+}
+
+static int exit_code_of(const struct trace_event *ev)
+{
+	int64_t rc = -1, sig = -1;
+	_cleanup_free_ char *t = NULL;
+	char *dot;
+
+	switch (ev->type) {
+	case TRACE_ABORTED:
+		return RC_ABORTED;
+	case TRACE_KILLED:
+		return RC_KILLED;
+	case TRACE_FINISHED:
+		t = strdup(ev->data ? ev->data : "");
+		dot = t ? strchr(t, '.') : NULL;
+		if (dot) {
+			*dot = 0;
+			safe_atoi64(dot + 1, &sig);
+		}
+		if (t)
+			safe_atoi64(t, &rc);
+		if (rc == 256 && sig > 0)
+			return (int)MIN(128 + sig, 255);
+		return rc >= 0 && rc < 256 ? (int)rc : RC_OTHER;
+	default:
+		return -1;
+	}
+}
+
+static char *event_key(const struct trace_event *ev)
+{
+	return strdup_printf("%.3f,%s,%s,%s", ev->timestamp, ev->source ? ev->source : "", trace_type_name(ev->type),
+			     ev->data ? ev->data : "");
+}
+
+struct follow {
+	bool trace_armed, sched_armed;
+};
+
+static void on_trace(struct store *s _unused_, enum store_event e _unused_, const char *p _unused_, void *ud)
+{
+	((struct follow *)ud)->trace_armed = false;
+}
+
+static void on_sched(struct store *s _unused_, enum store_event e _unused_, const char *p _unused_, void *ud)
+{
+	((struct follow *)ud)->sched_armed = false;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "root", required_argument, NULL, CLI_OPT_ROOT },
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{}
+	};
+	const char *root = NULL, *store_url = NULL, *inst;
+	_cleanup_store_ struct store *s = NULL;
+	_cleanup_strv_free_ char **printed = NULL;
+	_cleanup_free_ char *shard_path = NULL, *sched_path = NULL;
+	struct error err = ERROR_INIT;
+	struct follow fw = { false, false };
+	bool follow = false, any = false, json = false;
+	uint64_t gone_since = 0;
+	int c, r, rc = -1;
+	char shard[5];
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'f': follow = true; break;
+		case 'j': json = true; break;
+		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: store_url = optarg; break;
+		default: return cli_usage_error("trace", "bad option");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error("trace", "expected one INSTANCE");
+	inst = argv[optind];
+	if (trace_shard(inst, shard) < 0)
+		return cli_usage_error("trace", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
+	shard_path = strdup_printf("/trace/%s", shard);
+	sched_path = strdup_printf("/scheduled/%s", inst);
+	if (!shard_path || !sched_path)
+		return EXIT_TEMP;
+	if (cli_store_open(root, store_url, &s, &err) < 0)
+		return error_report(&err);
+
+	for (;;) {
+		struct trace_event *evs = NULL;
+		size_t n = 0;
+
+		/* Arm watches before reading so nothing slips between read and wait. */
+		if (follow && !fw.trace_armed) {
+			_cleanup_strv_free_ char **kids = NULL;
+
+			if (store_children(s, shard_path, &kids, on_trace, &fw) >= 0)
+				fw.trace_armed = true;
+		}
+		if (follow && !fw.sched_armed) {
+			store_exists(s, sched_path, NULL, on_sched, &fw);
+			fw.sched_armed = true;
+		}
+		r = trace_read(s, inst, &evs, &n);
+		if (r < 0 && r != -ENOENT) {
+			fprintf(stderr, "treadle: trace: reading events of %s: %s\n", inst, store_strerror(r));
+			return EXIT_TEMP;
+		}
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *key = event_key(&evs[i]);
+
+			any = true;
+			if (!key || strv_contains(printed, key))
+				continue;
+			if (json)
+				print_event_json(&evs[i]);
+			else
+				print_event(&evs[i]);
+			if (exit_code_of(&evs[i]) >= 0)
+				rc = exit_code_of(&evs[i]);
+			strv_push(&printed, TAKE_PTR(key));
+		}
+		trace_events_free(evs, n);
+		if (!follow || rc >= 0)
+			break;
+		if (store_exists(s, sched_path, NULL, NULL, NULL) == -ENOENT) {
+			if (!gone_since)
+				gone_since = now_monotonic_ms();
+			else if (now_monotonic_ms() - gone_since > FOLLOW_GRACE_MS)
+				break;
+		}
+		r = store_wait(s, gone_since ? 500 : 2000);
+		if (r < 0 && r != -ETIMEDOUT && r != -EAGAIN) {
+			fprintf(stderr, "treadle: trace: store: %s\n", store_strerror(r));
+			return EXIT_TEMP;
+		}
+	}
+	if (rc >= 0)
+		return rc;
+	return any ? RC_OTHER : RC_NO_TRACE;
+}
