@@ -850,7 +850,9 @@ static void publisher_sync(struct agent *a)
 			mark_started(a, ev.instanceid, ev.data);
 		r = trace_publish(a->store, &ev, a->o->hostname);
 		trace_event_clear(&ev);
-		if (r < 0) {
+		if (r == -EINVAL || r == -E2BIG) {
+			LOG("dropping event %s: %s", *f, store_strerror(r)); /* would never succeed */
+		} else if (r < 0) {
 			LOG("publishing %s: %s (will retry)", *f, store_strerror(r));
 			a->d_events = true; /* retried on the next tick */
 			return;

@@ -4,7 +4,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
@@ -691,6 +691,7 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 {
 	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
 	_cleanup_free_ char *data = NULL, *marker = NULL, *inst = NULL, *ev = NULL, *run = NULL;
+	_cleanup_close_ int lock_fd = -1;
 	uint64_t deadline;
 	int r;
 
@@ -703,6 +704,19 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 		if (unlink(link) < 0 && errno != ENOENT)
 			return error_sys(err, errno, "unlink %s", link);
 		return 0;
+	}
+	/* one cleanup per container at a time (a restarted agent may start a
+	 * second one while the first is still running) */
+	{
+		_cleanup_free_ char *lk = strdup_printf("%s/data/.cleanup.lock", cdir), *dd = strdup_printf("%s/data", cdir);
+		if (!lk || !dd)
+			return error_sys(err, ENOMEM, "cleanup");
+		(void)mkdir_p(dd, 0755);
+		lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lock_fd < 0)
+			return error_sys(err, errno, "%s", lk);
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+			return error_set(err, ERR_TEMP, errno, "cleanup of %s already running", unique);
 	}
 	/* 1. wait until s6 no longer supervises it (its link left running/) */
 	run = node_path(ns->root, NODE_DIR_RUNNING);
