@@ -45,7 +45,10 @@ int cmd_show(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 /* cmd-exec.c (container runtime) */
 int cmd_exec(int argc, char **argv);
 int cmd_container(int argc, char **argv);
+int cmd_sproc(int argc, char **argv);
+int cmd_node(int argc, char **argv);

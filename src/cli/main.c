@@ -22,10 +22,15 @@ static const struct cli_command commands[] = {
 	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H] [--server-down-grace SECS]", "(internal) run the cell master" },
 	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone]",
 	  "read and write the cell store (debugging)" },
+	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
+	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
 	{ "scheduler", cmd_scheduler, "simulate|explain|view ...", "run, explain and inspect the scheduler" },
 	{ "exec", cmd_exec, "INSTANCE [--root R] [--service S] [--user U] [-- CMD...]",
 	  "run a command (default a login shell) inside a running container" },
 	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
+	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS]",
+	  "run the node agent: placements -> containers under s6, events -> store" },
+	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...", "(internal) commands run by the node's s6 scripts" },
 };
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

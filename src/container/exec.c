@@ -39,6 +39,35 @@ int container_load_envdir(const char *dir, struct error *err)
 	return 0;
 }
 
+_noreturn_ static void exec_in_container(const char *user, bool as_root, char *const *argv)
+{
+	size_t n = strv_length(argv);
+	char **a = calloc(n + 9, sizeof(char *));
+	size_t k = 0;
+
+	if (!a)
+		_exit(111);
+	a[k++] = (char *)"treadle";
+	a[k++] = (char *)"container";
+	a[k++] = (char *)"exec-as";
+	a[k++] = (char *)"--envdir";
+	a[k++] = (char *)"/env";
+	if (user) {
+		a[k++] = (char *)"--user";
+		a[k++] = (char *)user;
+	}
+	if (as_root)
+		a[k++] = (char *)"--root";
+	a[k++] = (char *)"--";
+	for (size_t i = 0; i < n; i++)
+		a[k++] = argv[i];
+	a[k] = NULL;
+	if (chdir("/") < 0)
+		_exit(111);
+	execv(CONTAINER_TREADLE, a);
+	_exit(111);
+}
+
 int container_exec(const char *container_dir, const char *user, bool as_root, char *const *argv, struct error *err)
 {
 	static const char *const nss[] = { "ipc", "uts", "net", "pid", "mnt" };
@@ -78,11 +107,9 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < ELEMENTSOF(nss); i++)
-		if (setns(fds[i], 0) < 0) {
-			r = error_sys(err, errno, "exec: enter %s namespace", nss[i]);
-			goto out;
-		}
+	/* enter the namespaces in a child, so this process stays in its own
+	 * (sanitizers' exit-time checks clone helpers and break in a foreign pid
+	 * namespace); the child forks the command into the container's pid ns */
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
@@ -90,30 +117,21 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 		goto out;
 	}
 	if (child == 0) {
-		size_t n = strv_length(argv);
-		char **a = calloc(n + 9, sizeof(char *));
-		size_t k = 0;
-		if (!a)
+		pid_t cmd;
+		for (size_t i = 0; i < ELEMENTSOF(nss); i++)
+			if (setns(fds[i], 0) < 0)
+				_exit(111);
+		cmd = fork();
+		if (cmd < 0)
 			_exit(111);
-		a[k++] = (char *)"treadle";
-		a[k++] = (char *)"container";
-		a[k++] = (char *)"exec-as";
-		a[k++] = (char *)"--envdir";
-		a[k++] = (char *)"/env";
-		if (user) {
-			a[k++] = (char *)"--user";
-			a[k++] = (char *)user;
-		}
-		if (as_root)
-			a[k++] = (char *)"--root";
-		a[k++] = (char *)"--";
-		for (size_t i = 0; i < n; i++)
-			a[k++] = argv[i];
-		a[k] = NULL;
-		if (chdir("/") < 0)
-			_exit(111);
-		execv(CONTAINER_TREADLE, a);
-		_exit(111);
+		if (cmd == 0)
+			exec_in_container(user, as_root, argv);
+		signal(SIGINT, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		while (waitpid(cmd, &status, 0) < 0)
+			if (errno != EINTR)
+				_exit(111);
+		_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);

@@ -209,7 +209,9 @@ static void c_size(struct vctx *v, const char *path, json_t *x)
 {
 	uint64_t b;
 
-	if (string_ok(v, path, x, &R_SIZE) && (parse_size(json_string_value(x), &b) < 0 || b < MIN_SIZE_BYTES))
+	/* the floor is the cell API's (admission) rule, not the node's */
+	if (string_ok(v, path, x, &R_SIZE) && !(v->flags & V_LENIENT) &&
+	    (parse_size(json_string_value(x), &b) < 0 || b < MIN_SIZE_BYTES))
 		problem(v, path, "must be at least 100M");
 }
 static void c_cpu(struct vctx *v, const char *path, json_t *x)

@@ -20,14 +20,13 @@ struct strmap {
 /* ---- (node, affinity) -> counters and cursors ------------------------------ */
 struct nodeaff {
 	uint64_t key; /* node << 32 | affinity, UINT64_MAX = empty */
-	int32_t count;
-	int32_t cursor;
-	int32_t strategy; /* enum sched_strategy */
-	int32_t cursor_gen;
+	int32_t count;	/* affinity counter (only for affinities with limits) */
+	int32_t cursor; /* spread/pack strategy index */
 };
 struct affmap {
 	struct nodeaff *e;
 	size_t cap, used;
+	uint64_t gen; /* bumped on rehash: entry pointers stay valid while it holds */
 };
 
 /* ---- CPython set of small ints (identity pools) ----------------------------- */
@@ -56,6 +55,7 @@ struct sched_node {
 	int app_head, app_tail, napps;
 	double up_since, valid_until;
 	int rr; /* improved mode: shared spread cursor */
+	int order_pos; /* index in srv_order */
 };
 
 struct sched_alloc {
@@ -72,7 +72,8 @@ struct sched_alloc {
 	int label;		/* partition id */
 	int cons_label;		/* frozen at construction: partition id or -1 (None) */
 	uint64_t cons_traits;
-	int app_head, app_tail, napps; /* FIFO order by (global_order, name) */
+	int *ids;		/* own apps in FIFO order: (global_order, name) */
+	size_t napps, cids;
 	/* per-pass scratch, kept to avoid allocations */
 	struct sched_queue_entry *q, *pq;
 	size_t qcap, pqcap, qn, pqn;
@@ -95,18 +96,25 @@ struct sched_app {
 	int server;
 	double expiry; /* NAN none */
 	int srv_prev, srv_next;
-	int al_prev, al_next;
-	int64_t final_rank;
-	double final_util;
-	int queue_pos;
 	/* pass scratch */
 	int before_server;
 	double before_expiry;
 	int ev_server;
 	double ev_expiry;
 	uint32_t ev_gen;
-	bool alive, schedule_once, evicted, unschedule, renew, blacklisted;
-	bool dirty; /* improved mode: needs a placement attempt */
+	uint32_t touch_gen;
+	bool alive, schedule_once, evicted, unschedule;
+	bool dirty; /* improved mode: in the dirty list, needs a placement attempt */
+};
+
+/* What a pass reads for every app, packed in one cache line (mirrors of the
+ * sched_app fields of the same name where both exist). */
+struct sched_hot {
+	double demand[SCHED_DIMS_MAX];
+	int64_t order;
+	int32_t priority;
+	int32_t server;
+	bool blacklisted, renew;
 };
 
 struct sched_igroup {
@@ -116,10 +124,27 @@ struct sched_igroup {
 	bool removed;
 };
 
+struct sched_reboot_bucket {
+	double ts;
+	int *servers;
+	size_t n, cap;
+};
+
+struct sched_reboot {
+	int hms[7][3];	/* per weekday (Monday = 0): h, m, s; h < 0 = no reboot */
+	int y, m, d;	/* next date reboot_dates will look at */
+	double last;	/* _reboot_last */
+	struct sched_reboot_bucket *b;
+	size_t n, cap;
+};
+
 struct sched_partition {
 	char *label;
 	int alloc;
+	struct sched_reboot *reboot; /* NULL until a schedule is set or a server added */
 };
+
+void sched_reboot_free(struct sched_reboot *r);
 
 struct sched_tracker {
 	uint32_t gen;
@@ -144,7 +169,17 @@ struct sched_cell {
 	size_t nallocs, callocs;
 
 	struct sched_app *apps;
-	size_t napps, capps, live_apps;
+	struct sched_hot *hot;
+	size_t napps, capps, chot, live_apps, nplaced;
+	int *touched;		/* apps whose server or expiry changed in this pass */
+	size_t ntouched, ctouched;
+	uint32_t pass_gen;
+	bool in_pass, removed_servers, blacklist_dirty, identities_dirty;
+	int *dirty;		/* improved mode: apps to try to place */
+	size_t ndirty, cdirty;
+	int *srv_changed;	/* improved mode: servers whose state changed */
+	size_t nsrv_changed, csrv_changed;
+	bool room_freed;	/* improved mode: pending apps may fit now */
 	struct strmap app_by_name;
 
 	char **affs;
@@ -167,7 +202,12 @@ struct sched_cell {
 	size_t nigroups, cigroups;
 	struct strmap igroup_by_name;
 
-	struct affmap aff;
+	struct affmap *afft;	/* per affinity: node -> counter and cursor */
+	size_t cafft;
+	struct affmap packs;	/* (bucket, affinity) using PackStrategy */
+	bool *aff_limited;	/* per affinity: some app has limits, so counters are kept */
+	int32_t *aff_placed;	/* per affinity: placed apps */
+	size_t caff_limited, caff_placed;
 
 	int *srv_order; /* servers in depth-first order */
 	size_t nsrv_order, csrv_order;
@@ -197,3 +237,9 @@ bool pyset_contains(const struct pyset *s, int64_t key);
 int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
 int pyset_difference_range(struct pyset *s, int64_t from, int64_t to);
 size_t pyset_len(const struct pyset *s);
+
+/* Test hooks (tests/unit/test-sched.c). */
+bool sched__tracker_feasible(struct sched_cell *c, int app);
+void sched__tracker_adjust(struct sched_cell *c, int app);
+void sched__tracker_reset(struct sched_cell *c);
+const char *sched__app_shape(const struct sched_cell *c, int app);

@@ -22,15 +22,14 @@ struct tsv {
 	int nf;
 };
 
-static int tsv_init(struct tsv *t, const char *text, const char *file)
+static void tsv_init(struct tsv *t, char *text, const char *file)
 {
-	t->buf = strdup(text ? text : "");
-	if (!t->buf)
-		return -ENOMEM;
+	static char empty[1];
+
+	t->buf = text ? text : empty;
 	t->pos = t->buf;
 	t->file = file;
 	t->line = 0;
-	return 0;
 }
 
 /* Next non-comment, non-empty line split on tabs; 0 at end, 1 with a line. */
@@ -105,13 +104,12 @@ static int check_nf(const struct tsv *t, int want, struct error *err)
 
 static const char *const dim_names[] = { "memory", "cpu", "disk" };
 
-static int load_servers(struct sched_cell *c, const char *text, const char *file, struct error *err)
+static int load_servers(struct sched_cell *c, char *text, const char *file, struct error *err)
 {
 	struct tsv t;
 	int r = 0;
 
-	if (tsv_init(&t, text, file) < 0)
-		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	tsv_init(&t, text, file);
 	while (r == 0 && tsv_next(&t)) {
 		int64_t cap[3], traits;
 		int pod, rack, srv;
@@ -163,17 +161,15 @@ static int load_servers(struct sched_cell *c, const char *text, const char *file
 		else if (srv < 0)
 			r = tsv_err(&t, err, "name", "cannot add server '%s'", t.f[0]);
 	}
-	free(t.buf);
 	return r;
 }
 
-static int load_allocations(struct sched_cell *c, const char *text, const char *file, struct error *err)
+static int load_allocations(struct sched_cell *c, char *text, const char *file, struct error *err)
 {
 	struct tsv t;
 	int r = 0;
 
-	if (tsv_init(&t, text, file) < 0)
-		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	tsv_init(&t, text, file);
 	while (r == 0 && tsv_next(&t)) {
 		int64_t rank, adj;
 		double res[3];
@@ -207,7 +203,6 @@ static int load_allocations(struct sched_cell *c, const char *text, const char *
 		}
 		sched_alloc_update(c, alloc, res, rank, adj, INFINITY);
 	}
-	free(t.buf);
 	return r;
 }
 
@@ -244,33 +239,56 @@ static int parse_limits(const char *s, struct sched_limit *lim, size_t *n, char 
 	return r;
 }
 
-static int load_apps(struct sched_cell *c, const char *text, const char *file, struct error *err)
+/* Identity groups first ("created with identity_count ids before the apps
+ * are added"), reading the two last fields of each line without splitting. */
+static int load_identity_groups(struct sched_cell *c, const char *text, const char *file, struct error *err)
+{
+	unsigned line = 0;
+
+	for (const char *l = text; l && *l;) {
+		const char *nl = strchr(l, '\n'), *end = nl ? nl : l + strlen(l);
+		const char *f13 = NULL, *p = l;
+		int nf = 0;
+
+		line++;
+		if (*l != '#' && end > l) {
+			for (; p < end && nf < 13; p++)
+				if (*p == '\t' && ++nf == 13)
+					f13 = p + 1;
+			if (f13 && strncmp(f13, "-\t", 2) != 0) {
+				const char *tab = memchr(f13, '\t', (size_t)(end - f13));
+				_cleanup_free_ char *name = tab ? strndup(f13, (size_t)(tab - f13)) : NULL;
+				_cleanup_free_ char *cnt = tab ? strndup(tab + 1, (size_t)(end - tab - 1)) : NULL;
+				int64_t n;
+
+				if (cnt && *cnt && cnt[strlen(cnt) - 1] == '\r')
+					cnt[strlen(cnt) - 1] = 0;
+				if (!name || !cnt || memchr(cnt, '\t', strlen(cnt)))
+					return error_set(err, ERR_PERM, 0, "%s: line %u: expected 15 fields", file, line);
+				if (safe_atoi64(cnt, &n) < 0 || n < 0 || n > INT32_MAX)
+					return error_set(err, ERR_PERM, 0,
+							 "%s: line %u: field identity_count: not a valid count: '%s'",
+							 file, line, cnt);
+				if (sched_identity_group_set(c, name, (int)n) < 0)
+					return error_set(err, ERR_PERM, 0,
+							 "%s: line %u: field identity_group: cannot create '%s'", file,
+							 line, name);
+			}
+		}
+		l = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+static int load_apps(struct sched_cell *c, char *text, const char *file, struct error *err)
 {
 	struct tsv t;
-	int r = 0;
+	int r;
 
-	if (tsv_init(&t, text, file) < 0)
-		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-	/* identity groups first: "created with identity_count ids before the apps are added" */
-	while (r == 0 && tsv_next(&t)) {
-		int64_t cnt;
-
-		if ((r = check_nf(&t, 15, err)) < 0)
-			break;
-		if (strcmp(t.f[13], "-") == 0)
-			continue;
-		if ((r = field_i64(&t, 14, "identity_count", 0, &cnt, err)) < 0)
-			break;
-		if (cnt > INT32_MAX) {
-			r = tsv_err(&t, err, "identity_count", "too large: %s", t.f[14]);
-			break;
-		}
-		if (sched_identity_group_set(c, t.f[13], (int)cnt) < 0)
-			r = tsv_err(&t, err, "identity_group", "cannot create '%s'", t.f[13]);
-	}
-	free(t.buf);
-	if (r < 0 || tsv_init(&t, text, file) < 0)
-		return r < 0 ? r : error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	r = load_identity_groups(c, text, file, err);
+	if (r < 0)
+		return r;
+	tsv_init(&t, text, file);
 	while (r == 0 && tsv_next(&t)) {
 		struct sched_limit lim[SCHED_LEVELS_MAX];
 		_cleanup_strv_free_ char **limnames = NULL;
@@ -278,7 +296,8 @@ static int load_apps(struct sched_cell *c, const char *text, const char *file, s
 		int64_t order, prio, dem[3], traits;
 		int part, alloc, id;
 
-		if ((r = field_i64(&t, 0, "global_order", INT64_MIN, &order, err)) < 0)
+		if ((r = check_nf(&t, 15, err)) < 0 ||
+		    (r = field_i64(&t, 0, "global_order", INT64_MIN, &order, err)) < 0)
 			break;
 		if (!*t.f[1]) {
 			r = tsv_err(&t, err, "name", "empty%s", "");
@@ -344,11 +363,10 @@ static int load_apps(struct sched_cell *c, const char *text, const char *file, s
 		else if (id < 0)
 			r = tsv_err(&t, err, "name", "cannot add app '%s'", t.f[1]);
 	}
-	free(t.buf);
 	return r;
 }
 
-int sched_sim_load(const char *servers, const char *allocations, const char *apps, const char *const names[3],
+int sched_sim_load(char *servers, char *allocations, char *apps, const char *const names[3],
 		   enum sched_mode mode, struct sched_cell **ret, struct error *err)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("cell", 3, mode);

@@ -16,10 +16,11 @@
  * these workloads, so time only matters for data retention). */
 #define SCHED_SIM_NOW 1700000000.0
 
-/* Build a cell from the three files' contents.  `names[3]` are the file names
+/* Build a cell from the three files' contents, parsed in place (the buffers
+ * are modified).  `names[3]` are the file names
  * used in error messages ("servers.tsv: line 4: field memory: ...").  On
  * error nothing is returned (no partial cell) and err is filled (ERR_PERM). */
-int sched_sim_load(const char *servers, const char *allocations, const char *apps, const char *const names[3],
+int sched_sim_load(char *servers, char *allocations, char *apps, const char *const names[3],
 		   enum sched_mode mode, struct sched_cell **ret, struct error *err);
 
 /* The placement file: one line per app sorted by name:

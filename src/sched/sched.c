@@ -10,12 +10,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sched-internal.h"
 
 #define ND(c) ((c)->ndims)
 
 /* ---- small helpers ------------------------------------------------------------ */
+
+/* Ask for transparent huge pages on the 2 MiB-aligned interior of a large
+ * array: first-touch page faults dominate building a big model otherwise. */
+static void hint_huge(void *p, size_t len)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
 
 static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -30,6 +42,8 @@ static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 	q = realloc(*p, n * elem);
 	if (!q)
 		return -ENOMEM;
+	if (n * elem >= (4u << 20))
+		hint_huge(q, n * elem);
 	*p = q;
 	*cap = n;
 	return 0;
@@ -48,6 +62,8 @@ static char *xstrdup_printf(const char *fmt, ...)
 	va_end(ap);
 	return r < 0 ? NULL : s;
 }
+
+static void mark_dirty(struct sched_cell *c, int id);
 
 static bool same_expiry(double a, double b)
 {
@@ -76,6 +92,23 @@ static int intern(char ***arr, size_t *n, size_t *cap, struct strmap *m, const c
 		return -ENOMEM;
 	}
 	return (int)(*n)++;
+}
+
+/* Per-affinity arrays follow the interned affinity table. */
+static int ensure_aff_arrays(struct sched_cell *c)
+{
+	size_t old_l = c->caff_limited, old_p = c->caff_placed, old_t = c->cafft;
+
+	if (GROW(c->aff_limited, c->caff_limited, c->naffs + 1) < 0 ||
+	    GROW(c->aff_placed, c->caff_placed, c->naffs + 1) < 0 || GROW(c->afft, c->cafft, c->naffs + 1) < 0)
+		return -ENOMEM;
+	if (c->cafft > old_t)
+		memset(c->afft + old_t, 0, (c->cafft - old_t) * sizeof(*c->afft));
+	if (c->caff_limited > old_l)
+		memset(c->aff_limited + old_l, 0, (c->caff_limited - old_l) * sizeof(*c->aff_limited));
+	if (c->caff_placed > old_p)
+		memset(c->aff_placed + old_p, 0, (c->caff_placed - old_p) * sizeof(*c->aff_placed));
+	return 0;
 }
 
 static int level_id(struct sched_cell *c, const char *name)
@@ -123,6 +156,35 @@ static struct nodeaff *aff_find(const struct affmap *m, uint64_t key)
 	}
 }
 
+static int aff_rehash(struct affmap *m, size_t cap)
+{
+	struct affmap n;
+	size_t i;
+
+	n.cap = cap;
+	n.used = m->used;
+	n.gen = m->gen + 1;
+	n.e = malloc(n.cap * sizeof(*n.e));
+	if (!n.e)
+		return -ENOMEM;
+	if (n.cap * sizeof(*n.e) >= (4u << 20))
+		hint_huge(n.e, n.cap * sizeof(*n.e));
+	for (i = 0; i < n.cap; i++)
+		n.e[i].key = AFF_EMPTY;
+	for (i = 0; i < m->cap; i++) {
+		size_t j;
+
+		if (m->e[i].key == AFF_EMPTY)
+			continue;
+		for (j = aff_slot(m->e[i].key, n.cap); n.e[j].key != AFF_EMPTY; j = (j + 1) & (n.cap - 1))
+			;
+		n.e[j] = m->e[i];
+	}
+	free(m->e);
+	*m = n;
+	return 0;
+}
+
 static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 {
 	struct nodeaff *e = aff_find(m, key);
@@ -130,27 +192,9 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 	if (e)
 		return e;
-	if ((m->used + 1) * 4 >= m->cap * 3) {
-		struct affmap n;
-
-		n.cap = m->cap ? m->cap * 2 : 1024;
-		n.used = m->used;
-		n.e = malloc(n.cap * sizeof(*n.e));
-		if (!n.e)
+	if ((m->used + 1) * 2 >= m->cap) {
+		if (aff_rehash(m, m->cap ? m->cap * 2 : 8) < 0)
 			return NULL;
-		for (i = 0; i < n.cap; i++)
-			n.e[i].key = AFF_EMPTY;
-		for (i = 0; i < m->cap; i++) {
-			size_t j;
-
-			if (m->e[i].key == AFF_EMPTY)
-				continue;
-			for (j = aff_slot(m->e[i].key, n.cap); n.e[j].key != AFF_EMPTY; j = (j + 1) & (n.cap - 1))
-				;
-			n.e[j] = m->e[i];
-		}
-		free(m->e);
-		*m = n;
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
 		;
@@ -161,16 +205,20 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
 {
-	const struct nodeaff *e = aff_find(&c->aff, aff_key(node, aff));
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint64_t)node);
 
 	return e ? e->count : 0;
 }
 
-/* Counter.update / Counter.subtract from `node` up to the root. */
+/* Counter.update / Counter.subtract from `node` up to the root.  Counters are
+ * only consulted for apps with affinity limits, so they are only kept for
+ * affinities that have such an app (rebuilt when the first one arrives). */
 static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
 {
+	if (!c->aff_limited[aff])
+		return 0;
 	for (; node >= 0; node = c->nodes[node].parent) {
-		struct nodeaff *e = aff_get(&c->aff, aff_key(node, aff));
+		struct nodeaff *e = aff_get(&c->afft[aff], (uint64_t)node);
 
 		if (!e)
 			return -ENOMEM;
@@ -251,13 +299,16 @@ void sched_cell_free(struct sched_cell *c)
 			free(c->levels[l]);
 	free(c->levels);
 	if (c->parts)
-		for (int p = 0; p < c->nparts; p++)
+		for (int p = 0; p < c->nparts; p++) {
 			free(c->parts[p].label);
+			sched_reboot_free(c->parts[p].reboot);
+		}
 	free(c->parts);
 	for (i = 0; i < c->nallocs; i++) {
 		free(c->allocs[i].name);
 		free(c->allocs[i].leaf);
 		free(c->allocs[i].subs);
+		free(c->allocs[i].ids);
 		free(c->allocs[i].q);
 		free(c->allocs[i].pq);
 	}
@@ -265,6 +316,10 @@ void sched_cell_free(struct sched_cell *c)
 	for (i = 0; i < c->napps; i++)
 		free(c->apps[i].name);
 	free(c->apps);
+	free(c->hot);
+	free(c->touched);
+	free(c->dirty);
+	free(c->srv_changed);
 	strmap_free(&c->app_by_name);
 	for (i = 0; i < c->naffs; i++)
 		free(c->affs[i]);
@@ -286,7 +341,12 @@ void sched_cell_free(struct sched_cell *c)
 	}
 	free(c->igroups);
 	strmap_free(&c->igroup_by_name);
-	free(c->aff.e);
+	for (i = 0; i < c->naffs && c->afft; i++)
+		free(c->afft[i].e);
+	free(c->afft);
+	free(c->packs.e);
+	free(c->aff_limited);
+	free(c->aff_placed);
 	free(c->srv_order);
 	free(c->queue);
 	free(c);
@@ -547,6 +607,7 @@ int sched_node_remove(struct sched_cell *c, int node)
 		return r;
 	n = &c->nodes[node];
 	n->removed = true;
+	c->removed_servers = true;
 	strmap_del(&c->node_by_name, n->name);
 	return 0;
 }
@@ -561,6 +622,7 @@ int sched_node_move(struct sched_cell *c, int node, int new_parent)
 	if (c->nodes[node].parent == new_parent)
 		return 0;
 	detach(c, node);
+	c->removed_servers = true; /* not removed, but re-check placements */
 	return attach(c, new_parent, node);
 }
 
@@ -639,11 +701,21 @@ int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affi
 	aff = intern(&c->affs, &c->naffs, &c->caffs, &c->aff_by_name, affinity);
 	if (aff < 0)
 		return aff;
-	e = aff_get(&c->aff, aff_key(bucket, aff));
+	if (ensure_aff_arrays(c) < 0)
+		return -ENOMEM;
+	e = aff_get(&c->afft[aff], (uint64_t)bucket);
 	if (!e)
 		return -ENOMEM;
-	e->strategy = (int32_t)s;
 	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
+	if (s == SCHED_PACK) {
+		if (!aff_get(&c->packs, aff_key(bucket, aff)))
+			return -ENOMEM;
+	} else {
+		struct nodeaff *p = aff_find(&c->packs, aff_key(bucket, aff));
+
+		if (p)
+			p->count = -1; /* tombstone-free: marks "spread again" */
+	}
 	return 0;
 }
 
@@ -653,6 +725,7 @@ static void collect_servers(struct sched_cell *c, int node)
 	struct sched_node *n = &c->nodes[node];
 
 	if (n->server) {
+		n->order_pos = (int)c->nsrv_order;
 		c->srv_order[c->nsrv_order++] = node;
 		return;
 	}
@@ -700,7 +773,6 @@ static int alloc_new(struct sched_cell *c, int parent, int partition, const char
 	a->label = partition;
 	a->rank = SCHED_DEFAULT_RANK;
 	a->max_util = INFINITY;
-	a->app_head = a->app_tail = -1;
 	a->leaf = strdup(leaf);
 	if (parent < 0) {
 		a->name = strdup("");
@@ -906,6 +978,7 @@ int sched_identity_group_set(struct sched_cell *c, const char *name, int count)
 		if (r < 0)
 			return r;
 	}
+	c->identities_dirty = true;
 	c->need_full = true;
 	return 0;
 }
@@ -919,6 +992,7 @@ int sched_identity_group_remove(struct sched_cell *c, const char *name)
 	for (size_t a = 0; a < c->napps; a++)
 		if (c->apps[a].alive && c->apps[a].igroup == id) {
 			c->need_full = true;
+			c->identities_dirty = true;
 			return igroup_adjust(&c->igroups[id], 0);
 		}
 	strmap_del(&c->igroup_by_name, c->igroups[id].name);
@@ -963,43 +1037,48 @@ static int fifo_cmp(const struct sched_app *x, const struct sched_app *y)
 
 /* Allocation apps are kept in FIFO order (global_order, name), so each pass
  * only has to group them by (priority, pending). */
-static void alloc_link(struct sched_cell *c, int alloc, int id)
+static int alloc_link(struct sched_cell *c, int alloc, int id)
 {
 	struct sched_alloc *al = &c->allocs[alloc];
-	struct sched_app *a = &c->apps[id];
-	int after = al->app_tail;
+	const struct sched_app *a = &c->apps[id];
+	size_t lo = 0, hi = al->napps;
 
-	while (after >= 0 && fifo_cmp(&c->apps[after], a) > 0)
-		after = c->apps[after].al_prev;
-	a->al_prev = after;
-	a->al_next = after >= 0 ? c->apps[after].al_next : al->app_head;
-	if (after >= 0)
-		c->apps[after].al_next = id;
-	else
-		al->app_head = id;
-	if (a->al_next >= 0)
-		c->apps[a->al_next].al_prev = id;
-	else
-		al->app_tail = id;
+	if (GROW(al->ids, al->cids, al->napps + 1) < 0)
+		return -ENOMEM;
+	if (hi > 0 && fifo_cmp(&c->apps[al->ids[hi - 1]], a) < 0)
+		lo = hi; /* the usual case: newest app */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (fifo_cmp(&c->apps[al->ids[mid]], a) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	memmove(al->ids + lo + 1, al->ids + lo, (al->napps - lo) * sizeof(int));
+	al->ids[lo] = id;
 	al->napps++;
-	a->alloc = alloc;
+	c->apps[id].alloc = alloc;
+	return 0;
 }
 
 static void alloc_unlink(struct sched_cell *c, int id)
 {
-	struct sched_app *a = &c->apps[id];
-	struct sched_alloc *al = &c->allocs[a->alloc];
+	struct sched_alloc *al = &c->allocs[c->apps[id].alloc];
+	size_t lo = 0, hi = al->napps;
 
-	if (a->al_prev >= 0)
-		c->apps[a->al_prev].al_next = a->al_next;
-	else
-		al->app_head = a->al_next;
-	if (a->al_next >= 0)
-		c->apps[a->al_next].al_prev = a->al_prev;
-	else
-		al->app_tail = a->al_prev;
-	al->napps--;
-	a->al_prev = a->al_next = -1;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (fifo_cmp(&c->apps[al->ids[mid]], &c->apps[id]) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < al->napps && al->ids[lo] == id) {
+		memmove(al->ids + lo, al->ids + lo + 1, (al->napps - lo - 1) * sizeof(int));
+		al->napps--;
+	}
 }
 
 static void fmt_num(char *buf, size_t n, double v)
@@ -1119,7 +1198,7 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 			return -EINVAL;
 	if (strmap_get(&c->app_by_name, spec->name) >= 0)
 		return -EEXIST;
-	if (GROW(c->apps, c->capps, c->napps + 1) < 0)
+	if (GROW(c->apps, c->capps, c->napps + 1) < 0 || GROW(c->hot, c->chot, c->napps + 1) < 0)
 		return -ENOMEM;
 	id = (int)c->napps;
 	a = &c->apps[id];
@@ -1127,10 +1206,8 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	a->server = a->ev_server = a->before_server = -1;
 	a->identity = -1;
 	a->igroup = -1;
-	a->srv_prev = a->srv_next = a->al_prev = a->al_next = -1;
+	a->srv_prev = a->srv_next = -1;
 	a->expiry = NAN;
-	a->queue_pos = -1;
-	a->final_rank = SCHED_DEFAULT_RANK;
 	if (spec->affinity)
 		affname = strdup(spec->affinity);
 	else
@@ -1141,10 +1218,23 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	if (r < 0)
 		return r;
 	a->affinity = r;
+	if (ensure_aff_arrays(c) < 0)
+		return -ENOMEM;
 	r = app_limits(c, spec->limits, spec->n_limits);
 	if (r < -1)
 		return r;
 	a->limits = r;
+	if (r >= 0 && !c->aff_limited[a->affinity]) {
+		c->aff_limited[a->affinity] = true;
+		if (c->aff_placed[a->affinity] > 0)
+			for (size_t x = 0; x < c->napps; x++) {
+				const struct sched_app *o = &c->apps[x];
+
+				if (o->alive && o->affinity == a->affinity && o->server >= 0 &&
+				    server_in_tree(c, o->server) && aff_add_up(c, o->server, o->affinity, +1) < 0)
+					return -ENOMEM;
+			}
+	}
 	if (spec->identity_group) {
 		r = igroup_lookup(c, spec->identity_group, true); /* defaultdict: count 0 */
 		if (r < 0)
@@ -1172,11 +1262,21 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 		free(a->name);
 		return -ENOMEM;
 	}
+	if (alloc_link(c, alloc, id) < 0) {
+		strmap_del(&c->app_by_name, a->name);
+		free(a->name);
+		return -ENOMEM;
+	}
+	memset(&c->hot[id], 0, sizeof(c->hot[id]));
+	for (int d = 0; d < ND(c); d++)
+		c->hot[id].demand[d] = (double)a->demand[d];
+	c->hot[id].priority = a->priority;
+	c->hot[id].server = -1;
+	c->hot[id].order = a->order;
 	a->alive = true;
-	a->dirty = true;
 	c->napps++;
 	c->live_apps++;
-	alloc_link(c, alloc, id);
+	mark_dirty(c, id);
 	return id;
 }
 
@@ -1201,10 +1301,9 @@ int sched_server_next(const struct sched_cell *c, int server)
 	if (refresh_topology(mc) < 0)
 		return -ENOMEM;
 	if (server >= 0) {
-		for (; i < c->nsrv_order; i++)
-			if (c->srv_order[i] == server)
-				break;
-		i++;
+		if (!valid_node(c, server) || !c->nodes[server].server)
+			return -EINVAL;
+		i = (size_t)c->nodes[server].order_pos + 1;
 	}
 	return i < c->nsrv_order ? c->srv_order[i] : -ENOENT;
 }
@@ -1241,6 +1340,54 @@ static inline bool check_app_lifetime(const struct sched_node *s, const struct s
 	if (a->lease == 0)
 		return true;
 	return now + a->lease < s->valid_until;
+}
+
+/* Improved mode: queue an app for a placement attempt by the next pass. */
+static void mark_dirty(struct sched_cell *c, int id)
+{
+	struct sched_app *a = &c->apps[id];
+
+	if (a->dirty)
+		return;
+	if (GROW(c->dirty, c->cdirty, c->ndirty + 1) < 0) {
+		c->need_full = true;
+		return;
+	}
+	a->dirty = true;
+	c->dirty[c->ndirty++] = id;
+}
+
+/* Remember an app's placement before the pass first changes it. */
+static void touch(struct sched_cell *c, int id)
+{
+	struct sched_app *a = &c->apps[id];
+
+	if (!c->in_pass || a->touch_gen == c->pass_gen)
+		return;
+	if (GROW(c->touched, c->ctouched, c->ntouched + 1) < 0) {
+		c->need_full = true; /* reported changes may be incomplete; rare */
+		return;
+	}
+	a->touch_gen = c->pass_gen;
+	a->before_server = a->server;
+	a->before_expiry = a->expiry;
+	c->touched[c->ntouched++] = id;
+}
+
+static void set_server(struct sched_cell *c, int id, int s)
+{
+	struct sched_app *a = &c->apps[id];
+
+	if ((a->server >= 0) != (s >= 0))
+		c->nplaced += s >= 0 ? 1 : (size_t)-1;
+	a->server = s;
+	c->hot[id].server = s;
+}
+
+static void set_expiry(struct sched_cell *c, int id, double expiry)
+{
+	touch(c, id);
+	c->apps[id].expiry = expiry;
 }
 
 static void server_link(struct sched_cell *c, int s, int id)
@@ -1282,12 +1429,14 @@ static void server_place(struct sched_cell *c, int s, int id, double now)
 	struct sched_app *a = &c->apps[id];
 	int64_t prev[SCHED_DIMS_MAX];
 
+	touch(c, id);
 	memcpy(prev, n->free, sizeof(prev));
 	for (int d = 0; d < ND(c); d++)
 		n->free[d] -= a->demand[d];
 	server_link(c, s, id);
+	c->aff_placed[a->affinity]++;
 	aff_add_up(c, s, a->affinity, +1);
-	a->server = s;
+	set_server(c, id, s);
 	if (n->parent >= 0)
 		adjust_capacity_down(c, n->parent, prev);
 	if (isnan(a->expiry))
@@ -1318,7 +1467,7 @@ static bool server_restore(struct sched_cell *c, int s, int id, double expiry, d
 	a->lease = 0;
 	ok = server_put(c, s, id, now);
 	a->lease = lease;
-	a->expiry = expiry;
+	set_expiry(c, id, expiry);
 	return ok;
 }
 
@@ -1328,8 +1477,10 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	struct sched_node *n = &c->nodes[s];
 	struct sched_app *a = &c->apps[id];
 
+	touch(c, id);
 	server_unlink(c, s, id);
-	a->server = -1;
+	c->aff_placed[a->affinity]--;
+	set_server(c, id, -1);
 	a->evicted = true;
 	a->unschedule = false;
 	a->expiry = NAN;
@@ -1344,16 +1495,26 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(&c->aff, aff_key(b, aff));
+	return aff_get(&c->afft[aff], (uint64_t)b);
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
-static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e)
+static bool is_pack(const struct sched_cell *c, int b, int aff)
+{
+	const struct nodeaff *p;
+
+	if (!c->packs.used)
+		return false;
+	p = aff_find(&c->packs, aff_key(b, aff));
+	return p && p->count == 0;
+}
+
+static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
 {
 	const struct sched_node *n = &c->nodes[b];
 	int len = n->nchildren;
 
-	if (e->strategy == SCHED_SPREAD) {
+	if (!pack) {
 		for (int k = 0; k < len; k++) {
 			int cur;
 
@@ -1375,11 +1536,11 @@ static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e)
 	return -1;
 }
 
-static int strategy_next(struct sched_cell *c, int b, struct nodeaff *e)
+static int strategy_next(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
 {
-	if (e->strategy == SCHED_PACK)
+	if (pack)
 		e->cursor++;
-	return strategy_suggest(c, b, e);
+	return strategy_suggest(c, b, e, pack);
 }
 
 static bool node_put(struct sched_cell *c, int node, int id, double now);
@@ -1415,15 +1576,19 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	int aff = c->apps[id].affinity;
 	struct nodeaff *e;
 	int node, first;
+	uint64_t gen;
+	bool pack;
 
 	if (!check_app_constraints(c, b, &c->apps[id]))
 		return false;
 	if (c->mode == SCHED_MODE_IMPROVED)
 		return bucket_put_improved(c, b, id, now);
+	pack = is_pack(c, b, aff);
 	e = strategy(c, b, aff);
 	if (!e)
 		return false;
-	node = strategy_suggest(c, b, e);
+	gen = c->afft[aff].gen;
+	node = strategy_suggest(c, b, e, pack);
 	if (node < 0)
 		return false;
 	first = node;
@@ -1433,8 +1598,11 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 		if (c->nodes[node].state == SCHED_UP && node_put(c, node, id, now))
 			return true;
 		/* the map may have grown during the recursion */
-		e = strategy(c, b, aff);
-		node = strategy_next(c, b, e);
+		if (c->afft[aff].gen != gen) {
+			e = strategy(c, b, aff);
+			gen = c->afft[aff].gen;
+		}
+		node = strategy_next(c, b, e, pack);
 		if (node < 0)
 			break;
 	}
@@ -1482,28 +1650,29 @@ static void total_reserved(struct sched_cell *c, int alloc)
  * (priority, pending) is enough. */
 static int priv_order(struct sched_cell *c, int alloc, int *out)
 {
-	struct sched_alloc *al = &c->allocs[alloc];
-	int minp = INT32_MAX, maxp = INT32_MIN, n = 0;
-	size_t nb;
-	int *cnt;
+	const struct sched_alloc *al = &c->allocs[alloc];
+	const struct sched_hot *hot = c->hot;
+	int minp = INT32_MAX, maxp = INT32_MIN;
+	int cnt[256 + 1];
+	size_t nb, n = al->napps;
 
-	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
-		int p = c->apps[x].priority;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int p = hot[al->ids[i]].priority;
 
 		minp = MIN(minp, p);
 		maxp = MAX(maxp, p);
 	}
-	if (al->napps == 0)
-		return 0;
 	nb = ((size_t)((int64_t)maxp - minp) + 1) * 2;
-	if (nb > 4096) {
-		/* sparse priorities: insertion by key (rare) */
-		for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
-			const struct sched_app *a = &c->apps[x];
-			int j = n++;
+	if (nb > 256) {
+		/* sparse priorities: stable insertion by key (rare) */
+		for (size_t i = 0; i < n; i++) {
+			int x = al->ids[i];
+			size_t j = i;
 
 			while (j > 0) {
-				const struct sched_app *b = &c->apps[out[j - 1]];
+				const struct sched_hot *b = &hot[out[j - 1]], *a = &hot[x];
 
 				if (b->priority > a->priority ||
 				    (b->priority == a->priority && (b->server >= 0) >= (a->server >= 0)))
@@ -1513,27 +1682,23 @@ static int priv_order(struct sched_cell *c, int alloc, int *out)
 			}
 			out[j] = x;
 		}
-		return n;
+		return (int)n;
 	}
-	cnt = calloc(nb + 1, sizeof(int));
-	if (!cnt)
-		return -ENOMEM;
-	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
-		const struct sched_app *a = &c->apps[x];
-		size_t k = (size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1);
+	memset(cnt, 0, (nb + 1) * sizeof(int));
+	for (size_t i = 0; i < n; i++) {
+		const struct sched_hot *a = &hot[al->ids[i]];
 
-		cnt[k + 1]++;
+		cnt[(size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1) + 1]++;
 	}
 	for (size_t k = 1; k <= nb; k++)
 		cnt[k] += cnt[k - 1];
-	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
-		const struct sched_app *a = &c->apps[x];
-		size_t k = (size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1);
+	for (size_t i = 0; i < n; i++) {
+		int x = al->ids[i];
+		const struct sched_hot *a = &hot[x];
 
-		out[cnt[k]++] = x;
+		out[cnt[(size_t)(maxp - a->priority) * 2 + (a->server >= 0 ? 0 : 1)]++] = x;
 	}
-	free(cnt);
-	return (int)al->napps;
+	return (int)n;
 }
 
 /* Allocation.priv_utilization_queue */
@@ -1554,12 +1719,12 @@ static int priv_queue(struct sched_cell *c, int alloc)
 	ub = sched_utilization(ND(c), zero, al->reserved, avail);
 	for (int i = 0; i < n; i++) {
 		int x = c->queue[i];
-		const struct sched_app *a = &c->apps[x];
+		const struct sched_hot *a = &c->hot[x];
 		struct sched_queue_entry *e = &al->pq[i];
 		int64_t rank;
 
 		for (int d = 0; d < ND(c); d++)
-			acc[d] = acc[d] + (double)a->demand[d];
+			acc[d] = acc[d] + a->demand[d];
 		ua = sched_utilization(ND(c), acc, al->reserved, avail);
 		if (a->priority == 0)
 			ub = ua = INFINITY;
@@ -1570,7 +1735,7 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		} else {
 			rank = SCHED_UNPLACED_RANK;
 		}
-		*e = (struct sched_queue_entry){ rank, ub, ua, a->server >= 0 ? 0 : 1, a->order, x };
+		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1 };
 		ub = ua;
 	}
 	al->pqn = (size_t)n;
@@ -1581,6 +1746,7 @@ static int priv_queue(struct sched_cell *c, int alloc)
 /* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
 struct heap_item {
 	const struct sched_queue_entry *cur, *end;
+	const struct sched_hot *hot;
 	int idx;
 };
 
@@ -1596,8 +1762,8 @@ static inline bool entry_lt(const struct heap_item *x, const struct heap_item *y
 		return a->util_after < b->util_after;
 	if (a->pending != b->pending)
 		return a->pending < b->pending;
-	if (a->order != b->order)
-		return a->order < b->order;
+	if (x->hot[a->app].order != x->hot[b->app].order)
+		return x->hot[a->app].order < x->hot[b->app].order;
 	/* Python would compare Application objects here (TypeError); the
 	 * iterable index keeps the merge total. */
 	return x->idx < y->idx;
@@ -1672,7 +1838,7 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 
 		total += qn;
 		if (qn)
-			h[nh++] = (struct heap_item){ q, q + qn, i };
+			h[nh++] = (struct heap_item){ q, q + qn, c->hot, i };
 	}
 	if (GROW(al->q, al->qcap, total + 1) < 0)
 		return -ENOMEM;
@@ -1683,14 +1849,14 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	ub = sched_utilization(ND(c), zero, al->total, avail);
 	while (nh > 0) {
 		const struct sched_queue_entry *e = h[0].cur;
-		const struct sched_app *a = &c->apps[e->app];
+		const struct sched_hot *a = &c->hot[e->app];
 
 		for (int d = 0; d < ND(c); d++)
-			acc[d] = acc[d] + (double)a->demand[d];
+			acc[d] = acc[d] + a->demand[d];
 		ua = sched_utilization(ND(c), acc, al->total, avail);
 		if (a->priority == 0)
 			ub = ua = INFINITY;
-		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->pending, e->order, e->app };
+		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->app, e->pending };
 		ub = ua;
 		if (nh == 1) {
 			h[0].cur++;
@@ -1768,13 +1934,33 @@ int sched_node_size(const struct sched_cell *c, int node, int partition, double 
 	return 0;
 }
 
+static int subtree_count(const struct sched_cell *c, int node, int aff)
+{
+	const struct sched_node *n = &c->nodes[node];
+	int k = 0;
+
+	if (n->server) {
+		for (int a = n->app_head; a >= 0; a = c->apps[a].srv_next)
+			k += c->apps[a].affinity == aff;
+		return k;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			k += subtree_count(c, n->children[i], aff);
+	return k;
+}
+
 int sched_node_affinity_count(const struct sched_cell *c, int node, const char *affinity)
 {
 	int aff = strmap_get(&c->aff_by_name, affinity);
 
 	if (!valid_node(c, node))
 		return -EINVAL;
-	return aff < 0 ? 0 : aff_count(c, node, aff);
+	if (aff < 0)
+		return 0;
+	if (c->aff_limited[aff])
+		return aff_count(c, node, aff);
+	return subtree_count(c, node, aff);
 }
 
 /* ---- PlacementFeasibilityTracker ------------------------------------------------------ */
@@ -1811,37 +1997,42 @@ static void tracker_adjust(struct sched_cell *c, const struct sched_app *a)
  * tree still holds, and evict only there. */
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now);
 
-static void find_placements(struct sched_cell *c, const int *queue, size_t qn, double now)
+static void find_placements(struct sched_cell *c, const struct sched_queue_entry *q, const int *queue, size_t qn,
+			    double now)
 {
 	c->tracker_gen++;
 	c->ev_gen++;
 	for (size_t qi = 0; qi < qn; qi++) {
 		int id = queue[qi];
-		struct sched_app *a = &c->apps[id];
+		struct sched_hot *h = &c->hot[id];
+		struct sched_app *a;
 		int restore_server = -1;
 		double restore_expiry = NAN;
 
-		if (a->blacklisted)
+		if (h->blacklisted)
 			continue;
-		if (a->final_rank == SCHED_UNPLACED_RANK) {
-			if (a->server >= 0) {
-				server_remove(c, a->server, id);
-				release_identity(c, a);
+		if (q[qi].rank == SCHED_UNPLACED_RANK) {
+			if (h->server >= 0) {
+				server_remove(c, h->server, id);
+				release_identity(c, &c->apps[id]);
 			}
 			continue;
 		}
-		if (a->renew && a->server >= 0) {
+		if (!h->renew && h->server >= 0)
+			continue; /* the common case: placed, stays */
+		a = &c->apps[id];
+		if (h->renew && a->server >= 0) {
 			struct sched_node *s = &c->nodes[a->server];
 
 			if (check_app_lifetime(s, a, now)) {
-				a->expiry = now + a->lease;
+				set_expiry(c, id, now + a->lease);
 			} else {
 				restore_server = a->server;
 				restore_expiry = a->expiry;
 				server_remove(c, a->server, id);
 			}
 		}
-		a->renew = false;
+		h->renew = false;
 		if (a->server >= 0)
 			continue;
 		if (!acquire_identity(c, a))
@@ -1886,7 +2077,7 @@ static void find_placements(struct sched_cell *c, const int *queue, size_t qn, d
 		if (a->server < 0) {
 			if (restore_server >= 0) {
 				server_restore(c, restore_server, id, restore_expiry, now);
-				a->renew = true;
+				h->renew = true;
 			} else {
 				release_identity(c, a);
 				tracker_adjust(c, a);
@@ -2012,54 +2203,6 @@ static void handle_inactive_servers(struct sched_cell *c, double now)
 	}
 }
 
-static void all_apps_order(struct sched_cell *c, int alloc, void (*fn)(struct sched_cell *, int, void *), void *ud)
-{
-	const struct sched_alloc *al = &c->allocs[alloc];
-
-	/* dict order of Allocation.apps is insertion order; ours is FIFO order,
-	 * which is the same for apps added in global order */
-	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next)
-		fn(c, x, ud);
-	for (int i = 0; i < al->nsubs; i++)
-		all_apps_order(c, c->allocs[alloc].subs[i], fn, ud);
-}
-
-struct report_ctx {
-	sched_change_fn cb;
-	void *userdata;
-	struct sched_stats *st;
-};
-
-static void report_one(struct sched_cell *c, int x, void *ud)
-{
-	struct report_ctx *r = ud;
-	struct sched_app *a = &c->apps[x];
-	bool changed = a->before_server != a->server || !same_expiry(a->before_expiry, a->expiry);
-
-	if (r->st) {
-		r->st->apps++;
-		if (a->server >= 0)
-			r->st->placed++;
-		else
-			r->st->pending++;
-		if (changed)
-			r->st->changed++;
-	}
-	if (changed && r->cb) {
-		struct sched_change ch = {
-			.app = x,
-			.name = a->name,
-			.before_server = a->before_server,
-			.after_server = a->server,
-			.before_expiry = a->before_expiry,
-			.after_expiry = a->expiry,
-			.identity = a->identity,
-		};
-
-		r->cb(&ch, r->userdata);
-	}
-}
-
 static int schedule_partition(struct sched_cell *c, int p, double now)
 {
 	int alloc = c->parts[p].alloc;
@@ -2076,15 +2219,11 @@ static int schedule_partition(struct sched_cell *c, int p, double now)
 	al = &c->allocs[alloc];
 	if (GROW(c->queue, c->cqueue, al->qn + 1) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < al->qn; i++) {
-		struct sched_app *a = &c->apps[al->q[i].app];
-
-		a->final_rank = al->q[i].rank;
-		a->final_util = al->q[i].util_before;
-		a->queue_pos = (int)i;
+	for (size_t i = 0; i < al->qn; i++)
 		c->queue[i] = al->q[i].app;
-	}
-	find_placements(c, c->queue, al->qn, now);
+	/* _record_rank_and_util: the root queue stays in al->q until the next
+	 * pass; sched_app_info() reads rank and utilization from it */
+	find_placements(c, al->q, c->queue, al->qn, now);
 	return 0;
 }
 
@@ -2095,40 +2234,50 @@ static int full_pass(struct sched_cell *c, double now)
 	r = refresh_topology(c);
 	if (r < 0)
 		return r;
-	/* _fix_invalid_placements */
-	for (size_t x = 0; x < c->napps; x++) {
-		struct sched_app *a = &c->apps[x];
+	/* _fix_invalid_placements: only servers removed from the tree matter */
+	if (c->removed_servers) {
+		for (size_t x = 0; x < c->napps; x++) {
+			struct sched_app *a = &c->apps[x];
 
-		if (!a->alive || a->server < 0)
-			continue;
-		if (!server_in_tree(c, a->server)) {
+			if (!a->alive || a->server < 0 || server_in_tree(c, a->server))
+				continue;
+			touch(c, (int)x);
 			server_unlink(c, a->server, (int)x);
-			a->server = -1;
+			c->aff_placed[a->affinity]--;
+			set_server(c, (int)x, -1);
 			a->evicted = true;
 			release_identity(c, a);
 		}
+		c->removed_servers = false;
 	}
 	handle_inactive_servers(c, now);
-	/* _handle_blacklisted_apps */
-	for (size_t x = 0; x < c->napps; x++) {
-		struct sched_app *a = &c->apps[x];
+	/* _handle_blacklisted_apps: only placed blacklisted apps matter, and
+	 * apps only get placed with the flag set through the restore/put API */
+	if (c->blacklist_dirty) {
+		for (size_t x = 0; x < c->napps; x++) {
+			struct sched_app *a = &c->apps[x];
 
-		if (a->alive && a->blacklisted && a->server >= 0) {
-			server_remove(c, a->server, (int)x);
-			release_identity(c, a);
-		}
-	}
-	/* _fix_invalid_identities */
-	for (size_t x = 0; x < c->napps; x++) {
-		struct sched_app *a = &c->apps[x];
-
-		if (!a->alive || a->identity < 0 || a->igroup < 0)
-			continue;
-		if (a->identity >= c->igroups[a->igroup].count) {
-			a->identity = -1;
-			if (a->server >= 0)
+			if (a->alive && c->hot[x].blacklisted && a->server >= 0) {
 				server_remove(c, a->server, (int)x);
+				release_identity(c, a);
+			}
 		}
+		c->blacklist_dirty = false;
+	}
+	/* _fix_invalid_identities: only after a group shrank or a restore */
+	if (c->identities_dirty) {
+		for (size_t x = 0; x < c->napps; x++) {
+			struct sched_app *a = &c->apps[x];
+
+			if (!a->alive || a->identity < 0 || a->igroup < 0)
+				continue;
+			if (a->identity >= c->igroups[a->igroup].count) {
+				a->identity = -1;
+				if (a->server >= 0)
+					server_remove(c, a->server, (int)x);
+			}
+		}
+		c->identities_dirty = false;
 	}
 	for (int p = 0; p < c->nparts; p++) {
 		r = schedule_partition(c, p, now);
@@ -2144,56 +2293,84 @@ static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 {
 	*ret_full = false;
 	c->tracker_gen++;
-	for (size_t x = 0; x < c->napps; x++) {
+	for (size_t i = 0; i < c->ndirty; i++) {
+		int x = c->dirty[i];
 		struct sched_app *a = &c->apps[x];
 
-		if (!a->alive || !a->dirty || a->server >= 0 || a->blacklisted)
+		if (!a->alive || !a->dirty)
 			continue;
-		if (!acquire_identity(c, a) || !tracker_feasible(c, a) || !node_put(c, SCHED_ROOT, (int)x, now)) {
+		a->dirty = false;
+		if (a->server >= 0 || c->hot[x].blacklisted || (a->schedule_once && a->evicted))
+			continue;
+		if (!acquire_identity(c, a) || !tracker_feasible(c, a) || !node_put(c, SCHED_ROOT, x, now)) {
 			release_identity(c, a);
 			tracker_adjust(c, a);
 			*ret_full = true;
 			return 0;
 		}
-		a->dirty = false;
 	}
+	c->ndirty = 0;
 	return 0;
 }
 
 int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *userdata, struct sched_stats *stats)
 {
-	struct report_ctx rc = { cb, userdata, stats };
 	bool full = true;
-	int r;
+	size_t changed = 0;
+	int r = 0;
 
-	if (stats)
-		memset(stats, 0, sizeof(*stats));
-	for (size_t x = 0; x < c->napps; x++) {
-		c->apps[x].before_server = c->apps[x].server;
-		c->apps[x].before_expiry = c->apps[x].expiry;
-	}
+	c->pass_gen++;
+	c->ntouched = 0;
+	c->in_pass = true;
 	c->stat_evictions = 0;
 	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full && now < c->next_event_at) {
 		r = incremental_pass(c, now, &full);
 		if (r < 0)
-			return r;
+			goto out;
 	}
 	if (full) {
 		r = full_pass(c, now);
 		if (r < 0)
-			return r;
-		for (size_t x = 0; x < c->napps; x++)
-			c->apps[x].dirty = false;
+			goto out;
+		for (size_t i = 0; i < c->ndirty; i++)
+			c->apps[c->dirty[i]].dirty = false;
+		c->ndirty = 0;
 		c->need_full = false;
 		c->ever_scheduled = true;
 	}
-	for (int p = 0; p < c->nparts; p++)
-		all_apps_order(c, c->parts[p].alloc, report_one, &rc);
+	for (size_t i = 0; i < c->ntouched; i++) {
+		int x = c->touched[i];
+		const struct sched_app *a = &c->apps[x];
+
+		if (a->before_server == a->server && same_expiry(a->before_expiry, a->expiry))
+			continue;
+		changed++;
+		if (cb) {
+			struct sched_change ch = {
+				.app = x,
+				.name = a->name,
+				.before_server = a->before_server,
+				.after_server = a->server,
+				.before_expiry = a->before_expiry,
+				.after_expiry = a->expiry,
+				.identity = a->identity,
+			};
+
+			cb(&ch, userdata);
+		}
+	}
 	if (stats) {
+		memset(stats, 0, sizeof(*stats));
+		stats->apps = c->live_apps;
+		stats->placed = c->nplaced;
+		stats->pending = c->live_apps - c->nplaced;
+		stats->changed = changed;
 		stats->full_pass = full;
 		stats->evictions = c->stat_evictions;
 	}
-	return 0;
+out:
+	c->in_pass = false;
+	return r;
 }
 
 void sched_invalidate(struct sched_cell *c)
@@ -2216,21 +2393,20 @@ int sched_app_remove(struct sched_cell *c, int app)
 		return -ENOENT;
 	a = &c->apps[app];
 	if (a->server >= 0) {
-		if (server_in_tree(c, a->server))
+		if (server_in_tree(c, a->server)) {
 			server_remove(c, a->server, app);
-		else
+		} else {
 			server_unlink(c, a->server, app);
-		a->server = -1;
+			c->aff_placed[a->affinity]--;
+			set_server(c, app, -1);
+		}
+		c->room_freed = true;
 	}
 	alloc_unlink(c, app);
 	release_identity(c, a);
 	strmap_del(&c->app_by_name, a->name);
 	a->alive = false;
 	c->live_apps--;
-	/* freed room may let pending apps in */
-	for (size_t x = 0; x < c->napps; x++)
-		if (c->apps[x].alive && c->apps[x].server < 0)
-			c->apps[x].dirty = true;
 	return 0;
 }
 
@@ -2241,6 +2417,7 @@ int sched_app_set_priority(struct sched_cell *c, int app, int priority)
 	if (c->apps[app].priority != priority)
 		c->need_full = true;
 	c->apps[app].priority = priority;
+	c->hot[app].priority = priority;
 	return 0;
 }
 
@@ -2269,9 +2446,11 @@ int sched_app_set_blacklisted(struct sched_cell *c, int app, bool blacklisted)
 {
 	if (!valid_app(c, app))
 		return -ENOENT;
-	if (c->apps[app].blacklisted != blacklisted)
+	if (c->hot[app].blacklisted != blacklisted) {
 		c->need_full = true;
-	c->apps[app].blacklisted = blacklisted;
+		c->blacklist_dirty = true;
+	}
+	c->hot[app].blacklisted = blacklisted;
 	return 0;
 }
 
@@ -2279,7 +2458,7 @@ int sched_app_set_renew(struct sched_cell *c, int app, bool renew)
 {
 	if (!valid_app(c, app))
 		return -ENOENT;
-	c->apps[app].renew = renew;
+	c->hot[app].renew = renew;
 	c->need_full = true;
 	return 0;
 }
@@ -2304,6 +2483,8 @@ int sched_app_restore(struct sched_cell *c, int app, int server, double expiry, 
 		return -EEXIST;
 	if (!server_restore(c, server, app, expiry, 0))
 		return -ENOSPC;
+	c->blacklist_dirty = true;
+	c->identities_dirty = true;
 	if (identity >= 0 && a->igroup >= 0) {
 		/* force_set_identity */
 		a->identity = identity;
@@ -2321,8 +2502,21 @@ int sched_app_put(struct sched_cell *c, int app, int server, double now)
 		return -EEXIST;
 	if (!server_put(c, server, app, now))
 		return -ENOSPC;
+	c->blacklist_dirty = true;
 	c->need_full = true;
 	return 0;
+}
+
+/* Position of an app in its partition's queue of the last pass (-1). */
+static int queue_position(const struct sched_cell *c, int app)
+{
+	const struct sched_app *a = &c->apps[app];
+	const struct sched_alloc *root = &c->allocs[c->parts[c->allocs[a->alloc].partition].alloc];
+
+	for (size_t i = 0; i < root->qn; i++)
+		if (root->q[i].app == app)
+			return (int)i;
+	return -1;
 }
 
 int sched_app_info(const struct sched_cell *c, int app, struct sched_app_info *ret)
@@ -2341,12 +2535,28 @@ int sched_app_info(const struct sched_cell *c, int app, struct sched_app_info *r
 		.priority = a->priority,
 		.evicted = a->evicted,
 		.schedule_once = a->schedule_once,
-		.renew = a->renew,
-		.blacklisted = a->blacklisted,
-		.final_rank = a->final_rank,
-		.final_util = a->final_util,
-		.queue_pos = a->queue_pos,
+		.renew = c->hot[app].renew,
+		.blacklisted = c->hot[app].blacklisted,
+		.final_rank = SCHED_DEFAULT_RANK,
+		.final_util = NAN,
+		.queue_pos = -1,
 	};
+	return 0;
+}
+
+int sched_app_queue_info(const struct sched_cell *c, int app, struct sched_app_info *ret)
+{
+	const struct sched_alloc *root;
+	int r = sched_app_info(c, app, ret);
+
+	if (r < 0)
+		return r;
+	ret->queue_pos = queue_position(c, app);
+	if (ret->queue_pos >= 0) {
+		root = &c->allocs[c->parts[c->allocs[c->apps[app].alloc].partition].alloc];
+		ret->final_rank = root->q[ret->queue_pos].rank;
+		ret->final_util = root->q[ret->queue_pos].util_before;
+	}
 	return 0;
 }
 
@@ -2364,6 +2574,20 @@ static void subtree_capacity(const struct sched_cell *c, int node, int64_t *cap)
 	for (int i = 0; i < n->nchildren; i++)
 		if (n->children[i] >= 0)
 			subtree_capacity(c, n->children[i], cap);
+}
+
+/* Node.valid_until: a bucket's is the max over its children. */
+static double node_valid_until(const struct sched_cell *c, int node)
+{
+	const struct sched_node *n = &c->nodes[node];
+	double v = 0;
+
+	if (n->server)
+		return n->valid_until;
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			v = MAX(v, node_valid_until(c, n->children[i]));
+	return v;
 }
 
 int sched_node_info(const struct sched_cell *c, int node, struct sched_node_info *ret)
@@ -2384,7 +2608,7 @@ int sched_node_info(const struct sched_cell *c, int node, struct sched_node_info
 	subtree_capacity(c, node, ret->capacity);
 	memcpy(ret->free, n->free, sizeof(ret->free));
 	ret->napps = (size_t)n->napps;
-	ret->valid_until = n->valid_until;
+	ret->valid_until = node_valid_until(c, node);
 	return 0;
 }
 
@@ -2405,8 +2629,8 @@ int sched_alloc_info(const struct sched_cell *c, int alloc, struct sched_alloc_i
 	ret->max_utilization = al->max_util;
 	ret->traits = al->traits;
 	ret->napps = (size_t)al->napps;
-	for (int x = al->app_head; x >= 0; x = c->apps[x].al_next) {
-		const struct sched_app *a = &c->apps[x];
+	for (size_t i = 0; i < al->napps; i++) {
+		const struct sched_app *a = &c->apps[al->ids[i]];
 
 		if (a->server < 0)
 			continue;
@@ -2415,4 +2639,45 @@ int sched_alloc_info(const struct sched_cell *c, int alloc, struct sched_alloc_i
 			ret->used[d] += a->demand[d];
 	}
 	return 0;
+}
+
+int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now)
+{
+	if (!valid_app(c, app) || !valid_node(c, bucket))
+		return -EINVAL;
+	if (c->apps[app].server >= 0)
+		return -EEXIST;
+	c->need_full = true;
+	return node_put(c, bucket, app, now) ? 1 : 0;
+}
+
+int sched_app_unplace(struct sched_cell *c, int app)
+{
+	if (!valid_app(c, app))
+		return -EINVAL;
+	if (c->apps[app].server < 0)
+		return -ENOENT;
+	server_remove(c, c->apps[app].server, app);
+	c->need_full = true;
+	return 0;
+}
+
+bool sched__tracker_feasible(struct sched_cell *c, int app)
+{
+	return tracker_feasible(c, &c->apps[app]);
+}
+
+void sched__tracker_adjust(struct sched_cell *c, int app)
+{
+	tracker_adjust(c, &c->apps[app]);
+}
+
+void sched__tracker_reset(struct sched_cell *c)
+{
+	c->tracker_gen++;
+}
+
+const char *sched__app_shape(const struct sched_cell *c, int app)
+{
+	return c->shapes[c->apps[app].shape];
 }

@@ -98,6 +98,26 @@ int sched_alloc_set_traits(struct sched_cell *c, int alloc, uint64_t traits);
 /* Full path name "tenant/prod" ("" for a partition root). */
 const char *sched_alloc_name(const struct sched_cell *c, int alloc);
 
+/* ---- reboot schedule (Treadmill's Partition reboot buckets) -------------- */
+
+#define SCHED_SERVER_UPTIME (21 * 86400)	/* DEFAULT_SERVER_UPTIME */
+#define SCHED_MIN_SERVER_UPTIME 86400		/* MIN_SERVER_UPTIME */
+
+/* Set a partition's reboot schedule ("sat,sun/10:30:00": days, each with an
+ * optional local time, default 23:59:59; NULL or "" = every day) and start
+ * its reboot buckets at `now` (Partition.__init__ + tick).  -EINVAL if bad. */
+int sched_partition_set_reboot_schedule(struct sched_cell *c, int partition, const char *schedule, double now);
+/* Partition.tick: add buckets up to now + 21 days, drop past ones. */
+int sched_partition_tick(struct sched_cell *c, int partition, double now);
+/* Partition.add: put a server in a reboot bucket (the one at `timestamp` if it
+ * exists and timestamp > 0) and set its valid_until; returns 0. */
+int sched_partition_add_server(struct sched_cell *c, int partition, int server, double timestamp);
+int sched_partition_remove_server(struct sched_cell *c, int partition, int server);
+/* reboot_dates: the first n reboot times from local date y-m-d on. */
+int sched_reboot_dates(const char *schedule, int year, int month, int day, double *ret, size_t n);
+/* RebootBucket.cost */
+double sched_reboot_cost(double bucket_timestamp, size_t nservers, double up_since);
+
 /* ---- identity groups ----------------------------------------------------- */
 
 /* Create the group with `count` identities, or adjust its count. */
@@ -147,6 +167,10 @@ int sched_app_restore(struct sched_cell *c, int app, int server, double expiry, 
 /* Place an app on a server now, re-checking every constraint (Server.put). */
 int sched_app_put(struct sched_cell *c, int app, int server, double now);
 
+/* Bucket.put(app) from `bucket` down (1 placed, 0 not), and Server.remove. */
+int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now);
+int sched_app_unplace(struct sched_cell *c, int app);
+
 struct sched_app_info {
 	const char *name;
 	int alloc;
@@ -159,7 +183,10 @@ struct sched_app_info {
 	double final_util;
 	int queue_pos;		/* position in its partition's queue of the last pass, -1 if none */
 };
+/* Cheap: everything but final_rank / final_util / queue_pos. */
 int sched_app_info(const struct sched_cell *c, int app, struct sched_app_info *ret);
+/* Same plus the app's place in its partition's queue of the last pass (O(apps)). */
+int sched_app_queue_info(const struct sched_cell *c, int app, struct sched_app_info *ret);
 /* Ids of live apps in insertion order: iterate with sched_app_next(c, -1), ... until < 0. */
 int sched_app_next(const struct sched_cell *c, int app);
 /* Ids of servers in topology (depth-first) order, same iteration scheme. */
@@ -235,9 +262,8 @@ double sched_utilization(int ndims, const double *demand, const double *allocate
 struct sched_queue_entry {
 	int64_t rank;
 	double util_before, util_after;
-	int pending;
-	int64_t order;
-	int app;
+	int32_t app;
+	int32_t pending;	/* the global_order tie-break is read from the app */
 };
 /* Compute the utilization queue of `alloc` against `free` (ndims doubles) as
  * Treadmill's Allocation.utilization_queue would; *ret is malloc'ed. */

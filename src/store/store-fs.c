@@ -420,16 +420,32 @@ static int del_node(struct fs_store *fs, const char *path)
 	return r;
 }
 
+/* The new counter is fsync'd and renamed in; the directory itself is fsync'd
+ * by the commit step that follows (the child's rename is in the same directory,
+ * and a journalling file system keeps the two renames in order). */
 static int put_cversion(struct fs_store *fs, const char *path, int64_t cv)
 {
-	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL;
+	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
 
 	txt = strdup_printf("%" PRId64 "\n", cv);
-	if (!rel || !file || !txt)
+	tmp = rel ? tmp_name(rel, "cver") : NULL;
+	if (!rel || !file || !txt || !tmp)
 		return -ENOMEM;
 	if (!is_dir_at(fs->dfd, rel))
 		return 0; /* deleted by a later step */
-	return write_file_atomic_at(fs->dfd, file, txt, strlen(txt), 0644);
+	fd = openat(fs->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return negerrno();
+	r = write_all(fd, txt, strlen(txt));
+	if (r >= 0 && fsync(fd) < 0)
+		r = negerrno();
+	if (r >= 0 && renameat(fs->dfd, tmp, fs->dfd, file) < 0)
+		r = negerrno();
+	if (r < 0)
+		unlinkat(fs->dfd, tmp, 0);
+	return r;
 }
 
 /* ---- transactions -------------------------------------------------------- */
@@ -826,6 +842,8 @@ out:
 
 /* ---- watches ------------------------------------------------------------- */
 
+static int fs_events(struct fs_store *fs);
+
 static int wd_ref(struct fs_store *fs, int wd)
 {
 	struct fs_wd *n;
@@ -876,7 +894,10 @@ static void watch_disarm(struct fs_store *fs, struct fs_watch *w)
 static int watch_arm(struct fs_store *fs, struct fs_watch *w)
 {
 	size_t full = strcmp(w->path, "/") ? strlen(w->path) : 0;
+	int r = fs_events(fs);
 
+	if (r < 0)
+		return r;
 	watch_disarm(fs, w);
 	for (int tries = 0; tries < 20; tries++) {
 		size_t l = full;
@@ -1118,6 +1139,10 @@ static int peer_add(struct fs_store *fs, const char *name, bool locked)
 	for (size_t i = 0; i < fs->n_peers; i++)
 		if (fs->peers[i].id == id)
 			return 0;
+	if (fs->epoll_fd < 0) { /* not dispatching: only reap if dead */
+		r = session_alive(fs, name, NULL);
+		return r == 0 ? session_reap(fs, name, locked) : 0;
+	}
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	r = session_alive(fs, name, &holder);
 	if (r <= 0 || pidfd < 0 || holder != pid) {
@@ -1232,6 +1257,40 @@ static int session_create(struct fs_store *fs)
 	return reg_add(fs, id);
 }
 
+/* inotify, epoll and the pidfds of other sessions' owners are set up on first
+ * need (a watch, store_fd, store_dispatch): short-lived processes such as the
+ * CLI hold no inotify instance (there are only 128 per user). */
+static int fs_events(struct fs_store *fs)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	_cleanup_free_ char *sessions = NULL;
+	int r;
+
+	if (fs->epoll_fd >= 0)
+		return 0;
+	sessions = strdup_printf("%s/sessions", fs->dir);
+	if (!sessions)
+		return -ENOMEM;
+	fs->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	fs->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (fs->inotify_fd < 0 || fs->epoll_fd < 0 || epoll_ctl(fs->epoll_fd, EPOLL_CTL_ADD, fs->inotify_fd, &ev) < 0)
+		goto fail;
+	/* Watch for new sessions before sweeping, so none is missed. */
+	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions, IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
+	if (fs->sessions_wd < 0)
+		goto fail;
+	sessions_sweep(fs, false);
+	return 0;
+fail:
+	r = negerrno();
+	if (fs->inotify_fd >= 0)
+		close(fs->inotify_fd);
+	if (fs->epoll_fd >= 0)
+		close(fs->epoll_fd);
+	fs->inotify_fd = fs->epoll_fd = fs->sessions_wd = -1;
+	return r;
+}
+
 /* ---- open / close -------------------------------------------------------- */
 
 static int init_tree(struct fs_store *fs)
@@ -1298,8 +1357,6 @@ static void fs_close(struct store *s)
 static int fs_open(const char *where, const struct store_options *opts, struct store **ret, struct error *err)
 {
 	struct fs_store *fs;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
-	_cleanup_free_ char *sessions = NULL;
 	size_t l;
 	int r;
 
@@ -1332,24 +1389,7 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 		goto fail;
 	}
 	fs->lock_fd = openat(fs->dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	fs->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	fs->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (fs->lock_fd < 0 || fs->inotify_fd < 0 || fs->epoll_fd < 0) {
-		r = negerrno();
-		goto fail;
-	}
-	if (epoll_ctl(fs->epoll_fd, EPOLL_CTL_ADD, fs->inotify_fd, &ev) < 0) {
-		r = negerrno();
-		goto fail;
-	}
-	sessions = strdup_printf("%s/sessions", fs->dir);
-	if (!sessions) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	/* Watch for new sessions before sweeping, so none is missed. */
-	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions, IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
-	if (fs->sessions_wd < 0) {
+	if (fs->lock_fd < 0) {
 		r = negerrno();
 		goto fail;
 	}
@@ -1376,7 +1416,9 @@ fail:
 
 static int fs_fd(struct store *s)
 {
-	return FS(s)->epoll_fd;
+	int r = fs_events(FS(s));
+
+	return r < 0 ? r : FS(s)->epoll_fd;
 }
 
 static enum store_state fs_state(struct store *s)
@@ -1455,6 +1497,9 @@ static int fs_dispatch(struct store *s)
 	struct epoll_event evs[16];
 	int n, ran = 0;
 
+	n = fs_events(fs);
+	if (n < 0)
+		return n;
 	for (;;) {
 		n = epoll_wait(fs->epoll_fd, evs, (int)ELEMENTSOF(evs), 0);
 		if (n < 0 && errno == EINTR)

@@ -35,7 +35,7 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 		return -EINVAL;
 	name = trace_node_name(ev, host);
 	if (!name || trace_shard(ev->instanceid, shard) < 0)
-		return name ? -EINVAL : -EINVAL;
+		return -EINVAL;
 	dir = strdup_printf("/trace/%s", shard);
 	path = dir ? strdup_printf("%s/%s", dir, name) : NULL;
 	if (!path)
@@ -485,6 +485,169 @@ out:
 	return r;
 }
 
+/* ------------------------------------------------------------------ prune */
+
+struct pev {
+	char *name; /* node name */
+	struct trace_event ev;
+	char *svc;  /* "<uniqueid>.<service>" of service events, else NULL */
+};
+
+static bool is_eviction(const struct trace_event *ev)
+{
+	const char *d = ev->data ? ev->data : "";
+
+	if (ev->type == TRACE_PENDING)
+		return strcmp(d, "evicted") == 0;
+	if (ev->type == TRACE_SCHEDULED) {
+		const char *c = strrchr(d, ':');
+		return c && strcmp(c + 1, "evicted") == 0;
+	}
+	return false;
+}
+
+/* By instance, then newest first. */
+static int cmp_pev_inst(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c = strcmp(x->ev.instanceid, y->ev.instanceid);
+
+	if (c)
+		return c;
+	return x->ev.timestamp > y->ev.timestamp ? -1 : x->ev.timestamp < y->ev.timestamp ? 1 : strcmp(x->name, y->name);
+}
+
+/* By instance, service key, type, then newest first. */
+static int cmp_pev_svc(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c = strcmp(x->ev.instanceid, y->ev.instanceid);
+
+	if (c)
+		return c;
+	if ((c = cmp_str(x->svc, y->svc)) != 0)
+		return c;
+	if (x->ev.type != y->ev.type)
+		return x->ev.type < y->ev.type ? -1 : 1;
+	return x->ev.timestamp > y->ev.timestamp ? -1 : x->ev.timestamp < y->ev.timestamp ? 1 : strcmp(x->name, y->name);
+}
+
+static int delete_event(struct store *s, const char *dir, const char *name, size_t *deleted, struct error *err)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+	int r;
+
+	if (!p)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	r = store_delete(s, p, -1);
+	if (r < 0 && r != -ENOENT)
+		return error_set(err, ERR_TEMP, -r, "deleting %s: %s", p, store_strerror(r));
+	(*deleted)++;
+	return 0;
+}
+
+static int prune_shard(struct store *s, const char *dir, size_t max_evictions, size_t max_service, size_t *deleted,
+		       struct error *err)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct pev *v = NULL;
+	size_t n = 0, cap;
+	int r;
+
+	r = store_children(s, dir, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r));
+	cap = strv_length(names);
+	v = calloc(cap ? cap : 1, sizeof(*v));
+	if (!v)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	for (char **nm = names; *nm; nm++) {
+		struct pev *e = &v[n];
+
+		if (trace_parse_node(*nm, NULL, &e->ev) < 0)
+			continue;
+		e->name = *nm;
+		if (e->ev.type == TRACE_SERVICE_RUNNING)
+			e->svc = strdup(e->ev.data);
+		else if (e->ev.type == TRACE_SERVICE_EXITED) {
+			/* "<uniqueid>.<service>.<rc>.<signal>": the service may hold dots */
+			char *d = strdup(e->ev.data), *dot;
+			for (int k = 0; d && k < 2 && (dot = strrchr(d, '.')); k++)
+				*dot = 0;
+			e->svc = d;
+		}
+		n++;
+	}
+	r = 0;
+	if (max_evictions) {
+		size_t count = 0;
+
+		qsort(v, n, sizeof(*v), cmp_pev_inst);
+		for (size_t i = 0; i < n && r >= 0; i++) {
+			if (i == 0 || strcmp(v[i].ev.instanceid, v[i - 1].ev.instanceid) != 0)
+				count = 0;
+			if (count >= max_evictions && !(v[i].ev.type == TRACE_PENDING && v[i].ev.data &&
+							 strstr(v[i].ev.data, "created"))) {
+				r = delete_event(s, dir, v[i].name, deleted, err);
+				v[i].name = NULL; /* gone: not counted below */
+				continue;
+			}
+			if (is_eviction(&v[i].ev))
+				count++;
+		}
+	}
+	if (max_service && r >= 0) {
+		size_t count = 0;
+
+		qsort(v, n, sizeof(*v), cmp_pev_svc);
+		for (size_t i = 0; i < n && r >= 0; i++) {
+			bool same = i > 0 && v[i - 1].svc && v[i].svc &&
+				    strcmp(v[i].ev.instanceid, v[i - 1].ev.instanceid) == 0 &&
+				    strcmp(v[i].svc, v[i - 1].svc) == 0 && v[i].ev.type == v[i - 1].ev.type;
+
+			if (!same)
+				count = 0;
+			if (!v[i].svc || !v[i].name)
+				continue;
+			if (++count > max_service)
+				r = delete_event(s, dir, v[i].name, deleted, err);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		trace_event_clear(&v[i].ev);
+		free(v[i].svc);
+	}
+	free(v);
+	return r;
+}
+
+int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
+{
+	_cleanup_strv_free_ char **shards = NULL;
+	size_t deleted = 0;
+	int r;
+
+	if (!s)
+		return error_set(err, ERR_USAGE, EINVAL, "trace_prune: no store");
+	r = store_children(s, "/trace", &shards, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "listing /trace: %s", store_strerror(r));
+	for (char **sh = shards; *sh; sh++) {
+		_cleanup_free_ char *dir = strdup_printf("/trace/%s", *sh);
+
+		if (!dir)
+			return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+		r = prune_shard(s, dir, max_evictions, max_service_events, &deleted, err);
+		if (r < 0)
+			return r;
+	}
+	return (int)MIN(deleted, (size_t)INT32_MAX);
+}
+
 int trace_compact(struct store *s, double now, double expire_s, struct error *err)
 {
 	double cutoff = now - expire_s;
@@ -492,6 +655,9 @@ int trace_compact(struct store *s, double now, double expire_s, struct error *er
 
 	if (!s)
 		return error_set(err, ERR_USAGE, EINVAL, "trace_compact: no store");
+	r = trace_prune(s, TRACE_PRUNE_MAX, TRACE_PRUNE_MAX, err);
+	if (r < 0)
+		return error_prefix(err, "pruning /trace");
 	r = compact_trace(s, cutoff, err);
 	if (r < 0)
 		return error_prefix(err, "compacting /trace");

@@ -1,6 +1,5 @@
-/* trace.c: app trace events: encodings, node-local spool files, store
- * publishing, reading (live + history) and compaction into SQLite snapshots. */
-#include <jansson.h>
+/* trace.c: app trace events: types, name encodings, shards, node-local spool
+ * files and the SQLite+zlib history snapshot format (no store access). */
 #include <math.h>
 #include <sqlite3.h>
 #include <string.h>

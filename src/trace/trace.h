@@ -66,6 +66,16 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 /* All events of one instance, live and from history snapshots, sorted by time. */
 int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n);
 
+/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
+ * instance, once max_evictions eviction events (pending "evicted",
+ * scheduled "<host>:evicted") are counted newest first, delete every older
+ * event except pending "...created"; keep only the newest
+ * max_service_events service_running and service_exited events each per
+ * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
+ * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
+#define TRACE_PRUNE_MAX 10
+int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err);
+
 /* Compact events of instances no longer scheduled and older than expire_s into
  * SQLite snapshots under /trace.history (and /finished into /finished.history). */
 int trace_compact(struct store *s, double now, double expire_s, struct error *err);

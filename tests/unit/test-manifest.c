@@ -228,6 +228,31 @@ static void test_add_command(void **state)
 	json_decref(m);
 }
 
+static void test_runtime_lenient(void **state)
+{
+	struct error err = ERROR_INIT;
+	struct manifest_runtime_ctx ctx = { .instance = "root.x#0000000300", .uniqueid = "abc", .cell = "c",
+					    .approot = "/r", .sshd = "" };
+	json_t *rt = NULL;
+	json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:{s:i}}], s:s}", "proid", "root",
+			      "environment", "dev", "memory", "64M", "cpu", "5%", "disk", "10M", "services", "name",
+			      "a", "command", "true", "restart", "limit", 2, "added_by_someone", "x");
+
+	/* the node accepts what the API's floor would refuse and unknown keys */
+	assert_int_equal(manifest_runtime(m, &ctx, &rt, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(rt, "task")), "0000000300");
+	assert_string_equal(json_string_value(json_object_get(rt, "added_by_someone")), "x");
+	assert_int_equal(json_array_size(json_object_get(rt, "endpoints")), 0);
+	json_decref(rt);
+	/* but not a broken one */
+	json_object_del(m, "proid");
+	json_object_set_new(m, "cpu", json_integer(5));
+	assert_true(manifest_runtime(m, &ctx, &rt, &err) < 0);
+	assert_string_equal(err.msg, "cpu: must be a string\nproid: is required");
+	error_clear(&err);
+	json_decref(m);
+}
+
 /* ------------------------------------------------------------- golden files */
 
 static const char *src_dir(void)
@@ -421,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_appname),
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_add_command),
+		cmocka_unit_test(test_runtime_lenient),
 		cmocka_unit_test(test_golden_valid),
 		cmocka_unit_test(test_golden_invalid),
 	};

@@ -230,6 +230,109 @@ static void test_persistence_layout(void **state)
 	store_close(s);
 }
 
+/* Every node directory holds a valid .node: no half node anywhere. */
+static void check_tree(const char *fsdir, int *nodes)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	_cleanup_free_ char *node = strdup_printf("%s/.node", fsdir), *d = NULL;
+
+	assert_int_equal(read_file(node, &d, NULL), 0);
+	assert_true(startswith(d, "N1 "));
+	(*nodes)++;
+	assert_int_equal(dir_list(fsdir, 1, &l), 0);
+	for (char **n = l; *n; n++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", fsdir, *n);
+		check_tree(c, nodes);
+	}
+}
+
+/* SIGKILL a writer at random points, many times: every write it reported
+ * done is there, multis are whole, and the tree has no half node. */
+static void test_crash_fuzz(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/fuzz", tmpdir), *tree = strdup_printf("%s/fuzz/tree", tmpdir);
+	struct store *s;
+	int acked_total = 0;
+
+	s = open_dir(dir);
+	assert_int_equal(store_create(s, "/acked", NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/pairs", NULL, 0, 0, NULL), 0);
+	store_close(s);
+	srandom((unsigned)getpid());
+	for (int round = 0; round < 15; round++) {
+		int pfd[2], status, acked = -1;
+		pid_t pid;
+		char buf[4096];
+		ssize_t n;
+		size_t got = 0;
+
+		assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct error err = ERROR_INIT;
+			struct store *c;
+			close(pfd[0]);
+			if (store_open(dir, NULL, &c, &err) < 0)
+				_exit(2);
+			for (int i = 0;; i++) {
+				_cleanup_free_ char *p = strdup_printf("/acked/r%02d-%05d", round, i);
+				_cleanup_free_ char *a = strdup_printf("/pairs/r%02d-%05d-a", round, i);
+				_cleanup_free_ char *b = strdup_printf("/pairs/r%02d-%05d-b", round, i);
+				struct store_op ops[] = {
+					{ .type = STORE_OP_CREATE, .path = a, .data = "a", .len = 1 },
+					{ .type = STORE_OP_CREATE, .path = b, .data = "b", .len = 1 },
+				};
+				if (store_create(c, p, "v", 1, 0, NULL) < 0 || store_set(c, p, "w", 1, 0, NULL) < 0 ||
+				    store_create(c, "/acked/s-", NULL, 0, STORE_SEQUENTIAL | STORE_EPHEMERAL, NULL) < 0 ||
+				    store_multi(c, ops, 2, NULL) < 0)
+					_exit(3);
+				if (write(pfd[1], &i, sizeof(i)) != sizeof(i))
+					_exit(4);
+			}
+		}
+		close(pfd[1]);
+		usleep((useconds_t)(5000 + random() % 80000));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		while ((n = read(pfd[0], buf + got % sizeof(buf), sizeof(int))) > 0) {
+			memcpy(&acked, buf + got % sizeof(buf), sizeof(int));
+			got += (size_t)n;
+		}
+		close(pfd[0]);
+		assert_true(WIFSIGNALED(status));
+		/* the next open replays any journal and reaps the dead session */
+		s = open_dir(dir);
+		for (int i = 0; i <= acked; i++) {
+			_cleanup_free_ char *p = strdup_printf("/acked/r%02d-%05d", round, i), *d = NULL;
+			assert_int_equal(store_get(s, p, &d, NULL, NULL, NULL, NULL), 0);
+			assert_string_equal(d, "w");
+		}
+		{
+			_cleanup_strv_free_ char **l = NULL;
+			assert_int_equal(store_children(s, "/pairs", &l, NULL, NULL), 0);
+			for (char **p = l; *p; p++) { /* multis are whole: -a and -b come in pairs */
+				_cleanup_free_ char *other = strdup(*p);
+				other[strlen(other) - 1] = other[strlen(other) - 1] == 'a' ? 'b' : 'a';
+				assert_true(strv_contains(l, other));
+			}
+			_cleanup_strv_free_ char **e = NULL;
+			assert_int_equal(store_children(s, "/acked", &e, NULL, NULL), 0);
+			for (char **p = e; *p; p++)
+				assert_false(startswith(*p, "s-")); /* its ephemerals went with it */
+		}
+		{
+			int nodes = 0;
+			check_tree(tree, &nodes);
+			assert_true(nodes >= 3);
+		}
+		store_close(s);
+		acked_total += acked + 1;
+	}
+	print_message("# %d acknowledged write groups survived 15 SIGKILLs\n", acked_total);
+	assert_true(acked_total > 0);
+}
+
 /* A bad URL is a permanent error. */
 static void test_bad_url(void **state)
 {
@@ -252,6 +355,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_multi_crash_recovery),
 		cmocka_unit_test(test_sweep_on_open),
 		cmocka_unit_test(test_persistence_layout),
+		cmocka_unit_test(test_crash_fuzz),
 		cmocka_unit_test(test_bad_url),
 	};
 

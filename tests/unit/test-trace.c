@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
@@ -194,6 +195,318 @@ static void test_snapshot_roundtrip(void **state)
 		sqlite3_close(db); /* a flipped byte may still inflate; must not crash */
 }
 
+/* ---------------------------------------------------- against the store */
+
+struct fixture {
+	char dir[64];
+	struct store *s;
+};
+
+static int store_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct error err = ERROR_INIT;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/treadle-ut-trace-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	if (store_open(f->dir, NULL, &f->s, &err) < 0) {
+		print_error("store_open: %s\n", err.msg);
+		error_clear(&err);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int store_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	store_close(f->s);
+	rm_rf(f->dir);
+	free(f);
+	return 0;
+}
+
+static void publish(struct store *s, double ts, const char *inst, enum trace_type t, const char *data,
+		    const char *payload, const char *host)
+{
+	struct trace_event ev = {
+		.timestamp = ts,
+		.instanceid = (char *)inst,
+		.type = t,
+		.data = (char *)data,
+		.payload = (char *)payload,
+	};
+	assert_int_equal(trace_publish(s, &ev, host), 0);
+}
+
+static void test_publish_read_order(void **state)
+{
+	struct fixture *f = *state;
+	struct trace_event *evs = NULL;
+	size_t n = 0;
+	_cleanup_strv_free_ char **names = NULL;
+
+	/* "10.000" sorts before "9.500" as text: the reader must sort by number */
+	publish(f->s, 10.0, "proid.app#0000000042", TRACE_SERVICE_EXITED, "uniq.web.front.1.0", NULL, "h1");
+	publish(f->s, 9.5, "proid.app#0000000042", TRACE_SERVICE_RUNNING, "uniq.web.front", NULL, "h1");
+	publish(f->s, 100.25, "proid.app#0000000042", TRACE_CONFIGURED, "uniq", "payload", "h1");
+	publish(f->s, 8.0, "proid.app#0000000042", TRACE_PENDING, "created", NULL, "master");
+	/* same shard (298 % 256 = 42), other instance: must not be mixed in */
+	publish(f->s, 9.0, "proid.app#0000000298", TRACE_PENDING, "created", NULL, "master");
+	/* publishing the same event twice is harmless */
+	publish(f->s, 8.0, "proid.app#0000000042", TRACE_PENDING, "created", NULL, "master");
+
+	assert_int_equal(store_children(f->s, "/trace/002A", &names, NULL, NULL), 0);
+	assert_int_equal(strv_length(names), 5);
+	assert_true(strv_contains(names, "proid.app#0000000042,9.500,h1,service_running,uniq.web.front"));
+
+	assert_int_equal(trace_read(f->s, "proid.app#0000000042", &evs, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(evs[0].type, TRACE_PENDING);
+	assert_string_equal(evs[0].source, "master");
+	assert_int_equal(evs[1].type, TRACE_SERVICE_RUNNING);
+	assert_string_equal(evs[1].data, "uniq.web.front");
+	assert_int_equal(evs[2].type, TRACE_SERVICE_EXITED);
+	assert_int_equal(evs[3].type, TRACE_CONFIGURED);
+	assert_string_equal(evs[3].payload, "payload");
+	trace_events_free(evs, n);
+
+	assert_int_equal(trace_read(f->s, "proid.other#0000000001", &evs, &n), 0);
+	assert_int_equal(n, 0);
+	trace_events_free(evs, n);
+}
+
+static void test_finished_guarded_unschedule(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_free_ char *data = NULL;
+	json_t *j;
+
+	assert_int_equal(store_create_p(f->s, "/scheduled"), 0);
+	assert_int_equal(store_create(f->s, "/scheduled/proid.app#0000000001", "{}", 2, 0, NULL), 0);
+	assert_int_equal(store_create_p(f->s, "/placement/h2/proid.app#0000000001"), 0);
+
+	/* a stale event from h1 (instance now placed on h2): /finished is
+	 * written, but the app stays scheduled */
+	publish(f->s, 50.0, "proid.app#0000000001", TRACE_KILLED, "oom", NULL, "h1");
+	assert_int_equal(store_get(f->s, "/finished/proid.app#0000000001", &data, NULL, NULL, NULL, NULL), 0);
+	j = json_loads(data, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "killed");
+	assert_string_equal(json_string_value(json_object_get(j, "host")), "h1");
+	assert_string_equal(json_string_value(json_object_get(j, "data")), "oom");
+	assert_string_equal(json_string_value(json_object_get(j, "when")), "50.000");
+	json_decref(j);
+	assert_int_equal(store_exists(f->s, "/scheduled/proid.app#0000000001", NULL, NULL, NULL), 0);
+
+	/* the same from the host it is placed on: unscheduled */
+	publish(f->s, 51.0, "proid.app#0000000001", TRACE_FINISHED, "0.0", "rc: 0\n", "h2");
+	assert_int_equal(store_exists(f->s, "/scheduled/proid.app#0000000001", NULL, NULL, NULL), -ENOENT);
+	free(data);
+	data = NULL;
+	assert_int_equal(store_get(f->s, "/finished/proid.app#0000000001", &data, NULL, NULL, NULL, NULL), 0);
+	j = json_loads(data, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "finished");
+	assert_string_equal(json_string_value(json_object_get(j, "data")), "0.0");
+	assert_string_equal(json_string_value(json_object_get(j, "host")), "h2");
+	json_decref(j);
+
+	/* again, already unscheduled: still fine */
+	publish(f->s, 52.0, "proid.app#0000000001", TRACE_ABORTED, "unknown", NULL, "h2");
+	/* non-terminal events do not touch /finished */
+	publish(f->s, 53.0, "proid.app#0000000002", TRACE_SCHEDULED, "h2:", NULL, "master");
+	assert_int_equal(store_exists(f->s, "/finished/proid.app#0000000002", NULL, NULL, NULL), -ENOENT);
+}
+
+static size_t count_children(struct store *s, const char *path)
+{
+	_cleanup_strv_free_ char **names = NULL;
+
+	if (store_children(s, path, &names, NULL, NULL) < 0)
+		return 0;
+	return strv_length(names);
+}
+
+static void test_compact_then_read(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	struct trace_event *before = NULL, *after = NULL;
+	size_t nb = 0, na = 0;
+	double now = now_realtime();
+	_cleanup_free_ char *fin = NULL;
+
+	/* A: finished long ago, not scheduled -> archived */
+	publish(f->s, now - 1000, "proid.a#0000000001", TRACE_PENDING, "created", NULL, "master");
+	publish(f->s, now - 990, "proid.a#0000000001", TRACE_SCHEDULED, "h1:None", NULL, "master");
+	publish(f->s, now - 980, "proid.a#0000000001", TRACE_SERVICE_EXITED, "u.s.v.1.0", NULL, "h1");
+	publish(f->s, now - 970, "proid.a#0000000001", TRACE_ABORTED, "image", "trace\nback", "h1");
+	/* B: old but still scheduled -> kept live */
+	assert_int_equal(store_create_p(f->s, "/scheduled/proid.b#0000000002"), 0);
+	publish(f->s, now - 1000, "proid.b#0000000002", TRACE_PENDING, "created", NULL, "master");
+	/* C: not scheduled but recent -> kept live */
+	publish(f->s, now - 10, "proid.c#0000000003", TRACE_PENDING, "created", NULL, "master");
+
+	assert_int_equal(trace_read(f->s, "proid.a#0000000001", &before, &nb), 0);
+	assert_int_equal(nb, 4);
+
+	/* /finished of A is fresh (mtime now): compacting with now+1000 makes it old */
+	if (trace_compact(f->s, now, 300, &err) < 0) {
+		print_error("%s\n", err.msg);
+		fail();
+	}
+	assert_int_equal(count_children(f->s, "/trace/0001"), 0);
+	assert_int_equal(count_children(f->s, "/trace/0002"), 1);
+	assert_int_equal(count_children(f->s, "/trace/0003"), 1);
+	assert_int_equal(count_children(f->s, "/trace.history"), 1);
+	assert_int_equal(count_children(f->s, "/finished"), 1); /* not old yet */
+
+	assert_int_equal(trace_read(f->s, "proid.a#0000000001", &after, &na), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_true(after[i].timestamp == before[i].timestamp);
+		assert_int_equal(after[i].type, before[i].type);
+		assert_string_equal(after[i].data, before[i].data);
+		assert_string_equal(after[i].source, before[i].source);
+		if (before[i].payload)
+			assert_string_equal(after[i].payload, before[i].payload);
+		else
+			assert_null(after[i].payload);
+	}
+	trace_events_free(after, na);
+
+	/* later: /finished/A is old now -> /finished.history, readable */
+	assert_int_equal(trace_compact(f->s, now + 1000, 300, &err), 0);
+	assert_int_equal(count_children(f->s, "/finished"), 0);
+	assert_int_equal(count_children(f->s, "/finished.history"), 1);
+	assert_int_equal(trace_finished_history(f->s, "proid.a#0000000001", &fin), 0);
+	assert_non_null(strstr(fin, "\"state\":\"aborted\""));
+	/* C is archived too now, B stays (scheduled) */
+	assert_int_equal(count_children(f->s, "/trace/0003"), 0);
+	assert_int_equal(count_children(f->s, "/trace/0002"), 1);
+	assert_int_equal(count_children(f->s, "/trace.history"), 2);
+
+	/* and A still reads the same from the first snapshot */
+	assert_int_equal(trace_read(f->s, "proid.a#0000000001", &after, &na), 0);
+	assert_int_equal(na, nb);
+	trace_events_free(after, na);
+	trace_events_free(before, nb);
+}
+
+static void test_compact_splits_large_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	_cleanup_strv_free_ char **hist = NULL;
+	struct trace_event *evs = NULL;
+	size_t n = 0, plen = 200 * 1024, count = 12;
+	char *payload = malloc(plen + 1);
+	unsigned seed = 12345;
+
+	assert_non_null(payload);
+	for (size_t k = 0; k < count; k++) {
+		/* incompressible text so the whole batch is > STORE_MAX_DATA */
+		for (size_t i = 0; i < plen; i++) {
+			seed = seed * 1103515245u + 12345u;
+			payload[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"[(seed >> 16) & 63];
+		}
+		payload[plen] = 0;
+		publish(f->s, 1000.0 + (double)k, "proid.big#0000000009", TRACE_ABORTED, "x", payload, "h1");
+	}
+	free(payload);
+	assert_int_equal(trace_compact(f->s, 100000.0, 300, &err), 0);
+	assert_int_equal(count_children(f->s, "/trace/0009"), 0);
+	assert_int_equal(store_children(f->s, "/trace.history", &hist, NULL, NULL), 0);
+	assert_true(strv_length(hist) >= 2);
+	for (char **h = hist; *h; h++) {
+		_cleanup_free_ char *p = strdup_printf("/trace.history/%s", *h);
+		struct store_stat st;
+
+		assert_true(startswith(*h, "trace.db.gzip-"));
+		assert_int_equal(strlen(*h), strlen("trace.db.gzip-") + 10);
+		assert_int_equal(store_exists(f->s, p, &st, NULL, NULL), 0);
+		assert_true(st.data_length <= STORE_MAX_DATA);
+	}
+	assert_int_equal(trace_read(f->s, "proid.big#0000000009", &evs, &n), 0);
+	assert_int_equal(n, count);
+	for (size_t k = 0; k < n; k++) {
+		assert_true(evs[k].timestamp == 1000.0 + (double)k);
+		assert_int_equal(strlen(evs[k].payload), plen);
+	}
+	trace_events_free(evs, n);
+}
+
+static void test_history_capped(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	_cleanup_strv_free_ char **hist = NULL;
+
+	assert_int_equal(store_create_p(f->s, "/trace.history"), 0);
+	for (int i = 0; i < 104; i++)
+		assert_int_equal(store_create(f->s, "/trace.history/trace.db.gzip-", "x", 1, STORE_SEQUENTIAL, NULL), 0);
+	publish(f->s, 1.0, "proid.a#0000000001", TRACE_PENDING, "created", NULL, "master");
+	assert_int_equal(trace_compact(f->s, 1000.0, 300, &err), 0);
+	assert_int_equal(store_children(f->s, "/trace.history", &hist, NULL, NULL), 0);
+	assert_int_equal(strv_length(hist), 100);
+	/* the oldest went, the new snapshot (105th) stayed */
+	assert_string_equal(hist[0], "trace.db.gzip-0000000005");
+	assert_string_equal(hist[99], "trace.db.gzip-0000000104");
+}
+
+static void test_prune(void **state)
+{
+	struct fixture *f = *state;
+	struct error err = ERROR_INIT;
+	struct trace_event *evs = NULL;
+	size_t n = 0, running = 0, exited = 0, other = 0;
+
+	publish(f->s, 1.0, "proid.x#0000000005", TRACE_PENDING, "created", NULL, "master");
+	publish(f->s, 50.0, "proid.x#0000000005", TRACE_PENDING, "", NULL, "master");
+	publish(f->s, 60.0, "proid.x#0000000005", TRACE_CONFIGURED, "u", NULL, "h1");
+	for (int i = 0; i < 12; i++) {
+		publish(f->s, 100.0 + i * 10, "proid.x#0000000005", TRACE_PENDING, "evicted", NULL, "master");
+		publish(f->s, 105.0 + i * 10, "proid.x#0000000005", TRACE_SCHEDULED, "h1:evicted", NULL, "master");
+	}
+	for (int i = 0; i < 15; i++) {
+		publish(f->s, 1000.0 + i * 10, "proid.y#0000000005", TRACE_SERVICE_RUNNING, "u.svc.dotted", NULL, "h1");
+		publish(f->s, 1005.0 + i * 10, "proid.y#0000000005", TRACE_SERVICE_EXITED, "u.svc.dotted.1.0", NULL, "h1");
+	}
+	for (int i = 0; i < 3; i++)
+		publish(f->s, 2000.0 + i, "proid.y#0000000005", TRACE_SERVICE_RUNNING, "u.other", NULL, "h1");
+
+	assert_int_equal(trace_prune(f->s, 10, 10, &err), (14 + 2) + (5 + 5));
+
+	assert_int_equal(trace_read(f->s, "proid.x#0000000005", &evs, &n), 0);
+	assert_int_equal(n, 11);
+	assert_int_equal(evs[0].type, TRACE_PENDING);
+	assert_string_equal(evs[0].data, "created");
+	assert_true(evs[1].timestamp == 170.0); /* the 10 newest evictions */
+	assert_true(evs[10].timestamp == 215.0);
+	trace_events_free(evs, n);
+
+	assert_int_equal(trace_read(f->s, "proid.y#0000000005", &evs, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(evs[i].data, "u.other") == 0)
+			other++;
+		else if (evs[i].type == TRACE_SERVICE_RUNNING)
+			running++;
+		else
+			exited++;
+	}
+	assert_int_equal(running, 10);
+	assert_int_equal(exited, 10);
+	assert_int_equal(other, 3);
+	assert_true(evs[0].timestamp == 1050.0); /* oldest kept running event */
+	trace_events_free(evs, n);
+
+	/* idempotent */
+	assert_int_equal(trace_prune(f->s, 10, 10, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +515,12 @@ int main(void)
 		cmocka_unit_test(test_node_name_roundtrip),
 		cmocka_unit_test(test_spool_file_roundtrip),
 		cmocka_unit_test(test_snapshot_roundtrip),
+		cmocka_unit_test_setup_teardown(test_publish_read_order, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_finished_guarded_unschedule, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_compact_then_read, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_compact_splits_large_batches, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_history_capped, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_prune, store_setup, store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,73 @@
+/* `treadle node`: the node agent (src/node/agent.h). */
+#include <getopt.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "../node/agent.h"
+#include "cli.h"
+
+int cmd_node(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },	   { "root", required_argument, NULL, 'r' },
+		{ "hostname", required_argument, NULL, 'H' },	   { "cell", required_argument, NULL, 'c' },
+		{ "cgroup-root", required_argument, NULL, 'g' },   { "setup-timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct node_agent_options o = { 0 };
+	struct error err = ERROR_INIT;
+	_cleanup_free_ char *root = NULL, *bin = NULL;
+	char host[256];
+	uint64_t secs;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.store_url = optarg; break;
+		case 'r': o.root = optarg; break;
+		case 'H': o.hostname = optarg; break;
+		case 'c': o.cell = optarg; break;
+		case 'g': o.cgroup_root = optarg; break;
+		case 't':
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("node", "invalid --setup-timeout '%s'", optarg);
+			o.setup_timeout_s = (unsigned)secs;
+			break;
+		default:
+			return cli_usage_error("node", "invalid option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("node", "unexpected argument '%s'", argv[optind]);
+	if (!o.store_url)
+		return cli_usage_error("node", "--store is required");
+	o.root = cli_root(o.root);
+	if (!o.hostname) {
+		if (gethostname(host, sizeof(host)) < 0)
+			return cli_usage_error("node", "--hostname is required (gethostname failed)");
+		host[sizeof(host) - 1] = 0;
+		o.hostname = host;
+	}
+	if (!*o.hostname || strchr(o.hostname, '/'))
+		return cli_usage_error("node", "invalid --hostname '%s'", o.hostname);
+	r = mkdir_p(o.root, 0755);
+	root = r < 0 ? NULL : realpath(o.root, NULL);
+	if (!root) {
+		fprintf(stderr, "treadle: node: %s: %s\n", o.root, strerror(r < 0 ? -r : errno));
+		return EXIT_TEMP;
+	}
+	o.root = root;
+	bin = realpath("/proc/self/exe", NULL);
+	o.treadle_bin = bin ? bin : "treadle";
+	r = node_agent_run(&o, &err);
+	if (r < 0) {
+		r = error_report(&err);
+		error_clear(&err);
+		return r;
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,1206 @@
+/* agent.c: the node agent's epoll loop (see agent.h, docs/NODE.md).
+ *
+ * Every input only marks a part of the state "dirty"; after each wake-up the
+ * dirty parts are reconciled by listing their directories (or the store node)
+ * in full.  That keeps one code path for start-up and steady state, which is
+ * what makes the agent restartable at any instruction. */
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "../cgroup/cg.h"
+#include "../manifest/manifest.h"
+#include "../store/store.h"
+#include "../supervisor/supervisor.h"
+#include "../trace/trace.h"
+#include "agent.h"
+#include "layout.h"
+#include "sproc.h"
+
+extern char **environ;
+
+#define TICK_MS 500
+#define MAX_CLEANUPS 8
+#define CLEANUP_RETRY_MS 2000
+
+enum { TAG_STORE = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_TIMER, TAG_MAX_ };
+
+struct cont {
+	char *unique;
+	char *instance;
+	bool running;	    /* linked from running/ */
+	bool started;	    /* its services started (data/started) */
+	bool published;	    /* /running/<instance> created by this session */
+	bool timed_out;
+	double configured_at; /* realtime, data/app.json mtime */
+	int oom_fd;
+	bool oom_tried;
+	pid_t cleanup_pid;
+	uint64_t retry_at; /* monotonic ms */
+};
+
+struct agent {
+	const struct node_agent_options *o;
+	struct node_settings ns;
+	struct store *store;
+	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
+	int epfd, sigfd, inofd, tfd;
+	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
+	bool d_placement, d_cache, d_tomb, d_cleanup, d_events;
+	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired;
+	struct cont **conts;
+	size_t n_conts;
+	unsigned n_cleanups;
+	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready;
+	char *presence_path, *placement_path, *server_path;
+};
+
+#define LOG(fmt, ...) fprintf(stderr, "treadle node: " fmt "\n", ##__VA_ARGS__)
+
+static bool exists(const char *p)
+{
+	struct stat st;
+
+	return p && lstat(p, &st) == 0;
+}
+
+/* ---- container bookkeeping ---- */
+
+static struct cont *cont_find(struct agent *a, const char *unique)
+{
+	for (size_t i = 0; i < a->n_conts; i++)
+		if (!strcmp(a->conts[i]->unique, unique))
+			return a->conts[i];
+	return NULL;
+}
+
+static struct cont *cont_get(struct agent *a, const char *unique)
+{
+	struct cont *c = cont_find(a, unique), **t;
+	_cleanup_free_ char *app = NULL;
+	struct stat st;
+
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->unique = strdup(unique);
+	c->instance = node_unique_instance(unique);
+	c->oom_fd = -1;
+	t = realloc(a->conts, (a->n_conts + 1) * sizeof(*t));
+	if (!c->unique || !c->instance || !t) {
+		free(c->unique);
+		free(c->instance);
+		free(c);
+		if (t)
+			a->conts = t;
+		return NULL;
+	}
+	a->conts = t;
+	a->conts[a->n_conts++] = c;
+	app = strdup_printf("%s/%s/data/app.json", a->p_apps, unique);
+	c->configured_at = app && stat(app, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9
+						      : now_realtime();
+	return c;
+}
+
+static void cont_close_oom(struct agent *a, struct cont *c)
+{
+	if (c->oom_fd >= 0) {
+		epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->oom_fd, NULL);
+		close(c->oom_fd);
+		c->oom_fd = -1;
+	}
+}
+
+static void cont_remove(struct agent *a, struct cont *c)
+{
+	for (size_t i = 0; i < a->n_conts; i++)
+		if (a->conts[i] == c) {
+			a->conts[i] = a->conts[--a->n_conts];
+			break;
+		}
+	cont_close_oom(a, c);
+	free(c->unique);
+	free(c->instance);
+	free(c);
+}
+
+/* /running/<instance>: published when a container's services start. */
+static void running_unpublish(struct agent *a, struct cont *c)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (!c->published)
+		return;
+	p = strdup_printf("/running/%s", c->instance);
+	if (p && a->store)
+		(void)store_delete(a->store, p, -1);
+	c->published = false;
+}
+
+static void running_publish(struct agent *a, struct cont *c)
+{
+	_cleanup_free_ char *p = strdup_printf("/running/%s", c->instance);
+	struct store_stat st;
+	int r;
+
+	if (!p || c->published)
+		return;
+	r = store_create(a->store, p, a->o->hostname, strlen(a->o->hostname), STORE_EPHEMERAL, NULL);
+	if (r == -ENOENT) {
+		(void)store_create_p(a->store, "/running");
+		r = store_create(a->store, p, a->o->hostname, strlen(a->o->hostname), STORE_EPHEMERAL, NULL);
+	}
+	if (r == -EEXIST && store_exists(a->store, p, &st, NULL, NULL) == 0 &&
+	    st.ephemeral_owner == store_session_id(a->store))
+		r = 0;
+	if (r == 0) {
+		c->published = true;
+		LOG("%s: running (%s)", c->instance, c->unique);
+	}
+	/* else: a previous session's node still exists; retried every tick */
+}
+
+/* ---- store watches ---- */
+
+static void placement_watch(struct store *s, enum store_event ev, const char *path, void *ud)
+{
+	struct agent *a = ud;
+
+	a->d_placement = true;
+}
+
+static void session_watch(struct store *s, enum store_event ev, const char *path, void *ud)
+{
+	struct agent *a = ud;
+
+	if (store_state(s) == STORE_EXPIRED)
+		a->expired = true;
+	a->d_placement = true;
+}
+
+/* ---- registration ---- */
+
+static int register_server(struct agent *a, struct error *err)
+{
+	_cleanup_free_ char *data = NULL, *out = NULL, *mem = NULL, *cpu = NULL, *disk = NULL;
+	_cleanup_free_ char *meminfo = NULL;
+	unsigned long long mem_mb = 0, disk_mb = 0;
+	struct statvfs vfs;
+	json_t *o = NULL;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int r;
+
+	if (read_file("/proc/meminfo", &meminfo, NULL) == 0) {
+		char *m = strstr(meminfo, "MemTotal:");
+		if (m)
+			mem_mb = strtoull(m + 9, NULL, 10) / 1024;
+	}
+	if (statvfs(a->o->root, &vfs) == 0)
+		disk_mb = (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
+	mem = strdup_printf("%lluM", mem_mb);
+	cpu = strdup_printf("%ld%%", (ncpu > 0 ? ncpu : 1) * 100);
+	disk = strdup_printf("%lluM", disk_mb);
+	if (!mem || !cpu || !disk)
+		return error_sys(err, ENOMEM, "registering");
+	(void)store_create_p(a->store, "/servers");
+	r = store_get(a->store, a->server_path, &data, NULL, NULL, NULL, NULL);
+	if (r == 0 && data && *data)
+		o = json_loads(data, 0, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	if (!o)
+		return error_sys(err, ENOMEM, "registering");
+	json_object_set_new(o, "memory", json_string(mem));
+	json_object_set_new(o, "cpu", json_string(cpu));
+	json_object_set_new(o, "disk", json_string(disk));
+	json_object_set_new(o, "up_since", json_real(now_realtime()));
+	out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(o);
+	if (!out)
+		return error_sys(err, ENOMEM, "registering");
+	if (r == -ENOENT)
+		r = store_create(a->store, a->server_path, out, strlen(out), STORE_PERSISTENT, NULL);
+	else if (r == 0)
+		r = store_set(a->store, a->server_path, out, strlen(out), -1, NULL);
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "writing %s: %s", a->server_path, store_strerror(r));
+	(void)store_create_p(a->store, "/server.presence");
+	return 0;
+}
+
+/* Ephemeral /server.presence/<host> = {"seen": false}; tolerate a previous
+ * session's node (it goes when that session ends; retried every tick). */
+static void presence_ensure(struct agent *a)
+{
+	static const char data[] = "{\"seen\":false}";
+	int r;
+
+	r = store_exists(a->store, a->presence_path, NULL, placement_watch, a);
+	if (r == 0) {
+		a->presence_ok = true;
+		return;
+	}
+	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
+	if (r == 0 || r == -EEXIST) {
+		a->presence_ok = true;
+		(void)store_exists(a->store, a->presence_path, NULL, placement_watch, a);
+		if (r == 0)
+			LOG("registered %s", a->o->hostname);
+	} else
+		a->presence_ok = false;
+}
+
+/* ---- eventmgr: placement -> cache ---- */
+
+static int cache_write(struct agent *a, const char *inst)
+{
+	_cleanup_free_ char *ppath = strdup_printf("%s/%s", a->placement_path, inst);
+	_cleanup_free_ char *spath = strdup_printf("/scheduled/%s", inst);
+	_cleanup_free_ char *pdata = NULL, *sdata = NULL, *out = NULL, *file = node_cache_file(a->o->root, inst);
+	const char *hash = strrchr(inst, '#');
+	json_t *m, *p;
+	int r;
+
+	if (!ppath || !spath || !file)
+		return -ENOMEM;
+	if (!hash || strchr(inst, '/') || inst[0] == '.')
+		return -EINVAL;
+	r = store_get(a->store, ppath, &pdata, NULL, NULL, NULL, NULL);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	r = store_get(a->store, spath, &sdata, NULL, NULL, NULL, NULL);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	m = json_loads(sdata ? sdata : "", 0, NULL);
+	if (!json_is_object(m)) {
+		json_decref(m);
+		LOG("%s: /scheduled data is not a JSON object, ignored", inst);
+		return 0;
+	}
+	json_object_set_new(m, "task", json_string(hash + 1));
+	p = pdata && *pdata ? json_loads(pdata, 0, NULL) : NULL;
+	if (json_is_object(p))
+		json_object_update(m, p);
+	json_decref(p);
+	out = json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(m);
+	if (!out)
+		return -ENOMEM;
+	r = write_file_atomic(file, out, strlen(out), 0644);
+	if (r == 0)
+		a->d_cache = true;
+	return r;
+}
+
+static void eventmgr_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **children = NULL, **cached = NULL;
+	struct store_stat pst;
+	int r;
+
+	presence_ensure(a);
+	r = store_children(a->store, a->placement_path, &children, placement_watch, a);
+	if (r == -ENOENT) {
+		(void)store_exists(a->store, a->placement_path, NULL, placement_watch, a);
+		a->placement_ok = false;
+	} else if (r < 0) {
+		LOG("listing %s: %s", a->placement_path, store_strerror(r));
+		return; /* keep the current state; retried on the next event or tick */
+	} else
+		a->placement_ok = true;
+	a->ready = a->presence_ok && a->placement_ok;
+	if (a->ready) {
+		if (!exists(a->p_ready))
+			(void)write_file_atomic(a->p_ready, "", 0, 0644);
+	} else
+		(void)unlink(a->p_ready);
+	if (!a->placement_ok)
+		return;
+	if (dir_list(a->p_cache, 1, &cached) < 0)
+		return;
+	for (char **c = cached; *c; c++)
+		if (!strv_contains(children, *c)) {
+			_cleanup_free_ char *f = node_cache_file(a->o->root, *c);
+			if (f && unlink(f) == 0) {
+				a->d_cache = true;
+				LOG("%s: placement removed", *c);
+			}
+		}
+	for (char **c = children; *c; c++) {
+		if (strv_contains(cached, *c)) {
+			/* first sync after a restart: a placement newer than the cache
+			 * file means the instance was re-placed while we were away */
+			_cleanup_free_ char *f = node_cache_file(a->o->root, *c);
+			_cleanup_free_ char *pp = strdup_printf("%s/%s", a->placement_path, *c);
+			struct stat st;
+
+			if (!a->first_placement_sync || !f || !pp || stat(f, &st) < 0)
+				continue;
+			if (store_exists(a->store, pp, &pst, NULL, NULL) < 0)
+				continue;
+			if ((int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000 >= pst.ctime_ms)
+				continue;
+		}
+		r = cache_write(a, *c);
+		if (r < 0)
+			LOG("%s: caching placement: %s", *c, strerror(-r));
+	}
+	a->first_placement_sync = false;
+}
+
+/* ---- appcfgmgr: cache -> containers ---- */
+
+static int symlink_atomic(const char *target, const char *link)
+{
+	_cleanup_free_ char *tmp = NULL;
+	const char *slash = strrchr(link, '/');
+
+	tmp = slash ? strdup_printf("%.*s/.%s.tmp", (int)(slash - link), link, slash + 1) : NULL;
+	if (!tmp)
+		return -ENOMEM;
+	(void)unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return negerrno();
+	if (rename(tmp, link) < 0) {
+		int r = negerrno();
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+static void abort_configure(struct agent *a, const char *inst, const char *why, const char *msg)
+{
+	_cleanup_free_ char *f = node_cache_file(a->o->root, inst);
+
+	LOG("%s: configure failed: %s", inst, msg);
+	(void)sproc_event_post(a->p_ev, inst, "aborted", why, msg);
+	a->d_events = true;
+	if (f)
+		(void)unlink(f);
+}
+
+/* Treadmill's configure(): apps/<unique> service dir + data/, configured
+ * event, running/<instance> link.  Built under apps/.<unique>.tmp and renamed
+ * so a crash never leaves a half-written container. */
+static int configure(struct agent *a, const char *inst, const char *unique)
+{
+	_cleanup_free_ char *cache = node_cache_file(a->o->root, inst), *text = NULL;
+	_cleanup_free_ char *tmp = strdup_printf("%s/.%s.tmp", a->p_apps, unique), *dir = node_app_dir(a->o->root, unique);
+	_cleanup_free_ char *run = NULL, *fin = NULL, *log = NULL, *p = NULL, *appjson = NULL;
+	_cleanup_free_ char *link = node_running_link(a->o->root, inst);
+	struct manifest_runtime_ctx ctx = { 0 };
+	struct error err = ERROR_INIT;
+	struct sv_service_spec spec = { .notification_fd = -1, .timeout_finish_ms = 0 };
+	const char *uid = node_unique_id(unique);
+	json_t *cached, *app = NULL;
+	struct cont *c;
+	int r;
+
+	if (!cache || !tmp || !dir || !link || !uid)
+		return -ENOMEM;
+	r = read_file(cache, &text, NULL);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	cached = json_loads(text, 0, NULL);
+	if (!cached) {
+		abort_configure(a, inst, "unknown", "cache file is not valid JSON");
+		return 0;
+	}
+	ctx.instance = inst;
+	ctx.uniqueid = uid;
+	ctx.cell = a->o->cell ? a->o->cell : "";
+	ctx.store_url = a->o->store_url;
+	ctx.approot = a->o->root;
+	ctx.container_dir = dir;
+	ctx.treadle_bin = a->o->treadle_bin;
+	ctx.sshd = ""; /* no sshd service: treadle exec gives shell access */
+	r = manifest_runtime(cached, &ctx, &app, &err);
+	json_decref(cached);
+	if (r < 0) {
+		abort_configure(a, inst, "unknown", err.msg ? err.msg : "invalid manifest");
+		error_clear(&err);
+		return 0;
+	}
+	appjson = manifest_dumps(app);
+	json_decref(app);
+	if (!appjson)
+		return -ENOMEM;
+	r = sproc_container_scripts(&a->ns, inst, unique, &run, &fin, &log);
+	if (r < 0)
+		return r;
+	(void)rm_rf(tmp);
+	spec.run = run;
+	spec.finish = fin;
+	spec.log_run = log;
+	r = sv_service_write(tmp, &spec);
+	if (r < 0)
+		goto fail;
+	p = strdup_printf("%s/data/log", tmp);
+	if (!p || (r = mkdir_p(p, 0755)) < 0)
+		goto fail;
+	free(p);
+	p = strdup_printf("%s/data/manifest.yml", tmp);
+	if (!p || (r = write_file_atomic(p, text, strlen(text), 0644)) < 0)
+		goto fail;
+	free(p);
+	p = strdup_printf("%s/data/app.json", tmp);
+	if (!p || (r = write_file_atomic(p, appjson, strlen(appjson), 0644)) < 0)
+		goto fail;
+	/* at least once: a crash before the rename configures (and posts) again */
+	r = sproc_event_post(a->p_ev, inst, "configured", uid, NULL);
+	if (r < 0)
+		goto fail;
+	a->d_events = true;
+	if (rename(tmp, dir) < 0) {
+		r = negerrno();
+		goto fail;
+	}
+	r = symlink_atomic(dir, link);
+	if (r < 0)
+		return r; /* apps/<unique> is an orphan now: the next sync links it */
+	c = cont_get(a, unique);
+	if (c) {
+		c->running = true;
+		c->configured_at = now_realtime();
+	}
+	LOG("%s: configured %s", inst, unique);
+	return 1;
+fail:
+	(void)rm_rf(tmp);
+	return r < 0 ? r : -ENOMEM;
+}
+
+/* Move running/<instance> (pointing to unique) to cleanup/<unique>. */
+static int to_cleanup(struct agent *a, const char *inst, const char *unique)
+{
+	_cleanup_free_ char *link = node_running_link(a->o->root, inst), *cl = node_cleanup_link(a->o->root, unique);
+	struct cont *c = cont_find(a, unique);
+
+	if (!link || !cl)
+		return -ENOMEM;
+	if (rename(link, cl) < 0)
+		return negerrno();
+	if (c) {
+		c->running = false;
+		running_unpublish(a, c);
+		cont_close_oom(a, c);
+	}
+	a->d_cleanup = true;
+	return 0;
+}
+
+static void terminate(struct agent *a, const char *inst, const char *unique)
+{
+	_cleanup_free_ char *t = strdup_printf("%s/%s/data/terminated", a->p_apps, unique);
+
+	if (t)
+		(void)touch(t);
+	if (to_cleanup(a, inst, unique) == 0)
+		LOG("%s: terminating %s", inst, unique);
+}
+
+static char *link_base(const char *link)
+{
+	char buf[4096];
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	char *s;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	s = strrchr(buf, '/');
+	return strdup(s ? s + 1 : buf);
+}
+
+static void appcfg_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **cached = NULL, **cuniq = strv_new(), **running = NULL, **apps = NULL;
+	_cleanup_strv_free_ char **linked = strv_new(), **linked_inst = strv_new();
+	bool nudge = false;
+
+	if (!a->ready || !cuniq || !linked || !linked_inst)
+		return;
+	if (dir_list(a->p_cache, 1, &cached) < 0 || dir_list(a->p_running, 1, &running) < 0 ||
+	    dir_list(a->p_apps, 0, &apps) < 0)
+		return;
+	/* the unique name each cache entry stands for now */
+	for (char **c = cached; *c; c++) {
+		char *u = NULL;
+		if (node_cache_unique_name(a->o->root, *c, &u) < 0)
+			u = strdup("");
+		if (!u || strv_push(&cuniq, u) < 0)
+			return;
+	}
+	/* running/: dangling links go; links whose cache entry is gone or
+	 * names another container are terminated */
+	for (char **r = running; *r; r++) {
+		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? link_base(link) : NULL;
+		_cleanup_free_ char *d = u ? node_app_dir(a->o->root, u) : NULL;
+		size_t i;
+		bool keep = false;
+
+		if (!u || !d || !exists(d)) {
+			if (link && unlink(link) == 0)
+				nudge = true;
+			continue;
+		}
+		for (i = 0; cached[i]; i++)
+			if (!strcmp(cached[i], *r)) {
+				keep = !strcmp(cuniq[i], u);
+				break;
+			}
+		if (!keep) {
+			terminate(a, *r, u);
+			nudge = true;
+			continue;
+		}
+		if (strv_extend(&linked, u) < 0 || strv_extend(&linked_inst, *r) < 0)
+			return;
+		{
+			struct cont *c = cont_get(a, u);
+			if (c)
+				c->running = true;
+		}
+	}
+	/* apps/: tmp leftovers of a crash go; orphans are re-linked (same
+	 * container still wanted and not finished) or cleaned up */
+	for (char **p = apps; *p; p++) {
+		_cleanup_free_ char *d = NULL, *cl = NULL, *inst = NULL;
+		bool reuse = false;
+
+		if ((*p)[0] == '.') {
+			d = strdup_printf("%s/%s", a->p_apps, *p);
+			if (d)
+				(void)rm_rf(d);
+			continue;
+		}
+		if (strv_contains(linked, *p))
+			continue;
+		cl = node_cleanup_link(a->o->root, *p);
+		if (!cl || exists(cl))
+			continue;
+		inst = node_unique_instance(*p);
+		if (inst && !strv_contains(linked_inst, inst)) {
+			for (size_t i = 0; cached[i]; i++)
+				if (!strcmp(cached[i], inst) && !strcmp(cuniq[i], *p)) {
+					static const char *const fin[] = { "exitinfo", "aborted", "oom" };
+					reuse = true;
+					for (size_t k = 0; k < ELEMENTSOF(fin); k++) {
+						_cleanup_free_ char *f = strdup_printf("%s/%s/data/%s", a->p_apps, *p, fin[k]);
+						if (!f || exists(f))
+							reuse = false;
+					}
+				}
+		}
+		d = node_app_dir(a->o->root, *p);
+		if (!d)
+			return;
+		if (reuse) {
+			_cleanup_free_ char *link = node_running_link(a->o->root, inst);
+			if (link && symlink_atomic(d, link) == 0) {
+				struct cont *c = cont_get(a, *p);
+				if (c)
+					c->running = true;
+				(void)strv_extend(&linked, *p);
+				(void)strv_extend(&linked_inst, inst);
+				nudge = true;
+				LOG("%s: re-linked %s", inst, *p);
+			}
+		} else if (symlink_atomic(d, cl) == 0) {
+			a->d_cleanup = true;
+			LOG("%s: orphan, cleaning up", *p);
+		}
+	}
+	/* cache entries without a container: configure (a unique is used once:
+	 * not if its container exists, is being cleaned up or was archived) */
+	for (size_t i = 0; cached[i]; i++) {
+		_cleanup_free_ char *d = NULL, *ar = NULL;
+		int r;
+
+		if (!*cuniq[i] || strv_contains(linked_inst, cached[i]))
+			continue;
+		d = node_app_dir(a->o->root, cuniq[i]);
+		ar = node_archive_dir(a->o->root, cuniq[i]);
+		if (!d || !ar || exists(d) || exists(ar))
+			continue;
+		r = configure(a, cached[i], cuniq[i]);
+		if (r < 0)
+			LOG("%s: configure: %s", cached[i], strerror(-r));
+		else if (r > 0)
+			nudge = true;
+	}
+	if (nudge)
+		(void)sv_svscan_control(a->p_running, "an");
+}
+
+/* ---- monitor: tombstones ---- */
+
+static void monitor_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **svc = NULL, **run = NULL;
+	bool nudge = false;
+
+	if (dir_list(a->p_ts, 1, &svc) == 0)
+		for (char **t = svc; *t; t++) {
+			_cleanup_free_ char *path = strdup_printf("%s/%s", a->p_ts, *t), *id = NULL;
+			struct sv_exit e;
+			char *comma;
+
+			if (!path)
+				return;
+			if (sv_tombstone_parse(*t, &id, &e) == 0 && (comma = strchr(id, ','))) {
+				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL;
+				json_t *o;
+
+				*comma = 0;
+				cdir = node_app_dir(a->o->root, id);
+				ei = cdir ? strdup_printf("%s/data/exitinfo", cdir) : NULL;
+				if (ei && exists(cdir)) {
+					o = json_pack("{s:s, s:i, s:i, s:f}", "service", comma + 1, "return_code", e.rc,
+						      "signal", e.sig, "timestamp", e.ts);
+					js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+					json_decref(o);
+					if (js) {
+						int fd = open(ei, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+						if (fd >= 0) {
+							ssize_t w = write(fd, js, strlen(js));
+							(void)w;
+							fsync(fd);
+							close(fd);
+						}
+					}
+					(void)sv_control(cdir, "d");
+					LOG("%s: service %s exited for good (rc %d, signal %d): container down", id,
+					    comma + 1, e.rc, e.sig);
+				}
+			} else
+				LOG("ignoring malformed tombstone %s", *t);
+			(void)unlink(path);
+		}
+	if (dir_list(a->p_tr, 1, &run) == 0)
+		for (char **t = run; *t; t++) {
+			_cleanup_free_ char *path = strdup_printf("%s/%s", a->p_tr, *t), *id = NULL, *inst = NULL;
+			struct sv_exit e;
+
+			if (!path)
+				return;
+			if (sv_tombstone_parse(*t, &id, &e) == 0 && (inst = node_unique_instance(id))) {
+				_cleanup_free_ char *link = node_running_link(a->o->root, inst);
+				_cleanup_free_ char *u = link ? link_base(link) : NULL;
+
+				if (e.sig == SIGABRT) {
+					_cleanup_free_ char *cdir = node_app_dir(a->o->root, id);
+					if (cdir && exists(cdir))
+						(void)sproc_flag_aborted(cdir, "pid1", NULL);
+				}
+				/* only if running/<instance> still names this container */
+				if (u && !strcmp(u, id) && to_cleanup(a, inst, id) == 0) {
+					nudge = true;
+					LOG("%s: container %s exited (rc %d, signal %d)", inst, id, e.rc, e.sig);
+				}
+			} else
+				LOG("ignoring malformed tombstone %s", *t);
+			(void)unlink(path);
+		}
+	if (nudge)
+		(void)sv_svscan_control(a->p_running, "an");
+}
+
+/* ---- cleanup: one `treadle sproc cleanup` child per container ---- */
+
+static void cleanup_spawn(struct agent *a, struct cont *c)
+{
+	const char *cg = a->o->cgroup_root ? a->o->cgroup_root : "treadle";
+	char *argv[] = { (char *)"treadle", (char *)"sproc", (char *)"cleanup", (char *)"--root", (char *)a->o->root,
+			 (char *)"--cgroup-root", (char *)cg, c->unique, NULL };
+	posix_spawnattr_t attr;
+	sigset_t empty;
+	pid_t pid;
+	int r;
+
+	sigemptyset(&empty);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &empty);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	r = posix_spawn(&pid, a->o->treadle_bin, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	if (r != 0) {
+		LOG("%s: spawning cleanup: %s", c->unique, strerror(r));
+		c->retry_at = now_monotonic_ms() + CLEANUP_RETRY_MS;
+		return;
+	}
+	c->cleanup_pid = pid;
+	a->n_cleanups++;
+}
+
+static void cleanup_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	uint64_t now = now_monotonic_ms();
+
+	if (dir_list(a->p_cleanup, 1, &l) < 0)
+		return;
+	for (char **u = l; *u; u++) {
+		struct cont *c;
+
+		if (!node_unique_id(*u)) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", a->p_cleanup, *u);
+			if (p)
+				(void)unlink(p);
+			continue;
+		}
+		c = cont_get(a, *u);
+		if (!c || c->cleanup_pid || now < c->retry_at || a->n_cleanups >= MAX_CLEANUPS)
+			continue;
+		c->running = false;
+		running_unpublish(a, c);
+		cont_close_oom(a, c);
+		cleanup_spawn(a, c);
+	}
+}
+
+static void reap(struct agent *a)
+{
+	int st;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (size_t i = 0; i < a->n_conts; i++) {
+			struct cont *c = a->conts[i];
+
+			if (c->cleanup_pid != pid)
+				continue;
+			c->cleanup_pid = 0;
+			a->n_cleanups--;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+				LOG("%s: cleaned up", c->unique);
+				running_unpublish(a, c);
+				cont_remove(a, c);
+				a->d_events = true;
+				a->d_cache = true; /* a finished unique may leave room for a re-placement */
+			} else {
+				LOG("%s: cleanup failed (status %d), retrying", c->unique, st);
+				c->retry_at = now_monotonic_ms() + CLEANUP_RETRY_MS;
+			}
+			a->d_cleanup = true;
+			break;
+		}
+	}
+}
+
+/* ---- events publisher ---- */
+
+static void mark_started(struct agent *a, const char *instance, const char *data)
+{
+	_cleanup_free_ char *uid = strdup(data ? data : ""), *u = NULL;
+	char *dot = uid ? strchr(uid, '.') : NULL;
+	struct cont *c;
+
+	if (!dot)
+		return;
+	*dot = 0;
+	u = node_unique_name(instance, uid);
+	c = u ? cont_find(a, u) : NULL;
+	if (c && c->running && !c->started) {
+		c->started = true;
+		running_publish(a, c);
+	}
+}
+
+static void publisher_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **l = NULL;
+
+	if (dir_list(a->p_ev, 1, &l) < 0)
+		return;
+	for (char **f = l; *f; f++) {
+		_cleanup_free_ char *path = strdup_printf("%s/%s", a->p_ev, *f), *payload = NULL;
+		struct trace_event ev = { 0 };
+		int r;
+
+		if (!path)
+			return;
+		if (read_file(path, &payload, NULL) < 0)
+			continue;
+		if (trace_parse_file(*f, *payload ? payload : NULL, &ev) < 0) {
+			LOG("dropping malformed event file %s", *f);
+			(void)unlink(path);
+			continue;
+		}
+		if (ev.type == TRACE_SERVICE_RUNNING)
+			mark_started(a, ev.instanceid, ev.data);
+		r = trace_publish(a->store, &ev, a->o->hostname);
+		trace_event_clear(&ev);
+		if (r < 0) {
+			LOG("publishing %s: %s (will retry)", *f, store_strerror(r));
+			a->d_events = true; /* retried on the next tick */
+			return;
+		}
+		(void)unlink(path);
+	}
+}
+
+/* ---- periodic work ---- */
+
+static void oom_arm(struct agent *a, struct cont *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd;
+
+	_cleanup_free_ char *path = sproc_cgroup_path(c->unique);
+	struct error err = ERROR_INIT;
+
+	c->oom_tried = true;
+	if (!a->cg || !path)
+		return;
+	if (cg_oom_fd(a->cg, path, &fd, &err) < 0) {
+		LOG("%s: no OOM notification: %s", c->unique, err.msg ? err.msg : "?");
+		error_clear(&err);
+		return;
+	}
+	ev.data.ptr = c;
+	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	c->oom_fd = fd;
+}
+
+static void on_oom(struct agent *a, struct cont *c)
+{
+	_cleanup_free_ char *cdir = node_app_dir(a->o->root, c->unique), *f = NULL;
+	_cleanup_free_ char *path = sproc_cgroup_path(c->unique);
+	uint64_t kills = 0;
+	char buf[4096];
+	ssize_t n = read(c->oom_fd, buf, sizeof(buf));
+
+	(void)n;
+	if (!path || cg_oom_check(a->cg, path, &kills) < 0 || kills == 0)
+		return; /* not an OOM kill (v2 inotify also fires on other memory.events changes) */
+	cont_close_oom(a, c);
+	f = cdir ? strdup_printf("%s/data/oom", cdir) : NULL;
+	if (!f || !exists(cdir))
+		return;
+	(void)touch(f);
+	(void)sv_control(cdir, "d");
+	LOG("%s: out of memory: container down", c->unique);
+}
+
+static void tick(struct agent *a)
+{
+	double now = now_realtime();
+	unsigned timeout = a->o->setup_timeout_s ? a->o->setup_timeout_s : 120;
+	bool nudge = false;
+
+	if (!a->presence_ok || !a->placement_ok)
+		a->d_placement = true;
+	for (size_t i = 0; i < a->n_conts; i++) {
+		struct cont *c = a->conts[i];
+		_cleanup_free_ char *cdir = NULL, *f = NULL;
+
+		if (!c->running)
+			continue;
+		cdir = node_app_dir(a->o->root, c->unique);
+		if (!cdir)
+			return;
+		if (!c->started) {
+			f = strdup_printf("%s/data/container.json", cdir);
+			if (f && exists(f))
+				c->started = true;
+		}
+		if (c->started) {
+			running_publish(a, c);
+			if (c->oom_fd < 0 && !c->oom_tried)
+				oom_arm(a, c);
+			continue;
+		}
+		if (!c->timed_out && now - c->configured_at > (double)timeout) {
+			_cleanup_free_ char *m = strdup_printf("not running after %u s", timeout);
+			c->timed_out = true;
+			(void)sproc_flag_aborted(cdir, "timeout", m);
+			LOG("%s: setup timeout, aborting", c->unique);
+			if (to_cleanup(a, c->instance, c->unique) == 0)
+				nudge = true;
+		}
+	}
+	if (nudge)
+		(void)sv_svscan_control(a->p_running, "an");
+	a->d_cleanup = true;
+}
+
+/* ---- setup and loop ---- */
+
+static int watch_dir(struct agent *a, const char *path)
+{
+	return inotify_add_watch(a->inofd, path, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_CLOSE_WRITE);
+}
+
+static void on_inotify(struct agent *a)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(a->inofd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+
+			if (!(e->len && e->name[0] == '.' && strcmp(e->name, ".ready"))) {
+				if (e->wd == a->wd_cache)
+					a->d_cache = true;
+				else if (e->wd == a->wd_tr || e->wd == a->wd_ts)
+					a->d_tomb = true;
+				else if (e->wd == a->wd_ev)
+					a->d_events = true;
+				else if (e->wd == a->wd_cleanup)
+					a->d_cleanup = true;
+			}
+			p += sizeof(*e) + e->len;
+		}
+	}
+}
+
+static int store_connect(struct agent *a, struct error *err)
+{
+	struct store_options so = { .session_cb = session_watch, .session_userdata = a };
+	int r;
+
+	r = store_open(a->o->store_url, &so, &a->store, err);
+	if (r < 0)
+		return r;
+	r = register_server(a, err);
+	if (r < 0)
+		return r;
+	presence_ensure(a);
+	return 0;
+}
+
+static int epoll_add(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? negerrno() : 0;
+}
+
+static void agent_free(struct agent *a)
+{
+	while (a->n_conts)
+		cont_remove(a, a->conts[0]);
+	free(a->conts);
+	if (a->store)
+		store_close(a->store);
+	if (a->cg)
+		cg_close(a->cg);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	if (a->inofd >= 0)
+		close(a->inofd);
+	if (a->tfd >= 0)
+		close(a->tfd);
+	free(a->p_cache);
+	free(a->p_apps);
+	free(a->p_running);
+	free(a->p_cleanup);
+	free(a->p_tr);
+	free(a->p_ts);
+	free(a->p_ev);
+	free(a->p_archives);
+	free(a->p_ready);
+	free(a->presence_path);
+	free(a->placement_path);
+	free(a->server_path);
+}
+
+static int agent_init(struct agent *a, struct error *err)
+{
+	const char *root = a->o->root;
+	struct itimerspec its = { { 0, TICK_MS * 1000000L }, { 0, TICK_MS * 1000000L } };
+	sigset_t mask;
+	int r;
+
+	r = node_layout_create(root);
+	if (r < 0)
+		return error_sys(err, -r, "creating the node layout in %s", root);
+	a->p_cache = node_path(root, NODE_DIR_CACHE);
+	a->p_apps = node_path(root, NODE_DIR_APPS);
+	a->p_running = node_path(root, NODE_DIR_RUNNING);
+	a->p_cleanup = node_path(root, NODE_DIR_CLEANUP);
+	a->p_tr = node_path(root, NODE_DIR_TOMB_RUNNING);
+	a->p_ts = node_path(root, NODE_DIR_TOMB_SERVICES);
+	a->p_ev = node_path(root, NODE_DIR_APPEVENTS);
+	a->p_archives = node_path(root, NODE_DIR_ARCHIVES);
+	a->p_ready = node_path(root, NODE_READY_FILE);
+	a->presence_path = strdup_printf("/server.presence/%s", a->o->hostname);
+	a->placement_path = strdup_printf("/placement/%s", a->o->hostname);
+	a->server_path = strdup_printf("/servers/%s", a->o->hostname);
+	if (!a->p_cache || !a->p_apps || !a->p_running || !a->p_cleanup || !a->p_tr || !a->p_ts || !a->p_ev ||
+	    !a->p_archives || !a->p_ready || !a->presence_path || !a->placement_path || !a->server_path)
+		return error_sys(err, ENOMEM, "node agent");
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return error_sys(err, errno, "sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->epfd < 0 || a->sigfd < 0 || a->inofd < 0 || a->tfd < 0)
+		return error_sys(err, errno, "creating loop fds");
+	if (timerfd_settime(a->tfd, 0, &its, NULL) < 0)
+		return error_sys(err, errno, "timerfd");
+	a->wd_cache = watch_dir(a, a->p_cache);
+	a->wd_tr = watch_dir(a, a->p_tr);
+	a->wd_ts = watch_dir(a, a->p_ts);
+	a->wd_ev = watch_dir(a, a->p_ev);
+	a->wd_cleanup = watch_dir(a, a->p_cleanup);
+	if (a->wd_cache < 0 || a->wd_tr < 0 || a->wd_ts < 0 || a->wd_ev < 0 || a->wd_cleanup < 0)
+		return error_sys(err, errno, "inotify");
+	{
+		struct error e2 = ERROR_INIT;
+		if (cg_open(NULL, a->ns.cgroup_root, 0, &a->cg, &e2) < 0) {
+			LOG("cgroups unusable, no OOM detection: %s", e2.msg ? e2.msg : "?");
+			a->cg = NULL;
+		}
+		error_clear(&e2);
+	}
+	r = store_connect(a, err);
+	if (r < 0)
+		return r;
+	if ((r = epoll_add(a->epfd, a->sigfd, TAG_SIGNAL)) < 0 || (r = epoll_add(a->epfd, a->inofd, TAG_INOTIFY)) < 0 ||
+	    (r = epoll_add(a->epfd, a->tfd, TAG_TIMER)) < 0 || (r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE)) < 0)
+		return error_sys(err, -r, "epoll");
+	return 0;
+}
+
+static int reconnect(struct agent *a, struct error *err)
+{
+	int r;
+
+	LOG("store session expired: reconnecting");
+	(void)epoll_ctl(a->epfd, EPOLL_CTL_DEL, store_fd(a->store), NULL);
+	store_close(a->store);
+	a->store = NULL;
+	for (size_t i = 0; i < a->n_conts; i++)
+		a->conts[i]->published = false;
+	r = store_connect(a, err);
+	if (r < 0)
+		return r;
+	a->expired = false;
+	a->d_placement = a->d_events = true;
+	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);
+	return r < 0 ? error_sys(err, -r, "epoll") : 0;
+}
+
+int node_agent_run(const struct node_agent_options *o, struct error *err)
+{
+	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1 };
+	int r;
+
+	a.ns.root = o->root;
+	a.ns.treadle_bin = o->treadle_bin;
+	a.ns.cgroup_root = o->cgroup_root ? o->cgroup_root : "treadle";
+	a.ns.hostname = o->hostname;
+	a.ns.cell = o->cell;
+	a.ns.store_url = o->store_url;
+	a.ns.setup_timeout_s = o->setup_timeout_s ? o->setup_timeout_s : 120;
+	r = agent_init(&a, err);
+	if (r < 0)
+		goto out;
+	LOG("%s: node agent started on %s", o->hostname, o->root);
+	/* everything is dirty at start: this is the reconciliation */
+	a.first_placement_sync = true;
+	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+	while (!a.stop) {
+		struct epoll_event evs[16];
+		int n;
+
+		if (a.expired && (r = reconnect(&a, err)) < 0)
+			goto out;
+		if (a.d_placement) {
+			a.d_placement = false;
+			eventmgr_sync(&a);
+		}
+		if (a.d_tomb) {
+			a.d_tomb = false;
+			monitor_sync(&a);
+		}
+		if (a.d_cache) {
+			a.d_cache = false;
+			appcfg_sync(&a);
+		}
+		if (a.d_events) {
+			a.d_events = false;
+			publisher_sync(&a);
+		}
+		if (a.d_cleanup) {
+			a.d_cleanup = false;
+			cleanup_sync(&a);
+		}
+		if (a.d_placement || a.d_tomb || a.d_cache)
+			continue;
+		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = error_sys(err, errno, "epoll_wait");
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag == TAG_STORE) {
+				r = store_dispatch(a.store);
+				if (r == -ESHUTDOWN)
+					a.expired = true;
+			} else if (tag == TAG_SIGNAL) {
+				struct signalfd_siginfo si;
+				while (read(a.sigfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGCHLD)
+						reap(&a);
+					else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+						a.stop = true;
+					else if (si.ssi_signo == SIGHUP)
+						a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+				}
+			} else if (tag == TAG_INOTIFY) {
+				on_inotify(&a);
+			} else if (tag == TAG_TIMER) {
+				uint64_t x;
+				ssize_t k = read(a.tfd, &x, sizeof(x));
+				(void)k;
+				tick(&a);
+			} else if (tag >= TAG_MAX_) {
+				on_oom(&a, evs[i].data.ptr);
+			}
+		}
+	}
+	LOG("%s: node agent stopping", o->hostname);
+	r = 0;
+out:
+	agent_free(&a);
+	return r;
+}

@@ -1,0 +1,25 @@
+/* agent.h: the node agent daemon (`treadle node`).
+ *
+ * One single-threaded epoll loop (signalfd, inotify, timerfd, store_fd, OOM
+ * eventfds) doing what Treadmill spreads over eventmgr, appcfgmgr, monitor,
+ * events-publisher and the cleanup watcher.  See docs/NODE.md for the
+ * pipeline and docs/FORMATS.md for the layout under the node root.
+ * Daemon layer: basic/, store/, manifest/, trace/, supervisor/, node/.
+ */
+#pragma once
+
+#include "../basic/error.h"
+
+struct node_agent_options {
+	const char *store_url;	 /* store URL (store_open) */
+	const char *root;	 /* node root N (made absolute by the caller) */
+	const char *hostname;	 /* this server's name in the cell */
+	const char *cell;	 /* cell name, for app.json; may be NULL */
+	const char *cgroup_root; /* parent cgroup of containers; NULL = "treadle" */
+	const char *treadle_bin; /* absolute path of the treadle binary */
+	unsigned setup_timeout_s; /* configured -> services started deadline; 0 = 120 */
+};
+
+/* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).
+ * Restartable at any instruction: start-up reconciles N with the store. */
+int node_agent_run(const struct node_agent_options *o, struct error *err);

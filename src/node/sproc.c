@@ -1,0 +1,741 @@
+/* sproc.c: the node's s6-script side (see sproc.h). */
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include "../basic/fileio.h"
+#include "../cgroup/cg.h"
+#include "../container/container.h"
+#include "../basic/util.h"
+#include "../supervisor/supervisor.h"
+#include "layout.h"
+#include "sproc.h"
+
+#define SERVICE_LOG_RUN "#!/bin/sh\nexec s6-log -b n20 s1000000 ../data/log\n"
+#define CONTAINER_LOG_RUN "#!/bin/sh\nexec s6-log -b n20 s1000000 T ../data/log\n"
+
+static bool path_exists(const char *p)
+{
+	struct stat st;
+
+	return p && lstat(p, &st) == 0;
+}
+
+int sproc_event_post(const char *appevents_dir, const char *instance, const char *type, const char *data,
+		     const char *payload)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (strchr(instance, '/') || strchr(type, '/') || (data && strchr(data, '/')))
+		return -EINVAL;
+	path = strdup_printf("%s/%.3f,%s,%s,%s", appevents_dir, now_realtime(), instance, type, data ? data : "");
+	if (!path)
+		return -ENOMEM;
+	return write_file_atomic(path, payload ? payload : "", payload ? strlen(payload) : 0, 0644);
+}
+
+char *sproc_shell_quote(const char *s)
+{
+	size_t n = 3;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	o = out;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else
+			*o++ = *p;
+	}
+	*o++ = '\'';
+	*o = 0;
+	return out;
+}
+
+char *sproc_cgroup_path(const char *unique)
+{
+	return strdup_printf("apps/%s/services", unique);
+}
+
+int sproc_container_scripts(const struct node_settings *ns, const char *instance, const char *unique,
+			    char **ret_run, char **ret_finish, char **ret_log)
+{
+	_cleanup_free_ char *bin = sproc_shell_quote(ns->treadle_bin), *root = sproc_shell_quote(ns->root);
+	_cleanup_free_ char *cg = sproc_shell_quote(ns->cgroup_root ? ns->cgroup_root : "treadle");
+	_cleanup_free_ char *id = sproc_shell_quote(unique), *tomb = NULL, *tq = NULL;
+	char *run = NULL, *fin = NULL, *log = NULL;
+
+	tomb = strdup_printf("%s/" NODE_DIR_TOMB_RUNNING, ns->root);
+	tq = tomb ? sproc_shell_quote(tomb) : NULL;
+	if (!bin || !root || !cg || !id || !tq)
+		return -ENOMEM;
+	{
+		_cleanup_free_ char *cell = ns->cell && *ns->cell ? sproc_shell_quote(ns->cell) : NULL;
+		_cleanup_free_ char *extra = strdup_printf("%s%s --setup-timeout %u", cell ? " --cell " : "",
+							   cell ? cell : "", ns->setup_timeout_s);
+		if (!extra)
+			return -ENOMEM;
+		run = strdup_printf("#!/bin/sh\nexec 2>&1 </dev/null\nexec %s sproc run --root %s --cgroup-root %s%s\n", bin,
+				    root, cg, extra);
+	}
+	fin = strdup_printf("#!/bin/sh\nexec >>data/finish.log 2>&1 </dev/null\n"
+			    "exec %s sproc finish --limit 0 --interval 60 --tombstones %s --id %s -- \"$1\" \"$2\"\n",
+			    bin, tq, id);
+	log = strdup(CONTAINER_LOG_RUN);
+	if (!run || !fin || !log) {
+		free(run);
+		free(fin);
+		free(log);
+		return -ENOMEM;
+	}
+	*ret_run = run;
+	*ret_finish = fin;
+	*ret_log = log;
+	return 0;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static long long jint(const json_t *o, const char *k, long long dflt)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+/* env list "NAME=VALUE" from [{"name","value"}...], appended to *l. */
+static int environ_append(char ***l, const json_t *arr)
+{
+	size_t i;
+	const json_t *e;
+
+	if (!json_is_array(arr))
+		return 0;
+	json_array_foreach(arr, i, e) {
+		const char *n = jstr(e, "name"), *v = jstr(e, "value");
+		char *s;
+
+		if (!n)
+			continue;
+		s = strdup_printf("%s=%s", n, v ? v : "");
+		if (!s || strv_push(l, s) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool service_name_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 60 || s[0] == '.')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+static int service_write(const struct node_settings *ns, const char *base, const char *instance,
+			 const char *uniqueid, const char *unique, const json_t *svc, struct error *err)
+{
+	const char *name = jstr(svc, "name"), *cmd = jstr(svc, "command"), *proid = jstr(svc, "proid");
+	const json_t *restart = json_object_get(svc, "restart");
+	bool root = json_is_true(json_object_get(svc, "root"));
+	bool trace = !json_is_false(json_object_get(svc, "trace"));
+	long long limit = jint(restart, "limit", 5), interval = jint(restart, "interval", 60);
+	_cleanup_free_ char *dir = NULL, *run = NULL, *fin = NULL, *p = NULL, *tomb = NULL, *ev = NULL;
+	_cleanup_free_ char *bin = NULL, *qi = NULL, *qu = NULL, *qs = NULL, *qt = NULL, *qe = NULL, *quser = NULL,
+			    *qid = NULL, *tid = NULL, *user = NULL, *evargs = NULL;
+	_cleanup_strv_free_ char **env = strv_new();
+	struct sv_service_spec spec = { .notification_fd = 3, .timeout_finish_ms = 0 };
+	int r;
+
+	if (!service_name_ok(name))
+		return error_set(err, ERR_PERM, 0, "invalid service name '%s'", name ? name : "");
+	if (!cmd)
+		return error_set(err, ERR_PERM, 0, "service %s: no command", name);
+	if (limit < 0 || interval < 0)
+		return error_set(err, ERR_PERM, 0, "service %s: invalid restart policy", name);
+	if (!env || environ_append(&env, json_object_get(svc, "environ")) < 0)
+		return error_sys(err, ENOMEM, "service %s", name);
+	dir = strdup_printf("%s/%s", base, name);
+	/* these scripts run inside the container: paths as container_run binds them */
+	tomb = strdup(SPROC_CTL_TOMBSTONES);
+	ev = strdup(SPROC_CTL_APPEVENTS);
+	tid = strdup_printf("%s,%s", unique, name);
+	if (!dir || !tomb || !ev || !tid)
+		return error_sys(err, ENOMEM, "service %s", name);
+	bin = sproc_shell_quote(CONTAINER_TREADLE);
+	qi = sproc_shell_quote(instance);
+	qu = sproc_shell_quote(uniqueid);
+	qs = sproc_shell_quote(name);
+	qt = sproc_shell_quote(tomb);
+	qe = sproc_shell_quote(ev);
+	qid = sproc_shell_quote(tid);
+	if (!bin || !qi || !qu || !qs || !qt || !qe || !qid)
+		return error_sys(err, ENOMEM, "service %s", name);
+	if (!root && proid && strcmp(proid, "root")) {
+		quser = sproc_shell_quote(proid);
+		user = quser ? strdup_printf(" --user %s", quser) : NULL;
+	} else
+		user = strdup("");
+	evargs = trace ? strdup_printf(" --appevents %s --instance %s --uniqueid %s --service %s", qe, qi, qu, qs)
+		       : strdup("");
+	if (!user || !evargs)
+		return error_sys(err, ENOMEM, "service %s", name);
+	run = strdup_printf("#!/bin/sh\nexec 2>&1 </dev/null\nexec %s sproc service-exec%s%s\n", bin, evargs, user);
+	fin = strdup_printf("#!/bin/sh\nexec >>data/finish.log 2>&1 </dev/null\n"
+			    "exec %s sproc finish --limit %lld --interval %lld --tombstones %s --id %s%s -- \"$1\" \"$2\"\n",
+			    bin, limit, interval, qt, qid, evargs);
+	if (!run || !fin)
+		return error_sys(err, ENOMEM, "service %s", name);
+	spec.run = run;
+	spec.finish = fin;
+	spec.log_run = SERVICE_LOG_RUN;
+	spec.down = json_is_true(json_object_get(svc, "downed"));
+	spec.env = env;
+	/* a fresh env/ each time: remove what a previous manifest left */
+	p = strdup_printf("%s/env", dir);
+	if (!p)
+		return error_sys(err, ENOMEM, "service %s", name);
+	(void)rm_rf(p);
+	r = sv_service_write(dir, &spec);
+	if (r < 0)
+		return error_sys(err, -r, "writing service %s", name);
+	free(p);
+	p = strdup_printf("%s/app_start", dir);
+	if (!p)
+		return error_sys(err, ENOMEM, "service %s", name);
+	{
+		_cleanup_free_ char *body = strdup_printf("%s\n", cmd);
+		if (!body || (r = write_file_atomic(p, body, strlen(body), 0755)) < 0)
+			return error_sys(err, body ? -r : ENOMEM, "writing %s", p);
+	}
+	free(p);
+	p = strdup_printf("%s/data/log", dir);
+	if (!p || (r = mkdir_p(p, 0755)) < 0)
+		return error_sys(err, p ? -r : ENOMEM, "service %s: data/log", name);
+	free(p);
+	p = strdup_printf("%s/data/exits", dir);
+	if (!p || (r = mkdir_p(p, 0755)) < 0)
+		return error_sys(err, p ? -r : ENOMEM, "service %s: data/exits", name);
+	free(p);
+	/* Treadmill wipes the exit history whenever the service is (re)created */
+	p = strdup_printf("%s/data/exits/log", dir);
+	if (p)
+		(void)unlink(p);
+	return 0;
+}
+
+int sproc_services_write(const struct node_settings *ns, const char *container_dir, const json_t *app,
+			 struct error *err)
+{
+	const json_t *services = json_object_get(app, "services"), *svc;
+	const char *instance = jstr(app, "name"), *uniqueid = jstr(app, "uniqueid");
+	_cleanup_free_ char *base = NULL, *unique = NULL;
+	_cleanup_strv_free_ char **names = strv_new(), **existing = NULL;
+	size_t i;
+	int r;
+
+	if (!instance || !uniqueid)
+		return error_set(err, ERR_PERM, 0, "app.json: missing name or uniqueid");
+	if (!json_is_array(services) || json_array_size(services) == 0)
+		return error_set(err, ERR_PERM, 0, "app.json: no services");
+	unique = node_unique_name(instance, uniqueid);
+	base = strdup_printf("%s/data/services", container_dir);
+	if (!unique || !base || !names)
+		return error_sys(err, ENOMEM, "services");
+	r = mkdir_p(base, 0755);
+	if (r < 0)
+		return error_sys(err, -r, "mkdir %s", base);
+	json_array_foreach(services, i, svc) {
+		r = service_write(ns, base, instance, uniqueid, unique, svc, err);
+		if (r < 0)
+			return r;
+		if (strv_extend(&names, jstr(svc, "name")) < 0)
+			return error_sys(err, ENOMEM, "services");
+	}
+	/* stale service dirs from an older manifest */
+	if (dir_list(base, 1, &existing) == 0)
+		for (char **p = existing; *p; p++)
+			if (!strv_contains(names, *p)) {
+				_cleanup_free_ char *d = strdup_printf("%s/%s", base, *p);
+				if (d)
+					(void)rm_rf(d);
+			}
+	return 0;
+}
+
+int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/data/aborted", container_dir), *s = NULL;
+	json_t *o;
+
+	if (!p)
+		return -ENOMEM;
+	if (path_exists(p))
+		return 0;
+	o = json_pack("{s:s, s:s?}", "why", why, "payload", payload);
+	if (!o)
+		return -ENOMEM;
+	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return -ENOMEM;
+	return write_file_atomic(p, s, strlen(s), 0644);
+}
+
+int sproc_finish(const struct sproc_finish_args *a)
+{
+	struct sv_exit e = { now_realtime(), a->rc, a->sig };
+	_cleanup_free_ char *pg = NULL;
+	int v, r, pgid;
+
+	/* leftovers of the dead service (its shell's children) die with it */
+	if (read_file("data/pgid", &pg, NULL) == 0) {
+		char *nl = strchr(pg, '\n');
+		if (nl)
+			*nl = 0;
+		if (safe_atoi(pg, &pgid) == 0 && pgid > 1 && pgid != getpgrp())
+			(void)kill(-pgid, SIGKILL);
+		(void)unlink("data/pgid");
+	}
+
+	if (a->appevents && a->instance && a->uniqueid && a->service) {
+		_cleanup_free_ char *d = strdup_printf("%s.%s.%d.%d", a->uniqueid, a->service, a->rc, a->sig);
+		if (d)
+			(void)sproc_event_post(a->appevents, a->instance, "service_exited", d, NULL);
+	}
+	if (a->limit == 0)
+		v = SV_FATAL;
+	else {
+		v = sv_policy_apply("data/exits/log", &e, a->limit, a->interval);
+		if (v < 0)
+			return v;
+	}
+	if (v == SV_RESTART)
+		return 0;
+	r = sv_tombstone_write(a->tombstones, a->id, &e);
+	if (r < 0)
+		return r;
+	return 125;
+}
+
+int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
+{
+	bool as_root = !a->user || !*a->user || !strcmp(a->user, "root");
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	/* exec-as changes to the user's home: go back to the service dir */
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)"cd \"$0\" && exec /bin/sh ./app_start", cwd, NULL };
+	struct passwd *pw;
+	int r;
+
+	if (!cwd)
+		return error_sys(err, errno, "getcwd");
+	if (a->appevents && a->instance && a->uniqueid && a->service) {
+		_cleanup_free_ char *d = strdup_printf("%s.%s", a->uniqueid, a->service);
+		if (d)
+			(void)sproc_event_post(a->appevents, a->instance, "service_running", d, NULL);
+	}
+	/* s6-supervise made us a session (and process group) leader: record
+	 * it so finish can kill what the service leaves behind */
+	{
+		_cleanup_free_ char *pg = strdup_printf("%d\n", (int)getpgrp());
+		if (pg)
+			(void)write_file_atomic("data/pgid", pg, strlen(pg), 0644);
+	}
+	errno = 0;
+	pw = as_root ? getpwuid(0) : getpwnam(a->user);
+	if (!pw)
+		return error_set(err, ERR_PERM, errno, "no such user '%s'", as_root ? "root" : a->user);
+	if (clearenv() != 0)
+		return error_sys(err, ENOMEM, "clearenv");
+	if (setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1) < 0 ||
+	    setenv("HOME", pw->pw_dir, 1) < 0 || setenv("USER", pw->pw_name, 1) < 0 ||
+	    setenv("LOGNAME", pw->pw_name, 1) < 0 || setenv("SHELL", pw->pw_shell, 1) < 0)
+		return error_sys(err, errno, "setenv");
+	/* the container's TREADMILL_* (/env), then the service's own env/ */
+	if (access("/env", F_OK) == 0) {
+		r = container_load_envdir("/env", err);
+		if (r < 0)
+			return r;
+	}
+	r = sv_envdir_apply("env");
+	if (r < 0 && r != -ENOENT)
+		return error_sys(err, -r, "loading env/");
+	/* a->user, not pw->pw_name: getpwnam() reuses its static buffer */
+	return container_exec_as(as_root ? NULL : a->user, as_root, argv, err);
+}
+
+/* ---- run ---- */
+
+/* TREADMILL_* environment of the container (/env), Treadmill's names. */
+static int container_env(const json_t *app, const struct node_settings *ns, char ***ret)
+{
+	static const char *const keys[][2] = {
+		{ "TREADMILL_APP", "app" },	  { "TREADMILL_MEMORY", "memory" },   { "TREADMILL_DISK", "disk" },
+		{ "TREADMILL_PROID", "proid" },	  { "TREADMILL_ENV", "environment" }, { "TREADMILL_INSTANCEID", "task" },
+		{ "TREADMILL_UNIQUEID", "uniqueid" }, { "TREADMILL_IDENTITY_GROUP", "identity_group" },
+	};
+	_cleanup_strv_free_ char **l = strv_new();
+	const json_t *v;
+	char *s;
+
+	if (!l)
+		return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const char *val = jstr(app, keys[i][1]);
+		if (!val)
+			continue;
+		s = strdup_printf("%s=%s", keys[i][0], val);
+		if (!s || strv_push(&l, s) < 0)
+			return -ENOMEM;
+	}
+	v = json_object_get(app, "cpu");
+	if (json_is_integer(v) && ((s = strdup_printf("TREADMILL_CPU=%lld", (long long)json_integer_value(v))) == NULL ||
+				   strv_push(&l, s) < 0))
+		return -ENOMEM;
+	v = json_object_get(app, "identity");
+	if (json_is_integer(v) &&
+	    ((s = strdup_printf("TREADMILL_IDENTITY=%lld", (long long)json_integer_value(v))) == NULL ||
+	     strv_push(&l, s) < 0))
+		return -ENOMEM;
+	if (ns->cell && *ns->cell && ((s = strdup_printf("TREADMILL_CELL=%s", ns->cell)) == NULL || strv_push(&l, s) < 0))
+		return -ENOMEM;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* Services may run as root (no proid check) only if every one is root. */
+static bool all_root(const json_t *app)
+{
+	const json_t *svc;
+	size_t i;
+
+	json_array_foreach(json_object_get(app, "services"), i, svc)
+		if (!json_is_true(json_object_get(svc, "root")))
+			return false;
+	return true;
+}
+
+int sproc_run(const struct node_settings *ns, struct error *err)
+{
+	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL, *tomb = NULL, *ev = NULL;
+	_cleanup_strv_free_ char **env = NULL;
+	struct container_config cfg = { 0 };
+	struct container_bind binds[2];
+	const char *unique, *type, *mem, *disk;
+	json_error_t jerr;
+	json_t *app;
+	uint64_t v;
+	int r;
+
+	if (!cwd)
+		return error_sys(err, errno, "getcwd");
+	unique = strrchr(cwd, '/') ? strrchr(cwd, '/') + 1 : cwd;
+	(void)unlink("data/container.json"); /* from an earlier run of this container dir */
+	r = read_file("data/app.json", &text, NULL);
+	if (r < 0) {
+		_cleanup_free_ char *m = strdup_printf("reading data/app.json: %s", strerror(-r));
+		(void)sproc_flag_aborted(".", "unknown", m);
+		return error_sys(err, -r, "reading data/app.json");
+	}
+	app = json_loads(text, 0, &jerr);
+	if (!app) {
+		(void)sproc_flag_aborted(".", "unknown", jerr.text);
+		return error_set(err, ERR_PERM, 0, "data/app.json: %s", jerr.text);
+	}
+	type = jstr(app, "type");
+	if (type && strcmp(type, "native") && strcmp(type, "tar")) {
+		(void)sproc_flag_aborted(".", "invalid_type", type);
+		r = error_set(err, ERR_PERM, 0, "unsupported app type '%s'", type);
+		goto out;
+	}
+	r = sproc_services_write(ns, cwd, app, err);
+	if (r < 0) {
+		(void)sproc_flag_aborted(".", "unknown", err->msg);
+		goto out;
+	}
+	tomb = node_path(ns->root, NODE_DIR_TOMB_SERVICES);
+	ev = node_path(ns->root, NODE_DIR_APPEVENTS);
+	if (!tomb || !ev || container_env(app, ns, &env) < 0) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
+	}
+	binds[0] = (struct container_bind){ ev, SPROC_CTL_APPEVENTS, false };
+	binds[1] = (struct container_bind){ tomb, SPROC_CTL_TOMBSTONES, false };
+	cfg.container_dir = cwd;
+	cfg.instance = jstr(app, "name");
+	cfg.unique_name = unique;
+	cfg.uniqueid = jstr(app, "uniqueid");
+	cfg.proid = jstr(app, "proid");
+	cfg.root = all_root(app);
+	mem = jstr(app, "memory");
+	if (mem && parse_size(mem, &v) == 0)
+		cfg.memory_bytes = v;
+	if (json_is_integer(json_object_get(app, "cpu")) && json_integer_value(json_object_get(app, "cpu")) > 0)
+		cfg.cpu_percent = (unsigned)json_integer_value(json_object_get(app, "cpu"));
+	disk = jstr(app, "disk");
+	if (disk && parse_size(disk, &v) == 0)
+		cfg.disk_bytes = v;
+	cfg.image = jstr(app, "image");
+	cfg.shared_network = json_is_true(json_object_get(app, "shared_network"));
+	cfg.env = env;
+	cfg.node_root = ns->root;
+	cfg.cgroup_root = ns->cgroup_root;
+	cfg.binds = binds;
+	cfg.n_binds = ELEMENTSOF(binds);
+	cfg.setup_timeout_ms = (uint64_t)ns->setup_timeout_s * 1000;
+	printf("treadle sproc run: %s: starting the container\n", unique);
+	fflush(stdout);
+	r = container_run(&cfg, err); /* returns only on failure; data/aborted is written */
+out:
+	json_decref(app);
+	return r < 0 ? r : -1;
+}
+
+/* ---- cleanup ---- */
+
+int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload)
+{
+	_cleanup_free_ char *p = NULL, *text = NULL;
+	json_t *o;
+
+	*ret_type = *ret_data = *ret_payload = NULL;
+	p = strdup_printf("%s/aborted", data_dir);
+	if (!p)
+		return -ENOMEM;
+	if (read_file(p, &text, NULL) == 0) {
+		const char *why = NULL, *payload = NULL;
+
+		o = json_loads(text, 0, NULL);
+		if (o) {
+			why = jstr(o, "why");
+			payload = jstr(o, "payload");
+		}
+		*ret_type = strdup("aborted");
+		*ret_data = strdup(why && *why && !strchr(why, '/') && !strchr(why, ',') ? why : "unknown");
+		*ret_payload = payload ? strdup(payload) : NULL;
+		json_decref(o);
+		return *ret_type && *ret_data ? 0 : -ENOMEM;
+	}
+	free(p);
+	p = strdup_printf("%s/oom", data_dir);
+	if (!p)
+		return -ENOMEM;
+	if (path_exists(p)) {
+		*ret_type = strdup("killed");
+		*ret_data = strdup("oom");
+		return *ret_type && *ret_data ? 0 : -ENOMEM;
+	}
+	free(p);
+	p = strdup_printf("%s/terminated", data_dir);
+	if (!p)
+		return -ENOMEM;
+	if (path_exists(p))
+		return 0;
+	free(p);
+	p = strdup_printf("%s/exitinfo", data_dir);
+	if (!p)
+		return -ENOMEM;
+	if (read_file(p, &text, NULL) == 0) {
+		long long rc = 256, sig = 256;
+
+		o = json_loads(text, 0, NULL);
+		if (o) {
+			rc = jint(o, "return_code", 256);
+			sig = jint(o, "signal", 256);
+		}
+		json_decref(o);
+		*ret_type = strdup("finished");
+		*ret_data = strdup_printf("%lld.%lld", rc, sig);
+		*ret_payload = strdup(text);
+		return *ret_type && *ret_data && *ret_payload ? 0 : -ENOMEM;
+	}
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file(from, &buf, &len);
+
+	if (r < 0)
+		return r;
+	return write_file_atomic(to, buf, len, 0644);
+}
+
+/* Copy the regular files of a log dir (current, @*.s, @*.u) into dst. */
+static int copy_log_dir(const char *src, const char *dst)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	int r;
+
+	if (dir_list(src, 1, &l) < 0)
+		return 0;
+	r = mkdir_p(dst, 0755);
+	if (r < 0)
+		return r;
+	for (char **p = l; *p; p++) {
+		_cleanup_free_ char *f = strdup_printf("%s/%s", src, *p), *t = strdup_printf("%s/%s", dst, *p);
+		struct stat st;
+
+		if (!f || !t)
+			return -ENOMEM;
+		if (strcmp(*p, "current") && (*p)[0] != '@')
+			continue;
+		if (stat(f, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		r = copy_file(f, t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int archive(const char *root, const char *unique, const char *cdir)
+{
+	static const char *const records[] = { "manifest.yml", "app.json", "exitinfo", "aborted", "oom", "terminated" };
+	_cleanup_free_ char *adir = node_archive_dir(root, unique), *tmp = NULL, *src = NULL, *dst = NULL;
+	_cleanup_free_ char *svcs = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	int r;
+
+	tmp = strdup_printf("%s/" NODE_DIR_ARCHIVES "/.%s.tmp", root, unique);
+	if (!adir || !tmp)
+		return -ENOMEM;
+	if (path_exists(adir))
+		return 0; /* done by an earlier (interrupted) cleanup */
+	(void)rm_rf(tmp);
+	r = mkdir_p(tmp, 0755);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(records); i++) {
+		_cleanup_free_ char *f = strdup_printf("%s/data/%s", cdir, records[i]);
+		_cleanup_free_ char *t = strdup_printf("%s/%s", tmp, records[i]);
+		if (!f || !t)
+			return -ENOMEM;
+		if (path_exists(f) && (r = copy_file(f, t)) < 0)
+			return r;
+	}
+	src = strdup_printf("%s/data/log", cdir);
+	dst = strdup_printf("%s/log", tmp);
+	if (!src || !dst)
+		return -ENOMEM;
+	r = copy_log_dir(src, dst);
+	if (r < 0)
+		return r;
+	svcs = strdup_printf("%s/data/services", cdir);
+	if (!svcs)
+		return -ENOMEM;
+	if (dir_list(svcs, 1, &l) == 0)
+		for (char **p = l; *p; p++) {
+			_cleanup_free_ char *s = strdup_printf("%s/%s/data/log", svcs, *p);
+			_cleanup_free_ char *t = strdup_printf("%s/services/%s/log", tmp, *p);
+			if (!s || !t)
+				return -ENOMEM;
+			r = copy_log_dir(s, t);
+			if (r < 0)
+				return r;
+		}
+	if (rename(tmp, adir) < 0)
+		return negerrno();
+	return 0;
+}
+
+static bool any_supervised(const char *cdir)
+{
+	_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
+
+	return sv_is_supervised(cdir) || (log && sv_is_supervised(log));
+}
+
+int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err)
+{
+	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
+	_cleanup_free_ char *data = NULL, *marker = NULL, *inst = NULL, *ev = NULL, *run = NULL;
+	uint64_t deadline;
+	int r;
+
+	if (!cdir || !link)
+		return error_sys(err, ENOMEM, "cleanup");
+	inst = node_unique_instance(unique);
+	if (!inst)
+		return error_set(err, ERR_PERM, 0, "not a container name: %s", unique);
+	if (!path_exists(cdir)) {
+		if (unlink(link) < 0 && errno != ENOENT)
+			return error_sys(err, errno, "unlink %s", link);
+		return 0;
+	}
+	/* 1. wait until s6 no longer supervises it (its link left running/) */
+	run = node_path(ns->root, NODE_DIR_RUNNING);
+	if (run)
+		(void)sv_svscan_control(run, "an");
+	deadline = now_monotonic_ms() + 60000;
+	for (unsigned i = 0; any_supervised(cdir); i++) {
+		if (now_monotonic_ms() > deadline)
+			return error_set(err, ERR_TEMP, 0, "%s is still supervised", cdir);
+		if (i % 20 == 19) { /* still there after 2 s: tell supervise to bring it down and exit */
+			_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
+			(void)sv_control(cdir, "dx");
+			if (log)
+				(void)sv_control(log, "dx");
+		}
+		if (i == 50) { /* 5 s: whatever is left of the container goes */
+			struct error e2 = ERROR_INIT;
+			(void)container_cleanup(ns->root, ns->cgroup_root, unique, &e2);
+			error_clear(&e2);
+		}
+		usleep(100000);
+	}
+	/* 2. cgroups (kills leftovers), loop device, volume */
+	r = container_cleanup(ns->root, ns->cgroup_root, unique, err);
+	if (r < 0)
+		return error_prefix(err, "cleanup of %s", unique);
+	/* 3. archive logs and records */
+	r = archive(ns->root, unique, cdir);
+	if (r < 0)
+		return error_sys(err, -r, "archiving %s", unique);
+	/* 4. terminal event, once */
+	data = strdup_printf("%s/data", cdir);
+	marker = strdup_printf("%s/data/.event-posted", cdir);
+	ev = node_path(ns->root, NODE_DIR_APPEVENTS);
+	if (!data || !marker || !ev)
+		return error_sys(err, ENOMEM, "cleanup");
+	if (!path_exists(marker)) {
+		_cleanup_free_ char *type = NULL, *d = NULL, *payload = NULL;
+
+		r = sproc_terminal_event(data, &type, &d, &payload);
+		if (r < 0)
+			return error_sys(err, -r, "terminal event of %s", unique);
+		if (type) {
+			r = sproc_event_post(ev, inst, type, d, payload);
+			if (r < 0)
+				return error_sys(err, -r, "posting %s event", type);
+		}
+		(void)touch(marker);
+	}
+	/* 5. remove */
+	r = rm_rf(cdir);
+	if (r < 0)
+		return error_sys(err, -r, "removing %s", cdir);
+	if (unlink(link) < 0 && errno != ENOENT)
+		return error_sys(err, errno, "unlink %s", link);
+	return 0;
+}

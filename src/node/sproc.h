@@ -1,0 +1,96 @@
+/* sproc.h: what the s6 scripts of a node run (`treadle sproc ...`): the
+ * container run (generate the in-container supervision tree, then become the
+ * container), the restart-policy finish, the service exec wrapper, cleanup,
+ * and event posting.  Daemon layer: basic/, supervisor/, node/layout.h.
+ * Formats: docs/FORMATS.md "Node layout".
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../basic/error.h"
+
+/* Where container_run binds the node's spool dirs inside every container
+ * (N/appevents and N/tombstones/services): the in-container service scripts
+ * post events and tombstones there. */
+#define SPROC_CTL_DIR "/run/tm_ctl"
+#define SPROC_CTL_APPEVENTS SPROC_CTL_DIR "/appevents"
+#define SPROC_CTL_TOMBSTONES SPROC_CTL_DIR "/tombstones"
+
+/* Node-wide settings shared by the agent and the sproc commands. */
+struct node_settings {
+	const char *root;	 /* N, absolute */
+	const char *treadle_bin; /* absolute path of the treadle binary */
+	const char *cgroup_root; /* cgroup parent name of containers, e.g. "treadle" */
+	const char *hostname;
+	const char *cell;
+	const char *store_url;
+	unsigned setup_timeout_s; /* passed to container_run; 0 = its default */
+};
+
+/* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"
+ * with payload (may be NULL), atomically.  type = Treadmill event type name. */
+int sproc_event_post(const char *appevents_dir, const char *instance, const char *type, const char *data,
+		     const char *payload);
+
+/* POSIX sh single-quoted form of s (malloc'ed). */
+char *sproc_shell_quote(const char *s);
+
+/* The container service dir spec for apps/<unique> (run/finish/log scripts);
+ * scripts are malloc'ed into *ret_run, *ret_finish, *ret_log. */
+int sproc_container_scripts(const struct node_settings *ns, const char *instance, const char *unique,
+			    char **ret_run, char **ret_finish, char **ret_log);
+
+/* From data/app.json (app), write data/services/<svc>/ for every service of
+ * the manifest into container_dir (removing stale ones, wiping exit
+ * histories).  Returns 0 or fills err. */
+int sproc_services_write(const struct node_settings *ns, const char *container_dir, const json_t *app,
+			 struct error *err);
+
+/* Write data/aborted {"why","payload"} in container_dir unless present. */
+int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload);
+
+/* `treadle sproc finish`: one exit of a supervised process.
+ * Posts service_exited if appevents_dir is set, applies the restart policy on
+ * data/exits/log (relative to cwd), writes the tombstone when fatal.
+ * Returns the finish exit code: 0 (restart) or 125 (stay down), or -errno. */
+struct sproc_finish_args {
+	unsigned limit, interval;
+	const char *tombstones; /* dir */
+	const char *id;		/* tombstone id */
+	const char *appevents;	/* NULL: no trace */
+	const char *instance, *uniqueid, *service;
+	int rc, sig;
+};
+int sproc_finish(const struct sproc_finish_args *a);
+
+/* `treadle sproc service-exec`: post service_running, set up the
+ * environment, drop to user (NULL/"root": stay root), exec /bin/sh ./app_start.
+ * Returns only on failure (fills err). */
+struct sproc_exec_args {
+	const char *appevents, *instance, *uniqueid, *service, *user;
+};
+int sproc_service_exec(const struct sproc_exec_args *a, struct error *err);
+
+/* `treadle sproc run` (cwd = container dir): read data/app.json, write the
+ * services, then container_run() (cgroups, volume, namespaces, root, pid 1 =
+ * s6-svscan /services; it writes data/container.json once started).  Setup failures write data/aborted and return 0 so
+ * the container's finish runs (Treadmill's behaviour); other errors -errno. */
+int sproc_run(const struct node_settings *ns, struct error *err);
+
+/* Container cgroup of the app's processes, relative to the cgroup root:
+ * "apps/<unique>/services" (see src/cgroup/cg.h), malloc'ed. */
+char *sproc_cgroup_path(const char *unique);
+
+/* `treadle sproc cleanup <unique>`: wait until apps/<unique> is no longer
+ * supervised, destroy its cgroup, archive its logs to archives/<unique>/,
+ * post the terminal event (aborted > killed(oom) > none(terminated) >
+ * finished(exitinfo)), remove the container dir and cleanup/<unique>.
+ * Idempotent: safe to re-run after a crash at any point. */
+int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err);
+
+/* Terminal event decided from a container data dir (pure w.r.t. the files):
+ * *ret_type = "aborted" | "killed" | "finished" | NULL (no event), *ret_data
+ * and *ret_payload malloc'ed (payload may be NULL). */
+int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload);

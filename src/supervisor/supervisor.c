@@ -1,0 +1,373 @@
+/* supervisor.c: s6 service dirs, restart policy, tombstones, s6 control. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../basic/fileio.h"
+#include "../basic/util.h"
+#include "supervisor.h"
+
+char *sv_exit_format(const struct sv_exit *e)
+{
+	return strdup_printf("%014.3f,%03d,%03d", e->ts, e->rc, e->sig);
+}
+
+int sv_exit_parse(const char *line, struct sv_exit *ret)
+{
+	_cleanup_free_ char *s = strdup(line);
+	char *c1, *c2;
+	struct sv_exit e;
+
+	if (!s)
+		return -ENOMEM;
+	c1 = strchr(s, ',');
+	if (!c1)
+		return -EINVAL;
+	*c1++ = 0;
+	c2 = strchr(c1, ',');
+	if (!c2)
+		return -EINVAL;
+	*c2++ = 0;
+	if (safe_atod(s, &e.ts) < 0 || safe_atoi(c1, &e.rc) < 0 || safe_atoi(c2, &e.sig) < 0)
+		return -EINVAL;
+	*ret = e;
+	return 0;
+}
+
+int sv_policy_decide(const char *log, const struct sv_exit *now, unsigned limit, unsigned interval,
+		     char **ret_log)
+{
+	_cleanup_strv_free_ char **lines = strv_new();
+	_cleanup_free_ char *cur = NULL, *copy = NULL, *out = NULL;
+	struct sv_exit oldest;
+	size_t n, from, len = 0;
+	char *p, *nl;
+
+	*ret_log = NULL;
+	if (limit == 0)
+		return SV_FATAL;
+	if (!lines)
+		return -ENOMEM;
+	copy = strdup(log ? log : "");
+	if (!copy)
+		return -ENOMEM;
+	for (p = copy; p && *p; p = nl) {
+		struct sv_exit e;
+
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl++ = 0;
+		if (sv_exit_parse(p, &e) < 0)
+			continue;
+		if (strv_extend(&lines, p) < 0)
+			return -ENOMEM;
+	}
+	cur = sv_exit_format(now);
+	if (!cur || strv_push(&lines, TAKE_PTR(cur)) < 0)
+		return -ENOMEM;
+	n = strv_length(lines);
+	from = n <= limit ? 0 : n - limit;
+	for (size_t i = from; i < n; i++)
+		len += strlen(lines[i]) + 1;
+	out = malloc(len + 1);
+	if (!out)
+		return -ENOMEM;
+	out[0] = 0;
+	for (size_t i = from, off = 0; i < n; i++) {
+		size_t l = strlen(lines[i]);
+		memcpy(out + off, lines[i], l);
+		out[off + l] = '\n';
+		off += l + 1;
+		out[off] = 0;
+	}
+	*ret_log = TAKE_PTR(out);
+	if (n <= limit)
+		return SV_RESTART;
+	if (sv_exit_parse(lines[0], &oldest) < 0)
+		return SV_RESTART;
+	return now->ts - oldest.ts >= (double)interval ? SV_RESTART : SV_FATAL;
+}
+
+int sv_policy_apply(const char *exits_log_path, const struct sv_exit *now, unsigned limit, unsigned interval)
+{
+	_cleanup_free_ char *log = NULL, *newlog = NULL;
+	int r, v;
+
+	r = read_file(exits_log_path, &log, NULL);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	v = sv_policy_decide(log, now, limit, interval, &newlog);
+	if (v < 0)
+		return v;
+	if (newlog) {
+		_cleanup_free_ char *dir = strdup(exits_log_path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (!dir)
+			return -ENOMEM;
+		if (slash && slash != dir) {
+			*slash = 0;
+			(void)mkdir_p(dir, 0755);
+		}
+		r = write_file_atomic(exits_log_path, newlog, strlen(newlog), 0644);
+		if (r < 0)
+			return r;
+	}
+	return v;
+}
+
+char *sv_tombstone_name(const char *id, const struct sv_exit *e)
+{
+	_cleanup_free_ char *x = sv_exit_format(e);
+
+	return x ? strdup_printf("%s,%s", id, x) : NULL;
+}
+
+int sv_tombstone_parse(const char *name, char **ret_id, struct sv_exit *ret)
+{
+	const char *c[3];
+	const char *end = name + strlen(name);
+	int k = 0;
+
+	/* rsplit(',', 3): the last three commas */
+	for (const char *p = end; p > name && k < 3;) {
+		p--;
+		if (*p == ',')
+			c[k++] = p;
+	}
+	if (k < 3 || c[2] == name)
+		return -EINVAL;
+	if (sv_exit_parse(c[2] + 1, ret) < 0)
+		return -EINVAL;
+	*ret_id = strndup(name, (size_t)(c[2] - name));
+	return *ret_id ? 0 : -ENOMEM;
+}
+
+int sv_tombstone_write(const char *dir, const char *id, const struct sv_exit *e)
+{
+	_cleanup_free_ char *name = sv_tombstone_name(id, e), *path = NULL;
+
+	if (!name)
+		return -ENOMEM;
+	if (strchr(name, '/'))
+		return -EINVAL;
+	path = strdup_printf("%s/%s", dir, name);
+	if (!path)
+		return -ENOMEM;
+	return write_file_atomic(path, "", 0, 0644);
+}
+
+static int write_at(const char *dir, const char *name, const char *content, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+
+	if (!p)
+		return -ENOMEM;
+	return write_file_atomic(p, content, strlen(content), mode);
+}
+
+static bool env_name_ok(const char *s, size_t len)
+{
+	if (!len || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+int sv_envdir_write(const char *dir, char *const *env)
+{
+	int r = mkdir_p(dir, 0755);
+
+	if (r < 0)
+		return r;
+	for (char *const *e = env; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		_cleanup_free_ char *name = NULL, *val = NULL;
+		size_t vl;
+
+		if (!eq || !env_name_ok(*e, (size_t)(eq - *e)))
+			return -EINVAL;
+		name = strndup(*e, (size_t)(eq - *e));
+		val = strdup(eq + 1);
+		if (!name || !val)
+			return -ENOMEM;
+		vl = strlen(val);
+		for (size_t i = 0; i < vl; i++)
+			if (val[i] == '\n')
+				val[i] = 0;
+		{
+			_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+			_cleanup_free_ char *buf = malloc(vl + 2);
+
+			if (!p || !buf)
+				return -ENOMEM;
+			memcpy(buf, val, vl);
+			buf[vl] = '\n';
+			r = write_file_atomic(p, buf, vl + 1, 0644);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int sv_envdir_apply(const char *dir)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	int r = dir_list(dir, 1, &l);
+
+	if (r < 0)
+		return r;
+	for (char **p = l; *p; p++) {
+		_cleanup_free_ char *path = strdup_printf("%s/%s", dir, *p), *v = NULL;
+		size_t len;
+		char *nl;
+
+		if (!path)
+			return -ENOMEM;
+		if (!env_name_ok(*p, strlen(*p)))
+			continue;
+		r = read_file(path, &v, &len);
+		if (r < 0)
+			return r;
+		if (len == 0) {
+			unsetenv(*p);
+			continue;
+		}
+		nl = memchr(v, '\n', len);
+		if (nl) {
+			*nl = 0;
+			len = (size_t)(nl - v);
+		}
+		while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			v[--len] = 0;
+		for (size_t i = 0; i < len; i++)
+			if (v[i] == 0)
+				v[i] = '\n';
+		if (setenv(*p, v, 1) < 0)
+			return negerrno();
+	}
+	return 0;
+}
+
+int sv_service_write(const char *dir, const struct sv_service_spec *spec)
+{
+	_cleanup_free_ char *logdir = NULL, *down = NULL, *envdir = NULL;
+	int r;
+
+	r = mkdir_p(dir, 0755);
+	if (r < 0)
+		return r;
+	if ((r = write_at(dir, "type", "longrun\n", 0644)) < 0)
+		return r;
+	if (spec->run && (r = write_at(dir, "run", spec->run, 0755)) < 0)
+		return r;
+	if (spec->finish && (r = write_at(dir, "finish", spec->finish, 0755)) < 0)
+		return r;
+	if (spec->notification_fd >= 0) {
+		_cleanup_free_ char *s = strdup_printf("%d\n", spec->notification_fd);
+		if (!s || (r = write_at(dir, "notification-fd", s, 0644)) < 0)
+			return s ? r : -ENOMEM;
+	}
+	if (spec->timeout_finish_ms >= 0) {
+		_cleanup_free_ char *s = strdup_printf("%d\n", spec->timeout_finish_ms);
+		if (!s || (r = write_at(dir, "timeout-finish", s, 0644)) < 0)
+			return s ? r : -ENOMEM;
+	}
+	down = strdup_printf("%s/down", dir);
+	if (!down)
+		return -ENOMEM;
+	if (spec->down)
+		r = write_file_atomic(down, "", 0, 0644);
+	else
+		r = unlink(down) < 0 && errno != ENOENT ? negerrno() : 0;
+	if (r < 0)
+		return r;
+	if (spec->env) {
+		envdir = strdup_printf("%s/env", dir);
+		if (!envdir)
+			return -ENOMEM;
+		r = sv_envdir_write(envdir, spec->env);
+		if (r < 0)
+			return r;
+	}
+	if (spec->log_run) {
+		logdir = strdup_printf("%s/log", dir);
+		if (!logdir)
+			return -ENOMEM;
+		if ((r = mkdir_p(logdir, 0755)) < 0)
+			return r;
+		if ((r = write_at(logdir, "type", "longrun\n", 0644)) < 0)
+			return r;
+		if ((r = write_at(logdir, "run", spec->log_run, 0755)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int fifo_write(const char *path, const char *cmds)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	size_t len = strlen(cmds);
+	ssize_t n;
+
+	if (fd < 0)
+		return negerrno(); /* ENXIO: no reader = not supervised */
+	n = write(fd, cmds, len);
+	if (n < 0)
+		return negerrno();
+	return (size_t)n == len ? 0 : -EAGAIN;
+}
+
+int sv_control(const char *dir, const char *cmds)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/supervise/control", dir);
+
+	return p ? fifo_write(p, cmds) : -ENOMEM;
+}
+
+int sv_svscan_control(const char *scandir, const char *cmds)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/.s6-svscan/control", scandir);
+
+	return p ? fifo_write(p, cmds) : -ENOMEM;
+}
+
+bool sv_is_supervised(const char *dir)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/supervise/control", dir);
+	_cleanup_close_ int fd = -1;
+
+	if (!p)
+		return false;
+	fd = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	return fd >= 0;
+}
+
+int sv_is_up(const char *dir)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/supervise/status", dir), *buf = NULL;
+	size_t len;
+	uint64_t pid = 0;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_file(p, &buf, &len);
+	if (r < 0)
+		return r;
+	/* s6 2.11 status (35 bytes): tain stamp(12) tain readystamp(12) pid(8, BE) wstat(2) flags(1):
+	 * flags bit0 paused, bit1 finishing, bit2 want up, bit3 ready */
+	if (len < 35)
+		return -EBADMSG;
+	for (int i = 0; i < 8; i++)
+		pid = (pid << 8) | (unsigned char)buf[24 + i];
+	if (!pid)
+		return 0;
+	return (buf[34] & 0x02) ? 0 : 1; /* finishing: the process is gone */
+}

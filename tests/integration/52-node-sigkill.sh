@@ -1,0 +1,63 @@
+#!/bin/bash
+# Node agent killed with SIGKILL at arbitrary points (while configuring,
+# while cleaning up, with placements changing while it is down) and
+# restarted: it converges with exactly one container per placement, no
+# duplicate processes, and nothing left of removed instances.
+. "$(dirname "$0")/node-lib.bash"
+
+app() { # SEQ: a long-running service whose command line is unique to it
+	manifest "[{\"name\":\"svc\",\"command\":\"exec sleep 200$1\",\"restart\":{\"limit\":3,\"interval\":60}}]"
+}
+nproc_of() { pgrep -fc "sleep 200$1\$" || true; }
+
+start_svscan
+start_agent
+for s in 21 22 23; do place "nobody.k#00000000$s" "$(app "$s")"; done
+# kill it repeatedly while it is configuring, restart each time
+for d in 0.05 0.15 0.3 0.1; do
+	sleep "$d"
+	stop_agent KILL
+	start_agent
+done
+for s in 21 22 23; do
+	assert "k#$s running" wait_for 30 st exists "/running/nobody.k#00000000$s"
+done
+assert "exactly 3 container dirs" test "$(ls "$N/apps" | wc -l)" = 3
+assert "exactly 3 running links" test "$(ls "$N/running" | wc -l)" = 3
+for s in 21 22 23; do
+	assert "exactly one process for k#$s" wait_for 10 test "$(nproc_of "$s")" = 1
+done
+assert "exactly one configured event per instance" bash -c "
+	for s in 21 22 23; do
+		n=\$('$BIN' store --store '$STORE' ls /trace/00\$(printf %02X \$s) | grep -c ',configured,')
+		[ \"\$n\" -ge 1 ] || exit 1
+	done"
+
+# placements change; the agent is killed during the cleanups and while down
+U21=$(unique_of 'nobody.k#0000000021'); U22=$(unique_of 'nobody.k#0000000022')
+unplace 'nobody.k#0000000021'
+unplace 'nobody.k#0000000022'
+sleep 0.2
+stop_agent KILL
+place 'nobody.k#0000000024' "$(app 24)"
+unplace 'nobody.k#0000000023'
+U23=$(unique_of 'nobody.k#0000000023')
+start_agent
+sleep 0.3
+stop_agent KILL
+start_agent
+assert "k#24 running" wait_for 30 st exists "/running/nobody.k#0000000024"
+for u in "$U21" "$U22" "$U23"; do
+	assert "$u cleaned up and archived" wait_for 30 bash -c "[ ! -e '$N/apps/$u' ] && [ -d '$N/archives/$u' ]"
+	assert "$u cgroup gone" test ! -d "/sys/fs/cgroup/memory/$CGROOT/apps/$u"
+done
+for s in 21 22 23; do
+	assert "no process left for k#$s" wait_for 10 test "$(nproc_of "$s")" = 0
+	assert "/running for k#$s gone" bash -c "! '$BIN' store --store '$STORE' exists '/running/nobody.k#00000000$s' >/dev/null 2>&1"
+done
+assert "exactly one process for k#24" wait_for 10 test "$(nproc_of 24)" = 1
+assert "only k#24's container remains" test "$(ls "$N/apps")" = "$(unique_of 'nobody.k#0000000024')"
+assert "cleanup/ empty" test -z "$(ls "$N/cleanup")"
+assert "appevents/ drained" wait_for 5 test -z "$(ls "$N/appevents")"
+[ "$FAILS" -eq 0 ] || show_logs
+done_testing

@@ -1,0 +1,97 @@
+# Sourced by tests/integration/5N-node-*.sh: a node agent (`treadle node`)
+# against an embedded store, with a real `s6-svscan N/running`, in a private
+# temp dir with a unique cgroup root; everything is removed on exit.
+set -u
+BIN=${TREADLE_BIN:-$PWD/build/treadle}
+[ "$(id -u)" = 0 ] || { echo "skip: needs root (namespaces, cgroups, loop devices)"; exit 77; }
+command -v s6-svscan >/dev/null || { echo "skip: s6 not installed"; exit 77; }
+[ -e /dev/loop-control ] || { echo "skip: no /dev/loop-control"; exit 77; }
+
+T=$(mktemp -d /tmp/treadle-node.XXXXXX)
+chmod 755 "$T" # services run as the proid (nobody) and must reach their dirs
+CGROOT=treadle-nodetest-$$
+N=$T/N
+H=node1
+STORE=file://$T/store
+SETUP_TIMEOUT=${SETUP_TIMEOUT:-30}
+AGENT_PID=
+SVSCAN_PID=
+TAPN=0
+FAILS=0
+mkdir -p "$N/running"
+
+ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
+notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
+assert() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+done_testing() { echo "1..$TAPN"; [ "$FAILS" -eq 0 ]; }
+
+st() { "$BIN" store --store "$STORE" "$@"; }
+
+start_svscan() {
+	s6-svscan "$N/running" >>"$T/svscan.log" 2>&1 &
+	SVSCAN_PID=$!
+}
+
+start_agent() {
+	"$BIN" node --store "$STORE" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
+		--setup-timeout "$SETUP_TIMEOUT" "$@" >>"$T/node.log" 2>&1 &
+	AGENT_PID=$!
+	wait_for 10 st exists "/server.presence/$H" >/dev/null
+}
+
+stop_agent() { # SIG
+	[ -n "$AGENT_PID" ] || return 0
+	kill -"${1:-TERM}" "$AGENT_PID" 2>/dev/null
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+}
+
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds
+wait_for() {
+	local n=$(( $1 * 20 )); shift
+	for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+# place INSTANCE MANIFEST_JSON: what the cell API and the master would write
+place() {
+	st create -p "/scheduled/$1" "$2" >/dev/null && st create -p "/placement/$H/$1" '{"identity":null,"identity_count":null,"expires":0}' >/dev/null
+}
+unplace() { st delete "/placement/$H/$1" >/dev/null; }
+
+# manifest SERVICES_JSON [extra top-level JSON members]
+manifest() {
+	echo "{\"proid\":\"nobody\",\"environment\":\"dev\",\"memory\":\"100M\",\"cpu\":\"10%\",\"disk\":\"100M\",\"services\":$1${2:+,$2}}"
+}
+
+# events INSTANCE: "type,data" lines of its trace, in time order
+events() {
+	local shard
+	shard=$(printf '%04X' $(( 10#${1##*#} % 256 )))
+	st ls "/trace/$shard" 2>/dev/null | grep -F "$1," | sort -t, -k2,2n | cut -d, -f4,5
+}
+
+unique_of() { ls "$N/apps" 2>/dev/null | grep -F "$(echo "$1" | tr '#' '-')-" | head -1; }
+
+cleanup_all() {
+	stop_agent TERM
+	if [ -n "$SVSCAN_PID" ]; then
+		s6-svscanctl -t "$N/running" 2>/dev/null
+		for _ in $(seq 1 100); do kill -0 "$SVSCAN_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$SVSCAN_PID" 2>/dev/null
+		wait "$SVSCAN_PID" 2>/dev/null
+	fi
+	for d in "$N"/apps/*; do
+		[ -d "$d" ] || continue
+		timeout 20 "$BIN" sproc cleanup --root "$N" --cgroup-root "$CGROOT" "$(basename "$d")" >/dev/null 2>&1
+	done
+	for c in /sys/fs/cgroup/*/"$CGROOT" /sys/fs/cgroup/"$CGROOT"; do
+		[ -d "$c" ] || continue
+		find "$c" -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null
+		rmdir "$c" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup_all EXIT
+
+show_logs() { echo "# --- node.log"; sed 's/^/# /' "$T/node.log" | tail -40; }

@@ -1,0 +1,182 @@
+/* cgroup v1 backend on this machine's real cgroupfs (skipped elsewhere or
+ * when not root), plus the keyed-file parsing both backends share. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "../../src/basic/fileio.h"
+#include "../../src/basic/util.h"
+#include "../../src/cgroup/cg.h"
+#include "../../src/cgroup/cgroup-internal.h"
+
+static char root_name[64];
+
+static void test_keyed(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(cg_keyed_get("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill", &v), 0);
+	assert_int_equal(v, 3);
+	assert_int_equal(cg_keyed_get("low 0\nmax max\n", "max", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(cg_keyed_get("oom 1\n", "oom_kill", &v), -ENOENT);
+}
+
+static struct cg *open_real(void)
+{
+	struct cg *cg = NULL;
+	struct error err = ERROR_INIT;
+
+	if (geteuid() != 0 || cg_open(NULL, root_name, 0, &cg, &err) < 0) {
+		error_clear(&err);
+		return NULL;
+	}
+	if (cg_version(cg) != CG_V1) {
+		cg_close(cg);
+		return NULL;
+	}
+	return cg;
+}
+
+static char *knob(const char *ctrl, const char *rel)
+{
+	_cleanup_free_ char *p = strdup_printf("/sys/fs/cgroup/%s/%s/%s", ctrl, root_name, rel);
+	char *t = NULL;
+
+	if (read_file(p, &t, NULL) < 0)
+		return NULL;
+	t[strcspn(t, "\n")] = 0;
+	return t;
+}
+
+static void test_v1_limits(void **state)
+{
+	_cleanup_cg_ struct cg *cg = open_real();
+	struct error err = ERROR_INIT;
+	struct cg_limits l = { .memory_max = 32 << 20, .cpu_percent = 20, .pids_max = 50 };
+	_cleanup_free_ char *mem = NULL, *quota = NULL, *shares = NULL, *pids = NULL, *soft = NULL;
+
+	if (!cg)
+		skip();
+	assert_int_equal(cg_create(cg, "apps/u1/services", &l, &err), 0);
+	assert_int_equal(cg_create(cg, "apps/u1/services", &l, &err), 0); /* idempotent */
+	mem = knob("memory", "apps/u1/services/memory.limit_in_bytes");
+	soft = knob("memory", "apps/u1/services/memory.soft_limit_in_bytes");
+	quota = knob("cpu", "apps/u1/services/cpu.cfs_quota_us");
+	shares = knob("cpu", "apps/u1/services/cpu.shares");
+	pids = knob("pids", "apps/u1/services/pids.max");
+	assert_string_equal(mem, "33554432");
+	assert_string_equal(soft, "33554432");
+	assert_string_equal(quota, "20000");
+	assert_string_equal(shares, "204");
+	assert_string_equal(pids, "50");
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+	assert_false(cg_exists(cg, ""));
+}
+
+/* A child over the memory limit is OOM-killed; the OOM fd fires and the
+ * kill is counted; destroy removes everything and is idempotent. */
+static void test_v1_oom(void **state)
+{
+	_cleanup_cg_ struct cg *cg = open_real();
+	struct error err = ERROR_INIT;
+	struct cg_limits l = { .memory_max = 16 << 20 };
+	struct cg_stats st;
+	uint64_t kills = 0;
+	int fd = -1, status;
+	pid_t pid;
+	struct pollfd p;
+
+	if (!cg)
+		skip();
+	assert_int_equal(cg_create(cg, "apps/oom/services", &l, &err), 0);
+	assert_int_equal(cg_oom_fd(cg, "apps/oom/services", &fd, &err), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct error e2 = ERROR_INIT;
+		if (cg_attach(cg, "apps/oom/services", 0, &e2) < 0)
+			_exit(3);
+		for (int i = 0; i < 256; i++) {
+			char *m = malloc(1 << 20);
+			if (!m)
+				_exit(2);
+			memset(m, 1, 1 << 20);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	p = (struct pollfd){ fd, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	close(fd);
+	assert_int_equal(cg_oom_check(cg, "apps/oom/services", &kills), 0);
+	assert_true(kills >= 1);
+	assert_int_equal(cg_stats(cg, "apps/oom/services", &st), 0);
+	assert_int_equal(st.memory_max, 16 << 20);
+	assert_true(st.oom_kills >= 1);
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+}
+
+/* cg_destroy kills what is left inside. */
+static void test_v1_destroy_kills(void **state)
+{
+	_cleanup_cg_ struct cg *cg = open_real();
+	struct error err = ERROR_INIT;
+	pid_t pid;
+	int status;
+
+	if (!cg)
+		skip();
+	assert_int_equal(cg_create(cg, "apps/k/services", NULL, &err), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct error e2 = ERROR_INIT;
+		if (cg_attach(cg, "apps/k/services", 0, &e2) < 0)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		if (cg_pids(cg, "apps/k/services", &pids, &n) == 0 && n == 1)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_false(cg_exists(cg, "apps/k"));
+}
+
+static int teardown(void **state)
+{
+	_cleanup_cg_ struct cg *cg = open_real();
+	struct error err = ERROR_INIT;
+
+	if (cg)
+		cg_destroy(cg, "", &err);
+	error_clear(&err);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keyed),
+		cmocka_unit_test_teardown(test_v1_limits, teardown),
+		cmocka_unit_test_teardown(test_v1_oom, teardown),
+		cmocka_unit_test_teardown(test_v1_destroy_kills, teardown),
+	};
+	snprintf(root_name, sizeof(root_name), "treadle-ut-%d", (int)getpid());
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,225 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "../../src/basic/fileio.h"
+#include "../../src/basic/util.h"
+#include "../../src/container/container.h"
+#include "../../src/node/sproc.h"
+
+#define CONTAINER_BIN_FOR_TEST CONTAINER_TREADLE
+
+static char *mktmp(void)
+{
+	char *t = strdup("/tmp/test-node-sproc.XXXXXX");
+	assert_non_null(mkdtemp(t));
+	return t;
+}
+
+static void put(const char *dir, const char *name, const char *content)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+	assert_int_equal(write_file_atomic(p, content, strlen(content), 0644), 0);
+}
+
+static void expect_event(const char *data_dir, const char *type, const char *data, const char *payload)
+{
+	char *t = NULL, *d = NULL, *p = NULL;
+
+	assert_int_equal(sproc_terminal_event(data_dir, &t, &d, &p), 0);
+	if (!type) {
+		assert_null(t);
+	} else {
+		assert_string_equal(t, type);
+		assert_string_equal(d, data);
+		if (payload)
+			assert_string_equal(p, payload);
+		else
+			assert_null(p);
+	}
+	free(t);
+	free(d);
+	free(p);
+}
+
+/* aborted > oom (killed) > terminated (no event) > exitinfo (finished) */
+static void test_terminal_precedence(void **state)
+{
+	_cleanup_free_ char *d = mktmp();
+	_cleanup_free_ char *p = NULL;
+
+	expect_event(d, NULL, NULL, NULL);
+	put(d, "exitinfo", "{\"return_code\":3,\"service\":\"web\",\"signal\":0,\"timestamp\":1.5}");
+	expect_event(d, "finished", "3.0", "{\"return_code\":3,\"service\":\"web\",\"signal\":0,\"timestamp\":1.5}");
+	put(d, "terminated", "");
+	expect_event(d, NULL, NULL, NULL);
+	put(d, "oom", "");
+	expect_event(d, "killed", "oom", NULL);
+	put(d, "aborted", "{\"why\":\"timeout\",\"payload\":\"not running after 3 s\"}");
+	expect_event(d, "aborted", "timeout", "not running after 3 s");
+	put(d, "aborted", "not json");
+	expect_event(d, "aborted", "unknown", NULL);
+	put(d, "aborted", "{\"why\":\"a,b\"}");
+	expect_event(d, "aborted", "unknown", NULL); /* would break the event name grammar */
+	p = strdup_printf("%s/aborted", d);
+	unlink(p);
+	free(p);
+	p = strdup_printf("%s/oom", d);
+	unlink(p);
+	free(p);
+	p = strdup_printf("%s/terminated", d);
+	unlink(p);
+	put(d, "exitinfo", "{\"service\":\"web\"}");
+	expect_event(d, "finished", "256.256", "{\"service\":\"web\"}"); /* Treadmill's defaults */
+	rm_rf(d);
+}
+
+static void test_shell_quote(void **state)
+{
+	_cleanup_free_ char *a = sproc_shell_quote("plain"), *b = sproc_shell_quote("it's $x"), *c = sproc_shell_quote("");
+
+	assert_string_equal(a, "'plain'");
+	assert_string_equal(b, "'it'\\''s $x'");
+	assert_string_equal(c, "''");
+}
+
+static void test_event_post(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *payload = NULL, *path = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	char *c1;
+
+	assert_int_equal(sproc_event_post(d, "p.a#0000000001", "configured", "abcdefghijklm", NULL), 0);
+	assert_int_equal(sproc_event_post(d, "p.a#0000000001", "aborted", "timeout", "why"), 0);
+	assert_int_equal(sproc_event_post(d, "p.a#0000000001", "aborted", "a/b", NULL), -EINVAL);
+	assert_int_equal(dir_list(d, 0, &l), 0);
+	assert_int_equal(strv_length(l), 2);
+	/* "<ts %.3f>,<instance>,<type>,<data>" */
+	c1 = strchr(l[0], ',');
+	assert_non_null(c1);
+	assert_int_equal(c1 - l[0] > 4 && l[0][c1 - l[0] - 4] == '.', 1);
+	assert_true(endswith(l[0], ",p.a#0000000001,aborted,timeout") || endswith(l[0], ",p.a#0000000001,configured,abcdefghijklm"));
+	for (size_t i = 0; i < 2; i++)
+		if (endswith(l[i], "aborted,timeout")) {
+			path = strdup_printf("%s/%s", d, l[i]);
+			assert_int_equal(read_file(path, &payload, NULL), 0);
+			assert_string_equal(payload, "why");
+		}
+	assert_non_null(payload);
+	rm_rf(d);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+	_cleanup_free_ char *s = NULL;
+
+	return read_file(path, &s, NULL) == 0 && strstr(s, needle);
+}
+
+static void test_services_write(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *p = NULL, *stale = NULL, *exits = NULL;
+	struct node_settings ns = { .root = "/N", .treadle_bin = "/usr/bin/treadle", .cgroup_root = "treadle" };
+	struct error err = ERROR_INIT;
+	json_t *app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
+				 "{\"name\":\"web\",\"command\":\"exec web --port 80\",\"proid\":\"p\",\"root\":false,"
+				 "\"restart\":{\"limit\":5,\"interval\":60},\"environ\":[{\"name\":\"A\",\"value\":\"1\"},"
+				 "{\"name\":\"A\",\"value\":\"2\"}],\"downed\":true},"
+				 "{\"name\":\"adm\",\"command\":\"true\",\"proid\":\"root\",\"root\":true,\"trace\":false,"
+				 "\"restart\":{\"limit\":0,\"interval\":30}}]}",
+				 0, NULL);
+	struct stat st;
+
+	assert_non_null(app);
+	stale = strdup_printf("%s/data/services/old", d);
+	assert_int_equal(mkdir_p(stale, 0755), 0);
+	exits = strdup_printf("%s/data/services/web/data/exits", d);
+	assert_int_equal(mkdir_p(exits, 0755), 0);
+	put(exits, "log", "0000000001.000,001,000\n");
+	assert_int_equal(sproc_services_write(&ns, d, app, &err), 0);
+	assert_int_equal(stat(stale, &st), -1); /* stale service removed */
+	p = strdup_printf("%s/data/services/web/run", d);
+	assert_true(file_contains(p, "exec '" CONTAINER_BIN_FOR_TEST "' sproc service-exec --appevents '/run/tm_ctl/appevents' --instance 'p.a#0000000042' --uniqueid 'abcdefghijklm' --service 'web' --user 'p'"));
+	free(p);
+	p = strdup_printf("%s/data/services/web/finish", d);
+	assert_true(file_contains(p, "sproc finish --limit 5 --interval 60 --tombstones '/run/tm_ctl/tombstones' --id 'p.a-0000000042-abcdefghijklm,web'"));
+	assert_true(file_contains(p, "-- \"$1\" \"$2\""));
+	free(p);
+	p = strdup_printf("%s/data/services/web/app_start", d);
+	assert_true(file_contains(p, "exec web --port 80\n"));
+	free(p);
+	p = strdup_printf("%s/data/services/web/env/A", d);
+	assert_true(file_contains(p, "2\n")); /* later entries (the service's own) win */
+	free(p);
+	p = strdup_printf("%s/data/services/web/down", d);
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	p = strdup_printf("%s/data/services/web/notification-fd", d);
+	assert_true(file_contains(p, "3\n"));
+	free(p);
+	p = strdup_printf("%s/data/services/web/log/run", d);
+	assert_true(file_contains(p, "s6-log -b n20 s1000000 ../data/log"));
+	free(p);
+	p = strdup_printf("%s/log", exits);
+	assert_int_equal(stat(p, &st), -1); /* exit history wiped */
+	free(p);
+	p = strdup_printf("%s/data/services/adm/run", d);
+	assert_false(file_contains(p, "--user"));
+	assert_false(file_contains(p, "--appevents")); /* trace: false */
+	free(p);
+	p = strdup_printf("%s/data/services/adm/finish", d);
+	assert_true(file_contains(p, "--limit 0 --interval 30"));
+	json_decref(app);
+
+	/* invalid service names are refused */
+	app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
+			 "{\"name\":\"../x\",\"command\":\"true\"}]}", 0, NULL);
+	assert_true(sproc_services_write(&ns, d, app, &err) < 0);
+	assert_non_null(err.msg);
+	error_clear(&err);
+	json_decref(app);
+	rm_rf(d);
+}
+
+static void test_finish(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *old = getcwd(NULL, 0), *tomb = NULL, *ev = NULL;
+	_cleanup_strv_free_ char **t = NULL, **e = NULL;
+	struct sproc_finish_args a = { .limit = 2, .interval = 60, .id = "p.a-0000000001-abcdefghijklm,web",
+				       .instance = "p.a#0000000001", .uniqueid = "abcdefghijklm", .service = "web",
+				       .rc = 256, .sig = 9 };
+
+	tomb = strdup_printf("%s/tomb", d);
+	ev = strdup_printf("%s/ev", d);
+	assert_int_equal(mkdir_p(tomb, 0755), 0);
+	assert_int_equal(mkdir_p(ev, 0755), 0);
+	a.tombstones = tomb;
+	a.appevents = ev;
+	assert_int_equal(chdir(d), 0);
+	assert_int_equal(sproc_finish(&a), 0);
+	assert_int_equal(sproc_finish(&a), 0);
+	assert_int_equal(sproc_finish(&a), 125);
+	assert_int_equal(chdir(old), 0);
+	assert_int_equal(dir_list(tomb, 1, &t), 0);
+	assert_int_equal(strv_length(t), 1);
+	assert_true(startswith(t[0], "p.a-0000000001-abcdefghijklm,web,"));
+	assert_true(endswith(t[0], ",256,009"));
+	assert_int_equal(dir_list(ev, 1, &e), 0);
+	assert_int_equal(strv_length(e), 3);
+	assert_true(endswith(e[0], ",p.a#0000000001,service_exited,abcdefghijklm.web.256.9"));
+	rm_rf(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_terminal_precedence), cmocka_unit_test(test_shell_quote),
+		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
+		cmocka_unit_test(test_finish),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
