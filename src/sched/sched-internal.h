@@ -58,8 +58,10 @@ struct sched_node {
 	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
-	int64_t *seg;	/* buckets: max tree over children's free (up children only), SCHED_DIMS_MAX per node */
+	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
+			 * of that partition, SCHED_DIMS_MAX per tree node */
 	size_t segleaves;
+	int segparts;
 };
 
 struct sched_alloc {

@@ -380,28 +380,36 @@ static bool valid_node(const struct sched_cell *c, int n)
  * in O(log children) instead of O(children). */
 
 #define SD SCHED_DIMS_MAX
+#define SEG(n, p, k) ((n)->seg + (((size_t)(p) * 2 * (n)->segleaves + (k)) * SD))
 
-static void seg_pull(struct sched_cell *c, struct sched_node *n, size_t k)
+static void seg_pull(struct sched_cell *c, struct sched_node *n, size_t leaf)
 {
-	for (k >>= 1; k >= 1; k >>= 1)
-		for (int d = 0; d < ND(c); d++)
-			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+	for (int p = 0; p < n->segparts; p++)
+		for (size_t k = leaf >> 1; k >= 1; k >>= 1) {
+			int64_t *t = SEG(n, p, k), *l = SEG(n, p, 2 * k), *r = SEG(n, p, 2 * k + 1);
+
+			for (int d = 0; d < ND(c); d++)
+				t[d] = MAX(l[d], r[d]);
+		}
 }
 
 static void seg_leaf(struct sched_cell *c, struct sched_node *n, int i)
 {
-	size_t k;
 	int ch;
 
 	if (!n->seg)
 		return;
-	k = n->segleaves + (size_t)i;
 	ch = n->children[i];
-	for (int d = 0; d < ND(c); d++)
-		n->seg[k * SD + d] = ch >= 0 && c->nodes[ch].state == SCHED_UP ? c->nodes[ch].free[d] : INT64_MIN;
+	for (int p = 0; p < n->segparts; p++) {
+		int64_t *t = SEG(n, p, n->segleaves + (size_t)i);
+		bool ok = ch >= 0 && c->nodes[ch].state == SCHED_UP && (c->nodes[ch].labels & (1ull << p));
+
+		for (int d = 0; d < ND(c); d++)
+			t[d] = ok ? c->nodes[ch].free[d] : INT64_MIN;
+	}
 }
 
-/* A child's free or state changed: update its parent's tree. */
+/* A child's free, state or labels changed: update its parent's trees. */
 static void seg_update(struct sched_cell *c, int child)
 {
 	int p = c->nodes[child].parent;
@@ -419,53 +427,62 @@ static void seg_update(struct sched_cell *c, int child)
 static int seg_rebuild(struct sched_cell *c, int b)
 {
 	struct sched_node *n = &c->nodes[b];
-	size_t leaves = 1;
+	size_t leaves = 1, total;
+	int parts = MAX(c->nparts, 1);
 	int64_t *seg;
 
 	while (leaves < (size_t)n->nchildren)
 		leaves *= 2;
-	if (leaves != n->segleaves || !n->seg) {
-		seg = malloc(2 * leaves * SD * sizeof(int64_t));
+	total = (size_t)parts * 2 * leaves * SD;
+	if (leaves != n->segleaves || parts != n->segparts || !n->seg) {
+		seg = malloc(total * sizeof(int64_t));
 		if (!seg)
 			return -ENOMEM;
 		free(n->seg);
 		n->seg = seg;
 		n->segleaves = leaves;
+		n->segparts = parts;
 	}
-	for (size_t k = 0; k < 2 * leaves * SD; k++)
+	for (size_t k = 0; k < total; k++)
 		n->seg[k] = INT64_MIN;
 	for (int i = 0; i < n->nchildren; i++)
 		seg_leaf(c, n, i);
-	for (size_t k = leaves - 1; k >= 1; k--)
-		for (int d = 0; d < ND(c); d++)
-			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+	for (int p = 0; p < parts; p++)
+		for (size_t k = leaves - 1; k >= 1; k--) {
+			int64_t *t = SEG(n, p, k), *l = SEG(n, p, 2 * k), *r = SEG(n, p, 2 * k + 1);
+
+			for (int d = 0; d < ND(c); d++)
+				t[d] = MAX(l[d], r[d]);
+		}
 	return 0;
 }
 
-static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, size_t k, size_t kl, size_t kr,
-			size_t lo, size_t hi, const int64_t *dem)
+static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, int p, size_t k, size_t kl,
+			size_t kr, size_t lo, size_t hi, const int64_t *dem)
 {
+	const int64_t *t = SEG(n, p, k);
 	size_t mid;
 	int r;
 
 	if (kr <= lo || kl >= hi)
 		return -1;
 	for (int d = 0; d < ND(c); d++)
-		if (n->seg[k * SD + d] < dem[d])
+		if (t[d] < dem[d])
 			return -1;
 	if (kr - kl == 1)
 		return (int)kl;
 	mid = (kl + kr) / 2;
-	r = seg_find_rec(c, n, 2 * k, kl, mid, lo, hi, dem);
-	return r >= 0 ? r : seg_find_rec(c, n, 2 * k + 1, mid, kr, lo, hi, dem);
+	r = seg_find_rec(c, n, p, 2 * k, kl, mid, lo, hi, dem);
+	return r >= 0 ? r : seg_find_rec(c, n, p, 2 * k + 1, mid, kr, lo, hi, dem);
 }
 
-/* First child index in [lo, hi) that is up with free >= dem, or -1. */
-static int seg_find(const struct sched_cell *c, const struct sched_node *n, size_t lo, size_t hi, const int64_t *dem)
+/* First child index in [lo, hi) that is up, of partition p, with free >= dem, or -1. */
+static int seg_find(const struct sched_cell *c, const struct sched_node *n, int p, size_t lo, size_t hi,
+		    const int64_t *dem)
 {
 	if (lo >= hi)
 		return -1;
-	return seg_find_rec(c, n, 1, 0, n->segleaves, lo, hi, dem);
+	return seg_find_rec(c, n, p, 1, 0, n->segleaves, lo, hi, dem);
 }
 
 static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
@@ -633,9 +650,14 @@ static int attach(struct sched_cell *c, int parent, int id)
 	if (subtree_affinity(c, id, parent, +1) < 0)
 		return -ENOMEM;
 	labels = n->labels;
+	seg_update(c, id);
 	for (int b = parent; b >= 0; b = c->nodes[b].parent) {
+		uint64_t old = c->nodes[b].labels;
+
 		c->nodes[b].labels |= labels;
 		labels = c->nodes[b].labels;
+		if (labels != old)
+			seg_update(c, b);
 	}
 	adjust_capacity_up(c, parent, c->nodes[id].free);
 	subtree_sums(c, id, parent, +1);
@@ -1773,6 +1795,7 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct nodeaff *e, double now)
 {
 	const int64_t *dem = c->apps[id].demand;
+	int part = c->allocs[c->apps[id].alloc].label;
 	int len = c->nodes[b].nchildren;
 	int s0 = e->cursor >= len ? 0 : e->cursor;
 	uint64_t gen = c->afft[aff].gen;
@@ -1781,7 +1804,7 @@ static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct
 		size_t lo = pass == 0 ? (size_t)s0 : 0, hi = pass == 0 ? (size_t)len : (size_t)s0;
 
 		for (;;) {
-			int k = seg_find(c, &c->nodes[b], lo, hi, dem);
+			int k = seg_find(c, &c->nodes[b], part, lo, hi, dem);
 
 			if (k < 0)
 				break;
@@ -1816,8 +1839,11 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	e = strategy(c, b, aff);
 	if (!e)
 		return false;
-	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0)
+	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0) {
+		if (c->nodes[b].segparts < c->nparts && seg_rebuild(c, b) < 0)
+			return false;
 		return bucket_put_fast(c, b, id, aff, e, now);
+	}
 	gen = c->afft[aff].gen;
 	node = strategy_suggest(c, b, e, pack);
 	if (node < 0)
