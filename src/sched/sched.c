@@ -415,7 +415,7 @@ static void seg_update(struct sched_cell *c, int child)
 	int p = c->nodes[child].parent;
 	struct sched_node *n;
 
-	if (p < 0)
+	if (p < 0 || c->mode != SCHED_MODE_COMPAT)
 		return;
 	n = &c->nodes[p];
 	if (!n->seg)
@@ -430,6 +430,9 @@ static int seg_rebuild(struct sched_cell *c, int b)
 	size_t leaves = 1, total;
 	int parts = MAX(c->nparts, 1);
 	int64_t *seg;
+
+	if (c->mode != SCHED_MODE_COMPAT)
+		return 0;
 
 	while (leaves < (size_t)n->nchildren)
 		leaves *= 2;
@@ -509,6 +512,8 @@ static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
  * capacity from its ancestors' sums. */
 static void sums_add(struct sched_cell *c, int from, const int64_t *free, const int64_t *cap, int sign)
 {
+	if (c->mode != SCHED_MODE_IMPROVED)
+		return;
 	for (int b = from; b >= 0; b = c->nodes[b].parent)
 		for (int d = 0; d < ND(c); d++) {
 			c->nodes[b].sum_free[d] += sign * free[d];
