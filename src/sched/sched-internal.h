@@ -149,6 +149,7 @@ struct sched_partition {
 	char *label;
 	int alloc;
 	struct sched_reboot *reboot; /* NULL until a schedule is set or a server added */
+	bool pack; /* improved mode: demand near capacity, fill servers best-fit */
 };
 
 void sched_reboot_free(struct sched_reboot *r);

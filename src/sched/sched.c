@@ -1762,6 +1762,7 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 	size_t base = c->nscr, k = 0;
 	int len = c->nodes[b].nchildren;
 	bool ok = false;
+	bool pack = c->parts[c->allocs[c->apps[id].alloc].label].pack;
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
@@ -1771,7 +1772,7 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 			continue;
 		c->scr[base + k].node = ch;
-		c->scr[base + k].score = load_score(c, ch);
+		c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
 		k++;
 	}
 	c->nscr = base + k;
@@ -2485,8 +2486,23 @@ static int schedule_partition(struct sched_cell *c, int p, double now)
 	al = &c->allocs[alloc];
 	if (GROW(c->queue, c->cqueue, al->qn + 1) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < al->qn; i++)
-		c->queue[i] = al->q[i].app;
+	{
+		double dem[SCHED_DIMS_MAX] = { 0 };
+		bool pack = false;
+
+		for (size_t i = 0; i < al->qn; i++) {
+			c->queue[i] = al->q[i].app;
+			for (int d = 0; d < ND(c); d++)
+				dem[d] += c->hot[al->q[i].app].demand[d];
+		}
+		/* improved mode: spread while the partition has room to spare; when
+		 * its apps ask for more than SCHED_PACK_AT of its capacity, spreading
+		 * would fragment it, so servers are filled best-fit instead */
+		for (int d = 0; d < ND(c); d++)
+			if (size[d] > 1 && dem[d] > SCHED_PACK_AT * size[d])
+				pack = true;
+		c->parts[p].pack = pack;
+	}
 	/* _record_rank_and_util: the root queue stays in al->q until the next
 	 * pass; sched_app_info() reads rank and utilization from it */
 	find_placements(c, al->q, c->queue, al->qn, now);
