@@ -50,6 +50,73 @@ static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 }
 #define GROW(p, cap, need) grow_array((void **)&(p), &(cap), (need), sizeof(*(p)))
 
+/* Arrays a pass sweeps through (apps, hot lines, queues) live in their own
+ * mappings with transparent huge pages asked for before the first touch:
+ * in a VM a 4 KiB first-touch fault costs tens of microseconds, and a 100k
+ * app cell touches thousands of them in its first pass.  Freed with
+ * huge_free(p, cap * elem). */
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static void *huge_map(size_t len)
+{
+	size_t want = (len + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	uint8_t *p = mmap(NULL, want + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((void *)(a + want), (uintptr_t)p + want + HUGE_ALIGN - (a + want));
+	(void)madvise((void *)a, want, MADV_HUGEPAGE);
+	return (void *)a;
+}
+
+/* Below one huge page an array is plain malloc'ed memory. */
+static void huge_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (len >= HUGE_ALIGN)
+		munmap(p, (len + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1));
+	else
+		free(p);
+}
+
+static int huge_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	if (n * elem < HUGE_ALIGN) {
+		q = realloc(*p, n * elem);
+		if (!q)
+			return -ENOMEM;
+		*p = q;
+		*cap = n;
+		return 0;
+	}
+	/* whole huge pages: use them up */
+	n = ((n * elem + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1)) / elem;
+	q = huge_map(n * elem);
+	if (!q)
+		return -ENOMEM;
+	if (*p) {
+		memcpy(q, *p, *cap * elem);
+		huge_free(*p, *cap * elem);
+	}
+	*p = q;
+	*cap = n;
+	return 0;
+}
+#define HGROW(p, cap, need) huge_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
+
 static char *xstrdup_printf(const char *fmt, ...) _printf_(1, 2);
 static char *xstrdup_printf(const char *fmt, ...)
 {
@@ -310,15 +377,15 @@ void sched_cell_free(struct sched_cell *c)
 		free(c->allocs[i].leaf);
 		free(c->allocs[i].subs);
 		free(c->allocs[i].ids);
-		free(c->allocs[i].q);
-		free(c->allocs[i].pq);
+		huge_free(c->allocs[i].q, c->allocs[i].qcap * sizeof(*c->allocs[i].q));
+		huge_free(c->allocs[i].pq, c->allocs[i].pqcap * sizeof(*c->allocs[i].pq));
 	}
 	free(c->allocs);
 	for (i = 0; i < c->napps; i++)
 		free(c->apps[i].name);
-	free(c->apps);
-	free(c->hot);
-	free(c->touched);
+	huge_free(c->apps, c->capps * sizeof(*c->apps));
+	huge_free(c->hot, c->chot * sizeof(*c->hot));
+	huge_free(c->touched, c->ctouched * sizeof(*c->touched));
 	free(c->dirty);
 	free(c->srv_changed);
 	free(c->scr);
@@ -352,7 +419,7 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->aff_limited);
 	free(c->aff_placed);
 	free(c->srv_order);
-	free(c->queue);
+	huge_free(c->queue, c->cqueue * sizeof(*c->queue));
 	free(c);
 }
 
@@ -1379,11 +1446,11 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	if (!spec || !spec->name || !*spec->name || !spec->demand || alloc < 0 || (size_t)alloc >= c->nallocs)
 		return -EINVAL;
 	for (int d = 0; d < ND(c); d++)
-		if (spec->demand[d] < 0)
+		if (spec->demand[d] < 0 || spec->demand[d] > INT32_MAX)
 			return -EINVAL;
 	if (strmap_get(&c->app_by_name, spec->name) >= 0)
 		return -EEXIST;
-	if (GROW(c->apps, c->capps, c->napps + 1) < 0 || GROW(c->hot, c->chot, c->napps + 1) < 0)
+	if (HGROW(c->apps, c->capps, c->napps + 1) < 0 || HGROW(c->hot, c->chot, c->napps + 1) < 0)
 		return -ENOMEM;
 	id = (int)c->napps;
 	a = &c->apps[id];
@@ -1550,7 +1617,7 @@ static void touch(struct sched_cell *c, int id)
 
 	if (!c->in_pass || a->touch_gen == c->pass_gen)
 		return;
-	if (GROW(c->touched, c->ctouched, c->ntouched + 1) < 0) {
+	if (HGROW(c->touched, c->ctouched, c->ntouched + 1) < 0) {
 		c->need_full = true; /* reported changes may be incomplete; rare */
 		return;
 	}
@@ -1972,7 +2039,7 @@ static int priv_queue(struct sched_cell *c, int alloc)
 	double ub, ua;
 	int n, r;
 
-	if (GROW(al->pq, al->pqcap, al->napps + 1) < 0 || GROW(c->queue, c->cqueue, al->napps + 1) < 0)
+	if (HGROW(al->pq, al->pqcap, al->napps + 1) < 0 || HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
 		return -ENOMEM;
 	n = priv_order(c, alloc, c->queue);
 	if (n < 0)
@@ -1998,7 +2065,9 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		} else {
 			rank = SCHED_UNPLACED_RANK;
 		}
-		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1 };
+		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1, a->priority == 0, { 0 } };
+		for (int d = 0; d < ND(c); d++)
+			e->demand[d] = (int32_t)a->demand[d];
 		ub = ua;
 	}
 	al->pqn = (size_t)n;
@@ -2103,7 +2172,7 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 		if (qn)
 			h[nh++] = (struct heap_item){ q, q + qn, c->hot, i };
 	}
-	if (GROW(al->q, al->qcap, total + 1) < 0)
+	if (HGROW(al->q, al->qcap, total + 1) < 0)
 		return -ENOMEM;
 	for (int i = nh / 2 - 1; i >= 0; i--)
 		heap_siftup(h, nh, i);
@@ -2112,14 +2181,16 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	ub = sched_utilization(ND(c), zero, al->total, avail);
 	while (nh > 0) {
 		const struct sched_queue_entry *e = h[0].cur;
-		const struct sched_hot *a = &c->hot[e->app];
+		struct sched_queue_entry *o = &al->q[out++];
 
 		for (int d = 0; d < ND(c); d++)
-			acc[d] = acc[d] + a->demand[d];
+			acc[d] = acc[d] + (double)e->demand[d];
 		ua = sched_utilization(ND(c), acc, al->total, avail);
-		if (a->priority == 0)
+		if (e->prio0)
 			ub = ua = INFINITY;
-		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->app, e->pending };
+		*o = *e;
+		o->util_before = ub;
+		o->util_after = ua;
 		ub = ua;
 		if (nh == 1) {
 			h[0].cur++;
@@ -2484,7 +2555,7 @@ static int schedule_partition(struct sched_cell *c, int p, double now)
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
-	if (GROW(c->queue, c->cqueue, al->qn + 1) < 0)
+	if (HGROW(c->queue, c->cqueue, al->qn + 1) < 0)
 		return -ENOMEM;
 	{
 		double dem[SCHED_DIMS_MAX] = { 0 };

@@ -264,7 +264,9 @@ struct sched_queue_entry {
 	int64_t rank;
 	double util_before, util_after;
 	int32_t app;
-	int32_t pending;	/* the global_order tie-break is read from the app */
+	int16_t pending;	/* the global_order tie-break is read from the app */
+	int16_t prio0;		/* priority 0: utilization is inf at every level */
+	int32_t demand[SCHED_DIMS_MAX]; /* carried along so upper levels read sequentially */
 };
 /* Compute the utilization queue of `alloc` against `free` (ndims doubles) as
  * Treadmill's Allocation.utilization_queue would; *ret is malloc'ed. */
