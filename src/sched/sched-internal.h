@@ -19,7 +19,7 @@ struct strmap {
 
 /* ---- (node, affinity) -> counters and cursors ------------------------------ */
 struct nodeaff {
-	uint64_t key; /* node << 32 | affinity, UINT64_MAX = empty */
+	uint32_t key; /* node id, UINT32_MAX = empty (one map per affinity) */
 	int32_t count;	/* affinity counter (only for affinities with limits) */
 	int32_t cursor; /* spread/pack strategy index */
 };
@@ -217,7 +217,8 @@ struct sched_cell {
 
 	struct affmap *afft;	/* per affinity: node -> counter and cursor */
 	size_t cafft;
-	struct affmap packs;	/* (bucket, affinity) using PackStrategy */
+	uint64_t *packs;	/* (bucket << 32 | affinity) pairs using PackStrategy (tests only) */
+	size_t npacks, cpacks;
 	bool *aff_limited;	/* per affinity: some app has limits, so counters are kept */
 	int32_t *aff_placed;	/* per affinity: placed apps */
 	size_t caff_limited, caff_placed;

@@ -196,20 +196,21 @@ static int level_id(struct sched_cell *c, const char *name)
 
 /* ---- (node, affinity) map ---------------------------------------------------------- */
 
-#define AFF_EMPTY UINT64_MAX
+#define AFF_EMPTY UINT32_MAX
 
 static inline uint64_t aff_key(int node, int aff)
 {
 	return ((uint64_t)(uint32_t)node << 32) | (uint32_t)aff;
 }
 
-static inline size_t aff_slot(uint64_t k, size_t cap)
+static inline size_t aff_slot(uint32_t k, size_t cap)
 {
-	k *= 0x9E3779B97F4A7C15ull;
-	return (size_t)(k >> 20) & (cap - 1);
+	uint64_t h = (uint64_t)k * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 32) & (cap - 1);
 }
 
-static struct nodeaff *aff_find(const struct affmap *m, uint64_t key)
+static struct nodeaff *aff_find(const struct affmap *m, uint32_t key)
 {
 	size_t i;
 
@@ -252,15 +253,15 @@ static int aff_rehash(struct affmap *m, size_t cap)
 	return 0;
 }
 
-static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
+static struct nodeaff *aff_get(struct affmap *m, uint32_t key)
 {
 	struct nodeaff *e = aff_find(m, key);
 	size_t i;
 
 	if (e)
 		return e;
-	if ((m->used + 1) * 2 >= m->cap) {
-		if (aff_rehash(m, m->cap ? m->cap * 2 : 8) < 0)
+	if ((m->used + 1) * 4 >= m->cap * 3) {
+		if (aff_rehash(m, m->cap ? m->cap * 2 : 4) < 0)
 			return NULL;
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
@@ -272,7 +273,7 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
 {
-	const struct nodeaff *e = aff_find(&c->afft[aff], (uint64_t)node);
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)node);
 
 	return e ? e->count : 0;
 }
@@ -285,7 +286,7 @@ static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
 	if (!c->aff_limited[aff])
 		return 0;
 	for (; node >= 0; node = c->nodes[node].parent) {
-		struct nodeaff *e = aff_get(&c->afft[aff], (uint64_t)node);
+		struct nodeaff *e = aff_get(&c->afft[aff], (uint32_t)node);
 
 		if (!e)
 			return -ENOMEM;
@@ -415,7 +416,7 @@ void sched_cell_free(struct sched_cell *c)
 	for (i = 0; i < c->naffs && c->afft; i++)
 		free(c->afft[i].e);
 	free(c->afft);
-	free(c->packs.e);
+	free(c->packs);
 	free(c->aff_limited);
 	free(c->aff_placed);
 	free(c->srv_order);
@@ -955,18 +956,17 @@ int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affi
 		return aff;
 	if (ensure_aff_arrays(c) < 0)
 		return -ENOMEM;
-	e = aff_get(&c->afft[aff], (uint64_t)bucket);
+	e = aff_get(&c->afft[aff], (uint32_t)bucket);
 	if (!e)
 		return -ENOMEM;
 	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
+	for (size_t i = 0; i < c->npacks; i++)
+		if (c->packs[i] == aff_key(bucket, aff))
+			c->packs[i--] = c->packs[--c->npacks];
 	if (s == SCHED_PACK) {
-		if (!aff_get(&c->packs, aff_key(bucket, aff)))
+		if (GROW(c->packs, c->cpacks, c->npacks + 1) < 0)
 			return -ENOMEM;
-	} else {
-		struct nodeaff *p = aff_find(&c->packs, aff_key(bucket, aff));
-
-		if (p)
-			p->count = -1; /* tombstone-free: marks "spread again" */
+		c->packs[c->npacks++] = aff_key(bucket, aff);
 	}
 	return 0;
 }
@@ -1759,18 +1759,16 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(&c->afft[aff], (uint64_t)b);
+	return aff_get(&c->afft[aff], (uint32_t)b);
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
 static bool is_pack(const struct sched_cell *c, int b, int aff)
 {
-	const struct nodeaff *p;
-
-	if (!c->packs.used)
-		return false;
-	p = aff_find(&c->packs, aff_key(b, aff));
-	return p && p->count == 0;
+	for (size_t i = 0; i < c->npacks; i++)
+		if (c->packs[i] == aff_key(b, aff))
+			return true;
+	return false;
 }
 
 static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
