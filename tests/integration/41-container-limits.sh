@@ -24,7 +24,11 @@ sleep 0.5
 u0=$(cat "$acct"); t0=$(date +%s%N); sleep 3; u1=$(cat "$acct"); t1=$(date +%s%N)
 pct=$(( (u1 - u0) * 100 / (t1 - t0) ))
 echo "# cpu: busy loop used $pct% of a core with cpu: 20%"
-assert "busy loop held near 20% (got $pct%)" test "$pct" -ge 14 -a "$pct" -le 26
+# the quota caps it at 20% (+ tolerance); below that only if the machine is
+# saturated (shared test hosts), so the floor is low and throttling must show
+throttled=$(sed -n 's/^nr_throttled //p' "$(cg_dir cpu C)/services/cpu.stat")
+assert "busy loop held at most ~20% (got $pct%)" test "$pct" -ge 5 -a "$pct" -le 26
+assert "the CFS quota throttled it (nr_throttled=$throttled)" test "${throttled:-0}" -gt 0
 stop C
 
 # pids: 32
