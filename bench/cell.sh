@@ -37,16 +37,25 @@ sleep 2
 rssN=$(rss node)
 rssM=$(rss master)
 
+# Per instance: pending(created) -> scheduled -> configured -> service_running.
 for inst in $(cat "$R/instances"); do
 	"$T" trace --json "$inst" | awk -F'[:,]' '
-		/"type":"pending"/ && !p { for (i = 1; i <= NF; i++) if ($i ~ /"timestamp"/) p = $(i + 1) }
-		/"type":"service_running"/ && !r { for (i = 1; i <= NF; i++) if ($i ~ /"timestamp"/) r = $(i + 1) }
-		END { if (p && r) printf "%.3f\n", r - p }'
-done | sort -n >"$R/lat"
-n=$(wc -l <"$R/lat")
-pct() { sed -n "$(( ($1 * n + 99) / 100 ))p" "$R/lat"; }
-echo "cell: submit -> first service running, $n apps: p50 $(pct 50) s, p99 $(pct 99) s, max $(tail -n 1 "$R/lat") s"
-awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "cell: %d submissions took %.2f s; all running %.2f s after the first\n", n, b - a, c - a }'
+		function ts() { for (i = 1; i <= NF; i++) if ($i ~ /"timestamp"/) return $(i + 1) }
+		/"type":"pending"/ && !p { p = ts() }
+		/"type":"scheduled"/ && !s { s = ts() }
+		/"type":"configured"/ && !c { c = ts() }
+		/"type":"service_running"/ && !r { r = ts() }
+		END { if (p && s && c && r) printf "%.3f %.3f %.3f %.3f\n", r - p, s - p, c - s, r - c }'
+done >"$R/phases"
+n=$(wc -l <"$R/phases")
+pct() { # column percentile
+	sort -n -k "$1" "$R/phases" | awk -v k="$1" -v q="$2" -v n="$n" 'NR == int((q * n + 99) / 100) { print $k }'
+}
+echo "cell: submit -> first service running, $n apps: p50 $(pct 1 50) s, p99 $(pct 1 99) s"
+echo "cell:   phases p50/p99: placement (pending->scheduled) $(pct 2 50)/$(pct 2 99) s," \
+	"node configure (scheduled->configured) $(pct 3 50)/$(pct 3 99) s," \
+	"container start (configured->service_running) $(pct 4 50)/$(pct 4 99) s"
+awk -v n="$N" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "cell: %d submissions (one treadle run each) took %.2f s; all running %.2f s after the first\n", n, b - a, c - a }'
 echo "cell: node agent RSS: 0 apps ${rss0} MiB, $N apps ${rssN} MiB (master ${rssM} MiB)"
 s=$(date +%s.%N)
 "$T" cell down --timeout 60 >/dev/null 2>&1

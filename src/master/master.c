@@ -148,6 +148,7 @@ struct mstate {
 	bool pass_due;		/* debounce timer armed for a pass */
 	bool pass_requested;	/* the next timer expiry runs a pass */
 	double grace_deadline;	/* realtime when a down server's grace ends, 0 = none */
+	char *last_stats;	/* last /scheduled-stats written */
 };
 
 static void on_watch(struct store *s _unused_, enum store_event ev _unused_, const char *path _unused_, void *ud)
@@ -690,9 +691,15 @@ static int write_stats(struct mstate *ms)
 	json_decref(j);
 	if (!s)
 		return -ENOMEM;
+	if (ms->last_stats && strcmp(ms->last_stats, s) == 0)
+		return 0;
 	r = store_set(ms->store, "/scheduled-stats", s, strlen(s), -1, NULL);
 	if (r == -ENOENT)
 		r = store_create(ms->store, "/scheduled-stats", s, strlen(s), STORE_PERSISTENT, NULL);
+	if (r >= 0) {
+		free(ms->last_stats);
+		ms->last_stats = TAKE_PTR(s);
+	}
 	return r;
 }
 
@@ -816,6 +823,7 @@ static void mstate_release(struct mstate *ms)
 	free(ms->m.cell);
 	free(ms->election_node);
 	free(ms->election_watched);
+	free(ms->last_stats);
 	store_close(ms->store);
 	if (ms->epfd >= 0)
 		close(ms->epfd);

@@ -6,7 +6,8 @@ cell_require
 cell_setup
 
 m=marker-$$-$RANDOM
-cmd="echo first-$m; sleep 3; head -c 1100000 /dev/zero | tr '\\0' x | fold -w 99; echo after-rotate-$m; exec sleep 86$$"
+# The service waits for the file "go" in its service dir (its cwd) before the big output.
+cmd="echo first-$m; while [ ! -e go ]; do sleep 0.2; done; head -c 1100000 /dev/zero | tr '\\0' x | fold -w 99; echo after-rotate-$m; exec sleep 86$$"
 inst=$("$T" run nobody.itlogs --cpu 5% -- /bin/sh -c "$cmd") || fail "treadle run"
 [[ $inst =~ ^nobody\.itlogs#[0-9]{10}$ ]] || fail "bad instance id '$inst'"
 note "instance $inst"
@@ -23,8 +24,11 @@ wait_for 10 sh -c "'$T' logs '$inst/sh' | grep -q first-$m" || fail "first marke
 # Follow across rotation (s6-log rotates `current` at 1 MB).
 "$T" logs -f "$inst/sh" >"$R/follow.out" 2>&1 &
 fpid=$!
+wait_for 20 grep -q "first-$m" "$R/follow.out" || { kill $fpid; fail "logs -f did not print the first marker"; }
+svcdir=$(echo "$R"/node/apps/*/data/services/sh)
+touch "$svcdir/go" || fail "cannot reach the service dir"
 wait_for 30 grep -q "after-rotate-$m" "$R/follow.out" || { kill $fpid; fail "logs -f lost the output after rotation"; }
 kill $fpid; wait $fpid 2>/dev/null
 ls "$R"/node/apps/*/data/services/sh/data/log/ | grep -q '^@' || note "(no rotated file seen; s6-log did not rotate?)"
-grep -c "first-$m" "$R/follow.out" | grep -qx 1 || fail "logs -f printed the first marker more than once"
+n=$(grep -c "first-$m" "$R/follow.out"); [ "$n" = 1 ] || { grep -n -v "^x*$" "$R/follow.out" | head; ls -li "$R"/node/apps/*/data/services/sh/data/log/; fail "logs -f printed the first marker $n times"; }
 echo "ok: run, show, logs, logs -f across rotation"
