@@ -680,6 +680,73 @@ static int archive(const char *root, const char *unique, const char *cdir)
 	return 0;
 }
 
+static int64_t tree_size(const char *path)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	struct stat st;
+	int64_t n;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	n = (int64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode) || dir_list(path, 0, &l) < 0)
+		return n;
+	for (char **p = l; *p; p++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", path, *p);
+		if (c)
+			n += tree_size(c);
+	}
+	return n;
+}
+
+int sproc_archives_prune(const char *root, uint64_t cap_bytes)
+{
+	_cleanup_free_ char *dir = node_path(root, NODE_DIR_ARCHIVES);
+	_cleanup_strv_free_ char **l = NULL;
+	struct ent {
+		char *path;
+		int64_t size;
+		int64_t mtime;
+	} *e = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	int removed = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	if (dir_list(dir, 1, &l) < 0)
+		return 0;
+	n = strv_length(l);
+	e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		e[i].path = strdup_printf("%s/%s", dir, l[i]);
+		if (!e[i].path || stat(e[i].path, &st) < 0)
+			continue;
+		e[i].size = tree_size(e[i].path);
+		e[i].mtime = (int64_t)st.st_mtim.tv_sec;
+		total += e[i].size;
+	}
+	while (total > (int64_t)cap_bytes) {
+		size_t oldest = n;
+		for (size_t i = 0; i < n; i++)
+			if (e[i].path && e[i].size >= 0 && (oldest == n || e[i].mtime < e[oldest].mtime))
+				oldest = i;
+		if (oldest == n)
+			break;
+		(void)rm_rf(e[oldest].path);
+		total -= e[oldest].size;
+		e[oldest].size = -1;
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(e[i].path);
+	free(e);
+	return removed;
+}
+
 static bool any_supervised(const char *cdir)
 {
 	_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
@@ -766,6 +833,7 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 		}
 		(void)touch(marker);
 	}
+	(void)sproc_archives_prune(ns->root, SPROC_ARCHIVES_CAP);
 	/* 5. remove */
 	r = rm_rf(cdir);
 	if (r < 0)

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../basic/error.h"
 
@@ -89,6 +90,12 @@ char *sproc_cgroup_path(const char *unique);
  * finished(exitinfo)), remove the container dir and cleanup/<unique>.
  * Idempotent: safe to re-run after a crash at any point. */
 int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err);
+
+/* Total size kept under N/archives (Treadmill: 1 GiB, oldest deleted first). */
+#define SPROC_ARCHIVES_CAP (1024ULL * 1024 * 1024)
+/* Delete the oldest archives/<unique> dirs (by mtime) until the total size is
+ * at most cap_bytes.  Returns how many were removed, or -errno. */
+int sproc_archives_prune(const char *root, uint64_t cap_bytes);
 
 /* Terminal event decided from a container data dir (pure w.r.t. the files):
  * *ret_type = "aborted" | "killed" | "finished" | NULL (no event), *ret_data

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <cmocka.h>
 
 #include "../../src/basic/fileio.h"
@@ -214,12 +215,39 @@ static void test_finish(void **state)
 	rm_rf(d);
 }
 
+static void test_archives_prune(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *a = NULL, *b = NULL, *big = NULL;
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	char buf[65536];
+	struct stat st;
+
+	memset(buf, 'x', sizeof(buf));
+	a = strdup_printf("%s/archives/p.a-0000000001-aaaaaaaaaaaaa", d);
+	b = strdup_printf("%s/archives/p.a-0000000002-bbbbbbbbbbbbb", d);
+	assert_int_equal(mkdir_p(a, 0755), 0);
+	assert_int_equal(mkdir_p(b, 0755), 0);
+	big = strdup_printf("%s/big", a);
+	assert_int_equal(write_file_atomic(big, buf, sizeof(buf), 0644), 0);
+	free(big);
+	big = strdup_printf("%s/big", b);
+	assert_int_equal(write_file_atomic(big, buf, sizeof(buf), 0644), 0);
+	assert_int_equal(utimensat(AT_FDCWD, a, old, 0), 0); /* a is the oldest */
+	assert_int_equal(sproc_archives_prune(d, 1ULL << 30), 0);
+	assert_int_equal(sproc_archives_prune(d, 100000), 1);
+	assert_int_equal(stat(a, &st), -1);
+	assert_int_equal(stat(b, &st), 0);
+	assert_int_equal(sproc_archives_prune(d, 0), 1);
+	assert_int_equal(stat(b, &st), -1);
+	rm_rf(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_terminal_precedence), cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
-		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
