@@ -54,7 +54,10 @@ gap() {
 }
 G1=$(gap ready); G2=$(gap plain)
 echo "# restart gap: ready $G1 s, plain $G2 s"
-assert "ready service restarted within 0.5 s ($G1 s)" awk -v g="$G1" 'BEGIN { exit !(g > 0 && g < 0.5) }'
-assert "plain service restarted after ~1 s ($G2 s)" awk -v g="$G2" 'BEGIN { exit !(g >= 0.8) }'
+# both gaps include the same finish + service-exec cost (large under sanitizers); s6's
+# 1 s pause must be absent from the first only
+assert "ready service restarted without s6's 1 s pause ($G1 s vs $G2 s)" \
+	awk -v a="$G1" -v b="$G2" 'BEGIN { exit !(a > 0 && b - a >= 0.5) }'
+assert "plain service restarted after s6's ~1 s pause ($G2 s)" awk -v g="$G2" 'BEGIN { exit !(g >= 0.8) }'
 [ "$FAILS" -eq 0 ] || show_logs
 done_testing
