@@ -473,7 +473,7 @@ static int sweep_loops(const char *root)
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
-	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL, *node_root = NULL, *apps = NULL;
+	_cleanup_free_ char *cg = NULL, *node_root = NULL, *apps = NULL, *running = NULL;
 	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
 	uint64_t deadline;
 	json_t *j;
@@ -485,11 +485,10 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		return error_set(err, ERR_PERM, errno, "no cell at %s", root_in);
 	svc = path_join(root, "svc");
 	cfg = path_join(root, "cell.json");
-	master = svc ? path_join(svc, "master") : NULL;
-	node = svc ? path_join(svc, "node") : NULL;
 	node_root = path_join(root, "node");
 	apps = path_join(root, "node/apps");
-	if (!svc || !cfg || !master || !node || !node_root || !apps)
+	running = path_join(root, "node/running");
+	if (!svc || !cfg || !node_root || !apps || !running)
 		return error_sys(err, ENOMEM, "cell down");
 	if (read_file(cfg, &data, NULL) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
@@ -501,29 +500,44 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 
 	rep->was_running = svscan_running(svc);
 	if (rep->was_running) {
-		/* 1. No more placement changes. */
-		char *const mdown[] = { "s6-svc", "-wD", "-T", "5000", "-d", master, NULL };
-		run_wait(mdown, true);
+		_cleanup_strv_free_ char **ents = NULL;
 
-		/* 2. The node agent down: on SIGTERM it stops and cleans up its
-		 *    containers (without finishing the instances: they stay
-		 *    scheduled and come back at the next cell up), then exits. */
-		{
-			_cleanup_free_ char *t = strdup_printf("%d", timeout_ms * 2 / 3);
-			char *const ndown[] = { "s6-svc", "-wD", "-T", t, "-d", node, NULL };
+		/* 1. Containers down, master and node still up: the node sees each
+		 *    container exit and cleans it up as usual (archives its logs,
+		 *    releases its cgroups and volume, posts its terminal event), the
+		 *    master removes the finished instances' placements.  Wait until
+		 *    apps/ is empty, for at most 2/3 of the timeout. */
+		deadline = now_monotonic_ms() + (uint64_t)timeout_ms * 2 / 3;
+		for (unsigned round = 0;; round++) {
+			_cleanup_strv_free_ char **left = NULL;
 
-			if (t && node)
-				run_wait(ndown, true);
+			/* (re)issue the downs every second: a container the node was
+			 * still configuring appears in running/ later */
+			if (round % 20 == 0 && dir_list(running, 1, &ents) >= 0) {
+				for (char **e = ents; *e; e++) {
+					_cleanup_free_ char *p = path_join(running, *e);
+					char *const down[] = { "s6-svc", "-d", p, NULL };
+
+					if (p)
+						run_wait(down, true);
+				}
+				strv_free(ents);
+				ents = NULL;
+			}
+			if (dir_list(apps, 1, &left) < 0 || !left[0] || now_monotonic_ms() > deadline)
+				break;
+			usleep(50 * 1000);
 		}
 
-		/* 3. The whole tree: s6-svscan sends SIGTERM to every supervisor. */
+		/* 2. The whole tree: s6-svscan sends SIGTERM to every supervisor
+		 *    (master, node agent, the containers' scan directory, loggers). */
 		{
 			char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
 			run_wait(tdown, true);
 		}
 	}
 
-	/* 4. Wait for every process of the cell to go, then kill what is left. */
+	/* 3. Wait for every process of the cell to go, then kill what is left. */
 	deadline = now_monotonic_ms() + (uint64_t)timeout_ms / 3 + 2000;
 	for (;;) {
 		_cleanup_free_ pid_t *pids = NULL;
@@ -544,17 +558,19 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		usleep(50 * 1000);
 	}
 
-	/* 5. Release the host resources of the containers left in apps/ (their
-	 *    cgroups, loop devices, volume images), as the node's cleanup does. */
+	/* 4. Containers the node did not clean up in time (or a cell that was
+	 *    not running): release their host resources (cgroups, loop devices,
+	 *    volume images) as the node's cleanup would, and count them. */
 	if (dir_list(apps, 1, &conts) >= 0)
 		for (char **c = conts; *c; c++) {
 			struct error cerr = ERROR_INIT;
 
 			if (container_cleanup(node_root, cg, *c, &cerr) < 0)
 				error_clear(&cerr);
+			rep->stray_containers++;
 		}
 
-	/* 6. Sweep what is still there: mounts under R (deepest first), loop
+	/* 5. Sweep what is still there: mounts under R (deepest first), loop
 	 *    devices backed by files under R, the cell's cgroups. */
 	if (count_mounts_under(root, &mounts) > 0) {
 		for (size_t i = strv_length(mounts); i > 0; i--)

@@ -60,11 +60,13 @@ int cmd_cell(int argc, char **argv)
 
 		if (cell_down(o.root, timeout_ms, &rep, &err) < 0)
 			return error_report(&err);
-		if (rep.stray_processes || rep.stray_mounts || rep.stray_cgroups || rep.stray_loops)
+		if (rep.stray_containers || rep.stray_processes || rep.stray_mounts || rep.stray_cgroups ||
+		    rep.stray_loops)
 			fprintf(stderr,
-				"treadle: cell down: warning: swept %d stray process(es), %d mount(s), %d loop device(s), "
-				"%d busy cgroup(s)\n",
-				rep.stray_processes, rep.stray_mounts, rep.stray_loops, rep.stray_cgroups);
+				"treadle: cell down: warning: swept %d container(s) the node had not cleaned up, %d "
+				"process(es), %d mount(s), %d loop device(s), %d busy cgroup(s)\n",
+				rep.stray_containers, rep.stray_processes, rep.stray_mounts, rep.stray_loops,
+				rep.stray_cgroups);
 		if (!rep.was_running)
 			fprintf(stderr, "treadle: cell down: no cell was running at %s\n", o.root);
 		return EXIT_OK;
