@@ -48,6 +48,28 @@ static char *path_join(const char *a, const char *b)
 	return strdup_printf("%s/%s", a, b);
 }
 
+/* Next field of *p separated by any char of seps (runs of them skipped);
+ * NULL at the end.  Modifies the string, like strsep without empty fields. */
+static char *next_field(char **p, const char *seps)
+{
+	char *start;
+
+	if (!*p)
+		return NULL;
+	*p += strspn(*p, seps);
+	if (!**p) {
+		*p = NULL;
+		return NULL;
+	}
+	start = *p;
+	*p += strcspn(*p, seps);
+	if (**p)
+		*(*p)++ = 0;
+	else
+		*p = NULL;
+	return start;
+}
+
 /* Run argv, wait; returns the exit status (0..255), 256+sig, or -errno. */
 static int run_wait(char *const argv[], bool quiet)
 {
@@ -385,11 +407,11 @@ static int count_mounts_under(const char *root, char ***ret)
 	if (!f)
 		return negerrno();
 	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
+		char *cur = line, *tok = next_field(&cur, " ");
 
 		/* fields: id parent maj:min root mountpoint ... */
 		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
+			tok = next_field(&cur, " ");
 		if (tok && path_under(tok, root))
 			strv_extend(&l, tok);
 	}
@@ -420,7 +442,6 @@ static int sweep_cgroup(const char *dir, int *count)
 	}
 	for (int tries = 0; tries < 50; tries++) {
 		_cleanup_free_ char *data = NULL;
-		char *save = NULL;
 
 		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
@@ -428,7 +449,7 @@ static int sweep_cgroup(const char *dir, int *count)
 			return negerrno();
 		if (!procs || read_file(procs, &data, NULL) < 0)
 			continue;
-		for (char *t = strtok_r(data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+		for (char *cur = data, *t = next_field(&cur, "\n"); t; t = next_field(&cur, "\n")) {
 			int64_t p;
 
 			if (safe_atoi64(t, &p) == 0 && p > 1 && kill((pid_t)p, SIGKILL) == 0 && !counted) {
@@ -600,14 +621,15 @@ static json_t *service_status(const char *dir)
 {
 	char *const argv[] = { "s6-svstat", "-o", "up,pid,updownfor", (char *)dir, NULL };
 	_cleanup_free_ char *out = NULL;
-	char *save = NULL, *up, *p, *secs;
+	char *cur, *up, *p, *secs;
 	int64_t pv = -1, sv = 0;
 
 	if (capture(argv, &out) != 0 || !out)
 		return json_pack("{s:b}", "up", 0);
-	up = strtok_r(out, " \n", &save);
-	p = strtok_r(NULL, " \n", &save);
-	secs = strtok_r(NULL, " \n", &save);
+	cur = out;
+	up = next_field(&cur, " \n");
+	p = next_field(&cur, " \n");
+	secs = next_field(&cur, " \n");
 	if (p)
 		safe_atoi64(p, &pv);
 	if (secs)

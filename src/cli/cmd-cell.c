@@ -76,6 +76,13 @@ int cmd_cell(int argc, char **argv)
 		json_t *j, *v;
 		const char *k;
 
+		if (access(o.root, F_OK) < 0) {
+			if (json)
+				printf("{\"root\": \"%s\", \"running\": false}\n", o.root);
+			else
+				printf("cell      %s: not running (no such directory)\n", o.root);
+			return EXIT_NO;
+		}
 		if (cell_status(o.root, &text, &err) < 0)
 			return error_report(&err);
 		j = json_loads(text, 0, NULL);
