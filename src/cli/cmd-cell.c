@@ -77,9 +77,14 @@ int cmd_cell(int argc, char **argv)
 		const char *k;
 
 		if (access(o.root, F_OK) < 0) {
-			if (json)
-				printf("{\"root\": \"%s\", \"running\": false}\n", o.root);
-			else
+			if (json) {
+				json_t *nj = json_pack("{s:s, s:b}", "root", o.root, "running", 0);
+				char *t = nj ? json_dumps(nj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+				printf("%s\n", t ? t : "{}");
+				free(t);
+				json_decref(nj);
+			} else
 				printf("cell      %s: not running (no such directory)\n", o.root);
 			return EXIT_NO;
 		}
