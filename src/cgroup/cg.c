@@ -494,3 +494,27 @@ int cg_procs_files(struct cg *cg, const char *path, char ***ret)
 	*ret = TAKE_PTR(l);
 	return 0;
 }
+
+int cg_list(struct cg *cg, const char *path, char ***ret)
+{
+	const struct cg_hier *h = mem_hier(cg);
+	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
+	_cleanup_strv_free_ char **all = NULL, **out = strv_new();
+	int r;
+
+	if (!dir || !out)
+		return -ENOMEM;
+	r = dir_list(dir, 1, &all);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; all && all[i]; i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, all[i]);
+		struct stat st;
+		if (!p)
+			return -ENOMEM;
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strv_extend(&out, all[i]) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}

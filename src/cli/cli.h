@@ -50,5 +50,7 @@ int cmd_scheduler(int argc, char **argv);
 /* cmd-exec.c (container runtime) */
 int cmd_exec(int argc, char **argv);
 int cmd_container(int argc, char **argv);
+/* cmd-manifest.c (manifest) */
+int cmd_manifest(int argc, char **argv);
 int cmd_sproc(int argc, char **argv);
 int cmd_node(int argc, char **argv);

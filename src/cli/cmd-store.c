@@ -6,11 +6,14 @@
  *   treadle store delete PATH [-r] [--version N]
  *   treadle store ls PATH
  *   treadle store tree [PATH] [--data]
+ *   --json with get, ls, tree: data as JSON (node data as a string, null if not UTF-8)
  *   treadle store exists PATH              (exit 1 if missing)
  *   treadle store wait PATH [--timeout SEC] [--gone]   wait until PATH exists (or is gone)
+ *   treadle store watch PATH [--timeout SEC]  print data and child events of PATH as they come
  * The store URL comes from --store, $TREADLE_STORE, or file://ROOT/store with
  * ROOT from --root / $TREADLE_ROOT / /var/lib/treadle. */
 #include <getopt.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,7 +26,7 @@
 
 struct store_args {
 	const char *url, *root;
-	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone;
+	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone, json;
 	int64_t version;
 	int timeout_s;
 };
@@ -59,6 +62,72 @@ static void print_stat(const struct store_stat *st)
 	       "\nephemeral_owner %" PRId64 "\nnum_children %d\ndata_length %d\n",
 	       st->version, st->cversion, st->ctime_ms, st->mtime_ms, st->ephemeral_owner, st->num_children,
 	       st->data_length);
+}
+
+static json_t *stat_json(const struct store_stat *st)
+{
+	return json_pack("{sIsIsIsIsIsisi}", "version", (json_int_t)st->version, "cversion", (json_int_t)st->cversion,
+			 "ctime_ms", (json_int_t)st->ctime_ms, "mtime_ms", (json_int_t)st->mtime_ms, "ephemeral_owner",
+			 (json_int_t)st->ephemeral_owner, "num_children", st->num_children, "data_length",
+			 st->data_length);
+}
+
+/* {"path", "data" (null if not UTF-8 text), "stat"}; with children: "children": [...] */
+static json_t *node_json(struct store *s, const char *path, bool recursive, int *ret)
+{
+	_cleanup_free_ char *d = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	struct store_stat st;
+	size_t len;
+	json_t *o, *data, *kids;
+	int r;
+
+	r = store_get(s, path, &d, &len, &st, NULL, NULL);
+	if (r < 0) {
+		*ret = r;
+		return NULL;
+	}
+	data = json_stringn(d, len); /* NULL when not valid UTF-8 */
+	o = json_pack("{sssoso}", "path", path, "data", data ? data : json_null(), "stat", stat_json(&st));
+	if (!o || !recursive)
+		return o;
+	r = store_children(s, path, &names, NULL, NULL);
+	if (r == -ENOENT)
+		return o;
+	if (r < 0) {
+		json_decref(o);
+		*ret = r;
+		return NULL;
+	}
+	kids = json_array();
+	json_object_set_new(o, "children", kids);
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+		json_t *k;
+		if (!c) {
+			json_decref(o);
+			*ret = -ENOMEM;
+			return NULL;
+		}
+		k = node_json(s, c, true, ret);
+		if (!k && *ret != -ENOENT) {
+			json_decref(o);
+			return NULL;
+		}
+		if (k)
+			json_array_append_new(kids, k);
+	}
+	return o;
+}
+
+static int print_json(json_t *o)
+{
+	if (!o)
+		return -ENOMEM;
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	putchar('\n');
+	json_decref(o);
+	return 0;
 }
 
 static int print_tree(struct store *s, const char *path, bool data)
@@ -130,6 +199,62 @@ static int wait_for(struct store *s, const char *path, bool gone, int timeout_s)
 	}
 }
 
+static const char *event_name(enum store_event ev)
+{
+	switch (ev) {
+	case STORE_EVENT_CREATED:
+		return "created";
+	case STORE_EVENT_DELETED:
+		return "deleted";
+	case STORE_EVENT_CHANGED:
+		return "changed";
+	case STORE_EVENT_CHILD:
+		return "child";
+	case STORE_EVENT_SESSION:
+		return "session";
+	}
+	return "?";
+}
+
+static void on_print(struct store *s, enum store_event ev, const char *path, void *userdata)
+{
+	int *armed = userdata;
+
+	printf("%s %s\n", event_name(ev), path);
+	fflush(stdout);
+	*armed = 0;
+}
+
+/* Print every event on path (data and children), re-arming after each. */
+static int watch_print(struct store *s, const char *path, int timeout_s)
+{
+	uint64_t deadline = now_monotonic_ms() + (uint64_t)timeout_s * 1000;
+	int data_armed = 0, child_armed = 0, r;
+
+	for (;;) {
+		if (!data_armed) {
+			r = store_exists(s, path, NULL, on_print, &data_armed);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			data_armed = 1;
+		}
+		if (!child_armed) {
+			r = store_children(s, path, NULL, on_print, &child_armed);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			child_armed = r == 0;
+		}
+		uint64_t now = now_monotonic_ms();
+		if (timeout_s > 0 && now >= deadline)
+			return 0;
+		r = store_wait(s, timeout_s > 0 ? (int)(deadline - now) : 1000);
+		if (r < 0)
+			return r;
+		if (store_state(s) == STORE_EXPIRED)
+			return -ESHUTDOWN;
+	}
+}
+
 int cmd_store(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -139,6 +264,7 @@ int cmd_store(int argc, char **argv)
 		{ "version", required_argument, NULL, 'V' }, { "stat", no_argument, NULL, 't' },
 		{ "data", no_argument, NULL, 'd' },	     { "hold", no_argument, NULL, 'H' },
 		{ "timeout", required_argument, NULL, 'T' }, { "gone", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'j' },
 		{}
 	};
 	struct store_args a = { .version = -1 };
@@ -186,6 +312,9 @@ int cmd_store(int argc, char **argv)
 		case 'g':
 			a.gone = true;
 			break;
+		case 'j':
+			a.json = true;
+			break;
 		case 'T':
 			if (safe_atoi(optarg, &a.timeout_s) < 0 || a.timeout_s < 0)
 				return cli_usage_error("store", "bad --timeout '%s'", optarg);
@@ -230,6 +359,13 @@ int cmd_store(int argc, char **argv)
 	if (r < 0)
 		return error_report(&err);
 
+	if (a.json && (!strcmp(verb, "get") || !strcmp(verb, "tree"))) {
+		int e = 0;
+		json_t *o = node_json(s, path, !strcmp(verb, "tree"), &e);
+		if (!o)
+			return fail(verb, path, e ? e : -ENOMEM);
+		return print_json(o) < 0 ? EXIT_TEMP : EXIT_OK;
+	}
 	if (!strcmp(verb, "get")) {
 		struct store_stat st;
 		_cleanup_free_ char *d = NULL;
@@ -286,6 +422,12 @@ int cmd_store(int argc, char **argv)
 		r = store_children(s, path, &names, NULL, NULL);
 		if (r < 0)
 			return fail("ls", path, r);
+		if (a.json) {
+			json_t *arr = json_array();
+			for (char **n = names; arr && *n; n++)
+				json_array_append_new(arr, json_string(*n));
+			return print_json(arr) < 0 ? EXIT_TEMP : EXIT_OK;
+		}
 		for (char **n = names; *n; n++)
 			printf("%s\n", *n);
 		return EXIT_OK;
@@ -299,6 +441,10 @@ int cmd_store(int argc, char **argv)
 		if (r == -ETIMEDOUT)
 			return EXIT_NO;
 		return r < 0 ? fail("wait", path, r) : EXIT_OK;
+	}
+	if (!strcmp(verb, "watch")) {
+		r = watch_print(s, path, a.timeout_s);
+		return r < 0 ? fail("watch", path, r) : EXIT_OK;
 	}
 	return cli_usage_error("store", "unknown verb '%s'", verb);
 }

@@ -34,6 +34,10 @@ int rootfs_setup(const struct container_ctx *c, struct error *err);
 /* Write the files the root binds from data/: env/, overlay/etc/{hosts,resolv.conf}. */
 int rootfs_prepare_data(const struct container_ctx *c, struct error *err);
 
+/* Atomic (temporary file + rename) but not fsync'd: for files that every
+ * container start rewrites (env/, overlay/, container.json). */
+int container_write_file(const char *path, const void *data, size_t len);
+
 /* image.c: tar image cache.  Returns in *ret the unpacked rootfs dir in
  * <node_root>/images/tar/<key>/rootfs, fetching and unpacking it once. */
 int image_get(const char *node_root, const char *url, char **ret, struct error *err);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
@@ -102,18 +103,33 @@ static int check_config(const struct container_config *cfg, struct error *err)
 	return 0;
 }
 
-static int write_state(const struct container_ctx *c, pid_t pid)
+/* Setup phases, for data/container.json "setup_us" (benchmarks). */
+enum { T_START, T_CGROUPS, T_IMAGE, T_VOLUME, T_CLONE, T_EXEC, T_MAX };
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int write_state(const struct container_ctx *c, pid_t pid, const uint64_t *t)
 {
 	const struct container_config *cfg = c->cfg;
 	_cleanup_free_ char *path = strdup_printf("%s/container.json", c->data_dir);
-	json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?}", "pid", (int)pid, "parent", (int)getpid(),
-			      "proid", cfg->proid, "root", cfg->root, "unique_name", cfg->unique_name, "cgroup_root",
-			      cfg->cgroup_root ? cfg->cgroup_root : CG_DEFAULT_ROOT, "loop", c->loop_dev);
+	json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
+			      "parent", (int)getpid(), "proid", cfg->proid, "root", cfg->root, "unique_name",
+			      cfg->unique_name, "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : CG_DEFAULT_ROOT,
+			      "loop", c->loop_dev, "setup_us", "cgroups", (json_int_t)(t[T_CGROUPS] - t[T_START]),
+			      "image", (json_int_t)(t[T_IMAGE] - t[T_CGROUPS]), "volume",
+			      (json_int_t)(t[T_VOLUME] - t[T_IMAGE]), "prepare", (json_int_t)(t[T_CLONE] - t[T_VOLUME]),
+			      "namespaces_root_exec", (json_int_t)(t[T_EXEC] - t[T_CLONE]));
 	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 	int r = -ENOMEM;
 
 	if (path && s)
-		r = write_file_atomic(path, s, strlen(s), 0644);
+		r = container_write_file(path, s, strlen(s));
 	free(s);
 	json_decref(o);
 	return r;
@@ -208,6 +224,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 	sigset_t mask, old;
 	unsigned long flags;
 	dev_t loopnum = 0;
+	uint64_t t[T_MAX] = { now_us() };
 	pid_t pid;
 	int r;
 
@@ -254,6 +271,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 		goto out;
 	}
 
+	t[T_CGROUPS] = now_us();
 	if (cfg->image && *cfg->image && strcmp(cfg->image, "native") && !startswith(cfg->image, "native:")) {
 		r = image_get(cfg->node_root, cfg->image, &c.image_rootfs, err);
 		if (r < 0) {
@@ -261,6 +279,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 			goto out;
 		}
 	}
+	t[T_IMAGE] = now_us();
 	if (cfg->disk_bytes) {
 		r = volume_attach(cfg->node_root, cfg->unique_name, cfg->disk_bytes, &c.loop_dev, &c.loop_fd, &loopnum,
 				  err);
@@ -269,6 +288,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 			goto out;
 		}
 	}
+	t[T_VOLUME] = now_us();
 	lim.memory_max = cfg->memory_bytes;
 	lim.memory_soft = cfg->memory_soft_bytes;
 	lim.cpu_percent = cfg->cpu_percent;
@@ -309,6 +329,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 	if (!cfg->shared_network)
 		flags |= CLONE_NEWNET;
 	fflush(NULL);
+	t[T_CLONE] = now_us();
 	pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -327,13 +348,14 @@ int container_run(const struct container_config *cfg, struct error *err)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		goto out;
 	}
+	t[T_EXEC] = now_us();
 	close(sv[0]);
 	sv[0] = -1;
 	/* the volume is mounted in the container now: autoclear ties the loop
 	 * device to that mount, so our reference can go */
 	if (c.loop_fd >= 0)
 		close(TAKE_FD(c.loop_fd));
-	(void)write_state(&c, pid);
+	(void)write_state(&c, pid, t);
 	ctx_release(&c);
 	cg_close(TAKE_PTR(cg));
 	parent_loop(pid, &mask);

@@ -81,8 +81,9 @@ int container_run(const struct container_config *cfg, struct error *err);
 int container_cleanup(const char *node_root, const char *cgroup_root, const char *unique_name,
 		      struct error *err);
 
-/* Node start: release volumes under <node_root>/volumes whose unique name is
- * not in keep (NULL-terminated); volumes in keep are left attached. */
+/* Node start: container_cleanup() every container that has a volume under
+ * <node_root>/volumes or a cgroup R/apps/<unique> but whose unique name is not
+ * in keep (NULL-terminated); those in keep are left as they are. */
 int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep,
 			   struct error *err);
 

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -245,6 +248,56 @@ static int mount_volume(const struct container_ctx *c, struct error *err)
 	return do_mount("overlay", c->root_dir, "overlay", MS_NOSUID | MS_NODEV, opts, err);
 }
 
+/* /proc entries that reach the host kernel: read-only (sys, sysrq-trigger,
+ * irq, bus, fs) or hidden behind /dev/null (kcore, keys, timer_list ...), so a
+ * root service cannot change kernel settings for the whole machine. */
+static int protect_proc(const char *proc, struct error *err)
+{
+	static const char *const ro[] = { "sys", "sysrq-trigger", "irq", "bus", "fs" };
+	static const char *const masked[] = { "kcore", "keys", "timer_list", "sched_debug", "kallsyms" };
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(ro); i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", proc, ro[i]);
+		if (!p)
+			return error_sys(err, ENOMEM, "/proc");
+		if (access(p, F_OK) < 0)
+			continue;
+		r = bind_mount(p, p, true, true, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(masked); i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", proc, masked[i]);
+		if (!p)
+			return error_sys(err, ENOMEM, "/proc");
+		if (access(p, F_OK) < 0)
+			continue;
+		r = do_mount("/dev/null", p, NULL, MS_BIND, NULL, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A new network namespace starts with lo down. */
+static int loopback_up(struct error *err)
+{
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+
+	if (fd < 0)
+		return error_sys(err, errno, "loopback: socket");
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return error_sys(err, errno, "loopback: get flags");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return error_sys(err, errno, "loopback: up");
+	return 0;
+}
+
 int rootfs_setup(const struct container_ctx *c, struct error *err)
 {
 	const struct container_config *cfg = c->cfg;
@@ -257,6 +310,11 @@ int rootfs_setup(const struct container_ctx *c, struct error *err)
 		return r;
 	if (sethostname(hostname, strnlen(hostname, 64)) < 0)
 		return error_sys(err, errno, "sethostname %s", hostname);
+	if (!cfg->shared_network) {
+		r = loopback_up(err);
+		if (r < 0)
+			return r;
+	}
 	r = mount_volume(c, err);
 	if (r < 0)
 		return r;
@@ -271,6 +329,9 @@ int rootfs_setup(const struct container_ctx *c, struct error *err)
 	if (!p)
 		return error_sys(err, ENOMEM, "root");
 	r = do_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err);
+	if (r < 0)
+		return r;
+	r = protect_proc(p, err);
 	if (r < 0)
 		return r;
 	free(p);
@@ -334,7 +395,7 @@ int rootfs_setup(const struct container_ctx *c, struct error *err)
 		_cleanup_free_ char *text = NULL, *dst = in_root(c, "/app.json");
 		size_t len;
 		if (dst && read_file(p, &text, &len) >= 0)
-			(void)write_file_atomic(dst, text, len, 0644);
+			(void)container_write_file(dst, text, len);
 	}
 
 	/* pivot_root(".", ".") then detach the old root stacked under it */
@@ -347,6 +408,26 @@ int rootfs_setup(const struct container_ctx *c, struct error *err)
 	if (chdir("/") < 0)
 		return error_sys(err, errno, "chdir /");
 	return 0;
+}
+
+int container_write_file(const char *path, const void *data, size_t len)
+{
+	_cleanup_free_ char *tmp = strdup_printf("%s.tmpXXXXXX", path);
+	_cleanup_close_ int fd = -1;
+	int r = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return negerrno();
+	if (fchmod(fd, 0644) < 0 || (len && write(fd, data, len) != (ssize_t)len))
+		r = negerrno();
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = negerrno();
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
 }
 
 static int write_env(const struct container_ctx *c, struct error *err)
@@ -372,7 +453,7 @@ static int write_env(const struct container_ctx *c, struct error *err)
 		_cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
 		if (!path)
 			return error_sys(err, ENOMEM, "env");
-		r = write_file_atomic(path, val, len, 0644);
+		r = container_write_file(path, val, len);
 		if (r < 0)
 			return error_sys(err, r, "write %s", path);
 	}
@@ -399,7 +480,7 @@ static int write_overlay(const struct container_ctx *c, struct error *err)
 	path = strdup_printf("%s/hosts", dir);
 	if (!out || !path)
 		return error_sys(err, ENOMEM, "overlay");
-	r = write_file_atomic(path, out, strlen(out), 0644);
+	r = container_write_file(path, out, strlen(out));
 	if (r < 0)
 		return error_sys(err, r, "write %s", path);
 	free(path);
@@ -410,7 +491,7 @@ static int write_overlay(const struct container_ctx *c, struct error *err)
 		resolv = strdup("");
 	if (!resolv)
 		return error_sys(err, ENOMEM, "overlay");
-	r = write_file_atomic(path, resolv, strlen(resolv), 0644);
+	r = container_write_file(path, resolv, strlen(resolv));
 	if (r < 0)
 		return error_sys(err, r, "write %s", path);
 	(void)text;

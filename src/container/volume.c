@@ -91,6 +91,80 @@ static int loop_attach(const char *img, char **ret_dev, int *ret_fd, dev_t *ret_
 	return error_set(err, ERR_TEMP, EBUSY, "volume: no free loop device");
 }
 
+/* Copy the data extents of src into a new sparse file dst of the same size. */
+static int sparse_copy(const char *src, const char *dst, uint64_t size)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	off_t pos = 0;
+
+	if (in < 0 || out < 0)
+		return negerrno();
+	if (ftruncate(out, (off_t)size) < 0)
+		return negerrno();
+	for (;;) {
+		off_t data = lseek(in, pos, SEEK_DATA), hole;
+		if (data < 0)
+			return errno == ENXIO ? 0 : negerrno();
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			return negerrno();
+		for (off_t o_in = data, o_out = data; o_in < hole;) {
+			ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
+			if (n < 0)
+				return negerrno();
+			if (n == 0)
+				break;
+		}
+		pos = hole;
+	}
+}
+
+/* A fresh ext4 image of `bytes`: mkfs.ext4 runs once per size into
+ * volumes/.templates/<bytes>.img; each volume is a sparse copy of it (a few
+ * MiB of metadata) instead of a fork+exec of mkfs per container. */
+static int volume_from_template(const char *node_root, const char *img, uint64_t bytes, struct error *err)
+{
+	_cleanup_free_ char *tdir = strdup_printf("%s/volumes/.templates", node_root);
+	_cleanup_free_ char *tpl = strdup_printf("%s/volumes/.templates/%llu.img", node_root, (unsigned long long)bytes);
+	_cleanup_free_ char *tmp = strdup_printf("%s.tmp%d", img, (int)getpid());
+	int r;
+
+	if (!tdir || !tpl || !tmp)
+		return error_sys(err, ENOMEM, "volume");
+	if (access(tpl, F_OK) < 0) {
+		_cleanup_free_ char *ttmp = strdup_printf("%s.tmp%d", tpl, (int)getpid());
+		_cleanup_close_ int fd = -1;
+		if (!ttmp)
+			return error_sys(err, ENOMEM, "volume");
+		if (mkdir_p(tdir, 0700) < 0)
+			return error_sys(err, errno, "volume: %s", tdir);
+		fd = open(ttmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0) {
+			r = error_sys(err, errno, "volume: %s", ttmp);
+			(void)unlink(ttmp);
+			return r;
+		}
+		close(TAKE_FD(fd));
+		r = run_mkfs(ttmp, err);
+		if (r >= 0 && rename(ttmp, tpl) < 0)
+			r = error_sys(err, errno, "volume: %s", tpl);
+		if (r < 0) {
+			(void)unlink(ttmp);
+			return r;
+		}
+	}
+	(void)unlink(tmp);
+	r = sparse_copy(tpl, tmp, bytes);
+	if (r >= 0 && rename(tmp, img) < 0)
+		r = negerrno();
+	if (r < 0) {
+		(void)unlink(tmp);
+		return error_sys(err, r, "volume: copy %s to %s", tpl, img);
+	}
+	return 0;
+}
+
 int volume_attach(const char *node_root, const char *unique, uint64_t bytes, char **ret_dev, int *ret_fd,
 		  dev_t *ret_devnum, struct error *err)
 {
@@ -107,20 +181,9 @@ int volume_attach(const char *node_root, const char *unique, uint64_t bytes, cha
 		return error_sys(err, errno, "volume: %s", dir);
 	/* a restarted instance re-attaches its volume; a size change starts afresh */
 	if (stat(img, &st) < 0 || (uint64_t)st.st_size != bytes) {
-		_cleanup_close_ int fd = open(img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return error_sys(err, errno, "volume: %s", img);
-		if (ftruncate(fd, (off_t)bytes) < 0) {
-			r = error_sys(err, errno, "volume: size %s", img);
-			(void)unlink(img);
+		r = volume_from_template(node_root, img, bytes, err);
+		if (r < 0)
 			return r;
-		}
-		close(TAKE_FD(fd));
-		r = run_mkfs(img, err);
-		if (r < 0) {
-			(void)unlink(img);
-			return r;
-		}
 	}
 	return loop_attach(img, ret_dev, ret_fd, ret_devnum, err);
 }
@@ -171,15 +234,14 @@ int volume_release(const char *node_root, const char *unique, struct error *err)
 int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep, struct error *err)
 {
 	_cleanup_free_ char *dir = strdup_printf("%s/volumes", node_root);
-	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL, **groups = NULL;
+	_cleanup_cg_ struct cg *cg = NULL;
 	int r;
 
 	if (!dir)
 		return error_sys(err, ENOMEM, "volumes");
 	r = dir_list(dir, 1, &names);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	if (r < 0 && r != -ENOENT)
 		return error_sys(err, r, "volumes: %s", dir);
 	for (size_t i = 0; names && names[i]; i++) {
 		_cleanup_free_ char *u = NULL;
@@ -191,6 +253,16 @@ int container_volumes_sync(const char *node_root, const char *cgroup_root, char 
 		if (strv_contains(keep, u))
 			continue;
 		r = container_cleanup(node_root, cgroup_root, u, err);
+		if (r < 0)
+			return r;
+	}
+	/* cgroups of containers nobody knows about any more */
+	if (cg_open(NULL, cgroup_root, 0, &cg, NULL) < 0 || cg_list(cg, "apps", &groups) < 0)
+		return 0;
+	for (size_t i = 0; groups && groups[i]; i++) {
+		if (strv_contains(keep, groups[i]))
+			continue;
+		r = container_cleanup(node_root, cgroup_root, groups[i], err);
 		if (r < 0)
 			return r;
 	}

@@ -684,8 +684,11 @@ int manifest_check_appname(const char *appname, bool check_user, struct error *e
 
 	if (!appname || !*appname)
 		return error_set(err, ERR_PERM, 0, "app name is empty");
-	if (strlen(appname) > 200)
-		return error_set(err, ERR_PERM, 0, "app name '%.40s...' is longer than 200 characters", appname);
+	/* instance names "<app>#<10 digits>" go into trace event names, which
+	 * are single path components (255 bytes) together with host and type */
+	if (strlen(appname) > MANIFEST_APPNAME_MAX)
+		return error_set(err, ERR_PERM, 0, "app name '%.40s...' is longer than %d characters", appname,
+				 MANIFEST_APPNAME_MAX);
 	if (!rx_match(name_rule.re, appname))
 		return error_set(err, ERR_PERM, 0,
 				 "app name '%s' must be <proid>.<name> (letters, digits, '_', '-', '.' in the name)",

@@ -39,8 +39,9 @@ int manifest_validate(json_t *m, bool scheduled, struct error *err);
 int manifest_add_command(json_t *m, const char *service, char *const *argv, struct error *err);
 
 /* Validate an app name "<proid>.<name>" (Treadmill: proid = first dot
- * component; name chars [\w.-]); when check_user, the proid must be a user on
+ * component; name chars [\w.-]; at most MANIFEST_APPNAME_MAX chars); when check_user, the proid must be a user on
  * this host.  ERR_PERM with a one-line message on failure. */
+#define MANIFEST_APPNAME_MAX 120
 int manifest_check_appname(const char *appname, bool check_user, struct error *err);
 
 /* Turn a validated user manifest into the scheduled manifest for `appname`:

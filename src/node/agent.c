@@ -459,11 +459,11 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/manifest.yml", tmp);
-	if (!p || (r = write_file_atomic(p, text, strlen(text), 0644)) < 0)
+	if (!p || (r = sv_write_file(p, text, strlen(text), 0644)) < 0)
 		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/app.json", tmp);
-	if (!p || (r = write_file_atomic(p, appjson, strlen(appjson), 0644)) < 0)
+	if (!p || (r = sv_write_file(p, appjson, strlen(appjson), 0644)) < 0)
 		goto fail;
 	/* at least once: a crash before the rename configures (and posts) again */
 	r = sproc_event_post(a->p_ev, inst, "configured", uid, NULL);
@@ -529,6 +529,35 @@ static char *link_base(const char *link)
 	buf[n] = 0;
 	s = strrchr(buf, '/');
 	return strdup(s ? s + 1 : buf);
+}
+
+/* An archived container that ended with no exitinfo/aborted/oom/terminated. */
+static bool archive_unfinished(const char *ar)
+{
+	static const char *const flags[] = { "exitinfo", "aborted", "oom", "terminated" };
+
+	for (size_t k = 0; k < ELEMENTSOF(flags); k++) {
+		_cleanup_free_ char *f = strdup_printf("%s/%s", ar, flags[k]);
+		if (!f || exists(f))
+			return false;
+	}
+	return true;
+}
+
+/* Rewrite cache/<instance> with the same content: new inode and ctime, so a
+ * new unique name (Treadmill's re-placement detection works the same way). */
+static int cache_renew(struct agent *a, const char *inst)
+{
+	_cleanup_free_ char *f = node_cache_file(a->o->root, inst), *text = NULL;
+	size_t len;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = read_file(f, &text, &len);
+	if (r < 0)
+		return r;
+	return write_file_atomic(f, text, len, 0644);
 }
 
 static void appcfg_sync(struct agent *a)
@@ -640,8 +669,20 @@ static void appcfg_sync(struct agent *a)
 			continue;
 		d = node_app_dir(a->o->root, cuniq[i]);
 		ar = node_archive_dir(a->o->root, cuniq[i]);
-		if (!d || !ar || exists(d) || exists(ar))
+		if (!d || !ar || exists(d))
 			continue;
+		if (exists(ar)) {
+			if (!archive_unfinished(ar))
+				continue; /* finished: waiting for the placement to go */
+			/* its container went away without the instance finishing (the
+			 * node was stopped, or it was killed from outside): start a new
+			 * container.  Rewriting the cache file gives it a new unique. */
+			if (cache_renew(a, cached[i]) == 0) {
+				LOG("%s: %s ended without finishing: starting a new container", cached[i], cuniq[i]);
+				a->d_cache = true;
+			}
+			continue;
+		}
 		r = configure(a, cached[i], cuniq[i]);
 		if (r < 0)
 			LOG("%s: configure: %s", cached[i], strerror(-r));
@@ -712,8 +753,14 @@ static void monitor_sync(struct agent *a)
 					if (cdir && exists(cdir))
 						(void)sproc_flag_aborted(cdir, "pid1", NULL);
 				}
-				/* only if running/<instance> still names this container */
-				if (u && !strcmp(u, id) && to_cleanup(a, inst, id) == 0) {
+				_cleanup_free_ char *cd = node_app_dir(a->o->root, id);
+
+				/* only if running/<instance> still names this container, and
+				 * it did not come up again since (s6 restarted it, e.g. when
+				 * the whole node was stopped and started) */
+				if (u && !strcmp(u, id) && cd && sv_is_up(cd) == 1)
+					LOG("%s: stale tombstone %s ignored: the container is up", inst, *t);
+				else if (u && !strcmp(u, id) && to_cleanup(a, inst, id) == 0) {
 					nudge = true;
 					LOG("%s: container %s exited (rc %d, signal %d)", inst, id, e.rc, e.sig);
 				}
@@ -850,7 +897,9 @@ static void publisher_sync(struct agent *a)
 			mark_started(a, ev.instanceid, ev.data);
 		r = trace_publish(a->store, &ev, a->o->hostname);
 		trace_event_clear(&ev);
-		if (r < 0) {
+		if (r == -EINVAL || r == -E2BIG) {
+			LOG("dropping event %s: %s", *f, store_strerror(r)); /* would never succeed */
+		} else if (r < 0) {
 			LOG("publishing %s: %s (will retry)", *f, store_strerror(r));
 			a->d_events = true; /* retried on the next tick */
 			return;

@@ -4,7 +4,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
@@ -28,14 +28,35 @@ static bool path_exists(const char *p)
 int sproc_event_post(const char *appevents_dir, const char *instance, const char *type, const char *data,
 		     const char *payload)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	double ts = now_realtime();
+	int r;
 
 	if (strchr(instance, '/') || strchr(type, '/') || (data && strchr(data, '/')))
 		return -EINVAL;
-	path = strdup_printf("%s/%.3f,%s,%s,%s", appevents_dir, now_realtime(), instance, type, data ? data : "");
-	if (!path)
+	tmp = strdup_printf("%s/.event.%d.%08x", appevents_dir, (int)getpid(), (unsigned)random());
+	if (!tmp)
 		return -ENOMEM;
-	return write_file_atomic(path, payload ? payload : "", payload ? strlen(payload) : 0, 0644);
+	r = sv_write_file(tmp, payload ? payload : "", payload ? strlen(payload) : 0, 0644);
+	if (r < 0)
+		return r;
+	/* two events of the same instance, type and data within one millisecond
+	 * would share a name: never replace, move the later one by 1 ms */
+	for (int i = 0; i < 1000; i++, ts += 0.001) {
+		_cleanup_free_ char *path = strdup_printf("%s/%.3f,%s,%s,%s", appevents_dir, ts, instance, type,
+							  data ? data : "");
+		if (!path) {
+			r = -ENOMEM;
+			break;
+		}
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			return 0;
+		r = negerrno();
+		if (r != -EEXIST)
+			break;
+	}
+	unlink(tmp);
+	return r;
 }
 
 char *sproc_shell_quote(const char *s)
@@ -223,7 +244,7 @@ static int service_write(const struct node_settings *ns, const char *base, const
 		return error_sys(err, ENOMEM, "service %s", name);
 	{
 		_cleanup_free_ char *body = strdup_printf("%s\n", cmd);
-		if (!body || (r = write_file_atomic(p, body, strlen(body), 0755)) < 0)
+		if (!body || (r = sv_write_file(p, body, strlen(body), 0755)) < 0)
 			return error_sys(err, body ? -r : ENOMEM, "writing %s", p);
 	}
 	free(p);
@@ -297,7 +318,7 @@ int sproc_flag_aborted(const char *container_dir, const char *why, const char *p
 	json_decref(o);
 	if (!s)
 		return -ENOMEM;
-	return write_file_atomic(p, s, strlen(s), 0644);
+	return sv_write_file(p, s, strlen(s), 0644);
 }
 
 int sproc_finish(const struct sproc_finish_args *a)
@@ -357,7 +378,7 @@ int sproc_service_exec(const struct sproc_exec_args *a, struct error *err)
 	{
 		_cleanup_free_ char *pg = strdup_printf("%d\n", (int)getpgrp());
 		if (pg)
-			(void)write_file_atomic("data/pgid", pg, strlen(pg), 0644);
+			(void)sv_write_file("data/pgid", pg, strlen(pg), 0644);
 	}
 	errno = 0;
 	pw = as_root ? getpwuid(0) : getpwnam(a->user);
@@ -578,7 +599,7 @@ static int copy_file(const char *from, const char *to)
 
 	if (r < 0)
 		return r;
-	return write_file_atomic(to, buf, len, 0644);
+	return sv_write_file(to, buf, len, 0644);
 }
 
 /* Copy the regular files of a log dir (current, @*.s, @*.u) into dst. */
@@ -670,6 +691,7 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 {
 	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
 	_cleanup_free_ char *data = NULL, *marker = NULL, *inst = NULL, *ev = NULL, *run = NULL;
+	_cleanup_close_ int lock_fd = -1;
 	uint64_t deadline;
 	int r;
 
@@ -682,6 +704,19 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 		if (unlink(link) < 0 && errno != ENOENT)
 			return error_sys(err, errno, "unlink %s", link);
 		return 0;
+	}
+	/* one cleanup per container at a time (a restarted agent may start a
+	 * second one while the first is still running) */
+	{
+		_cleanup_free_ char *lk = strdup_printf("%s/data/.cleanup.lock", cdir), *dd = strdup_printf("%s/data", cdir);
+		if (!lk || !dd)
+			return error_sys(err, ENOMEM, "cleanup");
+		(void)mkdir_p(dd, 0755);
+		lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lock_fd < 0)
+			return error_sys(err, errno, "%s", lk);
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+			return error_set(err, ERR_TEMP, errno, "cleanup of %s already running", unique);
 	}
 	/* 1. wait until s6 no longer supervises it (its link left running/) */
 	run = node_path(ns->root, NODE_DIR_RUNNING);

@@ -54,8 +54,12 @@ struct sched_node {
 	int partition;
 	int app_head, app_tail, napps;
 	double up_since, valid_until;
-	int rr; /* improved mode: shared spread cursor */
+	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
+	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
+	int pos;	/* index in the parent's children */
+	int64_t *seg;	/* buckets: max tree over children's free (up children only), SCHED_DIMS_MAX per node */
+	size_t segleaves;
 };
 
 struct sched_alloc {
@@ -105,6 +109,7 @@ struct sched_app {
 	uint32_t touch_gen;
 	bool alive, schedule_once, evicted, unschedule;
 	bool dirty; /* improved mode: in the dirty list, needs a placement attempt */
+	bool fresh; /* improved mode: new or displaced since the last full pass */
 };
 
 /* What a pass reads for every app, packed in one cache line (mirrors of the
@@ -180,6 +185,11 @@ struct sched_cell {
 	int *srv_changed;	/* improved mode: servers whose state changed */
 	size_t nsrv_changed, csrv_changed;
 	bool room_freed;	/* improved mode: pending apps may fit now */
+	struct { int node; double score; } *scr; /* improved mode: put scratch stack */
+	size_t nscr, cscr;
+	int64_t (*room)[SCHED_DIMS_MAX];	/* improved eviction: per-node evictable room */
+	uint32_t *room_gen, ev_room_gen;
+	size_t croom, croom_gen;
 	struct strmap app_by_name;
 
 	char **affs;

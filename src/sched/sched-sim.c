@@ -92,12 +92,12 @@ static int field_dbl(const struct tsv *t, int i, const char *name, double *ret, 
 
 static int check_nf(const struct tsv *t, int want, struct error *err)
 {
-	char buf[32];
+	char buf[64];
 
 	if (t->nf == want)
 		return 0;
-	snprintf(buf, sizeof(buf), "%d", t->nf);
-	return tsv_err(t, err, NULL, "expected 15/8/7 fields as documented, got %s", buf);
+	snprintf(buf, sizeof(buf), "%d fields, got %d", want, t->nf);
+	return tsv_err(t, err, NULL, "expected %s", buf);
 }
 
 /* ---- loading ------------------------------------------------------------------------- */

@@ -291,6 +291,7 @@ void sched_cell_free(struct sched_cell *c)
 	for (i = 0; i < c->nnodes; i++) {
 		free(c->nodes[i].name);
 		free(c->nodes[i].children);
+		free(c->nodes[i].seg);
 	}
 	free(c->nodes);
 	strmap_free(&c->node_by_name);
@@ -320,6 +321,9 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->touched);
 	free(c->dirty);
 	free(c->srv_changed);
+	free(c->scr);
+	free(c->room);
+	free(c->room_gen);
 	strmap_free(&c->app_by_name);
 	for (i = 0; i < c->naffs; i++)
 		free(c->affs[i]);
@@ -369,6 +373,101 @@ static bool valid_node(const struct sched_cell *c, int n)
 	return n >= 0 && (size_t)n < c->nnodes && !c->nodes[n].removed;
 }
 
+/* ---- per-bucket max trees: skip children that cannot take a demand ---------
+ * A child that fails check_app_constraints is skipped by Bucket.put with no
+ * side effect (no cursor of its own is touched), so jumping over runs of
+ * children whose free capacity is too small gives the same placements,
+ * in O(log children) instead of O(children). */
+
+#define SD SCHED_DIMS_MAX
+
+static void seg_pull(struct sched_cell *c, struct sched_node *n, size_t k)
+{
+	for (k >>= 1; k >= 1; k >>= 1)
+		for (int d = 0; d < ND(c); d++)
+			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+}
+
+static void seg_leaf(struct sched_cell *c, struct sched_node *n, int i)
+{
+	size_t k;
+	int ch;
+
+	if (!n->seg)
+		return;
+	k = n->segleaves + (size_t)i;
+	ch = n->children[i];
+	for (int d = 0; d < ND(c); d++)
+		n->seg[k * SD + d] = ch >= 0 && c->nodes[ch].state == SCHED_UP ? c->nodes[ch].free[d] : INT64_MIN;
+}
+
+/* A child's free or state changed: update its parent's tree. */
+static void seg_update(struct sched_cell *c, int child)
+{
+	int p = c->nodes[child].parent;
+	struct sched_node *n;
+
+	if (p < 0)
+		return;
+	n = &c->nodes[p];
+	if (!n->seg)
+		return;
+	seg_leaf(c, n, c->nodes[child].pos);
+	seg_pull(c, n, n->segleaves + (size_t)c->nodes[child].pos);
+}
+
+static int seg_rebuild(struct sched_cell *c, int b)
+{
+	struct sched_node *n = &c->nodes[b];
+	size_t leaves = 1;
+	int64_t *seg;
+
+	while (leaves < (size_t)n->nchildren)
+		leaves *= 2;
+	if (leaves != n->segleaves || !n->seg) {
+		seg = malloc(2 * leaves * SD * sizeof(int64_t));
+		if (!seg)
+			return -ENOMEM;
+		free(n->seg);
+		n->seg = seg;
+		n->segleaves = leaves;
+	}
+	for (size_t k = 0; k < 2 * leaves * SD; k++)
+		n->seg[k] = INT64_MIN;
+	for (int i = 0; i < n->nchildren; i++)
+		seg_leaf(c, n, i);
+	for (size_t k = leaves - 1; k >= 1; k--)
+		for (int d = 0; d < ND(c); d++)
+			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+	return 0;
+}
+
+static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, size_t k, size_t kl, size_t kr,
+			size_t lo, size_t hi, const int64_t *dem)
+{
+	size_t mid;
+	int r;
+
+	if (kr <= lo || kl >= hi)
+		return -1;
+	for (int d = 0; d < ND(c); d++)
+		if (n->seg[k * SD + d] < dem[d])
+			return -1;
+	if (kr - kl == 1)
+		return (int)kl;
+	mid = (kl + kr) / 2;
+	r = seg_find_rec(c, n, 2 * k, kl, mid, lo, hi, dem);
+	return r >= 0 ? r : seg_find_rec(c, n, 2 * k + 1, mid, kr, lo, hi, dem);
+}
+
+/* First child index in [lo, hi) that is up with free >= dem, or -1. */
+static int seg_find(const struct sched_cell *c, const struct sched_node *n, size_t lo, size_t hi, const int64_t *dem)
+{
+	if (lo >= hi)
+		return -1;
+	return seg_find_rec(c, n, 1, 0, n->segleaves, lo, hi, dem);
+}
+
 static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
 {
 	int d;
@@ -376,11 +475,44 @@ static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
 	for (; b >= 0; b = c->nodes[b].parent) {
 		struct sched_node *n = &c->nodes[b];
 
+		bool changed = false;
+
 		for (d = 0; d < ND(c); d++)
-			if (cap[d] > n->free[d])
+			if (cap[d] > n->free[d]) {
 				n->free[d] = cap[d];
+				changed = true;
+			}
+		if (changed)
+			seg_update(c, b);
 		cap = n->free;
 	}
+}
+
+/* Improved mode's load totals: add (sign +1) or remove a server's free and
+ * capacity from its ancestors' sums. */
+static void sums_add(struct sched_cell *c, int from, const int64_t *free, const int64_t *cap, int sign)
+{
+	for (int b = from; b >= 0; b = c->nodes[b].parent)
+		for (int d = 0; d < ND(c); d++) {
+			c->nodes[b].sum_free[d] += sign * free[d];
+			if (cap)
+				c->nodes[b].sum_cap[d] += sign * cap[d];
+		}
+}
+
+/* Sums of every up server under `node` into `from` and its ancestors. */
+static void subtree_sums(struct sched_cell *c, int node, int from, int sign)
+{
+	struct sched_node *n = &c->nodes[node];
+
+	if (n->server) {
+		if (n->state == SCHED_UP)
+			sums_add(c, from, n->free, n->cap, sign);
+		return;
+	}
+	for (int i = 0; i < n->nchildren; i++)
+		if (n->children[i] >= 0)
+			subtree_sums(c, n->children[i], from, sign);
 }
 
 static void adjust_capacity_down(struct sched_cell *c, int b, const int64_t *prev_in)
@@ -399,6 +531,7 @@ static void adjust_capacity_down(struct sched_cell *c, int b, const int64_t *pre
 
 		if (n->nlive == 0) {
 			memset(n->free, 0, sizeof(n->free));
+			seg_update(c, b);
 			b = n->parent;
 			have_prev = false;
 			continue;
@@ -439,6 +572,7 @@ static void adjust_capacity_down(struct sched_cell *c, int b, const int64_t *pre
 		memcpy(prev, n->free, sizeof(prev));
 		have_prev = true;
 		memcpy(n->free, f, sizeof(n->free));
+		seg_update(c, b);
 		b = n->parent;
 		which ^= 1;
 	}
@@ -489,9 +623,12 @@ static int attach(struct sched_cell *c, int parent, int id)
 
 	if (GROW(p->children, p->cchildren, (size_t)p->nchildren + 1) < 0)
 		return -ENOMEM;
+	n->pos = p->nchildren;
 	p->children[p->nchildren++] = id;
 	p->nlive++;
 	n->parent = parent;
+	if (seg_rebuild(c, parent) < 0)
+		return -ENOMEM;
 	recompute_traits_up(c, parent);
 	if (subtree_affinity(c, id, parent, +1) < 0)
 		return -ENOMEM;
@@ -501,6 +638,7 @@ static int attach(struct sched_cell *c, int parent, int id)
 		labels = c->nodes[b].labels;
 	}
 	adjust_capacity_up(c, parent, c->nodes[id].free);
+	subtree_sums(c, id, parent, +1);
 	c->topo_dirty = true;
 	c->need_full = true;
 	return 0;
@@ -517,11 +655,17 @@ static int detach(struct sched_cell *c, int id)
 		return -EINVAL;
 	p = &c->nodes[parent];
 	for (int i = 0; i < p->nchildren; i++)
-		if (p->children[i] == id)
+		if (p->children[i] == id) {
 			p->children[i] = -1;
+			if (p->seg) {
+				seg_leaf(c, p, i);
+				seg_pull(c, p, p->segleaves + (size_t)i);
+			}
+		}
 	p->nlive--;
 	recompute_traits_up(c, parent);
 	subtree_affinity(c, id, parent, -1);
+	subtree_sums(c, id, parent, -1);
 	n->parent = -1;
 	adjust_capacity_down(c, parent, n->free);
 	c->topo_dirty = true;
@@ -585,6 +729,8 @@ int sched_server_add(struct sched_cell *c, int parent, const char *name, const i
 	n->partition = part;
 	memcpy(n->cap, capacity, sizeof(int64_t) * (size_t)ND(c));
 	memcpy(n->free, capacity, sizeof(int64_t) * (size_t)ND(c));
+	memcpy(n->sum_free, capacity, sizeof(int64_t) * (size_t)ND(c));
+	memcpy(n->sum_cap, capacity, sizeof(int64_t) * (size_t)ND(c));
 	n->up_since = up_since;
 	n->valid_until = valid_until;
 	n->since = up_since;
@@ -654,21 +800,33 @@ bool sched_node_is_server(const struct sched_cell *c, int node)
 int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st, double since)
 {
 	struct sched_node *n;
+	bool was_up;
 
 	if (!valid_node(c, server) || !c->nodes[server].server || st > SCHED_FROZEN)
 		return -EINVAL;
 	n = &c->nodes[server];
 	if (n->state == st)
 		return 0;
+	was_up = n->state == SCHED_UP;
 	n->state = st;
 	n->since = since;
+	seg_update(c, server);
 	if (n->parent >= 0) {
 		if (st == SCHED_UP)
 			adjust_capacity_up(c, n->parent, n->free);
 		else
 			adjust_capacity_down(c, n->parent, n->free);
+		if (was_up != (st == SCHED_UP))
+			sums_add(c, n->parent, n->free, n->cap, st == SCHED_UP ? +1 : -1);
 	}
-	c->need_full = true;
+	if (c->mode == SCHED_MODE_IMPROVED) {
+		if (GROW(c->srv_changed, c->csrv_changed, c->nsrv_changed + 1) < 0)
+			c->need_full = true;
+		else
+			c->srv_changed[c->nsrv_changed++] = server;
+	} else {
+		c->need_full = true;
+	}
 	return 0;
 }
 
@@ -1277,6 +1435,7 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	c->napps++;
 	c->live_apps++;
 	mark_dirty(c, id);
+	a->fresh = true;
 	return id;
 }
 
@@ -1433,6 +1592,14 @@ static void server_place(struct sched_cell *c, int s, int id, double now)
 	memcpy(prev, n->free, sizeof(prev));
 	for (int d = 0; d < ND(c); d++)
 		n->free[d] -= a->demand[d];
+	if (n->state == SCHED_UP) {
+		int64_t neg[SCHED_DIMS_MAX];
+
+		for (int d = 0; d < ND(c); d++)
+			neg[d] = -a->demand[d];
+		sums_add(c, s, neg, NULL, +1);
+	}
+	seg_update(c, s);
 	server_link(c, s, id);
 	c->aff_placed[a->affinity]++;
 	aff_add_up(c, s, a->affinity, +1);
@@ -1486,6 +1653,9 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	a->expiry = NAN;
 	for (int d = 0; d < ND(c); d++)
 		n->free[d] += a->demand[d];
+	if (n->state == SCHED_UP)
+		sums_add(c, s, a->demand, NULL, +1);
+	seg_update(c, s);
 	aff_add_up(c, s, a->affinity, -1);
 	if (n->parent >= 0)
 		adjust_capacity_up(c, n->parent, n->free);
@@ -1547,27 +1717,86 @@ static bool node_put(struct sched_cell *c, int node, int id, double now);
 
 /* Improved mode: one round-robin cursor per bucket shared by every app, so
  * consecutive placements go to different children whatever their affinity. */
+/* Load score of a node: its most constrained dimension's free fraction. */
+static double load_score(const struct sched_cell *c, int node)
+{
+	const struct sched_node *n = &c->nodes[node];
+	const int64_t *free = n->server ? n->free : n->sum_free, *cap = n->server ? n->cap : n->sum_cap;
+	double m = INFINITY;
+
+	for (int d = 0; d < ND(c); d++)
+		if (cap[d] > 0)
+			m = MIN(m, (double)free[d] / (double)cap[d]);
+	return m;
+}
+
 static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 {
-	struct sched_node *n = &c->nodes[b];
-	int len = n->nchildren, start;
+	size_t base = c->nscr, k = 0;
+	int len = c->nodes[b].nchildren;
+	bool ok = false;
 
-	if (len == 0)
+	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	start = n->rr % len;
-	for (int k = 0; k < len; k++) {
-		int i = (start + k) % len;
+	for (int i = 0; i < len; i++) {
 		int ch = c->nodes[b].children[i];
 
-		if (ch < 0 || c->nodes[ch].state != SCHED_UP)
+		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 			continue;
-		if (!check_app_constraints(c, ch, &c->apps[id]))
-			continue;
-		if (node_put(c, ch, id, now)) {
-			c->nodes[b].rr = i + 1;
-			return true;
+		c->scr[base + k].node = ch;
+		c->scr[base + k].score = load_score(c, ch);
+		k++;
+	}
+	c->nscr = base + k;
+	for (;;) {
+		size_t best = SIZE_MAX;
+
+		for (size_t i = base; i < base + k; i++)
+			if (c->scr[i].score > -INFINITY && (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
+				best = i;
+		if (best == SIZE_MAX)
+			break;
+		c->scr[best].score = -INFINITY;
+		if (node_put(c, c->scr[best].node, id, now)) {
+			ok = true;
+			break;
 		}
 	}
+	c->nscr = base;
+	return ok;
+}
+
+/* Spread strategy without holes: the children tried are s0, s0+1, ...
+ * (cyclic) from the cursor; the cursor ends one past the child that took
+ * the app, or one past s0 when none did.  Children whose free capacity is
+ * too small are skipped through the max tree. */
+static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct nodeaff *e, double now)
+{
+	const int64_t *dem = c->apps[id].demand;
+	int len = c->nodes[b].nchildren;
+	int s0 = e->cursor >= len ? 0 : e->cursor;
+	uint64_t gen = c->afft[aff].gen;
+
+	for (int pass = 0; pass < 2; pass++) {
+		size_t lo = pass == 0 ? (size_t)s0 : 0, hi = pass == 0 ? (size_t)len : (size_t)s0;
+
+		for (;;) {
+			int k = seg_find(c, &c->nodes[b], lo, hi, dem);
+
+			if (k < 0)
+				break;
+			if (node_put(c, c->nodes[b].children[k], id, now)) {
+				if (c->afft[aff].gen != gen)
+					e = strategy(c, b, aff);
+				e->cursor = k + 1;
+				return true;
+			}
+			lo = (size_t)k + 1;
+		}
+	}
+	if (c->afft[aff].gen != gen)
+		e = strategy(c, b, aff);
+	e->cursor = s0 + 1;
 	return false;
 }
 
@@ -1587,6 +1816,8 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	e = strategy(c, b, aff);
 	if (!e)
 		return false;
+	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0)
+		return bucket_put_fast(c, b, id, aff, e, now);
 	gen = c->afft[aff].gen;
 	node = strategy_suggest(c, b, e, pack);
 	if (node < 0)
@@ -2109,57 +2340,61 @@ static bool fits_path(const struct sched_cell *c, int s, const struct sched_app 
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now)
 {
 	const struct sched_app *a = &c->apps[id];
+	int chosen = -1;
 
-	/* Scan the tail once: the first server (in tail order) whose free capacity
-	 * plus what its lower-ranked apps hold covers the demand, and where the
-	 * app's other constraints hold once those apps are gone. */
+	if (GROW(c->room, c->croom, c->nnodes) < 0 || GROW(c->room_gen, c->croom_gen, c->nnodes) < 0)
+		return false;
+	if (c->croom_gen > c->nnodes) /* fresh tail of the stamp array */
+		for (size_t i = c->nnodes; i < c->croom_gen; i++)
+			c->room_gen[i] = 0;
+	c->ev_room_gen++;
+	/* One pass over the apps queued after `id`, from the tail: accumulate
+	 * on each up server what its lower-ranked apps hold; the first server
+	 * where that plus its free room covers the demand, and where every
+	 * other constraint up the tree holds, is the one to evict from. */
 	for (size_t vi = qn; vi-- > pos + 1;) {
 		const struct sched_app *v = &c->apps[queue[vi]];
 		int s = v->server;
-		int64_t room[SCHED_DIMS_MAX];
 		bool ok = true;
 
 		if (s < 0 || c->nodes[s].state != SCHED_UP)
 			continue;
-		/* room on s if every app of s queued after `id` left */
-		memcpy(room, c->nodes[s].free, sizeof(room));
-		for (size_t wi = qn; wi-- > pos + 1;) {
-			const struct sched_app *w = &c->apps[queue[wi]];
-
-			if (w->server == s)
-				for (int d = 0; d < ND(c); d++)
-					room[d] += w->demand[d];
+		if (c->room_gen[s] != c->ev_room_gen) {
+			c->room_gen[s] = c->ev_room_gen;
+			memcpy(c->room[s], c->nodes[s].free, sizeof(c->room[s]));
 		}
-		for (int d = 0; d < ND(c); d++)
-			if (a->demand[d] > room[d])
+		for (int d = 0; d < ND(c); d++) {
+			c->room[s][d] += v->demand[d];
+			if (a->demand[d] > c->room[s][d])
 				ok = false;
-		if (!ok)
-			continue;
-		/* evict from the tail on s only, until the app fits there */
-		for (size_t wi = qn; wi-- > pos + 1;) {
-			int wid = queue[wi];
-			struct sched_app *w = &c->apps[wid];
-			bool fits = true;
-
-			if (w->server != s)
-				continue;
-			for (int d = 0; d < ND(c); d++)
-				if (a->demand[d] > c->nodes[s].free[d])
-					fits = false;
-			if (fits)
-				break;
-			w->ev_gen = c->ev_gen;
-			w->ev_server = s;
-			w->ev_expiry = w->expiry;
-			server_remove(c, s, wid);
-			c->stat_evictions++;
 		}
-		if (fits_path(c, s, a, now) && server_put(c, s, id, now))
-			return true;
-		/* affinity limits on the path refuse it: the evicted apps get their
-		 * place back when the loop reaches them (restore) */
+		if (ok && fits_path(c, s, a, now)) {
+			chosen = s;
+			break;
+		}
 	}
-	return false;
+	if (chosen < 0)
+		return false;
+	/* evict on that server only, from the tail, until the app fits */
+	for (size_t vi = qn; vi-- > pos + 1;) {
+		int wid = queue[vi];
+		struct sched_app *w = &c->apps[wid];
+		bool fits = true;
+
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > c->nodes[chosen].free[d])
+				fits = false;
+		if (fits)
+			break;
+		if (w->server != chosen)
+			continue;
+		w->ev_gen = c->ev_gen;
+		w->ev_server = chosen;
+		w->ev_expiry = w->expiry;
+		server_remove(c, chosen, wid);
+		c->stat_evictions++;
+	}
+	return server_put(c, chosen, id, now);
 }
 
 static void handle_inactive_servers(struct sched_cell *c, double now)
@@ -2289,9 +2524,77 @@ static int full_pass(struct sched_cell *c, double now)
 
 /* Improved mode: place only the apps that need it, without eviction; fall
  * back to a full pass when one of them does not fit. */
+/* Improved mode: take apps off a down server whose retention is over (or
+ * that have none), and unscheduled apps off a frozen one. */
+static void vacate(struct sched_cell *c, int s, double now)
+{
+	struct sched_node *n = &c->nodes[s];
+	int next;
+
+	for (int x = n->app_head; x >= 0; x = next) {
+		struct sched_app *a = &c->apps[x];
+		bool go;
+
+		next = a->srv_next;
+		if (n->state == SCHED_DOWN) {
+			double expires_at = a->retention < 0 ? 0 : n->since + a->retention;
+
+			go = expires_at <= now;
+			if (!go && expires_at < c->next_event_at)
+				c->next_event_at = expires_at;
+		} else {
+			go = n->state == SCHED_FROZEN && a->unschedule;
+		}
+		if (go) {
+			server_remove(c, s, x);
+			release_identity(c, a);
+			mark_dirty(c, x);
+			a->fresh = true;
+		}
+	}
+}
+
+static int cmp_dirty(const void *x, const void *y, void *ud)
+{
+	const struct sched_cell *c = ud;
+	const struct sched_app *a = &c->apps[*(const int *)x], *b = &c->apps[*(const int *)y];
+
+	if (a->priority != b->priority)
+		return a->priority > b->priority ? -1 : 1;
+	return fifo_cmp(a, b);
+}
+
+/* Improved mode: handle only what changed since the last pass (servers that
+ * changed state, retention that expired, apps added, room freed), placing
+ * the affected apps without eviction.  A new or displaced app that does not
+ * fit asks for a full pass (which may evict for it). */
 static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 {
 	*ret_full = false;
+	for (size_t i = 0; i < c->nsrv_changed; i++) {
+		int s = c->srv_changed[i];
+
+		if (!valid_node(c, s))
+			continue;
+		if (c->nodes[s].state == SCHED_UP)
+			c->room_freed = true;
+		else
+			vacate(c, s, now);
+	}
+	c->nsrv_changed = 0;
+	if (now >= c->next_event_at) {
+		c->next_event_at = INFINITY;
+		for (size_t i = 0; i < c->nsrv_order; i++)
+			if (c->nodes[c->srv_order[i]].state == SCHED_DOWN)
+				vacate(c, c->srv_order[i], now);
+	}
+	if (c->room_freed) {
+		for (size_t x = 0; x < c->napps; x++)
+			if (c->apps[x].alive && c->apps[x].server < 0 && !c->hot[x].blacklisted)
+				mark_dirty(c, (int)x);
+		c->room_freed = false;
+	}
+	qsort_r(c->dirty, c->ndirty, sizeof(int), cmp_dirty, c);
 	c->tracker_gen++;
 	for (size_t i = 0; i < c->ndirty; i++) {
 		int x = c->dirty[i];
@@ -2302,12 +2605,14 @@ static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 		a->dirty = false;
 		if (a->server >= 0 || c->hot[x].blacklisted || (a->schedule_once && a->evicted))
 			continue;
-		if (!acquire_identity(c, a) || !tracker_feasible(c, a) || !node_put(c, SCHED_ROOT, x, now)) {
-			release_identity(c, a);
-			tracker_adjust(c, a);
-			*ret_full = true;
-			return 0;
+		if (acquire_identity(c, a) && tracker_feasible(c, a) && node_put(c, SCHED_ROOT, x, now)) {
+			a->fresh = false;
+			continue;
 		}
+		release_identity(c, a);
+		tracker_adjust(c, a);
+		if (a->fresh)
+			*ret_full = true;
 	}
 	c->ndirty = 0;
 	return 0;
@@ -2323,7 +2628,7 @@ int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *u
 	c->ntouched = 0;
 	c->in_pass = true;
 	c->stat_evictions = 0;
-	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full && now < c->next_event_at) {
+	if (c->mode == SCHED_MODE_IMPROVED && c->ever_scheduled && !c->need_full) {
 		r = incremental_pass(c, now, &full);
 		if (r < 0)
 			goto out;
@@ -2332,9 +2637,13 @@ int sched_schedule(struct sched_cell *c, double now, sched_change_fn cb, void *u
 		r = full_pass(c, now);
 		if (r < 0)
 			goto out;
-		for (size_t i = 0; i < c->ndirty; i++)
+		for (size_t i = 0; i < c->ndirty; i++) {
 			c->apps[c->dirty[i]].dirty = false;
+			c->apps[c->dirty[i]].fresh = false;
+		}
 		c->ndirty = 0;
+		c->nsrv_changed = 0;
+		c->room_freed = false;
 		c->need_full = false;
 		c->ever_scheduled = true;
 	}
@@ -2680,4 +2989,174 @@ void sched__tracker_reset(struct sched_cell *c)
 const char *sched__app_shape(const struct sched_cell *c, int app)
 {
 	return c->shapes[c->apps[app].shape];
+}
+
+/* ---- explain ------------------------------------------------------------------------- */
+
+enum why {
+	WHY_LEASE,
+	WHY_TRAITS,
+	WHY_LIMIT,
+	WHY_CAP0, /* + dimension */
+	WHY_MAX = WHY_CAP0 + SCHED_DIMS_MAX,
+};
+
+static const char *const dim_name[SCHED_DIMS_MAX] = { "memory", "cpu", "disk", "dim3" };
+static const char *const dim_unit[SCHED_DIMS_MAX] = { "MB", "%", "MB", "" };
+
+/* The first constraint server s (and its ancestors) fails for app a, or -1. */
+static int first_failure(const struct sched_cell *c, int s, const struct sched_app *a, double now, int *ret_node)
+{
+	uint64_t t = app_traits(c, a);
+
+	*ret_node = s;
+	if (!check_app_lifetime(&c->nodes[s], a, now))
+		return WHY_LEASE;
+	if (t && (c->nodes[s].traits & t) != t)
+		return WHY_TRAITS;
+	for (int n = s; n >= 0; n = c->nodes[n].parent) {
+		int32_t lim = app_limit(c, a, c->nodes[n].level);
+
+		if (lim != SCHED_NO_LIMIT && aff_count(c, n, a->affinity) >= lim) {
+			*ret_node = n;
+			return WHY_LIMIT;
+		}
+	}
+	for (int d = 0; d < ND(c); d++)
+		if (a->demand[d] > c->nodes[s].free[d])
+			return WHY_CAP0 + d;
+	return -1;
+}
+
+int sched_explain(struct sched_cell *c, int app, double now, char **ret)
+{
+	const struct sched_app *a;
+	struct sched_app_info ai;
+	size_t count[WHY_MAX] = { 0 }, down = 0, frozen = 0, other_part = 0, total = 0, fits = 0;
+	int example[WHY_MAX];
+	int part, r;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	r = sched_app_queue_info(c, app, &ai);
+	if (r < 0)
+		return r;
+	if (refresh_topology(c) < 0)
+		return -ENOMEM;
+	a = &c->apps[app];
+	part = c->allocs[a->alloc].partition;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	if (a->server >= 0) {
+		int p = c->nodes[a->server].parent;
+
+		fprintf(f, "%s: placed on %s", a->name, c->nodes[a->server].name);
+		for (; p > SCHED_ROOT; p = c->nodes[p].parent)
+			fprintf(f, " (%s %s)", c->levels[c->nodes[p].level], c->nodes[p].name);
+		if (c->nodes[a->server].state != SCHED_UP)
+			fprintf(f, "; the server is %s",
+				c->nodes[a->server].state == SCHED_DOWN ? "down (data retention keeps it there)" : "frozen");
+		if (ai.queue_pos >= 0)
+			fprintf(f, "; queue position %d in partition %s", ai.queue_pos, c->parts[part].label);
+		goto done;
+	}
+	fprintf(f, "%s: pending: ", a->name);
+	if (c->hot[app].blacklisted) {
+		fprintf(f, "blacklisted");
+		goto done;
+	}
+	if (a->schedule_once && a->evicted) {
+		fprintf(f, "schedule_once and it lost its server: never placed again");
+		goto done;
+	}
+	if (ai.queue_pos >= 0 && ai.final_rank == SCHED_UNPLACED_RANK) {
+		fprintf(f, "allocation %s is over its max_utilization (%g)", c->allocs[a->alloc].name,
+			c->allocs[a->alloc].max_util);
+		goto done;
+	}
+	if (a->igroup >= 0 && a->identity < 0 && pyset_len(&c->igroups[a->igroup].avail) == 0) {
+		fprintf(f, "identity group %s has no free identity (count %d)", c->igroups[a->igroup].name,
+			c->igroups[a->igroup].count);
+		goto done;
+	}
+	for (size_t i = 0; i < c->nsrv_order; i++) {
+		int s = c->srv_order[i], node, w;
+
+		if (c->nodes[s].partition != part) {
+			other_part++;
+			continue;
+		}
+		total++;
+		if (c->nodes[s].state == SCHED_DOWN) {
+			down++;
+			continue;
+		}
+		if (c->nodes[s].state == SCHED_FROZEN) {
+			frozen++;
+			continue;
+		}
+		w = first_failure(c, s, a, now, &node);
+		if (w < 0) {
+			fits++;
+			continue;
+		}
+		if (!count[w]++)
+			example[w] = node;
+	}
+	if (total == 0) {
+		fprintf(f, "partition %s has no server (%zu servers in other partitions)", c->parts[part].label,
+			other_part);
+		goto done;
+	}
+	if (fits) {
+		fprintf(f, "%zu server(s) of partition %s could take it now; it waits for the next pass, or "
+			   "higher-ranked apps took the room in the last one",
+			fits, c->parts[part].label);
+		goto done;
+	}
+	fprintf(f, "no server of partition %s fits (%zu servers", c->parts[part].label, total);
+	if (down || frozen)
+		fprintf(f, ", %zu down, %zu frozen", down, frozen);
+	fprintf(f, "):");
+	for (int w = 0; w < WHY_MAX; w++) {
+		int n;
+
+		if (!count[w])
+			continue;
+		n = example[w];
+		if (w == WHY_LEASE)
+			fprintf(f, " lease %gs ends after the server's reboot on %zu;", a->lease, count[w]);
+		else if (w == WHY_TRAITS)
+			fprintf(f, " traits 0x%llx missing on %zu;", (unsigned long long)app_traits(c, a), count[w]);
+		else if (w == WHY_LIMIT)
+			fprintf(f, " affinity limit %s=%d for %s reached at %s (e.g. %s) on %zu;",
+				c->levels[c->nodes[n].level], app_limit(c, a, c->nodes[n].level), c->affs[a->affinity],
+				c->levels[c->nodes[n].level], c->nodes[n].name, count[w]);
+		else
+			fprintf(f, " capacity: %s (needs %lld %s) short on %zu;", dim_name[w - WHY_CAP0],
+				(long long)a->demand[w - WHY_CAP0], dim_unit[w - WHY_CAP0], count[w]);
+	}
+	len = 0;
+done:
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	/* drop a trailing ';' */
+	if (*buf && buf[strlen(buf) - 1] == ';')
+		buf[strlen(buf) - 1] = 0;
+	*ret = buf;
+	return 0;
+}
+
+int sched_partition_queue(struct sched_cell *c, int partition, struct sched_queue_entry **ret, size_t *ret_n)
+{
+	double size[SCHED_DIMS_MAX];
+
+	if (partition < 0 || partition >= c->nparts)
+		return -EINVAL;
+	node_size(c, SCHED_ROOT, partition, size);
+	return sched_alloc_queue(c, c->parts[partition].alloc, size, ret, ret_n);
 }

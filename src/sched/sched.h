@@ -269,6 +269,8 @@ struct sched_queue_entry {
  * Treadmill's Allocation.utilization_queue would; *ret is malloc'ed. */
 int sched_alloc_queue(struct sched_cell *c, int alloc, const double *free, struct sched_queue_entry **ret,
 		      size_t *ret_n);
+/* A partition's queue as the next pass would order it (nothing placed). */
+int sched_partition_queue(struct sched_cell *c, int partition, struct sched_queue_entry **ret, size_t *ret_n);
 /* Treadmill's Node.size(label): sum of the capacity of servers of the partition. */
 int sched_node_size(const struct sched_cell *c, int node, int partition, double *ret);
 /* Affinity counter of a node. */

@@ -1096,6 +1096,67 @@ static int session_remove(struct fs_store *fs, int64_t id, const char *name)
 	return 0;
 }
 
+static bool is_garbage(const char *name)
+{
+	return startswith(name, ".tmp.") || startswith(name, ".del.") || startswith(name, ".node.") ||
+	       startswith(name, ".cver.");
+}
+
+/* Remove what a writer killed mid-operation left: temporary files and
+ * directories (all writes happen under the lock, so under the lock every
+ * such entry is garbage).  Walks the whole tree: only done after a dead
+ * session is reaped. */
+static void tree_cleanup_at(struct fs_store *fs, int dfd, const char *abs)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_name[0] == '.') {
+			if (is_garbage(de->d_name)) {
+				_cleanup_free_ char *p = strdup_printf("%s/%s", abs, de->d_name);
+				if (p)
+					rm_rf(p);
+			}
+			continue;
+		}
+		{
+			_cleanup_free_ char *p = strdup_printf("%s/%s", abs, de->d_name);
+			int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && p)
+				tree_cleanup_at(fs, fd, p);
+			else if (fd >= 0)
+				close(fd);
+		}
+	}
+}
+
+static void tree_cleanup(struct fs_store *fs)
+{
+	_cleanup_free_ char *abs = strdup_printf("%s/tree", fs->dir);
+	_cleanup_strv_free_ char **root = NULL;
+	int fd;
+
+	if (!abs)
+		return;
+	fd = openat(fs->dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		tree_cleanup_at(fs, fd, abs);
+	if (dir_list(fs->dir, 0, &root) < 0)
+		return;
+	for (char **n = root; *n; n++)
+		if (startswith(*n, ".journal.tmp") || startswith(*n, ".next-session.tmp") || startswith(*n, ".format.tmp") ||
+		    startswith(*n, ".tree.tmp"))
+			unlinkat(fs->dfd, *n, 0);
+}
+
 /* Reap a session if its owner is dead.  Takes the lock unless locked. */
 static int session_reap(struct fs_store *fs, const char *name, bool locked)
 {
@@ -1108,9 +1169,10 @@ static int session_reap(struct fs_store *fs, const char *name, bool locked)
 	if (!locked && (r = fs_lock(fs)) < 0)
 		return r;
 	r = session_alive(fs, name, NULL);
-	if (r == 0)
+	if (r == 0) {
 		r = session_remove(fs, id, name);
-	else if (r == -ENOENT)
+		tree_cleanup(fs); /* it may have died in the middle of a write */
+	} else if (r == -ENOENT)
 		r = 0;
 	if (!locked)
 		fs_unlock(fs);

@@ -8,6 +8,44 @@
 #include "../basic/util.h"
 #include "supervisor.h"
 
+int sv_write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	_cleanup_close_ int fd = -1;
+	const char *p = data;
+	int r;
+
+	tmp = slash ? strdup_printf("%.*s/.%s.tmp%d.%08x", (int)(slash - path), path, base, (int)getpid(),
+				    (unsigned)random())
+		    : strdup_printf(".%s.tmp%d.%08x", base, (int)getpid(), (unsigned)random());
+	if (!tmp)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return negerrno();
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0)
+		goto fail;
+	return 0;
+fail:
+	r = negerrno();
+	unlink(tmp);
+	return r;
+}
+
 char *sv_exit_format(const struct sv_exit *e)
 {
 	return strdup_printf("%014.3f,%03d,%03d", e->ts, e->rc, e->sig);
@@ -110,7 +148,7 @@ int sv_policy_apply(const char *exits_log_path, const struct sv_exit *now, unsig
 			*slash = 0;
 			(void)mkdir_p(dir, 0755);
 		}
-		r = write_file_atomic(exits_log_path, newlog, strlen(newlog), 0644);
+		r = sv_write_file(exits_log_path, newlog, strlen(newlog), 0644);
 		if (r < 0)
 			return r;
 	}
@@ -155,7 +193,7 @@ int sv_tombstone_write(const char *dir, const char *id, const struct sv_exit *e)
 	path = strdup_printf("%s/%s", dir, name);
 	if (!path)
 		return -ENOMEM;
-	return write_file_atomic(path, "", 0, 0644);
+	return sv_write_file(path, "", 0, 0644);
 }
 
 static int write_at(const char *dir, const char *name, const char *content, mode_t mode)
@@ -164,7 +202,7 @@ static int write_at(const char *dir, const char *name, const char *content, mode
 
 	if (!p)
 		return -ENOMEM;
-	return write_file_atomic(p, content, strlen(content), mode);
+	return sv_write_file(p, content, strlen(content), mode);
 }
 
 static bool env_name_ok(const char *s, size_t len)
@@ -208,7 +246,7 @@ int sv_envdir_write(const char *dir, char *const *env)
 				return -ENOMEM;
 			memcpy(buf, val, vl);
 			buf[vl] = '\n';
-			r = write_file_atomic(p, buf, vl + 1, 0644);
+			r = sv_write_file(p, buf, vl + 1, 0644);
 			if (r < 0)
 				return r;
 		}
@@ -283,7 +321,7 @@ int sv_service_write(const char *dir, const struct sv_service_spec *spec)
 	if (!down)
 		return -ENOMEM;
 	if (spec->down)
-		r = write_file_atomic(down, "", 0, 0644);
+		r = sv_write_file(down, "", 0, 0644);
 	else
 		r = unlink(down) < 0 && errno != ENOENT ? negerrno() : 0;
 	if (r < 0)

@@ -9,6 +9,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/types.h>
+
+/* Write a file atomically (temporary ".<name>.tmpXXXXXX" + rename) but not
+ * durably: no fsync.  For files that are rewritten or regenerated after a
+ * crash (service dirs, exit histories, spool files): an fsync costs ~10 ms
+ * here, and a node that loses power restarts its containers anyway.
+ * 0 or -errno. */
+int sv_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
 /* One exit of a supervised process, as s6 reports it to finish: rc is the
  * exit code, or 256 when killed by signal sig (sig 0 otherwise). */
 struct sv_exit {

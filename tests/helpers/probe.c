@@ -20,6 +20,9 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -122,6 +125,22 @@ static int cmd_check(int argc, char **argv)
 			check(n > 0 && n <= atoi(v), "only the container's processes visible", "%d processes", n);
 			check(!strcmp(comm, "s6-svscan"), "pid 1 is s6-svscan", "pid 1 is '%s'", comm);
 			i++;
+		} else if (!strcmp(a, "--net-lo-only")) {
+			DIR *d = opendir("/sys/class/net");
+			struct dirent *de;
+			int others = 0, lo = 0;
+			while (d && (de = readdir(d)))
+				if (de->d_name[0] != '.')
+					strcmp(de->d_name, "lo") ? others++ : lo++;
+			if (d)
+				closedir(d);
+			check(lo == 1 && others == 0, "network namespace has only lo", "lo %d, others %d", lo, others);
+			int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+			check(s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "loopback is up", "%s",
+			      strerror(errno));
+			if (s >= 0)
+				close(s);
 		} else if (!strcmp(a, "--seccomp")) {
 			errno = 0;
 			int r = mount("none", "/tmp", "tmpfs", 0, NULL);
@@ -144,6 +163,16 @@ static int cmd_check(int argc, char **argv)
 	}
 	fd = open("/etc/.probe-write", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	check(fd < 0, "/etc read-only", "%s", fd < 0 ? strerror(errno) : "writable");
+	if (getuid() == 0) {
+		fd = open("/proc/sys/kernel/hostname", O_WRONLY | O_CLOEXEC);
+		check(fd < 0 && errno == EROFS, "/proc/sys read-only for root", "%s", fd < 0 ? strerror(errno) : "writable");
+		if (fd >= 0)
+			close(fd);
+		fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+		check(fd < 0, "/proc/sysrq-trigger read-only for root", "%s", fd < 0 ? strerror(errno) : "writable");
+		if (fd >= 0)
+			close(fd);
+	}
 	char tmpf[64];
 	snprintf(tmpf, sizeof(tmpf), "/tmp/.probe-write-%ld", (long)getuid());
 	fd = open(tmpf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);

@@ -26,6 +26,8 @@ check "sequential create" test "$("$BIN" store create -s /a/q- "${S[@]}")" = /a/
 check "create -p makes parents" "$BIN" store create -p /b/c/d "${S[@]}"
 check "ls lists children sorted" test "$("$BIN" store ls / "${S[@]}" | tr '\n' ' ')" = "a b "
 check "tree --data" bash -c '"$0" store tree --data "${@}" | grep -qx "/a = x y"' "$BIN" "${S[@]}"
+check "get --json" bash -c '"$0" store get /a --json "${@}" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"data\"]==\"x\\ny\" and d[\"stat\"][\"version\"]==2, d"' "$BIN" "${S[@]}"
+check "ls --json" bash -c '"$0" store ls / --json "${@}" | python3 -c "import json,sys; assert json.load(sys.stdin)==[\"a\",\"b\"]"' "$BIN" "${S[@]}"
 check "missing node: exit 100" bash -c '"$0" store get /nope "${@}" 2>/dev/null; [ $? -eq 100 ]' "$BIN" "${S[@]}"
 check "exists: 0 and 1" bash -c '"$0" store exists /a "${@}" && ! "$0" store exists /nope "${@}"' "$BIN" "${S[@]}"
 check "delete non-empty fails" bash -c '! "$0" store delete /b "${@}" 2>/dev/null' "$BIN" "${S[@]}"
@@ -48,8 +50,18 @@ check "waiter sees the ephemeral go after SIGKILL" wait "$waiter"
 check "ephemeral gone" bash -c '! "$0" store exists /eph "${@}"' "$BIN" "${S[@]}"
 check "wait times out with 1" bash -c '"$0" store wait /never --timeout 1 "${@}"; [ $? -eq 1 ]' "$BIN" "${S[@]}"
 
+# treadle store watch prints events
+"$BIN" store watch /a --timeout 3 "${S[@]}" >"$dir/events" &
+watcher=$!
+sleep 0.3
+"$BIN" store set /a changed "${S[@]}"
+"$BIN" store create /a/w1 "${S[@]}" >/dev/null
+wait "$watcher"
+check "watch saw the change" grep -qx "changed /a" "$dir/events"
+check "watch saw the child" grep -qx "child /a" "$dir/events"
+
 # treadle mirror: --once, then live until SIGTERM
-check "mirror --once" bash -c '"$0" mirror --dir "'"$dir"'/m1" --once / "${@}" && [ "$(cat "'"$dir"'/m1/a/.data")" = "$(printf "x\ny")" ] && [ -e "'"$dir"'/m1/.done" ] && [ -e "'"$dir"'/m1/.modified" ]' "$BIN" "${S[@]}"
+check "mirror --once" bash -c '"$0" mirror --dir "'"$dir"'/m1" --once / "${@}" && [ "$(cat "'"$dir"'/m1/a/.data")" = changed ] && [ -e "'"$dir"'/m1/.done" ] && [ -e "'"$dir"'/m1/.modified" ]' "$BIN" "${S[@]}"
 "$BIN" mirror --dir "$dir/m2" /a "${S[@]}" &
 mirror=$!
 check "live mirror is ready" bash -c 'for i in $(seq 50); do [ -e "$0/m2/.modified" ] && exit 0; sleep 0.1; done; exit 1' "$dir"

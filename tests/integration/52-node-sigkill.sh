@@ -59,5 +59,21 @@ assert "exactly one process for k#24" wait_for 10 test "$(nproc_of 24)" = 1
 assert "only k#24's container remains" test "$(ls "$N/apps")" = "$(unique_of 'nobody.k#0000000024')"
 assert "cleanup/ empty" test -z "$(ls "$N/cleanup")"
 assert "appevents/ drained" wait_for 5 test -z "$(ls "$N/appevents")"
+
+# the whole node stops (agent, then every container, as `treadle cell down`
+# does) and starts again: the instance comes back, once
+stop_agent TERM
+s6-svscanctl -t "$N/running"
+wait "$SVSCAN_PID" 2>/dev/null
+SVSCAN_PID=
+assert "node stopped: k#24's process gone" wait_for 20 test "$(nproc_of 24)" = 0
+start_svscan
+start_agent
+assert "node started: k#24 running again" wait_for 30 st exists "/running/nobody.k#0000000024"
+assert "node started: exactly one process for k#24" wait_for 20 test "$(nproc_of 24)" = 1
+sleep 2
+assert "still exactly one process for k#24" test "$(nproc_of 24)" = 1
+assert "one container for k#24" test "$(ls "$N/apps" | wc -l)" = 1
+assert "k#24 not finished" bash -c "! '$BIN' store --store '$STORE' exists '/finished/nobody.k#0000000024' >/dev/null 2>&1"
 [ "$FAILS" -eq 0 ] || show_logs
 done_testing

@@ -47,6 +47,7 @@ maxClientCnxns=0
 4lw.commands.whitelist=*
 admin.enableServer=false
 minSessionTimeout=400
+maxSessionTimeout=60000
 CFG
 	cat >"$dir/conf$id/log4j.properties" <<'CFG'
 log4j.rootLogger=WARN, CONSOLE

@@ -25,6 +25,7 @@ static const char *contract_url;
 static struct store_options contract_opts;
 static int contract_event_timeout_ms = 15000; /* upper bound for an expected event */
 static int contract_quiet_ms = 300;	      /* how long "no event" is observed */
+static int contract_child_timeout_ms = 1000; /* session timeout of the SIGKILLed child */
 
 #define CT_CHILD_ARG "--store-contract-child"
 
@@ -321,7 +322,7 @@ static pid_t ct_spawn_child(const char *path, int *ret_fd)
 	pid_t pid;
 	char tmo[32];
 
-	snprintf(tmo, sizeof(tmo), "%d", contract_opts.session_timeout_ms ? contract_opts.session_timeout_ms : 1000);
+	snprintf(tmo, sizeof(tmo), "%d", contract_child_timeout_ms);
 	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);

@@ -184,6 +184,16 @@ static void test_appname(void **state)
 	assert_non_null(strstr(err.msg, "not a user"));
 	error_clear(&err);
 	assert_int_equal(manifest_check_appname("no-such-user-xq.app", false, &err), 0);
+	{
+		char longname[MANIFEST_APPNAME_MAX + 2];
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = 0;
+		longname[4] = '.';
+		assert_true(manifest_check_appname(longname, false, &err) < 0);
+		error_clear(&err);
+		longname[sizeof(longname) - 2] = 0;
+		assert_int_equal(manifest_check_appname(longname, false, &err), 0);
+	}
 }
 
 static void test_schedule(void **state)

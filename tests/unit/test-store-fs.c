@@ -239,6 +239,13 @@ static void check_tree(const char *fsdir, int *nodes)
 	assert_int_equal(read_file(node, &d, NULL), 0);
 	assert_true(startswith(d, "N1 "));
 	(*nodes)++;
+	{
+		_cleanup_strv_free_ char **all = NULL;
+		assert_int_equal(dir_list(fsdir, 0, &all), 0);
+		for (char **n = all; *n; n++) /* nothing but the node's files and its children */
+			if ((*n)[0] == '.' && strcmp(*n, ".node") && strcmp(*n, ".cversion"))
+				fail_msg("leftover %s/%s", fsdir, *n);
+	}
 	assert_int_equal(dir_list(fsdir, 1, &l), 0);
 	for (char **n = l; *n; n++) {
 		_cleanup_free_ char *c = strdup_printf("%s/%s", fsdir, *n);
@@ -292,6 +299,9 @@ static void test_crash_fuzz(void **state)
 			}
 		}
 		close(pfd[1]);
+		if (round % 3 == 0) { /* some rounds kill only after a first acknowledgement, however slow */
+			assert_int_equal(read(pfd[0], &acked, sizeof(acked)), sizeof(acked));
+		}
 		usleep((useconds_t)(5000 + random() % 80000));
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &status, 0), pid);

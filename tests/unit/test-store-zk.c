@@ -32,6 +32,46 @@ static struct store *open_host(int i, struct store_options *o)
 	return s;
 }
 
+/* The client's only server freezes for less than the session timeout: the
+ * client reports CONNECTING, then CONNECTED again with the same session, and
+ * its ephemeral never went away. */
+static void test_session_survives(void **state)
+{
+	int seen[3] = { 0 };
+	struct store_options vo = { .session_timeout_ms = 9000, .session_cb = on_session, .session_userdata = seen };
+	struct store *victim, *observer;
+	struct ct_rec rec = { 0 };
+	_cleanup_free_ char *p = strdup_printf("/survive-%d", (int)getpid());
+	int64_t id;
+	uint64_t end;
+
+	victim = open_host(0, &vo);
+	observer = open_host(1, NULL);
+	id = store_session_id(victim);
+	assert_int_equal(store_create(victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
+	assert_int_equal(store_exists(observer, p, NULL, ct_record, &rec), 0);
+	assert_int_equal(kill(pids[0], SIGSTOP), 0);
+	end = now_monotonic_ms() + 7000; /* > 2/3 of the timeout (the client gives up on the server), < timeout */
+	while (now_monotonic_ms() < end)
+		store_wait(victim, 50);
+	assert_int_equal(kill(pids[0], SIGCONT), 0);
+	assert_true(seen[STORE_CONNECTING] > 0);
+	end = now_monotonic_ms() + 10000;
+	while (store_state(victim) != STORE_CONNECTED && now_monotonic_ms() < end)
+		store_wait(victim, 50);
+	store_wait(victim, 50);
+	assert_int_equal(store_state(victim), STORE_CONNECTED);
+	assert_true(seen[STORE_CONNECTED] > 0);
+	assert_int_equal(seen[STORE_EXPIRED], 0);
+	assert_int_equal(store_session_id(victim), id);
+	assert_int_equal(store_set(victim, p, "still", 5, -1, NULL), 0);
+	store_wait(observer, 200);
+	assert_int_equal(store_exists(observer, p, NULL, NULL, NULL), 0);
+	assert_int_equal(rec.n == 0 || rec.ev[0] == STORE_EVENT_CHANGED, 1); /* never deleted */
+	store_close(victim);
+	store_close(observer);
+}
+
 /* A client attached to one server only: that server freezes for longer than
  * the session timeout, the ensemble expires the session (ephemerals go), and
  * when the server comes back the client learns STORE_EXPIRED. */
@@ -118,6 +158,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest single[] = { STORE_CONTRACT_TESTS };
 	const struct CMUnitTest ens[] = {
 		STORE_CONTRACT_TESTS,
+		cmocka_unit_test(test_session_survives),
 		cmocka_unit_test(test_session_expiry),
 		cmocka_unit_test(test_member_killed),
 	};
@@ -130,7 +171,10 @@ int main(int argc, char **argv)
 		printf("1..1\nok 1 # SKIP TREADLE_TEST_ZK_URL not set; run by tests/integration/40-store-zk.sh\n");
 		return 0;
 	}
-	contract_opts.session_timeout_ms = 2000;
+	/* a long timeout for the test's own sessions (1 MiB writes on a loaded 3-server box take a
+	 * while), a short one for the child whose ephemeral must vanish after SIGKILL */
+	contract_opts.session_timeout_ms = 10000;
+	contract_child_timeout_ms = 2000;
 	if (getenv("TREADLE_TEST_ZK_PIDS")) {
 		parse_list(getenv("TREADLE_TEST_ZK_PIDS"), pids);
 		parse_list(getenv("TREADLE_TEST_ZK_PORTS"), ports);

@@ -90,6 +90,28 @@ static void test_node_name_roundtrip(void **state)
 	ev.instanceid = "noseq";
 	assert_null(trace_node_name(&ev, "h"));
 
+	/* long data is cut so the name stays one path component */
+	{
+		char longdata[400], inst[220];
+		_cleanup_free_ char *ln = NULL;
+
+		memset(longdata, 'd', sizeof(longdata) - 1);
+		longdata[sizeof(longdata) - 1] = 0;
+		ev.instanceid = "proid.app#0000000001";
+		ev.data = longdata;
+		ln = trace_node_name(&ev, "h");
+		assert_non_null(ln);
+		assert_int_equal(strlen(ln), TRACE_NAME_MAX);
+		assert_int_equal(trace_parse_node(ln, NULL, &back), 0);
+		assert_true(startswith(longdata, back.data));
+		trace_event_clear(&back);
+		memset(inst, 'a', 190);
+		memcpy(inst + 190, ".b#0000000001", 14);
+		ev.instanceid = inst;
+		ev.data = "";
+		assert_null(trace_node_name(&ev, "host-with-a-rather-long-name.example.com.very.long.domain.name"));
+	}
+
 	/* malformed names */
 	assert_int_equal(trace_parse_node("p.a#1,1.0,h,nosuchtype,", NULL, &back), -EINVAL);
 	assert_int_equal(trace_parse_node("p.a#1,xx,h,pending,", NULL, &back), -EINVAL);
@@ -388,6 +410,11 @@ static void test_compact_then_read(void **state)
 	assert_int_equal(count_children(f->s, "/trace/0003"), 0);
 	assert_int_equal(count_children(f->s, "/trace/0002"), 1);
 	assert_int_equal(count_children(f->s, "/trace.history"), 2);
+
+	/* B (scheduled) reads its live event */
+	assert_int_equal(trace_read(f->s, "proid.b#0000000002", &after, &na), 0);
+	assert_int_equal(na, 1);
+	trace_events_free(after, na);
 
 	/* and A still reads the same from the first snapshot */
 	assert_int_equal(trace_read(f->s, "proid.a#0000000001", &after, &na), 0);

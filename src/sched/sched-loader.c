@@ -1,0 +1,443 @@
+/* sched-loader.c: store -> scheduler model (Treadmill's loader.load_model). */
+#include <fnmatch.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../basic/util.h"
+#include "sched-loader.h"
+
+#define UNLIMITED ((int64_t)1 << 50)
+
+struct loader {
+	struct store *s;
+	struct sched_cell *c;
+	FILE *warn;
+	char **traits; /* trait names, code of traits[i] = 2^(i+1) */
+	struct assignment {
+		char *pattern;
+		int priority;
+		int alloc;
+	} *asg;
+	size_t nasg;
+};
+
+static json_t *get_json(struct loader *l, const char *path)
+{
+	_cleanup_free_ char *data = NULL;
+	json_t *j;
+
+	if (store_get(l->s, path, &data, NULL, NULL, NULL, NULL) < 0 || !data || !*data)
+		return NULL;
+	j = json_loads(data, JSON_DECODE_ANY, NULL);
+	if (!j)
+		fprintf(l->warn, "%s: not JSON, ignored\n", path);
+	return j;
+}
+
+enum sched_mode sched_load_mode(struct store *s)
+{
+	_cleanup_free_ char *data = NULL;
+	enum sched_mode m = SCHED_MODE_IMPROVED;
+	json_t *j;
+
+	if (store_get(s, "/scheduler", &data, NULL, NULL, NULL, NULL) < 0 || !data)
+		return m;
+	j = json_loads(data, 0, NULL);
+	if (j && json_is_string(json_object_get(j, "mode"))) {
+		const char *v = json_string_value(json_object_get(j, "mode"));
+
+		if (!strcmp(v, "compatible") || !strcmp(v, "compat"))
+			m = SCHED_MODE_COMPAT;
+	}
+	json_decref(j);
+	return m;
+}
+
+/* Treadmill's traits.encode: add_new gives unknown names the next bit;
+ * use_invalid maps them to bit 1 (no server has it); otherwise dropped. */
+static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new, bool use_invalid)
+{
+	uint64_t bits = 0;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(list))
+		return 0;
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+		size_t k;
+
+		if (!name)
+			continue;
+		for (k = 0; l->traits && l->traits[k]; k++)
+			if (!strcmp(l->traits[k], name))
+				break;
+		if (!l->traits || !l->traits[k]) {
+			if (add_new && k < 62 && strv_extend(&l->traits, name) == 0) {
+				bits |= 1ull << (k + 1);
+			} else if (use_invalid) {
+				bits |= 1;
+			}
+			continue;
+		}
+		bits |= 1ull << (k + 1);
+	}
+	return bits;
+}
+
+/* memory/disk "1G" or MB numbers, cpu "150%" or numbers: treadle's units. */
+static int resources(const json_t *o, int64_t missing, int64_t ret[3])
+{
+	static const char *const keys[3] = { "memory", "cpu", "disk" };
+
+	for (int d = 0; d < 3; d++) {
+		const json_t *v = o ? json_object_get(o, keys[d]) : NULL;
+		uint64_t u;
+
+		ret[d] = missing;
+		if (!v || json_is_null(v))
+			continue;
+		if (json_is_number(v)) {
+			if (json_number_value(v) < 0)
+				return -EINVAL;
+			ret[d] = (int64_t)ceil(json_number_value(v));
+			continue;
+		}
+		if (!json_is_string(v))
+			return -EINVAL;
+		if (d == 1) {
+			_cleanup_free_ char *t = strdup(json_string_value(v));
+			size_t n;
+
+			if (!t)
+				return -ENOMEM;
+			n = strlen(t);
+			if (n && t[n - 1] == '%')
+				t[n - 1] = 0;
+			if (safe_atou64(t, &u) < 0)
+				return -EINVAL;
+			ret[d] = (int64_t)u;
+		} else {
+			if (parse_size(json_string_value(v), &u) < 0)
+				return -EINVAL;
+			ret[d] = (int64_t)((u + (1 << 20) - 1) >> 20);
+		}
+	}
+	return 0;
+}
+
+static int load_buckets(struct loader *l)
+{
+	_cleanup_strv_free_ char **top = NULL, **all = NULL;
+	bool progress = true;
+
+	store_children(l->s, "/cell", &top, NULL, NULL);
+	store_children(l->s, "/buckets", &all, NULL, NULL);
+	for (size_t i = 0; top && top[i]; i++) {
+		_cleanup_free_ char *p = strdup_printf("/buckets/%s", top[i]);
+		json_t *j = p ? get_json(l, p) : NULL;
+		const char *level = j ? json_string_value(json_object_get(j, "level")) : NULL;
+		uint64_t traits = j && json_is_integer(json_object_get(j, "traits")) ?
+					  (uint64_t)json_integer_value(json_object_get(j, "traits")) :
+					  0;
+
+		if (sched_bucket_add(l->c, SCHED_ROOT, top[i], level, traits) < 0)
+			fprintf(l->warn, "/cell/%s: cannot add bucket\n", top[i]);
+		json_decref(j);
+	}
+	while (progress) {
+		progress = false;
+		for (size_t i = 0; all && all[i]; i++) {
+			_cleanup_free_ char *p = NULL;
+			const char *parent, *level;
+			uint64_t traits;
+			int pid;
+			json_t *j;
+
+			if (sched_node_find(l->c, all[i]) >= 0)
+				continue;
+			p = strdup_printf("/buckets/%s", all[i]);
+			j = p ? get_json(l, p) : NULL;
+			parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
+			pid = parent ? sched_node_find(l->c, parent) : -1;
+			if (pid >= 0 && !sched_node_is_server(l->c, pid)) {
+				level = json_string_value(json_object_get(j, "level"));
+				traits = json_is_integer(json_object_get(j, "traits")) ?
+						 (uint64_t)json_integer_value(json_object_get(j, "traits")) :
+						 0;
+				if (sched_bucket_add(l->c, pid, all[i], level, traits) >= 0)
+					progress = true;
+			}
+			json_decref(j);
+		}
+	}
+	return 0;
+}
+
+static int load_servers(struct loader *l, double now)
+{
+	_cleanup_strv_free_ char **names = NULL, **present = NULL;
+
+	store_children(l->s, "/servers", &names, NULL, NULL);
+	store_children(l->s, "/server.presence", &present, NULL, NULL);
+	for (size_t i = 0; names && names[i]; i++) {
+		_cleanup_free_ char *p = strdup_printf("/servers/%s", names[i]);
+		json_t *j = p ? get_json(l, p) : NULL;
+		const char *parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
+		const char *part = j ? json_string_value(json_object_get(j, "partition")) : NULL;
+		json_t *up = j ? json_object_get(j, "up_since") : NULL;
+		int64_t cap[3];
+		int pid = parent ? sched_node_find(l->c, parent) : -1;
+		int s;
+
+		if (resources(j, UNLIMITED, cap) < 0) {
+			fprintf(l->warn, "%s: bad capacity, server ignored\n", p);
+			json_decref(j);
+			continue;
+		}
+		if (pid < 0 || sched_node_is_server(l->c, pid))
+			pid = SCHED_ROOT;
+		s = sched_server_add(l->c, pid, names[i], cap,
+				     encode_traits(l, j ? json_object_get(j, "traits") : NULL, true, false), part,
+				     json_is_number(up) ? json_number_value(up) : now, 0);
+		if (s < 0)
+			fprintf(l->warn, "%s: cannot add server\n", p);
+		else if (!strv_contains(present, names[i]))
+			sched_server_set_state(l->c, s, SCHED_DOWN, now);
+		json_decref(j);
+	}
+	return 0;
+}
+
+static int load_allocations(struct loader *l)
+{
+	json_t *list = get_json(l, "/allocations"), *o;
+	size_t i;
+
+	if (!json_is_array(list)) {
+		json_decref(list);
+		return 0;
+	}
+	json_array_foreach(list, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const char *part = json_string_value(json_object_get(o, "partition"));
+		json_t *rank = json_object_get(o, "rank"), *adj = json_object_get(o, "rank_adjustment");
+		json_t *mu = json_object_get(o, "max_utilization"), *asg = json_object_get(o, "assignments"), *a;
+		int64_t res[3];
+		double resd[3];
+		int p, alloc;
+		size_t k;
+
+		if (!name || resources(o, 0, res) < 0) {
+			fprintf(l->warn, "/allocations[%zu]: bad entry, ignored\n", i);
+			continue;
+		}
+		p = sched_partition_get(l->c, part ? part : "_default");
+		alloc = p >= 0 ? sched_alloc_get_path(l->c, p, name) : -1;
+		if (alloc < 0) {
+			fprintf(l->warn, "/allocations[%zu]: cannot create %s\n", i, name);
+			continue;
+		}
+		for (int d = 0; d < 3; d++)
+			resd[d] = (double)res[d];
+		sched_alloc_update(l->c, alloc, resd, json_is_integer(rank) ? json_integer_value(rank) : -1,
+				   json_is_integer(adj) ? json_integer_value(adj) : 0,
+				   json_is_number(mu) ? json_number_value(mu) : 0);
+		sched_alloc_set_traits(l->c, alloc, encode_traits(l, json_object_get(o, "traits"), false, false));
+		json_array_foreach(asg, k, a) {
+			const char *pat = json_string_value(json_object_get(a, "pattern"));
+			json_t *prio = json_object_get(a, "priority");
+			struct assignment *n;
+
+			if (!pat)
+				continue;
+			n = realloc(l->asg, (l->nasg + 1) * sizeof(*n));
+			if (!n)
+				break;
+			l->asg = n;
+			n[l->nasg].pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat);
+			n[l->nasg].priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1;
+			n[l->nasg].alloc = alloc;
+			if (n[l->nasg].pattern)
+				l->nasg++;
+		}
+	}
+	json_decref(list);
+	return 0;
+}
+
+static int load_identity_groups(struct loader *l)
+{
+	_cleanup_strv_free_ char **names = NULL;
+
+	store_children(l->s, "/identity-groups", &names, NULL, NULL);
+	for (size_t i = 0; names && names[i]; i++) {
+		_cleanup_free_ char *p = strdup_printf("/identity-groups/%s", names[i]);
+		json_t *j = p ? get_json(l, p) : NULL;
+		json_t *cnt = j ? json_object_get(j, "count") : NULL;
+
+		if (json_is_integer(cnt) && json_integer_value(cnt) >= 0)
+			sched_identity_group_set(l->c, names[i], (int)json_integer_value(cnt));
+		json_decref(j);
+	}
+	return 0;
+}
+
+static int64_t trailing_seq(const char *name)
+{
+	const char *h = strrchr(name, '#');
+	int64_t v;
+
+	return h && safe_atoi64(h + 1, &v) == 0 ? v : 0;
+}
+
+static int load_apps(struct loader *l)
+{
+	_cleanup_strv_free_ char **names = NULL;
+
+	store_children(l->s, "/scheduled", &names, NULL, NULL);
+	for (size_t i = 0; names && names[i]; i++) {
+		_cleanup_free_ char *p = strdup_printf("/scheduled/%s", names[i]);
+		_cleanup_free_ char *proid = strndup(names[i], strcspn(names[i], "."));
+		json_t *j = p ? get_json(l, p) : NULL, *v;
+		struct sched_limit lim[SCHED_LEVELS_MAX];
+		struct sched_app_spec spec = { .name = names[i], .data_retention_timeout = -1 };
+		int64_t demand[3];
+		int alloc = -1, prio = 1;
+		const char *k;
+		uint64_t secs;
+
+		if (!j || resources(j, 0, demand) < 0) {
+			fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
+			json_decref(j);
+			continue;
+		}
+		for (size_t a = 0; a < l->nasg; a++)
+			if (fnmatch(l->asg[a].pattern, names[i], 0) == 0) {
+				alloc = l->asg[a].alloc;
+				prio = l->asg[a].priority;
+				break;
+			}
+		if (alloc < 0) {
+			_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
+
+			alloc = path ? sched_alloc_get_path(l->c, sched_partition_get(l->c, "_default"), path) : -1;
+		}
+		v = json_object_get(j, "priority");
+		if (json_is_integer(v) && json_integer_value(v) != -1)
+			prio = (int)json_integer_value(v);
+		spec.priority = prio;
+		spec.demand = demand;
+		spec.affinity = json_string_value(json_object_get(j, "affinity"));
+		{
+			json_t *limits = json_object_get(j, "affinity_limits"), *lv;
+
+			json_object_foreach(limits, k, lv) {
+				if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
+					lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
+			}
+			spec.limits = lim;
+		}
+		spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
+		spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
+		spec.traits = encode_traits(l, json_object_get(j, "traits"), false, true);
+		v = json_object_get(j, "data_retention_timeout");
+		if (json_is_number(v))
+			spec.data_retention_timeout = json_number_value(v);
+		else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+			spec.data_retention_timeout = (double)secs;
+		v = json_object_get(j, "lease");
+		if (json_is_number(v))
+			spec.lease = json_number_value(v);
+		else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+			spec.lease = (double)secs;
+		spec.global_order = trailing_seq(names[i]);
+		if (alloc < 0 || sched_app_add(l->c, alloc, &spec) < 0)
+			fprintf(l->warn, "%s: cannot add app\n", p);
+		json_decref(j);
+	}
+	return 0;
+}
+
+static int load_placements(struct loader *l)
+{
+	_cleanup_strv_free_ char **servers = NULL;
+
+	store_children(l->s, "/placement", &servers, NULL, NULL);
+	for (size_t i = 0; servers && servers[i]; i++) {
+		_cleanup_free_ char *sp = strdup_printf("/placement/%s", servers[i]);
+		_cleanup_strv_free_ char **apps = NULL;
+		int s = sched_node_find(l->c, servers[i]);
+
+		if (!sp || s < 0 || !sched_node_is_server(l->c, s))
+			continue;
+		store_children(l->s, sp, &apps, NULL, NULL);
+		for (size_t k = 0; apps && apps[k]; k++) {
+			_cleanup_free_ char *ap = strdup_printf("%s/%s", sp, apps[k]);
+			json_t *j = ap ? get_json(l, ap) : NULL;
+			json_t *exp = j ? json_object_get(j, "expires") : NULL, *id = j ? json_object_get(j, "identity") : NULL;
+			int a = sched_app_find(l->c, apps[k]);
+
+			if (a >= 0 && sched_app_restore(l->c, a, s, json_is_number(exp) ? json_number_value(exp) : NAN,
+							json_is_integer(id) ? (int)json_integer_value(id) : -1) < 0)
+				fprintf(l->warn, "%s: cannot restore (no room or placed twice)\n", ap);
+			json_decref(j);
+		}
+	}
+	return 0;
+}
+
+int sched_load_store(struct store *s, double now, struct sched_cell **ret, char **ret_warnings, struct error *err)
+{
+	struct loader l = { .s = s };
+	_cleanup_sched_cell_ struct sched_cell *c = NULL;
+	_cleanup_strv_free_ char **parts = NULL;
+	char *wbuf = NULL;
+	size_t wlen = 0;
+	json_t *traits;
+	size_t i;
+	int r = 0;
+
+	c = sched_cell_new("cell", 3, sched_load_mode(s));
+	l.warn = open_memstream(&wbuf, &wlen);
+	if (!c || !l.warn) {
+		if (l.warn)
+			fclose(l.warn);
+		free(wbuf);
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	}
+	l.c = c;
+	traits = get_json(&l, "/traits");
+	if (json_is_array(traits)) {
+		json_t *v;
+
+		json_array_foreach(traits, i, v)
+			if (json_is_string(v))
+				strv_extend(&l.traits, json_string_value(v));
+	}
+	json_decref(traits);
+	sched_partition_get(c, "_default");
+	store_children(s, "/partitions", &parts, NULL, NULL);
+	for (i = 0; parts && parts[i]; i++)
+		sched_partition_get(c, parts[i]);
+	load_buckets(&l);
+	load_servers(&l, now);
+	load_allocations(&l);
+	load_identity_groups(&l);
+	load_apps(&l);
+	load_placements(&l);
+	fclose(l.warn);
+	strv_free(l.traits);
+	for (i = 0; i < l.nasg; i++)
+		free(l.asg[i].pattern);
+	free(l.asg);
+	if (ret_warnings)
+		*ret_warnings = wbuf;
+	else
+		free(wbuf);
+	*ret = TAKE_PTR(c);
+	return r;
+}

@@ -1,0 +1,50 @@
+#!/bin/bash
+# Containers end to end through a real cell (`treadle run`): from inside the
+# running instance (`treadle exec`) the app sees its own processes only, a
+# read-only system, its TREADMILL_* environment, no capabilities, its disk
+# size (ENOSPC past it); its cgroup carries the limits; an allocator past
+# `memory` finishes as killed/oom; after `treadle stop` nothing is left.
+. "$(dirname "$0")/lib-cell.sh"
+cell_require
+cell_setup
+TAPN=0; FAILS=0
+ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
+notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
+assert() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+
+inst=$("$T" run nobody.ctest --memory 100M --cpu 20% --disk 100M -- /bin/sh -c "exec sleep 86$$") || fail "treadle run"
+wait_for 30 has_event "$inst" service_running || fail "service never reported running"
+dir=$(readlink -f "$R/node/running/$inst")
+unique=$(basename "$dir")
+note "instance $inst in $dir"
+
+x() { "$T" exec "$inst" -- /bin/sh -c "$1" 2>&1; }
+assert "exec runs as the proid" test "$(x 'id -u')" = "$(id -u nobody)"
+np=$(x 'ls /proc | grep -c "^[0-9]"'); hostp=$(ls /proc | grep -c '^[0-9]')
+assert "only the container's processes are visible ($np of $hostp)" test "$np" -le 15
+assert "pid 1 is s6-svscan" test "$(x 'cat /proc/1/comm')" = s6-svscan
+assert "/usr is read-only" test -n "$(x 'touch /usr/x 2>&1 | grep -i read-only')"
+assert "the cell root is invisible" test "$(x "ls -d $R 2>/dev/null | wc -l")" = 0
+assert "TREADMILL_APP is set" test "$(x 'echo $TREADMILL_APP')" = nobody.ctest
+assert "no capabilities" test "$(x 'grep CapEff /proc/self/status' | awk '{print $2}')" = 0000000000000000
+size_k=$(x "df -k / | awk 'NR==2 {print \$2}'")
+assert "root is the 100M volume (${size_k}K)" test "${size_k:-0}" -gt 80000 -a "${size_k:-0}" -le 102400
+assert "writing past the disk gives ENOSPC" test -n "$(x 'head -c 120000000 /dev/zero 2>&1 >/tmp/fill; rm -f /tmp/fill' | grep -i 'no space')"
+assert "memory limit on the app cgroup" test "$(cat /sys/fs/cgroup/memory/$CG/apps/$unique/services/memory.limit_in_bytes)" = 104857600
+assert "cpu quota for 20%" test "$(cat /sys/fs/cgroup/cpu/$CG/apps/$unique/services/cpu.cfs_quota_us)" = 20000
+loop=$(losetup -a | grep -F "$unique" | cut -d: -f1)
+assert "the volume is on a loop device" test -n "$loop"
+
+# OOM: 100M limit, a shell holding 300 MB
+oom=$("$T" run nobody.ctoom --memory 100M -- /bin/sh -c 'x=$(head -c 300000000 /dev/zero | tr "\\0" x); sleep 100') || fail "run oom"
+wait_for 90 sh -c "'$T' trace --json '$oom' | grep -q killed" || notok "OOM instance finishes"
+assert "OOM is traced as killed oom" sh -c "'$T' trace --json '$oom' | grep -q oom"
+
+"$T" stop "$inst" >/dev/null || fail "treadle stop"
+wait_for 30 sh -c "! test -e '$dir'" || note "(container dir still there after 30 s)"
+wait_for 30 sh -c "! losetup -a | grep -qF '$unique'"
+assert "no loop device left after stop" sh -c "! losetup -a | grep -qF '$unique'"
+assert "no cgroup left after stop" test ! -e "/sys/fs/cgroup/memory/$CG/apps/$unique"
+assert "no volume image left" test ! -e "$R/node/volumes/$unique.img"
+echo "1..$TAPN"
+[ "$FAILS" -eq 0 ]
