@@ -228,6 +228,8 @@ struct sched_cell {
 	bool topo_dirty;
 
 	int *queue;	/* scratch: one partition's queue */
+	int *placed_pos; /* scratch: queue positions of apps placed when the pass started */
+	size_t nplaced_pos, cplaced_pos;
 	size_t cqueue;
 	uint32_t ev_gen;
 

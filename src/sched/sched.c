@@ -421,6 +421,7 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->aff_placed);
 	free(c->srv_order);
 	huge_free(c->queue, c->cqueue * sizeof(*c->queue));
+	huge_free(c->placed_pos, c->cplaced_pos * sizeof(*c->placed_pos));
 	free(c);
 }
 
@@ -2334,6 +2335,12 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 {
 	c->tracker_gen++;
 	c->ev_gen++;
+	c->nplaced_pos = 0;
+	if (HGROW(c->placed_pos, c->cplaced_pos, qn + 1) < 0)
+		return;
+	for (size_t i = 0; i < qn; i++)
+		if (c->hot[queue[i]].server >= 0)
+			c->placed_pos[c->nplaced_pos++] = (int)i;
 	for (size_t qi = 0; qi < qn; qi++) {
 		int id = queue[qi];
 		struct sched_hot *h = &c->hot[id];
@@ -2384,13 +2391,13 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			if (c->mode == SCHED_MODE_IMPROVED) {
 				evict_for(c, queue, qi, qn, id, now);
 			} else {
-				for (size_t vi = qn; vi-- > 0;) {
-					int vid = queue[vi];
+				/* from the tail toward the app; only apps placed when the
+				 * pass started can be placed behind it */
+				for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > qi;) {
+					int vid = queue[c->placed_pos[j]];
 					struct sched_app *v = &c->apps[vid];
 					int vs;
 
-					if (vid == id)
-						break;
 					if (v->server < 0)
 						continue;
 					vs = v->server;
@@ -2453,8 +2460,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	 * on each up server what its lower-ranked apps hold; the first server
 	 * where that plus its free room covers the demand, and where every
 	 * other constraint up the tree holds, is the one to evict from. */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		const struct sched_app *v = &c->apps[queue[vi]];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		const struct sched_app *v = &c->apps[queue[c->placed_pos[j]]];
 		int s = v->server;
 		bool ok = true;
 
@@ -2477,8 +2484,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	if (chosen < 0)
 		return false;
 	/* evict on that server only, from the tail, until the app fits */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		int wid = queue[vi];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		int wid = queue[c->placed_pos[j]];
 		struct sched_app *w = &c->apps[wid];
 		bool fits = true;
 
