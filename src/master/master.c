@@ -411,7 +411,8 @@ static int sync_apps(struct mstate *ms, struct error *err)
 		}
 		r = load_app(ms, *k, &a, err);
 		if (r < 0) {
-			qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
+			if (m->n_apps > 1)
+		qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 			return r;
 		}
 		if (!a)
@@ -421,14 +422,16 @@ static int sync_apps(struct mstate *ms, struct error *err)
 			struct master_app **t = realloc(m->apps, (m->n_apps + 64) * sizeof(*t));
 			if (!t) {
 				app_free(a);
-				qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
+				if (m->n_apps > 1)
+		qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 				return error_sys(err, ENOMEM, "loading apps");
 			}
 			m->apps = t;
 		}
 		m->apps[m->n_apps++] = a;
 	}
-	qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
+	if (m->n_apps > 1)
+		qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 	for (size_t i = 0; i < m->n_apps; i++) {
 		if (m->apps[i]->seen) {
 			m->apps[n++] = m->apps[i];
