@@ -8,7 +8,7 @@ T=${TREADLE_BIN:?}
 D=$(mktemp -d /tmp/treadle-it.XXXXXX)
 U=file://$D/store
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait "${pids[@]}" 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$D"/*.log; do echo "== $f"; cat "$f"; done; exit 1; }
 wait_for() {
