@@ -229,6 +229,11 @@ struct sched_cell {
 
 	int *queue;	/* scratch: one partition's queue */
 	int *placed_pos; /* scratch: queue positions of apps placed when the pass started */
+	struct sched_floor {
+		uint64_t traits;
+		int64_t demand[SCHED_DIMS_MAX];
+	} floors[32];	/* improved mode, per pass: smallest demand no server took, per traits */
+	int nfloors;
 	size_t nplaced_pos, cplaced_pos;
 	size_t cqueue;
 	uint32_t ev_gen;

@@ -2330,9 +2330,61 @@ static void tracker_adjust(struct sched_cell *c, const struct sched_app *a)
  * tree still holds, and evict only there. */
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now);
 
+/* Improved mode: a put has no side effect when it fails, so an app with no
+ * affinity limits and no lease that asks at least as much as one that found
+ * no server (same traits and partition, this pass) cannot fit either. */
+static bool floor_applies(const struct sched_app *a)
+{
+	return a->limits < 0 && a->lease == 0;
+}
+
+static bool doomed(const struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+
+	if (!floor_applies(a))
+		return false;
+	for (int i = 0; i < c->nfloors; i++) {
+		bool ge = true;
+
+		if (c->floors[i].traits != t)
+			continue;
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] < c->floors[i].demand[d])
+				ge = false;
+		if (ge)
+			return true;
+	}
+	return false;
+}
+
+static void floor_adjust(struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+	int i;
+
+	if (!floor_applies(a))
+		return;
+	for (i = 0; i < c->nfloors; i++)
+		if (c->floors[i].traits == t)
+			break;
+	if (i == c->nfloors) {
+		if (c->nfloors == (int)ELEMENTSOF(c->floors))
+			return;
+		c->nfloors++;
+	} else {
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > c->floors[i].demand[d])
+				return; /* keep the smaller one (elementwise) */
+	}
+	c->floors[i].traits = t;
+	memcpy(c->floors[i].demand, a->demand, sizeof(c->floors[i].demand));
+}
+
 static void find_placements(struct sched_cell *c, const struct sched_queue_entry *q, const int *queue, size_t qn,
 			    double now)
 {
+	c->nfloors = 0; /* one partition per call */
 	c->tracker_gen++;
 	c->ev_gen++;
 	c->nplaced_pos = 0;
@@ -2387,7 +2439,7 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			continue;
 		if (!tracker_feasible(c, a))
 			continue;
-		if (!node_put(c, SCHED_ROOT, id, now)) {
+		if (!(c->mode == SCHED_MODE_IMPROVED && doomed(c, a)) && !node_put(c, SCHED_ROOT, id, now)) {
 			if (c->mode == SCHED_MODE_IMPROVED) {
 				evict_for(c, queue, qi, qn, id, now);
 			} else {
@@ -2420,6 +2472,8 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			} else {
 				release_identity(c, a);
 				tracker_adjust(c, a);
+				if (c->mode == SCHED_MODE_IMPROVED)
+					floor_adjust(c, a);
 			}
 		}
 	}
