@@ -1740,6 +1740,7 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	struct sched_app *a = &c->apps[id];
 
 	touch(c, id);
+	c->nfloors = 0; /* room freed: what failed before may fit now */
 	server_unlink(c, s, id);
 	c->aff_placed[a->affinity]--;
 	set_server(c, id, -1);
