@@ -2032,25 +2032,38 @@ static int priv_order(struct sched_cell *c, int alloc, int *out)
 }
 
 /* Allocation.priv_utilization_queue */
-static int priv_queue(struct sched_cell *c, int alloc)
+/* Allocation.priv_utilization_queue into al->pq.  For an allocation without
+ * sub-allocations (free != NULL) its utilization_queue is the same order
+ * with utilization recomputed against reserved + free: both are computed in
+ * one sweep straight into al->q. */
+static int priv_queue(struct sched_cell *c, int alloc, const double *free)
 {
 	struct sched_alloc *al = &c->allocs[alloc];
-	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
-	double ub, ua;
-	int n, r;
+	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], avail2[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
+	double ub, ua, ub2 = 0, ua2;
+	struct sched_queue_entry *out;
+	int n;
 
-	if (HGROW(al->pq, al->pqcap, al->napps + 1) < 0 || HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
+	if (HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
 		return -ENOMEM;
+	if (free ? HGROW(al->q, al->qcap, al->napps + 1) < 0 : HGROW(al->pq, al->pqcap, al->napps + 1) < 0)
+		return -ENOMEM;
+	out = free ? al->q : al->pq;
 	n = priv_order(c, alloc, c->queue);
 	if (n < 0)
 		return n;
-	for (int d = 0; d < ND(c); d++)
+	for (int d = 0; d < ND(c); d++) {
 		avail[d] = al->reserved[d] + SCHED_EPS;
+		if (free)
+			avail2[d] = al->total[d] + free[d] + SCHED_EPS;
+	}
 	ub = sched_utilization(ND(c), zero, al->reserved, avail);
+	if (free)
+		ub2 = sched_utilization(ND(c), zero, al->total, avail2);
 	for (int i = 0; i < n; i++) {
 		int x = c->queue[i];
 		const struct sched_hot *a = &c->hot[x];
-		struct sched_queue_entry *e = &al->pq[i];
+		struct sched_queue_entry *e = &out[i];
 		int64_t rank;
 
 		for (int d = 0; d < ND(c); d++)
@@ -2069,10 +2082,22 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		for (int d = 0; d < ND(c); d++)
 			e->demand[d] = (int32_t)a->demand[d];
 		ub = ua;
+		if (free) {
+			ua2 = sched_utilization(ND(c), acc, al->total, avail2);
+			if (a->priority == 0)
+				ub2 = ua2 = INFINITY;
+			e->util_before = ub2;
+			e->util_after = ua2;
+			ub2 = ua2;
+		}
 	}
-	al->pqn = (size_t)n;
-	r = 0;
-	return r;
+	if (free) {
+		al->qn = (size_t)n;
+		al->pqn = 0;
+	} else {
+		al->pqn = (size_t)n;
+	}
+	return 0;
 }
 
 /* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
@@ -2148,12 +2173,14 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	double ub, ua;
 	int nh = 0, r;
 
+	if (al->nsubs == 0)
+		return priv_queue(c, alloc, free);
 	for (int i = 0; i < al->nsubs; i++) {
 		r = alloc_queue(c, al->subs[i], free);
 		if (r < 0)
 			return r;
 	}
-	r = priv_queue(c, alloc);
+	r = priv_queue(c, alloc, NULL);
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
