@@ -58,6 +58,7 @@ struct sched_node {
 	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
+	int rr;		/* improved mode: start of the window of children compared next */
 	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
 			 * of that partition, SCHED_DIMS_MAX per tree node */
 	size_t segleaves;

@@ -1833,15 +1833,24 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	for (int i = 0; i < len; i++) {
-		int ch = c->nodes[b].children[i];
+	/* Wide buckets: compare a window of SCHED_WINDOW children that rotates
+	 * one step per placement (every child gets its turn), and look at all
+	 * of them only when none in the window can take the app. */
+	for (int pass = len > SCHED_WINDOW ? 0 : 1; pass < 2 && k == 0; pass++) {
+		int start = pass == 0 ? c->nodes[b].rr % len : 0, cnt = pass == 0 ? SCHED_WINDOW : len;
 
-		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
-			continue;
-		c->scr[base + k].node = ch;
-		c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
-		k++;
+		for (int j = 0; j < cnt; j++) {
+			int ch = c->nodes[b].children[(start + j) % len];
+
+			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
+				continue;
+			c->scr[base + k].node = ch;
+			c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
+			k++;
+		}
 	}
+	if (len > SCHED_WINDOW)
+		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
 	c->nscr = base + k;
 	for (;;) {
 		size_t best = SIZE_MAX;
