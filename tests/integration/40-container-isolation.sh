@@ -43,6 +43,10 @@ assert "exec is in the container's uts namespace" test "$(sed -n 2p <<<"$out")" 
 assert "exec sees /env" test "$(sed -n 3p <<<"$out")" = proid.app
 assert "exec joins the app cgroup" grep -q "apps/A/services" <<<"$out"
 "$BIN" exec "$T/apps/A" -- sh -c 'exit 7'; assert "exec returns the command's status" test $? = 7
+if command -v script >/dev/null; then
+	out=$(script -qec "'$BIN' exec '$T/apps/A' -- tty" /dev/null </dev/null | tr -d '\r\0' | sed 's/^\^@//')
+	assert "exec with a terminal gets a pty of the container's own devpts ($out)" test "$out" = /dev/pts/0
+fi
 out=$(echo 'echo shell-$(id -u)' | "$BIN" exec "$T/apps/A" 2>&1)
 assert "exec without a command starts a login shell ($out)" test "$out" = "shell-$NOBODY"
 
