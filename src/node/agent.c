@@ -50,6 +50,8 @@ struct cont {
 	bool oom_tried;
 	pid_t cleanup_pid;
 	uint64_t retry_at; /* monotonic ms */
+	int wd_ctl[2];	   /* inotify on its spool dirs (appevents, tombstones) */
+	bool d_ctl;
 };
 
 struct agent {
@@ -59,7 +61,7 @@ struct agent {
 	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
 	int epfd, sigfd, inofd, tfd;
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
-	bool d_placement, d_cache, d_tomb, d_cleanup, d_events;
+	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired;
 	struct cont **conts;
 	size_t n_conts;
@@ -101,6 +103,9 @@ static struct cont *cont_get(struct agent *a, const char *unique)
 	c->unique = strdup(unique);
 	c->instance = node_unique_instance(unique);
 	c->oom_fd = -1;
+	c->wd_ctl[0] = c->wd_ctl[1] = -1;
+	c->d_ctl = true;
+	a->d_ctl = true;
 	t = realloc(a->conts, (a->n_conts + 1) * sizeof(*t));
 	if (!c->unique || !c->instance || !t) {
 		free(c->unique);
@@ -127,8 +132,52 @@ static void cont_close_oom(struct agent *a, struct cont *c)
 	}
 }
 
+static void cont_unwatch(struct agent *a, struct cont *c)
+{
+	for (int k = 0; k < 2; k++)
+		if (c->wd_ctl[k] >= 0) {
+			inotify_rm_watch(a->inofd, c->wd_ctl[k]);
+			c->wd_ctl[k] = -1;
+		}
+}
+
+/* Watch the container's spool dirs (once they exist). */
+static void cont_watch(struct agent *a, struct cont *c)
+{
+	static const char *const kinds[] = { "appevents", "tombstones" };
+
+	for (int k = 0; k < 2; k++) {
+		_cleanup_free_ char *d = NULL;
+
+		if (c->wd_ctl[k] >= 0)
+			continue;
+		d = strdup_printf("%s/%s/" SPROC_CTL_REL "/%s", a->p_apps, c->unique, kinds[k]);
+		if (!d)
+			return;
+		c->wd_ctl[k] = inotify_add_watch(a->inofd, d, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+		if (c->wd_ctl[k] >= 0)
+			c->d_ctl = a->d_ctl = true; /* drain what came before the watch */
+	}
+}
+
+static void ctl_sync(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_conts; i++) {
+		struct cont *c = a->conts[i];
+		int n;
+
+		if (!c->d_ctl)
+			continue;
+		c->d_ctl = false;
+		n = sproc_ctl_drain(a->o->root, c->unique);
+		if (n > 0)
+			a->d_events = a->d_tomb = true;
+	}
+}
+
 static void cont_remove(struct agent *a, struct cont *c)
 {
+	cont_unwatch(a, c);
 	for (size_t i = 0; i < a->n_conts; i++)
 		if (a->conts[i] == c) {
 			a->conts[i] = a->conts[--a->n_conts];
@@ -457,6 +506,8 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	p = strdup_printf("%s/data/log", tmp);
 	if (!p || (r = mkdir_p(p, 0755)) < 0)
 		goto fail;
+	if ((r = sproc_ctl_create(tmp)) < 0)
+		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/manifest.yml", tmp);
 	if (!p || (r = sv_write_file(p, text, strlen(text), 0644)) < 0)
@@ -481,6 +532,7 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	if (c) {
 		c->running = true;
 		c->configured_at = now_realtime();
+		cont_watch(a, c);
 	}
 	LOG("%s: configured %s", inst, unique);
 	return 1;
@@ -968,6 +1020,8 @@ static void tick(struct agent *a)
 
 		if (!c->running)
 			continue;
+		if (c->wd_ctl[0] < 0 || c->wd_ctl[1] < 0)
+			cont_watch(a, c);
 		cdir = node_app_dir(a->o->root, c->unique);
 		if (!cdir)
 			return;
@@ -1021,6 +1075,17 @@ static void on_inotify(struct agent *a)
 					a->d_events = true;
 				else if (e->wd == a->wd_cleanup)
 					a->d_cleanup = true;
+				else
+					for (size_t i = 0; i < a->n_conts; i++) {
+						struct cont *c = a->conts[i];
+						for (int k = 0; k < 2; k++)
+							if (c->wd_ctl[k] == e->wd) {
+								if (e->mask & IN_IGNORED)
+									c->wd_ctl[k] = -1;
+								else
+									c->d_ctl = a->d_ctl = true;
+							}
+					}
 			}
 			p += sizeof(*e) + e->len;
 		}
@@ -1193,6 +1258,10 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			a.d_placement = false;
 			eventmgr_sync(&a);
 		}
+		if (a.d_ctl) {
+			a.d_ctl = false;
+			ctl_sync(&a);
+		}
 		if (a.d_tomb) {
 			a.d_tomb = false;
 			monitor_sync(&a);
@@ -1209,7 +1278,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			a.d_cleanup = false;
 			cleanup_sync(&a);
 		}
-		if (a.d_placement || a.d_tomb || a.d_cache)
+		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
 		if (n < 0) {

@@ -12,7 +12,7 @@ assert "aborted after the setup timeout" wait_for 20 st exists "/finished/$I"
 F=$(st get "/finished/$I")
 assert "/finished: state aborted, data timeout" bash -c "echo '$F' | grep -q '\"state\":\"aborted\"' && echo '$F' | grep -q '\"data\":\"timeout\"'"
 assert "aborted event traced" bash -c "$(declare -f events st); BIN='$BIN' STORE='$STORE'; events '$I' | tail -1 | grep -qx 'aborted,timeout'"
-assert "container cleaned up" wait_for 10 test -z "$(ls "$N/apps")"
+assert "container cleaned up" wait_for 10 dir_empty "$N/apps"
 U=$(ls "$N/archives" | head -1)
 assert "archived aborted record" grep -q '"why":"timeout"' "$N/archives/$U/aborted"
 
