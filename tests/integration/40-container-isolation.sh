@@ -14,7 +14,7 @@ wait_file "$T/apps/B/data/vol/root/tmp/secret-B" 5 || true
 EXEC_AS="/run/tm_bin/treadle container exec-as --envdir /env"
 service A check "$EXEC_AS --user nobody -- /run/probe/probe check --hostname hosta --uid $NOBODY --no-caps \
  --max-procs 12 --absent $T --absent /tmp/secret-B --env TREADMILL_APP=proid.app --env TREADMILL_INSTANCEID=0000000042 \
- --seccomp --net-lo-only >/run/tm_ctl/A.check 2>&1; echo rc=\$? >>/run/tm_ctl/A.check; exec sleep 100000"
+ --seccomp --net-lo-only --reaped >/run/tm_ctl/A.check 2>&1; echo rc=\$? >>/run/tm_ctl/A.check; exec sleep 100000"
 service A idle "exec $EXEC_AS --user nobody -- sleep 100000"
 service A rootcheck "$EXEC_AS --root -- /run/probe/probe check --seccomp >/run/tm_ctl/A.root 2>&1; echo rc=\$? >>/run/tm_ctl/A.root; exec sleep 100000"
 if start A --proid nobody --disk 16M --hostname hosta --env TREADMILL_APP=proid.app --env TREADMILL_INSTANCEID=0000000042 \
@@ -24,7 +24,7 @@ wait_file "$T/ctl/A.check" 10 && sleep 0.3
 grep -q 'rc=' "$T/ctl/A.check" 2>/dev/null || sleep 1
 echo "# probe (proid):"; sed 's/^/#   /' "$T/ctl/A.check" 2>/dev/null
 assert "probe checks pass as the proid" grep -qx 'rc=0' "$T/ctl/A.check"
-assert "probe ran all its checks" test "$(grep -c '^ok - ' "$T/ctl/A.check")" -ge 19
+assert "probe ran all its checks" test "$(grep -c '^ok - ' "$T/ctl/A.check")" -ge 20
 wait_file "$T/ctl/A.root" 5; sleep 0.2
 echo "# probe (root service):"; sed 's/^/#   /' "$T/ctl/A.root" 2>/dev/null
 assert "seccomp denies mount/kexec/unshare even to root services" grep -qx 'rc=0' "$T/ctl/A.root"
