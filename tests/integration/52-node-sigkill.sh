@@ -13,6 +13,9 @@ nproc_is() { [ "$(nproc_of "$1")" = "$2" ]; }
 
 start_svscan
 start_agent
+"$BIN" node --store "$STORE" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" >"$T/second.log" 2>&1
+assert "a second agent on the same root refuses to start (exit 111)" test $? = 111
+assert "  ... saying why" grep -q "another node agent is running" "$T/second.log"
 for s in 21 22 23; do place "nobody.k#00000000$s" "$(app "$s")"; done
 # kill it repeatedly while it is configuring, restart each time
 for d in 0.05 0.15 0.3 0.1; do
