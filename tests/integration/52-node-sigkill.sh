@@ -79,5 +79,16 @@ sleep 2
 assert "still exactly one process for k#24" test "$(nproc_of 24)" = 1
 assert "one container for k#24" test "$(ls "$N/apps" | wc -l)" = 1
 assert "k#24 not finished" bash -c "! '$BIN' store --store '$STORE' exists '/finished/nobody.k#0000000024' >/dev/null 2>&1"
+
+# re-placed while the agent is down (placement deleted and created again):
+# the old container goes, a new one (new unique) comes
+OLD=$(unique_of 'nobody.k#0000000024')
+stop_agent TERM
+unplace 'nobody.k#0000000024'
+st create "/placement/$H/nobody.k#0000000024" '{}' >/dev/null
+start_agent
+assert "re-placed: old container cleaned up" wait_for 30 bash -c "[ ! -e '$N/apps/$OLD' ] && [ -e '$N/archives/$OLD/terminated' ]"
+assert "re-placed: a new container runs" wait_for 30 bash -c "u=\$(ls '$N/apps'); [ -n \"\$u\" ] && [ \"\$u\" != '$OLD' ] && [ -L '$N/running/nobody.k#0000000024' ]"
+assert "re-placed: exactly one process" wait_for 20 nproc_is 24 1
 [ "$FAILS" -eq 0 ] || show_logs
 done_testing
