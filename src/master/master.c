@@ -100,9 +100,10 @@ struct master_server *master_find_server(const struct master *m, const char *nam
 	return NULL;
 }
 
-struct master_app *master_find_app(const struct master *m, const char *name)
+/* Binary search in the sorted prefix apps[0..n). */
+static struct master_app *find_app_in(const struct master *m, size_t n, const char *name)
 {
-	size_t lo = 0, hi = m->n_apps;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -116,6 +117,11 @@ struct master_app *master_find_app(const struct master *m, const char *name)
 			hi = mid;
 	}
 	return NULL;
+}
+
+struct master_app *master_find_app(const struct master *m, const char *name)
+{
+	return find_app_in(m, m->n_apps, name);
 }
 
 static int cmp_app(const void *a, const void *b)
@@ -385,7 +391,7 @@ static int sync_apps(struct mstate *ms, struct error *err)
 	struct watch *w = &ms->w[W_SCHEDULED];
 	_cleanup_strv_free_ char **names = NULL;
 	struct master *m = &ms->m;
-	size_t n = 0;
+	size_t n = 0, old_n;
 	int r;
 
 	r = store_children(ms->store, "/scheduled", &names, w->armed ? NULL : on_watch, w);
@@ -395,16 +401,19 @@ static int sync_apps(struct mstate *ms, struct error *err)
 
 	for (size_t i = 0; i < m->n_apps; i++)
 		m->apps[i]->seen = false;
+	old_n = m->n_apps; /* sorted; new apps are appended, then all sorted once */
 	for (char **k = names; k && *k; k++) {
-		struct master_app *a = master_find_app(m, *k);
+		struct master_app *a = find_app_in(m, old_n, *k);
 
 		if (a) {
 			a->seen = true;
 			continue;
 		}
 		r = load_app(ms, *k, &a, err);
-		if (r < 0)
+		if (r < 0) {
+			qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 			return r;
+		}
 		if (!a)
 			continue;
 		a->seen = true;
@@ -412,13 +421,14 @@ static int sync_apps(struct mstate *ms, struct error *err)
 			struct master_app **t = realloc(m->apps, (m->n_apps + 64) * sizeof(*t));
 			if (!t) {
 				app_free(a);
+				qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 				return error_sys(err, ENOMEM, "loading apps");
 			}
 			m->apps = t;
 		}
 		m->apps[m->n_apps++] = a;
-		qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 	}
+	qsort(m->apps, m->n_apps, sizeof(*m->apps), cmp_app);
 	for (size_t i = 0; i < m->n_apps; i++) {
 		if (m->apps[i]->seen) {
 			m->apps[n++] = m->apps[i];

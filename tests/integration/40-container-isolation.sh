@@ -43,6 +43,8 @@ assert "exec is in the container's uts namespace" test "$(sed -n 2p <<<"$out")" 
 assert "exec sees /env" test "$(sed -n 3p <<<"$out")" = proid.app
 assert "exec joins the app cgroup" grep -q "apps/A/services" <<<"$out"
 "$BIN" exec "$T/apps/A" -- sh -c 'exit 7'; assert "exec returns the command's status" test $? = 7
+out=$(echo 'echo shell-$(id -u)' | "$BIN" exec "$T/apps/A" 2>&1)
+assert "exec without a command starts a login shell ($out)" test "$out" = "shell-$NOBODY"
 
 # setup errors become data/aborted with Treadmill's reasons
 service C s 'exec sleep 100000'
