@@ -110,6 +110,7 @@ struct sched_app {
 	double ev_expiry;
 	uint32_t ev_gen;
 	uint32_t touch_gen;
+	int pend_idx; /* index in the cell's pending list, -1 when placed */
 	bool alive, schedule_once, evicted, unschedule;
 	bool dirty; /* improved mode: in the dirty list, needs a placement attempt */
 	bool fresh; /* improved mode: new or displaced since the last full pass */
@@ -189,6 +190,8 @@ struct sched_cell {
 	int *srv_changed;	/* improved mode: servers whose state changed */
 	size_t nsrv_changed, csrv_changed;
 	bool room_freed;	/* improved mode: pending apps may fit now */
+	int *pend;		/* live apps without a server, in no particular order */
+	size_t npend, cpend;
 	struct { int node; double score; } *scr; /* improved mode: put scratch stack */
 	size_t nscr, cscr;
 	int64_t (*room)[SCHED_DIMS_MAX];	/* improved eviction: per-node evictable room */
