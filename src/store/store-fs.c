@@ -100,6 +100,7 @@ struct fs_store {
 	size_t n_peers;
 	struct fs_fired *fired;
 	size_t n_fired;
+	bool expired; /* our session file was removed (store deleted, or reaped): like ZooKeeper's expiry */
 };
 
 /* ---- process-wide registry of our own sessions ---------------------------
@@ -699,19 +700,22 @@ static int journal_write(struct fs_store *fs, const struct txn *t)
 	return r;
 }
 
-static int journal_replay(struct fs_store *fs)
+static void steps_free(struct step *steps, size_t n)
 {
-	_cleanup_free_ char *buf = NULL;
-	_cleanup_free_ struct step *steps = NULL;
-	size_t len, n = 0, off, i;
-	int r, used;
+	for (size_t i = 0; steps && i < n; i++)
+		free(steps[i].path);
+	free(steps);
+}
 
-	r = read_file_at(fs->dfd, "journal", &buf, &len);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	if (sscanf(buf, "TJ1 %zu\n%n", &n, &used) != 1 || n > len)
+/* Parse a journal; buf must be NUL-terminated at len.  Steps' data point
+ * into buf.  Every step is checked (type, path syntax, sizes): -EIO if bad. */
+static int journal_parse(const char *buf, size_t len, struct step **ret, size_t *ret_n)
+{
+	struct step *steps = NULL;
+	size_t n = 0, off, i = 0;
+	int used = 0;
+
+	if (sscanf(buf, "TJ1 %zu\n%n", &n, &used) != 1 || used <= 0 || n > len)
 		return -EIO;
 	steps = calloc(n ? n : 1, sizeof(*steps));
 	if (!steps)
@@ -721,35 +725,81 @@ static int journal_replay(struct fs_store *fs)
 		struct step *st = &steps[i];
 		size_t plen, dlen;
 		char type;
-		if (off >= len || sscanf(buf + off, "%c %zu %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %zu\n%n",
-					 &type, &plen, &st->h.version, &st->h.ctime_ms, &st->h.mtime_ms, &st->h.owner,
-					 &st->cv, &dlen, &used) != 8)
-			return -EIO;
+		used = 0;
+		if (off >= len ||
+		    sscanf(buf + off, "%c %zu %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 " %zu\n%n",
+			   &type, &plen, &st->h.version, &st->h.ctime_ms, &st->h.mtime_ms, &st->h.owner, &st->cv, &dlen,
+			   &used) != 8 ||
+		    used <= 0)
+			goto bad;
 		off += (size_t)used;
-		if (plen > len - off || dlen > len - off - plen)
-			return -EIO;
+		if (plen > len - off || dlen > len - off - plen || dlen > STORE_MAX_DATA)
+			goto bad;
 		st->type = type;
 		st->path = strndup(buf + off, plen);
 		if (!st->path) {
-			r = -ENOMEM;
-			goto out;
+			steps_free(steps, i);
+			return -ENOMEM;
 		}
 		st->data = buf + off + plen;
 		st->len = dlen;
 		off += plen + dlen;
+		if (strlen(st->path) != plen || !store_path_valid(st->path) ||
+		    (type != STEP_PUT && type != STEP_DEL && type != STEP_CVER) || (type != STEP_PUT && dlen) ||
+		    (type == STEP_DEL && !strcmp(st->path, "/"))) {
+			i++;
+			goto bad;
+		}
 	}
-	if (len - off < 4 || memcmp(buf + off, "END\n", 4)) {
-		r = -EIO; /* cannot happen: the journal is written atomically */
-		goto out;
-	}
+	if (len - off < 4 || memcmp(buf + off, "END\n", 4))
+		goto bad;
+	*ret = steps;
+	*ret_n = n;
+	return 0;
+bad:
+	steps_free(steps, i);
+	return -EIO;
+}
+
+int store_fs_journal_check(const void *data, size_t len)
+{
+	_cleanup_free_ char *buf = malloc(len + 1);
+	struct step *steps = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, data, len);
+	buf[len] = 0;
+	r = journal_parse(buf, len, &steps, &n);
+	if (r < 0)
+		return r;
+	steps_free(steps, n);
+	return (int)MIN(n, (size_t)INT32_MAX);
+}
+
+static int journal_replay(struct fs_store *fs)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct step *steps = NULL;
+	size_t len, n = 0;
+	int r;
+
+	r = read_file_at(fs->dfd, "journal", &buf, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = journal_parse(buf, len, &steps, &n);
+	if (r < 0)
+		return r; /* cannot happen: the journal is written atomically; leave it for a human */
 	r = apply_steps(fs, steps, n);
 	if (r >= 0) {
 		unlinkat(fs->dfd, "journal", 0);
 		fsync(fs->dfd);
 	}
-out:
-	for (size_t j = 0; j < n; j++)
-		free(steps[j].path);
+	steps_free(steps, n);
 	return r;
 }
 
@@ -798,6 +848,8 @@ static int fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, siz
 	struct txn t = { 0 };
 	int r;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	r = fs_lock(fs);
 	if (r < 0)
 		return r;
@@ -1338,7 +1390,8 @@ static int fs_events(struct fs_store *fs)
 	if (fs->inotify_fd < 0 || fs->epoll_fd < 0 || epoll_ctl(fs->epoll_fd, EPOLL_CTL_ADD, fs->inotify_fd, &ev) < 0)
 		goto fail;
 	/* Watch for new sessions before sweeping, so none is missed. */
-	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions, IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
+	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions,
+					    IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
 	if (fs->sessions_wd < 0)
 		goto fail;
 	sessions_sweep(fs, false);
@@ -1485,7 +1538,27 @@ static int fs_fd(struct store *s)
 
 static enum store_state fs_state(struct store *s)
 {
-	return STORE_CONNECTED;
+	return FS(s)->expired ? STORE_EXPIRED : STORE_CONNECTED;
+}
+
+/* Our session is gone from under us: report it once, refuse further calls. */
+static void expire(struct fs_store *fs)
+{
+	struct fs_fired *n;
+
+	if (fs->expired)
+		return;
+	fs->expired = true;
+	if (!fs->base.opts.session_cb)
+		return;
+	n = realloc(fs->fired, (fs->n_fired + 1) * sizeof(*fs->fired));
+	if (!n)
+		return;
+	fs->fired = n;
+	n[fs->n_fired] = (struct fs_fired){ fs->base.opts.session_cb, fs->base.opts.session_userdata,
+					     STORE_EVENT_SESSION, strdup("/") };
+	if (n[fs->n_fired].path)
+		fs->n_fired++;
 }
 
 static int64_t fs_session_id(struct store *s)
@@ -1513,7 +1586,10 @@ static void handle_event(struct fs_store *fs, const struct inotify_event *e)
 		return;
 	}
 	if (e->wd == fs->sessions_wd) {
-		if (e->mask & IN_MOVED_TO)
+		if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) ||
+		    ((e->mask & IN_DELETE) && fs->session_name && !strcmp(name, fs->session_name)))
+			expire(fs);
+		else if (e->mask & IN_MOVED_TO)
 			peer_add(fs, name, false);
 		else if (e->mask & IN_DELETE) /* closed or reaped: stop watching its owner */
 			for (size_t i = 0; i < fs->n_peers; i++)
@@ -1645,6 +1721,8 @@ static int fs_get(struct store *s, const char *path, char **ret_data, size_t *re
 	struct fs_watch *w;
 	int r = 0, armed;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	if (!watch || watch_find(fs, W_DATA, path, watch, userdata))
 		return read_node(fs, path, ret_data, ret_len, ret_stat);
 	w = watch_new(fs, W_DATA, path, watch, userdata);
@@ -1708,6 +1786,8 @@ static int fs_children(struct store *s, const char *path, char ***ret_names, sto
 	struct fs_watch *w = NULL;
 	int r;
 
+	if (fs->expired)
+		return -ESHUTDOWN;
 	abs = strdup_printf("%s/tree%s", fs->dir, strcmp(path, "/") ? path : "");
 	if (!abs)
 		return -ENOMEM;

@@ -43,3 +43,7 @@ extern const struct store_backend store_backend_zk;
 bool store_path_valid(const char *path);
 /* Parent path of a valid non-root path ("/a" -> "/"), newly allocated. */
 char *store_path_parent(const char *path);
+
+/* Parse and check an embedded-store intent journal without applying it:
+ * number of steps, or -EIO if malformed.  For the fuzzer and tests. */
+int store_fs_journal_check(const void *data, size_t len);

@@ -30,7 +30,12 @@ out=$("$BIN" store get /a/b --store "$url") && [ "$out" = hello ] || { echo "not
 "$BIN" store get /nope --store "$url" 2>/dev/null; rc=$?
 [ "$rc" -eq 100 ] || { echo "not ok cli get missing: rc $rc"; fail=1; }
 "$BIN" store delete -r /a --store "$url" && ! "$BIN" store exists /a --store "$url" || { echo "not ok cli delete"; fail=1; }
-[ "$fail" -eq 0 ] && echo "ok cli on zk"
+"$BIN" store create -p /m/x/leaf L --store "$url" >/dev/null && "$BIN" store set /m/x X --store "$url" &&
+	"$BIN" mirror --dir "$dir/mirror" --once /m --store "$url" &&
+	[ "$(cat "$dir/mirror/m/x/leaf")" = L ] && [ "$(cat "$dir/mirror/m/x/.data")" = X ] && [ -e "$dir/mirror/.modified" ] ||
+	{ echo "not ok mirror --once on zk"; fail=1; }
+"$BIN" store delete -r /m --store "$url"
+[ "$fail" -eq 0 ] && echo "ok cli and mirror on zk"
 zk_stop
 
 echo "# 3-server ensemble"

@@ -343,6 +343,50 @@ static void test_crash_fuzz(void **state)
 	assert_true(acked_total > 0);
 }
 
+static void on_session_state(struct store *s, enum store_event ev, const char *path, void *userdata)
+{
+	if (ev == STORE_EVENT_SESSION && store_state(s) == STORE_EXPIRED)
+		(*(int *)userdata)++;
+}
+
+/* A session whose file disappears (store removed, or wrongly reaped) is
+ * reported EXPIRED through session_cb, like a ZooKeeper expiry, and refuses
+ * further calls with -ESHUTDOWN. */
+static void test_expiry(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/expire", tmpdir), *sessions = NULL;
+	_cleanup_strv_free_ char **l = NULL;
+	int expired = 0;
+	struct store_options o = { .session_cb = on_session_state, .session_userdata = &expired };
+	struct error err = ERROR_INIT;
+	struct store *s = NULL;
+	uint64_t end;
+
+	assert_int_equal(store_open(dir, &o, &s, &err), 0);
+	assert_true(store_fd(s) >= 0);
+	assert_int_equal(store_create(s, "/x", NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_state(s), STORE_CONNECTED);
+	sessions = strdup_printf("%s/sessions", dir);
+	assert_int_equal(dir_list(sessions, 0, &l), 0);
+	assert_int_equal(strv_length(l), 1);
+	{
+		_cleanup_free_ char *f = strdup_printf("%s/%s", sessions, l[0]);
+		assert_int_equal(unlink(f), 0);
+	}
+	end = now_monotonic_ms() + 5000;
+	while (!expired && now_monotonic_ms() < end)
+		assert_true(store_wait(s, 100) >= 0);
+	assert_int_equal(expired, 1);
+	assert_int_equal(store_state(s), STORE_EXPIRED);
+	assert_int_equal(store_create(s, "/y", NULL, 0, 0, NULL), -ESHUTDOWN);
+	assert_int_equal(store_get(s, "/x", NULL, NULL, NULL, NULL, NULL), -ESHUTDOWN);
+	store_close(s);
+	/* a fresh session works */
+	s = open_dir(dir);
+	assert_int_equal(store_exists(s, "/x", NULL, NULL, NULL), 0);
+	store_close(s);
+}
+
 /* A bad URL is a permanent error. */
 static void test_bad_url(void **state)
 {
@@ -366,6 +410,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sweep_on_open),
 		cmocka_unit_test(test_persistence_layout),
 		cmocka_unit_test(test_crash_fuzz),
+		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_bad_url),
 	};
 
