@@ -37,25 +37,28 @@ struct pyset {
 };
 
 struct sched_node {
-	char *name;
+	/* first cache line: what check_app_constraints and the walks read */
+	int64_t free[SCHED_DIMS_MAX];
+	uint64_t labels;
+	uint64_t traits;
 	int level;
+	enum sched_state state;
+	/* second: the improved mode's load score and the server's capacity */
+	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
+	int64_t sum_cap[SCHED_DIMS_MAX];
+	int64_t cap[SCHED_DIMS_MAX];
+	bool server, removed;
 	int parent;
 	int *children; /* -1 = hole left by a removal (keeps cursors stable) */
 	int nchildren, nlive;
 	size_t cchildren;
-	int64_t free[SCHED_DIMS_MAX];
-	uint64_t traits_self, traits;
-	uint64_t labels;
-	enum sched_state state;
+	char *name;
+	uint64_t traits_self;
 	double since;
-	bool server, removed;
 	/* servers */
-	int64_t cap[SCHED_DIMS_MAX];
 	int partition;
 	int app_head, app_tail, napps;
 	double up_since, valid_until;
-	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
-	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
 	int rr;		/* improved mode: start of the window of children compared next */
