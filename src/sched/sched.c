@@ -1854,47 +1854,53 @@ static double load_score(const struct sched_cell *c, int node)
 
 static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 {
-	size_t base = c->nscr, k = 0;
+	size_t base = c->nscr;
 	int len = c->nodes[b].nchildren;
 	bool ok = false;
 	bool pack = c->parts[c->allocs[c->apps[id].alloc].label].pack;
+	bool wide = len > SCHED_WINDOW;
+	int start = wide ? c->nodes[b].rr % len : 0;
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	/* Wide buckets: compare a window of SCHED_WINDOW children that rotates
-	 * one step per placement (every child gets its turn), and look at all
-	 * of them only when none in the window can take the app. */
-	for (int pass = len > SCHED_WINDOW ? 0 : 1; pass < 2 && k == 0; pass++) {
-		int start = pass == 0 ? c->nodes[b].rr % len : 0, cnt = pass == 0 ? SCHED_WINDOW : len;
+	if (wide)
+		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
+	/* Wide buckets: first a window of SCHED_WINDOW children that rotates one
+	 * step per placement (every child gets its turn), best score first; then,
+	 * only if none of them took the app, every other child, best first. */
+	for (int pass = wide ? 0 : 1; pass < 2 && !ok; pass++) {
+		size_t k = 0;
 
-		for (int j = 0; j < cnt; j++) {
-			int ch = c->nodes[b].children[(start + j) % len];
+		for (int j = 0; j < len; j++) {
+			int ch = c->nodes[b].children[j];
+			int off = (j - start + len) % len; /* position in the rotation */
 
+			if (wide && (pass == 0) != (off < SCHED_WINDOW))
+				continue;
 			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 				continue;
 			c->scr[base + k].node = ch;
 			c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
 			k++;
 		}
-	}
-	if (len > SCHED_WINDOW)
-		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
-	c->nscr = base + k;
-	for (;;) {
-		size_t best = SIZE_MAX;
+		c->nscr = base + k;
+		for (;;) {
+			size_t best = SIZE_MAX;
 
-		for (size_t i = base; i < base + k; i++)
-			if (c->scr[i].score > -INFINITY && (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
-				best = i;
-		if (best == SIZE_MAX)
-			break;
-		c->scr[best].score = -INFINITY;
-		if (node_put(c, c->scr[best].node, id, now)) {
-			ok = true;
-			break;
+			for (size_t i = base; i < base + k; i++)
+				if (c->scr[i].score > -INFINITY &&
+				    (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
+					best = i;
+			if (best == SIZE_MAX)
+				break;
+			c->scr[best].score = -INFINITY;
+			if (node_put(c, c->scr[best].node, id, now)) {
+				ok = true;
+				break;
+			}
 		}
+		c->nscr = base;
 	}
-	c->nscr = base;
 	return ok;
 }
 
