@@ -980,6 +980,11 @@ static int restore(struct msched *m, double now)
 			if (a < 0 || s < 0) {
 				warn("removing stale placement %s", path);
 				(void)delete_node(m, path);
+				if (a < 0) {
+					/* deleted while no master ran: Treadmill's remove_app */
+					post(m, *ap, TRACE_DELETED, "");
+					write_finished(m, *ap, *sv, NULL);
+				}
 				continue;
 			}
 			sched_app_info(m->cell, a, &info);
