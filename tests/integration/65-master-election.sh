@@ -51,6 +51,8 @@ placed_on h1 "$i3" && fail "$i3 placed beyond h1's memory"
 # The leader dies: the standby takes over and keeps placing.
 kill "$m1"
 wait_for 10 grep -q leading "$D/m2.log" || fail "m2 did not take over"
+i4=$("$T" run --store "$U" nobody.a --memory 100M -- true) || fail "run"
+wait_for 10 placed_on h1 "$i4" || fail "$i4 not placed by m2" # m2 has its model now
 "$T" stop --store "$U" "$i1" || fail "stop"
 wait_for 10 sh -c "! '$T' store ls --store '$U' /placement/h1 | grep -qF '$i1'" || fail "placement of stopped $i1 kept"
 wait_for 10 placed_on h1 "$i3" || fail "$i3 not placed after $i1 freed memory"

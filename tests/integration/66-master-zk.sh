@@ -44,6 +44,8 @@ placed_on z1 "$i2" && fail "$i2 placed beyond z1's memory"
 
 kill "$m1" # graceful: its session (and election node) ends at once
 wait_for 20 grep -q leading "$D/m2.log" || fail "m2 did not take over"
+i3=$("$T" run --store "$U" nobody.z --memory 100M -- true) || fail "run"
+wait_for 20 placed_on z1 "$i3" || fail "$i3 not placed by m2" # m2 has its model now
 "$T" stop --store "$U" "$i1" || fail "stop"
 wait_for 20 placed_on z1 "$i2" || fail "$i2 not placed after $i1 was stopped"
 placed_on z1 "$i1" && fail "placement of stopped $i1 kept"
