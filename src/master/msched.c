@@ -590,6 +590,16 @@ static int write_placement(struct msched *m, const struct mchange *c)
 	json_object_set_new(j, "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry));
 	json_object_set_new(j, "identity", c->identity >= 0 ? json_integer(c->identity) : json_null());
 	json_object_set_new(j, "identity_count", cnt >= 0 ? json_integer(cnt) : json_null());
+	if (!c->before || strcmp(c->before, c->after) != 0) {
+		/* a new node in the common case: create first */
+		_cleanup_free_ char *d = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+		int r = d ? store_create(m->store, path, d, strlen(d), STORE_PERSISTENT, NULL) : -ENOMEM;
+
+		if (r == 0) {
+			json_decref(j);
+			return 0;
+		}
+	}
 	return put_json(m, path, j);
 }
 
