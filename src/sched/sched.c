@@ -2842,7 +2842,8 @@ static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 				mark_dirty(c, c->pend[i]);
 		c->room_freed = false;
 	}
-	qsort_r(c->dirty, c->ndirty, sizeof(int), cmp_dirty, c);
+	if (c->ndirty > 1) /* dirty is NULL when nothing was marked (UBSan: qsort_r(NULL, 0)) */
+		qsort_r(c->dirty, c->ndirty, sizeof(int), cmp_dirty, c);
 	c->tracker_gen++;
 	for (size_t i = 0; i < c->ndirty; i++) {
 		int x = c->dirty[i];
