@@ -48,6 +48,28 @@ static char *path_join(const char *a, const char *b)
 	return strdup_printf("%s/%s", a, b);
 }
 
+/* Next field of *p separated by any char of seps (runs of them skipped);
+ * NULL at the end.  Modifies the string, like strsep without empty fields. */
+static char *next_field(char **p, const char *seps)
+{
+	char *start;
+
+	if (!*p)
+		return NULL;
+	*p += strspn(*p, seps);
+	if (!**p) {
+		*p = NULL;
+		return NULL;
+	}
+	start = *p;
+	*p += strcspn(*p, seps);
+	if (**p)
+		*(*p)++ = 0;
+	else
+		*p = NULL;
+	return start;
+}
+
 /* Run argv, wait; returns the exit status (0..255), 256+sig, or -errno. */
 static int run_wait(char *const argv[], bool quiet)
 {
@@ -385,11 +407,11 @@ static int count_mounts_under(const char *root, char ***ret)
 	if (!f)
 		return negerrno();
 	while (getline(&line, &cap, f) > 0) {
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
+		char *cur = line, *tok = next_field(&cur, " ");
 
 		/* fields: id parent maj:min root mountpoint ... */
 		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
+			tok = next_field(&cur, " ");
 		if (tok && path_under(tok, root))
 			strv_extend(&l, tok);
 	}
@@ -420,7 +442,6 @@ static int sweep_cgroup(const char *dir, int *count)
 	}
 	for (int tries = 0; tries < 50; tries++) {
 		_cleanup_free_ char *data = NULL;
-		char *save = NULL;
 
 		if (rmdir(dir) == 0 || errno == ENOENT)
 			return 0;
@@ -428,7 +449,7 @@ static int sweep_cgroup(const char *dir, int *count)
 			return negerrno();
 		if (!procs || read_file(procs, &data, NULL) < 0)
 			continue;
-		for (char *t = strtok_r(data, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+		for (char *cur = data, *t = next_field(&cur, "\n"); t; t = next_field(&cur, "\n")) {
 			int64_t p;
 
 			if (safe_atoi64(t, &p) == 0 && p > 1 && kill((pid_t)p, SIGKILL) == 0 && !counted) {
@@ -473,7 +494,7 @@ static int sweep_loops(const char *root)
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
-	_cleanup_free_ char *master = NULL, *node = NULL, *cg = NULL, *node_root = NULL, *apps = NULL;
+	_cleanup_free_ char *cg = NULL, *node_root = NULL, *apps = NULL, *running = NULL;
 	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
 	uint64_t deadline;
 	json_t *j;
@@ -485,11 +506,10 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		return error_set(err, ERR_PERM, errno, "no cell at %s", root_in);
 	svc = path_join(root, "svc");
 	cfg = path_join(root, "cell.json");
-	master = svc ? path_join(svc, "master") : NULL;
-	node = svc ? path_join(svc, "node") : NULL;
 	node_root = path_join(root, "node");
 	apps = path_join(root, "node/apps");
-	if (!svc || !cfg || !master || !node || !node_root || !apps)
+	running = path_join(root, "node/running");
+	if (!svc || !cfg || !node_root || !apps || !running)
 		return error_sys(err, ENOMEM, "cell down");
 	if (read_file(cfg, &data, NULL) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
@@ -501,29 +521,44 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 
 	rep->was_running = svscan_running(svc);
 	if (rep->was_running) {
-		/* 1. No more placement changes. */
-		char *const mdown[] = { "s6-svc", "-wD", "-T", "5000", "-d", master, NULL };
-		run_wait(mdown, true);
+		_cleanup_strv_free_ char **ents = NULL;
 
-		/* 2. The node agent down: on SIGTERM it stops and cleans up its
-		 *    containers (without finishing the instances: they stay
-		 *    scheduled and come back at the next cell up), then exits. */
-		{
-			_cleanup_free_ char *t = strdup_printf("%d", timeout_ms * 2 / 3);
-			char *const ndown[] = { "s6-svc", "-wD", "-T", t, "-d", node, NULL };
+		/* 1. Containers down, master and node still up: the node sees each
+		 *    container exit and cleans it up as usual (archives its logs,
+		 *    releases its cgroups and volume, posts its terminal event), the
+		 *    master removes the finished instances' placements.  Wait until
+		 *    apps/ is empty, for at most 2/3 of the timeout. */
+		deadline = now_monotonic_ms() + (uint64_t)timeout_ms * 2 / 3;
+		for (unsigned round = 0;; round++) {
+			_cleanup_strv_free_ char **left = NULL;
 
-			if (t && node)
-				run_wait(ndown, true);
+			/* (re)issue the downs every second: a container the node was
+			 * still configuring appears in running/ later */
+			if (round % 20 == 0 && dir_list(running, 1, &ents) >= 0) {
+				for (char **e = ents; *e; e++) {
+					_cleanup_free_ char *p = path_join(running, *e);
+					char *const down[] = { "s6-svc", "-d", p, NULL };
+
+					if (p)
+						run_wait(down, true);
+				}
+				strv_free(ents);
+				ents = NULL;
+			}
+			if (dir_list(apps, 1, &left) < 0 || !left[0] || now_monotonic_ms() > deadline)
+				break;
+			usleep(50 * 1000);
 		}
 
-		/* 3. The whole tree: s6-svscan sends SIGTERM to every supervisor. */
+		/* 2. The whole tree: s6-svscan sends SIGTERM to every supervisor
+		 *    (master, node agent, the containers' scan directory, loggers). */
 		{
 			char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
 			run_wait(tdown, true);
 		}
 	}
 
-	/* 4. Wait for every process of the cell to go, then kill what is left. */
+	/* 3. Wait for every process of the cell to go, then kill what is left. */
 	deadline = now_monotonic_ms() + (uint64_t)timeout_ms / 3 + 2000;
 	for (;;) {
 		_cleanup_free_ pid_t *pids = NULL;
@@ -544,17 +579,19 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		usleep(50 * 1000);
 	}
 
-	/* 5. Release the host resources of the containers left in apps/ (their
-	 *    cgroups, loop devices, volume images), as the node's cleanup does. */
+	/* 4. Containers the node did not clean up in time (or a cell that was
+	 *    not running): release their host resources (cgroups, loop devices,
+	 *    volume images) as the node's cleanup would, and count them. */
 	if (dir_list(apps, 1, &conts) >= 0)
 		for (char **c = conts; *c; c++) {
 			struct error cerr = ERROR_INIT;
 
 			if (container_cleanup(node_root, cg, *c, &cerr) < 0)
 				error_clear(&cerr);
+			rep->stray_containers++;
 		}
 
-	/* 6. Sweep what is still there: mounts under R (deepest first), loop
+	/* 5. Sweep what is still there: mounts under R (deepest first), loop
 	 *    devices backed by files under R, the cell's cgroups. */
 	if (count_mounts_under(root, &mounts) > 0) {
 		for (size_t i = strv_length(mounts); i > 0; i--)
@@ -584,14 +621,15 @@ static json_t *service_status(const char *dir)
 {
 	char *const argv[] = { "s6-svstat", "-o", "up,pid,updownfor", (char *)dir, NULL };
 	_cleanup_free_ char *out = NULL;
-	char *save = NULL, *up, *p, *secs;
+	char *cur, *up, *p, *secs;
 	int64_t pv = -1, sv = 0;
 
 	if (capture(argv, &out) != 0 || !out)
 		return json_pack("{s:b}", "up", 0);
-	up = strtok_r(out, " \n", &save);
-	p = strtok_r(NULL, " \n", &save);
-	secs = strtok_r(NULL, " \n", &save);
+	cur = out;
+	up = next_field(&cur, " \n");
+	p = next_field(&cur, " \n");
+	secs = next_field(&cur, " \n");
 	if (p)
 		safe_atoi64(p, &pv);
 	if (secs)

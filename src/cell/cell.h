@@ -33,6 +33,7 @@ struct cell_options {
 int cell_up(const struct cell_options *o, struct error *err);
 
 struct cell_down_report {
+	int stray_containers;	/* left in R/node/apps after the drain, released here */
 	int stray_processes;	/* killed by the final sweep */
 	int stray_mounts;	/* unmounted by the final sweep */
 	int stray_cgroups;	/* cgroups that still held processes (killed) */
@@ -40,12 +41,14 @@ struct cell_down_report {
 	bool was_running;
 };
 
-/* Stop the cell at R: master down, containers down (the node cleans them up,
- * up to timeout_ms), tree down (s6-svscanctl -t), wait for every process;
- * release the host resources of the containers left in R/node/apps
- * (container_cleanup: cgroups, loop devices, volume images); then sweep
- * whatever is left (processes, mounts under R, loop devices backed under R,
- * the cell's cgroup tree) and count the strays in *rep.  timeout_ms 0 = 30000. */
+/* Stop the cell at R: every container down while the master and the node
+ * still run (the node cleans each up and posts its terminal event; up to 2/3
+ * of timeout_ms), then the tree (s6-svscanctl -t), then wait for every
+ * process of the cell; containers still in R/node/apps get their host
+ * resources released with container_cleanup(); finally sweep what is left
+ * (processes, mounts under R, loop devices backed under R, the cell's cgroup
+ * tree).  Everything found after the orderly path is counted in *rep.
+ * timeout_ms 0 = 30000. */
 int cell_down(const char *root, int timeout_ms, struct cell_down_report *rep, struct error *err);
 
 /* 1 if the cell's s6-svscan runs at R, 0 if not. */

@@ -60,11 +60,13 @@ int cmd_cell(int argc, char **argv)
 
 		if (cell_down(o.root, timeout_ms, &rep, &err) < 0)
 			return error_report(&err);
-		if (rep.stray_processes || rep.stray_mounts || rep.stray_cgroups || rep.stray_loops)
+		if (rep.stray_containers || rep.stray_processes || rep.stray_mounts || rep.stray_cgroups ||
+		    rep.stray_loops)
 			fprintf(stderr,
-				"treadle: cell down: warning: swept %d stray process(es), %d mount(s), %d loop device(s), "
-				"%d busy cgroup(s)\n",
-				rep.stray_processes, rep.stray_mounts, rep.stray_loops, rep.stray_cgroups);
+				"treadle: cell down: warning: swept %d container(s) the node had not cleaned up, %d "
+				"process(es), %d mount(s), %d loop device(s), %d busy cgroup(s)\n",
+				rep.stray_containers, rep.stray_processes, rep.stray_mounts, rep.stray_loops,
+				rep.stray_cgroups);
 		if (!rep.was_running)
 			fprintf(stderr, "treadle: cell down: no cell was running at %s\n", o.root);
 		return EXIT_OK;
@@ -74,6 +76,18 @@ int cmd_cell(int argc, char **argv)
 		json_t *j, *v;
 		const char *k;
 
+		if (access(o.root, F_OK) < 0) {
+			if (json) {
+				json_t *nj = json_pack("{s:s, s:b}", "root", o.root, "running", 0);
+				char *t = nj ? json_dumps(nj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+				printf("%s\n", t ? t : "{}");
+				free(t);
+				json_decref(nj);
+			} else
+				printf("cell      %s: not running (no such directory)\n", o.root);
+			return EXIT_NO;
+		}
 		if (cell_status(o.root, &text, &err) < 0)
 			return error_report(&err);
 		j = json_loads(text, 0, NULL);

@@ -1,7 +1,8 @@
 /* cmd-logs.c: treadle logs INSTANCE[/SERVICE] [-f]
  *
  * Reads the s6-log directory of an app service of an instance on this
- * machine's node (R/node).  -f follows across s6-log rotation: `current` is
+ * machine's node (R/node): the live container's, else the newest archived
+ * one (node_service_log_dir, src/node/layout.h).  -f follows across s6-log rotation: `current` is
  * renamed to @<tai64n>.s and a new `current` created; an inotify watch on the
  * log directory wakes us, we drain the old file and reopen `current`. */
 #include <fcntl.h>
@@ -13,64 +14,24 @@
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
+#include "../node/layout.h"
 #include "cli.h"
 
-/* Newest directory under dir whose name is "<instance with # -> ->-<uniqueid>". */
-static char *newest_unique(const char *dir, const char *inst)
+/* Services directory of an instance's newest container: the parent of its
+ * container log dir (apps/<unique>/data/log or archives/<unique>/log) holds
+ * services/ (docs/FORMATS.md, node layout). */
+static char *services_dir(const char *node_root, const char *inst)
 {
-	_cleanup_strv_free_ char **names = NULL;
-	_cleanup_free_ char *prefix = strdup(inst);
-	char *best = NULL;
-	time_t best_t = 0;
-	struct stat st;
+	_cleanup_free_ char *clog = node_service_log_dir(node_root, inst, NULL, NULL);
+	char *slash;
 
-	if (!prefix || dir_list(dir, 1, &names) < 0)
+	if (!clog)
 		return NULL;
-	for (char *h = prefix; *h; h++)
-		if (*h == '#')
-			*h = '-';
-	for (char **n = names; *n; n++) {
-		_cleanup_free_ char *full = NULL;
-
-		if (!startswith(*n, prefix) || (*n)[strlen(prefix)] != '-')
-			continue;
-		full = strdup_printf("%s/%s", dir, *n);
-		if (full && stat(full, &st) == 0 && S_ISDIR(st.st_mode) && (!best || st.st_mtime >= best_t)) {
-			free(best);
-			best = TAKE_PTR(full);
-			best_t = st.st_mtime;
-		}
-	}
-	return best;
-}
-
-/* Where an instance's service logs are on this node (docs/FORMATS.md, node
- * layout): the live container (running/<instance> link, else the newest
- * apps/<unique>) keeps them in data/services/<svc>/data/log; a cleaned-up one
- * in archives/<unique>/services/<svc>/log.  *ret_services_dir is the
- * directory listing the services. */
-static int find_instance(const char *node_root, const char *inst, char **ret_services_dir, bool *ret_archived)
-{
-	_cleanup_free_ char *link = strdup_printf("%s/running/%s", node_root, inst), *apps = NULL, *arch = NULL;
-	_cleanup_free_ char *cdir = NULL;
-
-	if (!link)
-		return -ENOMEM;
-	cdir = realpath(link, NULL);
-	if (!cdir && (apps = strdup_printf("%s/apps", node_root)))
-		cdir = newest_unique(apps, inst);
-	if (cdir) {
-		*ret_services_dir = strdup_printf("%s/data/services", cdir);
-		*ret_archived = false;
-		return *ret_services_dir ? 0 : -ENOMEM;
-	}
-	arch = strdup_printf("%s/archives", node_root);
-	cdir = arch ? newest_unique(arch, inst) : NULL;
-	if (!cdir)
-		return -ENOENT;
-	*ret_services_dir = strdup_printf("%s/services", cdir);
-	*ret_archived = true;
-	return *ret_services_dir ? 0 : -ENOMEM;
+	slash = strrchr(clog, '/');
+	if (!slash)
+		return NULL;
+	*slash = 0;
+	return strdup_printf("%s/services", clog);
 }
 
 static int copy_out(int fd)
@@ -140,7 +101,6 @@ int cmd_logs(int argc, char **argv)
 	};
 	const char *root = NULL;
 	_cleanup_free_ char *inst = NULL, *node_root = NULL, *sdir = NULL, *dir = NULL, *cur = NULL;
-	bool archived = false;
 	_cleanup_strv_free_ char **svcs = NULL;
 	const char *svc = NULL;
 	bool follow = false;
@@ -169,13 +129,11 @@ int cmd_logs(int argc, char **argv)
 	}
 	if (!strchr(inst, '#'))
 		return cli_usage_error("logs", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
-	if (find_instance(node_root, inst, &sdir, &archived) < 0) {
-		fprintf(stderr, "treadle: logs: %s: no container of this instance on this node (%s)\n", inst, node_root);
-		return EXIT_PERM;
-	}
 	if (!svc || !*svc) {
-		if (dir_list(sdir, 1, &svcs) < 0 || !svcs[0]) {
-			fprintf(stderr, "treadle: logs: %s: no services in %s\n", inst, sdir);
+		sdir = services_dir(node_root, inst);
+		if (!sdir || dir_list(sdir, 1, &svcs) < 0 || !svcs[0]) {
+			fprintf(stderr, "treadle: logs: %s: no container of this instance on this node (%s)\n", inst,
+				node_root);
 			return EXIT_PERM;
 		}
 		if (svcs[1]) {
@@ -187,7 +145,11 @@ int cmd_logs(int argc, char **argv)
 		}
 		svc = svcs[0];
 	}
-	dir = archived ? strdup_printf("%s/%s/log", sdir, svc) : strdup_printf("%s/%s/data/log", sdir, svc);
+	dir = node_service_log_dir(node_root, inst, svc, NULL);
+	if (!dir) {
+		fprintf(stderr, "treadle: logs: %s/%s: no such service log on this node (%s)\n", inst, svc, node_root);
+		return EXIT_PERM;
+	}
 	cur = dir ? strdup_printf("%s/current", dir) : NULL;
 	if (!cur)
 		return EXIT_TEMP;

@@ -3,17 +3,101 @@
  * (read-only lower layer of each container's overlay root).  <key> is the
  * sha256 given in the URL, else the sha256 of the URL itself. */
 #include <archive.h>
+#include <dlfcn.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "container-internal.h"
+
+
+/* libcurl and libarchive are loaded with dlopen() on the first tar image:
+ * linking them would make every treadle process (sproc run, exec-as in each
+ * service start) load ~45 shared libraries, ~60-100 ms per exec on a busy
+ * host.  Built with -Wl,--as-needed they then drop out of the binary. */
+static struct {
+	bool loaded;
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct archive *(*read_new)(void);
+	int (*read_support_format_tar)(struct archive *);
+	int (*read_support_format_gnutar)(struct archive *);
+	int (*read_support_filter_all)(struct archive *);
+	int (*read_open_filename)(struct archive *, const char *, size_t);
+	int (*read_next_header)(struct archive *, struct archive_entry **);
+	int (*read_data_block)(struct archive *, const void **, size_t *, la_int64_t *);
+	int (*read_free)(struct archive *);
+	struct archive *(*write_disk_new)(void);
+	int (*write_disk_set_options)(struct archive *, int);
+	int (*write_disk_set_standard_lookup)(struct archive *);
+	int (*write_header)(struct archive *, struct archive_entry *);
+	la_ssize_t (*write_data_block)(struct archive *, const void *, size_t, la_int64_t);
+	int (*write_finish_entry)(struct archive *);
+	int (*write_free)(struct archive *);
+	const char *(*error_string)(struct archive *);
+	const char *(*entry_pathname)(struct archive_entry *);
+	const char *(*entry_hardlink)(struct archive_entry *);
+	void (*entry_set_pathname)(struct archive_entry *, const char *);
+	void (*entry_set_hardlink)(struct archive_entry *, const char *);
+	la_int64_t (*entry_size)(struct archive_entry *);
+} L;
+
+static int load_libs(struct error *err)
+{
+	static const struct {
+		size_t off;
+		int lib;
+		const char *name;
+	} syms[] = {
+#define S(field, lib, name) { offsetof(__typeof__(L), field), lib, name }
+		S(easy_init, 0, "curl_easy_init"), S(easy_setopt, 0, "curl_easy_setopt"),
+		S(easy_perform, 0, "curl_easy_perform"), S(easy_getinfo, 0, "curl_easy_getinfo"),
+		S(easy_cleanup, 0, "curl_easy_cleanup"), S(easy_strerror, 0, "curl_easy_strerror"),
+		S(read_new, 1, "archive_read_new"), S(read_support_format_tar, 1, "archive_read_support_format_tar"),
+		S(read_support_format_gnutar, 1, "archive_read_support_format_gnutar"),
+		S(read_support_filter_all, 1, "archive_read_support_filter_all"),
+		S(read_open_filename, 1, "archive_read_open_filename"),
+		S(read_next_header, 1, "archive_read_next_header"), S(read_data_block, 1, "archive_read_data_block"),
+		S(read_free, 1, "archive_read_free"), S(write_disk_new, 1, "archive_write_disk_new"),
+		S(write_disk_set_options, 1, "archive_write_disk_set_options"),
+		S(write_disk_set_standard_lookup, 1, "archive_write_disk_set_standard_lookup"),
+		S(write_header, 1, "archive_write_header"), S(write_data_block, 1, "archive_write_data_block"),
+		S(write_finish_entry, 1, "archive_write_finish_entry"), S(write_free, 1, "archive_write_free"),
+		S(error_string, 1, "archive_error_string"), S(entry_pathname, 1, "archive_entry_pathname"),
+		S(entry_hardlink, 1, "archive_entry_hardlink"), S(entry_set_pathname, 1, "archive_entry_set_pathname"),
+		S(entry_set_hardlink, 1, "archive_entry_set_hardlink"), S(entry_size, 1, "archive_entry_size"),
+#undef S
+	};
+	static const char *const libs[2] = { "libcurl.so.4", "libarchive.so.13" };
+	void *h[2];
+
+	if (L.loaded)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		h[i] = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
+		if (!h[i])
+			return error_set(err, ERR_TEMP, 0, "image: cannot load %s: %s", libs[i], dlerror());
+	}
+	for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
+		void *f = dlsym(h[syms[i].lib], syms[i].name);
+		if (!f)
+			return error_set(err, ERR_TEMP, 0, "image: %s: no symbol %s", libs[syms[i].lib], syms[i].name);
+		memcpy((char *)&L + syms[i].off, &f, sizeof(f));
+	}
+	L.loaded = true; /* the handles stay open for the life of the process */
+	return 0;
+}
 
 struct fetch {
 	int fd;
@@ -36,32 +120,32 @@ static size_t curl_write(char *p, size_t size, size_t n, void *userdata)
 
 static int fetch_http(const char *url, struct fetch *f, struct error *err)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = L.easy_init();
 	char ebuf[CURL_ERROR_SIZE] = "";
 	long code = 0;
 	CURLcode rc;
 
 	if (!h)
 		return error_sys(err, ENOMEM, "curl");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 600L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
+	L.easy_setopt(h, CURLOPT_URL, url);
+	L.easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_write);
+	L.easy_setopt(h, CURLOPT_WRITEDATA, f);
+	L.easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+	L.easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+	L.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	L.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	L.easy_setopt(h, CURLOPT_TIMEOUT, 600L);
+	L.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	L.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	L.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	rc = L.easy_perform(h);
+	L.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	L.easy_cleanup(h);
 	if (f->werr)
 		return error_sys(err, f->werr, "image %s: write", url);
 	if (rc != CURLE_OK)
 		return error_set(err, ERR_TEMP, 0, "image %s: fetch failed: %s", url,
-				 *ebuf ? ebuf : curl_easy_strerror(rc));
+				 *ebuf ? ebuf : L.easy_strerror(rc));
 	return 0;
 }
 
@@ -96,7 +180,7 @@ static bool safe_member(const char *p)
  * SECURE_SYMLINKS refuses to write through a symlink the archive planted. */
 static int extract(const char *tarball, const char *dir, const char *url, struct error *err)
 {
-	struct archive *a = archive_read_new(), *w = archive_write_disk_new();
+	struct archive *a = L.read_new(), *w = L.write_disk_new();
 	struct archive_entry *e;
 	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_ACL |
 		    ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
@@ -106,61 +190,61 @@ static int extract(const char *tarball, const char *dir, const char *url, struct
 		r = error_sys(err, ENOMEM, "libarchive");
 		goto out;
 	}
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	archive_read_support_filter_all(a);
-	archive_write_disk_set_options(w, flags);
-	archive_write_disk_set_standard_lookup(w);
-	if (archive_read_open_filename(a, tarball, 65536) != ARCHIVE_OK) {
-		r = error_set(err, ERR_PERM, 0, "image %s: not a tar archive: %s", url, archive_error_string(a));
+	L.read_support_format_tar(a);
+	L.read_support_format_gnutar(a);
+	L.read_support_filter_all(a);
+	L.write_disk_set_options(w, flags);
+	L.write_disk_set_standard_lookup(w);
+	if (L.read_open_filename(a, tarball, 65536) != ARCHIVE_OK) {
+		r = error_set(err, ERR_PERM, 0, "image %s: not a tar archive: %s", url, L.error_string(a));
 		goto out;
 	}
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		_cleanup_free_ char *full = strdup_printf("%s/%s", dir, archive_entry_pathname(e));
-		const char *hl = archive_entry_hardlink(e);
+	while ((ar = L.read_next_header(a, &e)) == ARCHIVE_OK) {
+		_cleanup_free_ char *full = strdup_printf("%s/%s", dir, L.entry_pathname(e));
+		const char *hl = L.entry_hardlink(e);
 		_cleanup_free_ char *fullhl = hl ? strdup_printf("%s/%s", dir, hl) : NULL;
 
 		if (!full || (hl && !fullhl)) {
 			r = error_sys(err, ENOMEM, "image");
 			goto out;
 		}
-		if (!safe_member(archive_entry_pathname(e)) || (hl && !safe_member(hl))) {
+		if (!safe_member(L.entry_pathname(e)) || (hl && !safe_member(hl))) {
 			r = error_set(err, ERR_PERM, 0, "image %s: member '%s' escapes the root", url,
-				      archive_entry_pathname(e));
+				      L.entry_pathname(e));
 			goto out;
 		}
-		archive_entry_set_pathname(e, full);
+		L.entry_set_pathname(e, full);
 		if (fullhl)
-			archive_entry_set_hardlink(e, fullhl);
-		if (archive_write_header(w, e) != ARCHIVE_OK) {
-			r = error_set(err, ERR_PERM, 0, "image %s: %s", url, archive_error_string(w));
+			L.entry_set_hardlink(e, fullhl);
+		if (L.write_header(w, e) != ARCHIVE_OK) {
+			r = error_set(err, ERR_PERM, 0, "image %s: %s", url, L.error_string(w));
 			goto out;
 		}
-		if (archive_entry_size(e) > 0) {
+		if (L.entry_size(e) > 0) {
 			const void *buf;
 			size_t size;
 			la_int64_t off;
-			while ((ar = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
-				if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
-					r = error_set(err, ERR_TEMP, 0, "image %s: %s", url, archive_error_string(w));
+			while ((ar = L.read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK)
+				if (L.write_data_block(w, buf, size, off) != ARCHIVE_OK) {
+					r = error_set(err, ERR_TEMP, 0, "image %s: %s", url, L.error_string(w));
 					goto out;
 				}
 			if (ar != ARCHIVE_EOF) {
-				r = error_set(err, ERR_PERM, 0, "image %s: %s", url, archive_error_string(a));
+				r = error_set(err, ERR_PERM, 0, "image %s: %s", url, L.error_string(a));
 				goto out;
 			}
 		}
-		archive_write_finish_entry(w);
+		L.write_finish_entry(w);
 		entries++;
 	}
 	if (ar != ARCHIVE_EOF || entries == 0)
 		r = error_set(err, ERR_PERM, 0, "image %s: not a tar archive: %s", url,
-			      ar != ARCHIVE_EOF ? archive_error_string(a) : "empty");
+			      ar != ARCHIVE_EOF ? L.error_string(a) : "empty");
 out:
 	if (a)
-		archive_read_free(a);
+		L.read_free(a);
 	if (w)
-		archive_write_free(w);
+		L.write_free(w);
 	return r;
 }
 
@@ -210,6 +294,8 @@ int image_get(const char *node_root, const char *url, char **ret, struct error *
 		*ret = TAKE_PTR(rootfs);
 		return 0;
 	}
+	if (load_libs(err) < 0)
+		return -1;
 	if (mkdir_p(base, 0700) < 0)
 		return error_sys(err, errno, "image cache %s", base);
 	tmp = strdup_printf("%s/.tmp-XXXXXX", base);

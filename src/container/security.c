@@ -136,7 +136,12 @@ int container_exec_as(const char *user, bool as_root, char *const *argv, struct 
 		    setenv("LOGNAME", pw->pw_name, 1) < 0)
 			return error_sys(err, errno, "exec-as: environment");
 		if (!argv || !argv[0]) {
-			shell = strdup(pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+			/* service accounts often have nologin/false: a shell is what exec wants */
+			const char *sh = pw->pw_shell && *pw->pw_shell && !endswith(pw->pw_shell, "/nologin") &&
+						 !endswith(pw->pw_shell, "/false")
+					 ? pw->pw_shell
+					 : "/bin/sh";
+			shell = strdup(sh);
 			const char *b = shell ? strrchr(shell, '/') : NULL;
 			argv0 = shell ? strdup_printf("-%s", b ? b + 1 : shell) : NULL;
 			if (!argv0)

@@ -5,10 +5,12 @@
  * in full.  That keeps one code path for start-up and steady state, which is
  * what makes the agent restartable at any instruction. */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -50,6 +52,8 @@ struct cont {
 	bool oom_tried;
 	pid_t cleanup_pid;
 	uint64_t retry_at; /* monotonic ms */
+	int wd_ctl[2];	   /* inotify on its spool dirs (appevents, tombstones) */
+	bool d_ctl;
 };
 
 struct agent {
@@ -57,10 +61,10 @@ struct agent {
 	struct node_settings ns;
 	struct store *store;
 	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
-	int epfd, sigfd, inofd, tfd;
+	int epfd, sigfd, inofd, tfd, lockfd;
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
-	bool d_placement, d_cache, d_tomb, d_cleanup, d_events;
-	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired;
+	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
+	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
@@ -101,6 +105,9 @@ static struct cont *cont_get(struct agent *a, const char *unique)
 	c->unique = strdup(unique);
 	c->instance = node_unique_instance(unique);
 	c->oom_fd = -1;
+	c->wd_ctl[0] = c->wd_ctl[1] = -1;
+	c->d_ctl = true;
+	a->d_ctl = true;
 	t = realloc(a->conts, (a->n_conts + 1) * sizeof(*t));
 	if (!c->unique || !c->instance || !t) {
 		free(c->unique);
@@ -127,8 +134,52 @@ static void cont_close_oom(struct agent *a, struct cont *c)
 	}
 }
 
+static void cont_unwatch(struct agent *a, struct cont *c)
+{
+	for (int k = 0; k < 2; k++)
+		if (c->wd_ctl[k] >= 0) {
+			inotify_rm_watch(a->inofd, c->wd_ctl[k]);
+			c->wd_ctl[k] = -1;
+		}
+}
+
+/* Watch the container's spool dirs (once they exist). */
+static void cont_watch(struct agent *a, struct cont *c)
+{
+	static const char *const kinds[] = { "appevents", "tombstones" };
+
+	for (int k = 0; k < 2; k++) {
+		_cleanup_free_ char *d = NULL;
+
+		if (c->wd_ctl[k] >= 0)
+			continue;
+		d = strdup_printf("%s/%s/" SPROC_CTL_REL "/%s", a->p_apps, c->unique, kinds[k]);
+		if (!d)
+			return;
+		c->wd_ctl[k] = inotify_add_watch(a->inofd, d, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+		if (c->wd_ctl[k] >= 0)
+			c->d_ctl = a->d_ctl = true; /* drain what came before the watch */
+	}
+}
+
+static void ctl_sync(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_conts; i++) {
+		struct cont *c = a->conts[i];
+		int n;
+
+		if (!c->d_ctl)
+			continue;
+		c->d_ctl = false;
+		n = sproc_ctl_drain(a->o->root, c->unique);
+		if (n > 0)
+			a->d_events = a->d_tomb = true;
+	}
+}
+
 static void cont_remove(struct agent *a, struct cont *c)
 {
+	cont_unwatch(a, c);
 	for (size_t i = 0; i < a->n_conts; i++)
 		if (a->conts[i] == c) {
 			a->conts[i] = a->conts[--a->n_conts];
@@ -251,13 +302,29 @@ static int register_server(struct agent *a, struct error *err)
 static void presence_ensure(struct agent *a)
 {
 	static const char data[] = "{\"seen\":false}";
+	_cleanup_free_ char *bpath = strdup_printf("/blackedout.servers/%s", a->o->hostname);
 	int r;
 
+	if (bpath && store_exists(a->store, bpath, NULL, NULL, NULL) == 0)
+		goto create; /* checked below, with the presence gone */
 	r = store_exists(a->store, a->presence_path, NULL, placement_watch, a);
 	if (r == 0) {
 		a->presence_ok = true;
 		return;
 	}
+create:
+	/* A blacked-out server stays away (Treadmill: admin blackout deletes the
+	 * presence; init refuses to register); the watch brings it back when the
+	 * blackout is cleared. */
+	if (bpath && store_exists(a->store, bpath, NULL, placement_watch, a) == 0) {
+		if (a->presence_ok || !a->blackout_logged)
+			LOG("%s is blacked out: not registering presence", a->o->hostname);
+		(void)store_delete(a->store, a->presence_path, -1);
+		a->blackout_logged = true;
+		a->presence_ok = false;
+		return;
+	}
+	a->blackout_logged = false;
 	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
@@ -457,6 +524,8 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	p = strdup_printf("%s/data/log", tmp);
 	if (!p || (r = mkdir_p(p, 0755)) < 0)
 		goto fail;
+	if ((r = sproc_ctl_create(tmp)) < 0)
+		goto fail;
 	free(p);
 	p = strdup_printf("%s/data/manifest.yml", tmp);
 	if (!p || (r = sv_write_file(p, text, strlen(text), 0644)) < 0)
@@ -481,6 +550,7 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	if (c) {
 		c->running = true;
 		c->configured_at = now_realtime();
+		cont_watch(a, c);
 	}
 	LOG("%s: configured %s", inst, unique);
 	return 1;
@@ -968,6 +1038,8 @@ static void tick(struct agent *a)
 
 		if (!c->running)
 			continue;
+		if (c->wd_ctl[0] < 0 || c->wd_ctl[1] < 0)
+			cont_watch(a, c);
 		cdir = node_app_dir(a->o->root, c->unique);
 		if (!cdir)
 			return;
@@ -1021,6 +1093,17 @@ static void on_inotify(struct agent *a)
 					a->d_events = true;
 				else if (e->wd == a->wd_cleanup)
 					a->d_cleanup = true;
+				else
+					for (size_t i = 0; i < a->n_conts; i++) {
+						struct cont *c = a->conts[i];
+						for (int k = 0; k < 2; k++)
+							if (c->wd_ctl[k] == e->wd) {
+								if (e->mask & IN_IGNORED)
+									c->wd_ctl[k] = -1;
+								else
+									c->d_ctl = a->d_ctl = true;
+							}
+					}
 			}
 			p += sizeof(*e) + e->len;
 		}
@@ -1066,6 +1149,8 @@ static void agent_free(struct agent *a)
 		close(a->inofd);
 	if (a->tfd >= 0)
 		close(a->tfd);
+	if (a->lockfd >= 0)
+		close(a->lockfd);
 	free(a->p_cache);
 	free(a->p_apps);
 	free(a->p_running);
@@ -1090,6 +1175,17 @@ static int agent_init(struct agent *a, struct error *err)
 	r = node_layout_create(root);
 	if (r < 0)
 		return error_sys(err, -r, "creating the node layout in %s", root);
+	/* one agent per node root */
+	{
+		_cleanup_free_ char *lk = node_path(root, ".agent.lock");
+		if (!lk)
+			return error_sys(err, ENOMEM, "node agent");
+		a->lockfd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (a->lockfd < 0)
+			return error_sys(err, errno, "%s", lk);
+		if (flock(a->lockfd, LOCK_EX | LOCK_NB) < 0)
+			return error_set(err, ERR_TEMP, errno, "another node agent is running on %s", root);
+	}
 	a->p_cache = node_path(root, NODE_DIR_CACHE);
 	a->p_apps = node_path(root, NODE_DIR_APPS);
 	a->p_running = node_path(root, NODE_DIR_RUNNING);
@@ -1155,9 +1251,29 @@ static int reconnect(struct agent *a, struct error *err)
 	a->store = NULL;
 	for (size_t i = 0; i < a->n_conts; i++)
 		a->conts[i]->published = false;
-	r = store_connect(a, err);
-	if (r < 0)
-		return r;
+	/* A new session needs the ensemble: keep trying (the containers run on
+	 * under s6 meanwhile); only SIGTERM/SIGINT ends the wait. */
+	for (unsigned tries = 0;; tries++) {
+		struct signalfd_siginfo si;
+		struct pollfd pfd = { .fd = a->sigfd, .events = POLLIN };
+
+		error_clear(err);
+		store_close(a->store);
+		a->store = NULL;
+		r = store_connect(a, err);
+		if (r >= 0)
+			break;
+		if (tries == 0)
+			LOG("store unreachable (%s): retrying", err->msg ? err->msg : "?");
+		if (poll(&pfd, 1, 1000) > 0)
+			while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+					return r;
+				if (si.ssi_signo == SIGCHLD)
+					reap(a);
+			}
+	}
+	error_clear(err);
 	a->expired = false;
 	a->d_placement = a->d_events = true;
 	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);
@@ -1166,7 +1282,7 @@ static int reconnect(struct agent *a, struct error *err)
 
 int node_agent_run(const struct node_agent_options *o, struct error *err)
 {
-	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1 };
+	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1, .lockfd = -1 };
 	int r;
 
 	a.ns.root = o->root;
@@ -1193,6 +1309,10 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			a.d_placement = false;
 			eventmgr_sync(&a);
 		}
+		if (a.d_ctl) {
+			a.d_ctl = false;
+			ctl_sync(&a);
+		}
 		if (a.d_tomb) {
 			a.d_tomb = false;
 			monitor_sync(&a);
@@ -1209,7 +1329,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			a.d_cleanup = false;
 			cleanup_sync(&a);
 		}
-		if (a.d_placement || a.d_tomb || a.d_cache)
+		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
 		if (n < 0) {

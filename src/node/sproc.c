@@ -195,7 +195,7 @@ static int service_write(const struct node_settings *ns, const char *base, const
 	if (!env || environ_append(&env, json_object_get(svc, "environ")) < 0)
 		return error_sys(err, ENOMEM, "service %s", name);
 	dir = strdup_printf("%s/%s", base, name);
-	/* these scripts run inside the container: paths as container_run binds them */
+	/* these scripts run inside the container: /services is data/services */
 	tomb = strdup(SPROC_CTL_TOMBSTONES);
 	ev = strdup(SPROC_CTL_APPEVENTS);
 	tid = strdup_printf("%s,%s", unique, name);
@@ -300,6 +300,81 @@ int sproc_services_write(const struct node_settings *ns, const char *container_d
 					(void)rm_rf(d);
 			}
 	return 0;
+}
+
+int sproc_ctl_create(const char *container_dir)
+{
+	_cleanup_free_ char *e = strdup_printf("%s/" SPROC_CTL_REL "/appevents", container_dir);
+	_cleanup_free_ char *t = strdup_printf("%s/" SPROC_CTL_REL "/tombstones", container_dir);
+	int r;
+
+	if (!e || !t)
+		return -ENOMEM;
+	r = mkdir_p(e, 0755);
+	return r < 0 ? r : mkdir_p(t, 0755);
+}
+
+static bool ctl_event_ok(const char *name, const char *instance)
+{
+	static const char *const types[] = { "service_running", "service_exited", "aborted" };
+	_cleanup_free_ char *copy = strdup(name);
+	char *p, *inst, *type;
+
+	if (!copy || !(p = strchr(copy, ',')))
+		return false;
+	inst = p + 1;
+	if (!(p = strchr(inst, ',')))
+		return false;
+	*p = 0;
+	type = p + 1;
+	if (!(p = strchr(type, ',')))
+		return false;
+	*p = 0;
+	if (strcmp(inst, instance))
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(types); i++)
+		if (!strcmp(type, types[i]))
+			return true;
+	return false;
+}
+
+int sproc_ctl_drain(const char *root, const char *unique)
+{
+	static const char *const kinds[] = { "appevents", "tombstones" };
+	_cleanup_free_ char *inst = node_unique_instance(unique);
+	int moved = 0;
+
+	if (!inst)
+		return -EINVAL;
+	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+		_cleanup_free_ char *dir = strdup_printf("%s/" NODE_DIR_APPS "/%s/" SPROC_CTL_REL "/%s", root, unique, kinds[k]);
+		_cleanup_free_ char *dest = node_path(root, k == 0 ? NODE_DIR_APPEVENTS : NODE_DIR_TOMB_SERVICES);
+		_cleanup_strv_free_ char **l = NULL;
+
+		if (!dir || !dest)
+			return -ENOMEM;
+		if (dir_list(dir, 1, &l) < 0)
+			continue;
+		for (char **f = l; *f; f++) {
+			_cleanup_free_ char *from = strdup_printf("%s/%s", dir, *f), *to = strdup_printf("%s/%s", dest, *f);
+			_cleanup_free_ char *id = NULL;
+			struct sv_exit e;
+			bool ok;
+
+			if (!from || !to)
+				return -ENOMEM;
+			if (k == 0)
+				ok = ctl_event_ok(*f, inst);
+			else
+				ok = sv_tombstone_parse(*f, &id, &e) == 0 && startswith(id, unique) &&
+				     id[strlen(unique)] == ',' && !strchr(id + strlen(unique) + 1, ',');
+			if (ok && rename(from, to) == 0)
+				moved++;
+			else
+				(void)unlink(from);
+		}
+	}
+	return moved;
 }
 
 int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload)
@@ -456,10 +531,9 @@ static bool all_root(const json_t *app)
 
 int sproc_run(const struct node_settings *ns, struct error *err)
 {
-	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL, *tomb = NULL, *ev = NULL;
+	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL;
 	_cleanup_strv_free_ char **env = NULL;
 	struct container_config cfg = { 0 };
-	struct container_bind binds[2];
 	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
 	json_t *app;
@@ -492,14 +566,10 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
 		goto out;
 	}
-	tomb = node_path(ns->root, NODE_DIR_TOMB_SERVICES);
-	ev = node_path(ns->root, NODE_DIR_APPEVENTS);
-	if (!tomb || !ev || container_env(app, ns, &env) < 0) {
+	if (container_env(app, ns, &env) < 0 || sproc_ctl_create(cwd) < 0) {
 		r = error_sys(err, ENOMEM, "sproc run");
 		goto out;
 	}
-	binds[0] = (struct container_bind){ ev, SPROC_CTL_APPEVENTS, false };
-	binds[1] = (struct container_bind){ tomb, SPROC_CTL_TOMBSTONES, false };
 	cfg.container_dir = cwd;
 	cfg.instance = jstr(app, "name");
 	cfg.unique_name = unique;
@@ -519,8 +589,6 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 	cfg.env = env;
 	cfg.node_root = ns->root;
 	cfg.cgroup_root = ns->cgroup_root;
-	cfg.binds = binds;
-	cfg.n_binds = ELEMENTSOF(binds);
 	cfg.setup_timeout_ms = (uint64_t)ns->setup_timeout_s * 1000;
 	printf("treadle sproc run: %s: starting the container\n", unique);
 	fflush(stdout);
@@ -680,6 +748,73 @@ static int archive(const char *root, const char *unique, const char *cdir)
 	return 0;
 }
 
+static int64_t tree_size(const char *path)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	struct stat st;
+	int64_t n;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	n = (int64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode) || dir_list(path, 0, &l) < 0)
+		return n;
+	for (char **p = l; *p; p++) {
+		_cleanup_free_ char *c = strdup_printf("%s/%s", path, *p);
+		if (c)
+			n += tree_size(c);
+	}
+	return n;
+}
+
+int sproc_archives_prune(const char *root, uint64_t cap_bytes)
+{
+	_cleanup_free_ char *dir = node_path(root, NODE_DIR_ARCHIVES);
+	_cleanup_strv_free_ char **l = NULL;
+	struct ent {
+		char *path;
+		int64_t size;
+		int64_t mtime;
+	} *e = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	int removed = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	if (dir_list(dir, 1, &l) < 0)
+		return 0;
+	n = strv_length(l);
+	e = calloc(n ? n : 1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		e[i].path = strdup_printf("%s/%s", dir, l[i]);
+		if (!e[i].path || stat(e[i].path, &st) < 0)
+			continue;
+		e[i].size = tree_size(e[i].path);
+		e[i].mtime = (int64_t)st.st_mtim.tv_sec;
+		total += e[i].size;
+	}
+	while (total > (int64_t)cap_bytes) {
+		size_t oldest = n;
+		for (size_t i = 0; i < n; i++)
+			if (e[i].path && e[i].size >= 0 && (oldest == n || e[i].mtime < e[oldest].mtime))
+				oldest = i;
+		if (oldest == n)
+			break;
+		(void)rm_rf(e[oldest].path);
+		total -= e[oldest].size;
+		e[oldest].size = -1;
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(e[i].path);
+	free(e);
+	return removed;
+}
+
 static bool any_supervised(const char *cdir)
 {
 	_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
@@ -743,7 +878,9 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 	r = container_cleanup(ns->root, ns->cgroup_root, unique, err);
 	if (r < 0)
 		return error_prefix(err, "cleanup of %s", unique);
-	/* 3. archive logs and records */
+	/* 3. what its services posted last (their final service_exited events) */
+	(void)sproc_ctl_drain(ns->root, unique);
+	/* 4. archive logs and records */
 	r = archive(ns->root, unique, cdir);
 	if (r < 0)
 		return error_sys(err, -r, "archiving %s", unique);
@@ -766,6 +903,7 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 		}
 		(void)touch(marker);
 	}
+	(void)sproc_archives_prune(ns->root, SPROC_ARCHIVES_CAP);
 	/* 5. remove */
 	r = rm_rf(cdir);
 	if (r < 0)

@@ -8,15 +8,19 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../basic/error.h"
 
-/* Where container_run binds the node's spool dirs inside every container
- * (N/appevents and N/tombstones/services): the in-container service scripts
- * post events and tombstones there. */
-#define SPROC_CTL_DIR "/run/tm_ctl"
-#define SPROC_CTL_APPEVENTS SPROC_CTL_DIR "/appevents"
-#define SPROC_CTL_TOMBSTONES SPROC_CTL_DIR "/tombstones"
+/* Per-container spool dirs.  The in-container service scripts post events
+ * and tombstones into <container>/data/services/.ctl/{appevents,tombstones}
+ * (inside the container: /services/.ctl/...; s6-svscan ignores dot dirs).
+ * The agent validates each file (it must name this container) and moves it
+ * into N/appevents or N/tombstones/services: a container cannot post for
+ * another one (Treadmill's UDS accepted anything from uid 0). */
+#define SPROC_CTL_REL "data/services/.ctl"
+#define SPROC_CTL_APPEVENTS "/services/.ctl/appevents"
+#define SPROC_CTL_TOMBSTONES "/services/.ctl/tombstones"
 
 /* Node-wide settings shared by the agent and the sproc commands. */
 struct node_settings {
@@ -47,6 +51,14 @@ int sproc_container_scripts(const struct node_settings *ns, const char *instance
  * histories).  Returns 0 or fills err. */
 int sproc_services_write(const struct node_settings *ns, const char *container_dir, const json_t *app,
 			 struct error *err);
+
+/* Create <container_dir>/data/services/.ctl/{appevents,tombstones}. */
+int sproc_ctl_create(const char *container_dir);
+/* Move the valid files of a container's spool dirs into N/appevents and
+ * N/tombstones/services, drop the others (events must be for its instance and
+ * of type service_running, service_exited or aborted; tombstones must name
+ * "<unique>,<service>").  Returns the number of files moved, or -errno. */
+int sproc_ctl_drain(const char *root, const char *unique);
 
 /* Write data/aborted {"why","payload"} in container_dir unless present. */
 int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload);
@@ -89,6 +101,12 @@ char *sproc_cgroup_path(const char *unique);
  * finished(exitinfo)), remove the container dir and cleanup/<unique>.
  * Idempotent: safe to re-run after a crash at any point. */
 int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err);
+
+/* Total size kept under N/archives (Treadmill: 1 GiB, oldest deleted first). */
+#define SPROC_ARCHIVES_CAP (1024ULL * 1024 * 1024)
+/* Delete the oldest archives/<unique> dirs (by mtime) until the total size is
+ * at most cap_bytes.  Returns how many were removed, or -errno. */
+int sproc_archives_prune(const char *root, uint64_t cap_bytes);
 
 /* Terminal event decided from a container data dir (pure w.r.t. the files):
  * *ret_type = "aborted" | "killed" | "finished" | NULL (no event), *ret_data

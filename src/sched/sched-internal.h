@@ -19,7 +19,7 @@ struct strmap {
 
 /* ---- (node, affinity) -> counters and cursors ------------------------------ */
 struct nodeaff {
-	uint64_t key; /* node << 32 | affinity, UINT64_MAX = empty */
+	uint32_t key; /* node id, UINT32_MAX = empty (one map per affinity) */
 	int32_t count;	/* affinity counter (only for affinities with limits) */
 	int32_t cursor; /* spread/pack strategy index */
 };
@@ -58,8 +58,11 @@ struct sched_node {
 	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
-	int64_t *seg;	/* buckets: max tree over children's free (up children only), SCHED_DIMS_MAX per node */
+	int rr;		/* improved mode: start of the window of children compared next */
+	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
+			 * of that partition, SCHED_DIMS_MAX per tree node */
 	size_t segleaves;
+	int segparts;
 };
 
 struct sched_alloc {
@@ -147,6 +150,7 @@ struct sched_partition {
 	char *label;
 	int alloc;
 	struct sched_reboot *reboot; /* NULL until a schedule is set or a server added */
+	bool pack; /* improved mode: demand near capacity, fill servers best-fit */
 };
 
 void sched_reboot_free(struct sched_reboot *r);
@@ -214,7 +218,8 @@ struct sched_cell {
 
 	struct affmap *afft;	/* per affinity: node -> counter and cursor */
 	size_t cafft;
-	struct affmap packs;	/* (bucket, affinity) using PackStrategy */
+	uint64_t *packs;	/* (bucket << 32 | affinity) pairs using PackStrategy (tests only) */
+	size_t npacks, cpacks;
 	bool *aff_limited;	/* per affinity: some app has limits, so counters are kept */
 	int32_t *aff_placed;	/* per affinity: placed apps */
 	size_t caff_limited, caff_placed;
@@ -224,6 +229,13 @@ struct sched_cell {
 	bool topo_dirty;
 
 	int *queue;	/* scratch: one partition's queue */
+	int *placed_pos; /* scratch: queue positions of apps placed when the pass started */
+	struct sched_floor {
+		uint64_t traits;
+		int64_t demand[SCHED_DIMS_MAX];
+	} floors[32];	/* improved mode, per pass: smallest demand no server took, per traits */
+	int nfloors;
+	size_t nplaced_pos, cplaced_pos;
 	size_t cqueue;
 	uint32_t ev_gen;
 

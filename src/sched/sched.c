@@ -50,6 +50,73 @@ static int grow_array(void **p, size_t *cap, size_t need, size_t elem)
 }
 #define GROW(p, cap, need) grow_array((void **)&(p), &(cap), (need), sizeof(*(p)))
 
+/* Arrays a pass sweeps through (apps, hot lines, queues) live in their own
+ * mappings with transparent huge pages asked for before the first touch:
+ * in a VM a 4 KiB first-touch fault costs tens of microseconds, and a 100k
+ * app cell touches thousands of them in its first pass.  Freed with
+ * huge_free(p, cap * elem). */
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static void *huge_map(size_t len)
+{
+	size_t want = (len + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	uint8_t *p = mmap(NULL, want + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((void *)(a + want), (uintptr_t)p + want + HUGE_ALIGN - (a + want));
+	(void)madvise((void *)a, want, MADV_HUGEPAGE);
+	return (void *)a;
+}
+
+/* Below one huge page an array is plain malloc'ed memory. */
+static void huge_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (len >= HUGE_ALIGN)
+		munmap(p, (len + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1));
+	else
+		free(p);
+}
+
+static int huge_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	if (n * elem < HUGE_ALIGN) {
+		q = realloc(*p, n * elem);
+		if (!q)
+			return -ENOMEM;
+		*p = q;
+		*cap = n;
+		return 0;
+	}
+	/* whole huge pages: use them up */
+	n = ((n * elem + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1)) / elem;
+	q = huge_map(n * elem);
+	if (!q)
+		return -ENOMEM;
+	if (*p) {
+		memcpy(q, *p, *cap * elem);
+		huge_free(*p, *cap * elem);
+	}
+	*p = q;
+	*cap = n;
+	return 0;
+}
+#define HGROW(p, cap, need) huge_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
+
 static char *xstrdup_printf(const char *fmt, ...) _printf_(1, 2);
 static char *xstrdup_printf(const char *fmt, ...)
 {
@@ -129,20 +196,21 @@ static int level_id(struct sched_cell *c, const char *name)
 
 /* ---- (node, affinity) map ---------------------------------------------------------- */
 
-#define AFF_EMPTY UINT64_MAX
+#define AFF_EMPTY UINT32_MAX
 
 static inline uint64_t aff_key(int node, int aff)
 {
 	return ((uint64_t)(uint32_t)node << 32) | (uint32_t)aff;
 }
 
-static inline size_t aff_slot(uint64_t k, size_t cap)
+static inline size_t aff_slot(uint32_t k, size_t cap)
 {
-	k *= 0x9E3779B97F4A7C15ull;
-	return (size_t)(k >> 20) & (cap - 1);
+	uint64_t h = (uint64_t)k * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 32) & (cap - 1);
 }
 
-static struct nodeaff *aff_find(const struct affmap *m, uint64_t key)
+static struct nodeaff *aff_find(const struct affmap *m, uint32_t key)
 {
 	size_t i;
 
@@ -185,15 +253,15 @@ static int aff_rehash(struct affmap *m, size_t cap)
 	return 0;
 }
 
-static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
+static struct nodeaff *aff_get(struct affmap *m, uint32_t key)
 {
 	struct nodeaff *e = aff_find(m, key);
 	size_t i;
 
 	if (e)
 		return e;
-	if ((m->used + 1) * 2 >= m->cap) {
-		if (aff_rehash(m, m->cap ? m->cap * 2 : 8) < 0)
+	if ((m->used + 1) * 4 >= m->cap * 3) {
+		if (aff_rehash(m, m->cap ? m->cap * 2 : 4) < 0)
 			return NULL;
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
@@ -205,7 +273,7 @@ static struct nodeaff *aff_get(struct affmap *m, uint64_t key)
 
 static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
 {
-	const struct nodeaff *e = aff_find(&c->afft[aff], (uint64_t)node);
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)node);
 
 	return e ? e->count : 0;
 }
@@ -218,7 +286,7 @@ static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
 	if (!c->aff_limited[aff])
 		return 0;
 	for (; node >= 0; node = c->nodes[node].parent) {
-		struct nodeaff *e = aff_get(&c->afft[aff], (uint64_t)node);
+		struct nodeaff *e = aff_get(&c->afft[aff], (uint32_t)node);
 
 		if (!e)
 			return -ENOMEM;
@@ -310,15 +378,15 @@ void sched_cell_free(struct sched_cell *c)
 		free(c->allocs[i].leaf);
 		free(c->allocs[i].subs);
 		free(c->allocs[i].ids);
-		free(c->allocs[i].q);
-		free(c->allocs[i].pq);
+		huge_free(c->allocs[i].q, c->allocs[i].qcap * sizeof(*c->allocs[i].q));
+		huge_free(c->allocs[i].pq, c->allocs[i].pqcap * sizeof(*c->allocs[i].pq));
 	}
 	free(c->allocs);
 	for (i = 0; i < c->napps; i++)
 		free(c->apps[i].name);
-	free(c->apps);
-	free(c->hot);
-	free(c->touched);
+	huge_free(c->apps, c->capps * sizeof(*c->apps));
+	huge_free(c->hot, c->chot * sizeof(*c->hot));
+	huge_free(c->touched, c->ctouched * sizeof(*c->touched));
 	free(c->dirty);
 	free(c->srv_changed);
 	free(c->scr);
@@ -348,11 +416,12 @@ void sched_cell_free(struct sched_cell *c)
 	for (i = 0; i < c->naffs && c->afft; i++)
 		free(c->afft[i].e);
 	free(c->afft);
-	free(c->packs.e);
+	free(c->packs);
 	free(c->aff_limited);
 	free(c->aff_placed);
 	free(c->srv_order);
-	free(c->queue);
+	huge_free(c->queue, c->cqueue * sizeof(*c->queue));
+	huge_free(c->placed_pos, c->cplaced_pos * sizeof(*c->placed_pos));
 	free(c);
 }
 
@@ -380,34 +449,42 @@ static bool valid_node(const struct sched_cell *c, int n)
  * in O(log children) instead of O(children). */
 
 #define SD SCHED_DIMS_MAX
+#define SEG(n, p, k) ((n)->seg + (((size_t)(p) * 2 * (n)->segleaves + (k)) * SD))
 
-static void seg_pull(struct sched_cell *c, struct sched_node *n, size_t k)
+static void seg_pull(struct sched_cell *c, struct sched_node *n, size_t leaf)
 {
-	for (k >>= 1; k >= 1; k >>= 1)
-		for (int d = 0; d < ND(c); d++)
-			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+	for (int p = 0; p < n->segparts; p++)
+		for (size_t k = leaf >> 1; k >= 1; k >>= 1) {
+			int64_t *t = SEG(n, p, k), *l = SEG(n, p, 2 * k), *r = SEG(n, p, 2 * k + 1);
+
+			for (int d = 0; d < ND(c); d++)
+				t[d] = MAX(l[d], r[d]);
+		}
 }
 
 static void seg_leaf(struct sched_cell *c, struct sched_node *n, int i)
 {
-	size_t k;
 	int ch;
 
 	if (!n->seg)
 		return;
-	k = n->segleaves + (size_t)i;
 	ch = n->children[i];
-	for (int d = 0; d < ND(c); d++)
-		n->seg[k * SD + d] = ch >= 0 && c->nodes[ch].state == SCHED_UP ? c->nodes[ch].free[d] : INT64_MIN;
+	for (int p = 0; p < n->segparts; p++) {
+		int64_t *t = SEG(n, p, n->segleaves + (size_t)i);
+		bool ok = ch >= 0 && c->nodes[ch].state == SCHED_UP && (c->nodes[ch].labels & (1ull << p));
+
+		for (int d = 0; d < ND(c); d++)
+			t[d] = ok ? c->nodes[ch].free[d] : INT64_MIN;
+	}
 }
 
-/* A child's free or state changed: update its parent's tree. */
+/* A child's free, state or labels changed: update its parent's trees. */
 static void seg_update(struct sched_cell *c, int child)
 {
 	int p = c->nodes[child].parent;
 	struct sched_node *n;
 
-	if (p < 0)
+	if (p < 0 || c->mode != SCHED_MODE_COMPAT)
 		return;
 	n = &c->nodes[p];
 	if (!n->seg)
@@ -419,53 +496,65 @@ static void seg_update(struct sched_cell *c, int child)
 static int seg_rebuild(struct sched_cell *c, int b)
 {
 	struct sched_node *n = &c->nodes[b];
-	size_t leaves = 1;
+	size_t leaves = 1, total;
+	int parts = MAX(c->nparts, 1);
 	int64_t *seg;
+
+	if (c->mode != SCHED_MODE_COMPAT)
+		return 0;
 
 	while (leaves < (size_t)n->nchildren)
 		leaves *= 2;
-	if (leaves != n->segleaves || !n->seg) {
-		seg = malloc(2 * leaves * SD * sizeof(int64_t));
+	total = (size_t)parts * 2 * leaves * SD;
+	if (leaves != n->segleaves || parts != n->segparts || !n->seg) {
+		seg = malloc(total * sizeof(int64_t));
 		if (!seg)
 			return -ENOMEM;
 		free(n->seg);
 		n->seg = seg;
 		n->segleaves = leaves;
+		n->segparts = parts;
 	}
-	for (size_t k = 0; k < 2 * leaves * SD; k++)
+	for (size_t k = 0; k < total; k++)
 		n->seg[k] = INT64_MIN;
 	for (int i = 0; i < n->nchildren; i++)
 		seg_leaf(c, n, i);
-	for (size_t k = leaves - 1; k >= 1; k--)
-		for (int d = 0; d < ND(c); d++)
-			n->seg[k * SD + d] = MAX(n->seg[2 * k * SD + d], n->seg[(2 * k + 1) * SD + d]);
+	for (int p = 0; p < parts; p++)
+		for (size_t k = leaves - 1; k >= 1; k--) {
+			int64_t *t = SEG(n, p, k), *l = SEG(n, p, 2 * k), *r = SEG(n, p, 2 * k + 1);
+
+			for (int d = 0; d < ND(c); d++)
+				t[d] = MAX(l[d], r[d]);
+		}
 	return 0;
 }
 
-static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, size_t k, size_t kl, size_t kr,
-			size_t lo, size_t hi, const int64_t *dem)
+static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, int p, size_t k, size_t kl,
+			size_t kr, size_t lo, size_t hi, const int64_t *dem)
 {
+	const int64_t *t = SEG(n, p, k);
 	size_t mid;
 	int r;
 
 	if (kr <= lo || kl >= hi)
 		return -1;
 	for (int d = 0; d < ND(c); d++)
-		if (n->seg[k * SD + d] < dem[d])
+		if (t[d] < dem[d])
 			return -1;
 	if (kr - kl == 1)
 		return (int)kl;
 	mid = (kl + kr) / 2;
-	r = seg_find_rec(c, n, 2 * k, kl, mid, lo, hi, dem);
-	return r >= 0 ? r : seg_find_rec(c, n, 2 * k + 1, mid, kr, lo, hi, dem);
+	r = seg_find_rec(c, n, p, 2 * k, kl, mid, lo, hi, dem);
+	return r >= 0 ? r : seg_find_rec(c, n, p, 2 * k + 1, mid, kr, lo, hi, dem);
 }
 
-/* First child index in [lo, hi) that is up with free >= dem, or -1. */
-static int seg_find(const struct sched_cell *c, const struct sched_node *n, size_t lo, size_t hi, const int64_t *dem)
+/* First child index in [lo, hi) that is up, of partition p, with free >= dem, or -1. */
+static int seg_find(const struct sched_cell *c, const struct sched_node *n, int p, size_t lo, size_t hi,
+		    const int64_t *dem)
 {
 	if (lo >= hi)
 		return -1;
-	return seg_find_rec(c, n, 1, 0, n->segleaves, lo, hi, dem);
+	return seg_find_rec(c, n, p, 1, 0, n->segleaves, lo, hi, dem);
 }
 
 static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
@@ -492,6 +581,8 @@ static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
  * capacity from its ancestors' sums. */
 static void sums_add(struct sched_cell *c, int from, const int64_t *free, const int64_t *cap, int sign)
 {
+	if (c->mode != SCHED_MODE_IMPROVED)
+		return;
 	for (int b = from; b >= 0; b = c->nodes[b].parent)
 		for (int d = 0; d < ND(c); d++) {
 			c->nodes[b].sum_free[d] += sign * free[d];
@@ -633,9 +724,14 @@ static int attach(struct sched_cell *c, int parent, int id)
 	if (subtree_affinity(c, id, parent, +1) < 0)
 		return -ENOMEM;
 	labels = n->labels;
+	seg_update(c, id);
 	for (int b = parent; b >= 0; b = c->nodes[b].parent) {
+		uint64_t old = c->nodes[b].labels;
+
 		c->nodes[b].labels |= labels;
 		labels = c->nodes[b].labels;
+		if (labels != old)
+			seg_update(c, b);
 	}
 	adjust_capacity_up(c, parent, c->nodes[id].free);
 	subtree_sums(c, id, parent, +1);
@@ -861,18 +957,17 @@ int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affi
 		return aff;
 	if (ensure_aff_arrays(c) < 0)
 		return -ENOMEM;
-	e = aff_get(&c->afft[aff], (uint64_t)bucket);
+	e = aff_get(&c->afft[aff], (uint32_t)bucket);
 	if (!e)
 		return -ENOMEM;
 	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
+	for (size_t i = 0; i < c->npacks; i++)
+		if (c->packs[i] == aff_key(bucket, aff))
+			c->packs[i--] = c->packs[--c->npacks];
 	if (s == SCHED_PACK) {
-		if (!aff_get(&c->packs, aff_key(bucket, aff)))
+		if (GROW(c->packs, c->cpacks, c->npacks + 1) < 0)
 			return -ENOMEM;
-	} else {
-		struct nodeaff *p = aff_find(&c->packs, aff_key(bucket, aff));
-
-		if (p)
-			p->count = -1; /* tombstone-free: marks "spread again" */
+		c->packs[c->npacks++] = aff_key(bucket, aff);
 	}
 	return 0;
 }
@@ -1352,11 +1447,11 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	if (!spec || !spec->name || !*spec->name || !spec->demand || alloc < 0 || (size_t)alloc >= c->nallocs)
 		return -EINVAL;
 	for (int d = 0; d < ND(c); d++)
-		if (spec->demand[d] < 0)
+		if (spec->demand[d] < 0 || spec->demand[d] > INT32_MAX)
 			return -EINVAL;
 	if (strmap_get(&c->app_by_name, spec->name) >= 0)
 		return -EEXIST;
-	if (GROW(c->apps, c->capps, c->napps + 1) < 0 || GROW(c->hot, c->chot, c->napps + 1) < 0)
+	if (HGROW(c->apps, c->capps, c->napps + 1) < 0 || HGROW(c->hot, c->chot, c->napps + 1) < 0)
 		return -ENOMEM;
 	id = (int)c->napps;
 	a = &c->apps[id];
@@ -1523,7 +1618,7 @@ static void touch(struct sched_cell *c, int id)
 
 	if (!c->in_pass || a->touch_gen == c->pass_gen)
 		return;
-	if (GROW(c->touched, c->ctouched, c->ntouched + 1) < 0) {
+	if (HGROW(c->touched, c->ctouched, c->ntouched + 1) < 0) {
 		c->need_full = true; /* reported changes may be incomplete; rare */
 		return;
 	}
@@ -1645,6 +1740,7 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	struct sched_app *a = &c->apps[id];
 
 	touch(c, id);
+	c->nfloors = 0; /* room freed: what failed before may fit now */
 	server_unlink(c, s, id);
 	c->aff_placed[a->affinity]--;
 	set_server(c, id, -1);
@@ -1665,18 +1761,16 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(&c->afft[aff], (uint64_t)b);
+	return aff_get(&c->afft[aff], (uint32_t)b);
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
 static bool is_pack(const struct sched_cell *c, int b, int aff)
 {
-	const struct nodeaff *p;
-
-	if (!c->packs.used)
-		return false;
-	p = aff_find(&c->packs, aff_key(b, aff));
-	return p && p->count == 0;
+	for (size_t i = 0; i < c->npacks; i++)
+		if (c->packs[i] == aff_key(b, aff))
+			return true;
+	return false;
 }
 
 static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
@@ -1735,18 +1829,28 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 	size_t base = c->nscr, k = 0;
 	int len = c->nodes[b].nchildren;
 	bool ok = false;
+	bool pack = c->parts[c->allocs[c->apps[id].alloc].label].pack;
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	for (int i = 0; i < len; i++) {
-		int ch = c->nodes[b].children[i];
+	/* Wide buckets: compare a window of SCHED_WINDOW children that rotates
+	 * one step per placement (every child gets its turn), and look at all
+	 * of them only when none in the window can take the app. */
+	for (int pass = len > SCHED_WINDOW ? 0 : 1; pass < 2 && k == 0; pass++) {
+		int start = pass == 0 ? c->nodes[b].rr % len : 0, cnt = pass == 0 ? SCHED_WINDOW : len;
 
-		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
-			continue;
-		c->scr[base + k].node = ch;
-		c->scr[base + k].score = load_score(c, ch);
-		k++;
+		for (int j = 0; j < cnt; j++) {
+			int ch = c->nodes[b].children[(start + j) % len];
+
+			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
+				continue;
+			c->scr[base + k].node = ch;
+			c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
+			k++;
+		}
 	}
+	if (len > SCHED_WINDOW)
+		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
 	c->nscr = base + k;
 	for (;;) {
 		size_t best = SIZE_MAX;
@@ -1773,6 +1877,7 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct nodeaff *e, double now)
 {
 	const int64_t *dem = c->apps[id].demand;
+	int part = c->allocs[c->apps[id].alloc].label;
 	int len = c->nodes[b].nchildren;
 	int s0 = e->cursor >= len ? 0 : e->cursor;
 	uint64_t gen = c->afft[aff].gen;
@@ -1781,7 +1886,7 @@ static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct
 		size_t lo = pass == 0 ? (size_t)s0 : 0, hi = pass == 0 ? (size_t)len : (size_t)s0;
 
 		for (;;) {
-			int k = seg_find(c, &c->nodes[b], lo, hi, dem);
+			int k = seg_find(c, &c->nodes[b], part, lo, hi, dem);
 
 			if (k < 0)
 				break;
@@ -1816,8 +1921,11 @@ static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 	e = strategy(c, b, aff);
 	if (!e)
 		return false;
-	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0)
+	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0) {
+		if (c->nodes[b].segparts < c->nparts && seg_rebuild(c, b) < 0)
+			return false;
 		return bucket_put_fast(c, b, id, aff, e, now);
+	}
 	gen = c->afft[aff].gen;
 	node = strategy_suggest(c, b, e, pack);
 	if (node < 0)
@@ -1933,25 +2041,38 @@ static int priv_order(struct sched_cell *c, int alloc, int *out)
 }
 
 /* Allocation.priv_utilization_queue */
-static int priv_queue(struct sched_cell *c, int alloc)
+/* Allocation.priv_utilization_queue into al->pq.  For an allocation without
+ * sub-allocations (free != NULL) its utilization_queue is the same order
+ * with utilization recomputed against reserved + free: both are computed in
+ * one sweep straight into al->q. */
+static int priv_queue(struct sched_cell *c, int alloc, const double *free)
 {
 	struct sched_alloc *al = &c->allocs[alloc];
-	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
-	double ub, ua;
-	int n, r;
+	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], avail2[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
+	double ub, ua, ub2 = 0, ua2;
+	struct sched_queue_entry *out;
+	int n;
 
-	if (GROW(al->pq, al->pqcap, al->napps + 1) < 0 || GROW(c->queue, c->cqueue, al->napps + 1) < 0)
+	if (HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
 		return -ENOMEM;
+	if (free ? HGROW(al->q, al->qcap, al->napps + 1) < 0 : HGROW(al->pq, al->pqcap, al->napps + 1) < 0)
+		return -ENOMEM;
+	out = free ? al->q : al->pq;
 	n = priv_order(c, alloc, c->queue);
 	if (n < 0)
 		return n;
-	for (int d = 0; d < ND(c); d++)
+	for (int d = 0; d < ND(c); d++) {
 		avail[d] = al->reserved[d] + SCHED_EPS;
+		if (free)
+			avail2[d] = al->total[d] + free[d] + SCHED_EPS;
+	}
 	ub = sched_utilization(ND(c), zero, al->reserved, avail);
+	if (free)
+		ub2 = sched_utilization(ND(c), zero, al->total, avail2);
 	for (int i = 0; i < n; i++) {
 		int x = c->queue[i];
 		const struct sched_hot *a = &c->hot[x];
-		struct sched_queue_entry *e = &al->pq[i];
+		struct sched_queue_entry *e = &out[i];
 		int64_t rank;
 
 		for (int d = 0; d < ND(c); d++)
@@ -1966,12 +2087,26 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		} else {
 			rank = SCHED_UNPLACED_RANK;
 		}
-		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1 };
+		*e = (struct sched_queue_entry){ rank, ub, ua, x, a->server >= 0 ? 0 : 1, a->priority == 0, { 0 } };
+		for (int d = 0; d < ND(c); d++)
+			e->demand[d] = (int32_t)a->demand[d];
 		ub = ua;
+		if (free) {
+			ua2 = sched_utilization(ND(c), acc, al->total, avail2);
+			if (a->priority == 0)
+				ub2 = ua2 = INFINITY;
+			e->util_before = ub2;
+			e->util_after = ua2;
+			ub2 = ua2;
+		}
 	}
-	al->pqn = (size_t)n;
-	r = 0;
-	return r;
+	if (free) {
+		al->qn = (size_t)n;
+		al->pqn = 0;
+	} else {
+		al->pqn = (size_t)n;
+	}
+	return 0;
 }
 
 /* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
@@ -2047,12 +2182,14 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	double ub, ua;
 	int nh = 0, r;
 
+	if (al->nsubs == 0)
+		return priv_queue(c, alloc, free);
 	for (int i = 0; i < al->nsubs; i++) {
 		r = alloc_queue(c, al->subs[i], free);
 		if (r < 0)
 			return r;
 	}
-	r = priv_queue(c, alloc);
+	r = priv_queue(c, alloc, NULL);
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
@@ -2071,7 +2208,7 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 		if (qn)
 			h[nh++] = (struct heap_item){ q, q + qn, c->hot, i };
 	}
-	if (GROW(al->q, al->qcap, total + 1) < 0)
+	if (HGROW(al->q, al->qcap, total + 1) < 0)
 		return -ENOMEM;
 	for (int i = nh / 2 - 1; i >= 0; i--)
 		heap_siftup(h, nh, i);
@@ -2080,14 +2217,16 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	ub = sched_utilization(ND(c), zero, al->total, avail);
 	while (nh > 0) {
 		const struct sched_queue_entry *e = h[0].cur;
-		const struct sched_hot *a = &c->hot[e->app];
+		struct sched_queue_entry *o = &al->q[out++];
 
 		for (int d = 0; d < ND(c); d++)
-			acc[d] = acc[d] + a->demand[d];
+			acc[d] = acc[d] + (double)e->demand[d];
 		ua = sched_utilization(ND(c), acc, al->total, avail);
-		if (a->priority == 0)
+		if (e->prio0)
 			ub = ua = INFINITY;
-		al->q[out++] = (struct sched_queue_entry){ e->rank, ub, ua, e->app, e->pending };
+		*o = *e;
+		o->util_before = ub;
+		o->util_after = ua;
 		ub = ua;
 		if (nh == 1) {
 			h[0].cur++;
@@ -2228,11 +2367,69 @@ static void tracker_adjust(struct sched_cell *c, const struct sched_app *a)
  * tree still holds, and evict only there. */
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now);
 
+/* Improved mode: a put has no side effect when it fails, so an app with no
+ * affinity limits and no lease that asks at least as much as one that found
+ * no server (same traits and partition, this pass) cannot fit either. */
+static bool floor_applies(const struct sched_app *a)
+{
+	return a->limits < 0 && a->lease == 0;
+}
+
+static bool doomed(const struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+
+	if (!floor_applies(a))
+		return false;
+	for (int i = 0; i < c->nfloors; i++) {
+		bool ge = true;
+
+		if (c->floors[i].traits != t)
+			continue;
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] < c->floors[i].demand[d])
+				ge = false;
+		if (ge)
+			return true;
+	}
+	return false;
+}
+
+static void floor_adjust(struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+	int i;
+
+	if (!floor_applies(a))
+		return;
+	for (i = 0; i < c->nfloors; i++)
+		if (c->floors[i].traits == t)
+			break;
+	if (i == c->nfloors) {
+		if (c->nfloors == (int)ELEMENTSOF(c->floors))
+			return;
+		c->nfloors++;
+	} else {
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > c->floors[i].demand[d])
+				return; /* keep the smaller one (elementwise) */
+	}
+	c->floors[i].traits = t;
+	memcpy(c->floors[i].demand, a->demand, sizeof(c->floors[i].demand));
+}
+
 static void find_placements(struct sched_cell *c, const struct sched_queue_entry *q, const int *queue, size_t qn,
 			    double now)
 {
+	c->nfloors = 0; /* one partition per call */
 	c->tracker_gen++;
 	c->ev_gen++;
+	c->nplaced_pos = 0;
+	if (HGROW(c->placed_pos, c->cplaced_pos, qn + 1) < 0)
+		return;
+	for (size_t i = 0; i < qn; i++)
+		if (c->hot[queue[i]].server >= 0)
+			c->placed_pos[c->nplaced_pos++] = (int)i;
 	for (size_t qi = 0; qi < qn; qi++) {
 		int id = queue[qi];
 		struct sched_hot *h = &c->hot[id];
@@ -2279,17 +2476,17 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			continue;
 		if (!tracker_feasible(c, a))
 			continue;
-		if (!node_put(c, SCHED_ROOT, id, now)) {
+		if (!(c->mode == SCHED_MODE_IMPROVED && doomed(c, a)) && !node_put(c, SCHED_ROOT, id, now)) {
 			if (c->mode == SCHED_MODE_IMPROVED) {
 				evict_for(c, queue, qi, qn, id, now);
 			} else {
-				for (size_t vi = qn; vi-- > 0;) {
-					int vid = queue[vi];
+				/* from the tail toward the app; only apps placed when the
+				 * pass started can be placed behind it */
+				for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > qi;) {
+					int vid = queue[c->placed_pos[j]];
 					struct sched_app *v = &c->apps[vid];
 					int vs;
 
-					if (vid == id)
-						break;
 					if (v->server < 0)
 						continue;
 					vs = v->server;
@@ -2312,6 +2509,8 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			} else {
 				release_identity(c, a);
 				tracker_adjust(c, a);
+				if (c->mode == SCHED_MODE_IMPROVED)
+					floor_adjust(c, a);
 			}
 		}
 	}
@@ -2352,8 +2551,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	 * on each up server what its lower-ranked apps hold; the first server
 	 * where that plus its free room covers the demand, and where every
 	 * other constraint up the tree holds, is the one to evict from. */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		const struct sched_app *v = &c->apps[queue[vi]];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		const struct sched_app *v = &c->apps[queue[c->placed_pos[j]]];
 		int s = v->server;
 		bool ok = true;
 
@@ -2376,8 +2575,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	if (chosen < 0)
 		return false;
 	/* evict on that server only, from the tail, until the app fits */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		int wid = queue[vi];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		int wid = queue[c->placed_pos[j]];
 		struct sched_app *w = &c->apps[wid];
 		bool fits = true;
 
@@ -2452,10 +2651,25 @@ static int schedule_partition(struct sched_cell *c, int p, double now)
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
-	if (GROW(c->queue, c->cqueue, al->qn + 1) < 0)
+	if (HGROW(c->queue, c->cqueue, al->qn + 1) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < al->qn; i++)
-		c->queue[i] = al->q[i].app;
+	{
+		double dem[SCHED_DIMS_MAX] = { 0 };
+		bool pack = false;
+
+		for (size_t i = 0; i < al->qn; i++) {
+			c->queue[i] = al->q[i].app;
+			for (int d = 0; d < ND(c); d++)
+				dem[d] += c->hot[al->q[i].app].demand[d];
+		}
+		/* improved mode: spread while the partition has room to spare; when
+		 * its apps ask for more than SCHED_PACK_AT of its capacity, spreading
+		 * would fragment it, so servers are filled best-fit instead */
+		for (int d = 0; d < ND(c); d++)
+			if (size[d] > 1 && dem[d] > SCHED_PACK_AT * size[d])
+				pack = true;
+		c->parts[p].pack = pack;
+	}
 	/* _record_rank_and_util: the root queue stays in al->q until the next
 	 * pass; sched_app_info() reads rank and utilization from it */
 	find_placements(c, al->q, c->queue, al->qn, now);

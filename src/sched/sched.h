@@ -36,6 +36,8 @@
 #define SCHED_DEFAULT_RANK 100
 #define SCHED_UNPLACED_RANK INT64_MAX	/* Python's sys.maxsize */
 #define SCHED_NO_LIMIT INT32_MAX	/* affinity limit "inf" */
+#define SCHED_PACK_AT 0.9		/* improved mode: demand/capacity above which a partition is packed */
+#define SCHED_WINDOW 32			/* improved mode: children compared per placement in wide buckets */
 
 enum sched_mode { SCHED_MODE_COMPAT = 0, SCHED_MODE_IMPROVED = 1 };
 enum sched_state { SCHED_UP = 0, SCHED_DOWN = 1, SCHED_FROZEN = 2 };
@@ -263,7 +265,9 @@ struct sched_queue_entry {
 	int64_t rank;
 	double util_before, util_after;
 	int32_t app;
-	int32_t pending;	/* the global_order tie-break is read from the app */
+	int16_t pending;	/* the global_order tie-break is read from the app */
+	int16_t prio0;		/* priority 0: utilization is inf at every level */
+	int32_t demand[SCHED_DIMS_MAX]; /* carried along so upper levels read sequentially */
 };
 /* Compute the utilization queue of `alloc` against `free` (ndims doubles) as
  * Treadmill's Allocation.utilization_queue would; *ret is malloc'ed. */

@@ -92,7 +92,7 @@ static int cmd_check(int argc, char **argv)
 			check(!strcmp(host, v), "hostname", "got '%s', want '%s'", host, v);
 			i++;
 		} else if (!strcmp(a, "--uid")) {
-			check((long)getuid() == atol(v) && (long)geteuid() == atol(v), "runs as the proid",
+			check((long)getuid() == strtol(v, NULL, 10) && (long)geteuid() == strtol(v, NULL, 10), "runs as the proid",
 			      "uid %ld, want %s", (long)getuid(), v);
 			i++;
 		} else if (!strcmp(a, "--no-caps")) {
@@ -122,7 +122,7 @@ static int cmd_check(int argc, char **argv)
 				fclose(f);
 			}
 			comm[strcspn(comm, "\n")] = 0;
-			check(n > 0 && n <= atoi(v), "only the container's processes visible", "%d processes", n);
+			check(n > 0 && n <= (int)strtol(v, NULL, 10), "only the container's processes visible", "%d processes", n);
 			check(!strcmp(comm, "s6-svscan"), "pid 1 is s6-svscan", "pid 1 is '%s'", comm);
 			i++;
 		} else if (!strcmp(a, "--net-lo-only")) {
@@ -141,6 +141,39 @@ static int cmd_check(int argc, char **argv)
 			      strerror(errno));
 			if (s >= 0)
 				close(s);
+		} else if (!strcmp(a, "--reaped")) {
+			/* an orphan is re-parented to pid 1, which must reap it */
+			pid_t c = fork();
+			if (c == 0) {
+				if (fork() == 0) {
+					usleep(100000);
+					_exit(0);
+				}
+				_exit(0);
+			}
+			waitpid(c, NULL, 0);
+			usleep(600000);
+			int zombies = 0;
+			DIR *d = opendir("/proc");
+			struct dirent *de;
+			while (d && (de = readdir(d))) {
+				char path[300], buf[256];
+				if (de->d_name[0] < '1' || de->d_name[0] > '9')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+				FILE *f = fopen(path, "re");
+				if (!f)
+					continue;
+				if (fgets(buf, sizeof(buf), f)) {
+					char *rp = strrchr(buf, ')');
+					if (rp && rp[1] == ' ' && rp[2] == 'Z')
+						zombies++;
+				}
+				fclose(f);
+			}
+			if (d)
+				closedir(d);
+			check(zombies == 0, "orphans are reaped by pid 1", "%d zombies", zombies);
 		} else if (!strcmp(a, "--seccomp")) {
 			errno = 0;
 			int r = mount("none", "/tmp", "tmpfs", 0, NULL);
@@ -278,13 +311,13 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "check"))
 		return cmd_check(argc, argv);
 	if (!strcmp(argv[1], "alloc") && argc > 2)
-		return cmd_alloc(atol(argv[2]));
+		return cmd_alloc(strtol(argv[2], NULL, 10));
 	if (!strcmp(argv[1], "spin") && argc > 2)
-		return cmd_spin(atol(argv[2]));
+		return cmd_spin(strtol(argv[2], NULL, 10));
 	if (!strcmp(argv[1], "forkbomb") && argc > 2)
-		return cmd_forkbomb(atol(argv[2]));
+		return cmd_forkbomb(strtol(argv[2], NULL, 10));
 	if (!strcmp(argv[1], "fill") && argc > 3)
-		return cmd_fill(argv[2], atol(argv[3]));
+		return cmd_fill(argv[2], strtol(argv[3], NULL, 10));
 	fprintf(stderr, "probe: bad command\n");
 	return 2;
 }

@@ -12,9 +12,16 @@ assert "aborted after the setup timeout" wait_for 20 st exists "/finished/$I"
 F=$(st get "/finished/$I")
 assert "/finished: state aborted, data timeout" bash -c "echo '$F' | grep -q '\"state\":\"aborted\"' && echo '$F' | grep -q '\"data\":\"timeout\"'"
 assert "aborted event traced" bash -c "$(declare -f events st); BIN='$BIN' STORE='$STORE'; events '$I' | tail -1 | grep -qx 'aborted,timeout'"
-assert "container cleaned up" wait_for 10 test -z "$(ls "$N/apps")"
+assert "container cleaned up" wait_for 10 dir_empty "$N/apps"
 U=$(ls "$N/archives" | head -1)
 assert "archived aborted record" grep -q '"why":"timeout"' "$N/archives/$U/aborted"
+
+# a manifest the runtime refuses (docker image service): aborted at configure
+I4='nobody.bad#0000000034'
+place "$I4" '{"proid":"nobody","environment":"dev","memory":"100M","cpu":"10%","disk":"100M","services":[{"name":"d","image":"docker://busybox","restart":{"limit":1,"interval":60}}]}'
+assert "bad manifest: aborted at configure" wait_for 20 st exists "/finished/$I4"
+assert "bad manifest: state aborted, data unknown" bash -c "'$BIN' store --store '$STORE' get '/finished/$I4' | grep -q '\"state\":\"aborted\".*' && '$BIN' store --store '$STORE' get '/finished/$I4' | grep -q '\"data\":\"unknown\"'"
+assert "bad manifest: unscheduled, no container" bash -c "! '$BIN' store --store '$STORE' exists '/scheduled/$I4' >/dev/null 2>&1 && [ -z \"\$(ls '$N/apps')\" ]"
 
 start_svscan
 I2='nobody.hog#0000000032'

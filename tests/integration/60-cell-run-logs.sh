@@ -31,4 +31,12 @@ wait_for 30 grep -q "after-rotate-$m" "$R/follow.out" || { kill $fpid; fail "log
 kill $fpid; wait $fpid 2>/dev/null
 ls "$R"/node/apps/*/data/services/sh/data/log/ | grep -q '^@' || note "(no rotated file seen; s6-log did not rotate?)"
 n=$(grep -c "first-$m" "$R/follow.out"); [ "$n" = 1 ] || { grep -n -v "^x*$" "$R/follow.out" | head; ls -li "$R"/node/apps/*/data/services/sh/data/log/; fail "logs -f printed the first marker $n times"; }
-echo "ok: run, show, logs, logs -f across rotation"
+# cell down with the container running: the node cleans it up first, the
+# instance finishes (killed by SIGTERM), nothing is swept (teardown checks leaks).
+out=$("$T" cell down 2>&1) || fail "cell down: $out"
+echo "$out" | grep -q swept && fail "cell down had to sweep: $out"
+"$T" cell status >/dev/null 2>&1 && fail "cell still running after cell down"
+pgrep -f "sleep 86$$" >/dev/null && fail "the service survived cell down"
+"$T" trace "$inst" >/dev/null; rc=$?
+[ "$rc" = 143 ] || fail "trace exit after cell down: $rc, expected 143 (finished, killed by SIGTERM)"
+echo "ok: run, show, logs, logs -f across rotation, cell down"

@@ -35,4 +35,7 @@ grep -q 'exited, return code: 3' "$R/trace.out" || fail "trace does not print th
 "$T" trace "$inst" >/dev/null; [ $? = 3 ] || fail "trace (no --follow) exit code is not 3"
 wait_for 10 sh -c "'$T' show finished | grep -F '$inst' | grep -q 'rc=3'" || fail "show finished lacks rc=3"
 "$T" show scheduled | grep -qF "$inst" && fail "finished instance still scheduled"
-echo "ok: restart policy, finished rc 3, trace sequence"
+# Its logs outlive the container (the node archives them at cleanup).
+wait_for 20 sh -c "[ \$('$T' logs '$inst/crash' 2>/dev/null | grep -c crashing) = 3 ]" ||
+	fail "logs of the finished instance do not show 3 runs: $("$T" logs "$inst/crash" 2>&1 | head -5)"
+echo "ok: restart policy, finished rc 3, trace sequence, archived logs"

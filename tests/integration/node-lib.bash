@@ -12,7 +12,7 @@ chmod 755 "$T" # services run as the proid (nobody) and must reach their dirs
 CGROOT=treadle-nodetest-$$
 N=$T/N
 H=node1
-STORE=file://$T/store
+STORE=${STORE:-file://$T/store}
 SETUP_TIMEOUT=${SETUP_TIMEOUT:-30}
 AGENT_PID=
 SVSCAN_PID=
@@ -33,7 +33,7 @@ start_svscan() {
 }
 
 start_agent() {
-	"$BIN" node --store "$STORE" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
+	"$BIN" node --store "${AGENT_STORE:-$STORE}" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
 		--setup-timeout "$SETUP_TIMEOUT" "$@" >>"$T/node.log" 2>&1 &
 	AGENT_PID=$!
 	wait_for 10 st exists "/server.presence/$H" >/dev/null
@@ -70,6 +70,9 @@ events() {
 	shard=$(printf '%04X' $(( 10#${1##*#} % 256 )))
 	st ls "/trace/$shard" 2>/dev/null | grep -F "$1," | sort -t, -k2,2n | cut -d, -f4,5
 }
+
+# dir_empty DIR: no (non-dot) entries; for wait_for, which re-runs it
+dir_empty() { [ -z "$(ls "$1" 2>/dev/null)" ]; }
 
 unique_of() { ls "$N/apps" 2>/dev/null | grep -F "$(echo "$1" | tr '#' '-')-" | head -1; }
 

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <cmocka.h>
 
 #include "../../src/basic/fileio.h"
@@ -143,10 +144,10 @@ static void test_services_write(void **state)
 	assert_int_equal(sproc_services_write(&ns, d, app, &err), 0);
 	assert_int_equal(stat(stale, &st), -1); /* stale service removed */
 	p = strdup_printf("%s/data/services/web/run", d);
-	assert_true(file_contains(p, "exec '" CONTAINER_BIN_FOR_TEST "' sproc service-exec --appevents '/run/tm_ctl/appevents' --instance 'p.a#0000000042' --uniqueid 'abcdefghijklm' --service 'web' --user 'p'"));
+	assert_true(file_contains(p, "exec '" CONTAINER_BIN_FOR_TEST "' sproc service-exec --appevents '/services/.ctl/appevents' --instance 'p.a#0000000042' --uniqueid 'abcdefghijklm' --service 'web' --user 'p'"));
 	free(p);
 	p = strdup_printf("%s/data/services/web/finish", d);
-	assert_true(file_contains(p, "sproc finish --limit 5 --interval 60 --tombstones '/run/tm_ctl/tombstones' --id 'p.a-0000000042-abcdefghijklm,web'"));
+	assert_true(file_contains(p, "sproc finish --limit 5 --interval 60 --tombstones '/services/.ctl/tombstones' --id 'p.a-0000000042-abcdefghijklm,web'"));
 	assert_true(file_contains(p, "-- \"$1\" \"$2\""));
 	free(p);
 	p = strdup_printf("%s/data/services/web/app_start", d);
@@ -214,12 +215,74 @@ static void test_finish(void **state)
 	rm_rf(d);
 }
 
+static void test_archives_prune(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *a = NULL, *b = NULL, *big = NULL;
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	char buf[65536];
+	struct stat st;
+
+	memset(buf, 'x', sizeof(buf));
+	a = strdup_printf("%s/archives/p.a-0000000001-aaaaaaaaaaaaa", d);
+	b = strdup_printf("%s/archives/p.a-0000000002-bbbbbbbbbbbbb", d);
+	assert_int_equal(mkdir_p(a, 0755), 0);
+	assert_int_equal(mkdir_p(b, 0755), 0);
+	big = strdup_printf("%s/big", a);
+	assert_int_equal(write_file_atomic(big, buf, sizeof(buf), 0644), 0);
+	free(big);
+	big = strdup_printf("%s/big", b);
+	assert_int_equal(write_file_atomic(big, buf, sizeof(buf), 0644), 0);
+	assert_int_equal(utimensat(AT_FDCWD, a, old, 0), 0); /* a is the oldest */
+	assert_int_equal(sproc_archives_prune(d, 1ULL << 30), 0);
+	assert_int_equal(sproc_archives_prune(d, 100000), 1);
+	assert_int_equal(stat(a, &st), -1);
+	assert_int_equal(stat(b, &st), 0);
+	assert_int_equal(sproc_archives_prune(d, 0), 1);
+	assert_int_equal(stat(b, &st), -1);
+	rm_rf(d);
+}
+
+/* A container may only post its own events and tombstones. */
+static void test_ctl_drain(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *c = NULL, *ev = NULL, *ts = NULL, *nev = NULL, *nts = NULL;
+	_cleanup_strv_free_ char **l1 = NULL, **l2 = NULL, **l3 = NULL;
+	const char *u = "p.a-0000000042-abcdefghijklm";
+
+	c = strdup_printf("%s/apps/%s", d, u);
+	assert_int_equal(sproc_ctl_create(c), 0);
+	ev = strdup_printf("%s/" SPROC_CTL_REL "/appevents", c);
+	ts = strdup_printf("%s/" SPROC_CTL_REL "/tombstones", c);
+	nev = strdup_printf("%s/appevents", d);
+	nts = strdup_printf("%s/tombstones/services", d);
+	assert_int_equal(mkdir_p(nev, 0755), 0);
+	assert_int_equal(mkdir_p(nts, 0755), 0);
+	put(ev, "1.000,p.a#0000000042,service_running,abcdefghijklm.web", "");
+	put(ev, "1.001,p.a#0000000042,service_exited,abcdefghijklm.web.1.0", "");
+	put(ev, "1.002,p.a#0000000043,service_exited,x.web.1.0", "");	/* another instance */
+	put(ev, "1.003,p.a#0000000042,finished,0.0", "");		/* not for containers */
+	put(ev, "garbage", "");
+	put(ts, "p.a-0000000042-abcdefghijklm,web,0000000001.000,001,000", "");
+	put(ts, "p.a-0000000099-zzzzzzzzzzzzz,web,0000000001.000,001,000", "");	/* another container */
+	put(ts, "p.a-0000000042-abcdefghijklm,web,x,0000000001.000,001,000", "");	/* bad id */
+	assert_int_equal(sproc_ctl_drain(d, u), 3);
+	assert_int_equal(dir_list(nev, 1, &l1), 0);
+	assert_int_equal(strv_length(l1), 2);
+	assert_int_equal(dir_list(nts, 1, &l2), 0);
+	assert_int_equal(strv_length(l2), 1);
+	assert_string_equal(l2[0], "p.a-0000000042-abcdefghijklm,web,0000000001.000,001,000");
+	assert_int_equal(dir_list(ev, 1, &l3), 0);
+	assert_int_equal(strv_length(l3), 0); /* the rest was dropped */
+	rm_rf(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_terminal_precedence), cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
-		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
+		cmocka_unit_test(test_ctl_drain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

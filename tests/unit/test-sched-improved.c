@@ -240,6 +240,21 @@ static void test_retention_timer(void **state)
 	assert_true(isinf(sched_next_event_at(c)));
 }
 
+/* Spreading a nearly full partition would fragment it: past 90 % demand it is
+ * packed, and leaves about as many apps pending as Treadmill's first-fit. */
+static void test_pack_when_full(void **state)
+{
+	_cleanup_sched_cell_ struct sched_cell *compat = generated(SCHED_MODE_COMPAT, 200, 20);
+	_cleanup_sched_cell_ struct sched_cell *improved = generated(SCHED_MODE_IMPROVED, 200, 20);
+	struct sched_stats a, b;
+
+	assert_int_equal(sched_schedule(compat, SCHED_SIM_NOW, NULL, NULL, &a), 0);
+	assert_int_equal(sched_schedule(improved, SCHED_SIM_NOW, NULL, NULL, &b), 0);
+	print_message("# oversubscribed: pending compat %zu, improved %zu\n", a.pending, b.pending);
+	assert_true(a.pending > 0);
+	assert_true(b.pending <= 2 * a.pending); /* pure spreading: about 3 times as many */
+}
+
 /* Same inputs, same outputs. */
 static void test_deterministic(void **state)
 {
@@ -264,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_eviction_cost),
 		cmocka_unit_test(test_event_driven),
 		cmocka_unit_test(test_retention_timer),
+		cmocka_unit_test(test_pack_when_full),
 		cmocka_unit_test(test_deterministic),
 	};
 
