@@ -37,25 +37,28 @@ struct pyset {
 };
 
 struct sched_node {
-	char *name;
+	/* first cache line: what check_app_constraints and the walks read */
+	int64_t free[SCHED_DIMS_MAX];
+	uint64_t labels;
+	uint64_t traits;
 	int level;
+	enum sched_state state;
+	/* second: the improved mode's load score and the server's capacity */
+	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
+	int64_t sum_cap[SCHED_DIMS_MAX];
+	int64_t cap[SCHED_DIMS_MAX];
+	bool server, removed;
 	int parent;
 	int *children; /* -1 = hole left by a removal (keeps cursors stable) */
 	int nchildren, nlive;
 	size_t cchildren;
-	int64_t free[SCHED_DIMS_MAX];
-	uint64_t traits_self, traits;
-	uint64_t labels;
-	enum sched_state state;
+	char *name;
+	uint64_t traits_self;
 	double since;
-	bool server, removed;
 	/* servers */
-	int64_t cap[SCHED_DIMS_MAX];
 	int partition;
 	int app_head, app_tail, napps;
 	double up_since, valid_until;
-	int64_t sum_free[SCHED_DIMS_MAX]; /* improved mode: totals over up servers below */
-	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
 	int rr;		/* improved mode: start of the window of children compared next */
@@ -110,6 +113,7 @@ struct sched_app {
 	double ev_expiry;
 	uint32_t ev_gen;
 	uint32_t touch_gen;
+	int pend_idx; /* index in the cell's pending list, -1 when placed */
 	bool alive, schedule_once, evicted, unschedule;
 	bool dirty; /* improved mode: in the dirty list, needs a placement attempt */
 	bool fresh; /* improved mode: new or displaced since the last full pass */
@@ -189,6 +193,8 @@ struct sched_cell {
 	int *srv_changed;	/* improved mode: servers whose state changed */
 	size_t nsrv_changed, csrv_changed;
 	bool room_freed;	/* improved mode: pending apps may fit now */
+	int *pend;		/* live apps without a server, in no particular order */
+	size_t npend, cpend;
 	struct { int node; double score; } *scr; /* improved mode: put scratch stack */
 	size_t nscr, cscr;
 	int64_t (*room)[SCHED_DIMS_MAX];	/* improved eviction: per-node evictable room */

@@ -131,6 +131,7 @@ static char *xstrdup_printf(const char *fmt, ...)
 }
 
 static void mark_dirty(struct sched_cell *c, int id);
+static void pend_add(struct sched_cell *c, int id);
 
 static bool same_expiry(double a, double b)
 {
@@ -388,6 +389,7 @@ void sched_cell_free(struct sched_cell *c)
 	huge_free(c->hot, c->chot * sizeof(*c->hot));
 	huge_free(c->touched, c->ctouched * sizeof(*c->touched));
 	free(c->dirty);
+	free(c->pend);
 	free(c->srv_changed);
 	free(c->scr);
 	free(c->room);
@@ -1527,8 +1529,10 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 	c->hot[id].server = -1;
 	c->hot[id].order = a->order;
 	a->alive = true;
+	a->pend_idx = -1;
 	c->napps++;
 	c->live_apps++;
+	pend_add(c, id);
 	mark_dirty(c, id);
 	a->fresh = true;
 	return id;
@@ -1628,12 +1632,36 @@ static void touch(struct sched_cell *c, int id)
 	c->touched[c->ntouched++] = id;
 }
 
+static void pend_add(struct sched_cell *c, int id)
+{
+	if (c->apps[id].pend_idx >= 0 || GROW(c->pend, c->cpend, c->npend + 1) < 0)
+		return;
+	c->apps[id].pend_idx = (int)c->npend;
+	c->pend[c->npend++] = id;
+}
+
+static void pend_del(struct sched_cell *c, int id)
+{
+	int i = c->apps[id].pend_idx;
+
+	if (i < 0)
+		return;
+	c->pend[i] = c->pend[--c->npend];
+	c->apps[c->pend[i]].pend_idx = i;
+	c->apps[id].pend_idx = -1;
+}
+
 static void set_server(struct sched_cell *c, int id, int s)
 {
 	struct sched_app *a = &c->apps[id];
 
-	if ((a->server >= 0) != (s >= 0))
+	if ((a->server >= 0) != (s >= 0)) {
 		c->nplaced += s >= 0 ? 1 : (size_t)-1;
+		if (s >= 0)
+			pend_del(c, id);
+		else
+			pend_add(c, id);
+	}
 	a->server = s;
 	c->hot[id].server = s;
 }
@@ -1826,47 +1854,53 @@ static double load_score(const struct sched_cell *c, int node)
 
 static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 {
-	size_t base = c->nscr, k = 0;
+	size_t base = c->nscr;
 	int len = c->nodes[b].nchildren;
 	bool ok = false;
 	bool pack = c->parts[c->allocs[c->apps[id].alloc].label].pack;
+	bool wide = len > SCHED_WINDOW;
+	int start = wide ? c->nodes[b].rr % len : 0;
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	/* Wide buckets: compare a window of SCHED_WINDOW children that rotates
-	 * one step per placement (every child gets its turn), and look at all
-	 * of them only when none in the window can take the app. */
-	for (int pass = len > SCHED_WINDOW ? 0 : 1; pass < 2 && k == 0; pass++) {
-		int start = pass == 0 ? c->nodes[b].rr % len : 0, cnt = pass == 0 ? SCHED_WINDOW : len;
+	if (wide)
+		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
+	/* Wide buckets: first a window of SCHED_WINDOW children that rotates one
+	 * step per placement (every child gets its turn), best score first; then,
+	 * only if none of them took the app, every other child, best first. */
+	for (int pass = wide ? 0 : 1; pass < 2 && !ok; pass++) {
+		size_t k = 0;
 
-		for (int j = 0; j < cnt; j++) {
-			int ch = c->nodes[b].children[(start + j) % len];
+		for (int j = 0; j < len; j++) {
+			int ch = c->nodes[b].children[j];
+			int off = (j - start + len) % len; /* position in the rotation */
 
+			if (wide && (pass == 0) != (off < SCHED_WINDOW))
+				continue;
 			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 				continue;
 			c->scr[base + k].node = ch;
 			c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
 			k++;
 		}
-	}
-	if (len > SCHED_WINDOW)
-		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
-	c->nscr = base + k;
-	for (;;) {
-		size_t best = SIZE_MAX;
+		c->nscr = base + k;
+		for (;;) {
+			size_t best = SIZE_MAX;
 
-		for (size_t i = base; i < base + k; i++)
-			if (c->scr[i].score > -INFINITY && (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
-				best = i;
-		if (best == SIZE_MAX)
-			break;
-		c->scr[best].score = -INFINITY;
-		if (node_put(c, c->scr[best].node, id, now)) {
-			ok = true;
-			break;
+			for (size_t i = base; i < base + k; i++)
+				if (c->scr[i].score > -INFINITY &&
+				    (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
+					best = i;
+			if (best == SIZE_MAX)
+				break;
+			c->scr[best].score = -INFINITY;
+			if (node_put(c, c->scr[best].node, id, now)) {
+				ok = true;
+				break;
+			}
 		}
+		c->nscr = base;
 	}
-	c->nscr = base;
 	return ok;
 }
 
@@ -2803,9 +2837,9 @@ static int incremental_pass(struct sched_cell *c, double now, bool *ret_full)
 				vacate(c, c->srv_order[i], now);
 	}
 	if (c->room_freed) {
-		for (size_t x = 0; x < c->napps; x++)
-			if (c->apps[x].alive && c->apps[x].server < 0 && !c->hot[x].blacklisted)
-				mark_dirty(c, (int)x);
+		for (size_t i = 0; i < c->npend; i++)
+			if (!c->hot[c->pend[i]].blacklisted)
+				mark_dirty(c, c->pend[i]);
 		c->room_freed = false;
 	}
 	qsort_r(c->dirty, c->ndirty, sizeof(int), cmp_dirty, c);
@@ -2927,6 +2961,7 @@ int sched_app_remove(struct sched_cell *c, int app)
 	}
 	alloc_unlink(c, app);
 	release_identity(c, a);
+	pend_del(c, app);
 	strmap_del(&c->app_by_name, a->name);
 	a->alive = false;
 	c->live_apps--;

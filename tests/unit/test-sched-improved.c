@@ -255,6 +255,46 @@ static void test_pack_when_full(void **state)
 	assert_true(b.pending <= 2 * a.pending); /* pure spreading: about 3 times as many */
 }
 
+/* A wide bucket compares a window of children first; when every child of
+ * the window passes the bucket-level check but none can take the app, the
+ * others must still be tried. */
+static void test_window_fallback(void **state)
+{
+	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("cell", 2, SCHED_MODE_IMPROVED);
+	int64_t cap[2] = { 10, 10 }, d[2] = { 1, 1 };
+	struct sched_limit lim[1] = { { "server", 1 } };
+	int alloc = sched_partition_alloc(c, sched_partition_get(c, NULL));
+	int servers[40], id;
+
+	for (int i = 0; i < 40; i++) {
+		char n[32];
+
+		snprintf(n, sizeof(n), "pod:p%02d", i);
+		servers[i] = sched_bucket_add(c, SCHED_ROOT, n, NULL, 0);
+		snprintf(n, sizeof(n), "s%02d", i);
+		servers[i] = sched_server_add(c, servers[i], n, cap, 0, NULL, 0, 0);
+	}
+	/* one instance of x on each server of the first window */
+	for (int i = 0; i < SCHED_WINDOW; i++) {
+		char n[32];
+		struct sched_app_spec s = { .name = n, .priority = 50, .demand = d, .affinity = "x", .limits = lim,
+					    .n_limits = 1, .data_retention_timeout = -1, .global_order = i };
+
+		snprintf(n, sizeof(n), "x#%010d", i);
+		id = sched_app_add(c, alloc, &s);
+		assert_int_equal(sched_app_put(c, id, servers[i], 0), 0);
+	}
+	{
+		struct sched_app_spec s = { .name = "x#0000000099", .priority = 50, .demand = d, .affinity = "x",
+					    .limits = lim, .n_limits = 1, .data_retention_timeout = -1,
+					    .global_order = 99 };
+
+		id = sched_app_add(c, alloc, &s);
+	}
+	assert_int_equal(sched_schedule(c, 0, NULL, NULL, NULL), 0);
+	assert_true(srv(c, id) >= servers[SCHED_WINDOW]);
+}
+
 /* Same inputs, same outputs. */
 static void test_deterministic(void **state)
 {
@@ -280,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_event_driven),
 		cmocka_unit_test(test_retention_timer),
 		cmocka_unit_test(test_pack_when_full),
+		cmocka_unit_test(test_window_fallback),
 		cmocka_unit_test(test_deterministic),
 	};
 
