@@ -22,6 +22,7 @@ x() { "$T" exec "$inst" -- /bin/sh -c "$1" 2>&1; }
 assert "exec runs as the proid" test "$(x 'id -u')" = "$(id -u nobody)"
 np=$(x 'ls /proc | grep -c "^[0-9]"'); hostp=$(ls /proc | grep -c '^[0-9]')
 assert "only the container's processes are visible ($np of $hostp)" test "$np" -le 15
+assert "exec --service runs as that service's user" test "$("$T" exec "$inst" --service sh -- id -u 2>&1)" = "$(id -u nobody)"
 assert "pid 1 is s6-svscan" test "$(x 'cat /proc/1/comm')" = s6-svscan
 assert "/usr is read-only" test -n "$(x 'touch /usr/x 2>&1 | grep -i read-only')"
 assert "the cell root is invisible" test "$(x "ls -d $R 2>/dev/null | wc -l")" = 0
