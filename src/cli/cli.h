@@ -54,3 +54,5 @@ int cmd_container(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_sproc(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+/* cmd-admin.c (zkcell) */
+int cmd_admin(int argc, char **argv);

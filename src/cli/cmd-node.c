@@ -43,8 +43,10 @@ int cmd_node(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error("node", "unexpected argument '%s'", argv[optind]);
+	if (!o.store_url && getenv("TREADLE_STORE") && *getenv("TREADLE_STORE"))
+		o.store_url = getenv("TREADLE_STORE");
 	if (!o.store_url)
-		return cli_usage_error("node", "--store is required");
+		return cli_usage_error("node", "--store URL (or $TREADLE_STORE) is required");
 	o.root = cli_root(o.root);
 	if (!o.hostname) {
 		if (gethostname(host, sizeof(host)) < 0)

@@ -32,6 +32,13 @@ static const struct cli_command commands[] = {
 	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
 	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS]",
 	  "run the node agent: placements -> containers under s6, events -> store" },
+	{ "admin", cmd_admin,
+	  "server add|delete|up|down|freeze HOST | bucket add|delete B | cell insert|remove B | partition add|delete P | "
+	  "alloc set|delete|assign|unassign ... | identity-group set|delete G | blackout set|clear server|app NAME | "
+	  "OBJECT list [--json] [--store URL|--root DIR] [--parent B] [--partition P] [--memory M] [--cpu C] [--disk D] "
+	  "[--traits a,b] [--level L] [--rank N] [--rank-adjustment N] [--max-utilization F] [--count N] [--reason R] "
+	  "[--apps a,b] [--reboot-schedule JSON]",
+	  "administer the cell: servers, buckets, topology, partitions, allocations, identity groups, blackouts" },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...", "(internal) commands run by the node's s6 scripts" },
 };
 

@@ -5,6 +5,7 @@
  * in full.  That keeps one code path for start-up and steady state, which is
  * what makes the agent restartable at any instruction. */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -63,7 +64,7 @@ struct agent {
 	int epfd, sigfd, inofd, tfd, lockfd;
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
-	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired;
+	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
@@ -306,13 +307,29 @@ static int register_server(struct agent *a, struct error *err)
 static void presence_ensure(struct agent *a)
 {
 	static const char data[] = "{\"seen\":false}";
+	_cleanup_free_ char *bpath = strdup_printf("/blackedout.servers/%s", a->o->hostname);
 	int r;
 
+	if (bpath && store_exists(a->store, bpath, NULL, NULL, NULL) == 0)
+		goto create; /* checked below, with the presence gone */
 	r = store_exists(a->store, a->presence_path, NULL, placement_watch, a);
 	if (r == 0) {
 		a->presence_ok = true;
 		return;
 	}
+create:
+	/* A blacked-out server stays away (Treadmill: admin blackout deletes the
+	 * presence; init refuses to register); the watch brings it back when the
+	 * blackout is cleared. */
+	if (bpath && store_exists(a->store, bpath, NULL, placement_watch, a) == 0) {
+		if (a->presence_ok || !a->blackout_logged)
+			LOG("%s is blacked out: not registering presence", a->o->hostname);
+		(void)store_delete(a->store, a->presence_path, -1);
+		a->blackout_logged = true;
+		a->presence_ok = false;
+		return;
+	}
+	a->blackout_logged = false;
 	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
@@ -1248,9 +1265,29 @@ static int reconnect(struct agent *a, struct error *err)
 	a->store = NULL;
 	for (size_t i = 0; i < a->n_conts; i++)
 		a->conts[i]->published = false;
-	r = store_connect(a, err);
-	if (r < 0)
-		return r;
+	/* A new session needs the ensemble: keep trying (the containers run on
+	 * under s6 meanwhile); only SIGTERM/SIGINT ends the wait. */
+	for (unsigned tries = 0;; tries++) {
+		struct signalfd_siginfo si;
+		struct pollfd pfd = { .fd = a->sigfd, .events = POLLIN };
+
+		error_clear(err);
+		store_close(a->store);
+		a->store = NULL;
+		r = store_connect(a, err);
+		if (r >= 0)
+			break;
+		if (tries == 0)
+			LOG("store unreachable (%s): retrying", err->msg ? err->msg : "?");
+		if (poll(&pfd, 1, 1000) > 0)
+			while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+					return r;
+				if (si.ssi_signo == SIGCHLD)
+					reap(a);
+			}
+	}
+	error_clear(err);
 	a->expired = false;
 	a->d_placement = a->d_events = true;
 	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);

@@ -1,0 +1,944 @@
+/* admin.c: validated cell administration writes, each one store_multi with
+ * its master event.  See admin.h for the contract. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "../basic/util.h"
+#include "../store/store.h"
+#include "admin.h"
+
+#define RETRIES 16
+
+static void json_freep(json_t **j)
+{
+	json_decref(*j);
+}
+#define _cleanup_json_ _cleanup_(json_freep)
+
+/* ---- validation ---- */
+
+/* Names that become one store path component: [A-Za-z0-9._:@-], not starting
+ * with '.' or '-', at most 255 characters.  extra: more allowed characters. */
+static int check_name(const char *field, const char *v, const char *extra, struct error *err)
+{
+	if (!v || !*v)
+		return error_set(err, ERR_PERM, 0, "%s: missing", field);
+	if (strlen(v) > 255)
+		return error_set(err, ERR_PERM, 0, "%s '%.40s...': longer than 255 characters", field, v);
+	if (v[0] == '.' || v[0] == '-')
+		return error_set(err, ERR_PERM, 0, "%s '%s': must not start with '%c'", field, v, v[0]);
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._:@-", *p) && !(extra && strchr(extra, *p)))
+			return error_set(err, ERR_PERM, 0, "%s '%s': character '%c' not allowed", field, v, *p);
+	return 0;
+}
+
+/* "8G", "512M", "1024" (bare = MiB) -> "<MiB>M". */
+static int norm_size(const char *field, const char *v, char **ret, struct error *err)
+{
+	uint64_t bytes, mib;
+	double d;
+
+	if (safe_atod(v, &d) == 0) {
+		if (!(d >= 0) || d > 1e12)
+			return error_set(err, ERR_PERM, 0, "%s '%s': not a size", field, v);
+		mib = (uint64_t)d;
+	} else {
+		if (parse_size(v, &bytes) < 0)
+			return error_set(err, ERR_PERM, 0, "%s '%s': not a size (e.g. 512M, 8G)", field, v);
+		mib = bytes / (1024 * 1024);
+	}
+	*ret = strdup_printf("%" PRIu64 "M", mib);
+	return *ret ? 0 : error_sys(err, ENOMEM, "%s", field);
+}
+
+/* "400%" or "400" -> "400%". */
+static int norm_cpu(const char *field, const char *v, char **ret, struct error *err)
+{
+	_cleanup_free_ char *t = strdup(v ? v : "");
+	size_t l;
+	double d;
+
+	if (!t)
+		return error_sys(err, ENOMEM, "%s", field);
+	l = strlen(t);
+	if (l && t[l - 1] == '%')
+		t[l - 1] = 0;
+	if (safe_atod(t, &d) < 0 || !(d >= 0) || d > 1e9)
+		return error_set(err, ERR_PERM, 0, "%s '%s': not a cpu share (e.g. 400%%)", field, v);
+	*ret = strdup_printf("%g%%", d);
+	return *ret ? 0 : error_sys(err, ENOMEM, "%s", field);
+}
+
+static int check_pattern(const char *field, const char *v, struct error *err)
+{
+	if (check_name(field, v, "*?[]!", err) < 0)
+		return -EINVAL;
+	if (!strchr(v, '.'))
+		return error_set(err, ERR_PERM, 0, "%s '%s': must be <proid>.<app pattern>", field, v);
+	return 0;
+}
+
+static int store_error(struct error *err, int r, const char *what)
+{
+	return error_set(err, r == -ENOTCONN || r == -ESHUTDOWN || r == -EIO || r == -ENOMEM ? ERR_TEMP : ERR_PERM,
+			 0, "%s: %s", what, store_strerror(r));
+}
+
+static json_t *strv_json(char **l)
+{
+	json_t *a = json_array();
+
+	for (char **p = l; a && p && *p; p++)
+		json_array_append_new(a, json_string(*p));
+	return a;
+}
+
+/* ---- reading ---- */
+
+/* Read a JSON node; missing -> *ret = NULL, *ver = -1.  Malformed data is
+ * treated as missing content (an empty object/array replaces it). */
+static int read_json(struct store *s, const char *path, json_t **ret, int64_t *ver)
+{
+	_cleanup_free_ char *data = NULL;
+	struct store_stat st;
+	int r;
+
+	*ret = NULL;
+	*ver = -1;
+	r = store_get(s, path, &data, NULL, &st, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	*ver = st.version;
+	*ret = data && *data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
+	return 1;
+}
+
+/* ---- writing: the change plus its event, atomically ---- */
+
+struct change {
+	struct store_op ops[6];
+	char *bufs[6];
+	size_t n;
+};
+
+static void change_release(struct change *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->bufs[i]);
+	c->n = 0;
+}
+
+static int change_add(struct change *c, enum store_op_type type, const char *path, json_t *data, int64_t version)
+{
+	char *buf = NULL;
+
+	if (c->n >= ELEMENTSOF(c->ops))
+		return -E2BIG;
+	if (json_is_string(data)) {
+		/* plain strings (blackout reasons) are stored raw, as Treadmill does */
+		buf = strdup(json_string_value(data));
+		if (!buf)
+			return -ENOMEM;
+	} else if (data) {
+		buf = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		if (!buf)
+			return -ENOMEM;
+	}
+	c->ops[c->n] = (struct store_op){ .type = type, .path = path, .data = buf, .len = buf ? strlen(buf) : 0,
+					  .version = version };
+	c->bufs[c->n++] = buf;
+	return 0;
+}
+
+/* Put a JSON node at version ver (-1: create). */
+static int change_put(struct change *c, const char *path, json_t *data, int64_t ver)
+{
+	return change_add(c, ver < 0 ? STORE_OP_CREATE : STORE_OP_SET, path, data, ver);
+}
+
+/* Append the event and run the multi.  -ESTALE/-EEXIST/-ENOENT on the change
+ * ops are races: the caller re-reads and retries. */
+static int change_commit(struct store *s, struct change *c, const char *resource, json_t *payload, size_t *failed)
+{
+	_cleanup_free_ char *ev = strdup_printf("/events/000-%s-", resource);
+	int r;
+
+	if (!ev)
+		return -ENOMEM;
+	r = change_add(c, STORE_OP_CREATE, ev, payload ? payload : json_null(), -1);
+	if (r < 0)
+		return r;
+	c->ops[c->n - 1].flags = STORE_SEQUENTIAL;
+	r = store_multi(s, c->ops, c->n, failed);
+	return r < 0 ? r : 0;
+}
+
+static int ensure_parents(struct store *s, const char *dir, struct error *err)
+{
+	int r = store_create_p(s, "/events");
+
+	if (r >= 0 && dir)
+		r = store_create_p(s, dir);
+	return r < 0 ? store_error(err, r, "creating the namespace") : 0;
+}
+
+/* Write one JSON node (created or replaced) with its event; check_path (may be
+ * NULL) must exist at that moment.  build() makes the new data from the old
+ * (NULL if missing); returns <0 with err set to refuse. */
+typedef int (*build_fn)(json_t *old, json_t **ret_new, void *userdata, struct error *err);
+
+static int update_node(struct store *s, const char *dir, const char *path, const char *check_path,
+		       const char *check_what, build_fn build, void *userdata, const char *resource,
+		       json_t *payload, struct error *err)
+{
+	int r = ensure_parents(s, dir, err);
+
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < RETRIES; attempt++) {
+		_cleanup_json_ json_t *old = NULL, *new = NULL;
+		struct change c = { .n = 0 };
+		int64_t ver;
+		size_t failed = 0;
+
+		r = read_json(s, path, &old, &ver);
+		if (r < 0)
+			return store_error(err, r, path);
+		r = build(old, &new, userdata, err);
+		if (r < 0)
+			return r;
+		if (check_path)
+			r = change_add(&c, STORE_OP_CHECK, check_path, NULL, -1);
+		if (r >= 0)
+			r = change_put(&c, path, new, ver);
+		if (r >= 0)
+			r = change_commit(s, &c, resource, payload, &failed);
+		change_release(&c);
+		if (r >= 0)
+			return 0;
+		if (check_path && failed == 0 && r == -ENOENT)
+			return error_set(err, ERR_PERM, 0, "%s", check_what);
+		if (r == -ESTALE || r == -EEXIST || r == -ENOENT)
+			continue;
+		return store_error(err, r, path);
+	}
+	return error_set(err, ERR_TEMP, 0, "%s: too many concurrent changes, try again", path);
+}
+
+/* Delete one node with its event.  missing_ok: absent is success (no event). */
+static int delete_node(struct store *s, const char *path, const char *what, const char *resource, json_t *payload,
+		       struct error *err)
+{
+	struct change c = { .n = 0 };
+	int r = ensure_parents(s, NULL, err);
+
+	if (r < 0)
+		return r;
+	r = change_add(&c, STORE_OP_DELETE, path, NULL, -1);
+	if (r >= 0)
+		r = change_commit(s, &c, resource, payload, NULL);
+	change_release(&c);
+	if (r == -ENOENT)
+		return error_set(err, ERR_PERM, 0, "%s '%s': no such %s", what, strrchr(path, '/') + 1, what);
+	if (r == -ENOTEMPTY)
+		return error_set(err, ERR_PERM, 0, "%s: has children", path);
+	return r < 0 ? store_error(err, r, path) : 0;
+}
+
+/* ---- servers ---- */
+
+struct server_build {
+	const struct admin_server *srv;
+	char *memory, *cpu, *disk;
+};
+
+static int server_build(json_t *old, json_t **ret, void *userdata, struct error *err)
+{
+	struct server_build *b = userdata;
+	json_t *o = json_is_object(old) ? json_deep_copy(old) : json_object();
+
+	if (!o)
+		return error_sys(err, ENOMEM, "server");
+	if (b->srv->parent)
+		json_object_set_new(o, "parent", json_string(b->srv->parent));
+	if (b->srv->partition || !json_object_get(o, "partition"))
+		json_object_set_new(o, "partition", json_string(b->srv->partition ? b->srv->partition : "_default"));
+	if (!json_object_get(o, "parent"))
+		json_object_set_new(o, "parent", json_null());
+	if (b->srv->traits)
+		json_object_set_new(o, "traits", strv_json(b->srv->traits));
+	if (b->memory)
+		json_object_set_new(o, "memory", json_string(b->memory));
+	if (b->cpu)
+		json_object_set_new(o, "cpu", json_string(b->cpu));
+	if (b->disk)
+		json_object_set_new(o, "disk", json_string(b->disk));
+	*ret = o;
+	return 0;
+}
+
+int admin_server_add(struct store *s, const struct admin_server *srv, struct error *err)
+{
+	struct server_build b = { .srv = srv };
+	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+	int r = check_name("server", srv->name, NULL, err);
+
+	if (r >= 0 && srv->parent)
+		r = check_name("parent", srv->parent, NULL, err);
+	if (r >= 0 && srv->partition)
+		r = check_name("partition", srv->partition, NULL, err);
+	for (char **t = srv->traits; r >= 0 && t && *t; t++)
+		r = check_name("traits", *t, NULL, err);
+	if (r >= 0 && srv->memory)
+		r = norm_size("memory", srv->memory, &b.memory, err);
+	if (r >= 0 && srv->cpu)
+		r = norm_cpu("cpu", srv->cpu, &b.cpu, err);
+	if (r >= 0 && srv->disk)
+		r = norm_size("disk", srv->disk, &b.disk, err);
+	if (r < 0)
+		goto out;
+	path = strdup_printf("/servers/%s", srv->name);
+	payload = json_pack("[s]", srv->name);
+	if (srv->parent) {
+		check = strdup_printf("/buckets/%s", srv->parent);
+		what = strdup_printf("parent '%s': no such bucket", srv->parent);
+	}
+	if (!path || !payload || (srv->parent && (!check || !what))) {
+		r = error_sys(err, ENOMEM, "server");
+		goto out;
+	}
+	if (srv->partition && strcmp(srv->partition, "_default") != 0) {
+		_cleanup_free_ char *pp = strdup_printf("/partitions/%s", srv->partition);
+
+		if (!pp || store_exists(s, pp, NULL, NULL, NULL) < 0) {
+			r = error_set(err, ERR_PERM, 0, "partition '%s': no such partition", srv->partition);
+			goto out;
+		}
+	}
+	r = update_node(s, "/servers", path, check, what, server_build, &b, "servers", payload, err);
+out:
+	free(b.memory);
+	free(b.cpu);
+	free(b.disk);
+	return r;
+}
+
+int admin_server_delete(struct store *s, const char *name, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("server", name, NULL, err) < 0)
+		return -EINVAL;
+	path = strdup_printf("/servers/%s", name);
+	payload = json_pack("[s]", name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "server");
+	return delete_node(s, path, "server", "servers", payload, err);
+}
+
+int admin_server_state(struct store *s, const char *name, enum admin_server_state state, char **apps,
+		       struct error *err)
+{
+	static const char *const names[] = { "up", "down", "frozen" };
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+	struct change c = { .n = 0 };
+	int r;
+
+	if (check_name("server", name, NULL, err) < 0)
+		return -EINVAL;
+	if ((unsigned)state >= ELEMENTSOF(names))
+		return error_set(err, ERR_PERM, 0, "state: unknown");
+	for (char **a = apps; a && *a; a++)
+		if (check_name("apps", *a, "#", err) < 0)
+			return -EINVAL;
+	path = strdup_printf("/servers/%s", name);
+	payload = json_pack("[s, s, o]", name, names[state], strv_json(apps));
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "server");
+	r = ensure_parents(s, NULL, err);
+	if (r < 0)
+		return r;
+	r = change_add(&c, STORE_OP_CHECK, path, NULL, -1);
+	if (r >= 0)
+		r = change_commit(s, &c, "server_state", payload, NULL);
+	change_release(&c);
+	if (r == -ENOENT)
+		return error_set(err, ERR_PERM, 0, "server '%s': no such server", name);
+	return r < 0 ? store_error(err, r, path) : 0;
+}
+
+/* ---- buckets and cell ---- */
+
+struct bucket_build {
+	const char *parent, *level;
+	int64_t traits;
+};
+
+static int bucket_build(json_t *old _unused_, json_t **ret, void *userdata, struct error *err)
+{
+	struct bucket_build *b = userdata;
+
+	*ret = json_pack("{s:s?, s:o}", "parent", b->parent, "traits",
+			 b->traits < 0 ? json_null() : json_integer(b->traits));
+	if (*ret && b->level)
+		json_object_set_new(*ret, "level", json_string(b->level));
+	return *ret ? 0 : error_sys(err, ENOMEM, "bucket");
+}
+
+int admin_bucket_add(struct store *s, const char *name, const char *parent, const char *level, int64_t traits,
+		     struct error *err)
+{
+	struct bucket_build b = { parent, level, traits };
+	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("bucket", name, NULL, err) < 0 || (parent && check_name("parent", parent, NULL, err) < 0) ||
+	    (level && check_name("level", level, NULL, err) < 0))
+		return -EINVAL;
+	if (parent && strcmp(parent, name) == 0)
+		return error_set(err, ERR_PERM, 0, "parent '%s': a bucket cannot be its own parent", parent);
+	if (!level && !strchr(name, ':'))
+		return error_set(err, ERR_PERM, 0, "level: missing (give --level or name the bucket <level>:<name>)");
+	path = strdup_printf("/buckets/%s", name);
+	payload = json_pack("[s]", name);
+	if (parent) {
+		check = strdup_printf("/buckets/%s", parent);
+		what = strdup_printf("parent '%s': no such bucket", parent);
+	}
+	if (!path || !payload || (parent && (!check || !what)))
+		return error_sys(err, ENOMEM, "bucket");
+	return update_node(s, "/buckets", path, check, what, bucket_build, &b, "buckets", payload, err);
+}
+
+int admin_bucket_delete(struct store *s, const char *name, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+	_cleanup_strv_free_ char **kids = NULL;
+	int r;
+
+	if (check_name("bucket", name, NULL, err) < 0)
+		return -EINVAL;
+	/* refuse while servers or buckets name it as parent */
+	for (int i = 0; i < 2; i++) {
+		const char *dir = i ? "/buckets" : "/servers";
+
+		strv_free(kids);
+		kids = NULL;
+		r = store_children(s, dir, &kids, NULL, NULL);
+		if (r < 0 && r != -ENOENT)
+			return store_error(err, r, dir);
+		for (char **k = kids; k && *k; k++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", dir, *k);
+			_cleanup_json_ json_t *o = NULL;
+			int64_t ver;
+
+			if (p && read_json(s, p, &o, &ver) > 0 &&
+			    json_is_string(json_object_get(o, "parent")) &&
+			    strcmp(json_string_value(json_object_get(o, "parent")), name) == 0)
+				return error_set(err, ERR_PERM, 0, "bucket '%s': still parent of %s '%s'", name,
+						 i ? "bucket" : "server", *k);
+		}
+	}
+	path = strdup_printf("/buckets/%s", name);
+	payload = json_pack("[s]", name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "bucket");
+	return delete_node(s, path, "bucket", "buckets", payload, err);
+}
+
+static int empty_build(json_t *old _unused_, json_t **ret, void *userdata _unused_, struct error *err _unused_)
+{
+	*ret = NULL;
+	return 0;
+}
+
+int admin_cell_insert(struct store *s, const char *bucket, struct error *err)
+{
+	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("bucket", bucket, NULL, err) < 0)
+		return -EINVAL;
+	path = strdup_printf("/cell/%s", bucket);
+	check = strdup_printf("/buckets/%s", bucket);
+	what = strdup_printf("bucket '%s': no such bucket", bucket);
+	payload = json_pack("[s]", bucket);
+	if (!path || !check || !what || !payload)
+		return error_sys(err, ENOMEM, "cell");
+	return update_node(s, "/cell", path, check, what, empty_build, NULL, "cell", payload, err);
+}
+
+int admin_cell_remove(struct store *s, const char *bucket, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("bucket", bucket, NULL, err) < 0)
+		return -EINVAL;
+	path = strdup_printf("/cell/%s", bucket);
+	payload = json_pack("[s]", bucket);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "cell");
+	return delete_node(s, path, "cell bucket", "cell", payload, err);
+}
+
+/* ---- partitions ---- */
+
+struct partition_build {
+	const char *name;
+	char *memory, *cpu, *disk;
+	json_t *reboot;
+};
+
+static int partition_build(json_t *old, json_t **ret, void *userdata, struct error *err)
+{
+	struct partition_build *b = userdata;
+	json_t *o = json_is_object(old) ? json_deep_copy(old) : json_object();
+
+	if (!o)
+		return error_sys(err, ENOMEM, "partition");
+	json_object_set_new(o, "partition", json_string(b->name));
+	if (b->memory)
+		json_object_set_new(o, "memory", json_string(b->memory));
+	if (b->cpu)
+		json_object_set_new(o, "cpu", json_string(b->cpu));
+	if (b->disk)
+		json_object_set_new(o, "disk", json_string(b->disk));
+	if (b->reboot)
+		json_object_set(o, "reboot-schedule", b->reboot);
+	*ret = o;
+	return 0;
+}
+
+static int check_reboot_schedule(const char *v, json_t **ret, struct error *err)
+{
+	json_t *o = json_loads(v, 0, NULL), *val;
+	const char *k;
+
+	if (!json_is_object(o))
+		goto bad;
+	json_object_foreach(o, k, val) {
+		int64_t day;
+
+		if (safe_atoi64(k, &day) < 0 || day < 0 || day > 6 || !json_is_array(val) || json_array_size(val) != 3)
+			goto bad;
+		for (size_t i = 0; i < 3; i++) {
+			json_t *x = json_array_get(val, i);
+			int64_t lim = i == 0 ? 23 : 59;
+
+			if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > lim)
+				goto bad;
+		}
+	}
+	*ret = o;
+	return 0;
+bad:
+	json_decref(o);
+	return error_set(err, ERR_PERM, 0, "reboot-schedule '%s': want {\"<weekday 0-6>\": [h, m, s], ...}", v);
+}
+
+int admin_partition_add(struct store *s, const char *name, const char *memory, const char *cpu, const char *disk,
+			const char *reboot_schedule, struct error *err)
+{
+	struct partition_build b = { .name = name };
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+	int r = check_name("partition", name, NULL, err);
+
+	if (r >= 0 && memory)
+		r = norm_size("memory", memory, &b.memory, err);
+	if (r >= 0 && cpu)
+		r = norm_cpu("cpu", cpu, &b.cpu, err);
+	if (r >= 0 && disk)
+		r = norm_size("disk", disk, &b.disk, err);
+	if (r >= 0 && reboot_schedule)
+		r = check_reboot_schedule(reboot_schedule, &b.reboot, err);
+	if (r >= 0) {
+		path = strdup_printf("/partitions/%s", name);
+		payload = json_pack("[s]", name);
+		r = path && payload ? update_node(s, "/partitions", path, NULL, NULL, partition_build, &b,
+						  "partitions", payload, err)
+				    : error_sys(err, ENOMEM, "partition");
+	}
+	free(b.memory);
+	free(b.cpu);
+	free(b.disk);
+	json_decref(b.reboot);
+	return r;
+}
+
+int admin_partition_delete(struct store *s, const char *name, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("partition", name, NULL, err) < 0)
+		return -EINVAL;
+	if (strcmp(name, "_default") == 0)
+		return error_set(err, ERR_PERM, 0, "partition '_default': always exists");
+	path = strdup_printf("/partitions/%s", name);
+	payload = json_pack("[s]", name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "partition");
+	return delete_node(s, path, "partition", "partitions", payload, err);
+}
+
+/* ---- allocations (one JSON list in /allocations) ---- */
+
+enum alloc_op { ALLOC_SET, ALLOC_DELETE, ALLOC_ASSIGN, ALLOC_UNASSIGN };
+
+struct alloc_build {
+	enum alloc_op op;
+	const char *name;
+	json_t *entry;	/* ALLOC_SET */
+	const char *pattern;
+	int64_t priority;
+};
+
+static int alloc_build(json_t *old, json_t **ret, void *userdata, struct error *err)
+{
+	struct alloc_build *b = userdata;
+	json_t *list = json_is_array(old) ? json_deep_copy(old) : json_array(), *found = NULL, *as;
+	size_t i, idx = 0;
+
+	if (!list)
+		return error_sys(err, ENOMEM, "allocations");
+	for (i = 0; i < json_array_size(list); i++) {
+		const char *n = json_string_value(json_object_get(json_array_get(list, i), "name"));
+
+		if (n && strcmp(n, b->name) == 0) {
+			found = json_array_get(list, i);
+			idx = i;
+			break;
+		}
+	}
+	switch (b->op) {
+	case ALLOC_SET:
+		if (found) {
+			/* keep the assignments */
+			as = json_object_get(found, "assignments");
+			if (as)
+				json_object_set(b->entry, "assignments", as);
+			json_array_set(list, idx, b->entry);
+		} else
+			json_array_append(list, b->entry);
+		break;
+	case ALLOC_DELETE:
+		if (!found)
+			goto missing;
+		json_array_remove(list, idx);
+		break;
+	case ALLOC_ASSIGN:
+	case ALLOC_UNASSIGN:
+		if (!found)
+			goto missing;
+		as = json_object_get(found, "assignments");
+		if (!json_is_array(as)) {
+			as = json_array();
+			json_object_set_new(found, "assignments", as);
+		}
+		for (i = 0; i < json_array_size(as); i++) {
+			const char *p = json_string_value(json_object_get(json_array_get(as, i), "pattern"));
+
+			if (p && strcmp(p, b->pattern) == 0)
+				break;
+		}
+		if (b->op == ALLOC_UNASSIGN) {
+			if (i == json_array_size(as)) {
+				json_decref(list);
+				return error_set(err, ERR_PERM, 0, "pattern '%s': not assigned to '%s'", b->pattern,
+						 b->name);
+			}
+			json_array_remove(as, i);
+		} else {
+			json_t *e = json_pack("{s:s, s:I}", "pattern", b->pattern, "priority",
+					      (json_int_t)b->priority);
+
+			if (i < json_array_size(as))
+				json_array_set_new(as, i, e);
+			else
+				json_array_append_new(as, e);
+		}
+		break;
+	}
+	*ret = list;
+	return 0;
+missing:
+	json_decref(list);
+	return error_set(err, ERR_PERM, 0, "allocation '%s': no such allocation", b->name);
+}
+
+static int alloc_update(struct store *s, struct alloc_build *b, struct error *err)
+{
+	return update_node(s, NULL, "/allocations", NULL, NULL, alloc_build, b, "allocations", NULL, err);
+}
+
+static int check_alloc_name(const char *name, struct error *err)
+{
+	if (check_name("allocation", name, "/", err) < 0)
+		return -EINVAL;
+	if (strstr(name, "//") || name[strlen(name) - 1] == '/')
+		return error_set(err, ERR_PERM, 0, "allocation '%s': empty path component", name);
+	return 0;
+}
+
+int admin_alloc_set(struct store *s, const struct admin_alloc *a, struct error *err)
+{
+	struct alloc_build b = { .op = ALLOC_SET, .name = a->name };
+	_cleanup_free_ char *mem = NULL, *cpu = NULL, *disk = NULL;
+	const char *part = a->partition ? a->partition : "_default";
+	int r;
+
+	if (check_alloc_name(a->name, err) < 0 || check_name("partition", part, NULL, err) < 0)
+		return -EINVAL;
+	if (norm_size("memory", a->memory ? a->memory : "0", &mem, err) < 0 ||
+	    norm_cpu("cpu", a->cpu ? a->cpu : "0", &cpu, err) < 0 ||
+	    norm_size("disk", a->disk ? a->disk : "0", &disk, err) < 0)
+		return -EINVAL;
+	if (a->rank > 1000000 || a->rank_adjustment < -1000000 || a->rank_adjustment > 1000000)
+		return error_set(err, ERR_PERM, 0, "rank: out of range");
+	if (a->max_utilization >= 0 && !(a->max_utilization > 0 && isfinite(a->max_utilization)))
+		return error_set(err, ERR_PERM, 0, "max-utilization: must be > 0");
+	for (char **t = a->traits; t && *t; t++)
+		if (check_name("traits", *t, NULL, err) < 0)
+			return -EINVAL;
+	if (strcmp(part, "_default") != 0) {
+		_cleanup_free_ char *pp = strdup_printf("/partitions/%s", part);
+
+		if (!pp || store_exists(s, pp, NULL, NULL, NULL) < 0)
+			return error_set(err, ERR_PERM, 0, "partition '%s': no such partition", part);
+	}
+	b.entry = json_pack("{s:s, s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:o, s:[]}", "name", a->name, "partition", part,
+			    "rank", (json_int_t)(a->rank < 0 ? 100 : a->rank), "rank_adjustment",
+			    (json_int_t)a->rank_adjustment, "max_utilization",
+			    a->max_utilization < 0 ? json_null() : json_real(a->max_utilization), "memory", mem, "cpu",
+			    cpu, "disk", disk, "traits", strv_json(a->traits), "assignments");
+	if (!b.entry)
+		return error_sys(err, ENOMEM, "allocation");
+	r = alloc_update(s, &b, err);
+	json_decref(b.entry);
+	return r;
+}
+
+int admin_alloc_delete(struct store *s, const char *name, struct error *err)
+{
+	struct alloc_build b = { .op = ALLOC_DELETE, .name = name };
+
+	if (check_alloc_name(name, err) < 0)
+		return -EINVAL;
+	return alloc_update(s, &b, err);
+}
+
+int admin_alloc_assign(struct store *s, const char *name, const char *pattern, int64_t priority, struct error *err)
+{
+	struct alloc_build b = { .op = ALLOC_ASSIGN, .name = name, .pattern = pattern, .priority = priority };
+
+	if (check_alloc_name(name, err) < 0 || check_pattern("pattern", pattern, err) < 0)
+		return -EINVAL;
+	if (priority < 0 || priority > 100)
+		return error_set(err, ERR_PERM, 0, "priority '%" PRId64 "': must be 0..100", priority);
+	return alloc_update(s, &b, err);
+}
+
+int admin_alloc_unassign(struct store *s, const char *name, const char *pattern, struct error *err)
+{
+	struct alloc_build b = { .op = ALLOC_UNASSIGN, .name = name, .pattern = pattern };
+
+	if (check_alloc_name(name, err) < 0 || check_pattern("pattern", pattern, err) < 0)
+		return -EINVAL;
+	return alloc_update(s, &b, err);
+}
+
+/* ---- identity groups ---- */
+
+static int count_build(json_t *old _unused_, json_t **ret, void *userdata, struct error *err)
+{
+	*ret = json_pack("{s:I}", "count", (json_int_t)*(int64_t *)userdata);
+	return *ret ? 0 : error_sys(err, ENOMEM, "identity group");
+}
+
+int admin_identity_group_set(struct store *s, const char *name, int64_t count, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("identity-group", name, NULL, err) < 0)
+		return -EINVAL;
+	if (count < 0 || count > 1000000)
+		return error_set(err, ERR_PERM, 0, "count '%" PRId64 "': must be 0..1000000", count);
+	path = strdup_printf("/identity-groups/%s", name);
+	payload = json_pack("[s]", name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "identity group");
+	return update_node(s, "/identity-groups", path, NULL, NULL, count_build, &count, "identity_groups", payload,
+			   err);
+}
+
+int admin_identity_group_delete(struct store *s, const char *name, struct error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+
+	if (check_name("identity-group", name, NULL, err) < 0)
+		return -EINVAL;
+	path = strdup_printf("/identity-groups/%s", name);
+	payload = json_pack("[s]", name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "identity group");
+	return delete_node(s, path, "identity group", "identity_groups", payload, err);
+}
+
+/* ---- blackout ---- */
+
+static int reason_build(json_t *old _unused_, json_t **ret, void *userdata, struct error *err)
+{
+	const char *reason = userdata;
+
+	*ret = json_string(reason ? reason : "");
+	return *ret ? 0 : error_sys(err, ENOMEM, "blackout");
+}
+
+int admin_blackout_server(struct store *s, const char *host, bool on, const char *reason, struct error *err)
+{
+	_cleanup_free_ char *path = NULL, *pres = NULL;
+	_cleanup_json_ json_t *payload = NULL;
+	int r;
+
+	if (check_name("server", host, NULL, err) < 0)
+		return -EINVAL;
+	path = strdup_printf("/blackedout.servers/%s", host);
+	pres = strdup_printf("/server.presence/%s", host);
+	payload = json_pack("[s]", host);
+	if (!path || !pres || !payload)
+		return error_sys(err, ENOMEM, "blackout");
+	if (!on)
+		return delete_node(s, path, "blacked-out server", "servers", payload, err);
+	r = update_node(s, "/blackedout.servers", path, NULL, NULL, reason_build, (void *)reason, "servers", payload,
+			err);
+	if (r < 0)
+		return r;
+	/* Treadmill's presence.kill_node: the master sees the server down at
+	 * once; the node agent does not re-create presence while blacked out. */
+	r = store_delete(s, pres, -1);
+	if (r < 0 && r != -ENOENT)
+		return store_error(err, r, pres);
+	return 0;
+}
+
+struct blackout_app_build {
+	const char *pattern, *reason;
+	bool on;
+};
+
+static int blackout_app_build(json_t *old, json_t **ret, void *userdata, struct error *err)
+{
+	struct blackout_app_build *b = userdata;
+	json_t *o = json_is_object(old) ? json_deep_copy(old) : json_object();
+
+	if (!o)
+		return error_sys(err, ENOMEM, "blackout");
+	if (b->on)
+		json_object_set_new(o, b->pattern, json_pack("{s:s, s:f}", "reason", b->reason ? b->reason : "",
+							      "when", now_realtime()));
+	else if (json_object_del(o, b->pattern) < 0) {
+		json_decref(o);
+		return error_set(err, ERR_PERM, 0, "pattern '%s': not blacked out", b->pattern);
+	}
+	*ret = o;
+	return 0;
+}
+
+int admin_blackout_app(struct store *s, const char *pattern, bool on, const char *reason, struct error *err)
+{
+	struct blackout_app_build b = { pattern, reason, on };
+
+	if (check_pattern("pattern", pattern, err) < 0)
+		return -EINVAL;
+	return update_node(s, NULL, "/blackedout.apps", NULL, NULL, blackout_app_build, &b, "apps_blacklist", NULL,
+			   err);
+}
+
+/* ---- listing ---- */
+
+static json_t *children_data(struct store *s, const char *dir, bool as_json)
+{
+	_cleanup_strv_free_ char **kids = NULL;
+	json_t *o = json_object();
+
+	if (!o || store_children(s, dir, &kids, NULL, NULL) < 0)
+		return o;
+	for (char **k = kids; *k; k++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, *k), *data = NULL;
+		json_t *v = NULL;
+
+		if (p && store_get(s, p, &data, NULL, NULL, NULL, NULL) >= 0 && as_json && data && *data)
+			v = json_loads(data, JSON_DECODE_ANY, NULL);
+		if (!v)
+			v = !as_json && data ? json_string(data) : json_null();
+		json_object_set_new(o, *k, v);
+	}
+	return o;
+}
+
+int admin_list(struct store *s, const char *what, json_t **ret, struct error *err)
+{
+	json_t *o = NULL;
+
+	if (strcmp(what, "servers") == 0) {
+		_cleanup_json_ json_t *pres = children_data(s, "/server.presence", true);
+		_cleanup_json_ json_t *black = children_data(s, "/blackedout.servers", false);
+		const char *k;
+		json_t *v;
+
+		o = children_data(s, "/servers", true);
+		json_object_foreach(o, k, v) {
+			if (!json_is_object(v)) {
+				v = json_object();
+				json_object_set_new(o, k, v);
+			}
+			json_object_set_new(v, "presence", json_boolean(json_object_get(pres, k) != NULL));
+			if (json_object_get(black, k))
+				json_object_set(v, "blackout", json_object_get(black, k));
+		}
+	} else if (strcmp(what, "buckets") == 0)
+		o = children_data(s, "/buckets", true);
+	else if (strcmp(what, "cell") == 0) {
+		_cleanup_strv_free_ char **kids = NULL;
+
+		store_children(s, "/cell", &kids, NULL, NULL);
+		o = strv_json(kids);
+	} else if (strcmp(what, "partitions") == 0)
+		o = children_data(s, "/partitions", true);
+	else if (strcmp(what, "identity-groups") == 0)
+		o = children_data(s, "/identity-groups", true);
+	else if (strcmp(what, "allocations") == 0 || strcmp(what, "blackout") == 0) {
+		bool alloc = what[0] == 'a';
+		int64_t ver;
+		json_t *j = NULL;
+		int r = read_json(s, alloc ? "/allocations" : "/blackedout.apps", &j, &ver);
+
+		if (r < 0)
+			return store_error(err, r, what);
+		if (alloc)
+			o = json_is_array(j) ? j : (json_decref(j), json_array());
+		else {
+			o = json_pack("{s:o, s:o}", "servers", children_data(s, "/blackedout.servers", false), "apps",
+				      json_is_object(j) ? j : (json_decref(j), json_object()));
+		}
+	} else
+		return error_set(err, ERR_PERM, 0, "list: unknown object '%s'", what);
+	if (!o)
+		return error_sys(err, ENOMEM, "list");
+	*ret = o;
+	return 0;
+}

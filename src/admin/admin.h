@@ -1,0 +1,88 @@
+/* admin.h: cell administration (Treadmill's masterapi + admin CLI).
+ *
+ * Every change is validated first (a bad value fails with ERR_PERM and a
+ * message naming the field, nothing written), then written together with its
+ * master event `/events/<prio %03d>-<resource>-<seq>` in ONE store_multi, so a
+ * change is either wholly there with its event or not at all.  Writes of
+ * shared nodes (/allocations, /blackedout.apps, /servers/<h>) are guarded by
+ * the version read and retried on a race.  Missing namespace parents are
+ * created first (empty persistent nodes; harmless).  Domain layer above
+ * store/: includes basic/ and store/ only.
+ *
+ * Store contract (see docs/ADMIN.md):
+ *   server add     /servers/<h> {parent, partition, traits, memory, cpu, disk}
+ *                  (keys not given are kept; node-written keys kept)   event 000-servers- [h]
+ *   server delete  /servers/<h> deleted                                event 000-servers- [h]
+ *   server up|down|freeze   no data change                             event 000-server_state- [h, state, [apps]]
+ *   bucket add     /buckets/<b> {parent, traits, level}                event 000-buckets- [b]
+ *   cell insert    /cell/<b> (empty)                                   event 000-cell- [b]
+ *   partition add  /partitions/<p> {partition, memory, cpu, disk, reboot-schedule}  event 000-partitions- [p]
+ *   alloc set      /allocations list entry {name, partition, rank, rank_adjustment,
+ *                  max_utilization, memory, cpu, disk, traits, assignments}  event 000-allocations- null
+ *   identity-group /identity-groups/<g> {count}                        event 000-identity_groups- [g]
+ *   blackout server  /blackedout.servers/<h> = reason; presence deleted  event 000-servers- [h]
+ *   blackout app     /blackedout.apps {pattern: {reason, when}}         event 000-apps_blacklist- null
+ * Sizes are stored as "<MiB>M", cpu as "<N>%". */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../basic/error.h"
+
+#include <jansson.h>
+
+struct store;
+
+struct admin_server {
+	const char *name;
+	const char *parent;    /* bucket, NULL = keep */
+	const char *partition; /* NULL = keep (new servers: "_default") */
+	const char *memory, *cpu, *disk; /* NULL = keep */
+	char **traits;	       /* NULL = keep */
+};
+
+struct admin_alloc {
+	const char *name;      /* "tenant/alloc" (':' accepted too) */
+	const char *partition; /* default "_default" */
+	const char *memory, *cpu, *disk; /* reserved; NULL = 0 */
+	int64_t rank;	       /* < 0: default 100 */
+	int64_t rank_adjustment;
+	double max_utilization; /* < 0: unlimited (null) */
+	char **traits;
+};
+
+enum admin_server_state { ADMIN_STATE_UP, ADMIN_STATE_DOWN, ADMIN_STATE_FROZEN };
+
+int admin_server_add(struct store *s, const struct admin_server *srv, struct error *err);
+int admin_server_delete(struct store *s, const char *name, struct error *err);
+/* Ask the master to set a server's state; apps (may be NULL) are unscheduled on freeze. */
+int admin_server_state(struct store *s, const char *name, enum admin_server_state state, char **apps,
+		       struct error *err);
+
+/* traits < 0: null. level NULL: derived from the name prefix by the master. */
+int admin_bucket_add(struct store *s, const char *name, const char *parent, const char *level, int64_t traits,
+		     struct error *err);
+int admin_bucket_delete(struct store *s, const char *name, struct error *err);
+int admin_cell_insert(struct store *s, const char *bucket, struct error *err);
+int admin_cell_remove(struct store *s, const char *bucket, struct error *err);
+
+/* reboot_schedule: JSON object {"<weekday 0-6>": [h, m, s]} or NULL. */
+int admin_partition_add(struct store *s, const char *name, const char *memory, const char *cpu, const char *disk,
+			const char *reboot_schedule, struct error *err);
+int admin_partition_delete(struct store *s, const char *name, struct error *err);
+
+int admin_alloc_set(struct store *s, const struct admin_alloc *a, struct error *err);
+int admin_alloc_delete(struct store *s, const char *name, struct error *err);
+int admin_alloc_assign(struct store *s, const char *name, const char *pattern, int64_t priority, struct error *err);
+int admin_alloc_unassign(struct store *s, const char *name, const char *pattern, struct error *err);
+
+int admin_identity_group_set(struct store *s, const char *name, int64_t count, struct error *err);
+int admin_identity_group_delete(struct store *s, const char *name, struct error *err);
+
+int admin_blackout_server(struct store *s, const char *host, bool on, const char *reason, struct error *err);
+int admin_blackout_app(struct store *s, const char *pattern, bool on, const char *reason, struct error *err);
+
+/* What: "servers", "buckets", "cell", "partitions", "allocations", "identity-groups", "blackout".
+ * *ret is a new JSON value (array or object) owned by the caller. */
+int admin_list(struct store *s, const char *what, json_t **ret, struct error *err);
