@@ -29,7 +29,8 @@ done
 assert "exactly 3 container dirs" test "$(ls "$N/apps" | wc -l)" = 3
 assert "exactly 3 running links" test "$(ls "$N/running" | wc -l)" = 3
 for s in 21 22 23; do
-	assert "exactly one process for k#$s" wait_for 10 nproc_is "$s" 1
+	assert "exactly one process for k#$s" wait_for 30 nproc_is "$s" 1
+	echo "# k#$s: $(nproc_of "$s") process(es)"
 done
 assert "exactly one configured event per instance" bash -c "
 	for s in 21 22 23; do
