@@ -641,7 +641,11 @@ static void appcfg_sync(struct agent *a)
 	_cleanup_strv_free_ char **linked = strv_new(), **linked_inst = strv_new();
 	bool nudge = false;
 
-	if (!a->ready || !cuniq || !linked || !linked_inst)
+	/* Terminations need a placement view synced from the store (placement_ok);
+	 * starting anything also needs presence (ready).  A blacked-out node has
+	 * no presence: its placements move away and its containers are stopped
+	 * (Treadmill stops init1, hence every container). */
+	if (!a->placement_ok || !cuniq || !linked || !linked_inst)
 		return;
 	if (dir_list(a->p_cache, 1, &cached) < 0 || dir_list(a->p_running, 1, &running) < 0 ||
 	    dir_list(a->p_apps, 0, &apps) < 0)
@@ -718,6 +722,8 @@ static void appcfg_sync(struct agent *a)
 		d = node_app_dir(a->o->root, *p);
 		if (!d)
 			return;
+		if (reuse && !a->ready)
+			continue; /* decided when the node is ready again */
 		if (reuse) {
 			_cleanup_free_ char *link = node_running_link(a->o->root, inst);
 			if (link && symlink_atomic(d, link) == 0) {
@@ -742,7 +748,7 @@ static void appcfg_sync(struct agent *a)
 		_cleanup_free_ char *d = NULL, *ar = NULL;
 		int r;
 
-		if (!*cuniq[i] || strv_contains(linked_inst, cached[i]))
+		if (!a->ready || !*cuniq[i] || strv_contains(linked_inst, cached[i]))
 			continue;
 		d = node_app_dir(a->o->root, cuniq[i]);
 		ar = node_archive_dir(a->o->root, cuniq[i]);
