@@ -70,6 +70,7 @@ struct agent {
 	unsigned n_cleanups;
 	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready;
 	char *presence_path, *placement_path, *server_path;
+	double started_at; /* realtime */
 };
 
 #define LOG(fmt, ...) fprintf(stderr, "treadle node: " fmt "\n", ##__VA_ARGS__)
@@ -122,6 +123,10 @@ static struct cont *cont_get(struct agent *a, const char *unique)
 	app = strdup_printf("%s/%s/data/app.json", a->p_apps, unique);
 	c->configured_at = app && stat(app, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9
 						      : now_realtime();
+	/* a container found at start-up gets a full setup window from then:
+	 * after a node restart its run starts again when s6 gets to it */
+	if (c->configured_at < a->started_at)
+		c->configured_at = a->started_at;
 	return c;
 }
 
@@ -636,7 +641,11 @@ static void appcfg_sync(struct agent *a)
 	_cleanup_strv_free_ char **linked = strv_new(), **linked_inst = strv_new();
 	bool nudge = false;
 
-	if (!a->ready || !cuniq || !linked || !linked_inst)
+	/* Terminations need a placement view synced from the store (placement_ok);
+	 * starting anything also needs presence (ready).  A blacked-out node has
+	 * no presence: its placements move away and its containers are stopped
+	 * (Treadmill stops init1, hence every container). */
+	if (!a->placement_ok || !cuniq || !linked || !linked_inst)
 		return;
 	if (dir_list(a->p_cache, 1, &cached) < 0 || dir_list(a->p_running, 1, &running) < 0 ||
 	    dir_list(a->p_apps, 0, &apps) < 0)
@@ -713,12 +722,16 @@ static void appcfg_sync(struct agent *a)
 		d = node_app_dir(a->o->root, *p);
 		if (!d)
 			return;
+		if (reuse && !a->ready)
+			continue; /* decided when the node is ready again */
 		if (reuse) {
 			_cleanup_free_ char *link = node_running_link(a->o->root, inst);
 			if (link && symlink_atomic(d, link) == 0) {
 				struct cont *c = cont_get(a, *p);
-				if (c)
+				if (c) {
 					c->running = true;
+					c->configured_at = now_realtime(); /* its setup starts now */
+				}
 				(void)strv_extend(&linked, *p);
 				(void)strv_extend(&linked_inst, inst);
 				nudge = true;
@@ -735,7 +748,7 @@ static void appcfg_sync(struct agent *a)
 		_cleanup_free_ char *d = NULL, *ar = NULL;
 		int r;
 
-		if (!*cuniq[i] || strv_contains(linked_inst, cached[i]))
+		if (!a->ready || !*cuniq[i] || strv_contains(linked_inst, cached[i]))
 			continue;
 		d = node_app_dir(a->o->root, cuniq[i]);
 		ar = node_archive_dir(a->o->root, cuniq[i]);
@@ -1055,6 +1068,13 @@ static void tick(struct agent *a)
 			continue;
 		}
 		if (!c->timed_out && now - c->configured_at > (double)timeout) {
+			/* restarted in place (node stop/start)? count from that run */
+			_cleanup_free_ char *rs = strdup_printf("%s/data/run-started", cdir);
+			struct stat st;
+
+			if (rs && stat(rs, &st) == 0 &&
+			    now - ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9) <= (double)timeout)
+				continue;
 			_cleanup_free_ char *m = strdup_printf("not running after %u s", timeout);
 			c->timed_out = true;
 			(void)sproc_flag_aborted(cdir, "timeout", m);
@@ -1291,6 +1311,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.hostname = o->hostname;
 	a.ns.cell = o->cell;
 	a.ns.store_url = o->store_url;
+	a.started_at = now_realtime();
 	a.ns.setup_timeout_s = o->setup_timeout_s ? o->setup_timeout_s : 120;
 	r = agent_init(&a, err);
 	if (r < 0)

@@ -544,6 +544,7 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 		return error_sys(err, errno, "getcwd");
 	unique = strrchr(cwd, '/') ? strrchr(cwd, '/') + 1 : cwd;
 	(void)unlink("data/container.json"); /* from an earlier run of this container dir */
+	(void)touch("data/run-started");      /* the agent's setup timeout counts from here too */
 	r = read_file("data/app.json", &text, NULL);
 	if (r < 0) {
 		_cleanup_free_ char *m = strdup_printf("reading data/app.json: %s", strerror(-r));
