@@ -3,10 +3,10 @@
  * One epoll loop: the store fd, a signalfd and one timerfd.  Watch callbacks
  * only mark the model dirty; the loop then runs one "pass" (debounced by
  * MASTER_DEBOUNCE_MS so bursts of submissions batch into one pass, as
- * Treadmill's 2 s scheduler interval does): read the store, let
- * master_place() decide, write the differences.  A pass is level-triggered:
- * everything it needs is re-read from the store, so a restarted master (or a
- * standby taking over) simply runs a pass. */
+ * Treadmill's 2 s scheduler interval does): msched (msched.h) updates the
+ * sched model from the store, places, and writes the differences.  State
+ * lives in the store, so a restarted master (or a standby taking over)
+ * restores the placements and carries on (docs/MASTER.md). */
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>

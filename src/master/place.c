@@ -106,7 +106,8 @@ int master_place(struct master *m, double now, struct error *err)
 						free_cap[s * MASTER_DIMS + i] -= app->demand[i];
 	}
 
-	qsort(pending, n_pending, sizeof(*pending), cmp_pending);
+	if (n_pending > 1)
+		qsort(pending, n_pending, sizeof(*pending), cmp_pending);
 	for (size_t p = 0; p < n_pending; p++) {
 		struct master_app *app = pending[p];
 		ssize_t best = -1;

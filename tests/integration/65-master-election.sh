@@ -8,7 +8,7 @@ T=${TREADLE_BIN:?}
 D=$(mktemp -d /tmp/treadle-it.XXXXXX)
 U=file://$D/store
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$D"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait "${pids[@]}" 2>/dev/null; rm -rf "$D"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$D"/*.log; do echo "== $f"; cat "$f"; done; exit 1; }
 wait_for() {
@@ -19,16 +19,19 @@ id nobody >/dev/null 2>&1 || { echo "no user nobody"; exit 77; }
 placed_on() { "$T" store ls --store "$U" "/placement/$1" 2>/dev/null | grep -qF "$2"; }
 events() { "$T" trace --store "$U" --json "$1" | sed -n 's/.*"type":"\([a-z_]*\)".*/\1/p'; }
 event_data() { "$T" trace --store "$U" --json "$1" | grep "\"type\":\"$2\"" | sed -n 's/.*"data":"\([^"]*\)".*/\1/p'; }
-server() { # name capacity-json: /servers entry + ephemeral presence held by a process
-	"$T" store create --store "$U" -p "/servers/$1" "$2" >/dev/null 2>&1 || "$T" store set --store "$U" "/servers/$1" "$2"
+presence() { # name: ephemeral presence held by a process
 	"$T" store create --store "$U" -p -e --hold "/server.presence/$1" '{"seen": false}' >/dev/null &
 	pids+=($!)
 	eval "presence_$1=$!"
 }
+server() { # name capacity-json: /servers entry + presence
+	"$T" store create --store "$U" -p "/servers/$1" "$2" >/dev/null 2>&1 || "$T" store set --store "$U" "/servers/$1" "$2"
+	presence "$1"
+}
 
-"$T" master --store "$U" --hostname m1 --server-down-grace 2 2>"$D/m1.log" & m1=$!; pids+=($m1)
+"$T" master --store "$U" --hostname m1 --server-down-grace 4 2>"$D/m1.log" & m1=$!; pids+=($m1)
 wait_for 10 grep -q leading "$D/m1.log" || fail "m1 never led"
-"$T" master --store "$U" --hostname m2 --server-down-grace 2 2>"$D/m2.log" & m2=$!; pids+=($m2)
+"$T" master --store "$U" --hostname m2 --server-down-grace 4 2>"$D/m2.log" & m2=$!; pids+=($m2)
 wait_for 10 grep -q 'standing by' "$D/m2.log" || fail "m2 is not standing by"
 wait_for 20 sh -c "[ \$('$T' store ls --store '$U' /trace | wc -l) = 256 ]" || fail "the 256 trace shards are missing"
 
@@ -48,6 +51,8 @@ placed_on h1 "$i3" && fail "$i3 placed beyond h1's memory"
 # The leader dies: the standby takes over and keeps placing.
 kill "$m1"
 wait_for 10 grep -q leading "$D/m2.log" || fail "m2 did not take over"
+i4=$("$T" run --store "$U" nobody.a --memory 100M -- true) || fail "run"
+wait_for 10 placed_on h1 "$i4" || fail "$i4 not placed by m2" # m2 has its model now
 "$T" stop --store "$U" "$i1" || fail "stop"
 wait_for 10 sh -c "! '$T' store ls --store '$U' /placement/h1 | grep -qF '$i1'" || fail "placement of stopped $i1 kept"
 wait_for 10 placed_on h1 "$i3" || fail "$i3 not placed after $i1 freed memory"
@@ -59,7 +64,7 @@ events "$i1" | grep -qx deleted || fail "no deleted event for $i1"
 # A server that vanishes and comes back within the grace keeps its instances
 # (a restarting node agent); one gone for longer loses them to pending.
 kill "$presence_h1"
-server h1 '{"memory": "1000M", "cpu": "100%", "disk": "10G"}'
+presence h1
 sleep 3
 placed_on h1 "$i2" || fail "$i2 lost its placement although h1 came back within the grace"
 events "$i2" | grep -qx pending && [ "$(events "$i2" | grep -c pending)" != 1 ] && fail "$i2 went pending during the grace"
@@ -78,7 +83,7 @@ n=$("$T" store ls --store "$U" /placement/h1 | grep -c . || true)
 # Restart of the only master: placements are restored, not duplicated.
 for i in "$i2" "$i3"; do events "$i" | grep -c scheduled >"$D/sched.$i"; done
 kill "$m2"
-"$T" master --store "$U" --hostname m3 --server-down-grace 2 2>"$D/m3.log" & pids+=($!)
+"$T" master --store "$U" --hostname m3 --server-down-grace 4 2>"$D/m3.log" & pids+=($!)
 wait_for 10 grep -q leading "$D/m3.log" || fail "m3 never led"
 sleep 1
 for i in "$i2" "$i3"; do

@@ -43,6 +43,11 @@ cell_teardown() {
 	trap - EXIT
 	if [ -n "${R:-}" ] && [ -d "$R" ]; then
 		out=$("$T" cell down --timeout 20 2>&1) || { echo "cell down failed: $out"; rc=1; }
+		# s6 restarts a crashed daemon: look for sanitizer reports in the logs.
+		if grep -l -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$R"/log/*/current 2>/dev/null; then
+			grep -h -A12 -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$R"/log/*/current | head -40
+			rc=1
+		fi
 		if echo "$out" | grep -q 'swept'; then echo "LEAK: $out"; rc=1; fi
 		left=$(grep -c " $R" /proc/self/mountinfo || true)
 		[ "$left" = 0 ] || { echo "LEAK: $left mounts under $R"; grep " $R" /proc/self/mountinfo; rc=1; }
