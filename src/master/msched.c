@@ -52,6 +52,9 @@ struct msched {
 	size_t nasg;
 	char **traits;
 	double *vanished;	/* per node id: realtime the presence vanished, 0 none */
+	double *present;	/* per node id: 1 present at the last look, -1 absent, 0 unknown */
+	size_t n_present;
+	double next_tick, next_reboot_check;
 	size_t n_vanished;
 	double *notrun;		/* per app id: first seen placed but not in /running, 0 none */
 	size_t n_notrun;
@@ -398,8 +401,12 @@ static bool blacklisted(struct msched *m, const char *name)
 	const char *pat;
 	json_t *v;
 
+	/* Treadmill matches the app name without its instance: "proid.app" */
+	char base[256];
+
+	snprintf(base, sizeof(base), "%.*s", (int)strcspn(name, "#"), name);
 	json_object_foreach(m->app_blacklist, pat, v)
-		if (fnmatch(pat, name, 0) == 0)
+		if (fnmatch(pat, base, 0) == 0 || fnmatch(pat, name, 0) == 0)
 			return true;
 	return false;
 }
@@ -725,15 +732,21 @@ static int sync_presence(struct msched *m, double now)
 		enum sched_state st;
 		double since;
 
-		if (!grow(&m->vanished, &m->n_vanished, (size_t)s + 1))
+		double prev;
+
+		if (!grow(&m->vanished, &m->n_vanished, (size_t)s + 1) || !grow(&m->present, &m->n_present, (size_t)s + 1))
 			return -ENOMEM;
 		sched_server_get_state(m->cell, s, &st, &since);
+		prev = m->present[s];
 		if (sorted_contains(pres, n, name)) {
 			m->vanished[s] = 0;
-			if (st == SCHED_DOWN && !is_blackedout(m, name))
+			m->present[s] = 1;
+			/* presence (re)appeared: up (Treadmill's adjust_presence; frozen stays) */
+			if (prev <= 0 && st == SCHED_DOWN && !is_blackedout(m, name))
 				set_state(m, s, SCHED_UP, now);
 			continue;
 		}
+		m->present[s] = -1;
 		if (st == SCHED_DOWN)
 			continue;
 		if (m->vanished[s] <= 0)
@@ -772,9 +785,12 @@ static int sync_blackouts(struct msched *m, double now)
 			continue;
 		post_server(m, old[i], "server_blackout_cleared", "");
 		s = sched_node_find(m->cell, old[i]);
-		/* back up if present (sync_presence decides) */
-		if (s >= 0 && sched_node_is_server(m->cell, s))
-			m->w[W_PRES].dirty = true;
+		if (s >= 0 && sched_node_is_server(m->cell, s)) {
+			_cleanup_free_ char *pp = strdup_printf("/server.presence/%s", old[i]);
+
+			if (pp && store_exists(m->store, pp, NULL, NULL, NULL) == 0)
+				set_state(m, s, SCHED_UP, now);
+		}
 	}
 	m->blackedout = TAKE_PTR(now_list);
 	m->black_loaded = true;
@@ -835,6 +851,74 @@ static int sync_scheduled(struct msched *m)
 }
 
 /* -------------------------------------------------------------- loading */
+
+/* Partition reboot schedules (/partitions/<label> "reboot-schedule":
+ * {"<weekday 0=Mon>": [h, m, s]}, default every day 23:59:59) give every
+ * server its valid_until (Treadmill's Partition buckets); the presence's
+ * "valid_until" is kept across master restarts. */
+static void load_reboots(struct msched *m, double now)
+{
+	static const char *const wdays[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+
+	for (int p = 0; p < sched_partition_count(m->cell); p++) {
+		const char *label = sched_partition_label(m->cell, p);
+		_cleanup_free_ char *path = label ? strdup_printf("/partitions/%s", label) : NULL;
+		json_t *j = path ? get_json(m, path, NULL) : NULL, *v;
+		char buf[256] = "";
+		size_t len = 0;
+		const char *k;
+
+		json_object_foreach(json_object_get(j, "reboot-schedule"), k, v) {
+			int d;
+
+			if (safe_atoi(k, &d) < 0 || d < 0 || d > 6)
+				continue;
+			len += (size_t)snprintf(buf + len, sizeof(buf) - MIN(len, sizeof(buf)), "%s%s/%02d:%02d:%02d",
+						len ? "," : "", wdays[d], (int)json_integer_value(json_array_get(v, 0)),
+						(int)json_integer_value(json_array_get(v, 1)),
+						(int)json_integer_value(json_array_get(v, 2)));
+			if (len >= sizeof(buf))
+				break;
+		}
+		json_decref(j);
+		if (len >= sizeof(buf) || sched_partition_set_reboot_schedule(m->cell, p, buf, now) < 0)
+			sched_partition_set_reboot_schedule(m->cell, p, "", now);
+	}
+	for (int s = sched_server_next(m->cell, -1); s >= 0; s = sched_server_next(m->cell, s)) {
+		struct sched_node_info ni;
+		_cleanup_free_ char *pp = NULL;
+		double ts = 0;
+		json_t *j;
+
+		if (sched_node_info(m->cell, s, &ni) < 0)
+			continue;
+		pp = strdup_printf("/server.presence/%s", ni.name);
+		j = pp ? get_json(m, pp, NULL) : NULL;
+		if (json_is_number(json_object_get(j, "valid_until")))
+			ts = json_number_value(json_object_get(j, "valid_until"));
+		json_decref(j);
+		sched_partition_add_server(m->cell, sched_partition_get(m->cell, ni.partition ? ni.partition : "_default"),
+					   s, ts);
+	}
+}
+
+/* Treadmill's check_reboot: /reboots/<server> for servers past their
+ * valid_until (only those without apps: a placed lease never outlives it). */
+static void check_reboots(struct msched *m, double now)
+{
+	for (int s = sched_server_next(m->cell, -1); s >= 0; s = sched_server_next(m->cell, s)) {
+		struct sched_node_info ni;
+		_cleanup_free_ char *p = NULL;
+
+		if (sched_node_info(m->cell, s, &ni) < 0 || ni.valid_until == 0 || now <= ni.valid_until || ni.napps)
+			continue;
+		p = strdup_printf("/reboots/%s", ni.name);
+		if (p && store_exists(m->store, p, NULL, NULL, NULL) == -ENOENT) {
+			warn("server %s is past its valid_until: requesting a reboot", ni.name);
+			(void)store_create_p(m->store, p);
+		}
+	}
+}
 
 struct seen {
 	int app;
@@ -931,7 +1015,7 @@ static int restore(struct msched *m, double now)
 				unschedule_once(m, a, *ap, *sv);
 				continue;
 			}
-			if (sched_app_put(m->cell, a, s, now) <= 0) {
+			if (sched_app_put(m->cell, a, s, now) < 0) {
 				/* does not fit any more: pending, its node goes */
 				(void)delete_node(m, path);
 			} else {
@@ -992,7 +1076,11 @@ static int load_full(struct msched *m, double now, struct error *err)
 	free(m->notrun);
 	m->notrun = NULL;
 	m->n_notrun = 0;
+	free(m->present);
+	m->present = NULL;
+	m->n_present = 0;
 	load_assignments(m);
+	load_reboots(m, now);
 	load_app_blacklist(m);
 	r = restore(m, now);
 	if (r < 0)
@@ -1242,6 +1330,16 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 		if (r < 0)
 			warn("pending-start check: %s", store_strerror(r));
 	}
+	if (now >= m->next_tick) {
+		m->next_tick = now + MSCHED_TICK_INTERVAL_S;
+		for (int p = 0; p < sched_partition_count(m->cell); p++)
+			sched_partition_tick(m->cell, p, now);
+	}
+	if (now >= m->next_reboot_check) {
+		if (m->next_reboot_check > 0)
+			check_reboots(m, now);
+		m->next_reboot_check = now + MSCHED_REBOOT_CHECK_INTERVAL_S;
+	}
 	if (!m->o.no_compact && now >= m->next_compact) {
 		struct error cerr = ERROR_INIT;
 
@@ -1324,6 +1422,8 @@ double msched_next_deadline(const struct msched *m)
 		if (m->vanished[s] > 0)
 			t = MIN(t, m->vanished[s] + m->o.down_grace);
 	t = MIN(t, m->next_check);
+	t = MIN(t, m->next_tick);
+	t = MIN(t, m->next_reboot_check);
 	if (!m->o.no_compact)
 		t = MIN(t, m->next_compact);
 	return t;
@@ -1337,6 +1437,12 @@ void msched_request_reload(struct msched *m)
 void msched_request_check(struct msched *m)
 {
 	m->need_check = true;
+}
+
+void msched_check_reboots(struct msched *m, double now)
+{
+	if (m->cell)
+		check_reboots(m, now);
 }
 
 struct sched_cell *msched_cell(struct msched *m)
@@ -1373,6 +1479,7 @@ void msched_free(struct msched *m)
 	asg_clear(m);
 	strv_free(m->traits);
 	free(m->vanished);
+	free(m->present);
 	free(m->notrun);
 	free(m->last_stats);
 	free(m);

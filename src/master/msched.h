@@ -21,6 +21,8 @@ struct sched_cell;
 #define MSCHED_CHECK_INTERVAL_S 30.0	/* check_integrity timer */
 #define MSCHED_COMPACT_INTERVAL_S 60.0	/* trace retention */
 #define MSCHED_COMPACT_EXPIRE_S 300.0
+#define MSCHED_TICK_INTERVAL_S 300.0	/* tick_reboots */
+#define MSCHED_REBOOT_CHECK_INTERVAL_S 3600.0 /* check_reboot */
 
 struct msched_options {
 	const char *hostname;		/* trace source (borrowed) */
@@ -49,5 +51,7 @@ double msched_next_deadline(const struct msched *m);
 void msched_request_reload(struct msched *m);
 /* Run the pending-start check at the next pass (tests). */
 void msched_request_check(struct msched *m);
+/* Treadmill's hourly check_reboot now (tests). */
+void msched_check_reboots(struct msched *m, double now);
 /* The model (tests, bench); NULL before the first pass. */
 struct sched_cell *msched_cell(struct msched *m);
