@@ -64,6 +64,7 @@ struct agent {
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
+	bool blackedout; /* /blackedout.servers/<host> exists: no presence, but placements still mirrored (removals stop apps) */
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
@@ -320,10 +321,12 @@ create:
 			LOG("%s is blacked out: not registering presence", a->o->hostname);
 		(void)store_delete(a->store, a->presence_path, -1);
 		a->blackout_logged = true;
+		a->blackedout = true;
 		a->presence_ok = false;
 		return;
 	}
 	a->blackout_logged = false;
+	a->blackedout = false;
 	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
@@ -392,7 +395,7 @@ static void eventmgr_sync(struct agent *a)
 		return; /* keep the current state; retried on the next event or tick */
 	} else
 		a->placement_ok = true;
-	a->ready = a->presence_ok && a->placement_ok;
+	a->ready = (a->presence_ok || a->blackedout) && a->placement_ok;
 	if (a->ready) {
 		if (!exists(a->p_ready))
 			(void)write_file_atomic(a->p_ready, "", 0, 0644);
