@@ -20,7 +20,7 @@
 #define RC_KILLED 102
 #define RC_NO_TRACE 103
 #define RC_OTHER 100
-#define FOLLOW_GRACE_MS 5000 /* after deletion, wait this long for the terminal event */
+#define FOLLOW_GRACE_MS 3000 /* after deletion, wait this long for the terminal event */
 
 /* "<uniqueid>.<service>[.<rc>.<signal>]" -> uniqueid, service, rc, sig */
 static void split_service(const char *data, bool exited, char **uniq, char **svc, int64_t *rc, int64_t *sig)

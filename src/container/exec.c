@@ -6,7 +6,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <termios.h>
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
@@ -68,6 +73,96 @@ _noreturn_ static void exec_in_container(const char *user, bool as_root, char *c
 	_exit(111);
 }
 
+/* In the container's mount namespace: a new pty from its devpts. */
+static int open_pty(char *slave, size_t len)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	struct winsize ws;
+
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, slave, len) != 0) {
+		if (m >= 0)
+			close(m);
+		return -1;
+	}
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+		(void)ioctl(m, TIOCSWINSZ, &ws);
+	return m;
+}
+
+/* The command's side: new session, the pty slave as controlling terminal and stdio. */
+static void attach_pty(const char *slave)
+{
+	int s;
+
+	if (setsid() < 0 || (s = open(slave, O_RDWR)) < 0 || ioctl(s, TIOCSCTTY, 0) < 0)
+		_exit(111);
+	if (dup2(s, 0) < 0 || dup2(s, 1) < 0 || dup2(s, 2) < 0)
+		_exit(111);
+	if (s > 2)
+		close(s);
+}
+
+static bool write_all(int fd, const char *p, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, (size_t)n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += w, n -= w;
+	}
+	return true;
+}
+
+/* Copy the host terminal <-> pty master until the command side closes;
+ * window size changes (SIGWINCH) are passed on. */
+static void relay(int master)
+{
+	sigset_t mask;
+	int sfd;
+	bool in_open = true;
+	char buf[4096];
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	for (;;) {
+		struct pollfd p[3] = { { master, POLLIN, 0 }, { in_open ? STDIN_FILENO : -1, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			struct winsize ws;
+			if (read(sfd, &si, sizeof(si)) > 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+				(void)ioctl(master, TIOCSWINSZ, &ws);
+		}
+		if (p[1].revents & (POLLIN | POLLHUP)) {
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0)
+				in_open = false;
+			else if (!write_all(master, buf, n))
+				break;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(master, buf, sizeof(buf));
+			if (n <= 0) /* EIO: the last slave fd closed */
+				break;
+			if (!write_all(STDOUT_FILENO, buf, n))
+				break;
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+}
+
 int container_exec(const char *container_dir, const char *user, bool as_root, char *const *argv, struct error *err)
 {
 	static const char *const nss[] = { "ipc", "uts", "net", "pid", "mnt" };
@@ -78,6 +173,8 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 	json_error_t je;
 	const char *proid = NULL;
 	int pid = 0, root = 0, status, r = 0;
+	struct termios saved_tio;
+	bool use_pty;
 	pid_t child;
 
 	for (size_t i = 0; i < ELEMENTSOF(nss); i++)
@@ -107,6 +204,7 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 			goto out;
 		}
 	}
+	use_pty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	/* enter the namespaces in a child, so this process stays in its own
 	 * (sanitizers' exit-time checks clone helpers and break in a foreign pid
 	 * namespace); the child forks the command into the container's pid ns */
@@ -118,16 +216,27 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 	}
 	if (child == 0) {
 		pid_t cmd;
+		int master = -1;
+		char slave[64];
 		for (size_t i = 0; i < ELEMENTSOF(nss); i++)
 			if (setns(fds[i], 0) < 0)
 				_exit(111);
+		/* a terminal from the container's own devpts: the host's tty fd
+		 * never enters the container (TIOCSTI could type into it) */
+		if (use_pty && (master = open_pty(slave, sizeof(slave))) < 0)
+			_exit(111);
 		cmd = fork();
 		if (cmd < 0)
 			_exit(111);
-		if (cmd == 0)
+		if (cmd == 0) {
+			if (master >= 0)
+				attach_pty(slave);
 			exec_in_container(user, as_root, argv);
+		}
 		signal(SIGINT, SIG_IGN);
 		signal(SIGQUIT, SIG_IGN);
+		if (master >= 0)
+			relay(master);
 		while (waitpid(cmd, &status, 0) < 0)
 			if (errno != EINTR)
 				_exit(111);
@@ -135,11 +244,18 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
+	if (use_pty) {
+		struct termios raw = saved_tio;
+		cfmakeraw(&raw);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
 	while (waitpid(child, &status, 0) < 0)
 		if (errno != EINTR) {
 			r = error_sys(err, errno, "exec: wait");
 			goto out;
 		}
+	if (use_pty)
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
 	r = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 out:
 	for (size_t i = 0; i < ELEMENTSOF(nss); i++)

@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -60,7 +61,7 @@ struct agent {
 	struct node_settings ns;
 	struct store *store;
 	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
-	int epfd, sigfd, inofd, tfd;
+	int epfd, sigfd, inofd, tfd, lockfd;
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
@@ -1151,6 +1152,8 @@ static void agent_free(struct agent *a)
 		close(a->inofd);
 	if (a->tfd >= 0)
 		close(a->tfd);
+	if (a->lockfd >= 0)
+		close(a->lockfd);
 	free(a->p_cache);
 	free(a->p_apps);
 	free(a->p_running);
@@ -1175,6 +1178,17 @@ static int agent_init(struct agent *a, struct error *err)
 	r = node_layout_create(root);
 	if (r < 0)
 		return error_sys(err, -r, "creating the node layout in %s", root);
+	/* one agent per node root */
+	{
+		_cleanup_free_ char *lk = node_path(root, ".agent.lock");
+		if (!lk)
+			return error_sys(err, ENOMEM, "node agent");
+		a->lockfd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (a->lockfd < 0)
+			return error_sys(err, errno, "%s", lk);
+		if (flock(a->lockfd, LOCK_EX | LOCK_NB) < 0)
+			return error_set(err, ERR_TEMP, errno, "another node agent is running on %s", root);
+	}
 	a->p_cache = node_path(root, NODE_DIR_CACHE);
 	a->p_apps = node_path(root, NODE_DIR_APPS);
 	a->p_running = node_path(root, NODE_DIR_RUNNING);
@@ -1271,7 +1285,7 @@ static int reconnect(struct agent *a, struct error *err)
 
 int node_agent_run(const struct node_agent_options *o, struct error *err)
 {
-	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1 };
+	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1, .lockfd = -1 };
 	int r;
 
 	a.ns.root = o->root;

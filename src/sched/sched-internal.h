@@ -58,6 +58,7 @@ struct sched_node {
 	int64_t sum_cap[SCHED_DIMS_MAX];
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
+	int rr;		/* improved mode: start of the window of children compared next */
 	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
 			 * of that partition, SCHED_DIMS_MAX per tree node */
 	size_t segleaves;
@@ -228,6 +229,13 @@ struct sched_cell {
 	bool topo_dirty;
 
 	int *queue;	/* scratch: one partition's queue */
+	int *placed_pos; /* scratch: queue positions of apps placed when the pass started */
+	struct sched_floor {
+		uint64_t traits;
+		int64_t demand[SCHED_DIMS_MAX];
+	} floors[32];	/* improved mode, per pass: smallest demand no server took, per traits */
+	int nfloors;
+	size_t nplaced_pos, cplaced_pos;
 	size_t cqueue;
 	uint32_t ev_gen;
 

@@ -421,6 +421,7 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->aff_placed);
 	free(c->srv_order);
 	huge_free(c->queue, c->cqueue * sizeof(*c->queue));
+	huge_free(c->placed_pos, c->cplaced_pos * sizeof(*c->placed_pos));
 	free(c);
 }
 
@@ -1739,6 +1740,7 @@ static void server_remove(struct sched_cell *c, int s, int id)
 	struct sched_app *a = &c->apps[id];
 
 	touch(c, id);
+	c->nfloors = 0; /* room freed: what failed before may fit now */
 	server_unlink(c, s, id);
 	c->aff_placed[a->affinity]--;
 	set_server(c, id, -1);
@@ -1831,15 +1833,24 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 
 	if (GROW(c->scr, c->cscr, base + (size_t)len + 1) < 0)
 		return false;
-	for (int i = 0; i < len; i++) {
-		int ch = c->nodes[b].children[i];
+	/* Wide buckets: compare a window of SCHED_WINDOW children that rotates
+	 * one step per placement (every child gets its turn), and look at all
+	 * of them only when none in the window can take the app. */
+	for (int pass = len > SCHED_WINDOW ? 0 : 1; pass < 2 && k == 0; pass++) {
+		int start = pass == 0 ? c->nodes[b].rr % len : 0, cnt = pass == 0 ? SCHED_WINDOW : len;
 
-		if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
-			continue;
-		c->scr[base + k].node = ch;
-		c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
-		k++;
+		for (int j = 0; j < cnt; j++) {
+			int ch = c->nodes[b].children[(start + j) % len];
+
+			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
+				continue;
+			c->scr[base + k].node = ch;
+			c->scr[base + k].score = pack ? 2.0 - load_score(c, ch) : load_score(c, ch);
+			k++;
+		}
 	}
+	if (len > SCHED_WINDOW)
+		c->nodes[b].rr = (c->nodes[b].rr + 1) % len;
 	c->nscr = base + k;
 	for (;;) {
 		size_t best = SIZE_MAX;
@@ -2030,25 +2041,38 @@ static int priv_order(struct sched_cell *c, int alloc, int *out)
 }
 
 /* Allocation.priv_utilization_queue */
-static int priv_queue(struct sched_cell *c, int alloc)
+/* Allocation.priv_utilization_queue into al->pq.  For an allocation without
+ * sub-allocations (free != NULL) its utilization_queue is the same order
+ * with utilization recomputed against reserved + free: both are computed in
+ * one sweep straight into al->q. */
+static int priv_queue(struct sched_cell *c, int alloc, const double *free)
 {
 	struct sched_alloc *al = &c->allocs[alloc];
-	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
-	double ub, ua;
-	int n, r;
+	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], avail2[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
+	double ub, ua, ub2 = 0, ua2;
+	struct sched_queue_entry *out;
+	int n;
 
-	if (HGROW(al->pq, al->pqcap, al->napps + 1) < 0 || HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
+	if (HGROW(c->queue, c->cqueue, al->napps + 1) < 0)
 		return -ENOMEM;
+	if (free ? HGROW(al->q, al->qcap, al->napps + 1) < 0 : HGROW(al->pq, al->pqcap, al->napps + 1) < 0)
+		return -ENOMEM;
+	out = free ? al->q : al->pq;
 	n = priv_order(c, alloc, c->queue);
 	if (n < 0)
 		return n;
-	for (int d = 0; d < ND(c); d++)
+	for (int d = 0; d < ND(c); d++) {
 		avail[d] = al->reserved[d] + SCHED_EPS;
+		if (free)
+			avail2[d] = al->total[d] + free[d] + SCHED_EPS;
+	}
 	ub = sched_utilization(ND(c), zero, al->reserved, avail);
+	if (free)
+		ub2 = sched_utilization(ND(c), zero, al->total, avail2);
 	for (int i = 0; i < n; i++) {
 		int x = c->queue[i];
 		const struct sched_hot *a = &c->hot[x];
-		struct sched_queue_entry *e = &al->pq[i];
+		struct sched_queue_entry *e = &out[i];
 		int64_t rank;
 
 		for (int d = 0; d < ND(c); d++)
@@ -2067,10 +2091,22 @@ static int priv_queue(struct sched_cell *c, int alloc)
 		for (int d = 0; d < ND(c); d++)
 			e->demand[d] = (int32_t)a->demand[d];
 		ub = ua;
+		if (free) {
+			ua2 = sched_utilization(ND(c), acc, al->total, avail2);
+			if (a->priority == 0)
+				ub2 = ua2 = INFINITY;
+			e->util_before = ub2;
+			e->util_after = ua2;
+			ub2 = ua2;
+		}
 	}
-	al->pqn = (size_t)n;
-	r = 0;
-	return r;
+	if (free) {
+		al->qn = (size_t)n;
+		al->pqn = 0;
+	} else {
+		al->pqn = (size_t)n;
+	}
+	return 0;
 }
 
 /* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
@@ -2146,12 +2182,14 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	double ub, ua;
 	int nh = 0, r;
 
+	if (al->nsubs == 0)
+		return priv_queue(c, alloc, free);
 	for (int i = 0; i < al->nsubs; i++) {
 		r = alloc_queue(c, al->subs[i], free);
 		if (r < 0)
 			return r;
 	}
-	r = priv_queue(c, alloc);
+	r = priv_queue(c, alloc, NULL);
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
@@ -2329,11 +2367,69 @@ static void tracker_adjust(struct sched_cell *c, const struct sched_app *a)
  * tree still holds, and evict only there. */
 static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t qn, int id, double now);
 
+/* Improved mode: a put has no side effect when it fails, so an app with no
+ * affinity limits and no lease that asks at least as much as one that found
+ * no server (same traits and partition, this pass) cannot fit either. */
+static bool floor_applies(const struct sched_app *a)
+{
+	return a->limits < 0 && a->lease == 0;
+}
+
+static bool doomed(const struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+
+	if (!floor_applies(a))
+		return false;
+	for (int i = 0; i < c->nfloors; i++) {
+		bool ge = true;
+
+		if (c->floors[i].traits != t)
+			continue;
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] < c->floors[i].demand[d])
+				ge = false;
+		if (ge)
+			return true;
+	}
+	return false;
+}
+
+static void floor_adjust(struct sched_cell *c, const struct sched_app *a)
+{
+	uint64_t t = app_traits(c, a);
+	int i;
+
+	if (!floor_applies(a))
+		return;
+	for (i = 0; i < c->nfloors; i++)
+		if (c->floors[i].traits == t)
+			break;
+	if (i == c->nfloors) {
+		if (c->nfloors == (int)ELEMENTSOF(c->floors))
+			return;
+		c->nfloors++;
+	} else {
+		for (int d = 0; d < ND(c); d++)
+			if (a->demand[d] > c->floors[i].demand[d])
+				return; /* keep the smaller one (elementwise) */
+	}
+	c->floors[i].traits = t;
+	memcpy(c->floors[i].demand, a->demand, sizeof(c->floors[i].demand));
+}
+
 static void find_placements(struct sched_cell *c, const struct sched_queue_entry *q, const int *queue, size_t qn,
 			    double now)
 {
+	c->nfloors = 0; /* one partition per call */
 	c->tracker_gen++;
 	c->ev_gen++;
+	c->nplaced_pos = 0;
+	if (HGROW(c->placed_pos, c->cplaced_pos, qn + 1) < 0)
+		return;
+	for (size_t i = 0; i < qn; i++)
+		if (c->hot[queue[i]].server >= 0)
+			c->placed_pos[c->nplaced_pos++] = (int)i;
 	for (size_t qi = 0; qi < qn; qi++) {
 		int id = queue[qi];
 		struct sched_hot *h = &c->hot[id];
@@ -2380,17 +2476,17 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			continue;
 		if (!tracker_feasible(c, a))
 			continue;
-		if (!node_put(c, SCHED_ROOT, id, now)) {
+		if (!(c->mode == SCHED_MODE_IMPROVED && doomed(c, a)) && !node_put(c, SCHED_ROOT, id, now)) {
 			if (c->mode == SCHED_MODE_IMPROVED) {
 				evict_for(c, queue, qi, qn, id, now);
 			} else {
-				for (size_t vi = qn; vi-- > 0;) {
-					int vid = queue[vi];
+				/* from the tail toward the app; only apps placed when the
+				 * pass started can be placed behind it */
+				for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > qi;) {
+					int vid = queue[c->placed_pos[j]];
 					struct sched_app *v = &c->apps[vid];
 					int vs;
 
-					if (vid == id)
-						break;
 					if (v->server < 0)
 						continue;
 					vs = v->server;
@@ -2413,6 +2509,8 @@ static void find_placements(struct sched_cell *c, const struct sched_queue_entry
 			} else {
 				release_identity(c, a);
 				tracker_adjust(c, a);
+				if (c->mode == SCHED_MODE_IMPROVED)
+					floor_adjust(c, a);
 			}
 		}
 	}
@@ -2453,8 +2551,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	 * on each up server what its lower-ranked apps hold; the first server
 	 * where that plus its free room covers the demand, and where every
 	 * other constraint up the tree holds, is the one to evict from. */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		const struct sched_app *v = &c->apps[queue[vi]];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		const struct sched_app *v = &c->apps[queue[c->placed_pos[j]]];
 		int s = v->server;
 		bool ok = true;
 
@@ -2477,8 +2575,8 @@ static bool evict_for(struct sched_cell *c, const int *queue, size_t pos, size_t
 	if (chosen < 0)
 		return false;
 	/* evict on that server only, from the tail, until the app fits */
-	for (size_t vi = qn; vi-- > pos + 1;) {
-		int wid = queue[vi];
+	for (size_t j = c->nplaced_pos; j-- > 0 && (size_t)c->placed_pos[j] > pos;) {
+		int wid = queue[c->placed_pos[j]];
 		struct sched_app *w = &c->apps[wid];
 		bool fits = true;
 

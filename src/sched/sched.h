@@ -37,6 +37,7 @@
 #define SCHED_UNPLACED_RANK INT64_MAX	/* Python's sys.maxsize */
 #define SCHED_NO_LIMIT INT32_MAX	/* affinity limit "inf" */
 #define SCHED_PACK_AT 0.9		/* improved mode: demand/capacity above which a partition is packed */
+#define SCHED_WINDOW 32			/* improved mode: children compared per placement in wide buckets */
 
 enum sched_mode { SCHED_MODE_COMPAT = 0, SCHED_MODE_IMPROVED = 1 };
 enum sched_state { SCHED_UP = 0, SCHED_DOWN = 1, SCHED_FROZEN = 2 };

@@ -141,6 +141,39 @@ static int cmd_check(int argc, char **argv)
 			      strerror(errno));
 			if (s >= 0)
 				close(s);
+		} else if (!strcmp(a, "--reaped")) {
+			/* an orphan is re-parented to pid 1, which must reap it */
+			pid_t c = fork();
+			if (c == 0) {
+				if (fork() == 0) {
+					usleep(100000);
+					_exit(0);
+				}
+				_exit(0);
+			}
+			waitpid(c, NULL, 0);
+			usleep(600000);
+			int zombies = 0;
+			DIR *d = opendir("/proc");
+			struct dirent *de;
+			while (d && (de = readdir(d))) {
+				char path[300], buf[256];
+				if (de->d_name[0] < '1' || de->d_name[0] > '9')
+					continue;
+				snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+				FILE *f = fopen(path, "re");
+				if (!f)
+					continue;
+				if (fgets(buf, sizeof(buf), f)) {
+					char *rp = strrchr(buf, ')');
+					if (rp && rp[1] == ' ' && rp[2] == 'Z')
+						zombies++;
+				}
+				fclose(f);
+			}
+			if (d)
+				closedir(d);
+			check(zombies == 0, "orphans are reaped by pid 1", "%d zombies", zombies);
 		} else if (!strcmp(a, "--seccomp")) {
 			errno = 0;
 			int r = mount("none", "/tmp", "tmpfs", 0, NULL);

@@ -14,7 +14,7 @@ wait_file "$T/apps/B/data/vol/root/tmp/secret-B" 5 || true
 EXEC_AS="/run/tm_bin/treadle container exec-as --envdir /env"
 service A check "$EXEC_AS --user nobody -- /run/probe/probe check --hostname hosta --uid $NOBODY --no-caps \
  --max-procs 12 --absent $T --absent /tmp/secret-B --env TREADMILL_APP=proid.app --env TREADMILL_INSTANCEID=0000000042 \
- --seccomp --net-lo-only >/run/tm_ctl/A.check 2>&1; echo rc=\$? >>/run/tm_ctl/A.check; exec sleep 100000"
+ --seccomp --net-lo-only --reaped >/run/tm_ctl/A.check 2>&1; echo rc=\$? >>/run/tm_ctl/A.check; exec sleep 100000"
 service A idle "exec $EXEC_AS --user nobody -- sleep 100000"
 service A rootcheck "$EXEC_AS --root -- /run/probe/probe check --seccomp >/run/tm_ctl/A.root 2>&1; echo rc=\$? >>/run/tm_ctl/A.root; exec sleep 100000"
 if start A --proid nobody --disk 16M --hostname hosta --env TREADMILL_APP=proid.app --env TREADMILL_INSTANCEID=0000000042 \
@@ -24,7 +24,7 @@ wait_file "$T/ctl/A.check" 10 && sleep 0.3
 grep -q 'rc=' "$T/ctl/A.check" 2>/dev/null || sleep 1
 echo "# probe (proid):"; sed 's/^/#   /' "$T/ctl/A.check" 2>/dev/null
 assert "probe checks pass as the proid" grep -qx 'rc=0' "$T/ctl/A.check"
-assert "probe ran all its checks" test "$(grep -c '^ok - ' "$T/ctl/A.check")" -ge 19
+assert "probe ran all its checks" test "$(grep -c '^ok - ' "$T/ctl/A.check")" -ge 20
 wait_file "$T/ctl/A.root" 5; sleep 0.2
 echo "# probe (root service):"; sed 's/^/#   /' "$T/ctl/A.root" 2>/dev/null
 assert "seccomp denies mount/kexec/unshare even to root services" grep -qx 'rc=0' "$T/ctl/A.root"
@@ -43,6 +43,10 @@ assert "exec is in the container's uts namespace" test "$(sed -n 2p <<<"$out")" 
 assert "exec sees /env" test "$(sed -n 3p <<<"$out")" = proid.app
 assert "exec joins the app cgroup" grep -q "apps/A/services" <<<"$out"
 "$BIN" exec "$T/apps/A" -- sh -c 'exit 7'; assert "exec returns the command's status" test $? = 7
+if command -v script >/dev/null; then
+	out=$(script -qec "'$BIN' exec '$T/apps/A' -- tty" /dev/null </dev/null | tr -d '\r\0' | sed 's/^\^@//')
+	assert "exec with a terminal gets a pty of the container's own devpts ($out)" test "$out" = /dev/pts/0
+fi
 out=$(echo 'echo shell-$(id -u)' | "$BIN" exec "$T/apps/A" 2>&1)
 assert "exec without a command starts a login shell ($out)" test "$out" = "shell-$NOBODY"
 

@@ -40,6 +40,28 @@ oom=$("$T" run nobody.ctoom --memory 100M -- /bin/sh -c 'x=$(head -c 300000000 /
 wait_for 90 sh -c "'$T' trace --json '$oom' | grep -q killed" || notok "OOM instance finishes"
 assert "OOM is traced as killed oom" sh -c "'$T' trace --json '$oom' | grep -q oom"
 
+# tar image through a manifest, served over HTTP on loopback; a wrong sha256 aborts with `image`
+mkdir -p "$R/img/opt/app" "$R/www"
+echo "hello from the image" >"$R/img/opt/app/hello.txt"
+tar -C "$R/img" -cf "$R/www/app.tar" .
+sum=$(sha256sum "$R/www/app.tar" | cut -d' ' -f1)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$R/www" "$port" >/dev/null 2>&1 &
+httpd=$!
+trap 'kill $httpd 2>/dev/null; cell_teardown' EXIT
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/app.tar" && break; sleep 0.1; done
+mk() { printf 'memory: 100M\ncpu: 10%%\ndisk: 100M\nimage: http://127.0.0.1:%s/app.tar?sha256=%s\nservices:\n- name: web\n  command: exec sleep 86%s\n  restart:\n    limit: 0\n    interval: 60\n' "$port" "$1" "$$" >"$R/$2.yml"; }
+mk "$sum" img
+mk "$(printf '%064d' 7)" badimg
+img=$("$T" run nobody.ctimg -m "$R/img.yml") || fail "run image"
+bad=$("$T" run nobody.ctbad -m "$R/badimg.yml") || fail "run bad image"
+wait_for 60 has_event "$img" service_running || notok "tar image instance runs"
+assert "the tar image's files are in the container" test "$("$T" exec "$img" -- cat /opt/app/hello.txt 2>&1)" = "hello from the image"
+wait_for 60 sh -c "'$T' trace --json '$bad' | grep -q aborted" || notok "bad image instance finishes"
+assert "a wrong sha256 is traced as aborted image" sh -c "'$T' trace --json '$bad' | grep aborted | grep -q image"
+kill $httpd; wait $httpd 2>/dev/null
+"$T" stop "$img" >/dev/null
+
 "$T" stop "$inst" >/dev/null || fail "treadle stop"
 wait_for 30 sh -c "! test -e '$dir'" || note "(container dir still there after 30 s)"
 wait_for 30 sh -c "! losetup -a | grep -qF '$unique'"

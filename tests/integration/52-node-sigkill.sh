@@ -13,6 +13,9 @@ nproc_is() { [ "$(nproc_of "$1")" = "$2" ]; }
 
 start_svscan
 start_agent
+"$BIN" node --store "$STORE" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" >"$T/second.log" 2>&1
+assert "a second agent on the same root refuses to start (exit 111)" test $? = 111
+assert "  ... saying why" grep -q "another node agent is running" "$T/second.log"
 for s in 21 22 23; do place "nobody.k#00000000$s" "$(app "$s")"; done
 # kill it repeatedly while it is configuring, restart each time
 for d in 0.05 0.15 0.3 0.1; do
@@ -76,5 +79,16 @@ sleep 2
 assert "still exactly one process for k#24" test "$(nproc_of 24)" = 1
 assert "one container for k#24" test "$(ls "$N/apps" | wc -l)" = 1
 assert "k#24 not finished" bash -c "! '$BIN' store --store '$STORE' exists '/finished/nobody.k#0000000024' >/dev/null 2>&1"
+
+# re-placed while the agent is down (placement deleted and created again):
+# the old container goes, a new one (new unique) comes
+OLD=$(unique_of 'nobody.k#0000000024')
+stop_agent TERM
+unplace 'nobody.k#0000000024'
+st create "/placement/$H/nobody.k#0000000024" '{}' >/dev/null
+start_agent
+assert "re-placed: old container cleaned up" wait_for 30 bash -c "[ ! -e '$N/apps/$OLD' ] && [ -e '$N/archives/$OLD/terminated' ]"
+assert "re-placed: a new container runs" wait_for 30 bash -c "u=\$(ls '$N/apps'); [ -n \"\$u\" ] && [ \"\$u\" != '$OLD' ] && [ -L '$N/running/nobody.k#0000000024' ]"
+assert "re-placed: exactly one process" wait_for 20 nproc_is 24 1
 [ "$FAILS" -eq 0 ] || show_logs
 done_testing

@@ -16,6 +16,13 @@ assert "container cleaned up" wait_for 10 dir_empty "$N/apps"
 U=$(ls "$N/archives" | head -1)
 assert "archived aborted record" grep -q '"why":"timeout"' "$N/archives/$U/aborted"
 
+# a manifest the runtime refuses (docker image service): aborted at configure
+I4='nobody.bad#0000000034'
+place "$I4" '{"proid":"nobody","environment":"dev","memory":"100M","cpu":"10%","disk":"100M","services":[{"name":"d","image":"docker://busybox","restart":{"limit":1,"interval":60}}]}'
+assert "bad manifest: aborted at configure" wait_for 20 st exists "/finished/$I4"
+assert "bad manifest: state aborted, data unknown" bash -c "'$BIN' store --store '$STORE' get '/finished/$I4' | grep -q '\"state\":\"aborted\".*' && '$BIN' store --store '$STORE' get '/finished/$I4' | grep -q '\"data\":\"unknown\"'"
+assert "bad manifest: unscheduled, no container" bash -c "! '$BIN' store --store '$STORE' exists '/scheduled/$I4' >/dev/null 2>&1 && [ -z \"\$(ls '$N/apps')\" ]"
+
 start_svscan
 I2='nobody.hog#0000000032'
 place "$I2" "$(manifest '[{"name":"hog","command":"exec python3 -c \"b = bytearray(600 * 1024 * 1024)\"","restart":{"limit":5,"interval":60}}]')"

@@ -33,7 +33,7 @@ start_svscan() {
 }
 
 start_agent() {
-	"$BIN" node --store "$STORE" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
+	"$BIN" node --store "${AGENT_STORE:-$STORE}" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
 		--setup-timeout "$SETUP_TIMEOUT" "$@" >>"$T/node.log" 2>&1 &
 	AGENT_PID=$!
 	wait_for 10 st exists "/server.presence/$H" >/dev/null

@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <cmocka.h>
 
 #include "../../src/basic/fileio.h"
@@ -139,12 +141,59 @@ static void test_destroy(void **state)
 	cg_close(cg);
 }
 
+/* The real cgroup2 mount (hybrid hosts: /sys/fs/cgroup/unified, no resource
+ * controllers): create, attach, stats, kill and remove through the v2 backend. */
+static void test_real_unified(void **state)
+{
+	struct cg *cg = NULL;
+	struct error err = ERROR_INIT;
+	char root[64];
+	pid_t pid;
+	int status;
+	struct cg_stats st;
+
+	snprintf(root, sizeof(root), "treadle-ut-v2-%d", (int)getpid());
+	if (geteuid() != 0 || cg_open("/sys/fs/cgroup/unified", root, 0, &cg, &err) < 0) {
+		error_clear(&err);
+		skip();
+	}
+	if (cg_version(cg) != CG_V2) {
+		cg_close(cg);
+		skip();
+	}
+	assert_int_equal(cg_create(cg, "apps/u/services", NULL, &err), 0);
+	assert_int_equal(cg_create(cg, "apps/u/sys", NULL, &err), 0);
+	assert_true(cg_exists(cg, "apps/u/services"));
+	pid = fork();
+	if (pid == 0) {
+		struct error e2 = ERROR_INIT;
+		if (cg_attach(cg, "apps/u/services", 0, &e2) < 0)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	for (int i = 0; i < 200; i++) {
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		if (cg_pids(cg, "apps/u/services", &pids, &n) == 0 && n == 1)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(cg_stats(cg, "apps/u/services", &st), 0);
+	assert_int_equal(cg_destroy(cg, "", &err), 0); /* cgroup.kill, then rmdir bottom-up */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_false(cg_exists(cg, "apps"));
+	cg_close(cg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detect_and_limits),
 		cmocka_unit_test(test_oom_and_stats),
 		cmocka_unit_test(test_destroy),
+		cmocka_unit_test(test_real_unified),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
