@@ -65,6 +65,8 @@ struct agent {
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
+	int last_list_err; /* last error listing our placements (0: none), to log each outage once */
+	bool blackedout; /* /blackedout.servers/<host> exists: no presence, but placements still mirrored (removals stop apps) */
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
@@ -326,10 +328,12 @@ create:
 			LOG("%s is blacked out: not registering presence", a->o->hostname);
 		(void)store_delete(a->store, a->presence_path, -1);
 		a->blackout_logged = true;
+		a->blackedout = true;
 		a->presence_ok = false;
 		return;
 	}
 	a->blackout_logged = false;
+	a->blackedout = false;
 	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
@@ -394,11 +398,16 @@ static void eventmgr_sync(struct agent *a)
 		(void)store_exists(a->store, a->placement_path, NULL, placement_watch, a);
 		a->placement_ok = false;
 	} else if (r < 0) {
-		LOG("listing %s: %s", a->placement_path, store_strerror(r));
+		if (r != a->last_list_err) /* once per kind of failure, not every tick of an outage */
+			LOG("listing %s: %s", a->placement_path, store_strerror(r));
+		a->last_list_err = r;
 		return; /* keep the current state; retried on the next event or tick */
 	} else
 		a->placement_ok = true;
-	a->ready = a->presence_ok && a->placement_ok;
+	if (a->last_list_err)
+		LOG("listing %s: ok again", a->placement_path);
+	a->last_list_err = 0;
+	a->ready = (a->presence_ok || a->blackedout) && a->placement_ok;
 	if (a->ready) {
 		if (!exists(a->p_ready))
 			(void)write_file_atomic(a->p_ready, "", 0, 0644);
