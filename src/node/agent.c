@@ -1322,6 +1322,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.store_url = o->store_url;
 	a.started_at = now_realtime();
 	a.ns.setup_timeout_s = o->setup_timeout_s ? o->setup_timeout_s : 120;
+	a.ns.pids_max = o->pids_max ? o->pids_max : NODE_DEFAULT_PIDS_MAX;
+	a.ns.disk_read_bps = o->disk_read_bps;
+	a.ns.disk_write_bps = o->disk_write_bps;
 	r = agent_init(&a, err);
 	if (r < 0)
 		goto out;

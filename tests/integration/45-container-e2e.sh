@@ -33,6 +33,7 @@ assert "root is the 100M volume (${size_k}K)" test "${size_k:-0}" -gt 80000 -a "
 assert "writing past the disk gives ENOSPC" test -n "$(x 'head -c 120000000 /dev/zero 2>&1 >/tmp/fill; rm -f /tmp/fill' | grep -i 'no space')"
 assert "memory limit on the app cgroup" test "$(cat /sys/fs/cgroup/memory/$CG/apps/$unique/services/memory.limit_in_bytes)" = 104857600
 assert "cpu quota for 20%" test "$(cat /sys/fs/cgroup/cpu/$CG/apps/$unique/services/cpu.cfs_quota_us)" = 20000
+assert "pids limit on the app cgroup (node default 4096)" test "$(cat /sys/fs/cgroup/pids/$CG/apps/$unique/services/pids.max)" = 4096
 loop=$(losetup -a | grep -F "$unique" | cut -d: -f1)
 assert "the volume is on a loop device" test -n "$loop"
 
