@@ -28,11 +28,13 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 1000;
 	char base[64], path[128];
 	double t0, t, lat_sum = 0, lat_max = 0;
+	const char *label;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-store URL [N]\n");
 		return 2;
 	}
+	label = strncmp(argv[1], "zk://", 5) ? "store-fs" : "store-zk";
 	if (store_open(argv[1], NULL, &s, &err) < 0 || store_open(argv[1], NULL, &w, &err) < 0)
 		return error_report(&err);
 	snprintf(base, sizeof(base), "/bench-%d", (int)getpid());
@@ -46,7 +48,7 @@ int main(int argc, char **argv)
 			return 111;
 	}
 	t = now_s() - t0;
-	printf("create      %8.0f ops/s  (%d nodes, %.2f ms/op)\n", n / t, n, t * 1000 / n);
+	printf("%s create: %.0f ops/s (%d nodes, %.2f ms/op)\n", label, n / t, n, t * 1000 / n);
 
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
 		free(d);
 	}
 	t = now_s() - t0;
-	printf("get         %8.0f ops/s\n", n / t);
+	printf("%s get: %.0f ops/s\n", label, n / t);
 
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
@@ -67,7 +69,7 @@ int main(int argc, char **argv)
 			return 111;
 	}
 	t = now_s() - t0;
-	printf("get+stat    %8.0f ops/s\n", n / t);
+	printf("%s get+stat: %.0f ops/s\n", label, n / t);
 
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
 			return 111;
 	}
 	t = now_s() - t0;
-	printf("set         %8.0f ops/s\n", n / t);
+	printf("%s set: %.0f ops/s\n", label, n / t);
 
 	t0 = now_s();
 	for (int i = 0; i < 20; i++) {
@@ -86,7 +88,7 @@ int main(int argc, char **argv)
 		strv_free(l);
 	}
 	t = now_s() - t0;
-	printf("children    %8.0f lists/s of %d names\n", 20 / t, n);
+	printf("%s children: %.0f lists/s of %d names\n", label, 20 / t, n);
 
 	/* watch latency: set on one handle, data watch on another */
 	int rounds = n < 200 ? n : 200;
@@ -105,14 +107,14 @@ int main(int argc, char **argv)
 		if (fired - t1 > lat_max)
 			lat_max = fired - t1;
 	}
-	printf("watch       %8.3f ms mean, %.3f ms max (set -> callback on another handle, %d rounds)\n",
+	printf("%s watch latency: %.3f ms mean, %.3f ms max (set -> callback on another handle, %d rounds)\n", label,
 	       lat_sum * 1000 / rounds, lat_max * 1000, rounds);
 
 	t0 = now_s();
 	if (store_delete_r(s, base) < 0)
 		return 111;
 	t = now_s() - t0;
-	printf("delete_r    %8.0f nodes/s\n", n / t);
+	printf("%s delete_r: %.0f nodes/s\n", label, n / t);
 	store_close(w);
 	store_close(s);
 	return 0;

@@ -567,7 +567,7 @@ int admin_partition_add(struct store *s, const char *name, const char *memory, c
 		path = strdup_printf("/partitions/%s", name);
 		payload = json_pack("[s]", name);
 		r = path && payload ? update_node(s, "/partitions", path, NULL, NULL, partition_build, &b,
-						  "partitions", payload, err)
+						  "cell", payload, err)
 				    : error_sys(err, ENOMEM, "partition");
 	}
 	free(b.memory);
@@ -590,7 +590,7 @@ int admin_partition_delete(struct store *s, const char *name, struct error *err)
 	payload = json_pack("[s]", name);
 	if (!path || !payload)
 		return error_sys(err, ENOMEM, "partition");
-	return delete_node(s, path, "partition", "partitions", payload, err);
+	return delete_node(s, path, "partition", "cell", payload, err);
 }
 
 /* ---- allocations (one JSON list in /allocations) ---- */

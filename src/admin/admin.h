@@ -16,7 +16,7 @@
  *   server up|down|freeze   no data change                             event 000-server_state- [h, state, [apps]]
  *   bucket add     /buckets/<b> {parent, traits, level}                event 000-buckets- [b]
  *   cell insert    /cell/<b> (empty)                                   event 000-cell- [b]
- *   partition add  /partitions/<p> {partition, memory, cpu, disk, reboot-schedule}  event 000-partitions- [p]
+ *   partition add  /partitions/<p> {partition, memory, cpu, disk, reboot-schedule}  event 000-cell- [p] (the master reloads partitions on `cell`)
  *   alloc set      /allocations list entry {name, partition, rank, rank_adjustment,
  *                  max_utilization, memory, cpu, disk, traits, assignments}  event 000-allocations- null
  *   identity-group /identity-groups/<g> {count}                        event 000-identity_groups- [g]

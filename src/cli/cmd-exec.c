@@ -24,7 +24,7 @@ int cmd_exec(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+r:s:u:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:s:u:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': root = optarg; break;
 		case 's': service = optarg; break;

@@ -15,6 +15,8 @@ int cmd_node(int argc, char **argv)
 		{ "store", required_argument, NULL, 's' },	   { "root", required_argument, NULL, 'r' },
 		{ "hostname", required_argument, NULL, 'H' },	   { "cell", required_argument, NULL, 'c' },
 		{ "cgroup-root", required_argument, NULL, 'g' },   { "setup-timeout", required_argument, NULL, 't' },
+		{ "pids-max", required_argument, NULL, 'p' },	   { "disk-read-bps", required_argument, NULL, 'R' },
+		{ "disk-write-bps", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct node_agent_options o = { 0 };
@@ -36,6 +38,16 @@ int cmd_node(int argc, char **argv)
 			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
 				return cli_usage_error("node", "invalid --setup-timeout '%s'", optarg);
 			o.setup_timeout_s = (unsigned)secs;
+			break;
+		case 'p':
+			if (safe_atou64(optarg, &o.pids_max) < 0 || o.pids_max == 0)
+				return cli_usage_error("node", "invalid --pids-max '%s'", optarg);
+			break;
+		case 'R':
+		case 'W':
+			if (parse_size(optarg, c == 'R' ? &o.disk_read_bps : &o.disk_write_bps) < 0)
+				return cli_usage_error("node", "invalid --%s '%s'", c == 'R' ? "disk-read-bps" : "disk-write-bps",
+						       optarg);
 			break;
 		default:
 			return cli_usage_error("node", "invalid option");

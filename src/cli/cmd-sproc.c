@@ -37,6 +37,9 @@ enum {
 	OPT_PAYLOAD,
 	OPT_CELL,
 	OPT_SETUP_TIMEOUT,
+	OPT_PIDS_MAX,
+	OPT_DISK_READ_BPS,
+	OPT_DISK_WRITE_BPS,
 };
 
 static const struct option sproc_options[] = {
@@ -56,6 +59,9 @@ static const struct option sproc_options[] = {
 	{ "payload", required_argument, NULL, OPT_PAYLOAD },
 	{ "cell", required_argument, NULL, OPT_CELL },
 	{ "setup-timeout", required_argument, NULL, OPT_SETUP_TIMEOUT },
+	{ "pids-max", required_argument, NULL, OPT_PIDS_MAX },
+	{ "disk-read-bps", required_argument, NULL, OPT_DISK_READ_BPS },
+	{ "disk-write-bps", required_argument, NULL, OPT_DISK_WRITE_BPS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -63,6 +69,7 @@ struct sproc_opts {
 	const char *root, *cgroup_root, *tombstones, *id, *appevents, *instance, *uniqueid, *service, *user,
 		*type, *data, *payload, *cell;
 	int limit, interval, setup_timeout;
+	uint64_t pids_max, disk_read_bps, disk_write_bps;
 };
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts *o)
@@ -89,6 +96,16 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 		case OPT_SETUP_TIMEOUT:
 			if (safe_atoi(optarg, &o->setup_timeout) < 0 || o->setup_timeout < 0)
 				return cli_usage_error(cmd, "invalid --setup-timeout '%s'", optarg);
+			break;
+		case OPT_PIDS_MAX:
+			if (safe_atou64(optarg, &o->pids_max) < 0)
+				return cli_usage_error(cmd, "invalid --pids-max '%s'", optarg);
+			break;
+		case OPT_DISK_READ_BPS:
+		case OPT_DISK_WRITE_BPS:
+			if (parse_size(optarg, c == OPT_DISK_READ_BPS ? &o->disk_read_bps : &o->disk_write_bps) < 0)
+				return cli_usage_error(cmd, "invalid --%s '%s'",
+						       c == OPT_DISK_READ_BPS ? "disk-read-bps" : "disk-write-bps", optarg);
 			break;
 		case OPT_LIMIT:
 			if (safe_atoi(optarg, &o->limit) < 0 || o->limit < 0)
@@ -183,6 +200,9 @@ static int sproc_run_cmd(int argc, char **argv)
 	ns.cgroup_root = o.cgroup_root ? o.cgroup_root : "treadle";
 	ns.cell = o.cell;
 	ns.setup_timeout_s = o.setup_timeout > 0 ? (unsigned)o.setup_timeout : 0;
+	ns.pids_max = o.pids_max;
+	ns.disk_read_bps = o.disk_read_bps;
+	ns.disk_write_bps = o.disk_write_bps;
 	r = sproc_run(&ns, &err);
 	if (r >= 0 && !error_isset(&err))
 		return EXIT_OK;

@@ -30,7 +30,7 @@ static const struct cli_command commands[] = {
 	{ "manifest", cmd_manifest, "check|convert FILE|- [--app PROID.NAME] [--env dev|qa|uat|prod] [--no-user-check]",
 	  "validate a manifest (all problems, exit 100) and print it as JSON; convert: YAML as typed JSON" },
 	{ "container", cmd_container, "exec-as|run|cleanup ...", "(internal) container runtime helpers" },
-	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS]",
+	{ "node", cmd_node, "--store URL [--root N] [--hostname H] [--cell NAME] [--cgroup-root NAME] [--setup-timeout SECS] [--pids-max N] [--disk-read-bps SIZE] [--disk-write-bps SIZE]",
 	  "run the node agent: placements -> containers under s6, events -> store" },
 	{ "admin", cmd_admin,
 	  "server add|delete|up|down|freeze HOST | bucket add|delete B | cell insert|remove B | partition add|delete P | "

@@ -39,8 +39,9 @@ int rootfs_prepare_data(const struct container_ctx *c, struct error *err);
 int container_write_file(const char *path, const void *data, size_t len);
 
 /* image.c: tar image cache.  Returns in *ret the unpacked rootfs dir in
- * <node_root>/images/tar/<key>/rootfs, fetching and unpacking it once. */
-int image_get(const char *node_root, const char *url, char **ret, struct error *err);
+ * <node_root>/images/tar/<key>/rootfs, fetching and unpacking it once.  An
+ * HTTP fetch longer than timeout_ms fails with err->errnum = ETIMEDOUT. */
+int image_get(const char *node_root, const char *url, uint64_t timeout_ms, char **ret, struct error *err);
 
 /* volume.c: <node_root>/volumes/<unique>.img, ext4, attached to a loop
  * device with autoclear; *ret_fd keeps it attached until mounted. */

@@ -136,10 +136,9 @@ static int write_state(const struct container_ctx *c, pid_t pid, const uint64_t 
 }
 
 /* Wait for the child's verdict: EOF with the child alive = exec'd s6-svscan. */
-static int wait_setup(struct container_ctx *c, pid_t pid, int sock, struct error *err)
+static int wait_setup(struct container_ctx *c, pid_t pid, int sock, uint64_t timeout, uint64_t deadline,
+		      struct error *err)
 {
-	uint64_t timeout = c->cfg->setup_timeout_ms ? c->cfg->setup_timeout_ms : CONTAINER_SETUP_TIMEOUT_MS;
-	uint64_t deadline = now_monotonic_ms() + timeout;
 	char buf[4096];
 	ssize_t n;
 	int status;
@@ -225,6 +224,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 	unsigned long flags;
 	dev_t loopnum = 0;
 	uint64_t t[T_MAX] = { now_us() };
+	uint64_t timeout_ms = cfg->setup_timeout_ms ? cfg->setup_timeout_ms : CONTAINER_SETUP_TIMEOUT_MS;
 	pid_t pid;
 	int r;
 
@@ -242,7 +242,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 		goto out;
 	}
 	if (mkdir_p(c.data_dir, 0755) < 0 || mkdir_p(c.vol_dir, 0755) < 0 || mkdir_p(c.root_dir, 0755) < 0) {
-		r = error_sys(err, errno, "container: %s", c.data_dir);
+		error_sys(err, errno, "container: %s", c.data_dir);
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
 		goto out;
 	}
 	if (access(c.services_dir, F_OK) < 0) {
@@ -273,9 +274,12 @@ int container_run(const struct container_config *cfg, struct error *err)
 
 	t[T_CGROUPS] = now_us();
 	if (cfg->image && *cfg->image && strcmp(cfg->image, "native") && !startswith(cfg->image, "native:")) {
-		r = image_get(cfg->node_root, cfg->image, &c.image_rootfs, err);
+		uint64_t spent = (now_us() - t[T_START]) / 1000;
+		r = image_get(cfg->node_root, cfg->image, timeout_ms > spent ? timeout_ms - spent : 1, &c.image_rootfs,
+			      err);
 		if (r < 0) {
-			r = fail(&c, CONTAINER_ABORT_IMAGE, err);
+			/* a download that outlives the setup budget is a setup timeout */
+			r = fail(&c, err->errnum == ETIMEDOUT ? CONTAINER_ABORT_TIMEOUT : CONTAINER_ABORT_IMAGE, err);
 			goto out;
 		}
 	}
@@ -312,7 +316,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 	}
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = error_sys(err, errno, "socketpair");
+		error_sys(err, errno, "socketpair");
+		r = fail(&c, CONTAINER_ABORT_PID1, err);
 		goto out;
 	}
 	sigemptyset(&mask);
@@ -343,7 +348,11 @@ int container_run(const struct container_config *cfg, struct error *err)
 	}
 	close(sv[1]);
 	sv[1] = -1;
-	r = wait_setup(&c, pid, sv[0], err);
+	{
+		uint64_t spent = (now_us() - t[T_START]) / 1000;
+		r = wait_setup(&c, pid, sv[0], timeout_ms,
+			       now_monotonic_ms() + (timeout_ms > spent ? timeout_ms - spent : 1), err);
+	}
 	if (r < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		goto out;

@@ -118,7 +118,7 @@ static size_t curl_write(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-static int fetch_http(const char *url, struct fetch *f, struct error *err)
+static int fetch_http(const char *url, uint64_t timeout_ms, struct fetch *f, struct error *err)
 {
 	CURL *h = L.easy_init();
 	char ebuf[CURL_ERROR_SIZE] = "";
@@ -134,7 +134,7 @@ static int fetch_http(const char *url, struct fetch *f, struct error *err)
 	L.easy_setopt(h, CURLOPT_FAILONERROR, 1L);
 	L.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	L.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	L.easy_setopt(h, CURLOPT_TIMEOUT, 600L);
+	L.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)MIN(timeout_ms, (uint64_t)600000));
 	L.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 	L.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	L.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -144,7 +144,8 @@ static int fetch_http(const char *url, struct fetch *f, struct error *err)
 	if (f->werr)
 		return error_sys(err, f->werr, "image %s: write", url);
 	if (rc != CURLE_OK)
-		return error_set(err, ERR_TEMP, 0, "image %s: fetch failed: %s", url,
+		return error_set(err, ERR_TEMP, rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : 0,
+				 "image %s: fetch failed: %s", url,
 				 *ebuf ? ebuf : L.easy_strerror(rc));
 	return 0;
 }
@@ -248,7 +249,7 @@ out:
 	return r;
 }
 
-int image_get(const char *node_root, const char *url, char **ret, struct error *err)
+int image_get(const char *node_root, const char *url, uint64_t timeout_ms, char **ret, struct error *err)
 {
 	_cleanup_free_ char *base = NULL, *want = NULL, *key_dir = NULL, *tmp = NULL, *tarball = NULL, *rootfs = NULL;
 	_cleanup_free_ char *location = NULL;
@@ -312,7 +313,7 @@ int image_get(const char *node_root, const char *url, char **ret, struct error *
 		goto out;
 	}
 	sha256_init(&f.sum);
-	r = http ? fetch_http(location, &f, err) : fetch_file(url, location + 7, &f, err);
+	r = http ? fetch_http(location, timeout_ms, &f, err) : fetch_file(url, location + 7, &f, err);
 	close(f.fd);
 	if (r < 0)
 		goto out;

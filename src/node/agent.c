@@ -65,11 +65,14 @@ struct agent {
 	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
+	int last_list_err; /* last error listing our placements (0: none), to log each outage once */
+	bool blackedout; /* /blackedout.servers/<host> exists: no presence, but placements still mirrored (removals stop apps) */
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
 	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready;
 	char *presence_path, *placement_path, *server_path;
+	double started_at; /* realtime */
 };
 
 #define LOG(fmt, ...) fprintf(stderr, "treadle node: " fmt "\n", ##__VA_ARGS__)
@@ -122,6 +125,10 @@ static struct cont *cont_get(struct agent *a, const char *unique)
 	app = strdup_printf("%s/%s/data/app.json", a->p_apps, unique);
 	c->configured_at = app && stat(app, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9
 						      : now_realtime();
+	/* a container found at start-up gets a full setup window from then:
+	 * after a node restart its run starts again when s6 gets to it */
+	if (c->configured_at < a->started_at)
+		c->configured_at = a->started_at;
 	return c;
 }
 
@@ -321,10 +328,12 @@ create:
 			LOG("%s is blacked out: not registering presence", a->o->hostname);
 		(void)store_delete(a->store, a->presence_path, -1);
 		a->blackout_logged = true;
+		a->blackedout = true;
 		a->presence_ok = false;
 		return;
 	}
 	a->blackout_logged = false;
+	a->blackedout = false;
 	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
@@ -389,11 +398,16 @@ static void eventmgr_sync(struct agent *a)
 		(void)store_exists(a->store, a->placement_path, NULL, placement_watch, a);
 		a->placement_ok = false;
 	} else if (r < 0) {
-		LOG("listing %s: %s", a->placement_path, store_strerror(r));
+		if (r != a->last_list_err) /* once per kind of failure, not every tick of an outage */
+			LOG("listing %s: %s", a->placement_path, store_strerror(r));
+		a->last_list_err = r;
 		return; /* keep the current state; retried on the next event or tick */
 	} else
 		a->placement_ok = true;
-	a->ready = a->presence_ok && a->placement_ok;
+	if (a->last_list_err)
+		LOG("listing %s: ok again", a->placement_path);
+	a->last_list_err = 0;
+	a->ready = (a->presence_ok || a->blackedout) && a->placement_ok;
 	if (a->ready) {
 		if (!exists(a->p_ready))
 			(void)write_file_atomic(a->p_ready, "", 0, 0644);
@@ -636,7 +650,11 @@ static void appcfg_sync(struct agent *a)
 	_cleanup_strv_free_ char **linked = strv_new(), **linked_inst = strv_new();
 	bool nudge = false;
 
-	if (!a->ready || !cuniq || !linked || !linked_inst)
+	/* Terminations need a placement view synced from the store (placement_ok);
+	 * starting anything also needs presence (ready).  A blacked-out node has
+	 * no presence: its placements move away and its containers are stopped
+	 * (Treadmill stops init1, hence every container). */
+	if (!a->placement_ok || !cuniq || !linked || !linked_inst)
 		return;
 	if (dir_list(a->p_cache, 1, &cached) < 0 || dir_list(a->p_running, 1, &running) < 0 ||
 	    dir_list(a->p_apps, 0, &apps) < 0)
@@ -713,12 +731,16 @@ static void appcfg_sync(struct agent *a)
 		d = node_app_dir(a->o->root, *p);
 		if (!d)
 			return;
+		if (reuse && !a->ready)
+			continue; /* decided when the node is ready again */
 		if (reuse) {
 			_cleanup_free_ char *link = node_running_link(a->o->root, inst);
 			if (link && symlink_atomic(d, link) == 0) {
 				struct cont *c = cont_get(a, *p);
-				if (c)
+				if (c) {
 					c->running = true;
+					c->configured_at = now_realtime(); /* its setup starts now */
+				}
 				(void)strv_extend(&linked, *p);
 				(void)strv_extend(&linked_inst, inst);
 				nudge = true;
@@ -735,7 +757,7 @@ static void appcfg_sync(struct agent *a)
 		_cleanup_free_ char *d = NULL, *ar = NULL;
 		int r;
 
-		if (!*cuniq[i] || strv_contains(linked_inst, cached[i]))
+		if (!a->ready || !*cuniq[i] || strv_contains(linked_inst, cached[i]))
 			continue;
 		d = node_app_dir(a->o->root, cuniq[i]);
 		ar = node_archive_dir(a->o->root, cuniq[i]);
@@ -1055,6 +1077,13 @@ static void tick(struct agent *a)
 			continue;
 		}
 		if (!c->timed_out && now - c->configured_at > (double)timeout) {
+			/* restarted in place (node stop/start)? count from that run */
+			_cleanup_free_ char *rs = strdup_printf("%s/data/run-started", cdir);
+			struct stat st;
+
+			if (rs && stat(rs, &st) == 0 &&
+			    now - ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9) <= (double)timeout)
+				continue;
 			_cleanup_free_ char *m = strdup_printf("not running after %u s", timeout);
 			c->timed_out = true;
 			(void)sproc_flag_aborted(cdir, "timeout", m);
@@ -1291,7 +1320,11 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.hostname = o->hostname;
 	a.ns.cell = o->cell;
 	a.ns.store_url = o->store_url;
+	a.started_at = now_realtime();
 	a.ns.setup_timeout_s = o->setup_timeout_s ? o->setup_timeout_s : 120;
+	a.ns.pids_max = o->pids_max ? o->pids_max : NODE_DEFAULT_PIDS_MAX;
+	a.ns.disk_read_bps = o->disk_read_bps;
+	a.ns.disk_write_bps = o->disk_write_bps;
 	r = agent_init(&a, err);
 	if (r < 0)
 		goto out;

@@ -8,7 +8,12 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 #include "../basic/error.h"
+
+/* Default pids limit of a container (a fork bomb stops there). */
+#define NODE_DEFAULT_PIDS_MAX 4096
 
 struct node_agent_options {
 	const char *store_url;	 /* store URL (store_open) */
@@ -18,6 +23,8 @@ struct node_agent_options {
 	const char *cgroup_root; /* parent cgroup of containers; NULL = "treadle" */
 	const char *treadle_bin; /* absolute path of the treadle binary */
 	unsigned setup_timeout_s; /* configured -> services started deadline; 0 = 120 */
+	uint64_t pids_max;	  /* per-container pids limit; 0 = NODE_DEFAULT_PIDS_MAX */
+	uint64_t disk_read_bps, disk_write_bps; /* per-container volume throttles (bytes/s); 0 = none */
 };
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).

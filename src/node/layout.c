@@ -122,6 +122,9 @@ const char *node_unique_id(const char *unique)
 
 	if (!d || strlen(d + 1) != NODE_UNIQUEID_LEN)
 		return NULL;
+	for (const char *p = d + 1; *p; p++)
+		if (!strchr(base62_alphabet, *p))
+			return NULL;
 	return d + 1;
 }
 
@@ -138,11 +141,17 @@ char *node_unique_instance(const char *unique)
 	if (!s)
 		return NULL;
 	d = strrchr(s, '-');
-	if (!d || !d[1]) {
+	if (!d || !d[1] || d == s || strchr(s, '#')) {
 		free(s);
 		errno = EINVAL;
 		return NULL;
 	}
+	for (const char *p = d + 1; *p; p++)
+		if (*p < '0' || *p > '9') { /* the sequence number */
+			free(s);
+			errno = EINVAL;
+			return NULL;
+		}
 	*d = '#';
 	return s;
 }

@@ -1,4 +1,5 @@
 /* sproc.c: the node's s6-script side (see sproc.h). */
+#include <inttypes.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -102,8 +103,11 @@ int sproc_container_scripts(const struct node_settings *ns, const char *instance
 		return -ENOMEM;
 	{
 		_cleanup_free_ char *cell = ns->cell && *ns->cell ? sproc_shell_quote(ns->cell) : NULL;
-		_cleanup_free_ char *extra = strdup_printf("%s%s --setup-timeout %u", cell ? " --cell " : "",
-							   cell ? cell : "", ns->setup_timeout_s);
+		_cleanup_free_ char *extra = strdup_printf(
+			"%s%s --setup-timeout %u --pids-max %" PRIu64 " --disk-read-bps %" PRIu64
+			" --disk-write-bps %" PRIu64,
+			cell ? " --cell " : "", cell ? cell : "", ns->setup_timeout_s, ns->pids_max, ns->disk_read_bps,
+			ns->disk_write_bps);
 		if (!extra)
 			return -ENOMEM;
 		run = strdup_printf("#!/bin/sh\nexec 2>&1 </dev/null\nexec %s sproc run --root %s --cgroup-root %s%s\n", bin,
@@ -544,6 +548,7 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 		return error_sys(err, errno, "getcwd");
 	unique = strrchr(cwd, '/') ? strrchr(cwd, '/') + 1 : cwd;
 	(void)unlink("data/container.json"); /* from an earlier run of this container dir */
+	(void)touch("data/run-started");      /* the agent's setup timeout counts from here too */
 	r = read_file("data/app.json", &text, NULL);
 	if (r < 0) {
 		_cleanup_free_ char *m = strdup_printf("reading data/app.json: %s", strerror(-r));
@@ -590,6 +595,9 @@ int sproc_run(const struct node_settings *ns, struct error *err)
 	cfg.node_root = ns->root;
 	cfg.cgroup_root = ns->cgroup_root;
 	cfg.setup_timeout_ms = (uint64_t)ns->setup_timeout_s * 1000;
+	cfg.pids_max = ns->pids_max;
+	cfg.disk_read_bps = ns->disk_read_bps;
+	cfg.disk_write_bps = ns->disk_write_bps;
 	printf("treadle sproc run: %s: starting the container\n", unique);
 	fflush(stdout);
 	r = container_run(&cfg, err); /* returns only on failure; data/aborted is written */

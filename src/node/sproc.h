@@ -31,6 +31,8 @@ struct node_settings {
 	const char *cell;
 	const char *store_url;
 	unsigned setup_timeout_s; /* passed to container_run; 0 = its default */
+	uint64_t pids_max;	  /* per-container pids limit; 0 = unlimited */
+	uint64_t disk_read_bps, disk_write_bps; /* per-container volume throttles; 0 = none */
 };
 
 /* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"

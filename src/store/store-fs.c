@@ -41,6 +41,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <time.h>
 
 #include "../basic/fileio.h"
@@ -101,6 +103,7 @@ struct fs_store {
 	struct fs_fired *fired;
 	size_t n_fired;
 	bool expired; /* our session file was removed (store deleted, or reaped): like ZooKeeper's expiry */
+	bool ordered_meta; /* ext4/xfs/tmpfs: a directory fsync also commits every earlier metadata change */
 };
 
 /* ---- process-wide registry of our own sessions ---------------------------
@@ -305,12 +308,24 @@ static int node_read(struct fs_store *fs, const char *path, struct fs_hdr *h, ch
 	return 0;
 }
 
+/* .cversion is a symlink whose target is the decimal counter: a short
+ * symlink lives in the inode, so the counter is metadata, made durable by the
+ * directory fsync of the commit that follows, with no data block to flush. */
 static int64_t node_cversion(struct fs_store *fs, const char *path)
 {
 	_cleanup_free_ char *rel = rel_of(path, CVER_FILE), *buf = NULL;
+	char link[32];
+	ssize_t n;
 	int64_t v = 0;
 
-	if (!rel || read_file_at(fs->dfd, rel, &buf, NULL) < 0)
+	if (!rel)
+		return 0;
+	n = readlinkat(fs->dfd, rel, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = 0;
+		return safe_atoi64(link, &v) < 0 ? 0 : v;
+	}
+	if (errno != EINVAL || read_file_at(fs->dfd, rel, &buf, NULL) < 0) /* EINVAL: a regular file (older stores) */
 		return 0;
 	buf[strcspn(buf, "\n")] = 0;
 	if (safe_atoi64(buf, &v) < 0)
@@ -388,7 +403,7 @@ static int put_node(struct fs_store *fs, const char *path, const struct fs_hdr *
 	if (mkdirat(fs->dfd, tmp, 0755) < 0)
 		return negerrno();
 	r = write_node_file(fs->dfd, file, h, data, len);
-	if (r >= 0)
+	if (r >= 0 && !fs->ordered_meta)
 		r = fsync_at(fs->dfd, tmp);
 	if (r >= 0 && renameat(fs->dfd, tmp, fs->dfd, rel) < 0)
 		r = negerrno();
@@ -421,31 +436,27 @@ static int del_node(struct fs_store *fs, const char *path)
 	return r;
 }
 
-/* The new counter is fsync'd and renamed in; the directory itself is fsync'd
- * by the commit step that follows (the child's rename is in the same directory,
- * and a journalling file system keeps the two renames in order). */
+/* The new counter (a symlink, see node_cversion) is renamed in; the directory
+ * is fsync'd by the commit step that always follows in the same directory (a
+ * child's rename in or out), and journalling file systems keep the two
+ * renames in order, so a crash never makes the child durable without it. */
 static int put_cversion(struct fs_store *fs, const char *path, int64_t cv)
 {
 	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL, *tmp = NULL;
-	_cleanup_close_ int fd = -1;
-	int r;
+	int r = 0;
 
-	txt = strdup_printf("%" PRId64 "\n", cv);
+	txt = strdup_printf("%" PRId64, cv);
 	tmp = rel ? tmp_name(rel, "cver") : NULL;
 	if (!rel || !file || !txt || !tmp)
 		return -ENOMEM;
 	if (!is_dir_at(fs->dfd, rel))
 		return 0; /* deleted by a later step */
-	fd = openat(fs->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
+	if (symlinkat(txt, fs->dfd, tmp) < 0)
 		return negerrno();
-	r = write_all(fd, txt, strlen(txt));
-	if (r >= 0 && fsync(fd) < 0)
+	if (renameat(fs->dfd, tmp, fs->dfd, file) < 0) {
 		r = negerrno();
-	if (r >= 0 && renameat(fs->dfd, tmp, fs->dfd, file) < 0)
-		r = negerrno();
-	if (r < 0)
 		unlinkat(fs->dfd, tmp, 0);
+	}
 	return r;
 }
 
@@ -1498,6 +1509,14 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	if (fs->dfd < 0) {
 		r = negerrno();
 		goto fail;
+	}
+	{
+		struct statfs sfs;
+		/* Journalled metadata, committed in order: the commit's fsync of the parent
+		 * directory also makes the new node directory's entries durable. */
+		fs->ordered_meta = fstatfs(fs->dfd, &sfs) == 0 &&
+				   (sfs.f_type == EXT4_SUPER_MAGIC || sfs.f_type == XFS_SUPER_MAGIC ||
+				    sfs.f_type == TMPFS_MAGIC);
 	}
 	if (mkdirat(fs->dfd, "sessions", 0755) < 0 && errno != EEXIST) {
 		r = negerrno();

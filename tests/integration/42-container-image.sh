@@ -46,6 +46,25 @@ echo "not a tar" >"$T/junk.tar"
 service I5 s 'exec sleep 100000'
 start I5 --proid nobody --image "file://$T/junk.tar"
 assert "a non-tar aborts with why=image" grep -q 'not a tar' "$T/apps/I5/data/aborted"
+# a server that accepts and never answers: the setup budget ends the fetch
+sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -c "import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',$sport)); s.listen(8)
+c=[]
+t=time.time()
+while time.time()-t < 20:
+    s.settimeout(1)
+    try: c.append(s.accept())
+    except OSError: pass" &
+slow=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$sport") 2>/dev/null && break; sleep 0.1; done
+service I6 s 'exec sleep 100000'
+t0=$(date +%s%N)
+start I6 --proid nobody --timeout 1500 --image "http://127.0.0.1:$sport/slow.tar"
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+assert "a stalled image download aborts with why=timeout" grep -q '"why":"timeout"' "$T/apps/I6/data/aborted"
+assert "within the setup timeout (${el} ms)" test "$el" -lt 6000
+kill $slow 2>/dev/null; wait $slow 2>/dev/null
 stop I1; stop I2
 assert "no loop device left" test -z "$(losetup -a | grep "$T")"
 done_testing

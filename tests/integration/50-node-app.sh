@@ -30,6 +30,10 @@ assert "forged event not published" bash -c "! '$BIN' store --store '$STORE' exi
 assert "forged tombstone dropped" dir_empty "$N/tombstones/services"
 assert "one process of the service" test "$(pgrep -fc 'sleep 1000[7]')" = 1
 
+# blackout: the node drops its presence (and stays away); placements still
+# removed from it must stop their containers
+st create -p "/blackedout.servers/$H" "test" >/dev/null
+assert "blacked out: presence gone" wait_for 10 bash -c "! '$BIN' store --store '$STORE' exists '/server.presence/$H' >/dev/null 2>&1"
 unplace "$I"
 assert "terminated: /running/$I removed" wait_for 20 bash -c "! '$BIN' store --store '$STORE' exists '/running/$I' >/dev/null 2>&1"
 assert "terminated: container dir removed" wait_for 20 test ! -e "$N/apps/$U"
@@ -38,6 +42,8 @@ assert "archived logs kept" grep -q "hello from treadle" "$N/archives/$U/service
 assert "archived terminated flag" test -e "$N/archives/$U/terminated"
 assert "no terminal event for a terminated instance" bash -c "! '$BIN' store --store '$STORE' exists '/finished/$I' >/dev/null 2>&1"
 assert "cache entry removed" test ! -e "$N/cache/$I"
+st delete "/blackedout.servers/$H" >/dev/null
+assert "blackout cleared: presence back" wait_for 10 st exists "/server.presence/$H"
 assert "cgroup removed" bash -c "[ ! -d /sys/fs/cgroup/memory/$CGROOT/apps/$U ]"
 [ "$FAILS" -eq 0 ] || show_logs
 done_testing

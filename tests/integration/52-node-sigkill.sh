@@ -29,7 +29,8 @@ done
 assert "exactly 3 container dirs" test "$(ls "$N/apps" | wc -l)" = 3
 assert "exactly 3 running links" test "$(ls "$N/running" | wc -l)" = 3
 for s in 21 22 23; do
-	assert "exactly one process for k#$s" wait_for 10 nproc_is "$s" 1
+	assert "exactly one process for k#$s" wait_for 30 nproc_is "$s" 1
+	echo "# k#$s: $(nproc_of "$s") process(es)"
 done
 assert "exactly one configured event per instance" bash -c "
 	for s in 21 22 23; do
@@ -71,13 +72,20 @@ s6-svscanctl -t "$N/running"
 wait "$SVSCAN_PID" 2>/dev/null
 SVSCAN_PID=
 assert "node stopped: k#24's process gone" wait_for 20 nproc_is 24 0
-start_svscan
+# as if configured long ago and the agent up before s6 gets to the container:
+# the setup timeout must count from the agent's start, not from app.json
+UK=$(unique_of 'nobody.k#0000000024')
+touch -d '1 hour ago' "$N/apps/$UK/data/app.json"
+rm -f "$N/apps/$UK/data/container.json" "$N/apps/$UK/data/run-started"
 start_agent
+sleep 1.5
+start_svscan
 assert "node started: k#24 running again" wait_for 30 st exists "/running/nobody.k#0000000024"
 assert "node started: exactly one process for k#24" wait_for 20 nproc_is 24 1
 sleep 2
 assert "still exactly one process for k#24" test "$(nproc_of 24)" = 1
 assert "one container for k#24" test "$(ls "$N/apps" | wc -l)" = 1
+assert "k#24 not aborted by the setup timeout" test ! -e "$N/apps/$UK/data/aborted"
 assert "k#24 not finished" bash -c "! '$BIN' store --store '$STORE' exists '/finished/nobody.k#0000000024' >/dev/null 2>&1"
 
 # re-placed while the agent is down (placement deleted and created again):

@@ -82,6 +82,22 @@ static void ct_wait_events(struct store *s, struct ct_rec *rec, int want, int ti
 	}
 }
 
+/* Another session's write becomes visible to this one after at most a short
+ * delay on a ZooKeeper ensemble (followers apply it asynchronously; only a
+ * session's own writes are ordered for it).  Returns what exists returns. */
+static int ct_wait_exists(struct store *s, const char *path, bool want, struct store_stat *st)
+{
+	uint64_t end = now_monotonic_ms() + (uint64_t)contract_event_timeout_ms;
+	int r;
+
+	for (;;) {
+		r = store_exists(s, path, st, NULL, NULL);
+		if ((r == 0) == want || now_monotonic_ms() >= end)
+			return r;
+		usleep(20000);
+	}
+}
+
 static struct store *ct_open(void)
 {
 	struct error err = ERROR_INIT;
@@ -299,7 +315,7 @@ static void ct_ephemeral(void **state)
 	assert_true(store_session_id(s2) != store_session_id(c->s));
 	assert_int_equal(store_create(c->s, p, NULL, 0, 0, NULL), 0);
 	assert_int_equal(store_create(s2, e, "mine", 4, STORE_EPHEMERAL, NULL), 0);
-	assert_int_equal(store_exists(c->s, e, &st, NULL, NULL), 0);
+	assert_int_equal(ct_wait_exists(c->s, e, true, &st), 0);
 	assert_int_equal(st.ephemeral_owner, store_session_id(s2));
 	assert_int_equal(store_exists(c->s, p, &st, NULL, NULL), 0);
 	assert_int_equal(st.ephemeral_owner, 0);
@@ -309,10 +325,10 @@ static void ct_ephemeral(void **state)
 	assert_int_equal(store_set(c->s, e, "x", 1, -1, NULL), 0);
 	assert_int_equal(store_exists(c->s, e, NULL, ct_record, &rec), 0);
 	store_close(s2); /* closing the session removes its ephemerals */
-	assert_int_equal(store_exists(c->s, e, NULL, NULL, NULL), -ENOENT);
 	ct_wait_events(c->s, &rec, 1, contract_event_timeout_ms);
 	assert_int_equal(rec.n, 1);
 	assert_int_equal(rec.ev[0], STORE_EVENT_DELETED);
+	assert_int_equal(store_exists(c->s, e, NULL, NULL, NULL), -ENOENT);
 	assert_int_equal(store_exists(c->s, p, NULL, NULL, NULL), 0);
 }
 
@@ -353,6 +369,7 @@ static void ct_ephemeral_sigkill(void **state)
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	assert_true(n > 0);
+	assert_int_equal(ct_wait_exists(c->s, e, true, NULL), 0);
 	assert_int_equal(store_exists(c->s, e, &st, ct_record, &rec), 0);
 	assert_true(st.ephemeral_owner != 0);
 	assert_true(st.ephemeral_owner != store_session_id(c->s));

@@ -104,14 +104,14 @@ static void test_image_cache(void **state)
 	make_tar(tar, members);
 	sum = file_sha(tar);
 	url = strdup_printf("file://%s?sha256=%s", tar, sum);
-	assert_int_equal(image_get(node, url, &rootfs, &err), 0);
+	assert_int_equal(image_get(node, url, 10000, &rootfs, &err), 0);
 	hello = strdup_printf("%s/opt/app/hello.txt", rootfs);
 	assert_int_equal(read_file(hello, &text, NULL), 0);
 	assert_string_equal(text, "hello\n");
 	assert_non_null(strstr(rootfs, sum));
 	/* reused: the source is gone, the cache answers */
 	assert_int_equal(unlink(tar), 0);
-	assert_int_equal(image_get(node, url, &rootfs2, &err), 0);
+	assert_int_equal(image_get(node, url, 10000, &rootfs2, &err), 0);
 	assert_string_equal(rootfs, rootfs2);
 }
 
@@ -128,19 +128,19 @@ static void test_image_errors(void **state)
 	memset(zero, '0', 64);
 	zero[64] = 0;
 	url = strdup_printf("file://%s?sha256=%s", tar, zero);
-	assert_true(image_get(node, url, &rootfs, &err) < 0);
+	assert_true(image_get(node, url, 10000, &rootfs, &err) < 0);
 	assert_non_null(strstr(err.msg, "sha256 mismatch"));
 	error_clear(&err);
 	free(url);
 	url = strdup_printf("file://%s?sha256=abc", tar);
-	assert_true(image_get(node, url, &rootfs, &err) < 0);
+	assert_true(image_get(node, url, 10000, &rootfs, &err) < 0);
 	error_clear(&err);
-	assert_true(image_get(node, "ftp://x/y.tar", &rootfs, &err) < 0);
+	assert_true(image_get(node, "ftp://x/y.tar", 10000, &rootfs, &err) < 0);
 	error_clear(&err);
 	free(url);
 	make_tar(tar, evil);
 	url = strdup_printf("file://%s", tar);
-	assert_true(image_get(node, url, &rootfs, &err) < 0);
+	assert_true(image_get(node, url, 10000, &rootfs, &err) < 0);
 	assert_non_null(strstr(err.msg, "escapes"));
 	error_clear(&err);
 	assert_int_equal(access(esc, F_OK), -1);

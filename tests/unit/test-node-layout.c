@@ -48,6 +48,9 @@ static void test_unique_name(void **state)
 	assert_null(node_unique_instance("proid.myapp-0000000042-short"));
 	assert_null(node_unique_instance("nodash"));
 	assert_null(node_unique_id("a-b"));
+	assert_null(node_unique_instance("ab0-#000001-abcdefghijklm")); /* '#' inside */
+	assert_null(node_unique_instance("proid.app-00x0000042-0f7rp3bsjtzxx")); /* seq not digits */
+	assert_null(node_unique_id("proid.app-0000000042-0f7rp3bsj_zxx"));
 }
 
 static void test_paths(void **state)

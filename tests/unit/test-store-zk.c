@@ -49,6 +49,7 @@ static void test_session_survives(void **state)
 	observer = open_host(1, NULL);
 	id = store_session_id(victim);
 	assert_int_equal(store_create(victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
+	assert_int_equal(ct_wait_exists(observer, p, true, NULL), 0); /* the observer's server may lag */
 	assert_int_equal(store_exists(observer, p, NULL, ct_record, &rec), 0);
 	assert_int_equal(kill(pids[0], SIGSTOP), 0);
 	end = now_monotonic_ms() + 7000; /* > 2/3 of the timeout (the client gives up on the server), < timeout */
@@ -87,6 +88,7 @@ static void test_session_expiry(void **state)
 	victim = open_host(0, &vo);
 	observer = open_host(1, NULL);
 	assert_int_equal(store_create(victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
+	assert_int_equal(ct_wait_exists(observer, p, true, NULL), 0); /* the observer's server may lag */
 	assert_int_equal(store_exists(observer, p, NULL, ct_record, &rec), 0);
 	assert_int_equal(kill(pids[0], SIGSTOP), 0);
 	ct_wait_events(observer, &rec, 1, 20000);

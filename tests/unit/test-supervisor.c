@@ -129,6 +129,8 @@ static void test_tombstone(void **state)
 	assert_int_equal(sv_tombstone_parse("1.0,000,000", &id, &g), -EINVAL);
 	assert_int_equal(sv_tombstone_parse("x,1.0,abc,000", &id, &g), -EINVAL);
 	assert_int_equal(sv_tombstone_parse("nocommas", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,nan,001,000", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,inf,001,000", &id, &g), -EINVAL);
 	{
 		struct sv_exit x = { 5, 0, 0 };
 		_cleanup_free_ char *s = sv_exit_format(&x);
