@@ -65,7 +65,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libtreadle.a
 unit: $(UNIT_BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory all unit $(TEST_HELPER_BIN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j$(shell nproc) all unit $(TEST_HELPER_BIN) $(FUZZ_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh
 
 run: deps all
