@@ -830,6 +830,19 @@ static bool any_supervised(const char *cdir)
 	return sv_is_supervised(cdir) || (log && sv_is_supervised(log));
 }
 
+static void mark_oom(const struct node_settings *ns, const char *unique, const char *cdir)
+{
+	_cleanup_cg_ struct cg *cg = NULL;
+	_cleanup_free_ char *path = sproc_cgroup_path(unique), *f = strdup_printf("%s/data/oom", cdir);
+	struct error e = ERROR_INIT;
+	uint64_t kills = 0;
+
+	if (path && f && cg_open(NULL, ns->cgroup_root, 0, &cg, &e) == 0 && cg_exists(cg, path) &&
+	    cg_oom_check(cg, path, &kills) == 0 && kills > 0)
+		(void)touch(f);
+	error_clear(&e);
+}
+
 int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err)
 {
 	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
@@ -882,13 +895,17 @@ int sproc_cleanup(const struct node_settings *ns, const char *unique, struct err
 		}
 		usleep(100000);
 	}
-	/* 2. cgroups (kills leftovers), loop device, volume */
+	/* 2. an OOM kill the agent's eventfd has not reported yet (the service can
+	 * exit, and its container go down, before the event is read): the
+	 * cgroup's own counter decides, before the cgroup goes */
+	mark_oom(ns, unique, cdir);
+	/* 3. cgroups (kills leftovers), loop device, volume */
 	r = container_cleanup(ns->root, ns->cgroup_root, unique, err);
 	if (r < 0)
 		return error_prefix(err, "cleanup of %s", unique);
-	/* 3. what its services posted last (their final service_exited events) */
+	/* 4. what its services posted last (their final service_exited events) */
 	(void)sproc_ctl_drain(ns->root, unique);
-	/* 4. archive logs and records */
+	/* 5. archive logs and records */
 	r = archive(ns->root, unique, cdir);
 	if (r < 0)
 		return error_sys(err, -r, "archiving %s", unique);
