@@ -19,7 +19,7 @@ assert "running/<instance> links to it" test "$(readlink "$N/running/$I")" = "$N
 LOG=$N/apps/$U/data/services/web/data/log/current
 assert "service log has its output" wait_for 10 grep -q "hello from treadle" "$LOG"
 assert "service runs as the proid" wait_for 5 grep -qx nobody "$LOG"
-assert "service runs in its service dir" grep -qx /services/web "$LOG"
+assert "service runs in its service dir" wait_for 5 grep -qx /services/web "$LOG"
 assert "app.json and manifest.yml written" test -s "$N/apps/$U/data/app.json" -a -s "$N/apps/$U/data/manifest.yml"
 assert "configured event with the uniqueid" wait_for 5 bash -c "$(declare -f events st); BIN='$BIN' STORE='$STORE'; events '$I' | grep -qx 'configured,${U##*-}'"
 assert "service_running event" bash -c "$(declare -f events st); BIN='$BIN' STORE='$STORE'; events '$I' | grep -qx 'service_running,${U##*-}.web'"
