@@ -79,8 +79,11 @@ void error_clear(struct error *err)
 	err->errnum = 0;
 }
 
-int error_report(const struct error *err)
+int error_report(struct error *err)
 {
+	int code = err && err->code ? err->code : ERR_TEMP;
+
 	fprintf(stderr, "treadle: %s\n", err && err->msg ? err->msg : "unknown error");
-	return err && err->code ? err->code : ERR_TEMP;
+	error_clear(err);
+	return code;
 }

@@ -33,6 +33,7 @@ int error_sys(struct error *err, int errnum, const char *fmt, ...) _printf_(3, 4
 /* Prepend "<context>: " to the message; returns the same value as error_set. */
 int error_prefix(struct error *err, const char *fmt, ...) _printf_(2, 3);
 void error_clear(struct error *err);
-/* Print "treadle: <msg>" to stderr and return err->code (ERR_TEMP if unset). */
-int error_report(const struct error *err);
+/* Print "treadle: <msg>" to stderr, clear err (the message is freed) and
+ * return its code (ERR_TEMP if unset), so `return error_report(&err);` is whole. */
+int error_report(struct error *err);
 static inline int error_isset(const struct error *err) { return err && err->msg; }
