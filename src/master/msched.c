@@ -347,42 +347,7 @@ static uint64_t app_traits(struct msched *m, const json_t *list)
 
 static int app_resources(const json_t *o, int64_t ret[3])
 {
-	static const char *const keys[3] = { "memory", "cpu", "disk" };
-
-	for (int d = 0; d < 3; d++) {
-		const json_t *v = json_object_get(o, keys[d]);
-		uint64_t u;
-
-		ret[d] = 0;
-		if (!v || json_is_null(v))
-			continue;
-		if (json_is_number(v)) {
-			if (json_number_value(v) < 0)
-				return -EINVAL;
-			ret[d] = (int64_t)ceil(json_number_value(v));
-			continue;
-		}
-		if (!json_is_string(v))
-			return -EINVAL;
-		if (d == 1) {
-			_cleanup_free_ char *t = strdup(json_string_value(v));
-			size_t n;
-
-			if (!t)
-				return -ENOMEM;
-			n = strlen(t);
-			if (n && t[n - 1] == '%')
-				t[n - 1] = 0;
-			if (safe_atou64(t, &u) < 0)
-				return -EINVAL;
-			ret[d] = (int64_t)u;
-		} else {
-			if (parse_size(json_string_value(v), &u) < 0)
-				return -EINVAL;
-			ret[d] = (int64_t)((u + (1 << 20) - 1) >> 20);
-		}
-	}
-	return 0;
+	return sched_loader_resources(o, 0, ret);
 }
 
 static double duration_of(const json_t *v, double dflt)

@@ -89,7 +89,7 @@ static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new
 }
 
 /* memory/disk "1G" or MB numbers, cpu "150%" or numbers: treadle's units. */
-static int resources(const json_t *o, int64_t missing, int64_t ret[3])
+int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 {
 	static const char *const keys[3] = { "memory", "cpu", "disk" };
 
@@ -193,7 +193,7 @@ static int load_servers(struct loader *l, double now)
 		int pid = parent ? sched_node_find(l->c, parent) : -1;
 		int s;
 
-		if (resources(j, UNLIMITED, cap) < 0) {
+		if (sched_loader_resources(j, UNLIMITED, cap) < 0) {
 			fprintf(l->warn, "%s: bad capacity, server ignored\n", p);
 			json_decref(j);
 			continue;
@@ -231,7 +231,7 @@ static int load_allocations(struct loader *l)
 		int p, alloc;
 		size_t k;
 
-		if (!name || resources(o, 0, res) < 0) {
+		if (!name || sched_loader_resources(o, 0, res) < 0) {
 			fprintf(l->warn, "/allocations[%zu]: bad entry, ignored\n", i);
 			continue;
 		}
@@ -310,7 +310,7 @@ static int load_apps(struct loader *l)
 		const char *k;
 		uint64_t secs;
 
-		if (!j || resources(j, 0, demand) < 0) {
+		if (!j || sched_loader_resources(j, 0, demand) < 0) {
 			fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
 			json_decref(j);
 			continue;

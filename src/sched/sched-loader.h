@@ -6,6 +6,8 @@
  * (sched.h) never does.  Domain layer: includes basic/, store/, sched/. */
 #pragma once
 
+#include <jansson.h>
+
 #include "../basic/error.h"
 #include "../store/store.h"
 #include "sched.h"
@@ -20,3 +22,8 @@ enum sched_mode sched_load_mode(struct store *s);
  * servers found down.  Malformed entries are skipped with a note in
  * *ret_warnings (one line each, owned by the caller, may be NULL). */
 int sched_load_store(struct store *s, double now, struct sched_cell **ret, char **ret_warnings, struct error *err);
+
+/* Resource vector [memory MB, cpu %, disk MB] of a JSON object's "memory",
+ * "cpu", "disk" ("1G" or MB numbers, "150%" or numbers); absent keys get
+ * `missing`.  -EINVAL on a malformed value. */
+int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3]);
