@@ -69,6 +69,12 @@ static int write_all(int fd, const void *data, size_t len)
 
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
+	return write_file_atomic_mtime_at(dirfd, name, data, len, mode, NULL);
+}
+
+int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			       const struct timespec *mtime)
+{
 	_cleanup_free_ char *tmp = NULL, *dir = NULL;
 	const char *slash = strrchr(name, '/');
 	const char *base = slash ? slash + 1 : name;
@@ -84,7 +90,9 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return negerrno();
-	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 ||
+	    (mtime && futimens(fd, (const struct timespec[2]){ { .tv_nsec = UTIME_OMIT }, *mtime }) < 0) ||
+	    fsync(fd) < 0) {
 		r = negerrno();
 		unlinkat(dirfd, tmp, 0);
 		return r;

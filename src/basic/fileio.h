@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "macro.h"
 
@@ -13,6 +14,9 @@ int read_file_at(int dirfd, const char *path, char **ret, size_t *ret_len);
 /* Write atomically: "<dir>/.<name>.tmpXXXXXX", fsync, rename over path, fsync dir. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+/* Same, with the file's mtime set to *mtime before it is renamed in place. */
+int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+			       const struct timespec *mtime);
 /* Write to an existing file (cgroup/proc knobs): open O_WRONLY, one write. */
 int write_string_file(const char *path, const char *s);
 /* Create an empty file if missing (O_CREAT, no truncation) and bump its mtime. */

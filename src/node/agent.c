@@ -352,6 +352,8 @@ static int cache_write(struct agent *a, const char *inst)
 	_cleanup_free_ char *spath = strdup_printf("/scheduled/%s", inst);
 	_cleanup_free_ char *pdata = NULL, *sdata = NULL, *out = NULL, *file = node_cache_file(a->o->root, inst);
 	const char *hash = strrchr(inst, '#');
+	struct store_stat pst = {};
+	struct timespec placed;
 	json_t *m, *p;
 	int r;
 
@@ -359,7 +361,7 @@ static int cache_write(struct agent *a, const char *inst)
 		return -ENOMEM;
 	if (!hash || strchr(inst, '/') || inst[0] == '.')
 		return -EINVAL;
-	r = store_get(a->store, ppath, &pdata, NULL, NULL, NULL, NULL);
+	r = store_get(a->store, ppath, &pdata, NULL, &pst, NULL, NULL);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	r = store_get(a->store, spath, &sdata, NULL, NULL, NULL, NULL);
@@ -380,7 +382,11 @@ static int cache_write(struct agent *a, const char *inst)
 	json_decref(m);
 	if (!out)
 		return -ENOMEM;
-	r = write_file_atomic(file, out, strlen(out), 0644);
+	/* the cache file's mtime is the placement's creation time in the store:
+	 * a restarted agent tells a re-placement by comparing the two, exactly
+	 * and on the store's clock (never this host's, never file ctimes) */
+	placed = (struct timespec){ .tv_sec = pst.ctime_ms / 1000, .tv_nsec = (pst.ctime_ms % 1000) * 1000000 };
+	r = write_file_atomic_mtime_at(AT_FDCWD, file, out, strlen(out), 0644, &placed);
 	if (r == 0)
 		a->d_cache = true;
 	return r;
@@ -427,8 +433,9 @@ static void eventmgr_sync(struct agent *a)
 		}
 	for (char **c = children; *c; c++) {
 		if (strv_contains(cached, *c)) {
-			/* first sync after a restart: a placement newer than the cache
-			 * file means the instance was re-placed while we were away */
+			/* first sync after a restart: a placement created at another
+			 * time than the one the cache file records (its mtime, see
+			 * cache_write) means it was re-placed while we were away */
 			_cleanup_free_ char *f = node_cache_file(a->o->root, *c);
 			_cleanup_free_ char *pp = strdup_printf("%s/%s", a->placement_path, *c);
 			struct stat st;
@@ -437,7 +444,7 @@ static void eventmgr_sync(struct agent *a)
 				continue;
 			if (store_exists(a->store, pp, &pst, NULL, NULL) < 0)
 				continue;
-			if ((int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000 >= pst.ctime_ms)
+			if ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 == pst.ctime_ms)
 				continue;
 		}
 		r = cache_write(a, *c);
