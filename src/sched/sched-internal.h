@@ -28,6 +28,19 @@ struct affmap {
 	size_t cap, used;
 	uint64_t gen; /* bumped on rehash: entry pointers stay valid while it holds */
 };
+/* Where the (node, affinity) maps' tables come from: a bump arena with a free
+ * list per power-of-two size.  A big cell has a few hundred thousand small
+ * maps that each grow 4 -> 8 -> 16; through malloc that churn cost more than
+ * the placement itself. */
+#define AFFPOOL_CLASSES 12 /* caps 4 .. 8192; bigger tables are malloc'ed */
+#define AFFPOOL_BLOCK ((size_t)2 << 20)
+struct affpool {
+	void *free[AFFPOOL_CLASSES];
+	uint8_t *cur;
+	size_t left;
+	void **blocks;
+	size_t nblocks, cblocks;
+};
 
 /* ---- CPython set of small ints (identity pools) ----------------------------- */
 struct pyset {
@@ -223,6 +236,7 @@ struct sched_cell {
 	struct strmap igroup_by_name;
 
 	struct affmap *afft;	/* per affinity: node -> counter and cursor */
+	struct affpool affpool; /* their tables */
 	size_t cafft;
 	uint64_t *packs;	/* (bucket << 32 | affinity) pairs using PackStrategy (tests only) */
 	size_t npacks, cpacks;

@@ -225,7 +225,69 @@ static struct nodeaff *aff_find(const struct affmap *m, uint32_t key)
 	}
 }
 
-static int aff_rehash(struct affmap *m, size_t cap)
+static int affpool_class(size_t cap)
+{
+	int k = 0;
+
+	while (((size_t)4 << k) < cap)
+		k++;
+	return k < AFFPOOL_CLASSES && ((size_t)4 << k) == cap ? k : -1;
+}
+
+static struct nodeaff *affpool_alloc(struct affpool *p, size_t cap)
+{
+	int k = affpool_class(cap);
+	size_t len = cap * sizeof(struct nodeaff);
+	void *e;
+
+	if (k < 0)
+		return malloc(len);
+	if (p->free[k]) {
+		e = p->free[k];
+		memcpy(&p->free[k], e, sizeof(void *));
+		return e;
+	}
+	if (p->left < len) {
+		uint8_t *b;
+
+		if (GROW(p->blocks, p->cblocks, p->nblocks + 1) < 0)
+			return NULL;
+		b = huge_map(AFFPOOL_BLOCK);
+		if (!b)
+			return NULL;
+		p->blocks[p->nblocks++] = b;
+		p->cur = b;
+		p->left = AFFPOOL_BLOCK;
+	}
+	e = p->cur;
+	p->cur += len;
+	p->left -= len;
+	return e;
+}
+
+static void affpool_free(struct affpool *p, struct nodeaff *e, size_t cap)
+{
+	int k = affpool_class(cap);
+
+	if (!e)
+		return;
+	if (k < 0) {
+		free(e);
+		return;
+	}
+	memcpy(e, &p->free[k], sizeof(void *));
+	p->free[k] = e;
+}
+
+static void affpool_destroy(struct affpool *p)
+{
+	for (size_t i = 0; i < p->nblocks; i++)
+		huge_free(p->blocks[i], AFFPOOL_BLOCK);
+	free(p->blocks);
+	*p = (struct affpool){};
+}
+
+static int aff_rehash(struct affpool *p, struct affmap *m, size_t cap)
 {
 	struct affmap n;
 	size_t i;
@@ -233,7 +295,7 @@ static int aff_rehash(struct affmap *m, size_t cap)
 	n.cap = cap;
 	n.used = m->used;
 	n.gen = m->gen + 1;
-	n.e = malloc(n.cap * sizeof(*n.e));
+	n.e = affpool_alloc(p, n.cap);
 	if (!n.e)
 		return -ENOMEM;
 	if (n.cap * sizeof(*n.e) >= (4u << 20))
@@ -249,20 +311,21 @@ static int aff_rehash(struct affmap *m, size_t cap)
 			;
 		n.e[j] = m->e[i];
 	}
-	free(m->e);
+	affpool_free(p, m->e, m->cap);
 	*m = n;
 	return 0;
 }
 
-static struct nodeaff *aff_get(struct affmap *m, uint32_t key)
+static struct nodeaff *aff_get(struct sched_cell *c, int aff, uint32_t key)
 {
+	struct affmap *m = &c->afft[aff];
 	struct nodeaff *e = aff_find(m, key);
 	size_t i;
 
 	if (e)
 		return e;
 	if ((m->used + 1) * 4 >= m->cap * 3) {
-		if (aff_rehash(m, m->cap ? m->cap * 2 : 4) < 0)
+		if (aff_rehash(&c->affpool, m, m->cap ? m->cap * 2 : 4) < 0)
 			return NULL;
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
@@ -287,7 +350,7 @@ static int aff_add_up(struct sched_cell *c, int node, int aff, int delta)
 	if (!c->aff_limited[aff])
 		return 0;
 	for (; node >= 0; node = c->nodes[node].parent) {
-		struct nodeaff *e = aff_get(&c->afft[aff], (uint32_t)node);
+		struct nodeaff *e = aff_get(c, aff, (uint32_t)node);
 
 		if (!e)
 			return -ENOMEM;
@@ -416,8 +479,9 @@ void sched_cell_free(struct sched_cell *c)
 	free(c->igroups);
 	strmap_free(&c->igroup_by_name);
 	for (i = 0; i < c->naffs && c->afft; i++)
-		free(c->afft[i].e);
+		affpool_free(&c->affpool, c->afft[i].e, c->afft[i].cap);
 	free(c->afft);
+	affpool_destroy(&c->affpool);
 	free(c->packs);
 	free(c->aff_limited);
 	free(c->aff_placed);
@@ -959,7 +1023,7 @@ int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affi
 		return aff;
 	if (ensure_aff_arrays(c) < 0)
 		return -ENOMEM;
-	e = aff_get(&c->afft[aff], (uint32_t)bucket);
+	e = aff_get(c, aff, (uint32_t)bucket);
 	if (!e)
 		return -ENOMEM;
 	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
@@ -1789,7 +1853,7 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(&c->afft[aff], (uint32_t)b);
+	return aff_get(c, aff, (uint32_t)b);
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */

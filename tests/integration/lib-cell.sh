@@ -35,6 +35,11 @@ cell_dump() {
 	for s in master node running; do
 		echo "=== log $s (tail)"; tail -n 15 "$R/log/$s/current" 2>/dev/null | sed 's/^/    /'
 	done
+	# the containers' own logs (setup errors of s6-svscan, pid 1), live and archived
+	for f in "$R"/node/apps/*/data/log/current "$R"/node/archives/*/log/current; do
+		[ -f "$f" ] || continue
+		echo "=== ${f#"$R"/node/} (tail)"; tail -n 10 "$f" | sed 's/^/    /'
+	done
 }
 
 # Checks after cell down: no process, mount or cgroup of the cell left.
