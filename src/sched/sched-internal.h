@@ -75,6 +75,10 @@ struct sched_node {
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
 	int rr;		/* improved mode: start of the window of children compared next */
+	uint64_t *one;	/* buckets with many strategies: bit per affinity, "cursor 1, no counter"
+			 * (see cursor_store); NULL until then */
+	size_t one_words;
+	uint32_t ncur;	/* strategies of this bucket that went to the (node, affinity) maps */
 	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
 			 * of that partition, SCHED_DIMS_MAX per tree node */
 	size_t segleaves;

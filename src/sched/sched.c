@@ -316,6 +316,19 @@ static int aff_rehash(struct affpool *p, struct affmap *m, size_t cap)
 	return 0;
 }
 
+/* A bucket's "cursor 1" bit for an affinity, cleared: returns the cursor it stood for. */
+static int one_take(struct sched_cell *c, int node, int aff)
+{
+	struct sched_node *n = &c->nodes[node];
+	size_t w = (size_t)aff / 64;
+	uint64_t bit = 1ull << (aff % 64);
+
+	if (!n->one || w >= n->one_words || !(n->one[w] & bit))
+		return 0;
+	n->one[w] &= ~bit;
+	return 1;
+}
+
 static struct nodeaff *aff_get(struct sched_cell *c, int aff, uint32_t key)
 {
 	struct affmap *m = &c->afft[aff];
@@ -330,7 +343,7 @@ static struct nodeaff *aff_get(struct sched_cell *c, int aff, uint32_t key)
 	}
 	for (i = aff_slot(key, m->cap); m->e[i].key != AFF_EMPTY; i = (i + 1) & (m->cap - 1))
 		;
-	m->e[i] = (struct nodeaff){ .key = key };
+	m->e[i] = (struct nodeaff){ .key = key, .cursor = one_take(c, (int)key, aff) };
 	m->used++;
 	return &m->e[i];
 }
@@ -424,6 +437,7 @@ void sched_cell_free(struct sched_cell *c)
 		free(c->nodes[i].name);
 		free(c->nodes[i].children);
 		free(c->nodes[i].seg);
+		free(c->nodes[i].one);
 	}
 	free(c->nodes);
 	strmap_free(&c->node_by_name);
@@ -480,6 +494,7 @@ void sched_cell_free(struct sched_cell *c)
 	strmap_free(&c->igroup_by_name);
 	for (i = 0; i < c->naffs && c->afft; i++)
 		affpool_free(&c->affpool, c->afft[i].e, c->afft[i].cap);
+
 	free(c->afft);
 	affpool_destroy(&c->affpool);
 	free(c->packs);
@@ -1851,9 +1866,64 @@ static void server_remove(struct sched_cell *c, int s, int id)
 
 /* ---- Bucket.put with Spread/Pack strategies ------------------------------------------ */
 
-static struct nodeaff *strategy(struct sched_cell *c, int b, int aff)
+/* Treadmill keeps one strategy object per (bucket, affinity) that ever tried
+ * to place there; its only state is a cursor.  A 1M-app cell has 24M of them,
+ * 96 % at cursor 1 (one failed visit from a fresh strategy, or a success at
+ * child 0) on buckets that many affinities visit.  So a strategy lives in the
+ * (node, affinity) map, except that "cursor 1, no counter" is one bit of a
+ * per-bucket bitset once that bucket has enough strategies for the bitset to
+ * be the smaller; no strategy at all means cursor 0. */
+static int cursor_load(struct sched_cell *c, int b, int aff)
 {
-	return aff_get(c, aff, (uint32_t)b);
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
+	const struct sched_node *n = &c->nodes[b];
+	size_t w = (size_t)aff / 64;
+
+	if (e)
+		return e->cursor;
+	return n->one && w < n->one_words && (n->one[w] >> (aff % 64) & 1) ? 1 : 0;
+}
+
+static int cursor_store(struct sched_cell *c, int b, int aff, int cursor)
+{
+	struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
+	struct sched_node *n = &c->nodes[b];
+	size_t w = (size_t)aff / 64;
+
+	if (e) {
+		e->cursor = cursor;
+		return 0;
+	}
+	if (cursor == 1 && n->one) {
+		if (w >= n->one_words) {
+			size_t nw = MAX(w + 1, (c->caffs + 63) / 64);
+			uint64_t *q = realloc(n->one, nw * sizeof(*q));
+
+			if (!q)
+				return -ENOMEM;
+			memset(q + n->one_words, 0, (nw - n->one_words) * sizeof(*q));
+			n->one = q;
+			n->one_words = nw;
+		}
+		n->one[w] |= 1ull << (aff % 64);
+		return 0;
+	}
+	(void)one_take(c, b, aff);
+	if (cursor == 0)
+		return 0;
+	e = aff_get(c, aff, (uint32_t)b);
+	if (!e)
+		return -ENOMEM;
+	e->cursor = cursor;
+	/* a map entry costs about 24 bytes (12, at a load of one half) against
+	 * one bit per affinity for the bitset */
+	if (!n->one && ++n->ncur >= 64 && (size_t)n->ncur * 24 * 8 >= c->naffs) {
+		n->one_words = (c->caffs + 63) / 64;
+		n->one = calloc(n->one_words, sizeof(*n->one));
+		if (!n->one)
+			n->one_words = 0; /* stays in the maps */
+	}
+	return 0;
 }
 
 /* SpreadStrategy.suggested_node (== next_node) and PackStrategy.suggested_node. */
@@ -1865,38 +1935,38 @@ static bool is_pack(const struct sched_cell *c, int b, int aff)
 	return false;
 }
 
-static int strategy_suggest(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
+static int strategy_suggest(struct sched_cell *c, int b, int *cursor, bool pack)
 {
 	const struct sched_node *n = &c->nodes[b];
 	int len = n->nchildren;
 
 	if (!pack) {
 		for (int k = 0; k < len; k++) {
-			int cur;
+			int ch;
 
-			if (e->cursor == len)
-				e->cursor = 0;
-			cur = n->children[e->cursor];
-			e->cursor++;
-			if (cur >= 0)
-				return cur;
+			if (*cursor == len)
+				*cursor = 0;
+			ch = n->children[*cursor];
+			(*cursor)++;
+			if (ch >= 0)
+				return ch;
 		}
 		return -1;
 	}
 	for (int k = 0; k < len; k++) {
-		if (e->cursor == len)
-			e->cursor = 0;
-		if (n->children[e->cursor] >= 0)
-			return n->children[e->cursor];
+		if (*cursor == len)
+			*cursor = 0;
+		if (n->children[*cursor] >= 0)
+			return n->children[*cursor];
 	}
 	return -1;
 }
 
-static int strategy_next(struct sched_cell *c, int b, struct nodeaff *e, bool pack)
+static int strategy_next(struct sched_cell *c, int b, int *cursor, bool pack)
 {
 	if (pack)
-		e->cursor++;
-	return strategy_suggest(c, b, e, pack);
+		(*cursor)++;
+	return strategy_suggest(c, b, cursor, pack);
 }
 
 static bool node_put(struct sched_cell *c, int node, int id, double now);
@@ -1972,13 +2042,12 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
  * (cyclic) from the cursor; the cursor ends one past the child that took
  * the app, or one past s0 when none did.  Children whose free capacity is
  * too small are skipped through the max tree. */
-static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct nodeaff *e, double now)
+static bool bucket_put_fast(struct sched_cell *c, int b, int id, int *cursor, double now)
 {
 	const int64_t *dem = c->apps[id].demand;
 	int part = c->allocs[c->apps[id].alloc].label;
 	int len = c->nodes[b].nchildren;
-	int s0 = e->cursor >= len ? 0 : e->cursor;
-	uint64_t gen = c->afft[aff].gen;
+	int s0 = *cursor >= len ? 0 : *cursor;
 
 	for (int pass = 0; pass < 2; pass++) {
 		size_t lo = pass == 0 ? (size_t)s0 : 0, hi = pass == 0 ? (size_t)len : (size_t)s0;
@@ -1989,61 +2058,50 @@ static bool bucket_put_fast(struct sched_cell *c, int b, int id, int aff, struct
 			if (k < 0)
 				break;
 			if (node_put(c, c->nodes[b].children[k], id, now)) {
-				if (c->afft[aff].gen != gen)
-					e = strategy(c, b, aff);
-				e->cursor = k + 1;
+				*cursor = k + 1;
 				return true;
 			}
 			lo = (size_t)k + 1;
 		}
 	}
-	if (c->afft[aff].gen != gen)
-		e = strategy(c, b, aff);
-	e->cursor = s0 + 1;
+	*cursor = s0 + 1;
 	return false;
 }
 
 static bool bucket_put(struct sched_cell *c, int b, int id, double now)
 {
 	int aff = c->apps[id].affinity;
-	struct nodeaff *e;
-	int node, first;
-	uint64_t gen;
-	bool pack;
+	int node, first, cursor;
+	bool pack, ok = false;
 
 	if (!check_app_constraints(c, b, &c->apps[id]))
 		return false;
 	if (c->mode == SCHED_MODE_IMPROVED)
 		return bucket_put_improved(c, b, id, now);
 	pack = is_pack(c, b, aff);
-	e = strategy(c, b, aff);
-	if (!e)
-		return false;
+	/* the cursor is this bucket's own: the recursion below only moves the
+	 * children's, so it is kept here and stored once */
+	cursor = cursor_load(c, b, aff);
 	if (!pack && c->nodes[b].seg && c->nodes[b].nlive == c->nodes[b].nchildren && c->nodes[b].nchildren > 0) {
 		if (c->nodes[b].segparts < c->nparts && seg_rebuild(c, b) < 0)
 			return false;
-		return bucket_put_fast(c, b, id, aff, e, now);
+		ok = bucket_put_fast(c, b, id, &cursor, now);
+		(void)cursor_store(c, b, aff, cursor); /* out of memory: the cursor stays behind */
+		return ok;
 	}
-	gen = c->afft[aff].gen;
-	node = strategy_suggest(c, b, e, pack);
-	if (node < 0)
-		return false;
+	node = strategy_suggest(c, b, &cursor, pack);
 	first = node;
-	for (bool isfirst = true;; isfirst = false) {
+	for (bool isfirst = true; node >= 0; isfirst = false) {
 		if (!isfirst && node == first)
 			break;
-		if (c->nodes[node].state == SCHED_UP && node_put(c, node, id, now))
-			return true;
-		/* the map may have grown during the recursion */
-		if (c->afft[aff].gen != gen) {
-			e = strategy(c, b, aff);
-			gen = c->afft[aff].gen;
-		}
-		node = strategy_next(c, b, e, pack);
-		if (node < 0)
+		if (c->nodes[node].state == SCHED_UP && node_put(c, node, id, now)) {
+			ok = true;
 			break;
+		}
+		node = strategy_next(c, b, &cursor, pack);
 	}
-	return false;
+	(void)cursor_store(c, b, aff, cursor);
+	return ok;
 }
 
 static bool node_put(struct sched_cell *c, int node, int id, double now)
