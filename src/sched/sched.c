@@ -610,32 +610,44 @@ static int seg_rebuild(struct sched_cell *c, int b)
 	return 0;
 }
 
-static int seg_find_rec(const struct sched_cell *c, const struct sched_node *n, int p, size_t k, size_t kl,
-			size_t kr, size_t lo, size_t hi, const int64_t *dem)
+static inline bool seg_fits(const struct sched_cell *c, const int64_t *t, const int64_t *dem)
 {
-	const int64_t *t = SEG(n, p, k);
-	size_t mid;
-	int r;
-
-	if (kr <= lo || kl >= hi)
-		return -1;
 	for (int d = 0; d < ND(c); d++)
 		if (t[d] < dem[d])
-			return -1;
-	if (kr - kl == 1)
-		return (int)kl;
-	mid = (kl + kr) / 2;
-	r = seg_find_rec(c, n, p, 2 * k, kl, mid, lo, hi, dem);
-	return r >= 0 ? r : seg_find_rec(c, n, p, 2 * k + 1, mid, kr, lo, hi, dem);
+			return false;
+	return true;
 }
 
-/* First child index in [lo, hi) that is up, of partition p, with free >= dem, or -1. */
+/* First child index in [lo, hi) that is up, of partition p, with free >= dem,
+ * or -1.  Bottom-up from leaf lo: an in-order walk of the subtrees right of
+ * it, entering those whose maxima fit (per dimension, so a subtree may fit
+ * and hold no leaf that does: the walk then moves on to its right). */
 static int seg_find(const struct sched_cell *c, const struct sched_node *n, int p, size_t lo, size_t hi,
 		    const int64_t *dem)
 {
+	const size_t leaves = n->segleaves;
+	const int logl = __builtin_ctzll(leaves);
+	size_t k;
+
 	if (lo >= hi)
 		return -1;
-	return seg_find_rec(c, n, p, 1, 0, n->segleaves, lo, hi, dem);
+	k = leaves + lo;
+	for (;;) {
+		if (seg_fits(c, SEG(n, p, k), dem)) {
+			if (k >= leaves)
+				return k - leaves < hi ? (int)(k - leaves) : -1;
+			k *= 2;
+			continue;
+		}
+		while (k & 1)
+			k >>= 1;
+		if (k == 0)
+			return -1;
+		k++;
+		/* the leftmost leaf under k */
+		if ((k << (logl - (63 - __builtin_clzll(k)))) - leaves >= hi)
+			return -1;
+	}
 }
 
 static void adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap)
