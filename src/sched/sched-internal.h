@@ -75,9 +75,8 @@ struct sched_node {
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
 	int rr;		/* improved mode: start of the window of children compared next */
-	uint64_t *one;	/* buckets with many strategies: bit per affinity, "cursor 1, no counter"
-			 * (see cursor_store); NULL until then */
-	size_t one_words;
+	int one_slot;	/* buckets with many strategies: column in the cell's "cursor 1"
+			 * bit matrix (see cursor_store); -1 until then */
 	uint32_t ncur;	/* strategies of this bucket that went to the (node, affinity) maps */
 	int64_t *seg;	/* buckets: per partition, max tree over the free capacity of up children
 			 * of that partition, SCHED_DIMS_MAX per tree node */
@@ -241,6 +240,9 @@ struct sched_cell {
 
 	struct affmap *afft;	/* per affinity: node -> counter and cursor */
 	struct affpool affpool; /* their tables */
+	uint64_t *one;		/* "cursor 1, no counter" bits: a row of one_w words per affinity,
+				 * a column per bucket with a one_slot */
+	size_t one_w, one_rows, one_slots;
 	size_t cafft;
 	uint64_t *packs;	/* (bucket << 32 | affinity) pairs using PackStrategy (tests only) */
 	size_t npacks, cpacks;

@@ -317,16 +317,48 @@ static int aff_rehash(struct affpool *p, struct affmap *m, size_t cap)
 }
 
 /* A bucket's "cursor 1" bit for an affinity, cleared: returns the cursor it stood for. */
+static inline uint64_t *one_word(const struct sched_cell *c, int node, int aff, uint64_t *bit)
+{
+	int slot = c->nodes[node].one_slot;
+
+	if (slot < 0 || (size_t)aff >= c->one_rows)
+		return NULL;
+	*bit = 1ull << (slot % 64);
+	return &c->one[(size_t)aff * c->one_w + (size_t)slot / 64];
+}
+
 static int one_take(struct sched_cell *c, int node, int aff)
 {
-	struct sched_node *n = &c->nodes[node];
-	size_t w = (size_t)aff / 64;
-	uint64_t bit = 1ull << (aff % 64);
+	uint64_t bit, *w = one_word(c, node, aff, &bit);
 
-	if (!n->one || w >= n->one_words || !(n->one[w] & bit))
+	if (!w || !(*w & bit))
 		return 0;
-	n->one[w] &= ~bit;
+	*w &= ~bit;
 	return 1;
+}
+
+/* Room for affinity `aff`'s row and for one more column (when `col`). */
+static int one_grow(struct sched_cell *c, size_t rows, bool col)
+{
+	size_t w = c->one_w, nrows = MAX(c->one_rows, rows);
+	uint64_t *m;
+
+	if (col && c->one_slots + 1 > w * 64)
+		w = w ? w * 2 : 1;
+	if (nrows > c->one_rows)
+		nrows = MAX(nrows, MAX(c->caffs, c->one_rows * 2));
+	if (w == c->one_w && nrows == c->one_rows)
+		return 0;
+	m = calloc(nrows * w, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t r = 0; r < c->one_rows; r++)
+		memcpy(m + r * w, c->one + r * c->one_w, c->one_w * sizeof(*m));
+	free(c->one);
+	c->one = m;
+	c->one_w = w;
+	c->one_rows = nrows;
+	return 0;
 }
 
 static struct nodeaff *aff_get(struct sched_cell *c, int aff, uint32_t key)
@@ -390,6 +422,7 @@ static struct sched_node *node_new(struct sched_cell *c, const char *name, int *
 		return NULL;
 	}
 	n->parent = -1;
+	n->one_slot = -1;
 	n->partition = -1;
 	n->app_head = n->app_tail = -1;
 	n->state = SCHED_UP;
@@ -437,7 +470,6 @@ void sched_cell_free(struct sched_cell *c)
 		free(c->nodes[i].name);
 		free(c->nodes[i].children);
 		free(c->nodes[i].seg);
-		free(c->nodes[i].one);
 	}
 	free(c->nodes);
 	strmap_free(&c->node_by_name);
@@ -497,6 +529,7 @@ void sched_cell_free(struct sched_cell *c)
 
 	free(c->afft);
 	affpool_destroy(&c->affpool);
+	free(c->one);
 	free(c->packs);
 	free(c->aff_limited);
 	free(c->aff_placed);
@@ -1888,36 +1921,29 @@ static void server_remove(struct sched_cell *c, int s, int id)
 static int cursor_load(struct sched_cell *c, int b, int aff)
 {
 	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
-	const struct sched_node *n = &c->nodes[b];
-	size_t w = (size_t)aff / 64;
+	uint64_t bit, *w;
 
 	if (e)
 		return e->cursor;
-	return n->one && w < n->one_words && (n->one[w] >> (aff % 64) & 1) ? 1 : 0;
+	w = one_word(c, b, aff, &bit);
+	return w && (*w & bit) ? 1 : 0;
 }
 
 static int cursor_store(struct sched_cell *c, int b, int aff, int cursor)
 {
 	struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
 	struct sched_node *n = &c->nodes[b];
-	size_t w = (size_t)aff / 64;
+	uint64_t bit, *w;
 
 	if (e) {
 		e->cursor = cursor;
 		return 0;
 	}
-	if (cursor == 1 && n->one) {
-		if (w >= n->one_words) {
-			size_t nw = MAX(w + 1, (c->caffs + 63) / 64);
-			uint64_t *q = realloc(n->one, nw * sizeof(*q));
-
-			if (!q)
-				return -ENOMEM;
-			memset(q + n->one_words, 0, (nw - n->one_words) * sizeof(*q));
-			n->one = q;
-			n->one_words = nw;
-		}
-		n->one[w] |= 1ull << (aff % 64);
+	if (cursor == 1 && n->one_slot >= 0) {
+		if ((size_t)aff >= c->one_rows && one_grow(c, (size_t)aff + 1, false) < 0)
+			return -ENOMEM;
+		w = one_word(c, b, aff, &bit);
+		*w |= bit;
 		return 0;
 	}
 	(void)one_take(c, b, aff);
@@ -1929,12 +1955,9 @@ static int cursor_store(struct sched_cell *c, int b, int aff, int cursor)
 	e->cursor = cursor;
 	/* a map entry costs about 24 bytes (12, at a load of one half) against
 	 * one bit per affinity for the bitset */
-	if (!n->one && ++n->ncur >= 64 && (size_t)n->ncur * 24 * 8 >= c->naffs) {
-		n->one_words = (c->caffs + 63) / 64;
-		n->one = calloc(n->one_words, sizeof(*n->one));
-		if (!n->one)
-			n->one_words = 0; /* stays in the maps */
-	}
+	if (n->one_slot < 0 && ++n->ncur >= 64 && (size_t)n->ncur * 24 * 8 >= c->naffs &&
+	    one_grow(c, c->naffs, true) == 0) /* out of memory: stays in the maps */
+		n->one_slot = (int)c->one_slots++;
 	return 0;
 }
 
