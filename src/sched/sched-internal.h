@@ -84,6 +84,16 @@ struct sched_node {
 	int segparts;
 };
 
+/* heapq.merge over the iterables, comparing [value tuple, iterable index].
+ * A lazy iterable (an allocation with sub-allocations, merged on demand) has
+ * lazy >= 0 and cur pointing at that allocation's head entry. */
+struct heap_item {
+	const struct sched_queue_entry *cur, *end;
+	const struct sched_hot *hot;
+	int idx;
+	int lazy;
+};
+
 struct sched_alloc {
 	char *name; /* full path */
 	char *leaf; /* last component */
@@ -103,6 +113,13 @@ struct sched_alloc {
 	/* per-pass scratch, kept to avoid allocations */
 	struct sched_queue_entry *q, *pq;
 	size_t qcap, pqcap, qn, pqn;
+	/* the merge of an allocation with sub-allocations, run on demand: only
+	 * the partition's root queue and the private queues are materialized */
+	struct heap_item *h;
+	size_t hcap;
+	int nh;
+	struct sched_queue_entry head;
+	double m_acc[SCHED_DIMS_MAX], m_avail[SCHED_DIMS_MAX], m_ub;
 	double total[SCHED_DIMS_MAX];
 };
 

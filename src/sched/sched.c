@@ -343,8 +343,9 @@ static int one_grow(struct sched_cell *c, size_t rows, bool col)
 	size_t w = c->one_w, nrows = MAX(c->one_rows, rows);
 	uint64_t *m;
 
+	/* widening copies every row: start at up to 512 columns */
 	if (col && c->one_slots + 1 > w * 64)
-		w = w ? w * 2 : 1;
+		w = w ? w * 2 : MIN((size_t)8, (c->nnodes + 63) / 64);
 	if (nrows > c->one_rows)
 		nrows = MAX(nrows, MAX(c->caffs, c->one_rows * 2));
 	if (w == c->one_w && nrows == c->one_rows)
@@ -489,6 +490,7 @@ void sched_cell_free(struct sched_cell *c)
 		free(c->allocs[i].subs);
 		free(c->allocs[i].ids);
 		huge_free(c->allocs[i].q, c->allocs[i].qcap * sizeof(*c->allocs[i].q));
+		free(c->allocs[i].h);
 		huge_free(c->allocs[i].pq, c->allocs[i].pqcap * sizeof(*c->allocs[i].pq));
 	}
 	free(c->allocs);
@@ -2300,13 +2302,6 @@ static int priv_queue(struct sched_cell *c, int alloc, const double *free)
 	return 0;
 }
 
-/* heapq.merge over the iterables, comparing [value tuple, iterable index]. */
-struct heap_item {
-	const struct sched_queue_entry *cur, *end;
-	const struct sched_hot *hot;
-	int idx;
-};
-
 static inline bool entry_lt(const struct heap_item *x, const struct heap_item *y)
 {
 	const struct sched_queue_entry *a = x->cur, *b = y->cur;
@@ -2361,22 +2356,58 @@ static void heap_siftup(struct heap_item *h, int n, int pos)
 	heap_siftdown(h, startpos, pos);
 }
 
-/* Allocation.utilization_queue(free): merged queue of the sub-allocations and own apps. */
-static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
+static int merge_open(struct sched_cell *c, int alloc, const double *free);
+
+/* The next entry of a merged allocation's utilization_queue into al->head;
+ * false when it is exhausted. */
+static bool merge_next(struct sched_cell *c, int alloc)
 {
 	struct sched_alloc *al = &c->allocs[alloc];
-	struct heap_item hs[64];
-	struct heap_item *h = hs;
-	_cleanup_free_ struct heap_item *hbig = NULL;
-	double acc[SCHED_DIMS_MAX] = { 0 }, avail[SCHED_DIMS_MAX], zero[SCHED_DIMS_MAX] = { 0 };
-	size_t total = 0, out = 0;
-	double ub, ua;
-	int nh = 0, r;
+	struct heap_item *h = al->h;
+	const struct sched_queue_entry *e;
+	double ua;
+	bool more;
 
-	if (al->nsubs == 0)
-		return priv_queue(c, alloc, free);
+	if (al->nh == 0)
+		return false;
+	e = h[0].cur;
+	for (int d = 0; d < ND(c); d++)
+		al->m_acc[d] = al->m_acc[d] + (double)e->demand[d];
+	ua = sched_utilization(ND(c), al->m_acc, al->total, al->m_avail);
+	if (e->prio0)
+		al->m_ub = ua = INFINITY;
+	al->head = *e;
+	al->head.util_before = al->m_ub;
+	al->head.util_after = ua;
+	al->m_ub = ua;
+	/* advance the iterable the entry came from (a lazy one refills its head) */
+	if (h[0].lazy >= 0)
+		more = merge_next(c, h[0].lazy);
+	else
+		more = ++h[0].cur != h[0].end;
+	if (!more) {
+		h[0] = h[--al->nh];
+		if (al->nh > 0)
+			heap_siftup(h, al->nh, 0);
+	} else if (al->nh > 1) {
+		heap_siftup(h, al->nh, 0);
+	}
+	return true;
+}
+
+/* Start the merge of an allocation with sub-allocations: the sub-allocations
+ * with sub-allocations of their own are merged on demand too, the others'
+ * queues (and every private queue) are computed now. */
+static int merge_open(struct sched_cell *c, int alloc, const double *free)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	double zero[SCHED_DIMS_MAX] = { 0 };
+	int r, nh = 0;
+
 	for (int i = 0; i < al->nsubs; i++) {
-		r = alloc_queue(c, al->subs[i], free);
+		int sub = al->subs[i];
+
+		r = c->allocs[sub].nsubs ? merge_open(c, sub, free) : priv_queue(c, sub, free);
 		if (r < 0)
 			return r;
 	}
@@ -2384,56 +2415,64 @@ static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
 	if (r < 0)
 		return r;
 	al = &c->allocs[alloc];
-	if ((size_t)al->nsubs + 1 > ELEMENTSOF(hs)) {
-		hbig = malloc(((size_t)al->nsubs + 1) * sizeof(*hbig));
-		if (!hbig)
-			return -ENOMEM;
-		h = hbig;
-	}
-	for (int i = 0; i <= al->nsubs; i++) {
-		const struct sched_alloc *s = i < al->nsubs ? &c->allocs[al->subs[i]] : al;
-		const struct sched_queue_entry *q = i < al->nsubs ? s->q : s->pq;
-		size_t qn = i < al->nsubs ? s->qn : s->pqn;
-
-		total += qn;
-		if (qn)
-			h[nh++] = (struct heap_item){ q, q + qn, c->hot, i };
-	}
-	if (HGROW(al->q, al->qcap, total + 1) < 0)
+	if (GROW(al->h, al->hcap, (size_t)al->nsubs + 1) < 0)
 		return -ENOMEM;
-	for (int i = nh / 2 - 1; i >= 0; i--)
-		heap_siftup(h, nh, i);
-	for (int d = 0; d < ND(c); d++)
-		avail[d] = al->total[d] + free[d] + SCHED_EPS;
-	ub = sched_utilization(ND(c), zero, al->total, avail);
-	while (nh > 0) {
-		const struct sched_queue_entry *e = h[0].cur;
-		struct sched_queue_entry *o = &al->q[out++];
+	for (int i = 0; i <= al->nsubs; i++) {
+		int sub = i < al->nsubs ? al->subs[i] : -1;
+		struct sched_alloc *s = sub >= 0 ? &c->allocs[sub] : al;
 
-		for (int d = 0; d < ND(c); d++)
-			acc[d] = acc[d] + (double)e->demand[d];
-		ua = sched_utilization(ND(c), acc, al->total, avail);
-		if (e->prio0)
-			ub = ua = INFINITY;
-		*o = *e;
-		o->util_before = ub;
-		o->util_after = ua;
-		ub = ua;
-		if (nh == 1) {
-			h[0].cur++;
-			if (h[0].cur == h[0].end)
-				nh = 0;
+		if (sub >= 0 && s->nsubs) {
+			if (merge_next(c, sub))
+				al->h[nh++] = (struct heap_item){ &s->head, NULL, c->hot, i, sub };
 			continue;
 		}
-		h[0].cur++;
-		if (h[0].cur == h[0].end) {
-			h[0] = h[--nh];
-			if (nh > 0)
-				heap_siftup(h, nh, 0);
-		} else {
-			heap_siftup(h, nh, 0);
+		{
+			const struct sched_queue_entry *q = sub >= 0 ? s->q : s->pq;
+			size_t qn = sub >= 0 ? s->qn : s->pqn;
+
+			if (qn)
+				al->h[nh++] = (struct heap_item){ q, q + qn, c->hot, i, -1 };
 		}
 	}
+	al->nh = nh;
+	for (int i = nh / 2 - 1; i >= 0; i--)
+		heap_siftup(al->h, nh, i);
+	for (int d = 0; d < ND(c); d++) {
+		al->m_acc[d] = 0;
+		al->m_avail[d] = al->total[d] + free[d] + SCHED_EPS;
+	}
+	al->m_ub = sched_utilization(ND(c), zero, al->total, al->m_avail);
+	return 0;
+}
+
+static size_t apps_below(const struct sched_cell *c, int alloc)
+{
+	const struct sched_alloc *al = &c->allocs[alloc];
+	size_t n = al->napps;
+
+	for (int i = 0; i < al->nsubs; i++)
+		n += apps_below(c, al->subs[i]);
+	return n;
+}
+
+/* Allocation.utilization_queue(free) into al->q: merged queue of the
+ * sub-allocations and own apps. */
+static int alloc_queue(struct sched_cell *c, int alloc, const double *free)
+{
+	struct sched_alloc *al = &c->allocs[alloc];
+	size_t out = 0;
+	int r;
+
+	if (al->nsubs == 0)
+		return priv_queue(c, alloc, free);
+	r = merge_open(c, alloc, free);
+	if (r < 0)
+		return r;
+	al = &c->allocs[alloc];
+	if (HGROW(al->q, al->qcap, apps_below(c, alloc) + 1) < 0)
+		return -ENOMEM;
+	while (merge_next(c, alloc))
+		al->q[out++] = al->head;
 	al->qn = out;
 	return 0;
 }
