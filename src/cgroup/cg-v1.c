@@ -9,14 +9,20 @@
 #include "../basic/util.h"
 #include "cgroup-internal.h"
 
-static int v1_init_group(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir)
+static int v1_init_group(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir,
+			 bool existed)
 {
 	if (h->has_cpuset) {
 		/* a new cpuset group starts empty: tasks cannot join before cpus/mems are set */
 		static const char *const knobs[] = { "cpuset.cpus", "cpuset.mems" };
 		for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
-			_cleanup_free_ char *v = NULL;
-			int r = cg_read_knob(parent_dir, knobs[i], &v);
+			_cleanup_free_ char *v = NULL, *cur = NULL;
+			int r;
+
+			/* set already (by whoever created the group) */
+			if (cg_read_knob(dir, knobs[i], &cur) == 0 && cur[strspn(cur, " \n")])
+				continue;
+			r = cg_read_knob(parent_dir, knobs[i], &v);
 			if (r < 0)
 				return r;
 			v[strcspn(v, "\n")] = 0;

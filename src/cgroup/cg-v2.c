@@ -11,7 +11,8 @@
 #include "cgroup-internal.h"
 
 /* Enable in the parent's subtree_control the controllers we use that the parent offers. */
-static int v2_init_group(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir)
+static int v2_init_group(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir,
+			 bool existed)
 {
 	static const char *const wanted[] = { "memory", "cpu", "pids", "io", "cpuset" };
 	_cleanup_free_ char *avail = NULL;
@@ -49,7 +50,7 @@ static int v2_init_group(struct cg *cg, const struct cg_hier *h, const char *par
 		if (r < 0)
 			return r;
 	}
-	if (cg->flags & CG_OPEN_FAKE) {
+	if ((cg->flags & CG_OPEN_FAKE) && !existed) {
 		_cleanup_free_ char *sc = NULL;
 		(void)cg_read_knob(parent_dir, "cgroup.subtree_control", &sc);
 		r = cg_write_knob(cg, dir, "cgroup.controllers", sc ? sc : "");

@@ -237,17 +237,20 @@ static int make_group(struct cg *cg, const struct cg_hier *h, const char *path, 
 		return error_sys(err, ENOMEM, "cgroups");
 	for (char *s = rel, *tok; (tok = strsep(&s, "/"));) {
 		_cleanup_free_ char *parent = dir;
+		bool existed;
+
 		if (!*tok)
 			continue;
 		dir = strdup_printf("%s/%s", parent, tok);
 		if (!dir)
 			return error_sys(err, ENOMEM, "cgroups");
-		if (mkdir(dir, 0755) < 0) {
-			if (errno != EEXIST)
-				return error_sys(err, errno, "cgroups: mkdir %s", dir);
-			continue;
-		}
-		r = cg->ops->init_group(cg, h, parent, dir);
+		/* a group made by a concurrent creator may not be initialised yet
+		 * (v1 cpuset: empty cpus, so a task below could not join): init
+		 * is idempotent, so every creator runs it */
+		existed = mkdir(dir, 0755) < 0;
+		if (existed && errno != EEXIST)
+			return error_sys(err, errno, "cgroups: mkdir %s", dir);
+		r = cg->ops->init_group(cg, h, parent, dir, existed);
 		if (r < 0)
 			return error_sys(err, r, "cgroups: init %s", dir);
 	}

@@ -12,7 +12,8 @@ struct cg_hier {
 struct cg_backend {
 	enum cg_version version;
 	/* Prepare a freshly made directory dir (absolute) whose parent is parent_dir. */
-	int (*init_group)(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir);
+	int (*init_group)(struct cg *cg, const struct cg_hier *h, const char *parent_dir, const char *dir,
+			  bool existed); /* existed: made by someone else, maybe not initialised yet */
 	/* Apply limits to the group at dir in hierarchy h. */
 	int (*set_limits)(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_limits *l,
 			  struct error *err);
