@@ -46,6 +46,7 @@ struct cont {
 	bool running;	    /* linked from running/ */
 	bool started;	    /* its services started (data/started) */
 	bool published;	    /* /running/<instance> created by this session */
+	char **endpoints;   /* /endpoints/... nodes published with it */
 	bool timed_out;
 	double configured_at; /* realtime, data/app.json mtime */
 	int oom_fd;
@@ -195,10 +196,12 @@ static void cont_remove(struct agent *a, struct cont *c)
 	cont_close_oom(a, c);
 	free(c->unique);
 	free(c->instance);
+	strv_free(c->endpoints);
 	free(c);
 }
 
-/* /running/<instance>: published when a container's services start. */
+/* /running/<instance> and the endpoints: published when a container's
+ * services start, ephemeral. */
 static void running_unpublish(struct agent *a, struct cont *c)
 {
 	_cleanup_free_ char *p = NULL;
@@ -206,32 +209,88 @@ static void running_unpublish(struct agent *a, struct cont *c)
 	if (!c->published)
 		return;
 	p = strdup_printf("/running/%s", c->instance);
-	if (p && a->store)
+	if (p && a->store) {
 		(void)store_delete(a->store, p, -1);
+		for (char **e = c->endpoints; e && *e; e++)
+			(void)store_delete(a->store, *e, -1);
+	}
+	strv_free(c->endpoints);
+	c->endpoints = NULL;
 	c->published = false;
+}
+
+/* An ephemeral node of this session: created, or already there from it. */
+static int ephemeral_put(struct agent *a, const char *path, const char *data, const char *parent)
+{
+	struct store_stat st;
+	int r = store_create(a->store, path, data, strlen(data), STORE_EPHEMERAL, NULL);
+
+	if (r == -ENOENT) {
+		(void)store_create_p(a->store, parent);
+		r = store_create(a->store, path, data, strlen(data), STORE_EPHEMERAL, NULL);
+	}
+	if (r == -EEXIST && store_exists(a->store, path, &st, NULL, NULL) == 0 &&
+	    st.ephemeral_owner == store_session_id(a->store))
+		r = 0;
+	return r;
+}
+
+/* Treadmill's presence: /endpoints/<proid>/<app>#<n>:<proto>:<name> =
+ * "<host>:<real_port>" for every endpoint of the container's app.json (real
+ * ports are given by sproc run before the services start). */
+static int endpoints_publish(struct agent *a, struct cont *c)
+{
+	_cleanup_free_ char *f = strdup_printf("%s/%s/data/app.json", a->p_apps, c->unique), *text = NULL;
+	_cleanup_strv_free_ char **paths = strv_new();
+	const char *proid, *rest;
+	json_t *app, *ep;
+	size_t i;
+	int r = 0;
+
+	if (!f || !paths)
+		return -ENOMEM;
+	if (read_file(f, &text, NULL) < 0 || !(app = json_loads(text, 0, NULL)))
+		return 0; /* nothing to publish */
+	proid = json_string_value(json_object_get(app, "proid"));
+	rest = strchr(c->instance, '.');
+	json_array_foreach(json_object_get(app, "endpoints"), i, ep) {
+		const char *name = json_string_value(json_object_get(ep, "name"));
+		const char *proto = json_string_value(json_object_get(ep, "proto"));
+		json_int_t port = json_integer_value(json_object_get(ep, "real_port"));
+		_cleanup_free_ char *dir = NULL, *p = NULL, *v = NULL;
+
+		if (!proid || !rest || !name || port <= 0)
+			continue;
+		dir = strdup_printf("/endpoints/%s", proid);
+		p = strdup_printf("%s/%s:%s:%s", dir ? dir : "", rest + 1, proto ? proto : "tcp", name);
+		v = strdup_printf("%s:%lld", a->o->hostname, (long long)port);
+		if (!dir || !p || !v) {
+			r = -ENOMEM;
+			break;
+		}
+		r = ephemeral_put(a, p, v, dir);
+		if (r < 0 || strv_push(&paths, TAKE_PTR(p)) < 0)
+			break;
+	}
+	json_decref(app);
+	if (r == 0) {
+		strv_free(c->endpoints);
+		c->endpoints = TAKE_PTR(paths);
+	}
+	return r;
 }
 
 static void running_publish(struct agent *a, struct cont *c)
 {
 	_cleanup_free_ char *p = strdup_printf("/running/%s", c->instance);
-	struct store_stat st;
-	int r;
 
 	if (!p || c->published)
 		return;
-	r = store_create(a->store, p, a->o->hostname, strlen(a->o->hostname), STORE_EPHEMERAL, NULL);
-	if (r == -ENOENT) {
-		(void)store_create_p(a->store, "/running");
-		r = store_create(a->store, p, a->o->hostname, strlen(a->o->hostname), STORE_EPHEMERAL, NULL);
-	}
-	if (r == -EEXIST && store_exists(a->store, p, &st, NULL, NULL) == 0 &&
-	    st.ephemeral_owner == store_session_id(a->store))
-		r = 0;
-	if (r == 0) {
-		c->published = true;
-		LOG("%s: running (%s)", c->instance, c->unique);
-	}
 	/* else: a previous session's node still exists; retried every tick */
+	if (endpoints_publish(a, c) < 0 || ephemeral_put(a, p, a->o->hostname, "/running") < 0)
+		return;
+	c->published = true;
+	LOG("%s: running (%s)", c->instance, c->unique);
 }
 
 /* ---- store watches ---- */
