@@ -1922,21 +1922,29 @@ static void server_remove(struct sched_cell *c, int s, int id)
  * be the smaller; no strategy at all means cursor 0. */
 static int cursor_load(struct sched_cell *c, int b, int aff)
 {
-	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
-	uint64_t bit, *w;
+	const struct nodeaff *e;
+	uint64_t bit, *w = one_word(c, b, aff, &bit);
 
-	if (e)
-		return e->cursor;
-	w = one_word(c, b, aff, &bit);
-	return w && (*w & bit) ? 1 : 0;
+	if (w && (*w & bit))
+		return 1; /* a set bit means no map entry */
+	e = aff_find(&c->afft[aff], (uint32_t)b);
+	return e ? e->cursor : 0;
 }
 
 static int cursor_store(struct sched_cell *c, int b, int aff, int cursor)
 {
-	struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)b);
+	struct nodeaff *e;
 	struct sched_node *n = &c->nodes[b];
-	uint64_t bit, *w;
+	uint64_t bit, *w = one_word(c, b, aff, &bit);
 
+	if (w && (*w & bit)) {
+		if (cursor == 1)
+			return 0;
+		*w &= ~bit; /* to the map */
+		e = NULL;
+	} else {
+		e = aff_find(&c->afft[aff], (uint32_t)b);
+	}
 	if (e) {
 		e->cursor = cursor;
 		return 0;
