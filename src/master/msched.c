@@ -413,10 +413,9 @@ static int64_t name_seq(const char *name)
 
 /* Add /scheduled/<name> to the model, or (reload) update its priority,
  * retention and allocation. */
-static int load_app(struct msched *m, const char *name)
+static int load_app_data(struct msched *m, const char *name, const char *data)
 {
-	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name);
-	json_t *j = p ? get_json(m, p, NULL) : NULL, *lv;
+	json_t *j = data && *data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL, *lv;
 	struct sched_limit lim[SCHED_LEVELS_MAX];
 	struct sched_app_spec spec = { .name = name };
 	int64_t demand[3];
@@ -458,6 +457,19 @@ static int load_app(struct msched *m, const char *name)
 		sched_app_set_blacklisted(m->cell, a, true);
 	json_decref(j);
 	return r;
+}
+
+static int load_app(struct msched *m, const char *name)
+{
+	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name), *data = NULL;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = store_get(m->store, p, &data, NULL, NULL, NULL, NULL);
+	if (r < 0)
+		return r;
+	return load_app_data(m, name, data);
 }
 
 static void load_app_blacklist(struct msched *m)
@@ -797,6 +809,8 @@ static void remove_app(struct msched *m, int a)
 	sched_app_remove(m->cell, a);
 }
 
+#define SYNC_BATCH 4096
+
 static int sync_scheduled(struct msched *m)
 {
 	_cleanup_strv_free_ char **names = NULL;
@@ -815,12 +829,38 @@ static int sync_scheduled(struct msched *m)
 		if (!sorted_contains(names, n, info.name))
 			remove_app(m, a);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (sched_app_find(m->cell, names[i]) >= 0)
-			continue;
-		r = load_app(m, names[i]);
-		if (r < 0 && r != -ENOENT)
-			warn("/scheduled/%s: bad manifest, not scheduled (%s)", names[i], strerror(-r));
+	/* new apps, read in batches (one round trip each on ZooKeeper) */
+	for (size_t i = 0; i < n;) {
+		_cleanup_free_ char **paths = calloc(SYNC_BATCH, sizeof(char *)), **data = calloc(SYNC_BATCH, sizeof(char *));
+		_cleanup_free_ size_t *idx = calloc(SYNC_BATCH, sizeof(size_t));
+		size_t k = 0;
+
+		if (!paths || !data || !idx)
+			return -ENOMEM;
+		for (; i < n && k < SYNC_BATCH; i++) {
+			if (sched_app_find(m->cell, names[i]) >= 0)
+				continue;
+			paths[k] = strdup_printf("/scheduled/%s", names[i]);
+			if (!paths[k])
+				break;
+			idx[k++] = i;
+		}
+		r = k ? store_get_many(m->store, (const char *const *)paths, k, data, NULL, NULL) : 0;
+		for (size_t x = 0; x < k && r == 0; x++) {
+			int q = load_app_data(m, names[idx[x]], data[x]);
+
+			if (q < 0 && q != -ENOENT)
+				warn("/scheduled/%s: bad manifest, not scheduled (%s)", names[idx[x]], strerror(-q));
+		}
+		for (size_t x = 0; x < k; x++) {
+			free(paths[x]);
+			if (r == 0)
+				free(data[x]);
+		}
+		if (r < 0)
+			return r;
+		if (k < SYNC_BATCH && i < n) /* out of memory */
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -900,15 +940,30 @@ struct seen {
 	int server;
 };
 
+struct datas {
+	char **v;
+	size_t n;
+};
+
+static void datas_free(struct datas *d)
+{
+	for (size_t k = 0; k < d->n; k++)
+		free(d->v[k]);
+	free(d->v);
+	*d = (struct datas){};
+}
+
 /* Treadmill's restore_placements (§2.7) after sched_load_store restored
  * every placement it could: same presence session -> kept; else re-put
  * (schedule_once: terminated); stale -> deleted; on two servers -> neither. */
 static int restore(struct msched *m, double now)
 {
-	_cleanup_strv_free_ char **servers = NULL;
+	_cleanup_strv_free_ char **servers = NULL, **paths = NULL;
 	_cleanup_free_ struct seen *seen = NULL;
+	_cleanup_free_ struct store_stat *stats = NULL;
 	_cleanup_free_ int *dups = NULL;
-	size_t nseen = 0, aseen = 0, ndups = 0;
+	_cleanup_(datas_free) struct datas d = {};
+	size_t nseen = 0, aseen = 0, ndups = 0, napps;
 
 	if (store_children(m->store, "/placement", &servers, NULL, NULL) < 0)
 		return 0;
@@ -944,11 +999,28 @@ static int restore(struct msched *m, double now)
 		json_decref(j);
 		if (store_children(m->store, sp, &apps, NULL, NULL) < 0)
 			continue;
+		/* every placement's creation time, in one round trip */
+		napps = strv_length(apps);
+		strv_free(paths);
+		paths = calloc(napps + 1, sizeof(char *));
+		free(stats);
+		stats = calloc(napps + 1, sizeof(*stats));
+		datas_free(&d);
+		d.v = calloc(napps + 1, sizeof(char *));
+		if (!paths || !stats || !d.v)
+			return -ENOMEM;
+		for (size_t k = 0; k < napps; k++)
+			if (!(paths[k] = strdup_printf("%s/%s", sp, apps[k])))
+				return -ENOMEM;
+		if (store_get_many(m->store, (const char *const *)paths, napps, d.v, NULL, stats) < 0)
+			continue;
+		d.n = napps;
 		for (char **ap = apps; ap && *ap; ap++) {
 			int a = sched_app_find(m->cell, *ap);
 			struct sched_app_info info;
-			_cleanup_free_ char *path = strdup_printf("%s/%s", sp, *ap);
-			struct store_stat st;
+			size_t k = (size_t)(ap - apps);
+			const char *path = paths[k];
+			struct store_stat st = stats[k];
 
 			if (!path)
 				return -ENOMEM;
@@ -976,7 +1048,7 @@ static int restore(struct msched *m, double now)
 				(void)delete_node(m, path);
 				continue;
 			}
-			if (store_exists(m->store, path, &st, NULL, NULL) < 0)
+			if (!d.v[k]) /* gone meanwhile */
 				continue;
 			if (nseen == aseen) {
 				struct seen *t = realloc(seen, (aseen = aseen * 2 + 256) * sizeof(*t));

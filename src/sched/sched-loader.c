@@ -24,17 +24,61 @@ struct loader {
 	size_t nasg;
 };
 
-static json_t *get_json(struct loader *l, const char *path)
+static json_t *parse_json(struct loader *l, const char *path, const char *data)
 {
-	_cleanup_free_ char *data = NULL;
 	json_t *j;
 
-	if (store_get(l->s, path, &data, NULL, NULL, NULL, NULL) < 0 || !data || !*data)
+	if (!data || !*data)
 		return NULL;
 	j = json_loads(data, JSON_DECODE_ANY, NULL);
 	if (!j)
 		fprintf(l->warn, "%s: not JSON, ignored\n", path);
 	return j;
+}
+
+static json_t *get_json(struct loader *l, const char *path)
+{
+	_cleanup_free_ char *data = NULL;
+
+	if (store_get(l->s, path, &data, NULL, NULL, NULL, NULL) < 0)
+		return NULL;
+	return parse_json(l, path, data);
+}
+
+/* Read many nodes in batches (one round trip per batch on ZooKeeper):
+ * paths[i] = prefix/names[i]; fn(l, i, path, data) for each, data NULL when
+ * the node is gone. */
+#define LOAD_BATCH 4096
+
+static int get_batched(struct loader *l, const char *prefix, char *const *names,
+		       void (*fn)(struct loader *l, size_t i, const char *path, const char *data, void *ud), void *ud)
+{
+	size_t n = 0;
+
+	while (names && names[n])
+		n++;
+	for (size_t at = 0; at < n; at += LOAD_BATCH) {
+		size_t k = MIN((size_t)LOAD_BATCH, n - at);
+		_cleanup_free_ char **paths = calloc(k, sizeof(char *)), **data = calloc(k, sizeof(char *));
+		int r = paths && data ? 0 : -ENOMEM;
+
+		for (size_t i = 0; i < k && r == 0; i++)
+			if (!(paths[i] = strdup_printf("%s/%s", prefix, names[at + i])))
+				r = -ENOMEM;
+		if (r == 0)
+			r = store_get_many(l->s, (const char *const *)paths, k, data, NULL, NULL);
+		for (size_t i = 0; i < k && r == 0; i++)
+			fn(l, at + i, paths[i], data[i], ud);
+		for (size_t i = 0; i < k; i++) {
+			if (paths)
+				free(paths[i]);
+			if (data && r == 0)
+				free(data[i]);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 enum sched_mode sched_load_mode(struct store *s)
@@ -194,7 +238,7 @@ static int load_servers(struct loader *l, double now)
 		int s;
 
 		if (sched_loader_resources(j, UNLIMITED, cap) < 0) {
-			fprintf(l->warn, "%s: bad capacity, server ignored\n", p);
+			fprintf(l->warn, "/servers/%s: bad capacity, server ignored\n", names[i]);
 			json_decref(j);
 			continue;
 		}
@@ -294,72 +338,93 @@ static int64_t trailing_seq(const char *name)
 	return h && safe_atoi64(h + 1, &v) == 0 ? v : 0;
 }
 
+static void load_app(struct loader *l, size_t i, const char *p, const char *data, void *ud)
+{
+	char **names = ud;
+	_cleanup_free_ char *proid = strndup(names[i], strcspn(names[i], "."));
+	json_t *j = parse_json(l, p, data), *v;
+	struct sched_limit lim[SCHED_LEVELS_MAX];
+	struct sched_app_spec spec = { .name = names[i], .data_retention_timeout = -1 };
+	int64_t demand[3];
+	int alloc = -1, prio = 1;
+	const char *k;
+	uint64_t secs;
+
+	if (!j || sched_loader_resources(j, 0, demand) < 0) {
+		fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
+		json_decref(j);
+		return;
+	}
+	for (size_t a = 0; a < l->nasg; a++)
+		if (fnmatch(l->asg[a].pattern, names[i], 0) == 0) {
+			alloc = l->asg[a].alloc;
+			prio = l->asg[a].priority;
+			break;
+		}
+	if (alloc < 0) {
+		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
+
+		alloc = path ? sched_alloc_get_path(l->c, sched_partition_get(l->c, "_default"), path) : -1;
+	}
+	v = json_object_get(j, "priority");
+	if (json_is_integer(v) && json_integer_value(v) != -1)
+		prio = (int)json_integer_value(v);
+	spec.priority = prio;
+	spec.demand = demand;
+	spec.affinity = json_string_value(json_object_get(j, "affinity"));
+	{
+		json_t *limits = json_object_get(j, "affinity_limits"), *lv;
+
+		json_object_foreach(limits, k, lv) {
+			if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
+				lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
+		}
+		spec.limits = lim;
+	}
+	spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
+	spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
+	spec.traits = encode_traits(l, json_object_get(j, "traits"), false, true);
+	v = json_object_get(j, "data_retention_timeout");
+	if (json_is_number(v))
+		spec.data_retention_timeout = json_number_value(v);
+	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+		spec.data_retention_timeout = (double)secs;
+	v = json_object_get(j, "lease");
+	if (json_is_number(v))
+		spec.lease = json_number_value(v);
+	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+		spec.lease = (double)secs;
+	spec.global_order = trailing_seq(names[i]);
+	if (alloc < 0 || sched_app_add(l->c, alloc, &spec) < 0)
+		fprintf(l->warn, "%s: cannot add app\n", p);
+	json_decref(j);
+}
+
 static int load_apps(struct loader *l)
 {
 	_cleanup_strv_free_ char **names = NULL;
 
 	store_children(l->s, "/scheduled", &names, NULL, NULL);
-	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/scheduled/%s", names[i]);
-		_cleanup_free_ char *proid = strndup(names[i], strcspn(names[i], "."));
-		json_t *j = p ? get_json(l, p) : NULL, *v;
-		struct sched_limit lim[SCHED_LEVELS_MAX];
-		struct sched_app_spec spec = { .name = names[i], .data_retention_timeout = -1 };
-		int64_t demand[3];
-		int alloc = -1, prio = 1;
-		const char *k;
-		uint64_t secs;
+	return get_batched(l, "/scheduled", names, load_app, names);
+}
 
-		if (!j || sched_loader_resources(j, 0, demand) < 0) {
-			fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
-			json_decref(j);
-			continue;
-		}
-		for (size_t a = 0; a < l->nasg; a++)
-			if (fnmatch(l->asg[a].pattern, names[i], 0) == 0) {
-				alloc = l->asg[a].alloc;
-				prio = l->asg[a].priority;
-				break;
-			}
-		if (alloc < 0) {
-			_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
+struct restore_ctx {
+	char **apps;
+	int server;
+};
 
-			alloc = path ? sched_alloc_get_path(l->c, sched_partition_get(l->c, "_default"), path) : -1;
-		}
-		v = json_object_get(j, "priority");
-		if (json_is_integer(v) && json_integer_value(v) != -1)
-			prio = (int)json_integer_value(v);
-		spec.priority = prio;
-		spec.demand = demand;
-		spec.affinity = json_string_value(json_object_get(j, "affinity"));
-		{
-			json_t *limits = json_object_get(j, "affinity_limits"), *lv;
+static void restore_one(struct loader *l, size_t k, const char *ap, const char *data, void *ud)
+{
+	struct restore_ctx *rc = ud;
+	json_t *j = data ? parse_json(l, ap, data) : NULL;
+	json_t *exp = j ? json_object_get(j, "expires") : NULL, *id = j ? json_object_get(j, "identity") : NULL;
+	int a = sched_app_find(l->c, rc->apps[k]);
 
-			json_object_foreach(limits, k, lv) {
-				if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
-					lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
-			}
-			spec.limits = lim;
-		}
-		spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
-		spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
-		spec.traits = encode_traits(l, json_object_get(j, "traits"), false, true);
-		v = json_object_get(j, "data_retention_timeout");
-		if (json_is_number(v))
-			spec.data_retention_timeout = json_number_value(v);
-		else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-			spec.data_retention_timeout = (double)secs;
-		v = json_object_get(j, "lease");
-		if (json_is_number(v))
-			spec.lease = json_number_value(v);
-		else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-			spec.lease = (double)secs;
-		spec.global_order = trailing_seq(names[i]);
-		if (alloc < 0 || sched_app_add(l->c, alloc, &spec) < 0)
-			fprintf(l->warn, "%s: cannot add app\n", p);
-		json_decref(j);
-	}
-	return 0;
+	if (a >= 0 && data &&
+	    sched_app_restore(l->c, a, rc->server, json_is_number(exp) ? json_number_value(exp) : NAN,
+			      json_is_integer(id) ? (int)json_integer_value(id) : -1) < 0)
+		fprintf(l->warn, "%s: cannot restore (no room or placed twice)\n", ap);
+	json_decref(j);
 }
 
 static int load_placements(struct loader *l)
@@ -375,16 +440,10 @@ static int load_placements(struct loader *l)
 		if (!sp || s < 0 || !sched_node_is_server(l->c, s))
 			continue;
 		store_children(l->s, sp, &apps, NULL, NULL);
-		for (size_t k = 0; apps && apps[k]; k++) {
-			_cleanup_free_ char *ap = strdup_printf("%s/%s", sp, apps[k]);
-			json_t *j = ap ? get_json(l, ap) : NULL;
-			json_t *exp = j ? json_object_get(j, "expires") : NULL, *id = j ? json_object_get(j, "identity") : NULL;
-			int a = sched_app_find(l->c, apps[k]);
+		{
+			struct restore_ctx rc = { apps, s };
 
-			if (a >= 0 && sched_app_restore(l->c, a, s, json_is_number(exp) ? json_number_value(exp) : NAN,
-							json_is_integer(id) ? (int)json_integer_value(id) : -1) < 0)
-				fprintf(l->warn, "%s: cannot restore (no room or placed twice)\n", ap);
-			json_decref(j);
+			(void)get_batched(l, sp, apps, restore_one, &rc);
 		}
 	}
 	return 0;

@@ -28,6 +28,9 @@ struct store_backend {
 	int (*delete)(struct store *s, const char *path, int64_t version);
 	int (*children)(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata);
 	int (*multi)(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index);
+	/* optional: store_get_many falls back to get() one by one */
+	int (*get_many)(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
+			struct store_stat *ret_stat);
 };
 
 struct store {

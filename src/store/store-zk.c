@@ -540,6 +540,105 @@ static int zk_get(struct store *s, const char *path, char **ret_data, size_t *re
 	return rc == ZOK ? -EIO : zk_err(zk, rc);
 }
 
+/* ---- pipelined reads ---- */
+
+#define GET_MANY_WINDOW 2048 /* requests in flight */
+
+struct get_many {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t inflight;
+	int error; /* first ZooKeeper error other than ZNONODE */
+};
+
+struct get_one {
+	struct get_many *m;
+	char **data;
+	size_t *len;
+	struct store_stat *st;
+};
+
+static void get_many_done(int rc, const char *value, int value_len, const struct Stat *stat, const void *ud)
+{
+	struct get_one *o = (struct get_one *)ud;
+	struct get_many *m = o->m;
+
+	if (rc == ZOK) {
+		size_t n = value_len > 0 ? (size_t)value_len : 0;
+
+		*o->data = malloc(n + 1);
+		if (*o->data) {
+			if (n)
+				memcpy(*o->data, value, n);
+			(*o->data)[n] = 0;
+			if (o->len)
+				*o->len = n;
+			if (o->st && stat)
+				to_stat(stat, o->st);
+		}
+	}
+	pthread_mutex_lock(&m->lock);
+	if (rc == ZOK && !*o->data && !m->error)
+		m->error = ZSYSTEMERROR;
+	else if (rc != ZOK && rc != ZNONODE && !m->error)
+		m->error = rc;
+	m->inflight--;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* zoo_aget for every path, at most GET_MANY_WINDOW at a time; the client's
+ * completion thread fills the results. */
+static int zk_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
+		       struct store_stat *ret_stat)
+{
+	struct zk_store *zk = ZK(s);
+	struct get_many m = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	_cleanup_free_ struct get_one *ones = calloc(n ? n : 1, sizeof(*ones));
+	size_t i;
+	int rc = ZOK;
+
+	if (!ones)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		ret_data[i] = NULL;
+	for (i = 0; i < n; i++) {
+		_cleanup_free_ char *zp = zpath(zk, paths[i]);
+
+		if (!zp) {
+			rc = ZSYSTEMERROR;
+			break;
+		}
+		ones[i] = (struct get_one){ &m, &ret_data[i], ret_len ? &ret_len[i] : NULL, ret_stat ? &ret_stat[i] : NULL };
+		pthread_mutex_lock(&m.lock);
+		while (m.inflight >= GET_MANY_WINDOW)
+			pthread_cond_wait(&m.cond, &m.lock);
+		m.inflight++;
+		pthread_mutex_unlock(&m.lock);
+		rc = zoo_aget(zk->zh, zp, 0, get_many_done, &ones[i]);
+		if (rc != ZOK) {
+			pthread_mutex_lock(&m.lock);
+			m.inflight--;
+			pthread_mutex_unlock(&m.lock);
+			break;
+		}
+	}
+	pthread_mutex_lock(&m.lock);
+	while (m.inflight > 0)
+		pthread_cond_wait(&m.cond, &m.lock);
+	if (rc == ZOK)
+		rc = m.error;
+	pthread_mutex_unlock(&m.lock);
+	pthread_mutex_destroy(&m.lock);
+	pthread_cond_destroy(&m.cond);
+	if (rc != ZOK) {
+		for (i = 0; i < n; i++)
+			{ free(ret_data[i]); ret_data[i] = NULL; }
+		return zk_err(zk, rc);
+	}
+	return 0;
+}
+
 static int zk_set(struct store *s, const char *path, const void *data, size_t len, int64_t version,
 		  struct store_stat *ret_stat)
 {
@@ -690,4 +789,5 @@ const struct store_backend store_backend_zk = {
 	.delete = zk_delete,
 	.children = zk_children,
 	.multi = zk_multi,
+	.get_many = zk_get_many,
 };

@@ -138,6 +138,34 @@ int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_le
 	return s->backend->get(s, path, ret_data, ret_len, ret_stat, watch, userdata);
 }
 
+int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
+		   struct store_stat *ret_stat)
+{
+	size_t i;
+	int r = 0;
+
+	if (!s || (n && !ret_data))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!store_path_valid(paths[i]))
+			return -EINVAL;
+	if (s->backend->get_many)
+		return s->backend->get_many(s, paths, n, ret_data, ret_len, ret_stat);
+	for (i = 0; i < n; i++) {
+		ret_data[i] = NULL;
+		r = s->backend->get(s, paths[i], &ret_data[i], ret_len ? &ret_len[i] : NULL,
+				    ret_stat ? &ret_stat[i] : NULL, NULL, NULL);
+		if (r == -ENOENT)
+			r = 0;
+		else if (r < 0)
+			break;
+	}
+	if (r < 0)
+		for (size_t k = 0; k < i; k++)
+			{ free(ret_data[k]); ret_data[k] = NULL; }
+	return r;
+}
+
 int store_exists(struct store *s, const char *path, struct store_stat *ret_stat, store_watch_fn watch,
 		 void *userdata)
 {

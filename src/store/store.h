@@ -118,6 +118,13 @@ int store_create_p(struct store *s, const char *path);
  * left even when the node does not exist (like zoo_wexists). */
 int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_len, struct store_stat *ret_stat,
 	      store_watch_fn watch, void *userdata);
+/* Read n nodes at once (pipelined on ZooKeeper: one round trip for many
+ * nodes instead of one each).  For each i, ret_data[i] is the data (malloc'ed,
+ * NUL-terminated) or NULL when the node does not exist; ret_len and ret_stat
+ * may be NULL.  0, or a negative errno when the store failed (then nothing
+ * is returned). */
+int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
+		   struct store_stat *ret_stat);
 /* 0 if the node exists, -ENOENT if not. */
 int store_exists(struct store *s, const char *path, struct store_stat *ret_stat, store_watch_fn watch,
 		 void *userdata);

@@ -632,6 +632,77 @@ static void ct_names(void **state)
 	assert_string_equal(store_strerror(-ESTALE), "bad version");
 }
 
+/* store_get_many: many nodes in one call, missing ones NULL, stats filled,
+ * big data whole, bad paths refused before anything is read. */
+static void ct_get_many(void **state)
+{
+	struct ct *c = *state;
+	enum { N = 5000 };
+	char **paths = calloc(N + 1, sizeof(char *)), **data = calloc(N + 1, sizeof(char *));
+	size_t *len = calloc(N + 1, sizeof(size_t));
+	struct store_stat *st = calloc(N + 1, sizeof(*st));
+	_cleanup_free_ char *big = malloc(STORE_MAX_DATA);
+	const char *bad[2];
+
+	assert_non_null(paths);
+	assert_non_null(data);
+	assert_non_null(len);
+	assert_non_null(st);
+	assert_non_null(big);
+	memset(big, 'b', STORE_MAX_DATA);
+	for (size_t i = 0; i < N; i++) {
+		char rel[32], v[32];
+
+		snprintf(rel, sizeof(rel), "m%05zu", i);
+		paths[i] = ct_path(c, rel);
+		snprintf(v, sizeof(v), "v%zu", i);
+		if (i % 7 == 3) /* missing */
+			continue;
+		if (i == 11)
+			assert_int_equal(store_create(c->s, paths[i], big, STORE_MAX_DATA, 0, NULL), 0);
+		else
+			assert_int_equal(store_create(c->s, paths[i], v, strlen(v), 0, NULL), 0);
+	}
+	paths[N] = ct_path(c, "last");
+	assert_int_equal(store_create(c->s, paths[N], NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_get_many(c->s, (const char *const *)paths, N + 1, data, len, st), 0);
+	for (size_t i = 0; i < N; i++) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "v%zu", i);
+		if (i % 7 == 3) {
+			assert_null(data[i]);
+		} else if (i == 11) {
+			assert_int_equal(len[i], STORE_MAX_DATA);
+			assert_memory_equal(data[i], big, STORE_MAX_DATA);
+		} else {
+			assert_string_equal(data[i], v);
+			assert_int_equal(len[i], strlen(v));
+			assert_int_equal(st[i].version, 0);
+			assert_true(st[i].ctime_ms > 1500000000000LL);
+		}
+		free(data[i]);
+	}
+	assert_string_equal(data[N], "");
+	assert_int_equal(len[N], 0);
+	free(data[N]);
+	/* without len and stat; none at all */
+	assert_int_equal(store_get_many(c->s, (const char *const *)paths, 2, data, NULL, NULL), 0);
+	assert_string_equal(data[0], "v0");
+	free(data[0]);
+	free(data[1]);
+	assert_int_equal(store_get_many(c->s, NULL, 0, NULL, NULL, NULL), 0);
+	bad[0] = paths[0];
+	bad[1] = "no/slash";
+	assert_int_equal(store_get_many(c->s, bad, 2, data, NULL, NULL), -EINVAL);
+	for (size_t i = 0; i <= N; i++)
+		free(paths[i]);
+	free(paths);
+	free(data);
+	free(len);
+	free(st);
+}
+
 static void ct_session_basics(void **state)
 {
 	struct ct *c = *state;
@@ -648,4 +719,5 @@ static void ct_session_basics(void **state)
 	CT_TEST(ct_create_get), CT_TEST(ct_set_versions), CT_TEST(ct_children_cversion), CT_TEST(ct_sequential), \
 		CT_TEST(ct_ephemeral), CT_TEST(ct_ephemeral_sigkill), CT_TEST(ct_data_watch),                      \
 		CT_TEST(ct_watch_other_session), CT_TEST(ct_watch_deep_missing), CT_TEST(ct_child_watch),         \
-		CT_TEST(ct_multi), CT_TEST(ct_big_data), CT_TEST(ct_names), CT_TEST(ct_session_basics)
+		CT_TEST(ct_multi), CT_TEST(ct_big_data), CT_TEST(ct_names), CT_TEST(ct_get_many),                 \
+		CT_TEST(ct_session_basics)
