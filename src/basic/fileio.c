@@ -200,7 +200,8 @@ int rm_rf(const char *path)
 int dir_list(const char *path, int skip_dot, char ***ret)
 {
 	_cleanup_closedir_ DIR *d = opendir(path);
-	_cleanup_strv_free_ char **l = strv_new();
+	_cleanup_strv_free_ char **l = calloc(16, sizeof(char *));
+	size_t n = 0, cap = 16;
 	struct dirent *de;
 
 	if (!d)
@@ -212,8 +213,19 @@ int dir_list(const char *path, int skip_dot, char ***ret)
 			continue;
 		if (skip_dot && de->d_name[0] == '.')
 			continue;
-		if (strv_extend(&l, de->d_name) < 0)
+		/* grown here: strv_extend is linear per call (big store directories) */
+		if (n + 2 > cap) {
+			char **t = reallocarray(l, cap * 2, sizeof(char *));
+
+			if (!t)
+				return -ENOMEM;
+			l = t;
+			cap *= 2;
+		}
+		l[n] = strdup(de->d_name);
+		if (!l[n])
 			return -ENOMEM;
+		l[++n] = NULL;
 	}
 	strv_sort(l);
 	*ret = TAKE_PTR(l);

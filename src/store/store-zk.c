@@ -280,6 +280,10 @@ static int zk_open(const char *where, const struct store_options *opts, struct s
 			err->code = ERR_PERM;
 		goto fail;
 	}
+	/* The client re-resolves the host list every time it polls its socket
+	 * (a getaddrinfo per request: a fifth of a leader's CPU loading 100k
+	 * apps); once a minute is plenty, and a lost connection still resolves. */
+	(void)zoo_set_servers_resolution_delay(zk->zh, 60000);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += timeout / 1000 + 1;
 	while (zk->state != STORE_CONNECTED && zk->state != STORE_EXPIRED)
@@ -687,14 +691,17 @@ static int zk_children(struct store *s, const char *path, char ***ret_names, sto
 			watch_undo(zk, W_CHILD, path, watch, userdata);
 		return zk_err(zk, rc);
 	}
-	l = strv_new();
+	/* sized at once: strv_extend is linear per call, and /scheduled can
+	 * have a million children */
+	l = calloc((size_t)(v.count > 0 ? v.count : 0) + 1, sizeof(char *));
 	if (!l)
 		r = -ENOMEM;
-	for (int i = 0; r >= 0 && i < v.count; i++) {
+	for (int i = 0, k = 0; r >= 0 && i < v.count; i++) {
 		/* ZooKeeper's own /zookeeper node is not part of the cell's tree */
 		if (!*zk->chroot && !strcmp(path, "/") && !strcmp(v.data[i], "zookeeper"))
 			continue;
-		r = strv_extend(&l, v.data[i]);
+		if (!(l[k++] = strdup(v.data[i])))
+			r = -ENOMEM;
 	}
 	deallocate_String_vector(&v);
 	if (r < 0)
