@@ -580,6 +580,162 @@ static int write_placement(struct msched *m, const struct mchange *c)
 	return put_json(m, path, j);
 }
 
+/* ---- writes in batches --------------------------------------------------
+ * A pass that moves many apps writes a placement node and a trace event per
+ * app.  One round trip (ZooKeeper) or one fsync'ed journal (embedded store)
+ * per node made a 100k-app first pass take minutes; they go in atomic multis
+ * of MULTI_BATCH operations instead.  A multi that fails (a node already
+ * there or gone, a missing parent) is redone op by op by the caller's
+ * fallback, which has the single-node semantics. */
+#define MULTI_BATCH 256
+
+struct batch {
+	struct store_op *ops;
+	size_t *idx;	/* the caller's item per op */
+	char **own;	/* strings to free after the multi */
+	size_t n, cap, nown, cown;
+};
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->nown; i++)
+		free(b->own[i]);
+	b->n = b->nown = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	batch_clear(b);
+	free(b->ops);
+	free(b->idx);
+	free(b->own);
+	*b = (struct batch){};
+}
+
+/* Takes ownership of path and data (freed after the batch). */
+static int batch_add(struct batch *b, enum store_op_type type, char *path, char *data, size_t item)
+{
+	if (!path) {
+		free(data);
+		return -ENOMEM;
+	}
+	if (b->n == b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : MULTI_BATCH;
+		struct store_op *o = reallocarray(b->ops, nc, sizeof(*o));
+		size_t *x = o ? reallocarray(b->idx, nc, sizeof(*x)) : NULL;
+
+		if (o)
+			b->ops = o;
+		if (x)
+			b->idx = x;
+		if (!o || !x) {
+			free(path);
+			free(data);
+			return -ENOMEM;
+		}
+		b->cap = nc;
+	}
+	if (b->nown + 2 > b->cown) {
+		size_t nc = b->cown ? b->cown * 2 : 2 * MULTI_BATCH;
+		char **t = reallocarray(b->own, nc, sizeof(*t));
+
+		if (!t) {
+			free(path);
+			free(data);
+			return -ENOMEM;
+		}
+		b->own = t;
+		b->cown = nc;
+	}
+	b->own[b->nown++] = path;
+	if (data)
+		b->own[b->nown++] = data;
+	b->ops[b->n] = (struct store_op){ .type = type, .path = path, .data = data, .len = data ? strlen(data) : 0,
+					  .flags = STORE_PERSISTENT, .version = -1 };
+	b->idx[b->n++] = item;
+	return 0;
+}
+
+/* Run the batch in multis; items of a failed multi go to fallback(item)
+ * one by one.  The first fallback error is returned. */
+static int batch_run(struct msched *m, struct batch *b, int (*fallback)(struct msched *m, size_t item, void *ud),
+		     void *ud)
+{
+	int ret = 0;
+
+	for (size_t at = 0; at < b->n; at += MULTI_BATCH) {
+		size_t k = MIN((size_t)MULTI_BATCH, b->n - at);
+
+		if (store_multi(m->store, b->ops + at, k, NULL) == 0)
+			continue;
+		for (size_t i = 0; i < k; i++) {
+			int r = fallback(m, b->idx[at + i], ud);
+
+			if (r < 0 && ret == 0)
+				ret = r;
+		}
+	}
+	batch_clear(b);
+	return ret;
+}
+
+static int fallback_delete(struct msched *m, size_t i, void *ud)
+{
+	struct mchange *c = &m->chg[i];
+
+	return delete_placement(m, c->before, c->name);
+}
+
+static int fallback_write(struct msched *m, size_t i, void *ud)
+{
+	return write_placement(m, &m->chg[i]);
+}
+
+struct post_item {
+	const char *inst;
+	enum trace_type type;
+	char *data;
+};
+
+struct post_items {
+	struct post_item *v;
+	size_t n;
+};
+
+static void post_items_free(struct post_items *p)
+{
+	for (size_t i = 0; p->v && i < p->n; i++)
+		free(p->v[i].data);
+	free(p->v);
+}
+
+static int fallback_post(struct msched *m, size_t i, void *ud)
+{
+	struct post_item *p = (struct post_item *)ud + i;
+
+	post(m, p->inst, p->type, p->data);
+	return 0;
+}
+
+/* A non-terminal trace event as a create op (trace_publish's node). */
+static int batch_post(struct msched *m, struct batch *b, const char *inst, enum trace_type type, const char *data,
+		      size_t item)
+{
+	struct trace_event ev = {
+		.timestamp = now_realtime(),
+		.source = (char *)m->o.hostname,
+		.instanceid = (char *)inst,
+		.type = type,
+		.data = (char *)(data ? data : ""),
+	};
+	_cleanup_free_ char *name = trace_node_name(&ev, m->o.hostname);
+	char shard[5];
+
+	if (!name || trace_shard(inst, shard) < 0)
+		return -ENOMEM;
+	return batch_add(b, STORE_OP_CREATE, strdup_printf("/trace/%s/%s", shard, name), NULL, item);
+}
+
 static bool is_blackedout(struct msched *m, const char *server)
 {
 	return sorted_contains(m->blackedout, strv_length(m->blackedout), server);
@@ -1338,6 +1494,9 @@ static int check_pending_start(struct msched *m, double now)
 
 int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct error *err)
 {
+	_cleanup_(batch_free) struct batch b = {};
+	_cleanup_(post_items_free) struct post_items pi = {};
+	struct post_item *posts;
 	struct sched_stats ss = { 0 };
 	bool reloaded = false;
 	int r;
@@ -1415,40 +1574,67 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 	for (size_t i = 0; i < m->nchg; i++) {
 		struct mchange *c = &m->chg[i];
 
-		if (c->before && (!c->after || strcmp(c->before, c->after) != 0)) {
-			r = delete_placement(m, c->before, c->name);
-			if (r < 0) {
-				m->need_reload = true;
-				changes_clear(m);
-				return error_set(err, ERR_TEMP, -r, "deleting placement %s/%s: %s", c->before,
-						 c->name, store_strerror(r));
-			}
-		}
+		if (c->before && (!c->after || strcmp(c->before, c->after) != 0) &&
+		    batch_add(&b, STORE_OP_DELETE, strdup_printf("/placement/%s/%s", c->before, c->name), NULL, i) < 0)
+			goto oom;
 	}
+	r = batch_run(m, &b, fallback_delete, NULL);
+	if (r < 0) {
+		m->need_reload = true;
+		changes_clear(m);
+		return error_set(err, ERR_TEMP, -r, "deleting placements: %s", store_strerror(r));
+	}
+	/* then the new placements: created, or (same server) their expiry set */
+	for (size_t i = 0; i < m->nchg; i++) {
+		struct mchange *c = &m->chg[i];
+		int cnt;
+		json_t *j;
+		char *d;
+
+		if (!c->after)
+			continue;
+		cnt = c->identity >= 0 ? identity_count(m, c->name) : -1;
+		j = json_pack("{s:o, s:o, s:o}", "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry),
+			      "identity", c->identity >= 0 ? json_integer(c->identity) : json_null(), "identity_count",
+			      cnt >= 0 ? json_integer(cnt) : json_null());
+		d = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!d || batch_add(&b, c->before && !strcmp(c->before, c->after) ? STORE_OP_SET : STORE_OP_CREATE,
+				    strdup_printf("/placement/%s/%s", c->after, c->name), d, i) < 0)
+			goto oom;
+	}
+	r = batch_run(m, &b, fallback_write, NULL);
+	if (r < 0) {
+		m->need_reload = true;
+		changes_clear(m);
+		return error_set(err, ERR_TEMP, -r, "writing placements: %s", store_strerror(r));
+	}
+	/* then the trace events */
+	posts = pi.v = calloc(m->nchg + 1, sizeof(*posts));
+	if (!posts)
+		goto oom;
+	pi.n = m->nchg;
 	for (size_t i = 0; i < m->nchg; i++) {
 		struct mchange *c = &m->chg[i];
 		bool moved = !c->before || !c->after || strcmp(c->before, c->after) != 0;
 
-		if (c->after) {
-			r = write_placement(m, c);
-			if (r < 0) {
-				m->need_reload = true;
-				changes_clear(m);
-				return error_set(err, ERR_TEMP, -r, "writing placement %s/%s: %s", c->after, c->name,
-						 store_strerror(r));
-			}
-			if (moved) {
-				_cleanup_free_ char *d = strdup_printf("%s:%s", c->after, c->why);
+		if (c->after && moved)
+			posts[i] = (struct post_item){ c->name, TRACE_SCHEDULED, strdup_printf("%s:%s", c->after, c->why) };
+		else if (!c->after && c->before)
+			posts[i] = (struct post_item){ c->name, TRACE_PENDING, strdup(c->why ? c->why : "") };
+		else
+			continue;
+		if (!posts[i].data || batch_post(m, &b, c->name, posts[i].type, posts[i].data, i) < 0)
+			goto oom;
+	}
+	(void)batch_run(m, &b, fallback_post, posts);
+	for (size_t i = 0; i < m->nchg; i++) {
+		struct mchange *c = &m->chg[i];
+		struct sched_app_info info;
 
-				post(m, c->name, TRACE_SCHEDULED, d);
-			}
-		} else if (c->before) {
-			struct sched_app_info info;
-
-			post(m, c->name, TRACE_PENDING, c->why);
-			if (sched_app_info(m->cell, c->app, &info) == 0 && info.schedule_once && info.evicted)
-				unschedule_once(m, c->app, c->name, NULL);
-		}
+		if (!c->after && c->before && sched_app_info(m->cell, c->app, &info) == 0 && info.schedule_once &&
+		    info.evicted)
+			unschedule_once(m, c->app, c->name, NULL);
 	}
 	r = write_stats(m);
 	if (r < 0)
@@ -1464,6 +1650,10 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 	}
 	changes_clear(m);
 	return 0;
+oom:
+	m->need_reload = true;
+	changes_clear(m);
+	return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
 }
 
 double msched_next_deadline(const struct msched *m)
