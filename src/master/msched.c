@@ -163,15 +163,21 @@ static void warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void post(struct msched *m, const char *inst, enum trace_type type, const char *data)
+/* A trace event of this master, now. */
+static struct trace_event master_event(struct msched *m, const char *inst, enum trace_type type, const char *data)
 {
-	struct trace_event ev = {
+	return (struct trace_event){
 		.timestamp = now_realtime(),
 		.source = (char *)m->o.hostname,
 		.instanceid = (char *)inst,
 		.type = type,
 		.data = (char *)(data ? data : ""),
 	};
+}
+
+static void post(struct msched *m, const char *inst, enum trace_type type, const char *data)
+{
+	struct trace_event ev = master_event(m, inst, type, data);
 	int r = trace_publish(m->store, &ev, m->o.hostname);
 
 	if (r < 0)
@@ -554,30 +560,34 @@ static int identity_count(struct msched *m, const char *inst)
 	return n;
 }
 
+/* /placement/<server>/<app> data: {"expires", "identity", "identity_count"}. */
+static char *placement_data(struct msched *m, const struct mchange *c)
+{
+	int cnt = c->identity >= 0 ? identity_count(m, c->name) : -1;
+	json_t *j = json_pack("{s:o, s:o, s:o}", "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry),
+			      "identity", c->identity >= 0 ? json_integer(c->identity) : json_null(), "identity_count",
+			      cnt >= 0 ? json_integer(cnt) : json_null());
+	char *d = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return d;
+}
+
 static int write_placement(struct msched *m, const struct mchange *c)
 {
 	_cleanup_free_ char *path = strdup_printf("/placement/%s/%s", c->after, c->name);
-	int cnt = c->identity >= 0 ? identity_count(m, c->name) : -1;
-	json_t *j = json_object();
+	_cleanup_free_ char *d = placement_data(m, c);
+	int r;
 
-	if (!path || !j) {
-		json_decref(j);
+	if (!path || !d)
 		return -ENOMEM;
-	}
-	json_object_set_new(j, "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry));
-	json_object_set_new(j, "identity", c->identity >= 0 ? json_integer(c->identity) : json_null());
-	json_object_set_new(j, "identity_count", cnt >= 0 ? json_integer(cnt) : json_null());
 	if (!c->before || strcmp(c->before, c->after) != 0) {
 		/* a new node in the common case: create first */
-		_cleanup_free_ char *d = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-		int r = d ? store_create(m->store, path, d, strlen(d), STORE_PERSISTENT, NULL) : -ENOMEM;
-
-		if (r == 0) {
-			json_decref(j);
+		r = store_create(m->store, path, d, strlen(d), STORE_PERSISTENT, NULL);
+		if (r == 0)
 			return 0;
-		}
 	}
-	return put_json(m, path, j);
+	return store_set(m->store, path, d, strlen(d), -1, NULL);
 }
 
 /* ---- writes in batches --------------------------------------------------
@@ -721,13 +731,7 @@ static int fallback_post(struct msched *m, size_t i, void *ud)
 static int batch_post(struct msched *m, struct batch *b, const char *inst, enum trace_type type, const char *data,
 		      size_t item)
 {
-	struct trace_event ev = {
-		.timestamp = now_realtime(),
-		.source = (char *)m->o.hostname,
-		.instanceid = (char *)inst,
-		.type = type,
-		.data = (char *)(data ? data : ""),
-	};
+	struct trace_event ev = master_event(m, inst, type, data);
 	_cleanup_free_ char *name = trace_node_name(&ev, m->o.hostname);
 	char shard[5];
 
@@ -1497,6 +1501,7 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 	_cleanup_(batch_free) struct batch b = {};
 	_cleanup_(post_items_free) struct post_items pi = {};
 	struct post_item *posts;
+	const char *what;
 	struct sched_stats ss = { 0 };
 	bool reloaded = false;
 	int r;
@@ -1580,34 +1585,25 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 	}
 	r = batch_run(m, &b, fallback_delete, NULL);
 	if (r < 0) {
-		m->need_reload = true;
-		changes_clear(m);
-		return error_set(err, ERR_TEMP, -r, "deleting placements: %s", store_strerror(r));
+		what = "deleting placements";
+		goto fail;
 	}
 	/* then the new placements: created, or (same server) their expiry set */
 	for (size_t i = 0; i < m->nchg; i++) {
 		struct mchange *c = &m->chg[i];
-		int cnt;
-		json_t *j;
 		char *d;
 
 		if (!c->after)
 			continue;
-		cnt = c->identity >= 0 ? identity_count(m, c->name) : -1;
-		j = json_pack("{s:o, s:o, s:o}", "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry),
-			      "identity", c->identity >= 0 ? json_integer(c->identity) : json_null(), "identity_count",
-			      cnt >= 0 ? json_integer(cnt) : json_null());
-		d = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-		json_decref(j);
+		d = placement_data(m, c);
 		if (!d || batch_add(&b, c->before && !strcmp(c->before, c->after) ? STORE_OP_SET : STORE_OP_CREATE,
 				    strdup_printf("/placement/%s/%s", c->after, c->name), d, i) < 0)
 			goto oom;
 	}
 	r = batch_run(m, &b, fallback_write, NULL);
 	if (r < 0) {
-		m->need_reload = true;
-		changes_clear(m);
-		return error_set(err, ERR_TEMP, -r, "writing placements: %s", store_strerror(r));
+		what = "writing placements";
+		goto fail;
 	}
 	/* then the trace events */
 	posts = pi.v = calloc(m->nchg + 1, sizeof(*posts));
@@ -1651,9 +1647,12 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 	changes_clear(m);
 	return 0;
 oom:
-	m->need_reload = true;
+	r = -ENOMEM;
+	what = "writing the pass";
+fail:
+	m->need_reload = true; /* the store holds a consistent state: deletes went first */
 	changes_clear(m);
-	return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	return error_set(err, ERR_TEMP, -r, "%s: %s", what, store_strerror(r));
 }
 
 double msched_next_deadline(const struct msched *m)
