@@ -33,7 +33,7 @@ for s in f1:r1 f2:r2 f3:r2; do
 	n=${s%%:*}; r=${s##*:}
 	st create -p "/servers/$n$$" "{\"parent\": \"rack:$r\", \"partition\": \"fake\", \"memory\": \"4G\", \"cpu\": \"400%\", \"disk\": \"10G\"}" >/dev/null ||
 		fail "create /servers/$n$$"
-	st create -p -e --hold "/server.presence/$n$$" '{"seen": false}' >/dev/null & holders+=($!)
+	"$T" store create -p -e --hold "/server.presence/$n$$" '{"seen": false}' >/dev/null & holders+=($!) # not through st(): $! must be the holder itself
 done
 F1=f1$$ F2=f2$$ F3=f3$$
 wait_for 10 sh -c "[ \$('$T' store ls /server.presence | grep -c '^f[123]$$') = 3 ]" || fail "presences"
