@@ -1,5 +1,7 @@
 /* cmd-show.c: treadle show [running|pending|scheduled|finished|all] [--json]
- * (Treadmill's state API computed straight from the store). */
+ * (Treadmill's state API computed straight from the store), and
+ * treadle show endpoints [PATTERN] [--json] (Treadmill's show endpoints). */
+#include <fnmatch.h>
 #include <getopt.h>
 #include <string.h>
 #include <time.h>
@@ -118,6 +120,89 @@ static void print_table(json_t *list)
 	}
 }
 
+/* /endpoints/<proid>/<app>#<n>:<proto>:<endpoint> = "<host>:<port>", the
+ * instances matching PATTERN (Treadmill's: "<proid>.<glob>", "#*" added when
+ * it names no instance; default every instance). */
+static int show_endpoints(struct store *s, const char *pattern, bool json)
+{
+	_cleanup_strv_free_ char **proids = NULL;
+	_cleanup_free_ char *pat = NULL;
+	json_t *list = json_array();
+	int r, rc = EXIT_OK;
+
+	if (!list)
+		return EXIT_TEMP;
+	pat = !pattern ? strdup("*") : strchr(pattern, '#') ? strdup(pattern) : strdup_printf("%s#*", pattern);
+	r = store_children(s, "/endpoints", &proids, NULL, NULL);
+	if (!pat || (r < 0 && r != -ENOENT)) {
+		fprintf(stderr, "treadle: show endpoints: reading /endpoints: %s\n", store_strerror(pat ? r : -ENOMEM));
+		json_decref(list);
+		return EXIT_TEMP;
+	}
+	for (char **p = proids; p && *p; p++) {
+		_cleanup_free_ char *dir = strdup_printf("/endpoints/%s", *p);
+		_cleanup_strv_free_ char **names = NULL, **paths = NULL;
+		_cleanup_free_ char **data = NULL;
+		size_t n;
+
+		if (!dir || store_children(s, dir, &names, NULL, NULL) < 0)
+			continue;
+		n = strv_length(names);
+		paths = calloc(n + 1, sizeof(char *));
+		data = calloc(n + 1, sizeof(char *));
+		if (!paths || !data) {
+			rc = EXIT_TEMP;
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!(paths[i] = strdup_printf("%s/%s", dir, names[i]))) {
+				rc = EXIT_TEMP;
+				goto out;
+			}
+		if (store_get_many(s, (const char *const *)paths, n, data, NULL, NULL) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			/* <app>#<n>:<proto>:<endpoint> */
+			char *ep = strrchr(names[i], ':'), *proto;
+			_cleanup_free_ char *inst = NULL;
+
+			if (ep && data[i]) {
+				*ep++ = 0;
+				proto = strrchr(names[i], ':');
+				if (proto) {
+					*proto++ = 0;
+					inst = strdup_printf("%s.%s", *p, names[i]);
+					if (inst && fnmatch(pat, inst, 0) == 0)
+						json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", inst,
+										      "proto", proto, "endpoint", ep,
+										      "address", data[i]));
+				}
+			}
+			free(data[i]);
+		}
+	}
+out:
+	if (json) {
+		char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		if (t)
+			printf("%s\n", t);
+		free(t);
+	} else {
+		size_t i;
+		json_t *e;
+
+		printf("%-30s  %-5s  %-12s  %s\n", "INSTANCE", "PROTO", "ENDPOINT", "ADDRESS");
+		json_array_foreach(list, i, e)
+			printf("%-30s  %-5s  %-12s  %s\n", json_string_value(json_object_get(e, "name")),
+			       json_string_value(json_object_get(e, "proto")),
+			       json_string_value(json_object_get(e, "endpoint")),
+			       json_string_value(json_object_get(e, "address")));
+	}
+	json_decref(list);
+	return rc;
+}
+
 int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -144,6 +229,15 @@ int cmd_show(int argc, char **argv)
 		case CLI_OPT_STORE: store_url = optarg; break;
 		default: return cli_usage_error("show", "bad option");
 		}
+	}
+	if (optind < argc && strcmp(argv[optind], "endpoints") == 0) {
+		const char *pattern = optind + 1 < argc ? argv[optind + 1] : NULL;
+
+		if (optind + 2 < argc)
+			return cli_usage_error("show", "unexpected argument '%s'", argv[optind + 2]);
+		if (cli_store_open(root, store_url, &s, &err) < 0)
+			return error_report(&err);
+		return show_endpoints(s, pattern, json);
 	}
 	if (optind < argc) {
 		size_t i;

@@ -46,6 +46,16 @@ uport=${u##*:}
 	"$T" store get "/endpoints/nobody/$rest:udp:admin" --stat 2>&1 | grep -qi "owner" ||
 	fail "endpoint node is not ephemeral"
 
+note "treadle show endpoints"
+"$T" show endpoints nobody.itweb | grep -qE "^nobody\.itweb#[0-9]+ +tcp +http +$H:$port\$" ||
+	fail "show endpoints: $("$T" show endpoints nobody.itweb)"
+"$T" show endpoints "nobody.itweb#*" --json | python3 -c "
+import json, sys
+l = json.load(sys.stdin)
+assert sorted(e['endpoint'] for e in l) == ['admin', 'http'], l
+assert all(e['name'] == '$inst' for e in l), l" || fail "show endpoints --json"
+[ "$("$T" show endpoints nobody.nosuch | wc -l)" = 1 ] || fail "show endpoints of no instance should print the header only"
+
 note "the service listens on its real port"
 wait_for 20 python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/', timeout=2)" ||
 	fail "nothing serves http on 127.0.0.1:$port"
