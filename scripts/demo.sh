@@ -53,6 +53,7 @@ sleep 3 # let it print a few ticks
 
 step "where it runs"
 show_cmd show
+show_cmd show endpoints "$PROID.hello"
 step "its trace (exit code 100 = still running)"
 show_cmd trace "$inst" || true
 step "its output"

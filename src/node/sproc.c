@@ -552,7 +552,12 @@ static int port_reserve(bool tcp, int port)
  * stays open (*fd) until the container ends. */
 static int port_pick(bool tcp, int lo, int prefer, int *fd)
 {
-	int start = (int)((unsigned)random() % PORTS_N);
+	struct timespec ts;
+	int start;
+
+	/* a start of its own per container (random() is unseeded here) */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	start = (int)(((uint64_t)getpid() * 2654435761u ^ (uint64_t)ts.tv_nsec) % PORTS_N);
 
 	if (prefer > 0 && (*fd = port_reserve(tcp, prefer)) >= 0)
 		return prefer; /* the same container started again keeps its ports */
