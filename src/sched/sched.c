@@ -2050,11 +2050,15 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 	for (int pass = wide ? 0 : 1; pass < 2 && !ok; pass++) {
 		size_t k = 0;
 
-		for (int j = 0; j < len; j++) {
-			int ch = c->nodes[b].children[j];
-			int off = (j - start + len) % len; /* position in the rotation */
+		/* the window's children are visited directly (a wide bucket has
+		 * hundreds); the rest only when the window failed */
+		int n = pass == 0 ? SCHED_WINDOW : len;
 
-			if (wide && (pass == 0) != (off < SCHED_WINDOW))
+		for (int x = 0; x < n; x++) {
+			int j = pass == 0 ? (start + x) % len : x;
+			int ch = c->nodes[b].children[j];
+
+			if (wide && pass == 1 && (j - start + len) % len < SCHED_WINDOW)
 				continue;
 			if (ch < 0 || c->nodes[ch].state != SCHED_UP || !check_app_constraints(c, ch, &c->apps[id]))
 				continue;
@@ -2066,9 +2070,12 @@ static bool bucket_put_improved(struct sched_cell *c, int b, int id, double now)
 		for (;;) {
 			size_t best = SIZE_MAX;
 
+			/* best score; ties to the first child */
 			for (size_t i = base; i < base + k; i++)
 				if (c->scr[i].score > -INFINITY &&
-				    (best == SIZE_MAX || c->scr[i].score > c->scr[best].score))
+				    (best == SIZE_MAX || c->scr[i].score > c->scr[best].score ||
+				     (c->scr[i].score == c->scr[best].score &&
+				      c->nodes[c->scr[i].node].pos < c->nodes[c->scr[best].node].pos)))
 					best = i;
 			if (best == SIZE_MAX)
 				break;
