@@ -141,25 +141,19 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 	}
 	for (char **p = proids; p && *p; p++) {
 		_cleanup_free_ char *dir = strdup_printf("/endpoints/%s", *p);
-		_cleanup_strv_free_ char **names = NULL, **paths = NULL;
+		_cleanup_strv_free_ char **names = NULL;
 		_cleanup_free_ char **data = NULL;
 		size_t n;
 
 		if (!dir || store_children(s, dir, &names, NULL, NULL) < 0)
 			continue;
 		n = strv_length(names);
-		paths = calloc(n + 1, sizeof(char *));
 		data = calloc(n + 1, sizeof(char *));
-		if (!paths || !data) {
+		if (!data) {
 			rc = EXIT_TEMP;
 			break;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (!(paths[i] = strdup_printf("%s/%s", dir, names[i]))) {
-				rc = EXIT_TEMP;
-				goto out;
-			}
-		if (store_get_many(s, (const char *const *)paths, n, data, NULL, NULL) < 0)
+		if (store_get_many_in(s, dir, names, n, data, NULL, NULL) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			/* <app>#<n>:<proto>:<endpoint> */
@@ -181,7 +175,6 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 			free(data[i]);
 		}
 	}
-out:
 	if (json) {
 		char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

@@ -991,36 +991,24 @@ static int sync_scheduled(struct msched *m)
 	}
 	/* new apps, read in batches (one round trip each on ZooKeeper) */
 	for (size_t i = 0; i < n;) {
-		_cleanup_free_ char **paths = calloc(SYNC_BATCH, sizeof(char *)), **data = calloc(SYNC_BATCH, sizeof(char *));
-		_cleanup_free_ size_t *idx = calloc(SYNC_BATCH, sizeof(size_t));
+		_cleanup_free_ char **fresh = calloc(SYNC_BATCH, sizeof(char *)), **data = calloc(SYNC_BATCH, sizeof(char *));
 		size_t k = 0;
 
-		if (!paths || !data || !idx)
+		if (!fresh || !data)
 			return -ENOMEM;
-		for (; i < n && k < SYNC_BATCH; i++) {
-			if (sched_app_find(m->cell, names[i]) >= 0)
-				continue;
-			paths[k] = strdup_printf("/scheduled/%s", names[i]);
-			if (!paths[k])
-				break;
-			idx[k++] = i;
-		}
-		r = k ? store_get_many(m->store, (const char *const *)paths, k, data, NULL, NULL) : 0;
-		for (size_t x = 0; x < k && r == 0; x++) {
-			int q = load_app_data(m, names[idx[x]], data[x]);
-
-			if (q < 0 && q != -ENOENT)
-				warn("/scheduled/%s: bad manifest, not scheduled (%s)", names[idx[x]], strerror(-q));
-		}
-		for (size_t x = 0; x < k; x++) {
-			free(paths[x]);
-			if (r == 0)
-				free(data[x]);
-		}
+		for (; i < n && k < SYNC_BATCH; i++)
+			if (sched_app_find(m->cell, names[i]) < 0)
+				fresh[k++] = names[i]; /* borrowed */
+		r = k ? store_get_many_in(m->store, "/scheduled", fresh, k, data, NULL, NULL) : 0;
 		if (r < 0)
 			return r;
-		if (k < SYNC_BATCH && i < n) /* out of memory */
-			return -ENOMEM;
+		for (size_t x = 0; x < k; x++) {
+			int q = load_app_data(m, fresh[x], data[x]);
+
+			if (q < 0 && q != -ENOENT)
+				warn("/scheduled/%s: bad manifest, not scheduled (%s)", fresh[x], strerror(-q));
+			free(data[x]);
+		}
 	}
 	return 0;
 }
@@ -1118,7 +1106,7 @@ static void datas_free(struct datas *d)
  * (schedule_once: terminated); stale -> deleted; on two servers -> neither. */
 static int restore(struct msched *m, double now)
 {
-	_cleanup_strv_free_ char **servers = NULL, **paths = NULL;
+	_cleanup_strv_free_ char **servers = NULL;
 	_cleanup_free_ struct seen *seen = NULL;
 	_cleanup_free_ struct store_stat *stats = NULL;
 	_cleanup_free_ int *dups = NULL;
@@ -1161,25 +1149,20 @@ static int restore(struct msched *m, double now)
 			continue;
 		/* every placement's creation time, in one round trip */
 		napps = strv_length(apps);
-		strv_free(paths);
-		paths = calloc(napps + 1, sizeof(char *));
 		free(stats);
 		stats = calloc(napps + 1, sizeof(*stats));
 		datas_free(&d);
 		d.v = calloc(napps + 1, sizeof(char *));
-		if (!paths || !stats || !d.v)
+		if (!stats || !d.v)
 			return -ENOMEM;
-		for (size_t k = 0; k < napps; k++)
-			if (!(paths[k] = strdup_printf("%s/%s", sp, apps[k])))
-				return -ENOMEM;
-		if (store_get_many(m->store, (const char *const *)paths, napps, d.v, NULL, stats) < 0)
+		if (store_get_many_in(m->store, sp, apps, napps, d.v, NULL, stats) < 0)
 			continue;
 		d.n = napps;
 		for (char **ap = apps; ap && *ap; ap++) {
 			int a = sched_app_find(m->cell, *ap);
 			struct sched_app_info info;
 			size_t k = (size_t)(ap - apps);
-			const char *path = paths[k];
+			_cleanup_free_ char *path = strdup_printf("%s/%s", sp, *ap);
 			struct store_stat st = stats[k];
 
 			if (!path)

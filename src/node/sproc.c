@@ -573,6 +573,30 @@ static int port_pick(bool tcp, int lo, int prefer, int *fd)
 	return -EADDRNOTAVAIL;
 }
 
+struct port_fds {
+	int *v;
+	size_t n, cap;
+};
+
+/* port_pick, keeping the reserving socket in *l. */
+static int port_take(struct port_fds *l, bool tcp, int lo, int prefer)
+{
+	int port, fd;
+
+	if (l->n == l->cap) {
+		int *t = reallocarray(l->v, l->cap * 2 + 4, sizeof(int));
+
+		if (!t)
+			return -ENOMEM;
+		l->v = t;
+		l->cap = l->cap * 2 + 4;
+	}
+	port = port_pick(tcp, lo, prefer, &fd);
+	if (port >= 0)
+		l->v[l->n++] = fd;
+	return port;
+}
+
 /* Give every endpoint a real_port (port 0 means: the same as real_port) and
  * ephemeral_ports their lists, tcp then udp; data/app.json is rewritten.
  * The reserving sockets are returned in *fds (shared_network: closed before
@@ -582,9 +606,9 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 	const char *env = jstr(app, "environment");
 	int lo = env && (!strcmp(env, "prod") || !strcmp(env, "uat")) ? PORTS_PROD_LO : PORTS_NONPROD_LO;
 	json_t *eph = json_object_get(app, "ephemeral_ports"), *neweph = json_object(), *ep;
-	_cleanup_free_ int *fds = NULL;
+	struct port_fds fds = {};
 	_cleanup_free_ char *out = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t i;
 	int r;
 
 	if (!neweph)
@@ -599,19 +623,16 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 			goto oom;
 		json_array_foreach(json_object_get(app, "endpoints"), i, ep) {
 			const char *p = jstr(ep, "proto");
-			int port, fd;
+			int port;
 
 			if (strcmp(p ? p : "tcp", proto))
 				continue;
-			if (n + 1 > cap && !(fds = reallocarray(fds, cap = cap * 2 + 4, sizeof(int))))
-				goto oom;
-			port = port_pick(t == 0, lo, (int)json_integer_value(json_object_get(ep, "real_port")), &fd);
+			port = port_take(&fds, t == 0, lo, (int)json_integer_value(json_object_get(ep, "real_port")));
 			if (port < 0) {
 				r = error_set(err, ERR_TEMP, -port, "no free %s port for endpoint %s: %s", proto,
 					      jstr(ep, "name") ? jstr(ep, "name") : "?", strerror(-port));
 				goto fail;
 			}
-			fds[n++] = fd;
 			if (json_object_set_new(ep, "real_port", json_integer(port)) < 0 ||
 			    (json_integer_value(json_object_get(ep, "port")) == 0 &&
 			     json_object_set_new(ep, "port", json_integer(port)) < 0))
@@ -619,16 +640,12 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 		}
 		for (k = 0; k < need; k++) {
 			json_t *old = json_is_array(had) ? json_array_get(had, k) : NULL;
-			int port, fd;
+			int port = port_take(&fds, t == 0, lo, old ? (int)json_integer_value(old) : 0);
 
-			if (n + 1 > cap && !(fds = reallocarray(fds, cap = cap * 2 + 4, sizeof(int))))
-				goto oom;
-			port = port_pick(t == 0, lo, old ? (int)json_integer_value(old) : 0, &fd);
 			if (port < 0) {
 				r = error_set(err, ERR_TEMP, -port, "no free ephemeral %s port: %s", proto, strerror(-port));
 				goto fail;
 			}
-			fds[n++] = fd;
 			if (json_array_append_new(list, json_integer(port)) < 0)
 				goto oom;
 		}
@@ -643,15 +660,16 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 		r = error_sys(err, out ? -r : ENOMEM, "writing data/app.json");
 		goto fail;
 	}
-	*ret_fds = TAKE_PTR(fds);
-	*ret_n = n;
+	*ret_fds = fds.v;
+	*ret_n = fds.n;
 	return 0;
 oom:
 	r = error_sys(err, ENOMEM, "ports");
 fail:
 	json_decref(neweph);
-	for (i = 0; i < n; i++)
-		close(fds[i]);
+	for (i = 0; i < fds.n; i++)
+		close(fds.v[i]);
+	free(fds.v);
 	return r;
 }
 

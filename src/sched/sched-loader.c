@@ -59,24 +59,17 @@ static int get_batched(struct loader *l, const char *prefix, char *const *names,
 		n++;
 	for (size_t at = 0; at < n; at += LOAD_BATCH) {
 		size_t k = MIN((size_t)LOAD_BATCH, n - at);
-		_cleanup_free_ char **paths = calloc(k, sizeof(char *)), **data = calloc(k, sizeof(char *));
-		int r = paths && data ? 0 : -ENOMEM;
+		_cleanup_free_ char **data = calloc(k, sizeof(char *));
+		int r = data ? store_get_many_in(l->s, prefix, names + at, k, data, NULL, NULL) : -ENOMEM;
 
-		for (size_t i = 0; i < k && r == 0; i++)
-			if (!(paths[i] = strdup_printf("%s/%s", prefix, names[at + i])))
-				r = -ENOMEM;
-		if (r == 0)
-			r = store_get_many(l->s, (const char *const *)paths, k, data, NULL, NULL);
-		for (size_t i = 0; i < k && r == 0; i++)
-			fn(l, at + i, paths[i], data[i], ud);
-		for (size_t i = 0; i < k; i++) {
-			if (paths)
-				free(paths[i]);
-			if (data && r == 0)
-				free(data[i]);
-		}
 		if (r < 0)
 			return r;
+		for (size_t i = 0; i < k; i++) {
+			_cleanup_free_ char *path = strdup_printf("%s/%s", prefix, names[at + i]);
+
+			fn(l, at + i, path ? path : prefix, data[i], ud);
+			free(data[i]);
+		}
 	}
 	return 0;
 }

@@ -1956,7 +1956,7 @@ static int cursor_store(struct sched_cell *c, int b, int aff, int cursor)
 		*w |= bit;
 		return 0;
 	}
-	(void)one_take(c, b, aff);
+	/* here no bit is set for (b, aff): it was tested (or cleared) above */
 	if (cursor == 0)
 		return 0;
 	e = aff_get(c, aff, (uint32_t)b);

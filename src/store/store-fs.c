@@ -667,13 +667,6 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 	return -EINVAL;
 }
 
-/* Apply the steps of a journal already durable on disk: one flush at the
- * end instead of two or three fsyncs per node (a crash before it is repaired
- * by the replay: every step assigns a final state).  A directory fsync on a
- * file system with ordered metadata commits every earlier change, data
- * included; elsewhere syncfs. */
-static int apply_journalled(struct fs_store *fs, const struct step *steps, size_t n);
-
 static int apply_steps(struct fs_store *fs, const struct step *steps, size_t n)
 {
 	int r;
@@ -699,6 +692,11 @@ static int apply_steps(struct fs_store *fs, const struct step *steps, size_t n)
 	return 0;
 }
 
+/* Apply the steps of a journal already durable on disk: one flush at the
+ * end instead of two or three fsyncs per node (a crash before it is repaired
+ * by the replay: every step assigns a final state).  A directory fsync on a
+ * file system with ordered metadata commits every earlier change, data
+ * included; elsewhere syncfs. */
 static int apply_journalled(struct fs_store *fs, const struct step *steps, size_t n)
 {
 	int r;

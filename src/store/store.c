@@ -166,6 +166,23 @@ int store_get_many(struct store *s, const char *const *paths, size_t n, char **r
 	return r;
 }
 
+int store_get_many_in(struct store *s, const char *dir, char *const *names, size_t n, char **ret_data,
+		      size_t *ret_len, struct store_stat *ret_stat)
+{
+	char **paths = calloc(n + 1, sizeof(char *));
+	int r = paths ? 0 : -ENOMEM;
+
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (!(paths[i] = strdup_printf("%s/%s", strcmp(dir, "/") ? dir : "", names[i])))
+			r = -ENOMEM;
+	if (r == 0)
+		r = store_get_many(s, (const char *const *)paths, n, ret_data, ret_len, ret_stat);
+	for (size_t i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return r;
+}
+
 int store_exists(struct store *s, const char *path, struct store_stat *ret_stat, store_watch_fn watch,
 		 void *userdata)
 {

@@ -125,6 +125,9 @@ int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_le
  * is returned). */
 int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
 		   struct store_stat *ret_stat);
+/* store_get_many of dir/names[i] for i < n (names need not be NUL-terminated as a list). */
+int store_get_many_in(struct store *s, const char *dir, char *const *names, size_t n, char **ret_data,
+		      size_t *ret_len, struct store_stat *ret_stat);
 /* 0 if the node exists, -ENOENT if not. */
 int store_exists(struct store *s, const char *path, struct store_stat *ret_stat, store_watch_fn watch,
 		 void *userdata);
