@@ -196,14 +196,15 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 	return rc;
 }
 
+const struct cli_option show_options[] = {
+	{ "json", 'j', NULL, "print JSON" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
 int cmd_show(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
 	static const char *const names[] = { "running", "pending", "scheduled", "finished", "all" };
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
@@ -215,7 +216,7 @@ int cmd_show(int argc, char **argv)
 	int c, r, rc = EXIT_OK;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, show_options, false)) >= 0) {
 		switch (c) {
 		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
