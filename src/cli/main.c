@@ -10,7 +10,7 @@ static int cmd_help(int argc, char **argv);
 /* help's own options: --options CMD prints what getopt accepts (for tests/integration/77). */
 #define OPT_DUMP 'o'
 static const struct cli_option help_options[] = {
-	{ "options", OPT_DUMP, NULL, "(internal) print the options getopt accepts, one per line" },
+	{ "options", OPT_DUMP, NULL, "(internal) print the options getopt accepts (no COMMAND: the commands)" },
 	CLI_OPTIONS_END,
 };
 
@@ -118,6 +118,11 @@ static int cmd_help(int argc, char **argv)
 			command_usage(c);
 		return EXIT_OK;
 	}
+	if (dump) { /* every command's name, for tests/integration/77 */
+		for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+			printf("%s\n", commands[i].name);
+		return EXIT_OK;
+	}
 	printf("usage: treadle [--root DIR] [--store URL] [--cell NAME] COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
 		if (commands[i].summary[0] != '(') /* "(internal)" commands are not listed */
@@ -131,9 +136,12 @@ static int cmd_help(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* --help or -h among the command's arguments (before a "--"). */
-static bool wants_help(int argc, char **argv)
+/* --help or -h among the command's arguments (before a "--").  The internal commands run other
+ * programs' arguments without a "--": only their first two arguments count. */
+static bool wants_help(const struct cli_command *c, int argc, char **argv)
 {
+	if (c->summary[0] == '(')
+		argc = MIN(argc, 3);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			return false;
@@ -209,7 +217,7 @@ int main(int argc, char **argv)
 	if (cell && *cell && c->summary[0] != '(' && c->run != cmd_node && !getenv("TREADLE_ROOT") &&
 	    !getenv("TREADLE_STORE") && cli_cell_select(cell, &err) < 0)
 		return error_report(&err);
-	if (wants_help(argc - 1, argv + 1) && c->run != cmd_help) {
+	if (wants_help(c, argc - 1, argv + 1)) {
 		command_usage(c);
 		return EXIT_OK;
 	}
