@@ -152,17 +152,19 @@ static bool wants_help(const struct cli_command *c, int argc, char **argv)
 }
 
 /* Options before the command: --root DIR, --store URL, --cell NAME (also --opt=VALUE) become the
- * environment the commands read ($TREADLE_ROOT, $TREADLE_STORE).  Returns the index of the command
- * or -1 after printing a usage error. */
+ * environment the commands read ($TREADLE_ROOT, $TREADLE_STORE): the cell first, so that --root and
+ * --store win over it whatever their order.  Returns the index of the command, or -1 after printing
+ * a usage error. */
 static int global_options(int argc, char **argv)
 {
 	static const char *const names[] = { "--root", "--store", "--cell" };
+	static const char *const vars[] = { "TREADLE_ROOT", "TREADLE_STORE" };
+	const char *values[ELEMENTSOF(names)] = { NULL };
 	struct error err = ERROR_INIT;
 	int i = 1;
 
 	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--help") && strcmp(argv[i], "-h") &&
 	       strcmp(argv[i], "--version")) {
-		const char *value = NULL;
 		size_t k, n = 0;
 
 		for (k = 0; k < ELEMENTSOF(names); k++) {
@@ -173,18 +175,18 @@ static int global_options(int argc, char **argv)
 		if (k == ELEMENTSOF(names))
 			return cli_usage_error("help", "unknown option '%s' before the command", argv[i]), -1;
 		if (argv[i][n] == '=')
-			value = argv[i] + n + 1;
+			values[k] = argv[i] + n + 1;
 		else if (i + 1 < argc)
-			value = argv[++i];
+			values[k] = argv[++i];
 		else
 			return cli_usage_error("help", "%s needs a value", argv[i]), -1;
 		i++;
-		if (k == 2) {
-			if (cli_cell_select(value, &err) < 0)
-				exit(error_report(&err));
-		} else if (setenv(k == 0 ? "TREADLE_ROOT" : "TREADLE_STORE", value, 1) < 0)
-			exit(EXIT_TEMP);
 	}
+	if (values[2] && cli_cell_select(values[2], &err) < 0)
+		exit(error_report(&err));
+	for (size_t k = 0; k < ELEMENTSOF(vars); k++)
+		if (values[k] && setenv(vars[k], values[k], 1) < 0)
+			exit(EXIT_TEMP);
 	return i;
 }
 

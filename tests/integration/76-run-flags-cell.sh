@@ -87,6 +87,8 @@ TREADLE_CELL=c76 "$BIN" show --json | grep -q "\"$id\"" || fail "TREADLE_CELL"
 TREADMILL_CELL=c76 "$BIN" show --json | grep -q "\"$id\"" || fail "TREADMILL_CELL"
 "$BIN" --cell c76 show --json | grep -q "\"$id\"" || fail "treadle --cell c76 show"
 "$BIN" --store "$STORE" show --json | grep -q "\"$id\"" || fail "treadle --store URL show"
+printf 'TREADLE_STORE=file://%s/elsewhere\n' "$D" >"$D/etc/cells/c76b.env"
+"$BIN" --store "$STORE" --cell c76b show --json | grep -q "\"$id\"" || fail "--store must win over --cell"
 "$BIN" --store="$STORE" stop "$id" || fail "treadle --store=URL stop"
 out=$("$BIN" --cell nosuch show 2>&1)
 [[ $? -eq 100 && $(wc -l <<<"$out") -eq 1 && $out == *"cell nosuch: unknown"* ]] || fail "unknown cell: $out"
