@@ -10,8 +10,10 @@
 
 #define MAX_OPTIONS 48 /* per section; the build of a longer table fails its first run (assert) */
 
-static const struct cli_option cell_option = { "cell", CLI_OPT_CELL, "NAME",
-					       "the cell to use (default $TREADLE_CELL or $TREADMILL_CELL)" };
+static const struct cli_option cell_options_common[] = {
+	{ "cell", CLI_OPT_CELL, "NAME", "the cell to use (default $TREADLE_CELL or $TREADMILL_CELL)" },
+	CLI_OPTIONS_END,
+};
 
 static bool has_cell(const struct cli_option *o)
 {
@@ -46,7 +48,7 @@ static const struct option *build(const struct cli_option *sec, bool stop_at_arg
 		}
 	}
 	if (!has_cell(sec))
-		longopts[n++] = (struct option){ cell_option.name, required_argument, NULL, cell_option.val };
+		longopts[n++] = (struct option){ cell_options_common[0].name, required_argument, NULL, cell_options_common[0].val };
 	longopts[n] = (struct option){ 0 };
 	shortopts[k] = 0;
 	*ret_short = shortopts;
@@ -110,7 +112,7 @@ void cli_options_print(FILE *f, const struct cli_option *tab)
 			o++;
 	}
 	if (cell)
-		print_section(f, &cell_option);
+		print_section(f, cell_options_common);
 }
 
 void cli_options_dump(FILE *f, const struct cli_option *tab)

@@ -82,8 +82,10 @@ int cli_store_open(const char *opt_root, const char *opt_store, struct store **r
 #define CLI_OPT_STORE 0x101
 #define CLI_OPT_CELL 0x102
 /* Table entries for them. */
-#define CLI_OPTION_ROOT { "root", CLI_OPT_ROOT, "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" }
-#define CLI_OPTION_STORE { "store", CLI_OPT_STORE, "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" }
+#define CLI_OPTION_ROOT \
+	{ "root", CLI_OPT_ROOT, "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" }
+#define CLI_OPTION_STORE \
+	{ "store", CLI_OPT_STORE, "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" }
 
 /* The option tables, in the cmd-*.c files. */
 extern const struct cli_option cell_options[], run_options[], stop_options[], show_options[], trace_options[],
