@@ -2,14 +2,58 @@
  * CLI layer: may include every lower layer; nothing includes it. */
 #pragma once
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "../basic/error.h"
+
+/* One option of a command.  Each command has one table of them (cmd-*.c), which feeds both
+ * getopt_long (through cli_getopt) and `treadle COMMAND --help`, so the two cannot drift.
+ * A table may hold sections, for commands whose verbs take different options: a section starts
+ * with a heading { .help = "explain, view" } (name NULL) and ends at the next entry whose name is
+ * NULL; the table ends with CLI_OPTIONS_END. */
+struct cli_option {
+	const char *name; /* long name, without "--" */
+	int val;	  /* what cli_getopt returns for it */
+	const char *arg;  /* its argument ("DIR"); NULL: it takes none */
+	const char *help; /* one line */
+	bool letter;	  /* also accepted as -<val> */
+};
+#define CLI_SECTION(heading) { NULL, 0, NULL, heading, false }
+#define CLI_OPTIONS_END { NULL, 0, NULL, NULL, false }
 
 struct cli_command {
 	const char *name;
 	int (*run)(int argc, char **argv); /* argv[0] is the subcommand name; returns an exit code */
 	const char *usage;		   /* one line: arguments */
 	const char *summary;		   /* one line: what it does */
+	const struct cli_option *options;  /* its option table (NULL: none) */
 };
+
+/* getopt_long over one section of an option table (its heading skipped).  Set optind before the
+ * first call as with getopt_long.  Every section also accepts --cell NAME (unless it has its own
+ * "cell" option): cli_getopt selects that cell itself (cli_cell_select) and, when it is unknown,
+ * prints one line and exits 100.  With stop_at_arg, options end at the first argument ("+"). */
+int cli_getopt(int argc, char **argv, const struct cli_option *section, bool stop_at_arg);
+
+/* The section of tab headed `heading`. */
+const struct cli_option *cli_section(const struct cli_option *tab, const char *heading);
+
+/* Print the options of tab, one per line, as --help shows them. */
+void cli_options_print(FILE *f, const struct cli_option *tab);
+
+/* Print the options getopt_long is given for every section of tab (`treadle help --options CMD`):
+ * one "--name[=ARG]" or "-x" per line. */
+void cli_options_dump(FILE *f, const struct cli_option *tab);
+
+/* Select the cell NAME: $TREADLE_CONF_DIR (default /etc/treadle)/cells/NAME.env holding
+ * TREADLE_ROOT= and/or TREADLE_STORE= lines, else the root /var/lib/treadle/NAME when it exists.
+ * Sets $TREADLE_ROOT and $TREADLE_STORE (unset when the cell names no store) for cli_root() and
+ * cli_store_url().  ERR_PERM for an unknown cell or a bad file. */
+int cli_cell_select(const char *name, struct error *err);
+
+#define CLI_CELLS_ROOT "/var/lib/treadle"
+#define CLI_CONF_DIR "/etc/treadle"
 
 /* Exit codes (documented in docs/CLI.md): */
 #define EXIT_OK 0
@@ -36,6 +80,17 @@ int cli_store_open(const char *opt_root, const char *opt_store, struct store **r
 /* Long options shared by the store-using commands. */
 #define CLI_OPT_ROOT 0x100
 #define CLI_OPT_STORE 0x101
+#define CLI_OPT_CELL 0x102
+/* Table entries for them. */
+#define CLI_OPTION_ROOT \
+	{ "root", CLI_OPT_ROOT, "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" }
+#define CLI_OPTION_STORE \
+	{ "store", CLI_OPT_STORE, "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" }
+
+/* The option tables, in the cmd-*.c files. */
+extern const struct cli_option cell_options[], run_options[], stop_options[], show_options[], trace_options[],
+	logs_options[], master_options[], store_options[], mirror_options[], scheduler_options[], exec_options[],
+	manifest_options[], container_options[], node_options[], admin_options[], sproc_options[];
 
 int cmd_cell(int argc, char **argv);
 int cmd_master(int argc, char **argv);

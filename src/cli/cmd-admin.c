@@ -235,28 +235,29 @@ static int run(struct store *s, int n, char **a, const struct admin_args *o)
 	return r < 0 ? error_report(&err) : EXIT_OK;
 }
 
+const struct cli_option admin_options[] = {
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	{ "parent", OPT_PARENT, "B", "server, bucket add: the parent bucket" },
+	{ "partition", OPT_PARTITION, "P", "server add, alloc set: the partition" },
+	{ "memory", OPT_MEMORY, "SIZE", "capacity or reservation: memory" },
+	{ "cpu", OPT_CPU, "PCT", "capacity or reservation: cpu" },
+	{ "disk", OPT_DISK, "SIZE", "capacity or reservation: disk" },
+	{ "traits", OPT_TRAITS, "a,b", "server, bucket add: traits" },
+	{ "level", OPT_LEVEL, "L", "bucket add: its level" },
+	{ "rank", OPT_RANK, "N", "alloc set: rank" },
+	{ "rank-adjustment", OPT_RANK_ADJ, "N", "alloc set: rank adjustment" },
+	{ "max-utilization", OPT_MAXUTIL, "F", "alloc set: max utilization" },
+	{ "count", OPT_COUNT, "N", "identity-group set: members" },
+	{ "reason", OPT_REASON, "R", "blackout set: the reason" },
+	{ "apps", OPT_APPS, "a,b", "alloc assign: the apps (patterns)" },
+	{ "reboot-schedule", OPT_REBOOT, "JSON", "partition add: {weekday: [h,m,s]}" },
+	{ "json", OPT_JSON, NULL, "list: print JSON" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_admin(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{ "parent", required_argument, NULL, OPT_PARENT },
-		{ "partition", required_argument, NULL, OPT_PARTITION },
-		{ "memory", required_argument, NULL, OPT_MEMORY },
-		{ "cpu", required_argument, NULL, OPT_CPU },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "traits", required_argument, NULL, OPT_TRAITS },
-		{ "level", required_argument, NULL, OPT_LEVEL },
-		{ "rank", required_argument, NULL, OPT_RANK },
-		{ "rank-adjustment", required_argument, NULL, OPT_RANK_ADJ },
-		{ "max-utilization", required_argument, NULL, OPT_MAXUTIL },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		{ "reason", required_argument, NULL, OPT_REASON },
-		{ "apps", required_argument, NULL, OPT_APPS },
-		{ "reboot-schedule", required_argument, NULL, OPT_REBOOT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{}
-	};
 	struct admin_args o = {};
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
@@ -264,7 +265,7 @@ int cmd_admin(int argc, char **argv)
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, admin_options, false)) >= 0) {
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;

@@ -8,17 +8,18 @@
 #include "../cell/cell.h"
 #include "cli.h"
 
+const struct cli_option cell_options[] = {
+	CLI_OPTION_ROOT,
+	{ "daemon", 'd', NULL, "up: return once the cell is ready, leave it running in the background" },
+	{ "hostname", 'H', "H", "up: the server name (default the machine's)" },
+	{ "cgroup-root", 'g', "NAME", "up: the node's cgroup parent (default treadle)" },
+	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
+	{ "json", 'j', NULL, "status: print JSON" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_cell(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "daemon", no_argument, NULL, 'd' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "cgroup-root", required_argument, NULL, 'g' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	struct cell_options o = { 0 };
 	struct error err = ERROR_INIT;
 	const char *root = NULL, *verb;
@@ -29,7 +30,7 @@ int cmd_cell(int argc, char **argv)
 		return cli_usage_error("cell", "expected up, down or status");
 	verb = argv[1];
 	optind = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc - 1, argv + 1, cell_options, false)) >= 0) {
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
 		case 'd': o.daemon = true; break;

@@ -9,14 +9,17 @@
 #include "../container/container.h"
 #include "cli.h"
 
+const struct cli_option exec_options[] = {
+	{ "root", 'r', "R", "the node's root (default <cell root>/node)", true },
+	{ "service", 's', "S", "the service whose environment and user to use", true },
+	{ "user", 'u', "U", "run as this user (default the proid)", true },
+	{ "as-root", 'R', NULL, "run as root" },
+	CLI_OPTIONS_END,
+};
+
 /* treadle exec INSTANCE|CONTAINER_DIR [--root R] [--service S] [--user U] [-- CMD...] */
 int cmd_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },   { "service", required_argument, NULL, 's' },
-		{ "user", required_argument, NULL, 'u' },   { "as-root", no_argument, NULL, 'R' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *root = NULL, *service = NULL, *user = NULL;
 	_cleanup_free_ char *dir = NULL;
 	struct error err = ERROR_INIT;
@@ -24,7 +27,7 @@ int cmd_exec(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:s:u:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, exec_options, false)) != -1) {
 		switch (c) {
 		case 'r': root = optarg; break;
 		case 's': service = optarg; break;
@@ -78,23 +81,40 @@ static int parse_u64_size(const char *s, uint64_t *ret)
 	return parse_size(s, ret);
 }
 
+const struct cli_option container_options[] = {
+	CLI_SECTION("run"),
+	{ "dir", 'd', "DIR", "the container directory" },
+	{ "unique", 'U', "NAME", "the container's unique name" },
+	{ "instance", 'i', "INSTANCE", "the instance" },
+	{ "uniqueid", 'I', "ID", "the unique id" },
+	{ "hostname", 'H', "H", "the container's hostname" },
+	{ "proid", 'p', "USER", "the proid" },
+	{ "root", 'R', NULL, "run the services as root" },
+	{ "memory", 'm', "SIZE", "memory limit" },
+	{ "cpu", 'c', "PCT", "cpu limit" },
+	{ "pids", 'P', "N", "pids limit" },
+	{ "disk", 'D', "SIZE", "disk size" },
+	{ "image", 'g', "IMAGE", "the root image" },
+	{ "shared-network", 'n', NULL, "share the host's network" },
+	{ "env", 'e', "K=V", "an environment variable (repeatable)" },
+	{ "node-root", 'N', "DIR", "the node's root" },
+	{ "cgroup-root", 'C', "NAME", "the cgroup parent" },
+	{ "bind", 'b', "SRC:DST[:ro]", "a bind mount (repeatable)" },
+	{ "timeout", 't', "SECS", "setup timeout" },
+	{ "services", 'S', "DIR", "the services directory" },
+	{ "write-bps", 'W', "SIZE", "disk write limit (bytes/s)" },
+	{ "read-bps", 'B', "SIZE", "disk read limit (bytes/s)" },
+	CLI_SECTION("exec-as"),
+	{ "user", 'u', "U", "the user to run as", true },
+	{ "root", 'R', NULL, "run as root" },
+	{ "envdir", 'e', "DIR", "environment directory (one file per variable)" },
+	CLI_OPTIONS_END,
+};
+
 /* treadle container run --dir D --unique U [options]: container_run() from
  * the command line (tests, benchmarks; the node calls it from sproc run). */
 static int container_cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },	  { "unique", required_argument, NULL, 'U' },
-		{ "instance", required_argument, NULL, 'i' },	  { "uniqueid", required_argument, NULL, 'I' },
-		{ "hostname", required_argument, NULL, 'H' },	  { "proid", required_argument, NULL, 'p' },
-		{ "root", no_argument, NULL, 'R' },		  { "memory", required_argument, NULL, 'm' },
-		{ "cpu", required_argument, NULL, 'c' },	  { "pids", required_argument, NULL, 'P' },
-		{ "disk", required_argument, NULL, 'D' },	  { "image", required_argument, NULL, 'g' },
-		{ "shared-network", no_argument, NULL, 'n' },	  { "env", required_argument, NULL, 'e' },
-		{ "node-root", required_argument, NULL, 'N' },	  { "cgroup-root", required_argument, NULL, 'C' },
-		{ "bind", required_argument, NULL, 'b' },	  { "timeout", required_argument, NULL, 't' },
-		{ "services", required_argument, NULL, 'S' },	  { "write-bps", required_argument, NULL, 'W' },
-		{ "read-bps", required_argument, NULL, 'B' },	  { NULL, 0, NULL, 0 },
-	};
 	struct container_config cfg = { 0 };
 	_cleanup_strv_free_ char **env = strv_new();
 	struct container_bind binds[16];
@@ -104,7 +124,7 @@ static int container_cmd_run(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_section(container_options, "run"), false)) != -1) {
 		switch (c) {
 		case 'd': cfg.container_dir = optarg; break;
 		case 'U': cfg.unique_name = optarg; break;
@@ -164,19 +184,13 @@ static int container_cmd_run(int argc, char **argv)
 
 static int container_cmd_exec_as(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "user", required_argument, NULL, 'u' },
-		{ "root", no_argument, NULL, 'R' },
-		{ "envdir", required_argument, NULL, 'e' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *user = NULL, *envdir = NULL;
 	struct error err = ERROR_INIT;
 	bool as_root = false;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+u:", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_section(container_options, "exec-as"), true)) != -1) {
 		switch (c) {
 		case 'u': user = optarg; break;
 		case 'R': as_root = true; break;

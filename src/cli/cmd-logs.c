@@ -91,14 +91,15 @@ static int follow_dir(const char *dir, int fd)
 	}
 }
 
+const struct cli_option logs_options[] = {
+	{ "follow", 'f', NULL, "keep following the log (across rotations)", true },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
 int cmd_logs(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
 	const char *root = NULL;
 	_cleanup_free_ char *inst = NULL, *node_root = NULL, *sdir = NULL, *dir = NULL, *cur = NULL;
 	_cleanup_strv_free_ char **svcs = NULL;
@@ -108,7 +109,7 @@ int cmd_logs(int argc, char **argv)
 	int c, fd;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, logs_options, false)) >= 0) {
 		switch (c) {
 		case 'f': follow = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;

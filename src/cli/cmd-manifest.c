@@ -27,14 +27,15 @@ static int report_lines(const struct error *err)
 	return err->code ? err->code : EXIT_TEMP;
 }
 
+const struct cli_option manifest_options[] = {
+	{ "app", 'a', "PROID.NAME", "also print the scheduled manifest of this app" },
+	{ "env", 'e', "ENV", "its environment: dev (default), qa, uat, prod" },
+	{ "no-user-check", 'U', NULL, "do not require the proid to be a user on this host" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_manifest(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "app", required_argument, NULL, 'a' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "no-user-check", no_argument, NULL, 'U' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *app = NULL, *env = NULL, *file;
 	bool user_check = true;
 	struct error err = ERROR_INIT;
@@ -51,7 +52,7 @@ int cmd_manifest(int argc, char **argv)
 	argc--;
 	argv++;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, manifest_options, false)) != -1) {
 		switch (c) {
 		case 'a':
 			app = optarg;

@@ -5,16 +5,17 @@
 #include "../master/master.h"
 #include "cli.h"
 
+const struct cli_option master_options[] = {
+	{ "store", 's', "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" },
+	{ "cell", 'c', "NAME", "the cell's name" },
+	{ "hostname", 'H', "H", "this master's name (default the machine's)" },
+	{ "root", 'r', "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" },
+	{ "server-down-grace", 'g', "SECS", "how long a server may be absent before its apps are moved" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_master(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' },
-		{ "cell", required_argument, NULL, 'c' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "server-down-grace", required_argument, NULL, 'g' },
-		{}
-	};
 	struct master_options mo = { .server_down_grace = -1 };
 	struct error err = ERROR_INIT;
 	const char *root = NULL;
@@ -22,7 +23,7 @@ int cmd_master(int argc, char **argv)
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, master_options, false)) >= 0) {
 		switch (c) {
 		case 's': mo.store_url = optarg; break;
 		case 'c': mo.cell = optarg; break;

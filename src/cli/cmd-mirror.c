@@ -11,13 +11,16 @@
 #include "../store/store.h"
 #include "cli.h"
 
+const struct cli_option mirror_options[] = {
+	{ "store", 'S', "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" },
+	{ "root", 'R', "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" },
+	{ "dir", 'd', "DIR", "the directory to keep the copy in" },
+	{ "once", 'o', NULL, "copy once and exit" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_mirror(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "store", required_argument, NULL, 'S' }, { "root", required_argument, NULL, 'R' },
-		{ "dir", required_argument, NULL, 'd' },   { "once", no_argument, NULL, 'o' },
-		{}
-	};
 	const char *url = NULL, *root = NULL, *dir = NULL;
 	_cleanup_free_ char *url_buf = NULL;
 	_cleanup_close_ int sfd = -1;
@@ -29,7 +32,7 @@ int cmd_mirror(int argc, char **argv)
 	int c, r, code = EXIT_OK;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, mirror_options, false)) >= 0) {
 		switch (c) {
 		case 'S':
 			url = optarg;

@@ -9,16 +9,21 @@
 #include "../node/agent.h"
 #include "cli.h"
 
+const struct cli_option node_options[] = {
+	{ "store", 's', "URL", "the cell's store" },
+	{ "root", 'r', "DIR", "the node's root directory" },
+	{ "hostname", 'H', "H", "this server's name (default the machine's)" },
+	{ "cell", 'c', "NAME", "the cell's name" },
+	{ "cgroup-root", 'g', "NAME", "the containers' cgroup parent (default treadle)" },
+	{ "setup-timeout", 't', "SECS", "longest a container may take to be set up" },
+	{ "pids-max", 'p', "N", "pids limit of each container" },
+	{ "disk-read-bps", 'R', "SIZE", "disk read limit of each container (bytes/s)" },
+	{ "disk-write-bps", 'W', "SIZE", "disk write limit of each container (bytes/s)" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_node(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' },	   { "root", required_argument, NULL, 'r' },
-		{ "hostname", required_argument, NULL, 'H' },	   { "cell", required_argument, NULL, 'c' },
-		{ "cgroup-root", required_argument, NULL, 'g' },   { "setup-timeout", required_argument, NULL, 't' },
-		{ "pids-max", required_argument, NULL, 'p' },	   { "disk-read-bps", required_argument, NULL, 'R' },
-		{ "disk-write-bps", required_argument, NULL, 'W' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct node_agent_options o = { 0 };
 	struct error err = ERROR_INIT;
 	_cleanup_free_ char *root = NULL, *bin = NULL;
@@ -27,7 +32,7 @@ int cmd_node(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, node_options, false)) != -1) {
 		switch (c) {
 		case 's': o.store_url = optarg; break;
 		case 'r': o.root = optarg; break;

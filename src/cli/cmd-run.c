@@ -5,8 +5,10 @@
 
 #include <jansson.h>
 
+#include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "../manifest/manifest.h"
+#include "../manifest/merge.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
 #include "cli.h"
@@ -27,134 +29,110 @@ static void post(struct store *s, const char *inst, enum trace_type type, const 
 		fprintf(stderr, "treadle: warning: could not post the %s event of %s\n", trace_type_name(type), inst);
 }
 
-/* Quote one word for /bin/sh when it needs it. */
-static int append_word(char **cmd, const char *w)
-{
-	bool plain = *w != 0;
-	_cleanup_free_ char *q = NULL;
-	char *n;
-	size_t len = 0;
-
-	for (const char *p = w; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,@%+", *p))
-			plain = false;
-	if (plain)
-		q = strdup(w);
-	else {
-		q = malloc(strlen(w) * 4 + 3);
-		if (!q)
-			return -ENOMEM;
-		q[len++] = '\'';
-		for (const char *p = w; *p; p++) {
-			if (*p == '\'') {
-				memcpy(q + len, "'\\''", 4);
-				len += 4;
-			} else
-				q[len++] = *p;
-		}
-		q[len++] = '\'';
-		q[len] = 0;
-	}
-	if (!q)
-		return -ENOMEM;
-	n = *cmd ? strdup_printf("%s %s", *cmd, q) : strdup(q);
-	if (!n)
-		return -ENOMEM;
-	free(*cmd);
-	*cmd = n;
-	return 0;
-}
-
-struct run_opts {
-	const char *memory, *cpu, *disk, *service;
-	int64_t restart_limit, restart_interval;
-	json_t *endpoints;
+enum {
+	OPT_COUNT = 'n',
+	OPT_ENV = 'E',
+	OPT_MEMORY = 'M',
+	OPT_CPU = 'C',
+	OPT_DISK = 'D',
+	OPT_SERVICE = 'S',
+	OPT_LIMIT = 'l',
+	OPT_INTERVAL = 'i',
+	OPT_ENDPOINT = 'e',
 };
 
-/* The user manifest of `treadle run APP [opts] -- CMD...` (Treadmill cli/run.py). */
-static int build_manifest(const struct run_opts *o, char **cmdv, char **ret_text, struct error *err)
-{
-	_cleanup_free_ char *cmd = NULL;
-	const char *base;
-	json_t *m;
+const struct cli_option run_options[] = {
+	{ "manifest", 'm', "FILE", "the manifest (YAML or JSON); the flags below are merged over it", true },
+	{ "count", OPT_COUNT, "N", "instances to schedule, 1..1000 (default 1)" },
+	{ "env", OPT_ENV, "ENV", "environment: dev (default), qa, uat, prod" },
+	{ "memory", OPT_MEMORY, "SIZE", "memory, replaces the manifest's (default 100M)" },
+	{ "cpu", OPT_CPU, "PCT", "cpu, replaces the manifest's (default 10%)" },
+	{ "disk", OPT_DISK, "SIZE", "disk, replaces the manifest's (default 100M)" },
+	{ "service", OPT_SERVICE, "NAME", "the service the command runs as, or the flags apply to" },
+	{ "restart-limit", OPT_LIMIT, "N", "restart limit of the service(s) (a new service: 0)" },
+	{ "restart-interval", OPT_INTERVAL, "SECS", "restart interval of the service(s) (a new service: 60)" },
+	{ "endpoint", OPT_ENDPOINT, "NAME PORT", "add an endpoint, or set the port of the manifest's (repeatable)" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
 
-	for (char **w = cmdv; *w; w++)
-		if (append_word(&cmd, *w) < 0)
-			return error_sys(err, ENOMEM, "run");
-	base = strrchr(cmdv[0], '/');
-	base = base ? base + 1 : cmdv[0];
-	m = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:{s:I, s:I}}]}", "memory", o->memory, "cpu", o->cpu, "disk",
-		      o->disk, "services", "name", o->service ? o->service : base, "command", cmd, "restart", "limit",
-		      (json_int_t)o->restart_limit, "interval", (json_int_t)o->restart_interval);
-	if (!m)
-		return error_sys(err, ENOMEM, "run");
-	if (json_array_size(o->endpoints))
-		json_object_set(m, "endpoints", o->endpoints);
-	*ret_text = json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT);
-	json_decref(m);
-	return *ret_text ? 0 : error_sys(err, ENOMEM, "run");
+/* The user manifest: the file's (or an empty one) with the flags merged over it, validated. */
+static int run_manifest(const char *file, const struct manifest_run_flags *f, json_t **ret, struct error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	json_t *m = NULL;
+	size_t len;
+	int r;
+
+	if (file) {
+		r = read_file(file, &text, &len);
+		if (r < 0)
+			return error_set(err, r == -ENOENT || r == -EACCES || r == -EISDIR ? ERR_PERM : ERR_TEMP, -r,
+					 "%s: %s", file, strerror(-r));
+		r = manifest_parse(text, len, MANIFEST_AUTO, file, &m, err);
+	} else {
+		m = json_object();
+		r = m ? 0 : error_sys(err, ENOMEM, "run");
+	}
+	if (r >= 0)
+		r = manifest_merge_run(m, f, err);
+	if (r >= 0)
+		r = manifest_validate(m, false, err);
+	if (r < 0) {
+		json_decref(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "manifest", required_argument, NULL, 'm' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "env", required_argument, NULL, 'E' },
-		{ "memory", required_argument, NULL, 'M' },
-		{ "cpu", required_argument, NULL, 'C' },
-		{ "disk", required_argument, NULL, 'D' },
-		{ "service", required_argument, NULL, 'S' },
-		{ "restart-limit", required_argument, NULL, 'l' },
-		{ "restart-interval", required_argument, NULL, 'i' },
-		{ "endpoint", required_argument, NULL, 'e' },
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
-	struct run_opts o = { "100M", "10%", "100M", NULL, 0, 60, NULL };
+	struct manifest_run_flags f = { .restart_limit = -1, .restart_interval = -1 };
 	const char *manifest = NULL, *env = NULL, *root = NULL, *store_url = NULL, *app;
-	_cleanup_free_ char *text = NULL, *data = NULL, *prefix = NULL;
+	_cleanup_free_ char *data = NULL, *prefix = NULL, *url = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	struct error err = ERROR_INIT;
+	json_t *endpoints = json_array();
 	int64_t count = 1;
 	json_t *m = NULL;
 	uint64_t u;
 	int c, r, rc = EXIT_OK;
 
-	o.endpoints = json_array();
-	if (!o.endpoints)
+	if (!endpoints)
 		return EXIT_TEMP;
+	f.endpoints = endpoints;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "m:", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, run_options, false)) >= 0) {
 		switch (c) {
 		case 'm': manifest = optarg; break;
-		case 'E': env = optarg; break;
-		case 'M': o.memory = optarg; break;
-		case 'C': o.cpu = optarg; break;
-		case 'D': o.disk = optarg; break;
-		case 'S': o.service = optarg; break;
+		case OPT_ENV: env = optarg; break;
+		case OPT_MEMORY: f.memory = optarg; break;
+		case OPT_CPU: f.cpu = optarg; break;
+		case OPT_DISK: f.disk = optarg; break;
+		case OPT_SERVICE: f.service = optarg; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
-		case 'n':
+		case OPT_COUNT:
 			if (safe_atoi64(optarg, &count) < 0 || count < 1 || count > 1000)
 				rc = cli_usage_error("run", "--count: expected 1..1000, got '%s'", optarg);
 			break;
-		case 'l':
-			if (safe_atoi64(optarg, &o.restart_limit) < 0 || o.restart_limit < 0)
+		case OPT_LIMIT:
+			if (safe_atoi64(optarg, &f.restart_limit) < 0 || f.restart_limit < 0)
 				rc = cli_usage_error("run", "--restart-limit: expected an integer, got '%s'", optarg);
 			break;
-		case 'i':
+		case OPT_INTERVAL:
 			if (parse_duration(optarg, &u) < 0 || u > INT32_MAX)
 				rc = cli_usage_error("run", "--restart-interval: expected seconds, got '%s'", optarg);
-			o.restart_interval = (int64_t)u;
+			f.restart_interval = (int64_t)u;
 			break;
-		case 'e':
+		case OPT_ENDPOINT:
 			if (optind >= argc || safe_atou64(argv[optind], &u) < 0 || u > 65535) {
 				rc = cli_usage_error("run", "--endpoint NAME PORT: bad or missing port");
 				break;
 			}
-			json_array_append_new(o.endpoints, json_pack("{s:s, s:I}", "name", optarg, "port", (json_int_t)u));
+			json_array_append_new(endpoints, json_pack("{s:s, s:I}", "name", optarg, "port", (json_int_t)u));
 			optind++;
 			break;
 		default:
@@ -168,25 +146,22 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	app = argv[optind++];
-	if (manifest && optind < argc) {
-		rc = cli_usage_error("run", "give either -m MANIFEST or a command, not both");
-		goto out;
-	}
 	if (!manifest && optind >= argc) {
 		rc = cli_usage_error("run", "give -m MANIFEST or a command after '--'");
 		goto out;
 	}
+	f.command = argv + optind;
 
-	/* Validate everything before touching the store. */
-	if (manifest)
-		r = manifest_load_file(manifest, &m, &err);
-	else {
-		r = build_manifest(&o, argv + optind, &text, &err);
-		if (r >= 0)
-			r = manifest_load(text, strlen(text), MANIFEST_JSON, "command line", &m, &err);
+	/* Validate everything before touching the store.  On a ZooKeeper cell the submitting host
+	 * need not know the proid: the node checks it (and aborts the instance with reason proid). */
+	url = cli_store_url(root, store_url);
+	if (!url) {
+		rc = EXIT_TEMP;
+		goto out;
 	}
+	r = run_manifest(manifest, &f, &m, &err);
 	if (r >= 0)
-		r = manifest_check_appname(app, true, &err);
+		r = manifest_check_appname(app, !startswith(url, "zk://"), &err);
 	if (r >= 0)
 		r = manifest_schedule(m, app, env, &err);
 	if (r >= 0) {
@@ -222,24 +197,25 @@ int cmd_run(int argc, char **argv)
 out:
 	error_clear(&err);
 	json_decref(m);
-	json_decref(o.endpoints);
+	json_decref(endpoints);
 	return rc;
 }
 
+const struct cli_option stop_options[] = {
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
 int cmd_stop(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	struct error err = ERROR_INIT;
 	int c, r, rc = EXIT_OK;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, stop_options, false)) >= 0) {
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;

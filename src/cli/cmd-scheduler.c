@@ -236,25 +236,31 @@ static int parse_mode(const char *s, enum sched_mode *m)
 	return 0;
 }
 
+const struct cli_option scheduler_options[] = {
+	CLI_SECTION("simulate"),
+	{ "generate", 'g', NULL, "generate the input cell", true },
+	{ "mode", 'm', "MODE", "compat (default) or improved", true },
+	{ "out", 'o', "FILE", "write the results to FILE", true },
+	{ "quiet", 'q', NULL, "print only the summary", true },
+	{ "repeat", 'r', "N", "run N times", true },
+	{ "events", 'e', "FILE", "replay these events", true },
+	{ "help", 'h', NULL, "print this help", true },
+	CLI_SECTION("explain, view"),
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	{ "json", 'j', NULL, "print JSON" },
+	CLI_OPTIONS_END,
+};
+
 static int cmd_simulate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "generate", no_argument, NULL, 'g' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "repeat", required_argument, NULL, 'r' },
-		{ "events", required_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct sim_opts o = { .mode = SCHED_MODE_COMPAT };
 	struct error err = ERROR_INIT;
 	bool gen = false;
 	int ch, r;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "gm:o:qr:e:h", opts, NULL)) >= 0) {
+	while ((ch = cli_getopt(argc, argv, cli_section(scheduler_options, "simulate"), false)) >= 0) {
 		switch (ch) {
 		case 'g':
 			gen = true;
@@ -329,17 +335,11 @@ struct store_opts {
 
 static int parse_store_opts(const char *cmd, int argc, char **argv, struct store_opts *o)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	int ch;
 
 	memset(o, 0, sizeof(*o));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((ch = cli_getopt(argc, argv, cli_section(scheduler_options, "explain, view"), false)) >= 0) {
 		switch (ch) {
 		case CLI_OPT_ROOT:
 			o->root = optarg;

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "../basic/util.h"
+#include "../sched/sched-loader.h"
 #include "../store/store.h"
 #include "cli.h"
 
@@ -86,6 +87,39 @@ static json_t *finished_entry(struct store *s, const char *name)
 	return e;
 }
 
+/* Why each pending instance of list waits: the scheduler's explanation (scheduler explain), from the
+ * same model of the cell, loaded once and only when something is pending. */
+static void add_pending_reasons(struct store *s, json_t *list)
+{
+	_cleanup_sched_cell_ struct sched_cell *c = NULL;
+	struct error err = ERROR_INIT;
+	double now = now_realtime();
+	size_t i, pending = 0;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		pending += strcmp(json_string_value(json_object_get(e, "state")), "pending") == 0;
+	if (!pending)
+		return;
+	if (sched_load_store(s, now, &c, NULL, &err) < 0) {
+		error_clear(&err); /* the list stands without its reasons */
+		return;
+	}
+	json_array_foreach(list, i, e) {
+		_cleanup_free_ char *why = NULL;
+		const char *name = json_string_value(json_object_get(e, "name")), *p;
+		int app;
+
+		if (strcmp(json_string_value(json_object_get(e, "state")), "pending") != 0)
+			continue;
+		app = sched_app_find(c, name);
+		if (app < 0 || sched_explain(c, app, now, &why) < 0)
+			continue;
+		p = strstr(why, ": pending: ");
+		json_object_set_new(e, "why", json_string(p ? p + strlen(": pending: ") : why));
+	}
+}
+
 static void print_table(json_t *list)
 {
 	size_t i, w = strlen("INSTANCE");
@@ -116,7 +150,8 @@ static void print_table(json_t *list)
 				snprintf(info, sizeof(info), "%s", ts);
 		}
 		printf("%-*s  %-10s  %-20s  %s\n", (int)w, json_string_value(json_object_get(e, "name")),
-		       json_string_value(json_object_get(e, "state")), host ? host : "-", info);
+		       json_string_value(json_object_get(e, "state")), host ? host : "-",
+		       json_object_get(e, "why") ? json_string_value(json_object_get(e, "why")) : info);
 	}
 }
 
@@ -196,14 +231,15 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 	return rc;
 }
 
+const struct cli_option show_options[] = {
+	{ "json", 'j', NULL, "print JSON" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
 int cmd_show(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
 	static const char *const names[] = { "running", "pending", "scheduled", "finished", "all" };
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
@@ -215,7 +251,7 @@ int cmd_show(int argc, char **argv)
 	int c, r, rc = EXIT_OK;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, show_options, false)) >= 0) {
 		switch (c) {
 		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
@@ -286,6 +322,10 @@ int cmd_show(int argc, char **argv)
 			if (e)
 				json_array_append_new(list, e);
 		}
+	if (what != SHOW_FINISHED)
+		add_pending_reasons(s, list);
+	if (what != SHOW_FINISHED)
+		add_pending_reasons(s, list);
 	if (json) {
 		char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

@@ -42,27 +42,28 @@ enum {
 	OPT_DISK_WRITE_BPS,
 };
 
-static const struct option sproc_options[] = {
-	{ "root", required_argument, NULL, OPT_ROOT },
-	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
-	{ "limit", required_argument, NULL, OPT_LIMIT },
-	{ "interval", required_argument, NULL, OPT_INTERVAL },
-	{ "tombstones", required_argument, NULL, OPT_TOMBSTONES },
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "appevents", required_argument, NULL, OPT_APPEVENTS },
-	{ "instance", required_argument, NULL, OPT_INSTANCE },
-	{ "uniqueid", required_argument, NULL, OPT_UNIQUEID },
-	{ "service", required_argument, NULL, OPT_SERVICE },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "type", required_argument, NULL, OPT_TYPE },
-	{ "data", required_argument, NULL, OPT_DATA },
-	{ "payload", required_argument, NULL, OPT_PAYLOAD },
-	{ "cell", required_argument, NULL, OPT_CELL },
-	{ "setup-timeout", required_argument, NULL, OPT_SETUP_TIMEOUT },
-	{ "pids-max", required_argument, NULL, OPT_PIDS_MAX },
-	{ "disk-read-bps", required_argument, NULL, OPT_DISK_READ_BPS },
-	{ "disk-write-bps", required_argument, NULL, OPT_DISK_WRITE_BPS },
-	{ NULL, 0, NULL, 0 },
+
+const struct cli_option sproc_options[] = {
+	{ "root", OPT_ROOT, "DIR", "the node's root" },
+	{ "cgroup-root", OPT_CGROUP_ROOT, "NAME", "the containers' cgroup parent" },
+	{ "limit", OPT_LIMIT, "N", "restart limit" },
+	{ "interval", OPT_INTERVAL, "SECS", "restart interval" },
+	{ "tombstones", OPT_TOMBSTONES, "DIR", "tombstone directory" },
+	{ "id", OPT_ID, "ID", "the service's id" },
+	{ "appevents", OPT_APPEVENTS, "DIR", "app events directory" },
+	{ "instance", OPT_INSTANCE, "INSTANCE", "the instance" },
+	{ "uniqueid", OPT_UNIQUEID, "ID", "the container's unique id" },
+	{ "service", OPT_SERVICE, "NAME", "the service" },
+	{ "user", OPT_USER, "USER", "the user to run as" },
+	{ "type", OPT_TYPE, "TYPE", "event type" },
+	{ "data", OPT_DATA, "DATA", "event data" },
+	{ "payload", OPT_PAYLOAD, "PAYLOAD", "event payload" },
+	{ "cell", OPT_CELL, "NAME", "the cell's name" },
+	{ "setup-timeout", OPT_SETUP_TIMEOUT, "SECS", "longest a container may take to be set up" },
+	{ "pids-max", OPT_PIDS_MAX, "N", "pids limit" },
+	{ "disk-read-bps", OPT_DISK_READ_BPS, "SIZE", "disk read limit (bytes/s)" },
+	{ "disk-write-bps", OPT_DISK_WRITE_BPS, "SIZE", "disk write limit (bytes/s)" },
+	CLI_OPTIONS_END,
 };
 
 struct sproc_opts {
@@ -78,7 +79,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 
 	o->limit = o->interval = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", sproc_options, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, sproc_options, false)) != -1) {
 		switch (c) {
 		case OPT_ROOT: o->root = optarg; break;
 		case OPT_CGROUP_ROOT: o->cgroup_root = optarg; break;

@@ -255,18 +255,25 @@ static int watch_print(struct store *s, const char *path, int timeout_s)
 	}
 }
 
+const struct cli_option store_options[] = {
+	{ "store", 'S', "URL", "the cell's store (default $TREADLE_STORE, else file://<root>/store)" },
+	{ "root", 'R', "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" },
+	{ "ephemeral", 'e', NULL, "create: an ephemeral node (gone with this session; see --hold)", true },
+	{ "sequential", 's', NULL, "create: a sequential node (a 10-digit suffix)", true },
+	{ "parents", 'p', NULL, "create: create missing parents", true },
+	{ "recursive", 'r', NULL, "delete: with every child", true },
+	{ "version", 'V', "N", "set, delete: only if the node has this version" },
+	{ "stat", 't', NULL, "get: print the node's stat too" },
+	{ "data", 'd', NULL, "tree: print each node's data", true },
+	{ "hold", 'H', NULL, "create -e: keep the session (and the node) until killed" },
+	{ "timeout", 'T', "SEC", "wait, watch: give up after SEC seconds" },
+	{ "gone", 'g', NULL, "wait: until PATH is gone" },
+	{ "json", 'j', NULL, "get, ls, tree: print JSON" },
+	CLI_OPTIONS_END,
+};
+
 int cmd_store(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "store", required_argument, NULL, 'S' },   { "root", required_argument, NULL, 'R' },
-		{ "ephemeral", no_argument, NULL, 'e' },     { "sequential", no_argument, NULL, 's' },
-		{ "parents", no_argument, NULL, 'p' },	     { "recursive", no_argument, NULL, 'r' },
-		{ "version", required_argument, NULL, 'V' }, { "stat", no_argument, NULL, 't' },
-		{ "data", no_argument, NULL, 'd' },	     { "hold", no_argument, NULL, 'H' },
-		{ "timeout", required_argument, NULL, 'T' }, { "gone", no_argument, NULL, 'g' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	struct store_args a = { .version = -1 };
 	struct error err = ERROR_INIT;
 	_cleanup_store_ struct store *s = NULL;
@@ -276,7 +283,7 @@ int cmd_store(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "esprd", longopts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, store_options, false)) >= 0) {
 		switch (c) {
 		case 'S':
 			a.url = optarg;

@@ -186,15 +186,16 @@ static void on_sched(struct store *s _unused_, enum store_event e _unused_, cons
 	((struct follow *)ud)->sched_armed = false;
 }
 
+const struct cli_option trace_options[] = {
+	{ "follow", 'f', NULL, "keep printing new events until a terminal one", true },
+	{ "json", 'j', NULL, "one JSON object per event" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
 int cmd_trace(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "root", required_argument, NULL, CLI_OPT_ROOT },
-		{ "store", required_argument, NULL, CLI_OPT_STORE },
-		{}
-	};
 	const char *root = NULL, *store_url = NULL, *inst;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_strv_free_ char **printed = NULL;
@@ -207,7 +208,7 @@ int cmd_trace(int argc, char **argv)
 	char shard[5];
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
+	while ((c = cli_getopt(argc, argv, trace_options, false)) >= 0) {
 		switch (c) {
 		case 'f': follow = true; break;
 		case 'j': json = true; break;

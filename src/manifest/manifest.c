@@ -560,8 +560,8 @@ static enum manifest_format guess_format(const char *text, size_t len, const cha
 	return MANIFEST_YAML;
 }
 
-int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
-		  struct error *err)
+int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
+		   struct error *err)
 {
 	json_t *m = NULL;
 	int r;
@@ -585,6 +585,19 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 		json_decref(m);
 		return error_set(err, ERR_PERM, 0, "%s: the manifest must be a mapping", source);
 	}
+	*ret = m;
+	return 0;
+}
+
+int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
+		  struct error *err)
+{
+	json_t *m = NULL;
+	int r;
+
+	r = manifest_parse(text, len, fmt, source, &m, err);
+	if (r < 0)
+		return r;
 	r = validate(m, 0, err);
 	if (r < 0) {
 		json_decref(m);

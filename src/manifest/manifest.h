@@ -25,6 +25,9 @@ enum manifest_format { MANIFEST_AUTO, MANIFEST_YAML, MANIFEST_JSON };
 int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
 		  struct error *err);
 int manifest_load_file(const char *path, json_t **ret, struct error *err);
+/* The parsing half of manifest_load: syntax checked, a mapping, not validated. */
+int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
+		   struct error *err);
 
 /* Validate a manifest already in memory (same messages as manifest_load).
  * With scheduled, it is a scheduled/cached manifest: proid and environment

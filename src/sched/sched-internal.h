@@ -72,6 +72,7 @@ struct sched_node {
 	int partition;
 	int app_head, app_tail, napps;
 	double up_since, valid_until;
+	char *down_why; /* sched_explain: why a down server is down ("blacked out: <reason>"), or NULL */
 	int order_pos; /* index in srv_order */
 	int pos;	/* index in the parent's children */
 	int rr;		/* improved mode: start of the window of children compared next */

@@ -216,10 +216,11 @@ static int load_buckets(struct loader *l)
 
 static int load_servers(struct loader *l, double now)
 {
-	_cleanup_strv_free_ char **names = NULL, **present = NULL;
+	_cleanup_strv_free_ char **names = NULL, **present = NULL, **black = NULL;
 
 	store_children(l->s, "/servers", &names, NULL, NULL);
 	store_children(l->s, "/server.presence", &present, NULL, NULL);
+	store_children(l->s, "/blackedout.servers", &black, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
 		_cleanup_free_ char *p = strdup_printf("/servers/%s", names[i]);
 		json_t *j = p ? get_json(l, p) : NULL;
@@ -242,7 +243,24 @@ static int load_servers(struct loader *l, double now)
 				     json_is_number(up) ? json_number_value(up) : now, 0);
 		if (s < 0)
 			fprintf(l->warn, "%s: cannot add server\n", p);
-		else if (!strv_contains(present, names[i]))
+		else if (strv_contains(black, names[i])) {
+			/* blacked out: down whatever its presence says, as the master has it; the reason
+			 * (a JSON string) is for explanations */
+			_cleanup_free_ char *bp = strdup_printf("/blackedout.servers/%s", names[i]), *data = NULL;
+			_cleanup_free_ char *why = NULL;
+			json_t *rj = NULL;
+			const char *rs = "";
+
+			if (bp && store_get(l->s, bp, &data, NULL, NULL, NULL, NULL) == 0 && data) {
+				rj = json_loads(data, JSON_DECODE_ANY, NULL);
+				rs = json_is_string(rj) ? json_string_value(rj) : data;
+			}
+			why = strdup_printf("blacked out%s%s", *rs ? ": " : "", rs);
+			sched_server_set_state(l->c, s, SCHED_DOWN, now);
+			if (why)
+				sched_server_set_down_reason(l->c, s, why);
+			json_decref(rj);
+		} else if (!strv_contains(present, names[i]))
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
 		json_decref(j);
 	}

@@ -469,6 +469,7 @@ void sched_cell_free(struct sched_cell *c)
 		return;
 	for (i = 0; i < c->nnodes; i++) {
 		free(c->nodes[i].name);
+		free(c->nodes[i].down_why);
 		free(c->nodes[i].children);
 		free(c->nodes[i].seg);
 	}
@@ -3489,12 +3490,25 @@ static int first_failure(const struct sched_cell *c, int s, const struct sched_a
 	return -1;
 }
 
+int sched_server_set_down_reason(struct sched_cell *c, int server, const char *why)
+{
+	char *w = NULL;
+
+	if (!valid_node(c, server) || !c->nodes[server].server)
+		return -EINVAL;
+	if (why && !(w = strdup(why)))
+		return -ENOMEM;
+	free(c->nodes[server].down_why);
+	c->nodes[server].down_why = w;
+	return 0;
+}
+
 int sched_explain(struct sched_cell *c, int app, double now, char **ret)
 {
 	const struct sched_app *a;
 	struct sched_app_info ai;
 	size_t count[WHY_MAX] = { 0 }, down = 0, frozen = 0, other_part = 0, total = 0, fits = 0;
-	int example[WHY_MAX];
+	int example[WHY_MAX], down_example = -1, frozen_example = -1;
 	int part, r;
 	char *buf = NULL;
 	size_t len = 0;
@@ -3551,11 +3565,14 @@ int sched_explain(struct sched_cell *c, int app, double now, char **ret)
 		}
 		total++;
 		if (c->nodes[s].state == SCHED_DOWN) {
-			down++;
+			/* the example: a server whose reason is known, else the first */
+			if (!down++ || (!c->nodes[down_example].down_why && c->nodes[s].down_why))
+				down_example = s;
 			continue;
 		}
 		if (c->nodes[s].state == SCHED_FROZEN) {
-			frozen++;
+			if (!frozen++)
+				frozen_example = s;
 			continue;
 		}
 		w = first_failure(c, s, a, now, &node);
@@ -3577,10 +3594,15 @@ int sched_explain(struct sched_cell *c, int app, double now, char **ret)
 			fits, c->parts[part].label);
 		goto done;
 	}
-	fprintf(f, "no server of partition %s fits (%zu servers", c->parts[part].label, total);
-	if (down || frozen)
-		fprintf(f, ", %zu down, %zu frozen", down, frozen);
-	fprintf(f, "):");
+	/* Every refusal is named: down and frozen servers too (a blacked-out server is down). */
+	fprintf(f, "no server of partition %s fits (%zu servers):", c->parts[part].label, total);
+	if (down) {
+		const struct sched_node *n = &c->nodes[down_example];
+
+		fprintf(f, " %zu down (e.g. %s, %s);", down, n->name, n->down_why ? n->down_why : "not present");
+	}
+	if (frozen)
+		fprintf(f, " %zu frozen (e.g. %s);", frozen, c->nodes[frozen_example].name);
 	for (int w = 0; w < WHY_MAX; w++) {
 		int n;
 

@@ -255,6 +255,10 @@ int sched_partition_count(const struct sched_cell *c);
  * (*ret owned by the caller).  Names the failed constraint and its level. */
 int sched_explain(struct sched_cell *c, int app, double now, char **ret);
 
+/* Why a server is down, named by sched_explain ("blacked out: disk swap"); NULL clears it.  The model
+ * keeps a copy; only explanations read it. */
+int sched_server_set_down_reason(struct sched_cell *c, int server, const char *why);
+
 /* ---- Treadmill helpers exposed for tests ---------------------------------- */
 
 /* Utilization score max_d (demand_d - allocated_d) / available_d. */
