@@ -12,6 +12,8 @@ int cmd_cell(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, CLI_OPT_ROOT },
+		{ "store", required_argument, NULL, CLI_OPT_STORE },
+		{ "roles", required_argument, NULL, 'R' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "cgroup-root", required_argument, NULL, 'g' },
@@ -21,7 +23,7 @@ int cmd_cell(int argc, char **argv)
 	};
 	struct cell_options o = { 0 };
 	struct error err = ERROR_INIT;
-	const char *root = NULL, *verb;
+	const char *root = NULL, *verb, *roles = NULL, *e;
 	bool json = false;
 	int c, timeout_ms = 0;
 
@@ -32,6 +34,8 @@ int cmd_cell(int argc, char **argv)
 	while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: o.store_url = optarg; break;
+		case 'R': roles = optarg; break;
 		case 'd': o.daemon = true; break;
 		case 'H': o.hostname = optarg; break;
 		case 'g': o.cgroup_root = optarg; break;
@@ -50,6 +54,18 @@ int cmd_cell(int argc, char **argv)
 	o.ready_timeout_ms = timeout_ms;
 
 	if (strcmp(verb, "up") == 0) {
+		/* settings from the environment (a systemd unit's EnvironmentFile);
+		 * options win */
+		if (!o.store_url && (e = getenv("TREADLE_STORE")) && *e)
+			o.store_url = e;
+		if (!roles && (e = getenv("TREADLE_ROLES")) && *e)
+			roles = e;
+		if (!o.hostname && (e = getenv("TREADLE_HOSTNAME")) && *e)
+			o.hostname = e;
+		if (!o.cgroup_root && (e = getenv("TREADLE_CGROUP_ROOT")) && *e)
+			o.cgroup_root = e;
+		if (roles && cell_roles_parse(roles, &o.roles) < 0)
+			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);
 		if (cell_up(&o, &err) < 0)
 			return error_report(&err);
 		printf("cell running at %s (stop it with: treadle cell down --root %s)\n", o.root, o.root);

@@ -9,8 +9,10 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage" },
 	{ "version", cmd_version, "", "print the version" },
-	{ "cell", cmd_cell, "up|down|status [--root DIR] [--daemon] [--hostname H] [--cgroup-root NAME] [--json]",
-	  "start, stop or inspect a single-machine cell" },
+	{ "cell", cmd_cell,
+	  "up|down|status [--root DIR] [--store zk://...] [--roles master,node] [--daemon] [--hostname H] "
+	  "[--cgroup-root NAME] [--timeout SECS] [--json]",
+	  "start, stop or inspect a cell server (the whole single-machine cell, or one server of a ZooKeeper cell)" },
 	{ "run", cmd_run,
 	  "APP -m MANIFEST [--count N] [--env ENV] | APP [--memory M] [--cpu C] [--disk D] [--restart-limit N] "
 	  "[--restart-interval S] [--endpoint NAME PORT]... [--count N] -- CMD...",
