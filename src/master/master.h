@@ -27,7 +27,7 @@ struct master_options {
 /* A dead leader is replaced when its session expires: short, for failover
  * within 5 s (docs/MASTER.md "Session timeouts"); $TREADLE_ZK_SESSION_TIMEOUT
  * overrides it. */
-#define MASTER_SESSION_TIMEOUT_MS 4000
+#define MASTER_SESSION_TIMEOUT_MS 3000
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).  Blocks
  * SIGTERM/SIGINT/SIGPIPE and takes them through a signalfd. */
