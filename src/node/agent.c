@@ -37,7 +37,8 @@ extern char **environ;
 #define TICK_MS 500
 #define MAX_CLEANUPS 8
 #define CLEANUP_RETRY_MS 2000
-#define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
+#define SVSCAN_WAIT_MS 5000
+#define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */ /* at start, for the s6-svscan of N/running (started beside us) */
 
 /* What N/stop (written by `treadle cell down`) asks for. */
 enum drain {
@@ -876,13 +877,18 @@ static void monitor_sync(struct agent *a)
 			if (!path)
 				return;
 			if (sv_tombstone_parse(*t, &id, &e) == 0 && (comma = strchr(id, ','))) {
-				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL;
+				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL, *rel = NULL;
 				json_t *o;
 
 				*comma = 0;
 				cdir = node_app_dir(a->o->root, id);
 				ei = cdir ? strdup_printf("%s/data/exitinfo", cdir) : NULL;
-				if (ei && exists(cdir)) {
+				rel = cdir ? strdup_printf("%s/" RELEASED_REL, cdir) : NULL;
+
+				if (rel && exists(rel))
+					LOG("%s: service %s exited (rc %d, signal %d): released, not final", id, comma + 1,
+					    e.rc, e.sig);
+				else if (ei && exists(cdir)) {
 					o = json_pack("{s:s, s:i, s:i, s:f}", "service", comma + 1, "return_code", e.rc,
 						      "signal", e.sig, "timestamp", e.ts);
 					js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -1142,12 +1148,14 @@ static void drain_check(struct agent *a)
 /* Every linked container goes down once, on purpose.  finish: the flag in its
  * services dir makes each service's exit final whatever its restart policy
  * (sproc finish), so the first one becomes its exitinfo and the cleanup posts
- * `finished`; release: terminated as if unplaced (no terminal event, the
- * instance stays in /scheduled and the master places it again). */
+ * `finished`.  release: data/released keeps the services' exits out of
+ * exitinfo (monitor), so it ends with no terminal event, archived as
+ * unfinished: the instance stays in /scheduled; the masters move it once
+ * this server's presence is gone, or, if the server is back first, the node
+ * starts a new container for it. */
 static void drain_sync(struct agent *a)
 {
 	_cleanup_strv_free_ char **run = NULL;
-	bool nudge = false;
 
 	if (a->drain == DRAIN_NONE || dir_list(a->p_running, 1, &run) < 0)
 		return;
@@ -1157,24 +1165,18 @@ static void drain_sync(struct agent *a)
 
 		if (!cdir || !exists(cdir))
 			continue;
-		if (a->drain == DRAIN_RELEASE) {
-			terminate(a, *r, u);
-			nudge = true;
-			continue;
-		}
 		svcs = strdup_printf("%s/data/services", cdir);
-		flag = strdup_printf("%s/" SPROC_STOPPED_REL, cdir);
+		flag = a->drain == DRAIN_RELEASE ? strdup_printf("%s/" RELEASED_REL, cdir)
+						 : strdup_printf("%s/" SPROC_STOPPED_REL, cdir);
 		if (!svcs || !flag)
 			return;
 		if (!exists(flag)) {
 			(void)mkdir_p(svcs, 0755);
 			(void)touch(flag);
-			LOG("%s: stopping %s", *r, u);
+			LOG("%s: stopping %s (%s)", *r, u, a->drain == DRAIN_RELEASE ? "released" : "finishes");
 		}
 		(void)sv_control(cdir, "d");
 	}
-	if (nudge)
-		(void)sv_svscan_control(a->p_running, "an");
 }
 
 static void tick(struct agent *a)
