@@ -18,6 +18,11 @@ cleanup() {
 	trap - EXIT
 	"$T" cell down --root "$RB" --timeout 20 >/dev/null 2>&1
 	"$T" cell down --root "$RA" --timeout 20 >/dev/null 2>&1
+	# s6 restarts a crashed daemon: look for sanitizer reports in the logs
+	if grep -l -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$RA"/log/*/current "$RB"/log/*/current 2>/dev/null; then
+		grep -h -A12 -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$RA"/log/*/current "$RB"/log/*/current | head -40
+		rc=1
+	fi
 	[ -n "$FG" ] && { kill "$FG" 2>/dev/null; wait "$FG" 2>/dev/null; }
 	for c in /sys/fs/cgroup/*/"$CG"; do [ -e "$c" ] && rmdir "$c" 2>/dev/null; done
 	rm -rf "$R"

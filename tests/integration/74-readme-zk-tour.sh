@@ -24,6 +24,10 @@ cleanup() {
 	local rc=$?
 	trap - EXIT
 	for s in s1 s2; do [ -e "$T/$s/cell.json" ] && "$BIN" cell down --root "$T/$s" --timeout 20 >/dev/null 2>&1; done
+	if grep -l -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$T"/s[12]/log/*/current 2>/dev/null; then
+		grep -h -A12 -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$T"/s[12]/log/*/current | head -40
+		rc=1
+	fi
 	for p in "$T"/zk/*/pid; do [ -e "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	for c in /sys/fs/cgroup/*/"$CG"-s1 /sys/fs/cgroup/*/"$CG"-s2; do [ -e "$c" ] && rmdir "$c" 2>/dev/null; done
 	rm -rf "$T"
