@@ -114,6 +114,10 @@ int cmd_cell(int argc, char **argv)
 			       json_is_true(json_object_get(j, "running")) ? "running" : "not running");
 			if (json_object_get(j, "hostname"))
 				printf("hostname  %s\n", json_string_value(json_object_get(j, "hostname")));
+			if (json_object_get(j, "store"))
+				printf("store     %s\n", json_string_value(json_object_get(j, "store")));
+			if (json_object_get(j, "roles"))
+				printf("roles     %s\n", json_string_value(json_object_get(j, "roles")));
 			json_object_foreach(json_object_get(j, "services"), k, v)
 				printf("service   %-8s %s pid %lld for %llds\n", k,
 				       json_is_true(json_object_get(v, "up")) ? "up  " : "down",
