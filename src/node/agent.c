@@ -37,14 +37,14 @@ extern char **environ;
 #define TICK_MS 500
 #define MAX_CLEANUPS 8
 #define CLEANUP_RETRY_MS 2000
-#define SVSCAN_WAIT_MS 5000
-#define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */ /* at start, for the s6-svscan of N/running (started beside us) */
+#define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
+#define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */
 
 /* What N/stop (written by `treadle cell down`) asks for. */
 enum drain {
 	DRAIN_NONE,
 	DRAIN_FINISH,  /* "finish": containers stopped on purpose, their instances finish */
-	DRAIN_RELEASE, /* "release": containers terminated, their instances stay scheduled (re-placed) */
+	DRAIN_RELEASE, /* "release": containers stopped, no terminal event: their instances stay scheduled */
 };
 
 enum { TAG_STORE = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_TIMER, TAG_MAX_ };
