@@ -1,4 +1,4 @@
-/* cell.c: single-machine cell up / down / status. */
+/* cell.c: a server of a cell (single-machine or on ZooKeeper): up / down / status. */
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 #include "../basic/util.h"
 #include "../container/container.h"
 #include "../store/store.h"
+#include "../supervisor/supervisor.h"
 #include "cell.h"
 
 static const char *const services[] = { "master", "node", "running" };
@@ -135,19 +136,41 @@ static int capture(char *const argv[], char **out)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
 }
 
-/* Does the s6-svscan of scan dir `dir` run?  (Its control FIFO has a reader.) */
+/* Does the s6-svscan of scan dir `dir` run?  (Its control FIFO has a reader;
+ * writing nothing only opens it.) */
 static bool svscan_running(const char *dir)
 {
-	_cleanup_free_ char *fifo = strdup_printf("%s/.s6-svscan/control", dir);
-	int fd;
+	return sv_svscan_control(dir, "") == 0;
+}
 
-	if (!fifo)
-		return false;
-	fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+int cell_roles_parse(const char *s, unsigned *ret)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	char *cur = copy, *f;
+	unsigned roles = 0, bit;
+
+	if (!copy)
+		return -ENOMEM;
+	while ((f = next_field(&cur, ","))) {
+		if (strcmp(f, "master") == 0)
+			bit = CELL_ROLE_MASTER;
+		else if (strcmp(f, "node") == 0)
+			bit = CELL_ROLE_NODE;
+		else
+			return -EINVAL;
+		if (roles & bit)
+			return -EINVAL;
+		roles |= bit;
+	}
+	if (!roles)
+		return -EINVAL;
+	*ret = roles;
+	return 0;
+}
+
+static const char *roles_name(unsigned roles)
+{
+	return roles == CELL_ROLE_MASTER ? "master" : roles == CELL_ROLE_NODE ? "node" : "master,node";
 }
 
 int cell_is_running(const char *root)
@@ -186,27 +209,49 @@ static int write_service(const char *svcdir, const char *logdir, const char *nam
 	return 0;
 }
 
-static int store_ready(struct store *s, const char *hostname)
+/* The roles of this server are up: its master joined the election (data
+ * "<hostname>.<pid>"; on ZooKeeper another server's master may lead) and its
+ * node is in /server.presence. */
+static int store_ready(struct store *s, const char *hostname, unsigned roles)
 {
-	_cleanup_strv_free_ char **lead = NULL, **pres = NULL;
+	if (roles & CELL_ROLE_MASTER) {
+		_cleanup_strv_free_ char **lead = NULL;
+		bool mine = false;
 
-	if (store_children(s, "/election/master", &lead, NULL, NULL) < 0 || !lead || !lead[0])
-		return 0;
-	if (store_children(s, "/server.presence", &pres, NULL, NULL) < 0)
-		return 0;
-	for (char **p = pres; p && *p; p++)
-		if (strcmp(*p, hostname) == 0 || (startswith(*p, hostname) && (*p)[strlen(hostname)] == '#'))
-			return 1;
-	return 0;
+		if (store_children(s, "/election/master", &lead, NULL, NULL) < 0 || !lead || !lead[0])
+			return 0;
+		for (char **l = lead; *l && !mine; l++) {
+			_cleanup_free_ char *p = strdup_printf("/election/master/%s", *l), *d = NULL;
+
+			if (p && store_get(s, p, &d, NULL, NULL, NULL, NULL) >= 0 && d && startswith(d, hostname) &&
+			    d[strlen(hostname)] == '.')
+				mine = true;
+		}
+		if (!mine)
+			return 0;
+	}
+	if (roles & CELL_ROLE_NODE) {
+		_cleanup_strv_free_ char **pres = NULL;
+		bool found = false;
+
+		if (store_children(s, "/server.presence", &pres, NULL, NULL) < 0)
+			return 0;
+		for (char **p = pres; p && *p && !found; p++)
+			found = strcmp(*p, hostname) == 0 || (startswith(*p, hostname) && (*p)[strlen(hostname)] == '#');
+		if (!found)
+			return 0;
+	}
+	return 1;
 }
 
 int cell_up(const struct cell_options *o, struct error *err)
 {
 	_cleanup_free_ char *root = NULL, *bin = NULL, *svc = NULL, *logd = NULL, *store = NULL, *node = NULL;
 	_cleanup_free_ char *qbin = NULL, *qstore = NULL, *qnode = NULL, *qhost = NULL, *qcg = NULL, *qrun = NULL;
-	_cleanup_free_ char *cmd = NULL, *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL;
+	_cleanup_free_ char *cmd = NULL, *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL, *stopf = NULL;
 	char host[HOST_NAME_MAX + 1] = "";
 	const char *hostname = o->hostname, *cg = o->cgroup_root ? o->cgroup_root : "treadle";
+	unsigned roles = o->roles ? o->roles : CELL_ROLES_ALL;
 	json_t *j;
 	pid_t pid;
 	int r;
@@ -222,17 +267,23 @@ int cell_up(const struct cell_options *o, struct error *err)
 			return error_sys(err, errno, "gethostname");
 		hostname = host;
 	}
+	if (!*hostname || strchr(hostname, '/'))
+		return error_set(err, ERR_USAGE, 0, "--hostname: expected a name, got '%s'", hostname);
 	if (strchr(cg, '/') || !*cg)
 		return error_set(err, ERR_USAGE, 0, "--cgroup-root: expected a name, got '%s'", cg);
+	if (o->store_url && !startswith(o->store_url, "zk://") && !startswith(o->store_url, "file://"))
+		return error_set(err, ERR_USAGE, 0, "--store: expected zk://HOSTS[/CHROOT] or file://DIR, got '%s'",
+				 o->store_url);
 	svc = path_join(root, "svc");
 	logd = path_join(root, "log");
 	store = path_join(root, "store");
 	node = path_join(root, "node");
 	runningd = node ? path_join(node, "running") : NULL;
-	url = strdup_printf("file://%s", store ? store : "");
+	stopf = node ? path_join(node, "stop") : NULL;
+	url = o->store_url ? strdup(o->store_url) : strdup_printf("file://%s", store ? store : "");
 	pidfile = path_join(root, "cell.pid");
 	cfg = path_join(root, "cell.json");
-	if (!svc || !logd || !store || !node || !runningd || !url || !pidfile || !cfg)
+	if (!svc || !logd || !store || !node || !runningd || !stopf || !url || !pidfile || !cfg)
 		return error_sys(err, ENOMEM, "cell");
 	if (svscan_running(svc))
 		return error_set(err, ERR_PERM, 0, "a cell already runs at %s (stop it with 'treadle cell down --root %s')",
@@ -242,9 +293,13 @@ int cell_up(const struct cell_options *o, struct error *err)
 	r = rm_rf(svc);
 	if (r < 0)
 		return error_sys(err, -r, "removing %s", svc);
-	if ((r = mkdir_p(svc, 0755)) < 0 || (r = mkdir_p(logd, 0755)) < 0 || (r = mkdir_p(store, 0700)) < 0 ||
-	    (r = mkdir_p(runningd, 0755)) < 0)
+	if ((r = mkdir_p(svc, 0755)) < 0 || (r = mkdir_p(logd, 0755)) < 0 ||
+	    (!o->store_url && (r = mkdir_p(store, 0700)) < 0) ||
+	    ((roles & CELL_ROLE_NODE) && (r = mkdir_p(runningd, 0755)) < 0))
 		return error_sys(err, -r, "creating the cell directories under %s", root);
+	/* the last cell down's request to the node agent (docs/NODE.md) */
+	if (unlink(stopf) < 0 && errno != ENOENT)
+		return error_sys(err, errno, "removing %s", stopf);
 
 	qbin = shquote(bin);
 	qstore = shquote(url);
@@ -255,21 +310,26 @@ int cell_up(const struct cell_options *o, struct error *err)
 	if (!qbin || !qstore || !qnode || !qhost || !qcg || !qrun)
 		return error_sys(err, ENOMEM, "cell");
 
-	cmd = strdup_printf("exec %s master --store %s --hostname %s", qbin, qstore, qhost);
-	if (!cmd || write_service(svc, logd, "master", cmd, err) < 0)
-		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-	free(cmd);
-	cmd = strdup_printf("exec %s node --store %s --root %s --hostname %s --cgroup-root %s", qbin, qstore, qnode,
-			    qhost, qcg);
-	if (!cmd || write_service(svc, logd, "node", cmd, err) < 0)
-		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-	free(cmd);
-	cmd = strdup_printf("mkdir -p %s\nexec s6-svscan %s", qrun, qrun);
-	if (!cmd || write_service(svc, logd, "running", cmd, err) < 0)
-		return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+	if (roles & CELL_ROLE_MASTER) {
+		cmd = strdup_printf("exec %s master --store %s --hostname %s", qbin, qstore, qhost);
+		if (!cmd || write_service(svc, logd, "master", cmd, err) < 0)
+			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+		free(cmd);
+		cmd = NULL;
+	}
+	if (roles & CELL_ROLE_NODE) {
+		cmd = strdup_printf("exec %s node --store %s --root %s --hostname %s --cgroup-root %s", qbin, qstore,
+				    qnode, qhost, qcg);
+		if (!cmd || write_service(svc, logd, "node", cmd, err) < 0)
+			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+		free(cmd);
+		cmd = strdup_printf("mkdir -p %s\nexec s6-svscan %s", qrun, qrun);
+		if (!cmd || write_service(svc, logd, "running", cmd, err) < 0)
+			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+	}
 
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "hostname", hostname, "cgroup_root", cg, "treadle", bin, "store",
-		      url, "root", root);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "hostname", hostname, "cgroup_root", cg, "treadle", bin, "store",
+		      url, "root", root, "roles", roles_name(roles));
 	if (j) {
 		_cleanup_free_ char *t = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
 		json_decref(j);
@@ -311,7 +371,7 @@ int cell_up(const struct cell_options *o, struct error *err)
 			write_file_atomic(pidfile, p, strlen(p), 0644);
 	}
 
-	/* Wait until the master leads and the node is present. */
+	/* Wait until this server's roles are up. */
 	{
 		_cleanup_store_ struct store *s = NULL;
 		uint64_t deadline = now_monotonic_ms() + (uint64_t)(o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000);
@@ -324,14 +384,15 @@ int cell_up(const struct cell_options *o, struct error *err)
 						 logd);
 			if (!s && store_open(url, NULL, &s, &serr) < 0)
 				error_clear(&serr);
-			if (s && store_ready(s, hostname))
+			if (s && store_ready(s, hostname, roles))
 				return 0;
 			if (now_monotonic_ms() > deadline)
 				return error_set(err, ERR_TEMP, 0,
-						 "the cell at %s is not ready after %d ms (master leading, node %s present); "
-						 "see %s/master/current and %s/node/current",
-						 root, o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000, hostname, logd,
-						 logd);
+						 "the cell at %s is not ready after %d ms (%s%s%s); see the logs in %s",
+						 root, o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000,
+						 roles & CELL_ROLE_MASTER ? "master in the election" : "",
+						 roles == CELL_ROLES_ALL ? ", " : "",
+						 roles & CELL_ROLE_NODE ? "node present" : "", logd);
 			if (s)
 				store_wait(s, 50);
 			else
@@ -494,8 +555,9 @@ static int sweep_loops(const char *root)
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
-	_cleanup_free_ char *cg = NULL, *node_root = NULL, *apps = NULL, *running = NULL;
+	_cleanup_free_ char *cg = NULL, *node_root = NULL, *apps = NULL, *running = NULL, *stopf = NULL, *appev = NULL;
 	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
+	bool embedded;
 	uint64_t deadline;
 	json_t *j;
 
@@ -509,53 +571,70 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 	node_root = path_join(root, "node");
 	apps = path_join(root, "node/apps");
 	running = path_join(root, "node/running");
-	if (!svc || !cfg || !node_root || !apps || !running)
+	stopf = path_join(root, "node/stop");
+	appev = path_join(root, "node/appevents");
+	if (!svc || !cfg || !node_root || !apps || !running || !stopf || !appev)
 		return error_sys(err, ENOMEM, "cell down");
 	if (read_file(cfg, &data, NULL) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (no cell.json)", root);
 	j = json_loads(data, 0, NULL);
 	cg = strdup(json_string_value(json_object_get(j, "cgroup_root")) ?: "treadle");
+	embedded = startswith(json_string_value(json_object_get(j, "store")) ?: "file://", "file://");
 	json_decref(j);
 	if (!cg)
 		return error_sys(err, ENOMEM, "cell down");
 
 	rep->was_running = svscan_running(svc);
-	if (rep->was_running) {
-		_cleanup_strv_free_ char **ents = NULL;
+	if (rep->was_running && access(node_root, F_OK) == 0) {
+		/* 1. Containers down on purpose, master and node still up: the node
+		 *    agent (asked through R/node/stop, docs/NODE.md) stops each one
+		 *    once and starts none; on the embedded store each instance
+		 *    finishes (its exit is its terminal event, whatever its restart
+		 *    policy), on ZooKeeper each is released for the masters to place
+		 *    elsewhere.  The node cleans them up as usual (logs archived,
+		 *    cgroups and volume released).  Wait until apps/ is empty, for at
+		 *    most 2/3 of the timeout; if the agent does not act within half
+		 *    of that (it is not running), the containers are downed here. */
+		const char *mode = embedded ? "finish\n" : "release\n";
+		uint64_t start = now_monotonic_ms(), fallback = start + (uint64_t)timeout_ms / 3;
+		int r;
 
-		/* 1. Containers down, master and node still up: the node sees each
-		 *    container exit and cleans it up as usual (archives its logs,
-		 *    releases its cgroups and volume, posts its terminal event), the
-		 *    master removes the finished instances' placements.  Wait until
-		 *    apps/ is empty, for at most 2/3 of the timeout. */
-		deadline = now_monotonic_ms() + (uint64_t)timeout_ms * 2 / 3;
+		deadline = start + (uint64_t)timeout_ms * 2 / 3;
+		r = write_file_atomic(stopf, mode, strlen(mode), 0644);
+		if (r < 0)
+			return error_sys(err, -r, "writing %s", stopf);
 		for (unsigned round = 0;; round++) {
 			_cleanup_strv_free_ char **left = NULL;
 
-			/* (re)issue the downs every second: a container the node was
-			 * still configuring appears in running/ later */
-			if (round % 20 == 0 && dir_list(running, 1, &ents) >= 0) {
-				for (char **e = ents; *e; e++) {
-					_cleanup_free_ char *p = path_join(running, *e);
-					char *const down[] = { "s6-svc", "-d", p, NULL };
+			if (now_monotonic_ms() > fallback && round % 20 == 0) {
+				_cleanup_strv_free_ char **ents = NULL;
 
-					if (p)
-						run_wait(down, true);
-				}
-				strv_free(ents);
-				ents = NULL;
+				if (dir_list(running, 1, &ents) >= 0)
+					for (char **e = ents; *e; e++) {
+						_cleanup_free_ char *p = path_join(running, *e);
+
+						if (p)
+							(void)sv_control(p, "d");
+					}
 			}
-			if (dir_list(apps, 1, &left) < 0 || !left[0] || now_monotonic_ms() > deadline)
+			if (now_monotonic_ms() > deadline)
 				break;
+			/* done when every container is cleaned up and its terminal
+			 * event published (appevents/ drained) */
+			if (dir_list(apps, 1, &left) < 0 || !left[0]) {
+				_cleanup_strv_free_ char **evs = NULL;
+
+				if (dir_list(appev, 1, &evs) < 0 || !evs[0])
+					break;
+			}
 			usleep(50 * 1000);
 		}
-
+	}
+	if (rep->was_running) {
 		/* 2. The whole tree: s6-svscan sends SIGTERM to every supervisor
 		 *    (master, node agent, the containers' scan directory, loggers). */
-		{
-			char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
-			run_wait(tdown, true);
-		}
+		char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
+		run_wait(tdown, true);
 	}
 
 	/* 3. Wait for every process of the cell to go, then kill what is left. */
@@ -611,6 +690,7 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		_cleanup_free_ char *pidfile = path_join(root, "cell.pid");
 		if (pidfile)
 			unlink(pidfile);
+		(void)unlink(stopf);
 	}
 	return 0;
 }
@@ -655,8 +735,10 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 		c = json_loads(data, 0, NULL);
 	host = json_string_value(json_object_get(c, "hostname"));
 	running = cell_is_running(root);
-	j = json_pack("{s:s, s:b, s:s?, s:s?}", "root", root, "running", running, "hostname", host, "cgroup_root",
-		      json_string_value(json_object_get(c, "cgroup_root")));
+	j = json_pack("{s:s, s:b, s:s?, s:s?, s:s?, s:s?}", "root", root, "running", running, "hostname", host,
+		      "cgroup_root", json_string_value(json_object_get(c, "cgroup_root")), "store",
+		      json_string_value(json_object_get(c, "store")), "roles",
+		      json_string_value(json_object_get(c, "roles")));
 	svcs = json_object();
 	if (!j || !svcs) {
 		json_decref(c);
@@ -667,12 +749,13 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 	json_object_set_new(j, "services", svcs);
 	for (size_t i = 0; running && i < ELEMENTSOF(services); i++) {
 		_cleanup_free_ char *d = strdup_printf("%s/svc/%s", root, services[i]);
-		json_t *st = d ? service_status(d) : NULL;
+		json_t *st = d && access(d, F_OK) == 0 ? service_status(d) : NULL;
 		if (st)
 			json_object_set_new(svcs, services[i], st);
 	}
-	url = strdup_printf("file://%s/store", root);
-	if (url && access(url + 7, F_OK) == 0 && store_open(url, NULL, &s, NULL) >= 0) {
+	url = json_string_value(json_object_get(c, "store")) ? strdup(json_string_value(json_object_get(c, "store")))
+							       : strdup_printf("file://%s/store", root);
+	if (url && (!startswith(url, "file://") || access(url + 7, F_OK) == 0) && store_open(url, NULL, &s, NULL) >= 0) {
 		_cleanup_strv_free_ char **lead = NULL, **pres = NULL, **sched = NULL, **run = NULL, **srv = NULL;
 		json_int_t placed = 0;
 

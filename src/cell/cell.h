@@ -1,13 +1,15 @@
-/* cell.h: a single-machine cell: one s6-svscan tree at R/svc running the
- * master, the node agent and the containers' scan directory.
+/* cell.h: a server of a cell under one s6-svscan tree at R/svc: the master
+ * and/or the node agent with the containers' scan directory, on the embedded
+ * store (the single-machine cell) or on ZooKeeper (one server of many).
  *
- * Daemon layer: includes basic/, store/ and container/ (container_cleanup).
+ * Daemon layer: includes basic/, store/, supervisor/ and container/
+ * (container_cleanup).
  *
  * Layout of a cell root R:
- *   R/cell.json        {"hostname","cgroup_root","treadle","store"} written by cell_up
+ *   R/cell.json        {"hostname","cgroup_root","treadle","store","root","roles"} written by cell_up
  *   R/cell.pid         pid of the cell's s6-svscan
- *   R/store/           embedded store (URL file://R/store)
- *   R/svc/{master,node,running}/   s6 service dirs (+ log/ with s6-log)
+ *   R/store/           embedded store (URL file://R/store), only without a store URL
+ *   R/svc/{master,node,running}/   s6 service dirs (+ log/ with s6-log), per role
  *   R/log/<svc>/       s6-log directories (current, @*.s)
  *   R/node/            node agent root; R/node/running is its containers' scan dir
  */
@@ -17,8 +19,20 @@
 
 #include "../basic/error.h"
 
+enum {
+	CELL_ROLE_MASTER = 1 << 0,
+	CELL_ROLE_NODE = 1 << 1,
+	CELL_ROLES_ALL = CELL_ROLE_MASTER | CELL_ROLE_NODE,
+};
+
+/* "master,node", "node", "master" (any order, no repeats) -> CELL_ROLE_* bits;
+ * -EINVAL for anything else. */
+int cell_roles_parse(const char *s, unsigned *ret);
+
 struct cell_options {
 	const char *root;	 /* R, absolute or relative (made absolute) */
+	const char *store_url;	 /* NULL: the embedded store file://R/store */
+	unsigned roles;		 /* CELL_ROLE_* bits; 0 = CELL_ROLES_ALL */
 	const char *hostname;	 /* NULL: gethostname() */
 	const char *cgroup_root; /* NULL: "treadle" */
 	const char *treadle_bin; /* NULL: /proc/self/exe */
@@ -28,8 +42,9 @@ struct cell_options {
 
 /* Prepare R and start the tree.  Foreground: execs s6-svscan (returns only
  * on failure).  Daemon: forks s6-svscan (stdout/stderr to R/log/svscan.log)
- * and returns 0 once the master leads and the node is in /server.presence.
- * ERR_PERM if a cell already runs at R. */
+ * and returns 0 once the roles are up: this server's master has joined the
+ * election (on the embedded store: a master leads) and its node is in
+ * /server.presence.  ERR_PERM if a cell already runs at R. */
 int cell_up(const struct cell_options *o, struct error *err);
 
 struct cell_down_report {
@@ -41,9 +56,11 @@ struct cell_down_report {
 	bool was_running;
 };
 
-/* Stop the cell at R: every container down while the master and the node
- * still run (the node cleans each up and posts its terminal event; up to 2/3
- * of timeout_ms), then the tree (s6-svscanctl -t), then wait for every
+/* Stop the cell at R: the node agent is asked (R/node/stop) to stop every
+ * container on purpose while the master and the node still run (embedded
+ * store: "finish", each instance posts its terminal event and leaves
+ * /scheduled; ZooKeeper: "release", the instances stay scheduled and the
+ * masters place them elsewhere); up to 2/3 of timeout_ms; then the tree (s6-svscanctl -t), then wait for every
  * process of the cell; containers still in R/node/apps get their host
  * resources released with container_cleanup(); finally sweep what is left
  * (processes, mounts under R, loop devices backed under R, the cell's cgroup

@@ -10,6 +10,8 @@
 
 const struct cli_option cell_options[] = {
 	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	{ "roles", 'R', "LIST", "up: what this server runs, master,node (default both; env TREADLE_ROLES)" },
 	{ "daemon", 'd', NULL, "up: return once the cell is ready, leave it running in the background" },
 	{ "hostname", 'H', "H", "up: the server name (default the machine's)" },
 	{ "cgroup-root", 'g', "NAME", "up: the node's cgroup parent (default treadle)" },
@@ -22,7 +24,7 @@ int cmd_cell(int argc, char **argv)
 {
 	struct cell_options o = { 0 };
 	struct error err = ERROR_INIT;
-	const char *root = NULL, *verb;
+	const char *root = NULL, *verb, *roles = NULL, *e;
 	bool json = false;
 	int c, timeout_ms = 0;
 
@@ -33,6 +35,8 @@ int cmd_cell(int argc, char **argv)
 	while ((c = cli_getopt(argc - 1, argv + 1, cell_options, false)) >= 0) {
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: o.store_url = optarg; break;
+		case 'R': roles = optarg; break;
 		case 'd': o.daemon = true; break;
 		case 'H': o.hostname = optarg; break;
 		case 'g': o.cgroup_root = optarg; break;
@@ -51,6 +55,18 @@ int cmd_cell(int argc, char **argv)
 	o.ready_timeout_ms = timeout_ms;
 
 	if (strcmp(verb, "up") == 0) {
+		/* settings from the environment (a systemd unit's EnvironmentFile);
+		 * options win */
+		if (!o.store_url && (e = getenv("TREADLE_STORE")) && *e)
+			o.store_url = e;
+		if (!roles && (e = getenv("TREADLE_ROLES")) && *e)
+			roles = e;
+		if (!o.hostname && (e = getenv("TREADLE_HOSTNAME")) && *e)
+			o.hostname = e;
+		if (!o.cgroup_root && (e = getenv("TREADLE_CGROUP_ROOT")) && *e)
+			o.cgroup_root = e;
+		if (roles && cell_roles_parse(roles, &o.roles) < 0)
+			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);
 		if (cell_up(&o, &err) < 0)
 			return error_report(&err);
 		printf("cell running at %s (stop it with: treadle cell down --root %s)\n", o.root, o.root);
@@ -99,6 +115,10 @@ int cmd_cell(int argc, char **argv)
 			       json_is_true(json_object_get(j, "running")) ? "running" : "not running");
 			if (json_object_get(j, "hostname"))
 				printf("hostname  %s\n", json_string_value(json_object_get(j, "hostname")));
+			if (json_object_get(j, "store"))
+				printf("store     %s\n", json_string_value(json_object_get(j, "store")));
+			if (json_object_get(j, "roles"))
+				printf("roles     %s\n", json_string_value(json_object_get(j, "roles")));
 			json_object_foreach(json_object_get(j, "services"), k, v)
 				printf("service   %-8s %s pid %lld for %llds\n", k,
 				       json_is_true(json_object_get(v, "up")) ? "up  " : "down",

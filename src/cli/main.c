@@ -18,7 +18,8 @@ static const struct cli_option help_options[] = {
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show commands, or one command's usage", help_options },
 	{ "version", cmd_version, "", "print the version", NULL },
-	{ "cell", cmd_cell, "up|down|status", "start, stop or inspect a single-machine cell", cell_options },
+	{ "cell", cmd_cell, "up|down|status", "start, stop or inspect a cell server (the whole single-machine cell, or one server of a ZooKeeper cell)",
+	  cell_options },
 	{ "run", cmd_run, "APP -m MANIFEST [OPTIONS] [-- CMD...] | APP [OPTIONS] -- CMD...",
 	  "schedule instances of an app (flags merged over the manifest); prints their ids", run_options },
 	{ "stop", cmd_stop, "INSTANCE...", "delete instances (their containers are stopped)", stop_options },

@@ -323,6 +323,7 @@ int master_run(const struct master_options *opts, struct error *err)
 {
 	struct mstate ms = { .epfd = -1, .sigfd = -1, .timerfd = -1 };
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct store_options so = { 0 };
 	char host[HOST_NAME_MAX + 1] = "";
 	sigset_t mask;
 	int r;
@@ -354,7 +355,8 @@ int master_run(const struct master_options *opts, struct error *err)
 		goto out;
 	}
 
-	r = store_open(opts->store_url, NULL, &ms.store, err);
+	so.session_timeout_ms = opts->session_timeout_ms > 0 ? opts->session_timeout_ms : MASTER_SESSION_TIMEOUT_MS;
+	r = store_open(opts->store_url, &so, &ms.store, err);
 	if (r < 0) {
 		error_prefix(err, "master");
 		goto out;

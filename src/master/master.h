@@ -20,9 +20,14 @@ struct master_options {
 	const char *cell;	/* cell name, may be NULL */
 	const char *hostname;	/* trace source; NULL = gethostname() */
 	double server_down_grace; /* seconds; < 0 = MASTER_DOWN_GRACE_DEFAULT */
+	int session_timeout_ms;	  /* ZooKeeper session; 0 = MASTER_SESSION_TIMEOUT_MS */
 };
 
 #define MASTER_DOWN_GRACE_DEFAULT 10.0
+/* A dead leader is replaced when its session expires: short, for failover
+ * within 5 s (docs/MASTER.md "Session timeouts"); $TREADLE_ZK_SESSION_TIMEOUT
+ * overrides it. */
+#define MASTER_SESSION_TIMEOUT_MS 3000
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).  Blocks
  * SIGTERM/SIGINT/SIGPIPE and takes them through a signalfd. */

@@ -37,6 +37,15 @@ extern char **environ;
 #define TICK_MS 500
 #define MAX_CLEANUPS 8
 #define CLEANUP_RETRY_MS 2000
+#define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
+#define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */
+
+/* What N/stop (written by `treadle cell down`) asks for. */
+enum drain {
+	DRAIN_NONE,
+	DRAIN_FINISH,  /* "finish": containers stopped on purpose, their instances finish */
+	DRAIN_RELEASE, /* "release": containers stopped, no terminal event: their instances stay scheduled */
+};
 
 enum { TAG_STORE = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_TIMER, TAG_MAX_ };
 
@@ -71,7 +80,8 @@ struct agent {
 	struct cont **conts;
 	size_t n_conts;
 	unsigned n_cleanups;
-	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready;
+	enum drain drain; /* N/stop: stop every container, start none */
+	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready, *p_stop;
 	char *presence_path, *placement_path, *server_path;
 	double started_at; /* realtime */
 };
@@ -797,8 +807,8 @@ static void appcfg_sync(struct agent *a)
 		d = node_app_dir(a->o->root, *p);
 		if (!d)
 			return;
-		if (reuse && !a->ready)
-			continue; /* decided when the node is ready again */
+		if (reuse && (!a->ready || a->drain))
+			continue; /* decided when the node is ready again (never while it stops) */
 		if (reuse) {
 			_cleanup_free_ char *link = node_running_link(a->o->root, inst);
 			if (link && symlink_atomic(d, link) == 0) {
@@ -823,7 +833,7 @@ static void appcfg_sync(struct agent *a)
 		_cleanup_free_ char *d = NULL, *ar = NULL;
 		int r;
 
-		if (!a->ready || !*cuniq[i] || strv_contains(linked_inst, cached[i]))
+		if (!a->ready || a->drain || !*cuniq[i] || strv_contains(linked_inst, cached[i]))
 			continue;
 		d = node_app_dir(a->o->root, cuniq[i]);
 		ar = node_archive_dir(a->o->root, cuniq[i]);
@@ -867,13 +877,18 @@ static void monitor_sync(struct agent *a)
 			if (!path)
 				return;
 			if (sv_tombstone_parse(*t, &id, &e) == 0 && (comma = strchr(id, ','))) {
-				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL;
+				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL, *rel = NULL;
 				json_t *o;
 
 				*comma = 0;
 				cdir = node_app_dir(a->o->root, id);
 				ei = cdir ? strdup_printf("%s/data/exitinfo", cdir) : NULL;
-				if (ei && exists(cdir)) {
+				rel = cdir ? strdup_printf("%s/" RELEASED_REL, cdir) : NULL;
+
+				if (rel && exists(rel))
+					LOG("%s: service %s exited (rc %d, signal %d): released, not final", id, comma + 1,
+					    e.rc, e.sig);
+				else if (ei && exists(cdir)) {
 					o = json_pack("{s:s, s:i, s:i, s:f}", "service", comma + 1, "return_code", e.rc,
 						      "signal", e.sig, "timestamp", e.ts);
 					js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
@@ -1112,6 +1127,58 @@ static void on_oom(struct agent *a, struct cont *c)
 	LOG("%s: out of memory: container down", c->unique);
 }
 
+/* ---- stop: `treadle cell down` writes N/stop ("finish" or "release") ---- */
+
+static void drain_check(struct agent *a)
+{
+	_cleanup_free_ char *text = NULL;
+	enum drain d = DRAIN_NONE;
+
+	if (read_file(a->p_stop, &text, NULL) == 0)
+		d = startswith(text, "release") ? DRAIN_RELEASE : DRAIN_FINISH;
+	if (d == a->drain)
+		return;
+	a->drain = d;
+	a->d_cache = true;
+	if (d != DRAIN_NONE)
+		LOG("%s: stopping every container (%s), starting none", a->o->hostname,
+		    d == DRAIN_FINISH ? "their instances finish" : "their instances stay scheduled");
+}
+
+/* Every linked container goes down once, on purpose.  finish: the flag in its
+ * services dir makes each service's exit final whatever its restart policy
+ * (sproc finish), so the first one becomes its exitinfo and the cleanup posts
+ * `finished`.  release: data/released keeps the services' exits out of
+ * exitinfo (monitor), so it ends with no terminal event, archived as
+ * unfinished: the instance stays in /scheduled; the masters move it once
+ * this server's presence is gone, or, if the server is back first, the node
+ * starts a new container for it. */
+static void drain_sync(struct agent *a)
+{
+	_cleanup_strv_free_ char **run = NULL;
+
+	if (a->drain == DRAIN_NONE || dir_list(a->p_running, 1, &run) < 0)
+		return;
+	for (char **r = run; *r; r++) {
+		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? link_base(link) : NULL;
+		_cleanup_free_ char *cdir = u ? node_app_dir(a->o->root, u) : NULL, *flag = NULL, *svcs = NULL;
+
+		if (!cdir || !exists(cdir))
+			continue;
+		svcs = strdup_printf("%s/data/services", cdir);
+		flag = a->drain == DRAIN_RELEASE ? strdup_printf("%s/" RELEASED_REL, cdir)
+						 : strdup_printf("%s/" SPROC_STOPPED_REL, cdir);
+		if (!svcs || !flag)
+			return;
+		if (!exists(flag)) {
+			(void)mkdir_p(svcs, 0755);
+			(void)touch(flag);
+			LOG("%s: stopping %s (%s)", *r, u, a->drain == DRAIN_RELEASE ? "released" : "finishes");
+		}
+		(void)sv_control(cdir, "d");
+	}
+}
+
 static void tick(struct agent *a)
 {
 	double now = now_realtime();
@@ -1120,6 +1187,8 @@ static void tick(struct agent *a)
 
 	if (!a->presence_ok || !a->placement_ok)
 		a->d_placement = true;
+	drain_check(a);
+	drain_sync(a);
 	for (size_t i = 0; i < a->n_conts; i++) {
 		struct cont *c = a->conts[i];
 		_cleanup_free_ char *cdir = NULL, *f = NULL;
@@ -1207,7 +1276,9 @@ static void on_inotify(struct agent *a)
 
 static int store_connect(struct agent *a, struct error *err)
 {
-	struct store_options so = { .session_cb = session_watch, .session_userdata = a };
+	struct store_options so = { .session_cb = session_watch,
+				    .session_userdata = a,
+				    .session_timeout_ms = NODE_SESSION_TIMEOUT_MS };
 	int r;
 
 	r = store_open(a->o->store_url, &so, &a->store, err);
@@ -1255,9 +1326,28 @@ static void agent_free(struct agent *a)
 	free(a->p_ev);
 	free(a->p_archives);
 	free(a->p_ready);
+	free(a->p_stop);
 	free(a->presence_path);
 	free(a->placement_path);
 	free(a->server_path);
+}
+
+/* Containers only run if an s6-svscan reads N/running/.s6-svscan/control
+ * (the cell's `running` service, started beside the agent: give it a few
+ * seconds).  Without one, placements would be accepted and never run. */
+static int svscan_wait(struct agent *a, struct error *err)
+{
+	uint64_t deadline = now_monotonic_ms() + SVSCAN_WAIT_MS;
+
+	while (sv_svscan_control(a->p_running, "") < 0) { /* "": only whether it has a reader */
+		if (now_monotonic_ms() > deadline)
+			return error_set(err, ERR_TEMP, 0,
+					 "node: nothing supervises %s (no s6-svscan reads %s/.s6-svscan/control): run "
+					 "the node with `treadle cell up --roles node`",
+					 a->p_running, a->p_running);
+		usleep(100 * 1000);
+	}
+	return 0;
 }
 
 static int agent_init(struct agent *a, struct error *err)
@@ -1290,12 +1380,16 @@ static int agent_init(struct agent *a, struct error *err)
 	a->p_ev = node_path(root, NODE_DIR_APPEVENTS);
 	a->p_archives = node_path(root, NODE_DIR_ARCHIVES);
 	a->p_ready = node_path(root, NODE_READY_FILE);
+	a->p_stop = node_path(root, NODE_STOP_FILE);
 	a->presence_path = strdup_printf("/server.presence/%s", a->o->hostname);
 	a->placement_path = strdup_printf("/placement/%s", a->o->hostname);
 	a->server_path = strdup_printf("/servers/%s", a->o->hostname);
 	if (!a->p_cache || !a->p_apps || !a->p_running || !a->p_cleanup || !a->p_tr || !a->p_ts || !a->p_ev ||
-	    !a->p_archives || !a->p_ready || !a->presence_path || !a->placement_path || !a->server_path)
+	    !a->p_archives || !a->p_ready || !a->p_stop || !a->presence_path || !a->placement_path || !a->server_path)
 		return error_sys(err, ENOMEM, "node agent");
+	r = svscan_wait(a, err);
+	if (r < 0)
+		return r;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -1397,6 +1491,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	LOG("%s: node agent started on %s", o->hostname, o->root);
 	/* everything is dirty at start: this is the reconciliation */
 	a.first_placement_sync = true;
+	drain_check(&a);
 	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
 	while (!a.stop) {
 		struct epoll_event evs[16];
@@ -1466,6 +1561,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			}
 		}
 	}
+	/* what the last cleanups posted goes out before we do */
+	if (a.store && !a.expired)
+		publisher_sync(&a);
 	LOG("%s: node agent stopping", o->hostname);
 	r = 0;
 out:

@@ -14,6 +14,10 @@
 
 /* Default pids limit of a container (a fork bomb stops there). */
 #define NODE_DEFAULT_PIDS_MAX 4096
+/* ZooKeeper session of the agent: longer than the master's, so a stall of
+ * the node (swap, a frozen VM) does not drop its presence and move its apps
+ * (docs/MASTER.md "Session timeouts"); $TREADLE_ZK_SESSION_TIMEOUT overrides. */
+#define NODE_SESSION_TIMEOUT_MS 10000
 
 struct node_agent_options {
 	const char *store_url;	 /* store URL (store_open) */

@@ -37,6 +37,9 @@
 #define NODE_DIR_APPEVENTS "appevents"
 #define NODE_DIR_ARCHIVES "archives"
 #define NODE_READY_FILE "cache/.ready"
+/* Written by `treadle cell down` ("finish" or "release"): the agent stops every
+ * container on purpose and starts none (docs/NODE.md "Stopping"). */
+#define NODE_STOP_FILE "stop"
 
 /* Create every directory of the layout (idempotent).  0 or -errno. */
 int node_layout_create(const char *root);

@@ -424,7 +424,7 @@ int sproc_finish(const struct sproc_finish_args *a)
 		if (d)
 			(void)sproc_event_post(a->appevents, a->instance, "service_exited", d, NULL);
 	}
-	if (a->limit == 0)
+	if (a->limit == 0 || path_exists(SPROC_STOPPED_FROM_SERVICE))
 		v = SV_FATAL;
 	else {
 		v = sv_policy_apply("data/exits/log", &e, a->limit, a->interval);

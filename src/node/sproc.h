@@ -21,6 +21,13 @@
 #define SPROC_CTL_REL "data/services/.ctl"
 #define SPROC_CTL_APPEVENTS "/services/.ctl/appevents"
 #define SPROC_CTL_TOMBSTONES "/services/.ctl/tombstones"
+/* A container stopped on purpose (`cell down`): the agent creates this flag
+ * before `s6-svc -d`; a service's finish then takes its exit as final
+ * whatever its restart policy, so the exit becomes the container's exitinfo
+ * and its `finished` event (no restart, no lost instance).  Seen from the
+ * service dir (finish's cwd) inside the container it is "../.stopped". */
+#define SPROC_STOPPED_REL "data/services/.stopped"
+#define SPROC_STOPPED_FROM_SERVICE "../.stopped"
 
 /* Node-wide settings shared by the agent and the sproc commands. */
 struct node_settings {

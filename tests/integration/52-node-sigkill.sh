@@ -77,9 +77,10 @@ assert "node stopped: k#24's process gone" wait_for 20 nproc_is 24 0
 UK=$(unique_of 'nobody.k#0000000024')
 touch -d '1 hour ago' "$N/apps/$UK/data/app.json"
 rm -f "$N/apps/$UK/data/container.json" "$N/apps/$UK/data/run-started"
-start_agent
+start_agent_nowait
 sleep 1.5
 start_svscan
+wait_for 10 st exists "/server.presence/$H" >/dev/null
 assert "node started: k#24 running again" wait_for 30 st exists "/running/nobody.k#0000000024"
 assert "node started: exactly one process for k#24" wait_for 20 nproc_is 24 1
 sleep 2

@@ -5,7 +5,13 @@
 SETUP_TIMEOUT=3
 . "$(dirname "$0")/node-lib.bash"
 
-start_agent # no s6-svscan on running/ yet: nothing can start
+# The agent only starts with an s6-svscan on running/; stop that one once the
+# agent runs: nothing can start
+start_svscan
+start_agent
+s6-svscanctl -t "$N/running"
+wait "$SVSCAN_PID" 2>/dev/null
+SVSCAN_PID=
 I='nobody.slow#0000000031'
 place "$I" "$(manifest '[{"name":"svc","command":"exec sleep 10031","restart":{"limit":3,"interval":60}}]')"
 assert "aborted after the setup timeout" wait_for 20 st exists "/finished/$I"

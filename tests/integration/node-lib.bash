@@ -32,10 +32,16 @@ start_svscan() {
 	SVSCAN_PID=$!
 }
 
-start_agent() {
+# The agent refuses to start (exit 111) unless an s6-svscan reads N/running
+# within 5 s: start_svscan first, or start_agent_nowait then start_svscan.
+start_agent_nowait() {
 	"$BIN" node --store "${AGENT_STORE:-$STORE}" --root "$N" --hostname "$H" --cgroup-root "$CGROOT" \
 		--setup-timeout "$SETUP_TIMEOUT" "$@" >>"$T/node.log" 2>&1 &
 	AGENT_PID=$!
+}
+
+start_agent() {
+	start_agent_nowait "$@"
 	wait_for 10 st exists "/server.presence/$H" >/dev/null
 }
 

@@ -215,6 +215,32 @@ static void test_finish(void **state)
 	rm_rf(d);
 }
 
+/* A container stopped on purpose (services/.stopped, seen as ../.stopped from
+ * the service dir): the first exit is final whatever the restart policy. */
+static void test_finish_stopped(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *old = getcwd(NULL, 0), *tomb = NULL, *svc = NULL, *flag = NULL;
+	_cleanup_strv_free_ char **t = NULL;
+	struct sproc_finish_args a = { .limit = 5, .interval = 60, .id = "p.a-0000000001-abcdefghijklm,web",
+				       .rc = 256, .sig = 15 };
+
+	tomb = strdup_printf("%s/tomb", d);
+	svc = strdup_printf("%s/services/web", d);
+	flag = strdup_printf("%s/services/.stopped", d);
+	assert_int_equal(mkdir_p(tomb, 0755), 0);
+	assert_int_equal(mkdir_p(svc, 0755), 0);
+	a.tombstones = tomb;
+	assert_int_equal(chdir(svc), 0);
+	assert_int_equal(sproc_finish(&a), 0); /* not stopped: restarted (limit 5) */
+	assert_int_equal(touch(flag), 0);
+	assert_int_equal(sproc_finish(&a), 125); /* stopped: final */
+	assert_int_equal(chdir(old), 0);
+	assert_int_equal(dir_list(tomb, 1, &t), 0);
+	assert_int_equal(strv_length(t), 1);
+	assert_true(endswith(t[0], ",256,015"));
+	rm_rf(d);
+}
+
 static void test_archives_prune(void **state)
 {
 	_cleanup_free_ char *d = mktmp(), *a = NULL, *b = NULL, *big = NULL;
@@ -282,7 +308,7 @@ int main(void)
 		cmocka_unit_test(test_terminal_precedence), cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
 		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
-		cmocka_unit_test(test_ctl_drain),
+		cmocka_unit_test(test_ctl_drain),	    cmocka_unit_test(test_finish_stopped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
