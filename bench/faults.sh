@@ -12,7 +12,8 @@
 # one gone), duplicated (two live containers for one instance), leaked cgroups, mounts and loop devices
 # (beyond those of the live containers), and the time from the last fault to a reconciled cell (every
 # instance in its expected state, nothing extra).  A bench: it prints figures and fails only when it
-# cannot run.  FAULTS_SEED makes the random points repeatable; FAULTS_ONLY=single|zk runs one cell.
+# cannot run.  FAULTS_SEED makes the random points repeatable; FAULTS_ONLY=single|zk runs one cell;
+# FAULTS_SKIP_KILLS=1 skips the SIGKILL scenarios; KEEP=1 keeps the work dir (logs).
 # Needs root, s6, the user nobody; the ZooKeeper cell needs java and the ZooKeeper jars.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -165,7 +166,7 @@ stop_steady() {
 # After the cell is taken down: what is left of it.
 leftovers() { # CGROUP-ROOT ROOT
 	local c=0 p=0 f
-	for f in /sys/fs/cgroup/*/"$1"; do [ -d "$f" ] && c=$((c + $(find "$f" -type d | wc -l))); done
+	for f in /sys/fs/cgroup/*/"$1"/apps; do [ -d "$f" ] && c=$((c + $(find "$f" -mindepth 1 -type d | wc -l))); done
 	for f in /proc/[0-9]*; do
 		case $( { tr '\0' ' ' <"$f/cmdline"; } 2>/dev/null) in *"$2"*) p=$((p + 1)) ;; esac
 	done
@@ -181,7 +182,7 @@ single_cell() {
 	unset TREADLE_STORE
 	"$BIN" cell up --daemon --hostname "faults$$" --cgroup-root "$CG" --timeout 30 >/dev/null || { echo "faults: cell up failed"; return 1; }
 	if start_steady; then
-		kill_scenarios
+		[ "${FAULTS_SKIP_KILLS:-0}" = 1 ] || kill_scenarios
 		stop_steady
 	fi
 	"$BIN" cell down --timeout 30 >/dev/null 2>&1 || echo "faults: single: cell down failed"
@@ -195,7 +196,7 @@ loop() { # LOGFILE CMD...: restart CMD 0.2 s after it exits, as s6 would
 	(
 		trap 'kill -TERM $child 2>/dev/null; wait $child; exit 0' TERM
 		while :; do "$@" >>"$log" 2>&1 & child=$!; wait $child; sleep 0.2; done
-	) &
+	) 2>/dev/null &
 }
 zk_relaunch() { local i; for i in "$@"; do _zk_launch "$W/zk" "$i"; done; for i in "$@"; do zk_ready "${ZK_PORTS[$i]}" 90; done; }
 zk_cell_down() {
@@ -229,7 +230,7 @@ zk_cell() {
 		--hostname h1 --cgroup-root "$CG" --setup-timeout 60; NLOOP=$!
 	wait_for 60 sh -c "'$BIN' store --store '$STORE' ls /server.presence | grep -q '^h1'" || { echo "faults: zk: the node did not register"; return 1; }
 	start_steady || return 1
-	kill_scenarios
+	[ "${FAULTS_SKIP_KILLS:-0}" = 1 ] || kill_scenarios
 
 	scenario_start
 	for ((k = 0; k < N; k++)); do
@@ -272,8 +273,9 @@ cleanup() {
 	if [ "$CELL" = single ] && [ -d "$W/single" ]; then TREADLE_ROOT=$W/single "$BIN" cell down --timeout 30 >/dev/null 2>&1; fi
 	if [ "$CELL" = zk ]; then
 		zk_cell_down
+		umount "$NODEROOT" 2>/dev/null
 		leftovers "$CG" "$NODEROOT"
-		umount "$NODEROOT" 2>/dev/null || umount -l "$NODEROOT" 2>/dev/null
+		mountpoint -q "$NODEROOT" && umount -l "$NODEROOT" 2>/dev/null
 		for c in /sys/fs/cgroup/*/"$CG"; do
 			[ -d "$c" ] && { find "$c" -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null; rmdir "$c" 2>/dev/null; }
 		done
