@@ -46,7 +46,7 @@ for n in "${names[@]}"; do
 	fi
 done
 if [ "$found" = 1 ]; then
-	echo "fuzz: crashes found; once fixed, copy each input to tests/fuzz/corpus/<name>/ (make test replays it)"
+	echo "fuzz: crashes found; once fixed, copy each input to tests/fuzz/corpus/<name>/ (make test replays it; docs/TESTING.md)"
 	exit 1
 fi
 echo "fuzz: no crash"
