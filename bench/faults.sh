@@ -5,7 +5,7 @@
 #  - SIGKILL of each daemon (master, node agent, `sproc run`, the container's s6-supervise, the node's
 #    s6-svscan) at random points over FAULTS_N app lifecycles each (run -> running -> stop), twice per
 #    lifecycle (while it starts, while it stops) for the daemons that outlive a container;
-#  - ZooKeeper cell only: one member of the ensemble lost during FAULTS_N lifecycles, all of ZooKeeper
+#  - ZooKeeper cell only: the ensemble's leader lost during FAULTS_N lifecycles, all of ZooKeeper
 #    down for FAULTS_ZK_DOWN seconds (default 30), the node's disk full (its root is a small tmpfs, filled
 #    up; FAULTS_N apps are submitted, then the space is freed).
 # Two steady instances run throughout.  Per scenario it prints: instances lost (never ran, or a steady
@@ -17,8 +17,8 @@
 # Needs root, s6, the user nobody; the ZooKeeper cell needs java and the ZooKeeper jars.
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${TREADLE_BIN:-$SRC/build/treadle}
-N=${FAULTS_N:-3}
+BIN=${TREADLE_BIN:-$SRC/${BUILD:-build}/treadle}
+N=${FAULTS_N:-2}
 ZK_DOWN=${FAULTS_ZK_DOWN:-30}
 SEED=${FAULTS_SEED:-$$}
 RECONCILE_MAX=${FAULTS_RECONCILE_MAX:-90}
@@ -198,6 +198,14 @@ loop() { # LOGFILE CMD...: restart CMD 0.2 s after it exits, as s6 would
 		while :; do "$@" >>"$log" 2>&1 & child=$!; wait $child; sleep 0.2; done
 	) 2>/dev/null &
 }
+zk_leader() { # index of the ensemble's leader (1 if none answers)
+	local i out
+	for i in 1 2 3; do
+		out=$( (exec 3<>"/dev/tcp/127.0.0.1/${ZK_PORTS[$i]}" && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null)
+		case $out in *"Mode: leader"*) echo "$i"; return ;; esac
+	done
+	echo 1
+}
 zk_relaunch() { local i; for i in "$@"; do _zk_launch "$W/zk" "$i"; done; for i in "$@"; do zk_ready "${ZK_PORTS[$i]}" 90; done; }
 zk_cell_down() {
 	local d
@@ -217,7 +225,7 @@ zk_cell_down() {
 }
 zk_cell() {
 	CELL=zk CG=treadle-faultszk$$ NODEROOT=$W/h1
-	local disk=${FAULTS_NODE_DISK:-400m} k id t0 ran
+	local disk=${FAULTS_NODE_DISK:-400m} k id ran lead
 	zk_start_ensemble "$W/zk" 3 >/dev/null || { echo "faults: ZooKeeper did not start"; return 1; }
 	STORE="zk://$ZK_HOSTS/faults-$$"
 	export TREADLE_STORE=$STORE
@@ -233,13 +241,14 @@ zk_cell() {
 	[ "${FAULTS_SKIP_KILLS:-0}" = 1 ] || kill_scenarios
 
 	scenario_start
+	lead=$(zk_leader)
 	for ((k = 0; k < N; k++)); do
 		submit && LIFE+=("$id")
-		[ "$k" = 0 ] && { rand_sleep 1000; zk_kill 1; LAST_FAULT=$(now_ms); }
+		[ "$k" = 0 ] && { rand_sleep 1000; zk_kill "$lead"; LAST_FAULT=$(now_ms); }
 		[ -n "$id" ] && expect_running "$id" && "$BIN" stop "$id" >/dev/null
 	done
-	scenario_end "ZooKeeper member lost (1 of 3)"
-	zk_relaunch 1
+	scenario_end "ZooKeeper leader lost (1 of 3)"
+	zk_relaunch "$lead"
 
 	scenario_start
 	for k in 1 2 3; do zk_kill "$k"; done
