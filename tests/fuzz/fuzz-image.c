@@ -28,6 +28,7 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/container/container-internal.h"
+#include "scratch.h"
 
 static char *root;	   /* scratch dir, "" once chroot()ed into it */
 static char *scratch;	   /* its path outside */
@@ -93,7 +94,7 @@ static void tiny_tar(uint8_t t[1536])
 	unsigned sum = 0;
 
 	memset(t, 0, 1536);
-	strcpy((char *)t, "f");
+	t[0] = 'f';
 	memcpy(t + 100, "0000644", 8);
 	memcpy(t + 108, "0000000", 8);
 	memcpy(t + 116, "0000000", 8);
@@ -125,14 +126,13 @@ static void drop_mknod(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	uint8_t tar[1536];
 
 	if (root)
 		return 0;
-	scratch = strdup_printf("%s/fuzz-image.%d", t, (int)getpid());
-	root = scratch ? strdup(scratch) : NULL;
-	if (!root || mkdir(root, 0700) < 0)
+	scratch = fuzz_scratch_dir("fuzz-image");
+	root = strdup(scratch);
+	if (!root)
 		abort();
 	atexit(cleanup);
 	tiny_tar(tar);

@@ -19,6 +19,7 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/store/store.h"
+#include "scratch.h"
 
 #define N_PARTS 7
 static const char *const part_file[N_PARTS] = {
@@ -109,10 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	if (!base) {
-		const char *t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-		base = strdup_printf("%s/fuzz-store-fs.%d", t, (int)getpid());
-		if (!base || mkdir(base, 0700) < 0)
-			abort();
+		base = fuzz_scratch_dir("fuzz-store-fs");
 		atexit(cleanup);
 	}
 	dir = strdup_printf("%s/%u", base, seq++);
