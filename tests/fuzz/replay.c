@@ -14,6 +14,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+/* Tells a fuzzer it runs its fixed corpus here, not libFuzzer's inputs. */
+extern const int fuzz_replaying;
+const int fuzz_replaying = 1;
 
 int main(int argc, char **argv)
 {
