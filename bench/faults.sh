@@ -84,8 +84,8 @@ kill_daemon() { # DAEMON [INSTANCE]: SIGKILL it, waiting up to 20 s for it to ex
 }
 
 # Per scenario: LOST DUP NEVER (instances that never ran) and the baseline of mounts.
-LOST=0 DUP=0 BASE_MOUNTS=0 LIFE=()
-scenario_start() { LOST=0 DUP=0 KILLS=0 LIFE=() BASE_MOUNTS=$(n_mounts) LAST_FAULT=$(now_ms); }
+LOST=0 DUP=0 BASE_MOUNTS=0 LIFE=() STUCK=0
+scenario_start() { LOST=0 DUP=0 KILLS=0 LIFE=() STUCK=0 BASE_MOUNTS=$(n_mounts) LAST_FAULT=$(now_ms); }
 # An instance that must run: it runs within 60 s, once (sampled 1 s later).
 expect_running() {
 	if ! wait_for 60 sh -c "[ \$(pgrep -fx 'sleep ${ARG[$1]}' | wc -l) -ge 1 ]"; then
@@ -122,6 +122,7 @@ scenario_end() { # NAME
 	local t i s=${#STEADY[@]} took
 	if wait_for "$RECONCILE_MAX" reconciled; then
 		t=$(now_ms); took=$(awk -v d="$((t - LAST_FAULT))" 'BEGIN { printf "%.1f s", d / 1000 }')
+		[ "$STUCK" = 0 ] || took="$took, only once the bench stopped $STUCK stuck instance(s)"
 	else
 		took="NOT reconciled within ${RECONCILE_MAX} s"
 	fi
@@ -270,7 +271,10 @@ zk_cell() {
 	echo "faults: zk     node disk full: $ran of ${#LIFE[@]} submitted apps ran while full; space freed"
 	for id in "${LIFE[@]}"; do
 		if expect_running "$id"; then "$BIN" stop "$id" >/dev/null
-		else echo "   $id: $("$BIN" trace "$id" 2>/dev/null | tail -n 2 | tr '\n' ' ')"; "$BIN" stop "$id" >/dev/null 2>&1; fi
+		else
+			echo "   $id: $("$BIN" trace "$id" 2>/dev/null | tail -n 2 | tr -s ' \n' ' ')"
+			"$BIN" stop "$id" >/dev/null 2>&1; STUCK=$((STUCK + 1))
+		fi
 	done
 	scenario_end "node disk full (${disk} tmpfs)"
 	stop_steady
