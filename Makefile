@@ -1,6 +1,9 @@
 # treadle build.  `make` builds build/treadle; `make test` installs missing
 # Debian packages, builds and runs every test; `make run` starts a demo cell.
 # `make SANITIZE=address,undefined test` builds into build-san/ with sanitizers.
+# `make FUZZ=1` builds the libFuzzer fuzzers with clang into build-fuzz/fuzz/;
+# `make fuzz` runs each for FUZZ_SECONDS; `make bench-faults` is the fault bench
+# (docs/TESTING.md).
 
 VERSION   := 0.1.0
 CC        ?= cc
@@ -8,7 +11,15 @@ PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl zlib
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
 CFLAGS    ?= -O2 -g
-ifneq ($(SANITIZE),)
+ifneq ($(FUZZ),)
+# libFuzzer: libtreadle instrumented for coverage with ASan+UBSan, each fuzzer
+# linked with libFuzzer's main (-fsanitize=fuzzer) instead of tests/fuzz/replay.c.
+CC        := clang
+BUILD     ?= build-fuzz
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS    += -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -fno-omit-frame-pointer
+LDFLAGS   += $(FUZZ_SAN)
+else ifneq ($(SANITIZE),)
 BUILD     ?= build-san
 CFLAGS    += -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS   += -fsanitize=$(SANITIZE)
@@ -32,8 +43,11 @@ TEST_HELPER_BIN := $(TEST_HELPERS:tests/helpers/%.c=$(BUILD)/helpers/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps test unit run bench clean install
+.PHONY: all deps test unit run bench clean install fuzzers fuzz bench-faults
 all: $(BUILD)/treadle
+ifneq ($(FUZZ),)
+.DEFAULT_GOAL := fuzzers
+endif
 
 deps:
 	@./scripts/install-deps.sh
@@ -58,9 +72,28 @@ $(BUILD)/helpers/%: tests/helpers/%.c
 	$(CC) -std=gnu17 -O2 -Wall -Werror -static -o $@ $< 2>/dev/null || $(CC) -std=gnu17 -O2 -Wall -Werror -o $@ $<
 
 # Fuzzers are built as corpus replayers (main in tests/fuzz/replay.c) unless FUZZ=1 (clang libFuzzer).
+ifneq ($(FUZZ),)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libtreadle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libtreadle.a $(LIBS)
+else
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libtreadle.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libtreadle.a $(LIBS)
+endif
+
+fuzzers: $(FUZZ_BIN)
+
+# Each libFuzzer fuzzer for FUZZ_SECONDS over its corpus; crashes kept in build-fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@./scripts/install-deps.sh fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 -j$(shell nproc) fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=build-fuzz ./tests/fuzz/fuzz.sh $(FUZZERS)
+
+# Fault-injection bench (SIGKILLs, ZooKeeper loss, disk full): prints figures, takes minutes.
+bench-faults: deps all $(TEST_HELPER_BIN)
+	@BUILD=$(BUILD) ./bench/faults.sh
 
 unit: $(UNIT_BIN)
 
@@ -78,6 +111,6 @@ install: all
 	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)/usr/local/bin/treadle
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

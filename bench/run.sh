@@ -8,6 +8,8 @@ export TREADLE_BIN="$PWD/$BUILD/treadle" TREADLE_BUILD="$PWD/$BUILD" TREADLE_SRC
 rc=0
 for b in bench/*.sh; do
 	[ "$b" = bench/run.sh ] && continue
+	# fault injection takes minutes and kills daemons: `make bench-faults` (docs/TESTING.md)
+	[ "$b" = bench/faults.sh ] && continue
 	[ -x "$b" ] || continue
 	echo "== $b"
 	out=$(mktemp)

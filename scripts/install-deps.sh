@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages treadle needs to build, run and test; only the missing ones.
+# With argument `fuzz`: clang and libFuzzer for `make fuzz` instead.
 # Exit: 0 ok, 111 apt failed.
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
 libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev
 s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 procps psmisc curl"
+# `install-deps.sh fuzz` (make fuzz): only clang and libFuzzer, never for `make test`.
+[ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
