@@ -76,6 +76,8 @@ struct agent {
 	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
 	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
 	int last_list_err; /* last error listing our placements (0: none), to log each outage once */
+	bool placement_retry; /* a placement could not be cached (disk full...): sync again on the tick */
+	int last_cache_err;
 	bool blackedout; /* /blackedout.servers/<host> exists: no presence, but placements still mirrored (removals stop apps) */
 	struct cont **conts;
 	size_t n_conts;
@@ -500,6 +502,7 @@ static void eventmgr_sync(struct agent *a)
 				LOG("%s: placement removed", *c);
 			}
 		}
+	a->placement_retry = false;
 	for (char **c = children; *c; c++) {
 		if (strv_contains(cached, *c)) {
 			/* first sync after a restart: a placement created at another
@@ -517,8 +520,18 @@ static void eventmgr_sync(struct agent *a)
 				continue;
 		}
 		r = cache_write(a, *c);
-		if (r < 0)
-			LOG("%s: caching placement: %s", *c, strerror(-r));
+		if (r < 0 && r != -EINVAL) {
+			/* not lost: the placement stays in the store and the tick retries it
+			 * (logged once per kind of failure, not every tick of a full disk) */
+			if (r != a->last_cache_err)
+				LOG("%s: caching placement: %s (will retry)", *c, strerror(-r));
+			a->last_cache_err = r;
+			a->placement_retry = true;
+		}
+	}
+	if (!a->placement_retry && a->last_cache_err) {
+		LOG("caching placements: ok again");
+		a->last_cache_err = 0;
 	}
 	a->first_placement_sync = false;
 }
@@ -1185,7 +1198,7 @@ static void tick(struct agent *a)
 	unsigned timeout = a->o->setup_timeout_s ? a->o->setup_timeout_s : 120;
 	bool nudge = false;
 
-	if (!a->presence_ok || !a->placement_ok)
+	if (!a->presence_ok || !a->placement_ok || a->placement_retry)
 		a->d_placement = true;
 	drain_check(a);
 	drain_sync(a);
