@@ -133,6 +133,23 @@ int safe_atod(const char *s, double *ret)
 	return 0;
 }
 
+int parse_timestamp(const char *s, double *ret)
+{
+	size_t i = s ? strspn(s, "0123456789") : 0, f = 0;
+
+	if (i < 1 || i > TIMESTAMP_INT_DIGITS)
+		return -EINVAL;
+	if (s[i] == '.') {
+		f = strspn(s + i + 1, "0123456789");
+		if (f > TIMESTAMP_FRAC_DIGITS)
+			return -EINVAL;
+		f++;
+	}
+	if (s[i + f])
+		return -EINVAL;
+	return safe_atod(s, ret);
+}
+
 int parse_size(const char *s, uint64_t *ret_bytes)
 {
 	static const char units[] = "BKMGTPE";

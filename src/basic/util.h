@@ -26,6 +26,12 @@ int safe_atou64(const char *s, uint64_t *ret);
 int safe_atoi64(const char *s, int64_t *ret);
 int safe_atoi(const char *s, int *ret);
 int safe_atod(const char *s, double *ret);
+/* An epoch timestamp as the node's files carry it ("1546300800.123",
+ * "%014.3f"): digits, at most TIMESTAMP_INT_DIGITS before an optional '.' and
+ * at most TIMESTAMP_FRAC_DIGITS after it.  0 or -EINVAL. */
+#define TIMESTAMP_INT_DIGITS 12
+#define TIMESTAMP_FRAC_DIGITS 9
+int parse_timestamp(const char *s, double *ret);
 
 /* Treadmill's utils.size_to_bytes: "1K" = 1024, "1KB" = 1000, suffixes B K M G T P E,
  * case-insensitive; a bare number is bytes.  -EINVAL / -ERANGE. */

@@ -11,6 +11,7 @@
 #include "manifest.h"
 
 #define MIN_SIZE_BYTES (100ull << 20) /* the cell API's floor for memory and disk */
+#define MAX_SIZE_BYTES (1ull << 60)   /* treadle's ceiling: sizes are byte counts in 64 bits */
 
 #define OOM() error_set(err, ERR_TEMP, ENOMEM, "out of memory")
 
@@ -87,7 +88,7 @@ static const struct rule R_CPU = { "^[0-9]+%$", "^\\d+%$", 0 };
 static const struct rule R_SVC_NAME = { "^[A-Za-z0-9_.-]+$", "^[\\w\\-\\.]+$", 60 };
 static const struct rule R_EP_NAME = { "^[A-Za-z0-9_-]+$", "^[\\w\\-]+$", 20 };
 static const struct rule R_IMAGE = { "^(native:.*|docker://.+|http://.+|file://.+)$",
-				     "^native:|docker://.+|http://.+|file://.+$", 0 };
+				     "^native:|docker://.+|http://.+|file://.+$", 4096 };
 static const struct rule R_TICKET = { "^[A-Za-z0-9_-]+@[A-Za-z0-9_.]+$", "^[\\w\\-]+@[\\w\\.]+$", 0 };
 static const struct rule R_KEYTAB = { "^([A-Za-z0-9_-]+#[A-Za-z0-9_.-]+@[A-Za-z0-9_.]+|[A-Za-z0-9_-]+:[^:]+)$",
 				      "^[\\w\\-]+#[\\w\\-\\.]+@[\\w\\.]+$ or owner:principal", 128 };
@@ -105,7 +106,10 @@ static const struct rule R_HOST = {
 };
 static const struct rule R_PROID = { "^[A-Za-z0-9_-]{1,32}$", "^[\\w\\-]{1,32}$", 0 };
 static const struct rule R_ENV = { "^(dev|qa|uat|prod)$", "one of dev, qa, uat, prod", 0 };
-static const struct rule R_TASK = { "^[0-9]+$", "digits", 0 };
+static const struct rule R_TASK = { "^[0-9]{1,10}$", "at most 10 digits", 0 };
+/* treadle's safety rules where Treadmill has none: what becomes an envdir file
+ * name and a variable of the service's environment */
+static const struct rule R_ENV_NAME = { "^[A-Za-z_][A-Za-z0-9_]*$", "^[A-Za-z_][A-Za-z0-9_]*$", 255 };
 static const struct rule R_ANY = { NULL, NULL, 0 };
 
 static bool string_ok(struct vctx *v, const char *path, json_t *x, const struct rule *r)
@@ -209,9 +213,12 @@ static void c_size(struct vctx *v, const char *path, json_t *x)
 {
 	uint64_t b;
 
+	if (!string_ok(v, path, x, &R_SIZE))
+		return;
+	if (parse_size(json_string_value(x), &b) < 0 || b > MAX_SIZE_BYTES)
+		problem(v, path, "must be at most 1073741824G (2^60 bytes)");
 	/* the floor is the cell API's (admission) rule, not the node's */
-	if (string_ok(v, path, x, &R_SIZE) && !(v->flags & V_LENIENT) &&
-	    (parse_size(json_string_value(x), &b) < 0 || b < MIN_SIZE_BYTES))
+	else if (!(v->flags & V_LENIENT) && b < MIN_SIZE_BYTES)
 		problem(v, path, "must be at least 100M");
 }
 static void c_cpu(struct vctx *v, const char *path, json_t *x)
@@ -233,8 +240,24 @@ static void c_string_or_null(struct vctx *v, const char *path, json_t *x)
 }
 static void c_strings(struct vctx *v, const char *path, json_t *x) { check_string_list(v, path, x, &R_ANY); }
 static void c_bool(struct vctx *v, const char *path, json_t *x) { check_bool(v, path, x); }
-static void c_image(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_IMAGE); }
-static void c_svc_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_SVC_NAME); }
+static void c_image(struct vctx *v, const char *path, json_t *x)
+{
+	/* the node has no docker runtime: refused here rather than aborted there */
+	if (string_ok(v, path, x, &R_IMAGE) && !(v->flags & V_LENIENT) && startswith(json_string_value(x), "docker://"))
+		problem(v, path, "docker images are not supported by the linux runtime");
+}
+static void c_svc_image(struct vctx *v, const char *path, json_t *x)
+{
+	if (string_ok(v, path, x, &R_ANY) && !(v->flags & V_LENIENT))
+		problem(v, path, "service images (docker) are not supported by the linux runtime");
+}
+static void c_svc_name(struct vctx *v, const char *path, json_t *x)
+{
+	/* a service name is a directory name under /services, which s6-svscan
+	 * ignores when it starts with a dot ('.' and '..' are not names at all) */
+	if (string_ok(v, path, x, &R_SVC_NAME) && json_string_value(x)[0] == '.')
+		problem(v, path, "must not start with '.'");
+}
 static void c_ep_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_EP_NAME); }
 static void c_port(struct vctx *v, const char *path, json_t *x) { check_int(v, path, x, 0, 65535); }
 static void c_ep_type(struct vctx *v, const char *path, json_t *x)
@@ -270,8 +293,8 @@ static void c_identity_group(struct vctx *v, const char *path, json_t *x)
 static void c_affinity(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_APP_ID); }
 static void c_duration(struct vctx *v, const char *path, json_t *x)
 {
-	if (!json_is_null(x))
-		string_ok(v, path, x, &R_DURATION);
+	if (!json_is_null(x) && string_ok(v, path, x, &R_DURATION) && strlen(json_string_value(x)) > 11)
+		problem(v, path, "must have at most 10 digits");
 }
 static void c_archive(struct vctx *v, const char *path, json_t *x)
 {
@@ -301,8 +324,9 @@ static void c_restart(struct vctx *v, const char *path, json_t *x)
 	check_object(v, path, x, restart_fields, ELEMENTSOF(restart_fields));
 }
 
+static void c_env_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ENV_NAME); }
 static const struct field environ_fields[] = {
-	{ "name", c_string, true, 0 },
+	{ "name", c_env_name, true, 0 },
 	{ "value", c_string, true, 0 },
 };
 static void c_environ(struct vctx *v, const char *path, json_t *x)
@@ -323,7 +347,7 @@ static void c_environ(struct vctx *v, const char *path, json_t *x)
 static const struct field service_fields[] = {
 	{ "name", c_svc_name, true, 0 },
 	{ "command", c_string, false, 0 },
-	{ "image", c_string, false, 0 },
+	{ "image", c_svc_image, false, 0 },
 	{ "useshell", c_bool, false, 0 },
 	{ "restart", c_restart, true, 0 },
 	{ "root", c_bool, false, 0 },
@@ -568,6 +592,9 @@ int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const
 
 	if (!source)
 		source = "<input>";
+	if (len > MANIFEST_SIZE_MAX)
+		return error_set(err, ERR_PERM, 0, "%s: the manifest is %zu bytes, more than the maximum of %d (1 MiB)",
+				 source, len, MANIFEST_SIZE_MAX);
 	if (fmt == MANIFEST_AUTO)
 		fmt = guess_format(text, len, source);
 	if (fmt == MANIFEST_JSON) {
@@ -603,6 +630,18 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 		json_decref(m);
 		return r;
 	}
+	/* YAML aliases make JSON larger than its source; the scheduled form
+	 * must fit a store node */
+	{
+		size_t jl = json_dumpb(m, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+
+		if (jl > MANIFEST_JSON_MAX) {
+			json_decref(m);
+			return error_set(err, ERR_PERM, 0,
+					 "%s: the manifest is %zu bytes as JSON, more than the maximum of %d (1000 KiB)",
+					 source, jl, MANIFEST_JSON_MAX);
+		}
+	}
 	*ret = m;
 	return 0;
 }
@@ -610,9 +649,13 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 int manifest_load_file(const char *path, json_t **ret, struct error *err)
 {
 	_cleanup_free_ char *text = NULL;
+	struct stat st;
 	size_t len;
 	int r;
 
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MANIFEST_SIZE_MAX)
+		return error_set(err, ERR_PERM, 0, "%s: the manifest is %lld bytes, more than the maximum of %d (1 MiB)",
+				 path, (long long)st.st_size, MANIFEST_SIZE_MAX);
 	r = read_file(path, &text, &len);
 	if (r < 0)
 		return error_set(err, r == -ENOENT || r == -EACCES || r == -EISDIR ? ERR_PERM : ERR_TEMP, -r, "%s: %s",

@@ -18,8 +18,15 @@
 
 enum manifest_format { MANIFEST_AUTO, MANIFEST_YAML, MANIFEST_JSON };
 
+/* Size limits (docs/MANIFEST.md): the text as written, and the manifest as
+ * compact JSON (the scheduled form adds < 300 bytes and must fit a store
+ * node, STORE_MAX_DATA, just under ZooKeeper's 1 MiB). */
+#define MANIFEST_SIZE_MAX (1024 * 1024)
+#define MANIFEST_JSON_MAX (1000 * 1024)
+
 /* Parse and validate a user manifest.  `source` names the input in messages
- * (a file name).  On failure err->code = ERR_PERM and err->msg holds one line
+ * (a file name).  Text longer than MANIFEST_SIZE_MAX, or a manifest longer
+ * than MANIFEST_JSON_MAX as JSON, is refused.  On failure err->code = ERR_PERM and err->msg holds one line
  * per problem ("services[1].restart.limit: must be an integer 0..10"), lines
  * joined by '\n'; syntax errors name "<source>:<line>:<col>". */
 int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,

@@ -718,19 +718,25 @@ static bool archive_unfinished(const char *ar)
 }
 
 /* Rewrite cache/<instance> with the same content: new inode and ctime, so a
- * new unique name (Treadmill's re-placement detection works the same way). */
+ * new unique name (Treadmill's re-placement detection works the same way).
+ * The mtime stays the placement's creation time, or the first sync after a
+ * restart of the agent would take it for a re-placement and replace the
+ * container again. */
 static int cache_renew(struct agent *a, const char *inst)
 {
 	_cleanup_free_ char *f = node_cache_file(a->o->root, inst), *text = NULL;
+	struct stat st;
 	size_t len;
 	int r;
 
 	if (!f)
 		return -ENOMEM;
+	if (stat(f, &st) < 0)
+		return negerrno();
 	r = read_file(f, &text, &len);
 	if (r < 0)
 		return r;
-	return write_file_atomic(f, text, len, 0644);
+	return write_file_atomic_mtime_at(AT_FDCWD, f, text, len, 0644, &st.st_mtim);
 }
 
 static void appcfg_sync(struct agent *a)
@@ -870,6 +876,19 @@ static void appcfg_sync(struct agent *a)
 		else if (r > 0)
 			nudge = true;
 	}
+	/* exit histories of instances no longer placed here go with them */
+	{
+		_cleanup_free_ char *ex = node_path(a->o->root, NODE_DIR_EXITS);
+		_cleanup_strv_free_ char **hist = NULL;
+
+		if (ex && dir_list(ex, 1, &hist) == 0)
+			for (char **h = hist; *h; h++)
+				if (!strv_contains(cached, *h)) {
+					_cleanup_free_ char *d = strdup_printf("%s/%s", ex, *h);
+					if (d)
+						(void)rm_rf(d);
+				}
+	}
 	if (nudge)
 		(void)sv_svscan_control(a->p_running, "an");
 }
@@ -890,31 +909,17 @@ static void monitor_sync(struct agent *a)
 			if (!path)
 				return;
 			if (sv_tombstone_parse(*t, &id, &e) == 0 && (comma = strchr(id, ','))) {
-				_cleanup_free_ char *cdir = NULL, *ei = NULL, *js = NULL, *rel = NULL;
-				json_t *o;
+				_cleanup_free_ char *cdir = NULL, *rel = NULL;
 
 				*comma = 0;
 				cdir = node_app_dir(a->o->root, id);
-				ei = cdir ? strdup_printf("%s/data/exitinfo", cdir) : NULL;
 				rel = cdir ? strdup_printf("%s/" RELEASED_REL, cdir) : NULL;
 
 				if (rel && exists(rel))
 					LOG("%s: service %s exited (rc %d, signal %d): released, not final", id, comma + 1,
 					    e.rc, e.sig);
-				else if (ei && exists(cdir)) {
-					o = json_pack("{s:s, s:i, s:i, s:f}", "service", comma + 1, "return_code", e.rc,
-						      "signal", e.sig, "timestamp", e.ts);
-					js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-					json_decref(o);
-					if (js) {
-						int fd = open(ei, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-						if (fd >= 0) {
-							ssize_t w = write(fd, js, strlen(js));
-							(void)w;
-							fsync(fd);
-							close(fd);
-						}
-					}
+				else if (cdir && exists(cdir)) {
+					(void)sproc_exitinfo_write(cdir, comma + 1, &e);
 					(void)sv_control(cdir, "d");
 					LOG("%s: service %s exited for good (rc %d, signal %d): container down", id,
 					    comma + 1, e.rc, e.sig);
@@ -946,9 +951,26 @@ static void monitor_sync(struct agent *a)
 				 * the whole node was stopped and started) */
 				if (u && !strcmp(u, id) && cd && sv_is_up(cd) == 1)
 					LOG("%s: stale tombstone %s ignored: the container is up", inst, *t);
-				else if (u && !strcmp(u, id) && to_cleanup(a, inst, id) == 0) {
-					nudge = true;
-					LOG("%s: container %s exited (rc %d, signal %d)", inst, id, e.rc, e.sig);
+				else if (u && !strcmp(u, id)) {
+					_cleanup_free_ char *fsvc = NULL;
+					/* a death outside the policy (sproc run killed...):
+					 * traced and counted before the container goes */
+					int d = sproc_container_died(a->o->root, id, &e, &fsvc);
+
+					if (d < 0)
+						LOG("%s: counting the exit of %s: %s", inst, id, strerror(-d));
+					else if (d != SPROC_DEATH_IGNORED)
+						a->d_events = true;
+					if (to_cleanup(a, inst, id) == 0) {
+						nudge = true;
+						if (d == SPROC_DEATH_FATAL)
+							LOG("%s: container %s exited (rc %d, signal %d): service %s exceeded "
+							    "its restart policy",
+							    inst, id, e.rc, e.sig, fsvc);
+						else
+							LOG("%s: container %s exited (rc %d, signal %d)%s", inst, id, e.rc, e.sig,
+							    d == SPROC_DEATH_RESTART ? ": counted against the restart policy" : "");
+					}
 				}
 			} else
 				LOG("ignoring malformed tombstone %s", *t);

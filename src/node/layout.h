@@ -36,6 +36,7 @@
 #define NODE_DIR_TOMB_SERVICES "tombstones/services"
 #define NODE_DIR_APPEVENTS "appevents"
 #define NODE_DIR_ARCHIVES "archives"
+#define NODE_DIR_EXITS "exits" /* exits/<instance>/<service>: exit history across containers */
 #define NODE_READY_FILE "cache/.ready"
 /* Written by `treadle cell down` ("finish" or "release"): the agent stops every
  * container on purpose and starts none (docs/NODE.md "Stopping"). */

@@ -72,6 +72,29 @@ int sproc_ctl_drain(const char *root, const char *unique);
 /* Write data/aborted {"why","payload"} in container_dir unless present. */
 int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload);
 
+/* N/exits/<instance>/<service>: the service's exit history on this node,
+ * across its containers (data/exits/log format); malloc'ed. */
+char *sproc_exits_history_path(const char *root, const char *instance, const char *service);
+
+/* The container apps/<unique> exited (its tombstone in tombstones/running
+ * says how: e).  Unless the exit was asked for (status 0) or already decided
+ * (exitinfo, aborted, oom, terminated in data/), it is a death outside the
+ * policy: every service of data/app.json that was not downed exited with it.
+ * Each one gets a service_exited event "<uniqueid>.<svc>.<rc>.<sig>" (named
+ * by e->ts, so posting again is the same event) and the exit is counted
+ * against its restart policy, on the union of its history on this node and
+ * the container's own data/exits/log; the histories are written durably.  A
+ * policy exceeded writes data/exitinfo for that service (the instance then
+ * finishes, as when a service exceeds its policy inside the container) and
+ * *ret_service = its name.  Idempotent: an exit already in a history is not
+ * counted again.  Returns SPROC_DEATH_* or -errno. */
+enum { SPROC_DEATH_IGNORED, SPROC_DEATH_RESTART, SPROC_DEATH_FATAL };
+struct sv_exit;
+/* Create <cdir>/data/exitinfo {"return_code","service","signal","timestamp"}
+ * exclusively and durably (Treadmill's container-down); 0 if it exists. */
+int sproc_exitinfo_write(const char *cdir, const char *service, const struct sv_exit *e);
+int sproc_container_died(const char *root, const char *unique, const struct sv_exit *e, char **ret_service);
+
 /* `treadle sproc finish`: one exit of a supervised process.
  * Posts service_exited if appevents_dir is set, applies the restart policy on
  * data/exits/log (relative to cwd), writes the tombstone when fatal.

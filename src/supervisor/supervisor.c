@@ -68,7 +68,7 @@ int sv_exit_parse(const char *line, struct sv_exit *ret)
 	if (!c2)
 		return -EINVAL;
 	*c2++ = 0;
-	if (safe_atod(s, &e.ts) < 0 || !isfinite(e.ts) || safe_atoi(c1, &e.rc) < 0 || safe_atoi(c2, &e.sig) < 0)
+	if (parse_timestamp(s, &e.ts) < 0 || safe_atoi(c1, &e.rc) < 0 || safe_atoi(c2, &e.sig) < 0)
 		return -EINVAL;
 	*ret = e;
 	return 0;

@@ -146,7 +146,8 @@ static int parse_ts(const char *s, double *ret)
 {
 	double d;
 
-	if (!*s || strspn(s, "0123456789.") != strlen(s) || safe_atod(s, &d) < 0 || !isfinite(d))
+	/* bounded: a timestamp of any length would not fit an event name */
+	if (parse_timestamp(s, &d) < 0)
 		return -EINVAL;
 	*ret = d;
 	return 0;

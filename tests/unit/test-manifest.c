@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
@@ -238,6 +239,67 @@ static void test_add_command(void **state)
 	json_decref(m);
 }
 
+/* the documented maximum (1 MiB as written, 1000 KiB as JSON) is a
+ * permanent error naming the size, for text, aliases and files alike */
+static void test_size_limits(void **state)
+{
+	const char *head = "memory: 100M\ncpu: 10%\ndisk: 100M\nservices: [{name: a, command: b, restart: {limit: 0}}]\n#";
+	size_t n = MANIFEST_SIZE_MAX + 1;
+	char *big = malloc(n + 1), *msg, *path;
+	struct error err = ERROR_INIT;
+	json_t *m = NULL;
+	char *alias;
+	size_t off;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'x', n);
+	memcpy(big, head, strlen(head));
+	big[n - 1] = '\n';
+	big[n] = 0;
+	msg = load_err(big, MANIFEST_YAML);
+	assert_string_equal(msg, "t.yml: the manifest is 1048577 bytes, more than the maximum of 1048576 (1 MiB)");
+	free(msg);
+	/* one byte less is accepted */
+	big[n - 2] = '\n';
+	big[n - 1] = 0;
+	assert_int_equal(manifest_load(big, n - 1, MANIFEST_YAML, "t.yml", &m, &err), 0);
+	json_decref(m);
+	m = NULL;
+	/* a file: refused before it is read */
+	path = strdup("/tmp/treadle-test-manifest.XXXXXX");
+	assert_non_null(path);
+	{
+		int fd = mkstemp(path);
+		assert_true(fd >= 0);
+		big[n - 1] = '\n';
+		assert_int_equal(write(fd, big, n), (ssize_t)n);
+		close(fd);
+	}
+	assert_true(manifest_load_file(path, &m, &err) < 0);
+	assert_null(m);
+	assert_int_equal(err.code, ERR_PERM);
+	assert_non_null(strstr(err.msg, ": the manifest is 1048577 bytes, more than the maximum of 1048576 (1 MiB)"));
+	error_clear(&err);
+	unlink(path);
+	free(path);
+	free(big);
+	/* small text, large JSON: 1100 aliases of a 1000-character string */
+	alias = malloc(64 * 1024);
+	assert_non_null(alias);
+	off = (size_t)snprintf(alias, 64 * 1024, "memory: 100M\ncpu: 10%%\ndisk: 100M\nservices: [{name: a, command: b, restart: {limit: 0}}]\ntraits: [&x ");
+	memset(alias + off, 'y', 1000);
+	off += 1000;
+	for (int i = 0; i < 1100; i++)
+		off += (size_t)snprintf(alias + off, 64 * 1024 - off, ", *x");
+	snprintf(alias + off, 64 * 1024 - off, "]\n");
+	msg = load_err(alias, MANIFEST_YAML);
+	assert_non_null(strstr(msg, "t.yml: the manifest is "));
+	assert_non_null(strstr(msg, " bytes as JSON, more than the maximum of 1024000 (1000 KiB)"));
+	free(msg);
+	free(alias);
+}
+
 static void test_runtime_lenient(void **state)
 {
 	struct error err = ERROR_INIT;
@@ -456,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_appname),
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_add_command),
+		cmocka_unit_test(test_size_limits),
 		cmocka_unit_test(test_runtime_lenient),
 		cmocka_unit_test(test_golden_valid),
 		cmocka_unit_test(test_golden_invalid),

@@ -11,6 +11,7 @@
 #include "../../src/basic/util.h"
 #include "../../src/container/container.h"
 #include "../../src/node/sproc.h"
+#include "../../src/supervisor/supervisor.h"
 
 #define CONTAINER_BIN_FOR_TEST CONTAINER_TREADLE
 
@@ -186,6 +187,98 @@ static void test_services_write(void **state)
 	rm_rf(d);
 }
 
+/* a container's death outside the policy: traced, counted across containers
+ * (history + the container's own log), idempotent, fatal past the limit */
+static void test_container_died(void **state)
+{
+	_cleanup_free_ char *root = mktmp(), *cdir = NULL, *data = NULL, *ev = NULL, *hist = NULL, *p = NULL;
+	_cleanup_free_ char *text = NULL, *svc = NULL, *cdir2 = NULL;
+	const char *u = "p.a-0000000042-abcdefghijklm";
+	const char *appjson = "{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
+			      "{\"name\":\"web\",\"restart\":{\"limit\":2,\"interval\":60}},"
+			      "{\"name\":\"adm\",\"restart\":{\"limit\":0,\"interval\":60},\"downed\":true},"
+			      "{\"name\":\"one\",\"restart\":{\"limit\":5,\"interval\":60}}]}";
+	struct node_settings ns = { .root = root, .treadle_bin = "/usr/bin/treadle", .cgroup_root = "treadle" };
+	struct sv_exit e1 = { 1000.0, 256, 9 }, e2 = { 1010.0, 256, 9 }, stop = { 1020.0, 0, 0 };
+	struct error err = ERROR_INIT;
+	_cleanup_strv_free_ char **l = NULL;
+	struct stat st;
+	json_t *app;
+
+	(void)state;
+	cdir = strdup_printf("%s/apps/%s", root, u);
+	data = strdup_printf("%s/data", cdir);
+	ev = strdup_printf("%s/appevents", root);
+	hist = strdup_printf("%s/exits/p.a#0000000042/web", root);
+	assert_int_equal(mkdir_p(data, 0755), 0);
+	assert_int_equal(mkdir_p(ev, 0755), 0);
+	put(data, "app.json", appjson);
+
+	/* a requested stop (status 0) is not counted */
+	assert_int_equal(sproc_container_died(root, u, &stop, &svc), SPROC_DEATH_IGNORED);
+	assert_int_equal(stat(hist, &st), -1);
+
+	/* death 1: restart; service_exited for web and one (adm was down) */
+	assert_int_equal(sproc_container_died(root, u, &e1, &svc), SPROC_DEATH_RESTART);
+	assert_null(svc);
+	assert_int_equal(read_file(hist, &text, NULL), 0);
+	assert_string_equal(text, "0000001000.000,256,009\n");
+	free(text);
+	text = NULL;
+	assert_int_equal(dir_list(ev, 1, &l), 0);
+	assert_int_equal(strv_length(l), 2);
+	assert_true(strv_contains(l, "1000.000,p.a#0000000042,service_exited,abcdefghijklm.web.256.9"));
+	assert_true(strv_contains(l, "1000.000,p.a#0000000042,service_exited,abcdefghijklm.one.256.9"));
+	strv_free(l);
+	l = NULL;
+	/* the same tombstone again (the agent died before removing it): not counted twice */
+	assert_int_equal(sproc_container_died(root, u, &e1, &svc), SPROC_DEATH_IGNORED);
+	assert_int_equal(read_file(hist, &text, NULL), 0);
+	assert_string_equal(text, "0000001000.000,256,009\n");
+	free(text);
+	text = NULL;
+
+	/* the next container starts its exits log from the history */
+	cdir2 = strdup_printf("%s/apps/p.a-0000000042-bcdefghijklmn", root);
+	app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"bcdefghijklmn\",\"services\":["
+			 "{\"name\":\"web\",\"command\":\"true\",\"restart\":{\"limit\":2,\"interval\":60}}]}",
+			 0, NULL);
+	assert_non_null(app);
+	assert_int_equal(sproc_services_write(&ns, cdir2, app, &err), 0);
+	json_decref(app);
+	p = strdup_printf("%s/data/services/web/data/exits/log", cdir2);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_string_equal(text, "0000001000.000,256,009\n");
+	free(text);
+	text = NULL;
+	free(p);
+
+	/* an exit inside the container (its own log) counts too: 1000, 1005 and
+	 * now 1010 are three exits within 60 s, limit 2 -> fatal */
+	p = strdup_printf("%s/services/web/data/exits", data);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	put(p, "log", "0000001000.000,256,009\n0000001005.000,001,000\n");
+	assert_int_equal(sproc_container_died(root, u, &e2, &svc), SPROC_DEATH_FATAL);
+	assert_string_equal(svc, "web");
+	free(p);
+	p = strdup_printf("%s/exitinfo", data);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_string_equal(text, "{\"return_code\":256,\"service\":\"web\",\"signal\":9,\"timestamp\":1010.0}");
+	free(text);
+	text = NULL;
+	/* the cleanup then finishes the instance, as for a policy inside */
+	expect_event(data, "finished", "256.9", "{\"return_code\":256,\"service\":\"web\",\"signal\":9,\"timestamp\":1010.0}");
+	assert_int_equal(read_file(hist, &text, NULL), 0);
+	assert_string_equal(text, "0000001005.000,001,000\n0000001010.000,256,009\n");
+	free(text);
+	text = NULL;
+	/* decided: later tombstones of this container change nothing */
+	free(svc);
+	svc = NULL;
+	assert_int_equal(sproc_container_died(root, u, &e2, &svc), SPROC_DEATH_IGNORED);
+	rm_rf(root);
+}
+
 static void test_finish(void **state)
 {
 	_cleanup_free_ char *d = mktmp(), *old = getcwd(NULL, 0), *tomb = NULL, *ev = NULL;
@@ -309,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
 		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
 		cmocka_unit_test(test_ctl_drain),	    cmocka_unit_test(test_finish_stopped),
+		cmocka_unit_test(test_container_died),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

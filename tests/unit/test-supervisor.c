@@ -131,6 +131,14 @@ static void test_tombstone(void **state)
 	assert_int_equal(sv_tombstone_parse("nocommas", &id, &g), -EINVAL);
 	assert_int_equal(sv_tombstone_parse("x,nan,001,000", &id, &g), -EINVAL);
 	assert_int_equal(sv_tombstone_parse("x,inf,001,000", &id, &g), -EINVAL);
+	/* timestamps are bounded (12 digits, 9 decimals): no 1e300, no 110 digits */
+	assert_int_equal(sv_tombstone_parse("x,1e300,001,000", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,-1.0,001,000", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,1000000000000.000,001,000", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999,001,000", &id, &g), -EINVAL);
+	assert_int_equal(sv_tombstone_parse("x,999999999999.123456789,001,000", &id, &g), 0);
+	free(id);
+	id = NULL;
 	{
 		struct sv_exit x = { 5, 0, 0 };
 		_cleanup_free_ char *s = sv_exit_format(&x);

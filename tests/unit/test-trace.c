@@ -167,6 +167,57 @@ static void test_spool_file_roundtrip(void **state)
 	assert_int_equal(rm_rf(dir), 0);
 }
 
+static void test_spool_timestamp_bounds(void **state)
+{
+	static const char *const good[] = { "0", "1600000002", "1600000002.250", "0000000100.000",
+					     "999999999999.123456789", "1600000002." };
+	static const char *const bad[] = { "", ".5", "1.2.3", "-1", "1e5", "inf", "nan", " 1", "1 ",
+					   "1000000000000", "1600000002.1234567890", "0x10", "+1" };
+	struct trace_event ev;
+	char *name, *longts;
+
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+		name = strdup_printf("%s,p.a#3,pending,x", good[i]);
+		assert_non_null(name);
+		assert_int_equal(trace_parse_file(name, NULL, &ev), 0);
+		/* what parses can be published: its node name fits one component */
+		ev.source = strdup("host");
+		{
+			char *n = trace_node_name(&ev, NULL);
+			assert_non_null(n);
+			free(n);
+		}
+		trace_event_clear(&ev);
+		free(name);
+		name = strdup_printf("p.a#3,%s,host,pending,x", good[i]);
+		assert_non_null(name);
+		assert_int_equal(trace_parse_node(name, NULL, &ev), 0);
+		trace_event_clear(&ev);
+		free(name);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		name = strdup_printf("%s,p.a#3,pending,x", bad[i]);
+		assert_non_null(name);
+		assert_int_equal(trace_parse_file(name, NULL, &ev), -EINVAL);
+		free(name);
+		name = strdup_printf("p.a#3,%s,host,pending,x", bad[i]);
+		assert_non_null(name);
+		assert_int_equal(trace_parse_node(name, NULL, &ev), -EINVAL);
+		free(name);
+	}
+	/* what the fuzzer found: a 110-digit timestamp */
+	longts = malloc(111);
+	assert_non_null(longts);
+	memset(longts, '9', 110);
+	longts[110] = 0;
+	name = strdup_printf("%s,p.a#3,pending,x", longts);
+	assert_non_null(name);
+	assert_int_equal(trace_parse_file(name, NULL, &ev), -EINVAL);
+	free(name);
+	free(longts);
+}
+
 static void test_snapshot_roundtrip(void **state)
 {
 	struct trace_row rows[] = {
@@ -541,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_shard),
 		cmocka_unit_test(test_node_name_roundtrip),
 		cmocka_unit_test(test_spool_file_roundtrip),
+		cmocka_unit_test(test_spool_timestamp_bounds),
 		cmocka_unit_test(test_snapshot_roundtrip),
 		cmocka_unit_test_setup_teardown(test_publish_read_order, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_finished_guarded_unschedule, store_setup, store_teardown),
