@@ -343,6 +343,8 @@ static void load_app(struct loader *l, size_t i, const char *p, const char *data
 	const char *k;
 	uint64_t secs;
 
+	if (!data) /* gone meanwhile, or unreadable (a corrupt node: the master reports it once) */
+		return;
 	if (!j || sched_loader_resources(j, 0, demand) < 0) {
 		fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
 		json_decref(j);
