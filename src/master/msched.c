@@ -1010,7 +1010,7 @@ static void check_unreadable(struct msched *m, const char *name)
 	r = store_get(m->store, p, NULL, NULL, NULL, NULL, NULL);
 	if (r == 0 || r == -ENOENT)
 		return;
-	warn("%s: unreadable (%s), skipped until repaired (treadle store fsck)", p, store_strerror(r));
+	warn("%s: unreadable (%s), skipped until repaired", p, store_strerror(r));
 	(void)strv_extend(&m->unreadable, name);
 }
 

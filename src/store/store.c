@@ -305,6 +305,12 @@ const char *store_strerror(int r)
 		return "session expired";
 	case E2BIG:
 		return "data too large";
+	case EIO:
+		return "I/O error or corrupt store file (see 'treadle store fsck')";
+	case EROFS:
+		return "read-only store (or file system)";
+	case EOVERFLOW:
+		return "sequence counter used up";
 	default:
 		return strerror(r < 0 ? -r : r);
 	}

@@ -31,7 +31,7 @@ running "$b" || fail "$b was not placed and run next to the corrupt node"
 check "apps keep being placed and running next to a corrupt node"
 wait_for 10 grep -qF "/scheduled/$bad: unreadable" "$R/log/master/current" || fail "the master did not report it"
 [ "$(grep -cF "/scheduled/$bad: unreadable" "$R/log/master/current")" = 1 ] || fail "reported more than once"
-grep -q "loading the cell: Input/output error" "$R/log/master/current" && fail "the master stopped on it"
+grep -q "loading the cell: \(Input/output\|I/O\) error" "$R/log/master/current" && fail "the master stopped on it"
 check "the master reported it once"
 
 note "restart the master: it loads the cell with the corrupt node in it ($(date +%T))"

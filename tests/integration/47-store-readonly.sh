@@ -55,7 +55,7 @@ touch "$R/ro/x" 2>/dev/null && fail "the bind mount is writable"
 "$T" store tree --store "$O" --data /scheduled | grep -qF "$inst" || fail "store tree on a read-only store"
 "$T" store create --store "$O" /x 2>"$R/err"; rc=$?
 [ "$rc" = 111 ] || fail "store create on a read-only store: exit $rc"
-grep -q "Read-only file system" "$R/err" || fail "unclear error: $(cat "$R/err")"
+grep -qi "read-only" "$R/err" || fail "unclear error: $(cat "$R/err")"
 check "show, trace, store tree work read-only; a write says why"
 umount "$R/ro"
 
