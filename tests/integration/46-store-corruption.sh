@@ -4,7 +4,8 @@
 # keep being placed and running (also across a master restart); `treadle store
 # fsck` lists it (exit 1) and `--repair` moves it away (exit 0); /scheduled data
 # that cannot be a manifest ([1,2,3], garbage) ends with an aborted event
-# (reason invalid_manifest) and `treadle trace` exits 101.
+# (reason invalid_manifest) and `treadle trace` exits 101, whether the master
+# sees it first or the node agent is handed such a placement.
 . "$(dirname "$0")/lib-cell.sh"
 cell_require
 cell_setup
@@ -69,9 +70,27 @@ for data in '[1,2,3]' 'not json{' '{"memory": "lots"}'; do
 	[ "$rc" = 101 ] || fail "trace of $inst ($data): exit $rc, expected 101"
 	grep -q "invalid_manifest" "$R/trace" || fail "$inst: the reason is not named"
 	grep -q "invalid manifest: " "$R/trace" || fail "$inst: no details"
+	[ "$(count_event "$inst" aborted)" = 1 ] || fail "$inst: aborted $(count_event "$inst" aborted) times"
 	wait_for 10 sh -c "! '$T' store exists '/scheduled/$inst'" || fail "$inst still in /scheduled"
 	check "$data: aborted (invalid_manifest), unscheduled, trace exits 101"
 done
+note "the node agent's own guard: a placement whose /scheduled data is not an object (master down)"
+s6-svc -d "$R/svc/master"
+wait_for 20 sh -c "[ \"\$(s6-svstat -o up '$R/svc/master')\" = false ]" || fail "the master did not stop"
+inst=$("$T" store create -s "/scheduled/nobody.it46node#" '[1,2,3]') || fail "store create"
+inst=${inst#/scheduled/}
+"$T" store create "/placement/$H/$inst" '{"expires": null, "identity": null, "identity_count": null}' >/dev/null ||
+	fail "placing $inst by hand"
+wait_for 20 has_event "$inst" aborted || fail "$inst: the node did not abort it"
+"$T" trace "$inst" >"$R/trace" 2>&1; rc=$?
+cat "$R/trace"
+[ "$rc" = 101 ] || fail "trace of $inst: exit $rc, expected 101"
+grep -q "invalid_manifest" "$R/trace" || fail "$inst: the node's reason is not named"
+[ "$(count_event "$inst" aborted)" = 1 ] || fail "$inst: aborted $(count_event "$inst" aborted) times"
+wait_for 10 sh -c "! '$T' store exists '/scheduled/$inst'" || fail "$inst still in /scheduled"
+s6-svc -u "$R/svc/master"
+wait_for 20 sh -c "! '$T' store exists '/placement/$H/$inst'" || fail "the restarted master kept the placement"
+check "the node aborts a placement it cannot use (invalid_manifest), trace exits 101"
 for p in 1 2 4; do
 	[ "$(pgrep -fx "sleep ${tag}$p" | wc -l)" = 1 ] || fail "sleep ${tag}$p no longer runs"
 done
