@@ -21,7 +21,7 @@ static const struct cli_command commands[] = {
 	{ "trace", cmd_trace, "INSTANCE [--follow] [--json]", "print an instance's events; exit code from its outcome" },
 	{ "logs", cmd_logs, "INSTANCE[/SERVICE] [-f]", "print (and follow) a service's log" },
 	{ "master", cmd_master, "--store URL [--cell NAME] [--hostname H] [--server-down-grace SECS]", "(internal) run the cell master" },
-	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait|watch PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json]",
+	{ "store", cmd_store, "get|set|create|delete|ls|tree|exists|wait|watch PATH [DATA|-] [--store URL|--root DIR] [-e] [-s] [-p] [-r] [--version N] [--stat] [--data] [--hold] [--timeout SEC] [--gone] [--json] | fsck [--repair]",
 	  "read and write the cell store (debugging)" },
 	{ "mirror", cmd_mirror, "--dir DIR [--store URL|--root DIR] [--once] PATH...",
 	  "keep a read-only copy of store subtrees in a directory (zk2fs)" },
