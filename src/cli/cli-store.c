@@ -19,6 +19,19 @@ char *cli_store_url(const char *opt_root, const char *opt_store)
 
 int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
 {
+	return cli_store_open_opts(opt_root, opt_store, NULL, ret, err);
+}
+
+int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
+{
+	struct store_options so = { .read_only = true };
+
+	return cli_store_open_opts(opt_root, opt_store, &so, ret, err);
+}
+
+int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
+			struct store **ret, struct error *err)
+{
 	_cleanup_free_ char *url = cli_store_url(opt_root, opt_store);
 	const char *e = getenv("TREADLE_STORE");
 	struct stat st;
@@ -28,5 +41,5 @@ int cli_store_open(const char *opt_root, const char *opt_store, struct store **r
 	if (!(opt_store && *opt_store) && !(e && *e) && stat(url + strlen("file://"), &st) < 0)
 		return error_set(err, ERR_PERM, errno, "no cell at %s (start one with 'treadle cell up --root %s')",
 				 cli_root(opt_root), cli_root(opt_root));
-	return store_open(url, NULL, ret, err);
+	return store_open(url, opts, ret, err);
 }

@@ -74,8 +74,13 @@ int cmd_version(int argc, char **argv);
 /* Store of the cell: --store URL, else $TREADLE_STORE, else file://<root>/store
  * (root from cli_root(opt_root)); a derived local store must exist.  cli-store.c */
 struct store;
+struct store_options;
 char *cli_store_url(const char *opt_root, const char *opt_store);
 int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
+/* The same for commands that only read: no session, nothing written (works on a full disk). */
+int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
+int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
+			struct store **ret, struct error *err);
 
 /* Long options shared by the store-using commands. */
 #define CLI_OPT_ROOT 0x100

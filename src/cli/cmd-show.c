@@ -264,7 +264,7 @@ int cmd_show(int argc, char **argv)
 
 		if (optind + 2 < argc)
 			return cli_usage_error("show", "unexpected argument '%s'", argv[optind + 2]);
-		if (cli_store_open(root, store_url, &s, &err) < 0)
+		if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 			return error_report(&err);
 		return show_endpoints(s, pattern, json);
 	}
@@ -280,7 +280,7 @@ int cmd_show(int argc, char **argv)
 		if (++optind < argc)
 			return cli_usage_error("show", "unexpected argument '%s'", argv[optind]);
 	}
-	if (cli_store_open(root, store_url, &s, &err) < 0)
+	if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 		return error_report(&err);
 
 	placed = json_object();

@@ -10,6 +10,9 @@
  *   treadle store exists PATH              (exit 1 if missing)
  *   treadle store wait PATH [--timeout SEC] [--gone]   wait until PATH exists (or is gone)
  *   treadle store watch PATH [--timeout SEC]  print data and child events of PATH as they come
+ *   treadle store fsck [--repair]          check the embedded store's files (exit 1: problems left)
+ * get, exists, ls and tree fall back to a read-only open (no session) when a
+ * session cannot be written (full disk, read-only mount).
  * The store URL comes from --store, $TREADLE_STORE, or file://ROOT/store with
  * ROOT from --root / $TREADLE_ROOT / /var/lib/treadle. */
 #include <getopt.h>
@@ -26,7 +29,7 @@
 
 struct store_args {
 	const char *url, *root;
-	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone, json;
+	bool ephemeral, sequential, parents, recursive, stat, data, hold, gone, json, repair;
 	int64_t version;
 	int timeout_s;
 };
@@ -39,6 +42,7 @@ static int exit_of(int r)
 	case EIO:
 	case ENOMEM:
 	case ENOSPC:
+	case EROFS:
 		return EXIT_TEMP;
 	default:
 		return EXIT_PERM;
@@ -269,6 +273,7 @@ const struct cli_option store_options[] = {
 	{ "timeout", 'T', "SEC", "wait, watch: give up after SEC seconds" },
 	{ "gone", 'g', NULL, "wait: until PATH is gone" },
 	{ "json", 'j', NULL, "get, ls, tree: print JSON" },
+	{ "repair", 'F', NULL, "fsck: repair what it can (bad nodes to lost+found, journal set aside, counters)" },
 	CLI_OPTIONS_END,
 };
 
@@ -322,6 +327,9 @@ int cmd_store(int argc, char **argv)
 		case 'j':
 			a.json = true;
 			break;
+		case 'F':
+			a.repair = true;
+			break;
 		case 'T':
 			if (safe_atoi(optarg, &a.timeout_s) < 0 || a.timeout_s < 0)
 				return cli_usage_error("store", "bad --timeout '%s'", optarg);
@@ -331,9 +339,11 @@ int cmd_store(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return cli_usage_error("store", "missing verb (get, set, create, delete, ls, tree, exists, wait)");
+		return cli_usage_error("store", "missing verb (get, set, create, delete, ls, tree, exists, wait, watch, fsck)");
 	verb = argv[optind++];
-	path = optind < argc ? argv[optind++] : (!strcmp(verb, "tree") ? "/" : NULL);
+	if (a.repair && strcmp(verb, "fsck"))
+		return cli_usage_error("store", "--repair goes with fsck");
+	path = optind < argc ? argv[optind++] : (!strcmp(verb, "tree") || !strcmp(verb, "fsck") ? "/" : NULL);
 	if (!path)
 		return cli_usage_error("store", "%s: missing PATH", verb);
 	if (optind < argc) {
@@ -362,7 +372,28 @@ int cmd_store(int argc, char **argv)
 			return EXIT_TEMP;
 		a.url = url_buf;
 	}
+	if (!strcmp(verb, "fsck")) {
+		struct store_fsck_result res;
+		if (strcmp(path, "/"))
+			return cli_usage_error("store", "fsck: unexpected argument '%s'", path);
+		r = store_fsck(a.url, a.repair, &res, &err);
+		if (r < 0)
+			return error_report(&err);
+		for (char **l = res.lines; l && *l; l++)
+			printf("%s\n", *l);
+		printf("%zu problem%s found, %zu repaired\n", res.found, res.found == 1 ? "" : "s", res.repaired);
+		strv_free(res.lines);
+		return res.found > res.repaired ? EXIT_NO : EXIT_OK;
+	}
 	r = store_open(a.url, NULL, &s, &err);
+	if (r < 0 && (!strcmp(verb, "get") || !strcmp(verb, "exists") || !strcmp(verb, "ls") || !strcmp(verb, "tree")) &&
+	    (r == -EROFS || r == -ENOSPC || r == -EDQUOT || r == -EACCES || r == -EPERM)) {
+		/* cannot write a session (full disk, read-only mount): read without one */
+		struct store_options so = { .read_only = true };
+
+		error_clear(&err);
+		r = store_open(a.url, &so, &s, &err);
+	}
 	if (r < 0)
 		return error_report(&err);
 

@@ -226,7 +226,7 @@ int cmd_trace(int argc, char **argv)
 	sched_path = strdup_printf("/scheduled/%s", inst);
 	if (!shard_path || !sched_path)
 		return EXIT_TEMP;
-	if (cli_store_open(root, store_url, &s, &err) < 0)
+	if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 		return error_report(&err);
 
 	for (;;) {

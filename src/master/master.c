@@ -287,8 +287,9 @@ static int master_pass(struct mstate *ms, struct error *err)
 	if (r < 0)
 		return r;
 	if (st.changed || st.reloaded)
-		fprintf(stderr, "treadle: master: pass: %zu apps, %zu placed, %zu pending, %zu changed%s\n", st.apps,
-			st.placed, st.pending, st.changed, st.reloaded ? " (model loaded)" : "");
+		fprintf(stderr, "treadle: master: pass: %zu apps, %zu placed, %zu pending, %zu changed%s%s%.0zu\n",
+			st.apps, st.placed, st.pending, st.changed, st.reloaded ? " (model loaded)" : "",
+			st.unreadable ? ", unreadable /scheduled nodes: " : "", st.unreadable);
 	/* Wake up for the next timer: retention expiry, presence grace, checks. */
 	next = msched_next_deadline(ms->sched);
 	ms->grace_deadline = isfinite(next) ? MAX(next, now + 0.001) : 0;

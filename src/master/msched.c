@@ -63,6 +63,7 @@ struct msched {
 	struct mchange *chg;
 	size_t nchg, achg;
 	int oom;
+	char **unreadable;	/* /scheduled nodes the store cannot read, each reported once */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -418,8 +419,9 @@ static int64_t name_seq(const char *name)
 }
 
 /* Add /scheduled/<name> to the model, or (reload) update its priority,
- * retention and allocation. */
-static int load_app_data(struct msched *m, const char *name, const char *data)
+ * retention and allocation.  -ENOENT when data is NULL (gone); -EINVAL with
+ * *ret_why (static) when the data cannot be a manifest. */
+static int load_app_data(struct msched *m, const char *name, const char *data, const char **ret_why)
 {
 	json_t *j = data && *data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL, *lv;
 	struct sched_limit lim[SCHED_LEVELS_MAX];
@@ -428,9 +430,14 @@ static int load_app_data(struct msched *m, const char *name, const char *data)
 	int alloc, prio, a, r = 0;
 	const char *k;
 
-	if (!j || app_resources(j, demand) < 0) {
+	if (!data)
+		return -ENOENT;
+	if (!json_is_object(j) || app_resources(j, demand) < 0) {
+		if (ret_why)
+			*ret_why = !*data ? "empty" : !j ? "not JSON" : !json_is_object(j) ? "not a JSON object"
+											 : "bad memory, cpu or disk";
 		json_decref(j);
-		return j ? -EINVAL : -ENOENT;
+		return -EINVAL;
 	}
 	alloc = app_alloc(m, name, j, &prio);
 	spec.priority = prio;
@@ -475,7 +482,7 @@ static int load_app(struct msched *m, const char *name)
 	r = store_get(m->store, p, &data, NULL, NULL, NULL, NULL);
 	if (r < 0)
 		return r;
-	return load_app_data(m, name, data);
+	return load_app_data(m, name, data, NULL); /* an invalid one is aborted by sync_scheduled */
 }
 
 static void load_app_blacklist(struct msched *m)
@@ -969,6 +976,44 @@ static void remove_app(struct msched *m, int a)
 	sched_app_remove(m->cell, a);
 }
 
+/* /scheduled/<name> cannot be a manifest (Treadmill would never have
+ * scheduled it): end it with an aborted event naming why, and unschedule it,
+ * rather than leave it pending (or placed and ignored) forever. */
+static void abort_invalid(struct msched *m, const char *name, const char *why)
+{
+	_cleanup_free_ char *payload = strdup_printf("invalid manifest: %s", why);
+	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name);
+	struct trace_event ev = master_event(m, name, TRACE_ABORTED, "invalid_manifest");
+	int r;
+
+	if (!payload || !p)
+		return;
+	ev.payload = payload;
+	warn("/scheduled/%s: %s: aborted", name, payload);
+	r = trace_publish(m->store, &ev, m->o.hostname);
+	if (r < 0)
+		warn("posting aborted event of %s: %s", name, store_strerror(r));
+	else if ((r = delete_node(m, p)) < 0) /* after the event: a crash in between aborts it again */
+		warn("unscheduling %s: %s", name, store_strerror(r));
+}
+
+/* A /scheduled node that is listed but reads as nothing: gone meanwhile, or
+ * unreadable (a corrupt node of the embedded store): reported once, skipped;
+ * the rest of the cell goes on.  `treadle store fsck` lists and repairs it. */
+static void check_unreadable(struct msched *m, const char *name)
+{
+	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name);
+	int r;
+
+	if (!p || strv_contains(m->unreadable, name))
+		return;
+	r = store_get(m->store, p, NULL, NULL, NULL, NULL, NULL);
+	if (r == 0 || r == -ENOENT)
+		return;
+	warn("%s: unreadable (%s), skipped until repaired", p, store_strerror(r));
+	(void)strv_extend(&m->unreadable, name);
+}
+
 #define SYNC_BATCH 4096
 
 static int sync_scheduled(struct msched *m)
@@ -989,6 +1034,15 @@ static int sync_scheduled(struct msched *m)
 		if (!sorted_contains(names, n, info.name))
 			remove_app(m, a);
 	}
+	/* forget unreadable nodes that went away (deleted, or moved by fsck) */
+	for (size_t u = 0; m->unreadable && m->unreadable[u];) {
+		if (sorted_contains(names, n, m->unreadable[u])) {
+			u++;
+			continue;
+		}
+		free(m->unreadable[u]);
+		memmove(&m->unreadable[u], &m->unreadable[u + 1], (strv_length(m->unreadable + u + 1) + 1) * sizeof(char *));
+	}
 	/* new apps, read in batches (one round trip each on ZooKeeper) */
 	for (size_t i = 0; i < n;) {
 		_cleanup_free_ char **fresh = calloc(SYNC_BATCH, sizeof(char *)), **data = calloc(SYNC_BATCH, sizeof(char *));
@@ -1003,10 +1057,15 @@ static int sync_scheduled(struct msched *m)
 		if (r < 0)
 			return r;
 		for (size_t x = 0; x < k; x++) {
-			int q = load_app_data(m, fresh[x], data[x]);
+			const char *why = "?";
+			int q = load_app_data(m, fresh[x], data[x], &why);
 
-			if (q < 0 && q != -ENOENT)
-				warn("/scheduled/%s: bad manifest, not scheduled (%s)", fresh[x], strerror(-q));
+			if (q == -ENOENT)
+				check_unreadable(m, fresh[x]);
+			else if (q == -EINVAL)
+				abort_invalid(m, fresh[x], why);
+			else if (q < 0)
+				warn("/scheduled/%s: not scheduled (%s)", fresh[x], strerror(-q));
 			free(data[x]);
 		}
 	}
@@ -1625,7 +1684,8 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 						.changed = m->nchg,
 						.evictions = ss.evictions,
 						.full_pass = ss.full_pass,
-						.reloaded = reloaded };
+						.reloaded = reloaded,
+						.unreadable = strv_length(m->unreadable) };
 	}
 	changes_clear(m);
 	return 0;
@@ -1706,5 +1766,6 @@ void msched_free(struct msched *m)
 	free(m->present);
 	free(m->notrun);
 	free(m->last_stats);
+	strv_free(m->unreadable);
 	free(m);
 }

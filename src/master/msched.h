@@ -33,6 +33,7 @@ struct msched_options {
 
 struct msched_stats {
 	size_t apps, placed, pending, changed, evictions;
+	size_t unreadable;	/* /scheduled nodes skipped because the store cannot read them */
 	bool full_pass, reloaded;
 };
 

@@ -439,9 +439,12 @@ static int cache_write(struct agent *a, const char *inst)
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	m = json_loads(sdata ? sdata : "", 0, NULL);
-	if (!json_is_object(m)) {
+	if (!json_is_object(m)) { /* cannot be configured: end it rather than leave it placed forever */
 		json_decref(m);
-		LOG("%s: /scheduled data is not a JSON object, ignored", inst);
+		LOG("%s: /scheduled data is not a JSON object: aborted", inst);
+		(void)sproc_event_post(a->p_ev, inst, "aborted", "invalid_manifest",
+				       "invalid manifest: /scheduled data is not a JSON object");
+		a->d_events = true;
 		return 0;
 	}
 	json_object_set_new(m, "task", json_string(hash + 1));

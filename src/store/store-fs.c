@@ -51,6 +51,8 @@
 
 #define NODE_FILE ".node"
 #define CVER_FILE ".cversion"
+#define CSEQ_FILE ".cseq"
+#define SEQ_MAX INT64_C(9999999999) /* sequential names carry 10 digits */
 #define WATCH_MASK (IN_MOVED_TO | IN_MOVED_FROM | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR)
 
 struct fs_hdr {
@@ -105,6 +107,7 @@ struct fs_store {
 	bool expired; /* our session file was removed (store deleted, or reaped): like ZooKeeper's expiry */
 	bool ordered_meta; /* ext4/xfs/tmpfs: a directory fsync also commits every earlier metadata change */
 	bool journalled;   /* applying a durable journal: steps skip their fsyncs (apply_journalled) */
+	bool read_only;	   /* opened with store_options.read_only: no session, writes refused */
 };
 
 /* ---- process-wide registry of our own sessions ---------------------------
@@ -316,29 +319,89 @@ static int node_read(struct fs_store *fs, const char *path, struct fs_hdr *h, ch
 	return 0;
 }
 
-/* .cversion is a symlink whose target is the decimal counter: a short
- * symlink lives in the inode, so the counter is metadata, made durable by the
- * directory fsync of the commit that follows, with no data block to flush. */
-static int64_t node_cversion(struct fs_store *fs, const char *path)
+/* Counters (.cversion, .cseq) are symlinks whose target is the decimal value:
+ * a short symlink lives in the inode, so the counter is metadata, made durable
+ * by the directory fsync of the commit that follows, with no data block to
+ * flush.  A value is decimal digits only, at most SEQ_MAX (sequential names
+ * carry 10 digits); anything else is corrupt. */
+static int parse_counter(const char *s, int64_t *ret)
 {
-	_cleanup_free_ char *rel = rel_of(path, CVER_FILE), *buf = NULL;
+	int64_t v;
+
+	if (!*s || strlen(s) > 10 || strspn(s, "0123456789") != strlen(s) || safe_atoi64(s, &v) < 0)
+		return -EIO;
+	*ret = v;
+	return 0;
+}
+
+/* 0 and the value, -ENOENT if absent, -EIO if corrupt. */
+static int counter_read(struct fs_store *fs, const char *path, const char *file, int64_t *ret)
+{
+	_cleanup_free_ char *rel = rel_of(path, file), *buf = NULL;
 	char link[32];
 	ssize_t n;
-	int64_t v = 0;
+	int r;
 
 	if (!rel)
-		return 0;
+		return -ENOMEM;
 	n = readlinkat(fs->dfd, rel, link, sizeof(link) - 1);
-	if (n > 0) {
+	if (n >= 0) {
 		link[n] = 0;
-		return safe_atoi64(link, &v) < 0 ? 0 : v;
+		return parse_counter(link, ret);
 	}
-	if (errno != EINVAL || read_file_at(fs->dfd, rel, &buf, NULL) < 0) /* EINVAL: a regular file (older stores) */
-		return 0;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return -ENOENT;
+	if (errno != EINVAL)
+		return negerrno();
+	r = read_file_at(fs->dfd, rel, &buf, NULL); /* a regular file (older stores) */
+	if (r < 0)
+		return r == -ENOTDIR ? -ENOENT : r;
 	buf[strcspn(buf, "\n")] = 0;
-	if (safe_atoi64(buf, &v) < 0)
+	return parse_counter(buf, ret);
+}
+
+/* 1 + the largest 10-digit suffix among the children of path, 0 if none. */
+static int64_t children_seq_next(struct fs_store *fs, const char *path)
+{
+	_cleanup_free_ char *rel = rel_of(path, NULL);
+	_cleanup_free_ char *full = rel ? strdup_printf("%s/%s", fs->dir, rel) : NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	int64_t next = 0;
+
+	if (!full || dir_list(full, 1, &names) < 0)
 		return 0;
+	for (char **n = names; *n; n++) {
+		size_t l = strlen(*n);
+		int64_t v;
+
+		if (l >= 10 && strspn(*n + l - 10, "0123456789") == 10 && parse_counter(*n + l - 10, &v) == 0)
+			next = MAX(next, v + 1);
+	}
+	return next;
+}
+
+/* The child change counter of path, never lower than a sequence number
+ * already handed out: the larger of .cversion and .cseq (the high-water mark
+ * of sequential names, written with each sequential create).  When one of
+ * them is corrupt it is recovered from the other and from the children's
+ * sequence numbers; *ret_bad (may be NULL) then says so. */
+static int64_t node_cversion_x(struct fs_store *fs, const char *path, bool *ret_bad)
+{
+	int64_t cv = 0, seq = 0;
+	int r1 = counter_read(fs, path, CVER_FILE, &cv), r2 = counter_read(fs, path, CSEQ_FILE, &seq);
+	bool bad = (r1 < 0 && r1 != -ENOENT) || (r2 < 0 && r2 != -ENOENT);
+	int64_t v = MAX(r1 == 0 ? cv : 0, r2 == 0 ? seq : 0);
+
+	if (bad)
+		v = MAX(v, children_seq_next(fs, path));
+	if (ret_bad)
+		*ret_bad = bad;
 	return v;
+}
+
+static int64_t node_cversion(struct fs_store *fs, const char *path)
+{
+	return node_cversion_x(fs, path, NULL);
 }
 
 static int64_t node_count_children(struct fs_store *fs, const char *path)
@@ -448,9 +511,9 @@ static int del_node(struct fs_store *fs, const char *path)
  * is fsync'd by the commit step that always follows in the same directory (a
  * child's rename in or out), and journalling file systems keep the two
  * renames in order, so a crash never makes the child durable without it. */
-static int put_cversion(struct fs_store *fs, const char *path, int64_t cv)
+static int put_counter(struct fs_store *fs, const char *path, const char *name, int64_t cv)
 {
-	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, CVER_FILE), *txt = NULL, *tmp = NULL;
+	_cleanup_free_ char *rel = rel_of(path, NULL), *file = rel_of(path, name), *txt = NULL, *tmp = NULL;
 	int r = 0;
 
 	txt = strdup_printf("%" PRId64, cv);
@@ -470,7 +533,7 @@ static int put_cversion(struct fs_store *fs, const char *path, int64_t cv)
 
 /* ---- transactions -------------------------------------------------------- */
 
-enum { STEP_PUT = 'P', STEP_DEL = 'D', STEP_CVER = 'C' };
+enum { STEP_PUT = 'P', STEP_DEL = 'D', STEP_CVER = 'C', STEP_SEQ = 'S' };
 
 struct step {
 	char type;
@@ -496,6 +559,7 @@ struct txn {
 	struct step *steps;
 	size_t n_steps;
 	char **eph; /* ephemeral paths to add to the session index */
+	int err;    /* why ov_get last returned NULL */
 };
 
 static void txn_done(struct txn *t)
@@ -518,6 +582,7 @@ static struct ov *ov_get(struct fs_store *fs, struct txn *t, const char *path)
 	for (size_t i = 0; i < t->n_ov; i++)
 		if (!strcmp(t->ov[i].path, path))
 			return &t->ov[i];
+	t->err = -ENOMEM;
 	n = realloc(t->ov, (t->n_ov + 1) * sizeof(*t->ov));
 	if (!n)
 		return NULL;
@@ -529,6 +594,7 @@ static struct ov *ov_get(struct fs_store *fs, struct txn *t, const char *path)
 	r = node_read(fs, path, &o->h, NULL, NULL);
 	if (r < 0 && r != -ENOENT) {
 		free(o->path);
+		t->err = r; /* e.g. -EIO: a corrupt node is neither read nor written; fsck repairs it */
 		return NULL;
 	}
 	o->exists = r == 0;
@@ -585,9 +651,11 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 			return -ENOMEM;
 		p = ov_get(fs, t, parent);
 		if (!p)
-			return -ENOMEM;
+			return t->err;
 		if (!p->exists)
 			return -ENOENT;
+		if ((op->flags & STORE_SEQUENTIAL) && p->cversion > SEQ_MAX)
+			return -EOVERFLOW; /* the 10 digits are used up */
 		if (op->flags & STORE_SEQUENTIAL)
 			path = strdup_printf("%s%010" PRId64, op->path, p->cversion);
 		else
@@ -598,7 +666,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 			return -EINVAL;
 		o = ov_get(fs, t, path);
 		if (!o)
-			return -ENOMEM;
+			return t->err;
 		p = ov_get(fs, t, parent); /* ov_get may have moved the array */
 		if (o->exists)
 			return -EEXIST;
@@ -613,6 +681,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 		o->nchild_base = 0;
 		o->nchild_delta = 0;
 		if ((r = txn_step(t, STEP_CVER, parent, NULL, NULL, 0, p->cversion)) < 0 ||
+		    ((op->flags & STORE_SEQUENTIAL) && (r = txn_step(t, STEP_SEQ, parent, NULL, NULL, 0, p->cversion)) < 0) ||
 		    (r = txn_step(t, STEP_PUT, path, &h, op->data, op->len, 0)) < 0)
 			return r;
 		if ((op->flags & STORE_EPHEMERAL) && (r = strv_extend(&t->eph, path)) < 0)
@@ -624,7 +693,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 	case STORE_OP_DELETE:
 		o = ov_get(fs, t, op->path);
 		if (!o)
-			return -ENOMEM;
+			return t->err;
 		if (!o->exists)
 			return -ENOENT;
 		if (!version_ok(op->version, o->h.version))
@@ -634,7 +703,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 		parent = store_path_parent(op->path);
 		p = parent ? ov_get(fs, t, parent) : NULL;
 		if (!p)
-			return -ENOMEM;
+			return parent ? t->err : -ENOMEM;
 		o = ov_get(fs, t, op->path);
 		o->exists = false;
 		o->nchild_base = 0;
@@ -648,7 +717,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 	case STORE_OP_SET:
 		o = ov_get(fs, t, op->path);
 		if (!o)
-			return -ENOMEM;
+			return t->err;
 		if (!o->exists)
 			return -ENOENT;
 		if (!version_ok(op->version, o->h.version))
@@ -659,7 +728,7 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 	case STORE_OP_CHECK:
 		o = ov_get(fs, t, op->path);
 		if (!o)
-			return -ENOMEM;
+			return t->err;
 		if (!o->exists)
 			return -ENOENT;
 		return version_ok(op->version, o->h.version) ? 0 : -ESTALE;
@@ -681,7 +750,10 @@ static int apply_steps(struct fs_store *fs, const struct step *steps, size_t n)
 			r = del_node(fs, st->path);
 			break;
 		case STEP_CVER:
-			r = put_cversion(fs, st->path, st->cv);
+			r = put_counter(fs, st->path, CVER_FILE, st->cv);
+			break;
+		case STEP_SEQ:
+			r = put_counter(fs, st->path, CSEQ_FILE, st->cv);
 			break;
 		default:
 			r = -EIO;
@@ -783,7 +855,8 @@ static int journal_parse(const char *buf, size_t len, struct step **ret, size_t 
 		st->len = dlen;
 		off += plen + dlen;
 		if (strlen(st->path) != plen || !store_path_valid(st->path) ||
-		    (type != STEP_PUT && type != STEP_DEL && type != STEP_CVER) || (type != STEP_PUT && dlen) ||
+		    (type != STEP_PUT && type != STEP_DEL && type != STEP_CVER && type != STEP_SEQ) ||
+		    (type != STEP_PUT && dlen) || ((type == STEP_CVER || type == STEP_SEQ) && st->cv < 0) ||
 		    (type == STEP_DEL && !strcmp(st->path, "/"))) {
 			i++;
 			goto bad;
@@ -888,6 +961,8 @@ static int fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, siz
 
 	if (fs->expired)
 		return -ESHUTDOWN;
+	if (fs->read_only)
+		return -EROFS;
 	r = fs_lock(fs);
 	if (r < 0)
 		return r;
@@ -1186,6 +1261,33 @@ static int session_remove(struct fs_store *fs, int64_t id, const char *name)
 	return 0;
 }
 
+/* Call fn on path and each node below it, parents first, children in name
+ * order; fn returns < 0 to stop, 1 to skip the node's children. */
+static int tree_walk(struct fs_store *fs, const char *path, int (*fn)(struct fs_store *fs, const char *path, void *ud),
+		     void *ud)
+{
+	_cleanup_free_ char *rel = rel_of(path, NULL), *abs = NULL;
+	_cleanup_strv_free_ char **names = NULL;
+	int r = fn(fs, path, ud);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	abs = rel ? strdup_printf("%s/%s", fs->dir, rel) : NULL;
+	if (!abs)
+		return -ENOMEM;
+	r = dir_list(abs, 1, &names);
+	if (r < 0)
+		return r == -ENOENT || r == -ENOTDIR ? 0 : r;
+	for (char **n = names; *n; n++) {
+		_cleanup_free_ char *child = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+		if (!child)
+			return -ENOMEM;
+		if ((r = tree_walk(fs, child, fn, ud)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static bool is_garbage(const char *name)
 {
 	return startswith(name, ".tmp.") || startswith(name, ".del.") || startswith(name, ".node.") ||
@@ -1370,6 +1472,51 @@ static int sessions_sweep(struct fs_store *fs, bool locked)
 	return 0;
 }
 
+/* next-session: 0 and the id, -ENOENT if absent, -EIO if corrupt. */
+static int session_counter_read(struct fs_store *fs, int64_t *ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_at(fs->dfd, "next-session", &buf, &len);
+
+	if (r < 0)
+		return r;
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	if (strlen(buf) != len || !len || strspn(buf, "0123456789") != len || safe_atoi64(buf, ret) < 0 || *ret <= 0)
+		return -EIO;
+	return 0;
+}
+
+static int max_owner(struct fs_store *fs, const char *path, void *ud)
+{
+	struct fs_hdr h;
+
+	if (node_read(fs, path, &h, NULL, NULL) == 0 && h.owner > *(int64_t *)ud)
+		*(int64_t *)ud = h.owner;
+	return 0;
+}
+
+/* A corrupt next-session counter: 1 + the largest session id still in use,
+ * by a session file or as the owner of an ephemeral node, so no live or
+ * unreaped session's id is given out again. */
+static int64_t session_counter_recover(struct fs_store *fs)
+{
+	_cleanup_free_ char *abs = strdup_printf("%s/sessions", fs->dir);
+	_cleanup_strv_free_ char **names = NULL;
+	int64_t top = 0, v;
+
+	if (abs && dir_list(abs, 0, &names) >= 0)
+		for (char **n = names; *n; n++) {
+			const char *p = startswith(*n, ".tmp-") ? *n + 5 : *n;
+			_cleanup_free_ char *id = strndup(p, strspn(p, "0123456789"));
+			if (id && safe_atoi64(id, &v) == 0 && v > top)
+				top = v;
+		}
+	(void)tree_walk(fs, "/", max_owner, &top);
+	return top + 1;
+}
+
 static int session_create(struct fs_store *fs)
 {
 	_cleanup_free_ char *buf = NULL, *txt = NULL, *tmp = NULL, *name = NULL, *final = NULL;
@@ -1377,12 +1524,10 @@ static int session_create(struct fs_store *fs)
 	int64_t id = 1;
 	int r, fd;
 
-	r = read_file_at(fs->dfd, "next-session", &buf, NULL);
-	if (r >= 0) {
-		buf[strcspn(buf, "\n")] = 0;
-		if (safe_atoi64(buf, &id) < 0 || id <= 0)
-			return -EIO;
-	} else if (r != -ENOENT)
+	r = session_counter_read(fs, &id);
+	if (r == -EIO)
+		id = session_counter_recover(fs); /* rewritten below */
+	else if (r < 0 && r != -ENOENT)
 		return r;
 	txt = strdup_printf("%" PRId64 "\n", id + 1);
 	tmp = strdup_printf("sessions/.tmp-%" PRId64, id);
@@ -1427,6 +1572,8 @@ static int fs_events(struct fs_store *fs)
 	fs->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (fs->inotify_fd < 0 || fs->epoll_fd < 0 || epoll_ctl(fs->epoll_fd, EPOLL_CTL_ADD, fs->inotify_fd, &ev) < 0)
 		goto fail;
+	if (fs->read_only)
+		return 0; /* no session: other sessions' deaths are not ours to reap */
 	/* Watch for new sessions before sweeping, so none is missed. */
 	fs->sessions_wd = inotify_add_watch(fs->inotify_fd, sessions,
 					    IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
@@ -1467,9 +1614,45 @@ static int init_tree(struct fs_store *fs)
 		return r;
 	if (renameat(fs->dfd, ".tree.tmp", fs->dfd, "tree") < 0)
 		return negerrno();
-	if (faccessat(fs->dfd, "format", F_OK, 0) < 0)
-		write_file_atomic_at(fs->dfd, "format", "treadle-store 1\n", 16, 0644);
 	return fsync(fs->dfd) < 0 ? negerrno() : 0;
+}
+
+#define FORMAT "treadle-store 1"
+
+/* DIR/format must say FORMAT; absent (a store older than the file) it is
+ * written when writable.  Unknown: a permanent error naming both. */
+static int format_check(struct fs_store *fs, bool write, struct error *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_at(fs->dfd, "format", &buf, &len);
+
+	if (r == -ENOENT)
+		return write ? write_file_atomic_at(fs->dfd, "format", FORMAT "\n", strlen(FORMAT) + 1, 0644) : 0;
+	if (r < 0)
+		return error_sys(err, -r, "store: %s/format", fs->dir);
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = 0;
+	if (strlen(buf) == len && !strcmp(buf, FORMAT))
+		return 0;
+	for (size_t i = 0; i < len; i++) /* one printable line in the message */
+		if (buf[i] < 0x20 || buf[i] > 0x7e)
+			buf[i] = '?';
+	return error_set(err, ERR_PERM, EPROTO, "store: %s/format: unknown store format '%.64s' (expected '%s')",
+			 fs->dir, buf, FORMAT);
+}
+
+/* 0 if DIR/journal is absent or valid, -EIO if it is not an intent journal. */
+static int journal_check(struct fs_store *fs)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_file_at(fs->dfd, "journal", &buf, &len);
+
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	r = store_fs_journal_check(buf, len);
+	return r < 0 ? r : 0;
 }
 
 static void fs_close(struct store *s)
@@ -1529,6 +1712,25 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	}
 	for (l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
 		fs->dir[l - 1] = 0;
+	if (fs->base.opts.read_only) {
+		/* Only reads: no session, no lock, nothing written, so a full disk or
+		 * a read-only mount does not matter.  A store not made yet is made
+		 * by the ordinary open below. */
+		fs->dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fs->dfd >= 0 && is_dir_at(fs->dfd, "tree")) {
+			fs->read_only = true;
+			r = format_check(fs, false, err);
+			if (r < 0) {
+				fs_close(&fs->base);
+				return r;
+			}
+			*ret = &fs->base;
+			return 0;
+		}
+		if (fs->dfd >= 0)
+			close(fs->dfd);
+		fs->dfd = -1;
+	}
 	r = mkdir_p(fs->dir, 0755);
 	if (r < 0)
 		goto fail;
@@ -1545,6 +1747,17 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 				   (sfs.f_type == EXT4_SUPER_MAGIC || sfs.f_type == XFS_SUPER_MAGIC ||
 				    sfs.f_type == TMPFS_MAGIC);
 	}
+	if (is_dir_at(fs->dfd, "tree") && (r = format_check(fs, false, err)) < 0) {
+		fs_close(&fs->base);
+		return r;
+	}
+	if (journal_check(fs) == -EIO) {
+		error_set(err, ERR_PERM, EIO,
+			  "store: %s/journal: not a valid intent journal (see it with 'treadle store fsck', set it aside "
+			  "with 'treadle store fsck --repair')", fs->dir);
+		fs_close(&fs->base);
+		return -EIO;
+	}
 	if (mkdirat(fs->dfd, "sessions", 0755) < 0 && errno != EEXIST) {
 		r = negerrno();
 		goto fail;
@@ -1559,6 +1772,8 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 		goto fail;
 	r = init_tree(fs);
 	if (r >= 0)
+		r = format_check(fs, true, NULL);
+	if (r >= 0)
 		r = session_create(fs);
 	if (r >= 0)
 		r = sessions_sweep(fs, true);
@@ -1568,8 +1783,223 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	*ret = &fs->base;
 	return 0;
 fail:
-	error_sys(err, r, "store: cannot open embedded store %s", fs->dir ? fs->dir : where);
+	error_sys(err, -r, "store: cannot open embedded store %s", fs->dir ? fs->dir : where);
 	fs_close(&fs->base);
+	return r;
+}
+
+/* ---- fsck ---------------------------------------------------------------- */
+
+struct fsck {
+	struct store_fsck_result *res;
+	bool repair;
+	unsigned moved;
+};
+
+static int fsck_note(struct fsck *f, bool repaired, const char *fmt, ...) _printf_(3, 4);
+static int fsck_note(struct fsck *f, bool repaired, const char *fmt, ...)
+{
+	va_list ap;
+	char *line = NULL;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	r = strv_push(&f->res->lines, line);
+	if (r < 0) {
+		free(line);
+		return r;
+	}
+	f->res->found++;
+	if (repaired)
+		f->res->repaired++;
+	return 0;
+}
+
+/* Move an unreadable node (and what is below it) to DIR/lost+found/. */
+static int fsck_move_away(struct fs_store *fs, struct fsck *f, const char *path, char **ret_to)
+{
+	_cleanup_free_ char *rel = rel_of(path, NULL), *parent = store_path_parent(path), *to = NULL;
+	int r;
+
+	if (!rel || !parent)
+		return -ENOMEM;
+	if (mkdirat(fs->dfd, "lost+found", 0700) < 0 && errno != EEXIST)
+		return negerrno();
+	to = strdup_printf("lost+found/%" PRId64 ".%u", now_ms(), f->moved++);
+	if (!to)
+		return -ENOMEM;
+	if (renameat(fs->dfd, rel, fs->dfd, to) < 0)
+		return negerrno();
+	/* the parent lost a child: its counter moves on, as for a delete */
+	r = put_counter(fs, parent, CVER_FILE, node_cversion(fs, parent) + 1);
+	if (r >= 0)
+		r = fsync_at(fs->dfd, "lost+found");
+	if (r >= 0) {
+		_cleanup_free_ char *prel = rel_of(parent, NULL);
+		r = prel ? fsync_at(fs->dfd, prel) : -ENOMEM;
+	}
+	if (r >= 0)
+		*ret_to = TAKE_PTR(to);
+	return r;
+}
+
+static int fsck_node(struct fs_store *fs, const char *path, void *ud)
+{
+	struct fsck *f = ud;
+	_cleanup_free_ char *rel = rel_of(path, NULL);
+	struct fs_hdr h;
+	bool bad = false;
+	int64_t cv;
+	int r;
+
+	if (!rel)
+		return -ENOMEM;
+	r = node_read(fs, path, &h, NULL, NULL);
+	if (r == -ENOENT && !f->repair && faccessat(fs->dfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 1; /* deleted while we looked (no lock without --repair) */
+	if (r == -EIO || r == -ENOENT) {
+		const char *why = r == -EIO ? "bad header in .node" : is_dir_at(fs->dfd, rel) ? "no .node file" : "not a directory";
+		_cleanup_free_ char *to = NULL;
+
+		if (!f->repair)
+			return fsck_note(f, false, "%s: unreadable node (%s/%s: %s)", path, fs->dir, rel, why) < 0 ? -ENOMEM : 1;
+		if (!strcmp(path, "/")) { /* the root cannot go: it becomes empty */
+			struct fs_hdr root = { 0, now_ms(), now_ms(), 0 };
+			r = put_node(fs, "/", &root, NULL, 0);
+			if (r < 0)
+				return r;
+			return fsck_note(f, true, "/: unreadable node (%s/%s: %s): repaired, rewritten empty", fs->dir, rel,
+					 why) < 0 ? -ENOMEM : 0;
+		}
+		r = fsck_move_away(fs, f, path, &to);
+		if (r < 0)
+			return r;
+		return fsck_note(f, true, "%s: unreadable node (%s/%s: %s): repaired, moved to %s/%s", path, fs->dir, rel,
+				 why, fs->dir, to) < 0 ? -ENOMEM : 1;
+	}
+	if (r < 0)
+		return r;
+	cv = node_cversion_x(fs, path, &bad);
+	if (!bad)
+		return 0;
+	if (f->repair) {
+		r = put_counter(fs, path, CVER_FILE, cv);
+		if (r >= 0)
+			r = put_counter(fs, path, CSEQ_FILE, cv);
+		if (r >= 0)
+			r = fsync_at(fs->dfd, rel);
+		if (r < 0)
+			return r;
+	}
+	return fsck_note(f, f->repair, "%s: corrupt child counter (%s/%s/%s or %s)%s%" PRId64, path, fs->dir, rel,
+			 CVER_FILE, CSEQ_FILE, f->repair ? ": repaired, now " : ", recovered as ", cv) < 0 ? -ENOMEM : 0;
+}
+
+int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, struct error *err)
+{
+	struct fs_store *fs;
+	struct fsck f = { .res = res, .repair = repair };
+	_cleanup_free_ char *jbuf = NULL;
+	int64_t id;
+	size_t jlen;
+	int r;
+
+	*res = (struct store_fsck_result){ 0 };
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return error_sys(err, ENOMEM, "store fsck");
+	fs->base.backend = &store_backend_fs;
+	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
+	fs->dir = strdup(dir);
+	if (!fs->dir) {
+		fs_close(&fs->base);
+		return error_sys(err, ENOMEM, "store fsck");
+	}
+	for (size_t l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
+		fs->dir[l - 1] = 0;
+	fs->dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->dfd < 0 || !is_dir_at(fs->dfd, "tree")) {
+		r = error_set(err, ERR_PERM, ENOENT, "store fsck: no embedded store at %s", fs->dir);
+		fs_close(&fs->base);
+		return r;
+	}
+	fs->ordered_meta = false; /* fsck fsyncs every step */
+	r = format_check(fs, false, err);
+	if (r < 0)
+		goto out;
+	if (faccessat(fs->dfd, "format", F_OK, 0) < 0) {
+		if (repair && (r = write_file_atomic_at(fs->dfd, "format", FORMAT "\n", strlen(FORMAT) + 1, 0644)) < 0)
+			goto sys;
+		if ((r = fsck_note(&f, repair, "%s/format: missing%s", fs->dir, repair ? ": repaired" : "")) < 0)
+			goto sys;
+	}
+	if (repair) { /* under the lock, without replaying the journal first (fs_lock would) */
+		fs->lock_fd = openat(fs->dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fs->lock_fd < 0) {
+			r = negerrno();
+			goto sys;
+		}
+		while ((r = flock(fs->lock_fd, LOCK_EX)) < 0 && errno == EINTR)
+			;
+		if (r < 0) {
+			r = negerrno();
+			goto sys;
+		}
+	}
+	r = read_file_at(fs->dfd, "journal", &jbuf, &jlen);
+	if (r >= 0 && store_fs_journal_check(jbuf, jlen) == -EIO) {
+		_cleanup_free_ char *to = strdup_printf("journal.corrupt-%" PRId64, now_ms());
+		if (!to) {
+			r = -ENOMEM;
+			goto sys;
+		}
+		if (repair && (renameat(fs->dfd, "journal", fs->dfd, to) < 0 || fsync(fs->dfd) < 0)) {
+			r = negerrno();
+			goto sys;
+		}
+		r = fsck_note(&f, repair, "%s/journal: not a valid intent journal (%zu bytes)%s%s", fs->dir, jlen,
+			      repair ? ": repaired, set aside as " : "", repair ? to : "");
+	} else if (r >= 0 && repair) {
+		r = journal_replay(fs); /* an interrupted multi: finish it */
+	} else if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		goto sys;
+	r = session_counter_read(fs, &id);
+	if (r == -EIO) {
+		int64_t next = session_counter_recover(fs);
+		_cleanup_free_ char *txt = strdup_printf("%" PRId64 "\n", next);
+		if (!txt) {
+			r = -ENOMEM;
+			goto sys;
+		}
+		if (repair && (r = write_file_atomic_at(fs->dfd, "next-session", txt, strlen(txt), 0644)) < 0)
+			goto sys;
+		r = fsck_note(&f, repair, "%s/next-session: corrupt session counter%s%" PRId64, fs->dir,
+			      repair ? ": repaired, now " : ", recovered as ", next);
+	} else if (r == -ENOENT)
+		r = 0;
+	if (r < 0)
+		goto sys;
+	r = tree_walk(fs, "/", fsck_node, &f);
+	if (r < 0)
+		goto sys;
+	r = 0;
+	goto out;
+sys:
+	error_sys(err, -r, "store fsck %s", fs->dir);
+out:
+	if (fs->lock_fd >= 0)
+		flock(fs->lock_fd, LOCK_UN);
+	fs_close(&fs->base);
+	if (r < 0) {
+		strv_free(res->lines);
+		*res = (struct store_fsck_result){ 0 };
+	}
 	return r;
 }
 

@@ -50,3 +50,5 @@ char *store_path_parent(const char *path);
 /* Parse and check an embedded-store intent journal without applying it:
  * number of steps, or -EIO if malformed.  For the fuzzer and tests. */
 int store_fs_journal_check(const void *data, size_t len);
+/* store_fsck of the embedded store in directory dir. */
+int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, struct error *err);

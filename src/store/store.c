@@ -55,6 +55,17 @@ int store_open(const char *url, const struct store_options *opts, struct store *
 	return b->open(where, opts, ret, err);
 }
 
+int store_fsck(const char *url, bool repair, struct store_fsck_result *res, struct error *err)
+{
+	if (!url || !res)
+		return error_set(err, ERR_PERM, EINVAL, "store fsck: no URL");
+	if (startswith(url, "file://"))
+		return store_fs_fsck(url + strlen("file://"), repair, res, err);
+	if (url[0] == '/')
+		return store_fs_fsck(url, repair, res, err);
+	return error_set(err, ERR_PERM, EINVAL, "store fsck: only the embedded store (file://) is checked, not '%s'", url);
+}
+
 void store_close(struct store *s)
 {
 	if (s)
@@ -155,7 +166,7 @@ int store_get_many(struct store *s, const char *const *paths, size_t n, char **r
 		ret_data[i] = NULL;
 		r = s->backend->get(s, paths[i], &ret_data[i], ret_len ? &ret_len[i] : NULL,
 				    ret_stat ? &ret_stat[i] : NULL, NULL, NULL);
-		if (r == -ENOENT)
+		if (r == -ENOENT || r == -EIO) /* EIO: a corrupt node, NULL like a missing one (see store.h) */
 			r = 0;
 		else if (r < 0)
 			break;
@@ -294,6 +305,12 @@ const char *store_strerror(int r)
 		return "session expired";
 	case E2BIG:
 		return "data too large";
+	case EIO:
+		return "I/O error or corrupt store file (see 'treadle store fsck')";
+	case EROFS:
+		return "read-only store (or file system)";
+	case EOVERFLOW:
+		return "sequence counter used up";
 	default:
 		return strerror(r < 0 ? -r : r);
 	}

@@ -30,6 +30,9 @@
  *   -ENOTCONN   connection lost, outcome unknown; retry (ZCONNECTIONLOSS)
  *   -ESHUTDOWN  session expired; ephemerals are gone, reopen (ZSESSIONEXPIRED)
  *   -E2BIG      data larger than STORE_MAX_DATA
+ *   -EROFS      a mutation on a handle opened read_only
+ *   -EOVERFLOW  sequential create under a node whose 10-digit counter is used up
+ *   -EIO        (embedded) the node's file is corrupt; `treadle store fsck` repairs
  *   other       system failures (-EIO, -ENOMEM ...)
  * Ownership: returned buffers and vectors belong to the caller (free/strv_free).
  */
@@ -82,6 +85,10 @@ struct store_options {
 	int session_timeout_ms;		/* ZooKeeper session timeout; 0 = default 10000 */
 	store_watch_fn session_cb;	/* STORE_EVENT_SESSION notifications, may be NULL */
 	void *session_userdata;
+	/* Only reads will be made: the embedded store opens without a session and
+	 * writes nothing (works on a full disk or a read-only mount); every
+	 * mutation then fails with -EROFS.  Ignored by ZooKeeper. */
+	bool read_only;
 };
 
 /* Open a session on the store at `url`:
@@ -120,7 +127,9 @@ int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_le
 	      store_watch_fn watch, void *userdata);
 /* Read n nodes at once (pipelined on ZooKeeper: one round trip for many
  * nodes instead of one each).  For each i, ret_data[i] is the data (malloc'ed,
- * NUL-terminated) or NULL when the node does not exist; ret_len and ret_stat
+ * NUL-terminated) or NULL when the node does not exist or cannot be read
+ * (the embedded store's corrupt node, -EIO from store_get: one bad node does
+ * not hide the others; store_get tells the two apart); ret_len and ret_stat
  * may be NULL.  0, or a negative errno when the store failed (then nothing
  * is returned). */
 int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
@@ -155,6 +164,20 @@ struct store_op {
 /* Apply all ops atomically.  On failure nothing is applied and, if
  * ret_failed_index is non-NULL, it receives the index of the failing op. */
 int store_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index);
+
+/* Check (and with repair, mend) the embedded store's files: its format,
+ * intent journal, session counter, every node's .node and child counters.
+ * Unreadable nodes are moved (with what is below them) to DIR/lost+found/, a
+ * corrupt journal is set aside as DIR/journal.corrupt-<ms>, counters are
+ * rewritten with their recovered value (never lower than a number handed
+ * out).  Without repair nothing is written.  res->lines holds one line per
+ * problem (caller frees with strv_free).  Fails (ERR_PERM) for an unknown
+ * format, a missing store or a ZooKeeper URL. */
+struct store_fsck_result {
+	char **lines;
+	size_t found, repaired;
+};
+int store_fsck(const char *url, bool repair, struct store_fsck_result *res, struct error *err);
 
 /* Human-readable name of a store error code, e.g. "no node" for -ENOENT. */
 const char *store_strerror(int r);

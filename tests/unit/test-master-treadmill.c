@@ -1010,6 +1010,40 @@ static void test_blacklisted_servers(void **state)
 	assert_string_equal(state_of(w), "up");
 }
 
+/* Not Treadmill's (treadle issue 9): /scheduled data that cannot be a
+ * manifest ends aborted (invalid_manifest) and unscheduled; a node the store
+ * cannot read is skipped and counted, once; the rest is placed, also after a
+ * reload. */
+static void test_invalid_and_unreadable_apps(void **state)
+{
+	_cleanup_free_ char *node = strdup_printf("%s/tree/scheduled/foo.bad#0000000004/.node", T->dir);
+	_cleanup_free_ char *w = NULL, *w2 = NULL;
+	struct msched_stats st;
+
+	three_servers();
+	app("foo.arr#0000000001", "[1,2,3]");
+	app("foo.txt#0000000002", "not json");
+	app("foo.ok#0000000003", "{}");
+	app("foo.bad#0000000004", "{}");
+	assert_int_equal(write_file_atomic(node, "garbage\n", 8, 0644), 0);
+	st = pass(100);
+	assert_true(has_trace("foo.arr#0000000001", TRACE_ABORTED, "invalid_manifest"));
+	assert_true(has_trace("foo.txt#0000000002", TRACE_ABORTED, "invalid_manifest"));
+	assert_false(exists("/scheduled/foo.arr#0000000001"));
+	assert_false(exists("/scheduled/foo.txt#0000000002"));
+	assert_true(exists("/finished/foo.arr#0000000001"));
+	assert_int_equal(st.unreadable, 1);
+	w = where("foo.ok#0000000003");
+	assert_non_null(w);
+	assert_null(where("foo.bad#0000000004"));
+	app("foo.ok2#0000000005", "{}");
+	msched_request_reload(T->m);
+	st = pass(110);
+	assert_int_equal(st.unreadable, 1);
+	w2 = where("foo.ok2#0000000005");
+	assert_non_null(w2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1030,7 +1064,7 @@ int main(void)
 		T_(test_placement_integrity),	 T_(test_create_server),
 		T_(test_update_server_features), T_(test_readonly_master),
 		T_(test_check_pending_start),	 T_(test_blacklisted_apps),
-		T_(test_blacklisted_servers),
+		T_(test_blacklisted_servers),	 T_(test_invalid_and_unreadable_apps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

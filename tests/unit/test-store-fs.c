@@ -243,7 +243,7 @@ static void check_tree(const char *fsdir, int *nodes)
 		_cleanup_strv_free_ char **all = NULL;
 		assert_int_equal(dir_list(fsdir, 0, &all), 0);
 		for (char **n = all; *n; n++) /* nothing but the node's files and its children */
-			if ((*n)[0] == '.' && strcmp(*n, ".node") && strcmp(*n, ".cversion"))
+			if ((*n)[0] == '.' && strcmp(*n, ".node") && strcmp(*n, ".cversion") && strcmp(*n, ".cseq"))
 				fail_msg("leftover %s/%s", fsdir, *n);
 	}
 	assert_int_equal(dir_list(fsdir, 1, &l), 0);
@@ -401,6 +401,254 @@ static void test_bad_url(void **state)
 	error_clear(&err);
 }
 
+
+/* ---- corrupt files (issue 9): isolated, reported, recoverable ---- */
+
+static void put_file(const char *dir, const char *rel, const char *data)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, rel);
+
+	assert_non_null(p);
+	(void)unlink(p);
+	assert_int_equal(write_file_atomic(p, data, strlen(data), 0644), 0);
+}
+
+static void fsck(const char *dir, bool repair, size_t found, size_t repaired)
+{
+	struct store_fsck_result res;
+	struct error err = ERROR_INIT;
+
+	if (store_fsck(dir, repair, &res, &err) < 0)
+		fail_msg("store_fsck %s: %s", dir, err.msg);
+	for (char **l = res.lines; l && *l; l++)
+		print_message("# fsck: %s\n", *l);
+	assert_int_equal(res.found, found);
+	assert_int_equal(res.repaired, repaired);
+	strv_free(res.lines);
+}
+
+/* A corrupt .node: that node reads -EIO, the others are fine (also in
+ * get_many), fsck lists it and --repair moves it to lost+found. */
+static void test_corrupt_node(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badnode", tmpdir);
+	_cleanup_strv_free_ char **l = NULL, **lf = NULL;
+	_cleanup_free_ char *lost = strdup_printf("%s/lost+found", dir);
+	const char *paths[] = { "/a/x", "/a/y", "/a/gone" };
+	char *data[3] = { 0 };
+	struct store *s = open_dir(dir);
+
+	assert_int_equal(store_create(s, "/a", NULL, 0, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/a/x", "X", 1, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/a/x/kid", "K", 1, 0, NULL), 0);
+	assert_int_equal(store_create(s, "/a/y", "Y", 1, 0, NULL), 0);
+	put_file(dir, "tree/a/x/.node", "garbage\n");
+	assert_int_equal(store_get(s, "/a/x", NULL, NULL, NULL, NULL, NULL), -EIO);
+	assert_int_equal(store_get_many(s, paths, 3, data, NULL, NULL), 0);
+	assert_null(data[0]);
+	assert_string_equal(data[1], "Y");
+	assert_null(data[2]);
+	free(data[1]);
+	assert_int_equal(store_set(s, "/a/x", "Z", 1, -1, NULL), -EIO); /* not -ENOMEM */
+	assert_int_equal(store_delete(s, "/a/x", -1), -EIO);
+	assert_int_equal(store_create(s, "/a/z", "Z", 1, 0, NULL), 0); /* the rest works */
+	store_close(s);
+
+	fsck(dir, false, 1, 0); /* reported, nothing changed */
+	s = open_dir(dir);
+	assert_int_equal(store_get(s, "/a/x", NULL, NULL, NULL, NULL, NULL), -EIO);
+	store_close(s);
+	fsck(dir, true, 1, 1);
+	fsck(dir, false, 0, 0);
+	s = open_dir(dir);
+	assert_int_equal(store_children(s, "/a", &l, NULL, NULL), 0);
+	assert_int_equal(strv_length(l), 2);
+	assert_string_equal(l[0], "y");
+	assert_string_equal(l[1], "z");
+	store_close(s);
+	assert_int_equal(dir_list(lost, 0, &lf), 0); /* kept for a human, with its child */
+	assert_int_equal(strv_length(lf), 1);
+}
+
+/* A journal that does not parse: open refuses with a clear permanent error
+ * naming the file; fsck --repair sets it aside. */
+static void test_garbage_journal(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badjournal", tmpdir);
+	_cleanup_strv_free_ char **files = NULL;
+	struct error err = ERROR_INIT;
+	struct store *s = open_dir(dir);
+	bool aside = false;
+
+	assert_int_equal(store_create(s, "/keep", "k", 1, 0, NULL), 0);
+	store_close(s);
+	put_file(dir, "journal", "TJ1 2\nP 3 0 0 0 0 0 0\n/ab");
+	s = NULL;
+	assert_true(store_open(dir, NULL, &s, &err) < 0);
+	assert_null(s);
+	assert_int_equal(err.code, ERR_PERM);
+	assert_non_null(strstr(err.msg, "/badjournal/journal: not a valid intent journal"));
+	error_clear(&err);
+	fsck(dir, false, 1, 0);
+	fsck(dir, true, 1, 1);
+	s = open_dir(dir);
+	assert_int_equal(store_exists(s, "/keep", NULL, NULL, NULL), 0);
+	store_close(s);
+	assert_int_equal(dir_list(dir, 0, &files), 0);
+	for (char **f = files; *f; f++)
+		aside |= startswith(*f, "journal.corrupt-");
+	assert_true(aside);
+}
+
+/* A garbage next-session: recovered above every session id in use, so an
+ * ephemeral of a live session never gets a second owner. */
+static void test_garbage_next_session(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badsession", tmpdir), *d = NULL;
+	struct store *s1 = open_dir(dir), *s2;
+	struct store_stat st;
+
+	assert_int_equal(store_create(s1, "/e", NULL, 0, STORE_EPHEMERAL, NULL), 0);
+	put_file(dir, "next-session", "x7\n");
+	fsck(dir, false, 1, 0);
+	s2 = open_dir(dir);
+	assert_true(store_session_id(s2) > store_session_id(s1));
+	assert_int_equal(store_exists(s2, "/e", &st, NULL, NULL), 0);
+	assert_int_equal(st.ephemeral_owner, store_session_id(s1));
+	store_close(s2);
+	assert_int_equal(store_exists(s1, "/e", NULL, NULL, NULL), 0); /* s2 took nothing of s1's */
+	fsck(dir, false, 0, 0);
+	put_file(dir, "next-session", "");
+	fsck(dir, true, 1, 1);
+	store_close(s1);
+}
+
+static void seq_create(struct store *s, const char *want)
+{
+	_cleanup_free_ char *got = NULL;
+
+	assert_int_equal(store_create(s, "/q/n-", NULL, 0, STORE_SEQUENTIAL, &got), 0);
+	assert_string_equal(got, want);
+}
+
+/* A corrupt (or lowered) .cversion never makes a sequence number go back
+ * nor grow an 11th digit: .cseq and the children recover it. */
+static void test_corrupt_cversion(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badcver", tmpdir), *cv = strdup_printf("%s/tree/q/.cversion", dir);
+	_cleanup_free_ char *cseq = strdup_printf("%s/tree/q/.cseq", dir);
+	struct store *s = open_dir(dir);
+	struct store_stat st;
+	char name[32];
+
+	assert_int_equal(store_create(s, "/q", NULL, 0, 0, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "/q/n-%010d", i);
+		seq_create(s, name);
+	}
+	for (int i = 2; i < 5; i++) { /* the newest finished */
+		snprintf(name, sizeof(name), "/q/n-%010d", i);
+		assert_int_equal(store_delete(s, name, -1), 0);
+	}
+	/* garbage: recovered from .cseq (5), not from the children (2) */
+	assert_int_equal(unlink(cv), 0);
+	assert_int_equal(symlink("garbage", cv), 0);
+	assert_int_equal(store_exists(s, "/q", &st, NULL, NULL), 0);
+	assert_true(st.cversion >= 5);
+	fsck(dir, false, 1, 0);
+	seq_create(s, "/q/n-0000000005"); /* after the highest ever handed out */
+	/* lowered to 0 (a valid number): never below the high-water mark */
+	assert_int_equal(unlink(cv), 0);
+	assert_int_equal(symlink("0", cv), 0);
+	seq_create(s, "/q/n-0000000006");
+	/* 11 digits: corrupt, not an 11-digit name */
+	assert_int_equal(unlink(cv), 0);
+	assert_int_equal(symlink("99999999999", cv), 0);
+	seq_create(s, "/q/n-0000000007");
+	/* both counters gone bad: the children's largest sequence + 1 */
+	assert_int_equal(unlink(cv), 0);
+	assert_int_equal(symlink("-3", cv), 0);
+	assert_int_equal(unlink(cseq), 0);
+	assert_int_equal(write_file_atomic(cseq, "x\n", 2, 0644), 0);
+	fsck(dir, false, 1, 0);
+	fsck(dir, true, 1, 1);
+	fsck(dir, false, 0, 0);
+	seq_create(s, "/q/n-0000000008");
+	/* the last number: then -EOVERFLOW, never 11 digits */
+	assert_int_equal(unlink(cv), 0);
+	assert_int_equal(symlink("9999999999", cv), 0);
+	seq_create(s, "/q/n-9999999999");
+	assert_int_equal(store_create(s, "/q/n-", NULL, 0, STORE_SEQUENTIAL, NULL), -EOVERFLOW);
+	store_close(s);
+}
+
+/* An unknown format: every open (and fsck) refuses it, naming the file and
+ * both versions, as a permanent error; nothing is written. */
+static void test_unknown_format(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badformat", tmpdir), *ns = strdup_printf("%s/next-session", dir);
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	struct store_options ro = { .read_only = true };
+	struct store_fsck_result res;
+	struct error err = ERROR_INIT;
+	struct store *s = open_dir(dir);
+
+	store_close(s);
+	put_file(dir, "format", "treadle-store 2\n");
+	assert_int_equal(read_file(ns, &before, NULL), 0);
+	s = NULL;
+	assert_true(store_open(dir, NULL, &s, &err) < 0);
+	assert_int_equal(err.code, ERR_PERM);
+	assert_non_null(strstr(err.msg, "/badformat/format: unknown store format 'treadle-store 2' (expected 'treadle-store 1')"));
+	error_clear(&err);
+	assert_true(store_open(dir, &ro, &s, &err) < 0);
+	assert_int_equal(err.code, ERR_PERM);
+	error_clear(&err);
+	assert_true(store_fsck(dir, true, &res, &err) < 0);
+	assert_int_equal(err.code, ERR_PERM);
+	error_clear(&err);
+	assert_int_equal(read_file(ns, &after, NULL), 0);
+	assert_string_equal(before, after);
+	/* a store older than the format file gets one */
+	put_file(dir, "format", "treadle-store 1\n");
+	s = open_dir(dir);
+	store_close(s);
+}
+
+/* read_only: no session, nothing written; reads and watches work; writes
+ * fail with -EROFS. */
+static void test_read_only(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/ro", tmpdir), *ns = strdup_printf("%s/ro/next-session", tmpdir);
+	_cleanup_free_ char *sess = strdup_printf("%s/ro/sessions", tmpdir), *before = NULL, *after = NULL, *d = NULL;
+	_cleanup_strv_free_ char **s_before = NULL, **s_after = NULL;
+	struct store_options ro = { .read_only = true };
+	struct error err = ERROR_INIT;
+	struct store *w = open_dir(dir), *r = NULL;
+	struct ct_rec rec = { 0 };
+
+	assert_int_equal(store_create(w, "/x", "1", 1, 0, NULL), 0);
+	assert_int_equal(read_file(ns, &before, NULL), 0);
+	assert_int_equal(dir_list(sess, 0, &s_before), 0);
+	if (store_open(dir, &ro, &r, &err) < 0)
+		fail_msg("read-only open: %s", err.msg);
+	assert_int_equal(store_get(r, "/x", &d, NULL, NULL, NULL, NULL), 0);
+	assert_string_equal(d, "1");
+	assert_int_equal(store_create(r, "/y", NULL, 0, 0, NULL), -EROFS);
+	assert_int_equal(store_set(r, "/x", "2", 1, -1, NULL), -EROFS);
+	assert_int_equal(store_exists(r, "/x", NULL, ct_record, &rec), 0);
+	assert_int_equal(store_set(w, "/x", "2", 1, -1, NULL), 0);
+	ct_wait_events(r, &rec, 1, 2000);
+	assert_int_equal(rec.n, 1);
+	assert_int_equal(rec.ev[0], STORE_EVENT_CHANGED);
+	assert_int_equal(read_file(ns, &after, NULL), 0);
+	assert_string_equal(before, after);
+	assert_int_equal(dir_list(sess, 0, &s_after), 0);
+	assert_int_equal(strv_length(s_before), strv_length(s_after));
+	store_close(r);
+	store_close(w);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +660,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crash_fuzz),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_bad_url),
+		cmocka_unit_test(test_corrupt_node),
+		cmocka_unit_test(test_garbage_journal),
+		cmocka_unit_test(test_garbage_next_session),
+		cmocka_unit_test(test_corrupt_cversion),
+		cmocka_unit_test(test_unknown_format),
+		cmocka_unit_test(test_read_only),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], CT_CHILD_ARG))
