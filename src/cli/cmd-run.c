@@ -79,6 +79,8 @@ static int run_manifest(const char *file, const struct manifest_run_flags *f, js
 		r = manifest_merge_run(m, f, err);
 	if (r >= 0)
 		r = manifest_validate(m, false, err);
+	if (r >= 0)
+		r = manifest_check_json_size(m, file ? file : "the manifest", err);
 	if (r < 0) {
 		json_decref(m);
 		return r;

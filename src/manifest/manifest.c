@@ -568,6 +568,17 @@ int manifest_validate(json_t *m, bool scheduled, struct error *err)
 	return validate(m, scheduled ? V_SCHEDULED : 0, err);
 }
 
+int manifest_check_json_size(const json_t *m, const char *source, struct error *err)
+{
+	/* YAML aliases make JSON larger than its source; the scheduled form must fit a store node */
+	size_t jl = json_dumpb(m, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+
+	if (jl > MANIFEST_JSON_MAX)
+		return error_set(err, ERR_PERM, 0, "%s: the manifest is %zu bytes as JSON, more than the maximum of %d (1000 KiB)",
+				 source ? source : "<input>", jl, MANIFEST_JSON_MAX);
+	return 0;
+}
+
 /* ------------------------------------------------------------------- load */
 
 static enum manifest_format guess_format(const char *text, size_t len, const char *source)
@@ -626,21 +637,11 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 	if (r < 0)
 		return r;
 	r = validate(m, 0, err);
+	if (r >= 0)
+		r = manifest_check_json_size(m, source, err);
 	if (r < 0) {
 		json_decref(m);
 		return r;
-	}
-	/* YAML aliases make JSON larger than its source; the scheduled form
-	 * must fit a store node */
-	{
-		size_t jl = json_dumpb(m, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-
-		if (jl > MANIFEST_JSON_MAX) {
-			json_decref(m);
-			return error_set(err, ERR_PERM, 0,
-					 "%s: the manifest is %zu bytes as JSON, more than the maximum of %d (1000 KiB)",
-					 source, jl, MANIFEST_JSON_MAX);
-		}
 	}
 	*ret = m;
 	return 0;

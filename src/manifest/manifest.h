@@ -40,6 +40,8 @@ int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const
  * With scheduled, it is a scheduled/cached manifest: proid and environment
  * are required and task, identity, identity_count, expires are allowed. */
 int manifest_validate(json_t *m, bool scheduled, struct error *err);
+/* Refuses a manifest larger than MANIFEST_JSON_MAX as compact JSON (ERR_PERM, naming SOURCE). */
+int manifest_check_json_size(const json_t *m, const char *source, struct error *err);
 
 /* The `run APP -- CMD...` form (Treadmill cli/run.py): add a service named
  * `service` (NULL: basename of argv[0]) running argv (joined by spaces, each
