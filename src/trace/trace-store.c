@@ -218,6 +218,8 @@ int trace_read(struct store *s, const char *instanceid, struct trace_event **ret
 		r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
 		if (r == -ENOENT)
 			continue; /* compacted meanwhile: read from history below */
+		if (r == -EIO)
+			continue; /* a corrupt event node: the others still read ('treadle store fsck' lists it) */
 		if (r < 0)
 			goto fail;
 		if (trace_parse_node(*n, data, &ev) < 0)
@@ -439,7 +441,7 @@ static int compact_trace(struct store *s, double cutoff, struct error *err)
 				goto out;
 			}
 			r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
-			if (r == -ENOENT)
+			if (r == -ENOENT || r == -EIO) /* EIO: corrupt, left for fsck, the rest is compacted */
 				continue;
 			if (r < 0) {
 				r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
@@ -478,7 +480,7 @@ static int compact_finished(struct store *s, double cutoff, struct error *err)
 			goto out;
 		}
 		r = store_get(s, p, &data, NULL, &st, NULL, NULL);
-		if (r == -ENOENT)
+		if (r == -ENOENT || r == -EIO) /* EIO: corrupt, left for fsck, the rest is compacted */
 			continue;
 		if (r < 0) {
 			r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));

@@ -47,6 +47,15 @@ for p in 1 2 4; do
 done
 check "a restarted master schedules the rest"
 
+note "a corrupt trace event node: the instance's other events still read ($(date +%T))"
+ev=$(cd "$S/tree/trace" && ls -d -- */"$a,"*",configured,"* 2>/dev/null | head -n 1)
+[ -n "$ev" ] || fail "no configured event node of $a under $S/tree/trace"
+printf 'garbage' >"$S/tree/trace/$ev/.node"
+"$T" trace "$a" >"$R/trace" 2>&1 || true
+cat "$R/trace"
+grep -q service_running "$R/trace" || fail "trace of $a stopped at its corrupt event node"
+check "a corrupt trace event node is skipped, the rest of the trace reads"
+
 "$T" store fsck >"$R/fsck" 2>&1; rc=$?
 cat "$R/fsck"
 [ "$rc" = 1 ] || fail "fsck of a store with a corrupt node: exit $rc, expected 1"
