@@ -755,7 +755,9 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 	}
 	url = json_string_value(json_object_get(c, "store")) ? strdup(json_string_value(json_object_get(c, "store")))
 							       : strdup_printf("file://%s/store", root);
-	if (url && (!startswith(url, "file://") || access(url + 7, F_OK) == 0) && store_open(url, NULL, &s, NULL) >= 0) {
+	/* status only reads: no session file, so it works with the disk full */
+	if (url && (!startswith(url, "file://") || access(url + 7, F_OK) == 0) &&
+	    store_open(url, &(struct store_options){ .read_only = true }, &s, NULL) >= 0) {
 		_cleanup_strv_free_ char **lead = NULL, **pres = NULL, **sched = NULL, **run = NULL, **srv = NULL;
 		json_int_t placed = 0;
 
