@@ -162,8 +162,15 @@ R=$(mktemp -d "$WORK/treadle-fresh.XXXXXX") || die "mktemp in $WORK"
 CG=treadle-check-fresh.$$
 LOGS=$R/var/log/check-fresh
 cgdirs=()
+inner=
 cleanup() {
 	local d i
+	# interrupted: unshare's death kills the namespace's pid 1 (--kill-child), and with it the namespace
+	if [ -n "$inner" ]; then
+		kill "$inner" 2>/dev/null
+		wait "$inner" 2>/dev/null
+		sleep 1
+	fi
 	# the pid namespace is gone (its pid 1 exited): nothing runs in the cgroups;
 	# remove the subtrees made there, deepest first
 	for d in "${cgdirs[@]}"; do
@@ -183,6 +190,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+chmod 0755 "$R" # it becomes /: every user (apt's _apt, the apps' proids) walks through it
 tar -C "$R" -xzf "$TARBALL" || die "cannot unpack $TARBALL"
 # what the Debian installer writes for a machine: its name, resolver, sources
 echo treadle-fresh >"$R/etc/hostname"
@@ -234,9 +242,12 @@ say "fresh root $R; running inside: ${STEPS//;/, then }"
 # enter our cgroups, then the namespaces; the root's pid 1 is this script --inside
 bash -c '
 	while read -r name path; do [ "$path" = - ] || echo $$ >"$path/cgroup.procs" || exit 111; done <"$1/.check-fresh-cgroups"
-	exec unshare --mount --pid --fork --uts --ipc --cgroup --propagation private "$2" --inside "$1"' \
-	check-fresh "$R" "$SELF"
+	exec unshare --mount --pid --fork --kill-child --uts --ipc --cgroup --propagation private "$2" --inside "$1"' \
+	check-fresh "$R" "$SELF" &
+inner=$!
+wait "$inner"
 rc=$?
+inner=
 [ "$rc" = 0 ] || die "could not enter the fresh root (unshare/mounts/pivot_root exited $rc)"
 
 # ---- report
