@@ -17,7 +17,8 @@
 # debootstrap), 111 the fresh root could not be built or entered.
 #
 # Environment:
-#   CHECK_FRESH_CACHE  cache directory (default /var/cache/treadle-check-fresh)
+#   CHECK_FRESH_CACHE  cache directory (default /var/cache/treadle-check-fresh): the
+#                      root's tarball, and the .deb files apt downloads inside (debs/)
 #   CHECK_FRESH_WORK   where the root is unpacked (default /var/tmp), removed after
 #   CHECK_FRESH_KEEP=1 keep the unpacked root (its path is printed)
 #   CHECK_FRESH_STEPS  the commands to run inside (default "make run;make test")
@@ -35,6 +36,9 @@ say() { printf 'check-fresh: %s\n' "$*"; }
 skip() { say "SKIP: $*"; exit 77; }
 die() { say "ERROR: $*" >&2; exit 111; }
 
+# The whole script is one function, read before it runs: editing the file
+# during a run (it takes a while) cannot change the running one.
+main() {
 # ---------------------------------------------------------------- inside
 # `check-fresh.sh --inside ROOT`: run by unshare as pid 1 of the new pid
 # namespace, in new mount/uts/ipc/cgroup namespaces.  Mounts the machine's file
@@ -64,6 +68,10 @@ if [ "${1:-}" = --inside ]; then
 	mount -t tmpfs -o nosuid,nodev,mode=755 run "$R/run"
 	mkdir -p "$R/run/lock"
 	mount -t tmpfs -o nosuid,nodev,mode=1777 tmp "$R/tmp"
+	# downloaded packages are kept between runs (apt checks them against the
+	# archive's fresh indices; installing stays the machine's first)
+	mkdir -p "$CACHE/debs/partial"
+	mount --bind "$CACHE/debs" "$R/var/cache/apt/archives"
 	cd "$R"
 	mkdir -p .oldroot
 	pivot_root . .oldroot
@@ -262,7 +270,8 @@ for step in "${steps[@]}"; do
 	fi
 	read -r src secs <"$LOGS/step$i.rc"
 	if [ "$src" = 0 ]; then
-		say "$step: ok (${secs}s) - $(grep -E '^[0-9]+ passed' "$LOGS/step$i.log" | tail -n 1)"
+		summary=$(grep -E '^[0-9]+ passed' "$LOGS/step$i.log" | tail -n 1)
+		say "$step: ok (${secs}s)${summary:+: $summary}"
 	else
 		what="exit $src"
 		[ "$src" = 124 ] && what="timed out"
@@ -279,3 +288,6 @@ else
 	say "FAIL"
 fi
 exit "$failed"
+}
+main "$@"
+exit $?

@@ -1,11 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages treadle needs to build, run and test; only the missing ones
-# (systemd: systemd-analyze checks the installed unit).
+# (systemd: systemd-analyze checks the installed unit; python3-yaml: YAML conformance test 21).
 # Exit: 0 ok, 111 apt failed.
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
 libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev
-s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 procps psmisc curl systemd"
+s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
