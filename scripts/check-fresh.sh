@@ -198,8 +198,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-chmod 0755 "$R" # it becomes /: every user (apt's _apt, the apps' proids) walks through it
 tar -C "$R" -xzf "$TARBALL" || die "cannot unpack $TARBALL"
+chmod 0755 "$R" # it becomes /: every user (apt's _apt, the apps' proids) walks through it (after tar, which sets its mode)
 # what the Debian installer writes for a machine: its name, resolver, sources
 echo treadle-fresh >"$R/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\ttreadle-fresh\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$R/etc/hosts"
@@ -289,5 +289,4 @@ else
 fi
 exit "$failed"
 }
-main "$@"
-exit $?
+main "$@"; exit $? # one line: bash has read it before main runs
