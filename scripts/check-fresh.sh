@@ -142,7 +142,7 @@ fi
 say "archive $URI ($SUITE), source $SRC at $(git -C "$SRC" rev-parse --short HEAD)"
 
 # ---- the cached minimal root: debootstrap once, a tarball after
-mkdir -p "$CACHE" || die "cannot create $CACHE"
+mkdir -p "$CACHE" && rm -rf "$CACHE/logs" || die "cannot create $CACHE"
 key=$(printf '%s %s minbase make\n' "$URI" "$SUITE" | sha256sum | cut -c1-12)
 TARBALL=$CACHE/$SUITE-minbase-$key.tar.gz
 if [ ! -s "$TARBALL" ]; then
