@@ -97,7 +97,6 @@ BINDIR     ?= $(PREFIX)/bin
 DOCDIR     ?= $(PREFIX)/share/doc/treadle
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
-DOCS       := README.md $(wildcard docs/*.md)
 
 install: all
 	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)$(BINDIR)/treadle
