@@ -4,6 +4,12 @@
 # `make FUZZ=1` builds the libFuzzer fuzzers with clang into build-fuzz/fuzz/;
 # `make fuzz` runs each for FUZZ_SECONDS; `make bench-faults` is the fault bench
 # (docs/TESTING.md).
+# `make install [DESTDIR=D] [PREFIX=/usr/local]` installs the binary, the docs,
+# the systemd unit treadle.service and an example /etc/treadle/treadle.env.
+#
+# run, test and bench install the packages first (deps) and only then build, in
+# a recursive make: the pkg-config flags below are computed when a make starts,
+# so the make that builds must start after the packages are there.
 
 VERSION   := 0.1.0
 CC        ?= cc
@@ -28,6 +34,7 @@ BUILD     ?= build
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 ALL_CFLAGS = -std=gnu17 -D_GNU_SOURCE -DTHREADED -DTREADLE_VERSION='"$(VERSION)"' \
              -MMD -MP $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 LIBS      := $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
@@ -43,7 +50,7 @@ TEST_HELPER_BIN := $(TEST_HELPERS:tests/helpers/%.c=$(BUILD)/helpers/%)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps test unit run bench clean install fuzzers fuzz bench-faults
+.PHONY: all deps test unit run bench clean install pkgcheck fuzzers fuzz bench-faults
 all: $(BUILD)/treadle
 ifneq ($(FUZZ),)
 .DEFAULT_GOAL := fuzzers
@@ -52,7 +59,14 @@ endif
 deps:
 	@./scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c
+# Every compile needs the packages: say so once instead of a page of missing headers.
+pkgcheck:
+ifneq ($(PKG_OK),yes)
+	@echo "treadle: build packages missing (pkg-config $(PKGS)): run 'make deps' as root, or 'make run'/'make test'" >&2
+	@exit 1
+endif
+
+$(BUILD)/%.o: %.c | pkgcheck
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -92,7 +106,8 @@ fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=build-fuzz ./tests/fuzz/fuzz.sh $(FUZZERS)
 
 # Fault-injection bench (SIGKILLs, ZooKeeper loss, disk full): prints figures, takes minutes.
-bench-faults: deps all $(TEST_HELPER_BIN)
+bench-faults: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(TEST_HELPER_BIN)
 	@BUILD=$(BUILD) ./bench/faults.sh
 
 unit: $(UNIT_BIN)
@@ -101,14 +116,41 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(shell nproc) all unit $(TEST_HELPER_BIN) $(FUZZ_BIN)
 	@BUILD=$(BUILD) ./tests/run.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@./scripts/demo.sh
 
-bench: deps all $(TEST_HELPER_BIN)
+bench: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all $(TEST_HELPER_BIN)
 	@BUILD=$(BUILD) ./bench/run.sh
 
+# Install layout (GNU names).  The unit gets the installed binary's path; the
+# example settings file is installed only where none exists, never overwriting.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DOCDIR     ?= $(PREFIX)/share/doc/treadle
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
 install: all
-	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)/usr/local/bin/treadle
+	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)$(BINDIR)/treadle
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/docs/
+	install -m 0644 examples/*.yml -D -t $(DESTDIR)$(DOCDIR)/examples/
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's,@BINDIR@,$(BINDIR),g' -e 's,@DOCDIR@,$(DOCDIR),g' -e 's,@SYSCONFDIR@,$(SYSCONFDIR),g' \
+		dist/treadle.service.in >$(DESTDIR)$(UNITDIR)/treadle.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/treadle.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/treadle.service.tmp $(DESTDIR)$(UNITDIR)/treadle.service
+	install -d $(DESTDIR)$(SYSCONFDIR)/treadle
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/treadle/treadle.env ]; then \
+		echo "$(DESTDIR)$(SYSCONFDIR)/treadle/treadle.env exists: kept (example in $(DOCDIR)/treadle.env)"; \
+	else \
+		echo "install -m 0644 dist/treadle.env $(DESTDIR)$(SYSCONFDIR)/treadle/treadle.env"; \
+		install -m 0644 dist/treadle.env $(DESTDIR)$(SYSCONFDIR)/treadle/treadle.env; \
+	fi
+	install -m 0644 dist/treadle.env $(DESTDIR)$(DOCDIR)/treadle.env
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Installs the Debian packages treadle needs to build, run and test; only the missing ones.
+# Installs the Debian packages treadle needs to build, run and test; only the missing ones
+# (systemd: systemd-analyze checks the installed unit; python3-yaml: YAML conformance test 21).
 # With argument `fuzz`: clang and libFuzzer for `make fuzz` instead.
 # Exit: 0 ok, 111 apt failed.
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
 libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev
-s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 procps psmisc curl"
+s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd"
 # `install-deps.sh fuzz` (make fuzz): only clang and libFuzzer, never for `make test`.
 [ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-14-dev"
 missing=""
@@ -18,6 +19,8 @@ if [ "$(id -u)" != 0 ]; then
 	exit 111
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null || exit 111
+echo "treadle: install-deps: installing$missing" >&2
+apt-get update -qq >/dev/null || { echo "treadle: install-deps: apt-get update failed" >&2; exit 111; }
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null || exit 111
+apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+	{ echo "treadle: install-deps: apt-get install failed" >&2; exit 111; }

@@ -1540,7 +1540,7 @@ static int check_pending_start(struct msched *m, double now)
 
 int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct error *err)
 {
-	_cleanup_(batch_free) struct batch b = {};
+	_cleanup_(batch_free) struct batch b = {}, tb = {};
 	_cleanup_(post_items_free) struct post_items pi = {};
 	struct post_item *posts;
 	const char *what;
@@ -1617,6 +1617,25 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 		m->need_reload = true; /* the store still holds the last good placements */
 		return error_set(err, ERR_TEMP, r < 0 ? -r : ENOMEM, "scheduling failed");
 	}
+	/* The trace events, built (and timestamped) now, written after the placements: a
+	 * node that configures an instance the moment its placement appears posts later. */
+	posts = pi.v = calloc(m->nchg + 1, sizeof(*posts));
+	if (!posts)
+		goto oom;
+	pi.n = m->nchg;
+	for (size_t i = 0; i < m->nchg; i++) {
+		struct mchange *c = &m->chg[i];
+		bool moved = !c->before || !c->after || strcmp(c->before, c->after) != 0;
+
+		if (c->after && moved)
+			posts[i] = (struct post_item){ c->name, TRACE_SCHEDULED, strdup_printf("%s:%s", c->after, c->why) };
+		else if (!c->after && c->before)
+			posts[i] = (struct post_item){ c->name, TRACE_PENDING, strdup(c->why ? c->why : "") };
+		else
+			continue;
+		if (!posts[i].data || batch_post(m, &tb, c->name, posts[i].type, posts[i].data, i) < 0)
+			goto oom;
+	}
 	/* Deletes first: an interrupted pass never leaves an app on two servers. */
 	for (size_t i = 0; i < m->nchg; i++) {
 		struct mchange *c = &m->chg[i];
@@ -1647,25 +1666,8 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 		what = "writing placements";
 		goto fail;
 	}
-	/* then the trace events */
-	posts = pi.v = calloc(m->nchg + 1, sizeof(*posts));
-	if (!posts)
-		goto oom;
-	pi.n = m->nchg;
-	for (size_t i = 0; i < m->nchg; i++) {
-		struct mchange *c = &m->chg[i];
-		bool moved = !c->before || !c->after || strcmp(c->before, c->after) != 0;
-
-		if (c->after && moved)
-			posts[i] = (struct post_item){ c->name, TRACE_SCHEDULED, strdup_printf("%s:%s", c->after, c->why) };
-		else if (!c->after && c->before)
-			posts[i] = (struct post_item){ c->name, TRACE_PENDING, strdup(c->why ? c->why : "") };
-		else
-			continue;
-		if (!posts[i].data || batch_post(m, &b, c->name, posts[i].type, posts[i].data, i) < 0)
-			goto oom;
-	}
-	(void)batch_run(m, &b, fallback_post, posts);
+	/* then the trace events, timestamped before any placement was written */
+	(void)batch_run(m, &tb, fallback_post, posts);
 	for (size_t i = 0; i < m->nchg; i++) {
 		struct mchange *c = &m->chg[i];
 		struct sched_app_info info;
