@@ -174,8 +174,8 @@ static int v2_stats(struct cg *cg, const char *dir, struct cg_stats *s)
 int cg_bpf_devices_program(const struct cg_device *allow, size_t n, struct bpf_insn **ret, size_t *ret_n)
 {
 	const unsigned all = CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE;
-	/* prologue 6, at most 7 per entry, epilogue 2 */
-	_cleanup_free_ struct bpf_insn *p = calloc(6 + 7 * n + 2, sizeof(*p));
+	/* prologue 6, at most 8 per entry, epilogue 2 */
+	_cleanup_free_ struct bpf_insn *p = calloc(6 + 8 * n + 2, sizeof(*p));
 	size_t k = 0;
 
 	if (!p)
