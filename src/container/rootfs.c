@@ -272,9 +272,10 @@ static int mask_secrets(const struct container_ctx *c, int rootfd, struct error 
 	sshfd = root_open(rootfd, "/etc/ssh", O_RDONLY | O_DIRECTORY, 0);
 	if (sshfd < 0)
 		return 0;
-	d = fdopendir(TAKE_FD(sshfd));
+	d = fdopendir(sshfd);
 	if (!d)
 		return error_sys(err, errno, "/etc/ssh");
+	sshfd = -1; /* the DIR owns it now */
 	while (r >= 0 && (de = readdir(d))) {
 		_cleanup_free_ char *p = NULL;
 		if (!startswith(de->d_name, "ssh_host_") || endswith(de->d_name, ".pub"))
