@@ -44,6 +44,9 @@ static int root_mkdir_p(int rootfd, const char *path, mode_t mode)
 
 	if (!p)
 		return -ENOMEM;
+	cur = root_open(rootfd, path, O_PATH | O_DIRECTORY, 0); /* there already: the usual case */
+	if (cur != -ENOENT)
+		return TAKE_FD(cur);
 	cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 	if (cur < 0)
 		return negerrno();
