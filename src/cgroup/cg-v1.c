@@ -117,6 +117,39 @@ static int v1_set_limits(struct cg *cg, const struct cg_hier *h, const char *dir
 	return 0;
 }
 
+/* devices.deny "a" empties the group's list (and sets deny-by-default); each
+ * write to devices.allow then adds one entry.  The kernel parses one rule per
+ * write, so the lines go through one fd, one write each. */
+static int v1_set_devices(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_device *allow,
+			  size_t n, struct error *err)
+{
+	_cleanup_free_ char *rules = NULL, *p = strdup_printf("%s/devices.allow", dir);
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!p)
+		return error_sys(err, ENOMEM, "cgroups");
+	if (!allow) {
+		r = cg_write_knob(cg, dir, "devices.allow", "a");
+		return r < 0 ? error_sys(err, r, "cgroups: %s/devices.allow = a", dir) : 0;
+	}
+	r = cg_devices_format(allow, n, &rules);
+	if (r < 0)
+		return error_sys(err, r, "cgroups: device list");
+	r = cg_write_knob(cg, dir, "devices.deny", "a");
+	if (r < 0)
+		return error_sys(err, r, "cgroups: %s/devices.deny = a", dir);
+	fd = open(p, O_WRONLY | O_CLOEXEC | ((cg->flags & CG_OPEN_FAKE) ? O_CREAT | O_TRUNC : 0), 0644);
+	if (fd < 0)
+		return error_sys(err, errno, "cgroups: %s", p);
+	for (char *s = rules, *line; (line = strsep(&s, "\n"));) {
+		size_t len = strlen(line);
+		if (len && write(fd, line, len) != (ssize_t)len)
+			return error_sys(err, errno, "cgroups: %s = %s", p, line);
+	}
+	return 0;
+}
+
 static int v1_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct error *err)
 {
 	_cleanup_free_ char *ctl = strdup_printf("%s/memory.oom_control", memdir);
@@ -179,5 +212,6 @@ const struct cg_backend cg_backend_v1 = {
 	.oom_fd = v1_oom_fd,
 	.oom_check = v1_oom_check,
 	.stats = v1_stats,
+	.set_devices = v1_set_devices,
 	.kill = NULL,
 };

@@ -127,13 +127,15 @@ static int add_hier(struct cg *cg, const char *name, const char *mount)
 			h->has_cpuset = true;
 		else if (!strcmp(tok, "blkio") || !strcmp(tok, "io"))
 			h->has_blkio = true;
+		else if (!strcmp(tok, "devices"))
+			h->has_devices = true;
 	}
 	return 0;
 }
 
 /* v1 controllers treadle uses; a hierarchy mounted with several (cpu,cpuacct)
  * appears once (entries that are symlinks to another are skipped). */
-static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct", "pids", "cpuset", "blkio" };
+static const char *const v1_controllers[] = { "memory", "cpu", "cpuacct", "pids", "cpuset", "blkio", "devices" };
 
 int cg_open(const char *fsroot, const char *root_name, unsigned flags, struct cg **ret, struct error *err)
 {
@@ -478,6 +480,69 @@ int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
 		}
 	}
 	*ret = s;
+	return 0;
+}
+
+const struct cg_device cg_devices_container[] = {
+	{ 'c', 1, 3, CG_DEV_READ | CG_DEV_WRITE },	/* null */
+	{ 'c', 1, 5, CG_DEV_READ | CG_DEV_WRITE },	/* zero */
+	{ 'c', 1, 7, CG_DEV_READ | CG_DEV_WRITE },	/* full */
+	{ 'c', 1, 8, CG_DEV_READ | CG_DEV_WRITE },	/* random */
+	{ 'c', 1, 9, CG_DEV_READ | CG_DEV_WRITE },	/* urandom */
+	{ 'c', 5, 0, CG_DEV_READ | CG_DEV_WRITE },	/* tty */
+	{ 'c', 5, 2, CG_DEV_READ | CG_DEV_WRITE },	/* ptmx (/dev/pts/ptmx) */
+	{ 'c', 136, -1, CG_DEV_READ | CG_DEV_WRITE },	/* /dev/pts/N */
+};
+const size_t cg_devices_container_n = ELEMENTSOF(cg_devices_container);
+
+int cg_devices_format(const struct cg_device *allow, size_t n, char **ret)
+{
+	_cleanup_free_ char *out = strdup("");
+
+	for (size_t i = 0; out && i < n; i++) {
+		const struct cg_device *d = &allow[i];
+		char maj[16] = "*", min[16] = "*";
+		char *next;
+
+		if (d->type != 'a' && d->type != 'b' && d->type != 'c')
+			return -EINVAL;
+		if (d->major >= 0)
+			snprintf(maj, sizeof(maj), "%d", d->major);
+		if (d->minor >= 0)
+			snprintf(min, sizeof(min), "%d", d->minor);
+		next = strdup_printf("%s%c %s:%s %s%s%s\n", out, d->type, maj, min, d->access & CG_DEV_READ ? "r" : "",
+				     d->access & CG_DEV_WRITE ? "w" : "", d->access & CG_DEV_MKNOD ? "m" : "");
+		free(out);
+		out = next;
+	}
+	if (!out)
+		return -ENOMEM;
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+int cg_set_devices(struct cg *cg, const char *path, const struct cg_device *allow, size_t n, struct error *err)
+{
+	bool done = false;
+	int r;
+
+	if (valid_path(path, err) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = NULL;
+
+		if (cg->ops->version == CG_V1 && !cg->hiers[i].has_devices)
+			continue;
+		dir = group_dir(cg, &cg->hiers[i], path);
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		r = cg->ops->set_devices(cg, &cg->hiers[i], dir, allow, n, err);
+		if (r < 0)
+			return r;
+		done = true;
+	}
+	if (!done)
+		return error_set(err, ERR_TEMP, EOPNOTSUPP, "cgroups: no devices controller under %s", cg->fsroot);
 	return 0;
 }
 

@@ -41,6 +41,21 @@ struct cg_limits {
 	uint64_t io_read_bps, io_write_bps; /* v1 blkio.throttle.*_bps_device, v2 io.max */
 };
 
+/* A device a group may use (docs/CONTAINER.md "Devices").  Access bits are
+ * those of the v2 BPF context (BPF_DEVCG_ACC_*). */
+enum { CG_DEV_MKNOD = 1, CG_DEV_READ = 2, CG_DEV_WRITE = 4 };
+struct cg_device {
+	char type;		/* 'c' character, 'b' block, 'a' either */
+	int major, minor;	/* -1 = any */
+	unsigned access;	/* CG_DEV_* */
+};
+
+/* What every container may use: null zero full random urandom tty, the
+ * devpts multiplexer (5:2, /dev/pts/ptmx) and the ptys (136:*), read and
+ * write; mknod of none. */
+extern const struct cg_device cg_devices_container[];
+extern const size_t cg_devices_container_n;
+
 struct cg_stats {
 	uint64_t memory_current;	/* bytes charged */
 	uint64_t memory_max;		/* limit, UINT64_MAX = none */
@@ -74,6 +89,15 @@ int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err);
 /* Kill every task in R/<path> and its descendants (SIGKILL), wait for them to
  * leave and remove the groups bottom-up.  A missing group is success. */
 int cg_destroy(struct cg *cg, const char *path, struct error *err);
+/* Deny every device to the tasks of R/<path> except allow[0..n); allow NULL
+ * lifts the restriction.  Replaces the group's earlier list.  v1: the devices
+ * controller ("a" to devices.deny, then one devices.allow line per entry; the
+ * group must have no children); v2: a BPF_PROG_TYPE_CGROUP_DEVICE program
+ * attached to the group (BPF_F_ALLOW_MULTI) and the earlier one detached.
+ * Fails with EOPNOTSUPP when v1 has no devices hierarchy. */
+int cg_set_devices(struct cg *cg, const char *path, const struct cg_device *allow, size_t n, struct error *err);
+/* One line per entry as v1's devices.allow takes it ("c 1:3 rw"); *ret owned. */
+int cg_devices_format(const struct cg_device *allow, size_t n, char **ret);
 /* True if R/<path> exists (in the memory controller / unified tree). */
 bool cg_exists(struct cg *cg, const char *path);
 

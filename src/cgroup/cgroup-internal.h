@@ -6,7 +6,7 @@
 struct cg_hier {
 	char *name;	/* controller name(s) as mounted: "memory", "cpu,cpuacct"; "" for v2 */
 	char *mount;	/* absolute mount point */
-	bool has_memory, has_cpu, has_cpuacct, has_pids, has_cpuset, has_blkio;
+	bool has_memory, has_cpu, has_cpuacct, has_pids, has_cpuset, has_blkio, has_devices;
 };
 
 struct cg_backend {
@@ -20,6 +20,10 @@ struct cg_backend {
 	int (*oom_fd)(struct cg *cg, const char *memdir, int *ret_fd, struct error *err);
 	int (*oom_check)(struct cg *cg, const char *memdir, uint64_t *ret);
 	int (*stats)(struct cg *cg, const char *memdir, struct cg_stats *ret);
+	/* Restrict the devices of the group at dir (cg_set_devices()); hierarchies
+	 * without the devices controller are not passed (v1). */
+	int (*set_devices)(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_device *allow,
+			   size_t n, struct error *err);
 	/* Kill everything in dir at once if the kernel can (v2 cgroup.kill); -EOPNOTSUPP otherwise. */
 	int (*kill)(struct cg *cg, const char *dir);
 };
@@ -42,3 +46,9 @@ int cg_write_knob(const struct cg *cg, const char *dir, const char *knob, const 
 int cg_read_knob(const char *dir, const char *knob, char **ret);
 /* Find "key value" in a flat keyed file's text; -ENOENT if absent. */
 int cg_keyed_get(const char *text, const char *key, uint64_t *ret);
+
+/* cg-v2.c: the BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1
+ * (allow) when a request matches an entry, else 0; *ret (struct bpf_insn[],
+ * owned) with *ret_n instructions.  Exposed for the unit tests. */
+struct bpf_insn;
+int cg_bpf_devices_program(const struct cg_device *allow, size_t n, struct bpf_insn **ret, size_t *ret_n);

@@ -25,13 +25,16 @@ struct container_ctx {
 	char *loop_dev;		/* /dev/loopN or NULL */
 	char *treadle_bin;
 	char **cg_procs;	/* cgroup.procs files of the app cgroup */
+	char *mask_file;	/* data/overlay/empty: bound over host secret files */
+	char *mask_dir;		/* data/overlay/empty.d: ... and secret directories */
 	int loop_fd;
 };
 
 /* rootfs.c: in the child (new mount/pid/uts/ipc[/net] namespaces): build the
  * root and pivot into it. */
 int rootfs_setup(const struct container_ctx *c, struct error *err);
-/* Write the files the root binds from data/: env/, overlay/etc/{hosts,resolv.conf}. */
+/* Write the files the root binds from data/: env/, overlay/etc/{hosts,resolv.conf},
+ * the empty masks overlay/empty and overlay/empty.d. */
 int rootfs_prepare_data(const struct container_ctx *c, struct error *err);
 
 /* Atomic (temporary file + rename) but not fsync'd: for files that every

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
@@ -30,6 +31,8 @@ static void ctx_release(struct container_ctx *c)
 	free(c->loop_dev);
 	free(c->treadle_bin);
 	strv_free(c->cg_procs);
+	free(c->mask_file);
+	free(c->mask_dir);
 	if (c->loop_fd >= 0)
 		close(c->loop_fd);
 }
@@ -73,6 +76,12 @@ _noreturn_ static void child_main(struct container_ctx *c, int sock)
 	r = rootfs_setup(c, &err);
 	if (r < 0)
 		goto fail;
+	/* no process in the container may create device nodes, root services
+	 * included: CAP_MKNOD leaves the bounding set before s6-svscan */
+	if (prctl(PR_CAPBSET_DROP, CAP_MKNOD, 0, 0, 0) < 0) {
+		error_sys(&err, errno, "drop CAP_MKNOD");
+		goto fail;
+	}
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
@@ -235,9 +244,12 @@ int container_run(const struct container_config *cfg, struct error *err)
 	c.vol_dir = strdup_printf("%s/vol", c.data_dir);
 	c.root_dir = strdup_printf("%s/root", c.data_dir);
 	c.treadle_bin = cfg->treadle_bin ? strdup(cfg->treadle_bin) : realpath("/proc/self/exe", NULL);
+	c.mask_file = strdup_printf("%s/overlay/empty", c.data_dir);
+	c.mask_dir = strdup_printf("%s/overlay/empty.d", c.data_dir);
 	cg_app = strdup_printf("apps/%s/services", cfg->unique_name);
 	cg_sys = strdup_printf("apps/%s/sys", cfg->unique_name);
-	if (!c.data_dir || !c.services_dir || !c.vol_dir || !c.root_dir || !c.treadle_bin || !cg_app || !cg_sys) {
+	if (!c.data_dir || !c.services_dir || !c.vol_dir || !c.root_dir || !c.treadle_bin || !c.mask_file || !c.mask_dir ||
+	    !cg_app || !cg_sys) {
 		r = error_sys(err, ENOMEM, "container");
 		goto out;
 	}
@@ -265,6 +277,10 @@ int container_run(const struct container_config *cfg, struct error *err)
 	r = cg_open(cfg->cgroup_fsroot, cfg->cgroup_root, 0, &cg, err);
 	if (r >= 0)
 		r = cg_create(cg, cg_sys, NULL, err);
+	/* setup needs the loop devices: sys/ gets the device allowlist only once
+	 * pid 1 runs (a group left restricted by an earlier run is opened up) */
+	if (r >= 0)
+		r = cg_set_devices(cg, cg_sys, NULL, 0, err);
 	if (r >= 0)
 		r = cg_attach(cg, cg_sys, 0, err);
 	if (r < 0) {
@@ -301,6 +317,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 	lim.io_read_bps = cfg->disk_read_bps;
 	lim.io_write_bps = cfg->disk_write_bps;
 	r = cg_create(cg, cg_app, &lim, err);
+	if (r >= 0)
+		r = cg_set_devices(cg, cg_app, cg_devices_container, cg_devices_container_n, err);
 	if (r >= 0)
 		r = cg_procs_files(cg, cg_app, &c.cg_procs);
 	if (r < 0) {
@@ -355,6 +373,15 @@ int container_run(const struct container_config *cfg, struct error *err)
 	}
 	if (r < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		goto out;
+	}
+	/* the helpers (s6, run scripts) get the same device allowlist as the app */
+	r = cg_set_devices(cg, cg_sys, cg_devices_container, cg_devices_container_n, err);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
 		goto out;
 	}
 	t[T_EXEC] = now_us();

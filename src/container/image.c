@@ -51,6 +51,7 @@ static struct {
 	void (*entry_set_pathname)(struct archive_entry *, const char *);
 	void (*entry_set_hardlink)(struct archive_entry *, const char *);
 	la_int64_t (*entry_size)(struct archive_entry *);
+	mode_t (*entry_filetype)(struct archive_entry *);
 } L;
 
 static int load_libs(struct error *err)
@@ -77,6 +78,7 @@ static int load_libs(struct error *err)
 		S(error_string, 1, "archive_error_string"), S(entry_pathname, 1, "archive_entry_pathname"),
 		S(entry_hardlink, 1, "archive_entry_hardlink"), S(entry_set_pathname, 1, "archive_entry_set_pathname"),
 		S(entry_set_hardlink, 1, "archive_entry_set_hardlink"), S(entry_size, 1, "archive_entry_size"),
+		S(entry_filetype, 1, "archive_entry_filetype"),
 #undef S
 	};
 	static const char *const libs[2] = { "libcurl.so.4", "libarchive.so.13" };
@@ -177,8 +179,11 @@ static bool safe_member(const char *p)
 	return true;
 }
 
-/* Members are written at dir/<member>, checked by safe_member(); libarchive's
- * SECURE_SYMLINKS refuses to write through a symlink the archive planted. */
+/* Members are written at dir/<member>, checked by safe_member() (relative,
+ * no ".."; libarchive's SECURE_NOABSOLUTEPATHS cannot be used since the
+ * rewritten names are absolute); libarchive's SECURE_SYMLINKS refuses to write
+ * through a symlink the archive planted, hard link targets included.  Device
+ * nodes are refused: an image has no business carrying one. */
 static int extract(const char *tarball, const char *dir, const char *url, struct error *err)
 {
 	struct archive *a = L.read_new(), *w = L.write_disk_new();
@@ -211,6 +216,11 @@ static int extract(const char *tarball, const char *dir, const char *url, struct
 		}
 		if (!safe_member(L.entry_pathname(e)) || (hl && !safe_member(hl))) {
 			r = error_set(err, ERR_PERM, 0, "image %s: member '%s' escapes the root", url,
+				      L.entry_pathname(e));
+			goto out;
+		}
+		if (L.entry_filetype(e) == AE_IFCHR || L.entry_filetype(e) == AE_IFBLK) {
+			r = error_set(err, ERR_PERM, 0, "image %s: member '%s' is a device node", url,
 				      L.entry_pathname(e));
 			goto out;
 		}

@@ -117,6 +117,28 @@ static int drop_privileges(const struct passwd *pw, struct error *err)
 	return 0;
 }
 
+/* Root services keep root's capabilities but CAP_MKNOD: out of the bounding
+ * set (no exec gets it back) and out of every set of this process. */
+static int drop_mknod(struct error *err)
+{
+	cap_value_t v = CAP_MKNOD;
+	cap_t caps;
+	int r = 0;
+
+	/* (a caller without CAP_SETPCAP, not root, has no CAP_MKNOD to lose) */
+	if (prctl(PR_CAPBSET_READ, CAP_MKNOD, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, CAP_MKNOD, 0, 0, 0) < 0 &&
+	    geteuid() == 0)
+		return error_sys(err, errno, "exec-as: drop CAP_MKNOD from the bounding set");
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_MKNOD, 0, 0);
+	caps = cap_get_proc();
+	if (!caps || cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_CLEAR) < 0 ||
+	    cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_CLEAR) < 0 ||
+	    cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_CLEAR) < 0 || cap_set_proc(caps) < 0)
+		r = error_sys(err, errno ? errno : ENOMEM, "exec-as: drop CAP_MKNOD");
+	cap_free(caps);
+	return r;
+}
+
 int container_exec_as(const char *user, bool as_root, char *const *argv, struct error *err)
 {
 	struct passwd *pw = NULL;
@@ -151,6 +173,10 @@ int container_exec_as(const char *user, bool as_root, char *const *argv, struct 
 	}
 	if (!as_root && pw && pw->pw_uid != 0) {
 		r = drop_privileges(pw, err);
+		if (r < 0)
+			return r;
+	} else {
+		r = drop_mknod(err);
 		if (r < 0)
 			return r;
 	}

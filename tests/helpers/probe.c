@@ -4,6 +4,8 @@
  *
  *   probe check [--hostname H] [--uid N] [--no-caps] [--absent PATH]...
  *               [--env NAME=VALUE]... [--max-procs N] [--seccomp]
+ *               [--no-mknod PATH]... [--no-open PATH]... [--can-open PATH]...
+ *               [--empty PATH]... [--no-cap N]... [--nodev]
  *   probe alloc MB          touch MB mebibytes, 1 MiB at a time
  *   probe spin SECONDS      busy loop
  *   probe forkbomb N        fork up to N sleeping children; prints how many
@@ -23,7 +25,9 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +82,51 @@ static int count_procs(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+static unsigned long long cap_set(const char *name)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	size_t n = strlen(name);
+	unsigned long long v = ~0ULL;
+
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ':') {
+			v = strtoull(line + n + 1, NULL, 16);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Every mount but the container's /dev and /dev/pts must be nodev. */
+static void check_nodev(void)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], bad[1024] = "";
+	int n = 0;
+
+	if (!f) {
+		check(0, "every mount but /dev is nodev", "mountinfo: %s", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char mp[1024], opts[1024];
+		if (sscanf(line, "%*s %*s %*s %*s %1023s %1023s", mp, opts) != 2)
+			continue;
+		n++;
+		if (!strcmp(mp, "/dev") || !strcmp(mp, "/dev/pts"))
+			continue;
+		if (!strstr(opts, "nodev") && strlen(bad) + strlen(mp) + 2 < sizeof(bad)) {
+			strcat(bad, " ");
+			strcat(bad, mp);
+		}
+	}
+	fclose(f);
+	check(n > 0 && !bad[0], "every mount but /dev is nodev", "device-capable mounts:%s", bad);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -174,6 +223,60 @@ static int cmd_check(int argc, char **argv)
 			if (d)
 				closedir(d);
 			check(zombies == 0, "orphans are reaped by pid 1", "%d zombies", zombies);
+		} else if (!strcmp(a, "--no-mknod")) {
+			char what[256];
+			errno = 0;
+			int r = mknod(v, S_IFCHR | 0666, makedev(1, 3));
+			int e = errno;
+			if (r == 0)
+				unlink(v);
+			snprintf(what, sizeof(what), "mknod of a device on %s refused", v);
+			check(r < 0, what, "mknod %s succeeded", v);
+			if (r < 0)
+				printf("#   (%s)\n", strerror(e));
+			i++;
+		} else if (!strcmp(a, "--no-open")) {
+			char what[256];
+			int r = open(v, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), e = errno;
+			int w = open(v, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC), ew = errno;
+			snprintf(what, sizeof(what), "%s cannot be opened", v);
+			check(r < 0 && w < 0, what, "open %s succeeded", r >= 0 ? "for reading" : "for writing");
+			if (r < 0 && w < 0)
+				printf("#   (%s / %s)\n", strerror(e), strerror(ew));
+			if (r >= 0)
+				close(r);
+			if (w >= 0)
+				close(w);
+			i++;
+		} else if (!strcmp(a, "--can-open")) {
+			char what[256];
+			fd = open(v, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			snprintf(what, sizeof(what), "%s can be opened", v);
+			check(fd >= 0, what, "%s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			i++;
+		} else if (!strcmp(a, "--empty")) {
+			char what[256], buf[64];
+			ssize_t got = -1;
+			fd = open(v, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+			if (fd >= 0) {
+				got = read(fd, buf, sizeof(buf));
+				close(fd);
+			}
+			snprintf(what, sizeof(what), "%s shows nothing", v);
+			check(got <= 0, what, "read %zd bytes", got);
+			i++;
+		} else if (!strcmp(a, "--no-cap")) {
+			char what[64];
+			int cap = (int)strtol(v, NULL, 10);
+			unsigned long long bit = 1ULL << cap;
+			snprintf(what, sizeof(what), "capability %d absent (bounding set too)", cap);
+			check(!(cap_set("CapBnd") & bit) && !(cap_set("CapEff") & bit) && !(cap_set("CapPrm") & bit), what,
+			      "CapBnd %llx CapEff %llx", cap_set("CapBnd"), cap_set("CapEff"));
+			i++;
+		} else if (!strcmp(a, "--nodev")) {
+			check_nodev();
 		} else if (!strcmp(a, "--seccomp")) {
 			errno = 0;
 			int r = mount("none", "/tmp", "tmpfs", 0, NULL);

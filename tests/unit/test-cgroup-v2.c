@@ -10,11 +10,15 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <cmocka.h>
 
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/cgroup/cg.h"
+#include "../../src/cgroup/cgroup-internal.h"
 
 static char tmpl[] = "/tmp/treadle-cgv2.XXXXXX";
 
@@ -187,6 +191,218 @@ static void test_real_unified(void **state)
 	cg_close(cg);
 }
 
+/* ---- devices: the BPF program.  A tiny interpreter for the instructions the
+ * generator uses runs it on (type, access, major, minor) requests. */
+static int bpf_run(const struct bpf_insn *p, size_t n, int type, unsigned access, unsigned maj, unsigned min)
+{
+	uint32_t ctx[3] = { access << 16 | (unsigned)type, maj, min };
+	uint64_t r[11] = { 0 };
+	size_t pc = 0;
+
+	for (int steps = 0; pc < n && steps < 10000; steps++) {
+		const struct bpf_insn *i = &p[pc++];
+		switch (i->code) {
+		case BPF_LDX | BPF_W | BPF_MEM:
+			assert_int_equal(i->src_reg, BPF_REG_1);
+			assert_true(i->off >= 0 && i->off <= 8 && i->off % 4 == 0);
+			r[i->dst_reg] = ctx[i->off / 4];
+			break;
+		case BPF_ALU | BPF_AND | BPF_K: r[i->dst_reg] = (uint32_t)(r[i->dst_reg] & (uint32_t)i->imm); break;
+		case BPF_ALU | BPF_RSH | BPF_K: r[i->dst_reg] = (uint32_t)r[i->dst_reg] >> i->imm; break;
+		case BPF_ALU | BPF_MOV | BPF_X: r[i->dst_reg] = (uint32_t)r[i->src_reg]; break;
+		case BPF_ALU64 | BPF_MOV | BPF_K: r[i->dst_reg] = (uint64_t)(int64_t)i->imm; break;
+		case BPF_JMP | BPF_JNE | BPF_K:
+			if (r[i->dst_reg] != (uint64_t)(int64_t)i->imm)
+				pc += (size_t)(ptrdiff_t)i->off;
+			break;
+		case BPF_JMP | BPF_EXIT: return (int)r[0];
+		default: fail_msg("unexpected opcode 0x%x at %zu", i->code, pc - 1);
+		}
+	}
+	fail_msg("ran off the program");
+	return -1;
+}
+
+#define C BPF_DEVCG_DEV_CHAR
+#define B BPF_DEVCG_DEV_BLOCK
+#define RD BPF_DEVCG_ACC_READ
+#define WR BPF_DEVCG_ACC_WRITE
+#define MK BPF_DEVCG_ACC_MKNOD
+
+static void test_devices_program(void **state)
+{
+	_cleanup_free_ struct bpf_insn *p = NULL;
+	size_t n = 0;
+
+	assert_int_equal(cg_bpf_devices_program(cg_devices_container, cg_devices_container_n, &p, &n), 0);
+	/* the standard nodes, read and write */
+	assert_int_equal(bpf_run(p, n, C, RD | WR, 1, 3), 1);  /* null */
+	assert_int_equal(bpf_run(p, n, C, RD, 1, 9), 1);       /* urandom */
+	assert_int_equal(bpf_run(p, n, C, WR, 5, 0), 1);       /* tty */
+	assert_int_equal(bpf_run(p, n, C, RD | WR, 5, 2), 1);  /* ptmx */
+	assert_int_equal(bpf_run(p, n, C, RD | WR, 136, 7), 1); /* a pty */
+	/* never mknod, never anything else */
+	assert_int_equal(bpf_run(p, n, C, MK, 1, 3), 0);
+	assert_int_equal(bpf_run(p, n, C, RD | MK, 136, 0), 0);
+	assert_int_equal(bpf_run(p, n, C, RD, 1, 11), 0);      /* kmsg */
+	assert_int_equal(bpf_run(p, n, C, RD | WR, 10, 237), 0); /* loop-control */
+	assert_int_equal(bpf_run(p, n, C, RD, 1, 1), 0);       /* mem */
+	assert_int_equal(bpf_run(p, n, C, RD, 5, 1), 0);       /* console */
+	assert_int_equal(bpf_run(p, n, B, RD | WR, 1, 3), 0);  /* a block device with null's numbers */
+	assert_int_equal(bpf_run(p, n, B, RD, 7, 0), 0);       /* loop0 */
+	assert_int_equal(bpf_run(p, n, C, RD, 4, 0), 0);       /* tty0 */
+	free(p), p = NULL;
+
+	/* wildcards: 'a' type, any major, all access; an empty list denies all */
+	static const struct cg_device wild[] = { { 'b', 7, -1, CG_DEV_READ }, { 'a', -1, 42, CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE } };
+	assert_int_equal(cg_bpf_devices_program(wild, ELEMENTSOF(wild), &p, &n), 0);
+	assert_int_equal(bpf_run(p, n, B, RD, 7, 99), 1);
+	assert_int_equal(bpf_run(p, n, B, WR, 7, 99), 0);
+	assert_int_equal(bpf_run(p, n, C, RD, 7, 99), 0);
+	assert_int_equal(bpf_run(p, n, C, RD | WR | MK, 3, 42), 1);
+	assert_int_equal(bpf_run(p, n, B, MK, 250, 42), 1);
+	assert_int_equal(bpf_run(p, n, B, MK, 250, 43), 0);
+	free(p), p = NULL;
+	assert_int_equal(cg_bpf_devices_program(NULL, 0, &p, &n), 0);
+	assert_int_equal(bpf_run(p, n, C, RD, 1, 3), 0);
+	free(p), p = NULL;
+	static const struct cg_device bad[] = { { 'x', 1, 3, CG_DEV_READ } };
+	assert_int_equal(cg_bpf_devices_program(bad, 1, &p, &n), -EINVAL);
+}
+
+/* The kernel's verifier accepts the program (root; no cgroup2 needed). */
+static void test_devices_program_loads(void **state)
+{
+	_cleanup_free_ struct bpf_insn *p = NULL;
+	union bpf_attr a;
+	char log[8192] = "";
+	size_t n = 0;
+	long fd;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(cg_bpf_devices_program(cg_devices_container, cg_devices_container_n, &p, &n), 0);
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+	a.insns = (uint64_t)(uintptr_t)p;
+	a.insn_cnt = (uint32_t)n;
+	a.license = (uint64_t)(uintptr_t) "GPL";
+	a.log_buf = (uint64_t)(uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	fd = syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	if (fd < 0 && errno == EPERM)
+		skip();
+	if (fd < 0)
+		fail_msg("BPF_PROG_LOAD: %s\n%s", strerror(errno), log);
+	close((int)fd);
+}
+
+/* Fake tree: the list is recorded where a v1 host would keep it. */
+static void test_devices_fake(void **state)
+{
+	struct cg *cg = NULL;
+	struct error err = ERROR_INIT;
+	_cleanup_free_ char *p = NULL, *t = NULL;
+
+	assert_int_equal(cg_open(tmpl, "r", CG_OPEN_FAKE, &cg, &err), 0);
+	assert_int_equal(cg_create(cg, "apps/x/services", NULL, &err), 0);
+	assert_int_equal(cg_set_devices(cg, "apps/x/services", cg_devices_container, cg_devices_container_n, &err), 0);
+	p = strdup_printf("%s/r/apps/x/services/treadle.devices", tmpl);
+	assert_int_equal(read_file(p, &t, NULL), 0);
+	assert_non_null(strstr(t, "c 1:3 rw\n"));
+	assert_non_null(strstr(t, "c 136:* rw\n"));
+	assert_null(strstr(t, "m"));
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+	cg_close(cg);
+}
+
+/* In a child moved into R/<path>: bit 0 /dev/null does not open read-write,
+ * bit 1 /dev/kmsg is not refused with EPERM, bit 2 /dev/zero is not refused,
+ * bit 3 mknod of a null device is not refused with EPERM. */
+static int devices_verdict(struct cg *cg, const char *path)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct error e = ERROR_INIT;
+		char node[64];
+		int fd, r = 0;
+		if (cg_attach(cg, path, 0, &e) < 0)
+			_exit(100);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		r |= fd < 0 ? 1 : 0;
+		fd = open("/dev/kmsg", O_RDONLY | O_CLOEXEC);
+		r |= fd >= 0 || errno != EPERM ? 2 : 0;
+		fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+		r |= fd >= 0 || errno != EPERM ? 4 : 0;
+		snprintf(node, sizeof(node), "/tmp/treadle-ut-null-%d", (int)getpid());
+		if (mknod(node, S_IFCHR | 0600, makedev(1, 3)) == 0) {
+			unlink(node);
+			r |= 8;
+		} else if (errno != EPERM)
+			r |= 8;
+		_exit(r);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int attached_count(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint32_t ids[16];
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.query.target_fd = (uint32_t)fd;
+	a.query.attach_type = BPF_CGROUP_DEVICE;
+	a.query.prog_ids = (uint64_t)(uintptr_t)ids;
+	a.query.prog_cnt = 16;
+	if (fd < 0 || syscall(SYS_bpf, BPF_PROG_QUERY, &a, sizeof(a)) < 0)
+		return -1;
+	return (int)a.query.prog_cnt;
+}
+
+/* The real thing on this host's cgroup2 mount: device programs run for the
+ * tasks of a cgroup2 group even on a hybrid host (the BPF hook is checked
+ * before the v1 devices controller). */
+static void test_real_unified_devices(void **state)
+{
+	static const struct cg_device only_null[] = { { 'c', 1, 3, CG_DEV_READ | CG_DEV_WRITE } };
+	struct cg *cg = NULL;
+	struct error err = ERROR_INIT;
+	char root[64];
+	_cleanup_free_ char *dir = NULL;
+
+	snprintf(root, sizeof(root), "treadle-ut-v2d-%d", (int)getpid());
+	if (geteuid() != 0 || cg_open("/sys/fs/cgroup/unified", root, 0, &cg, &err) < 0) {
+		error_clear(&err);
+		skip();
+	}
+	if (cg_version(cg) != CG_V2) {
+		cg_close(cg);
+		skip();
+	}
+	dir = strdup_printf("/sys/fs/cgroup/unified/%s/apps/u/services", root);
+	assert_int_equal(cg_create(cg, "apps/u/services", NULL, &err), 0);
+	assert_int_equal(cg_set_devices(cg, "apps/u/services", cg_devices_container, cg_devices_container_n, &err), 0);
+	assert_int_equal(attached_count(dir), 1);
+	assert_int_equal(devices_verdict(cg, "apps/u/services"), 4); /* zero is allowed here */
+	/* replaced, not added to */
+	assert_int_equal(cg_set_devices(cg, "apps/u/services", only_null, 1, &err), 0);
+	assert_int_equal(attached_count(dir), 1);
+	assert_int_equal(devices_verdict(cg, "apps/u/services"), 0);
+	/* lifted */
+	assert_int_equal(cg_set_devices(cg, "apps/u/services", NULL, 0, &err), 0);
+	assert_int_equal(attached_count(dir), 0);
+	assert_int_equal(devices_verdict(cg, "apps/u/services"), 2 | 4 | 8);
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+	cg_close(cg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +410,10 @@ int main(void)
 		cmocka_unit_test(test_oom_and_stats),
 		cmocka_unit_test(test_destroy),
 		cmocka_unit_test(test_real_unified),
+		cmocka_unit_test(test_devices_program),
+		cmocka_unit_test(test_devices_program_loads),
+		cmocka_unit_test(test_devices_fake),
+		cmocka_unit_test(test_real_unified_devices),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

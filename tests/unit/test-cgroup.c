@@ -7,6 +7,9 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -169,6 +172,79 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* In a child moved into R/<path>: 0 when /dev/null opens read-write while
+ * /dev/kmsg and mknod of a null device are refused with EPERM. */
+static int devices_verdict(struct cg *cg, const char *path)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		struct error e = ERROR_INIT;
+		char node[64];
+		int fd, r = 0;
+		if (cg_attach(cg, path, 0, &e) < 0)
+			_exit(100);
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		r |= fd < 0 ? 1 : 0;
+		fd = open("/dev/kmsg", O_RDONLY | O_CLOEXEC);
+		r |= fd >= 0 || errno != EPERM ? 2 : 0;
+		snprintf(node, sizeof(node), "/tmp/treadle-ut-null-%d", (int)getpid());
+		if (mknod(node, S_IFCHR | 0600, makedev(1, 3)) == 0) {
+			unlink(node);
+			r |= 4;
+		} else if (errno != EPERM)
+			r |= 4;
+		_exit(r);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* The devices controller: the container allowlist replaces everything, then
+ * lifting it opens every device again. */
+static char *devices_list(const char *rel)
+{
+	_cleanup_free_ char *p = strdup_printf("/sys/fs/cgroup/devices/%s/%s/devices.list", root_name, rel);
+	char *t = NULL;
+
+	if (read_file(p, &t, NULL) < 0)
+		return NULL;
+	return t;
+}
+
+static void test_v1_devices(void **state)
+{
+	_cleanup_cg_ struct cg *cg = open_real();
+	struct error err = ERROR_INIT;
+	_cleanup_free_ char *list = NULL, *want = NULL;
+
+	if (!cg || access("/sys/fs/cgroup/devices", F_OK) < 0)
+		skip();
+	assert_int_equal(cg_create(cg, "apps/d/services", NULL, &err), 0);
+	assert_int_equal(cg_set_devices(cg, "apps/d/services", cg_devices_container, cg_devices_container_n, &err), 0);
+	list = devices_list("apps/d/services");
+	assert_int_equal(cg_devices_format(cg_devices_container, cg_devices_container_n, &want), 0);
+	assert_string_equal(list, want);
+	assert_int_equal(devices_verdict(cg, "apps/d/services"), 0);
+	/* again (a restart re-applies): same list */
+	assert_int_equal(cg_set_devices(cg, "apps/d/services", cg_devices_container, cg_devices_container_n, &err), 0);
+	free(list);
+	list = devices_list("apps/d/services");
+	assert_string_equal(list, want);
+	assert_int_equal(cg_set_devices(cg, "apps/d/services", NULL, 0, &err), 0);
+	free(list);
+	list = devices_list("apps/d/services");
+	assert_string_equal(list, "a *:* rwm\n");
+	assert_int_equal(devices_verdict(cg, "apps/d/services"), 2 | 4);
+	/* a group with children cannot take "a": the error says which */
+	assert_true(cg_set_devices(cg, "apps/d", cg_devices_container, cg_devices_container_n, &err) < 0);
+	assert_non_null(strstr(err.msg, "devices.deny"));
+	error_clear(&err);
+	assert_int_equal(cg_destroy(cg, "", &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +252,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_v1_limits, teardown),
 		cmocka_unit_test_teardown(test_v1_oom, teardown),
 		cmocka_unit_test_teardown(test_v1_destroy_kills, teardown),
+		cmocka_unit_test_teardown(test_v1_devices, teardown),
 	};
 	snprintf(root_name, sizeof(root_name), "treadle-ut-%d", (int)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
