@@ -4,7 +4,10 @@
 # the §6.2 generator reproduces the cells' input files byte for byte.
 set -euo pipefail
 BIN=${TREADLE_BIN:-$PWD/build/treadle}
-CONF=${TREADLE_CONFORMANCE:-/work/shared/conformance/scheduler}
+# shared/ sits beside the checkout (CI copies it there); /work/shared on the developers' machines
+SRC=${TREADLE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+CONF=${TREADLE_CONFORMANCE:-$SRC/../shared/conformance/scheduler}
+[ -d "$CONF/s100" ] || CONF=/work/shared/conformance/scheduler
 if [ ! -d "$CONF/s100" ]; then echo "conformance data not found at $CONF"; exit 77; fi
 tmp=$(mktemp -d /tmp/treadle-sched-conf.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
