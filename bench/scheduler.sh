@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${TREADLE_BIN:-$PWD/${BUILD:-build}/treadle}
-CONF=${TREADLE_CONFORMANCE:-$(cd "$(dirname "$0")/.." && pwd)/../shared/conformance/scheduler}
+CONF=${TREADLE_CONFORMANCE:-$PWD/../shared/conformance/scheduler}
 [ -d "$CONF" ] || CONF=/work/shared/conformance/scheduler
 tmp=$(mktemp -d /tmp/treadle-bench-sched.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
