@@ -7,16 +7,11 @@
 #include <string.h>
 
 #include "../basic/util.h"
+#include "../basic/json.h"
 #include "../store/store.h"
 #include "admin.h"
 
 #define RETRIES 16
-
-static void json_freep(json_t **j)
-{
-	json_decref(*j);
-}
-#define _cleanup_json_ _cleanup_(json_freep)
 
 /* ---- validation ---- */
 
@@ -84,7 +79,7 @@ static int check_pattern(const char *field, const char *v, struct error *err)
 
 static int store_error(struct error *err, int r, const char *what)
 {
-	return error_set(err, r == -ENOTCONN || r == -ESHUTDOWN || r == -EIO || r == -ENOMEM ? ERR_TEMP : ERR_PERM,
+	return error_set(err, store_error_code(r),
 			 0, "%s: %s", what, store_strerror(r));
 }
 

@@ -50,7 +50,7 @@ int read_file(const char *path, char **ret, size_t *ret_len)
 	return read_file_at(AT_FDCWD, path, ret, ret_len);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 

@@ -17,6 +17,8 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 /* Same, with the file's mtime set to *mtime before it is renamed in place. */
 int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			       const struct timespec *mtime);
+/* write(2) all of data, retrying on EINTR and short writes.  0 or -errno. */
+int write_all(int fd, const void *data, size_t len);
 /* Write to an existing file (cgroup/proc knobs): open O_WRONLY, one write. */
 int write_string_file(const char *path, const char *s);
 /* Create an empty file if missing (O_CREAT, no truncation) and bump its mtime. */

@@ -255,3 +255,27 @@ bool endswith(const char *s, const char *suffix)
 
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
+
+char *shell_quote(const char *s)
+{
+	size_t n = 3;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	o = out;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else
+			*o++ = *p;
+	}
+	*o++ = '\'';
+	*o = 0;
+	return out;
+}

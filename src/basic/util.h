@@ -46,4 +46,6 @@ uint64_t now_monotonic_ms(void);
 /* asprintf that returns NULL on failure instead of leaving the pointer undefined. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 bool startswith(const char *s, const char *prefix);
+/* s quoted for /bin/sh: 'it'\''s' (always quoted; NULL on ENOMEM). */
+char *shell_quote(const char *s);
 bool endswith(const char *s, const char *suffix);

@@ -20,30 +20,6 @@
 
 static const char *const services[] = { "master", "node", "running" };
 
-/* 'it'\''s' quoting for /bin/sh. */
-static char *shquote(const char *s)
-{
-	size_t n = 3;
-	char *r, *p;
-
-	for (const char *q = s; *q; q++)
-		n += *q == '\'' ? 4 : 1;
-	r = p = malloc(n);
-	if (!r)
-		return NULL;
-	*p++ = '\'';
-	for (; *s; s++) {
-		if (*s == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else
-			*p++ = *s;
-	}
-	*p++ = '\'';
-	*p = 0;
-	return r;
-}
-
 static char *path_join(const char *a, const char *b)
 {
 	return strdup_printf("%s/%s", a, b);
@@ -197,7 +173,7 @@ static int write_service(const char *svcdir, const char *logdir, const char *nam
 	logsvc = path_join(dir, "log");
 	run = path_join(dir, "run");
 	logrun = logsvc ? path_join(logsvc, "run") : NULL;
-	qlog = shquote(ldir);
+	qlog = shell_quote(ldir);
 	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s\n", cmd);
 	logscript = qlog ? strdup_printf("#!/bin/sh\nexec s6-log -b -p T n20 s1000000 %s\n", qlog) : NULL;
 	if (!logrun || !script || !logscript)
@@ -301,12 +277,12 @@ int cell_up(const struct cell_options *o, struct error *err)
 	if (unlink(stopf) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "removing %s", stopf);
 
-	qbin = shquote(bin);
-	qstore = shquote(url);
-	qnode = shquote(node);
-	qhost = shquote(hostname);
-	qcg = shquote(cg);
-	qrun = shquote(runningd);
+	qbin = shell_quote(bin);
+	qstore = shell_quote(url);
+	qnode = shell_quote(node);
+	qhost = shell_quote(hostname);
+	qcg = shell_quote(cg);
+	qrun = shell_quote(runningd);
 	if (!qbin || !qstore || !qnode || !qhost || !qcg || !qrun)
 		return error_sys(err, ENOMEM, "cell");
 

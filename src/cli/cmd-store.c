@@ -34,25 +34,10 @@ struct store_args {
 	int timeout_s;
 };
 
-static int exit_of(int r)
-{
-	switch (-r) {
-	case ENOTCONN:
-	case ESHUTDOWN:
-	case EIO:
-	case ENOMEM:
-	case ENOSPC:
-	case EROFS:
-		return EXIT_TEMP;
-	default:
-		return EXIT_PERM;
-	}
-}
-
 static int fail(const char *what, const char *path, int r)
 {
 	fprintf(stderr, "treadle: store %s %s: %s\n", what, path, store_strerror(r));
-	return exit_of(r);
+	return store_error_code(r);
 }
 
 static int read_stdin(char **ret, size_t *ret_len)

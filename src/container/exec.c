@@ -102,20 +102,6 @@ static void attach_pty(const char *slave)
 		close(s);
 }
 
-static bool write_all(int fd, const char *p, ssize_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, (size_t)n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		p += w, n -= w;
-	}
-	return true;
-}
-
 /* Copy the host terminal <-> pty master until the command side closes;
  * window size changes (SIGWINCH) are passed on. */
 static void relay(int master)
@@ -148,14 +134,14 @@ static void relay(int master)
 			n = read(STDIN_FILENO, buf, sizeof(buf));
 			if (n <= 0)
 				in_open = false;
-			else if (!write_all(master, buf, n))
+			else if (write_all(master, buf, (size_t)n) < 0)
 				break;
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = read(master, buf, sizeof(buf));
 			if (n <= 0) /* EIO: the last slave fd closed */
 				break;
-			if (!write_all(STDOUT_FILENO, buf, n))
+			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				break;
 		}
 	}

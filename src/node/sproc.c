@@ -64,30 +64,6 @@ int sproc_event_post(const char *appevents_dir, const char *instance, const char
 	return r;
 }
 
-char *sproc_shell_quote(const char *s)
-{
-	size_t n = 3;
-	char *out, *o;
-
-	for (const char *p = s; *p; p++)
-		n += *p == '\'' ? 4 : 1;
-	out = malloc(n);
-	if (!out)
-		return NULL;
-	o = out;
-	*o++ = '\'';
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'') {
-			memcpy(o, "'\\''", 4);
-			o += 4;
-		} else
-			*o++ = *p;
-	}
-	*o++ = '\'';
-	*o = 0;
-	return out;
-}
-
 char *sproc_cgroup_path(const char *unique)
 {
 	return strdup_printf("apps/%s/services", unique);
@@ -96,17 +72,17 @@ char *sproc_cgroup_path(const char *unique)
 int sproc_container_scripts(const struct node_settings *ns, const char *instance, const char *unique,
 			    char **ret_run, char **ret_finish, char **ret_log)
 {
-	_cleanup_free_ char *bin = sproc_shell_quote(ns->treadle_bin), *root = sproc_shell_quote(ns->root);
-	_cleanup_free_ char *cg = sproc_shell_quote(ns->cgroup_root ? ns->cgroup_root : "treadle");
-	_cleanup_free_ char *id = sproc_shell_quote(unique), *tomb = NULL, *tq = NULL;
+	_cleanup_free_ char *bin = shell_quote(ns->treadle_bin), *root = shell_quote(ns->root);
+	_cleanup_free_ char *cg = shell_quote(ns->cgroup_root ? ns->cgroup_root : "treadle");
+	_cleanup_free_ char *id = shell_quote(unique), *tomb = NULL, *tq = NULL;
 	char *run = NULL, *fin = NULL, *log = NULL;
 
 	tomb = strdup_printf("%s/" NODE_DIR_TOMB_RUNNING, ns->root);
-	tq = tomb ? sproc_shell_quote(tomb) : NULL;
+	tq = tomb ? shell_quote(tomb) : NULL;
 	if (!bin || !root || !cg || !id || !tq)
 		return -ENOMEM;
 	{
-		_cleanup_free_ char *cell = ns->cell && *ns->cell ? sproc_shell_quote(ns->cell) : NULL;
+		_cleanup_free_ char *cell = ns->cell && *ns->cell ? shell_quote(ns->cell) : NULL;
 		_cleanup_free_ char *extra = strdup_printf(
 			"%s%s --setup-timeout %u --pids-max %" PRIu64 " --disk-read-bps %" PRIu64
 			" --disk-write-bps %" PRIu64,
@@ -209,17 +185,17 @@ static int service_write(const struct node_settings *ns, const char *base, const
 	tid = strdup_printf("%s,%s", unique, name);
 	if (!dir || !tomb || !ev || !tid)
 		return error_sys(err, ENOMEM, "service %s", name);
-	bin = sproc_shell_quote(CONTAINER_TREADLE);
-	qi = sproc_shell_quote(instance);
-	qu = sproc_shell_quote(uniqueid);
-	qs = sproc_shell_quote(name);
-	qt = sproc_shell_quote(tomb);
-	qe = sproc_shell_quote(ev);
-	qid = sproc_shell_quote(tid);
+	bin = shell_quote(CONTAINER_TREADLE);
+	qi = shell_quote(instance);
+	qu = shell_quote(uniqueid);
+	qs = shell_quote(name);
+	qt = shell_quote(tomb);
+	qe = shell_quote(ev);
+	qid = shell_quote(tid);
 	if (!bin || !qi || !qu || !qs || !qt || !qe || !qid)
 		return error_sys(err, ENOMEM, "service %s", name);
 	if (!root && proid && strcmp(proid, "root")) {
-		quser = sproc_shell_quote(proid);
+		quser = shell_quote(proid);
 		user = quser ? strdup_printf(" --user %s", quser) : NULL;
 	} else
 		user = strdup("");

@@ -47,8 +47,6 @@ struct node_settings {
 int sproc_event_post(const char *appevents_dir, const char *instance, const char *type, const char *data,
 		     const char *payload);
 
-/* POSIX sh single-quoted form of s (malloc'ed). */
-char *sproc_shell_quote(const char *s);
 
 /* The container service dir spec for apps/<unique> (run/finish/log scripts);
  * scripts are malloc'ed into *ret_run, *ret_finish, *ret_log. */

@@ -228,23 +228,6 @@ static int fsync_at(int dfd, const char *rel)
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negerrno();
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int fmt_hdr(char *buf, size_t size, const struct fs_hdr *h)
 {
 	return snprintf(buf, size, "N1 %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n", h->version, h->ctime_ms,

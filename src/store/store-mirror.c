@@ -276,7 +276,7 @@ int store_mirror_sync(struct store_mirror *m, struct error *err)
 	for (char **p = m->paths; *p; p++) {
 		r = sync_node(m, *p);
 		if (r < 0)
-			return error_set(err, r == -ENOTCONN || r == -ESHUTDOWN || r == -EIO ? ERR_TEMP : ERR_PERM, -r,
+			return error_set(err, store_error_code(r), -r,
 					 "mirror: syncing %s: %s", *p, store_strerror(r));
 	}
 	m->synced = true;

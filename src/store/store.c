@@ -315,3 +315,19 @@ const char *store_strerror(int r)
 		return strerror(r < 0 ? -r : r);
 	}
 }
+
+int store_error_code(int r)
+{
+	switch (r < 0 ? -r : r) {
+	case ENOTCONN:
+	case ESHUTDOWN:
+	case EIO:
+	case ENOMEM:
+	case ENOSPC:
+	case EDQUOT:
+	case EROFS:
+		return ERR_TEMP;
+	default:
+		return ERR_PERM;
+	}
+}

@@ -181,3 +181,7 @@ int store_fsck(const char *url, bool repair, struct store_fsck_result *res, stru
 
 /* Human-readable name of a store error code, e.g. "no node" for -ENOENT. */
 const char *store_strerror(int r);
+/* The exit-code class of a store error (ERR_TEMP for what may pass: connection,
+ * session, I/O, memory, space, read-only; ERR_PERM otherwise).  The one map the
+ * CLI and the daemons use. */
+int store_error_code(int r);

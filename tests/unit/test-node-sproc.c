@@ -82,7 +82,7 @@ static void test_terminal_precedence(void **state)
 
 static void test_shell_quote(void **state)
 {
-	_cleanup_free_ char *a = sproc_shell_quote("plain"), *b = sproc_shell_quote("it's $x"), *c = sproc_shell_quote("");
+	_cleanup_free_ char *a = shell_quote("plain"), *b = shell_quote("it's $x"), *c = shell_quote("");
 
 	assert_string_equal(a, "'plain'");
 	assert_string_equal(b, "'it'\\''s $x'");
