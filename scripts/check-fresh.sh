@@ -22,6 +22,8 @@
 #   CHECK_FRESH_WORK   where the root is unpacked (default /var/tmp), removed after
 #   CHECK_FRESH_KEEP=1 keep the unpacked root (its path is printed)
 #   CHECK_FRESH_STEPS  the commands to run inside (default "make run;make test")
+# The logs of tests/run.sh inside (/tmp/treadle-tests.* there) are copied to $CHECK_FRESH_CACHE/logs/tests/
+# before the root is removed, pass or fail (the path is printed).
 set -uo pipefail
 
 SUITE=bookworm
@@ -100,6 +102,11 @@ if [ "${1:-}" = --inside ]; then
 	# what a user does after the demo (README): stop the cell it left running
 	env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 		timeout 120 /work/treadle/build/treadle cell down >/var/log/check-fresh/cleanup.log 2>&1
+	# the test logs (tests/run.sh writes them to /tmp/treadle-tests.*) live on this namespace's /tmp, a
+	# tmpfs gone when it ends: keep them on the root's disk for the outside to copy out
+	for d in /tmp/treadle-tests.*; do
+		[ -d "$d" ] && cp -a "$d" /var/log/check-fresh/ 2>/dev/null
+	done
 	exit 0
 fi
 
@@ -257,6 +264,15 @@ wait "$inner"
 rc=$?
 inner=
 [ "$rc" = 0 ] || die "could not enter the fresh root (unshare/mounts/pivot_root exited $rc)"
+
+# ---- the test logs out of the root (it is removed on exit): every run's, pass or fail
+TESTLOGS=$CACHE/logs/tests
+rm -rf "$TESTLOGS"
+for d in "$LOGS"/treadle-tests.*; do
+	[ -d "$d" ] || continue
+	mkdir -p "$TESTLOGS" && cp -a "$d" "$TESTLOGS/" || say "cannot copy $d to $TESTLOGS"
+done
+[ -d "$TESTLOGS" ] && say "test logs (tests/run.sh, /tmp/treadle-tests.* inside) copied to $TESTLOGS"
 
 # ---- report
 IFS=';' read -r -a steps <<<"$STEPS"
