@@ -9,8 +9,8 @@ make -s -j2 "$BUILD/treadle" || exit 1
 export TREADLE_BIN=$PWD/$BUILD/treadle
 COUNT=${1:-50}
 SETUP_TIMEOUT=300
-# shellcheck source=../tests/integration/node-lib.bash
-. tests/integration/node-lib.bash
+# shellcheck source=../tests/lib/node.sh
+. tests/lib/node.sh
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 

@@ -26,7 +26,8 @@ count_tap() { # name logfile rc
 	fi
 	pass=$((pass + ok)); fail=$((fail + nok))
 	if [ "$nok" -gt 0 ]; then
-		failed+=("$name"); echo "FAIL $name ($nok failed)"; grep -E '^not ok|^#' "$log" | head -20 | sed 's/^/    /'
+		failed+=("$name"); echo "FAIL $name ($nok failed)"
+		grep -E '^not ok|^#' "$log" | grep -viE '^(not )?ok .*# SKIP' | head -20 | sed 's/^/    /'
 	else
 		echo "ok   $name ($ok)"
 	fi

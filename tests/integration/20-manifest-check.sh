@@ -4,11 +4,8 @@
 # environments are checked as `run` checks them.
 set -u
 BIN=${TREADLE_BIN:?} SRC=${TREADLE_SRC:?}
-tmp=$(mktemp -d /tmp/treadle-it-manifest.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fail=0 n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+. "$SRC/tests/lib/tap.sh"
+test_tmp treadle-it-manifest
 
 for f in "$SRC"/tests/manifest/invalid/*.yml "$SRC"/tests/manifest/invalid/*.json; do
 	b=$(basename "$f"); stem=${b%.*}
@@ -17,7 +14,7 @@ for f in "$SRC"/tests/manifest/invalid/*.yml "$SRC"/tests/manifest/invalid/*.jso
 	if [ "$rc" -eq 100 ] && [ ! -s "$tmp/out" ] && cmp -s "$tmp/want" "$tmp/err"; then
 		ok "invalid $b: exit 100, one line per problem"
 	else
-		bad "invalid $b: rc=$rc"; diff "$tmp/want" "$tmp/err" | head -5
+		notok "invalid $b: rc=$rc"; diff "$tmp/want" "$tmp/err" | head -5
 	fi
 done
 
@@ -28,24 +25,23 @@ for f in "$SRC"/tests/manifest/valid/*.yml "$SRC"/tests/manifest/valid/*.yaml "$
 	if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["proid"]=="root" and m["environment"]=="dev" and m["affinity"]' "$tmp/out" 2>/dev/null; then
 		ok "valid $b: exit 0, scheduled JSON"
 	else
-		bad "valid $b: rc=$rc $(head -3 "$tmp/err")"
+		notok "valid $b: rc=$rc $(head -3 "$tmp/err")"
 	fi
 done
 
 m="$SRC/tests/manifest/valid/minimal-no-sshd.yaml"
 "$BIN" manifest check --app no-such-user-itest.app "$m" >/dev/null 2>"$tmp/err"; rc=$?
-[ "$rc" -eq 100 ] && grep -q "proid 'no-such-user-itest' is not a user" "$tmp/err" && ok "unknown proid refused" || bad "unknown proid: rc=$rc"
+[ "$rc" -eq 100 ] && grep -q "proid 'no-such-user-itest' is not a user" "$tmp/err" && ok "unknown proid refused" || notok "unknown proid: rc=$rc"
 "$BIN" manifest check --app root.x --env staging "$m" >/dev/null 2>"$tmp/err"; rc=$?
-[ "$rc" -eq 100 ] && grep -q "environment 'staging'" "$tmp/err" && ok "bad environment refused" || bad "bad env: rc=$rc"
+[ "$rc" -eq 100 ] && grep -q "environment 'staging'" "$tmp/err" && ok "bad environment refused" || notok "bad env: rc=$rc"
 "$BIN" manifest check --app root.x --env prod "$m" >"$tmp/out" 2>/dev/null; rc=$?
-[ "$rc" -eq 0 ] && grep -q '"environment":"prod"' "$tmp/out" && ok "--env prod" || bad "--env prod: rc=$rc"
+[ "$rc" -eq 0 ] && grep -q '"environment":"prod"' "$tmp/out" && ok "--env prod" || notok "--env prod: rc=$rc"
 "$BIN" manifest check --app 'root' "$m" >/dev/null 2>&1; rc=$?
-[ "$rc" -eq 100 ] && ok "app name without a dot refused" || bad "app name without dot: rc=$rc"
+[ "$rc" -eq 100 ] && ok "app name without a dot refused" || notok "app name without dot: rc=$rc"
 printf 'memory: 100M\ncpu: [10%%\n' | "$BIN" manifest check - >/dev/null 2>"$tmp/err"; rc=$?
-[ "$rc" -eq 100 ] && grep -q '^treadle: <stdin>:3:1: ' "$tmp/err" && ok "syntax error names <source>:<line>:<col>" || bad "syntax error: rc=$rc $(cat "$tmp/err")"
+[ "$rc" -eq 100 ] && grep -q '^treadle: <stdin>:3:1: ' "$tmp/err" && ok "syntax error names <source>:<line>:<col>" || notok "syntax error: rc=$rc $(cat "$tmp/err")"
 "$BIN" manifest check /nonexistent/m.yml >/dev/null 2>&1; rc=$?
-[ "$rc" -eq 100 ] && ok "missing file: 100" || bad "missing file: rc=$rc"
+[ "$rc" -eq 100 ] && ok "missing file: 100" || notok "missing file: rc=$rc"
 "$BIN" manifest >/dev/null 2>&1; rc=$?
-[ "$rc" -eq 2 ] && ok "usage: 2" || bad "usage: rc=$rc"
-echo "1..$n"
-exit $fail
+[ "$rc" -eq 2 ] && ok "usage: 2" || notok "usage: rc=$rc"
+done_testing

@@ -3,18 +3,9 @@
 # failed constraint and its level.
 set -euo pipefail
 BIN=${TREADLE_BIN:-$PWD/build/treadle}
-tmp=$(mktemp -d /tmp/treadle-sched-explain.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export TREADLE_STORE=file://$tmp/store
-st() { "$BIN" store create -p "$1" "$2" >/dev/null; }
-
-st /cell/pod:p1 ''
-st /buckets/pod:p1 '{"parent":null}'
-st /buckets/rack:r1 '{"parent":"pod:p1"}'
-st /servers/s1 '{"memory":"8G","cpu":"400%","disk":"100G","parent":"rack:r1","partition":"_default"}'
-st /servers/s2 '{"memory":"8G","cpu":"400%","disk":"100G","parent":"rack:r1"}'
-st /server.presence/s1 '{}'
-st /server.presence/s2 '{}'
+. "$(dirname "$0")/../lib/store.sh"
+store_tmp treadle-sched-explain
+st_two_servers rack:r1
 st '/scheduled/proid.web#0000000001' '{"memory":"6G","cpu":"100%","disk":"1G","affinity_limits":{"rack":1}}'
 st '/scheduled/proid.web#0000000002' '{"memory":"6G","cpu":"100%","disk":"1G","affinity_limits":{"rack":1}}'
 st '/scheduled/proid.big#0000000003' '{"memory":"16G","cpu":"100%","disk":"1G"}'

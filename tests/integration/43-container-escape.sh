@@ -10,7 +10,7 @@
 #   cannot be opened, /etc/shadow, /etc/gshadow and host ssh keys show nothing,
 #   the host's /root is not there, CAP_MKNOD is in no set, every mount but /dev
 #   is nodev; the same through `treadle exec --as-root`.
-. "$(dirname "$0")/container-lib.bash"
+. "$(dirname "$0")/../lib/container.sh"
 command -v python3 >/dev/null || { echo "skip: python3 needed to build the test images"; exit 77; }
 NOBODY=$(id -u nobody)
 CAP_MKNOD=27

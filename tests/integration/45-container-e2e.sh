@@ -4,13 +4,10 @@
 # read-only system, its TREADMILL_* environment, no capabilities, its disk
 # size (ENOSPC past it); its cgroup carries the limits; an allocator past
 # `memory` finishes as killed/oom; after `treadle stop` nothing is left.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
-TAPN=0; FAILS=0
-ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
-notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
-assert() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+. "$(dirname "$0")/../lib/tap.sh"
 
 inst=$("$T" run nobody.ctest --memory 100M --cpu 20% --disk 100M -- /bin/sh -c "exec sleep 86$$") || fail "treadle run"
 wait_for 30 has_event "$inst" service_running || fail "service never reported running"
@@ -73,5 +70,4 @@ wait_for 30 sh -c "! losetup -a | grep -qF '$unique'"
 assert "no loop device left after stop" sh -c "! losetup -a | grep -qF '$unique'"
 assert "no cgroup left after stop" test ! -e "/sys/fs/cgroup/memory/$CG/apps/$unique"
 assert "no volume image left" test ! -e "$R/node/volumes/$unique.img"
-echo "1..$TAPN"
-[ "$FAILS" -eq 0 ]
+done_testing

@@ -2,7 +2,7 @@
 # Node agent: a placed app is configured, runs as its proid under s6 with its
 # environment and logs; removing the placement terminates it (no terminal
 # event), its logs are archived and `treadle`'s layout helpers find them.
-. "$(dirname "$0")/node-lib.bash"
+. "$(dirname "$0")/../lib/node.sh"
 
 start_svscan
 start_agent

@@ -2,7 +2,7 @@
 # Node agent: a crashing service is restarted exactly `limit` times within its
 # interval, the next exit is fatal: exitinfo, container down, cleanup, and the
 # `finished` event with the right data; the full event sequence is traced.
-. "$(dirname "$0")/node-lib.bash"
+. "$(dirname "$0")/../lib/node.sh"
 
 start_svscan
 start_agent

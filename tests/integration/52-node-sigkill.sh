@@ -3,7 +3,7 @@
 # while cleaning up, with placements changing while it is down) and
 # restarted: it converges with exactly one container per placement, no
 # duplicate processes, and nothing left of removed instances.
-. "$(dirname "$0")/node-lib.bash"
+. "$(dirname "$0")/../lib/node.sh"
 
 app() { # SEQ: a long-running service whose command line is unique to it
 	manifest "[{\"name\":\"svc\",\"command\":\"exec sleep 200$1\",\"restart\":{\"limit\":3,\"interval\":60}}]"

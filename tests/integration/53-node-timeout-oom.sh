@@ -3,7 +3,7 @@
 # is aborted with reason `timeout`; a container whose memory cgroup OOMs is
 # taken down and reported `killed` with `oom`.
 SETUP_TIMEOUT=3
-. "$(dirname "$0")/node-lib.bash"
+. "$(dirname "$0")/../lib/node.sh"
 
 # The agent only starts with an s6-svscan on running/; stop that one once the
 # agent runs: nothing can start

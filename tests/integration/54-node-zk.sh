@@ -12,7 +12,7 @@ zk_start_ensemble "$ZKDIR" 3 || { zk_stop; rm -rf "$ZKDIR"; echo "could not star
 STORE="zk://$ZK_HOSTS/treadle-node-$$"
 # the agent talks to the first server only, so freezing it expires its session
 AGENT_STORE="zk://${ZK_HOSTS%%,*}/treadle-node-$$"
-. "$(dirname "$0")/node-lib.bash"
+. "$(dirname "$0")/../lib/node.sh"
 trap 'cleanup_all; zk_stop; rm -rf "$ZKDIR"' EXIT
 
 owner() { st get --stat "$1" 2>/dev/null | awk '/^ephemeral_owner/ {print $2}'; }

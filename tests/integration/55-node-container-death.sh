@@ -6,7 +6,7 @@
 # agent; with limit 2 the third death within the interval finishes the
 # instance (finished 256.9) after exactly three containers.  A requested stop
 # (treadle stop) is not counted.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

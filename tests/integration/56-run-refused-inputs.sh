@@ -7,9 +7,7 @@ set -u
 T=${TREADLE_BIN:?}
 R=$(mktemp -d /tmp/treadle-it56.XXXXXX)
 trap 'rm -rf "$R"' EXIT
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+. "$(dirname "$0")/../lib/tap.sh"
 id nobody >/dev/null 2>&1 || { echo "skip: no user nobody"; exit 77; }
 S="file://$R/store"
 
@@ -20,7 +18,7 @@ refused() {
 	if [ "$rc" = 100 ] && grep -qE -- "$pat" "$R/err" && [ ! -s "$R/out" ]; then
 		ok "$what: exit 100, '$(head -1 "$R/err")'"
 	else
-		bad "$what: rc=$rc out=$(head -c 200 "$R/out") err=$(head -3 "$R/err")"
+		notok "$what: rc=$rc out=$(head -c 200 "$R/out") err=$(head -3 "$R/err")"
 	fi
 }
 
@@ -45,7 +43,7 @@ services:
 YML
 refused "environment name with '/'" '^treadle: environ\[0\]\.name: must match' nobody.env -m "$R/env.yml"
 grep -q '^\(treadle: \)\?services\[0\]\.environ\[0\]\.name: must match' "$R/err" && ok "service environ name path named" ||
-	bad "service environ path: $(cat "$R/err")"
+	notok "service environ path: $(cat "$R/err")"
 
 cat >"$R/docker.yml" <<'YML'
 memory: 100M
@@ -72,8 +70,7 @@ refused "aliases beyond 1000 KiB of JSON" "bytes as JSON, more than the maximum 
 refused "memory out of range" '^treadle: memory: must be at most' nobody.mem --memory 99999999999999999999G -- true
 
 cnt=$("$T" show --root "$R" --store "$S" scheduled --json | grep -c '"name"')
-[ "$cnt" = 1 ] && ok "nothing stored by the refusals" || bad "store holds $cnt instances, expected only $good"
+[ "$cnt" = 1 ] && ok "nothing stored by the refusals" || notok "store holds $cnt instances, expected only $good"
 "$T" manifest check "$R/big.yml" >/dev/null 2>&1; rc=$?
-[ "$rc" = 100 ] && ok "manifest check: 10 MB is 100 too" || bad "manifest check 10 MB: rc=$rc"
-echo "1..$n"
-[ "$fails" = 0 ]
+[ "$rc" = 100 ] && ok "manifest check: 10 MB is 100 too" || notok "manifest check 10 MB: rc=$rc"
+done_testing

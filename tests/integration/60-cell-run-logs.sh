@@ -1,7 +1,7 @@
 #!/bin/bash
 # An app runs in a real cell and its output shows in `treadle logs`; `logs -f`
 # keeps following across an s6-log rotation; cell down leaves nothing behind.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

@@ -2,7 +2,7 @@
 # A crashing service is restarted exactly `limit` times within `interval`; the
 # next exit finishes the instance with the service's exit code, and `treadle
 # trace` shows the whole event sequence and exits with that code.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `treadle stop` ends a running instance: its processes go, its placement goes,
 # and the trace shows the stop.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

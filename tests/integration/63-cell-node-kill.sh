@@ -2,7 +2,7 @@
 # The node agent killed with SIGKILL (steady state, and in the middle of
 # starting a container) and restarted by s6 reconciles: every instance runs
 # exactly once, no duplicate container, nothing leaked (checked at teardown).
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

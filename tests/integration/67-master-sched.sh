@@ -4,7 +4,7 @@
 # docs/MASTER.md contract), apps with affinity limits placed per the
 # scheduler; a blacked-out server's apps move; the master killed with SIGKILL
 # and restarted by s6 restores every placement (none lost or duplicated).
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

@@ -5,7 +5,7 @@
 # the node agent publishes /endpoints/<proid>/<app>#<n>:<proto>:<name> =
 # "<host>:<real_port>" (ephemeral) when the services run and removes them
 # when the instance stops.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 command -v python3 >/dev/null || skip "python3 needed for a listening service"
 cell_setup

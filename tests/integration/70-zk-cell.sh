@@ -28,13 +28,11 @@ TAG=7$$
 HOSTS="h1 h2 h3"
 declare -A AGENT SVSCAN
 MLOOP=()
-TAPN=0
-FAILS=0
 START=$(date +%s)
-
-ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
-notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+# shellcheck source=../lib/tap.sh
+. "$SRC/tests/lib/tap.sh"
+# shellcheck source=../lib/sweep.sh
+. "$SRC/tests/lib/sweep.sh"
 note() { echo "# [$(( $(date +%s) - START ))s] $*"; }
 wait_for() { # SECS CMD...
 	local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
@@ -85,21 +83,8 @@ cleanup() {
 	done
 	for h in $HOSTS; do [ -n "${AGENT[$h]:-}" ] && wait "${AGENT[$h]}" 2>/dev/null; done
 	for h in $HOSTS; do
-		if [ -n "${SVSCAN[$h]:-}" ]; then
-			s6-svscanctl -t "$T/$h/running" 2>/dev/null
-			for _ in $(seq 1 100); do kill -0 "${SVSCAN[$h]}" 2>/dev/null || break; sleep 0.1; done
-			kill -9 "${SVSCAN[$h]}" 2>/dev/null
-			wait "${SVSCAN[$h]}" 2>/dev/null
-		fi
-		for d in "$T/$h"/apps/*; do
-			[ -d "$d" ] || continue
-			timeout 20 "$BIN" sproc cleanup --root "$T/$h" --cgroup-root "$(cg_of "$h")" "$(basename "$d")" >/dev/null 2>&1
-		done
-		for c in /sys/fs/cgroup/*/"$(cg_of "$h")" /sys/fs/cgroup/"$(cg_of "$h")"; do
-			[ -d "$c" ] || continue
-			find "$c" -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null
-			rmdir "$c" 2>/dev/null
-		done
+		svscan_stop "$T/$h/running" "${SVSCAN[$h]:-}"
+		node_sweep "$T/$h" "$(cg_of "$h")"
 	done
 	zk_stop
 	grep -q " $T/" /proc/mounts && awk -v t="$T/" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
@@ -138,24 +123,24 @@ export TREADLE_STORE=$STORE
 start_master m1
 wait_for 20 sh -c "grep -q leading '$T/master-m1.log'"
 start_master m2
-check "one master leads, the other stands by" wait_for 20 sh -c "grep -q 'standing by' '$T/master-m2.log'"
+assert "one master leads, the other stands by" wait_for 20 sh -c "grep -q 'standing by' '$T/master-m2.log'"
 
 note "topology through treadle admin (TREADLE_STORE)"
 "$BIN" admin bucket add pod:p1 && "$BIN" admin cell insert pod:p1 &&
 	"$BIN" admin bucket add rack:r1 --parent pod:p1 && "$BIN" admin bucket add rack:r2 --parent pod:p1
-check "admin: buckets and cell" [ $? = 0 ]
+assert "admin: buckets and cell" [ $? = 0 ]
 for h in $HOSTS; do
 	r=rack:r1; [ "$h" = h3 ] && r=rack:r2
 	"$BIN" admin server add "$h" --parent "$r" --memory 4G --cpu 200 --disk 10G || notok "admin server add $h"
 done
 "$BIN" admin server add h4 --parent rack:nope 2>"$T/err"
-check "admin: bad parent refused with exit 100" [ $? = 100 ]
-check "admin: the error names the field" grep -q "parent 'rack:nope'" "$T/err"
-check "admin: nothing written for the refused server" sh -c "! '$BIN' store exists /servers/h4"
+assert "admin: bad parent refused with exit 100" [ $? = 100 ]
+assert "admin: the error names the field" grep -q "parent 'rack:nope'" "$T/err"
+assert "admin: nothing written for the refused server" sh -c "! '$BIN' store exists /servers/h4"
 
 for h in $HOSTS; do start_node "$h"; done
-check "three nodes present" wait_for 20 sh -c "[ \$('$BIN' store ls /server.presence | wc -l) = 3 ]"
-check "node registration kept the admin topology" sh -c "'$BIN' store get /servers/h3 | grep -q '\"parent\":\"rack:r2\"'"
+assert "three nodes present" wait_for 20 sh -c "[ \$('$BIN' store ls /server.presence | wc -l) = 3 ]"
+assert "node registration kept the admin topology" sh -c "'$BIN' store get /servers/h3 | grep -q '\"parent\":\"rack:r2\"'"
 
 cat >"$T/app.yml" <<EOF
 memory: 100M
@@ -173,24 +158,24 @@ services:
 EOF
 note "30 instances"
 "$BIN" run nobody.zkc -m "$T/app.yml" --count 30 >"$T/ids" || notok "run --count 30"
-check "30 instance ids" [ "$(wc -l <"$T/ids")" = 30 ]
-check "all 30 placed and running" wait_for 90 all_running 30
-check "30 processes" wait_for 10 sh -c "[ \$(pgrep -f '^sleep ${TAG}1' | wc -l) = 30 ]"
-check "no instance placed twice" no_duplicates
-check "every node runs some" sh -c "[ $(count_on h1) -gt 0 ] && [ $(count_on h2) -gt 0 ] && [ $(count_on h3) -gt 0 ]"
-check "affinity limit: at most 15 per server" [ "$(max_per_server)" -le 15 ]
-check "/running names the placed host" running_on
+assert "30 instance ids" [ "$(wc -l <"$T/ids")" = 30 ]
+assert "all 30 placed and running" wait_for 90 all_running 30
+assert "30 processes" wait_for 10 sh -c "[ \$(pgrep -f '^sleep ${TAG}1' | wc -l) = 30 ]"
+assert "no instance placed twice" no_duplicates
+assert "every node runs some" sh -c "[ $(count_on h1) -gt 0 ] && [ $(count_on h2) -gt 0 ] && [ $(count_on h3) -gt 0 ]"
+assert "affinity limit: at most 15 per server" [ "$(max_per_server)" -le 15 ]
+assert "/running names the placed host" running_on
 i1=$(head -1 "$T/ids")
-check "trace: scheduled and service_running" sh -c "'$BIN' trace --json '$i1' | grep -q '\"scheduled\"' &&
+assert "trace: scheduled and service_running" sh -c "'$BIN' trace --json '$i1' | grep -q '\"scheduled\"' &&
 	'$BIN' trace --json '$i1' | grep -q '\"service_running\"'"
-check "show lists 30 running" sh -c "[ \$('$BIN' show running | grep -c nobody.zkc) = 30 ]"
+assert "show lists 30 running" sh -c "[ \$('$BIN' show running | grep -c nobody.zkc) = 30 ]"
 
 note "SIGKILL the leading master"
 before=$(placements)
 LD=$(leader)
 L=${LD%.*}
 LP=${LD##*.}
-check "a leader is known ($LD)" [ -n "$LD" ]
+assert "a leader is known ($LD)" [ -n "$LD" ]
 [ "$L" = m1 ] && S=m2 || S=m1
 n_lead=$(grep -c leading "$T/master-$S.log")
 t0=$(date +%s%N)
@@ -199,67 +184,66 @@ wait_for 10 sh -c "[ \$(grep -c leading '$T/master-$S.log') -gt $n_lead ]"
 t1=$(date +%s%N)
 FAILOVER_MS=$(( (t1 - t0) / 1000000 ))
 note "failover took ${FAILOVER_MS} ms"
-check "standby leads within 5 s (${FAILOVER_MS} ms)" [ "$FAILOVER_MS" -le 5000 ]
+assert "standby leads within 5 s (${FAILOVER_MS} ms)" [ "$FAILOVER_MS" -le 5000 ]
 sleep 2
-check "no placement lost or duplicated over the failover" [ "$(placements)" = "$before" ]
-check "all 30 still running" all_running 30
+assert "no placement lost or duplicated over the failover" [ "$(placements)" = "$before" ]
+assert "all 30 still running" all_running 30
 
 note "SIGKILL node h3's agent; its session expires"
 moved=$(placements | awk '$2 == "h3" {print $1}')
 kill -KILL "${AGENT[h3]}"; wait "${AGENT[h3]}" 2>/dev/null; AGENT[h3]=
-check "h3 presence expires" wait_for 20 sh -c "! '$BIN' store exists /server.presence/h3"
+assert "h3 presence expires" wait_for 20 sh -c "! '$BIN' store exists /server.presence/h3"
 sleep 5
-check "h3's instances stay placed during their data retention (15 s)" [ "$(count_on h3)" = "$(echo "$moved" | grep -c .)" ]
-check "h3's instances move to h1/h2" wait_for 40 sh -c "[ \$('$BIN' store ls /placement/h3 2>/dev/null | wc -l) = 0 ]"
-check "30 placed, none twice, 30 running" wait_for 60 all_running 30
-check "no duplicates after the move" no_duplicates
-check "affinity limit still holds" [ "$(max_per_server)" -le 15 ]
+assert "h3's instances stay placed during their data retention (15 s)" [ "$(count_on h3)" = "$(echo "$moved" | grep -c .)" ]
+assert "h3's instances move to h1/h2" wait_for 40 sh -c "[ \$('$BIN' store ls /placement/h3 2>/dev/null | wc -l) = 0 ]"
+assert "30 placed, none twice, 30 running" wait_for 60 all_running 30
+assert "no duplicates after the move" no_duplicates
+assert "affinity limit still holds" [ "$(max_per_server)" -le 15 ]
 m=$(echo "$moved" | head -1)
-check "a moved instance traced pending/scheduled with h3" sh -c "'$BIN' trace --json '$m' | grep -q 'h3'"
+assert "a moved instance traced pending/scheduled with h3" sh -c "'$BIN' trace --json '$m' | grep -q 'h3'"
 note "restart h3's agent: it reconciles (stops its stale containers)"
 start_node h3
-check "h3 back" wait_for 20 "$BIN" store exists /server.presence/h3
-check "h3 stale containers cleaned up" wait_for 60 sh -c "[ -z \"\$(ls '$T/h3/apps' 2>/dev/null)\" ]"
-check "30 processes again" wait_for 30 sh -c "[ \$(pgrep -f '^sleep ${TAG}1' | wc -l) = 30 ]"
+assert "h3 back" wait_for 20 "$BIN" store exists /server.presence/h3
+assert "h3 stale containers cleaned up" wait_for 60 sh -c "[ -z \"\$(ls '$T/h3/apps' 2>/dev/null)\" ]"
+assert "30 processes again" wait_for 30 sh -c "[ \$(pgrep -f '^sleep ${TAG}1' | wc -l) = 30 ]"
 
 note "kill one ZooKeeper server"
 zk_kill 1
 i31=$("$BIN" run nobody.zkc2 --memory 100M --disk 100M -- sleep "${TAG}2")
-check "run with one ZooKeeper server down" [ -n "$i31" ]
-check "it runs" wait_for 60 sh -c "'$BIN' store exists '/running/$i31'"
+assert "run with one ZooKeeper server down" [ -n "$i31" ]
+assert "it runs" wait_for 60 sh -c "'$BIN' store exists '/running/$i31'"
 "$BIN" stop "$i31"
-check "stop works" wait_for 30 sh -c "'$BIN' store exists '/finished/$i31' && ! '$BIN' store exists '/running/$i31'"
+assert "stop works" wait_for 30 sh -c "'$BIN' store exists '/finished/$i31' && ! '$BIN' store exists '/running/$i31'"
 
 note "stop all of ZooKeeper for 30 s"
 pids_before=$(pgrep -f "^sleep ${TAG}1" | sort | tr '\n' ' ')
 zk_kill 2; zk_kill 3
 sleep 30
 pids_during=$(pgrep -f "^sleep ${TAG}1" | sort | tr '\n' ' ')
-check "apps kept running without ZooKeeper" [ "$pids_before" = "$pids_during" ]
+assert "apps kept running without ZooKeeper" [ "$pids_before" = "$pids_during" ]
 note "restart the ensemble"
 for i in 1 2 3; do _zk_launch "$ZKDIR" "$i"; done
 for i in 1 2 3; do zk_ready "${ZK_PORTS[$i]}" 60 || notok "zk $i back"; done
-check "a master leads again" wait_for 30 sh -c "[ -n \"\$('$BIN' store ls /election/master 2>/dev/null)\" ]"
-check "three nodes present again" wait_for 40 sh -c "[ \$('$BIN' store ls /server.presence | wc -l) = 3 ]"
-check "the cell reconciles: 30 placed and running" wait_for 60 all_running 30
-check "no duplicates after the outage" no_duplicates
+assert "a master leads again" wait_for 30 sh -c "[ -n \"\$('$BIN' store ls /election/master 2>/dev/null)\" ]"
+assert "three nodes present again" wait_for 40 sh -c "[ \$('$BIN' store ls /server.presence | wc -l) = 3 ]"
+assert "the cell reconciles: 30 placed and running" wait_for 60 all_running 30
+assert "no duplicates after the outage" no_duplicates
 sleep 3
 pids_after=$(pgrep -f "^sleep ${TAG}1" | sort | tr '\n' ' ')
-check "the same processes still run (none restarted)" [ "$pids_before" = "$pids_after" ]
+assert "the same processes still run (none restarted)" [ "$pids_before" = "$pids_after" ]
 i32=$("$BIN" run nobody.zkc3 --memory 100M --disk 100M -- sleep "${TAG}3")
-check "a new instance runs after the outage" wait_for 60 sh -c "'$BIN' store exists '/running/$i32'"
+assert "a new instance runs after the outage" wait_for 60 sh -c "'$BIN' store exists '/running/$i32'"
 
 note "blackout h2"
 "$BIN" admin blackout set server h2 --reason "zk cell test"
-check "blackout recorded" sh -c "[ \"\$('$BIN' store get /blackedout.servers/h2)\" = 'zk cell test' ]"
-check "h2 presence gone and stays gone" sh -c "sleep 2; ! '$BIN' store exists /server.presence/h2"
-check "h2's apps move away" wait_for 40 sh -c "[ \$('$BIN' store ls /placement/h2 2>/dev/null | wc -l) = 0 ]"
-check "all instances run elsewhere" wait_for 60 all_running 31
-check "h2 stops its containers" wait_for 60 sh -c "[ -z \"\$(ls '$T/h2/apps' 2>/dev/null)\" ]"
+assert "blackout recorded" sh -c "[ \"\$('$BIN' store get /blackedout.servers/h2)\" = 'zk cell test' ]"
+assert "h2 presence gone and stays gone" sh -c "sleep 2; ! '$BIN' store exists /server.presence/h2"
+assert "h2's apps move away" wait_for 40 sh -c "[ \$('$BIN' store ls /placement/h2 2>/dev/null | wc -l) = 0 ]"
+assert "all instances run elsewhere" wait_for 60 all_running 31
+assert "h2 stops its containers" wait_for 60 sh -c "[ -z \"\$(ls '$T/h2/apps' 2>/dev/null)\" ]"
 "$BIN" admin blackout clear server h2
-check "cleared blackout: h2 registers again" wait_for 20 "$BIN" store exists /server.presence/h2
-check "admin server list shows presence" sh -c "'$BIN' admin server list --json | grep -q '\"presence\": true'"
+assert "cleared blackout: h2 registers again" wait_for 20 "$BIN" store exists /server.presence/h2
+assert "admin server list shows presence" sh -c "'$BIN' admin server list --json | grep -q '\"presence\": true'"
 
 note "total $(( $(date +%s) - START )) s"
-echo "1..$TAPN"
-[ "$FAILS" -eq 0 ]
+done_testing

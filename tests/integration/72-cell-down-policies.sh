@@ -4,7 +4,7 @@
 # node cleans each up and posts one terminal event (finished 256.15, killed by
 # SIGTERM) whatever the policy; no container is started again; the instances
 # leave /scheduled; nothing is swept; it takes seconds.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 

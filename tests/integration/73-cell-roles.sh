@@ -5,7 +5,7 @@
 # settings from the environment (as a systemd unit runs it; options win over
 # the environment); an app runs on the node server; `cell down` stops the
 # foreground server (its instance finishes) and then the master server.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 
 R=$(mktemp -d /tmp/treadle-it73.XXXXXX)

@@ -3,17 +3,9 @@
 # names its cause: a blacked-out server (admin blackout), an app too big for any server.
 set -euo pipefail
 BIN=${TREADLE_BIN:-$PWD/build/treadle}
-tmp=$(mktemp -d /tmp/treadle-78.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-export TREADLE_STORE=file://$tmp/store
-st() { "$BIN" store create -p "$1" "$2" >/dev/null; }
-
-st /cell/pod:p1 ''
-st /buckets/pod:p1 '{"parent":null}'
-st /servers/s1 '{"memory":"8G","cpu":"400%","disk":"100G","parent":"pod:p1","partition":"_default"}'
-st /servers/s2 '{"memory":"8G","cpu":"400%","disk":"100G","parent":"pod:p1","partition":"_default"}'
-st /server.presence/s1 '{}'
-st /server.presence/s2 '{}'
+. "$(dirname "$0")/../lib/store.sh"
+store_tmp treadle-show-pending
+st_two_servers pod:p1
 st '/scheduled/proid.web#0000000001' '{"memory":"1G","cpu":"10%","disk":"1G"}'
 st '/scheduled/proid.big#0000000002' '{"memory":"16G","cpu":"10%","disk":"1G"}'
 st '/placement/s1/proid.web#0000000001' '{"expires":0,"identity":null}'

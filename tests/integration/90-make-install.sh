@@ -6,11 +6,8 @@
 # the unit passes `systemd-analyze verify` (skipped, 77, without systemd-analyze).
 set -u
 SRC=${TREADLE_SRC:?} BUILD=${TREADLE_BUILD:?}
-tmp=$(mktemp -d /tmp/treadle-it-install.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fail=0 n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
+. "$SRC/tests/lib/tap.sh"
+test_tmp treadle-it-install
 
 # the build under test is already made: install it as it is (a sanitizer build
 # with its own flags, so make sees everything up to date), outside the make
@@ -26,13 +23,13 @@ check_tree() { # DESTDIR PREFIX
 	if [ -x "$d$p/bin/treadle" ] && "$d$p/bin/treadle" version | grep -q '^treadle '; then
 		ok "$p: bin/treadle installed and runs"
 	else
-		bad "$p: bin/treadle missing or does not run"
+		notok "$p: bin/treadle missing or does not run"
 	fi
 	if [ -f "$d$p/share/doc/treadle/README.md" ] && [ -f "$d$p/share/doc/treadle/docs/INSTALL.md" ] &&
 		[ -f "$d$p/share/doc/treadle/docs/CLI.md" ] && [ -f "$d$p/share/doc/treadle/examples/hello.yml" ]; then
 		ok "$p: docs and examples in share/doc/treadle"
 	else
-		bad "$p: docs missing under $p/share/doc/treadle"; find "$d" | head -30
+		notok "$p: docs missing under $p/share/doc/treadle"; find "$d" | head -30
 	fi
 	if [ -f "$u" ] && grep -qx "ExecStart=$p/bin/treadle cell up" "$u" &&
 		grep -qx "ExecStop=$p/bin/treadle cell down" "$u" &&
@@ -40,14 +37,14 @@ check_tree() { # DESTDIR PREFIX
 		! grep -q @ "$u"; then
 		ok "$p: treadle.service runs $p/bin/treadle cell up in the foreground with /etc/treadle/treadle.env"
 	else
-		bad "$p: treadle.service wrong or missing"; cat "$u"
+		notok "$p: treadle.service wrong or missing"; cat "$u"
 	fi
 }
 
 if mk DESTDIR="$tmp/a" >"$tmp/out" 2>&1; then
 	ok "make install DESTDIR=D"
 else
-	bad "make install DESTDIR=D failed"; tail -20 "$tmp/out"
+	notok "make install DESTDIR=D failed"; tail -20 "$tmp/out"
 fi
 check_tree "$tmp/a" /usr/local
 env=$tmp/a/etc/treadle/treadle.env
@@ -55,7 +52,7 @@ if [ -f "$env" ] && grep -q '^#TREADLE_STORE=' "$env" && grep -q '^#TREADLE_ROLE
 	grep -q '^#TREADLE_ROOT=' "$env" && grep -q '^#TREADLE_HOSTNAME=' "$env" && grep -q '^#TREADLE_CGROUP_ROOT=' "$env"; then
 	ok "example /etc/treadle/treadle.env names every setting"
 else
-	bad "/etc/treadle/treadle.env missing or incomplete"
+	notok "/etc/treadle/treadle.env missing or incomplete"
 fi
 # a second install keeps the administrator's settings
 echo "TREADLE_ROLES=node" >"$env"
@@ -63,18 +60,18 @@ if mk DESTDIR="$tmp/a" >"$tmp/out" 2>&1 && [ "$(cat "$env")" = TREADLE_ROLES=nod
 	[ -f "$tmp/a/usr/local/share/doc/treadle/treadle.env" ]; then
 	ok "a second install keeps an existing treadle.env"
 else
-	bad "a second install overwrote treadle.env or failed"; tail -5 "$tmp/out"
+	notok "a second install overwrote treadle.env or failed"; tail -5 "$tmp/out"
 fi
 
 if mk DESTDIR="$tmp/b" PREFIX=/usr >"$tmp/out" 2>&1; then
 	ok "make install DESTDIR=D PREFIX=/usr"
 else
-	bad "make install PREFIX=/usr failed"; tail -20 "$tmp/out"
+	notok "make install PREFIX=/usr failed"; tail -20 "$tmp/out"
 fi
 check_tree "$tmp/b" /usr
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
-	[ "$fail" = 0 ] || exit 1
+	[ "$FAILS" = 0 ] || exit 1
 	echo "systemd-analyze missing (package systemd): the unit was not verified"
 	exit 77
 fi
@@ -89,14 +86,14 @@ for p in /usr/local /usr; do
 		[ ! -s "$tmp/out" ]; then
 		ok "$p: systemd-analyze verify treadle.service: no complaint"
 	else
-		bad "$p: systemd-analyze verify treadle.service"; cat "$tmp/out"
+		notok "$p: systemd-analyze verify treadle.service"; cat "$tmp/out"
 	fi
 done
 # and it does complain about a broken unit (the check can fail)
 printf '[Service]\nExecStart=%s/usr/local/bin/treadle cell up\nBogusKey=1\n' "$tmp/a" >"$tmp/verify/bad.service"
 if (cd "$tmp/verify" && systemd-analyze verify --man=no ./bad.service) >"$tmp/out" 2>&1 && [ ! -s "$tmp/out" ]; then
-	bad "systemd-analyze verify accepts a unit with an unknown key"
+	notok "systemd-analyze verify accepts a unit with an unknown key"
 else
 	ok "systemd-analyze verify rejects a unit with an unknown key"
 fi
-exit "$fail"
+done_testing

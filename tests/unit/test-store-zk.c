@@ -1,6 +1,6 @@
 /* test-store-zk.c: the store contract against a real ZooKeeper, plus failure
  * behaviour of an ensemble.  Needs servers started by tests/lib/zk.sh (see
- * tests/integration/40-store-zk.sh); without TREADLE_TEST_ZK_URL it reports a
+ * tests/integration/30-store-zk.sh); without TREADLE_TEST_ZK_URL it reports a
  * TAP skip.
  *   TREADLE_TEST_ZK_URL    zk://hosts/chroot for the contract
  *   TREADLE_TEST_ZK_PIDS   "p1,p2,p3" server pids (ensemble only)
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	contract_url = getenv("TREADLE_TEST_ZK_URL");
 	if (!contract_url || !*contract_url) {
 		/* TAP skip (cmocka would print "not ok ... # SKIP"): the servers come from the integration test */
-		printf("1..1\nok 1 # SKIP TREADLE_TEST_ZK_URL not set; run by tests/integration/40-store-zk.sh\n");
+		printf("1..1\nok 1 # SKIP TREADLE_TEST_ZK_URL not set; run by tests/integration/30-store-zk.sh\n");
 		return 0;
 	}
 	/* a long timeout for the test's own sessions (1 MiB writes on a loaded 3-server box take a

@@ -1,4 +1,4 @@
-# Sourced by tests/integration/5N-node-*.sh: a node agent (`treadle node`)
+# tests/lib/node.sh, sourced by tests/integration/5N-node-*.sh: a node agent (`treadle node`)
 # against an embedded store, with a real `s6-svscan N/running`, in a private
 # temp dir with a unique cgroup root; everything is removed on exit.
 set -u
@@ -16,14 +16,11 @@ STORE=${STORE:-file://$T/store}
 SETUP_TIMEOUT=${SETUP_TIMEOUT:-30}
 AGENT_PID=
 SVSCAN_PID=
-TAPN=0
-FAILS=0
 mkdir -p "$N/running"
-
-ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
-notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
-assert() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
-done_testing() { echo "1..$TAPN"; [ "$FAILS" -eq 0 ]; }
+# shellcheck source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+# shellcheck source=sweep.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sweep.sh"
 
 st() { "$BIN" store --store "$STORE" "$@"; }
 
@@ -84,21 +81,8 @@ unique_of() { ls "$N/apps" 2>/dev/null | grep -F "$(echo "$1" | tr '#' '-')-" | 
 
 cleanup_all() {
 	stop_agent TERM
-	if [ -n "$SVSCAN_PID" ]; then
-		s6-svscanctl -t "$N/running" 2>/dev/null
-		for _ in $(seq 1 100); do kill -0 "$SVSCAN_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SVSCAN_PID" 2>/dev/null
-		wait "$SVSCAN_PID" 2>/dev/null
-	fi
-	for d in "$N"/apps/*; do
-		[ -d "$d" ] || continue
-		timeout 20 "$BIN" sproc cleanup --root "$N" --cgroup-root "$CGROOT" "$(basename "$d")" >/dev/null 2>&1
-	done
-	for c in /sys/fs/cgroup/*/"$CGROOT" /sys/fs/cgroup/"$CGROOT"; do
-		[ -d "$c" ] || continue
-		find "$c" -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null
-		rmdir "$c" 2>/dev/null
-	done
+	svscan_stop "$N/running" "$SVSCAN_PID"
+	node_sweep "$N" "$CGROOT"
 	if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup_all EXIT

@@ -1,4 +1,4 @@
-# lib-cell.sh: helpers for the cell end-to-end tests (sourced, not a test).
+# tests/lib/cell.sh: helpers for the cell end-to-end tests (sourced, not a test).
 # Each test gets its own root, hostname and cgroup name, and a trap that takes
 # the cell down and checks nothing was left behind.
 set -u

@@ -3,7 +3,7 @@
 # inside (processes, mounts, read-only system, hostname, identity, seccomp,
 # TREADMILL_* env), treadle exec, setup aborts, and that stop + cleanup leave
 # no cgroup, mount, loop device or process behind.
-. "$(dirname "$0")/container-lib.bash"
+. "$(dirname "$0")/../lib/container.sh"
 NOBODY=$(id -u nobody)
 
 # B writes a secret into its own /tmp

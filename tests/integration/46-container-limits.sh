@@ -2,7 +2,7 @@
 # Limits enforced on containers started through container_run(): memory
 # (OOM kill recorded in the app cgroup), cpu quota (~20% of a core, measured),
 # pids (fork bomb stops), disk (ENOSPC inside, nothing else harmed).
-. "$(dirname "$0")/container-lib.bash"
+. "$(dirname "$0")/../lib/container.sh"
 EXEC_AS="/run/tm_bin/treadle container exec-as --envdir /env --user nobody --"
 P=/run/probe/probe
 

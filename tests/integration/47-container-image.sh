@@ -2,7 +2,7 @@
 # tar images: fetched from a local HTTP server on loopback, sha256-verified,
 # unpacked once and reused (second instance starts with the server gone),
 # copy-on-write per container; a wrong sha256 or bad URL aborts with `image`.
-. "$(dirname "$0")/container-lib.bash"
+. "$(dirname "$0")/../lib/container.sh"
 command -v python3 >/dev/null || { echo "skip: python3 needed for the HTTP server"; exit 77; }
 EXEC_AS="/run/tm_bin/treadle container exec-as --envdir /env --user nobody --"
 

@@ -1,4 +1,4 @@
-# Sourced by tests/integration/NN-container-*.sh: start containers through
+# tests/lib/container.sh, sourced by tests/integration/4N-container-*.sh: start containers through
 # `treadle container run` (the container_run() seam) in a private temp dir,
 # with a unique cgroup root, and remove everything on exit.
 set -u
@@ -15,14 +15,8 @@ CGROOT=treadle-test-$$
 NODE=$T/node
 mkdir -p "$NODE" "$T/ctl" "$T/apps"
 STARTED=()
-TAPN=0
-FAILS=0
-
-ok() { TAPN=$((TAPN + 1)); echo "ok $TAPN - $*"; }
-notok() { TAPN=$((TAPN + 1)); FAILS=$((FAILS + 1)); echo "not ok $TAPN - $*"; }
-# assert DESCRIPTION CMD...: ok if CMD succeeds
-assert() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
-done_testing() { echo "1..$TAPN"; [ "$FAILS" -eq 0 ]; }
+# shellcheck source=tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 parent_pid() { sed -n 's/.*"parent":\([0-9]*\).*/\1/p' "$T/apps/$1/data/container.json" 2>/dev/null; }
 init_pid() { sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$T/apps/$1/data/container.json" 2>/dev/null; }

@@ -6,7 +6,7 @@
 # that cannot be a manifest ([1,2,3], garbage) ends with an aborted event
 # (reason invalid_manifest) and `treadle trace` exits 101, whether the master
 # sees it first or the node agent is handed such a placement.
-. "$(dirname "$0")/lib-cell.sh"
+. "$(dirname "$0")/../lib/cell.sh"
 cell_require
 cell_setup
 
