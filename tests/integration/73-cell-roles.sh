@@ -30,8 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 unset TREADLE_STORE TREADLE_ROOT TREADLE_ROLES TREADLE_HOSTNAME TREADLE_CGROUP_ROOT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
+. "$(dirname "$0")/../lib/tap.sh"
 
 # 1. the node alone, no s6-svscan on its running dir
 mkdir -p "$R/lone"
@@ -88,4 +87,4 @@ out=$("$T" cell down --root "$RA" 2>&1) || fail "cell down of the master server:
 echo "$out" | grep -q swept && fail "cell down swept: $out"
 "$T" cell status --root "$RA" >/dev/null && fail "master server still running"
 ok "cell down stops the master server"
-echo "1..$n"
+done_testing

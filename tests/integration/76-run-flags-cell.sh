@@ -11,8 +11,7 @@ id nobody >/dev/null 2>&1 || { echo "no user nobody"; exit 77; }
 D=$(mktemp -d /tmp/treadle-76.XXXXXX)
 cleanup() { zk_stop; rm -rf "$D"; }
 trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
+. "$(dirname "$0")/../lib/tap.sh"
 fail() { echo "not ok - $*"; exit 1; }
 
 cat >"$D/app.yml" <<'YML'

@@ -5,8 +5,7 @@
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${TREADLE_BIN:-$SRC/build/treadle}
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
+. "$(dirname "$0")/../lib/tap.sh"
 fail() { echo "not ok - $*"; exit 1; }
 
 cmds=$("$BIN" help --options) || fail "help --options"
