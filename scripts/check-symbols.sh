@@ -29,7 +29,7 @@ if not objs:
 
 defs, refs, funcs = {}, {}, set()   # object -> set of symbols; the function symbols
 # toolchain and sanitizer symbols are nobody's exports
-ignore_prefix = ("__asan", "__ubsan", "__odr_asan", "__sanitizer", "__tsan", "__msan", "_GLOBAL_", "__gcov",
+ignore_prefix = ("__asan", "___asan", "__ubsan", "__odr_asan", "__sanitizer", "__tsan", "__msan", "_GLOBAL_", "__gcov",
                  "__llvm", "__start_", "__stop_")
 for o in objs:
     rel = os.path.relpath(o, base)
