@@ -18,8 +18,11 @@
 # Exit 0 when nothing is printed, 1 otherwise.
 set -u
 ROOT=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-exec python3 - "$ROOT" <<'PY'
+exec python3 - "$ROOT" "$(dirname "$0")" <<'PY'
 import os, re, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from graph import cycles
 
 root = sys.argv[1]
 src = os.path.join(root, "src")
@@ -111,52 +114,7 @@ for a in sorted(table):
                 if qual not in os.path.basename(f):
                     out.append("edge outside its qualifier: %s -> %s (only files matching '%s')" % (f, b, qual))
 
-# --- cycles (Tarjan's strongly connected components, then one cycle per component)
-def cycles(nodes, succ):
-    index, low, stack, on, comps, n = {}, {}, [], set(), [], [0]
-    sys.setrecursionlimit(10000)
-    def visit(v):
-        index[v] = low[v] = n[0]; n[0] += 1
-        stack.append(v); on.add(v)
-        for w in sorted(succ.get(v, ())):
-            if w not in index:
-                visit(w); low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop(); on.discard(w); comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                comps.append(sorted(comp))
-    for v in sorted(nodes):
-        if v not in index:
-            visit(v)
-    res = []
-    for comp in comps:   # a shortest cycle through the component's first node
-        start, cs = comp[0], set(comp)
-        prev, todo = {start: None}, [start]
-        found = None
-        while todo and not found:
-            nxt = []
-            for v in todo:
-                for w in sorted(succ.get(v, ())):
-                    if w == start:
-                        found = v; break
-                    if w in cs and w not in prev:
-                        prev[w] = v; nxt.append(w)
-                if found:
-                    break
-            todo = nxt
-        path, v = [], found
-        while v is not None:
-            path.append(v); v = prev[v]
-        path.reverse()
-        res.append(" -> ".join(path + [start]))
-    return res
-
+# --- cycles
 msucc = {}
 for (a, b) in edges:
     msucc.setdefault(a, set()).add(b)

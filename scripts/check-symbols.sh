@@ -15,8 +15,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-${BUILD:-build}}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 [ -d "$BUILD/src" ] || { echo "check-symbols: no $BUILD/src: build first (make all)" >&2; exit 2; }
-exec python3 - "$BUILD/src" <<'PY'
+exec python3 - "$BUILD/src" "$(dirname "$0")" <<'PY'
 import os, subprocess, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[2])
+from graph import cycles
 
 base = sys.argv[1]
 objs = []
@@ -75,46 +78,8 @@ for o, syms in refs.items():
         if p and p != o and p.split(os.sep)[0] == mod and s in funcs:
             succ.setdefault(o, set()).add(p)
 
-index, low, stack, on, n = {}, {}, [], set(), [0]
-comps = []
-sys.setrecursionlimit(10000)
-def visit(v):
-    index[v] = low[v] = n[0]; n[0] += 1
-    stack.append(v); on.add(v)
-    for w in sorted(succ.get(v, ())):
-        if w not in index:
-            visit(w); low[v] = min(low[v], low[w])
-        elif w in on:
-            low[v] = min(low[v], index[w])
-    if low[v] == index[v]:
-        comp = []
-        while True:
-            w = stack.pop(); on.discard(w); comp.append(w)
-            if w == v:
-                break
-        if len(comp) > 1:
-            comps.append(sorted(comp))
-for v in sorted(defs):
-    if v not in index:
-        visit(v)
-for comp in comps:
-    start, cs = comp[0], set(comp)
-    prev, todo, found = {start: None}, [start], None
-    while todo and found is None:
-        nxt = []
-        for v in todo:
-            if start in succ.get(v, ()):
-                found = v; break
-            for w in sorted(succ.get(v, ())):
-                if w in cs and w not in prev:
-                    prev[w] = v; nxt.append(w)
-        todo = nxt
-    path, v = [], found
-    while v is not None:
-        path.append(v); v = prev[v]
-    path.reverse()
-    extra = " (+%d more files in the cycle)" % (len(comp) - len(path)) if len(comp) > len(path) else ""
-    out.append("file call cycle: %s%s" % (" -> ".join(path + [start]), extra))
+for c in cycles(defs, succ):
+    out.append("file call cycle: %s" % c)
 
 for line in out:
     print(line)
