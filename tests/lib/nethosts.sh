@@ -8,7 +8,7 @@
 #
 #   nh_require                  0 if namespaces, veths and bridges can be made here; else 1, NH_SKIP_REASON
 #   nh_init                     NH_DIR (a fresh /tmp/treadle-nh.XXXXXX), NH_TAG, the bridge namespace
-#   nh_host_add NAME            a host: NH_NS[NAME], NH_ADDR[NAME], NH_HOSTNAME[NAME], NH_ROOT[NAME],
+#   nh_host_add NAME            a host (NAME: a-z0-9-, up to 13): NH_NS[NAME], NH_ADDR[NAME], NH_HOSTNAME[NAME], NH_ROOT[NAME],
 #                               NH_CG[NAME]; every host's hosts file gains its name
 #   nh_exec NAME CMD...         run CMD in host NAME (its network, mounts, hostname), environment kept
 #   nh_bg NAME CMD...           the same in the background; killed by nh_teardown (pid in NH_BG_PID)
@@ -69,14 +69,20 @@ nh_require() {
 nh_init() {
 	NH_DIR=$(mktemp -d /tmp/treadle-nh.XXXXXX) || return 1
 	chmod 755 "$NH_DIR"   # the apps' user crosses it to reach its cell root
-	NH_TAG=nh$(printf '%04x%04x' $$ "$RANDOM" | tail -c 6)
-	NH_NETNS=$NH_TAG-net
+	local i
 	# The persistent namespace files of the hosts: their parent mount must be private (else a mount
 	# namespace could hold a reference to itself).
 	mkdir -p "$NH_DIR/ns" /etc/netns
 	_nh_write_setup
 	mount --bind "$NH_DIR/ns" "$NH_DIR/ns" && mount --make-private "$NH_DIR/ns" || return 1
-	ip netns add "$NH_NETNS" || return 1
+	# The tag names every namespace, host and cgroup root of the test: it is ours once the bridge's
+	# namespace is (`ip netns add` refuses an existing name).
+	for ((i = 0; i < 20; i++)); do
+		NH_TAG=nh$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+		ip netns add "$NH_TAG-net" 2>/dev/null && break
+	done
+	[ "$i" -lt 20 ] || { echo "nethosts: cannot create a bridge namespace" >&2; return 1; }
+	NH_NETNS=$NH_TAG-net
 	ip -n "$NH_NETNS" link set lo up &&
 		ip -n "$NH_NETNS" link add br0 type bridge &&
 		ip -n "$NH_NETNS" addr add "$NH_GW/24" dev br0 &&
@@ -126,6 +132,9 @@ EOF
 nh_host_add() { # NAME
 	local h=$1 n ns addr
 	n=$((${#NH_HOSTS[@]} + 1))
+	# its veth in the bridge namespace is v-NAME (at most 15 characters)
+	[[ $h =~ ^[a-z0-9][a-z0-9-]{0,12}$ ]] || { echo "nethosts: bad host name '$h' (a-z0-9-, 1-13)" >&2; return 1; }
+	[ -z "${NH_NS[$h]:-}" ] && [ "$n" -lt 254 ] || { echo "nethosts: host '$h' exists or too many" >&2; return 1; }
 	ns=$NH_TAG-$h
 	addr=$NH_SUBNET.$n
 	NH_NS[$h]=$ns
