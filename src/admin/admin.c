@@ -34,18 +34,10 @@ static int check_name(const char *field, const char *v, const char *extra, struc
 /* "8G", "512M", "1024" (bare = MiB) -> "<MiB>M". */
 static int norm_size(const char *field, const char *v, char **ret, struct error *err)
 {
-	uint64_t bytes, mib;
-	double d;
+	uint64_t mib;
 
-	if (safe_atod(v, &d) == 0) {
-		if (!(d >= 0) || d > 1e12)
-			return error_set(err, ERR_PERM, 0, "%s '%s': not a size", field, v);
-		mib = (uint64_t)d;
-	} else {
-		if (parse_size(v, &bytes) < 0)
-			return error_set(err, ERR_PERM, 0, "%s '%s': not a size (e.g. 512M, 8G)", field, v);
-		mib = bytes / (1024 * 1024);
-	}
+	if (parse_size_mib(v, SIZE_MIB_BARE, &mib) < 0)
+		return error_set(err, ERR_PERM, 0, "%s '%s': not a size (e.g. 512M, 8G)", field, v);
 	*ret = strdup_printf("%" PRIu64 "M", mib);
 	return *ret ? 0 : error_sys(err, ENOMEM, "%s", field);
 }
@@ -53,16 +45,12 @@ static int norm_size(const char *field, const char *v, char **ret, struct error 
 /* "400%" or "400" -> "400%". */
 static int norm_cpu(const char *field, const char *v, char **ret, struct error *err)
 {
-	_cleanup_free_ char *t = strdup(v ? v : "");
-	size_t l;
 	double d;
+	int r = parse_cpu(v, CPU_FRACTION, &d);
 
-	if (!t)
+	if (r == -ENOMEM)
 		return error_sys(err, ENOMEM, "%s", field);
-	l = strlen(t);
-	if (l && t[l - 1] == '%')
-		t[l - 1] = 0;
-	if (safe_atod(t, &d) < 0 || !(d >= 0) || d > 1e9)
+	if (r < 0 || d > 1e9)
 		return error_set(err, ERR_PERM, 0, "%s '%s': not a cpu share (e.g. 400%%)", field, v);
 	*ret = strdup_printf("%g%%", d);
 	return *ret ? 0 : error_sys(err, ENOMEM, "%s", field);

@@ -223,13 +223,11 @@ static void c_size(struct vctx *v, const char *path, json_t *x)
 }
 static void c_cpu(struct vctx *v, const char *path, json_t *x)
 {
-	int64_t n;
-	_cleanup_free_ char *d = NULL;
+	double d;
 
 	if (!string_ok(v, path, x, &R_CPU))
 		return;
-	d = strndup(json_string_value(x), strlen(json_string_value(x)) - 1);
-	if (d && (safe_atoi64(d, &n) < 0 || n < 1 || n > 100000))
+	if (parse_cpu(json_string_value(x), 0, &d) < 0 || d < 1 || d > 100000)
 		problem(v, path, "must be between 1%% and 100000%%");
 }
 static void c_string(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ANY); }

@@ -21,7 +21,7 @@
 #include "../basic/util.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
-#include "master-internal.h"
+#include "master.h"
 #include "msched.h"
 
 #define MASTER_DEBOUNCE_MS 20
@@ -74,63 +74,12 @@ int master_create_rootns(struct store *s, struct error *err)
 	return r < 0 ? r : create_shards(s, &next, 512, err);
 }
 
-/* ------------------------------------------------------------------ model */
-
-static void app_free(struct master_app *a)
-{
-	if (!a)
-		return;
-	free(a->name);
-	free(a->server);
-	free(a->why);
-	free(a);
-}
-
-static void server_free(struct master_server *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free(s);
-}
-
-struct master_server *master_find_server(const struct master *m, const char *name)
-{
-	for (size_t i = 0; i < m->n_servers; i++)
-		if (strcmp(m->servers[i]->name, name) == 0)
-			return m->servers[i];
-	return NULL;
-}
-
-/* Binary search in the sorted prefix apps[0..n). */
-static struct master_app *find_app_in(const struct master *m, size_t n, const char *name)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(m->apps[mid]->name, name);
-
-		if (c == 0)
-			return m->apps[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-struct master_app *master_find_app(const struct master *m, const char *name)
-{
-	return find_app_in(m, m->n_apps, name);
-}
-
 /* ----------------------------------------------------------------- daemon */
 
 struct mstate {
-	struct master m;
 	struct store *store;
+	char *hostname;		/* trace source, election id */
+	double down_grace;	/* seconds a vanished server keeps its instances */
 	int epfd, sigfd, timerfd;
 	char *election_node;	/* full path of our lock node */
 	char *election_watched; /* predecessor we watch */
@@ -181,7 +130,7 @@ static int64_t trailing_seq(const char *name)
 
 static int election_join(struct mstate *ms, struct error *err)
 {
-	_cleanup_free_ char *id = strdup_printf("%s.%d", ms->m.hostname, (int)getpid());
+	_cleanup_free_ char *id = strdup_printf("%s.%d", ms->hostname, (int)getpid());
 	int r;
 
 	if (!id)
@@ -232,7 +181,7 @@ static int election_check(struct mstate *ms, struct error *err)
 					 ms->election_node);
 		if (!pred) {
 			if (!ms->leader)
-				fprintf(stderr, "treadle: master: %s leading (%s)\n", ms->m.hostname, mine);
+				fprintf(stderr, "treadle: master: %s leading (%s)\n", ms->hostname, mine);
 			ms->leader = true;
 			ms->dirty = true;
 			return 0;
@@ -276,7 +225,7 @@ static int master_pass(struct mstate *ms, struct error *err)
 		ms->rootns_done = true;
 	}
 	if (!ms->sched) {
-		struct msched_options o = { .hostname = ms->m.hostname, .down_grace = ms->m.down_grace,
+		struct msched_options o = { .hostname = ms->hostname, .down_grace = ms->down_grace,
 					    .wake = &ms->dirty };
 
 		r = msched_new(ms->store, &o, &ms->sched);
@@ -300,14 +249,7 @@ static int master_pass(struct mstate *ms, struct error *err)
 
 static void mstate_release(struct mstate *ms)
 {
-	for (size_t i = 0; i < ms->m.n_apps; i++)
-		app_free(ms->m.apps[i]);
-	free(ms->m.apps);
-	for (size_t i = 0; i < ms->m.n_servers; i++)
-		server_free(ms->m.servers[i]);
-	free(ms->m.servers);
-	free(ms->m.hostname);
-	free(ms->m.cell);
+	free(ms->hostname);
 	free(ms->election_node);
 	free(ms->election_watched);
 	store_close(ms->store); /* before the model: no watch fires into it */
@@ -334,10 +276,9 @@ int master_run(const struct master_options *opts, struct error *err)
 		r = error_sys(err, errno, "gethostname");
 		goto out;
 	}
-	ms.m.hostname = strdup(opts->hostname ? opts->hostname : host);
-	ms.m.cell = opts->cell ? strdup(opts->cell) : NULL;
-	ms.m.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
-	if (!ms.m.hostname || (opts->cell && !ms.m.cell)) {
+	ms.hostname = strdup(opts->hostname ? opts->hostname : host);
+	ms.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
+	if (!ms.hostname) {
 		r = error_sys(err, ENOMEM, "master");
 		goto out;
 	}
@@ -362,7 +303,6 @@ int master_run(const struct master_options *opts, struct error *err)
 		error_prefix(err, "master");
 		goto out;
 	}
-	ms.m.store = ms.store;
 	r = election_join(&ms, err);
 	if (r < 0)
 		goto out;

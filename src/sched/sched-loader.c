@@ -146,21 +146,16 @@ int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 		if (!json_is_string(v))
 			return -EINVAL;
 		if (d == 1) {
-			_cleanup_free_ char *t = strdup(json_string_value(v));
-			size_t n;
+			double pct;
+			int r = parse_cpu(json_string_value(v), 0, &pct);
 
-			if (!t)
-				return -ENOMEM;
-			n = strlen(t);
-			if (n && t[n - 1] == '%')
-				t[n - 1] = 0;
-			if (safe_atou64(t, &u) < 0)
+			if (r < 0)
+				return r == -ENOMEM ? r : -EINVAL;
+			ret[d] = (int64_t)pct;
+		} else {
+			if (parse_size_mib(json_string_value(v), SIZE_MIB_ROUND_UP, &u) < 0)
 				return -EINVAL;
 			ret[d] = (int64_t)u;
-		} else {
-			if (parse_size(json_string_value(v), &u) < 0)
-				return -EINVAL;
-			ret[d] = (int64_t)((u + (1 << 20) - 1) >> 20);
 		}
 	}
 	return 0;

@@ -15,10 +15,11 @@
 #include <jansson.h>
 
 #include "../../src/basic/fileio.h"
+#include "../../src/basic/json.h"
 #include "../../src/basic/util.h"
-#include "../../src/master/master-internal.h"
 #include "../../src/master/master.h"
 #include "../../src/master/msched.h"
+#include "../../src/sched/sched-loader.h"
 #include "../../src/sched/sched.h"
 #include "../../src/store/store.h"
 #include "../../src/trace/trace.h"
@@ -263,20 +264,17 @@ static void three_servers(void)
 /* 1 */
 static void test_resource_parsing(void **state)
 {
-	double r[MASTER_DIMS];
-	json_t *j = json_loads("{}", 0, NULL);
+	_cleanup_json_ json_t *none = json_loads("{}", 0, NULL);
+	_cleanup_json_ json_t *mem = json_loads("{\"memory\":\"1M\"}", 0, NULL);
+	_cleanup_json_ json_t *all = json_loads("{\"memory\":\"1M\",\"cpu\":\"10%\",\"disk\":\"1G\"}", 0, NULL);
+	int64_t r[3];
 
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(none, 0, r), 0);
 	assert_true(r[0] == 0 && r[1] == 0 && r[2] == 0);
-	json_decref(j);
-	j = json_loads("{\"memory\":\"1M\"}", 0, NULL);
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(mem, 0, r), 0);
 	assert_true(r[0] == 1 && r[1] == 0 && r[2] == 0);
-	json_decref(j);
-	j = json_loads("{\"memory\":\"1M\",\"cpu\":\"10%\",\"disk\":\"1G\"}", 0, NULL);
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(all, 0, r), 0);
 	assert_true(r[0] == 1 && r[1] == 10 && r[2] == 1024);
-	json_decref(j);
 }
 
 /* 2 */
