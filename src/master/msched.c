@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched.h"
@@ -22,12 +23,6 @@ static const char *const wpath[_W_MAX] = { "/scheduled", "/server.presence", "/s
 struct mwatch {
 	struct msched *m;
 	bool armed, dirty;
-};
-
-struct asg {
-	char *pattern;
-	char *partition, *alloc;
-	int priority;
 };
 
 struct mchange {
@@ -48,7 +43,7 @@ struct msched {
 	char **blackedout;	/* sorted */
 	bool black_loaded;
 	json_t *app_blacklist;	/* {"pattern": {...}} */
-	struct asg *asg;
+	struct sched_assignment *asg;
 	size_t nasg;
 	char **traits;
 	double *vanished;	/* per node id: realtime the presence vanished, 0 none */
@@ -273,99 +268,27 @@ static void set_state(struct msched *m, int srv, enum sched_state st, double sin
 
 static void asg_clear(struct msched *m)
 {
-	for (size_t i = 0; i < m->nasg; i++) {
-		free(m->asg[i].pattern);
-		free(m->asg[i].partition);
-		free(m->asg[i].alloc);
-	}
-	free(m->asg);
+	sched_assignments_free(m->asg, m->nasg);
 	m->asg = NULL;
 	m->nasg = 0;
 }
 
 /* The assignments of /allocations and /traits, for apps created later
- * (the same rules as sched-loader.c). */
+ * (the parser of sched-loader.c; allocations resolved by name when used). */
 static void load_assignments(struct msched *m)
 {
-	json_t *list = get_json(m, "/allocations", NULL), *o, *t;
-	size_t i, k;
+	_cleanup_json_ json_t *list = get_json(m, "/allocations", NULL);
+	_cleanup_json_ json_t *t = get_json(m, "/traits", NULL);
+	json_t *o;
+	size_t i;
 
 	asg_clear(m);
 	strv_free(m->traits);
 	m->traits = NULL;
-	t = get_json(m, "/traits", NULL);
 	json_array_foreach(t, i, o)
 		if (json_is_string(o))
 			strv_extend(&m->traits, json_string_value(o));
-	json_decref(t);
-	json_array_foreach(list, i, o) {
-		const char *name = json_string_value(json_object_get(o, "name"));
-		const char *part = json_string_value(json_object_get(o, "partition"));
-		json_t *a;
-
-		if (!name)
-			continue;
-		json_array_foreach(json_object_get(o, "assignments"), k, a) {
-			const char *pat = json_string_value(json_object_get(a, "pattern"));
-			json_t *prio = json_object_get(a, "priority");
-			struct asg *n;
-
-			if (!pat)
-				continue;
-			n = realloc(m->asg, (m->nasg + 1) * sizeof(*n));
-			if (!n)
-				break;
-			m->asg = n;
-			n += m->nasg;
-			n->pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat);
-			n->partition = strdup(part ? part : "_default");
-			n->alloc = strdup(name);
-			n->priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1;
-			if (n->pattern && n->partition && n->alloc)
-				m->nasg++;
-			else {
-				free(n->pattern);
-				free(n->partition);
-				free(n->alloc);
-			}
-		}
-	}
-	json_decref(list);
-}
-
-static uint64_t app_traits(struct msched *m, const json_t *list)
-{
-	uint64_t bits = 0;
-	size_t i, k;
-	json_t *v;
-
-	json_array_foreach(list, i, v) {
-		const char *name = json_string_value(v);
-
-		if (!name)
-			continue;
-		for (k = 0; m->traits && m->traits[k]; k++)
-			if (!strcmp(m->traits[k], name))
-				break;
-		bits |= m->traits && m->traits[k] ? 1ull << (k + 1) : 1; /* unknown: "invalid" */
-	}
-	return bits;
-}
-
-static int app_resources(const json_t *o, int64_t ret[3])
-{
-	return sched_loader_resources(o, 0, ret);
-}
-
-static double duration_of(const json_t *v, double dflt)
-{
-	uint64_t secs;
-
-	if (json_is_number(v))
-		return json_number_value(v);
-	if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-		return (double)secs;
-	return dflt;
+	(void)sched_assignments_parse(list, &m->asg, &m->nasg);
 }
 
 static bool blacklisted(struct msched *m, const char *name)
@@ -383,76 +306,28 @@ static bool blacklisted(struct msched *m, const char *name)
 	return false;
 }
 
-/* Allocation and priority of an app: first matching assignment, else
- * _default/<proid> with priority 1; the manifest's priority wins. */
-static int app_alloc(struct msched *m, const char *name, const json_t *j, int *ret_prio)
-{
-	_cleanup_free_ char *proid = strndup(name, strcspn(name, "."));
-	const json_t *v = json_object_get(j, "priority");
-	int alloc = -1, prio = 1;
-
-	for (size_t a = 0; a < m->nasg; a++)
-		if (fnmatch(m->asg[a].pattern, name, 0) == 0) {
-			int p = sched_partition_get(m->cell, m->asg[a].partition);
-
-			alloc = p >= 0 ? sched_alloc_get_path(m->cell, p, m->asg[a].alloc) : -1;
-			prio = m->asg[a].priority;
-			break;
-		}
-	if (alloc < 0) {
-		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
-
-		alloc = path ? sched_alloc_get_path(m->cell, sched_partition_get(m->cell, "_default"), path) : -1;
-	}
-	if (json_is_integer(v) && json_integer_value(v) != -1)
-		prio = (int)json_integer_value(v);
-	*ret_prio = prio;
-	return alloc;
-}
-
-static int64_t name_seq(const char *name)
-{
-	const char *h = strrchr(name, '#');
-	int64_t v;
-
-	return h && safe_atoi64(h + 1, &v) == 0 ? v : 0;
-}
-
 /* Add /scheduled/<name> to the model, or (reload) update its priority,
  * retention and allocation.  -ENOENT when data is NULL (gone); -EINVAL with
  * *ret_why (static) when the data cannot be a manifest. */
 static int load_app_data(struct msched *m, const char *name, const char *data, const char **ret_why)
 {
-	json_t *j = data && *data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL, *lv;
+	_cleanup_json_ json_t *j = data && *data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
 	struct sched_limit lim[SCHED_LEVELS_MAX];
-	struct sched_app_spec spec = { .name = name };
+	struct sched_app_spec spec;
 	int64_t demand[3];
 	int alloc, prio, a, r = 0;
-	const char *k;
 
 	if (!data)
 		return -ENOENT;
-	if (!json_is_object(j) || app_resources(j, demand) < 0) {
+	if (sched_loader_app_spec(name, j, demand, lim, &spec) < 0) {
 		if (ret_why)
 			*ret_why = !*data ? "empty" : !j ? "not JSON" : !json_is_object(j) ? "not a JSON object"
 											 : "bad memory, cpu or disk";
-		json_decref(j);
 		return -EINVAL;
 	}
-	alloc = app_alloc(m, name, j, &prio);
+	alloc = sched_assignment_match(m->cell, m->asg, m->nasg, name, j, &prio);
 	spec.priority = prio;
-	spec.demand = demand;
-	spec.affinity = json_string_value(json_object_get(j, "affinity"));
-	json_object_foreach(json_object_get(j, "affinity_limits"), k, lv)
-		if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
-			lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
-	spec.limits = lim;
-	spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
-	spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
-	spec.traits = app_traits(m, json_object_get(j, "traits"));
-	spec.data_retention_timeout = duration_of(json_object_get(j, "data_retention_timeout"), -1);
-	spec.lease = duration_of(json_object_get(j, "lease"), 0);
-	spec.global_order = name_seq(name);
+	spec.traits = sched_loader_traits(&m->traits, json_object_get(j, "traits"), false, true);
 	a = sched_app_find(m->cell, name);
 	if (a >= 0) {
 		struct sched_app_info info;
@@ -468,7 +343,6 @@ static int load_app_data(struct msched *m, const char *name, const char *data, c
 	}
 	if (a >= 0 && blacklisted(m, name))
 		sched_app_set_blacklisted(m->cell, a, true);
-	json_decref(j);
 	return r;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "sched-loader.h"
 
@@ -16,11 +17,7 @@ struct loader {
 	struct sched_cell *c;
 	FILE *warn;
 	char **traits; /* trait names, code of traits[i] = 2^(i+1) */
-	struct assignment {
-		char *pattern;
-		int priority;
-		int alloc;
-	} *asg;
+	struct sched_assignment *asg;
 	size_t nasg;
 };
 
@@ -95,7 +92,7 @@ enum sched_mode sched_load_mode(struct store *s)
 
 /* Treadmill's traits.encode: add_new gives unknown names the next bit;
  * use_invalid maps them to bit 1 (no server has it); otherwise dropped. */
-static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new, bool use_invalid)
+uint64_t sched_loader_traits(char ***names, const json_t *list, bool add_new, bool use_invalid)
 {
 	uint64_t bits = 0;
 	size_t i;
@@ -109,11 +106,11 @@ static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new
 
 		if (!name)
 			continue;
-		for (k = 0; l->traits && l->traits[k]; k++)
-			if (!strcmp(l->traits[k], name))
+		for (k = 0; *names && (*names)[k]; k++)
+			if (!strcmp((*names)[k], name))
 				break;
-		if (!l->traits || !l->traits[k]) {
-			if (add_new && k < 62 && strv_extend(&l->traits, name) == 0) {
+		if (!*names || !(*names)[k]) {
+			if (add_new && k < 62 && strv_extend(names, name) == 0) {
 				bits |= 1ull << (k + 1);
 			} else if (use_invalid) {
 				bits |= 1;
@@ -234,7 +231,7 @@ static int load_servers(struct loader *l, double now)
 		if (pid < 0 || sched_node_is_server(l->c, pid))
 			pid = SCHED_ROOT;
 		s = sched_server_add(l->c, pid, names[i], cap,
-				     encode_traits(l, j ? json_object_get(j, "traits") : NULL, true, false), part,
+				     sched_loader_traits(&l->traits, j ? json_object_get(j, "traits") : NULL, true, false), part,
 				     json_is_number(up) ? json_number_value(up) : now, 0);
 		if (s < 0)
 			fprintf(l->warn, "%s: cannot add server\n", p);
@@ -264,22 +261,25 @@ static int load_servers(struct loader *l, double now)
 
 static int load_allocations(struct loader *l)
 {
-	json_t *list = get_json(l, "/allocations"), *o;
+	_cleanup_json_ json_t *list = get_json(l, "/allocations");
+	_cleanup_free_ int *ids = NULL;
+	json_t *o;
 	size_t i;
 
-	if (!json_is_array(list)) {
-		json_decref(list);
+	if (!json_is_array(list))
 		return 0;
-	}
+	ids = malloc(MAX(json_array_size(list), 1u) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
 	json_array_foreach(list, i, o) {
+		ids[i] = -1;
 		const char *name = json_string_value(json_object_get(o, "name"));
 		const char *part = json_string_value(json_object_get(o, "partition"));
 		json_t *rank = json_object_get(o, "rank"), *adj = json_object_get(o, "rank_adjustment");
-		json_t *mu = json_object_get(o, "max_utilization"), *asg = json_object_get(o, "assignments"), *a;
+		json_t *mu = json_object_get(o, "max_utilization");
 		int64_t res[3];
 		double resd[3];
 		int p, alloc;
-		size_t k;
 
 		if (!name || sched_loader_resources(o, 0, res) < 0) {
 			fprintf(l->warn, "/allocations[%zu]: bad entry, ignored\n", i);
@@ -296,26 +296,13 @@ static int load_allocations(struct loader *l)
 		sched_alloc_update(l->c, alloc, resd, json_is_integer(rank) ? json_integer_value(rank) : -1,
 				   json_is_integer(adj) ? json_integer_value(adj) : 0,
 				   json_is_number(mu) ? json_number_value(mu) : 0);
-		sched_alloc_set_traits(l->c, alloc, encode_traits(l, json_object_get(o, "traits"), false, false));
-		json_array_foreach(asg, k, a) {
-			const char *pat = json_string_value(json_object_get(a, "pattern"));
-			json_t *prio = json_object_get(a, "priority");
-			struct assignment *n;
-
-			if (!pat)
-				continue;
-			n = realloc(l->asg, (l->nasg + 1) * sizeof(*n));
-			if (!n)
-				break;
-			l->asg = n;
-			n[l->nasg].pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat);
-			n[l->nasg].priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1;
-			n[l->nasg].alloc = alloc;
-			if (n[l->nasg].pattern)
-				l->nasg++;
-		}
+		sched_alloc_set_traits(l->c, alloc, sched_loader_traits(&l->traits, json_object_get(o, "traits"), false, false));
+		ids[i] = alloc;
 	}
-	json_decref(list);
+	/* assignments of the entries taken, resolved to their allocation */
+	if (sched_assignments_parse(list, &l->asg, &l->nasg) == 0)
+		for (i = 0; i < l->nasg; i++)
+			l->asg[i].id = ids[l->asg[i].entry];
 	return 0;
 }
 
@@ -336,76 +323,25 @@ static int load_identity_groups(struct loader *l)
 	return 0;
 }
 
-static int64_t trailing_seq(const char *name)
-{
-	const char *h = strrchr(name, '#');
-	int64_t v;
-
-	return h && safe_atoi64(h + 1, &v) == 0 ? v : 0;
-}
-
 static void load_app(struct loader *l, size_t i, const char *p, const char *data, void *ud)
 {
 	char **names = ud;
-	_cleanup_free_ char *proid = strndup(names[i], strcspn(names[i], "."));
-	json_t *j = parse_json(l, p, data), *v;
+	_cleanup_json_ json_t *j = parse_json(l, p, data);
 	struct sched_limit lim[SCHED_LEVELS_MAX];
-	struct sched_app_spec spec = { .name = names[i], .data_retention_timeout = -1 };
+	struct sched_app_spec spec;
 	int64_t demand[3];
-	int alloc = -1, prio = 1;
-	const char *k;
-	uint64_t secs;
+	int alloc;
 
 	if (!data) /* gone meanwhile, or unreadable (a corrupt node: the master reports it once) */
 		return;
-	if (!json_is_object(j) || sched_loader_resources(j, 0, demand) < 0) { /* [1,2,3] is JSON, not a manifest */
+	if (sched_loader_app_spec(names[i], j, demand, lim, &spec) < 0) { /* [1,2,3] is JSON, not a manifest */
 		fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
-		json_decref(j);
 		return;
 	}
-	for (size_t a = 0; a < l->nasg; a++)
-		if (fnmatch(l->asg[a].pattern, names[i], 0) == 0) {
-			alloc = l->asg[a].alloc;
-			prio = l->asg[a].priority;
-			break;
-		}
-	if (alloc < 0) {
-		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
-
-		alloc = path ? sched_alloc_get_path(l->c, sched_partition_get(l->c, "_default"), path) : -1;
-	}
-	v = json_object_get(j, "priority");
-	if (json_is_integer(v) && json_integer_value(v) != -1)
-		prio = (int)json_integer_value(v);
-	spec.priority = prio;
-	spec.demand = demand;
-	spec.affinity = json_string_value(json_object_get(j, "affinity"));
-	{
-		json_t *limits = json_object_get(j, "affinity_limits"), *lv;
-
-		json_object_foreach(limits, k, lv) {
-			if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
-				lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
-		}
-		spec.limits = lim;
-	}
-	spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
-	spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
-	spec.traits = encode_traits(l, json_object_get(j, "traits"), false, true);
-	v = json_object_get(j, "data_retention_timeout");
-	if (json_is_number(v))
-		spec.data_retention_timeout = json_number_value(v);
-	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-		spec.data_retention_timeout = (double)secs;
-	v = json_object_get(j, "lease");
-	if (json_is_number(v))
-		spec.lease = json_number_value(v);
-	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-		spec.lease = (double)secs;
-	spec.global_order = trailing_seq(names[i]);
+	alloc = sched_assignment_match(l->c, l->asg, l->nasg, names[i], j, &spec.priority);
+	spec.traits = sched_loader_traits(&l->traits, json_object_get(j, "traits"), false, true);
 	if (alloc < 0 || sched_app_add(l->c, alloc, &spec) < 0)
 		fprintf(l->warn, "%s: cannot add app\n", p);
-	json_decref(j);
 }
 
 static int load_apps(struct loader *l)
@@ -498,13 +434,130 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 	load_placements(&l);
 	fclose(l.warn);
 	strv_free(l.traits);
-	for (i = 0; i < l.nasg; i++)
-		free(l.asg[i].pattern);
-	free(l.asg);
+	sched_assignments_free(l.asg, l.nasg);
 	if (ret_warnings)
 		*ret_warnings = wbuf;
 	else
 		free(wbuf);
 	*ret = TAKE_PTR(c);
 	return r;
+}
+
+int sched_assignments_parse(const json_t *allocations, struct sched_assignment **ret, size_t *ret_n)
+{
+	struct sched_assignment *v = NULL;
+	size_t n = 0, i, k;
+	json_t *o, *a;
+
+	json_array_foreach(allocations, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		const char *part = json_string_value(json_object_get(o, "partition"));
+
+		if (!name)
+			continue;
+		json_array_foreach(json_object_get(o, "assignments"), k, a) {
+			const char *pat = json_string_value(json_object_get(a, "pattern"));
+			json_t *prio = json_object_get(a, "priority");
+			struct sched_assignment *g;
+
+			if (!pat)
+				continue;
+			g = realloc(v, (n + 1) * sizeof(*v));
+			if (!g)
+				goto oom;
+			v = g;
+			g = &v[n++];
+			*g = (struct sched_assignment){
+				.pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat),
+				.partition = strdup(part ? part : "_default"),
+				.alloc = strdup(name),
+				.entry = i,
+				.priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1,
+				.id = SCHED_ASG_BY_NAME,
+			};
+			if (!g->pattern || !g->partition || !g->alloc)
+				goto oom;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+oom:
+	sched_assignments_free(v, n);
+	return -ENOMEM;
+}
+
+void sched_assignments_free(struct sched_assignment *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].pattern);
+		free(a[i].partition);
+		free(a[i].alloc);
+	}
+	free(a);
+}
+
+int sched_assignment_match(struct sched_cell *c, const struct sched_assignment *a, size_t n, const char *name,
+			   const json_t *j, int *ret_prio)
+{
+	const json_t *v = json_object_get(j, "priority");
+	int alloc = -1, prio = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].id == -1 || fnmatch(a[i].pattern, name, 0) != 0)
+			continue;
+		if (a[i].id >= 0) {
+			alloc = a[i].id;
+		} else {
+			int p = sched_partition_get(c, a[i].partition);
+
+			alloc = p >= 0 ? sched_alloc_get_path(c, p, a[i].alloc) : -1;
+		}
+		prio = a[i].priority;
+		break;
+	}
+	if (alloc < 0) {
+		_cleanup_free_ char *proid = strndup(name, strcspn(name, "."));
+		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
+
+		alloc = path ? sched_alloc_get_path(c, sched_partition_get(c, "_default"), path) : -ENOMEM;
+	}
+	if (json_is_integer(v) && json_integer_value(v) != -1)
+		prio = (int)json_integer_value(v);
+	*ret_prio = prio;
+	return alloc;
+}
+
+/* A duration as manifests carry it: seconds, or "<N>[SMHD]". */
+static double duration_of(const json_t *v, double dflt)
+{
+	uint64_t secs;
+
+	if (json_is_number(v))
+		return json_number_value(v);
+	if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+		return (double)secs;
+	return dflt;
+}
+
+int sched_loader_app_spec(const char *name, const json_t *j, int64_t demand[3], struct sched_limit *lim,
+			  struct sched_app_spec *ret)
+{
+	const char *h = strrchr(name, '#'), *k;
+	int64_t seq;
+	json_t *lv;
+
+	if (!json_is_object(j) || sched_loader_resources(j, 0, demand) < 0)
+		return -EINVAL;
+	*ret = (struct sched_app_spec){ .name = name, .demand = demand, .limits = lim, .priority = 1 };
+	ret->affinity = json_string_value(json_object_get(j, "affinity"));
+	json_object_foreach((json_t *)json_object_get(j, "affinity_limits"), k, lv)
+		if (ret->n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
+			lim[ret->n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
+	ret->identity_group = json_string_value(json_object_get(j, "identity_group"));
+	ret->schedule_once = json_is_true(json_object_get(j, "schedule_once"));
+	ret->data_retention_timeout = duration_of(json_object_get(j, "data_retention_timeout"), -1);
+	ret->lease = duration_of(json_object_get(j, "lease"), 0);
+	ret->global_order = h && safe_atoi64(h + 1, &seq) == 0 ? seq : 0;
+	return 0;
 }
