@@ -251,14 +251,3 @@ int sched_partition_add_server(struct sched_cell *c, int p, int server, double t
 	return 0;
 }
 
-int sched_partition_remove_server(struct sched_cell *c, int p, int server)
-{
-	struct sched_reboot *r;
-
-	if (p < 0 || p >= c->nparts)
-		return -EINVAL;
-	r = c->parts[p].reboot;
-	for (size_t i = 0; r && i < r->n; i++)
-		bucket_remove(&r->b[i], server);
-	return 0;
-}

@@ -542,16 +542,6 @@ void sched_cell_free(struct sched_cell *c)
 	free(c);
 }
 
-enum sched_mode sched_cell_mode(const struct sched_cell *c)
-{
-	return c->mode;
-}
-
-int sched_cell_ndims(const struct sched_cell *c)
-{
-	return c->ndims;
-}
-
 /* ---- topology ---------------------------------------------------------------------------- */
 
 static bool valid_node(const struct sched_cell *c, int n)
@@ -983,20 +973,6 @@ int sched_node_remove(struct sched_cell *c, int node)
 	return 0;
 }
 
-int sched_node_move(struct sched_cell *c, int node, int new_parent)
-{
-	if (!valid_node(c, node) || node == SCHED_ROOT || !valid_node(c, new_parent) || c->nodes[new_parent].server)
-		return -EINVAL;
-	for (int b = new_parent; b >= 0; b = c->nodes[b].parent)
-		if (b == node)
-			return -EINVAL;
-	if (c->nodes[node].parent == new_parent)
-		return 0;
-	detach(c, node);
-	c->removed_servers = true; /* not removed, but re-check placements */
-	return attach(c, new_parent, node);
-}
-
 int sched_node_find(const struct sched_cell *c, const char *name)
 {
 	return strmap_get(&c->node_by_name, name);
@@ -1005,11 +981,6 @@ int sched_node_find(const struct sched_cell *c, const char *name)
 const char *sched_node_name(const struct sched_cell *c, int node)
 {
 	return node >= 0 && (size_t)node < c->nnodes ? c->nodes[node].name : NULL;
-}
-
-const char *sched_node_level(const struct sched_cell *c, int node)
-{
-	return node >= 0 && (size_t)node < c->nnodes ? c->levels[c->nodes[node].level] : NULL;
 }
 
 int sched_node_parent(const struct sched_cell *c, int node)
@@ -1063,14 +1034,6 @@ int sched_server_get_state(const struct sched_cell *c, int server, enum sched_st
 		*ret_state = c->nodes[server].state;
 	if (ret_since)
 		*ret_since = c->nodes[server].since;
-	return 0;
-}
-
-int sched_server_set_valid_until(struct sched_cell *c, int server, double valid_until)
-{
-	if (!valid_node(c, server) || !c->nodes[server].server)
-		return -EINVAL;
-	c->nodes[server].valid_until = valid_until;
 	return 0;
 }
 
@@ -1288,11 +1251,6 @@ int sched_alloc_set_traits(struct sched_cell *c, int alloc, uint64_t traits)
 	return 0;
 }
 
-const char *sched_alloc_name(const struct sched_cell *c, int alloc)
-{
-	return alloc >= 0 && (size_t)alloc < c->nallocs ? c->allocs[alloc].name : NULL;
-}
-
 int sched_alloc_count(const struct sched_cell *c)
 {
 	return (int)c->nallocs;
@@ -1362,23 +1320,6 @@ int sched_identity_group_set(struct sched_cell *c, const char *name, int count)
 	}
 	c->identities_dirty = true;
 	c->need_full = true;
-	return 0;
-}
-
-int sched_identity_group_remove(struct sched_cell *c, const char *name)
-{
-	int id = strmap_get(&c->igroup_by_name, name);
-
-	if (id < 0)
-		return -ENOENT;
-	for (size_t a = 0; a < c->napps; a++)
-		if (c->apps[a].alive && c->apps[a].igroup == id) {
-			c->need_full = true;
-			c->identities_dirty = true;
-			return igroup_adjust(&c->igroups[id], 0);
-		}
-	strmap_del(&c->igroup_by_name, c->igroups[id].name);
-	c->igroups[id].removed = true;
 	return 0;
 }
 
@@ -3222,15 +3163,6 @@ int sched_app_set_blacklisted(struct sched_cell *c, int app, bool blacklisted)
 		c->blacklist_dirty = true;
 	}
 	c->hot[app].blacklisted = blacklisted;
-	return 0;
-}
-
-int sched_app_set_renew(struct sched_cell *c, int app, bool renew)
-{
-	if (!valid_app(c, app))
-		return -ENOENT;
-	c->hot[app].renew = renew;
-	c->need_full = true;
 	return 0;
 }
 

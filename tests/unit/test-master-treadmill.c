@@ -32,6 +32,20 @@ struct t {
 
 static struct t *T;
 
+static const char *alloc_name(const struct sched_cell *c, int alloc)
+{
+	struct sched_alloc_info ai;
+
+	return sched_alloc_info(c, alloc, &ai) == 0 ? ai.name : NULL;
+}
+
+static const char *node_level(const struct sched_cell *c, int node)
+{
+	struct sched_node_info ni;
+
+	return sched_node_info(c, node, &ni) == 0 ? ni.level : NULL;
+}
+
 static int setup(void **state)
 {
 	struct error err = ERROR_INIT;
@@ -364,7 +378,7 @@ static void test_load_allocations(void **state)
 	app("treadmill-users.app#0000000002", "{\"memory\":\"1M\"}");
 	pass(100);
 	i = info_of("treadmlx.app#0000000001");
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), i.alloc), "treadmill/dev");
+	assert_string_equal(alloc_name(msched_cell(T->m), i.alloc), "treadmill/dev");
 	assert_int_equal(i.priority, 10);
 	assert_int_equal(sched_alloc_info(msched_cell(T->m), i.alloc, &ai), 0);
 	assert_int_equal(ai.rank, 100);
@@ -644,14 +658,14 @@ static void test_app_events(void **state)
 	app("treadmlx.app#0000000001", "{\"memory\":\"1M\"}");
 	app("foo.bar#0000000002", "{\"memory\":\"1M\"}");
 	pass(100);
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
+	assert_string_equal(alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
 			    "_default/treadmlx");
 	put("/allocations", allocs_json);
 	event("001-allocations", NULL);
 	app("foo.bar#0000000002", "{\"memory\":\"1M\",\"priority\":7}");
 	event("000-apps", "[\"foo.bar#0000000002\"]");
 	pass(110);
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
+	assert_string_equal(alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
 			    "treadmill/dev");
 	assert_int_equal(info_of("treadmlx.app#0000000001").priority, 10);
 	assert_int_equal(info_of("foo.bar#0000000002").priority, 7);
@@ -792,7 +806,7 @@ static void test_load_buckets(void **state)
 	pass(110);
 	c = msched_cell(T->m);
 	assert_string_equal(sched_node_name(c, sched_node_parent(c, sched_node_find(c, "rack:4321"))), "pod:pod2");
-	assert_string_equal(sched_node_level(c, sched_node_find(c, "rack:4321")), "rack");
+	assert_string_equal(node_level(c, sched_node_find(c, "rack:4321")), "rack");
 }
 
 /* 25 */
@@ -809,7 +823,7 @@ static void test_load_buckets_levels(void **state)
 	pass(100);
 	c = msched_cell(T->m);
 	r = sched_node_find(c, "rack:4321");
-	assert_string_equal(sched_node_level(c, sched_node_parent(c, r)), "podgroup");
+	assert_string_equal(node_level(c, sched_node_parent(c, r)), "podgroup");
 	assert_string_equal(sched_node_name(c, sched_node_parent(c, sched_node_parent(c, r))), "pod:pod1");
 }
 
