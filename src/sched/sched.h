@@ -157,8 +157,7 @@ int sched_app_restore(struct sched_cell *c, int app, int server, double expiry, 
 /* Place an app on a server now, re-checking every constraint (Server.put). */
 int sched_app_put(struct sched_cell *c, int app, int server, double now);
 
-/* Bucket.put(app) from `bucket` down (1 placed, 0 not), and Server.remove. */
-int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now);
+/* Server.remove: take an app off its server. */
 int sched_app_unplace(struct sched_cell *c, int app);
 
 struct sched_app_info {
@@ -267,7 +266,3 @@ int sched_alloc_queue(struct sched_cell *c, int alloc, const double *free, struc
 		      size_t *ret_n);
 /* A partition's queue as the next pass would order it (nothing placed). */
 int sched_partition_queue(struct sched_cell *c, int partition, struct sched_queue_entry **ret, size_t *ret_n);
-/* Treadmill's Node.size(label): sum of the capacity of servers of the partition. */
-int sched_node_size(const struct sched_cell *c, int node, int partition, double *ret);
-/* Affinity counter of a node. */
-int sched_node_affinity_count(const struct sched_cell *c, int node, const char *affinity);

@@ -11,6 +11,7 @@
 
 #include "../../src/sched/sched-sim.h"
 #include "../../src/sched/sched.h"
+#include "test-sched-hooks.h"
 
 static struct sched_cell *generated(enum sched_mode mode, unsigned servers, unsigned aps)
 {

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "../../src/sched/sched-internal.h"
+#include "test-sched-hooks.h"
 #include "../../src/sched/sched.h"
 
 /* ---- helpers mirroring the Python test helpers ----------------------------- */
@@ -566,7 +566,7 @@ static void test_app_node_placement(void **state)
 
 	assert_free(c, b, 10, 5);
 	assert_free(c, top, 10, 5);
-	sched_node_size(c, b, sched_partition_get(c, NULL), size);
+	sched_node_size_of(c, b, sched_partition_get(c, NULL), size);
 	assert_true(size[0] == 20 && size[1] == 10);
 	app_list(apps, 10, "app", 50, 1, 2);
 	for (int i = 0; i < 3; i++)
@@ -758,11 +758,11 @@ static void test_size_and_members(void **state)
 	double s[2];
 	int n = 0, want[4] = { t.a, t.b, t.y, t.z };
 
-	sched_node_size(c, t.a, p, s);
+	sched_node_size_of(c, t.a, p, s);
 	assert_true(s[0] == 1 && s[1] == 1);
-	sched_node_size(c, t.left, p, s);
+	sched_node_size_of(c, t.left, p, s);
 	assert_true(s[0] == 2 && s[1] == 2);
-	sched_node_size(c, t.top, p, s);
+	sched_node_size_of(c, t.top, p, s);
 	assert_true(s[0] == 4 && s[1] == 4);
 	for (int x = sched_server_next(c, -1); x >= 0; x = sched_server_next(c, x), n++)
 		assert_int_equal(x, want[n]);
@@ -1623,7 +1623,7 @@ static void test_affinity_constraints(void **state)
 	struct sched_app_spec s = { .name = "foo", .priority = 11, .demand = d, .affinity = "foo" };
 	int a = sched_app_add(c, alloc, &s);
 
-	assert_true(strncmp(sched__app_shape(c, a), "foo\x1f" "0\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, a), "foo\x1f" "0\x1f", 6) == 0);
 }
 
 static void test_app_shape(void **state)
@@ -1636,17 +1636,17 @@ static void test_app_shape(void **state)
 	int a, b, e;
 
 	a = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, a), "bar\x1f" "0\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, a), "bar\x1f" "0\x1f", 6) == 0);
 	s.name = "foo2";
 	s.lease = 5;
 	b = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, b), "bar\x1f" "5\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, b), "bar\x1f" "5\x1f", 6) == 0);
 	s.name = "foo3";
 	s.lease = 0;
 	s.limits = lim;
 	s.n_limits = 2;
 	e = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, e), "bar\x1f" "1\x1f" "2\x1f" "0\x1f", 10) == 0);
+	assert_true(strncmp(sched_app_shape(c, e), "bar\x1f" "1\x1f" "2\x1f" "0\x1f", 10) == 0);
 }
 
 /* 48 test_placement_tracker */
@@ -1669,12 +1669,12 @@ static void test_placement_tracker(void **state)
 	s.demand = d5;
 	s.affinity = "bar1";
 	o = sched_app_add(c, alloc, &s);
-	sched__tracker_reset(c);
-	sched__tracker_adjust(c, a2);
-	assert_false(sched__tracker_feasible(c, a2));
-	assert_false(sched__tracker_feasible(c, a3));
-	assert_true(sched__tracker_feasible(c, a1));
-	assert_true(sched__tracker_feasible(c, o));
+	c->tracker_gen++;
+	sched_tracker_adjust(c, &c->apps[a2]);
+	assert_false(sched_tracker_feasible(c, &c->apps[a2]));
+	assert_false(sched_tracker_feasible(c, &c->apps[a3]));
+	assert_true(sched_tracker_feasible(c, &c->apps[a1]));
+	assert_true(sched_tracker_feasible(c, &c->apps[o]));
 }
 
 int main(void)
