@@ -158,6 +158,22 @@ int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 	return 0;
 }
 
+/* The JSON of <dir>/<name> (NULL: absent or not JSON). */
+static json_t *get_json_at(struct loader *l, const char *dir, const char *name)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+
+	return p ? get_json(l, p) : NULL;
+}
+
+static int add_bucket(struct loader *l, int parent, const char *name, const json_t *j)
+{
+	const json_t *t = json_object_get(j, "traits");
+
+	return sched_bucket_add(l->c, parent, name, json_string_value(json_object_get(j, "level")),
+				json_is_integer(t) ? (uint64_t)json_integer_value(t) : 0);
+}
+
 static int load_buckets(struct loader *l)
 {
 	_cleanup_strv_free_ char **top = NULL, **all = NULL;
@@ -166,41 +182,25 @@ static int load_buckets(struct loader *l)
 	store_children(l->s, "/cell", &top, NULL, NULL);
 	store_children(l->s, "/buckets", &all, NULL, NULL);
 	for (size_t i = 0; top && top[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/buckets/%s", top[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		const char *level = j ? json_string_value(json_object_get(j, "level")) : NULL;
-		uint64_t traits = j && json_is_integer(json_object_get(j, "traits")) ?
-					  (uint64_t)json_integer_value(json_object_get(j, "traits")) :
-					  0;
+		_cleanup_json_ json_t *j = get_json_at(l, "/buckets", top[i]);
 
-		if (sched_bucket_add(l->c, SCHED_ROOT, top[i], level, traits) < 0)
+		if (add_bucket(l, SCHED_ROOT, top[i], j) < 0)
 			fprintf(l->warn, "/cell/%s: cannot add bucket\n", top[i]);
-		json_decref(j);
 	}
 	while (progress) {
 		progress = false;
 		for (size_t i = 0; all && all[i]; i++) {
-			_cleanup_free_ char *p = NULL;
-			const char *parent, *level;
-			uint64_t traits;
+			_cleanup_json_ json_t *j = NULL;
+			const char *parent;
 			int pid;
-			json_t *j;
 
 			if (sched_node_find(l->c, all[i]) >= 0)
 				continue;
-			p = strdup_printf("/buckets/%s", all[i]);
-			j = p ? get_json(l, p) : NULL;
-			parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
+			j = get_json_at(l, "/buckets", all[i]);
+			parent = json_string_value(json_object_get(j, "parent"));
 			pid = parent ? sched_node_find(l->c, parent) : -1;
-			if (pid >= 0 && !sched_node_is_server(l->c, pid)) {
-				level = json_string_value(json_object_get(j, "level"));
-				traits = json_is_integer(json_object_get(j, "traits")) ?
-						 (uint64_t)json_integer_value(json_object_get(j, "traits")) :
-						 0;
-				if (sched_bucket_add(l->c, pid, all[i], level, traits) >= 0)
-					progress = true;
-			}
-			json_decref(j);
+			if (pid >= 0 && !sched_node_is_server(l->c, pid) && add_bucket(l, pid, all[i], j) >= 0)
+				progress = true;
 		}
 	}
 	return 0;
@@ -214,33 +214,31 @@ static int load_servers(struct loader *l, double now)
 	store_children(l->s, "/server.presence", &present, NULL, NULL);
 	store_children(l->s, "/blackedout.servers", &black, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/servers/%s", names[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		const char *parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
-		const char *part = j ? json_string_value(json_object_get(j, "partition")) : NULL;
-		json_t *up = j ? json_object_get(j, "up_since") : NULL;
+		_cleanup_json_ json_t *j = get_json_at(l, "/servers", names[i]);
+		const char *parent = json_string_value(json_object_get(j, "parent"));
+		const char *part = json_string_value(json_object_get(j, "partition"));
+		json_t *up = json_object_get(j, "up_since");
 		int64_t cap[3];
 		int pid = parent ? sched_node_find(l->c, parent) : -1;
 		int s;
 
 		if (sched_loader_resources(j, UNLIMITED, cap) < 0) {
 			fprintf(l->warn, "/servers/%s: bad capacity, server ignored\n", names[i]);
-			json_decref(j);
 			continue;
 		}
 		if (pid < 0 || sched_node_is_server(l->c, pid))
 			pid = SCHED_ROOT;
 		s = sched_server_add(l->c, pid, names[i], cap,
-				     sched_loader_traits(&l->traits, j ? json_object_get(j, "traits") : NULL, true, false), part,
+				     sched_loader_traits(&l->traits, json_object_get(j, "traits"), true, false), part,
 				     json_is_number(up) ? json_number_value(up) : now, 0);
 		if (s < 0)
-			fprintf(l->warn, "%s: cannot add server\n", p);
+			fprintf(l->warn, "/servers/%s: cannot add server\n", names[i]);
 		else if (strv_contains(black, names[i])) {
 			/* blacked out: down whatever its presence says, as the master has it; the reason
 			 * (a JSON string) is for explanations */
 			_cleanup_free_ char *bp = strdup_printf("/blackedout.servers/%s", names[i]), *data = NULL;
 			_cleanup_free_ char *why = NULL;
-			json_t *rj = NULL;
+			_cleanup_json_ json_t *rj = NULL;
 			const char *rs = "";
 
 			if (bp && store_get(l->s, bp, &data, NULL, NULL, NULL, NULL) == 0 && data) {
@@ -251,10 +249,8 @@ static int load_servers(struct loader *l, double now)
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
 			if (why)
 				sched_server_set_down_reason(l->c, s, why);
-			json_decref(rj);
 		} else if (!strv_contains(present, names[i]))
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
-		json_decref(j);
 	}
 	return 0;
 }

@@ -26,6 +26,16 @@ static void hint_huge(void *p, size_t len)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
+/* The capacity an array of `cap` grows to for `need` elements: doubling from 16. */
+static size_t grown_cap(size_t cap, size_t need)
+{
+	size_t n = cap ? cap : 16;
+
+	while (n < need)
+		n *= 2;
+	return n;
+}
+
 int sched_grow_array(void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t n;
@@ -33,9 +43,7 @@ int sched_grow_array(void **p, size_t *cap, size_t need, size_t elem)
 
 	if (need <= *cap)
 		return 0;
-	n = *cap ? *cap : 16;
-	while (n < need)
-		n *= 2;
+	n = grown_cap(*cap, need);
 	q = realloc(*p, n * elem);
 	if (!q)
 		return -ENOMEM;
@@ -87,9 +95,7 @@ int sched_huge_grow(void **p, size_t *cap, size_t need, size_t elem)
 
 	if (need <= *cap)
 		return 0;
-	n = *cap ? *cap : 16;
-	while (n < need)
-		n *= 2;
+	n = grown_cap(*cap, need);
 	if (n * elem < HUGE_ALIGN) {
 		q = realloc(*p, n * elem);
 		if (!q)
