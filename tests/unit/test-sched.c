@@ -144,6 +144,19 @@ static void run(struct sched_cell *c, double now)
 	assert_int_equal(sched_schedule(c, now, NULL, NULL, NULL), 0);
 }
 
+/* `count` apps "app#..." (priority 50, demand 1/1) with the same affinity
+ * limits, added to `alloc` and scheduled at 0. */
+static void add_limited(struct sched_cell *c, int alloc, struct appdef *apps, int count, int n, const char *l1,
+			int v1, const char *l2, int v2, const char *l3, int v3)
+{
+	app_list(apps, count, "app", 50, 1, 1);
+	for (int i = 0; i < count; i++) {
+		limits(&apps[i], n, l1, v1, l2, v2, l3, v3);
+		add(c, alloc, &apps[i]);
+	}
+	run(c, 0);
+}
+
 static void node_free(const struct sched_cell *c, int n, int64_t *out)
 {
 	struct sched_node_info ni;
@@ -938,6 +951,31 @@ static void remove_all(struct sched_cell *c, const struct appdef *apps, int n)
 	}
 }
 
+/* One step of Treadmill's affinity-limit tests: `count` limited apps of
+ * which the first `expect` get placed and the others not; removed after. */
+struct limit_step {
+	int count, expect, n;
+	const char *l1;
+	int v1;
+	const char *l2;
+	int v2;
+	const char *l3;
+	int v3;
+};
+
+static void limit_steps(struct sched_cell *c, int alloc, const struct limit_step *st, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct appdef apps[8];
+
+		add_limited(c, alloc, apps, st[k].count, st[k].n, st[k].l1, st[k].v1, st[k].l2, st[k].v2, st[k].l3,
+			    st[k].v3);
+		assert_int_equal(placed(c, apps, st[k].expect), st[k].expect);
+		assert_int_equal(placed(c, apps + st[k].expect, st[k].count - st[k].expect), 0);
+		remove_all(c, apps, st[k].count);
+	}
+}
+
 /* 26 test_affinity_limits_bunker */
 static void test_affinity_limits_bunker(void **state)
 {
@@ -946,32 +984,17 @@ static void test_affinity_limits_bunker(void **state)
 	int b1 = bucket(c, SCHED_ROOT, "bunker1", "bunker", 0), b2 = bucket(c, SCHED_ROOT, "bunker2", "bunker", 0);
 	int l = bucket(c, b1, "b1_left", "rack", 0), r = bucket(c, b1, "b1_right", "rack", 0);
 	int rb = bucket(c, b2, "b2", "rack", 0);
-	struct appdef apps[4];
+	static const struct limit_step steps[] = {
+		{ 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 },
+	};
 
 	server(c, l, "a", 10, 10, 0, NULL, 500);
 	server(c, l, "b", 10, 10, 0, NULL, 500);
 	server(c, r, "c", 10, 10, 0, NULL, 500);
 	server(c, rb, "y", 10, 10, 0, NULL, 500);
 	server(c, rb, "z", 10, 10, 0, NULL, 500);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "bunker", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_true(server_of(c, apps[0].id) >= 0 && server_of(c, apps[1].id) >= 0);
-	assert_int_equal(server_of(c, apps[2].id), -1);
-	assert_int_equal(server_of(c, apps[3].id), -1);
-
-	remove_all(c, apps, 4);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 1, "bunker", 2);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 /* 27 test_affinity_limits_levels */
@@ -982,7 +1005,11 @@ static void test_affinity_limits_levels(void **state)
 	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
 	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
 	int g2l = bucket(c, g2, "g2_left", "rack", 0), g2r = bucket(c, g2, "g2_right", "rack", 0);
-	struct appdef apps[7];
+	static const struct limit_step steps[] = {
+		{ 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
+		{ 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
+	};
 
 	server(c, g1l, "a", 10, 10, 0, NULL, 500);
 	server(c, g1l, "b", 10, 10, 0, NULL, 500);
@@ -990,34 +1017,7 @@ static void test_affinity_limits_levels(void **state)
 	server(c, g2l, "x", 10, 10, 0, NULL, 500);
 	server(c, g2r, "y", 10, 10, 0, NULL, 500);
 	server(c, g2r, "z", 10, 10, 0, NULL, 500);
-	app_list(apps, 7, "app", 50, 1, 1);
-	for (int i = 0; i < 7; i++) {
-		limits(&apps[i], 1, "server", 1, NULL, 0, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 6), 6);
-	assert_int_equal(server_of(c, apps[6].id), -1);
-
-	remove_all(c, apps, 7);
-	app_list(apps, 6, "app", 50, 1, 1);
-	for (int i = 0; i < 6; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 4), 4);
-	assert_int_equal(placed(c, apps + 4, 2), 0);
-
-	remove_all(c, apps, 6);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 2, "cell", 3);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 /* 28 test_affinity_limits */
@@ -1025,37 +1025,42 @@ static void test_affinity_limits(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	struct appdef apps[5];
+	static const struct limit_step steps[] = {
+		{ 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
+		{ 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
+	};
 
 	cell4(c, "a", "b", "y", "z", "rack");
-	app_list(apps, 5, "app", 50, 1, 1);
-	for (int i = 0; i < 5; i++) {
-		limits(&apps[i], 1, "server", 1, NULL, 0, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 4), 4);
-	assert_int_equal(server_of(c, apps[4].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+}
 
-	remove_all(c, apps, 5);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 2), 2);
-	assert_int_equal(placed(c, apps + 2, 2), 0);
+/* The common start of Treadmill's data retention tests: `sticky` (retention
+ * 30) and `unsticky` (none) land on one server at 100; it goes down: only the
+ * sticky app stays, until 130.  Returns that first server. */
+static int retention_steps(struct sched_cell *c, int alloc, struct appdef *sticky, struct appdef *unsticky)
+{
+	int first;
 
-	remove_all(c, apps, 4);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 2, "cell", 3);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	unsticky->retention = 0;
+	add(c, alloc, sticky);
+	add(c, alloc, unsticky);
+	run(c, 100);
+	first = server_of(c, sticky->id);
+	assert_int_equal(first, server_of(c, unsticky->id));
+
+	sched_server_set_state(c, first, SCHED_DOWN, 100);
+	run(c, 100);
+	assert_int_equal(server_of(c, sticky->id), first);
+	assert_int_not_equal(server_of(c, unsticky->id), first);
+	assert_true(sched_next_event_at(c) == 130);
+	run(c, 110);
+	assert_int_equal(server_of(c, sticky->id), first);
+	assert_true(sched_next_event_at(c) == 130);
+	run(c, 130);
+	assert_int_not_equal(server_of(c, sticky->id), first);
+	assert_true(isinf(sched_next_event_at(c)));
+	return first;
 }
 
 /* 29 test_data_retention_levels */
@@ -1078,27 +1083,8 @@ static void test_data_retention_levels(void **state)
 	limits(&sticky[0], 2, "server", 1, "rack", 1, NULL, 0);
 	sticky[0].retention = 30;
 	unsticky = mkapp("unsticky", 10, 1, 1, "unsticky");
-	unsticky.retention = 0;
-	add(c, alloc, &sticky[0]);
-	add(c, alloc, &unsticky);
-	run(c, 100);
-	first = server_of(c, sticky[0].id);
-	assert_int_equal(first, server_of(c, unsticky.id));
-
-	sched_server_set_state(c, first, SCHED_DOWN, 100);
-	run(c, 100);
-	assert_int_equal(server_of(c, sticky[0].id), first);
+	first = retention_steps(c, alloc, sticky, &unsticky);
 	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(sched_next_event_at(c) == 130);
-
-	run(c, 110);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_true(sched_next_event_at(c) == 130);
-
-	run(c, 130);
-	assert_int_not_equal(server_of(c, sticky[0].id), first);
-	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(isinf(sched_next_event_at(c)));
 }
 
 /* 30 test_data_retention */
@@ -1116,24 +1102,7 @@ static void test_data_retention(void **state)
 		sticky[i].retention = 30;
 	}
 	unsticky = mkapp("unsticky", 10, 1, 1, "unsticky");
-	unsticky.retention = 0;
-	add(c, alloc, &sticky[0]);
-	add(c, alloc, &unsticky);
-	run(c, 100);
-	first = server_of(c, sticky[0].id);
-	assert_int_equal(first, server_of(c, unsticky.id));
-
-	sched_server_set_state(c, first, SCHED_DOWN, 100);
-	run(c, 100);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(sched_next_event_at(c) == 130);
-	run(c, 110);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_true(sched_next_event_at(c) == 130);
-	run(c, 130);
-	assert_int_not_equal(server_of(c, sticky[0].id), first);
-	assert_true(isinf(sched_next_event_at(c)));
+	first = retention_steps(c, alloc, sticky, &unsticky);
 	second = server_of(c, sticky[0].id);
 
 	sched_server_set_state(c, first, SCHED_UP, 130);
@@ -1163,12 +1132,7 @@ static void test_serialization(void **state)
 	struct appdef apps[4];
 
 	cell4(c, "a", "b", "y", "z", "rack");
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
+	add_limited(c, alloc, apps, 4, 2, "server", 1, "rack", 1, NULL, 0);
 	assert_int_equal(placed(c, apps, 4), 2);
 }
 
