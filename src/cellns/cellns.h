@@ -146,7 +146,8 @@ struct cellns_placement {
 char *cellns_placement_format(const struct cellns_placement *p);
 /* Parse a record text; missing keys read as null.  -EBADMSG if not an object. */
 int cellns_placement_parse(const char *data, struct cellns_placement *ret);
-/* Create, or replace when it exists. */
+/* Create, or replace when it exists; -ENOENT when /placement/<server> is
+ * missing (the master writes the server's state record first). */
 int cellns_placement_put(struct store *s, const char *server, const char *instance, const struct cellns_placement *p);
 /* ret, ret_json (the whole record object, for keys carried as is), ret_stat
  * may each be NULL. */
