@@ -70,6 +70,10 @@ enum cellns_dir {
 	_CELLNS_DIR_MAX,
 };
 
+/* History snapshot names: <prefix><10-digit sequence> (sequential create). */
+#define CELLNS_TRACE_SNAPSHOT_PREFIX "trace.db.gzip-"
+#define CELLNS_FINISHED_SNAPSHOT_PREFIX "finished.db.gzip-"
+
 /* "/scheduled" etc.; NULL for an out-of-range value.  Static storage. */
 const char *cellns_dir(enum cellns_dir d);
 /* "<dir>/<name>"; name NULL gives a copy of the directory. */
