@@ -883,3 +883,49 @@ int admin_list(struct store *s, const char *what, json_t **ret, struct error *er
 	*ret = o;
 	return 0;
 }
+
+/* ---- scheduling (treadle run / stop) ---- */
+
+static int post(struct store *s, const char *inst, enum trace_type type, const char *data, const char *host)
+{
+	struct trace_event ev = {
+		.timestamp = now_realtime(),
+		.source = (char *)host,
+		.instanceid = (char *)inst,
+		.type = type,
+		.data = (char *)data,
+	};
+
+	return trace_publish(s, &ev, host);
+}
+
+int admin_schedule(struct store *s, const char *app, const char *manifest_json, const char *host,
+		   char **ret_instance, bool *ret_posted, struct error *err)
+{
+	_cleanup_free_ char *inst = NULL;
+	int r = cellns_scheduled_create(s, app, manifest_json, &inst);
+
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "creating %s/%s#: %s", cellns_dir(CELLNS_SCHEDULED), app,
+				 store_strerror(r));
+	*ret_posted = post(s, inst, TRACE_PENDING, "created", host) >= 0;
+	*ret_instance = TAKE_PTR(inst);
+	return 0;
+}
+
+int admin_unschedule(struct store *s, const char *instance, const char *host, bool *ret_posted,
+		     struct error *err)
+{
+	int r;
+
+	if (!strchr(instance, '#') || strchr(instance, '/'))
+		return error_set(err, ERR_PERM, 0, "%s: not an instance id (<proid>.<app>#<seq>)", instance);
+	r = cellns_scheduled_exists(s, instance, NULL, NULL);
+	if (r == 0) {
+		*ret_posted = post(s, instance, TRACE_PENDING_DELETE, "deleted", host) >= 0;
+		r = cellns_scheduled_delete(s, instance);
+	}
+	if (r == -ENOENT)
+		return error_set(err, ERR_PERM, 0, "%s: no such instance", instance);
+	return r < 0 ? error_set(err, ERR_TEMP, -r, "%s: %s", instance, store_strerror(r)) : 0;
+}
