@@ -777,6 +777,79 @@ int cellns_finished_terminated(struct store *s, const char *instance, double whe
 	return r == -EEXIST ? 0 : r;
 }
 
+void cellns_instances_free(struct cellns_instance *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		free(v[i].host);
+		cellns_finished_clear(&v[i].finished);
+	}
+	free(v);
+}
+
+static const char *placed_on(const struct cellns_placed *p, size_t n, const char *inst)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].instance, inst) == 0)
+			return p[i].server;
+	return NULL;
+}
+
+int cellns_instances(struct store *s, bool live, bool finished, struct cellns_instance **ret, size_t *ret_n)
+{
+	_cleanup_strv_free_ char **sched = NULL, **running = NULL, **fin = NULL;
+	struct cellns_placed *placed = NULL;
+	struct cellns_instance *v = NULL;
+	size_t np = 0, n = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	r = cellns_list(s, CELLNS_SCHEDULED, &sched, NULL, NULL);
+	if (r >= 0 || r == -ENOENT)
+		r = cellns_list(s, CELLNS_RUNNING, &running, NULL, NULL);
+	if (r >= 0 || r == -ENOENT)
+		r = live ? cellns_placement_all(s, &placed, &np) : 0;
+	if ((r >= 0 || r == -ENOENT) && finished)
+		r = cellns_list(s, CELLNS_FINISHED, &fin, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	v = calloc(strv_length(sched) + strv_length(fin) + 1, sizeof(*v));
+	r = v ? 0 : -ENOMEM;
+	for (char **k = sched; live && r >= 0 && k && *k; k++) {
+		const char *host = placed_on(placed, np, *k);
+		struct cellns_instance *e = &v[n++];
+
+		e->name = strdup(*k);
+		e->host = host ? strdup(host) : NULL;
+		e->state = strv_contains(running, *k) ? CELLNS_INSTANCE_RUNNING
+			   : host		      ? CELLNS_INSTANCE_SCHEDULED
+						      : CELLNS_INSTANCE_PENDING;
+		if (!e->name || (host && !e->host))
+			r = -ENOMEM;
+	}
+	for (char **k = fin; r >= 0 && k && *k; k++) {
+		struct cellns_instance *e = &v[n];
+
+		if (strv_contains(sched, *k) || cellns_finished_get(s, *k, &e->finished) < 0)
+			continue;
+		n++;
+		e->name = strdup(*k);
+		e->state = CELLNS_INSTANCE_FINISHED;
+		if (!e->name)
+			r = -ENOMEM;
+	}
+out:
+	cellns_placed_free(placed, np);
+	if (r < 0 && r != -ENOENT) {
+		cellns_instances_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 int cellns_unschedule_if_placed(struct store *s, const char *host, const char *instance)
 {
 	_cleanup_free_ char *ppath = NULL, *spath = NULL;

@@ -227,6 +227,25 @@ int cellns_finished_publish(struct store *s, const char *instance, const char *s
 int cellns_finished_terminated(struct store *s, const char *instance, double when, const char *host,
 			       const char *data);
 
+/* Treadmill's state API, computed from the store: every instance in
+ * /scheduled (when live) with its state, then (when finished) every
+ * /finished record of an instance no longer scheduled (unreadable records
+ * are left out). */
+enum cellns_instance_state {
+	CELLNS_INSTANCE_PENDING,   /* scheduled, not placed */
+	CELLNS_INSTANCE_SCHEDULED, /* placed on host */
+	CELLNS_INSTANCE_RUNNING,   /* in /running (host: where placed, may be NULL) */
+	CELLNS_INSTANCE_FINISHED,  /* finished holds the record */
+};
+struct cellns_instance {
+	char *name;
+	enum cellns_instance_state state;
+	char *host; /* the server it is placed on; NULL if none */
+	struct cellns_finished finished;
+};
+int cellns_instances(struct store *s, bool live, bool finished, struct cellns_instance **ret, size_t *ret_n);
+void cellns_instances_free(struct cellns_instance *v, size_t n);
+
 /* Guarded unschedule of trace_publish: delete /scheduled/<instance> only if
  * /placement/<host>/<instance> exists (one multi).  Not placed there, or
  * already unscheduled, is success. */
