@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "../cellns/cellns.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched.h"
 #include "../store/store.h"
@@ -15,7 +16,7 @@
 #include "msched.h"
 
 enum { W_SCHED, W_PRES, W_SERVERS, W_EVENTS, W_BLACK, _W_MAX };
-extern const char *const msched_wpath[_W_MAX]; /* the watched directories */
+extern const enum cellns_dir msched_wdir[_W_MAX]; /* the watched directories */
 
 struct mwatch {
 	struct msched *m;
@@ -62,7 +63,6 @@ struct msched {
 int msched_list_watched(struct msched *m, int which, char ***ret);
 bool msched_sorted_contains(char *const *l, size_t n, const char *s);
 json_t *msched_get_json(struct msched *m, const char *path, struct store_stat *st);
-int msched_put_json(struct msched *m, const char *path, json_t *j);
 void msched_warn(const char *fmt, ...) _printf_(1, 2);
 struct trace_event msched_master_event(struct msched *m, const char *inst, enum trace_type type, const char *data);
 void msched_post(struct msched *m, const char *inst, enum trace_type type, const char *data);
@@ -74,7 +74,6 @@ int msched_delete_node(struct msched *m, const char *path);
 int msched_delete_placement(struct msched *m, const char *server, const char *inst);
 void msched_write_finished(struct msched *m, const char *inst, const char *host, const char *data);
 void msched_unschedule_once(struct msched *m, int a, const char *name, const char *host);
-int msched_identity_count(struct msched *m, const char *inst);
 bool msched_is_blackedout(struct msched *m, const char *server);
 
 /* msched-load.c */

@@ -12,6 +12,7 @@
 
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched.h"
 #include "../store/store.h"
@@ -31,18 +32,16 @@ void msched_asg_clear(struct msched *m)
  * (the parser of sched-loader.c; allocations resolved by name when used). */
 static void load_assignments(struct msched *m)
 {
-	_cleanup_json_ json_t *list = msched_get_json(m, "/allocations", NULL);
-	_cleanup_json_ json_t *t = msched_get_json(m, "/traits", NULL);
-	json_t *o;
-	size_t i;
+	struct cellns_allocation *v = NULL;
+	size_t n = 0;
 
 	msched_asg_clear(m);
 	strv_free(m->traits);
 	m->traits = NULL;
-	json_array_foreach(t, i, o)
-		if (json_is_string(o))
-			strv_extend(&m->traits, json_string_value(o));
-	(void)sched_assignments_parse(list, &m->asg, &m->nasg);
+	(void)cellns_traits_get(m->store, &m->traits);
+	if (cellns_allocations_get(m->store, &v, &n) == 0)
+		(void)sched_assignments_parse(v, n, &m->asg, &m->nasg);
+	cellns_allocations_free(v, n);
 }
 
 bool msched_blacklisted(struct msched *m, const char *name)
@@ -102,7 +101,7 @@ int msched_load_app_data(struct msched *m, const char *name, const char *data, c
 
 int msched_load_app(struct msched *m, const char *name)
 {
-	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name), *data = NULL;
+	_cleanup_free_ char *p = cellns_path(CELLNS_SCHEDULED, name), *data = NULL;
 	int r;
 
 	if (!p)
@@ -115,12 +114,10 @@ int msched_load_app(struct msched *m, const char *name)
 
 void msched_load_app_blacklist(struct msched *m)
 {
-	json_t *j = msched_get_json(m, "/blackedout.apps", NULL);
+	json_t *j = NULL;
 
 	json_decref(m->app_blacklist);
-	m->app_blacklist = json_is_object(j) ? j : json_object();
-	if (!json_is_object(j))
-		json_decref(j);
+	m->app_blacklist = cellns_blackout_apps_get(m->store, &j) == 0 ? j : json_object();
 	for (int a = sched_app_next(m->cell, -1); a >= 0; a = sched_app_next(m->cell, a)) {
 		struct sched_app_info info;
 		bool b;
@@ -144,12 +141,14 @@ static void load_reboots(struct msched *m, double now)
 
 	for (int p = 0; p < sched_partition_count(m->cell); p++) {
 		const char *label = sched_partition_label(m->cell, p);
-		_cleanup_free_ char *path = label ? strdup_printf("/partitions/%s", label) : NULL;
-		json_t *j = path ? msched_get_json(m, path, NULL) : NULL, *v;
+		_cleanup_json_ json_t *j = NULL;
+		json_t *v;
 		char buf[256] = "";
 		size_t len = 0;
 		const char *k;
 
+		if (label)
+			(void)cellns_partition_get(m->store, label, &j);
 		json_object_foreach(json_object_get(j, "reboot-schedule"), k, v) {
 			int d;
 
@@ -162,23 +161,17 @@ static void load_reboots(struct msched *m, double now)
 			if (len >= sizeof(buf))
 				break;
 		}
-		json_decref(j);
 		if (len >= sizeof(buf) || sched_partition_set_reboot_schedule(m->cell, p, buf, now) < 0)
 			sched_partition_set_reboot_schedule(m->cell, p, "", now);
 	}
 	for (int s = sched_server_next(m->cell, -1); s >= 0; s = sched_server_next(m->cell, s)) {
 		struct sched_node_info ni;
-		_cleanup_free_ char *pp = NULL;
 		double ts = 0;
-		json_t *j;
 
 		if (sched_node_info(m->cell, s, &ni) < 0)
 			continue;
-		pp = strdup_printf("/server.presence/%s", ni.name);
-		j = pp ? msched_get_json(m, pp, NULL) : NULL;
-		if (json_is_number(json_object_get(j, "valid_until")))
-			ts = json_number_value(json_object_get(j, "valid_until"));
-		json_decref(j);
+		if (cellns_presence_valid_until(m->store, ni.name, &ts) < 0)
+			ts = 0;
 		sched_partition_add_server(m->cell, sched_partition_get(m->cell, ni.partition ? ni.partition : "_default"),
 					   s, ts);
 	}
@@ -190,14 +183,12 @@ void msched_check_reboots(struct msched *m, double now)
 {
 	for (int s = sched_server_next(m->cell, -1); s >= 0; s = sched_server_next(m->cell, s)) {
 		struct sched_node_info ni;
-		_cleanup_free_ char *p = NULL;
 
 		if (sched_node_info(m->cell, s, &ni) < 0 || ni.valid_until == 0 || now <= ni.valid_until || ni.napps)
 			continue;
-		p = strdup_printf("/reboots/%s", ni.name);
-		if (p && store_exists(m->store, p, NULL, NULL, NULL) == -ENOENT) {
+		if (cellns_reboot_requested(m->store, ni.name) == -ENOENT) {
 			msched_warn("server %s is past its valid_until: requesting a reboot", ni.name);
-			(void)store_create_p(m->store, p);
+			(void)cellns_reboot_request(m->store, ni.name);
 		}
 	}
 }
@@ -232,39 +223,33 @@ static int restore(struct msched *m, double now)
 	_cleanup_(datas_free) struct datas d = {};
 	size_t nseen = 0, aseen = 0, ndups = 0, napps;
 
-	if (store_children(m->store, "/placement", &servers, NULL, NULL) < 0)
+	if (cellns_list(m->store, CELLNS_PLACEMENT, &servers, NULL, NULL) < 0)
 		return 0;
 	for (char **sv = servers; sv && *sv; sv++) {
-		_cleanup_free_ char *sp = strdup_printf("/placement/%s", *sv), *pp = NULL;
+		_cleanup_free_ char *sp = cellns_path(CELLNS_PLACEMENT, *sv);
 		_cleanup_strv_free_ char **apps = NULL;
+		enum cellns_server_state pstate = CELLNS_STATE_UNKNOWN;
 		struct store_stat pst;
-		double ptime = -1;
+		double ptime = -1, since = NAN;
 		int s = sched_node_find(m->cell, *sv);
-		json_t *j;
 
 		if (!sp)
 			return -ENOMEM;
-		pp = strdup_printf("/server.presence/%s", *sv);
-		if (pp && store_exists(m->store, pp, &pst, NULL, NULL) == 0)
+		if (cellns_presence_exists(m->store, *sv, &pst, NULL, NULL) == 0)
 			ptime = (double)pst.ctime_ms / 1000.0;
-		j = msched_get_json(m, sp, NULL);
+		(void)cellns_server_state_get(m->store, *sv, &pstate, &since);
 		if (s >= 0 && sched_node_is_server(m->cell, s)) {
-			const char *st = json_string_value(json_object_get(j, "state"));
-			json_t *since = json_object_get(j, "since");
-
-			if (st && !strcmp(st, "frozen"))
-				sched_server_set_state(m->cell, s, SCHED_FROZEN,
-						       json_is_number(since) ? json_number_value(since) : now);
-			else if (st && !strcmp(st, "down") && ptime < 0 && json_is_number(since)) {
+			if (pstate == CELLNS_STATE_FROZEN)
+				sched_server_set_state(m->cell, s, SCHED_FROZEN, !isnan(since) ? since : now);
+			else if (pstate == CELLNS_STATE_DOWN && ptime < 0 && !isnan(since)) {
 				sched_server_set_state(m->cell, s, SCHED_UP, now);
-				sched_server_set_state(m->cell, s, SCHED_DOWN, json_number_value(since));
-			} else if (st && !strcmp(st, "up") && ptime < 0) {
+				sched_server_set_state(m->cell, s, SCHED_DOWN, since);
+			} else if (pstate == CELLNS_STATE_UP && ptime < 0) {
 				/* it vanished while no master ran: the grace starts now */
 				sched_server_set_state(m->cell, s, SCHED_UP, now);
 			}
 		}
-		json_decref(j);
-		if (store_children(m->store, sp, &apps, NULL, NULL) < 0)
+		if (cellns_placement_list(m->store, *sv, &apps, NULL, NULL) < 0)
 			continue;
 		/* every placement's creation time, in one round trip */
 		napps = strv_length(apps);
@@ -281,7 +266,7 @@ static int restore(struct msched *m, double now)
 			int a = sched_app_find(m->cell, *ap);
 			struct sched_app_info info;
 			size_t k = (size_t)(ap - apps);
-			_cleanup_free_ char *path = strdup_printf("%s/%s", sp, *ap);
+			_cleanup_free_ char *path = cellns_path2(CELLNS_PLACEMENT, *sv, *ap);
 			struct store_stat st = stats[k];
 
 			if (!path)
@@ -337,11 +322,10 @@ static int restore(struct msched *m, double now)
 				struct sched_app_info ni;
 
 				sched_app_info(m->cell, a, &ni);
-				(void)msched_put_json(m, path,
-					       json_pack("{s:o, s:o, s:n}", "expires",
-							 isnan(ni.expiry) ? json_null() : json_real(ni.expiry), "identity",
-							 ni.identity >= 0 ? json_integer(ni.identity) : json_null(),
-							 "identity_count"));
+				struct cellns_placement p = { .expires = ni.expiry, .identity = ni.identity,
+							      .identity_count = -1 };
+
+				(void)cellns_placement_put(m->store, *sv, *ap, &p);
 			}
 		}
 	}
@@ -374,7 +358,7 @@ int msched_load_full(struct msched *m, double now, struct error *err)
 		tmp = NULL;
 		r = msched_list_watched(m, i, &tmp);
 		if (r < 0)
-			return error_set(err, ERR_TEMP, -r, "listing %s: %s", msched_wpath[i], store_strerror(r));
+			return error_set(err, ERR_TEMP, -r, "listing %s: %s", cellns_dir(msched_wdir[i]), store_strerror(r));
 	}
 	r = sched_load_store(m->store, now, &c, &warnings, err);
 	if (r < 0)

@@ -12,6 +12,7 @@
 
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched.h"
 #include "../store/store.h"
@@ -101,7 +102,7 @@ int msched_sync_blackouts(struct msched *m, double now)
 		msched_post_server(m, old[i], "server_blackout_cleared", "");
 		s = sched_node_find(m->cell, old[i]);
 		if (s >= 0 && sched_node_is_server(m->cell, s)) {
-			_cleanup_free_ char *pp = strdup_printf("/server.presence/%s", old[i]);
+			_cleanup_free_ char *pp = cellns_path(CELLNS_SERVER_PRESENCE, old[i]);
 
 			if (pp && store_exists(m->store, pp, NULL, NULL, NULL) == 0)
 				msched_set_state(m, s, SCHED_UP, now);
@@ -143,14 +144,14 @@ void msched_remove_app(struct msched *m, int a)
 static void abort_invalid(struct msched *m, const char *name, const char *why)
 {
 	_cleanup_free_ char *payload = strdup_printf("invalid manifest: %s", why);
-	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name);
+	_cleanup_free_ char *p = cellns_path(CELLNS_SCHEDULED, name);
 	struct trace_event ev = msched_master_event(m, name, TRACE_ABORTED, "invalid_manifest");
 	int r;
 
 	if (!payload || !p)
 		return;
 	ev.payload = payload;
-	msched_warn("/scheduled/%s: %s: aborted", name, payload);
+	msched_warn("%s: %s: aborted", p, payload);
 	r = trace_publish(m->store, &ev, m->o.hostname);
 	if (r < 0)
 		msched_warn("posting aborted event of %s: %s", name, store_strerror(r));
@@ -163,7 +164,7 @@ static void abort_invalid(struct msched *m, const char *name, const char *why)
  * the rest of the cell goes on.  `treadle store fsck` lists and repairs it. */
 static void check_unreadable(struct msched *m, const char *name)
 {
-	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", name);
+	_cleanup_free_ char *p = cellns_path(CELLNS_SCHEDULED, name);
 	int r;
 
 	if (!p || strv_contains(m->unreadable, name))
@@ -214,7 +215,7 @@ int msched_sync_scheduled(struct msched *m)
 		for (; i < n && k < SYNC_BATCH; i++)
 			if (sched_app_find(m->cell, names[i]) < 0)
 				fresh[k++] = names[i]; /* borrowed */
-		r = k ? store_get_many_in(m->store, "/scheduled", fresh, k, data, NULL, NULL) : 0;
+		r = k ? cellns_scheduled_get_many(m->store, fresh, k, data) : 0;
 		if (r < 0)
 			return r;
 		for (size_t x = 0; x < k; x++) {
@@ -226,7 +227,8 @@ int msched_sync_scheduled(struct msched *m)
 			else if (q == -EINVAL)
 				abort_invalid(m, fresh[x], why);
 			else if (q < 0)
-				msched_warn("/scheduled/%s: not scheduled (%s)", fresh[x], strerror(-q));
+				msched_warn("%s/%s: not scheduled (%s)", cellns_dir(CELLNS_SCHEDULED), fresh[x],
+					    strerror(-q));
 			free(data[x]);
 		}
 	}
@@ -235,52 +237,15 @@ int msched_sync_scheduled(struct msched *m)
 
 /* --------------------------------------------------------------- events */
 
-struct ev {
-	char *name;
-	int prio;
-	int64_t seq;
-	char resource[64];
-};
-
 static int cmp_ev(const void *a, const void *b)
 {
-	const struct ev *x = a, *y = b;
+	const struct cellns_event *x = a, *y = b;
 
 	if (x->prio != y->prio)
 		return x->prio < y->prio ? -1 : 1;
 	if (x->seq != y->seq)
 		return x->seq < y->seq ? -1 : 1;
 	return strcmp(x->resource, y->resource);
-}
-
-/* "<digits>-<word>-<digits>" */
-static bool parse_ev(char *name, struct ev *e)
-{
-	const char *p = name, *d1, *d2;
-	size_t rl;
-
-	for (d1 = p; *d1 >= '0' && *d1 <= '9'; d1++)
-		;
-	if (d1 == p || *d1 != '-')
-		return false;
-	d2 = strrchr(name, '-');
-	if (d2 == d1 || !d2[1])
-		return false;
-	for (const char *q = d2 + 1; *q; q++)
-		if (*q < '0' || *q > '9')
-			return false;
-	rl = (size_t)(d2 - d1 - 1);
-	if (rl == 0 || rl >= sizeof(e->resource))
-		return false;
-	for (const char *q = d1 + 1; q < d2; q++)
-		if (!(*q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
-			return false;
-	e->name = name;
-	e->prio = (int)strtol(p, NULL, 10);
-	e->seq = strtoll(d2 + 1, NULL, 10);
-	memcpy(e->resource, d1 + 1, rl);
-	e->resource[rl] = 0;
-	return true;
 }
 
 static void event_server_state(struct msched *m, json_t *payload, double now)
@@ -314,7 +279,7 @@ static void event_server_state(struct msched *m, json_t *payload, double now)
 int msched_process_events(struct msched *m, double now)
 {
 	_cleanup_strv_free_ char **names = NULL;
-	_cleanup_free_ struct ev *evs = NULL;
+	_cleanup_free_ struct cellns_event *evs = NULL;
 	size_t n, ne = 0;
 	int r;
 
@@ -328,15 +293,16 @@ int msched_process_events(struct msched *m, double now)
 	if (!evs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (parse_ev(names[i], &evs[ne]))
+		if (cellns_event_parse(names[i], &evs[ne]) == 0)
 			ne++;
 	qsort(evs, ne, sizeof(*evs), cmp_ev);
 	for (size_t i = 0; i < ne; i++) {
-		_cleanup_free_ char *path = strdup_printf("/events/%s", evs[i].name);
-		json_t *payload = path ? msched_get_json(m, path, NULL) : NULL, *v;
+		_cleanup_json_ json_t *payload = NULL;
+		json_t *v;
 		const char *res = evs[i].resource;
 		size_t k;
 
+		(void)cellns_event_get(m->store, evs[i].name, &payload);
 		if (!strcmp(res, "servers") || !strcmp(res, "buckets") || !strcmp(res, "cell") ||
 		    !strcmp(res, "allocations") || !strcmp(res, "identity_groups")) {
 			m->need_reload = true;
@@ -351,15 +317,10 @@ int msched_process_events(struct msched *m, double now)
 		} else if (!m->need_reload) {
 			msched_warn("event %s: unknown resource, ignored", evs[i].name);
 		}
-		json_decref(payload);
 	}
 	/* Treadmill deletes all children, handled or not. */
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *path = strdup_printf("/events/%s", names[i]);
-
-		if (path)
-			(void)msched_delete_node(m, path);
-	}
+	for (size_t i = 0; i < n; i++)
+		(void)cellns_event_delete(m->store, names[i]);
 	return 0;
 }
 
@@ -374,7 +335,7 @@ int msched_check_pending_start(struct msched *m, double now)
 	size_t n;
 	int r;
 
-	r = store_children(m->store, "/running", &running, NULL, NULL);
+	r = cellns_list(m->store, CELLNS_RUNNING, &running, NULL, NULL);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (running)

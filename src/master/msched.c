@@ -13,14 +13,15 @@
 
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
 #include "master-internal.h"
 
-const char *const msched_wpath[_W_MAX] = { "/scheduled", "/server.presence", "/servers", "/events",
-				      "/blackedout.servers" };
+const enum cellns_dir msched_wdir[_W_MAX] = { CELLNS_SCHEDULED, CELLNS_SERVER_PRESENCE, CELLNS_SERVERS,
+					      CELLNS_EVENTS, CELLNS_BLACKEDOUT_SERVERS };
 
 /* ------------------------------------------------------------- helpers */
 
@@ -41,11 +42,7 @@ int msched_list_watched(struct msched *m, int which, char ***ret)
 	int r;
 
 	w->dirty = false;
-	r = store_children(m->store, msched_wpath[which], ret, w->armed ? NULL : on_watch, w);
-	if (r == -ENOENT) {
-		(void)store_create_p(m->store, msched_wpath[which]);
-		r = store_children(m->store, msched_wpath[which], ret, w->armed ? NULL : on_watch, w);
-	}
+	r = cellns_list_ensure(m->store, msched_wdir[which], ret, w->armed ? NULL : on_watch, w);
 	if (r < 0)
 		return r;
 	w->armed = true;
@@ -74,38 +71,9 @@ bool msched_sorted_contains(char *const *l, size_t n, const char *s)
 
 json_t *msched_get_json(struct msched *m, const char *path, struct store_stat *st)
 {
-	_cleanup_free_ char *data = NULL;
+	json_t *j = NULL;
 
-	if (store_get(m->store, path, &data, NULL, st, NULL, NULL) < 0 || !data || !*data)
-		return NULL;
-	return json_loads(data, JSON_DECODE_ANY, NULL);
-}
-
-int msched_put_json(struct msched *m, const char *path, json_t *j)
-{
-	_cleanup_free_ char *s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	int r;
-
-	json_decref(j);
-	if (!s)
-		return -ENOMEM;
-	r = store_set(m->store, path, s, strlen(s), -1, NULL);
-	if (r == -ENOENT) {
-		r = store_create(m->store, path, s, strlen(s), STORE_PERSISTENT, NULL);
-		if (r == -ENOENT) {
-			_cleanup_free_ char *parent = strndup(path, (size_t)(strrchr(path, '/') - path));
-
-			if (!parent)
-				return -ENOMEM;
-			r = store_create_p(m->store, parent);
-			if (r < 0 && r != -EEXIST)
-				return r;
-			r = store_create(m->store, path, s, strlen(s), STORE_PERSISTENT, NULL);
-		}
-		if (r == -EEXIST)
-			r = store_set(m->store, path, s, strlen(s), -1, NULL);
-	}
-	return r < 0 ? r : 0;
+	return cellns_get_json(m->store, path, &j, st) < 0 ? NULL : j;
 }
 
 void msched_warn(const char *fmt, ...)
@@ -140,29 +108,12 @@ void msched_post(struct msched *m, const char *inst, enum trace_type type, const
 		msched_warn("posting %s event of %s: %s", trace_type_name(type), inst, store_strerror(r));
 }
 
-/* Server events: /server-trace/<shard>/<server>,<ts>,<host>,<type>,<data>.
- * Shard: FNV-1a of the name % 256 (Treadmill uses md5; only the spread matters). */
+/* A server event (cellns_server_trace_post). */
 void msched_post_server(struct msched *m, const char *server, const char *type, const char *data)
 {
-	uint32_t h = 2166136261u;
-	_cleanup_free_ char *path = NULL;
-	int r;
+	int r = cellns_server_trace_post(m->store, server, now_realtime(), m->o.hostname, type, data);
 
-	for (const char *p = server; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	path = strdup_printf("/server-trace/%04X/%s,%.3f,%s,%s,%s", h % 256, server, now_realtime(), m->o.hostname,
-			     type, data ? data : "");
-	if (!path)
-		return;
-	r = store_create(m->store, path, "", 0, STORE_PERSISTENT, NULL);
-	if (r == -ENOENT) {
-		_cleanup_free_ char *dir = strdup_printf("/server-trace/%04X", h % 256);
-
-		if (dir)
-			(void)store_create_p(m->store, dir);
-		r = store_create(m->store, path, "", 0, STORE_PERSISTENT, NULL);
-	}
-	if (r < 0 && r != -EEXIST)
+	if (r < 0)
 		msched_warn("posting %s event of %s: %s", type, server, store_strerror(r));
 }
 
@@ -182,33 +133,22 @@ double *msched_grow(double **arr, size_t *n, size_t want)
 	return *arr;
 }
 
-static const char *state_name(enum sched_state s)
-{
-	return s == SCHED_UP ? "up" : s == SCHED_DOWN ? "down" : "frozen";
-}
-
-/* /placement/<server> = {"state", "since"} if it differs; server_state event. */
+/* The server's state record {"state", "since"} if it differs; server_state event. */
 void msched_record_state(struct msched *m, const char *server, enum sched_state st, double since)
 {
-	_cleanup_free_ char *path = strdup_printf("/placement/%s", server);
-	json_t *j;
-	const char *old;
-	bool same;
+	enum cellns_server_state cs = st == SCHED_UP ? CELLNS_STATE_UP : st == SCHED_DOWN ? CELLNS_STATE_DOWN
+											    : CELLNS_STATE_FROZEN;
+	enum cellns_server_state old = CELLNS_STATE_UNKNOWN;
+	const char *name = cellns_server_state_name(cs);
 	int r;
 
-	if (!path)
+	if (cellns_server_state_get(m->store, server, &old, NULL) == 0 && old == cs)
 		return;
-	j = msched_get_json(m, path, NULL);
-	old = json_string_value(json_object_get(j, "state"));
-	same = old && strcmp(old, state_name(st)) == 0;
-	json_decref(j);
-	if (same)
-		return;
-	r = msched_put_json(m, path, json_pack("{s:s, s:f}", "state", state_name(st), "since", since));
+	r = cellns_server_state_put(m->store, server, cs, since);
 	if (r < 0)
-		msched_warn("writing %s: %s", path, store_strerror(r));
-	msched_post_server(m, server, "server_state", state_name(st));
-	msched_warn("server %s is %s", server, state_name(st));
+		msched_warn("writing the state of %s: %s", server, store_strerror(r));
+	msched_post_server(m, server, "server_state", name);
+	msched_warn("server %s is %s", server, name);
 }
 
 void msched_set_state(struct msched *m, int srv, enum sched_state st, double since)
@@ -235,34 +175,23 @@ int msched_delete_node(struct msched *m, const char *path)
 
 int msched_delete_placement(struct msched *m, const char *server, const char *inst)
 {
-	_cleanup_free_ char *path = strdup_printf("/placement/%s/%s", server, inst);
+	_cleanup_free_ char *path = cellns_path2(CELLNS_PLACEMENT, server, inst);
 
 	return path ? msched_delete_node(m, path) : -ENOMEM;
 }
 
 void msched_write_finished(struct msched *m, const char *inst, const char *host, const char *data)
 {
-	_cleanup_free_ char *path = strdup_printf("/finished/%s", inst), *s = NULL;
-	json_t *j;
-	int r;
+	int r = cellns_finished_terminated(m->store, inst, now_realtime(), host, data);
 
-	if (!path || store_exists(m->store, path, NULL, NULL, NULL) == 0)
-		return;
-	j = json_pack("{s:s, s:f, s:s?, s:s?}", "state", "terminated", "when", now_realtime(), "host", host, "data",
-		      data);
-	s = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!s)
-		return;
-	r = store_create(m->store, path, s, strlen(s), STORE_PERSISTENT, NULL);
-	if (r < 0 && r != -EEXIST)
-		msched_warn("writing %s: %s", path, store_strerror(r));
+	if (r < 0)
+		msched_warn("writing the finished record of %s: %s", inst, store_strerror(r));
 }
 
 /* A schedule_once app that lost its server: terminated, and unscheduled. */
 void msched_unschedule_once(struct msched *m, int a, const char *name, const char *host)
 {
-	_cleanup_free_ char *n = strdup(name), *p = strdup_printf("/scheduled/%s", name);
+	_cleanup_free_ char *n = strdup(name), *p = cellns_path(CELLNS_SCHEDULED, name);
 
 	if (!n || !p)
 		return;
@@ -271,38 +200,33 @@ void msched_unschedule_once(struct msched *m, int a, const char *name, const cha
 	sched_app_remove(m->cell, a);
 }
 
-int msched_identity_count(struct msched *m, const char *inst)
+/* The size of the identity group of an instance, -1 none. */
+static int identity_count(struct msched *m, const char *inst)
 {
-	_cleanup_free_ char *p = strdup_printf("/scheduled/%s", inst), *g = NULL;
-	json_t *j = p ? msched_get_json(m, p, NULL) : NULL;
-	const char *grp = json_string_value(json_object_get(j, "identity_group"));
+	_cleanup_json_ json_t *j = NULL;
+	const char *grp;
 	int n = -1;
 
-	g = grp ? strdup_printf("/identity-groups/%s", grp) : NULL;
-	json_decref(j);
-	j = g ? msched_get_json(m, g, NULL) : NULL;
-	if (json_is_integer(json_object_get(j, "count")))
-		n = (int)json_integer_value(json_object_get(j, "count"));
-	json_decref(j);
+	if (cellns_scheduled_get(m->store, inst, &j, NULL) < 0)
+		return -1;
+	grp = json_string_value(json_object_get(j, "identity_group"));
+	if (grp)
+		(void)cellns_identity_group_count(m->store, grp, &n);
 	return n;
 }
 
-/* /placement/<server>/<app> data: {"expires", "identity", "identity_count"}. */
+/* The placement record of a change. */
 static char *placement_data(struct msched *m, const struct mchange *c)
 {
-	int cnt = c->identity >= 0 ? msched_identity_count(m, c->name) : -1;
-	json_t *j = json_pack("{s:o, s:o, s:o}", "expires", isnan(c->expiry) ? json_null() : json_real(c->expiry),
-			      "identity", c->identity >= 0 ? json_integer(c->identity) : json_null(), "identity_count",
-			      cnt >= 0 ? json_integer(cnt) : json_null());
-	char *d = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	struct cellns_placement p = { .expires = c->expiry, .identity = c->identity,
+				      .identity_count = c->identity >= 0 ? identity_count(m, c->name) : -1 };
 
-	json_decref(j);
-	return d;
+	return cellns_placement_format(&p);
 }
 
 static int write_placement(struct msched *m, const struct mchange *c)
 {
-	_cleanup_free_ char *path = strdup_printf("/placement/%s/%s", c->after, c->name);
+	_cleanup_free_ char *path = cellns_path2(CELLNS_PLACEMENT, c->after, c->name);
 	_cleanup_free_ char *d = placement_data(m, c);
 	int r;
 
@@ -464,7 +388,7 @@ static int batch_post(struct msched *m, struct batch *b, const char *inst, enum 
 
 	if (!name || trace_shard(inst, shard) < 0)
 		return -ENOMEM;
-	return batch_add(b, STORE_OP_CREATE, strdup_printf("/trace/%s/%s", shard, name), NULL, item);
+	return batch_add(b, STORE_OP_CREATE, cellns_path2(CELLNS_TRACE, shard, name), NULL, item);
 }
 
 bool msched_is_blackedout(struct msched *m, const char *server)
@@ -567,9 +491,7 @@ static int write_stats(struct msched *m)
 		return -ENOMEM;
 	if (m->last_stats && strcmp(m->last_stats, s) == 0)
 		return 0;
-	r = store_set(m->store, "/scheduled-stats", s, strlen(s), -1, NULL);
-	if (r == -ENOENT)
-		r = store_create(m->store, "/scheduled-stats", s, strlen(s), STORE_PERSISTENT, NULL);
+	r = cellns_scheduled_stats_put(m->store, s);
 	if (r >= 0) {
 		free(m->last_stats);
 		m->last_stats = TAKE_PTR(s);
@@ -682,7 +604,7 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 		struct mchange *c = &m->chg[i];
 
 		if (c->before && (!c->after || strcmp(c->before, c->after) != 0) &&
-		    batch_add(&b, STORE_OP_DELETE, strdup_printf("/placement/%s/%s", c->before, c->name), NULL, i) < 0)
+		    batch_add(&b, STORE_OP_DELETE, cellns_path2(CELLNS_PLACEMENT, c->before, c->name), NULL, i) < 0)
 			goto oom;
 	}
 	r = batch_run(m, &b, fallback_delete, NULL);
@@ -699,7 +621,7 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 			continue;
 		d = placement_data(m, c);
 		if (!d || batch_add(&b, c->before && !strcmp(c->before, c->after) ? STORE_OP_SET : STORE_OP_CREATE,
-				    strdup_printf("/placement/%s/%s", c->after, c->name), d, i) < 0)
+				    cellns_path2(CELLNS_PLACEMENT, c->after, c->name), d, i) < 0)
 			goto oom;
 	}
 	r = batch_run(m, &b, fallback_write, NULL);

@@ -8,6 +8,7 @@
 
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "sched-loader.h"
 
 #define UNLIMITED ((int64_t)1 << 50)
@@ -31,15 +32,6 @@ static json_t *parse_json(struct loader *l, const char *path, const char *data)
 	if (!j)
 		fprintf(l->warn, "%s: not JSON, ignored\n", path);
 	return j;
-}
-
-static json_t *get_json(struct loader *l, const char *path)
-{
-	_cleanup_free_ char *data = NULL;
-
-	if (store_get(l->s, path, &data, NULL, NULL, NULL, NULL) < 0)
-		return NULL;
-	return parse_json(l, path, data);
 }
 
 /* Read many nodes in batches (one round trip per batch on ZooKeeper):
@@ -73,21 +65,11 @@ static int get_batched(struct loader *l, const char *prefix, char *const *names,
 
 enum sched_mode sched_load_mode(struct store *s)
 {
-	_cleanup_free_ char *data = NULL;
-	enum sched_mode m = SCHED_MODE_IMPROVED;
-	json_t *j;
+	_cleanup_free_ char *v = NULL;
 
-	if (store_get(s, "/scheduler", &data, NULL, NULL, NULL, NULL) < 0 || !data)
-		return m;
-	j = json_loads(data, 0, NULL);
-	if (j && json_is_string(json_object_get(j, "mode"))) {
-		const char *v = json_string_value(json_object_get(j, "mode"));
-
-		if (!strcmp(v, "compatible") || !strcmp(v, "compat"))
-			m = SCHED_MODE_COMPAT;
-	}
-	json_decref(j);
-	return m;
+	if (cellns_scheduler_mode(s, &v) == 0 && v && (!strcmp(v, "compatible") || !strcmp(v, "compat")))
+		return SCHED_MODE_COMPAT;
+	return SCHED_MODE_IMPROVED;
 }
 
 /* Treadmill's traits.encode: add_new gives unknown names the next bit;
@@ -158,20 +140,9 @@ int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 	return 0;
 }
 
-/* The JSON of <dir>/<name> (NULL: absent or not JSON). */
-static json_t *get_json_at(struct loader *l, const char *dir, const char *name)
+static int add_bucket(struct loader *l, int parent, const char *name, const struct cellns_bucket *b)
 {
-	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
-
-	return p ? get_json(l, p) : NULL;
-}
-
-static int add_bucket(struct loader *l, int parent, const char *name, const json_t *j)
-{
-	const json_t *t = json_object_get(j, "traits");
-
-	return sched_bucket_add(l->c, parent, name, json_string_value(json_object_get(j, "level")),
-				json_is_integer(t) ? (uint64_t)json_integer_value(t) : 0);
+	return sched_bucket_add(l->c, parent, name, b->level, b->traits);
 }
 
 static int load_buckets(struct loader *l)
@@ -179,27 +150,26 @@ static int load_buckets(struct loader *l)
 	_cleanup_strv_free_ char **top = NULL, **all = NULL;
 	bool progress = true;
 
-	store_children(l->s, "/cell", &top, NULL, NULL);
-	store_children(l->s, "/buckets", &all, NULL, NULL);
+	cellns_list(l->s, CELLNS_CELL, &top, NULL, NULL);
+	cellns_list(l->s, CELLNS_BUCKETS, &all, NULL, NULL);
 	for (size_t i = 0; top && top[i]; i++) {
-		_cleanup_json_ json_t *j = get_json_at(l, "/buckets", top[i]);
+		_cleanup_(cellns_bucket_clear) struct cellns_bucket b;
 
-		if (add_bucket(l, SCHED_ROOT, top[i], j) < 0)
-			fprintf(l->warn, "/cell/%s: cannot add bucket\n", top[i]);
+		(void)cellns_bucket_get(l->s, top[i], &b); /* missing or not JSON: no level, no traits */
+		if (add_bucket(l, SCHED_ROOT, top[i], &b) < 0)
+			fprintf(l->warn, "%s/%s: cannot add bucket\n", cellns_dir(CELLNS_CELL), top[i]);
 	}
 	while (progress) {
 		progress = false;
 		for (size_t i = 0; all && all[i]; i++) {
-			_cleanup_json_ json_t *j = NULL;
-			const char *parent;
+			_cleanup_(cellns_bucket_clear) struct cellns_bucket b = { 0 };
 			int pid;
 
 			if (sched_node_find(l->c, all[i]) >= 0)
 				continue;
-			j = get_json_at(l, "/buckets", all[i]);
-			parent = json_string_value(json_object_get(j, "parent"));
-			pid = parent ? sched_node_find(l->c, parent) : -1;
-			if (pid >= 0 && !sched_node_is_server(l->c, pid) && add_bucket(l, pid, all[i], j) >= 0)
+			(void)cellns_bucket_get(l->s, all[i], &b);
+			pid = b.parent ? sched_node_find(l->c, b.parent) : -1;
+			if (pid >= 0 && !sched_node_is_server(l->c, pid) && add_bucket(l, pid, all[i], &b) >= 0)
 				progress = true;
 		}
 	}
@@ -210,41 +180,34 @@ static int load_servers(struct loader *l, double now)
 {
 	_cleanup_strv_free_ char **names = NULL, **present = NULL, **black = NULL;
 
-	store_children(l->s, "/servers", &names, NULL, NULL);
-	store_children(l->s, "/server.presence", &present, NULL, NULL);
-	store_children(l->s, "/blackedout.servers", &black, NULL, NULL);
+	cellns_list(l->s, CELLNS_SERVERS, &names, NULL, NULL);
+	cellns_list(l->s, CELLNS_SERVER_PRESENCE, &present, NULL, NULL);
+	cellns_list(l->s, CELLNS_BLACKEDOUT_SERVERS, &black, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_json_ json_t *j = get_json_at(l, "/servers", names[i]);
-		const char *parent = json_string_value(json_object_get(j, "parent"));
-		const char *part = json_string_value(json_object_get(j, "partition"));
-		json_t *up = json_object_get(j, "up_since");
+		_cleanup_(cellns_server_clear) struct cellns_server srv;
+		json_t *j = cellns_server_get(l->s, names[i], &srv) == 0 ? srv.json : NULL;
+		const char *parent = srv.parent, *part = srv.partition;
 		int64_t cap[3];
 		int pid = parent ? sched_node_find(l->c, parent) : -1;
 		int s;
 
 		if (sched_loader_resources(j, UNLIMITED, cap) < 0) {
-			fprintf(l->warn, "/servers/%s: bad capacity, server ignored\n", names[i]);
+			fprintf(l->warn, "%s/%s: bad capacity, server ignored\n", cellns_dir(CELLNS_SERVERS), names[i]);
 			continue;
 		}
 		if (pid < 0 || sched_node_is_server(l->c, pid))
 			pid = SCHED_ROOT;
 		s = sched_server_add(l->c, pid, names[i], cap,
 				     sched_loader_traits(&l->traits, json_object_get(j, "traits"), true, false), part,
-				     json_is_number(up) ? json_number_value(up) : now, 0);
+				     !isnan(srv.up_since) ? srv.up_since : now, 0);
 		if (s < 0)
-			fprintf(l->warn, "/servers/%s: cannot add server\n", names[i]);
+			fprintf(l->warn, "%s/%s: cannot add server\n", cellns_dir(CELLNS_SERVERS), names[i]);
 		else if (strv_contains(black, names[i])) {
 			/* blacked out: down whatever its presence says, as the master has it; the reason
 			 * (a JSON string) is for explanations */
-			_cleanup_free_ char *bp = strdup_printf("/blackedout.servers/%s", names[i]), *data = NULL;
-			_cleanup_free_ char *why = NULL;
-			_cleanup_json_ json_t *rj = NULL;
-			const char *rs = "";
+			_cleanup_free_ char *reason = NULL, *why = NULL;
+			const char *rs = cellns_blackout_server_reason(l->s, names[i], &reason) == 0 ? reason : "";
 
-			if (bp && store_get(l->s, bp, &data, NULL, NULL, NULL, NULL) == 0 && data) {
-				rj = json_loads(data, JSON_DECODE_ANY, NULL);
-				rs = json_is_string(rj) ? json_string_value(rj) : data;
-			}
 			why = strdup_printf("blacked out%s%s", *rs ? ": " : "", rs);
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
 			if (why)
@@ -257,48 +220,46 @@ static int load_servers(struct loader *l, double now)
 
 static int load_allocations(struct loader *l)
 {
-	_cleanup_json_ json_t *list = get_json(l, "/allocations");
+	struct cellns_allocation *v = NULL;
 	_cleanup_free_ int *ids = NULL;
-	json_t *o;
-	size_t i;
+	size_t n = 0;
 
-	if (!json_is_array(list))
+	if (cellns_allocations_get(l->s, &v, &n) < 0 || !n)
 		return 0;
-	ids = malloc(MAX(json_array_size(list), 1u) * sizeof(*ids));
-	if (!ids)
+	ids = malloc(n * sizeof(*ids));
+	if (!ids) {
+		cellns_allocations_free(v, n);
 		return -ENOMEM;
-	json_array_foreach(list, i, o) {
-		ids[i] = -1;
-		const char *name = json_string_value(json_object_get(o, "name"));
-		const char *part = json_string_value(json_object_get(o, "partition"));
-		json_t *rank = json_object_get(o, "rank"), *adj = json_object_get(o, "rank_adjustment");
-		json_t *mu = json_object_get(o, "max_utilization");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cellns_allocation *e = &v[i];
 		int64_t res[3];
 		double resd[3];
 		int p, alloc;
 
-		if (!name || sched_loader_resources(o, 0, res) < 0) {
-			fprintf(l->warn, "/allocations[%zu]: bad entry, ignored\n", i);
+		ids[i] = -1;
+		if (!e->name || sched_loader_resources(e->json, 0, res) < 0) {
+			fprintf(l->warn, "%s[%zu]: bad entry, ignored\n", cellns_dir(CELLNS_ALLOCATIONS), i);
 			continue;
 		}
-		p = sched_partition_get(l->c, part ? part : "_default");
-		alloc = p >= 0 ? sched_alloc_get_path(l->c, p, name) : -1;
+		p = sched_partition_get(l->c, e->partition ? e->partition : "_default");
+		alloc = p >= 0 ? sched_alloc_get_path(l->c, p, e->name) : -1;
 		if (alloc < 0) {
-			fprintf(l->warn, "/allocations[%zu]: cannot create %s\n", i, name);
+			fprintf(l->warn, "%s[%zu]: cannot create %s\n", cellns_dir(CELLNS_ALLOCATIONS), i, e->name);
 			continue;
 		}
 		for (int d = 0; d < 3; d++)
 			resd[d] = (double)res[d];
-		sched_alloc_update(l->c, alloc, resd, json_is_integer(rank) ? json_integer_value(rank) : -1,
-				   json_is_integer(adj) ? json_integer_value(adj) : 0,
-				   json_is_number(mu) ? json_number_value(mu) : 0);
-		sched_alloc_set_traits(l->c, alloc, sched_loader_traits(&l->traits, json_object_get(o, "traits"), false, false));
+		sched_alloc_update(l->c, alloc, resd, e->rank, e->rank_adjustment, e->max_utilization);
+		sched_alloc_set_traits(l->c, alloc,
+				       sched_loader_traits(&l->traits, json_object_get(e->json, "traits"), false, false));
 		ids[i] = alloc;
 	}
 	/* assignments of the entries taken, resolved to their allocation */
-	if (sched_assignments_parse(list, &l->asg, &l->nasg) == 0)
-		for (i = 0; i < l->nasg; i++)
+	if (sched_assignments_parse(v, n, &l->asg, &l->nasg) == 0)
+		for (size_t i = 0; i < l->nasg; i++)
 			l->asg[i].id = ids[l->asg[i].entry];
+	cellns_allocations_free(v, n);
 	return 0;
 }
 
@@ -306,15 +267,12 @@ static int load_identity_groups(struct loader *l)
 {
 	_cleanup_strv_free_ char **names = NULL;
 
-	store_children(l->s, "/identity-groups", &names, NULL, NULL);
+	cellns_list(l->s, CELLNS_IDENTITY_GROUPS, &names, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/identity-groups/%s", names[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		json_t *cnt = j ? json_object_get(j, "count") : NULL;
+		int count;
 
-		if (json_is_integer(cnt) && json_integer_value(cnt) >= 0)
-			sched_identity_group_set(l->c, names[i], (int)json_integer_value(cnt));
-		json_decref(j);
+		if (cellns_identity_group_count(l->s, names[i], &count) == 0 && count >= 0)
+			sched_identity_group_set(l->c, names[i], count);
 	}
 	return 0;
 }
@@ -344,8 +302,8 @@ static int load_apps(struct loader *l)
 {
 	_cleanup_strv_free_ char **names = NULL;
 
-	store_children(l->s, "/scheduled", &names, NULL, NULL);
-	return get_batched(l, "/scheduled", names, load_app, names);
+	cellns_list(l->s, CELLNS_SCHEDULED, &names, NULL, NULL);
+	return get_batched(l, cellns_dir(CELLNS_SCHEDULED), names, load_app, names);
 }
 
 struct restore_ctx {
@@ -356,30 +314,29 @@ struct restore_ctx {
 static void restore_one(struct loader *l, size_t k, const char *ap, const char *data, void *ud)
 {
 	struct restore_ctx *rc = ud;
-	json_t *j = data ? parse_json(l, ap, data) : NULL;
-	json_t *exp = j ? json_object_get(j, "expires") : NULL, *id = j ? json_object_get(j, "identity") : NULL;
+	struct cellns_placement p = CELLNS_PLACEMENT_INIT;
 	int a = sched_app_find(l->c, rc->apps[k]);
 
-	if (a >= 0 && data &&
-	    sched_app_restore(l->c, a, rc->server, json_is_number(exp) ? json_number_value(exp) : NAN,
-			      json_is_integer(id) ? (int)json_integer_value(id) : -1) < 0)
+	if (!data)
+		return;
+	(void)cellns_placement_parse(data, &p); /* not a record: restored without expiry and identity */
+	if (a >= 0 && sched_app_restore(l->c, a, rc->server, p.expires, p.identity) < 0)
 		fprintf(l->warn, "%s: cannot restore (no room or placed twice)\n", ap);
-	json_decref(j);
 }
 
 static int load_placements(struct loader *l)
 {
 	_cleanup_strv_free_ char **servers = NULL;
 
-	store_children(l->s, "/placement", &servers, NULL, NULL);
+	cellns_list(l->s, CELLNS_PLACEMENT, &servers, NULL, NULL);
 	for (size_t i = 0; servers && servers[i]; i++) {
-		_cleanup_free_ char *sp = strdup_printf("/placement/%s", servers[i]);
+		_cleanup_free_ char *sp = cellns_path(CELLNS_PLACEMENT, servers[i]);
 		_cleanup_strv_free_ char **apps = NULL;
 		int s = sched_node_find(l->c, servers[i]);
 
 		if (!sp || s < 0 || !sched_node_is_server(l->c, s))
 			continue;
-		store_children(l->s, sp, &apps, NULL, NULL);
+		cellns_placement_list(l->s, servers[i], &apps, NULL, NULL);
 		{
 			struct restore_ctx rc = { apps, s };
 
@@ -396,7 +353,6 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 	_cleanup_strv_free_ char **parts = NULL;
 	char *wbuf = NULL;
 	size_t wlen = 0;
-	json_t *traits;
 	size_t i;
 	int r = 0;
 
@@ -409,17 +365,9 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
 	}
 	l.c = c;
-	traits = get_json(&l, "/traits");
-	if (json_is_array(traits)) {
-		json_t *v;
-
-		json_array_foreach(traits, i, v)
-			if (json_is_string(v))
-				strv_extend(&l.traits, json_string_value(v));
-	}
-	json_decref(traits);
+	(void)cellns_traits_get(s, &l.traits);
 	sched_partition_get(c, "_default");
-	store_children(s, "/partitions", &parts, NULL, NULL);
+	cellns_list(s, CELLNS_PARTITIONS, &parts, NULL, NULL);
 	for (i = 0; parts && parts[i]; i++)
 		sched_partition_get(c, parts[i]);
 	load_buckets(&l);
@@ -439,36 +387,31 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 	return r;
 }
 
-int sched_assignments_parse(const json_t *allocations, struct sched_assignment **ret, size_t *ret_n)
+int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_allocs, struct sched_assignment **ret,
+			    size_t *ret_n)
 {
 	struct sched_assignment *v = NULL;
-	size_t n = 0, i, k;
-	json_t *o, *a;
+	size_t n = 0;
 
-	json_array_foreach(allocations, i, o) {
-		const char *name = json_string_value(json_object_get(o, "name"));
-		const char *part = json_string_value(json_object_get(o, "partition"));
+	for (size_t i = 0; i < n_allocs; i++) {
+		const struct cellns_allocation *e = &allocs[i];
 
-		if (!name)
+		if (!e->name)
 			continue;
-		json_array_foreach(json_object_get(o, "assignments"), k, a) {
-			const char *pat = json_string_value(json_object_get(a, "pattern"));
-			json_t *prio = json_object_get(a, "priority");
-			struct sched_assignment *g;
+		for (size_t k = 0; k < e->n_assignments; k++) {
+			struct sched_assignment *g = realloc(v, (n + 1) * sizeof(*v));
 
-			if (!pat)
-				continue;
-			g = realloc(v, (n + 1) * sizeof(*v));
 			if (!g)
 				goto oom;
 			v = g;
 			g = &v[n++];
 			*g = (struct sched_assignment){
-				.pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat),
-				.partition = strdup(part ? part : "_default"),
-				.alloc = strdup(name),
+				.pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]",
+							 e->assignments[k].pattern),
+				.partition = strdup(e->partition ? e->partition : "_default"),
+				.alloc = strdup(e->name),
 				.entry = i,
-				.priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1,
+				.priority = e->assignments[k].priority,
 				.id = SCHED_ASG_BY_NAME,
 			};
 			if (!g->pattern || !g->partition || !g->alloc)

@@ -15,6 +15,8 @@
 #include "../store/store.h"
 #include "sched.h"
 
+struct cellns_allocation;
+
 /* The cell's scheduler mode from /scheduler {"mode": "compatible"|"improved"}
  * (absent: improved, the default for new cells). */
 enum sched_mode sched_load_mode(struct store *s);
@@ -49,9 +51,10 @@ struct sched_assignment {
 };
 #define SCHED_ASG_BY_NAME (-2)
 
-/* The one parser of /allocations' assignments: every named entry's, in order
- * (id = SCHED_ASG_BY_NAME).  -ENOMEM. */
-int sched_assignments_parse(const json_t *allocations, struct sched_assignment **ret, size_t *ret_n);
+/* The assignments of the /allocations entries (cellns_allocations_get):
+ * every named entry's, in order (id = SCHED_ASG_BY_NAME).  -ENOMEM. */
+int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_allocs, struct sched_assignment **ret,
+			    size_t *ret_n);
 void sched_assignments_free(struct sched_assignment *a, size_t n);
 /* The allocation (created if need be) and priority of instance `name`: the
  * first matching assignment, else _default/<proid> with priority 1; a

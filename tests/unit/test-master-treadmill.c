@@ -17,6 +17,7 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/json.h"
 #include "../../src/basic/util.h"
+#include "../../src/cellns/cellns.h"
 #include "../../src/master/master-internal.h"
 #include "../../src/master/master.h"
 #include "../../src/master/msched.h"
@@ -57,7 +58,8 @@ static int setup(void **state)
 	T->dir = strdup(tmpl);
 	if (store_open(T->dir, NULL, &T->s, &err) < 0)
 		fail_msg("store_open: %s", err.msg);
-	assert_int_equal(master_create_rootns(T->s, &err), 0);
+	assert_int_equal(cellns_create_top(T->s, &err), 0);
+	assert_int_equal(cellns_create_shards(T->s, &(unsigned){ 0 }, CELLNS_SHARDS, &err), 0);
 	*state = T;
 	return 0;
 }
