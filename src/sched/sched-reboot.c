@@ -100,17 +100,6 @@ static double next_date(struct sched_reboot *r)
 	return NAN;
 }
 
-int sched_reboot_dates(const char *schedule, int year, int month, int day, double *ret, size_t n)
-{
-	struct sched_reboot r = { .y = year, .m = month, .d = day };
-
-	if (parse_schedule(schedule, r.hms) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		ret[i] = next_date(&r);
-	return 0;
-}
-
 double sched_reboot_cost(double ts, size_t nservers, double up_since)
 {
 	if (ts > up_since + SCHED_SERVER_UPTIME)

@@ -73,8 +73,6 @@ bool sched_node_is_server(const struct sched_cell *c, int node);
 /* Same state again keeps the old `since` (Treadmill's set_state). */
 int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st, double since);
 int sched_server_get_state(const struct sched_cell *c, int server, enum sched_state *ret_state, double *ret_since);
-/* Placement strategy of `bucket` for one affinity (default spread). */
-int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affinity, enum sched_strategy s);
 
 /* ---- partitions and allocations ----------------------------------------- */
 
@@ -106,8 +104,6 @@ int sched_partition_tick(struct sched_cell *c, int partition, double now);
 /* Partition.add: put a server in a reboot bucket (the one at `timestamp` if it
  * exists and timestamp > 0) and set its valid_until; returns 0. */
 int sched_partition_add_server(struct sched_cell *c, int partition, int server, double timestamp);
-/* reboot_dates: the first n reboot times from local date y-m-d on. */
-int sched_reboot_dates(const char *schedule, int year, int month, int day, double *ret, size_t n);
 /* RebootBucket.cost */
 double sched_reboot_cost(double bucket_timestamp, size_t nservers, double up_since);
 

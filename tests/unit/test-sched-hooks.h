@@ -61,3 +61,31 @@ static inline const char *sched_app_shape(const struct sched_cell *c, int app)
 {
 	return c->shapes[c->apps[app].shape];
 }
+
+/* Treadmill's set_affinity_strategy (the master keeps the default spread). */
+static inline int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affinity, enum sched_strategy s)
+{
+	struct nodeaff *e;
+	int aff;
+
+	if (!valid_node(c, bucket) || c->nodes[bucket].server || !affinity)
+		return -EINVAL;
+	aff = sched_intern(&c->affs, &c->naffs, &c->caffs, &c->aff_by_name, affinity);
+	if (aff < 0)
+		return aff;
+	if (sched_ensure_aff_arrays(c) < 0)
+		return -ENOMEM;
+	e = sched_aff_get(c, aff, (uint32_t)bucket);
+	if (!e)
+		return -ENOMEM;
+	e->cursor = 0; /* set_affinity_strategy creates a fresh strategy */
+	for (size_t i = 0; i < c->npacks; i++)
+		if (c->packs[i] == aff_key(bucket, aff))
+			c->packs[i--] = c->packs[--c->npacks];
+	if (s == SCHED_PACK) {
+		if (GROW(c->packs, c->cpacks, c->npacks + 1) < 0)
+			return -ENOMEM;
+		c->packs[c->npacks++] = aff_key(bucket, aff);
+	}
+	return 0;
+}

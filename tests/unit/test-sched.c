@@ -1564,15 +1564,21 @@ static void test_reboots(void **state)
 /* 45 test_reboot_dates */
 static void test_reboot_dates(void **state)
 {
-	double d[2];
+	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("top", 3, SCHED_MODE_COMPAT);
+	int p = sched_partition_get(c, NULL);
+	const struct sched_reboot *r;
 
-	assert_int_equal(sched_reboot_dates("sat,sun", 2018, 1, 1, d, 2), 0);
-	assert_true(d[0] == lt(2018, 1, 6, 23, 59, 59));
-	assert_true(d[1] == lt(2018, 1, 7, 23, 59, 59));
-	assert_int_equal(sched_reboot_dates("sat,sun/10:30:00", 2018, 1, 1, d, 2), 0);
-	assert_true(d[0] == lt(2018, 1, 6, 23, 59, 59));
-	assert_true(d[1] == lt(2018, 1, 7, 10, 30, 0));
-	assert_int_equal(sched_reboot_dates("someday", 2018, 1, 1, d, 2), -EINVAL);
+	/* the reboot buckets a schedule set on Monday 2018-01-01 gives */
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "sat,sun", lt(2018, 1, 1, 0, 0, 0)), 0);
+	r = c->parts[p].reboot;
+	assert_true(r->n >= 2);
+	assert_true(r->b[0].ts == lt(2018, 1, 6, 23, 59, 59));
+	assert_true(r->b[1].ts == lt(2018, 1, 7, 23, 59, 59));
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "sat,sun/10:30:00", lt(2018, 1, 1, 0, 0, 0)), 0);
+	r = c->parts[p].reboot;
+	assert_true(r->b[0].ts == lt(2018, 1, 6, 23, 59, 59));
+	assert_true(r->b[1].ts == lt(2018, 1, 7, 10, 30, 0));
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "someday", lt(2018, 1, 1, 0, 0, 0)), -EINVAL);
 }
 
 /* ---- ShapeTest ------------------------------------------------------------------------- */
