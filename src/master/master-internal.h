@@ -62,7 +62,6 @@ struct msched {
 /* msched.c */
 int msched_list_watched(struct msched *m, int which, char ***ret);
 bool msched_sorted_contains(char *const *l, size_t n, const char *s);
-json_t *msched_get_json(struct msched *m, const char *path, struct store_stat *st);
 void msched_warn(const char *fmt, ...) _printf_(1, 2);
 struct trace_event msched_master_event(struct msched *m, const char *inst, enum trace_type type, const char *data);
 void msched_post(struct msched *m, const char *inst, enum trace_type type, const char *data);

@@ -69,13 +69,6 @@ bool msched_sorted_contains(char *const *l, size_t n, const char *s)
 	return false;
 }
 
-json_t *msched_get_json(struct msched *m, const char *path, struct store_stat *st)
-{
-	json_t *j = NULL;
-
-	return cellns_get_json(m->store, path, &j, st) < 0 ? NULL : j;
-}
-
 void msched_warn(const char *fmt, ...)
 {
 	va_list ap;

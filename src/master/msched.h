@@ -41,7 +41,6 @@ struct msched;
 
 int msched_new(struct store *s, const struct msched_options *o, struct msched **ret);
 void msched_free(struct msched *m);
-static inline void msched_freep(struct msched **m) { msched_free(*m); }
 
 /* One pass at realtime `now`: process what changed (first call: load and
  * restore), schedule, write.  Level-triggered on what the watches flagged. */
