@@ -459,7 +459,7 @@ static void changes_clear(struct msched *m)
 
 static int write_stats(struct msched *m)
 {
-	json_t *j = json_object();
+	_cleanup_json_ json_t *j = json_object();
 	_cleanup_free_ char *s = NULL;
 	int r;
 
@@ -479,7 +479,6 @@ static int write_stats(struct msched *m)
 			json_object_set_new(j, proid, json_integer(1));
 	}
 	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-	json_decref(j);
 	if (!s)
 		return -ENOMEM;
 	if (m->last_stats && strcmp(m->last_stats, s) == 0)
