@@ -186,6 +186,17 @@ static char *where(const char *inst)
 	return found;
 }
 
+/* test1 and test2 (10G, 1000%, 10G), foo.app1#0000000001 placed at `now`:
+ * where (owned). */
+static char *one_app_two_servers(double now)
+{
+	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
+	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
+	app("foo.app1#0000000001", "{}");
+	pass(now);
+	return where("foo.app1#0000000001");
+}
+
 static void assert_where(const char *inst, const char *server)
 {
 	_cleanup_free_ char *w = where(inst);
@@ -837,11 +848,7 @@ static void test_check_reboot(void **state)
 	_cleanup_free_ char *w = NULL, *other = NULL, *p = NULL, *po = NULL;
 
 	put("/partitions/_default", "{\"reboot-schedule\":{\"5\":[23,59,59]}}");
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(1000000);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(1000000);
 	other = strdup(strcmp(w, "test1.xx.com") == 0 ? "test2.xx.com" : "test1.xx.com");
 	assert_int_equal(sched_node_info(T->m->cell, sched_node_find(T->m->cell, other), &ni), 0);
 	assert_true(ni.valid_until > 1000000 && ni.valid_until < 1000000 + 22 * 86400);
@@ -941,11 +948,7 @@ static void test_check_pending_start(void **state)
 	double since;
 	_cleanup_free_ char *w = NULL, *other = NULL, *why = NULL, *rp = NULL;
 
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(100);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(100);
 	other = strdup(strcmp(w, "test1.xx.com") == 0 ? "test2.xx.com" : "test1.xx.com");
 	T->m->need_check = true;
 	pass(150); /* recorded: not running since 150 */
@@ -1005,11 +1008,7 @@ static void test_blacklisted_servers(void **state)
 {
 	_cleanup_free_ char *w = NULL, *p = NULL, *why = NULL, *w2 = NULL;
 
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(100);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(100);
 	p = strdup_printf("/blackedout.servers/%s", w);
 	put(p, "\"watchdog\"");
 	pass(110);
