@@ -325,15 +325,16 @@ static void c_restart(struct vctx *v, const char *path, json_t *x)
 	check_object(v, path, x, restart_fields, ELEMENTSOF(restart_fields));
 }
 
-static void c_env_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ENV_NAME); }
-static const struct field environ_fields[] = {
-	{ "name", c_env_name, true, 0 },
-	{ "value", c_string, true, 0 },
-};
-static void c_environ(struct vctx *v, const char *path, json_t *x)
+/* Called for each object of a list after its fields are checked. */
+typedef void (*item_fn)(struct vctx *v, const char *path, json_t *item);
+
+/* A list of objects of `fields`; item (may be NULL) checks each object more;
+ * with unique (a what, e.g. "service"), their "name"s must differ. */
+static void check_object_list(struct vctx *v, const char *path, json_t *x, const struct field *fields, size_t n,
+			      item_fn item, const char *unique)
 {
-	size_t i;
-	json_t *e;
+	size_t i, j;
+	json_t *e, *f;
 
 	if (!json_is_array(x)) {
 		problem(v, path, "must be a list");
@@ -341,8 +342,38 @@ static void c_environ(struct vctx *v, const char *path, json_t *x)
 	}
 	json_array_foreach(x, i, e) {
 		_cleanup_free_ char *p = path_index(path, i);
-		check_object(v, p ? p : path, e, environ_fields, ELEMENTSOF(environ_fields));
+		const char *pp = p ? p : path, *name;
+
+		check_object(v, pp, e, fields, n);
+		if (!json_is_object(e))
+			continue;
+		if (item)
+			item(v, pp, e);
+		name = json_string_value(json_object_get(e, "name"));
+		if (!unique || !name)
+			continue;
+		json_array_foreach(x, j, f) {
+			const char *n2 = json_string_value(json_object_get(f, "name"));
+
+			if (j >= i)
+				break;
+			if (n2 && strcmp(name, n2) == 0) {
+				_cleanup_free_ char *q = path_key(pp, "name");
+				problem(v, q ? q : pp, "duplicate %s name '%s'", unique, name);
+				break;
+			}
+		}
 	}
+}
+
+static void c_env_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ENV_NAME); }
+static const struct field environ_fields[] = {
+	{ "name", c_env_name, true, 0 },
+	{ "value", c_string, true, 0 },
+};
+static void c_environ(struct vctx *v, const char *path, json_t *x)
+{
+	check_object_list(v, path, x, environ_fields, ELEMENTSOF(environ_fields), NULL, NULL);
 }
 
 static const struct field service_fields[] = {
@@ -356,38 +387,14 @@ static const struct field service_fields[] = {
 	{ "downed", c_bool, false, 0 },
 	{ "logger", c_string, false, 0 },
 };
+static void service_item(struct vctx *v, const char *path, json_t *e)
+{
+	if (!json_object_get(e, "command") && !json_object_get(e, "image"))
+		problem(v, path, "needs a command or an image");
+}
 static void c_services(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i, j;
-	json_t *e, *f;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		const char *pp = p ? p : path;
-
-		check_object(v, pp, e, service_fields, ELEMENTSOF(service_fields));
-		if (!json_is_object(e))
-			continue;
-		if (!json_object_get(e, "command") && !json_object_get(e, "image"))
-			problem(v, pp, "needs a command or an image");
-		const char *n = json_string_value(json_object_get(e, "name"));
-		if (!n)
-			continue;
-		json_array_foreach(x, j, f) {
-			if (j >= i)
-				break;
-			const char *n2 = json_string_value(json_object_get(f, "name"));
-			if (n2 && strcmp(n, n2) == 0) {
-				_cleanup_free_ char *q = path_key(pp, "name");
-				problem(v, q ? q : pp, "duplicate service name '%s'", n);
-				break;
-			}
-		}
-	}
+	check_object_list(v, path, x, service_fields, ELEMENTSOF(service_fields), service_item, "service");
 }
 
 static const struct field endpoint_fields[] = {
@@ -398,32 +405,7 @@ static const struct field endpoint_fields[] = {
 };
 static void c_endpoints(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i, j;
-	json_t *e, *f;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		const char *pp = p ? p : path;
-
-		check_object(v, pp, e, endpoint_fields, ELEMENTSOF(endpoint_fields));
-		const char *n = json_string_value(json_object_get(e, "name"));
-		if (!n)
-			continue;
-		json_array_foreach(x, j, f) {
-			if (j >= i)
-				break;
-			const char *n2 = json_string_value(json_object_get(f, "name"));
-			if (n2 && strcmp(n, n2) == 0) {
-				_cleanup_free_ char *q = path_key(pp, "name");
-				problem(v, q ? q : pp, "duplicate endpoint name '%s'", n);
-				break;
-			}
-		}
-	}
+	check_object_list(v, path, x, endpoint_fields, ELEMENTSOF(endpoint_fields), NULL, "endpoint");
 }
 
 static const struct field ephemeral_fields[] = {
@@ -459,17 +441,7 @@ static const struct field vring_rule_fields[] = {
 };
 static void c_vring_rules(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i;
-	json_t *e;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		check_object(v, p ? p : path, e, vring_rule_fields, ELEMENTSOF(vring_rule_fields));
-	}
+	check_object_list(v, path, x, vring_rule_fields, ELEMENTSOF(vring_rule_fields), NULL, NULL);
 }
 static const struct field vring_fields[] = {
 	{ "cells", c_cells, false, 0 },
