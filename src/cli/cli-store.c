@@ -17,20 +17,8 @@ char *cli_store_url(const char *opt_root, const char *opt_store)
 	return strdup_printf("file://%s/store", cli_root(opt_root));
 }
 
-int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
-{
-	return cli_store_open_opts(opt_root, opt_store, NULL, ret, err);
-}
-
-int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
-{
-	struct store_options so = { .read_only = true };
-
-	return cli_store_open_opts(opt_root, opt_store, &so, ret, err);
-}
-
-int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
-			struct store **ret, struct error *err)
+static int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
+			       struct store **ret, struct error *err)
 {
 	_cleanup_free_ char *url = cli_store_url(opt_root, opt_store);
 	const char *e = getenv("TREADLE_STORE");
@@ -43,3 +31,16 @@ int cli_store_open_opts(const char *opt_root, const char *opt_store, const struc
 				 cli_root(opt_root), cli_root(opt_root));
 	return store_open(url, opts, ret, err);
 }
+
+int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
+{
+	return cli_store_open_opts(opt_root, opt_store, NULL, ret, err);
+}
+
+int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err)
+{
+	struct store_options so = { .read_only = true };
+
+	return cli_store_open_opts(opt_root, opt_store, &so, ret, err);
+}
+

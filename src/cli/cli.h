@@ -79,8 +79,6 @@ char *cli_store_url(const char *opt_root, const char *opt_store);
 int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
 /* The same for commands that only read: no session, nothing written (works on a full disk). */
 int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
-int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
-			struct store **ret, struct error *err);
 
 /* Long options shared by the store-using commands. */
 #define CLI_OPT_ROOT 0x100

@@ -635,15 +635,6 @@ int manifest_read_file(const char *path, const char *source, char **ret_text, si
 	return 0;
 }
 
-int manifest_load_file(const char *path, json_t **ret, struct error *err)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	int r = manifest_read_file(path, path, &text, &len, err);
-
-	return r < 0 ? r : manifest_load(text, len, MANIFEST_AUTO, path, ret, err);
-}
-
 int manifest_check_file(const char *file, bool convert, const char *appname, const char *environment,
 			bool check_user, json_t **ret, struct error *err)
 {

@@ -624,38 +624,3 @@ int trace_compact(struct store *s, double now, double expire_s, struct error *er
 		return r;
 	return cap_history(s, CELLNS_FINISHED_HISTORY, err);
 }
-
-/* ------------------------------------------------------ finished history */
-
-int trace_finished_history(struct store *s, const char *instanceid, char **ret_json)
-{
-	_cleanup_strv_free_ char **snaps = NULL;
-	_cleanup_free_ char *found = NULL;
-	int r;
-
-	if (!s || !instanceid || !ret_json)
-		return -EINVAL;
-	r = cellns_list(s, CELLNS_FINISHED_HISTORY, &snaps, NULL, NULL);
-	/* newest snapshot first: the latest record wins */
-	for (size_t i = strv_length(snaps); r >= 0 && i > 0 && !found; i--) {
-		sqlite3 *db = NULL;
-		sqlite3_stmt *st = NULL;
-
-		r = snapshot_query(s, CELLNS_FINISHED_HISTORY, snaps[i - 1],
-				   "SELECT data FROM finished WHERE name = ? ORDER BY timestamp DESC LIMIT 1", instanceid,
-				   &db, &st);
-		if (r > 0 && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-			found = strdup((const char *)sqlite3_column_text(st, 0));
-			if (!found)
-				r = -ENOMEM;
-		}
-		sqlite3_finalize(st);
-		sqlite3_close(db);
-	}
-	if (r < 0)
-		return r;
-	if (!found)
-		return -ENOENT;
-	*ret_json = TAKE_PTR(found);
-	return 0;
-}
