@@ -176,13 +176,9 @@ static int change_add(struct change *c, enum store_op_type type, const char *pat
 
 	if (c->n >= ELEMENTSOF(c->ops))
 		return -E2BIG;
-	if (json_is_string(data)) {
-		/* plain strings (blackout reasons) are stored raw, as Treadmill does */
-		buf = strdup(json_string_value(data));
-		if (!buf)
-			return -ENOMEM;
-	} else if (data) {
-		buf = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (data) {
+		/* cellns's bytes: plain strings (blackout reasons) raw, as Treadmill does */
+		buf = cellns_dumps(data);
 		if (!buf)
 			return -ENOMEM;
 	}
