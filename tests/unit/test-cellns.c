@@ -284,6 +284,49 @@ static void test_unschedule_if_placed(void **state)
 	assert_int_equal(cellns_unschedule_if_placed(st, "h1", inst), 0);
 }
 
+static void test_instances(void **state)
+{
+	struct cellns_placement p = CELLNS_PLACEMENT_INIT;
+	struct cellns_instance *v = NULL;
+	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+	size_t n = 0;
+
+	assert_int_equal(cellns_instances(st, true, true, &v, &n), 0); /* an empty store */
+	assert_int_equal(n, 0);
+	cellns_instances_free(v, n);
+	assert_int_equal(cellns_scheduled_create(st, "p.a", "{}", &a), 0);
+	assert_int_equal(cellns_scheduled_create(st, "p.a", "{}", &b), 0);
+	assert_int_equal(cellns_scheduled_create(st, "p.a", "{}", &c), 0);
+	put("/placement/h1", "");
+	assert_int_equal(cellns_placement_put(st, "h1", b, &p), 0);
+	assert_int_equal(cellns_placement_put(st, "h1", c, &p), 0);
+	assert_int_equal(cellns_running_publish(st, c, "h1"), 0);
+	assert_int_equal(cellns_finished_publish(st, "p.z#0000000009", "finished", 3, "h2", "0.0"), 0);
+	assert_int_equal(cellns_finished_publish(st, c, "finished", 4, "h1", "0.0"), 0); /* still scheduled: live */
+	put("/finished/p.y#0000000008", "not json");
+
+	assert_int_equal(cellns_instances(st, true, true, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].name, a);
+	assert_int_equal(v[0].state, CELLNS_INSTANCE_PENDING);
+	assert_null(v[0].host);
+	assert_int_equal(v[1].state, CELLNS_INSTANCE_SCHEDULED);
+	assert_string_equal(v[1].host, "h1");
+	assert_int_equal(v[2].state, CELLNS_INSTANCE_RUNNING);
+	assert_string_equal(v[3].name, "p.z#0000000009");
+	assert_int_equal(v[3].state, CELLNS_INSTANCE_FINISHED);
+	assert_string_equal(v[3].finished.host, "h2");
+	assert_true(v[3].finished.when == 3);
+	cellns_instances_free(v, n);
+
+	assert_int_equal(cellns_instances(st, false, true, &v, &n), 0);
+	assert_int_equal(n, 1);
+	cellns_instances_free(v, n);
+	assert_int_equal(cellns_instances(st, true, false, &v, &n), 0);
+	assert_int_equal(n, 3);
+	cellns_instances_free(v, n);
+}
+
 static void test_trace(void **state)
 {
 	_cleanup_strv_free_ char **kids = NULL;
@@ -507,6 +550,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_running_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unschedule_if_placed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_servers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_model_records, setup, teardown),

@@ -614,9 +614,39 @@ static void test_prune(void **state)
 	assert_int_equal(trace_prune(f->s, 10, 10, &err), 0);
 }
 
+static void test_data_parsers(void **state)
+{
+	_cleanup_free_ char *u = NULL, *svc = NULL;
+	int64_t rc, sig;
+
+	trace_data_exit("256.9", &rc, &sig);
+	assert_int_equal(rc, 256);
+	assert_int_equal(sig, 9);
+	trace_data_exit("3", &rc, &sig);
+	assert_int_equal(rc, 3);
+	assert_int_equal(sig, -1);
+	trace_data_exit("x.y", &rc, &sig);
+	assert_int_equal(rc, -1);
+	assert_int_equal(sig, -1);
+	trace_data_exit(NULL, &rc, &sig);
+	assert_int_equal(rc, -1);
+
+	assert_int_equal(trace_data_service("abc.web.srv.1.0", true, &u, &svc, &rc, &sig), 0);
+	assert_string_equal(u, "abc");
+	assert_string_equal(svc, "web.srv"); /* a service name may hold dots */
+	assert_int_equal(rc, 1);
+	assert_int_equal(sig, 0);
+	free(TAKE_PTR(u));
+	free(TAKE_PTR(svc));
+	assert_int_equal(trace_data_service("abc.web.srv", false, &u, &svc, &rc, &sig), 0);
+	assert_string_equal(svc, "web.srv");
+	assert_int_equal(rc, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data_parsers),
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_shard),
 		cmocka_unit_test(test_node_name_roundtrip),
