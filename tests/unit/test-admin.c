@@ -202,6 +202,31 @@ static void test_identity_and_blackout(void **state)
 	expect_perm(admin_list(tmp_store, "bogus", &j, &err), &err, "bogus");
 }
 
+static void test_schedule(void **state)
+{
+	struct error err = ERROR_INIT;
+	_cleanup_free_ char *inst = NULL;
+	_cleanup_strv_free_ char **ev = NULL;
+	bool posted = false;
+	char *data = NULL;
+
+	assert_int_equal(admin_schedule(tmp_store, "proid.app", "{\"memory\":\"1G\"}", "h1", &inst, &posted, &err), 0);
+	assert_string_equal(inst, "proid.app#0000000000");
+	assert_true(posted);
+	assert_int_equal(store_get(tmp_store, "/scheduled/proid.app#0000000000", &data, NULL, NULL, NULL, NULL), 0);
+	assert_string_equal(data, "{\"memory\":\"1G\"}");
+	free(data);
+	assert_int_equal(store_children(tmp_store, "/trace/0000", &ev, NULL, NULL), 0);
+	assert_int_equal(strv_length(ev), 1);
+	assert_non_null(strstr(ev[0], ",h1,pending,created"));
+
+	assert_int_equal(admin_unschedule(tmp_store, inst, "h1", &posted, &err), 0);
+	assert_true(posted);
+	assert_int_equal(store_exists(tmp_store, "/scheduled/proid.app#0000000000", NULL, NULL, NULL), -ENOENT);
+	expect_perm(admin_unschedule(tmp_store, inst, "h1", &posted, &err), &err, "no such instance");
+	expect_perm(admin_unschedule(tmp_store, "proid.app", "h1", &posted, &err), &err, "not an instance id");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +234,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server, tmp_store_setup, tmp_store_teardown),
 		cmocka_unit_test_setup_teardown(test_alloc, tmp_store_setup, tmp_store_teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_blackout, tmp_store_setup, tmp_store_teardown),
+		cmocka_unit_test_setup_teardown(test_schedule, tmp_store_setup, tmp_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
