@@ -29,15 +29,3 @@ int trace_snapshot_build(const char *table, const struct trace_row *rows, size_t
 			 size_t *ret_len);
 /* Decompress a snapshot into an in-memory SQLite DB (close with sqlite3_close). */
 int trace_snapshot_open(const void *data, size_t len, sqlite3 **ret);
-
-int trace_type_from_name(const char *s); /* -EINVAL if unknown */
-
-/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
- * instance, once max_evictions eviction events (pending "evicted",
- * scheduled "<host>:evicted") are counted newest first, delete every older
- * event except pending "...created"; keep only the newest
- * max_service_events service_running and service_exited events each per
- * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
- * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
-#define TRACE_PRUNE_MAX 10
-int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err);

@@ -580,7 +580,15 @@ static int prune_shard(struct store *s, const char *dir, size_t max_evictions, s
 	return r;
 }
 
-int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
+/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
+ * instance, once max_evictions eviction events (pending "evicted",
+ * scheduled "<host>:evicted") are counted newest first, delete every older
+ * event except pending "...created"; keep only the newest
+ * max_service_events service_running and service_exited events each per
+ * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
+ * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
+#define TRACE_PRUNE_MAX 10
+static int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
 {
 	_cleanup_strv_free_ char **shards = NULL;
 	size_t deleted = 0;

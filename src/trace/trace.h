@@ -82,7 +82,7 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 /* All events of one instance, live and from history snapshots, sorted by time. */
 int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n);
 
-/* Prune (trace_prune with TRACE_PRUNE_MAX, trace-internal.h), then compact
+/* Prune as Treadmill does (10 evictions, 10 service events each), then compact
  * events of instances no longer scheduled and older than expire_s into SQLite
  * snapshots under /trace.history (and /finished into /finished.history). */
 int trace_compact(struct store *s, double now, double expire_s, struct error *err);
