@@ -6,6 +6,16 @@
 #include "../store/store.h"
 #include "cli.h"
 
+const char *cli_root(const char *opt_root)
+{
+	const char *e;
+
+	if (opt_root && *opt_root)
+		return opt_root;
+	e = getenv("TREADLE_ROOT");
+	return e && *e ? e : "/var/lib/treadle";
+}
+
 char *cli_store_url(const char *opt_root, const char *opt_store)
 {
 	const char *e = getenv("TREADLE_STORE");

@@ -62,14 +62,13 @@ int cli_cell_select(const char *name, struct error *err);
 #define EXIT_PERM 100
 #define EXIT_TEMP 111
 
-/* Print "treadle: <msg>" for a usage problem and return EXIT_USAGE. */
+/* Print "treadle: <msg>" for a usage problem and return EXIT_USAGE.  cli-options.c */
 int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
 
-/* Cell root: --root value if given, else $TREADLE_ROOT, else /var/lib/treadle. */
+/* Cell root: --root value if given, else $TREADLE_ROOT, else /var/lib/treadle.  cli-store.c */
 const char *cli_root(const char *opt_root);
 
 /* One entry per subcommand, defined in their cmd-*.c files. */
-int cmd_version(int argc, char **argv);
 
 /* Store of the cell: --store URL, else $TREADLE_STORE, else file://<root>/store
  * (root from cli_root(opt_root)); a derived local store must exist.  cli-store.c */
