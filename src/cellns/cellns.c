@@ -127,6 +127,18 @@ int cellns_list(struct store *s, enum cellns_dir d, char ***ret, store_watch_fn 
 	return store_children(s, dir, ret, watch, userdata);
 }
 
+/* The children of d; a missing d is empty: 0 with *ret NULL. */
+static int list_or_empty(struct store *s, enum cellns_dir d, char ***ret)
+{
+	int r = cellns_list(s, d, ret, NULL, NULL);
+
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	return r;
+}
+
 int cellns_list_ensure(struct store *s, enum cellns_dir d, char ***ret, store_watch_fn watch, void *userdata)
 {
 	int r = cellns_list(s, d, ret, watch, userdata);
@@ -225,6 +237,55 @@ static char *dup_string(const json_t *v)
 	return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
+/* d/name for a name that is one path component: -EINVAL, -ENOMEM or 0. */
+static int named_path(enum cellns_dir d, const char *name, char **ret)
+{
+	if (!name_ok(name))
+		return -EINVAL;
+	*ret = cellns_path(d, name);
+	return *ret ? 0 : -ENOMEM;
+}
+
+/* The record d/name as JSON (cellns_get_json). */
+static int get_named(struct store *s, enum cellns_dir d, const char *name, json_t **ret, struct store_stat *ret_stat)
+{
+	_cleanup_free_ char *p = NULL;
+	int r;
+
+	*ret = NULL;
+	r = named_path(d, name, &p);
+	return r < 0 ? r : cellns_get_json(s, p, ret, ret_stat);
+}
+
+/* The raw data of d/name. */
+static int get_named_data(struct store *s, enum cellns_dir d, const char *name, char **ret, struct store_stat *ret_stat)
+{
+	_cleanup_free_ char *p = NULL;
+	int r;
+
+	*ret = NULL;
+	r = named_path(d, name, &p);
+	return r < 0 ? r : store_get(s, p, ret, NULL, ret_stat, NULL, NULL);
+}
+
+static int exists_named(struct store *s, enum cellns_dir d, const char *name, struct store_stat *ret_stat,
+			store_watch_fn watch, void *userdata)
+{
+	_cleanup_free_ char *p = NULL;
+	int r = named_path(d, name, &p);
+
+	return r < 0 ? r : store_exists(s, p, ret_stat, watch, userdata);
+}
+
+/* Delete d/name; missing is success. */
+static int delete_named(struct store *s, enum cellns_dir d, const char *name)
+{
+	_cleanup_free_ char *p = NULL;
+	int r = named_path(d, name, &p);
+
+	return r < 0 ? r : delete_missing_ok(s, p);
+}
+
 /* ------------------------------------------------------ scheduled apps */
 
 int cellns_scheduled_create(struct store *s, const char *app, const char *manifest_json, char **ret_instance)
@@ -251,17 +312,12 @@ int cellns_scheduled_create(struct store *s, const char *app, const char *manife
 
 int cellns_scheduled_get(struct store *s, const char *instance, json_t **ret, struct store_stat *ret_stat)
 {
-	_cleanup_free_ char *p = NULL, *data = NULL;
+	_cleanup_free_ char *data = NULL;
 	json_t *j;
 	int r;
 
 	*ret = NULL;
-	if (!name_ok(instance))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SCHEDULED, instance);
-	if (!p)
-		return -ENOMEM;
-	r = store_get(s, p, &data, NULL, ret_stat, NULL, NULL);
+	r = get_named_data(s, CELLNS_SCHEDULED, instance, &data, ret_stat);
 	if (r < 0)
 		return r;
 	j = json_loads(data ? data : "", 0, NULL);
@@ -275,22 +331,15 @@ int cellns_scheduled_get(struct store *s, const char *instance, json_t **ret, st
 
 int cellns_scheduled_exists(struct store *s, const char *instance, store_watch_fn watch, void *userdata)
 {
-	_cleanup_free_ char *p = NULL;
-
-	if (!name_ok(instance))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SCHEDULED, instance);
-	return p ? store_exists(s, p, NULL, watch, userdata) : -ENOMEM;
+	return exists_named(s, CELLNS_SCHEDULED, instance, NULL, watch, userdata);
 }
 
 int cellns_scheduled_delete(struct store *s, const char *instance)
 {
 	_cleanup_free_ char *p = NULL;
+	int r = named_path(CELLNS_SCHEDULED, instance, &p);
 
-	if (!name_ok(instance))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SCHEDULED, instance);
-	return p ? store_delete(s, p, -1) : -ENOMEM;
+	return r < 0 ? r : store_delete(s, p, -1);
 }
 
 int cellns_scheduled_get_many(struct store *s, char *const *instances, size_t n, char **ret_data)
@@ -406,11 +455,9 @@ int cellns_placement_delete(struct store *s, const char *server, const char *ins
 int cellns_placement_list(struct store *s, const char *server, char ***ret, store_watch_fn watch, void *userdata)
 {
 	_cleanup_free_ char *path = NULL;
+	int r = named_path(CELLNS_PLACEMENT, server, &path);
 
-	if (!name_ok(server))
-		return -EINVAL;
-	path = cellns_path(CELLNS_PLACEMENT, server);
-	return path ? store_children(s, path, ret, watch, userdata) : -ENOMEM;
+	return r < 0 ? r : store_children(s, path, ret, watch, userdata);
 }
 
 void cellns_placed_free(struct cellns_placed *p, size_t n)
@@ -431,10 +478,8 @@ int cellns_placement_all(struct store *s, struct cellns_placed **ret, size_t *re
 
 	*ret = NULL;
 	*ret_n = 0;
-	r = cellns_list(s, CELLNS_PLACEMENT, &servers, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_PLACEMENT, &servers);
+	if (r < 0 || !servers)
 		return r;
 	for (char **srv = servers; *srv; srv++) {
 		_cleanup_strv_free_ char **insts = NULL;
@@ -475,10 +520,8 @@ int cellns_placement_count(struct store *s, size_t *ret)
 	int r;
 
 	*ret = 0;
-	r = cellns_list(s, CELLNS_PLACEMENT, &servers, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_PLACEMENT, &servers);
+	if (r < 0 || !servers)
 		return r;
 	for (char **p = servers; *p; p++) {
 		_cleanup_free_ char *pp = cellns_path(CELLNS_PLACEMENT, *p);
@@ -495,7 +538,6 @@ int cellns_placement_count(struct store *s, size_t *ret)
 int cellns_server_state_get(struct store *s, const char *server, enum cellns_server_state *ret_state,
 			    double *ret_since)
 {
-	_cleanup_free_ char *path = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *since;
 	int r;
@@ -503,10 +545,7 @@ int cellns_server_state_get(struct store *s, const char *server, enum cellns_ser
 	*ret_state = CELLNS_STATE_UNKNOWN;
 	if (ret_since)
 		*ret_since = NAN;
-	if (!name_ok(server))
-		return -EINVAL;
-	path = cellns_path(CELLNS_PLACEMENT, server);
-	r = cellns_get_json(s, path, &j, NULL);
+	r = get_named(s, CELLNS_PLACEMENT, server, &j, NULL);
 	if (r < 0)
 		return r;
 	*ret_state = cellns_server_state_from_name(json_string_value(json_object_get(j, "state")));
@@ -546,20 +585,14 @@ static int ephemeral_put(struct store *s, const char *dir, const char *path, con
 int cellns_running_publish(struct store *s, const char *instance, const char *host)
 {
 	_cleanup_free_ char *p = NULL;
+	int r = host ? named_path(CELLNS_RUNNING, instance, &p) : -EINVAL;
 
-	if (!name_ok(instance) || !host)
-		return -EINVAL;
-	p = cellns_path(CELLNS_RUNNING, instance);
-	return p ? ephemeral_put(s, dirs[CELLNS_RUNNING], p, host) : -ENOMEM;
+	return r < 0 ? r : ephemeral_put(s, dirs[CELLNS_RUNNING], p, host);
 }
 
 int cellns_running_delete(struct store *s, const char *instance)
 {
-	if (!name_ok(instance))
-		return -EINVAL;
-	_cleanup_free_ char *p = cellns_path(CELLNS_RUNNING, instance);
-
-	return delete_missing_ok(s, p);
+	return delete_named(s, CELLNS_RUNNING, instance);
 }
 
 void cellns_endpoints_free(struct cellns_endpoint *e, size_t n)
@@ -609,10 +642,8 @@ int cellns_endpoints_list(struct store *s, const char *pattern, struct cellns_en
 
 	*ret = NULL;
 	*ret_n = 0;
-	r = cellns_list(s, CELLNS_ENDPOINTS, &proids, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_ENDPOINTS, &proids);
+	if (r < 0 || !proids)
 		return r;
 	for (char **p = proids; *p; p++) {
 		_cleanup_free_ char *dir = cellns_path(CELLNS_ENDPOINTS, *p);
@@ -723,16 +754,11 @@ int cellns_finished_parse(const char *json_text, struct cellns_finished *ret)
 
 int cellns_finished_get(struct store *s, const char *instance, struct cellns_finished *ret)
 {
-	_cleanup_free_ char *p = NULL, *data = NULL;
+	_cleanup_free_ char *data = NULL;
 	int r;
 
 	*ret = (struct cellns_finished){ 0 };
-	if (!name_ok(instance))
-		return -EINVAL;
-	p = cellns_path(CELLNS_FINISHED, instance);
-	if (!p)
-		return -ENOMEM;
-	r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
+	r = get_named_data(s, CELLNS_FINISHED, instance, &data, NULL);
 	return r < 0 ? r : cellns_finished_parse(data, ret);
 }
 
@@ -949,10 +975,7 @@ int cellns_server_get(struct store *s, const char *host, struct cellns_server *r
 	int r;
 
 	*ret = (struct cellns_server){ .up_since = NAN };
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SERVERS, host);
-	r = cellns_get_json(s, p, &j, NULL);
+	r = get_named(s, CELLNS_SERVERS, host, &j, NULL);
 	if (r < 0)
 		return r;
 	if (!j)
@@ -1008,45 +1031,30 @@ int cellns_presence_create(struct store *s, const char *host)
 {
 	static const char data[] = "{\"seen\":false}";
 	_cleanup_free_ char *p = NULL;
+	int r = named_path(CELLNS_SERVER_PRESENCE, host, &p);
 
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SERVER_PRESENCE, host);
-	return p ? create_in(s, dirs[CELLNS_SERVER_PRESENCE], p, data, STORE_EPHEMERAL, NULL) : -ENOMEM;
+	return r < 0 ? r : create_in(s, dirs[CELLNS_SERVER_PRESENCE], p, data, STORE_EPHEMERAL, NULL);
 }
 
 int cellns_presence_exists(struct store *s, const char *host, struct store_stat *ret_stat, store_watch_fn watch,
 			   void *userdata)
 {
-	_cleanup_free_ char *p = NULL;
-
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SERVER_PRESENCE, host);
-	return p ? store_exists(s, p, ret_stat, watch, userdata) : -ENOMEM;
+	return exists_named(s, CELLNS_SERVER_PRESENCE, host, ret_stat, watch, userdata);
 }
 
 int cellns_presence_delete(struct store *s, const char *host)
 {
-	if (!name_ok(host))
-		return -EINVAL;
-	_cleanup_free_ char *p = cellns_path(CELLNS_SERVER_PRESENCE, host);
-
-	return delete_missing_ok(s, p);
+	return delete_named(s, CELLNS_SERVER_PRESENCE, host);
 }
 
 int cellns_presence_valid_until(struct store *s, const char *host, double *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *v;
 	int r;
 
 	*ret = 0;
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_SERVER_PRESENCE, host);
-	r = cellns_get_json(s, p, &j, NULL);
+	r = get_named(s, CELLNS_SERVER_PRESENCE, host, &j, NULL);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	v = json_object_get(j, "valid_until");
@@ -1077,12 +1085,7 @@ int cellns_presence_find(struct store *s, const char *host, bool *ret_found)
 
 int cellns_blackout_server_exists(struct store *s, const char *host, store_watch_fn watch, void *userdata)
 {
-	_cleanup_free_ char *p = NULL;
-
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_BLACKEDOUT_SERVERS, host);
-	return p ? store_exists(s, p, NULL, watch, userdata) : -ENOMEM;
+	return exists_named(s, CELLNS_BLACKEDOUT_SERVERS, host, NULL, watch, userdata);
 }
 
 int cellns_blackout_server_reason(struct store *s, const char *host, char **ret_reason)
@@ -1092,12 +1095,7 @@ int cellns_blackout_server_reason(struct store *s, const char *host, char **ret_
 	int r;
 
 	*ret_reason = NULL;
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_BLACKEDOUT_SERVERS, host);
-	if (!p)
-		return -ENOMEM;
-	r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
+	r = get_named_data(s, CELLNS_BLACKEDOUT_SERVERS, host, &data, NULL);
 	if (r < 0)
 		return r;
 	j = data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
@@ -1129,16 +1127,12 @@ void cellns_bucket_clear(struct cellns_bucket *b)
 
 int cellns_bucket_get(struct store *s, const char *name, struct cellns_bucket *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *t;
 	int r;
 
 	*ret = (struct cellns_bucket){ 0 };
-	if (!name_ok(name))
-		return -EINVAL;
-	p = cellns_path(CELLNS_BUCKETS, name);
-	r = cellns_get_json(s, p, &j, NULL);
+	r = get_named(s, CELLNS_BUCKETS, name, &j, NULL);
 	if (r < 0)
 		return r;
 	if (!json_is_object(j))
@@ -1152,16 +1146,12 @@ int cellns_bucket_get(struct store *s, const char *name, struct cellns_bucket *r
 
 int cellns_identity_group_count(struct store *s, const char *group, int *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *c;
 	int r;
 
 	*ret = -1;
-	if (!name_ok(group))
-		return -EINVAL;
-	p = cellns_path(CELLNS_IDENTITY_GROUPS, group);
-	r = cellns_get_json(s, p, &j, NULL);
+	r = get_named(s, CELLNS_IDENTITY_GROUPS, group, &j, NULL);
 	if (r < 0)
 		return r;
 	c = json_object_get(j, "count");
@@ -1172,13 +1162,7 @@ int cellns_identity_group_count(struct store *s, const char *group, int *ret)
 
 int cellns_partition_get(struct store *s, const char *label, json_t **ret)
 {
-	_cleanup_free_ char *p = NULL;
-
-	*ret = NULL;
-	if (!name_ok(label))
-		return -EINVAL;
-	p = cellns_path(CELLNS_PARTITIONS, label);
-	return cellns_get_json(s, p, ret, NULL);
+	return get_named(s, CELLNS_PARTITIONS, label, ret, NULL);
 }
 
 void cellns_allocations_free(struct cellns_allocation *a, size_t n)
@@ -1309,25 +1293,17 @@ int cellns_scheduler_mode(struct store *s, char **ret_mode)
 int cellns_reboot_request(struct store *s, const char *host)
 {
 	_cleanup_free_ char *p = NULL;
-	int r;
+	int r = named_path(CELLNS_REBOOTS, host, &p);
 
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_REBOOTS, host);
-	if (!p)
-		return -ENOMEM;
+	if (r < 0)
+		return r;
 	r = store_create_p(s, p);
 	return r == -EEXIST ? 0 : r;
 }
 
 int cellns_reboot_requested(struct store *s, const char *host)
 {
-	_cleanup_free_ char *p = NULL;
-
-	if (!name_ok(host))
-		return -EINVAL;
-	p = cellns_path(CELLNS_REBOOTS, host);
-	return p ? store_exists(s, p, NULL, NULL, NULL) : -ENOMEM;
+	return exists_named(s, CELLNS_REBOOTS, host, NULL, NULL, NULL);
 }
 
 /* -------------------------------------------------------------- events */
@@ -1382,22 +1358,12 @@ int cellns_event_post(struct store *s, int prio, const char *resource, const jso
 
 int cellns_event_get(struct store *s, const char *name, json_t **ret)
 {
-	_cleanup_free_ char *p = NULL;
-
-	*ret = NULL;
-	if (!name_ok(name))
-		return -EINVAL;
-	p = cellns_path(CELLNS_EVENTS, name);
-	return cellns_get_json(s, p, ret, NULL);
+	return get_named(s, CELLNS_EVENTS, name, ret, NULL);
 }
 
 int cellns_event_delete(struct store *s, const char *name)
 {
-	if (!name_ok(name))
-		return -EINVAL;
-	_cleanup_free_ char *p = cellns_path(CELLNS_EVENTS, name);
-
-	return delete_missing_ok(s, p);
+	return delete_named(s, CELLNS_EVENTS, name);
 }
 
 /* ------------------------------------------------------------ election */
