@@ -9,6 +9,7 @@
 
 #include "../src/basic/error.h"
 #include "../src/basic/util.h"
+#include "../src/cellns/cellns.h"
 #include "../src/master/master.h"
 #include "../src/master/msched.h"
 #include "../src/store/store.h"
@@ -56,7 +57,8 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	double now = now_realtime();
 
-	if (argc < 2 || store_open(argv[1], NULL, &s, &err) < 0 || master_create_rootns(s, &err) < 0) {
+	if (argc < 2 || store_open(argv[1], NULL, &s, &err) < 0 || cellns_create_top(s, &err) < 0 ||
+	    cellns_create_shards(s, &(unsigned){ 0 }, CELLNS_SHARDS, &err) < 0) {
 		fprintf(stderr, "usage: bench-master DIR [APPS] [SERVERS]: %s\n", err.msg);
 		return 1;
 	}

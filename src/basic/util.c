@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -184,6 +185,54 @@ int parse_size(const char *s, uint64_t *ret_bytes)
 	if (n && mult > UINT64_MAX / n)
 		return -ERANGE;
 	*ret_bytes = n * mult;
+	return 0;
+}
+
+int parse_size_mib(const char *s, unsigned flags, uint64_t *ret_mib)
+{
+	uint64_t bytes;
+	double d;
+	int r;
+
+	if ((flags & SIZE_MIB_BARE) && safe_atod(s, &d) == 0) {
+		if (!(d >= 0) || d > 1e12)
+			return -ERANGE;
+		*ret_mib = (flags & SIZE_MIB_ROUND_UP) ? (uint64_t)ceil(d) : (uint64_t)d;
+		return 0;
+	}
+	r = parse_size(s, &bytes);
+	if (r < 0)
+		return r;
+	*ret_mib = (bytes >> 20) + ((flags & SIZE_MIB_ROUND_UP) && (bytes & ((1u << 20) - 1)));
+	return 0;
+}
+
+int parse_cpu(const char *s, unsigned flags, double *ret_percent)
+{
+	_cleanup_free_ char *t = strdup(s ? s : "");
+	size_t n;
+	uint64_t u;
+	double d;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	n = strlen(t);
+	if (n && t[n - 1] == '%')
+		t[n - 1] = 0;
+	if (flags & CPU_FRACTION) {
+		r = safe_atod(t, &d);
+		if (r < 0)
+			return r;
+		if (!(d >= 0))
+			return -ERANGE;
+	} else {
+		r = safe_atou64(t, &u);
+		if (r < 0)
+			return r;
+		d = (double)u;
+	}
+	*ret_percent = d;
 	return 0;
 }
 

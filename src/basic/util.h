@@ -36,6 +36,18 @@ int parse_timestamp(const char *s, double *ret);
 /* Treadmill's utils.size_to_bytes: "1K" = 1024, "1KB" = 1000, suffixes B K M G T P E,
  * case-insensitive; a bare number is bytes.  -EINVAL / -ERANGE. */
 int parse_size(const char *s, uint64_t *ret_bytes);
+/* The one parser of resource strings (Treadmill's utils.megabytes and
+ * utils.cpu_units), for the scheduler's loader, admin and manifests.
+ * parse_size_mib: a memory/disk size in MiB.  Units as parse_size; a bare
+ * number is bytes, or with SIZE_MIB_BARE a (possibly fractional) number of
+ * MiB, 0..1e12.  Rounded down to whole MiB, up with SIZE_MIB_ROUND_UP.
+ * parse_cpu: "400%" or "400" in percent of one core; whole numbers only,
+ * or with CPU_FRACTION any non-negative number.  -EINVAL / -ERANGE. */
+#define SIZE_MIB_BARE 1u
+#define SIZE_MIB_ROUND_UP 2u
+int parse_size_mib(const char *s, unsigned flags, uint64_t *ret_mib);
+#define CPU_FRACTION 1u
+int parse_cpu(const char *s, unsigned flags, double *ret_percent);
 /* Treadmill's utils.to_seconds: "<N>[SMHD]" (case-insensitive), bare number = seconds. */
 int parse_duration(const char *s, uint64_t *ret_seconds);
 

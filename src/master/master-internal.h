@@ -1,65 +1,93 @@
-/* master-internal.h: the master's in-memory model, shared by master.c (store
- * sync, writing placements) and place.c (the placement seam). */
+/* master-internal.h: the state of the leader's scheduler loop (struct
+ * msched), shared by msched*.c and the white-box tests.  Not for use outside
+ * src/master/ and tests/unit/test-master*.c. */
 #pragma once
 
 #include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
-#include "master.h"
+#include "../cellns/cellns.h"
+#include "../sched/sched-loader.h"
+#include "../sched/sched.h"
+#include "../store/store.h"
+#include "../trace/trace.h"
+#include "msched.h"
 
-enum { MASTER_MEMORY, MASTER_CPU, MASTER_DISK, MASTER_DIMS };
+enum { W_SCHED, W_PRES, W_SERVERS, W_EVENTS, W_BLACK, _W_MAX };
+extern const enum cellns_dir msched_wdir[_W_MAX]; /* the watched directories */
 
-struct master_app {
-	char *name;		/* instance id "<proid>.<app>#<seq>" */
-	uint64_t seq;
-	int priority;		/* 0..100, default 1 */
-	double demand[MASTER_DIMS]; /* memory MiB, cpu %, disk MiB */
-	double lease;		/* seconds */
-	char *server;		/* current placement (owned), NULL = pending */
-	double expires;
-	char *why;		/* pending/scheduled reason for the next write (owned), NULL = "" */
-	bool seen;		/* sweep mark */
+struct mwatch {
+	struct msched *m;
+	bool armed, dirty;
 };
 
-struct master_server {
+struct mchange {
+	int app;
 	char *name;
-	double capacity[MASTER_DIMS]; /* < 0: unknown (not limited) */
-	bool up;		/* present in /server.presence */
-	double down_since;	/* when its presence vanished (0: never seen up / up) */
-	bool seen;
+	char *before, *after;	/* server names, NULL none */
+	double expiry;
+	int identity;
+	char *why;
 };
 
-struct master {
+struct msched {
 	struct store *store;
-	char *hostname;
-	char *cell;
-	struct master_app **apps;	/* owned; sorted by name */
-	size_t n_apps;
-	struct master_server **servers; /* owned; sorted by name */
-	size_t n_servers;
-	double down_grace;	/* seconds a vanished server keeps its instances */
+	struct msched_options o;
+	struct sched_cell *cell;
+	bool need_reload, need_check;
+	struct mwatch w[_W_MAX];
+	char **blackedout;	/* sorted */
+	bool black_loaded;
+	json_t *app_blacklist;	/* {"pattern": {...}} */
+	struct sched_assignment *asg;
+	size_t nasg;
+	char **traits;
+	double *vanished;	/* per node id: realtime the presence vanished, 0 none */
+	double *present;	/* per node id: 1 present at the last look, -1 absent, 0 unknown */
+	size_t n_present;
+	double next_tick, next_reboot_check;
+	size_t n_vanished;
+	double *notrun;		/* per app id: first seen placed but not in /running, 0 none */
+	size_t n_notrun;
+	double next_check, next_compact;
+	char *last_stats;
+	struct mchange *chg;
+	size_t nchg, achg;
+	int oom;
+	char **unreadable;	/* /scheduled nodes the store cannot read, each reported once */
 };
 
-struct master_server *master_find_server(const struct master *m, const char *name);
-struct master_app *master_find_app(const struct master *m, const char *name);
+/* msched.c */
+int msched_list_watched(struct msched *m, int which, char ***ret);
+bool msched_sorted_contains(char *const *l, size_t n, const char *s);
+void msched_warn(const char *fmt, ...) _printf_(1, 2);
+struct trace_event msched_master_event(struct msched *m, const char *inst, enum trace_type type, const char *data);
+void msched_post(struct msched *m, const char *inst, enum trace_type type, const char *data);
+void msched_post_server(struct msched *m, const char *server, const char *type, const char *data);
+double *msched_grow(double **arr, size_t *n, size_t want);
+void msched_record_state(struct msched *m, const char *server, enum sched_state st, double since);
+void msched_set_state(struct msched *m, int srv, enum sched_state st, double since);
+int msched_delete_node(struct msched *m, const char *path);
+int msched_delete_placement(struct msched *m, const char *server, const char *inst);
+void msched_write_finished(struct msched *m, const char *inst, const char *host, const char *data);
+void msched_unschedule_once(struct msched *m, int a, const char *name, const char *host);
+bool msched_is_blackedout(struct msched *m, const char *server);
 
-/* THE PLACEMENT SEAM.  Decide where every instance runs: on return each
- * app->server names an up server (or is NULL = pending), and app->why may
- * carry the reason of a move (NULL = the master derives it).  The master
- * diffs the result against the store and writes it Treadmill's way.
- * Current policy: keep placed apps (on a server whose presence vanished less
- * than m->down_grace seconds ago too: a restarting node agent keeps its
- * instances, as a ZooKeeper session outliving a quick restart does in
- * Treadmill); apps of servers down longer go back to pending ("<srv>:down");
- * place pending apps in (priority desc, sequence asc) order on the up server
- * with the most free memory that fits memory, cpu and disk.  To be replaced
- * by the sched module. */
-int master_place(struct master *m, double now, struct error *err);
+/* msched-load.c */
+void msched_asg_clear(struct msched *m);
+bool msched_blacklisted(struct msched *m, const char *name);
+int msched_load_app_data(struct msched *m, const char *name, const char *data, const char **ret_why);
+int msched_load_app(struct msched *m, const char *name);
+void msched_load_app_blacklist(struct msched *m);
+void msched_check_reboots(struct msched *m, double now);
+int msched_load_full(struct msched *m, double now, struct error *err);
 
-/* Parse a resource vector from JSON fields "memory" ("100M"), "cpu" ("10%")
- * and "disk" ("100M"); missing fields become `missing`.  Numbers are taken as
- * MiB / percent.  -EINVAL on malformed values. */
-
-int master_parse_resources(const json_t *obj, double missing, double ret[MASTER_DIMS]);
+/* msched-sync.c */
+int msched_sync_presence(struct msched *m, double now);
+int msched_sync_blackouts(struct msched *m, double now);
+void msched_remove_app(struct msched *m, int a);
+int msched_sync_scheduled(struct msched *m);
+int msched_process_events(struct msched *m, double now);
+int msched_check_pending_start(struct msched *m, double now);

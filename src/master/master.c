@@ -19,118 +19,21 @@
 #include <jansson.h>
 
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
-#include "master-internal.h"
+#include "master.h"
 #include "msched.h"
 
 #define MASTER_DEBOUNCE_MS 20
 #define MASTER_RESYNC_MS 30000
 #define MASTER_RETRY_MS 1000
-#define ELECTION_DIR "/election/master"
-
-static const char *const rootns[] = {
-	"/allocations", "/app-groups", "/app-monitors", "/blackedout.apps", "/blackedout.servers", "/buckets",
-	"/cell", "/cron-jobs", "/discovery", "/discovery.state", "/election", ELECTION_DIR, "/endpoints",
-	"/endpoints/root", "/events", "/finished", "/finished.history", "/identity-groups", "/partitions",
-	"/placement", "/reboots", "/running", "/scheduled", "/scheduled-stats", "/scheduler", "/server.presence",
-	"/server-trace", "/server-trace.history", "/servers", "/strategies", "/trace", "/trace.history", "/traits",
-	"/version", "/version.history", "/version-id",
-};
-
-static int create_top(struct store *s, struct error *err)
-{
-	int r;
-
-	for (size_t i = 0; i < ELEMENTSOF(rootns); i++) {
-		r = store_create_p(s, rootns[i]);
-		if (r < 0 && r != -EEXIST)
-			return error_set(err, ERR_TEMP, -r, "creating %s: %s", rootns[i], store_strerror(r));
-	}
-	return 0;
-}
-
-/* Create up to `budget` of the 512 shards /trace/XXXX and /server-trace/XXXX,
- * continuing at *next (0..512); *next = 512 when all exist. */
-static int create_shards(struct store *s, unsigned *next, unsigned budget, struct error *err)
-{
-	char path[32];
-	int r;
-
-	for (; *next < 512 && budget > 0; (*next)++, budget--) {
-		snprintf(path, sizeof(path), "%s/%04X", *next < 256 ? "/trace" : "/server-trace", *next % 256);
-		r = store_create(s, path, "", 0, STORE_PERSISTENT, NULL);
-		if (r < 0 && r != -EEXIST)
-			return error_set(err, ERR_TEMP, -r, "creating %s: %s", path, store_strerror(r));
-	}
-	return 0;
-}
-
-int master_create_rootns(struct store *s, struct error *err)
-{
-	unsigned next = 0;
-	int r = create_top(s, err);
-
-	return r < 0 ? r : create_shards(s, &next, 512, err);
-}
-
-/* ------------------------------------------------------------------ model */
-
-static void app_free(struct master_app *a)
-{
-	if (!a)
-		return;
-	free(a->name);
-	free(a->server);
-	free(a->why);
-	free(a);
-}
-
-static void server_free(struct master_server *s)
-{
-	if (!s)
-		return;
-	free(s->name);
-	free(s);
-}
-
-struct master_server *master_find_server(const struct master *m, const char *name)
-{
-	for (size_t i = 0; i < m->n_servers; i++)
-		if (strcmp(m->servers[i]->name, name) == 0)
-			return m->servers[i];
-	return NULL;
-}
-
-/* Binary search in the sorted prefix apps[0..n). */
-static struct master_app *find_app_in(const struct master *m, size_t n, const char *name)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(m->apps[mid]->name, name);
-
-		if (c == 0)
-			return m->apps[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-struct master_app *master_find_app(const struct master *m, const char *name)
-{
-	return find_app_in(m, m->n_apps, name);
-}
-
 /* ----------------------------------------------------------------- daemon */
 
 struct mstate {
-	struct master m;
 	struct store *store;
+	char *hostname;		/* trace source, election id */
+	double down_grace;	/* seconds a vanished server keeps its instances */
 	int epfd, sigfd, timerfd;
 	char *election_node;	/* full path of our lock node */
 	char *election_watched; /* predecessor we watch */
@@ -138,7 +41,7 @@ struct mstate {
 	bool leader;
 	bool dirty;
 	bool rootns_done;	/* top-level nodes created */
-	unsigned shards_next;	/* trace shards created so far (512 = all) */
+	unsigned shards_next;	/* trace shards created so far (CELLNS_SHARDS = all) */
 	bool pass_due;		/* debounce timer armed for a pass */
 	bool pass_requested;	/* the next timer expiry runs a pass */
 	double grace_deadline;	/* realtime when a down server's grace ends, 0 = none */
@@ -181,16 +84,12 @@ static int64_t trailing_seq(const char *name)
 
 static int election_join(struct mstate *ms, struct error *err)
 {
-	_cleanup_free_ char *id = strdup_printf("%s.%d", ms->m.hostname, (int)getpid());
+	_cleanup_free_ char *id = strdup_printf("%s.%d", ms->hostname, (int)getpid());
 	int r;
 
 	if (!id)
 		return error_sys(err, ENOMEM, "election");
-	r = store_create_p(ms->store, ELECTION_DIR);
-	if (r < 0 && r != -EEXIST)
-		return error_set(err, ERR_TEMP, -r, "creating %s: %s", ELECTION_DIR, store_strerror(r));
-	r = store_create(ms->store, ELECTION_DIR "/lock-", id, strlen(id), STORE_EPHEMERAL | STORE_SEQUENTIAL,
-			 &ms->election_node);
+	r = cellns_election_join(ms->store, id, &ms->election_node);
 	if (r < 0)
 		return error_set(err, ERR_TEMP, -r, "joining the election: %s", store_strerror(r));
 	ms->election_dirty = true;
@@ -209,9 +108,10 @@ static int election_check(struct mstate *ms, struct error *err)
 
 	ms->election_dirty = false;
 	for (;;) {
-		r = store_children(ms->store, ELECTION_DIR, &kids, NULL, NULL);
+		r = cellns_list(ms->store, CELLNS_ELECTION_MASTER, &kids, NULL, NULL);
 		if (r < 0)
-			return error_set(err, ERR_TEMP, -r, "listing %s: %s", ELECTION_DIR, store_strerror(r));
+			return error_set(err, ERR_TEMP, -r, "listing %s: %s", cellns_dir(CELLNS_ELECTION_MASTER),
+					 store_strerror(r));
 		found = false;
 		pred = NULL;
 		best = -1;
@@ -232,13 +132,13 @@ static int election_check(struct mstate *ms, struct error *err)
 					 ms->election_node);
 		if (!pred) {
 			if (!ms->leader)
-				fprintf(stderr, "treadle: master: %s leading (%s)\n", ms->m.hostname, mine);
+				fprintf(stderr, "treadle: master: %s leading (%s)\n", ms->hostname, mine);
 			ms->leader = true;
 			ms->dirty = true;
 			return 0;
 		}
 		free(ms->election_watched);
-		ms->election_watched = strdup_printf(ELECTION_DIR "/%s", pred);
+		ms->election_watched = cellns_path(CELLNS_ELECTION_MASTER, pred);
 		if (!ms->election_watched)
 			return error_sys(err, ENOMEM, "election");
 		r = store_exists(ms->store, ms->election_watched, NULL, on_election, ms);
@@ -268,15 +168,15 @@ static int master_pass(struct mstate *ms, struct error *err)
 		/* Top-level nodes now; the 512 trace shards a few at a time
 		 * between passes (trace_publish creates a missing shard itself),
 		 * so a fresh cell places its first instances at once. */
-		r = create_top(ms->store, err);
+		r = cellns_create_top(ms->store, err);
 		if (r < 0)
 			return r;
-		if (store_exists(ms->store, "/server-trace/00FF", NULL, NULL, NULL) == 0)
-			ms->shards_next = 512;
+		if (cellns_shards_complete(ms->store) == 0)
+			ms->shards_next = CELLNS_SHARDS;
 		ms->rootns_done = true;
 	}
 	if (!ms->sched) {
-		struct msched_options o = { .hostname = ms->m.hostname, .down_grace = ms->m.down_grace,
+		struct msched_options o = { .hostname = ms->hostname, .down_grace = ms->down_grace,
 					    .wake = &ms->dirty };
 
 		r = msched_new(ms->store, &o, &ms->sched);
@@ -300,14 +200,7 @@ static int master_pass(struct mstate *ms, struct error *err)
 
 static void mstate_release(struct mstate *ms)
 {
-	for (size_t i = 0; i < ms->m.n_apps; i++)
-		app_free(ms->m.apps[i]);
-	free(ms->m.apps);
-	for (size_t i = 0; i < ms->m.n_servers; i++)
-		server_free(ms->m.servers[i]);
-	free(ms->m.servers);
-	free(ms->m.hostname);
-	free(ms->m.cell);
+	free(ms->hostname);
 	free(ms->election_node);
 	free(ms->election_watched);
 	store_close(ms->store); /* before the model: no watch fires into it */
@@ -334,10 +227,9 @@ int master_run(const struct master_options *opts, struct error *err)
 		r = error_sys(err, errno, "gethostname");
 		goto out;
 	}
-	ms.m.hostname = strdup(opts->hostname ? opts->hostname : host);
-	ms.m.cell = opts->cell ? strdup(opts->cell) : NULL;
-	ms.m.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
-	if (!ms.m.hostname || (opts->cell && !ms.m.cell)) {
+	ms.hostname = strdup(opts->hostname ? opts->hostname : host);
+	ms.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
+	if (!ms.hostname) {
 		r = error_sys(err, ENOMEM, "master");
 		goto out;
 	}
@@ -362,7 +254,6 @@ int master_run(const struct master_options *opts, struct error *err)
 		error_prefix(err, "master");
 		goto out;
 	}
-	ms.m.store = ms.store;
 	r = election_join(&ms, err);
 	if (r < 0)
 		goto out;
@@ -428,7 +319,7 @@ int master_run(const struct master_options *opts, struct error *err)
 			r = error_set(err, ERR_TEMP, 0, "master: store session expired");
 			goto out;
 		}
-		if (timer_fired && ms.leader && (ms.dirty || ms.pass_requested || ms.shards_next >= 512)) {
+		if (timer_fired && ms.leader && (ms.dirty || ms.pass_requested || ms.shards_next >= CELLNS_SHARDS)) {
 			struct error perr = ERROR_INIT;
 
 			/* dirty flags raised during the pass re-arm the debounce timer */
@@ -441,7 +332,7 @@ int master_run(const struct master_options *opts, struct error *err)
 				arm_timer(&ms, MASTER_RETRY_MS);
 				ms.pass_due = true;
 				ms.pass_requested = true;
-			} else if (ms.shards_next < 512) {
+			} else if (ms.shards_next < CELLNS_SHARDS) {
 				arm_timer(&ms, 1);
 			} else if (!ms.dirty && ms.grace_deadline > 0) {
 				double left = ms.grace_deadline - now_realtime();
@@ -454,11 +345,11 @@ int master_run(const struct master_options *opts, struct error *err)
 		} else if (timer_fired && ms.leader) {
 			struct error serr = ERROR_INIT;
 
-			if (create_shards(ms.store, &ms.shards_next, 16, &serr) < 0) {
+			if (cellns_create_shards(ms.store, &ms.shards_next, 16, &serr) < 0) {
 				fprintf(stderr, "treadle: master: %s (retrying)\n", serr.msg);
 				error_clear(&serr);
 			}
-			arm_timer(&ms, ms.shards_next < 512 ? 1 : MASTER_RESYNC_MS);
+			arm_timer(&ms, ms.shards_next < CELLNS_SHARDS ? 1 : MASTER_RESYNC_MS);
 		} else if (timer_fired) {
 			arm_timer(&ms, MASTER_RESYNC_MS);
 		}

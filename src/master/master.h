@@ -32,8 +32,3 @@ struct master_options {
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).  Blocks
  * SIGTERM/SIGINT/SIGPIPE and takes them through a signalfd. */
 int master_run(const struct master_options *opts, struct error *err);
-
-/* Create the root namespace of the cell (idempotent): every top-level node
- * of Treadmill's zknamespace plus the 256 /trace/XXXX and /server-trace/XXXX
- * shards. */
-int master_create_rootns(struct store *s, struct error *err);

@@ -41,18 +41,9 @@ struct msched;
 
 int msched_new(struct store *s, const struct msched_options *o, struct msched **ret);
 void msched_free(struct msched *m);
-static inline void msched_freep(struct msched **m) { msched_free(*m); }
 
 /* One pass at realtime `now`: process what changed (first call: load and
  * restore), schedule, write.  Level-triggered on what the watches flagged. */
 int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct error *err);
 /* Realtime of the next timer (retention expiry, presence grace, checks), INFINITY if none. */
 double msched_next_deadline(const struct msched *m);
-/* Force the next pass to reload the whole model from the store. */
-void msched_request_reload(struct msched *m);
-/* Run the pending-start check at the next pass (tests). */
-void msched_request_check(struct msched *m);
-/* Treadmill's hourly check_reboot now (tests). */
-void msched_check_reboots(struct msched *m, double now);
-/* The model (tests, bench); NULL before the first pass. */
-struct sched_cell *msched_cell(struct msched *m);

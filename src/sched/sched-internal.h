@@ -304,8 +304,158 @@ int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
 int pyset_difference_range(struct pyset *s, int64_t from, int64_t to);
 size_t pyset_len(const struct pyset *s);
 
-/* Test hooks (tests/unit/test-sched.c). */
-bool sched__tracker_feasible(struct sched_cell *c, int app);
-void sched__tracker_adjust(struct sched_cell *c, int app);
-void sched__tracker_reset(struct sched_cell *c);
-const char *sched__app_shape(const struct sched_cell *c, int app);
+/* ---- shared between the model's files (sched-*.c) ------------------------- */
+
+#define ND(c) ((c)->ndims)
+#define AFF_EMPTY UINT32_MAX
+#define GROW(p, cap, need) sched_grow_array((void **)&(p), &(cap), (need), sizeof(*(p)))
+#define HGROW(p, cap, need) sched_huge_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
+
+/* sched-mem.c */
+int sched_grow_array(void **p, size_t *cap, size_t need, size_t elem);
+void sched_huge_free(void *p, size_t len);
+int sched_huge_grow(void **p, size_t *cap, size_t need, size_t elem);
+char *sched_xstrdup_printf(const char *fmt, ...) _printf_(1, 2);
+int sched_intern(char ***arr, size_t *n, size_t *cap, struct strmap *m, const char *s);
+int sched_ensure_aff_arrays(struct sched_cell *c);
+int sched_level_id(struct sched_cell *c, const char *name);
+void sched_affpool_free(struct affpool *p, struct nodeaff *e, size_t cap);
+void sched_affpool_destroy(struct affpool *p);
+int sched_one_grow(struct sched_cell *c, size_t rows, bool col);
+struct nodeaff *sched_aff_get(struct sched_cell *c, int aff, uint32_t key);
+int sched_aff_add_up(struct sched_cell *c, int node, int aff, int delta);
+
+/* sched-cell.c */
+void sched_seg_update(struct sched_cell *c, int child);
+int sched_seg_rebuild(struct sched_cell *c, int b);
+int sched_seg_find(const struct sched_cell *c, const struct sched_node *n, int p, size_t lo, size_t hi, const int64_t *dem);
+void sched_adjust_capacity_up(struct sched_cell *c, int b, const int64_t *cap);
+void sched_sums_add(struct sched_cell *c, int from, const int64_t *free, const int64_t *cap, int sign);
+void sched_adjust_capacity_down(struct sched_cell *c, int b, const int64_t *prev_in);
+int sched_refresh_topology(struct sched_cell *c);
+bool sched_server_in_tree(const struct sched_cell *c, int s);
+bool sched_acquire_identity(struct sched_cell *c, struct sched_app *a);
+void sched_release_identity(struct sched_cell *c, struct sched_app *a);
+int sched_fifo_cmp(const struct sched_app *x, const struct sched_app *y);
+int sched_alloc_link(struct sched_cell *c, int alloc, int id);
+void sched_alloc_unlink(struct sched_cell *c, int id);
+
+/* sched-place.c */
+void sched_mark_dirty(struct sched_cell *c, int id);
+void sched_touch(struct sched_cell *c, int id);
+void sched_pend_add(struct sched_cell *c, int id);
+void sched_pend_del(struct sched_cell *c, int id);
+void sched_set_server(struct sched_cell *c, int id, int s);
+void sched_set_expiry(struct sched_cell *c, int id, double expiry);
+void sched_server_unlink(struct sched_cell *c, int s, int id);
+bool sched_server_put(struct sched_cell *c, int s, int id, double now);
+bool sched_server_restore(struct sched_cell *c, int s, int id, double expiry, double now);
+void sched_server_remove(struct sched_cell *c, int s, int id);
+bool sched_node_put(struct sched_cell *c, int node, int id, double now);
+
+/* sched-queue.c */
+void sched_total_reserved(struct sched_cell *c, int alloc);
+int sched_queue_build(struct sched_cell *c, int alloc, const double *free);
+void sched_node_size(const struct sched_cell *c, int node, int part, double *out);
+bool sched_tracker_feasible(const struct sched_cell *c, const struct sched_app *a);
+void sched_tracker_adjust(struct sched_cell *c, const struct sched_app *a);
+
+/* small and hot: inline in every file */
+static inline size_t aff_slot(uint32_t k, size_t cap)
+{
+	uint64_t h = (uint64_t)k * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 32) & (cap - 1);
+}
+
+static inline struct nodeaff *aff_find(const struct affmap *m, uint32_t key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = aff_slot(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (m->e[i].key == key)
+			return &m->e[i];
+		if (m->e[i].key == AFF_EMPTY)
+			return NULL;
+	}
+}
+
+static inline uint64_t aff_key(int node, int aff)
+{
+	return ((uint64_t)(uint32_t)node << 32) | (uint32_t)aff;
+}
+
+static inline bool valid_node(const struct sched_cell *c, int n)
+{
+	return n >= 0 && (size_t)n < c->nnodes && !c->nodes[n].removed;
+}
+
+static inline bool valid_app(const struct sched_cell *c, int a)
+{
+	return a >= 0 && (size_t)a < c->napps && c->apps[a].alive;
+}
+
+static inline bool same_expiry(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	return a == b;
+}
+
+static inline uint64_t *one_word(const struct sched_cell *c, int node, int aff, uint64_t *bit)
+{
+	int slot = c->nodes[node].one_slot;
+
+	if (slot < 0 || (size_t)aff >= c->one_rows)
+		return NULL;
+	*bit = 1ull << (slot % 64);
+	return &c->one[(size_t)aff * c->one_w + (size_t)slot / 64];
+}
+
+static inline int32_t aff_count(const struct sched_cell *c, int node, int aff)
+{
+	const struct nodeaff *e = aff_find(&c->afft[aff], (uint32_t)node);
+
+	return e ? e->count : 0;
+}
+
+static inline int32_t app_limit(const struct sched_cell *c, const struct sched_app *a, int level)
+{
+	if (a->limits < 0)
+		return SCHED_NO_LIMIT;
+	return c->limitsets[(size_t)a->limits * SCHED_LEVELS_MAX + (size_t)level];
+}
+
+static inline uint64_t app_traits(const struct sched_cell *c, const struct sched_app *a)
+{
+	return a->traits | c->allocs[a->alloc].traits;
+}
+
+static inline bool check_app_lifetime(const struct sched_node *s, const struct sched_app *a, double now)
+{
+	if (a->lease == 0)
+		return true;
+	return now + a->lease < s->valid_until;
+}
+
+static inline bool check_app_constraints(const struct sched_cell *c, int node, const struct sched_app *a)
+{
+	const struct sched_node *n = &c->nodes[node];
+	uint64_t t;
+	int32_t lim;
+
+	if (!(n->labels & (1ull << c->allocs[a->alloc].label)))
+		return false;
+	t = app_traits(c, a);
+	if (t && (n->traits & t) != t)
+		return false;
+	lim = app_limit(c, a, n->level);
+	if (lim != SCHED_NO_LIMIT && aff_count(c, node, a->affinity) >= lim)
+		return false;
+	for (int d = 0; d < ND(c); d++)
+		if (a->demand[d] > n->free[d])
+			return false;
+	return true;
+}

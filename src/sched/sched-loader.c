@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "sched-loader.h"
 
 #define UNLIMITED ((int64_t)1 << 50)
@@ -16,11 +18,7 @@ struct loader {
 	struct sched_cell *c;
 	FILE *warn;
 	char **traits; /* trait names, code of traits[i] = 2^(i+1) */
-	struct assignment {
-		char *pattern;
-		int priority;
-		int alloc;
-	} *asg;
+	struct sched_assignment *asg;
 	size_t nasg;
 };
 
@@ -34,15 +32,6 @@ static json_t *parse_json(struct loader *l, const char *path, const char *data)
 	if (!j)
 		fprintf(l->warn, "%s: not JSON, ignored\n", path);
 	return j;
-}
-
-static json_t *get_json(struct loader *l, const char *path)
-{
-	_cleanup_free_ char *data = NULL;
-
-	if (store_get(l->s, path, &data, NULL, NULL, NULL, NULL) < 0)
-		return NULL;
-	return parse_json(l, path, data);
 }
 
 /* Read many nodes in batches (one round trip per batch on ZooKeeper):
@@ -76,26 +65,16 @@ static int get_batched(struct loader *l, const char *prefix, char *const *names,
 
 enum sched_mode sched_load_mode(struct store *s)
 {
-	_cleanup_free_ char *data = NULL;
-	enum sched_mode m = SCHED_MODE_IMPROVED;
-	json_t *j;
+	_cleanup_free_ char *v = NULL;
 
-	if (store_get(s, "/scheduler", &data, NULL, NULL, NULL, NULL) < 0 || !data)
-		return m;
-	j = json_loads(data, 0, NULL);
-	if (j && json_is_string(json_object_get(j, "mode"))) {
-		const char *v = json_string_value(json_object_get(j, "mode"));
-
-		if (!strcmp(v, "compatible") || !strcmp(v, "compat"))
-			m = SCHED_MODE_COMPAT;
-	}
-	json_decref(j);
-	return m;
+	if (cellns_scheduler_mode(s, &v) == 0 && v && (!strcmp(v, "compatible") || !strcmp(v, "compat")))
+		return SCHED_MODE_COMPAT;
+	return SCHED_MODE_IMPROVED;
 }
 
 /* Treadmill's traits.encode: add_new gives unknown names the next bit;
  * use_invalid maps them to bit 1 (no server has it); otherwise dropped. */
-static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new, bool use_invalid)
+uint64_t sched_loader_traits(char ***names, const json_t *list, bool add_new, bool use_invalid)
 {
 	uint64_t bits = 0;
 	size_t i;
@@ -109,11 +88,11 @@ static uint64_t encode_traits(struct loader *l, const json_t *list, bool add_new
 
 		if (!name)
 			continue;
-		for (k = 0; l->traits && l->traits[k]; k++)
-			if (!strcmp(l->traits[k], name))
+		for (k = 0; *names && (*names)[k]; k++)
+			if (!strcmp((*names)[k], name))
 				break;
-		if (!l->traits || !l->traits[k]) {
-			if (add_new && k < 62 && strv_extend(&l->traits, name) == 0) {
+		if (!*names || !(*names)[k]) {
+			if (add_new && k < 62 && strv_extend(names, name) == 0) {
 				bits |= 1ull << (k + 1);
 			} else if (use_invalid) {
 				bits |= 1;
@@ -146,24 +125,24 @@ int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 		if (!json_is_string(v))
 			return -EINVAL;
 		if (d == 1) {
-			_cleanup_free_ char *t = strdup(json_string_value(v));
-			size_t n;
+			double pct;
+			int r = parse_cpu(json_string_value(v), 0, &pct);
 
-			if (!t)
-				return -ENOMEM;
-			n = strlen(t);
-			if (n && t[n - 1] == '%')
-				t[n - 1] = 0;
-			if (safe_atou64(t, &u) < 0)
+			if (r < 0)
+				return r == -ENOMEM ? r : -EINVAL;
+			ret[d] = (int64_t)pct;
+		} else {
+			if (parse_size_mib(json_string_value(v), SIZE_MIB_ROUND_UP, &u) < 0)
 				return -EINVAL;
 			ret[d] = (int64_t)u;
-		} else {
-			if (parse_size(json_string_value(v), &u) < 0)
-				return -EINVAL;
-			ret[d] = (int64_t)((u + (1 << 20) - 1) >> 20);
 		}
 	}
 	return 0;
+}
+
+static int add_bucket(struct loader *l, int parent, const char *name, const struct cellns_bucket *b)
+{
+	return sched_bucket_add(l->c, parent, name, b->level, b->traits);
 }
 
 static int load_buckets(struct loader *l)
@@ -171,44 +150,27 @@ static int load_buckets(struct loader *l)
 	_cleanup_strv_free_ char **top = NULL, **all = NULL;
 	bool progress = true;
 
-	store_children(l->s, "/cell", &top, NULL, NULL);
-	store_children(l->s, "/buckets", &all, NULL, NULL);
+	cellns_list(l->s, CELLNS_CELL, &top, NULL, NULL);
+	cellns_list(l->s, CELLNS_BUCKETS, &all, NULL, NULL);
 	for (size_t i = 0; top && top[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/buckets/%s", top[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		const char *level = j ? json_string_value(json_object_get(j, "level")) : NULL;
-		uint64_t traits = j && json_is_integer(json_object_get(j, "traits")) ?
-					  (uint64_t)json_integer_value(json_object_get(j, "traits")) :
-					  0;
+		_cleanup_(cellns_bucket_clear) struct cellns_bucket b;
 
-		if (sched_bucket_add(l->c, SCHED_ROOT, top[i], level, traits) < 0)
-			fprintf(l->warn, "/cell/%s: cannot add bucket\n", top[i]);
-		json_decref(j);
+		(void)cellns_bucket_get(l->s, top[i], &b); /* missing or not JSON: no level, no traits */
+		if (add_bucket(l, SCHED_ROOT, top[i], &b) < 0)
+			fprintf(l->warn, "%s/%s: cannot add bucket\n", cellns_dir(CELLNS_CELL), top[i]);
 	}
 	while (progress) {
 		progress = false;
 		for (size_t i = 0; all && all[i]; i++) {
-			_cleanup_free_ char *p = NULL;
-			const char *parent, *level;
-			uint64_t traits;
+			_cleanup_(cellns_bucket_clear) struct cellns_bucket b = { 0 };
 			int pid;
-			json_t *j;
 
 			if (sched_node_find(l->c, all[i]) >= 0)
 				continue;
-			p = strdup_printf("/buckets/%s", all[i]);
-			j = p ? get_json(l, p) : NULL;
-			parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
-			pid = parent ? sched_node_find(l->c, parent) : -1;
-			if (pid >= 0 && !sched_node_is_server(l->c, pid)) {
-				level = json_string_value(json_object_get(j, "level"));
-				traits = json_is_integer(json_object_get(j, "traits")) ?
-						 (uint64_t)json_integer_value(json_object_get(j, "traits")) :
-						 0;
-				if (sched_bucket_add(l->c, pid, all[i], level, traits) >= 0)
-					progress = true;
-			}
-			json_decref(j);
+			(void)cellns_bucket_get(l->s, all[i], &b);
+			pid = b.parent ? sched_node_find(l->c, b.parent) : -1;
+			if (pid >= 0 && !sched_node_is_server(l->c, pid) && add_bucket(l, pid, all[i], &b) >= 0)
+				progress = true;
 		}
 	}
 	return 0;
@@ -218,109 +180,86 @@ static int load_servers(struct loader *l, double now)
 {
 	_cleanup_strv_free_ char **names = NULL, **present = NULL, **black = NULL;
 
-	store_children(l->s, "/servers", &names, NULL, NULL);
-	store_children(l->s, "/server.presence", &present, NULL, NULL);
-	store_children(l->s, "/blackedout.servers", &black, NULL, NULL);
+	cellns_list(l->s, CELLNS_SERVERS, &names, NULL, NULL);
+	cellns_list(l->s, CELLNS_SERVER_PRESENCE, &present, NULL, NULL);
+	cellns_list(l->s, CELLNS_BLACKEDOUT_SERVERS, &black, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/servers/%s", names[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		const char *parent = j ? json_string_value(json_object_get(j, "parent")) : NULL;
-		const char *part = j ? json_string_value(json_object_get(j, "partition")) : NULL;
-		json_t *up = j ? json_object_get(j, "up_since") : NULL;
+		_cleanup_(cellns_server_clear) struct cellns_server srv;
+		json_t *j = cellns_server_get(l->s, names[i], &srv) == 0 ? srv.json : NULL;
+		const char *parent = srv.parent, *part = srv.partition;
 		int64_t cap[3];
 		int pid = parent ? sched_node_find(l->c, parent) : -1;
 		int s;
 
 		if (sched_loader_resources(j, UNLIMITED, cap) < 0) {
-			fprintf(l->warn, "/servers/%s: bad capacity, server ignored\n", names[i]);
-			json_decref(j);
+			fprintf(l->warn, "%s/%s: bad capacity, server ignored\n", cellns_dir(CELLNS_SERVERS), names[i]);
 			continue;
 		}
 		if (pid < 0 || sched_node_is_server(l->c, pid))
 			pid = SCHED_ROOT;
 		s = sched_server_add(l->c, pid, names[i], cap,
-				     encode_traits(l, j ? json_object_get(j, "traits") : NULL, true, false), part,
-				     json_is_number(up) ? json_number_value(up) : now, 0);
+				     sched_loader_traits(&l->traits, json_object_get(j, "traits"), true, false), part,
+				     !isnan(srv.up_since) ? srv.up_since : now, 0);
 		if (s < 0)
-			fprintf(l->warn, "%s: cannot add server\n", p);
+			fprintf(l->warn, "%s/%s: cannot add server\n", cellns_dir(CELLNS_SERVERS), names[i]);
 		else if (strv_contains(black, names[i])) {
 			/* blacked out: down whatever its presence says, as the master has it; the reason
 			 * (a JSON string) is for explanations */
-			_cleanup_free_ char *bp = strdup_printf("/blackedout.servers/%s", names[i]), *data = NULL;
-			_cleanup_free_ char *why = NULL;
-			json_t *rj = NULL;
-			const char *rs = "";
+			_cleanup_free_ char *reason = NULL, *why = NULL;
+			const char *rs = cellns_blackout_server_reason(l->s, names[i], &reason) == 0 ? reason : "";
 
-			if (bp && store_get(l->s, bp, &data, NULL, NULL, NULL, NULL) == 0 && data) {
-				rj = json_loads(data, JSON_DECODE_ANY, NULL);
-				rs = json_is_string(rj) ? json_string_value(rj) : data;
-			}
 			why = strdup_printf("blacked out%s%s", *rs ? ": " : "", rs);
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
 			if (why)
 				sched_server_set_down_reason(l->c, s, why);
-			json_decref(rj);
 		} else if (!strv_contains(present, names[i]))
 			sched_server_set_state(l->c, s, SCHED_DOWN, now);
-		json_decref(j);
 	}
 	return 0;
 }
 
 static int load_allocations(struct loader *l)
 {
-	json_t *list = get_json(l, "/allocations"), *o;
-	size_t i;
+	struct cellns_allocation *v = NULL;
+	_cleanup_free_ int *ids = NULL;
+	size_t n = 0;
 
-	if (!json_is_array(list)) {
-		json_decref(list);
+	if (cellns_allocations_get(l->s, &v, &n) < 0 || !n)
 		return 0;
+	ids = malloc(n * sizeof(*ids));
+	if (!ids) {
+		cellns_allocations_free(v, n);
+		return -ENOMEM;
 	}
-	json_array_foreach(list, i, o) {
-		const char *name = json_string_value(json_object_get(o, "name"));
-		const char *part = json_string_value(json_object_get(o, "partition"));
-		json_t *rank = json_object_get(o, "rank"), *adj = json_object_get(o, "rank_adjustment");
-		json_t *mu = json_object_get(o, "max_utilization"), *asg = json_object_get(o, "assignments"), *a;
+	for (size_t i = 0; i < n; i++) {
+		const struct cellns_allocation *e = &v[i];
 		int64_t res[3];
 		double resd[3];
 		int p, alloc;
-		size_t k;
 
-		if (!name || sched_loader_resources(o, 0, res) < 0) {
-			fprintf(l->warn, "/allocations[%zu]: bad entry, ignored\n", i);
+		ids[i] = -1;
+		if (!e->name || sched_loader_resources(e->json, 0, res) < 0) {
+			fprintf(l->warn, "%s[%zu]: bad entry, ignored\n", cellns_dir(CELLNS_ALLOCATIONS), i);
 			continue;
 		}
-		p = sched_partition_get(l->c, part ? part : "_default");
-		alloc = p >= 0 ? sched_alloc_get_path(l->c, p, name) : -1;
+		p = sched_partition_get(l->c, e->partition ? e->partition : "_default");
+		alloc = p >= 0 ? sched_alloc_get_path(l->c, p, e->name) : -1;
 		if (alloc < 0) {
-			fprintf(l->warn, "/allocations[%zu]: cannot create %s\n", i, name);
+			fprintf(l->warn, "%s[%zu]: cannot create %s\n", cellns_dir(CELLNS_ALLOCATIONS), i, e->name);
 			continue;
 		}
 		for (int d = 0; d < 3; d++)
 			resd[d] = (double)res[d];
-		sched_alloc_update(l->c, alloc, resd, json_is_integer(rank) ? json_integer_value(rank) : -1,
-				   json_is_integer(adj) ? json_integer_value(adj) : 0,
-				   json_is_number(mu) ? json_number_value(mu) : 0);
-		sched_alloc_set_traits(l->c, alloc, encode_traits(l, json_object_get(o, "traits"), false, false));
-		json_array_foreach(asg, k, a) {
-			const char *pat = json_string_value(json_object_get(a, "pattern"));
-			json_t *prio = json_object_get(a, "priority");
-			struct assignment *n;
-
-			if (!pat)
-				continue;
-			n = realloc(l->asg, (l->nasg + 1) * sizeof(*n));
-			if (!n)
-				break;
-			l->asg = n;
-			n[l->nasg].pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", pat);
-			n[l->nasg].priority = json_is_integer(prio) ? (int)json_integer_value(prio) : 1;
-			n[l->nasg].alloc = alloc;
-			if (n[l->nasg].pattern)
-				l->nasg++;
-		}
+		sched_alloc_update(l->c, alloc, resd, e->rank, e->rank_adjustment, e->max_utilization);
+		sched_alloc_set_traits(l->c, alloc,
+				       sched_loader_traits(&l->traits, json_object_get(e->json, "traits"), false, false));
+		ids[i] = alloc;
 	}
-	json_decref(list);
+	/* assignments of the entries taken, resolved to their allocation */
+	if (sched_assignments_parse(v, n, &l->asg, &l->nasg) == 0)
+		for (size_t i = 0; i < l->nasg; i++)
+			l->asg[i].id = ids[l->asg[i].entry];
+	cellns_allocations_free(v, n);
 	return 0;
 }
 
@@ -328,97 +267,43 @@ static int load_identity_groups(struct loader *l)
 {
 	_cleanup_strv_free_ char **names = NULL;
 
-	store_children(l->s, "/identity-groups", &names, NULL, NULL);
+	cellns_list(l->s, CELLNS_IDENTITY_GROUPS, &names, NULL, NULL);
 	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("/identity-groups/%s", names[i]);
-		json_t *j = p ? get_json(l, p) : NULL;
-		json_t *cnt = j ? json_object_get(j, "count") : NULL;
+		int count;
 
-		if (json_is_integer(cnt) && json_integer_value(cnt) >= 0)
-			sched_identity_group_set(l->c, names[i], (int)json_integer_value(cnt));
-		json_decref(j);
+		if (cellns_identity_group_count(l->s, names[i], &count) == 0 && count >= 0)
+			sched_identity_group_set(l->c, names[i], count);
 	}
 	return 0;
-}
-
-static int64_t trailing_seq(const char *name)
-{
-	const char *h = strrchr(name, '#');
-	int64_t v;
-
-	return h && safe_atoi64(h + 1, &v) == 0 ? v : 0;
 }
 
 static void load_app(struct loader *l, size_t i, const char *p, const char *data, void *ud)
 {
 	char **names = ud;
-	_cleanup_free_ char *proid = strndup(names[i], strcspn(names[i], "."));
-	json_t *j = parse_json(l, p, data), *v;
+	_cleanup_json_ json_t *j = parse_json(l, p, data);
 	struct sched_limit lim[SCHED_LEVELS_MAX];
-	struct sched_app_spec spec = { .name = names[i], .data_retention_timeout = -1 };
+	struct sched_app_spec spec;
 	int64_t demand[3];
-	int alloc = -1, prio = 1;
-	const char *k;
-	uint64_t secs;
+	int alloc;
 
 	if (!data) /* gone meanwhile, or unreadable (a corrupt node: the master reports it once) */
 		return;
-	if (!json_is_object(j) || sched_loader_resources(j, 0, demand) < 0) { /* [1,2,3] is JSON, not a manifest */
+	if (sched_loader_app_spec(names[i], j, demand, lim, &spec) < 0) { /* [1,2,3] is JSON, not a manifest */
 		fprintf(l->warn, "%s: bad manifest, app ignored\n", p);
-		json_decref(j);
 		return;
 	}
-	for (size_t a = 0; a < l->nasg; a++)
-		if (fnmatch(l->asg[a].pattern, names[i], 0) == 0) {
-			alloc = l->asg[a].alloc;
-			prio = l->asg[a].priority;
-			break;
-		}
-	if (alloc < 0) {
-		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
-
-		alloc = path ? sched_alloc_get_path(l->c, sched_partition_get(l->c, "_default"), path) : -1;
-	}
-	v = json_object_get(j, "priority");
-	if (json_is_integer(v) && json_integer_value(v) != -1)
-		prio = (int)json_integer_value(v);
-	spec.priority = prio;
-	spec.demand = demand;
-	spec.affinity = json_string_value(json_object_get(j, "affinity"));
-	{
-		json_t *limits = json_object_get(j, "affinity_limits"), *lv;
-
-		json_object_foreach(limits, k, lv) {
-			if (spec.n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
-				lim[spec.n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
-		}
-		spec.limits = lim;
-	}
-	spec.identity_group = json_string_value(json_object_get(j, "identity_group"));
-	spec.schedule_once = json_is_true(json_object_get(j, "schedule_once"));
-	spec.traits = encode_traits(l, json_object_get(j, "traits"), false, true);
-	v = json_object_get(j, "data_retention_timeout");
-	if (json_is_number(v))
-		spec.data_retention_timeout = json_number_value(v);
-	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-		spec.data_retention_timeout = (double)secs;
-	v = json_object_get(j, "lease");
-	if (json_is_number(v))
-		spec.lease = json_number_value(v);
-	else if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
-		spec.lease = (double)secs;
-	spec.global_order = trailing_seq(names[i]);
+	alloc = sched_assignment_match(l->c, l->asg, l->nasg, names[i], j, &spec.priority);
+	spec.traits = sched_loader_traits(&l->traits, json_object_get(j, "traits"), false, true);
 	if (alloc < 0 || sched_app_add(l->c, alloc, &spec) < 0)
 		fprintf(l->warn, "%s: cannot add app\n", p);
-	json_decref(j);
 }
 
 static int load_apps(struct loader *l)
 {
 	_cleanup_strv_free_ char **names = NULL;
 
-	store_children(l->s, "/scheduled", &names, NULL, NULL);
-	return get_batched(l, "/scheduled", names, load_app, names);
+	cellns_list(l->s, CELLNS_SCHEDULED, &names, NULL, NULL);
+	return get_batched(l, cellns_dir(CELLNS_SCHEDULED), names, load_app, names);
 }
 
 struct restore_ctx {
@@ -429,30 +314,29 @@ struct restore_ctx {
 static void restore_one(struct loader *l, size_t k, const char *ap, const char *data, void *ud)
 {
 	struct restore_ctx *rc = ud;
-	json_t *j = data ? parse_json(l, ap, data) : NULL;
-	json_t *exp = j ? json_object_get(j, "expires") : NULL, *id = j ? json_object_get(j, "identity") : NULL;
+	struct cellns_placement p = CELLNS_PLACEMENT_INIT;
 	int a = sched_app_find(l->c, rc->apps[k]);
 
-	if (a >= 0 && data &&
-	    sched_app_restore(l->c, a, rc->server, json_is_number(exp) ? json_number_value(exp) : NAN,
-			      json_is_integer(id) ? (int)json_integer_value(id) : -1) < 0)
+	if (!data)
+		return;
+	(void)cellns_placement_parse(data, &p); /* not a record: restored without expiry and identity */
+	if (a >= 0 && sched_app_restore(l->c, a, rc->server, p.expires, p.identity) < 0)
 		fprintf(l->warn, "%s: cannot restore (no room or placed twice)\n", ap);
-	json_decref(j);
 }
 
 static int load_placements(struct loader *l)
 {
 	_cleanup_strv_free_ char **servers = NULL;
 
-	store_children(l->s, "/placement", &servers, NULL, NULL);
+	cellns_list(l->s, CELLNS_PLACEMENT, &servers, NULL, NULL);
 	for (size_t i = 0; servers && servers[i]; i++) {
-		_cleanup_free_ char *sp = strdup_printf("/placement/%s", servers[i]);
+		_cleanup_free_ char *sp = cellns_path(CELLNS_PLACEMENT, servers[i]);
 		_cleanup_strv_free_ char **apps = NULL;
 		int s = sched_node_find(l->c, servers[i]);
 
 		if (!sp || s < 0 || !sched_node_is_server(l->c, s))
 			continue;
-		store_children(l->s, sp, &apps, NULL, NULL);
+		cellns_placement_list(l->s, servers[i], &apps, NULL, NULL);
 		{
 			struct restore_ctx rc = { apps, s };
 
@@ -469,7 +353,6 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 	_cleanup_strv_free_ char **parts = NULL;
 	char *wbuf = NULL;
 	size_t wlen = 0;
-	json_t *traits;
 	size_t i;
 	int r = 0;
 
@@ -482,17 +365,9 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
 	}
 	l.c = c;
-	traits = get_json(&l, "/traits");
-	if (json_is_array(traits)) {
-		json_t *v;
-
-		json_array_foreach(traits, i, v)
-			if (json_is_string(v))
-				strv_extend(&l.traits, json_string_value(v));
-	}
-	json_decref(traits);
+	(void)cellns_traits_get(s, &l.traits);
 	sched_partition_get(c, "_default");
-	store_children(s, "/partitions", &parts, NULL, NULL);
+	cellns_list(s, CELLNS_PARTITIONS, &parts, NULL, NULL);
 	for (i = 0; parts && parts[i]; i++)
 		sched_partition_get(c, parts[i]);
 	load_buckets(&l);
@@ -503,13 +378,125 @@ int sched_load_store(struct store *s, double now, struct sched_cell **ret, char 
 	load_placements(&l);
 	fclose(l.warn);
 	strv_free(l.traits);
-	for (i = 0; i < l.nasg; i++)
-		free(l.asg[i].pattern);
-	free(l.asg);
+	sched_assignments_free(l.asg, l.nasg);
 	if (ret_warnings)
 		*ret_warnings = wbuf;
 	else
 		free(wbuf);
 	*ret = TAKE_PTR(c);
 	return r;
+}
+
+int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_allocs, struct sched_assignment **ret,
+			    size_t *ret_n)
+{
+	struct sched_assignment *v = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_allocs; i++) {
+		const struct cellns_allocation *e = &allocs[i];
+
+		if (!e->name)
+			continue;
+		for (size_t k = 0; k < e->n_assignments; k++) {
+			struct sched_assignment *g = realloc(v, (n + 1) * sizeof(*v));
+
+			if (!g)
+				goto oom;
+			v = g;
+			g = &v[n++];
+			*g = (struct sched_assignment){
+				.pattern = strdup_printf("%s[#][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]",
+							 e->assignments[k].pattern),
+				.partition = strdup(e->partition ? e->partition : "_default"),
+				.alloc = strdup(e->name),
+				.entry = i,
+				.priority = e->assignments[k].priority,
+				.id = SCHED_ASG_BY_NAME,
+			};
+			if (!g->pattern || !g->partition || !g->alloc)
+				goto oom;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+oom:
+	sched_assignments_free(v, n);
+	return -ENOMEM;
+}
+
+void sched_assignments_free(struct sched_assignment *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].pattern);
+		free(a[i].partition);
+		free(a[i].alloc);
+	}
+	free(a);
+}
+
+int sched_assignment_match(struct sched_cell *c, const struct sched_assignment *a, size_t n, const char *name,
+			   const json_t *j, int *ret_prio)
+{
+	const json_t *v = json_object_get(j, "priority");
+	int alloc = -1, prio = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].id == -1 || fnmatch(a[i].pattern, name, 0) != 0)
+			continue;
+		if (a[i].id >= 0) {
+			alloc = a[i].id;
+		} else {
+			int p = sched_partition_get(c, a[i].partition);
+
+			alloc = p >= 0 ? sched_alloc_get_path(c, p, a[i].alloc) : -1;
+		}
+		prio = a[i].priority;
+		break;
+	}
+	if (alloc < 0) {
+		_cleanup_free_ char *proid = strndup(name, strcspn(name, "."));
+		_cleanup_free_ char *path = strdup_printf("_default/%s", proid ? proid : "_default");
+
+		alloc = path ? sched_alloc_get_path(c, sched_partition_get(c, "_default"), path) : -ENOMEM;
+	}
+	if (json_is_integer(v) && json_integer_value(v) != -1)
+		prio = (int)json_integer_value(v);
+	*ret_prio = prio;
+	return alloc;
+}
+
+/* A duration as manifests carry it: seconds, or "<N>[SMHD]". */
+static double duration_of(const json_t *v, double dflt)
+{
+	uint64_t secs;
+
+	if (json_is_number(v))
+		return json_number_value(v);
+	if (json_is_string(v) && parse_duration(json_string_value(v), &secs) == 0)
+		return (double)secs;
+	return dflt;
+}
+
+int sched_loader_app_spec(const char *name, const json_t *j, int64_t demand[3], struct sched_limit *lim,
+			  struct sched_app_spec *ret)
+{
+	const char *h = strrchr(name, '#'), *k;
+	int64_t seq;
+	json_t *lv;
+
+	if (!json_is_object(j) || sched_loader_resources(j, 0, demand) < 0)
+		return -EINVAL;
+	*ret = (struct sched_app_spec){ .name = name, .demand = demand, .limits = lim, .priority = 1 };
+	ret->affinity = json_string_value(json_object_get(j, "affinity"));
+	json_object_foreach((json_t *)json_object_get(j, "affinity_limits"), k, lv)
+		if (ret->n_limits < SCHED_LEVELS_MAX && json_is_integer(lv) && json_integer_value(lv) >= 0)
+			lim[ret->n_limits++] = (struct sched_limit){ k, (int32_t)json_integer_value(lv) };
+	ret->identity_group = json_string_value(json_object_get(j, "identity_group"));
+	ret->schedule_once = json_is_true(json_object_get(j, "schedule_once"));
+	ret->data_retention_timeout = duration_of(json_object_get(j, "data_retention_timeout"), -1);
+	ret->lease = duration_of(json_object_get(j, "lease"), 0);
+	ret->global_order = h && safe_atoi64(h + 1, &seq) == 0 ? seq : 0;
+	return 0;
 }

@@ -100,17 +100,6 @@ static double next_date(struct sched_reboot *r)
 	return NAN;
 }
 
-int sched_reboot_dates(const char *schedule, int year, int month, int day, double *ret, size_t n)
-{
-	struct sched_reboot r = { .y = year, .m = month, .d = day };
-
-	if (parse_schedule(schedule, r.hms) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		ret[i] = next_date(&r);
-	return 0;
-}
-
 double sched_reboot_cost(double ts, size_t nservers, double up_since)
 {
 	if (ts > up_since + SCHED_SERVER_UPTIME)
@@ -251,14 +240,3 @@ int sched_partition_add_server(struct sched_cell *c, int p, int server, double t
 	return 0;
 }
 
-int sched_partition_remove_server(struct sched_cell *c, int p, int server)
-{
-	struct sched_reboot *r;
-
-	if (p < 0 || p >= c->nparts)
-		return -EINVAL;
-	r = c->parts[p].reboot;
-	for (size_t i = 0; r && i < r->n; i++)
-		bucket_remove(&r->b[i], server);
-	return 0;
-}

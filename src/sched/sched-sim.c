@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "sched-sim.h"
 
@@ -208,16 +209,14 @@ static int load_allocations(struct sched_cell *c, char *text, const char *file, 
 
 static int parse_limits(const char *s, struct sched_limit *lim, size_t *n, char ***names)
 {
-	json_t *j = json_loads(s, 0, NULL);
+	_cleanup_json_ json_t *j = json_loads(s, 0, NULL);
 	const char *k;
 	json_t *v;
 	int r = 0;
 
 	*n = 0;
-	if (!j || !json_is_object(j)) {
-		json_decref(j);
+	if (!json_is_object(j))
 		return -EINVAL;
-	}
 	json_object_foreach(j, k, v) {
 		json_int_t x;
 
@@ -235,7 +234,6 @@ static int parse_limits(const char *s, struct sched_limit *lim, size_t *n, char 
 	}
 	for (size_t i = 0; r == 0 && i < *n; i++)
 		lim[i].level = (*names)[i];
-	json_decref(j);
 	return r;
 }
 

@@ -23,20 +23,31 @@ static uint64_t str_hash(const char *s)
 	return h ^ (h >> 29);
 }
 
+/* The slot of `key`, or of the empty slot that ends its probe (*ret_found
+ * false).  m->cap > 0. */
+static size_t strmap_slot(const struct strmap *m, const char *key, bool *ret_found)
+{
+	size_t i;
+
+	for (i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		const char *k = m->keys[i];
+
+		if (!k || (k != STRMAP_TOMB && strcmp(k, key) == 0)) {
+			*ret_found = k != NULL;
+			return i;
+		}
+	}
+}
+
 int strmap_get(const struct strmap *m, const char *key)
 {
+	bool found;
 	size_t i;
 
 	if (!m->cap)
 		return -ENOENT;
-	for (i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		const char *k = m->keys[i];
-
-		if (!k)
-			return -ENOENT;
-		if (k != STRMAP_TOMB && strcmp(k, key) == 0)
-			return m->vals[i];
-	}
+	i = strmap_slot(m, key, &found);
+	return found ? m->vals[i] : -ENOENT;
 }
 
 static int strmap_grow(struct strmap *m)
@@ -74,6 +85,7 @@ static int strmap_grow(struct strmap *m)
 
 int strmap_put(struct strmap *m, const char *key, int val)
 {
+	bool found;
 	size_t i;
 	int r;
 
@@ -82,39 +94,25 @@ int strmap_put(struct strmap *m, const char *key, int val)
 		if (r < 0)
 			return r;
 	}
-	for (i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		const char *k = m->keys[i];
-
-		if (!k)
-			break;
-		if (k != STRMAP_TOMB && strcmp(k, key) == 0) {
-			m->keys[i] = key;
-			m->vals[i] = val;
-			return 0;
-		}
-	}
+	i = strmap_slot(m, key, &found);
 	m->keys[i] = key;
 	m->vals[i] = val;
-	m->used++;
+	if (!found)
+		m->used++;
 	return 0;
 }
 
 void strmap_del(struct strmap *m, const char *key)
 {
+	bool found;
 	size_t i;
 
 	if (!m->cap)
 		return;
-	for (i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		const char *k = m->keys[i];
-
-		if (!k)
-			return;
-		if (k != STRMAP_TOMB && strcmp(k, key) == 0) {
-			m->keys[i] = STRMAP_TOMB;
-			m->tombs++;
-			return;
-		}
+	i = strmap_slot(m, key, &found);
+	if (found) {
+		m->keys[i] = STRMAP_TOMB;
+		m->tombs++;
 	}
 }
 

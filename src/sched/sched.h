@@ -52,8 +52,6 @@ struct sched_cell *sched_cell_new(const char *name, int ndims, enum sched_mode m
 void sched_cell_free(struct sched_cell *c);
 static inline void sched_cell_freep(struct sched_cell **c) { sched_cell_free(*c); }
 #define _cleanup_sched_cell_ _cleanup_(sched_cell_freep)
-enum sched_mode sched_cell_mode(const struct sched_cell *c);
-int sched_cell_ndims(const struct sched_cell *c);
 
 /* ---- topology -------------------------------------------------------------- */
 
@@ -68,19 +66,13 @@ int sched_server_add(struct sched_cell *c, int parent, const char *name, const i
  * until the next schedule, which treats them as evicted (Treadmill's
  * _fix_invalid_placements). */
 int sched_node_remove(struct sched_cell *c, int node);
-/* Move a node under another bucket. */
-int sched_node_move(struct sched_cell *c, int node, int new_parent);
 int sched_node_find(const struct sched_cell *c, const char *name);
 const char *sched_node_name(const struct sched_cell *c, int node);
-const char *sched_node_level(const struct sched_cell *c, int node);
 int sched_node_parent(const struct sched_cell *c, int node);
 bool sched_node_is_server(const struct sched_cell *c, int node);
 /* Same state again keeps the old `since` (Treadmill's set_state). */
 int sched_server_set_state(struct sched_cell *c, int server, enum sched_state st, double since);
 int sched_server_get_state(const struct sched_cell *c, int server, enum sched_state *ret_state, double *ret_since);
-int sched_server_set_valid_until(struct sched_cell *c, int server, double valid_until);
-/* Placement strategy of `bucket` for one affinity (default spread). */
-int sched_bucket_set_strategy(struct sched_cell *c, int bucket, const char *affinity, enum sched_strategy s);
 
 /* ---- partitions and allocations ----------------------------------------- */
 
@@ -97,8 +89,6 @@ int sched_alloc_get_path(struct sched_cell *c, int partition, const char *path);
 int sched_alloc_update(struct sched_cell *c, int alloc, const double *reserved, int64_t rank, int64_t rank_adjustment,
 		       double max_utilization);
 int sched_alloc_set_traits(struct sched_cell *c, int alloc, uint64_t traits);
-/* Full path name "tenant/prod" ("" for a partition root). */
-const char *sched_alloc_name(const struct sched_cell *c, int alloc);
 
 /* ---- reboot schedule (Treadmill's Partition reboot buckets) -------------- */
 
@@ -114,9 +104,6 @@ int sched_partition_tick(struct sched_cell *c, int partition, double now);
 /* Partition.add: put a server in a reboot bucket (the one at `timestamp` if it
  * exists and timestamp > 0) and set its valid_until; returns 0. */
 int sched_partition_add_server(struct sched_cell *c, int partition, int server, double timestamp);
-int sched_partition_remove_server(struct sched_cell *c, int partition, int server);
-/* reboot_dates: the first n reboot times from local date y-m-d on. */
-int sched_reboot_dates(const char *schedule, int year, int month, int day, double *ret, size_t n);
 /* RebootBucket.cost */
 double sched_reboot_cost(double bucket_timestamp, size_t nservers, double up_since);
 
@@ -124,7 +111,6 @@ double sched_reboot_cost(double bucket_timestamp, size_t nservers, double up_sin
 
 /* Create the group with `count` identities, or adjust its count. */
 int sched_identity_group_set(struct sched_cell *c, const char *name, int count);
-int sched_identity_group_remove(struct sched_cell *c, const char *name);
 
 /* ---- apps ----------------------------------------------------------------- */
 
@@ -158,8 +144,6 @@ int sched_app_set_priority(struct sched_cell *c, int app, int priority);
 int sched_app_set_retention(struct sched_cell *c, int app, double data_retention_timeout);
 int sched_app_move(struct sched_cell *c, int app, int alloc);
 int sched_app_set_blacklisted(struct sched_cell *c, int app, bool blacklisted);
-/* Ask for a lease renewal on the next pass (Treadmill's app.renew). */
-int sched_app_set_renew(struct sched_cell *c, int app, bool renew);
 /* Mark an app on a frozen server to be taken off it (Treadmill's unschedule). */
 int sched_app_set_unschedule(struct sched_cell *c, int app, bool unschedule);
 
@@ -169,8 +153,7 @@ int sched_app_restore(struct sched_cell *c, int app, int server, double expiry, 
 /* Place an app on a server now, re-checking every constraint (Server.put). */
 int sched_app_put(struct sched_cell *c, int app, int server, double now);
 
-/* Bucket.put(app) from `bucket` down (1 placed, 0 not), and Server.remove. */
-int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now);
+/* Server.remove: take an app off its server. */
 int sched_app_unplace(struct sched_cell *c, int app);
 
 struct sched_app_info {
@@ -279,7 +262,3 @@ int sched_alloc_queue(struct sched_cell *c, int alloc, const double *free, struc
 		      size_t *ret_n);
 /* A partition's queue as the next pass would order it (nothing placed). */
 int sched_partition_queue(struct sched_cell *c, int partition, struct sched_queue_entry **ret, size_t *ret_n);
-/* Treadmill's Node.size(label): sum of the capacity of servers of the partition. */
-int sched_node_size(const struct sched_cell *c, int node, int partition, double *ret);
-/* Affinity counter of a node. */
-int sched_node_affinity_count(const struct sched_cell *c, int node, const char *affinity);

@@ -15,10 +15,13 @@
 #include <jansson.h>
 
 #include "../../src/basic/fileio.h"
+#include "../../src/basic/json.h"
 #include "../../src/basic/util.h"
+#include "../../src/cellns/cellns.h"
 #include "../../src/master/master-internal.h"
 #include "../../src/master/master.h"
 #include "../../src/master/msched.h"
+#include "../../src/sched/sched-loader.h"
 #include "../../src/sched/sched.h"
 #include "../../src/store/store.h"
 #include "../../src/trace/trace.h"
@@ -31,6 +34,20 @@ struct t {
 
 static struct t *T;
 
+static const char *alloc_name(const struct sched_cell *c, int alloc)
+{
+	struct sched_alloc_info ai;
+
+	return sched_alloc_info(c, alloc, &ai) == 0 ? ai.name : NULL;
+}
+
+static const char *node_level(const struct sched_cell *c, int node)
+{
+	struct sched_node_info ni;
+
+	return sched_node_info(c, node, &ni) == 0 ? ni.level : NULL;
+}
+
 static int setup(void **state)
 {
 	struct error err = ERROR_INIT;
@@ -41,7 +58,8 @@ static int setup(void **state)
 	T->dir = strdup(tmpl);
 	if (store_open(T->dir, NULL, &T->s, &err) < 0)
 		fail_msg("store_open: %s", err.msg);
-	assert_int_equal(master_create_rootns(T->s, &err), 0);
+	assert_int_equal(cellns_create_top(T->s, &err), 0);
+	assert_int_equal(cellns_create_shards(T->s, &(unsigned){ 0 }, CELLNS_SHARDS, &err), 0);
 	*state = T;
 	return 0;
 }
@@ -168,6 +186,17 @@ static char *where(const char *inst)
 	return found;
 }
 
+/* test1 and test2 (10G, 1000%, 10G), foo.app1#0000000001 placed at `now`:
+ * where (owned). */
+static char *one_app_two_servers(double now)
+{
+	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
+	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
+	app("foo.app1#0000000001", "{}");
+	pass(now);
+	return where("foo.app1#0000000001");
+}
+
 static void assert_where(const char *inst, const char *server)
 {
 	_cleanup_free_ char *w = where(inst);
@@ -216,7 +245,7 @@ static bool has_server_trace(const char *server, const char *type, const char *d
 
 static int app_id(const char *name)
 {
-	int a = sched_app_find(msched_cell(T->m), name);
+	int a = sched_app_find(T->m->cell, name);
 
 	if (a < 0)
 		fail_msg("%s not in the model", name);
@@ -227,7 +256,7 @@ static struct sched_app_info info_of(const char *name)
 {
 	struct sched_app_info i;
 
-	assert_int_equal(sched_app_info(msched_cell(T->m), app_id(name), &i), 0);
+	assert_int_equal(sched_app_info(T->m->cell, app_id(name), &i), 0);
 	return i;
 }
 
@@ -263,20 +292,17 @@ static void three_servers(void)
 /* 1 */
 static void test_resource_parsing(void **state)
 {
-	double r[MASTER_DIMS];
-	json_t *j = json_loads("{}", 0, NULL);
+	_cleanup_json_ json_t *none = json_loads("{}", 0, NULL);
+	_cleanup_json_ json_t *mem = json_loads("{\"memory\":\"1M\"}", 0, NULL);
+	_cleanup_json_ json_t *all = json_loads("{\"memory\":\"1M\",\"cpu\":\"10%\",\"disk\":\"1G\"}", 0, NULL);
+	int64_t r[3];
 
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(none, 0, r), 0);
 	assert_true(r[0] == 0 && r[1] == 0 && r[2] == 0);
-	json_decref(j);
-	j = json_loads("{\"memory\":\"1M\"}", 0, NULL);
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(mem, 0, r), 0);
 	assert_true(r[0] == 1 && r[1] == 0 && r[2] == 0);
-	json_decref(j);
-	j = json_loads("{\"memory\":\"1M\",\"cpu\":\"10%\",\"disk\":\"1G\"}", 0, NULL);
-	assert_int_equal(master_parse_resources(j, 0, r), 0);
+	assert_int_equal(sched_loader_resources(all, 0, r), 0);
 	assert_true(r[0] == 1 && r[1] == 10 && r[2] == 1024);
-	json_decref(j);
 }
 
 /* 2 */
@@ -292,7 +318,7 @@ static void test_load_servers(void **state)
 	put("/buckets/rack:2345", "{\"parent\":\"pod:pod1\",\"traits\":null}");
 	server("test.xx.com", "rack:1234", "16G", "400%", "128G", true);
 	pass(100);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	s = sched_node_find(c, "test.xx.com");
 	assert_true(s >= 0);
 	rack = sched_node_parent(c, s);
@@ -307,14 +333,14 @@ static void test_load_servers(void **state)
 	server("test.xx.com", "rack:2345", "16G", "400%", "128G", false);
 	event("000-servers", "[\"test.xx.com\"]");
 	pass(110);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	s = sched_node_find(c, "test.xx.com");
 	assert_string_equal(sched_node_name(c, sched_node_parent(c, s)), "rack:2345");
 	/* capacity change */
 	server("test.xx.com", "rack:2345", "32G", "400%", "128G", false);
 	event("000-servers", "[\"test.xx.com\"]");
 	pass(120);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	assert_int_equal(sched_node_info(c, sched_node_find(c, "test.xx.com"), &ni), 0);
 	assert_int_equal(ni.capacity[0], 32768);
 	/* deleted */
@@ -322,7 +348,7 @@ static void test_load_servers(void **state)
 	presence("test.xx.com", false);
 	event("000-servers", "[\"test.xx.com\"]");
 	pass(130);
-	assert_true(sched_node_find(msched_cell(T->m), "test.xx.com") < 0);
+	assert_true(sched_node_find(T->m->cell, "test.xx.com") < 0);
 	assert_int_equal(children_count("/events"), 0);
 }
 
@@ -335,11 +361,11 @@ static void test_adjust_server_state(void **state)
 
 	server("test.xx.com", NULL, "1G", "100%", "1G", false);
 	pass(100);
-	sched_server_get_state(msched_cell(T->m), sched_node_find(msched_cell(T->m), "test.xx.com"), &st, &since);
+	sched_server_get_state(T->m->cell, sched_node_find(T->m->cell, "test.xx.com"), &st, &since);
 	assert_int_equal(st, SCHED_DOWN);
 	presence("test.xx.com", true);
 	pass(200);
-	sched_server_get_state(msched_cell(T->m), sched_node_find(msched_cell(T->m), "test.xx.com"), &st, &since);
+	sched_server_get_state(T->m->cell, sched_node_find(T->m->cell, "test.xx.com"), &st, &since);
 	assert_int_equal(st, SCHED_UP);
 	assert_true(since == 200);
 	j = getj("/placement/test.xx.com");
@@ -366,9 +392,9 @@ static void test_load_allocations(void **state)
 	app("treadmill-users.app#0000000002", "{\"memory\":\"1M\"}");
 	pass(100);
 	i = info_of("treadmlx.app#0000000001");
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), i.alloc), "treadmill/dev");
+	assert_string_equal(alloc_name(T->m->cell, i.alloc), "treadmill/dev");
 	assert_int_equal(i.priority, 10);
-	assert_int_equal(sched_alloc_info(msched_cell(T->m), i.alloc, &ai), 0);
+	assert_int_equal(sched_alloc_info(T->m->cell, i.alloc, &ai), 0);
 	assert_int_equal(ai.rank, 100);
 	assert_true(ai.reserved[0] == 1024 && ai.reserved[1] == 100 && ai.reserved[2] == 1024);
 	assert_int_equal(info_of("treadmill-users.app#0000000002").priority, 42);
@@ -401,7 +427,7 @@ static void test_load_apps(void **state)
 	event("001-apps", "[\"foo.bar#0000000001\"]");
 	pass(110);
 	assert_int_equal(info_of("foo.bar#0000000001").priority, 5);
-	assert_true(sched_app_next(msched_cell(T->m), sched_app_next(msched_cell(T->m), -1)) < 0);
+	assert_true(sched_app_next(T->m->cell, sched_app_next(T->m->cell, -1)) < 0);
 }
 
 /* 7 */
@@ -517,9 +543,9 @@ static void test_load_allocation(void **state)
 	put("/allocations", "[{\"name\":\"foo\",\"partition\":\"p\",\"rank\":100,\"rank_adjustment\":10,"
 			    "\"max_utilization\":1.1}]");
 	pass(100);
-	p = sched_partition_get(msched_cell(T->m), "p");
-	a = sched_alloc_get_path(msched_cell(T->m), p, "foo");
-	assert_int_equal(sched_alloc_info(msched_cell(T->m), a, &ai), 0);
+	p = sched_partition_get(T->m->cell, "p");
+	a = sched_alloc_get_path(T->m->cell, p, "foo");
+	assert_int_equal(sched_alloc_info(T->m->cell, a, &ai), 0);
 	assert_int_equal(ai.rank, 100);
 	assert_int_equal(ai.rank_adjustment, 10);
 	assert_true(fabs(ai.max_utilization - 1.1) < 1e-9);
@@ -537,7 +563,7 @@ static void test_load_partition(void **state)
 	put("/servers/s1", "{\"partition\":\"p\",\"memory\":\"1G\",\"cpu\":\"100%\",\"disk\":\"1G\"}");
 	presence("s1", true);
 	pass(1700000000);
-	assert_int_equal(sched_node_info(msched_cell(T->m), sched_node_find(msched_cell(T->m), "s1"), &ni), 0);
+	assert_int_equal(sched_node_info(T->m->cell, sched_node_find(T->m->cell, "s1"), &ni), 0);
 	assert_true(ni.valid_until > 1700000000 + 86400 && ni.valid_until <= 1700000000 + 22 * 86400);
 	t = (time_t)ni.valid_until;
 	localtime_r(&t, &tm);
@@ -594,7 +620,7 @@ static void test_restore_placement(void **state)
 		_cleanup_free_ char *n = strdup_printf("foo.app%d#000000000%d", k, k);
 		_cleanup_free_ char *f = strdup_printf("/finished/%s", n), *s = strdup_printf("/scheduled/%s", n);
 
-		assert_true(sched_app_find(msched_cell(T->m), n) < 0);
+		assert_true(sched_app_find(T->m->cell, n) < 0);
 		assert_false(exists(s));
 		j = getj(f);
 		assert_string_equal(json_string_value(json_object_get(j, "data")), "schedule_once");
@@ -646,14 +672,14 @@ static void test_app_events(void **state)
 	app("treadmlx.app#0000000001", "{\"memory\":\"1M\"}");
 	app("foo.bar#0000000002", "{\"memory\":\"1M\"}");
 	pass(100);
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
+	assert_string_equal(alloc_name(T->m->cell, info_of("treadmlx.app#0000000001").alloc),
 			    "_default/treadmlx");
 	put("/allocations", allocs_json);
 	event("001-allocations", NULL);
 	app("foo.bar#0000000002", "{\"memory\":\"1M\",\"priority\":7}");
 	event("000-apps", "[\"foo.bar#0000000002\"]");
 	pass(110);
-	assert_string_equal(sched_alloc_name(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc),
+	assert_string_equal(alloc_name(T->m->cell, info_of("treadmlx.app#0000000001").alloc),
 			    "treadmill/dev");
 	assert_int_equal(info_of("treadmlx.app#0000000001").priority, 10);
 	assert_int_equal(info_of("foo.bar#0000000002").priority, 7);
@@ -673,7 +699,7 @@ static void test_alloc_events(void **state)
 	event("001-allocations", NULL);
 	pass(110);
 	assert_int_equal(info_of("treadmlx.app#0000000001").priority, 20);
-	sched_alloc_info(msched_cell(T->m), info_of("treadmlx.app#0000000001").alloc, &ai);
+	sched_alloc_info(T->m->cell, info_of("treadmlx.app#0000000001").alloc, &ai);
 	assert_int_equal(ai.rank, 50);
 	assert_true(ai.reserved[0] == 2048);
 }
@@ -692,8 +718,8 @@ static void test_server_state_events(void **state)
 	assert_where("foo.app1#0000000001", "test.xx.com");
 	event("000-server_state", "[\"test.xx.com\",\"frozen\",[\"foo.app1#0000000001\"]]");
 	pass(200);
-	s = sched_node_find(msched_cell(T->m), "test.xx.com");
-	sched_server_get_state(msched_cell(T->m), s, &st, &since);
+	s = sched_node_find(T->m->cell, "test.xx.com");
+	sched_server_get_state(T->m->cell, s, &st, &since);
 	assert_int_equal(st, SCHED_FROZEN);
 	assert_true(since == 200);
 	assert_string_equal(state_of("test.xx.com"), "frozen");
@@ -735,7 +761,7 @@ static void test_delete_apps(void **state)
 	pass(110);
 	assert_where("foo.bar#0000000012", NULL);
 	assert_true(has_trace("foo.bar#0000000012", TRACE_DELETED, ""));
-	assert_true(sched_app_find(msched_cell(T->m), "foo.bar#0000000012") < 0);
+	assert_true(sched_app_find(T->m->cell, "foo.bar#0000000012") < 0);
 }
 
 /* 21 */
@@ -769,12 +795,12 @@ static void test_update_app_priority_noop(void **state)
 static void test_cell_insert_bucket(void **state)
 {
 	pass(100);
-	assert_true(sched_node_find(msched_cell(T->m), "pod:pod1") < 0);
+	assert_true(sched_node_find(T->m->cell, "pod:pod1") < 0);
 	put("/buckets/pod:pod1", "{\"parent\":null,\"traits\":null}");
 	put("/cell/pod:pod1", "");
 	event("000-cell", NULL);
 	pass(110);
-	assert_int_equal(sched_node_parent(msched_cell(T->m), sched_node_find(msched_cell(T->m), "pod:pod1")),
+	assert_int_equal(sched_node_parent(T->m->cell, sched_node_find(T->m->cell, "pod:pod1")),
 			 SCHED_ROOT);
 	assert_int_equal(children_count("/events"), 0);
 }
@@ -792,9 +818,9 @@ static void test_load_buckets(void **state)
 	put("/buckets/rack:4321", "{\"parent\":\"pod:pod2\"}");
 	event("000-buckets", NULL);
 	pass(110);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	assert_string_equal(sched_node_name(c, sched_node_parent(c, sched_node_find(c, "rack:4321"))), "pod:pod2");
-	assert_string_equal(sched_node_level(c, sched_node_find(c, "rack:4321")), "rack");
+	assert_string_equal(node_level(c, sched_node_find(c, "rack:4321")), "rack");
 }
 
 /* 25 */
@@ -809,9 +835,9 @@ static void test_load_buckets_levels(void **state)
 	put("/buckets/rack:4321", "{\"parent\":\"podgroup:g1\"}");
 	event("000-buckets", NULL);
 	pass(100);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	r = sched_node_find(c, "rack:4321");
-	assert_string_equal(sched_node_level(c, sched_node_parent(c, r)), "podgroup");
+	assert_string_equal(node_level(c, sched_node_parent(c, r)), "podgroup");
 	assert_string_equal(sched_node_name(c, sched_node_parent(c, sched_node_parent(c, r))), "pod:pod1");
 }
 
@@ -822,13 +848,9 @@ static void test_check_reboot(void **state)
 	_cleanup_free_ char *w = NULL, *other = NULL, *p = NULL, *po = NULL;
 
 	put("/partitions/_default", "{\"reboot-schedule\":{\"5\":[23,59,59]}}");
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(1000000);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(1000000);
 	other = strdup(strcmp(w, "test1.xx.com") == 0 ? "test2.xx.com" : "test1.xx.com");
-	assert_int_equal(sched_node_info(msched_cell(T->m), sched_node_find(msched_cell(T->m), other), &ni), 0);
+	assert_int_equal(sched_node_info(T->m->cell, sched_node_find(T->m->cell, other), &ni), 0);
 	assert_true(ni.valid_until > 1000000 && ni.valid_until < 1000000 + 22 * 86400);
 	msched_check_reboots(T->m, 1000000 + 1000);
 	assert_int_equal(children_count("/reboots"), 0);
@@ -871,7 +893,7 @@ static void test_create_server(void **state)
 	put("/servers/foo", "{\"parent\":\"bucket0\",\"partition\":\"_default\"}");
 	event("000-servers", "[\"foo\"]");
 	pass(110);
-	c = msched_cell(T->m);
+	c = T->m->cell;
 	assert_int_equal(sched_node_info(c, sched_node_find(c, "foo"), &ni), 0);
 	assert_string_equal(sched_node_name(c, ni.parent), "bucket0");
 	assert_string_equal(ni.partition, "_default");
@@ -886,7 +908,7 @@ static void test_update_server_features(void **state)
 			    "\"features\":[\"f1\"]}");
 	event("000-servers", "[\"foo\"]");
 	pass(110);
-	assert_true(sched_node_find(msched_cell(T->m), "foo") >= 0);
+	assert_true(sched_node_find(T->m->cell, "foo") >= 0);
 	assert_int_equal(children_count("/events"), 0);
 }
 
@@ -926,20 +948,16 @@ static void test_check_pending_start(void **state)
 	double since;
 	_cleanup_free_ char *w = NULL, *other = NULL, *why = NULL, *rp = NULL;
 
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(100);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(100);
 	other = strdup(strcmp(w, "test1.xx.com") == 0 ? "test2.xx.com" : "test1.xx.com");
-	msched_request_check(T->m);
+	T->m->need_check = true;
 	pass(150); /* recorded: not running since 150 */
-	msched_request_check(T->m);
+	T->m->need_check = true;
 	pass(300); /* < 300 s: nothing */
 	assert_where("foo.app1#0000000001", w);
-	msched_request_check(T->m);
+	T->m->need_check = true;
 	pass(451);
-	sched_server_get_state(msched_cell(T->m), sched_node_find(msched_cell(T->m), w), &st, &since);
+	sched_server_get_state(T->m->cell, sched_node_find(T->m->cell, w), &st, &since);
 	assert_int_equal(st, SCHED_FROZEN);
 	assert_true(since == 451);
 	assert_string_equal(state_of(w), "frozen");
@@ -950,9 +968,9 @@ static void test_check_pending_start(void **state)
 	/* running on the new server: never frozen */
 	rp = strdup("/running/foo.app1#0000000001");
 	put(rp, other);
-	msched_request_check(T->m);
+	T->m->need_check = true;
 	pass(500);
-	msched_request_check(T->m);
+	T->m->need_check = true;
 	pass(1000);
 	assert_string_equal(state_of(other), "up");
 	assert_where("foo.app1#0000000001", other);
@@ -990,11 +1008,7 @@ static void test_blacklisted_servers(void **state)
 {
 	_cleanup_free_ char *w = NULL, *p = NULL, *why = NULL, *w2 = NULL;
 
-	server("test1.xx.com", NULL, "10G", "1000%", "10G", true);
-	server("test2.xx.com", NULL, "10G", "1000%", "10G", true);
-	app("foo.app1#0000000001", "{}");
-	pass(100);
-	w = where("foo.app1#0000000001");
+	w = one_app_two_servers(100);
 	p = strdup_printf("/blackedout.servers/%s", w);
 	put(p, "\"watchdog\"");
 	pass(110);
@@ -1037,7 +1051,7 @@ static void test_invalid_and_unreadable_apps(void **state)
 	assert_non_null(w);
 	assert_null(where("foo.bad#0000000004"));
 	app("foo.ok2#0000000005", "{}");
-	msched_request_reload(T->m);
+	T->m->need_reload = true;
 	st = pass(110);
 	assert_int_equal(st.unreadable, 1);
 	w2 = where("foo.ok2#0000000005");

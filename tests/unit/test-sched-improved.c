@@ -11,6 +11,16 @@
 
 #include "../../src/sched/sched-sim.h"
 #include "../../src/sched/sched.h"
+#include "test-sched-hooks.h"
+
+
+/* Add a copy of spec s named `name`, created `order`-th. */
+static int add_as(struct sched_cell *c, int alloc, struct sched_app_spec *s, const char *name, int64_t order)
+{
+	s->name = name;
+	s->global_order = order;
+	return sched_app_add(c, alloc, s);
+}
 
 static struct sched_cell *generated(enum sched_mode mode, unsigned servers, unsigned aps)
 {
@@ -81,19 +91,11 @@ static struct cellx rack_limit_cell(enum sched_mode mode)
 	rack = sched_bucket_add(x.c, SCHED_ROOT, "rack:r1", NULL, 0);
 	x.s1 = sched_server_add(x.c, rack, "s1", cap, 0, NULL, 0, 0);
 	x.s2 = sched_server_add(x.c, rack, "s2", cap, 0, NULL, 0, 0);
-	f.name = "filler#1";
-	f.global_order = 1;
-	x.f1 = sched_app_add(x.c, x.alloc, &f);
-	f.name = "filler#2";
-	f.global_order = 2;
-	x.f2 = sched_app_add(x.c, x.alloc, &f);
+	x.f1 = add_as(x.c, x.alloc, &f, "filler#1", 1);
+	x.f2 = add_as(x.c, x.alloc, &f, "filler#2", 2);
 	assert_int_equal(sched_schedule(x.c, 0, NULL, NULL, NULL), 0);
-	a.name = "x#3";
-	a.global_order = 3;
-	x.x1 = sched_app_add(x.c, x.alloc, &a);
-	a.name = "x#4";
-	a.global_order = 4;
-	x.x2 = sched_app_add(x.c, x.alloc, &a);
+	x.x1 = add_as(x.c, x.alloc, &a, "x#3", 3);
+	x.x2 = add_as(x.c, x.alloc, &a, "x#4", 4);
 	return x;
 }
 

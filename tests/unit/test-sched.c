@@ -12,7 +12,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "../../src/sched/sched-internal.h"
+#include "test-sched-hooks.h"
 #include "../../src/sched/sched.h"
 
 /* ---- helpers mirroring the Python test helpers ----------------------------- */
@@ -142,6 +142,19 @@ static const char *server_name(const struct sched_cell *c, int app)
 static void run(struct sched_cell *c, double now)
 {
 	assert_int_equal(sched_schedule(c, now, NULL, NULL, NULL), 0);
+}
+
+/* `count` apps "app#..." (priority 50, demand 1/1) with the same affinity
+ * limits, added to `alloc` and scheduled at 0. */
+static void add_limited(struct sched_cell *c, int alloc, struct appdef *apps, int count, int n, const char *l1,
+			int v1, const char *l2, int v2, const char *l3, int v3)
+{
+	app_list(apps, count, "app", 50, 1, 1);
+	for (int i = 0; i < count; i++) {
+		limits(&apps[i], n, l1, v1, l2, v2, l3, v3);
+		add(c, alloc, &apps[i]);
+	}
+	run(c, 0);
 }
 
 static void node_free(const struct sched_cell *c, int n, int64_t *out)
@@ -566,7 +579,7 @@ static void test_app_node_placement(void **state)
 
 	assert_free(c, b, 10, 5);
 	assert_free(c, top, 10, 5);
-	sched_node_size(c, b, sched_partition_get(c, NULL), size);
+	sched_node_size_of(c, b, sched_partition_get(c, NULL), size);
 	assert_true(size[0] == 20 && size[1] == 10);
 	app_list(apps, 10, "app", 50, 1, 2);
 	for (int i = 0; i < 3; i++)
@@ -758,11 +771,11 @@ static void test_size_and_members(void **state)
 	double s[2];
 	int n = 0, want[4] = { t.a, t.b, t.y, t.z };
 
-	sched_node_size(c, t.a, p, s);
+	sched_node_size_of(c, t.a, p, s);
 	assert_true(s[0] == 1 && s[1] == 1);
-	sched_node_size(c, t.left, p, s);
+	sched_node_size_of(c, t.left, p, s);
 	assert_true(s[0] == 2 && s[1] == 2);
-	sched_node_size(c, t.top, p, s);
+	sched_node_size_of(c, t.top, p, s);
 	assert_true(s[0] == 4 && s[1] == 4);
 	for (int x = sched_server_next(c, -1); x >= 0; x = sched_server_next(c, x), n++)
 		assert_int_equal(x, want[n]);
@@ -938,6 +951,31 @@ static void remove_all(struct sched_cell *c, const struct appdef *apps, int n)
 	}
 }
 
+/* One step of Treadmill's affinity-limit tests: `count` limited apps of
+ * which the first `expect` get placed and the others not; removed after. */
+struct limit_step {
+	int count, expect, n;
+	const char *l1;
+	int v1;
+	const char *l2;
+	int v2;
+	const char *l3;
+	int v3;
+};
+
+static void limit_steps(struct sched_cell *c, int alloc, const struct limit_step *st, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct appdef apps[8];
+
+		add_limited(c, alloc, apps, st[k].count, st[k].n, st[k].l1, st[k].v1, st[k].l2, st[k].v2, st[k].l3,
+			    st[k].v3);
+		assert_int_equal(placed(c, apps, st[k].expect), st[k].expect);
+		assert_int_equal(placed(c, apps + st[k].expect, st[k].count - st[k].expect), 0);
+		remove_all(c, apps, st[k].count);
+	}
+}
+
 /* 26 test_affinity_limits_bunker */
 static void test_affinity_limits_bunker(void **state)
 {
@@ -946,32 +984,17 @@ static void test_affinity_limits_bunker(void **state)
 	int b1 = bucket(c, SCHED_ROOT, "bunker1", "bunker", 0), b2 = bucket(c, SCHED_ROOT, "bunker2", "bunker", 0);
 	int l = bucket(c, b1, "b1_left", "rack", 0), r = bucket(c, b1, "b1_right", "rack", 0);
 	int rb = bucket(c, b2, "b2", "rack", 0);
-	struct appdef apps[4];
+	static const struct limit_step steps[] = {
+		{ 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 },
+	};
 
 	server(c, l, "a", 10, 10, 0, NULL, 500);
 	server(c, l, "b", 10, 10, 0, NULL, 500);
 	server(c, r, "c", 10, 10, 0, NULL, 500);
 	server(c, rb, "y", 10, 10, 0, NULL, 500);
 	server(c, rb, "z", 10, 10, 0, NULL, 500);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "bunker", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_true(server_of(c, apps[0].id) >= 0 && server_of(c, apps[1].id) >= 0);
-	assert_int_equal(server_of(c, apps[2].id), -1);
-	assert_int_equal(server_of(c, apps[3].id), -1);
-
-	remove_all(c, apps, 4);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 1, "bunker", 2);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 /* 27 test_affinity_limits_levels */
@@ -982,7 +1005,11 @@ static void test_affinity_limits_levels(void **state)
 	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
 	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
 	int g2l = bucket(c, g2, "g2_left", "rack", 0), g2r = bucket(c, g2, "g2_right", "rack", 0);
-	struct appdef apps[7];
+	static const struct limit_step steps[] = {
+		{ 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
+		{ 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
+	};
 
 	server(c, g1l, "a", 10, 10, 0, NULL, 500);
 	server(c, g1l, "b", 10, 10, 0, NULL, 500);
@@ -990,34 +1017,7 @@ static void test_affinity_limits_levels(void **state)
 	server(c, g2l, "x", 10, 10, 0, NULL, 500);
 	server(c, g2r, "y", 10, 10, 0, NULL, 500);
 	server(c, g2r, "z", 10, 10, 0, NULL, 500);
-	app_list(apps, 7, "app", 50, 1, 1);
-	for (int i = 0; i < 7; i++) {
-		limits(&apps[i], 1, "server", 1, NULL, 0, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 6), 6);
-	assert_int_equal(server_of(c, apps[6].id), -1);
-
-	remove_all(c, apps, 7);
-	app_list(apps, 6, "app", 50, 1, 1);
-	for (int i = 0; i < 6; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 4), 4);
-	assert_int_equal(placed(c, apps + 4, 2), 0);
-
-	remove_all(c, apps, 6);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 2, "cell", 3);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
 /* 28 test_affinity_limits */
@@ -1025,37 +1025,42 @@ static void test_affinity_limits(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	struct appdef apps[5];
+	static const struct limit_step steps[] = {
+		{ 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
+		{ 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
+		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
+	};
 
 	cell4(c, "a", "b", "y", "z", "rack");
-	app_list(apps, 5, "app", 50, 1, 1);
-	for (int i = 0; i < 5; i++) {
-		limits(&apps[i], 1, "server", 1, NULL, 0, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 4), 4);
-	assert_int_equal(server_of(c, apps[4].id), -1);
+	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+}
 
-	remove_all(c, apps, 5);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 2), 2);
-	assert_int_equal(placed(c, apps + 2, 2), 0);
+/* The common start of Treadmill's data retention tests: `sticky` (retention
+ * 30) and `unsticky` (none) land on one server at 100; it goes down: only the
+ * sticky app stays, until 130.  Returns that first server. */
+static int retention_steps(struct sched_cell *c, int alloc, struct appdef *sticky, struct appdef *unsticky)
+{
+	int first;
 
-	remove_all(c, apps, 4);
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 3, "server", 1, "rack", 2, "cell", 3);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
-	assert_int_equal(placed(c, apps, 3), 3);
-	assert_int_equal(server_of(c, apps[3].id), -1);
+	unsticky->retention = 0;
+	add(c, alloc, sticky);
+	add(c, alloc, unsticky);
+	run(c, 100);
+	first = server_of(c, sticky->id);
+	assert_int_equal(first, server_of(c, unsticky->id));
+
+	sched_server_set_state(c, first, SCHED_DOWN, 100);
+	run(c, 100);
+	assert_int_equal(server_of(c, sticky->id), first);
+	assert_int_not_equal(server_of(c, unsticky->id), first);
+	assert_true(sched_next_event_at(c) == 130);
+	run(c, 110);
+	assert_int_equal(server_of(c, sticky->id), first);
+	assert_true(sched_next_event_at(c) == 130);
+	run(c, 130);
+	assert_int_not_equal(server_of(c, sticky->id), first);
+	assert_true(isinf(sched_next_event_at(c)));
+	return first;
 }
 
 /* 29 test_data_retention_levels */
@@ -1078,27 +1083,8 @@ static void test_data_retention_levels(void **state)
 	limits(&sticky[0], 2, "server", 1, "rack", 1, NULL, 0);
 	sticky[0].retention = 30;
 	unsticky = mkapp("unsticky", 10, 1, 1, "unsticky");
-	unsticky.retention = 0;
-	add(c, alloc, &sticky[0]);
-	add(c, alloc, &unsticky);
-	run(c, 100);
-	first = server_of(c, sticky[0].id);
-	assert_int_equal(first, server_of(c, unsticky.id));
-
-	sched_server_set_state(c, first, SCHED_DOWN, 100);
-	run(c, 100);
-	assert_int_equal(server_of(c, sticky[0].id), first);
+	first = retention_steps(c, alloc, sticky, &unsticky);
 	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(sched_next_event_at(c) == 130);
-
-	run(c, 110);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_true(sched_next_event_at(c) == 130);
-
-	run(c, 130);
-	assert_int_not_equal(server_of(c, sticky[0].id), first);
-	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(isinf(sched_next_event_at(c)));
 }
 
 /* 30 test_data_retention */
@@ -1116,24 +1102,7 @@ static void test_data_retention(void **state)
 		sticky[i].retention = 30;
 	}
 	unsticky = mkapp("unsticky", 10, 1, 1, "unsticky");
-	unsticky.retention = 0;
-	add(c, alloc, &sticky[0]);
-	add(c, alloc, &unsticky);
-	run(c, 100);
-	first = server_of(c, sticky[0].id);
-	assert_int_equal(first, server_of(c, unsticky.id));
-
-	sched_server_set_state(c, first, SCHED_DOWN, 100);
-	run(c, 100);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_int_not_equal(server_of(c, unsticky.id), first);
-	assert_true(sched_next_event_at(c) == 130);
-	run(c, 110);
-	assert_int_equal(server_of(c, sticky[0].id), first);
-	assert_true(sched_next_event_at(c) == 130);
-	run(c, 130);
-	assert_int_not_equal(server_of(c, sticky[0].id), first);
-	assert_true(isinf(sched_next_event_at(c)));
+	first = retention_steps(c, alloc, sticky, &unsticky);
 	second = server_of(c, sticky[0].id);
 
 	sched_server_set_state(c, first, SCHED_UP, 130);
@@ -1163,12 +1132,7 @@ static void test_serialization(void **state)
 	struct appdef apps[4];
 
 	cell4(c, "a", "b", "y", "z", "rack");
-	app_list(apps, 4, "app", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		limits(&apps[i], 2, "server", 1, "rack", 1, NULL, 0);
-		add(c, alloc, &apps[i]);
-	}
-	run(c, 0);
+	add_limited(c, alloc, apps, 4, 2, "server", 1, "rack", 1, NULL, 0);
 	assert_int_equal(placed(c, apps, 4), 2);
 }
 
@@ -1361,6 +1325,14 @@ static double expiry_of(const struct sched_cell *c, int app)
 	return ai.expiry;
 }
 
+/* Treadmill's app.renew = True (no production caller: the master renews by
+ * re-placing). */
+static void set_renew(struct sched_cell *c, int app)
+{
+	c->hot[app].renew = true;
+	c->need_full = true;
+}
+
 static bool renew_of(const struct sched_cell *c, int app)
 {
 	struct sched_app_info ai;
@@ -1386,20 +1358,20 @@ static void test_renew(void **state)
 	run(c, 100);
 	assert_true(expiry_of(c, apps[0].id) == 60);
 
-	sched_app_set_renew(c, apps[0].id, true);
+	set_renew(c, apps[0].id);
 	run(c, 200);
 	assert_int_equal(server_of(c, apps[0].id), a);
 	assert_true(expiry_of(c, apps[0].id) == 250);
 	assert_false(renew_of(c, apps[0].id));
 
 	b = server(c, SCHED_ROOT, "b", 10, 10, 0, NULL, 2000);
-	sched_app_set_renew(c, apps[0].id, true);
+	set_renew(c, apps[0].id);
 	run(c, 975);
 	assert_int_equal(server_of(c, apps[0].id), b);
 	assert_true(expiry_of(c, apps[0].id) == 1025);
 	assert_false(renew_of(c, apps[0].id));
 
-	sched_app_set_renew(c, apps[0].id, true);
+	set_renew(c, apps[0].id);
 	run(c, 1975);
 	assert_int_equal(server_of(c, apps[0].id), b);
 	assert_true(expiry_of(c, apps[0].id) == 1025);
@@ -1592,15 +1564,21 @@ static void test_reboots(void **state)
 /* 45 test_reboot_dates */
 static void test_reboot_dates(void **state)
 {
-	double d[2];
+	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("top", 3, SCHED_MODE_COMPAT);
+	int p = sched_partition_get(c, NULL);
+	const struct sched_reboot *r;
 
-	assert_int_equal(sched_reboot_dates("sat,sun", 2018, 1, 1, d, 2), 0);
-	assert_true(d[0] == lt(2018, 1, 6, 23, 59, 59));
-	assert_true(d[1] == lt(2018, 1, 7, 23, 59, 59));
-	assert_int_equal(sched_reboot_dates("sat,sun/10:30:00", 2018, 1, 1, d, 2), 0);
-	assert_true(d[0] == lt(2018, 1, 6, 23, 59, 59));
-	assert_true(d[1] == lt(2018, 1, 7, 10, 30, 0));
-	assert_int_equal(sched_reboot_dates("someday", 2018, 1, 1, d, 2), -EINVAL);
+	/* the reboot buckets a schedule set on Monday 2018-01-01 gives */
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "sat,sun", lt(2018, 1, 1, 0, 0, 0)), 0);
+	r = c->parts[p].reboot;
+	assert_true(r->n >= 2);
+	assert_true(r->b[0].ts == lt(2018, 1, 6, 23, 59, 59));
+	assert_true(r->b[1].ts == lt(2018, 1, 7, 23, 59, 59));
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "sat,sun/10:30:00", lt(2018, 1, 1, 0, 0, 0)), 0);
+	r = c->parts[p].reboot;
+	assert_true(r->b[0].ts == lt(2018, 1, 6, 23, 59, 59));
+	assert_true(r->b[1].ts == lt(2018, 1, 7, 10, 30, 0));
+	assert_int_equal(sched_partition_set_reboot_schedule(c, p, "someday", lt(2018, 1, 1, 0, 0, 0)), -EINVAL);
 }
 
 /* ---- ShapeTest ------------------------------------------------------------------------- */
@@ -1615,7 +1593,7 @@ static void test_affinity_constraints(void **state)
 	struct sched_app_spec s = { .name = "foo", .priority = 11, .demand = d, .affinity = "foo" };
 	int a = sched_app_add(c, alloc, &s);
 
-	assert_true(strncmp(sched__app_shape(c, a), "foo\x1f" "0\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, a), "foo\x1f" "0\x1f", 6) == 0);
 }
 
 static void test_app_shape(void **state)
@@ -1628,17 +1606,17 @@ static void test_app_shape(void **state)
 	int a, b, e;
 
 	a = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, a), "bar\x1f" "0\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, a), "bar\x1f" "0\x1f", 6) == 0);
 	s.name = "foo2";
 	s.lease = 5;
 	b = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, b), "bar\x1f" "5\x1f", 6) == 0);
+	assert_true(strncmp(sched_app_shape(c, b), "bar\x1f" "5\x1f", 6) == 0);
 	s.name = "foo3";
 	s.lease = 0;
 	s.limits = lim;
 	s.n_limits = 2;
 	e = sched_app_add(c, alloc, &s);
-	assert_true(strncmp(sched__app_shape(c, e), "bar\x1f" "1\x1f" "2\x1f" "0\x1f", 10) == 0);
+	assert_true(strncmp(sched_app_shape(c, e), "bar\x1f" "1\x1f" "2\x1f" "0\x1f", 10) == 0);
 }
 
 /* 48 test_placement_tracker */
@@ -1661,12 +1639,12 @@ static void test_placement_tracker(void **state)
 	s.demand = d5;
 	s.affinity = "bar1";
 	o = sched_app_add(c, alloc, &s);
-	sched__tracker_reset(c);
-	sched__tracker_adjust(c, a2);
-	assert_false(sched__tracker_feasible(c, a2));
-	assert_false(sched__tracker_feasible(c, a3));
-	assert_true(sched__tracker_feasible(c, a1));
-	assert_true(sched__tracker_feasible(c, o));
+	c->tracker_gen++;
+	sched_tracker_adjust(c, &c->apps[a2]);
+	assert_false(sched_tracker_feasible(c, &c->apps[a2]));
+	assert_false(sched_tracker_feasible(c, &c->apps[a3]));
+	assert_true(sched_tracker_feasible(c, &c->apps[a1]));
+	assert_true(sched_tracker_feasible(c, &c->apps[o]));
 }
 
 int main(void)
