@@ -5,7 +5,10 @@
  * symlink(2) creates it whole or not at all and fails with EEXIST when the VIP
  * is taken, which is the whole of the mutual exclusion: two allocators (the
  * agent, a `sproc`) racing for one VIP cannot both win, and a SIGKILL at any
- * point leaves no half-written record.  A killed allocator's record is found
+ * point leaves no half-written record.  No fsync: a record must outlive the
+ * process that wrote it, which the page cache gives; a machine crash ends every
+ * container (their netns die with the kernel), so after a reboot reconcile with
+ * no live owner frees them all anyway.  A killed allocator's record is found
  * again by its owner's next allocate (same VIP back, no leak) or freed by
  * reconcile when the owner is not live. */
 #include <arpa/inet.h>
@@ -212,18 +215,8 @@ int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *
 				continue;	/* lost a race: the next one */
 			return error_sys(err, errno, "network: VIP record %s/%s", dir, buf);
 		}
-		if (fsync(dfd) < 0) {
-			r = -errno;
-			(void)unlinkat(dfd, buf, 0);
-			return error_sys(err, -r, "network: VIP records %s: fsync", dir);
-		}
-		/* Released VIPs were flushed already; this covers records removed by hand. */
-		r = net_conntrack_flush(a, err);
-		if (r < 0 && r != -EPERM && r != -EPROTONOSUPPORT) {
-			(void)unlinkat(dfd, buf, 0);
-			return r;
-		}
-		error_clear(err);
+		/* No flush here: every path that removes a record (release,
+		 * reconcile) flushes the VIP's conntrack entries before the unlink. */
 		*ret = a;
 		return 0;
 	}
@@ -253,7 +246,6 @@ static int release_at(int dfd, const char *dir, struct in_addr vip, const char *
 	error_clear(err);
 	if (unlinkat(dfd, buf, 0) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "network: VIP record %s/%s", dir, buf);
-	(void)fsync(dfd);
 	return 1;
 }
 

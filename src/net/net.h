@@ -93,7 +93,8 @@ int net_container_teardown(const struct net_config *cfg, const char *host_ifname
 
 /* The VIP owned by `owner` (returned again if it already has one: a retry after a
  * crash never leaks), else the lowest free host address of the range that is
- * neither network, broadcast nor gateway; its old conntrack entries are flushed.
+ * neither network, broadcast nor gateway.  (Its old conntrack entries were
+ * flushed when it was freed: release and reconcile flush before they unlink.)
  * Owner: [A-Za-z0-9._#@:+-], 1..200 chars.  -ENOSPC with err "network: VIP range
  * exhausted". */
 int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *owner, struct in_addr *ret,
