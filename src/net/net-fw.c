@@ -298,17 +298,18 @@ int net_fw_ruleset(const struct net_config *cfg, const struct net_container *c, 
 		cfg->bridge, x, x, x, NET_PROD_PORT_MIN, NET_PROD_PORT_MAX, x, NET_NONPROD_PORT_MIN,
 		NET_NONPROD_PORT_MAX, x);
 	/* Forward: blackout; mark new container flows by environment (Treadmill's TM_MARK);
-	 * new nonprod -> prod connections refused and logged (Treadmill defines but never applies it). */
+	 * new nonprod -> prod connections refused and logged (Treadmill defines but never applies it).
+	 * ICMP, not a TCP reset: conntrack translates an ICMP error back through the DNAT of a
+	 * hairpinned flow (host:real_port), a locally made reset would leave with the VIP. */
 	fprintf(o,
 		"\tchain filter_forward {\n\t\ttype filter hook forward priority mangle; policy accept;\n"
 		"\t\tiifname @blackout drop\n"
 		"\t\toifname @blackout drop\n"
 		"\t\tct state new ip saddr @prod ct mark set 0x1\n"
 		"\t\tct state new ip saddr @nonprod ct mark set 0x2\n"
-		"\t\tct state new ip saddr @nonprod ip daddr @prod meta l4proto tcp counter log prefix \"%s nonprod->prod: \" reject with tcp reset\n"
-		"\t\tct state new ip saddr @nonprod ip daddr @prod counter log prefix \"%s nonprod->prod: \" reject\n"
+		"\t\tct state new ip saddr @nonprod ip daddr @prod counter log prefix \"%s nonprod->prod: \" reject with icmp type port-unreachable\n"
 		"\t}\n}\n",
-		T, T);
+		T);
 	if (fclose(o) != 0) {
 		free(buf);
 		goto fail;
