@@ -21,36 +21,67 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../basic/util.h"
 #include "net-internal.h"
 #include "net.h"
 
-static void nft_ctxp(struct nft_ctx **c) { if (*c) nft_ctx_free(*c); }
+/* One nft context per process, reused while the thread stays in the same netns.
+ * Not only to save its setup: the kernel flushes nf_tables' deferred destroy work
+ * (an RCU grace period, ~10 ms here) when an nfnetlink socket that deleted
+ * elements is closed, so a context per call made every remove cost that. */
+static struct {
+	struct nft_ctx *ctx;
+	dev_t dev;
+	ino_t ino;
+} nft_cache;
+
+static struct nft_ctx *nft_get(void)
+{
+	struct stat st;
+
+	if (stat("/proc/thread-self/ns/net", &st) < 0)
+		return NULL;
+	if (nft_cache.ctx && nft_cache.dev == st.st_dev && nft_cache.ino == st.st_ino)
+		return nft_cache.ctx;
+	if (nft_cache.ctx)
+		nft_ctx_free(nft_cache.ctx);
+	nft_cache.ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft_cache.ctx)
+		return NULL;
+	if (nft_ctx_buffer_output(nft_cache.ctx) < 0 || nft_ctx_buffer_error(nft_cache.ctx) < 0) {
+		nft_ctx_free(nft_cache.ctx);
+		nft_cache.ctx = NULL;
+		return NULL;
+	}
+	nft_cache.dev = st.st_dev;
+	nft_cache.ino = st.st_ino;
+	return nft_cache.ctx;
+}
 
 int net_nft_run(const char *cmds, char **ret_output, struct error *err)
 {
-	_cleanup_(nft_ctxp) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-	const char *e;
+	struct nft_ctx *ctx = nft_get();
+	const char *e, *out;
 	size_t n;
 	int r;
 
 	if (!ctx)
 		return error_set(err, ERR_TEMP, ENOMEM, "network: nftables: cannot create context");
-	if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
-		return error_set(err, ERR_TEMP, ENOMEM, "network: nftables: out of memory");
-	if (ret_output)
-		nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
+	nft_ctx_output_set_flags(ctx, ret_output ? NFT_CTX_OUTPUT_JSON : 0);
 	r = nft_run_cmd_from_buffer(ctx, cmds);
+	/* Reading a buffer also empties it for the next command. */
+	e = nft_ctx_get_error_buffer(ctx);
+	out = nft_ctx_get_output_buffer(ctx);
 	if (r != 0) {
 		/* First line of nft's message: "Error: Could not process rule: File exists". */
-		e = nft_ctx_get_error_buffer(ctx);
 		e = e ? e : "";
 		n = strcspn(e, "\n");
 		return error_set(err, ERR_TEMP, EIO, "network: nftables: %.*s", (int)n, n ? e : "failed");
 	}
 	if (ret_output) {
-		*ret_output = strdup(nft_ctx_get_output_buffer(ctx) ?: "");
+		*ret_output = strdup(out ? out : "");
 		if (!*ret_output)
 			return error_set(err, ERR_TEMP, ENOMEM, "network: out of memory");
 	}
