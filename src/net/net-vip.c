@@ -160,16 +160,74 @@ static int open_dir(const char *dir, struct error *err)
 	return fd;
 }
 
+/* The hint directory: `.owners/<owner>` -> VIP, written before the record it
+ * names, so whenever an owner's record exists its hint names it (a hint without
+ * its record, left by a crash in between, is ignored and rewritten).  It spares
+ * reading every record to find an owner's own. */
+#define HINTS ".owners"
+
+static int hint_read(int dfd, const char *owner, struct in_addr *ret)
+{
+	_cleanup_free_ char *ip = NULL, *cur = NULL;
+	_cleanup_free_ char *path = strdup_printf(HINTS "/%s", owner);
+	struct in_addr a;
+	int r;
+
+	if (!path)
+		return -ENOMEM;
+	r = read_owner(dfd, path, &ip);
+	if (r < 0)
+		return r;
+	if (!record_name(ip, &a))
+		return -ENOENT;
+	r = read_owner(dfd, ip, &cur);
+	if (r < 0)
+		return r;
+	if (strcmp(cur, owner) != 0)
+		return -ENOENT;
+	*ret = a;
+	return 0;
+}
+
+static int hint_write(int dfd, const char *owner, const char *ip)
+{
+	_cleanup_free_ char *path = strdup_printf(HINTS "/%s", owner);
+
+	if (!path)
+		return -ENOMEM;
+	/* No record names this owner yet (else hint_read would have found it), so a
+	 * crash between the unlink and the symlink loses nothing. */
+	if (unlinkat(dfd, path, 0) < 0 && errno != ENOENT)
+		return negerrno();
+	if (symlinkat(ip, dfd, path) == 0)
+		return 0;
+	if (errno != ENOENT || (mkdirat(dfd, HINTS, 0755) < 0 && errno != EEXIST))
+		return negerrno();
+	return symlinkat(ip, dfd, path) < 0 ? negerrno() : 0;
+}
+
+/* Drop the owner's hint if it names ip (or, with ip NULL, if it names no record of the owner). */
+static void hint_drop(int dfd, const char *owner, const char *ip)
+{
+	_cleanup_free_ char *path = strdup_printf(HINTS "/%s", owner), *cur = NULL;
+	struct in_addr a;
+
+	if (!path || read_owner(dfd, path, &cur) < 0)
+		return;
+	if (ip ? strcmp(cur, ip) == 0 : hint_read(dfd, owner, &a) < 0)
+		(void)unlinkat(dfd, path, 0);
+}
+
 int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *owner, struct in_addr *ret,
 		     struct error *err)
 {
 	_cleanup_close_ int dfd = -1;
+	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_free_ uint8_t *taken = NULL;
-	struct net_vip_record *recs = NULL;
-	size_t n = 0;
+	struct dirent *de;
 	uint32_t net, size, gw;
 	char buf[NET_IPSTR_MAX];
-	int r;
+	int r, fd;
 
 	r = net_config_check(cfg, err);
 	if (r < 0)
@@ -179,30 +237,34 @@ int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *
 	dfd = open_dir(dir, err);
 	if (dfd < 0)
 		return dfd;
-	r = list_at(dfd, &recs, &n);
-	if (r < 0)
+	/* Already ours (a retry after a crash): the same VIP again. */
+	r = hint_read(dfd, owner, ret);
+	if (r == 0)
+		return 0;
+	if (r != -ENOENT && r != -EINVAL)
 		return error_sys(err, -r, "network: VIP records %s", dir);
+
 	net = ntohl(cfg->network.s_addr);
 	size = 1u << (32 - cfg->prefixlen);
 	gw = ntohl(cfg->gateway.s_addr);
 	taken = calloc((size + 7) / 8, 1);
-	if (!taken) {
-		net_vip_records_free(recs, n);
-		return error_set(err, ERR_TEMP, ENOMEM, "network: out of memory");
+	fd = dup(dfd);
+	if (!taken || fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0 && !d)
+			close(fd);
+		return error_set(err, ERR_TEMP, ENOMEM, "network: VIP records %s: cannot read", dir);
 	}
-	for (size_t i = 0; i < n; i++) {
-		uint32_t a = ntohl(recs[i].vip.s_addr);
+	/* Names only: one getdents per few hundred records, no readlink. */
+	while ((de = readdir(d))) {
+		struct in_addr a;
+		uint32_t h;
 
-		if (strcmp(recs[i].owner, owner) == 0) {
-			/* Already ours (a retry after a crash): the same VIP again. */
-			*ret = recs[i].vip;
-			net_vip_records_free(recs, n);
-			return 0;
-		}
-		if (a - net < size)
-			taken[(a - net) / 8] |= 1u << ((a - net) % 8);
+		if (!record_name(de->d_name, &a))
+			continue;
+		h = ntohl(a.s_addr);
+		if (h - net < size)
+			taken[(h - net) / 8] |= 1u << ((h - net) % 8);
 	}
-	net_vip_records_free(recs, n);
 
 	for (uint32_t off = 1; off < size - 1; off++) {
 		struct in_addr a = { .s_addr = htonl(net + off) };
@@ -210,6 +272,9 @@ int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *
 		if (net + off == gw || (taken[off / 8] & (1u << (off % 8))))
 			continue;
 		net_ipstr(a, buf);
+		r = hint_write(dfd, owner, buf);
+		if (r < 0)
+			return error_sys(err, -r, "network: VIP records %s/" HINTS, dir);
 		if (symlinkat(owner, dfd, buf) < 0) {
 			if (errno == EEXIST)
 				continue;	/* lost a race: the next one */
@@ -220,6 +285,7 @@ int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *
 		*ret = a;
 		return 0;
 	}
+	hint_drop(dfd, owner, NULL);
 	return error_set(err, ERR_TEMP, ENOSPC, "network: VIP range %s/%u exhausted",
 			 net_ipstr(cfg->network, buf), cfg->prefixlen);
 }
@@ -246,6 +312,8 @@ static int release_at(int dfd, const char *dir, struct in_addr vip, const char *
 	error_clear(err);
 	if (unlinkat(dfd, buf, 0) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "network: VIP record %s/%s", dir, buf);
+	if (cur && cur[0])
+		hint_drop(dfd, cur, buf);
 	return 1;
 }
 
@@ -283,6 +351,15 @@ int net_vip_reconcile(const char *dir, char *const *live, struct error *err)
 		freed += r;
 	}
 	net_vip_records_free(recs, n);
+	/* Hints whose record is gone or not theirs (a crash between hint and record). */
+	{
+		_cleanup_free_ char *hdir = strdup_printf("%s/" HINTS, dir);
+		_cleanup_strv_free_ char **hints = NULL;
+
+		if (hdir && dir_list(hdir, 1, &hints) >= 0)
+			for (size_t i = 0; hints[i]; i++)
+				hint_drop(dfd, hints[i], NULL);
+	}
 	return freed;
 }
 

@@ -102,8 +102,10 @@ int net_vip_allocate(const struct net_config *cfg, const char *dir, const char *
 /* Free a VIP: conntrack entries flushed, then the record removed (only if owned by
  * `owner`, or by anyone when owner is NULL).  Missing is success. */
 int net_vip_release(const char *dir, struct in_addr vip, const char *owner, struct error *err);
-/* Free every VIP whose owner is not in `live` (NULL-terminated), and leftover
- * temporary files.  Returns the number freed. */
+/* Free every VIP whose owner is not in `live` (NULL-terminated), and stale
+ * owner hints (`<dir>/.owners/<owner>` -> VIP, an index written before each
+ * record so an owner finds its own VIP without reading every record).
+ * Returns the number freed. */
 int net_vip_reconcile(const char *dir, char *const *live, struct error *err);
 struct net_vip_record {
 	struct in_addr vip;

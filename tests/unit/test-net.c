@@ -177,6 +177,17 @@ static void test_vip_allocate(void **state)
 	assert_string_equal(r[0].owner, "o0");
 	assert_string_equal(r[1].owner, "o7");
 	net_vip_records_free(r, n);
+	/* a crash between the owner's hint and its record, the VIP since taken by o0:
+	 * the hint is ignored (never o0's VIP) and rewritten */
+	_cleanup_free_ char *hint = strdup_printf("%s/.owners/crashed", d);
+	assert_int_equal(symlink("10.99.0.1", hint), 0);
+	assert_int_equal(net_vip_allocate(&cfg, d, "crashed", &a, &err), 0);
+	assert_string_equal(inet_ntop(AF_INET, &a, b, sizeof(b)), "10.99.0.3");
+	char hb[32] = "";
+	assert_true(readlink(hint, hb, sizeof(hb) - 1) > 0);
+	assert_string_equal(hb, "10.99.0.3");
+	assert_int_equal(net_vip_release(d, a, "crashed", &err), 0);
+	assert_int_equal(access(hint, F_OK), -1);	/* the hint goes with the record */
 	/* bad owner */
 	assert_int_equal(net_vip_allocate(&cfg, d, "../x", &a, &err), -EINVAL);
 	error_clear(&err);
