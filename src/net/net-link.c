@@ -3,6 +3,8 @@
  * container's veth pair with its peer already inside the container's netns. */
 #include <arpa/inet.h>
 #include <linux/if.h>
+#include <linux/if_bridge.h>
+#include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -360,6 +362,36 @@ int net_neigh_flush(const char *ifname, struct in_addr ip, struct error *err)
 	return 0;
 }
 
+/* Hairpin mode on a bridge port (RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO/IFLA_BRPORT_MODE).
+ * With br_netfilter (bridge-nf-call-iptables=1, as on these machines and wherever
+ * Docker runs), a packet DNAT'd in PREROUTING to an address behind the port it came
+ * in on is delivered at layer 2 back out of that port, which the bridge refuses
+ * unless the port is in hairpin mode: a container could not reach its own
+ * endpoint through the host address. */
+static int port_hairpin(struct nl_sock *s, int ifindex, struct error *err)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_BRIDGE, .ifi_index = ifindex };
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK);
+	struct nlattr *pi;
+	int r;
+
+	if (!m)
+		return error_set(err, ERR_TEMP, ENOMEM, "network: out of memory");
+	r = nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	if (r >= 0 && !(pi = nla_nest_start(m, IFLA_PROTINFO | NLA_F_NESTED)))
+		r = -NLE_NOMEM;
+	if (r >= 0)
+		r = nla_put_u8(m, IFLA_BRPORT_MODE, 1);
+	if (r >= 0) {
+		nla_nest_end(m, pi);
+		r = nl_send_sync(s, m);	/* frees m */
+	} else
+		nlmsg_free(m);
+	if (r < 0)
+		return nl_fail(err, r, "hairpin on port", "veth");
+	return 0;
+}
+
 /* Inside the container's netns (the thread has entered it). */
 static int container_inside(const struct net_config *cfg, enum net_mode mode, struct in_addr vip, struct error *err)
 {
@@ -428,7 +460,7 @@ int net_container_setup(const struct net_config *cfg, enum net_mode mode, const 
 	struct rtnl_link *peer;
 	uint32_t v = ntohl(vip.s_addr), net = ntohl(cfg->network.s_addr), mask;
 	char buf[NET_IPSTR_MAX];
-	int r, br, saved = -1;
+	int r, br, port, saved = -1;
 
 	if (mode == NET_SHARED_NETWORK)
 		return 0;
@@ -470,6 +502,15 @@ int net_container_setup(const struct net_config *cfg, enum net_mode mode, const 
 	r = rtnl_link_add(s, veth, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)
 		return nl_fail(err, r, "create veth", host_ifname);
+	r = link_ifindex(s, host_ifname, &port);
+	if (r < 0)
+		r = error_sys(err, -r, "network: veth %s", host_ifname);
+	else
+		r = port_hairpin(s, port, err);
+	if (r < 0) {
+		(void)link_delete(s, host_ifname, NULL);
+		return r;
+	}
 
 	r = net_netns_enter(netns_fd, &saved);
 	if (r < 0)

@@ -118,6 +118,8 @@ assert "the host reaches it through 127.0.0.1 (name resolving to loopback) ($r)"
 r=$(cli "$C3" 10.77.0.1 41234)
 assert "a prod container reaches it through the host address ($r)" grep -q '^10.77.0.1 ' <<<"$r"
 assert "  ... with a source port of the prod range" port_in "$r" 32768 40959
+r=$(cli "$C1" 10.77.0.1 41234)
+assert "c1 reaches its own endpoint through the host address ($r)" grep -q '^10.77.0.1 ' <<<"$r"
 r=$(cli "$O" 10.77.0.1 41236)
 assert "ephemeral port forwarded to the same number ($r)" grep -q '^10.77.0.2 ' <<<"$r"
 # ---- nonprod -> prod refused, counted ----

@@ -456,6 +456,7 @@ static void test_links(void **state)
 	assert_int_equal(net_bridge_ports(&cfg, &ports, &err), 0);
 	assert_int_equal(strv_length(ports), 1);
 	assert_string_equal(ports[0], "tlv-c1");
+	assert_int_equal(run("bridge -d link show dev tlv-c1 | grep -q 'hairpin on'"), 0);
 
 	_cleanup_free_ char *addrs = in_ns(c1, "ip -o -4 addr show; ip route show; ip -o link show eth0");
 	printf("# %s", addrs);
