@@ -168,3 +168,29 @@ int net_fw_blackout(const struct net_config *cfg, bool on, struct error *err);
 int net_fw_teardown(const struct net_config *cfg, struct error *err);
 /* Run nft text as one transaction in this netns (exposed for tests and tools). */
 int net_nft_run(const char *cmds, char **ret_output, struct error *err);
+
+/* ---- the firewall record of a container (net-record.c) ---- */
+
+/* What the node keeps on disk per container so a restarted agent can rebuild the
+ * table (net_fw_rebuild) and undo what was set up.  JSON, one object:
+ *   {"owner": "proid.app#0000000042", "vip": "192.168.0.2", "environment": "prod",
+ *    "veth": "tl0000000042", "mode": "private",
+ *    "endpoints": [{"proto": "tcp", "port": 8000, "real_port": 41234, "type": "infra",
+ *                   "ephemeral": false}],
+ *    "passthrough": ["10.0.0.9"]}
+ * "veth", "mode" ("private", "shared_ip"), "type", "ephemeral" and "passthrough"
+ * are optional.  `environment` reads Treadmill's prod/uat/dev/qa and is written as
+ * "prod" or "dev" (all the firewall distinguishes). */
+struct net_record {
+	struct net_container c;		/* points into the fields below */
+	char *owner;
+	char *veth;			/* NULL if absent */
+	enum net_mode mode;
+	struct net_endpoint *endpoints;
+	struct in_addr *passthrough;
+};
+/* Serialize (veth may be NULL).  *ret owned. */
+int net_record_format(const struct net_container *c, const char *veth, enum net_mode mode, char **ret);
+/* Parse; on bad input -EINVAL with err naming the field ("network: record: endpoints[1].port: ..."). */
+int net_record_parse(const char *json, struct net_record **ret, struct error *err);
+void net_record_free(struct net_record *r);

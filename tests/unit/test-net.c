@@ -124,6 +124,47 @@ static void test_fw_text(void **state)
 	assert_non_null(strstr(all, "ip daddr { 10.77.0.1, 127.0.0.0/8 }"));
 }
 
+static void test_record(void **state)
+{
+	struct error err = ERROR_INIT;
+	struct in_addr pt = ip("10.77.0.9");
+	struct net_container c = { .owner = "proid.app#0000000042", .vip = ip("192.168.0.2"), .env = NET_ENV_NONPROD,
+				   .endpoints = EPS, .n_endpoints = 3, .passthrough = &pt, .n_passthrough = 1 };
+	_cleanup_free_ char *j = NULL, *j2 = NULL;
+	struct net_record *r = NULL;
+
+	assert_int_equal(net_record_format(&c, "tl42", NET_SHARED_IP, &j), 0);
+	assert_int_equal(net_record_parse(j, &r, &err), 0);
+	assert_string_equal(r->c.owner, c.owner);
+	assert_string_equal(r->veth, "tl42");
+	assert_int_equal(r->mode, NET_SHARED_IP);
+	assert_int_equal(r->c.vip.s_addr, c.vip.s_addr);
+	assert_int_equal(r->c.env, NET_ENV_NONPROD);
+	assert_int_equal(r->c.n_endpoints, 3);
+	assert_memory_equal(r->c.endpoints, EPS, sizeof(EPS));
+	assert_int_equal(r->c.n_passthrough, 1);
+	assert_int_equal(r->c.passthrough[0].s_addr, pt.s_addr);
+	assert_int_equal(net_record_format(&r->c, r->veth, r->mode, &j2), 0);
+	assert_string_equal(j, j2);
+	net_record_free(r);
+	r = NULL;
+	static const struct { const char *json, *field; } bads[] = {
+		{ "[]", "not a JSON object" },
+		{ "{\"vip\":\"192.168.0.2\",\"environment\":\"prod\"}", "owner" },
+		{ "{\"owner\":\"a\",\"vip\":\"192.168.0\",\"environment\":\"prod\"}", "vip" },
+		{ "{\"owner\":\"a\",\"vip\":\"192.168.0.2\",\"environment\":\"live\"}", "environment" },
+		{ "{\"owner\":\"a\",\"vip\":\"192.168.0.2\",\"environment\":\"prod\",\"endpoints\":[{\"proto\":\"tcp\",\"port\":1,\"real_port\":1},"
+		  "{\"proto\":\"tcp\",\"port\":70000,\"real_port\":1}]}", "endpoints[1]: port" },
+		{ "{\"owner\":\"a\",\"vip\":\"192.168.0.2\",\"environment\":\"prod\",\"passthrough\":[\"x\"]}", "passthrough[0]" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bads); i++) {
+		assert_int_equal(net_record_parse(bads[i].json, &r, &err), -EINVAL);
+		assert_non_null(strstr(err.msg, bads[i].field));
+		assert_int_equal(err.code, ERR_PERM);
+		error_clear(&err);
+	}
+}
+
 /* ---- kernel: VIPs ---- */
 
 static char *tmpdir(void)
@@ -726,6 +767,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_config_check),
 		cmocka_unit_test(test_fw_text),
+		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_vip_allocate),
 		cmocka_unit_test(test_vip_crash),
 		cmocka_unit_test(test_conntrack_flush),
