@@ -22,6 +22,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
 
 #include "../basic/util.h"
 #include "net-internal.h"
@@ -35,7 +39,37 @@ static struct {
 	struct nft_ctx *ctx;
 	dev_t dev;
 	ino_t ino;
+	pid_t pid;	/* a forked child makes its own (never shares the parent's socket) */
+	bool sealed;	/* its netlink socket made close-on-exec */
 } nft_cache;
+
+/* libmnl opens the context's socket without SOCK_CLOEXEC and libnftables does not
+ * expose it: mark every NETLINK_NETFILTER socket of the process close-on-exec, or
+ * a container started by this process would inherit a handle on the host's
+ * firewall. */
+static void seal_netfilter_sockets(void)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd, dom = 0, proto = 0, fl;
+		socklen_t l = sizeof(int);
+
+		if (safe_atoi(de->d_name, &fd) < 0 || fd == dirfd(d))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_NETLINK)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 || proto != NETLINK_NETFILTER)
+			continue;
+		fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+}
 
 static struct nft_ctx *nft_get(void)
 {
@@ -43,10 +77,10 @@ static struct nft_ctx *nft_get(void)
 
 	if (stat("/proc/thread-self/ns/net", &st) < 0)
 		return NULL;
-	if (nft_cache.ctx && nft_cache.dev == st.st_dev && nft_cache.ino == st.st_ino)
+	if (nft_cache.ctx && nft_cache.dev == st.st_dev && nft_cache.ino == st.st_ino && nft_cache.pid == getpid())
 		return nft_cache.ctx;
 	if (nft_cache.ctx)
-		nft_ctx_free(nft_cache.ctx);
+		nft_ctx_free(nft_cache.ctx);	/* in a child: closes only the child's copy */
 	nft_cache.ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!nft_cache.ctx)
 		return NULL;
@@ -57,6 +91,8 @@ static struct nft_ctx *nft_get(void)
 	}
 	nft_cache.dev = st.st_dev;
 	nft_cache.ino = st.st_ino;
+	nft_cache.pid = getpid();
+	nft_cache.sealed = false;
 	return nft_cache.ctx;
 }
 
@@ -71,6 +107,10 @@ int net_nft_run(const char *cmds, char **ret_output, struct error *err)
 		return error_set(err, ERR_TEMP, ENOMEM, "network: nftables: cannot create context");
 	nft_ctx_output_set_flags(ctx, ret_output ? NFT_CTX_OUTPUT_JSON : 0);
 	r = nft_run_cmd_from_buffer(ctx, cmds);
+	if (!nft_cache.sealed) {
+		seal_netfilter_sockets();
+		nft_cache.sealed = true;
+	}
 	/* Reading a buffer also empties it for the next command. */
 	e = nft_ctx_get_error_buffer(ctx);
 	out = nft_ctx_get_output_buffer(ctx);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <dirent.h>
 
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
@@ -599,6 +600,33 @@ static void test_fw_kernel(void **state)
 	out = NULL;
 	assert_int_equal(net_nft_run("list tables", &out, &err), 0);
 	assert_null(strstr(out, "treadle_unit"));
+	/* the kept nft socket is close-on-exec (a container must not inherit it) */
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int netfilter = 0;
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name), dom = 0, proto = 0;
+		socklen_t l = sizeof(int);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 || dom != AF_NETLINK)
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == 12 /* NETLINK_NETFILTER */) {
+			netfilter++;
+			assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		}
+	}
+	closedir(d);
+	assert_true(netfilter >= 1);
+	/* a forked child gets its own context; the parent's still works after */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(net_nft_run("add table ip treadle_unit_child\ndelete table ip treadle_unit_child\n", NULL, NULL) == 0 ? 0 : 1);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(net_nft_run("add table ip treadle_unit_p\ndelete table ip treadle_unit_p\n", NULL, &err), 0);
 }
 
 /* ---- driver for tests/integration/48-net-kernel.sh and bench ---- */
