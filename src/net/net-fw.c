@@ -96,9 +96,30 @@ static struct nft_ctx *nft_get(void)
 	return nft_cache.ctx;
 }
 
+static int nft_run_in(struct nft_ctx *ctx, const char *cmds, char **ret_output, struct error *err);
+
+int net_nft_run_once(const char *cmds, struct error *err)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int r;
+
+	if (!ctx || nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0) {
+		if (ctx)
+			nft_ctx_free(ctx);
+		return error_set(err, ERR_TEMP, ENOMEM, "network: nftables: cannot create context");
+	}
+	r = nft_run_in(ctx, cmds, NULL, err);
+	nft_ctx_free(ctx);
+	return r;
+}
+
 int net_nft_run(const char *cmds, char **ret_output, struct error *err)
 {
-	struct nft_ctx *ctx = nft_get();
+	return nft_run_in(nft_get(), cmds, ret_output, err);
+}
+
+static int nft_run_in(struct nft_ctx *ctx, const char *cmds, char **ret_output, struct error *err)
+{
 	const char *e, *out;
 	size_t n;
 	int r;

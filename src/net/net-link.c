@@ -433,9 +433,8 @@ static int container_inside(const struct net_config *cfg, enum net_mode mode, st
 	if (mode == NET_SHARED_IP) {
 		/* Treadmill: traffic to the VIP is DNAT'd to the host address the app binds, and leaves as the VIP. */
 		char e[NET_IPSTR_MAX], v[NET_IPSTR_MAX];
+		/* A new netns: create only (a delete would make closing the socket wait for RCU). */
 		_cleanup_free_ char *cmds = strdup_printf(
-			"add table ip treadle_shared_ip\n"
-			"delete table ip treadle_shared_ip\n"
 			"table ip treadle_shared_ip {\n"
 			"\tchain prerouting { type nat hook prerouting priority dstnat; policy accept;\n"
 			"\t\tiifname \"%s\" dnat ip to %s\n\t}\n"
@@ -445,7 +444,7 @@ static int container_inside(const struct net_config *cfg, enum net_mode mode, st
 
 		if (!cmds)
 			return error_set(err, ERR_TEMP, ENOMEM, "network: out of memory");
-		r = net_nft_run(cmds, NULL, err);
+		r = net_nft_run_once(cmds, err);
 		if (r < 0)
 			return error_prefix(err, "shared_ip");
 	}

@@ -33,7 +33,7 @@ drv() { ip netns exec "$H" "$DRV_BIN" drive "$@"; }
 
 cleanup() {
 	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
-	for n in $C1 $C2 $C3 $O $H; do ip netns del "$n" 2>/dev/null; done
+	for n in $C1 $C2 $C3 ${C4:-} $O $H; do [ -n "$n" ] && ip netns del "$n" 2>/dev/null; done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -155,6 +155,21 @@ assert "passthrough removed" drv fw-remove "$SPEC1,pt=10.77.0.2"
 assert "  ... c1's other rules back" drv fw-add "$SPEC1"
 r=$(cli "$O" 10.77.0.1 8000)
 assert "  ... and gone ($r)" grep -q '^ERR' <<<"$r"
+# ---- shared_ip: the app binds the host address inside its own netns ----
+C4=tl48d$S
+ip netns add "$C4"
+V5=$(drv vip-alloc "$T/vips" 'proid.shared#5')
+assert "shared_ip container set up ($V5)" drv link-up tl48v5 /run/netns/$C4 "$V5" shared_ip
+assert "  ... its rules" drv fw-add "proid.shared#5,$V5,prod,ep=tcp:8100:41240"
+serve "$C4" 10.77.0.1 8100 || notok "listener on the host address in c4"
+r=$(cli "$O" 10.77.0.1 41240)
+assert "shared_ip: host:41240 reaches the app bound to the host address in c4 ($r)" grep -q '^10.77.0.2 ' <<<"$r"
+r=$(cli "$C4" 10.77.0.2 9000)
+assert "shared_ip: its outgoing flows leave as the host ($r)" grep -q '^10.77.0.1 ' <<<"$r"
+drv fw-remove "proid.shared#5,$V5,prod,ep=tcp:8100:41240"; drv link-down tl48v5 "$V5"
+drv vip-release "$T/vips" "$V5" 'proid.shared#5'
+kill %% 2>/dev/null; ip netns del "$C4"
+
 # ---- blackout ----
 assert "blackout on" drv fw-blackout on
 r=$(cli "$O" 10.77.0.1 41234)
