@@ -1,0 +1,164 @@
+/* cmd-api.c: `treadle api` (the REST API daemon, src/api/) and the CLI's
+ * client of it: run, stop, show and trace go through the API when given
+ * --api URL or $TREADLE_API (a Unix socket path, or http://host:port),
+ * with libcurl (CURLOPT_UNIX_SOCKET_PATH for the socket). */
+#include <getopt.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "../api/api.h"
+#include "../basic/json.h"
+#include "../basic/util.h"
+#include "cli.h"
+
+enum { OPT_SOCKET = 0x200, OPT_LISTEN, OPT_TOKENS };
+
+const struct cli_option api_options[] = {
+	{ "socket", OPT_SOCKET, "PATH", "the Unix socket (default <root>/api.sock)" },
+	{ "listen", OPT_LISTEN, "HOST:PORT", "also serve TCP there (default: off)" },
+	{ "tokens", OPT_TOKENS, "FILE", "bearer tokens for TCP: lines 'TOKEN root|reader' or 'TOKEN user NAME'" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
+int cmd_api(int argc, char **argv)
+{
+	struct api_options o = { 0 };
+	const char *root = NULL, *store_url = NULL;
+	_cleanup_free_ char *url = NULL;
+	struct error err = ERROR_INIT;
+	int c;
+
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, api_options, false)) >= 0) {
+		switch (c) {
+		case OPT_SOCKET: o.socket_path = optarg; break;
+		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_TOKENS: o.tokens_file = optarg; break;
+		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: store_url = optarg; break;
+		default: return cli_usage_error("api", "bad option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("api", "unexpected argument '%s'", argv[optind]);
+	url = cli_store_url(root, store_url);
+	if (!url)
+		return EXIT_TEMP;
+	o.root = cli_root(root);
+	o.store_url = url;
+	if (api_run(&o, &err) < 0)
+		return error_report(&err);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ client */
+
+const char *cli_api_url(const char *opt_api)
+{
+	const char *e = getenv("TREADLE_API");
+
+	if (opt_api && *opt_api)
+		return opt_api;
+	return e && *e ? e : NULL;
+}
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	char *p = realloc(b->p, b->n + n + 1);
+
+	if (!p)
+		return 0;
+	memcpy(p + b->n, ptr, n);
+	b->p = p;
+	b->n += n;
+	b->p[b->n] = 0;
+	return n;
+}
+
+/* Percent-encode every character a path component may not hold ('#', '/', '?', '%' ...). */
+static char *escape(const char *s)
+{
+	_cleanup_free_ char *out = malloc(strlen(s) * 3 + 1);
+	size_t k = 0;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~*", *p))
+			out[k++] = (char)*p;
+		else
+			k += (size_t)snprintf(out + k, 4, "%%%02X", *p);
+	}
+	out[k] = 0;
+	return TAKE_PTR(out);
+}
+
+char *cli_api_escape(const char *s)
+{
+	return escape(s);
+}
+
+int cli_api_call(const char *api, const char *method, const char *path, const char *body, json_t **ret,
+		 struct error *err)
+{
+	_cleanup_free_ char *url = NULL;
+	struct buf b = { NULL, 0 };
+	struct curl_slist *hdrs = NULL;
+	const char *tok = getenv("TREADLE_API_TOKEN");
+	_cleanup_free_ char *auth = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+	json_t *j;
+
+	c = curl_easy_init();
+	if (!c)
+		return error_sys(err, ENOMEM, "api");
+	if (startswith(api, "http://") || startswith(api, "https://"))
+		url = strdup_printf("%s%s", api, path);
+	else {
+		url = strdup_printf("http://localhost%s", path);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (tok && *tok && (auth = strdup_printf("Authorization: Bearer %s", tok)))
+		hdrs = curl_slist_append(hdrs, auth);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	if (cc != CURLE_OK) {
+		free(b.p);
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	}
+	j = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
+	free(b.p);
+	if (status >= 200 && status < 300) {
+		*ret = j;
+		return 0;
+	}
+	error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "%s",
+		  json_string_value(json_object_get(j, "message")) ?: "api: unexpected answer");
+	json_decref(j);
+	return -1;
+}
