@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../basic/error.h"
@@ -121,6 +122,13 @@ struct json_t;
 int cli_api_call(const char *api, const char *method, const char *path, const char *body, struct json_t **ret,
 		 struct error *err);
 char *cli_api_escape(const char *s); /* a path component, percent-encoded */
+/* `run` through the API: the manifest file (NULL: none) with f merged over it, POSTed; prints the ids. */
+struct manifest_run_flags;
+int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,
+		const char *env, int64_t count);
+int cli_api_stop(const char *api, char **ids, int n); /* DELETE each; exit code */
+/* GET path; on failure the message is printed and -<exit code> returned. */
+int cli_api_get(const char *api, const char *path, struct json_t **ret);
 #define CLI_OPT_API 0x103
 #define CLI_OPTION_API \
 	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path or http://host:port; default $TREADLE_API)" }

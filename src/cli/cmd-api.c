@@ -9,8 +9,11 @@
 #include <jansson.h>
 
 #include "../api/api.h"
+#include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../manifest/manifest.h"
+#include "../manifest/merge.h"
 #include "cli.h"
 
 enum { OPT_SOCKET = 0x200, OPT_LISTEN, OPT_TOKENS };
@@ -161,4 +164,70 @@ int cli_api_call(const char *api, const char *method, const char *path, const ch
 		  json_string_value(json_object_get(j, "message")) ?: "api: unexpected answer");
 	json_decref(j);
 	return -1;
+}
+
+/* ------------------------------------------- run, stop, show, trace */
+
+int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,
+		const char *env, int64_t count)
+{
+	_cleanup_json_ json_t *m = NULL, *ans = NULL;
+	_cleanup_free_ char *text = NULL, *body = NULL, *path = NULL, *eapp = escape(app), *eenv = env ? escape(env) : NULL;
+	struct error err = ERROR_INIT;
+	size_t len = 0, i;
+	json_t *v;
+	int r;
+
+	if (file) {
+		r = read_file(file, &text, &len);
+		if (r < 0)
+			return error_sys(&err, -r, "%s", file), error_report(&err);
+		r = manifest_parse(text, len, MANIFEST_AUTO, file, &m, &err);
+	} else {
+		m = json_object();
+		r = m ? 0 : error_sys(&err, ENOMEM, "run");
+	}
+	if (r >= 0)
+		r = manifest_merge_run(m, f, &err);
+	if (r >= 0)
+		r = manifest_validate(m, false, &err);
+	if (r < 0)
+		return error_report(&err);
+	body = manifest_dumps(m);
+	path = eapp ? strdup_printf("/instance/%s?count=%lld%s%s", eapp, (long long)count, eenv ? "&env=" : "",
+				    eenv ? eenv : "")
+		    : NULL;
+	if (!body || !path)
+		return EXIT_TEMP;
+	if (cli_api_call(api, "POST", path, body, &ans, &err) < 0)
+		return error_report(&err);
+	json_array_foreach(json_object_get(ans, "instances"), i, v)
+		printf("%s\n", json_string_value(v));
+	return EXIT_OK;
+}
+
+int cli_api_stop(const char *api, char **ids, int n)
+{
+	struct error err = ERROR_INIT;
+	int rc = EXIT_OK;
+
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *e = escape(ids[i]), *path = e ? strdup_printf("/instance/%s", e) : NULL;
+		_cleanup_json_ json_t *ans = NULL;
+
+		if (!path)
+			return EXIT_TEMP;
+		if (cli_api_call(api, "DELETE", path, NULL, &ans, &err) < 0)
+			rc = error_report(&err);
+	}
+	return rc;
+}
+
+int cli_api_get(const char *api, const char *path, json_t **ret)
+{
+	struct error err = ERROR_INIT;
+
+	if (cli_api_call(api, "GET", path, NULL, ret, &err) < 0)
+		return -error_report(&err);
+	return 0;
 }

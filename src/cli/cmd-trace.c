@@ -145,17 +145,63 @@ static void on_sched(struct store *s _unused_, enum store_event e _unused_, cons
 	((struct follow *)ud)->sched_armed = false;
 }
 
+/* The events through the API (GET /trace/<instance>), printed and judged as from the store. */
+static int trace_api(const char *api, const char *inst, bool json)
+{
+	_cleanup_free_ char *e = cli_api_escape(inst), *path = e ? strdup_printf("/trace/%s", e) : NULL;
+	_cleanup_json_ json_t *ans = NULL;
+	struct error err = ERROR_INIT;
+	int rc = -1;
+	size_t i;
+	json_t *v;
+
+	if (!path)
+		return EXIT_TEMP;
+	if (cli_api_call(api, "GET", path, NULL, &ans, &err) < 0) {
+		if (err.msg && endswith(err.msg, ": no trace")) {
+			error_clear(&err);
+			return RC_NO_TRACE;
+		}
+		return error_report(&err);
+	}
+	json_array_foreach(json_object_get(ans, "events"), i, v) {
+		const char *type = json_string_value(json_object_get(v, "event_type"));
+		struct trace_event ev = {
+			.timestamp = json_number_value(json_object_get(v, "timestamp")),
+			.source = (char *)json_string_value(json_object_get(v, "source")),
+			.instanceid = (char *)json_string_value(json_object_get(v, "instanceid")),
+			.data = (char *)json_string_value(json_object_get(v, "data")),
+			.payload = (char *)json_string_value(json_object_get(v, "payload")),
+			.type = _TRACE_TYPE_MAX,
+		};
+
+		for (int t = 0; t < _TRACE_TYPE_MAX; t++)
+			if (type && strcmp(type, trace_type_name((enum trace_type)t)) == 0)
+				ev.type = (enum trace_type)t;
+		if (ev.type == _TRACE_TYPE_MAX)
+			continue;
+		if (json)
+			print_event_json(&ev);
+		else
+			print_event(&ev);
+		if (exit_code_of(&ev) >= 0)
+			rc = exit_code_of(&ev);
+	}
+	return rc >= 0 ? rc : RC_OTHER;
+}
+
 const struct cli_option trace_options[] = {
 	{ "follow", 'f', NULL, "keep printing new events until a terminal one", true },
 	{ "json", 'j', NULL, "one JSON object per event" },
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
+	CLI_OPTION_API,
 	CLI_OPTIONS_END,
 };
 
 int cmd_trace(int argc, char **argv)
 {
-	const char *root = NULL, *store_url = NULL, *inst;
+	const char *root = NULL, *store_url = NULL, *api = NULL, *inst;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_strv_free_ char **printed = NULL;
 	_cleanup_free_ char *shard_path = NULL;
@@ -173,6 +219,7 @@ int cmd_trace(int argc, char **argv)
 		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
+		case CLI_OPT_API: api = optarg; break;
 		default: return cli_usage_error("trace", "bad option");
 		}
 	}
@@ -181,6 +228,11 @@ int cmd_trace(int argc, char **argv)
 	inst = argv[optind];
 	if (trace_shard(inst, shard) < 0)
 		return cli_usage_error("trace", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
+	if (cli_api_url(api)) {
+		if (follow)
+			return cli_usage_error("trace", "--follow is not available with --api yet");
+		return trace_api(cli_api_url(api), inst, json);
+	}
 	shard_path = cellns_trace_shard_path(shard);
 	if (!shard_path)
 		return EXIT_TEMP;
