@@ -24,8 +24,8 @@ wait_for 10 test -S "$S" || fail "no socket $S"
 # curl as root, as nobody (proid nobody), as daemon (another user); prints the body, then the status.
 req() { curl -s -o "$R/body" -w '%{http_code}' --unix-socket "$S" "$@" >"$R/code"; cat "$R/code"; }
 as() { local u=$1; shift; setpriv --reuid "$u" --regid "$(id -g "$u")" --clear-groups \
-	curl -s -o /dev/stdout -w '\n%{http_code}' --unix-socket "$S" "$@"; }
-tcp() { curl -s -o /dev/stdout -w '\n%{http_code}' "$@"; }
+	curl -s -w '\n%{http_code}' --unix-socket "$S" "$@"; }
+tcp() { curl -s -w '\n%{http_code}' "$@"; }
 code() { tail -n1 <<<"$1"; }
 body() { sed '$d' <<<"$1"; }
 U=http://x
