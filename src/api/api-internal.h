@@ -1,6 +1,6 @@
 /* api-internal.h: what the files of src/api/ share (api.c: the daemon, HTTP,
  * who may do what, event streams; api-routes.c: the REST resources and the
- * metrics). */
+ * metrics, and the helpers both use; api.c calls api-routes.c, never the reverse). */
 #pragma once
 
 #include <stdbool.h>
@@ -51,8 +51,5 @@ void api_reply_error(struct api_reply *rp, unsigned status, const char *fmt, ...
 void api_route(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp);
 /* A query argument or NULL. */
 const char *api_arg(const struct api_request *rq, const char *name);
-/* Treadmill's state row of one instance. */
-struct cellns_instance;
-json_t *api_state_json(const struct cellns_instance *in);
 /* Does name match a Treadmill filter (fnmatch; a pattern without '#' also as "<pattern>#*"). */
 bool api_match(const char *pattern, const char *name);

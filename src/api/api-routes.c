@@ -45,6 +45,11 @@ void api_reply_error(struct api_reply *rp, unsigned status, const char *fmt, ...
 	}
 }
 
+const char *api_arg(const struct api_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 /* The HTTP status of a failure of the error convention. */
 static unsigned status_of(const struct error *err)
 {
@@ -119,7 +124,7 @@ static const char *const state_names[] = {
 	[CELLNS_INSTANCE_RUNNING] = "running",
 };
 
-json_t *api_state_json(const struct cellns_instance *in)
+static json_t *state_json(const struct cellns_instance *in)
 {
 	const struct cellns_finished *f = &in->finished;
 	int64_t rc, sig;
@@ -308,10 +313,10 @@ static void route_state(struct api_ctx *a, const struct api_request *rq, struct 
 			continue;
 		if (id) {
 			json_decref(list);
-			list = api_state_json(&v[i]);
+			list = state_json(&v[i]);
 			break;
 		}
-		json_array_append_new(list, api_state_json(&v[i]));
+		json_array_append_new(list, state_json(&v[i]));
 	}
 	cellns_instances_free(v, n);
 	if (id && json_is_array(list)) {

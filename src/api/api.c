@@ -33,7 +33,8 @@
 #define STREAM_BUFFER_MAX (16 * 1024 * 1024) /* a subscriber this far behind is dropped */
 
 enum topic { TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX, TOPIC_ENDPOINTS_ROOT };
-static const char *const topic_names[_TOPIC_MAX] = { "/trace", "/endpoints", "/running", "/scheduled" };
+/* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
+static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
 
 /* A watched store directory: its children as last listed, a one-shot child watch. */
 struct watched {
@@ -92,11 +93,6 @@ struct req {
 };
 
 /* ------------------------------------------------------------ helpers */
-
-const char *api_arg(const struct api_request *rq, const char *name)
-{
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
 
 static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *rp)
 {
@@ -253,7 +249,9 @@ static void sub_send(struct sub *u, json_t *msg)
 {
 	_cleanup_free_ char *t = NULL, *ev = NULL;
 
-	json_object_set_new(msg, "topic", json_string(topic_names[u->topic]));
+	_cleanup_free_ char *topic = strdup_printf("/%s", topic_names[u->topic]);
+
+	json_object_set_new(msg, "topic", topic ? json_string(topic) : json_null());
 	json_object_set_new(msg, "when", json_real(now_realtime()));
 	t = json_dumps(msg, JSON_COMPACT);
 	ev = t ? strdup_printf("data: %s\n\n", t) : NULL;
@@ -601,7 +599,7 @@ static enum MHD_Result stream_start(struct api *a, const struct api_request *rq)
 	int t;
 
 	for (t = 0; t < _TOPIC_MAX; t++)
-		if (strcmp(topic_names[t] + 1, rq->parts[1]) == 0)
+		if (strcmp(topic_names[t], rq->parts[1]) == 0)
 			break;
 	if (t == _TOPIC_MAX || rq->n_parts != 2) {
 		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, endpoints, running, scheduled)",

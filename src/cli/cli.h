@@ -121,7 +121,7 @@ const char *cli_api_url(const char *opt_api); /* NULL: use the store */
 struct json_t;
 int cli_api_call(const char *api, const char *method, const char *path, const char *body, struct json_t **ret,
 		 struct error *err);
-char *cli_api_escape(const char *s); /* a path component, percent-encoded */
+char *cli_api_path(const char *resource, const char *id); /* "/<resource>/<id percent-encoded>" */
 /* `run` through the API: the manifest file (NULL: none) with f merged over it, POSTed; prints the ids. */
 struct manifest_run_flags;
 int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,

@@ -107,9 +107,11 @@ static char *escape(const char *s)
 	return TAKE_PTR(out);
 }
 
-char *cli_api_escape(const char *s)
+char *cli_api_path(const char *resource, const char *id)
 {
-	return escape(s);
+	_cleanup_free_ char *e = escape(id);
+
+	return e ? strdup_printf("/%s/%s", resource, e) : NULL;
 }
 
 int cli_api_call(const char *api, const char *method, const char *path, const char *body, json_t **ret,
@@ -212,7 +214,7 @@ int cli_api_stop(const char *api, char **ids, int n)
 	int rc = EXIT_OK;
 
 	for (int i = 0; i < n; i++) {
-		_cleanup_free_ char *e = escape(ids[i]), *path = e ? strdup_printf("/instance/%s", e) : NULL;
+		_cleanup_free_ char *path = cli_api_path("instance", ids[i]);
 		_cleanup_json_ json_t *ans = NULL;
 
 		if (!path)

@@ -157,13 +157,12 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 /* The same through the API: GET /endpoint/<pattern>, printed as above. */
 static int show_endpoints_api(const char *api, const char *pattern, bool json)
 {
-	_cleanup_free_ char *e = cli_api_escape(pattern ? pattern : "*"), *path = NULL;
+	_cleanup_free_ char *path = cli_api_path("endpoint", pattern ? pattern : "*");
 	_cleanup_json_ json_t *ans = NULL;
 	size_t i;
 	json_t *v;
 	int r;
 
-	path = e ? strdup_printf("/endpoint/%s", e) : NULL;
 	if (!path)
 		return EXIT_TEMP;
 	r = cli_api_get(api, path, &ans);

@@ -148,7 +148,7 @@ static void on_sched(struct store *s _unused_, enum store_event e _unused_, cons
 /* The events through the API (GET /trace/<instance>), printed and judged as from the store. */
 static int trace_api(const char *api, const char *inst, bool json)
 {
-	_cleanup_free_ char *e = cli_api_escape(inst), *path = e ? strdup_printf("/trace/%s", e) : NULL;
+	_cleanup_free_ char *path = cli_api_path("trace", inst);
 	_cleanup_json_ json_t *ans = NULL;
 	struct error err = ERROR_INIT;
 	int rc = -1;
