@@ -32,7 +32,13 @@
 #define KEEPALIVE_MS 15000		/* streams: a comment line, and unarmed watches retried */
 #define STREAM_BUFFER_MAX (16 * 1024 * 1024) /* a subscriber this far behind is dropped */
 
-enum topic { TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX, TOPIC_ENDPOINTS_ROOT };
+/* The stream topics, then the kinds of watched directories that are no topic: /endpoints (its proid
+ * directories are added as they come), and those whose change invalidates the cached GET /state/
+ * (/scheduled, /running, /placement/<server>; /placement adds its servers). */
+enum topic {
+	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX,
+	TOPIC_ENDPOINTS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+};
 /* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
 static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
 
@@ -81,6 +87,8 @@ struct api {
 	bool topic_on[_TOPIC_MAX];
 	struct sub *subs;
 	bool stopping;
+	bool cache_armed;
+	struct MHD_Response *state_cache; /* GET /state/ as last answered; NULL: to compute */
 };
 
 /* Per request state, MHD's *con_cls. */
@@ -317,7 +325,7 @@ static struct watched *watched_add(struct api *a, enum topic t, const char *path
 	struct watched *w;
 
 	for (w = a->watched; w; w = w->next)
-		if (strcmp(w->path, path) == 0)
+		if (w->topic == t && strcmp(w->path, path) == 0)
 			return w;
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->path = strdup(path))) {
@@ -409,6 +417,13 @@ static void watched_change(struct api *a, struct watched *w, const char *name, b
 	}
 }
 
+static void state_cache_drop(struct api *a)
+{
+	if (a->state_cache)
+		MHD_destroy_response(a->state_cache); /* in-flight answers keep their reference */
+	a->state_cache = NULL;
+}
+
 /* List w again (arming its watch), and publish the difference with what it held. */
 static void watched_refresh(struct api *a, struct watched *w)
 {
@@ -418,6 +433,18 @@ static void watched_refresh(struct api *a, struct watched *w)
 	int r;
 
 	w->dirty = false;
+	if (w->topic == TOPIC_CACHE || w->topic == TOPIC_CACHE_ROOT) {
+		state_cache_drop(a);
+		if (store_children(a->ctx.s, w->path, &now, on_child, w) >= 0)
+			w->armed = true;
+		for (size_t k = 0; w->topic == TOPIC_CACHE_ROOT && now && now[k]; k++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", w->path, now[k]);
+
+			if (p)
+				watched_add(a, TOPIC_CACHE, p, NULL);
+		}
+		return;
+	}
 	r = store_children(a->ctx.s, w->path, &now, on_child, w);
 	if (r == -ENOENT)
 		now = NULL; /* gone (or not yet there): retried on the keepalive tick */
@@ -662,6 +689,38 @@ static char **split_path(const char *url, size_t *ret_n)
 	return v;
 }
 
+/* GET /state/ (no arguments): the answer is kept until a watch on what it reads fires.  The watches
+ * are armed before the first read, so a change after it always drops the copy. */
+static enum MHD_Result state_cached(struct api *a, const struct api_request *rq)
+{
+	struct api_reply rp = { 0 };
+	char *text;
+
+	if (!a->cache_armed) {
+		a->cache_armed = true;
+		watched_add(a, TOPIC_CACHE, cellns_dir(CELLNS_SCHEDULED), NULL);
+		watched_add(a, TOPIC_CACHE, cellns_dir(CELLNS_RUNNING), NULL);
+		watched_add(a, TOPIC_CACHE_ROOT, cellns_dir(CELLNS_PLACEMENT), NULL);
+		watched_refresh_all(a);
+	}
+	if (!a->state_cache) {
+		api_route(&a->ctx, rq, &rp);
+		if (rp.status != MHD_HTTP_OK || !rp.json)
+			return queue(rq->conn, &rp);
+		text = json_dumps(rp.json, JSON_COMPACT);
+		json_decref(rp.json);
+		if (!text)
+			return MHD_NO;
+		a->state_cache = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!a->state_cache) {
+			free(text);
+			return MHD_NO;
+		}
+		MHD_add_response_header(a->state_cache, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	}
+	return MHD_queue_response(rq->conn, MHD_HTTP_OK, a->state_cache);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -714,6 +773,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	};
 	if (n >= 1 && strcmp(parts[0], "stream") == 0 && strcmp(method, "GET") == 0 && n >= 2)
 		return stream_start(a, &rq);
+	if (n == 1 && strcmp(parts[0], "state") == 0 && strcmp(method, "GET") == 0 &&
+	    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
+		return state_cached(a, &rq);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		state_cache_drop(a); /* a write of ours: its watch will say so too, a loop later */
 	api_route(&a->ctx, &rq, &rp);
 	return queue(c, &rp);
 }
@@ -817,6 +881,7 @@ static void api_free(struct api *a)
 		if (a->tcp_l.d)
 			MHD_run(a->tcp_l.d);
 	}
+	state_cache_drop(a);
 	if (a->unix_l.d)
 		MHD_stop_daemon(a->unix_l.d);
 	if (a->tcp_l.d)

@@ -106,10 +106,12 @@ grep -qF "\"name\":\"$i0\"" "$R/stream.out" || { kill $spid; fail "snapshot miss
 curl -s -N --unix-socket "$S" "$U/stream/trace?filter=${ids[1]/\#/%23}" >"$R/trace.out" &
 tpid=$!
 wait_for 10 grep -q '"sow_end":true' "$R/trace.out" || { kill $spid $tpid; fail "no snapshot end on the trace stream"; }
+[ "$(req "$U/state/")" = 200 ] && grep -qF "{\"name\":\"${ids[1]}\",\"state\":\"running\"" "$R/body" || fail "state/ before the delete: $(cat "$R/body")"
 [ "$(req -X DELETE "$U/instance/${ids[1]/\#/%23}")" = 200 ] || fail "root delete ${ids[1]}"
 wait_for 30 grep -qF "{\"name\":\"${ids[1]}\",\"host\":null" "$R/stream.out" || { kill $spid $tpid; fail "the stream did not see ${ids[1]} stop: $(cat "$R/stream.out")"; }
 wait_for 30 grep -q '"event_type":"pending_delete"' "$R/trace.out" || { kill $spid $tpid; fail "trace stream: no pending_delete: $(cat "$R/trace.out")"; }
 kill $spid $tpid; wait $spid $tpid 2>/dev/null
+[ "$(req "$U/state/")" = 200 ] && ! grep -qF "\"${ids[1]}\"" "$R/body" || fail "the cached state/ still lists ${ids[1]}: $(cat "$R/body")"
 snap=$(curl -s -m 10 --unix-socket "$S" "$U/stream/scheduled?snapshot=1") || fail "snapshot stream did not end"
 grep -q '"sow_end":true' <<<"$snap" || fail "snapshot=1: $snap"
 
