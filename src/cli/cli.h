@@ -127,6 +127,10 @@ struct manifest_run_flags;
 int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,
 		const char *env, int64_t count);
 int cli_api_stop(const char *api, char **ids, int n); /* DELETE each; exit code */
+/* GET /stream/<topic>?filter=F: fn(message) for each event, and fn(NULL) about once a second, until
+ * fn returns non-zero (0) or the stream ends (0) or fails (err set). */
+int cli_api_stream(const char *api, const char *topic, const char *filter, int (*fn)(struct json_t *msg, void *ud),
+		   void *ud, struct error *err);
 /* GET path; on failure the message is printed and -<exit code> returned. */
 int cli_api_get(const char *api, const char *path, struct json_t **ret);
 #define CLI_OPT_API 0x103

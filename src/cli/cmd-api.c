@@ -233,3 +233,97 @@ int cli_api_get(const char *api, const char *path, json_t **ret)
 		return -error_report(&err);
 	return 0;
 }
+
+struct stream {
+	int (*fn)(json_t *msg, void *ud);
+	void *ud;
+	char *buf;
+	size_t n;
+	bool stopped;
+};
+
+/* Whole events ("...\n\n") out of the buffer: each "data: " line to fn. */
+static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream *st = ud;
+	size_t n = size * nmemb;
+	char *p = realloc(st->buf, st->n + n + 1), *end;
+
+	if (!p)
+		return 0;
+	st->buf = p;
+	memcpy(st->buf + st->n, ptr, n);
+	st->n += n;
+	st->buf[st->n] = 0;
+	while ((end = strstr(st->buf, "\n\n"))) {
+		*end = 0;
+		for (char *line = st->buf, *nl; line; line = nl) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl++ = 0;
+			if (startswith(line, "data: ")) {
+				_cleanup_json_ json_t *m = json_loads(line + 6, 0, NULL);
+
+				if (m && st->fn(m, st->ud)) {
+					st->stopped = true;
+					return 0;
+				}
+			}
+		}
+		st->n -= (size_t)(end + 2 - st->buf);
+		memmove(st->buf, end + 2, st->n + 1);
+	}
+	return n;
+}
+
+/* libcurl calls it about once a second, data or not: fn(NULL) may end the stream. */
+static int on_tick(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct stream *st = ud;
+
+	if (st->fn(NULL, st->ud)) {
+		st->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_api_stream(const char *api, const char *topic, const char *filter, int (*fn)(struct json_t *msg, void *ud),
+		   void *ud, struct error *err)
+{
+	_cleanup_free_ char *ef = escape(filter), *url = NULL;
+	struct stream st = { fn, ud, NULL, 0, false };
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+
+	if (!ef)
+		return error_sys(err, ENOMEM, "api");
+	c = curl_easy_init();
+	if (!c)
+		return error_sys(err, ENOMEM, "api");
+	if (startswith(api, "http://") || startswith(api, "https://"))
+		url = strdup_printf("%s/stream/%s?filter=%s", api, topic, ef);
+	else {
+		url = strdup_printf("http://localhost/stream/%s?filter=%s", topic, ef);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_tick);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	free(st.buf);
+	if (st.stopped)
+		return 0;
+	if (cc != CURLE_OK)
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	if (status != 200)
+		return error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "api %s: stream %s: HTTP %ld", api, topic, status);
+	return 0;
+}

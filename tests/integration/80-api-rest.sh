@@ -131,7 +131,14 @@ out=$("$T" stop nobody.none#0000000077 2>&1); rc=$?
 unset TREADLE_API
 out2=$("$T" stop nobody.none#0000000077 2>&1)
 [ "$out" = "$out2" ] || fail "the API's message differs from the CLI's: '$out' vs '$out2'"
+wait_for 30 sh -c "'$T' trace --api '$S' '$inst' | grep -q 'service_running\|/service/sleep running'" || fail "$inst never running"
+"$T" trace --api "$S" -f "$inst" >"$R/follow.out" 2>&1 &
+fpid=$!
 "$T" stop --api "$S" "$inst" "$i0" || fail "stop --api"
+wait_for 60 sh -c "! kill -0 $fpid 2>/dev/null" || { kill $fpid; fail "trace -f --api did not end: $(cat "$R/follow.out")"; }
+wait $fpid; frc=$?
+grep -q "delete requested" "$R/follow.out" || fail "trace -f --api missed the stop: $(cat "$R/follow.out")"
+"$T" trace "$inst" >/dev/null; [ "$?" = "$frc" ] || fail "trace -f --api exit $frc differs from trace's"
 
 note "metrics"
 [ "$(req "$U/metrics")" = 200 ] || fail "metrics"
