@@ -48,6 +48,7 @@ struct watched {
 	char *path;
 	enum topic topic;
 	char *proid;  /* endpoints: the proid directory */
+	bool listed;  /* listed once: what it holds from then on is news */
 	bool armed;   /* a watch is set */
 	bool dirty;   /* the watch fired: list again */
 	char **known; /* sorted children */
@@ -428,7 +429,7 @@ static void state_cache_drop(struct api *a)
 static void watched_refresh(struct api *a, struct watched *w)
 {
 	_cleanup_strv_free_ char **now = NULL;
-	bool first = !w->known && !w->armed;
+	bool first = !w->listed;
 	size_t i = 0, j = 0;
 	int r;
 
@@ -452,6 +453,7 @@ static void watched_refresh(struct api *a, struct watched *w)
 		return;
 	else
 		w->armed = true;
+	w->listed = true;
 	/* A directory listed for the first time: its children are the snapshot's, not news;
 	 * but an endpoints proid directory that appears is news. */
 	if (first && w->topic != TOPIC_ENDPOINTS) {

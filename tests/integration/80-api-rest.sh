@@ -117,8 +117,14 @@ grep -q '"sow_end":true' <<<"$snap" || fail "snapshot=1: $snap"
 
 note "the CLI over --api"
 export TREADLE_API=$S
+curl -s -N --unix-socket "$S" "$U/stream/trace?filter=nobody.itcli" >"$R/trace2.out" &
+t2pid=$!
+wait_for 10 grep -q '"sow_end":true' "$R/trace2.out" || { kill $t2pid; fail "no snapshot end on the second trace stream"; }
 inst=$("$T" run nobody.itcli --cpu 5% -- /bin/sleep 1000) || fail "run --api"
 [[ $inst =~ ^nobody\.itcli#[0-9]{10}$ ]] || fail "run --api printed '$inst'"
+# the instance's trace shard was empty when the stream started: its first event is news too
+wait_for 30 grep -qF "\"instanceid\":\"$inst\"" "$R/trace2.out" || { kill $t2pid; fail "trace stream missed $inst's first event: $(cat "$R/trace2.out")"; }
+kill $t2pid; wait $t2pid 2>/dev/null
 "$T" show --json | grep -qF "\"$inst\"" || fail "show --api"
 "$T" show endpoints nobody.itcli >/dev/null || fail "show endpoints --api"
 "$T" trace "$inst" | grep -q pending || fail "trace --api"
