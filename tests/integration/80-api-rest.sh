@@ -155,4 +155,12 @@ if command -v promtool >/dev/null; then
 else
 	note "(promtool not installed: format not checked)"
 fi
+note "SIGTERM ends the daemon (a stream open), exit 0, nothing reported by the sanitizers"
+curl -s -N --unix-socket "$S" "$U/stream/scheduled" >"$R/last.out" &
+lpid=$!
+wait_for 10 grep -q '"sow_end":true' "$R/last.out" || fail "no snapshot on the last stream"
+kill -TERM "$APID"; wait "$APID"; arc=$?
+[ "$arc" = 0 ] || fail "treadle api exited $arc on SIGTERM: $(tail -5 "$R/api.log")"
+wait_for 10 sh -c "! kill -0 $lpid 2>/dev/null" || fail "the stream did not end with the daemon"
+! grep -E 'runtime error|AddressSanitizer|LeakSanitizer' "$R/api.log" || fail "sanitizer report in the api log"
 echo "ok: REST resources, roles (socket and TCP), errors, streams, CLI over --api, metrics"
