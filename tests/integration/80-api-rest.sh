@@ -120,13 +120,21 @@ export TREADLE_API=$S
 curl -s -N --unix-socket "$S" "$U/stream/trace?filter=nobody.itcli" >"$R/trace2.out" &
 t2pid=$!
 wait_for 10 grep -q '"sow_end":true' "$R/trace2.out" || { kill $t2pid; fail "no snapshot end on the second trace stream"; }
-inst=$("$T" run nobody.itcli --cpu 5% -- /bin/sleep 1000) || fail "run --api"
+curl -s -N --unix-socket "$S" "$U/stream/endpoints?filter=nobody.itcli" >"$R/ep.out" &
+eppid=$!
+wait_for 10 grep -q '"sow_end":true' "$R/ep.out" || { kill $t2pid $eppid; fail "no snapshot end on the endpoints stream"; }
+inst=$("$T" run nobody.itcli --cpu 5% --endpoint http 8000 -- /bin/sleep 1000) || fail "run --api"
 [[ $inst =~ ^nobody\.itcli#[0-9]{10}$ ]] || fail "run --api printed '$inst'"
 # the instance's trace shard was empty when the stream started: its first event is news too
 wait_for 30 grep -qF "\"instanceid\":\"$inst\"" "$R/trace2.out" || { kill $t2pid; fail "trace stream missed $inst's first event: $(cat "$R/trace2.out")"; }
 kill $t2pid; wait $t2pid 2>/dev/null
+wait_for 30 grep -qF "{\"name\":\"$inst\",\"proto\":\"tcp\",\"endpoint\":\"http\",\"host\":\"$H\"" "$R/ep.out" || { kill $eppid; fail "endpoints stream: $(cat "$R/ep.out")"; }
+kill $eppid; wait $eppid 2>/dev/null
+[ "$(req "$U/endpoint/nobody.itcli/tcp/http")" = 200 ] || fail "endpoint get"
+python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==1 and e[0]["port"]>0 and e[0]["endpoint"]=="http", e' <"$R/body" || fail "endpoint: $(cat "$R/body")"
+[ "$(req "$U/endpoint/nobody.itcli/udp")" = 200 ] && [ "$(cat "$R/body")" = "[]" ] || fail "endpoint proto filter: $(cat "$R/body")"
+"$T" show endpoints nobody.itcli | grep -q "http.*$H:" || fail "show endpoints --api: $("$T" show endpoints nobody.itcli)"
 "$T" show --json | grep -qF "\"$inst\"" || fail "show --api"
-"$T" show endpoints nobody.itcli >/dev/null || fail "show endpoints --api"
 "$T" trace "$inst" | grep -q pending || fail "trace --api"
 out=$("$T" run daemon.x --cpu 5% -- /bin/true 2>&1); rc=$?
 [ "$rc" = 0 ] || fail "root run of daemon.x over the API: $out"
