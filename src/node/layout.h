@@ -41,6 +41,7 @@
 /* Written by `treadle cell down` ("finish" or "release"): the agent stops every
  * container on purpose and starts none (docs/NODE.md "Stopping"). */
 #define NODE_STOP_FILE "stop"
+#define NODE_SETTINGS_FILE "node.json" /* the agent's settings, read by `treadle sproc` (sproc.h) */
 
 /* Create every directory of the layout (idempotent).  0 or -errno. */
 int node_layout_create(const char *root);
