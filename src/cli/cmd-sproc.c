@@ -9,7 +9,7 @@
 #include "cli.h"
 
 enum {
-	OPT_ROOT = 256,
+	OPT_ROOT = 0x200, /* past the shared CLI_OPT_* (cli.h) */
 	OPT_CGROUP_ROOT,
 	OPT_LIMIT,
 	OPT_INTERVAL,

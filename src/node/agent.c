@@ -286,16 +286,11 @@ static void agent_free(struct agent *a)
  * seconds).  Without one, placements would be accepted and never run. */
 static int svscan_wait(struct agent *a, struct error *err)
 {
-	uint64_t deadline = now_monotonic_ms() + SVSCAN_WAIT_MS;
-
-	while (sv_svscan_control(a->p_running, "") < 0) { /* "": only whether it has a reader */
-		if (now_monotonic_ms() > deadline)
-			return error_set(err, ERR_TEMP, 0,
-					 "node: nothing supervises %s (no s6-svscan reads %s/.s6-svscan/control): run "
-					 "the node with `treadle cell up --roles node`",
-					 a->p_running, a->p_running);
-		usleep(100 * 1000);
-	}
+	if (sv_svscan_wait(a->p_running, SVSCAN_WAIT_MS) < 0)
+		return error_set(err, ERR_TEMP, 0,
+				 "node: nothing supervises %s (no s6-svscan reads %s/.s6-svscan/control): run "
+				 "the node with `treadle cell up --roles node`",
+				 a->p_running, a->p_running);
 	return 0;
 }
 

@@ -237,11 +237,20 @@ int sproc_archives_prune(const char *root, uint64_t cap_bytes)
 	return removed;
 }
 
-static bool any_supervised(const char *cdir)
+/* Wait up to timeout_ms until s6 supervises neither cdir nor cdir/log. */
+static int unsupervised_wait(const char *cdir, uint64_t timeout_ms)
 {
 	_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
+	uint64_t deadline = now_monotonic_ms() + timeout_ms, now;
+	int r;
 
-	return sv_is_supervised(cdir) || (log && sv_is_supervised(log));
+	if (!log)
+		return -ENOMEM;
+	r = sv_wait_unsupervised(cdir, (int)timeout_ms);
+	now = now_monotonic_ms();
+	if (r >= 0)
+		r = sv_wait_unsupervised(log, now < deadline ? (int)(deadline - now) : 0);
+	return r;
 }
 
 static void mark_oom(const struct node_settings *ns, const char *unique, const char *cdir)
@@ -262,7 +271,6 @@ static int cleanup(const struct node_settings *ns, const char *unique, struct er
 	_cleanup_free_ char *cdir = node_app_dir(ns->root, unique), *link = node_cleanup_link(ns->root, unique);
 	_cleanup_free_ char *data = NULL, *marker = NULL, *inst = NULL, *ev = NULL, *run = NULL;
 	_cleanup_close_ int lock_fd = -1;
-	uint64_t deadline;
 	int r;
 
 	if (!cdir || !link)
@@ -292,23 +300,22 @@ static int cleanup(const struct node_settings *ns, const char *unique, struct er
 	run = node_path(ns->root, NODE_DIR_RUNNING);
 	if (run)
 		(void)sv_svscan_control(run, "an");
-	deadline = now_monotonic_ms() + 60000;
-	for (unsigned i = 0; any_supervised(cdir); i++) {
-		if (now_monotonic_ms() > deadline)
-			return error_set(err, ERR_TEMP, 0, "%s is still supervised", cdir);
-		if (i % 20 == 19) { /* still there after 2 s: tell supervise to bring it down and exit */
-			_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
-			(void)sv_control(cdir, "dx");
-			if (log)
-				(void)sv_control(log, "dx");
-		}
-		if (i == 50) { /* 5 s: whatever is left of the container goes */
-			struct error e2 = ERROR_INIT;
-			(void)container_cleanup(ns->root, ns->cgroup_root, unique, &e2);
-			error_clear(&e2);
-		}
-		usleep(100000);
+	r = unsupervised_wait(cdir, 2000);
+	if (r == -ETIMEDOUT) { /* still there after 2 s: tell supervise to bring it down and exit */
+		_cleanup_free_ char *log = strdup_printf("%s/log", cdir);
+		(void)sv_control(cdir, "dx");
+		if (log)
+			(void)sv_control(log, "dx");
+		r = unsupervised_wait(cdir, 3000);
 	}
+	if (r == -ETIMEDOUT) { /* 5 s: whatever is left of the container goes */
+		struct error e2 = ERROR_INIT;
+		(void)container_cleanup(ns->root, ns->cgroup_root, unique, &e2);
+		error_clear(&e2);
+		r = unsupervised_wait(cdir, 55000);
+	}
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "%s is still supervised", cdir);
 	/* 2. an OOM kill the agent's eventfd has not reported yet (the service can
 	 * exit, and its container go down, before the event is read): the
 	 * cgroup's own counter decides, before the cgroup goes */
