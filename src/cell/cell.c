@@ -109,20 +109,24 @@ static int write_script(const char *path, const char *text)
 	return write_file_atomic(path, text, strlen(text), 0755);
 }
 
-static int write_service(const char *svcdir, const char *logdir, const char *name, const char *cmd,
-			 struct error *err)
+/* Service dir svcdir/name running argv (exec'ed; mkdir_first created
+ * before, may be NULL) with its s6-log into logdir/name. */
+static int write_service(const char *svcdir, const char *logdir, const char *name, char *const *argv,
+			 const char *mkdir_first, struct error *err)
 {
 	_cleanup_free_ char *dir = path_join(svcdir, name), *logsvc = NULL, *run = NULL, *logrun = NULL;
 	_cleanup_free_ char *script = NULL, *logscript = NULL, *qlog = NULL, *ldir = path_join(logdir, name);
+	_cleanup_free_ char *cmd = shell_quote_argv(argv), *qmk = mkdir_first ? shell_quote(mkdir_first) : NULL;
 	int r;
 
-	if (!dir || !ldir)
+	if (!dir || !ldir || !cmd || (mkdir_first && !qmk))
 		return error_sys(err, ENOMEM, "cell");
 	logsvc = path_join(dir, "log");
 	run = path_join(dir, "run");
 	logrun = logsvc ? path_join(logsvc, "run") : NULL;
 	qlog = shell_quote(ldir);
-	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s\n", cmd);
+	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s%s%sexec %s\n", qmk ? "mkdir -p " : "",
+			       qmk ? qmk : "", qmk ? "\n" : "", cmd);
 	logscript = qlog ? strdup_printf("#!/bin/sh\nexec s6-log -b -p T n20 s1000000 %s\n", qlog) : NULL;
 	if (!logrun || !script || !logscript)
 		return error_sys(err, ENOMEM, "cell");
@@ -176,8 +180,7 @@ static int store_ready(struct store *s, const char *hostname, unsigned roles)
 int cell_up(const struct cell_options *o, struct error *err)
 {
 	_cleanup_free_ char *root = NULL, *bin = NULL, *svc = NULL, *logd = NULL, *store = NULL, *node = NULL;
-	_cleanup_free_ char *qbin = NULL, *qstore = NULL, *qnode = NULL, *qhost = NULL, *qcg = NULL, *qrun = NULL;
-	_cleanup_free_ char *cmd = NULL, *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL, *stopf = NULL;
+	_cleanup_free_ char *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL, *stopf = NULL;
 	char host[HOST_NAME_MAX + 1] = "";
 	const char *hostname = o->hostname, *cg = o->cgroup_root ? o->cgroup_root : "treadle";
 	unsigned roles = o->roles ? o->roles : CELL_ROLES_ALL;
@@ -230,31 +233,20 @@ int cell_up(const struct cell_options *o, struct error *err)
 	if (unlink(stopf) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "removing %s", stopf);
 
-	qbin = shell_quote(bin);
-	qstore = shell_quote(url);
-	qnode = shell_quote(node);
-	qhost = shell_quote(hostname);
-	qcg = shell_quote(cg);
-	qrun = shell_quote(runningd);
-	if (!qbin || !qstore || !qnode || !qhost || !qcg || !qrun)
-		return error_sys(err, ENOMEM, "cell");
-
 	if (roles & CELL_ROLE_MASTER) {
-		cmd = strdup_printf("exec %s master --store %s --hostname %s", qbin, qstore, qhost);
-		if (!cmd || write_service(svc, logd, "master", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-		free(cmd);
-		cmd = NULL;
+		char *const argv[] = { bin, "master", "--store", url, "--hostname", (char *)hostname, NULL };
+
+		if (write_service(svc, logd, "master", argv, NULL, err) < 0)
+			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
-		cmd = strdup_printf("exec %s node --store %s --root %s --hostname %s --cgroup-root %s", qbin, qstore,
-				    qnode, qhost, qcg);
-		if (!cmd || write_service(svc, logd, "node", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-		free(cmd);
-		cmd = strdup_printf("mkdir -p %s\nexec s6-svscan %s", qrun, qrun);
-		if (!cmd || write_service(svc, logd, "running", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
+					    "--cgroup-root", (char *)cg, NULL };
+		char *const run_argv[] = { "s6-svscan", runningd, NULL };
+
+		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
+		    write_service(svc, logd, "running", run_argv, runningd, err) < 0)
+			return -1;
 	}
 
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "hostname", hostname, "cgroup_root", cg, "treadle", bin, "store",

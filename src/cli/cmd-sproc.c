@@ -85,6 +85,12 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 	return 0;
 }
 
+/* Exit code of a subcommand whose library call returned r and filled err. */
+static int sproc_exit(int r, struct error *err)
+{
+	return r >= 0 && !error_isset(err) ? EXIT_OK : error_report(err);
+}
+
 /* s6 passes "" or a number; empty means 0. */
 static int parse_status(const char *s, int *ret)
 {
@@ -140,10 +146,8 @@ static int sproc_exec_cmd(int argc, char **argv)
 	a.uniqueid = o.uniqueid;
 	a.service = o.service;
 	a.user = o.user;
-	sproc_service_exec(&a, &err);
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	(void)sproc_service_exec(&a, &err); /* returns only on failure */
+	return sproc_exit(-1, &err);
 }
 
 static int sproc_run_cmd(int argc, char **argv)
@@ -156,14 +160,9 @@ static int sproc_run_cmd(int argc, char **argv)
 		return r;
 	if (!o.root)
 		return cli_usage_error("sproc run", "--root is required");
-	r = sproc_run(o.root, &err);
-	if (r >= 0 && !error_isset(&err))
-		return EXIT_OK;
 	/* setup failures are also recorded in data/aborted; either way the
 	 * container's finish (limit 0) turns the exit into cleanup */
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	return sproc_exit(sproc_run(o.root, &err), &err);
 }
 
 static int sproc_cleanup_cmd(int argc, char **argv)
@@ -176,12 +175,7 @@ static int sproc_cleanup_cmd(int argc, char **argv)
 		return r;
 	if (!o.root || optind != argc - 1)
 		return cli_usage_error("sproc cleanup", "expected --root N UNIQUE");
-	r = sproc_cleanup(o.root, o.cgroup_root, argv[optind], &err);
-	if (r >= 0)
-		return EXIT_OK;
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	return sproc_exit(sproc_cleanup(o.root, o.cgroup_root, argv[optind], &err), &err);
 }
 
 static int sproc_event_cmd(int argc, char **argv)

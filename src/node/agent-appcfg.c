@@ -27,25 +27,6 @@
 
 /* ---- appcfgmgr: cache -> containers ---- */
 
-static int symlink_atomic(const char *target, const char *link)
-{
-	_cleanup_free_ char *tmp = NULL;
-	const char *slash = strrchr(link, '/');
-
-	tmp = slash ? strdup_printf("%.*s/.%s.tmp", (int)(slash - link), link, slash + 1) : NULL;
-	if (!tmp)
-		return -ENOMEM;
-	(void)unlink(tmp);
-	if (symlink(target, tmp) < 0)
-		return negerrno();
-	if (rename(tmp, link) < 0) {
-		int r = negerrno();
-		unlink(tmp);
-		return r;
-	}
-	return 0;
-}
-
 static void abort_configure(struct agent *a, const char *inst, const char *why, const char *msg)
 {
 	_cleanup_free_ char *f = node_cache_file(a->o->root, inst);

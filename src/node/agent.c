@@ -249,36 +249,22 @@ static int epoll_add(int epfd, int fd, uint64_t tag)
 
 static void agent_free(struct agent *a)
 {
+	int *fds[] = { &a->epfd, &a->sigfd, &a->inofd, &a->tfd, &a->lockfd };
+	char **paths[] = { &a->p_cache, &a->p_apps,	   &a->p_running,      &a->p_cleanup,	 &a->p_tr,
+			   &a->p_ts,	&a->p_ev,	   &a->p_archives,     &a->p_ready,	 &a->p_stop,
+			   &a->presence_path, &a->placement_path, &a->server_path };
+
 	while (a->n_conts)
 		agent_cont_remove(a, a->conts[0]);
 	free(a->conts);
-	if (a->store)
-		store_close(a->store);
+	store_close(a->store);
 	if (a->cg)
 		cg_close(a->cg);
-	if (a->epfd >= 0)
-		close(a->epfd);
-	if (a->sigfd >= 0)
-		close(a->sigfd);
-	if (a->inofd >= 0)
-		close(a->inofd);
-	if (a->tfd >= 0)
-		close(a->tfd);
-	if (a->lockfd >= 0)
-		close(a->lockfd);
-	free(a->p_cache);
-	free(a->p_apps);
-	free(a->p_running);
-	free(a->p_cleanup);
-	free(a->p_tr);
-	free(a->p_ts);
-	free(a->p_ev);
-	free(a->p_archives);
-	free(a->p_ready);
-	free(a->p_stop);
-	free(a->presence_path);
-	free(a->placement_path);
-	free(a->server_path);
+	for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+		free(*paths[i]);
 }
 
 /* Containers only run if an s6-svscan reads N/running/.s6-svscan/control
@@ -296,6 +282,7 @@ static int svscan_wait(struct agent *a, struct error *err)
 
 static int agent_init(struct agent *a, struct error *err)
 {
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	const char *root = a->o->root;
 	struct itimerspec its = { { 0, TICK_MS * 1000000L }, { 0, TICK_MS * 1000000L } };
 	sigset_t mask;
@@ -339,10 +326,8 @@ static int agent_init(struct agent *a, struct error *err)
 	if (r < 0)
 		return r;
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
+	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+		sigaddset(&mask, sigs[i]);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return error_sys(err, errno, "sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
@@ -420,6 +405,14 @@ static int reconnect(struct agent *a, struct error *err)
 int node_agent_run(const struct node_agent_options *o, struct error *err)
 {
 	struct agent a = { .o = o, .epfd = -1, .sigfd = -1, .inofd = -1, .tfd = -1, .lockfd = -1 };
+	const struct {
+		bool *dirty;
+		void (*sync)(struct agent *a);
+	} syncs[] = {
+		{ &a.d_placement, agent_eventmgr_sync }, { &a.d_ctl, agent_ctl_sync },
+		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
+		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
+	};
 	int r;
 
 	a.ns.root = o->root;
@@ -447,36 +440,16 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 
 		if (a.expired && (r = reconnect(&a, err)) < 0)
 			goto out;
-		if (a.d_placement) {
-			a.d_placement = false;
-			agent_eventmgr_sync(&a);
-		}
-		if (a.d_ctl) {
-			a.d_ctl = false;
-			agent_ctl_sync(&a);
-		}
-		if (a.d_tomb) {
-			a.d_tomb = false;
-			agent_monitor_sync(&a);
-		}
-		if (a.d_cache) {
-			a.d_cache = false;
-			agent_appcfg_sync(&a);
-		}
-		if (a.d_events) {
-			a.d_events = false;
-			agent_publisher_sync(&a);
-		}
-		if (a.d_cleanup) {
-			a.d_cleanup = false;
-			agent_cleanup_sync(&a);
-		}
+		/* the dirty parts, in pipeline order */
+		for (size_t i = 0; i < ELEMENTSOF(syncs); i++)
+			if (*syncs[i].dirty) {
+				*syncs[i].dirty = false;
+				syncs[i].sync(&a);
+			}
 		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (n < 0 && errno != EINTR) {
 			r = error_sys(err, errno, "epoll_wait");
 			goto out;
 		}

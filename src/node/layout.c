@@ -317,22 +317,17 @@ static bool is_dir(const char *p)
 static char *log_dir_of(const char *root, const char *u, const char *service)
 {
 	bool svc = service && *service;
-	char *p;
 
-	if (svc)
-		p = strdup_printf("%s/" NODE_DIR_APPS "/%s/data/services/%s/data/log", root, u, service);
-	else
-		p = strdup_printf("%s/" NODE_DIR_APPS "/%s/data/log", root, u);
-	if (is_dir(p))
-		return p;
-	free(p);
-	if (svc)
-		p = strdup_printf("%s/" NODE_DIR_ARCHIVES "/%s/services/%s/log", root, u, service);
-	else
-		p = strdup_printf("%s/" NODE_DIR_ARCHIVES "/%s/log", root, u);
-	if (is_dir(p))
-		return p;
-	free(p);
+	/* live: apps/<u>/data[/services/<s>/data]/log; archived: archives/<u>[/services/<s>]/log */
+	for (int archived = 0; archived < 2; archived++) {
+		char *p = strdup_printf("%s/%s/%s%s%s%s%s/log", root, archived ? NODE_DIR_ARCHIVES : NODE_DIR_APPS, u,
+					archived ? "" : "/data", svc ? "/services/" : "", svc ? service : "",
+					svc && !archived ? "/data" : "");
+
+		if (is_dir(p))
+			return p;
+		free(p);
+	}
 	return NULL;
 }
 

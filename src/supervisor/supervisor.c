@@ -331,25 +331,15 @@ int sv_service_write(const char *dir, const struct sv_service_spec *spec)
 		r = unlink(down) < 0 && errno != ENOENT ? negerrno() : 0;
 	if (r < 0)
 		return r;
-	if (spec->env) {
-		envdir = strdup_printf("%s/env", dir);
-		if (!envdir)
-			return -ENOMEM;
-		r = sv_envdir_write(envdir, spec->env);
-		if (r < 0)
-			return r;
-	}
-	if (spec->log_run) {
-		logdir = strdup_printf("%s/log", dir);
-		if (!logdir)
-			return -ENOMEM;
-		if ((r = mkdir_p(logdir, 0755)) < 0)
-			return r;
-		if ((r = write_at(logdir, "type", "longrun\n", 0644)) < 0)
-			return r;
-		if ((r = write_at(logdir, "run", spec->log_run, 0755)) < 0)
-			return r;
-	}
+	envdir = spec->env ? strdup_printf("%s/env", dir) : NULL;
+	if (spec->env && (!envdir || (r = sv_envdir_write(envdir, spec->env)) < 0))
+		return envdir ? r : -ENOMEM;
+	logdir = spec->log_run ? strdup_printf("%s/log", dir) : NULL;
+	if (spec->log_run && !logdir)
+		return -ENOMEM;
+	if (logdir && ((r = mkdir_p(logdir, 0755)) < 0 || (r = write_at(logdir, "type", "longrun\n", 0644)) < 0 ||
+		       (r = write_at(logdir, "run", spec->log_run, 0755)) < 0))
+		return r;
 	return 0;
 }
 
