@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
@@ -51,7 +52,7 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	struct error err = ERROR_INIT;
 	struct sv_service_spec spec = { .notification_fd = -1, .timeout_finish_ms = 0 };
 	const char *uid = node_unique_id(unique);
-	json_t *cached, *app = NULL;
+	_cleanup_json_ json_t *cached = NULL, *app = NULL;
 	struct cont *c;
 	int r;
 
@@ -74,14 +75,12 @@ static int configure(struct agent *a, const char *inst, const char *unique)
 	ctx.treadle_bin = a->o->treadle_bin;
 	ctx.sshd = ""; /* no sshd service: treadle exec gives shell access */
 	r = manifest_runtime(cached, &ctx, &app, &err);
-	json_decref(cached);
 	if (r < 0) {
 		abort_configure(a, inst, "unknown", err.msg ? err.msg : "invalid manifest");
 		error_clear(&err);
 		return 0;
 	}
 	appjson = manifest_dumps(app);
-	json_decref(app);
 	if (!appjson)
 		return -ENOMEM;
 	r = sproc_container_scripts(&a->ns, inst, unique, &run, &fin, &log);

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
@@ -184,7 +185,8 @@ static int endpoints_publish(struct agent *a, struct cont *c)
 	_cleanup_free_ char *f = strdup_printf("%s/%s/data/app.json", a->p_apps, c->unique), *text = NULL;
 	_cleanup_strv_free_ char **paths = strv_new();
 	const char *proid, *rest;
-	json_t *app, *ep;
+	_cleanup_json_ json_t *app = NULL;
+	json_t *ep;
 	size_t i;
 	int r = 0;
 
@@ -213,7 +215,6 @@ static int endpoints_publish(struct agent *a, struct cont *c)
 		if (r < 0 || strv_push(&paths, TAKE_PTR(p)) < 0)
 			break;
 	}
-	json_decref(app);
 	if (r == 0) {
 		strv_free(c->endpoints);
 		c->endpoints = TAKE_PTR(paths);
@@ -260,7 +261,7 @@ int agent_register_server(struct agent *a, struct error *err)
 	_cleanup_free_ char *meminfo = NULL;
 	unsigned long long mem_mb = 0, disk_mb = 0;
 	struct statvfs vfs;
-	json_t *o = NULL;
+	_cleanup_json_ json_t *o = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
@@ -278,11 +279,10 @@ int agent_register_server(struct agent *a, struct error *err)
 		return error_sys(err, ENOMEM, "registering");
 	(void)store_create_p(a->store, "/servers");
 	r = store_get(a->store, a->server_path, &data, NULL, NULL, NULL, NULL);
-	if (r == 0 && data && *data)
-		o = json_loads(data, 0, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		o = json_object();
+	{
+		_cleanup_json_ json_t *had = r == 0 && data && *data ? json_loads(data, 0, NULL) : NULL;
+
+		o = json_is_object(had) ? json_incref(had) : json_object(); /* a non-object record is replaced */
 	}
 	if (!o)
 		return error_sys(err, ENOMEM, "registering");
@@ -291,7 +291,6 @@ int agent_register_server(struct agent *a, struct error *err)
 	json_object_set_new(o, "disk", json_string(disk));
 	json_object_set_new(o, "up_since", json_real(now_realtime()));
 	out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-	json_decref(o);
 	if (!out)
 		return error_sys(err, ENOMEM, "registering");
 	if (r == -ENOENT)

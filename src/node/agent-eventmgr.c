@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
@@ -35,7 +36,7 @@ static int cache_write(struct agent *a, const char *inst)
 	const char *hash = strrchr(inst, '#');
 	struct store_stat pst = {};
 	struct timespec placed;
-	json_t *m, *p;
+	_cleanup_json_ json_t *m = NULL, *p = NULL;
 	int r;
 
 	if (!ppath || !spath || !file)
@@ -50,7 +51,6 @@ static int cache_write(struct agent *a, const char *inst)
 		return r == -ENOENT ? 0 : r;
 	m = json_loads(sdata ? sdata : "", 0, NULL);
 	if (!json_is_object(m)) { /* cannot be configured: end it rather than leave it placed forever */
-		json_decref(m);
 		LOG("%s: /scheduled data is not a JSON object: aborted", inst);
 		(void)sproc_event_post(a->p_ev, inst, "aborted", "invalid_manifest",
 				       "invalid manifest: /scheduled data is not a JSON object");
@@ -61,9 +61,7 @@ static int cache_write(struct agent *a, const char *inst)
 	p = pdata && *pdata ? json_loads(pdata, 0, NULL) : NULL;
 	if (json_is_object(p))
 		json_object_update(m, p);
-	json_decref(p);
 	out = json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT);
-	json_decref(m);
 	if (!out)
 		return -ENOMEM;
 	/* the cache file's mtime is the placement's creation time in the store:

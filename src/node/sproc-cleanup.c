@@ -25,16 +25,15 @@
 int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload)
 {
 	_cleanup_free_ char *p = NULL, *text = NULL;
-	json_t *o;
 
 	*ret_type = *ret_data = *ret_payload = NULL;
 	p = strdup_printf("%s/aborted", data_dir);
 	if (!p)
 		return -ENOMEM;
 	if (read_file(p, &text, NULL) == 0) {
+		_cleanup_json_ json_t *o = json_loads(text, 0, NULL);
 		const char *why = NULL, *payload = NULL;
 
-		o = json_loads(text, 0, NULL);
 		if (o) {
 			why = sproc_jstr(o, "why");
 			payload = sproc_jstr(o, "payload");
@@ -42,7 +41,6 @@ int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data,
 		*ret_type = strdup("aborted");
 		*ret_data = strdup(why && *why && !strchr(why, '/') && !strchr(why, ',') ? why : "unknown");
 		*ret_payload = payload ? strdup(payload) : NULL;
-		json_decref(o);
 		return *ret_type && *ret_data ? 0 : -ENOMEM;
 	}
 	free(p);
@@ -65,14 +63,13 @@ int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data,
 	if (!p)
 		return -ENOMEM;
 	if (read_file(p, &text, NULL) == 0) {
+		_cleanup_json_ json_t *o = json_loads(text, 0, NULL);
 		long long rc = 256, sig = 256;
 
-		o = json_loads(text, 0, NULL);
 		if (o) {
 			rc = sproc_jint(o, "return_code", 256);
 			sig = sproc_jint(o, "signal", 256);
 		}
-		json_decref(o);
 		*ret_type = strdup("finished");
 		*ret_data = strdup_printf("%lld.%lld", rc, sig);
 		*ret_payload = strdup(text);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../cgroup/cg.h"
 #include "../container/container.h"
 #include "../basic/util.h"
@@ -75,14 +76,13 @@ int sproc_exitinfo_write(const char *cdir, const char *service, const struct sv_
 {
 	_cleanup_free_ char *p = strdup_printf("%s/data/exitinfo", cdir), *js = NULL;
 	_cleanup_close_ int fd = -1;
-	json_t *o;
+	_cleanup_json_ json_t *o = NULL;
 
 	if (!p)
 		return -ENOMEM;
 	o = json_pack("{s:s, s:i, s:i, s:f}", "service", service, "return_code", e->rc, "signal", e->sig, "timestamp",
 		      e->ts);
 	js = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	json_decref(o);
 	if (!js)
 		return -ENOMEM;
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -101,7 +101,7 @@ int sproc_container_died(const char *root, const char *unique, const struct sv_e
 	_cleanup_free_ char *line = sv_exit_format(e);
 	const char *instance, *uniqueid;
 	const json_t *svc;
-	json_t *app;
+	_cleanup_json_ json_t *app = NULL;
 	size_t i;
 	int r = 0;
 
@@ -132,10 +132,8 @@ int sproc_container_died(const char *root, const char *unique, const struct sv_e
 	instance = sproc_jstr(app, "name");
 	uniqueid = sproc_jstr(app, "uniqueid");
 	ev = node_path(root, NODE_DIR_APPEVENTS);
-	if (!app || !instance || !uniqueid || !ev) {
-		json_decref(app);
+	if (!app || !instance || !uniqueid || !ev)
 		return app ? -ENOMEM : SPROC_DEATH_IGNORED;
-	}
 	json_array_foreach(json_object_get(app, "services"), i, svc) {
 		const char *name = sproc_jstr(svc, "name");
 		const json_t *rs = json_object_get(svc, "restart");
@@ -232,6 +230,5 @@ int sproc_container_died(const char *root, const char *unique, const struct sv_e
 	} else
 		r = SPROC_DEATH_RESTART;
 out:
-	json_decref(app);
 	return r;
 }

@@ -140,7 +140,8 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 {
 	const char *env = sproc_jstr(app, "environment");
 	int lo = env && (!strcmp(env, "prod") || !strcmp(env, "uat")) ? PORTS_PROD_LO : PORTS_NONPROD_LO;
-	json_t *eph = json_object_get(app, "ephemeral_ports"), *neweph = json_object(), *ep;
+	json_t *eph = json_object_get(app, "ephemeral_ports"), *ep;
+	_cleanup_json_ json_t *neweph = json_object();
 	struct port_fds fds = {};
 	_cleanup_free_ char *out = NULL;
 	size_t i;
@@ -185,11 +186,8 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 				goto oom;
 		}
 	}
-	if (json_object_set_new(app, "ephemeral_ports", neweph) < 0) {
-		neweph = NULL;
+	if (json_object_set_new(app, "ephemeral_ports", TAKE_PTR(neweph)) < 0)
 		goto oom;
-	}
-	neweph = NULL;
 	out = json_dumps(app, JSON_SORT_KEYS | JSON_INDENT(1));
 	if (!out || (r = write_file_atomic("data/app.json", out, strlen(out), 0644)) < 0) {
 		r = error_sys(err, out ? -r : ENOMEM, "writing data/app.json");
@@ -201,7 +199,6 @@ static int ports_allocate(json_t *app, int **ret_fds, size_t *ret_n, struct erro
 oom:
 	r = error_sys(err, ENOMEM, "ports");
 fail:
-	json_decref(neweph);
 	for (i = 0; i < fds.n; i++)
 		close(fds.v[i]);
 	free(fds.v);
@@ -268,7 +265,7 @@ static int run(const struct node_settings *ns, struct error *err)
 	struct container_config cfg = { 0 };
 	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
-	json_t *app;
+	_cleanup_json_ json_t *app = NULL;
 	uint64_t v;
 	int r;
 
@@ -341,7 +338,6 @@ static int run(const struct node_settings *ns, struct error *err)
 	fflush(stdout);
 	r = container_run(&cfg, err); /* returns only on failure; data/aborted is written */
 out:
-	json_decref(app);
 	return r < 0 ? r : -1;
 }
 

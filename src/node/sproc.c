@@ -234,7 +234,7 @@ int sproc_ctl_drain(const char *root, const char *unique)
 int sproc_flag_aborted(const char *container_dir, const char *why, const char *payload)
 {
 	_cleanup_free_ char *p = strdup_printf("%s/data/aborted", container_dir), *s = NULL;
-	json_t *o;
+	_cleanup_json_ json_t *o = NULL;
 
 	if (!p)
 		return -ENOMEM;
@@ -244,7 +244,6 @@ int sproc_flag_aborted(const char *container_dir, const char *why, const char *p
 	if (!o)
 		return -ENOMEM;
 	s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-	json_decref(o);
 	if (!s)
 		return -ENOMEM;
 	return sv_write_file(p, s, strlen(s), 0644);
