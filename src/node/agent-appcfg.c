@@ -160,19 +160,6 @@ static void terminate(struct agent *a, const char *inst, const char *unique)
 		LOG("%s: terminating %s", inst, unique);
 }
 
-char *agent_link_base(const char *link)
-{
-	char buf[4096];
-	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
-	char *s;
-
-	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	s = strrchr(buf, '/');
-	return strdup(s ? s + 1 : buf);
-}
-
 /* An archived container that ended with no exitinfo/aborted/oom/terminated. */
 static bool archive_unfinished(const char *ar)
 {
@@ -234,7 +221,7 @@ void agent_appcfg_sync(struct agent *a)
 	/* running/: dangling links go; links whose cache entry is gone or
 	 * names another container are terminated */
 	for (char **r = running; *r; r++) {
-		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? agent_link_base(link) : NULL;
+		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? node_link_base(link) : NULL;
 		_cleanup_free_ char *d = u ? node_app_dir(a->o->root, u) : NULL;
 		size_t i;
 		bool keep = false;

@@ -69,7 +69,7 @@ void agent_monitor_sync(struct agent *a)
 				return;
 			if (sv_tombstone_parse(*t, &id, &e) == 0 && (inst = node_unique_instance(id))) {
 				_cleanup_free_ char *link = node_running_link(a->o->root, inst);
-				_cleanup_free_ char *u = link ? agent_link_base(link) : NULL;
+				_cleanup_free_ char *u = link ? node_link_base(link) : NULL;
 
 				if (e.sig == SIGABRT) {
 					_cleanup_free_ char *cdir = node_app_dir(a->o->root, id);

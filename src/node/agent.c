@@ -109,7 +109,7 @@ static void drain_sync(struct agent *a)
 	if (a->drain == DRAIN_NONE || dir_list(a->p_running, 1, &run) < 0)
 		return;
 	for (char **r = run; *r; r++) {
-		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? agent_link_base(link) : NULL;
+		_cleanup_free_ char *link = node_running_link(a->o->root, *r), *u = link ? node_link_base(link) : NULL;
 		_cleanup_free_ char *cdir = u ? node_app_dir(a->o->root, u) : NULL, *flag = NULL, *svcs = NULL;
 
 		if (!cdir || !exists(cdir))

@@ -118,7 +118,6 @@ void agent_eventmgr_sync(struct agent *a);
 
 /* agent-appcfg.c */
 int agent_to_cleanup(struct agent *a, const char *inst, const char *unique);
-char *agent_link_base(const char *link);
 void agent_appcfg_sync(struct agent *a);
 
 /* agent-monitor.c */
