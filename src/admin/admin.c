@@ -6,9 +6,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "../basic/util.h"
 #include "../basic/json.h"
+#include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../store/store.h"
+#include "../trace/trace.h"
 #include "admin.h"
 
 #define RETRIES 16
@@ -161,7 +163,7 @@ static int change_put(struct change *c, const char *path, json_t *data, int64_t 
  * ops are races: the caller re-reads and retries. */
 static int change_commit(struct store *s, struct change *c, const char *resource, json_t *payload, size_t *failed)
 {
-	_cleanup_free_ char *ev = strdup_printf("/events/000-%s-", resource);
+	_cleanup_free_ char *ev = cellns_event_prefix(0, resource);
 	int r;
 
 	if (!ev)
@@ -176,24 +178,38 @@ static int change_commit(struct store *s, struct change *c, const char *resource
 
 static int ensure_parents(struct store *s, const char *dir, struct error *err)
 {
-	int r = store_create_p(s, "/events");
+	int r = store_create_p(s, cellns_dir(CELLNS_EVENTS));
 
 	if (r >= 0 && dir)
 		r = store_create_p(s, dir);
 	return r < 0 ? store_error(err, r, "creating the namespace") : 0;
 }
 
-/* Write one JSON node (created or replaced) with its event; check_path (may be
- * NULL) must exist at that moment.  build() makes the new data from the old
- * (NULL if missing); returns <0 with err set to refuse. */
+/* The event payload of a change to a named node: [name]. */
+static json_t *name_payload(const char *name)
+{
+	return name ? json_pack("[s]", name) : NULL;
+}
+
+/* Write one JSON node, d/name (name NULL: the node d itself), created or
+ * replaced, with its event (payload [name], or null without a name); the
+ * bucket check_bucket (may be NULL) must exist at that moment, else ERR_PERM
+ * "<check_field> '<bucket>': no such bucket".  build() makes the new data
+ * from the old (NULL if missing); returns <0 with err set to refuse. */
 typedef int (*build_fn)(json_t *old, json_t **ret_new, void *userdata, struct error *err);
 
-static int update_node(struct store *s, const char *dir, const char *path, const char *check_path,
-		       const char *check_what, build_fn build, void *userdata, const char *resource,
-		       json_t *payload, struct error *err)
+static int update_node(struct store *s, enum cellns_dir d, const char *name, const char *check_field,
+		       const char *check_bucket, build_fn build, void *userdata, const char *resource,
+		       struct error *err)
 {
-	int r = ensure_parents(s, dir, err);
+	_cleanup_free_ char *path = cellns_path(d, name), *check = NULL;
+	_cleanup_json_ json_t *payload = name_payload(name);
+	int r;
 
+	check = check_bucket ? cellns_path(CELLNS_BUCKETS, check_bucket) : NULL;
+	if (!path || (name && !payload) || (check_bucket && !check))
+		return error_sys(err, ENOMEM, "%s", resource);
+	r = ensure_parents(s, name ? cellns_dir(d) : NULL, err);
 	if (r < 0)
 		return r;
 	for (int attempt = 0; attempt < RETRIES; attempt++) {
@@ -208,8 +224,8 @@ static int update_node(struct store *s, const char *dir, const char *path, const
 		r = build(old, &new, userdata, err);
 		if (r < 0)
 			return r;
-		if (check_path)
-			r = change_add(&c, STORE_OP_CHECK, check_path, NULL, -1);
+		if (check)
+			r = change_add(&c, STORE_OP_CHECK, check, NULL, -1);
 		if (r >= 0)
 			r = change_put(&c, path, new, ver);
 		if (r >= 0)
@@ -217,8 +233,8 @@ static int update_node(struct store *s, const char *dir, const char *path, const
 		change_release(&c);
 		if (r >= 0)
 			return 0;
-		if (check_path && failed == 0 && r == -ENOENT)
-			return error_set(err, ERR_PERM, 0, "%s", check_what);
+		if (check && failed == 0 && r == -ENOENT)
+			return error_set(err, ERR_PERM, 0, "%s '%s': no such bucket", check_field, check_bucket);
 		if (r == -ESTALE || r == -EEXIST || r == -ENOENT)
 			continue;
 		return store_error(err, r, path);
@@ -226,13 +242,21 @@ static int update_node(struct store *s, const char *dir, const char *path, const
 	return error_set(err, ERR_TEMP, 0, "%s: too many concurrent changes, try again", path);
 }
 
-/* Delete one node with its event.  missing_ok: absent is success (no event). */
-static int delete_node(struct store *s, const char *path, const char *what, const char *resource, json_t *payload,
+/* Delete d/name (a checked name) with its event (payload [name]).  Missing:
+ * ERR_PERM "<what> '<name>': no such <what>". */
+static int delete_node(struct store *s, enum cellns_dir d, const char *name, const char *what, const char *resource,
 		       struct error *err)
 {
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *payload = NULL;
 	struct change c = { .n = 0 };
-	int r = ensure_parents(s, NULL, err);
+	int r;
 
+	path = cellns_path(d, name);
+	payload = name_payload(name);
+	if (!path || !payload)
+		return error_sys(err, ENOMEM, "%s", what);
+	r = ensure_parents(s, NULL, err);
 	if (r < 0)
 		return r;
 	r = change_add(&c, STORE_OP_DELETE, path, NULL, -1);
@@ -240,10 +264,23 @@ static int delete_node(struct store *s, const char *path, const char *what, cons
 		r = change_commit(s, &c, resource, payload, NULL);
 	change_release(&c);
 	if (r == -ENOENT)
-		return error_set(err, ERR_PERM, 0, "%s '%s': no such %s", what, strrchr(path, '/') + 1, what);
+		return error_set(err, ERR_PERM, 0, "%s '%s': no such %s", what, name, what);
 	if (r == -ENOTEMPTY)
 		return error_set(err, ERR_PERM, 0, "%s: has children", path);
 	return r < 0 ? store_error(err, r, path) : 0;
+}
+
+/* A partition named by a server or an allocation must exist ("_default" always does). */
+static int check_partition(struct store *s, const char *part, struct error *err)
+{
+	_cleanup_free_ char *pp = NULL;
+
+	if (strcmp(part, "_default") == 0)
+		return 0;
+	pp = cellns_path(CELLNS_PARTITIONS, part);
+	if (!pp || store_exists(s, pp, NULL, NULL, NULL) < 0)
+		return error_set(err, ERR_PERM, 0, "partition '%s': no such partition", part);
+	return 0;
 }
 
 /* ---- servers ---- */
@@ -281,8 +318,6 @@ static int server_build(json_t *old, json_t **ret, void *userdata, struct error 
 int admin_server_add(struct store *s, const struct admin_server *srv, struct error *err)
 {
 	struct server_build b = { .srv = srv };
-	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
-	_cleanup_json_ json_t *payload = NULL;
 	int r = check_name("server", srv->name, NULL, err);
 
 	if (r >= 0 && srv->parent)
@@ -297,28 +332,10 @@ int admin_server_add(struct store *s, const struct admin_server *srv, struct err
 		r = norm_cpu("cpu", srv->cpu, &b.cpu, err);
 	if (r >= 0 && srv->disk)
 		r = norm_size("disk", srv->disk, &b.disk, err);
-	if (r < 0)
-		goto out;
-	path = strdup_printf("/servers/%s", srv->name);
-	payload = json_pack("[s]", srv->name);
-	if (srv->parent) {
-		check = strdup_printf("/buckets/%s", srv->parent);
-		what = strdup_printf("parent '%s': no such bucket", srv->parent);
-	}
-	if (!path || !payload || (srv->parent && (!check || !what))) {
-		r = error_sys(err, ENOMEM, "server");
-		goto out;
-	}
-	if (srv->partition && strcmp(srv->partition, "_default") != 0) {
-		_cleanup_free_ char *pp = strdup_printf("/partitions/%s", srv->partition);
-
-		if (!pp || store_exists(s, pp, NULL, NULL, NULL) < 0) {
-			r = error_set(err, ERR_PERM, 0, "partition '%s': no such partition", srv->partition);
-			goto out;
-		}
-	}
-	r = update_node(s, "/servers", path, check, what, server_build, &b, "servers", payload, err);
-out:
+	if (r >= 0 && srv->partition)
+		r = check_partition(s, srv->partition, err);
+	if (r >= 0)
+		r = update_node(s, CELLNS_SERVERS, srv->name, "parent", srv->parent, server_build, &b, "servers", err);
 	free(b.memory);
 	free(b.cpu);
 	free(b.disk);
@@ -327,36 +344,29 @@ out:
 
 int admin_server_delete(struct store *s, const char *name, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("server", name, NULL, err) < 0)
 		return -EINVAL;
-	path = strdup_printf("/servers/%s", name);
-	payload = json_pack("[s]", name);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "server");
-	return delete_node(s, path, "server", "servers", payload, err);
+	return delete_node(s, CELLNS_SERVERS, name, "server", "servers", err);
 }
 
 int admin_server_state(struct store *s, const char *name, enum admin_server_state state, char **apps,
 		       struct error *err)
 {
-	static const char *const names[] = { "up", "down", "frozen" };
 	_cleanup_free_ char *path = NULL;
 	_cleanup_json_ json_t *payload = NULL;
+	const char *state_name = cellns_server_state_name((enum cellns_server_state)state);
 	struct change c = { .n = 0 };
 	int r;
 
 	if (check_name("server", name, NULL, err) < 0)
 		return -EINVAL;
-	if ((unsigned)state >= ELEMENTSOF(names))
+	if (!state_name)
 		return error_set(err, ERR_PERM, 0, "state: unknown");
 	for (char **a = apps; a && *a; a++)
 		if (check_name("apps", *a, "#", err) < 0)
 			return -EINVAL;
-	path = strdup_printf("/servers/%s", name);
-	payload = json_pack("[s, s, o]", name, names[state], strv_json(apps));
+	path = cellns_path(CELLNS_SERVERS, name);
+	payload = json_pack("[s, s, o]", name, state_name, strv_json(apps));
 	if (!path || !payload)
 		return error_sys(err, ENOMEM, "server");
 	r = ensure_parents(s, NULL, err);
@@ -393,8 +403,6 @@ int admin_bucket_add(struct store *s, const char *name, const char *parent, cons
 		     struct error *err)
 {
 	struct bucket_build b = { parent, level, traits };
-	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
-	_cleanup_json_ json_t *payload = NULL;
 
 	if (check_name("bucket", name, NULL, err) < 0 || (parent && check_name("parent", parent, NULL, err) < 0) ||
 	    (level && check_name("level", level, NULL, err) < 0))
@@ -403,37 +411,24 @@ int admin_bucket_add(struct store *s, const char *name, const char *parent, cons
 		return error_set(err, ERR_PERM, 0, "parent '%s': a bucket cannot be its own parent", parent);
 	if (!level && !strchr(name, ':'))
 		return error_set(err, ERR_PERM, 0, "level: missing (give --level or name the bucket <level>:<name>)");
-	path = strdup_printf("/buckets/%s", name);
-	payload = json_pack("[s]", name);
-	if (parent) {
-		check = strdup_printf("/buckets/%s", parent);
-		what = strdup_printf("parent '%s': no such bucket", parent);
-	}
-	if (!path || !payload || (parent && (!check || !what)))
-		return error_sys(err, ENOMEM, "bucket");
-	return update_node(s, "/buckets", path, check, what, bucket_build, &b, "buckets", payload, err);
+	return update_node(s, CELLNS_BUCKETS, name, "parent", parent, bucket_build, &b, "buckets", err);
 }
 
 int admin_bucket_delete(struct store *s, const char *name, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-	_cleanup_strv_free_ char **kids = NULL;
-	int r;
+	static const enum cellns_dir parents[] = { CELLNS_SERVERS, CELLNS_BUCKETS };
 
 	if (check_name("bucket", name, NULL, err) < 0)
 		return -EINVAL;
 	/* refuse while servers or buckets name it as parent */
-	for (int i = 0; i < 2; i++) {
-		const char *dir = i ? "/buckets" : "/servers";
+	for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
+		_cleanup_strv_free_ char **kids = NULL;
+		int r = cellns_list(s, parents[i], &kids, NULL, NULL);
 
-		strv_free(kids);
-		kids = NULL;
-		r = store_children(s, dir, &kids, NULL, NULL);
 		if (r < 0 && r != -ENOENT)
-			return store_error(err, r, dir);
+			return store_error(err, r, cellns_dir(parents[i]));
 		for (char **k = kids; k && *k; k++) {
-			_cleanup_free_ char *p = strdup_printf("%s/%s", dir, *k);
+			_cleanup_free_ char *p = cellns_path(parents[i], *k);
 			_cleanup_json_ json_t *o = NULL;
 			int64_t ver;
 
@@ -444,11 +439,7 @@ int admin_bucket_delete(struct store *s, const char *name, struct error *err)
 						 i ? "bucket" : "server", *k);
 		}
 	}
-	path = strdup_printf("/buckets/%s", name);
-	payload = json_pack("[s]", name);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "bucket");
-	return delete_node(s, path, "bucket", "buckets", payload, err);
+	return delete_node(s, CELLNS_BUCKETS, name, "bucket", "buckets", err);
 }
 
 static int empty_build(json_t *old _unused_, json_t **ret, void *userdata _unused_, struct error *err _unused_)
@@ -459,32 +450,16 @@ static int empty_build(json_t *old _unused_, json_t **ret, void *userdata _unuse
 
 int admin_cell_insert(struct store *s, const char *bucket, struct error *err)
 {
-	_cleanup_free_ char *path = NULL, *check = NULL, *what = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("bucket", bucket, NULL, err) < 0)
 		return -EINVAL;
-	path = strdup_printf("/cell/%s", bucket);
-	check = strdup_printf("/buckets/%s", bucket);
-	what = strdup_printf("bucket '%s': no such bucket", bucket);
-	payload = json_pack("[s]", bucket);
-	if (!path || !check || !what || !payload)
-		return error_sys(err, ENOMEM, "cell");
-	return update_node(s, "/cell", path, check, what, empty_build, NULL, "cell", payload, err);
+	return update_node(s, CELLNS_CELL, bucket, "bucket", bucket, empty_build, NULL, "cell", err);
 }
 
 int admin_cell_remove(struct store *s, const char *bucket, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("bucket", bucket, NULL, err) < 0)
 		return -EINVAL;
-	path = strdup_printf("/cell/%s", bucket);
-	payload = json_pack("[s]", bucket);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "cell");
-	return delete_node(s, path, "cell bucket", "cell", payload, err);
+	return delete_node(s, CELLNS_CELL, bucket, "cell bucket", "cell", err);
 }
 
 /* ---- partitions ---- */
@@ -546,8 +521,6 @@ int admin_partition_add(struct store *s, const char *name, const char *memory, c
 			const char *reboot_schedule, struct error *err)
 {
 	struct partition_build b = { .name = name };
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
 	int r = check_name("partition", name, NULL, err);
 
 	if (r >= 0 && memory)
@@ -558,13 +531,8 @@ int admin_partition_add(struct store *s, const char *name, const char *memory, c
 		r = norm_size("disk", disk, &b.disk, err);
 	if (r >= 0 && reboot_schedule)
 		r = check_reboot_schedule(reboot_schedule, &b.reboot, err);
-	if (r >= 0) {
-		path = strdup_printf("/partitions/%s", name);
-		payload = json_pack("[s]", name);
-		r = path && payload ? update_node(s, "/partitions", path, NULL, NULL, partition_build, &b,
-						  "cell", payload, err)
-				    : error_sys(err, ENOMEM, "partition");
-	}
+	if (r >= 0)
+		r = update_node(s, CELLNS_PARTITIONS, name, NULL, NULL, partition_build, &b, "cell", err);
 	free(b.memory);
 	free(b.cpu);
 	free(b.disk);
@@ -574,18 +542,11 @@ int admin_partition_add(struct store *s, const char *name, const char *memory, c
 
 int admin_partition_delete(struct store *s, const char *name, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("partition", name, NULL, err) < 0)
 		return -EINVAL;
 	if (strcmp(name, "_default") == 0)
 		return error_set(err, ERR_PERM, 0, "partition '_default': always exists");
-	path = strdup_printf("/partitions/%s", name);
-	payload = json_pack("[s]", name);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "partition");
-	return delete_node(s, path, "partition", "cell", payload, err);
+	return delete_node(s, CELLNS_PARTITIONS, name, "partition", "cell", err);
 }
 
 /* ---- allocations (one JSON list in /allocations) ---- */
@@ -675,7 +636,7 @@ missing:
 
 static int alloc_update(struct store *s, struct alloc_build *b, struct error *err)
 {
-	return update_node(s, NULL, "/allocations", NULL, NULL, alloc_build, b, "allocations", NULL, err);
+	return update_node(s, CELLNS_ALLOCATIONS, NULL, NULL, NULL, alloc_build, b, "allocations", err);
 }
 
 static int check_alloc_name(const char *name, struct error *err)
@@ -707,12 +668,8 @@ int admin_alloc_set(struct store *s, const struct admin_alloc *a, struct error *
 	for (char **t = a->traits; t && *t; t++)
 		if (check_name("traits", *t, NULL, err) < 0)
 			return -EINVAL;
-	if (strcmp(part, "_default") != 0) {
-		_cleanup_free_ char *pp = strdup_printf("/partitions/%s", part);
-
-		if (!pp || store_exists(s, pp, NULL, NULL, NULL) < 0)
-			return error_set(err, ERR_PERM, 0, "partition '%s': no such partition", part);
-	}
+	if (check_partition(s, part, err) < 0)
+		return -EINVAL;
 	b.entry = json_pack("{s:s, s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:o, s:[]}", "name", a->name, "partition", part,
 			    "rank", (json_int_t)(a->rank < 0 ? 100 : a->rank), "rank_adjustment",
 			    (json_int_t)a->rank_adjustment, "max_utilization",
@@ -764,33 +721,18 @@ static int count_build(json_t *old _unused_, json_t **ret, void *userdata, struc
 
 int admin_identity_group_set(struct store *s, const char *name, int64_t count, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("identity-group", name, NULL, err) < 0)
 		return -EINVAL;
 	if (count < 0 || count > 1000000)
 		return error_set(err, ERR_PERM, 0, "count '%" PRId64 "': must be 0..1000000", count);
-	path = strdup_printf("/identity-groups/%s", name);
-	payload = json_pack("[s]", name);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "identity group");
-	return update_node(s, "/identity-groups", path, NULL, NULL, count_build, &count, "identity_groups", payload,
-			   err);
+	return update_node(s, CELLNS_IDENTITY_GROUPS, name, NULL, NULL, count_build, &count, "identity_groups", err);
 }
 
 int admin_identity_group_delete(struct store *s, const char *name, struct error *err)
 {
-	_cleanup_free_ char *path = NULL;
-	_cleanup_json_ json_t *payload = NULL;
-
 	if (check_name("identity-group", name, NULL, err) < 0)
 		return -EINVAL;
-	path = strdup_printf("/identity-groups/%s", name);
-	payload = json_pack("[s]", name);
-	if (!path || !payload)
-		return error_sys(err, ENOMEM, "identity group");
-	return delete_node(s, path, "identity group", "identity_groups", payload, err);
+	return delete_node(s, CELLNS_IDENTITY_GROUPS, name, "identity group", "identity_groups", err);
 }
 
 /* ---- blackout ---- */
@@ -805,29 +747,19 @@ static int reason_build(json_t *old _unused_, json_t **ret, void *userdata, stru
 
 int admin_blackout_server(struct store *s, const char *host, bool on, const char *reason, struct error *err)
 {
-	_cleanup_free_ char *path = NULL, *pres = NULL;
-	_cleanup_json_ json_t *payload = NULL;
 	int r;
 
 	if (check_name("server", host, NULL, err) < 0)
 		return -EINVAL;
-	path = strdup_printf("/blackedout.servers/%s", host);
-	pres = strdup_printf("/server.presence/%s", host);
-	payload = json_pack("[s]", host);
-	if (!path || !pres || !payload)
-		return error_sys(err, ENOMEM, "blackout");
 	if (!on)
-		return delete_node(s, path, "blacked-out server", "servers", payload, err);
-	r = update_node(s, "/blackedout.servers", path, NULL, NULL, reason_build, (void *)reason, "servers", payload,
-			err);
+		return delete_node(s, CELLNS_BLACKEDOUT_SERVERS, host, "blacked-out server", "servers", err);
+	r = update_node(s, CELLNS_BLACKEDOUT_SERVERS, host, NULL, NULL, reason_build, (void *)reason, "servers", err);
 	if (r < 0)
 		return r;
 	/* Treadmill's presence.kill_node: the master sees the server down at
 	 * once; the node agent does not re-create presence while blacked out. */
-	r = store_delete(s, pres, -1);
-	if (r < 0 && r != -ENOENT)
-		return store_error(err, r, pres);
-	return 0;
+	r = cellns_presence_delete(s, host);
+	return r < 0 ? store_error(err, r, "deleting the presence") : 0;
 }
 
 struct blackout_app_build {
@@ -859,21 +791,20 @@ int admin_blackout_app(struct store *s, const char *pattern, bool on, const char
 
 	if (check_pattern("pattern", pattern, err) < 0)
 		return -EINVAL;
-	return update_node(s, NULL, "/blackedout.apps", NULL, NULL, blackout_app_build, &b, "apps_blacklist", NULL,
-			   err);
+	return update_node(s, CELLNS_BLACKEDOUT_APPS, NULL, NULL, NULL, blackout_app_build, &b, "apps_blacklist", err);
 }
 
 /* ---- listing ---- */
 
-static json_t *children_data(struct store *s, const char *dir, bool as_json)
+static json_t *children_data(struct store *s, enum cellns_dir d, bool as_json)
 {
 	_cleanup_strv_free_ char **kids = NULL;
 	json_t *o = json_object();
 
-	if (!o || store_children(s, dir, &kids, NULL, NULL) < 0)
+	if (!o || cellns_list(s, d, &kids, NULL, NULL) < 0)
 		return o;
 	for (char **k = kids; *k; k++) {
-		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, *k), *data = NULL;
+		_cleanup_free_ char *p = cellns_path(d, *k), *data = NULL;
 		json_t *v = NULL;
 
 		if (p && store_get(s, p, &data, NULL, NULL, NULL, NULL) >= 0 && as_json && data && *data)
@@ -885,17 +816,34 @@ static json_t *children_data(struct store *s, const char *dir, bool as_json)
 	return o;
 }
 
+/* The one JSON node d: a list or object (kind), empty when missing or of another shape. */
+static int read_whole(struct store *s, enum cellns_dir d, bool list, json_t **ret, struct error *err)
+{
+	json_t *j = NULL;
+	int64_t ver;
+	int r = read_json(s, cellns_dir(d), &j, &ver);
+
+	if (r < 0)
+		return store_error(err, r, cellns_dir(d));
+	if (list ? !json_is_array(j) : !json_is_object(j)) {
+		json_decref(j);
+		j = list ? json_array() : json_object();
+	}
+	*ret = j;
+	return 0;
+}
+
 int admin_list(struct store *s, const char *what, json_t **ret, struct error *err)
 {
 	json_t *o = NULL;
 
 	if (strcmp(what, "servers") == 0) {
-		_cleanup_json_ json_t *pres = children_data(s, "/server.presence", true);
-		_cleanup_json_ json_t *black = children_data(s, "/blackedout.servers", false);
+		_cleanup_json_ json_t *pres = children_data(s, CELLNS_SERVER_PRESENCE, true);
+		_cleanup_json_ json_t *black = children_data(s, CELLNS_BLACKEDOUT_SERVERS, false);
 		const char *k;
 		json_t *v;
 
-		o = children_data(s, "/servers", true);
+		o = children_data(s, CELLNS_SERVERS, true);
 		json_object_foreach(o, k, v) {
 			if (!json_is_object(v)) {
 				v = json_object();
@@ -906,34 +854,78 @@ int admin_list(struct store *s, const char *what, json_t **ret, struct error *er
 				json_object_set(v, "blackout", json_object_get(black, k));
 		}
 	} else if (strcmp(what, "buckets") == 0)
-		o = children_data(s, "/buckets", true);
+		o = children_data(s, CELLNS_BUCKETS, true);
 	else if (strcmp(what, "cell") == 0) {
 		_cleanup_strv_free_ char **kids = NULL;
 
-		store_children(s, "/cell", &kids, NULL, NULL);
+		cellns_list(s, CELLNS_CELL, &kids, NULL, NULL);
 		o = strv_json(kids);
 	} else if (strcmp(what, "partitions") == 0)
-		o = children_data(s, "/partitions", true);
+		o = children_data(s, CELLNS_PARTITIONS, true);
 	else if (strcmp(what, "identity-groups") == 0)
-		o = children_data(s, "/identity-groups", true);
-	else if (strcmp(what, "allocations") == 0 || strcmp(what, "blackout") == 0) {
-		bool alloc = what[0] == 'a';
-		int64_t ver;
-		json_t *j = NULL;
-		int r = read_json(s, alloc ? "/allocations" : "/blackedout.apps", &j, &ver);
+		o = children_data(s, CELLNS_IDENTITY_GROUPS, true);
+	else if (strcmp(what, "allocations") == 0) {
+		int r = read_whole(s, CELLNS_ALLOCATIONS, true, &o, err);
 
 		if (r < 0)
-			return store_error(err, r, what);
-		if (alloc)
-			o = json_is_array(j) ? j : (json_decref(j), json_array());
-		else {
-			o = json_pack("{s:o, s:o}", "servers", children_data(s, "/blackedout.servers", false), "apps",
-				      json_is_object(j) ? j : (json_decref(j), json_object()));
-		}
+			return r;
+	} else if (strcmp(what, "blackout") == 0) {
+		json_t *apps = NULL;
+		int r = read_whole(s, CELLNS_BLACKEDOUT_APPS, false, &apps, err);
+
+		if (r < 0)
+			return r;
+		o = json_pack("{s:o, s:o}", "servers", children_data(s, CELLNS_BLACKEDOUT_SERVERS, false), "apps", apps);
 	} else
 		return error_set(err, ERR_PERM, 0, "list: unknown object '%s'", what);
 	if (!o)
 		return error_sys(err, ENOMEM, "list");
 	*ret = o;
 	return 0;
+}
+
+/* ---- scheduling (treadle run / stop) ---- */
+
+static int post(struct store *s, const char *inst, enum trace_type type, const char *data, const char *host)
+{
+	struct trace_event ev = {
+		.timestamp = now_realtime(),
+		.source = (char *)host,
+		.instanceid = (char *)inst,
+		.type = type,
+		.data = (char *)data,
+	};
+
+	return trace_publish(s, &ev, host);
+}
+
+int admin_schedule(struct store *s, const char *app, const char *manifest_json, const char *host,
+		   char **ret_instance, bool *ret_posted, struct error *err)
+{
+	_cleanup_free_ char *inst = NULL;
+	int r = cellns_scheduled_create(s, app, manifest_json, &inst);
+
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "creating %s/%s#: %s", cellns_dir(CELLNS_SCHEDULED), app,
+				 store_strerror(r));
+	*ret_posted = post(s, inst, TRACE_PENDING, "created", host) >= 0;
+	*ret_instance = TAKE_PTR(inst);
+	return 0;
+}
+
+int admin_unschedule(struct store *s, const char *instance, const char *host, bool *ret_posted,
+		     struct error *err)
+{
+	int r;
+
+	if (!strchr(instance, '#') || strchr(instance, '/'))
+		return error_set(err, ERR_PERM, 0, "%s: not an instance id (<proid>.<app>#<seq>)", instance);
+	r = cellns_scheduled_exists(s, instance, NULL, NULL);
+	if (r == 0) {
+		*ret_posted = post(s, instance, TRACE_PENDING_DELETE, "deleted", host) >= 0;
+		r = cellns_scheduled_delete(s, instance);
+	}
+	if (r == -ENOENT)
+		return error_set(err, ERR_PERM, 0, "%s: no such instance", instance);
+	return r < 0 ? error_set(err, ERR_TEMP, -r, "%s: %s", instance, store_strerror(r)) : 0;
 }

@@ -7,7 +7,8 @@
  * shared nodes (/allocations, /blackedout.apps, /servers/<h>) are guarded by
  * the version read and retried on a race.  Missing namespace parents are
  * created first (empty persistent nodes; harmless).  Domain layer above
- * store/: includes basic/ and store/ only.
+ * store/: includes basic/, store/, cellns/ (every path) and trace/ (the
+ * events of run and stop).
  *
  * Store contract (see docs/ADMIN.md):
  *   server add     /servers/<h> {parent, partition, traits, memory, cpu, disk}
@@ -22,6 +23,8 @@
  *   identity-group /identity-groups/<g> {count}                        event 000-identity_groups- [g]
  *   blackout server  /blackedout.servers/<h> = reason; presence deleted  event 000-servers- [h]
  *   blackout app     /blackedout.apps {pattern: {reason, when}}         event 000-apps_blacklist- null
+ *   schedule       /scheduled/<app>#<seq> = manifest       trace event pending "created"
+ *   unschedule     /scheduled/<instance> deleted           trace event pending_delete "deleted" (first)
  * Sizes are stored as "<MiB>M", cpu as "<N>%". */
 #pragma once
 
@@ -86,3 +89,17 @@ int admin_blackout_app(struct store *s, const char *pattern, bool on, const char
 /* What: "servers", "buckets", "cell", "partitions", "allocations", "identity-groups", "blackout".
  * *ret is a new JSON value (array or object) owned by the caller. */
 int admin_list(struct store *s, const char *what, json_t **ret, struct error *err);
+
+/* Treadmill's create_apps for one instance (`treadle run`): create
+ * /scheduled/<app>#<seq> with the scheduled manifest (JSON text, validated by
+ * the caller: manifest_build_run) and post its `pending created` trace event
+ * as host.  *ret_instance = "<app>#<seq>".  A failed event post does not undo
+ * the instance: *ret_posted says whether it was posted. */
+int admin_schedule(struct store *s, const char *app, const char *manifest_json, const char *host,
+		   char **ret_instance, bool *ret_posted, struct error *err);
+/* Treadmill's delete_apps for one instance (`treadle stop`): post
+ * `pending_delete deleted` as host (*ret_posted: whether it was), then delete
+ * /scheduled/<instance>.  ERR_PERM "<instance>: not an instance id ..." or
+ * "<instance>: no such instance"; ERR_TEMP for a store failure. */
+int admin_unschedule(struct store *s, const char *instance, const char *host, bool *ret_posted,
+		     struct error *err);

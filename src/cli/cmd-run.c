@@ -1,32 +1,23 @@
-/* cmd-run.c: treadle run, treadle stop (Treadmill's `run` and `stop`, writing
- * the store directly as masterapi.create_apps / delete_apps do). */
+/* cmd-run.c: treadle run, treadle stop (Treadmill's `run` and `stop`): the
+ * manifest from manifest_build_run, the store writes of admin_schedule /
+ * admin_unschedule (masterapi.create_apps / delete_apps). */
 #include <getopt.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "../basic/fileio.h"
+#include "../admin/admin.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
-#include "../manifest/manifest.h"
 #include "../manifest/merge.h"
 #include "../store/store.h"
-#include "../trace/trace.h"
 #include "cli.h"
 
-static void post(struct store *s, const char *inst, enum trace_type type, const char *data)
+/* This host's name, the source of the events run and stop post. */
+static void host_name(char host[static 256])
 {
-	char host[256] = "";
-	struct trace_event ev = {
-		.timestamp = now_realtime(),
-		.source = host,
-		.instanceid = (char *)inst,
-		.type = type,
-		.data = (char *)data,
-	};
-
-	gethostname(host, sizeof(host) - 1);
-	if (trace_publish(s, &ev, host) < 0)
-		fprintf(stderr, "treadle: warning: could not post the %s event of %s\n", trace_type_name(type), inst);
+	memset(host, 0, 256);
+	gethostname(host, 255);
 }
 
 enum {
@@ -57,48 +48,16 @@ const struct cli_option run_options[] = {
 	CLI_OPTIONS_END,
 };
 
-/* The user manifest: the file's (or an empty one) with the flags merged over it, validated. */
-static int run_manifest(const char *file, const struct manifest_run_flags *f, json_t **ret, struct error *err)
-{
-	_cleanup_free_ char *text = NULL;
-	json_t *m = NULL;
-	size_t len;
-	int r;
-
-	if (file) {
-		r = read_file(file, &text, &len);
-		if (r < 0)
-			return error_set(err, r == -ENOENT || r == -EACCES || r == -EISDIR ? ERR_PERM : ERR_TEMP, -r,
-					 "%s: %s", file, strerror(-r));
-		r = manifest_parse(text, len, MANIFEST_AUTO, file, &m, err);
-	} else {
-		m = json_object();
-		r = m ? 0 : error_sys(err, ENOMEM, "run");
-	}
-	if (r >= 0)
-		r = manifest_merge_run(m, f, err);
-	if (r >= 0)
-		r = manifest_validate(m, false, err);
-	if (r >= 0)
-		r = manifest_check_json_size(m, file ? file : "the manifest", err);
-	if (r < 0) {
-		json_decref(m);
-		return r;
-	}
-	*ret = m;
-	return 0;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	struct manifest_run_flags f = { .restart_limit = -1, .restart_interval = -1 };
 	const char *manifest = NULL, *env = NULL, *root = NULL, *store_url = NULL, *app;
-	_cleanup_free_ char *data = NULL, *prefix = NULL, *url = NULL;
+	_cleanup_free_ char *data = NULL, *url = NULL;
 	_cleanup_store_ struct store *s = NULL;
+	_cleanup_json_ json_t *endpoints = json_array();
 	struct error err = ERROR_INIT;
-	json_t *endpoints = json_array();
 	int64_t count = 1;
-	json_t *m = NULL;
+	char host[256];
 	uint64_t u;
 	int c, r, rc = EXIT_OK;
 
@@ -141,66 +100,40 @@ int cmd_run(int argc, char **argv)
 			rc = cli_usage_error("run", "bad option");
 		}
 		if (rc != EXIT_OK)
-			goto out;
+			return rc;
 	}
-	if (optind >= argc) {
-		rc = cli_usage_error("run", "missing APP name");
-		goto out;
-	}
+	if (optind >= argc)
+		return cli_usage_error("run", "missing APP name");
 	app = argv[optind++];
-	if (!manifest && optind >= argc) {
-		rc = cli_usage_error("run", "give -m MANIFEST or a command after '--'");
-		goto out;
-	}
+	if (!manifest && optind >= argc)
+		return cli_usage_error("run", "give -m MANIFEST or a command after '--'");
 	f.command = argv + optind;
 
 	/* Validate everything before touching the store.  On a ZooKeeper cell the submitting host
 	 * need not know the proid: the node checks it (and aborts the instance with reason proid). */
 	url = cli_store_url(root, store_url);
-	if (!url) {
-		rc = EXIT_TEMP;
-		goto out;
-	}
-	r = run_manifest(manifest, &f, &m, &err);
-	if (r >= 0)
-		r = manifest_check_appname(app, !startswith(url, "zk://"), &err);
-	if (r >= 0)
-		r = manifest_schedule(m, app, env, &err);
-	if (r >= 0) {
-		data = manifest_dumps(m);
-		if (!data)
-			r = error_sys(&err, ENOMEM, "run");
-	}
+	if (!url)
+		return EXIT_TEMP;
+	r = manifest_build_run(manifest, &f, app, env, !startswith(url, "zk://"), &data, &err);
 	if (r >= 0)
 		r = cli_store_open(root, store_url, &s, &err);
-	if (r < 0) {
-		rc = error_report(&err);
-		goto out;
-	}
-	r = store_create_p(s, "/scheduled");
-	prefix = strdup_printf("/scheduled/%s#", app);
-	if (!prefix) {
-		rc = EXIT_TEMP;
-		goto out;
-	}
+	if (r < 0)
+		return error_report(&err);
+	host_name(host);
 	for (int64_t i = 0; i < count; i++) {
-		_cleanup_free_ char *path = NULL;
+		_cleanup_free_ char *inst = NULL;
+		bool posted;
 
-		r = store_create(s, prefix, data, strlen(data), STORE_SEQUENTIAL, &path);
-		if (r < 0) {
-			error_set(&err, ERR_TEMP, -r, "run: creating %s: %s", prefix, store_strerror(r));
-			rc = error_report(&err);
-			goto out;
+		if (admin_schedule(s, app, data, host, &inst, &posted, &err) < 0) {
+			error_prefix(&err, "run");
+			return error_report(&err);
 		}
-		post(s, path + strlen("/scheduled/"), TRACE_PENDING, "created");
-		printf("%s\n", path + strlen("/scheduled/"));
+		if (!posted)
+			fprintf(stderr, "treadle: warning: could not post the pending event of %s\n", inst);
+		printf("%s\n", inst);
 		fflush(stdout);
 	}
-out:
-	error_clear(&err);
-	json_decref(m);
-	json_decref(endpoints);
-	return rc;
+	return EXIT_OK;
 }
 
 const struct cli_option stop_options[] = {
@@ -214,7 +147,8 @@ int cmd_stop(int argc, char **argv)
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	struct error err = ERROR_INIT;
-	int c, r, rc = EXIT_OK;
+	char host[256];
+	int c, rc = EXIT_OK;
 
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, stop_options, false)) >= 0) {
@@ -228,29 +162,15 @@ int cmd_stop(int argc, char **argv)
 		return cli_usage_error("stop", "missing INSTANCE");
 	if (cli_store_open(root, store_url, &s, &err) < 0)
 		return error_report(&err);
+	host_name(host);
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = NULL;
+		bool posted = true;
 
-		if (!strchr(argv[i], '#') || strchr(argv[i], '/')) {
-			fprintf(stderr, "treadle: stop: %s: not an instance id (<proid>.<app>#<seq>)\n", argv[i]);
-			rc = EXIT_PERM;
-			continue;
-		}
-		path = strdup_printf("/scheduled/%s", argv[i]);
-		if (!path)
-			return EXIT_TEMP;
-		r = store_exists(s, path, NULL, NULL, NULL);
-		if (r == 0) {
-			post(s, argv[i], TRACE_PENDING_DELETE, "deleted");
-			r = store_delete(s, path, -1);
-		}
-		if (r == -ENOENT) {
-			fprintf(stderr, "treadle: stop: %s: no such instance\n", argv[i]);
-			rc = EXIT_PERM;
-		} else if (r < 0) {
-			fprintf(stderr, "treadle: stop: %s: %s\n", argv[i], store_strerror(r));
-			rc = EXIT_TEMP;
-		}
+		if (admin_unschedule(s, argv[i], host, &posted, &err) < 0) {
+			error_prefix(&err, "stop");
+			rc = error_report(&err);
+		} else if (!posted)
+			fprintf(stderr, "treadle: warning: could not post the pending_delete event of %s\n", argv[i]);
 	}
 	return rc;
 }

@@ -8,82 +8,39 @@
 
 #include <jansson.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../sched/sched-loader.h"
 #include "../store/store.h"
+#include "../trace/trace.h"
 #include "cli.h"
 
 enum show_what { SHOW_RUNNING, SHOW_PENDING, SHOW_SCHEDULED, SHOW_FINISHED, SHOW_ALL };
 
-/* Instance -> server map from /placement/<server>/<instance>. */
-static int load_placements(struct store *s, json_t *map)
+static const char *const state_names[] = {
+	[CELLNS_INSTANCE_PENDING] = "pending",
+	[CELLNS_INSTANCE_SCHEDULED] = "scheduled",
+	[CELLNS_INSTANCE_RUNNING] = "running",
+};
+
+/* One row of the list: {name, state, host} or, finished, {name, state, host,
+ * when, exitcode+signal (finished) or data}. */
+static json_t *instance_json(const struct cellns_instance *in)
 {
-	_cleanup_strv_free_ char **servers = NULL;
-	int r;
+	const struct cellns_finished *f = &in->finished;
+	int64_t rc, sig;
+	json_t *e;
 
-	r = store_children(s, "/placement", &servers, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	for (char **srv = servers; *srv; srv++) {
-		_cleanup_strv_free_ char **insts = NULL;
-		_cleanup_free_ char *path = strdup_printf("/placement/%s", *srv);
-
-		if (!path)
-			return -ENOMEM;
-		r = store_children(s, path, &insts, NULL, NULL);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0)
-			return r;
-		for (char **k = insts; *k; k++)
-			json_object_set_new(map, *k, json_string(*srv));
-	}
-	return 0;
-}
-
-static json_t *finished_entry(struct store *s, const char *name)
-{
-	_cleanup_free_ char *path = strdup_printf("/finished/%s", name), *data = NULL;
-	json_t *j, *e;
-	const char *state, *d;
-
-	if (!path || store_get(s, path, &data, NULL, NULL, NULL, NULL) < 0)
-		return NULL;
-	j = json_loads(data, 0, NULL);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return NULL;
-	}
-	state = json_string_value(json_object_get(j, "state"));
-	e = json_pack("{s:s, s:s, s:O}", "name", name, "state", state ? state : "finished", "host",
-		      json_object_get(j, "host") ? json_object_get(j, "host") : json_null());
-	if (e) {
-		json_t *w = json_object_get(j, "when");
-		double when = json_is_number(w) ? json_number_value(w) : 0;
-
-		if (json_is_string(w))
-			safe_atod(json_string_value(w), &when);
-		json_object_set_new(e, "when", json_real(when));
-		d = json_string_value(json_object_get(j, "data"));
-		if (d && state && strcmp(state, "finished") == 0) {
-			int64_t rc = -1, sig = -1;
-			_cleanup_free_ char *t = strdup(d);
-			char *dot = t ? strchr(t, '.') : NULL;
-
-			if (dot) {
-				*dot = 0;
-				safe_atoi64(t, &rc);
-				safe_atoi64(dot + 1, &sig);
-			}
-			json_object_set_new(e, "exitcode", json_integer(rc));
-			json_object_set_new(e, "signal", json_integer(sig));
-		} else if (d) {
-			json_object_set_new(e, "data", json_string(d));
-		}
-	}
-	json_decref(j);
+	if (in->state != CELLNS_INSTANCE_FINISHED)
+		return json_pack("{s:s, s:s, s:s?}", "name", in->name, "state", state_names[in->state], "host", in->host);
+	e = json_pack("{s:s, s:s, s:s?, s:f}", "name", in->name, "state", f->state, "host", f->host, "when", f->when);
+	if (e && f->data && strcmp(f->state, "finished") == 0) {
+		trace_data_exit(f->data, &rc, &sig);
+		json_object_set_new(e, "exitcode", json_integer(rc));
+		json_object_set_new(e, "signal", json_integer(sig));
+	} else if (e && f->data)
+		json_object_set_new(e, "data", json_string(f->data));
 	return e;
 }
 
@@ -160,62 +117,29 @@ static void print_table(json_t *list)
  * it names no instance; default every instance). */
 static int show_endpoints(struct store *s, const char *pattern, bool json)
 {
-	_cleanup_strv_free_ char **proids = NULL;
 	_cleanup_free_ char *pat = NULL;
-	json_t *list = json_array();
-	int r, rc = EXIT_OK;
+	_cleanup_json_ json_t *list = json_array();
+	struct cellns_endpoint *eps = NULL;
+	size_t n = 0;
+	int r;
 
-	if (!list)
-		return EXIT_TEMP;
 	pat = !pattern ? strdup("*") : strchr(pattern, '#') ? strdup(pattern) : strdup_printf("%s#*", pattern);
-	r = store_children(s, "/endpoints", &proids, NULL, NULL);
-	if (!pat || (r < 0 && r != -ENOENT)) {
-		fprintf(stderr, "treadle: show endpoints: reading /endpoints: %s\n", store_strerror(pat ? r : -ENOMEM));
-		json_decref(list);
+	if (!list || !pat)
+		return EXIT_TEMP;
+	r = cellns_endpoints_list(s, pat, &eps, &n);
+	if (r < 0) {
+		fprintf(stderr, "treadle: show endpoints: reading %s: %s\n", cellns_dir(CELLNS_ENDPOINTS), store_strerror(r));
 		return EXIT_TEMP;
 	}
-	for (char **p = proids; p && *p; p++) {
-		_cleanup_free_ char *dir = strdup_printf("/endpoints/%s", *p);
-		_cleanup_strv_free_ char **names = NULL;
-		_cleanup_free_ char **data = NULL;
-		size_t n;
-
-		if (!dir || store_children(s, dir, &names, NULL, NULL) < 0)
-			continue;
-		n = strv_length(names);
-		data = calloc(n + 1, sizeof(char *));
-		if (!data) {
-			rc = EXIT_TEMP;
-			break;
-		}
-		if (store_get_many_in(s, dir, names, n, data, NULL, NULL) < 0)
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			/* <app>#<n>:<proto>:<endpoint> */
-			char *ep = strrchr(names[i], ':'), *proto;
-			_cleanup_free_ char *inst = NULL;
-
-			if (ep && data[i]) {
-				*ep++ = 0;
-				proto = strrchr(names[i], ':');
-				if (proto) {
-					*proto++ = 0;
-					inst = strdup_printf("%s.%s", *p, names[i]);
-					if (inst && fnmatch(pat, inst, 0) == 0)
-						json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", inst,
-										      "proto", proto, "endpoint", ep,
-										      "address", data[i]));
-				}
-			}
-			free(data[i]);
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", eps[i].instance, "proto",
+						      eps[i].proto, "endpoint", eps[i].name, "address", eps[i].address));
+	cellns_endpoints_free(eps, n);
 	if (json) {
-		char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		_cleanup_free_ char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
 		if (t)
 			printf("%s\n", t);
-		free(t);
 	} else {
 		size_t i;
 		json_t *e;
@@ -227,8 +151,7 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 			       json_string_value(json_object_get(e, "endpoint")),
 			       json_string_value(json_object_get(e, "address")));
 	}
-	json_decref(list);
-	return rc;
+	return EXIT_OK;
 }
 
 const struct cli_option show_options[] = {
@@ -243,12 +166,13 @@ int cmd_show(int argc, char **argv)
 	static const char *const names[] = { "running", "pending", "scheduled", "finished", "all" };
 	const char *root = NULL, *store_url = NULL;
 	_cleanup_store_ struct store *s = NULL;
-	_cleanup_strv_free_ char **sched = NULL, **running = NULL, **finished = NULL;
+	_cleanup_json_ json_t *list = json_array();
+	struct cellns_instance *insts = NULL;
 	struct error err = ERROR_INIT;
 	enum show_what what = SHOW_ALL;
-	json_t *placed = NULL, *list = NULL;
 	bool json = false;
-	int c, r, rc = EXIT_OK;
+	size_t n = 0;
+	int c, r;
 
 	optind = 0;
 	while ((c = cli_getopt(argc, argv, show_options, false)) >= 0) {
@@ -282,60 +206,29 @@ int cmd_show(int argc, char **argv)
 	}
 	if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 		return error_report(&err);
-
-	placed = json_object();
-	list = json_array();
-	if (!placed || !list) {
-		rc = EXIT_TEMP;
-		goto out;
-	}
-	r = store_children(s, "/scheduled", &sched, NULL, NULL);
-	if (r >= 0 || r == -ENOENT)
-		r = store_children(s, "/running", &running, NULL, NULL);
-	if (r >= 0 || r == -ENOENT)
-		r = load_placements(s, placed);
-	if ((r >= 0 || r == -ENOENT) && (what == SHOW_FINISHED || what == SHOW_ALL))
-		r = store_children(s, "/finished", &finished, NULL, NULL);
-	if (r < 0 && r != -ENOENT) {
+	if (!list)
+		return EXIT_TEMP;
+	r = cellns_instances(s, what != SHOW_FINISHED, what == SHOW_FINISHED || what == SHOW_ALL, &insts, &n);
+	if (r < 0) {
 		fprintf(stderr, "treadle: show: reading the store: %s\n", store_strerror(r));
-		rc = EXIT_TEMP;
-		goto out;
+		return EXIT_TEMP;
 	}
-	if (what != SHOW_FINISHED)
-		for (char **k = sched; k && *k; k++) {
-			const char *host = json_string_value(json_object_get(placed, *k));
-			bool run = strv_contains(running, *k);
-			const char *state = run ? "running" : host ? "scheduled" : "pending";
+	for (size_t i = 0; i < n; i++) {
+		enum cellns_instance_state st = insts[i].state;
 
-			if ((what == SHOW_RUNNING && !run) || (what == SHOW_PENDING && host))
-				continue;
-			json_array_append_new(list, json_pack("{s:s, s:s, s:s?}", "name", *k, "state", state, "host",
-							      host));
-		}
-	if (what == SHOW_FINISHED || what == SHOW_ALL)
-		for (char **k = finished; k && *k; k++) {
-			json_t *e;
-
-			if (strv_contains(sched, *k))
-				continue;
-			e = finished_entry(s, *k);
-			if (e)
-				json_array_append_new(list, e);
-		}
-	if (what != SHOW_FINISHED)
-		add_pending_reasons(s, list);
+		if ((what == SHOW_RUNNING && st != CELLNS_INSTANCE_RUNNING) || (what == SHOW_PENDING && insts[i].host))
+			continue;
+		json_array_append_new(list, instance_json(&insts[i]));
+	}
+	cellns_instances_free(insts, n);
 	if (what != SHOW_FINISHED)
 		add_pending_reasons(s, list);
 	if (json) {
-		char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		_cleanup_free_ char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
 		if (t)
 			printf("%s\n", t);
-		free(t);
 	} else
 		print_table(list);
-out:
-	json_decref(placed);
-	json_decref(list);
-	return rc;
+	return EXIT_OK;
 }

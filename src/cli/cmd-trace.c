@@ -11,7 +11,9 @@
 
 #include <jansson.h>
 
+#include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
 #include "cli.h"
@@ -22,43 +24,16 @@
 #define RC_OTHER 100
 #define FOLLOW_GRACE_MS 3000 /* after deletion, wait this long for the terminal event */
 
-/* "<uniqueid>.<service>[.<rc>.<signal>]" -> uniqueid, service, rc, sig */
-static void split_service(const char *data, bool exited, char **uniq, char **svc, int64_t *rc, int64_t *sig)
-{
-	const char *dot = strchr(data, '.');
-	_cleanup_free_ char *rest = NULL;
-
-	*uniq = dot ? strndup(data, (size_t)(dot - data)) : strdup(data);
-	rest = strdup(dot ? dot + 1 : "");
-	*rc = *sig = -1;
-	if (exited && rest) {
-		char *p2 = strrchr(rest, '.'), *p1;
-
-		if (p2) {
-			*p2 = 0;
-			safe_atoi64(p2 + 1, sig);
-			p1 = strrchr(rest, '.');
-			if (p1) {
-				*p1 = 0;
-				safe_atoi64(p1 + 1, rc);
-			}
-		}
-	}
-	*svc = TAKE_PTR(rest);
-}
-
 static void print_event_json(const struct trace_event *ev)
 {
-	json_t *j = json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
+	_cleanup_json_ json_t *j = json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
 			      "source", ev->source ? ev->source : "", "type", trace_type_name(ev->type), "data",
 			      ev->data ? ev->data : "", "payload", ev->payload);
-	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	_cleanup_free_ char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	if (t)
 		printf("%s\n", t);
 	fflush(stdout);
-	free(t);
-	json_decref(j);
 }
 
 static void print_event(const struct trace_event *ev)
@@ -95,33 +70,25 @@ static void print_event(const struct trace_event *ev)
 		details = strdup_printf("configured, uniqueid %s", d);
 		break;
 	case TRACE_SERVICE_RUNNING:
-		split_service(d, false, &uniq, &svc, &rc, &sig);
-		details = strdup_printf("%s/service/%s running", uniq, svc);
+		if (trace_data_service(d, false, &uniq, &svc, &rc, &sig) >= 0)
+			details = strdup_printf("%s/service/%s running", uniq, svc);
 		break;
 	case TRACE_SERVICE_EXITED:
-		split_service(d, true, &uniq, &svc, &rc, &sig);
+		if (trace_data_service(d, true, &uniq, &svc, &rc, &sig) < 0)
+			break;
 		if (rc == 256 || (rc < 0 && sig > 0))
 			details = strdup_printf("%s/service/%s killed, signal: %s", uniq, svc,
 						sig > 0 ? sigabbrev_np((int)sig) ? sigabbrev_np((int)sig) : "?" : "?");
 		else
 			details = strdup_printf("%s/service/%s exited, return code: %lld", uniq, svc, (long long)rc);
 		break;
-	case TRACE_FINISHED: {
-		int64_t frc = -1, fsig = -1;
-		_cleanup_free_ char *t2 = strdup(d);
-		char *dot = t2 ? strchr(t2, '.') : NULL;
-
-		if (dot) {
-			*dot = 0;
-			safe_atoi64(t2, &frc);
-			safe_atoi64(dot + 1, &fsig);
-		}
-		if (frc == 256 && fsig > 0)
-			details = strdup_printf("finished, killed by signal %lld", (long long)fsig);
+	case TRACE_FINISHED:
+		trace_data_exit(d, &rc, &sig);
+		if (rc == 256 && sig > 0)
+			details = strdup_printf("finished, killed by signal %lld", (long long)sig);
 		else
-			details = strdup_printf("finished, return code: %lld", (long long)frc);
+			details = strdup_printf("finished, return code: %lld", (long long)rc);
 		break;
-	}
 	case TRACE_ABORTED:
 		details = strdup_printf("aborted [reason: %s]", *d ? d : "unknown");
 		break;
@@ -140,9 +107,7 @@ static void print_event(const struct trace_event *ev)
 
 static int exit_code_of(const struct trace_event *ev)
 {
-	int64_t rc = -1, sig = -1;
-	_cleanup_free_ char *t = NULL;
-	char *dot;
+	int64_t rc, sig;
 
 	switch (ev->type) {
 	case TRACE_ABORTED:
@@ -150,14 +115,7 @@ static int exit_code_of(const struct trace_event *ev)
 	case TRACE_KILLED:
 		return RC_KILLED;
 	case TRACE_FINISHED:
-		t = strdup(ev->data ? ev->data : "");
-		dot = t ? strchr(t, '.') : NULL;
-		if (dot) {
-			*dot = 0;
-			safe_atoi64(dot + 1, &sig);
-		}
-		if (t)
-			safe_atoi64(t, &rc);
+		trace_data_exit(ev->data, &rc, &sig);
 		if (rc == 256 && sig > 0)
 			return (int)MIN(128 + sig, 255);
 		return rc >= 0 && rc < 256 ? (int)rc : RC_OTHER;
@@ -199,7 +157,7 @@ int cmd_trace(int argc, char **argv)
 	const char *root = NULL, *store_url = NULL, *inst;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_strv_free_ char **printed = NULL;
-	_cleanup_free_ char *shard_path = NULL, *sched_path = NULL;
+	_cleanup_free_ char *shard_path = NULL;
 	struct error err = ERROR_INIT;
 	struct follow fw = { false, false };
 	bool follow = false, any = false, json = false;
@@ -222,9 +180,8 @@ int cmd_trace(int argc, char **argv)
 	inst = argv[optind];
 	if (trace_shard(inst, shard) < 0)
 		return cli_usage_error("trace", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
-	shard_path = strdup_printf("/trace/%s", shard);
-	sched_path = strdup_printf("/scheduled/%s", inst);
-	if (!shard_path || !sched_path)
+	shard_path = cellns_trace_shard_path(shard);
+	if (!shard_path)
 		return EXIT_TEMP;
 	if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 		return error_report(&err);
@@ -241,7 +198,7 @@ int cmd_trace(int argc, char **argv)
 				fw.trace_armed = true;
 		}
 		if (follow && !fw.sched_armed) {
-			store_exists(s, sched_path, NULL, on_sched, &fw);
+			cellns_scheduled_exists(s, inst, on_sched, &fw);
 			fw.sched_armed = true;
 		}
 		r = trace_read(s, inst, &evs, &n);
@@ -266,7 +223,7 @@ int cmd_trace(int argc, char **argv)
 		trace_events_free(evs, n);
 		if (!follow || rc >= 0)
 			break;
-		if (store_exists(s, sched_path, NULL, NULL, NULL) == -ENOENT) {
+		if (cellns_scheduled_exists(s, inst, NULL, NULL) == -ENOENT) {
 			if (!gone_since)
 				gone_since = now_monotonic_ms();
 			else if (now_monotonic_ms() - gone_since > FOLLOW_GRACE_MS)

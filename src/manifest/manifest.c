@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "manifest-internal.h"
 #include "manifest.h"
@@ -324,15 +325,16 @@ static void c_restart(struct vctx *v, const char *path, json_t *x)
 	check_object(v, path, x, restart_fields, ELEMENTSOF(restart_fields));
 }
 
-static void c_env_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ENV_NAME); }
-static const struct field environ_fields[] = {
-	{ "name", c_env_name, true, 0 },
-	{ "value", c_string, true, 0 },
-};
-static void c_environ(struct vctx *v, const char *path, json_t *x)
+/* Called for each object of a list after its fields are checked. */
+typedef void (*item_fn)(struct vctx *v, const char *path, json_t *item);
+
+/* A list of objects of `fields`; item (may be NULL) checks each object more;
+ * with unique (a what, e.g. "service"), their "name"s must differ. */
+static void check_object_list(struct vctx *v, const char *path, json_t *x, const struct field *fields, size_t n,
+			      item_fn item, const char *unique)
 {
-	size_t i;
-	json_t *e;
+	size_t i, j;
+	json_t *e, *f;
 
 	if (!json_is_array(x)) {
 		problem(v, path, "must be a list");
@@ -340,8 +342,38 @@ static void c_environ(struct vctx *v, const char *path, json_t *x)
 	}
 	json_array_foreach(x, i, e) {
 		_cleanup_free_ char *p = path_index(path, i);
-		check_object(v, p ? p : path, e, environ_fields, ELEMENTSOF(environ_fields));
+		const char *pp = p ? p : path, *name;
+
+		check_object(v, pp, e, fields, n);
+		if (!json_is_object(e))
+			continue;
+		if (item)
+			item(v, pp, e);
+		name = json_string_value(json_object_get(e, "name"));
+		if (!unique || !name)
+			continue;
+		json_array_foreach(x, j, f) {
+			const char *n2 = json_string_value(json_object_get(f, "name"));
+
+			if (j >= i)
+				break;
+			if (n2 && strcmp(name, n2) == 0) {
+				_cleanup_free_ char *q = path_key(pp, "name");
+				problem(v, q ? q : pp, "duplicate %s name '%s'", unique, name);
+				break;
+			}
+		}
 	}
+}
+
+static void c_env_name(struct vctx *v, const char *path, json_t *x) { string_ok(v, path, x, &R_ENV_NAME); }
+static const struct field environ_fields[] = {
+	{ "name", c_env_name, true, 0 },
+	{ "value", c_string, true, 0 },
+};
+static void c_environ(struct vctx *v, const char *path, json_t *x)
+{
+	check_object_list(v, path, x, environ_fields, ELEMENTSOF(environ_fields), NULL, NULL);
 }
 
 static const struct field service_fields[] = {
@@ -355,38 +387,14 @@ static const struct field service_fields[] = {
 	{ "downed", c_bool, false, 0 },
 	{ "logger", c_string, false, 0 },
 };
+static void service_item(struct vctx *v, const char *path, json_t *e)
+{
+	if (!json_object_get(e, "command") && !json_object_get(e, "image"))
+		problem(v, path, "needs a command or an image");
+}
 static void c_services(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i, j;
-	json_t *e, *f;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		const char *pp = p ? p : path;
-
-		check_object(v, pp, e, service_fields, ELEMENTSOF(service_fields));
-		if (!json_is_object(e))
-			continue;
-		if (!json_object_get(e, "command") && !json_object_get(e, "image"))
-			problem(v, pp, "needs a command or an image");
-		const char *n = json_string_value(json_object_get(e, "name"));
-		if (!n)
-			continue;
-		json_array_foreach(x, j, f) {
-			if (j >= i)
-				break;
-			const char *n2 = json_string_value(json_object_get(f, "name"));
-			if (n2 && strcmp(n, n2) == 0) {
-				_cleanup_free_ char *q = path_key(pp, "name");
-				problem(v, q ? q : pp, "duplicate service name '%s'", n);
-				break;
-			}
-		}
-	}
+	check_object_list(v, path, x, service_fields, ELEMENTSOF(service_fields), service_item, "service");
 }
 
 static const struct field endpoint_fields[] = {
@@ -397,32 +405,7 @@ static const struct field endpoint_fields[] = {
 };
 static void c_endpoints(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i, j;
-	json_t *e, *f;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		const char *pp = p ? p : path;
-
-		check_object(v, pp, e, endpoint_fields, ELEMENTSOF(endpoint_fields));
-		const char *n = json_string_value(json_object_get(e, "name"));
-		if (!n)
-			continue;
-		json_array_foreach(x, j, f) {
-			if (j >= i)
-				break;
-			const char *n2 = json_string_value(json_object_get(f, "name"));
-			if (n2 && strcmp(n, n2) == 0) {
-				_cleanup_free_ char *q = path_key(pp, "name");
-				problem(v, q ? q : pp, "duplicate endpoint name '%s'", n);
-				break;
-			}
-		}
-	}
+	check_object_list(v, path, x, endpoint_fields, ELEMENTSOF(endpoint_fields), NULL, "endpoint");
 }
 
 static const struct field ephemeral_fields[] = {
@@ -458,17 +441,7 @@ static const struct field vring_rule_fields[] = {
 };
 static void c_vring_rules(struct vctx *v, const char *path, json_t *x)
 {
-	size_t i;
-	json_t *e;
-
-	if (!json_is_array(x)) {
-		problem(v, path, "must be a list");
-		return;
-	}
-	json_array_foreach(x, i, e) {
-		_cleanup_free_ char *p = path_index(path, i);
-		check_object(v, p ? p : path, e, vring_rule_fields, ELEMENTSOF(vring_rule_fields));
-	}
+	check_object_list(v, path, x, vring_rule_fields, ELEMENTSOF(vring_rule_fields), NULL, NULL);
 }
 static const struct field vring_fields[] = {
 	{ "cells", c_cells, false, 0 },
@@ -647,54 +620,80 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 	return 0;
 }
 
-int manifest_load_file(const char *path, json_t **ret, struct error *err)
+int manifest_read_file(const char *path, const char *source, char **ret_text, size_t *ret_len, struct error *err)
 {
-	_cleanup_free_ char *text = NULL;
 	struct stat st;
-	size_t len;
 	int r;
 
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MANIFEST_SIZE_MAX)
 		return error_set(err, ERR_PERM, 0, "%s: the manifest is %lld bytes, more than the maximum of %d (1 MiB)",
-				 path, (long long)st.st_size, MANIFEST_SIZE_MAX);
-	r = read_file(path, &text, &len);
+				 source, (long long)st.st_size, MANIFEST_SIZE_MAX);
+	r = read_file(path, ret_text, ret_len);
 	if (r < 0)
 		return error_set(err, r == -ENOENT || r == -EACCES || r == -EISDIR ? ERR_PERM : ERR_TEMP, -r, "%s: %s",
-				 path, strerror(-r));
-	return manifest_load(text, len, MANIFEST_AUTO, path, ret, err);
+				 source, strerror(-r));
+	return 0;
+}
+
+int manifest_load_file(const char *path, json_t **ret, struct error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int r = manifest_read_file(path, path, &text, &len, err);
+
+	return r < 0 ? r : manifest_load(text, len, MANIFEST_AUTO, path, ret, err);
+}
+
+int manifest_check_file(const char *file, bool convert, const char *appname, const char *environment,
+			bool check_user, json_t **ret, struct error *err)
+{
+	bool stdin_ = strcmp(file, "-") == 0;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *m = NULL;
+	size_t len = 0;
+	int r;
+
+	r = manifest_read_file(stdin_ ? "/dev/stdin" : file, file, &text, &len, err);
+	if (r < 0)
+		return r;
+	if (convert && endswith(file, ".json")) {
+		json_error_t je;
+
+		m = json_loadb(text, len, JSON_DECODE_ANY, &je);
+		if (!m)
+			return error_set(err, ERR_PERM, 0, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+	} else if (convert) {
+		r = manifest_yaml_to_json(text, len, file, &m, err);
+	} else {
+		r = manifest_load(text, len, MANIFEST_AUTO, stdin_ ? "<stdin>" : file, &m, err);
+		if (r >= 0 && appname)
+			r = manifest_check_appname(appname, check_user, err);
+		if (r >= 0 && appname)
+			r = manifest_schedule(m, appname, environment, err);
+	}
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(m);
+	return 0;
 }
 
 /* ------------------------------------------------------------ run -- CMD */
 
+/* Append " <a>" (no space first), shell-quoted unless it is plain. */
 static int append_quoted(char **buf, size_t *len, const char *a)
 {
 	const char *safe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=@%+,-";
-	bool plain = *a && strspn(a, safe) == strlen(a);
-	size_t need = strlen(a) * 4 + 4;
-	char *n = realloc(*buf, *len + need + 1), *o;
+	_cleanup_free_ char *q = *a && strspn(a, safe) == strlen(a) ? strdup(a) : shell_quote(a);
+	size_t ql = q ? strlen(q) : 0;
+	char *n = q ? realloc(*buf, *len + ql + 2) : NULL;
 
 	if (!n)
 		return -ENOMEM;
 	*buf = n;
-	o = n + *len;
 	if (*len)
-		*o++ = ' ';
-	if (plain) {
-		memcpy(o, a, strlen(a));
-		o += strlen(a);
-	} else {
-		*o++ = '\'';
-		for (; *a; a++) {
-			if (*a == '\'') {
-				memcpy(o, "'\\''", 4);
-				o += 4;
-			} else
-				*o++ = *a;
-		}
-		*o++ = '\'';
-	}
-	*o = 0;
-	*len = (size_t)(o - n);
+		n[(*len)++] = ' ';
+	memcpy(n + *len, q, ql + 1);
+	*len += ql;
 	return 0;
 }
 

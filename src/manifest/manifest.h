@@ -32,6 +32,13 @@ enum manifest_format { MANIFEST_AUTO, MANIFEST_YAML, MANIFEST_JSON };
 int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
 		  struct error *err);
 int manifest_load_file(const char *path, json_t **ret, struct error *err);
+/* `treadle manifest check|convert FILE` (FILE "-": stdin).  convert: the
+ * document as typed JSON (JSON when FILE ends in .json, else YAML with PyYAML's
+ * typing), not validated.  Otherwise the validated manifest, and with appname
+ * (may be NULL) checked (manifest_check_appname with check_user) and turned
+ * into its scheduled form (manifest_schedule with environment). */
+int manifest_check_file(const char *file, bool convert, const char *appname, const char *environment,
+			bool check_user, json_t **ret, struct error *err);
 /* The parsing half of manifest_load: syntax checked, a mapping, not validated. */
 int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
 		   struct error *err);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../basic/error.h"
@@ -28,3 +29,11 @@ struct manifest_run_flags {
  *  - memory, cpu, disk replace m's values; missing ones get Treadmill's defaults.
  * m is not validated: call manifest_validate(m, false, err) on the result. */
 int manifest_merge_run(json_t *m, const struct manifest_run_flags *f, struct error *err);
+
+/* `treadle run`'s manifest, validated before anything is written: the file's
+ * (YAML or JSON; NULL: an empty one) with f merged over it, validated and
+ * size-checked, appname checked (manifest_check_appname with check_user) and
+ * scheduled (manifest_schedule with environment).  *ret is the scheduled
+ * manifest's JSON text (manifest_dumps). */
+int manifest_build_run(const char *file, const struct manifest_run_flags *f, const char *appname,
+		       const char *environment, bool check_user, char **ret, struct error *err);

@@ -6,27 +6,15 @@
 #include <string.h>
 
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "trace-internal.h"
 #include "trace.h"
 
 /* ---------------------------------------------------------------- publish */
 
-static int create_with_parent(struct store *s, const char *dir, const char *path, const void *data, size_t len)
-{
-	int r = store_create(s, path, data, len, STORE_PERSISTENT, NULL);
-
-	if (r == -ENOENT) {
-		r = store_create_p(s, dir);
-		if (r < 0 && r != -EEXIST)
-			return r;
-		r = store_create(s, path, data, len, STORE_PERSISTENT, NULL);
-	}
-	return r;
-}
-
 int trace_publish(struct store *s, const struct trace_event *ev, const char *hostname)
 {
-	_cleanup_free_ char *name = NULL, *dir = NULL, *path = NULL;
+	_cleanup_free_ char *name = NULL;
 	const char *host = hostname ? hostname : ev ? ev->source : NULL;
 	char shard[5];
 	int r;
@@ -36,58 +24,16 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 	name = trace_node_name(ev, host);
 	if (!name || trace_shard(ev->instanceid, shard) < 0)
 		return -EINVAL;
-	dir = strdup_printf("/trace/%s", shard);
-	path = dir ? strdup_printf("%s/%s", dir, name) : NULL;
-	if (!path)
-		return -ENOMEM;
-	r = create_with_parent(s, dir, path, ev->payload, ev->payload ? strlen(ev->payload) : 0);
+	r = cellns_trace_create(s, shard, name, ev->payload);
 	if (r < 0 && r != -EEXIST)
 		return r;
 	if (!trace_type_is_terminal(ev->type))
 		return 0;
-
-	/* /finished/<instance> = {"data","host","state","when"} */
-	{
-		_cleanup_free_ char *fpath = strdup_printf("/finished/%s", ev->instanceid);
-		_cleanup_free_ char *when = strdup_printf("%.3f", ev->timestamp);
-		_cleanup_free_ char *pl = NULL, *ppath = NULL, *spath = NULL;
-		json_t *j;
-		size_t failed = 0;
-
-		if (!fpath || !when)
-			return -ENOMEM;
-		j = json_pack("{s:s, s:s, s:s, s:s}", "data", ev->data ? ev->data : "", "host", host, "state",
-			      trace_type_name(ev->type), "when", when);
-		pl = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		json_decref(j);
-		if (!pl)
-			return -ENOMEM;
-		r = store_set(s, fpath, pl, strlen(pl), -1, NULL);
-		if (r == -ENOENT) {
-			r = create_with_parent(s, "/finished", fpath, pl, strlen(pl));
-			if (r == -EEXIST) /* raced with another publisher: last write wins */
-				r = store_set(s, fpath, pl, strlen(pl), -1, NULL);
-		}
-		if (r < 0)
-			return r;
-
-		/* delete /scheduled/<inst> only if it is placed on this host:
-		 * an event from a stale placement must not unschedule the app */
-		ppath = strdup_printf("/placement/%s/%s", host, ev->instanceid);
-		spath = strdup_printf("/scheduled/%s", ev->instanceid);
-		if (!ppath || !spath)
-			return -ENOMEM;
-		struct store_op ops[] = {
-			{ .type = STORE_OP_CHECK, .path = ppath, .version = -1 },
-			{ .type = STORE_OP_DELETE, .path = spath, .version = -1 },
-		};
-		r = store_multi(s, ops, ELEMENTSOF(ops), &failed);
-		if (r == -ENOENT)
-			r = 0; /* not placed here, or already unscheduled */
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	r = cellns_finished_publish(s, ev->instanceid, trace_type_name(ev->type), ev->timestamp, host, ev->data);
+	if (r < 0)
+		return r;
+	/* an event from a stale placement must not unschedule the app */
+	return cellns_unschedule_if_placed(s, host, ev->instanceid);
 }
 
 /* ------------------------------------------------------------------- read */
@@ -142,13 +88,13 @@ static int read_history(struct store *s, const char *instanceid, struct evvec *o
 
 	if (!glob)
 		return -ENOMEM;
-	r = store_children(s, "/trace.history", &snaps, NULL, NULL);
+	r = cellns_list(s, CELLNS_TRACE_HISTORY, &snaps, NULL, NULL);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
 	for (char **sn = snaps; *sn; sn++) {
-		_cleanup_free_ char *p = strdup_printf("/trace.history/%s", *sn), *data = NULL;
+		_cleanup_free_ char *p = cellns_path(CELLNS_TRACE_HISTORY, *sn), *data = NULL;
 		sqlite3 *db = NULL;
 		sqlite3_stmt *st = NULL;
 		size_t len;
@@ -197,7 +143,7 @@ int trace_read(struct store *s, const char *instanceid, struct trace_event **ret
 	if (!s || !ret || !ret_n || !trace_instanceid_ok(instanceid))
 		return -EINVAL;
 	trace_shard(instanceid, shard);
-	dir = strdup_printf("/trace/%s", shard);
+	dir = cellns_trace_shard_path(shard);
 	prefix = strdup_printf("%s,", instanceid);
 	if (!dir || !prefix)
 		return -ENOMEM;
@@ -233,19 +179,11 @@ int trace_read(struct store *s, const char *instanceid, struct trace_event **ret
 	/* Only instances gone from /scheduled are archived, and ids are never
 	 * reused: if it is still scheduled now, it was while the live events
 	 * were read, so no compaction could have moved any of them. */
-	{
-		_cleanup_free_ char *sp = strdup_printf("/scheduled/%s", instanceid);
-
-		if (!sp) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		r = store_exists(s, sp, NULL, NULL, NULL);
-		if (r == -ENOENT)
-			r = read_history(s, instanceid, &out);
-		if (r < 0)
-			goto fail;
-	}
+	r = cellns_scheduled_exists(s, instanceid, NULL, NULL);
+	if (r == -ENOENT)
+		r = read_history(s, instanceid, &out);
+	if (r < 0)
+		goto fail;
 	/* numeric time order (Treadmill sorts the name strings); drop
 	 * duplicates (an event both live and in a snapshot after a crash) */
 	if (out.n)
@@ -340,21 +278,31 @@ static int upload_all(struct store *s, const char *hdir, const char *prefix, con
 	return 0;
 }
 
-static int cap_history(struct store *s, const char *hdir, struct error *err)
+/* The children of dir; a missing dir is empty (*ret NULL). */
+static int list_dir(struct store *s, const char *dir, char ***ret, struct error *err)
+{
+	int r = store_children(s, dir, ret, NULL, NULL);
+
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	return r < 0 ? error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r)) : 0;
+}
+
+static int cap_history(struct store *s, enum cellns_dir hd, struct error *err)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	size_t n;
 	int r;
 
-	r = store_children(s, hdir, &names, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = list_dir(s, cellns_dir(hd), &names, err);
 	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "listing %s: %s", hdir, store_strerror(r));
+		return r;
 	n = strv_length(names);
 	/* sequential names sort by their 10-digit counter */
 	for (size_t i = 0; n > HISTORY_KEEP && i < n - HISTORY_KEEP; i++) {
-		_cleanup_free_ char *p = strdup_printf("%s/%s", hdir, names[i]);
+		_cleanup_free_ char *p = cellns_path(hd, names[i]);
 		if (!p)
 			return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
 		r = store_delete(s, p, -1);
@@ -395,109 +343,90 @@ static int rowvec_add(struct rowvec *rv, const char *dir, const char *name, doub
 	return 0;
 }
 
+/* Add dir/name to rv with timestamp ts, or with NAN its mtime when older than
+ * cutoff.  Gone or corrupt nodes are skipped (EIO: left for fsck, the rest is
+ * compacted). */
+static int collect_row(struct store *s, const char *dir, const char *name, double ts, double cutoff, struct rowvec *rv,
+		       struct error *err)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, name), *data = NULL;
+	struct store_stat st;
+	int r;
+
+	if (!p)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	r = store_get(s, p, &data, NULL, &st, NULL, NULL);
+	if (r == -ENOENT || r == -EIO)
+		return 0;
+	if (r < 0)
+		return error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
+	if (isnan(ts)) {
+		ts = (double)st.mtime_ms / 1000.0;
+		if (ts >= cutoff)
+			return 0;
+	} else if (data && !*data) {
+		free(TAKE_PTR(data)); /* an event without payload: NULL in the snapshot */
+	}
+	if (rowvec_add(rv, dir, name, ts, data) < 0)
+		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Upload what was collected (unless r < 0) into the history directory hd. */
+static int upload_collected(struct store *s, enum cellns_dir hd, const char *prefix, const char *table,
+			    struct rowvec *rv, int r, struct error *err)
+{
+	if (r >= 0)
+		r = upload_all(s, cellns_dir(hd), prefix, table, rv->v, rv->n, err);
+	trace_rows_free(rv->v, rv->n);
+	return r;
+}
+
 static int compact_trace(struct store *s, double cutoff, struct error *err)
 {
 	_cleanup_strv_free_ char **scheduled = NULL, **shards = NULL;
 	struct rowvec rv = { 0 };
 	int r;
 
-	r = store_children(s, "/scheduled", &scheduled, NULL, NULL);
-	if (r < 0 && r != -ENOENT)
-		return error_set(err, ERR_TEMP, -r, "listing /scheduled: %s", store_strerror(r));
-	r = store_children(s, "/trace", &shards, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = list_dir(s, cellns_dir(CELLNS_SCHEDULED), &scheduled, err);
+	if (r >= 0)
+		r = list_dir(s, cellns_dir(CELLNS_TRACE), &shards, err);
 	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "listing /trace: %s", store_strerror(r));
-	for (char **sh = shards; *sh; sh++) {
+		return r;
+	for (char **sh = shards; sh && *sh && r >= 0; sh++) {
 		_cleanup_strv_free_ char **names = NULL;
-		_cleanup_free_ char *dir = strdup_printf("/trace/%s", *sh);
+		_cleanup_free_ char *dir = cellns_trace_shard_path(*sh);
 
-		if (!dir) {
-			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-			goto out;
-		}
-		r = store_children(s, dir, &names, NULL, NULL);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0) {
-			r = error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r));
-			goto out;
-		}
-		for (char **n = names; *n; n++) {
-			_cleanup_free_ char *p = NULL, *data = NULL;
+		r = dir ? list_dir(s, dir, &names, err) : error_set(err, ERR_TEMP, ENOMEM, "out of memory");
+		for (char **n = names; n && *n && r >= 0; n++) {
 			struct trace_event ev;
+			double ts;
+			bool keep;
 
 			if (trace_parse_node(*n, NULL, &ev) < 0)
 				continue; /* not ours: leave it */
-			bool keep = ev.timestamp >= cutoff || (scheduled && strv_contains(scheduled, ev.instanceid));
-			double ts = ev.timestamp;
+			keep = ev.timestamp >= cutoff || (scheduled && strv_contains(scheduled, ev.instanceid));
+			ts = ev.timestamp;
 			trace_event_clear(&ev);
-			if (keep)
-				continue;
-			p = strdup_printf("%s/%s", dir, *n);
-			if (!p) {
-				r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-				goto out;
-			}
-			r = store_get(s, p, &data, NULL, NULL, NULL, NULL);
-			if (r == -ENOENT || r == -EIO) /* EIO: corrupt, left for fsck, the rest is compacted */
-				continue;
-			if (r < 0) {
-				r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
-				goto out;
-			}
-			if (rowvec_add(&rv, dir, *n, ts, data && *data ? data : NULL) < 0) {
-				r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-				goto out;
-			}
+			if (!keep)
+				r = collect_row(s, dir, *n, ts, cutoff, &rv, err);
 		}
 	}
-	r = upload_all(s, "/trace.history", "trace.db.gzip-", "trace", rv.v, rv.n, err);
-out:
-	trace_rows_free(rv.v, rv.n);
-	return r;
+	return upload_collected(s, CELLNS_TRACE_HISTORY, CELLNS_TRACE_SNAPSHOT_PREFIX, "trace", &rv, r, err);
 }
 
 static int compact_finished(struct store *s, double cutoff, struct error *err)
 {
 	_cleanup_strv_free_ char **names = NULL;
 	struct rowvec rv = { 0 };
+	const char *dir = cellns_dir(CELLNS_FINISHED);
 	int r;
 
-	r = store_children(s, "/finished", &names, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "listing /finished: %s", store_strerror(r));
-	for (char **n = names; *n; n++) {
-		_cleanup_free_ char *p = strdup_printf("/finished/%s", *n), *data = NULL;
-		struct store_stat st;
-		double mtime;
-
-		if (!p) {
-			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-			goto out;
-		}
-		r = store_get(s, p, &data, NULL, &st, NULL, NULL);
-		if (r == -ENOENT || r == -EIO) /* EIO: corrupt, left for fsck, the rest is compacted */
-			continue;
-		if (r < 0) {
-			r = error_set(err, ERR_TEMP, -r, "reading %s: %s", p, store_strerror(r));
-			goto out;
-		}
-		mtime = (double)st.mtime_ms / 1000.0;
-		if (mtime >= cutoff)
-			continue;
-		if (rowvec_add(&rv, "/finished", *n, mtime, data) < 0) {
-			r = error_set(err, ERR_TEMP, ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	r = upload_all(s, "/finished.history", "finished.db.gzip-", "finished", rv.v, rv.n, err);
-out:
-	trace_rows_free(rv.v, rv.n);
-	return r;
+	r = list_dir(s, dir, &names, err);
+	for (char **n = names; n && *n && r >= 0; n++)
+		r = collect_row(s, dir, *n, NAN, cutoff, &rv, err);
+	return upload_collected(s, CELLNS_FINISHED_HISTORY, CELLNS_FINISHED_SNAPSHOT_PREFIX, "finished", &rv, r,
+				err);
 }
 
 /* ------------------------------------------------------------------ prune */
@@ -569,11 +498,9 @@ static int prune_shard(struct store *s, const char *dir, size_t max_evictions, s
 	size_t n = 0, cap;
 	int r;
 
-	r = store_children(s, dir, &names, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "listing %s: %s", dir, store_strerror(r));
+	r = list_dir(s, dir, &names, err);
+	if (r < 0 || !names)
+		return r;
 	cap = strv_length(names);
 	v = calloc(cap ? cap : 1, sizeof(*v));
 	if (!v)
@@ -646,13 +573,11 @@ int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events
 
 	if (!s)
 		return error_set(err, ERR_USAGE, EINVAL, "trace_prune: no store");
-	r = store_children(s, "/trace", &shards, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = list_dir(s, cellns_dir(CELLNS_TRACE), &shards, err);
 	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "listing /trace: %s", store_strerror(r));
-	for (char **sh = shards; *sh; sh++) {
-		_cleanup_free_ char *dir = strdup_printf("/trace/%s", *sh);
+		return r;
+	for (char **sh = shards; sh && *sh; sh++) {
+		_cleanup_free_ char *dir = cellns_trace_shard_path(*sh);
 
 		if (!dir)
 			return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
@@ -679,10 +604,10 @@ int trace_compact(struct store *s, double now, double expire_s, struct error *er
 	r = compact_finished(s, cutoff, err);
 	if (r < 0)
 		return error_prefix(err, "compacting /finished");
-	r = cap_history(s, "/trace.history", err);
+	r = cap_history(s, CELLNS_TRACE_HISTORY, err);
 	if (r < 0)
 		return r;
-	return cap_history(s, "/finished.history", err);
+	return cap_history(s, CELLNS_FINISHED_HISTORY, err);
 }
 
 /* ------------------------------------------------------ finished history */
@@ -695,14 +620,14 @@ int trace_finished_history(struct store *s, const char *instanceid, char **ret_j
 
 	if (!s || !instanceid || !ret_json)
 		return -EINVAL;
-	r = store_children(s, "/finished.history", &snaps, NULL, NULL);
+	r = cellns_list(s, CELLNS_FINISHED_HISTORY, &snaps, NULL, NULL);
 	if (r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)
 		return r;
 	/* newest snapshot first: the latest record wins */
 	for (size_t i = strv_length(snaps); i > 0 && !found; i--) {
-		_cleanup_free_ char *p = strdup_printf("/finished.history/%s", snaps[i - 1]), *data = NULL;
+		_cleanup_free_ char *p = cellns_path(CELLNS_FINISHED_HISTORY, snaps[i - 1]), *data = NULL;
 		sqlite3 *db = NULL;
 		sqlite3_stmt *st = NULL;
 		size_t len;

@@ -63,6 +63,48 @@ void trace_events_free(struct trace_event *evs, size_t n)
 	free(evs);
 }
 
+void trace_data_exit(const char *data, int64_t *ret_rc, int64_t *ret_signal)
+{
+	const char *dot = data ? strchr(data, '.') : NULL;
+	_cleanup_free_ char *rc = data ? strndup(data, dot ? (size_t)(dot - data) : strlen(data)) : NULL;
+
+	*ret_rc = *ret_signal = -1;
+	if (!rc || safe_atoi64(rc, ret_rc) < 0)
+		*ret_rc = -1;
+	if (dot && safe_atoi64(dot + 1, ret_signal) < 0)
+		*ret_signal = -1;
+}
+
+int trace_data_service(const char *data, bool exited, char **ret_uniqueid, char **ret_service, int64_t *ret_rc,
+		       int64_t *ret_signal)
+{
+	const char *dot = strchr(data, '.');
+	_cleanup_free_ char *uniq = dot ? strndup(data, (size_t)(dot - data)) : strdup(data);
+	_cleanup_free_ char *rest = strdup(dot ? dot + 1 : "");
+
+	if (!uniq || !rest)
+		return -ENOMEM;
+	*ret_rc = *ret_signal = -1;
+	if (exited) {
+		char *p2 = strrchr(rest, '.'), *p1;
+
+		if (p2) {
+			*p2 = 0;
+			if (safe_atoi64(p2 + 1, ret_signal) < 0)
+				*ret_signal = -1;
+			p1 = strrchr(rest, '.');
+			if (p1) {
+				*p1 = 0;
+				if (safe_atoi64(p1 + 1, ret_rc) < 0)
+					*ret_rc = -1;
+			}
+		}
+	}
+	*ret_uniqueid = TAKE_PTR(uniq);
+	*ret_service = TAKE_PTR(rest);
+	return 0;
+}
+
 int trace_shard(const char *instanceid, char ret[5])
 {
 	const char *h = instanceid ? strrchr(instanceid, '#') : NULL;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../basic/error.h"
 #include "../store/store.h"
@@ -45,6 +46,16 @@ int trace_type_from_name(const char *s); /* -EINVAL if unknown */
 bool trace_type_is_terminal(enum trace_type t); /* finished, aborted, killed */
 void trace_event_clear(struct trace_event *ev);
 void trace_events_free(struct trace_event *evs, size_t n);
+
+/* The event data of finished: "<rc>.<signal>" (rc 256 = killed by a
+ * signal); what is missing or not a number reads as -1. */
+void trace_data_exit(const char *data, int64_t *ret_rc, int64_t *ret_signal);
+/* The event data of service_running "<uniqueid>.<service>" and, with exited,
+ * of service_exited "<uniqueid>.<service>.<rc>.<signal>" (the service may
+ * hold dots: the last two parts are rc and signal, -1 when missing).
+ * *ret_uniqueid and *ret_service are malloc'ed; -ENOMEM. */
+int trace_data_service(const char *data, bool exited, char **ret_uniqueid, char **ret_service, int64_t *ret_rc,
+		       int64_t *ret_signal);
 
 /* "%04X" shard of an instance id; -EINVAL if it has no "#<digits>". */
 int trace_shard(const char *instanceid, char ret[5]);
