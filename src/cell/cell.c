@@ -13,6 +13,7 @@
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../cgroup/cg.h"
 #include "../container/container.h"
 #include "../store/store.h"
@@ -148,18 +149,15 @@ static void ready_watch(struct store *s, enum store_event ev, const char *path, 
 static int store_ready(struct store *s, const char *hostname, unsigned roles)
 {
 	if (roles & CELL_ROLE_MASTER) {
-		_cleanup_strv_free_ char **lead = NULL;
+		_cleanup_strv_free_ char **lock = NULL, **members = NULL;
 		bool mine = false;
 
-		if (store_children(s, "/election/master", &lead, ready_watch, NULL) < 0 || !lead || !lead[0])
+		/* the list arms the watch; the members' data says whose they are */
+		if (cellns_list(s, CELLNS_ELECTION_MASTER, &lock, ready_watch, NULL) < 0 ||
+		    cellns_election_members(s, &members) < 0)
 			return 0;
-		for (char **l = lead; *l && !mine; l++) {
-			_cleanup_free_ char *p = strdup_printf("/election/master/%s", *l), *d = NULL;
-
-			if (p && store_get(s, p, &d, NULL, NULL, NULL, NULL) >= 0 && d && startswith(d, hostname) &&
-			    d[strlen(hostname)] == '.')
-				mine = true;
-		}
+		for (char **m = members; *m && !mine; m++)
+			mine = startswith(*m, hostname) && (*m)[strlen(hostname)] == '.';
 		if (!mine)
 			return 0;
 	}
@@ -167,11 +165,8 @@ static int store_ready(struct store *s, const char *hostname, unsigned roles)
 		_cleanup_strv_free_ char **pres = NULL;
 		bool found = false;
 
-		if (store_children(s, "/server.presence", &pres, ready_watch, NULL) < 0)
-			return 0;
-		for (char **p = pres; p && *p && !found; p++)
-			found = strcmp(*p, hostname) == 0 || (startswith(*p, hostname) && (*p)[strlen(hostname)] == '#');
-		if (!found)
+		if (cellns_list(s, CELLNS_SERVER_PRESENCE, &pres, ready_watch, NULL) < 0 ||
+		    cellns_presence_find(s, hostname, &found) < 0 || !found)
 			return 0;
 	}
 	return 1;
@@ -638,33 +633,24 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 	/* status only reads: no session file, so it works with the disk full */
 	if (url && (!startswith(url, "file://") || access(url + 7, F_OK) == 0) &&
 	    store_open(url, &(struct store_options){ .read_only = true }, &s, NULL) >= 0) {
-		_cleanup_strv_free_ char **lead = NULL, **pres = NULL, **sched = NULL, **run = NULL, **srv = NULL;
-		json_int_t placed = 0;
+		_cleanup_strv_free_ char **members = NULL, **pres = NULL, **sched = NULL, **run = NULL;
+		size_t placed = 0;
 
-		if (store_children(s, "/election/master", &lead, NULL, NULL) >= 0 && lead && lead[0]) {
-			_cleanup_free_ char *lp = strdup_printf("/election/master/%s", lead[0]), *ld = NULL;
-			/* children are sorted by name; all share one prefix, so the first is the lowest */
-			if (lp && store_get(s, lp, &ld, NULL, NULL, NULL, NULL) >= 0)
-				json_object_set_new(j, "leader", json_string(ld));
-		}
-		if (store_children(s, "/server.presence", &pres, NULL, NULL) >= 0) {
+		/* members are in sequence order: the first leads */
+		if (cellns_election_members(s, &members) >= 0 && members[0])
+			json_object_set_new(j, "leader", json_string(members[0]));
+		if (cellns_list(s, CELLNS_SERVER_PRESENCE, &pres, NULL, NULL) >= 0) {
 			json_t *a = json_array();
 			for (char **p = pres; p && *p; p++)
 				json_array_append_new(a, json_string(*p));
 			json_object_set_new(j, "presence", a);
 		}
-		store_children(s, "/scheduled", &sched, NULL, NULL);
-		store_children(s, "/running", &run, NULL, NULL);
-		if (store_children(s, "/placement", &srv, NULL, NULL) >= 0)
-			for (char **p = srv; p && *p; p++) {
-				_cleanup_free_ char *pp = strdup_printf("/placement/%s", *p);
-				struct store_stat st;
-				if (pp && store_exists(s, pp, &st, NULL, NULL) >= 0)
-					placed += st.num_children;
-			}
+		(void)cellns_list(s, CELLNS_SCHEDULED, &sched, NULL, NULL);
+		(void)cellns_list(s, CELLNS_RUNNING, &run, NULL, NULL);
+		(void)cellns_placement_count(s, &placed);
 		json_object_set_new(j, "instances",
 				    json_pack("{s:I, s:I, s:I}", "scheduled", (json_int_t)strv_length(sched), "placed",
-					      placed, "running", (json_int_t)strv_length(run)));
+					      (json_int_t)placed, "running", (json_int_t)strv_length(run)));
 	}
 	*ret_json = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	return *ret_json ? 0 : error_sys(err, ENOMEM, "cell status");

@@ -20,6 +20,7 @@
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
 #include "../store/store.h"
@@ -146,35 +147,16 @@ void agent_cont_remove(struct agent *a, struct cont *c)
  * services start, ephemeral. */
 void agent_running_unpublish(struct agent *a, struct cont *c)
 {
-	_cleanup_free_ char *p = NULL;
-
 	if (!c->published)
 		return;
-	p = strdup_printf("/running/%s", c->instance);
-	if (p && a->store) {
-		(void)store_delete(a->store, p, -1);
+	if (a->store) {
+		(void)cellns_running_delete(a->store, c->instance);
 		for (char **e = c->endpoints; e && *e; e++)
-			(void)store_delete(a->store, *e, -1);
+			(void)cellns_endpoint_delete(a->store, *e);
 	}
 	strv_free(c->endpoints);
 	c->endpoints = NULL;
 	c->published = false;
-}
-
-/* An ephemeral node of this session: created, or already there from it. */
-static int ephemeral_put(struct agent *a, const char *path, const char *data, const char *parent)
-{
-	struct store_stat st;
-	int r = store_create(a->store, path, data, strlen(data), STORE_EPHEMERAL, NULL);
-
-	if (r == -ENOENT) {
-		(void)store_create_p(a->store, parent);
-		r = store_create(a->store, path, data, strlen(data), STORE_EPHEMERAL, NULL);
-	}
-	if (r == -EEXIST && store_exists(a->store, path, &st, NULL, NULL) == 0 &&
-	    st.ephemeral_owner == store_session_id(a->store))
-		r = 0;
-	return r;
 }
 
 /* Treadmill's presence: /endpoints/<proid>/<app>#<n>:<proto>:<name> =
@@ -184,7 +166,6 @@ static int endpoints_publish(struct agent *a, struct cont *c)
 {
 	_cleanup_free_ char *f = strdup_printf("%s/%s/data/app.json", a->p_apps, c->unique), *text = NULL;
 	_cleanup_strv_free_ char **paths = strv_new();
-	const char *proid, *rest;
 	_cleanup_json_ json_t *app = NULL;
 	json_t *ep;
 	size_t i;
@@ -194,24 +175,22 @@ static int endpoints_publish(struct agent *a, struct cont *c)
 		return -ENOMEM;
 	if (read_file(f, &text, NULL) < 0 || !(app = json_loads(text, 0, NULL)))
 		return 0; /* nothing to publish */
-	proid = json_string_value(json_object_get(app, "proid"));
-	rest = strchr(c->instance, '.');
+	if (!json_string_value(json_object_get(app, "proid")) || !strchr(c->instance, '.'))
+		return 0;
 	json_array_foreach(json_object_get(app, "endpoints"), i, ep) {
 		const char *name = json_string_value(json_object_get(ep, "name"));
 		const char *proto = json_string_value(json_object_get(ep, "proto"));
 		json_int_t port = json_integer_value(json_object_get(ep, "real_port"));
-		_cleanup_free_ char *dir = NULL, *p = NULL, *v = NULL;
+		_cleanup_free_ char *p = NULL, *v = NULL;
 
-		if (!proid || !rest || !name || port <= 0)
+		if (!name || port <= 0)
 			continue;
-		dir = strdup_printf("/endpoints/%s", proid);
-		p = strdup_printf("%s/%s:%s:%s", dir ? dir : "", rest + 1, proto ? proto : "tcp", name);
 		v = strdup_printf("%s:%lld", a->o->hostname, (long long)port);
-		if (!dir || !p || !v) {
+		if (!v) {
 			r = -ENOMEM;
 			break;
 		}
-		r = ephemeral_put(a, p, v, dir);
+		r = cellns_endpoint_publish(a->store, c->instance, proto ? proto : "tcp", name, v, &p);
 		if (r < 0 || strv_push(&paths, TAKE_PTR(p)) < 0)
 			break;
 	}
@@ -224,12 +203,10 @@ static int endpoints_publish(struct agent *a, struct cont *c)
 
 void agent_running_publish(struct agent *a, struct cont *c)
 {
-	_cleanup_free_ char *p = strdup_printf("/running/%s", c->instance);
-
-	if (!p || c->published)
+	if (c->published)
 		return;
 	/* else: a previous session's node still exists; retried every agent_tick */
-	if (endpoints_publish(a, c) < 0 || ephemeral_put(a, p, a->o->hostname, "/running") < 0)
+	if (endpoints_publish(a, c) < 0 || cellns_running_publish(a->store, c->instance, a->o->hostname) < 0)
 		return;
 	c->published = true;
 	LOG("%s: running (%s)", c->instance, c->unique);
@@ -257,11 +234,9 @@ void agent_session_watch(struct store *s, enum store_event ev, const char *path,
 
 int agent_register_server(struct agent *a, struct error *err)
 {
-	_cleanup_free_ char *data = NULL, *out = NULL, *mem = NULL, *cpu = NULL, *disk = NULL;
-	_cleanup_free_ char *meminfo = NULL;
+	_cleanup_free_ char *mem = NULL, *cpu = NULL, *disk = NULL, *meminfo = NULL;
 	unsigned long long mem_mb = 0, disk_mb = 0;
 	struct statvfs vfs;
-	_cleanup_json_ json_t *o = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
@@ -277,43 +252,22 @@ int agent_register_server(struct agent *a, struct error *err)
 	disk = strdup_printf("%lluM", disk_mb);
 	if (!mem || !cpu || !disk)
 		return error_sys(err, ENOMEM, "registering");
-	(void)store_create_p(a->store, "/servers");
-	r = store_get(a->store, a->server_path, &data, NULL, NULL, NULL, NULL);
-	{
-		_cleanup_json_ json_t *had = r == 0 && data && *data ? json_loads(data, 0, NULL) : NULL;
-
-		o = json_is_object(had) ? json_incref(had) : json_object(); /* a non-object record is replaced */
-	}
-	if (!o)
-		return error_sys(err, ENOMEM, "registering");
-	json_object_set_new(o, "memory", json_string(mem));
-	json_object_set_new(o, "cpu", json_string(cpu));
-	json_object_set_new(o, "disk", json_string(disk));
-	json_object_set_new(o, "up_since", json_real(now_realtime()));
-	out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
-	if (!out)
-		return error_sys(err, ENOMEM, "registering");
-	if (r == -ENOENT)
-		r = store_create(a->store, a->server_path, out, strlen(out), STORE_PERSISTENT, NULL);
-	else if (r == 0)
-		r = store_set(a->store, a->server_path, out, strlen(out), -1, NULL);
+	r = cellns_server_register(a->store, a->o->hostname, mem, cpu, disk, now_realtime());
 	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "writing %s: %s", a->server_path, store_strerror(r));
-	(void)store_create_p(a->store, "/server.presence");
+		return error_set(err, ERR_TEMP, -r, "registering server %s: %s", a->o->hostname, store_strerror(r));
 	return 0;
 }
 
-/* Ephemeral /server.presence/<host> = {"seen": false}; tolerate a previous
+/* The ephemeral presence of this server; tolerate a previous
  * session's node (it goes when that session ends; retried every agent_tick). */
 void agent_presence_ensure(struct agent *a)
 {
-	static const char data[] = "{\"seen\":false}";
-	_cleanup_free_ char *bpath = strdup_printf("/blackedout.servers/%s", a->o->hostname);
+	const char *host = a->o->hostname;
 	int r;
 
-	if (bpath && store_exists(a->store, bpath, NULL, NULL, NULL) == 0)
+	if (cellns_blackout_server_exists(a->store, host, NULL, NULL) == 0)
 		goto create; /* checked below, with the presence gone */
-	r = store_exists(a->store, a->presence_path, NULL, agent_placement_watch, a);
+	r = cellns_presence_exists(a->store, host, NULL, agent_placement_watch, a);
 	if (r == 0) {
 		a->presence_ok = true;
 		return;
@@ -322,10 +276,10 @@ create:
 	/* A blacked-out server stays away (Treadmill: admin blackout deletes the
 	 * presence; init refuses to register); the watch brings it back when the
 	 * blackout is cleared. */
-	if (bpath && store_exists(a->store, bpath, NULL, agent_placement_watch, a) == 0) {
+	if (cellns_blackout_server_exists(a->store, host, agent_placement_watch, a) == 0) {
 		if (a->presence_ok || !a->blackout_logged)
-			LOG("%s is blacked out: not registering presence", a->o->hostname);
-		(void)store_delete(a->store, a->presence_path, -1);
+			LOG("%s is blacked out: not registering presence", host);
+		(void)cellns_presence_delete(a->store, host);
 		a->blackout_logged = true;
 		a->blackedout = true;
 		a->presence_ok = false;
@@ -333,12 +287,12 @@ create:
 	}
 	a->blackout_logged = false;
 	a->blackedout = false;
-	r = store_create(a->store, a->presence_path, data, strlen(data), STORE_EPHEMERAL, NULL);
+	r = cellns_presence_create(a->store, host);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;
-		(void)store_exists(a->store, a->presence_path, NULL, agent_placement_watch, a);
+		(void)cellns_presence_exists(a->store, host, NULL, agent_placement_watch, a);
 		if (r == 0)
-			LOG("registered %s", a->o->hostname);
+			LOG("registered %s", host);
 	} else
 		a->presence_ok = false;
 }

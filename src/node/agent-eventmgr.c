@@ -19,6 +19,7 @@
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
 #include "../cgroup/cg.h"
 #include "../manifest/manifest.h"
 #include "../store/store.h"
@@ -30,36 +31,34 @@
 
 static int cache_write(struct agent *a, const char *inst)
 {
-	_cleanup_free_ char *ppath = strdup_printf("%s/%s", a->placement_path, inst);
-	_cleanup_free_ char *spath = strdup_printf("/scheduled/%s", inst);
-	_cleanup_free_ char *pdata = NULL, *sdata = NULL, *out = NULL, *file = node_cache_file(a->o->root, inst);
+	_cleanup_free_ char *out = NULL, *file = node_cache_file(a->o->root, inst);
 	const char *hash = strrchr(inst, '#');
 	struct store_stat pst = {};
 	struct timespec placed;
 	_cleanup_json_ json_t *m = NULL, *p = NULL;
 	int r;
 
-	if (!ppath || !spath || !file)
+	if (!file)
 		return -ENOMEM;
 	if (!hash || strchr(inst, '/') || inst[0] == '.')
 		return -EINVAL;
-	r = store_get(a->store, ppath, &pdata, NULL, &pst, NULL, NULL);
+	r = cellns_placement_get(a->store, a->o->hostname, inst, NULL, &p, &pst);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	r = store_get(a->store, spath, &sdata, NULL, NULL, NULL, NULL);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	m = json_loads(sdata ? sdata : "", 0, NULL);
-	if (!json_is_object(m)) { /* cannot be configured: end it rather than leave it placed forever */
+	r = cellns_scheduled_get(a->store, inst, &m, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r == -EBADMSG) { /* cannot be configured: end it rather than leave it placed forever */
 		LOG("%s: /scheduled data is not a JSON object: aborted", inst);
 		(void)sproc_event_post(a->p_ev, inst, "aborted", "invalid_manifest",
 				       "invalid manifest: /scheduled data is not a JSON object");
 		a->d_events = true;
 		return 0;
 	}
+	if (r < 0)
+		return r;
 	json_object_set_new(m, "task", json_string(hash + 1));
-	p = pdata && *pdata ? json_loads(pdata, 0, NULL) : NULL;
-	if (json_is_object(p))
+	if (p)
 		json_object_update(m, p);
 	out = json_dumps(m, JSON_SORT_KEYS | JSON_COMPACT);
 	if (!out)
@@ -81,19 +80,19 @@ void agent_eventmgr_sync(struct agent *a)
 	int r;
 
 	agent_presence_ensure(a);
-	r = store_children(a->store, a->placement_path, &children, agent_placement_watch, a);
+	r = cellns_placement_list(a->store, a->o->hostname, &children, agent_placement_watch, a);
 	if (r == -ENOENT) {
-		(void)store_exists(a->store, a->placement_path, NULL, agent_placement_watch, a);
+		(void)cellns_server_state_watch(a->store, a->o->hostname, agent_placement_watch, a);
 		a->placement_ok = false;
 	} else if (r < 0) {
 		if (r != a->last_list_err) /* once per kind of failure, not every agent_tick of an outage */
-			LOG("listing %s: %s", a->placement_path, store_strerror(r));
+			LOG("listing the placements of %s: %s", a->o->hostname, store_strerror(r));
 		a->last_list_err = r;
 		return; /* keep the current state; retried on the next event or agent_tick */
 	} else
 		a->placement_ok = true;
 	if (a->last_list_err)
-		LOG("listing %s: ok again", a->placement_path);
+		LOG("listing the placements of %s: ok again", a->o->hostname);
 	a->last_list_err = 0;
 	a->ready = (a->presence_ok || a->blackedout) && a->placement_ok;
 	if (a->ready) {
@@ -120,12 +119,11 @@ void agent_eventmgr_sync(struct agent *a)
 			 * time than the one the cache file records (its mtime, see
 			 * cache_write) means it was re-placed while we were away */
 			_cleanup_free_ char *f = node_cache_file(a->o->root, *c);
-			_cleanup_free_ char *pp = strdup_printf("%s/%s", a->placement_path, *c);
 			struct stat st;
 
-			if (!a->first_placement_sync || !f || !pp || stat(f, &st) < 0)
+			if (!a->first_placement_sync || !f || stat(f, &st) < 0)
 				continue;
-			if (store_exists(a->store, pp, &pst, NULL, NULL) < 0)
+			if (cellns_placement_get(a->store, a->o->hostname, *c, NULL, NULL, &pst) < 0)
 				continue;
 			if ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 == pst.ctime_ms)
 				continue;

@@ -251,8 +251,7 @@ static void agent_free(struct agent *a)
 {
 	int *fds[] = { &a->epfd, &a->sigfd, &a->inofd, &a->tfd, &a->lockfd };
 	char **paths[] = { &a->p_cache, &a->p_apps,	   &a->p_running,      &a->p_cleanup,	 &a->p_tr,
-			   &a->p_ts,	&a->p_ev,	   &a->p_archives,     &a->p_ready,	 &a->p_stop,
-			   &a->presence_path, &a->placement_path, &a->server_path };
+			   &a->p_ts,	&a->p_ev,	   &a->p_archives,     &a->p_ready,	 &a->p_stop };
 
 	while (a->n_conts)
 		agent_cont_remove(a, a->conts[0]);
@@ -316,11 +315,8 @@ static int agent_init(struct agent *a, struct error *err)
 	a->p_archives = node_path(root, NODE_DIR_ARCHIVES);
 	a->p_ready = node_path(root, NODE_READY_FILE);
 	a->p_stop = node_path(root, NODE_STOP_FILE);
-	a->presence_path = strdup_printf("/server.presence/%s", a->o->hostname);
-	a->placement_path = strdup_printf("/placement/%s", a->o->hostname);
-	a->server_path = strdup_printf("/servers/%s", a->o->hostname);
 	if (!a->p_cache || !a->p_apps || !a->p_running || !a->p_cleanup || !a->p_tr || !a->p_ts || !a->p_ev ||
-	    !a->p_archives || !a->p_ready || !a->p_stop || !a->presence_path || !a->placement_path || !a->server_path)
+	    !a->p_archives || !a->p_ready || !a->p_stop)
 		return error_sys(err, ENOMEM, "node agent");
 	r = svscan_wait(a, err);
 	if (r < 0)

@@ -83,7 +83,6 @@ struct agent {
 	unsigned n_cleanups;
 	enum drain drain; /* N/stop: stop every container, start none */
 	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready, *p_stop;
-	char *presence_path, *placement_path, *server_path;
 	double started_at; /* realtime */
 };
 
