@@ -98,13 +98,6 @@ static const char *roles_name(unsigned roles)
 	return roles == CELL_ROLE_MASTER ? "master" : roles == CELL_ROLE_NODE ? "node" : "master,node";
 }
 
-int cell_is_running(const char *root)
-{
-	_cleanup_free_ char *svc = path_join(root, "svc");
-
-	return svc && svscan_running(svc) ? 1 : 0;
-}
-
 static int write_script(const char *path, const char *text)
 {
 	return write_file_atomic(path, text, strlen(text), 0755);
@@ -595,6 +588,14 @@ static json_t *service_status(const char *dir)
 		return json_pack("{s:b}", "up", 0);
 	return json_pack("{s:b, s:I, s:I}", "up", st.up, "pid", (json_int_t)(st.up ? st.pid : -1), "seconds",
 			 (json_int_t)(st.since > 0 && now_realtime() > st.since ? now_realtime() - st.since : 0));
+}
+
+/* 1 if the cell's s6-svscan runs at R, 0 if not. */
+static int cell_is_running(const char *root)
+{
+	_cleanup_free_ char *svc = path_join(root, "svc");
+
+	return svc && svscan_running(svc) ? 1 : 0;
 }
 
 int cell_status(const char *root_in, char **ret_json, struct error *err)

@@ -68,9 +68,6 @@ struct cell_down_report {
  * timeout_ms 0 = 30000. */
 int cell_down(const char *root, int timeout_ms, struct cell_down_report *rep, struct error *err);
 
-/* 1 if the cell's s6-svscan runs at R, 0 if not. */
-int cell_is_running(const char *root);
-
 /* Status as JSON text (owned by caller): {"root","running","hostname",
  * "services":{name:{"up","pid","seconds"}},"leader","presence",
  * "instances":{"scheduled","placed","running"}}. */
