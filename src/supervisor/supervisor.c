@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -483,6 +482,16 @@ static int remaining_ms(uint64_t deadline)
 	return now >= deadline ? 0 : (int)(deadline - now);
 }
 
+/* A read lock on fd (an open file description lock: it conflicts with the
+ * POSIX record lock skalibs' fd_lock takes); wait: block until granted.
+ * 0, or -1 with errno (EAGAIN: held by another). */
+static int lock_try(int fd, bool wait)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
 int sv_wait_unsupervised(const char *dir, int timeout_ms)
 {
 	_cleanup_free_ char *lk = strdup_printf("%s/supervise/lock", dir);
@@ -493,7 +502,7 @@ int sv_wait_unsupervised(const char *dir, int timeout_ms)
 
 	if (!lk)
 		return -ENOMEM;
-	/* s6-supervise holds supervise/lock (flock) for its lifetime */
+	/* s6-supervise holds a lock on supervise/lock for its lifetime */
 	lfd = open(lk, O_RDONLY | O_CLOEXEC);
 	if (lfd < 0)
 		return errno == ENOENT ? 0 : negerrno();
@@ -505,9 +514,9 @@ int sv_wait_unsupervised(const char *dir, int timeout_ms)
 		ssize_t n;
 		bool exiting = false;
 
-		if (flock(lfd, LOCK_SH | LOCK_NB) == 0)
+		if (lock_try(lfd, false) == 0)
 			break;
-		if (errno != EWOULDBLOCK) {
+		if (errno != EAGAIN && errno != EACCES) {
 			r = negerrno();
 			break;
 		}
@@ -522,7 +531,7 @@ int sv_wait_unsupervised(const char *dir, int timeout_ms)
 		while (sub.rfd >= 0 && (n = read(sub.rfd, buf, sizeof(buf))) > 0)
 			exiting = exiting || memchr(buf, 'x', (size_t)n);
 		/* 'x': s6-supervise exits now; its lock goes with it */
-		if (exiting && flock(lfd, LOCK_SH) == 0)
+		if (exiting && lock_try(lfd, true) == 0)
 			break;
 	}
 	sub_close(&sub);

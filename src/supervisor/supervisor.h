@@ -104,7 +104,7 @@ int sv_status(const char *dir, struct sv_status *ret);
 
 /* Wait until no s6-supervise runs for dir, at most timeout_ms: waits on the
  * service's event fifodir (s6-ftrig-listen's FIFO; s6-supervise's 'x' event)
- * and on supervise/lock, which s6-supervise holds while it lives; no polling.
+ * and on supervise/lock, which s6-supervise holds locked while it lives; no polling.
  * 0 when none runs (or dir was never supervised), -ETIMEDOUT, or -errno. */
 int sv_wait_unsupervised(const char *dir, int timeout_ms);
 
