@@ -2,8 +2,9 @@
  * and/or the node agent with the containers' scan directory, on the embedded
  * store (the single-machine cell) or on ZooKeeper (one server of many).
  *
- * Daemon layer: includes basic/, store/, supervisor/ and container/
- * (container_cleanup).
+ * Daemon layer: includes basic/, store/, cellns/, supervisor/ (s6 control and
+ * status, no s6 tools forked), cgroup/ (cg_sweep) and container/
+ * (container_cleanup, container_loops_release).
  *
  * Layout of a cell root R:
  *   R/cell.json        {"hostname","cgroup_root","treadle","store","root","roles"} written by cell_up

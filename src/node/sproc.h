@@ -1,7 +1,9 @@
 /* sproc.h: what the s6 scripts of a node run (`treadle sproc ...`): the
  * container run (generate the in-container supervision tree, then become the
  * container), the restart-policy finish, the service exec wrapper, cleanup,
- * and event posting.  Daemon layer: basic/, supervisor/, node/layout.h.
+ * and event posting.  Daemon layer: basic/, supervisor/, cgroup/, container/,
+ * trace/, node/layout.h.  One file per job (sproc-*.c), sharing node-internal.h;
+ * the node's settings come from N/node.json (sproc_settings_read).
  * Formats: docs/FORMATS.md "Node layout".
  */
 #pragma once
