@@ -79,6 +79,45 @@ static int check_pattern(const char *field, const char *v, struct error *err)
 	return 0;
 }
 
+/* memory, cpu, disk as stored ("<MiB>M", "<N>%"); NULL: not given. */
+struct resources {
+	char *memory, *cpu, *disk;
+};
+
+static void resources_clear(struct resources *res)
+{
+	free(res->memory);
+	free(res->cpu);
+	free(res->disk);
+	*res = (struct resources){ 0 };
+}
+
+/* Normalise the values given (NULL: not given, left NULL). */
+static int norm_resources(const char *memory, const char *cpu, const char *disk, struct resources *ret,
+			  struct error *err)
+{
+	int r = 0;
+
+	if (memory)
+		r = norm_size("memory", memory, &ret->memory, err);
+	if (r >= 0 && cpu)
+		r = norm_cpu("cpu", cpu, &ret->cpu, err);
+	if (r >= 0 && disk)
+		r = norm_size("disk", disk, &ret->disk, err);
+	return r;
+}
+
+/* Set the given values in the record o. */
+static void resources_set(json_t *o, const struct resources *res)
+{
+	if (res->memory)
+		json_object_set_new(o, "memory", json_string(res->memory));
+	if (res->cpu)
+		json_object_set_new(o, "cpu", json_string(res->cpu));
+	if (res->disk)
+		json_object_set_new(o, "disk", json_string(res->disk));
+}
+
 static int store_error(struct error *err, int r, const char *what)
 {
 	return error_set(err, store_error_code(r),
@@ -137,13 +176,9 @@ static int change_add(struct change *c, enum store_op_type type, const char *pat
 
 	if (c->n >= ELEMENTSOF(c->ops))
 		return -E2BIG;
-	if (json_is_string(data)) {
-		/* plain strings (blackout reasons) are stored raw, as Treadmill does */
-		buf = strdup(json_string_value(data));
-		if (!buf)
-			return -ENOMEM;
-	} else if (data) {
-		buf = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (data) {
+		/* cellns's bytes: plain strings (blackout reasons) raw, as Treadmill does */
+		buf = cellns_dumps(data);
 		if (!buf)
 			return -ENOMEM;
 	}
@@ -287,7 +322,7 @@ static int check_partition(struct store *s, const char *part, struct error *err)
 
 struct server_build {
 	const struct admin_server *srv;
-	char *memory, *cpu, *disk;
+	struct resources res;
 };
 
 static int server_build(json_t *old, json_t **ret, void *userdata, struct error *err)
@@ -305,12 +340,7 @@ static int server_build(json_t *old, json_t **ret, void *userdata, struct error 
 		json_object_set_new(o, "parent", json_null());
 	if (b->srv->traits)
 		json_object_set_new(o, "traits", strv_json(b->srv->traits));
-	if (b->memory)
-		json_object_set_new(o, "memory", json_string(b->memory));
-	if (b->cpu)
-		json_object_set_new(o, "cpu", json_string(b->cpu));
-	if (b->disk)
-		json_object_set_new(o, "disk", json_string(b->disk));
+	resources_set(o, &b->res);
 	*ret = o;
 	return 0;
 }
@@ -326,19 +356,13 @@ int admin_server_add(struct store *s, const struct admin_server *srv, struct err
 		r = check_name("partition", srv->partition, NULL, err);
 	for (char **t = srv->traits; r >= 0 && t && *t; t++)
 		r = check_name("traits", *t, NULL, err);
-	if (r >= 0 && srv->memory)
-		r = norm_size("memory", srv->memory, &b.memory, err);
-	if (r >= 0 && srv->cpu)
-		r = norm_cpu("cpu", srv->cpu, &b.cpu, err);
-	if (r >= 0 && srv->disk)
-		r = norm_size("disk", srv->disk, &b.disk, err);
+	if (r >= 0)
+		r = norm_resources(srv->memory, srv->cpu, srv->disk, &b.res, err);
 	if (r >= 0 && srv->partition)
 		r = check_partition(s, srv->partition, err);
 	if (r >= 0)
 		r = update_node(s, CELLNS_SERVERS, srv->name, "parent", srv->parent, server_build, &b, "servers", err);
-	free(b.memory);
-	free(b.cpu);
-	free(b.disk);
+	resources_clear(&b.res);
 	return r;
 }
 
@@ -466,7 +490,7 @@ int admin_cell_remove(struct store *s, const char *bucket, struct error *err)
 
 struct partition_build {
 	const char *name;
-	char *memory, *cpu, *disk;
+	struct resources res;
 	json_t *reboot;
 };
 
@@ -478,12 +502,7 @@ static int partition_build(json_t *old, json_t **ret, void *userdata, struct err
 	if (!o)
 		return error_sys(err, ENOMEM, "partition");
 	json_object_set_new(o, "partition", json_string(b->name));
-	if (b->memory)
-		json_object_set_new(o, "memory", json_string(b->memory));
-	if (b->cpu)
-		json_object_set_new(o, "cpu", json_string(b->cpu));
-	if (b->disk)
-		json_object_set_new(o, "disk", json_string(b->disk));
+	resources_set(o, &b->res);
 	if (b->reboot)
 		json_object_set(o, "reboot-schedule", b->reboot);
 	*ret = o;
@@ -523,19 +542,13 @@ int admin_partition_add(struct store *s, const char *name, const char *memory, c
 	struct partition_build b = { .name = name };
 	int r = check_name("partition", name, NULL, err);
 
-	if (r >= 0 && memory)
-		r = norm_size("memory", memory, &b.memory, err);
-	if (r >= 0 && cpu)
-		r = norm_cpu("cpu", cpu, &b.cpu, err);
-	if (r >= 0 && disk)
-		r = norm_size("disk", disk, &b.disk, err);
+	if (r >= 0)
+		r = norm_resources(memory, cpu, disk, &b.res, err);
 	if (r >= 0 && reboot_schedule)
 		r = check_reboot_schedule(reboot_schedule, &b.reboot, err);
 	if (r >= 0)
 		r = update_node(s, CELLNS_PARTITIONS, name, NULL, NULL, partition_build, &b, "cell", err);
-	free(b.memory);
-	free(b.cpu);
-	free(b.disk);
+	resources_clear(&b.res);
 	json_decref(b.reboot);
 	return r;
 }
@@ -650,16 +663,14 @@ static int check_alloc_name(const char *name, struct error *err)
 
 int admin_alloc_set(struct store *s, const struct admin_alloc *a, struct error *err)
 {
+	_cleanup_json_ json_t *entry = NULL;
 	struct alloc_build b = { .op = ALLOC_SET, .name = a->name };
-	_cleanup_free_ char *mem = NULL, *cpu = NULL, *disk = NULL;
+	_cleanup_(resources_clear) struct resources res = { 0 };
 	const char *part = a->partition ? a->partition : "_default";
-	int r;
 
 	if (check_alloc_name(a->name, err) < 0 || check_name("partition", part, NULL, err) < 0)
 		return -EINVAL;
-	if (norm_size("memory", a->memory ? a->memory : "0", &mem, err) < 0 ||
-	    norm_cpu("cpu", a->cpu ? a->cpu : "0", &cpu, err) < 0 ||
-	    norm_size("disk", a->disk ? a->disk : "0", &disk, err) < 0)
+	if (norm_resources(a->memory ? a->memory : "0", a->cpu ? a->cpu : "0", a->disk ? a->disk : "0", &res, err) < 0)
 		return -EINVAL;
 	if (a->rank > 1000000 || a->rank_adjustment < -1000000 || a->rank_adjustment > 1000000)
 		return error_set(err, ERR_PERM, 0, "rank: out of range");
@@ -670,16 +681,14 @@ int admin_alloc_set(struct store *s, const struct admin_alloc *a, struct error *
 			return -EINVAL;
 	if (check_partition(s, part, err) < 0)
 		return -EINVAL;
-	b.entry = json_pack("{s:s, s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:o, s:[]}", "name", a->name, "partition", part,
+	b.entry = entry = json_pack("{s:s, s:s, s:I, s:I, s:o, s:s, s:s, s:s, s:o, s:[]}", "name", a->name, "partition", part,
 			    "rank", (json_int_t)(a->rank < 0 ? 100 : a->rank), "rank_adjustment",
 			    (json_int_t)a->rank_adjustment, "max_utilization",
-			    a->max_utilization < 0 ? json_null() : json_real(a->max_utilization), "memory", mem, "cpu",
-			    cpu, "disk", disk, "traits", strv_json(a->traits), "assignments");
+			    a->max_utilization < 0 ? json_null() : json_real(a->max_utilization), "memory", res.memory,
+			    "cpu", res.cpu, "disk", res.disk, "traits", strv_json(a->traits), "assignments");
 	if (!b.entry)
 		return error_sys(err, ENOMEM, "allocation");
-	r = alloc_update(s, &b, err);
-	json_decref(b.entry);
-	return r;
+	return alloc_update(s, &b, err);
 }
 
 int admin_alloc_delete(struct store *s, const char *name, struct error *err)

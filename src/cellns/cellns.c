@@ -127,6 +127,18 @@ int cellns_list(struct store *s, enum cellns_dir d, char ***ret, store_watch_fn 
 	return store_children(s, dir, ret, watch, userdata);
 }
 
+/* The children of d; a missing d is empty: 0 with *ret NULL. */
+static int list_or_empty(struct store *s, enum cellns_dir d, char ***ret)
+{
+	int r = cellns_list(s, d, ret, NULL, NULL);
+
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	return r;
+}
+
 int cellns_list_ensure(struct store *s, enum cellns_dir d, char ***ret, store_watch_fn watch, void *userdata)
 {
 	int r = cellns_list(s, d, ret, watch, userdata);
@@ -466,10 +478,8 @@ int cellns_placement_all(struct store *s, struct cellns_placed **ret, size_t *re
 
 	*ret = NULL;
 	*ret_n = 0;
-	r = cellns_list(s, CELLNS_PLACEMENT, &servers, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_PLACEMENT, &servers);
+	if (r < 0 || !servers)
 		return r;
 	for (char **srv = servers; *srv; srv++) {
 		_cleanup_strv_free_ char **insts = NULL;
@@ -510,10 +520,8 @@ int cellns_placement_count(struct store *s, size_t *ret)
 	int r;
 
 	*ret = 0;
-	r = cellns_list(s, CELLNS_PLACEMENT, &servers, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_PLACEMENT, &servers);
+	if (r < 0 || !servers)
 		return r;
 	for (char **p = servers; *p; p++) {
 		_cleanup_free_ char *pp = cellns_path(CELLNS_PLACEMENT, *p);
@@ -639,10 +647,8 @@ int cellns_endpoints_list(struct store *s, const char *pattern, struct cellns_en
 
 	*ret = NULL;
 	*ret_n = 0;
-	r = cellns_list(s, CELLNS_ENDPOINTS, &proids, NULL, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
+	r = list_or_empty(s, CELLNS_ENDPOINTS, &proids);
+	if (r < 0 || !proids)
 		return r;
 	for (char **p = proids; *p; p++) {
 		_cleanup_free_ char *dir = cellns_path(CELLNS_ENDPOINTS, *p);
@@ -1048,7 +1054,6 @@ int cellns_presence_delete(struct store *s, const char *host)
 
 int cellns_presence_valid_until(struct store *s, const char *host, double *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *v;
 	int r;
@@ -1127,7 +1132,6 @@ void cellns_bucket_clear(struct cellns_bucket *b)
 
 int cellns_bucket_get(struct store *s, const char *name, struct cellns_bucket *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *t;
 	int r;
@@ -1147,7 +1151,6 @@ int cellns_bucket_get(struct store *s, const char *name, struct cellns_bucket *r
 
 int cellns_identity_group_count(struct store *s, const char *group, int *ret)
 {
-	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *c;
 	int r;

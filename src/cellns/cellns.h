@@ -217,7 +217,7 @@ struct cellns_finished {
 	char *data;  /* NULL: null or absent */
 };
 void cellns_finished_clear(struct cellns_finished *f);
-/* Parse a record's text (also what trace_finished_history returns). */
+/* Parse a record's text (also a /finished.history row's data). */
 int cellns_finished_parse(const char *json_text, struct cellns_finished *ret);
 int cellns_finished_get(struct store *s, const char *instance, struct cellns_finished *ret);
 /* A terminal trace event's record (trace_publish): "when" as "%.3f" text, data

@@ -1,6 +1,7 @@
 /* cli-options.c: option tables -> getopt_long and --help; the cell a command uses (--cell). */
 #include <assert.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -207,4 +208,16 @@ int cli_cell_select(const char *name, struct error *err)
 	if (store ? setenv("TREADLE_STORE", store, 1) < 0 : unsetenv("TREADLE_STORE") < 0)
 		return error_sys(err, errno, "cell");
 	return 0;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "treadle: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'treadle help %s')\n", cmd);
+	return EXIT_USAGE;
 }

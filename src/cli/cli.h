@@ -62,14 +62,13 @@ int cli_cell_select(const char *name, struct error *err);
 #define EXIT_PERM 100
 #define EXIT_TEMP 111
 
-/* Print "treadle: <msg>" for a usage problem and return EXIT_USAGE. */
+/* Print "treadle: <msg>" for a usage problem and return EXIT_USAGE.  cli-options.c */
 int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
 
-/* Cell root: --root value if given, else $TREADLE_ROOT, else /var/lib/treadle. */
+/* Cell root: --root value if given, else $TREADLE_ROOT, else /var/lib/treadle.  cli-store.c */
 const char *cli_root(const char *opt_root);
 
 /* One entry per subcommand, defined in their cmd-*.c files. */
-int cmd_version(int argc, char **argv);
 
 /* Store of the cell: --store URL, else $TREADLE_STORE, else file://<root>/store
  * (root from cli_root(opt_root)); a derived local store must exist.  cli-store.c */
@@ -79,8 +78,6 @@ char *cli_store_url(const char *opt_root, const char *opt_store);
 int cli_store_open(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
 /* The same for commands that only read: no session, nothing written (works on a full disk). */
 int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store **ret, struct error *err);
-int cli_store_open_opts(const char *opt_root, const char *opt_store, const struct store_options *opts,
-			struct store **ret, struct error *err);
 
 /* Long options shared by the store-using commands. */
 #define CLI_OPT_ROOT 0x100

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "../admin/admin.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -51,8 +52,7 @@ static int want_args(int n, int have, const char *what)
 static int print_list(struct store *s, const char *what, bool json)
 {
 	struct error err = ERROR_INIT;
-	json_t *j = NULL;
-	char *t;
+	_cleanup_json_ json_t *j = NULL;
 
 	if (admin_list(s, what, &j, &err) < 0)
 		return error_report(&err);
@@ -72,12 +72,11 @@ static int print_list(struct store *s, const char *what, bool json)
 		json_array_foreach(j, i, v)
 			printf("%s\n", json_string_value(v));
 	} else {
-		t = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+		_cleanup_free_ char *t = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
 		if (t)
 			printf("%s\n", t);
-		free(t);
 	}
-	json_decref(j);
 	return EXIT_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../container/container.h"
 #include "cli.h"
@@ -50,7 +51,8 @@ int cmd_exec(int argc, char **argv)
 	if (service && !user) {
 		/* the service's user from the runtime manifest */
 		_cleanup_free_ char *app = strdup_printf("%s/data/app.json", dir), *text = NULL;
-		json_t *m = NULL, *svcs, *s;
+		_cleanup_json_ json_t *m = NULL;
+		json_t *svcs, *s;
 		size_t i;
 		if (app && read_file(app, &text, NULL) >= 0)
 			m = json_loads(text, 0, NULL);
@@ -64,21 +66,14 @@ int cmd_exec(int argc, char **argv)
 			}
 		}
 		if (!svcs || i == json_array_size(svcs)) {
-			json_decref(m);
 			fprintf(stderr, "treadle: exec: no service '%s' in %s\n", service, app ? app : dir);
 			return EXIT_PERM;
 		}
-		json_decref(m);
 	}
 	r = container_exec(dir, user, as_root, argc > optind ? argv + optind : NULL, &err);
 	if (r < 0)
 		return error_report(&err);
 	return r;
-}
-
-static int parse_u64_size(const char *s, uint64_t *ret)
-{
-	return parse_size(s, ret);
 }
 
 const struct cli_option container_options[] = {
@@ -154,7 +149,7 @@ static int container_cmd_run(int argc, char **argv)
 			break;
 		}
 		case 'm': case 'D': case 'W': case 'B':
-			if (parse_u64_size(optarg, &v) < 0)
+			if (parse_size(optarg, &v) < 0)
 				return cli_usage_error("container run", "bad size '%s'", optarg);
 			if (c == 'm') cfg.memory_bytes = v;
 			else if (c == 'D') cfg.disk_bytes = v;

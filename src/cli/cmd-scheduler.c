@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../sched/sched-loader.h"
 #include "../sched/sched-sim.h"
@@ -436,6 +437,18 @@ static void emit(json_t *arr, bool as_json, const char *line)
 	(void)arr;
 }
 
+/* The end of a view: with as_json, the rows collected in arr as one compact
+ * JSON line.  Takes arr. */
+static int print_views(json_t *arr, bool as_json)
+{
+	_cleanup_json_ json_t *a = arr;
+	_cleanup_free_ char *out = as_json ? json_dumps(a, JSON_COMPACT) : NULL;
+
+	if (out)
+		printf("%s\n", out);
+	return 0;
+}
+
 static int view_servers(struct sched_cell *c, bool as_json)
 {
 	json_t *arr = json_array();
@@ -468,15 +481,7 @@ static int view_servers(struct sched_cell *c, bool as_json)
 			 (long long)ni.free[2], util, ni.napps);
 		emit(arr, as_json, line);
 	}
-	if (as_json) {
-		char *out = json_dumps(arr, JSON_COMPACT);
-
-		if (out)
-			printf("%s\n", out);
-		free(out);
-	}
-	json_decref(arr);
-	return 0;
+	return print_views(arr, as_json);
 }
 
 static int view_allocs(struct sched_cell *c, bool as_json)
@@ -510,15 +515,7 @@ static int view_allocs(struct sched_cell *c, bool as_json)
 		       (long long)ai.rank_adjustment, ai.reserved[0], (long long)ai.used[0], (long long)ai.used[1], util,
 		       ai.placed, ai.napps);
 	}
-	if (as_json) {
-		char *out = json_dumps(arr, JSON_COMPACT);
-
-		if (out)
-			printf("%s\n", out);
-		free(out);
-	}
-	json_decref(arr);
-	return 0;
+	return print_views(arr, as_json);
 }
 
 static int view_apps(struct sched_cell *c, bool as_json)
@@ -558,15 +555,7 @@ static int view_apps(struct sched_cell *c, bool as_json)
 			       ai.server >= 0 ? sched_node_name(c, ai.server) : "-");
 		}
 	}
-	if (as_json) {
-		char *out = json_dumps(arr, JSON_COMPACT);
-
-		if (out)
-			printf("%s\n", out);
-		free(out);
-	}
-	json_decref(arr);
-	return 0;
+	return print_views(arr, as_json);
 }
 
 static int cmd_view(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -66,9 +67,10 @@ static json_t *node_json(struct store *s, const char *path, bool recursive, int 
 {
 	_cleanup_free_ char *d = NULL;
 	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_json_ json_t *o = NULL;
 	struct store_stat st;
 	size_t len;
-	json_t *o, *data, *kids;
+	json_t *data, *kids;
 	int r;
 
 	r = store_get(s, path, &d, &len, &st, NULL, NULL);
@@ -79,12 +81,11 @@ static json_t *node_json(struct store *s, const char *path, bool recursive, int 
 	data = json_stringn(d, len); /* NULL when not valid UTF-8 */
 	o = json_pack("{sssoso}", "path", path, "data", data ? data : json_null(), "stat", stat_json(&st));
 	if (!o || !recursive)
-		return o;
+		return TAKE_PTR(o);
 	r = store_children(s, path, &names, NULL, NULL);
 	if (r == -ENOENT)
-		return o;
+		return TAKE_PTR(o);
 	if (r < 0) {
-		json_decref(o);
 		*ret = r;
 		return NULL;
 	}
@@ -93,29 +94,29 @@ static json_t *node_json(struct store *s, const char *path, bool recursive, int 
 	for (char **n = names; *n; n++) {
 		_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
 		json_t *k;
+
 		if (!c) {
-			json_decref(o);
 			*ret = -ENOMEM;
 			return NULL;
 		}
 		k = node_json(s, c, true, ret);
-		if (!k && *ret != -ENOENT) {
-			json_decref(o);
+		if (!k && *ret != -ENOENT)
 			return NULL;
-		}
 		if (k)
 			json_array_append_new(kids, k);
 	}
-	return o;
+	return TAKE_PTR(o);
 }
 
+/* Print o (taken). */
 static int print_json(json_t *o)
 {
-	if (!o)
+	_cleanup_json_ json_t *j = o;
+
+	if (!j)
 		return -ENOMEM;
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 	putchar('\n');
-	json_decref(o);
 	return 0;
 }
 

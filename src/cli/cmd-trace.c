@@ -26,9 +26,10 @@
 
 static void print_event_json(const struct trace_event *ev)
 {
-	_cleanup_json_ json_t *j = json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
-			      "source", ev->source ? ev->source : "", "type", trace_type_name(ev->type), "data",
-			      ev->data ? ev->data : "", "payload", ev->payload);
+	_cleanup_json_ json_t *j =
+		json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instance", ev->instanceid,
+			  "source", ev->source ? ev->source : "", "type", trace_type_name(ev->type), "data",
+			  ev->data ? ev->data : "", "payload", ev->payload);
 	_cleanup_free_ char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 	if (t)

@@ -1,11 +1,11 @@
 /* treadle: one binary, subcommands from one table (which also produces --help). */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
 static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
 
 /* help's own options: --options CMD prints what getopt accepts (for tests/integration/77). */
 #define OPT_DUMP 'o'
@@ -53,29 +53,7 @@ static const struct cli_command commands[] = {
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 };
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "treadle: %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'treadle help %s')\n", cmd);
-	return EXIT_USAGE;
-}
-
-const char *cli_root(const char *opt_root)
-{
-	const char *e;
-
-	if (opt_root && *opt_root)
-		return opt_root;
-	e = getenv("TREADLE_ROOT");
-	return e && *e ? e : "/var/lib/treadle";
-}
-
-int cmd_version(int argc _unused_, char **argv _unused_)
+static int cmd_version(int argc _unused_, char **argv _unused_)
 {
 	printf("treadle %s\n", TREADLE_VERSION);
 	return EXIT_OK;

@@ -12,7 +12,3 @@
  * '<<' merge keys).  Mapping keys become strings.  On failure ERR_PERM with
  * "<source>:<line>:<col>: <problem>".  An empty stream yields JSON null. */
 int manifest_yaml_to_json(const char *text, size_t len, const char *source, json_t **ret, struct error *err);
-
-/* The text of a manifest file, refused above MANIFEST_SIZE_MAX; messages name
- * source.  ERR_PERM when missing, unreadable or a directory, else ERR_TEMP. */
-int manifest_read_file(const char *path, const char *source, char **ret_text, size_t *ret_len, struct error *err);

@@ -620,63 +620,6 @@ int manifest_load(const char *text, size_t len, enum manifest_format fmt, const 
 	return 0;
 }
 
-int manifest_read_file(const char *path, const char *source, char **ret_text, size_t *ret_len, struct error *err)
-{
-	struct stat st;
-	int r;
-
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MANIFEST_SIZE_MAX)
-		return error_set(err, ERR_PERM, 0, "%s: the manifest is %lld bytes, more than the maximum of %d (1 MiB)",
-				 source, (long long)st.st_size, MANIFEST_SIZE_MAX);
-	r = read_file(path, ret_text, ret_len);
-	if (r < 0)
-		return error_set(err, r == -ENOENT || r == -EACCES || r == -EISDIR ? ERR_PERM : ERR_TEMP, -r, "%s: %s",
-				 source, strerror(-r));
-	return 0;
-}
-
-int manifest_load_file(const char *path, json_t **ret, struct error *err)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	int r = manifest_read_file(path, path, &text, &len, err);
-
-	return r < 0 ? r : manifest_load(text, len, MANIFEST_AUTO, path, ret, err);
-}
-
-int manifest_check_file(const char *file, bool convert, const char *appname, const char *environment,
-			bool check_user, json_t **ret, struct error *err)
-{
-	bool stdin_ = strcmp(file, "-") == 0;
-	_cleanup_free_ char *text = NULL;
-	_cleanup_json_ json_t *m = NULL;
-	size_t len = 0;
-	int r;
-
-	r = manifest_read_file(stdin_ ? "/dev/stdin" : file, file, &text, &len, err);
-	if (r < 0)
-		return r;
-	if (convert && endswith(file, ".json")) {
-		json_error_t je;
-
-		m = json_loadb(text, len, JSON_DECODE_ANY, &je);
-		if (!m)
-			return error_set(err, ERR_PERM, 0, "%s:%d:%d: %s", file, je.line, je.column, je.text);
-	} else if (convert) {
-		r = manifest_yaml_to_json(text, len, file, &m, err);
-	} else {
-		r = manifest_load(text, len, MANIFEST_AUTO, stdin_ ? "<stdin>" : file, &m, err);
-		if (r >= 0 && appname)
-			r = manifest_check_appname(appname, check_user, err);
-		if (r >= 0 && appname)
-			r = manifest_schedule(m, appname, environment, err);
-	}
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(m);
-	return 0;
-}
-
 /* ------------------------------------------------------------ run -- CMD */
 
 /* Append " <a>" (no space first), shell-quoted unless it is plain. */

@@ -31,7 +31,6 @@ enum manifest_format { MANIFEST_AUTO, MANIFEST_YAML, MANIFEST_JSON };
  * joined by '\n'; syntax errors name "<source>:<line>:<col>". */
 int manifest_load(const char *text, size_t len, enum manifest_format fmt, const char *source, json_t **ret,
 		  struct error *err);
-int manifest_load_file(const char *path, json_t **ret, struct error *err);
 /* `treadle manifest check|convert FILE` (FILE "-": stdin).  convert: the
  * document as typed JSON (JSON when FILE ends in .json, else YAML with PyYAML's
  * typing), not validated.  Otherwise the validated manifest, and with appname

@@ -1,9 +1,7 @@
 /* merge.c: `treadle run` flags over a manifest, as Treadmill's cli/run.py. */
 #include <string.h>
 
-#include "../basic/json.h"
 #include "../basic/util.h"
-#include "manifest-internal.h"
 #include "manifest.h"
 #include "merge.h"
 
@@ -136,36 +134,4 @@ int manifest_merge_run(json_t *m, const struct manifest_run_flags *f, struct err
 	    (r = set_value(m, "cpu", f->cpu, "10%", err)) < 0 || (r = set_value(m, "disk", f->disk, "100M", err)) < 0)
 		return r;
 	return 0;
-}
-
-int manifest_build_run(const char *file, const struct manifest_run_flags *f, const char *appname,
-		       const char *environment, bool check_user, char **ret, struct error *err)
-{
-	_cleanup_free_ char *text = NULL;
-	_cleanup_json_ json_t *m = NULL;
-	size_t len;
-	int r;
-
-	if (file) {
-		r = manifest_read_file(file, file, &text, &len, err);
-		if (r >= 0)
-			r = manifest_parse(text, len, MANIFEST_AUTO, file, &m, err);
-	} else {
-		m = json_object();
-		r = m ? 0 : OOM();
-	}
-	if (r >= 0)
-		r = manifest_merge_run(m, f, err);
-	if (r >= 0)
-		r = manifest_validate(m, false, err);
-	if (r >= 0)
-		r = manifest_check_json_size(m, file ? file : "the manifest", err);
-	if (r >= 0)
-		r = manifest_check_appname(appname, check_user, err);
-	if (r >= 0)
-		r = manifest_schedule(m, appname, environment, err);
-	if (r < 0)
-		return r;
-	*ret = manifest_dumps(m);
-	return *ret ? 0 : OOM();
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "trace.h"
+
 /* One row of a history snapshot, table trace or finished:
  * (path text, timestamp real, data text, directory text, name text). */
 struct trace_row {

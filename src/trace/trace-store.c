@@ -80,6 +80,37 @@ static int cmp_event(const void *a, const void *b)
 	return cmp_str(x->data, y->data);
 }
 
+/* A query on one history snapshot, hd/name: the snapshot opened as an SQLite
+ * DB, sql prepared with arg bound to ?1.  1 with *ret_db and *ret_st set (the
+ * caller finalizes and closes), 0 to skip it (gone meanwhile: removed by a
+ * concurrent cap; not a snapshot: skipped rather than fail every reader), or a
+ * negative errno when the store fails. */
+static int snapshot_query(struct store *s, enum cellns_dir hd, const char *name, const char *sql, const char *arg,
+			  sqlite3 **ret_db, sqlite3_stmt **ret_st)
+{
+	_cleanup_free_ char *p = cellns_path(hd, name), *data = NULL;
+	size_t len;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = store_get(s, p, &data, &len, NULL, NULL, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (trace_snapshot_open(data, len, ret_db) < 0)
+		return 0;
+	if (sqlite3_prepare_v2(*ret_db, sql, -1, ret_st, NULL) != SQLITE_OK) {
+		sqlite3_close(*ret_db);
+		*ret_db = NULL;
+		*ret_st = NULL;
+		return 0;
+	}
+	sqlite3_bind_text(*ret_st, 1, arg, -1, SQLITE_TRANSIENT);
+	return 1;
+}
+
 static int read_history(struct store *s, const char *instanceid, struct evvec *out)
 {
 	_cleanup_strv_free_ char **snaps = NULL;
@@ -91,44 +122,28 @@ static int read_history(struct store *s, const char *instanceid, struct evvec *o
 	r = cellns_list(s, CELLNS_TRACE_HISTORY, &snaps, NULL, NULL);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		return r;
-	for (char **sn = snaps; *sn; sn++) {
-		_cleanup_free_ char *p = cellns_path(CELLNS_TRACE_HISTORY, *sn), *data = NULL;
+	for (char **sn = snaps; r >= 0 && *sn; sn++) {
 		sqlite3 *db = NULL;
 		sqlite3_stmt *st = NULL;
-		size_t len;
 
-		if (!p)
-			return -ENOMEM;
-		r = store_get(s, p, &data, &len, NULL, NULL, NULL);
-		if (r == -ENOENT)
-			continue; /* removed by a concurrent cap */
-		if (r < 0)
-			return r;
-		if (trace_snapshot_open(data, len, &db) < 0)
-			continue; /* not a snapshot: skip rather than fail every reader */
-		if (sqlite3_prepare_v2(db, "SELECT name, data FROM trace WHERE name GLOB ?", -1, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, glob, -1, SQLITE_STATIC);
-			while (sqlite3_step(st) == SQLITE_ROW) {
-				struct trace_event ev;
-				const char *name = (const char *)sqlite3_column_text(st, 0);
-				const char *payload = (const char *)sqlite3_column_text(st, 1);
+		r = snapshot_query(s, CELLNS_TRACE_HISTORY, *sn, "SELECT name, data FROM trace WHERE name GLOB ?", glob,
+				   &db, &st);
+		while (r > 0 && sqlite3_step(st) == SQLITE_ROW) {
+			struct trace_event ev;
+			const char *name = (const char *)sqlite3_column_text(st, 0);
+			const char *payload = (const char *)sqlite3_column_text(st, 1);
 
-				if (!name || trace_parse_node(name, payload, &ev) < 0)
-					continue;
-				if (evvec_push(out, &ev) < 0) {
-					trace_event_clear(&ev);
-					sqlite3_finalize(st);
-					sqlite3_close(db);
-					return -ENOMEM;
-				}
+			if (!name || trace_parse_node(name, payload, &ev) < 0)
+				continue;
+			if (evvec_push(out, &ev) < 0) {
+				trace_event_clear(&ev);
+				r = -ENOMEM;
 			}
 		}
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n)
@@ -565,7 +580,15 @@ static int prune_shard(struct store *s, const char *dir, size_t max_evictions, s
 	return r;
 }
 
-int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
+/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
+ * instance, once max_evictions eviction events (pending "evicted",
+ * scheduled "<host>:evicted") are counted newest first, delete every older
+ * event except pending "...created"; keep only the newest
+ * max_service_events service_running and service_exited events each per
+ * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
+ * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
+#define TRACE_PRUNE_MAX 10
+static int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err)
 {
 	_cleanup_strv_free_ char **shards = NULL;
 	size_t deleted = 0;
@@ -608,56 +631,4 @@ int trace_compact(struct store *s, double now, double expire_s, struct error *er
 	if (r < 0)
 		return r;
 	return cap_history(s, CELLNS_FINISHED_HISTORY, err);
-}
-
-/* ------------------------------------------------------ finished history */
-
-int trace_finished_history(struct store *s, const char *instanceid, char **ret_json)
-{
-	_cleanup_strv_free_ char **snaps = NULL;
-	char *found = NULL;
-	int r;
-
-	if (!s || !instanceid || !ret_json)
-		return -EINVAL;
-	r = cellns_list(s, CELLNS_FINISHED_HISTORY, &snaps, NULL, NULL);
-	if (r == -ENOENT)
-		return -ENOENT;
-	if (r < 0)
-		return r;
-	/* newest snapshot first: the latest record wins */
-	for (size_t i = strv_length(snaps); i > 0 && !found; i--) {
-		_cleanup_free_ char *p = cellns_path(CELLNS_FINISHED_HISTORY, snaps[i - 1]), *data = NULL;
-		sqlite3 *db = NULL;
-		sqlite3_stmt *st = NULL;
-		size_t len;
-
-		if (!p)
-			return -ENOMEM;
-		r = store_get(s, p, &data, &len, NULL, NULL, NULL);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0)
-			return r;
-		if (trace_snapshot_open(data, len, &db) < 0)
-			continue;
-		if (sqlite3_prepare_v2(db, "SELECT data FROM finished WHERE name = ? ORDER BY timestamp DESC LIMIT 1", -1,
-				       &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, instanceid, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-				found = strdup((const char *)sqlite3_column_text(st, 0));
-				if (!found) {
-					sqlite3_finalize(st);
-					sqlite3_close(db);
-					return -ENOMEM;
-				}
-			}
-		}
-		sqlite3_finalize(st);
-		sqlite3_close(db);
-	}
-	if (!found)
-		return -ENOENT;
-	*ret_json = found;
-	return 0;
 }

@@ -28,7 +28,7 @@ const char *trace_type_name(enum trace_type t)
 	return (unsigned)t < _TRACE_TYPE_MAX ? type_names[t] : NULL;
 }
 
-int trace_type_from_name(const char *s)
+static int trace_type_from_name(const char *s)
 {
 	if (!s)
 		return -EINVAL;

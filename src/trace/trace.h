@@ -1,5 +1,6 @@
 /* trace.h: app and server trace events, Treadmill's encodings (reference
- * treadmill-architecture.md §3).  Domain layer: includes basic/ and store/.
+ * treadmill-architecture.md §3).  Domain layer: includes basic/, store/ and
+ * cellns/ (which owns every store path).
  *
  * Event name grammar (store node under /trace/<SHARD>/):
  *   <instanceid>,<timestamp %.3f>,<source host>,<type>,<data>
@@ -42,7 +43,6 @@ struct trace_event {
 };
 
 const char *trace_type_name(enum trace_type t);
-int trace_type_from_name(const char *s); /* -EINVAL if unknown */
 bool trace_type_is_terminal(enum trace_type t); /* finished, aborted, killed */
 void trace_event_clear(struct trace_event *ev);
 void trace_events_free(struct trace_event *evs, size_t n);
@@ -82,20 +82,7 @@ int trace_publish(struct store *s, const struct trace_event *ev, const char *hos
 /* All events of one instance, live and from history snapshots, sorted by time. */
 int trace_read(struct store *s, const char *instanceid, struct trace_event **ret, size_t *ret_n);
 
-/* Treadmill's prune_trace_evictions / prune_trace_service_events: per
- * instance, once max_evictions eviction events (pending "evicted",
- * scheduled "<host>:evicted") are counted newest first, delete every older
- * event except pending "...created"; keep only the newest
- * max_service_events service_running and service_exited events each per
- * (instance, uniqueid, service).  0 disables a rule.  Returns the number of
- * events deleted.  trace_compact runs it first with TRACE_PRUNE_MAX. */
-#define TRACE_PRUNE_MAX 10
-int trace_prune(struct store *s, size_t max_evictions, size_t max_service_events, struct error *err);
-
-/* Compact events of instances no longer scheduled and older than expire_s into
- * SQLite snapshots under /trace.history (and /finished into /finished.history). */
+/* Prune as Treadmill does (10 evictions, 10 service events each), then compact
+ * events of instances no longer scheduled and older than expire_s into SQLite
+ * snapshots under /trace.history (and /finished into /finished.history). */
 int trace_compact(struct store *s, double now, double expire_s, struct error *err);
-
-/* The /finished record of an instance found in /finished.history snapshots
- * (the JSON text, owned by the caller); -ENOENT if none. */
-int trace_finished_history(struct store *s, const char *instanceid, char **ret_json);

@@ -276,7 +276,7 @@ static void test_size_limits(void **state)
 		assert_int_equal(write(fd, big, n), (ssize_t)n);
 		close(fd);
 	}
-	assert_true(manifest_load_file(path, &m, &err) < 0);
+	assert_true(manifest_check_file(path, false, NULL, NULL, false, &m, &err) < 0);
 	assert_null(m);
 	assert_int_equal(err.code, ERR_PERM);
 	assert_non_null(strstr(err.msg, ": the manifest is 1048577 bytes, more than the maximum of 1048576 (1 MiB)"));

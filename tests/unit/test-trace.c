@@ -13,15 +13,53 @@
 #include "../../src/trace/trace-internal.h"
 #include "../../src/trace/trace.h"
 
+/* The /finished record of an instance in the newest /finished.history
+ * snapshot (the JSON text), as FORMATS.md gives the table. */
+static int finished_history(struct store *s, const char *inst, char **ret)
+{
+	_cleanup_strv_free_ char **snaps = NULL;
+	_cleanup_free_ char *p = NULL, *data = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len;
+	int r = store_children(s, "/finished.history", &snaps, NULL, NULL);
+
+	if (r < 0 || !snaps[0])
+		return -ENOENT;
+	p = strdup_printf("/finished.history/%s", snaps[strv_length(snaps) - 1]);
+	if (!p || store_get(s, p, &data, &len, NULL, NULL, NULL) < 0 || trace_snapshot_open(data, len, &db) < 0)
+		return -EIO;
+	r = -ENOENT;
+	if (sqlite3_prepare_v2(db, "SELECT data FROM finished WHERE name = ?", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, inst, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+			*ret = strdup((const char *)sqlite3_column_text(st, 0));
+			r = *ret ? 0 : -ENOMEM;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
 static void test_type_names(void **state)
 {
 	for (int t = 0; t < _TRACE_TYPE_MAX; t++) {
+		struct trace_event ev = { .timestamp = 1, .instanceid = "p.a#0000000001", .type = t, .data = "" }, out;
+		_cleanup_free_ char *name = trace_node_name(&ev, "h");
+
 		assert_non_null(trace_type_name(t));
-		assert_int_equal(trace_type_from_name(trace_type_name(t)), t);
+		assert_int_equal(trace_parse_node(name, NULL, &out), 0); /* the type read back from its name */
+		assert_int_equal(out.type, t);
+		trace_event_clear(&out);
 	}
 	assert_string_equal(trace_type_name(TRACE_SERVICE_EXITED), "service_exited");
 	assert_string_equal(trace_type_name(TRACE_PENDING_DELETE), "pending_delete");
-	assert_int_equal(trace_type_from_name("bogus"), -EINVAL);
+	{
+		struct trace_event out;
+
+		assert_int_equal(trace_parse_node("p.a#0000000001,1.000,h,bogus,", NULL, &out), -EINVAL);
+	}
 	assert_null(trace_type_name(_TRACE_TYPE_MAX));
 	assert_true(trace_type_is_terminal(TRACE_FINISHED));
 	assert_true(trace_type_is_terminal(TRACE_ABORTED));
@@ -455,7 +493,7 @@ static void test_compact_then_read(void **state)
 	assert_int_equal(trace_compact(f->s, now + 1000, 300, &err), 0);
 	assert_int_equal(count_children(f->s, "/finished"), 0);
 	assert_int_equal(count_children(f->s, "/finished.history"), 1);
-	assert_int_equal(trace_finished_history(f->s, "proid.a#0000000001", &fin), 0);
+	assert_int_equal(finished_history(f->s, "proid.a#0000000001", &fin), 0);
 	assert_non_null(strstr(fin, "\"state\":\"aborted\""));
 	/* C is archived too now, B stays (scheduled) */
 	assert_int_equal(count_children(f->s, "/trace/0003"), 0);
@@ -540,7 +578,7 @@ static void test_prune(void **state)
 	struct fixture *f = *state;
 	struct error err = ERROR_INIT;
 	struct trace_event *evs = NULL;
-	size_t n = 0, running = 0, exited = 0, other = 0;
+	size_t n = 0, running = 0, exited = 0, other = 0, before;
 
 	publish(f->s, 1.0, "proid.x#0000000005", TRACE_PENDING, "created", NULL, "master");
 	publish(f->s, 50.0, "proid.x#0000000005", TRACE_PENDING, "", NULL, "master");
@@ -556,7 +594,10 @@ static void test_prune(void **state)
 	for (int i = 0; i < 3; i++)
 		publish(f->s, 2000.0 + i, "proid.y#0000000005", TRACE_SERVICE_RUNNING, "u.other", NULL, "h1");
 
-	assert_int_equal(trace_prune(f->s, 10, 10, &err), (14 + 2) + (5 + 5));
+	/* compaction with nothing old enough to archive (now 0, no expiry): the pruning alone */
+	before = count_children(f->s, "/trace/0005");
+	assert_int_equal(trace_compact(f->s, 0, 0, &err), 0);
+	assert_int_equal(before - count_children(f->s, "/trace/0005"), (14 + 2) + (5 + 5));
 
 	assert_int_equal(trace_read(f->s, "proid.x#0000000005", &evs, &n), 0);
 	assert_int_equal(n, 11);
@@ -582,12 +623,44 @@ static void test_prune(void **state)
 	trace_events_free(evs, n);
 
 	/* idempotent */
-	assert_int_equal(trace_prune(f->s, 10, 10, &err), 0);
+	before = count_children(f->s, "/trace/0005");
+	assert_int_equal(trace_compact(f->s, 0, 0, &err), 0);
+	assert_int_equal(count_children(f->s, "/trace/0005"), before);
+}
+
+static void test_data_parsers(void **state)
+{
+	_cleanup_free_ char *u = NULL, *svc = NULL;
+	int64_t rc, sig;
+
+	trace_data_exit("256.9", &rc, &sig);
+	assert_int_equal(rc, 256);
+	assert_int_equal(sig, 9);
+	trace_data_exit("3", &rc, &sig);
+	assert_int_equal(rc, 3);
+	assert_int_equal(sig, -1);
+	trace_data_exit("x.y", &rc, &sig);
+	assert_int_equal(rc, -1);
+	assert_int_equal(sig, -1);
+	trace_data_exit(NULL, &rc, &sig);
+	assert_int_equal(rc, -1);
+
+	assert_int_equal(trace_data_service("abc.web.srv.1.0", true, &u, &svc, &rc, &sig), 0);
+	assert_string_equal(u, "abc");
+	assert_string_equal(svc, "web.srv"); /* a service name may hold dots */
+	assert_int_equal(rc, 1);
+	assert_int_equal(sig, 0);
+	free(TAKE_PTR(u));
+	free(TAKE_PTR(svc));
+	assert_int_equal(trace_data_service("abc.web.srv", false, &u, &svc, &rc, &sig), 0);
+	assert_string_equal(svc, "web.srv");
+	assert_int_equal(rc, -1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data_parsers),
 		cmocka_unit_test(test_type_names),
 		cmocka_unit_test(test_shard),
 		cmocka_unit_test(test_node_name_roundtrip),
