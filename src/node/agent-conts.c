@@ -205,7 +205,7 @@ void agent_running_publish(struct agent *a, struct cont *c)
 {
 	if (c->published)
 		return;
-	/* else: a previous session's node still exists; retried every agent_tick */
+	/* else: a previous session's node still exists; retried every tick */
 	if (endpoints_publish(a, c) < 0 || cellns_running_publish(a->store, c->instance, a->o->hostname) < 0)
 		return;
 	c->published = true;
@@ -259,7 +259,7 @@ int agent_register_server(struct agent *a, struct error *err)
 }
 
 /* The ephemeral presence of this server; tolerate a previous
- * session's node (it goes when that session ends; retried every agent_tick). */
+ * session's node (it goes when that session ends; retried every tick). */
 void agent_presence_ensure(struct agent *a)
 {
 	const char *host = a->o->hostname;

@@ -85,10 +85,10 @@ void agent_eventmgr_sync(struct agent *a)
 		(void)cellns_server_state_watch(a->store, a->o->hostname, agent_placement_watch, a);
 		a->placement_ok = false;
 	} else if (r < 0) {
-		if (r != a->last_list_err) /* once per kind of failure, not every agent_tick of an outage */
+		if (r != a->last_list_err) /* once per kind of failure, not every tick of an outage */
 			LOG("listing the placements of %s: %s", a->o->hostname, store_strerror(r));
 		a->last_list_err = r;
-		return; /* keep the current state; retried on the next event or agent_tick */
+		return; /* keep the current state; retried on the next event or tick */
 	} else
 		a->placement_ok = true;
 	if (a->last_list_err)
@@ -130,8 +130,8 @@ void agent_eventmgr_sync(struct agent *a)
 		}
 		r = cache_write(a, *c);
 		if (r < 0 && r != -EINVAL) {
-			/* not lost: the placement stays in the store and the agent_tick retries it
-			 * (logged once per kind of failure, not every agent_tick of a full disk) */
+			/* not lost: the placement stays in the store and the tick retries it
+			 * (logged once per kind of failure, not every tick of a full disk) */
 			if (r != a->last_cache_err)
 				LOG("%s: caching placement: %s (will retry)", *c, strerror(-r));
 			a->last_cache_err = r;

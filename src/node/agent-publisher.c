@@ -72,7 +72,7 @@ void agent_publisher_sync(struct agent *a)
 			LOG("dropping event %s: %s", *f, store_strerror(r)); /* would never succeed */
 		} else if (r < 0) {
 			LOG("publishing %s: %s (will retry)", *f, store_strerror(r));
-			a->d_events = true; /* retried on the next agent_tick */
+			a->d_events = true; /* retried on the next tick */
 			return;
 		}
 		(void)unlink(path);

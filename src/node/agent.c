@@ -128,7 +128,7 @@ static void drain_sync(struct agent *a)
 	}
 }
 
-void agent_tick(struct agent *a)
+static void tick(struct agent *a)
 {
 	double now = now_realtime();
 	unsigned timeout = a->o->setup_timeout_s ? a->o->setup_timeout_s : 120;
@@ -472,7 +472,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 				uint64_t x;
 				ssize_t k = read(a.tfd, &x, sizeof(x));
 				(void)k;
-				agent_tick(&a);
+				tick(&a);
 			} else if (tag >= TAG_MAX_) {
 				on_oom(&a, evs[i].data.ptr);
 			}

@@ -94,10 +94,6 @@ static inline bool exists(const char *p)
 	return path_exists(p);
 }
 
-
-/* agent.c */
-void agent_tick(struct agent *a);
-
 /* agent-conts.c */
 struct cont *agent_cont_find(struct agent *a, const char *unique);
 struct cont *agent_cont_get(struct agent *a, const char *unique);
