@@ -393,8 +393,8 @@ static void pids_wait(const pid_t *pids, size_t n, uint64_t deadline)
 		}
 		pfd[k++] = (struct pollfd){ .fd = fd, .events = POLLIN };
 	}
-	if (k)
-		(void)poll(pfd, k, min_ms(deadline, INT_MAX));
+	/* without any pidfd (a kernel before 5.3) a short pause stands in */
+	(void)poll(k ? pfd : NULL, k, k ? min_ms(deadline, INT_MAX) : min_ms(deadline, 100));
 out:
 	for (size_t i = 0; i < k; i++)
 		close(pfd[i].fd);
