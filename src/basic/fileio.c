@@ -113,6 +113,25 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
 }
 
+int symlink_atomic(const char *target, const char *link)
+{
+	const char *slash = strrchr(link, '/');
+	_cleanup_free_ char *tmp = slash ? strdup_printf("%.*s/.%s.tmp", (int)(slash - link), link, slash + 1)
+					 : strdup_printf(".%s.tmp", link);
+
+	if (!tmp)
+		return -ENOMEM;
+	(void)unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return negerrno();
+	if (rename(tmp, link) < 0) {
+		int r = negerrno();
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
 int write_string_file(const char *path, const char *s)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);

@@ -17,6 +17,9 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 /* Same, with the file's mtime set to *mtime before it is renamed in place. */
 int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			       const struct timespec *mtime);
+/* Point link at target atomically: symlink "<dir>/.<name>.tmp", rename over
+ * link (not fsync'ed: a link lost in a crash is made again at start-up). */
+int symlink_atomic(const char *target, const char *link);
 /* write(2) all of data, retrying on EINTR and short writes.  0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 /* Write to an existing file (cgroup/proc knobs): open O_WRONLY, one write. */

@@ -328,3 +328,15 @@ char *shell_quote(const char *s)
 	*o = 0;
 	return out;
 }
+
+char *shell_quote_argv(char *const *argv)
+{
+	char *out = strdup("");
+
+	for (char *const *a = argv; out && *a; a++) {
+		_cleanup_free_ char *q = shell_quote(*a), *prev = out;
+
+		out = q ? strdup_printf("%s%s%s", prev, a == argv ? "" : " ", q) : NULL;
+	}
+	return out;
+}

@@ -419,6 +419,45 @@ int cg_destroy(struct cg *cg, const char *path, struct error *err)
 	return ret;
 }
 
+/* Groups under dir (dir included) that hold processes. */
+static int count_busy(const char *dir)
+{
+	_cleanup_strv_free_ char **subs = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+	int busy;
+
+	busy = read_pids(dir, &pids, &n) == 0 && n > 0;
+	if (dir_list(dir, 1, &subs) >= 0)
+		for (size_t i = 0; subs[i]; i++) {
+			_cleanup_free_ char *sub = strdup_printf("%s/%s", dir, subs[i]);
+			struct stat st;
+
+			if (sub && stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+				busy += count_busy(sub);
+		}
+	return busy;
+}
+
+int cg_sweep(struct cg *cg, int *ret_busy, struct error *err)
+{
+	int r, ret = 0, busy = 0;
+
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], NULL);
+
+		if (!dir)
+			return error_sys(err, ENOMEM, "cgroups");
+		busy += count_busy(dir);
+		r = destroy_dir(cg, dir, err);
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	if (ret_busy)
+		*ret_busy = busy;
+	return ret;
+}
+
 int cg_oom_fd(struct cg *cg, const char *path, int *ret_fd, struct error *err)
 {
 	const struct cg_hier *h = mem_hier(cg);

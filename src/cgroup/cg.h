@@ -89,6 +89,10 @@ int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err);
 /* Kill every task in R/<path> and its descendants (SIGKILL), wait for them to
  * leave and remove the groups bottom-up.  A missing group is success. */
 int cg_destroy(struct cg *cg, const char *path, struct error *err);
+/* Remove the whole tree R in every controller as cg_destroy() does (`cell
+ * down`'s last sweep); *ret_busy (may be NULL) = groups that still held
+ * processes.  A missing tree is success. */
+int cg_sweep(struct cg *cg, int *ret_busy, struct error *err);
 /* Deny every device to the tasks of R/<path> except allow[0..n); allow NULL
  * lifts the restriction.  Replaces the group's earlier list.  v1: the devices
  * controller ("a" to devices.deny, then one devices.allow line per entry; the

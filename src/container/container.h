@@ -87,6 +87,10 @@ int container_cleanup(const char *node_root, const char *cgroup_root, const char
 int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep,
 			   struct error *err);
 
+/* Detach every loop device backed by a file under dir (`cell down`'s last
+ * sweep of a cell root); returns how many. */
+int container_loops_release(const char *dir);
+
 /* Abort reasons (Treadmill's AppAbortedReason values plus `proid`, `disk`). */
 #define CONTAINER_ABORT_IMAGE "image"
 #define CONTAINER_ABORT_PID1 "pid1"

@@ -188,14 +188,17 @@ int volume_attach(const char *node_root, const char *unique, uint64_t bytes, cha
 	return loop_attach(img, ret_dev, ret_fd, ret_devnum, err);
 }
 
-/* Detach every loop device backed by img (normally none: autoclear). */
-static void loop_detach_all(const char *img)
+/* Detach every loop device backed by path (under = false) or by a file under
+ * path (under = true); returns how many were detached. */
+static int loop_detach_backed(const char *path, bool under)
 {
 	_cleanup_closedir_ DIR *d = opendir("/sys/block");
 	struct dirent *de;
+	size_t plen = strlen(path);
+	int n = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *bf = NULL, *text = NULL, *dev = NULL;
 		size_t len;
@@ -208,15 +211,28 @@ static void loop_detach_all(const char *img)
 		text[strcspn(text, "\n")] = 0;
 		if (endswith(text, " (deleted)"))
 			text[strlen(text) - 10] = 0;
-		if (strcmp(text, img) != 0)
+		if (under ? strncmp(text, path, plen) != 0 || (text[plen] != '/' && text[plen] != 0)
+			  : strcmp(text, path) != 0)
 			continue;
 		dev = strdup_printf("/dev/%s", de->d_name);
 		if (dev) {
 			_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0)
-				(void)ioctl(fd, LOOP_CLR_FD, 0); /* busy: the kernel sets autoclear instead */
+			if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) == 0) /* busy: the kernel sets autoclear instead */
+				n++;
 		}
 	}
+	return n;
+}
+
+/* Detach every loop device backed by img (normally none: autoclear). */
+static void loop_detach_all(const char *img)
+{
+	(void)loop_detach_backed(img, false);
+}
+
+int container_loops_release(const char *dir)
+{
+	return loop_detach_backed(dir, true);
 }
 
 int volume_release(const char *node_root, const char *unique, struct error *err)
