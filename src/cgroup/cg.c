@@ -197,11 +197,6 @@ enum cg_version cg_version(const struct cg *cg)
 	return cg->ops->version;
 }
 
-const char *cg_root_name(const struct cg *cg)
-{
-	return cg->root_name;
-}
-
 static char *group_dir(const struct cg *cg, const struct cg_hier *h, const char *path)
 {
 	if (!path || !*path)
@@ -336,16 +331,6 @@ static int read_pids(const char *dir, pid_t **ret, size_t *ret_n)
 	*ret = TAKE_PTR(v);
 	*ret_n = n;
 	return 0;
-}
-
-int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n)
-{
-	const struct cg_hier *h = mem_hier(cg);
-	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
-
-	if (!dir)
-		return -ENOMEM;
-	return read_pids(dir, ret, ret_n);
 }
 
 static void sleep_ms(long ms)
@@ -560,29 +545,5 @@ int cg_procs_files(struct cg *cg, const char *path, char ***ret)
 			return -ENOMEM;
 	}
 	*ret = TAKE_PTR(l);
-	return 0;
-}
-
-int cg_list(struct cg *cg, const char *path, char ***ret)
-{
-	const struct cg_hier *h = mem_hier(cg);
-	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
-	_cleanup_strv_free_ char **all = NULL, **out = strv_new();
-	int r;
-
-	if (!dir || !out)
-		return -ENOMEM;
-	r = dir_list(dir, 1, &all);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; all && all[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, all[i]);
-		struct stat st;
-		if (!p)
-			return -ENOMEM;
-		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strv_extend(&out, all[i]) < 0)
-			return -ENOMEM;
-	}
-	*ret = TAKE_PTR(out);
 	return 0;
 }

@@ -79,7 +79,6 @@ static inline void cg_closep(struct cg **cg) { if (*cg) cg_close(*cg); }
 #define _cleanup_cg_ _cleanup_(cg_closep)
 
 enum cg_version cg_version(const struct cg *cg);
-const char *cg_root_name(const struct cg *cg);
 
 /* Create R/<path> (and missing parents) in every controller, apply limits
  * (NULL = none).  Idempotent: an existing group gets the limits re-applied. */
@@ -114,7 +113,3 @@ int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret);
 /* Absolute paths of the cgroup.procs files of R/<path> in every controller
  * (the container binds them at /run/tm_cg/ so `exec-as` can join). */
 int cg_procs_files(struct cg *cg, const char *path, char ***ret);
-/* Names of the child groups of R/<path> (memory controller / unified), sorted. */
-int cg_list(struct cg *cg, const char *path, char ***ret);
-/* Pids in R/<path> (memory controller / unified), not recursive. */
-int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n);

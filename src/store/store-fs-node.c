@@ -321,7 +321,7 @@ int store_fs_tree_walk(struct fs_store *fs, const char *path, int (*fn)(struct f
 	if (r < 0)
 		return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 	for (char **n = names; *n; n++) {
-		_cleanup_free_ char *child = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+		_cleanup_free_ char *child = store_path_child(path, *n);
 		if (!child)
 			return -ENOMEM;
 		if ((r = store_fs_tree_walk(fs, child, fn, ud)) < 0)

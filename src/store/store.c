@@ -33,6 +33,11 @@ char *store_path_parent(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+char *store_path_child(const char *parent, const char *name)
+{
+	return strdup_printf("%s/%s", strcmp(parent, "/") ? parent : "", name);
+}
+
 int store_open(const char *url, const struct store_options *opts, struct store **ret, struct error *err)
 {
 	const struct store_backend *b;
@@ -184,7 +189,7 @@ int store_get_many_in(struct store *s, const char *dir, char *const *names, size
 	int r = paths ? 0 : -ENOMEM;
 
 	for (size_t i = 0; i < n && r == 0; i++)
-		if (!(paths[i] = strdup_printf("%s/%s", strcmp(dir, "/") ? dir : "", names[i])))
+		if (!(paths[i] = store_path_child(dir, names[i])))
 			r = -ENOMEM;
 	if (r == 0)
 		r = store_get_many(s, (const char *const *)paths, n, ret_data, ret_len, ret_stat);
@@ -235,7 +240,7 @@ int store_delete_r(struct store *s, const char *path)
 		if (r < 0)
 			return r;
 		for (char **n = names; *n; n++) {
-			_cleanup_free_ char *child = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+			_cleanup_free_ char *child = store_path_child(path, *n);
 			if (!child)
 				return -ENOMEM;
 			r = store_delete_r(s, child);

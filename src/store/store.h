@@ -147,6 +147,8 @@ int store_set(struct store *s, const char *path, const void *data, size_t len, i
 int store_delete(struct store *s, const char *path, int64_t version);
 /* Delete a node and all its descendants; missing is success.  Not atomic. */
 int store_delete_r(struct store *s, const char *path);
+/* The path of child `name` of `parent` ("/" + "a" = "/a"), newly allocated. */
+char *store_path_child(const char *parent, const char *name);
 /* Sorted child names (not full paths).  A watch is set only if the node exists. */
 int store_children(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata);
 
