@@ -175,12 +175,7 @@ static int v1_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct erro
 
 static int v1_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
 {
-	_cleanup_free_ char *t = NULL;
-	int r = cg_read_knob(memdir, "memory.oom_control", &t);
-
-	if (r < 0)
-		return r;
-	return cg_keyed_get(t, "oom_kill", ret);
+	return cg_read_keyed(memdir, "memory.oom_control", "oom_kill", ret);
 }
 
 static int read_u64_knob(const char *dir, const char *knob, uint64_t *ret)

@@ -122,12 +122,7 @@ static int v2_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct erro
 
 static int v2_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
 {
-	_cleanup_free_ char *t = NULL;
-	int r = cg_read_knob(memdir, "memory.events", &t);
-
-	if (r < 0)
-		return r;
-	return cg_keyed_get(t, "oom_kill", ret);
+	return cg_read_keyed(memdir, "memory.events", "oom_kill", ret);
 }
 
 static int v2_stats(struct cg *cg, const char *dir, struct cg_stats *s)

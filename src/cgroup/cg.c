@@ -69,6 +69,14 @@ int cg_keyed_get(const char *text, const char *key, uint64_t *ret)
 	return -ENOENT;
 }
 
+int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret)
+{
+	_cleanup_free_ char *t = NULL;
+	int r = cg_read_knob(dir, knob, &t);
+
+	return r < 0 ? r : cg_keyed_get(t, key, ret);
+}
+
 static void hier_free(struct cg_hier *h)
 {
 	free(h->name);
@@ -254,9 +262,13 @@ static int make_group(struct cg *cg, const struct cg_hier *h, const char *path, 
 	return 0;
 }
 
-int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err)
+/* fn(cg, hierarchy, R/<path> in it) for each hierarchy, stopping at the first
+ * error, or with `all` going on and returning the first error. */
+typedef int (*group_fn)(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+			struct error *err);
+static int each_group(struct cg *cg, const char *path, group_fn fn, const void *ud, bool all, struct error *err)
 {
-	int r;
+	int r, ret = 0;
 
 	if (valid_path(path, err) < 0)
 		return -EINVAL;
@@ -265,36 +277,44 @@ int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, s
 
 		if (!dir)
 			return error_sys(err, ENOMEM, "cgroups");
-		r = make_group(cg, &cg->hiers[i], path, err);
-		if (r < 0)
+		r = fn(cg, &cg->hiers[i], path, dir, ud, err);
+		if (r < 0 && !all)
 			return r;
-		if (limits) {
-			r = cg->ops->set_limits(cg, &cg->hiers[i], dir, limits, err);
-			if (r < 0)
-				return r;
-		}
+		if (r < 0 && ret == 0)
+			ret = r;
 	}
-	return 0;
+	return ret;
+}
+
+static int create_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		      struct error *err)
+{
+	const struct cg_limits *limits = ud;
+	int r = make_group(cg, h, path, err);
+
+	return r < 0 || !limits ? r : cg->ops->set_limits(cg, h, dir, limits, err);
+}
+
+int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err)
+{
+	return each_group(cg, path, create_one, limits, false, err);
+}
+
+static int attach_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		      struct error *err)
+{
+	const char *pid = ud;
+	int r = cg_write_knob(cg, dir, "cgroup.procs", pid);
+
+	return r < 0 ? error_sys(err, r, "cgroups: attach %s to %s", pid, dir) : 0;
 }
 
 int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err)
 {
 	char buf[32];
-	int r;
 
-	if (valid_path(path, err) < 0)
-		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-
-		if (!dir)
-			return error_sys(err, ENOMEM, "cgroups");
-		r = cg_write_knob(cg, dir, "cgroup.procs", buf);
-		if (r < 0)
-			return error_sys(err, r, "cgroups: attach %d to %s", (int)pid, dir);
-	}
-	return 0;
+	return each_group(cg, path, attach_one, buf, false, err);
 }
 
 bool cg_exists(struct cg *cg, const char *path)
@@ -386,22 +406,15 @@ static int destroy_dir(struct cg *cg, const char *dir, struct error *err)
 	return error_set(err, ERR_TEMP, EBUSY, "cgroups: %s still busy after killing its tasks", dir);
 }
 
+static int destroy_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		       struct error *err)
+{
+	return destroy_dir(cg, dir, err);
+}
+
 int cg_destroy(struct cg *cg, const char *path, struct error *err)
 {
-	int r, ret = 0;
-
-	if (valid_path(path, err) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-
-		if (!dir)
-			return error_sys(err, ENOMEM, "cgroups");
-		r = destroy_dir(cg, dir, err);
-		if (r < 0 && ret == 0)
-			ret = r;
-	}
-	return ret;
+	return each_group(cg, path, destroy_one, NULL, true, err);
 }
 
 int cg_oom_fd(struct cg *cg, const char *path, int *ret_fd, struct error *err)

@@ -46,6 +46,8 @@ int cg_write_knob(const struct cg *cg, const char *dir, const char *knob, const 
 int cg_read_knob(const char *dir, const char *knob, char **ret);
 /* Find "key value" in a flat keyed file's text; -ENOENT if absent. */
 int cg_keyed_get(const char *text, const char *key, uint64_t *ret);
+/* cg_keyed_get on the flat keyed file dir/knob. */
+int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret);
 
 /* cg-v2.c: the BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1
  * (allow) when a request matches an entry, else 0; *ret (struct bpf_insn[],

@@ -8,37 +8,62 @@
 #include "../../src/basic/util.h"
 #include "../../src/basic/fileio.h"
 
+struct u64_case {
+	const char *in;
+	int r;
+	uint64_t want;
+};
+
+static void check_u64(int (*parse)(const char *, uint64_t *), const struct u64_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = 0;
+
+		assert_int_equal(parse(c[i].in, &v), c[i].r);
+		if (c[i].r == 0)
+			assert_true(v == c[i].want);
+	}
+}
+
 static void test_parse_size(void **state)
 {
-	uint64_t v;
+	static const struct u64_case c[] = {
+		{ "1K", 0, 1024 },	  { "1KB", 0, 1000 },	 { "512m", 0, 512ull << 20 },
+		{ "2G", 0, 2ull << 30 },  { "12", 0, 12 },	 { "1X", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },	  { "-1K", -EINVAL, 0 }, { "99999999999E", -ERANGE, 0 },
+	};
 
-	assert_int_equal(parse_size("1K", &v), 0);
-	assert_int_equal(v, 1024);
-	assert_int_equal(parse_size("1KB", &v), 0);
-	assert_int_equal(v, 1000);
-	assert_int_equal(parse_size("512m", &v), 0);
-	assert_int_equal(v, 512ull << 20);
-	assert_int_equal(parse_size("2G", &v), 0);
-	assert_int_equal(v, 2ull << 30);
-	assert_int_equal(parse_size("12", &v), 0);
-	assert_int_equal(v, 12);
-	assert_int_equal(parse_size("1X", &v), -EINVAL);
-	assert_int_equal(parse_size("", &v), -EINVAL);
-	assert_int_equal(parse_size("-1K", &v), -EINVAL);
-	assert_int_equal(parse_size("99999999999E", &v), -ERANGE);
+	check_u64(parse_size, c, ELEMENTSOF(c));
 }
 
 static void test_parse_duration(void **state)
 {
-	uint64_t v;
+	static const struct u64_case c[] = {
+		{ "30m", 0, 1800 }, { "1d", 0, 86400 }, { "5", 0, 5 }, { "5y", -EINVAL, 0 },
+	};
 
-	assert_int_equal(parse_duration("30m", &v), 0);
-	assert_int_equal(v, 1800);
-	assert_int_equal(parse_duration("1d", &v), 0);
-	assert_int_equal(v, 86400);
-	assert_int_equal(parse_duration("5", &v), 0);
-	assert_int_equal(v, 5);
-	assert_int_equal(parse_duration("5y", &v), -EINVAL);
+	check_u64(parse_duration, c, ELEMENTSOF(c));
+}
+
+static void test_safe_ato(void **state)
+{
+	static const struct u64_case c[] = {
+		{ "0", 0, 0 }, { "18446744073709551615", 0, UINT64_MAX }, { "18446744073709551616", -ERANGE, 0 },
+		{ "-1", -EINVAL, 0 }, { " 1", -EINVAL, 0 }, { "1 ", -EINVAL, 0 }, { "", -EINVAL, 0 },
+	};
+	int64_t i;
+	double d;
+
+	check_u64(safe_atou64, c, ELEMENTSOF(c));
+	assert_int_equal(safe_atoi64("-9223372036854775808", &i), 0);
+	assert_true(i == INT64_MIN);
+	assert_int_equal(safe_atoi64("9223372036854775808", &i), -ERANGE);
+	assert_int_equal(safe_atoi64(" 1", &i), -EINVAL);
+	assert_int_equal(safe_atoi64("1x", &i), -EINVAL);
+	assert_int_equal(safe_atod("-1.5", &d), 0);
+	assert_true(d == -1.5);
+	assert_int_equal(safe_atod("1e999", &d), -ERANGE);
+	assert_int_equal(safe_atod("1.5s", &d), -EINVAL);
 }
 
 static void test_strv(void **state)
@@ -78,6 +103,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_safe_ato),
 		cmocka_unit_test(test_strv),
 		cmocka_unit_test(test_atomic_write),
 	};
