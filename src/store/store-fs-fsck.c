@@ -132,18 +132,9 @@ int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, s
 	int r;
 
 	*res = (struct store_fsck_result){ 0 };
-	fs = calloc(1, sizeof(*fs));
+	fs = store_fs_new(dir, NULL);
 	if (!fs)
 		return error_sys(err, ENOMEM, "store fsck");
-	fs->base.backend = &store_backend_fs;
-	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
-	fs->dir = strdup(dir);
-	if (!fs->dir) {
-		store_fs_close(&fs->base);
-		return error_sys(err, ENOMEM, "store fsck");
-	}
-	for (size_t l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
-		fs->dir[l - 1] = 0;
 	fs->dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dfd < 0 || !store_fs_is_dir_at(fs->dfd, "tree")) {
 		r = error_set(err, ERR_PERM, ENOENT, "store fsck: no embedded store at %s", fs->dir);

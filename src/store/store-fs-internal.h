@@ -148,4 +148,6 @@ int store_fs_fd(struct store *s);
 int store_fs_dispatch(struct store *s);
 
 /* ---- store-fs.c ---- */
+/* A handle on directory dir (trailing '/' dropped), nothing opened yet; NULL if out of memory. */
+struct fs_store *store_fs_new(const char *dir, const struct store_options *opts);
 void store_fs_close(struct store *s);

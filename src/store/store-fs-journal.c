@@ -114,11 +114,26 @@ static bool version_ok(int64_t want, int64_t have)
 	return want == -1 || want == have;
 }
 
+/* The view of an existing node whose version matches `version` (-1 = any). */
+static int ov_existing(struct fs_store *fs, struct txn *t, const char *path, int64_t version, struct ov **ret)
+{
+	struct ov *o = ov_get(fs, t, path);
+
+	if (!o)
+		return t->err;
+	if (!o->exists)
+		return -ENOENT;
+	if (!version_ok(version, o->h.version))
+		return -ESTALE;
+	*ret = o;
+	return 0;
+}
+
 /* Validate one op against the transaction's view and record its steps. */
 static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op, char **ret_path)
 {
 	_cleanup_free_ char *parent = NULL, *path = NULL;
-	struct ov *o, *p;
+	struct ov *o = NULL, *p;
 	int64_t now = now_ms();
 	int r;
 
@@ -170,13 +185,8 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 		return 0;
 	}
 	case STORE_OP_DELETE:
-		o = ov_get(fs, t, op->path);
-		if (!o)
-			return t->err;
-		if (!o->exists)
-			return -ENOENT;
-		if (!version_ok(op->version, o->h.version))
-			return -ESTALE;
+		if ((r = ov_existing(fs, t, op->path, op->version, &o)) < 0)
+			return r;
 		if (ov_children(fs, o) > 0)
 			return -ENOTEMPTY;
 		parent = store_path_parent(op->path);
@@ -194,23 +204,13 @@ static int txn_op(struct fs_store *fs, struct txn *t, const struct store_op *op,
 			return r;
 		return 0;
 	case STORE_OP_SET:
-		o = ov_get(fs, t, op->path);
-		if (!o)
-			return t->err;
-		if (!o->exists)
-			return -ENOENT;
-		if (!version_ok(op->version, o->h.version))
-			return -ESTALE;
+		if ((r = ov_existing(fs, t, op->path, op->version, &o)) < 0)
+			return r;
 		o->h.version++;
 		o->h.mtime_ms = now;
 		return txn_step(t, STEP_PUT, op->path, &o->h, op->data, op->len, 0);
 	case STORE_OP_CHECK:
-		o = ov_get(fs, t, op->path);
-		if (!o)
-			return t->err;
-		if (!o->exists)
-			return -ENOENT;
-		return version_ok(op->version, o->h.version) ? 0 : -ESTALE;
+		return ov_existing(fs, t, op->path, op->version, &o);
 	}
 	return -EINVAL;
 }

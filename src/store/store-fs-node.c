@@ -211,15 +211,17 @@ int64_t store_fs_count_children(struct fs_store *fs, const char *path)
 }
 
 void store_fs_fill_stat(struct fs_store *fs, const char *path, const struct fs_hdr *h, size_t len,
-		      struct store_stat *st)
+			struct store_stat *st)
 {
-	st->version = h->version;
-	st->cversion = store_fs_cversion(fs, path);
-	st->ctime_ms = h->ctime_ms;
-	st->mtime_ms = h->mtime_ms;
-	st->ephemeral_owner = h->owner;
-	st->num_children = (int32_t)store_fs_count_children(fs, path);
-	st->data_length = (int32_t)len;
+	*st = (struct store_stat){
+		.version = h->version,
+		.cversion = store_fs_cversion(fs, path),
+		.ctime_ms = h->ctime_ms,
+		.mtime_ms = h->mtime_ms,
+		.ephemeral_owner = h->owner,
+		.num_children = (int32_t)store_fs_count_children(fs, path),
+		.data_length = (int32_t)len,
+	};
 }
 
 /* ---- writing nodes (under the lock) -------------------------------------- */

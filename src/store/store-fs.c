@@ -94,28 +94,33 @@ void store_fs_close(struct store *s)
 	free(fs);
 }
 
+struct fs_store *store_fs_new(const char *dir, const struct store_options *opts)
+{
+	struct fs_store *fs = store_alloc(sizeof(*fs), &store_backend_fs, opts);
+
+	if (!fs)
+		return NULL;
+	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
+	fs->dir = strdup(dir);
+	if (!fs->dir) {
+		free(fs);
+		return NULL;
+	}
+	for (size_t l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
+		fs->dir[l - 1] = 0;
+	return fs;
+}
+
 static int fs_open(const char *where, const struct store_options *opts, struct store **ret, struct error *err)
 {
 	struct fs_store *fs;
-	size_t l;
 	int r;
 
 	if (where[0] != '/')
 		return error_set(err, ERR_PERM, EINVAL, "store: embedded store path must be absolute: '%s'", where);
-	fs = calloc(1, sizeof(*fs));
+	fs = store_fs_new(where, opts);
 	if (!fs)
 		return error_sys(err, ENOMEM, "store");
-	fs->base.backend = &store_backend_fs;
-	if (opts)
-		fs->base.opts = *opts;
-	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
-	fs->dir = strdup(where);
-	if (!fs->dir) {
-		store_fs_close(&fs->base);
-		return error_sys(err, ENOMEM, "store");
-	}
-	for (l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
-		fs->dir[l - 1] = 0;
 	if (fs->base.opts.read_only) {
 		/* Only reads: no session, no lock, nothing written, so a full disk or
 		 * a read-only mount does not matter.  A store not made yet is made

@@ -41,6 +41,10 @@ struct store {
 extern const struct store_backend store_backend_fs;
 extern const struct store_backend store_backend_zk;
 
+/* A zeroed backend handle of `size` bytes (embedding struct store first) for
+ * backend b with opts (NULL = defaults); NULL if out of memory. */
+void *store_alloc(size_t size, const struct store_backend *b, const struct store_options *opts);
+
 /* Path rules of store.h: absolute, no trailing '/', no empty component, no
  * component starting with '.'; "/" itself is valid. */
 bool store_path_valid(const char *path);

@@ -33,6 +33,18 @@ char *store_path_parent(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+void *store_alloc(size_t size, const struct store_backend *b, const struct store_options *opts)
+{
+	struct store *s = calloc(1, size);
+
+	if (!s)
+		return NULL;
+	s->backend = b;
+	if (opts)
+		s->opts = *opts;
+	return s;
+}
+
 char *store_path_child(const char *parent, const char *name)
 {
 	return strdup_printf("%s/%s", strcmp(parent, "/") ? parent : "", name);

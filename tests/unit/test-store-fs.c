@@ -27,6 +27,17 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* fork() with a pipe from child to parent (pfd[1] to pfd[0]). */
+static pid_t fork_piped(int pfd[2])
+{
+	pid_t pid;
+
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	return pid;
+}
+
 static struct store *open_dir(const char *dir)
 {
 	struct error err = ERROR_INIT;
@@ -167,9 +178,7 @@ static void test_sweep_on_open(void **state)
 
 	s = open_dir(dir);
 	store_close(s);
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = fork_piped(pfd);
 	if (pid == 0) {
 		struct error err = ERROR_INIT;
 		struct store *cs;
@@ -273,9 +282,7 @@ static void test_crash_fuzz(void **state)
 		ssize_t n;
 		size_t got = 0;
 
-		assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-		pid = fork();
-		assert_true(pid >= 0);
+		pid = fork_piped(pfd);
 		if (pid == 0) {
 			struct error err = ERROR_INIT;
 			struct store *c;
