@@ -148,20 +148,32 @@ int parse_timestamp(const char *s, double *ret)
 	return safe_atod(s, ret);
 }
 
+/* The decimal number at the start of *p (at least one digit), *p moved past it. */
+static int parse_digits(const char **p, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (!*p || !isdigit((unsigned char)**p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)**p); (*p)++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		n = n * 10 + (uint64_t)(**p - '0');
+	}
+	*ret = n;
+	return 0;
+}
+
 int parse_size(const char *s, uint64_t *ret_bytes)
 {
 	static const char units[] = "BKMGTPE";
 	const char *p = s, *u;
 	uint64_t n = 0, mult = 1, base = 1024;
 	size_t i;
+	int r;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
+	if ((r = parse_digits(&p, &n)) < 0)
+		return r;
 	if (*p) {
 		u = strchr(units, toupper((unsigned char)*p));
 		if (!u)
@@ -189,14 +201,10 @@ int parse_duration(const char *s, uint64_t *ret_seconds)
 {
 	const char *p = s;
 	uint64_t n = 0, mult = 1;
+	int r;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
+	if ((r = parse_digits(&p, &n)) < 0)
+		return r;
 	if (*p) {
 		switch (toupper((unsigned char)*p)) {
 		case 'S': mult = 1; break;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -14,23 +15,42 @@
 #include "../../src/basic/util.h"
 #include "../../src/cgroup/cg.h"
 
-/* The real cgroup2 mount with a root unique to this process (root: 64 bytes):
- * NULL when not root or not a v2 hierarchy (the caller skips). */
-static inline struct cg *cgt_open_unified(const char *prefix, char *root)
+/* The real cgroups under fsroot (NULL = the host's) with root R: NULL when
+ * not root or not of version v (the caller skips). */
+static inline struct cg *cgt_open(const char *fsroot, const char *root, enum cg_version v)
 {
 	struct cg *cg = NULL;
 	struct error err = ERROR_INIT;
 
-	snprintf(root, 64, "%s-%d", prefix, (int)getpid());
-	if (geteuid() != 0 || cg_open("/sys/fs/cgroup/unified", root, 0, &cg, &err) < 0) {
+	if (geteuid() != 0 || cg_open(fsroot, root, 0, &cg, &err) < 0) {
 		error_clear(&err);
 		return NULL;
 	}
-	if (cg_version(cg) != CG_V2) {
+	if (cg_version(cg) != v) {
 		cg_close(cg);
 		return NULL;
 	}
 	return cg;
+}
+
+/* cgt_open of the cgroup2 mount with a root unique to this process (root: 64 bytes). */
+static inline struct cg *cgt_open_unified(const char *prefix, char *root)
+{
+	snprintf(root, 64, "%s-%d", prefix, (int)getpid());
+	return cgt_open("/sys/fs/cgroup/unified", root, CG_V2);
+}
+
+/* The text of file <dir>/<rel> (owned), NULL if unreadable; with `line`, only its first line. */
+static inline char *cgt_read(const char *dir, const char *rel, bool line)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/%s", dir, rel);
+	char *t = NULL;
+
+	if (!p || read_file(p, &t, NULL) < 0)
+		return NULL;
+	if (line)
+		t[strcspn(t, "\n")] = 0;
+	return t;
 }
 
 /* Number of pids in R/<path> (its first cgroup.procs file), -1 if unreadable. */

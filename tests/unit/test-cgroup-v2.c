@@ -45,13 +45,7 @@ static int teardown(void **state)
 
 static char *knob(const char *rel)
 {
-	_cleanup_free_ char *p = strdup_printf("%s/%s", tmpl, rel);
-	char *t = NULL;
-
-	if (read_file(p, &t, NULL) < 0)
-		return NULL;
-	t[strcspn(t, "\n")] = 0;
-	return t;
+	return cgt_read(tmpl, rel, true);
 }
 
 #define assert_knob(rel, want)                           \

@@ -34,18 +34,7 @@ static void test_keyed(void **state)
 
 static struct cg *open_real(void)
 {
-	struct cg *cg = NULL;
-	struct error err = ERROR_INIT;
-
-	if (geteuid() != 0 || cg_open(NULL, root_name, 0, &cg, &err) < 0) {
-		error_clear(&err);
-		return NULL;
-	}
-	if (cg_version(cg) != CG_V1) {
-		cg_close(cg);
-		return NULL;
-	}
-	return cg;
+	return cgt_open(NULL, root_name, CG_V1);
 }
 
 static char *knob(const char *ctrl, const char *rel)
@@ -171,12 +160,9 @@ static int teardown(void **state)
  * lifting it opens every device again. */
 static char *devices_list(const char *rel)
 {
-	_cleanup_free_ char *p = strdup_printf("/sys/fs/cgroup/devices/%s/%s/devices.list", root_name, rel);
-	char *t = NULL;
+	_cleanup_free_ char *dir = strdup_printf("/sys/fs/cgroup/devices/%s/%s", root_name, rel);
 
-	if (read_file(p, &t, NULL) < 0)
-		return NULL;
-	return t;
+	return dir ? cgt_read(dir, "devices.list", false) : NULL;
 }
 
 static void test_v1_devices(void **state)
