@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "../../src/basic/util.h"
 #include "../../src/basic/fileio.h"
@@ -94,6 +97,31 @@ static void test_atomic_write(void **state)
 	assert_string_equal(data, "hello");
 	{ _cleanup_free_ char *d = strndup(p, strlen(p) - 2); assert_int_equal(dir_list(d, 0, &l), 0); }
 	assert_int_equal(strv_length(l), 1); /* no temp file left */
+	{
+		/* dirfd-relative, with a given temporary name, from iovecs, without fsyncs */
+		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct iovec iov[2] = { { (void *)"ab", 2 }, { (void *)"cd", 2 } };
+		_cleanup_free_ char *text = NULL;
+		char target[16];
+		ssize_t n;
+
+		assert_true(dfd >= 0);
+		assert_int_equal(write_file_atomic_full_at(dfd, "x/g", "x/.g.mine", iov, 2, 0600, NULL,
+							   WRITE_ATOMIC_NO_SYNC | WRITE_ATOMIC_NO_DIR_SYNC), 0);
+		assert_int_equal(read_file_at(dfd, "x/g", &text, NULL), 0);
+		assert_string_equal(text, "abcd");
+		assert_int_equal(faccessat(dfd, "x/.g.mine", F_OK, 0), -1);
+		/* the temporary exists already: refused, the target untouched */
+		assert_int_equal(write_file_new_at(dfd, "x/.g.mine", iov, 1, 0600, false), 0);
+		assert_int_equal(write_file_atomic_full_at(dfd, "x/g", "x/.g.mine", iov, 1, 0600, NULL, 0), -EEXIST);
+		/* symlinks replaced atomically, default and given temporary names */
+		assert_int_equal(symlink_atomic_at("one", dfd, "x/l", NULL), 0);
+		assert_int_equal(symlink_atomic_at("two", dfd, "x/l", "x/.l.tmp"), 0);
+		n = readlinkat(dfd, "x/l", target, sizeof(target) - 1);
+		assert_int_equal(n, 3);
+		target[n] = 0;
+		assert_string_equal(target, "two");
+	}
 	assert_int_equal(rm_rf(dir), 0);
 	assert_int_equal(access(dir, F_OK), -1);
 }
