@@ -279,13 +279,26 @@ int rm_rf(const char *path)
 
 int dir_list(const char *path, int skip_dot, char ***ret)
 {
-	_cleanup_closedir_ DIR *d = opendir(path);
-	_cleanup_strv_free_ char **l = calloc(16, sizeof(char *));
+	return dir_list_at(AT_FDCWD, path, skip_dot, ret);
+}
+
+int dir_list_at(int dirfd, const char *path, int skip_dot, char ***ret)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_strv_free_ char **l = NULL;
 	size_t n = 0, cap = 16;
 	struct dirent *de;
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (!d)
+	if (fd < 0)
 		return negerrno();
+	d = fdopendir(fd);
+	if (!d) {
+		int r = negerrno();
+		close(fd);
+		return r;
+	}
+	l = calloc(16, sizeof(char *));
 	if (!l)
 		return -ENOMEM;
 	while ((de = readdir(d))) {

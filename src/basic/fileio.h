@@ -47,3 +47,4 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 /* Sorted list of entries of dir, skipping "." ".." and, if skip_dot, names starting with '.'. */
 int dir_list(const char *path, int skip_dot, char ***ret);
+int dir_list_at(int dirfd, const char *path, int skip_dot, char ***ret);

@@ -87,8 +87,6 @@ static inline int64_t now_ms(void)
 /* ---- store-fs-node.c: node files ---- */
 /* "tree/a/b" for "/a/b", "tree" for "/", with an optional "/<suffix>". */
 char *store_fs_rel(const char *path, const char *suffix);
-/* A unique temporary name "<parent_rel>/.<kind>.<pid>.<n>.<ms>" (kind: tmp, del, node, cver). */
-char *store_fs_tmp_name(const char *parent_rel, const char *kind);
 int store_fs_fsync_at(int dfd, const char *rel);
 bool store_fs_is_dir_at(int dfd, const char *rel);
 /* Header and (optionally) data of a node: -ENOENT if absent, -EIO if corrupt. */

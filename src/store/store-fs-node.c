@@ -21,7 +21,7 @@ char *store_fs_rel(const char *path, const char *suffix)
 	return suffix ? strdup_printf("tree%s/%s", p, suffix) : strdup_printf("tree%s", p);
 }
 
-char *store_fs_tmp_name(const char *parent_rel, const char *kind)
+static char *tmp_name(const char *parent_rel, const char *kind)
 {
 	static unsigned counter;
 
@@ -146,11 +146,10 @@ static int counter_read(struct fs_store *fs, const char *path, const char *file,
 static int64_t children_seq_next(struct fs_store *fs, const char *path)
 {
 	_cleanup_free_ char *rel = store_fs_rel(path, NULL);
-	_cleanup_free_ char *full = rel ? strdup_printf("%s/%s", fs->dir, rel) : NULL;
 	_cleanup_strv_free_ char **names = NULL;
 	int64_t next = 0;
 
-	if (!full || dir_list(full, 1, &names) < 0)
+	if (!rel || dir_list_at(fs->dfd, rel, 1, &names) < 0)
 		return 0;
 	for (char **n = names; *n; n++) {
 		size_t l = strlen(*n);
@@ -239,7 +238,7 @@ int store_fs_put_node(struct fs_store *fs, const char *path, const struct fs_hdr
 		char hdr[128];
 		struct iovec iov[2] = { { hdr, (size_t)fmt_hdr(hdr, sizeof(hdr), h) }, { (void *)data, len } };
 
-		tmp = store_fs_tmp_name(rel, "node");
+		tmp = tmp_name(rel, "node");
 		if (!tmp || !final)
 			return -ENOMEM;
 		/* while a durable journal covers the step, neither fsync */
@@ -248,7 +247,7 @@ int store_fs_put_node(struct fs_store *fs, const char *path, const struct fs_hdr
 	}
 	parent = store_path_parent(path);
 	prel = parent ? store_fs_rel(parent, NULL) : NULL;
-	tmp = prel ? store_fs_tmp_name(prel, "tmp") : NULL;
+	tmp = prel ? tmp_name(prel, "tmp") : NULL;
 	file = tmp ? strdup_printf("%s/%s", tmp, NODE_FILE) : NULL;
 	if (!file)
 		return -ENOMEM;
@@ -276,7 +275,7 @@ int store_fs_del_node(struct fs_store *fs, const char *path)
 
 	parent = store_path_parent(path);
 	prel = parent ? store_fs_rel(parent, NULL) : NULL;
-	tmp = prel ? store_fs_tmp_name(prel, "del") : NULL;
+	tmp = prel ? tmp_name(prel, "del") : NULL;
 	if (!rel || !tmp)
 		return -ENOMEM;
 	if (renameat(fs->dfd, rel, fs->dfd, tmp) < 0)
@@ -297,7 +296,7 @@ int store_fs_put_counter(struct fs_store *fs, const char *path, const char *name
 	_cleanup_free_ char *rel = store_fs_rel(path, NULL), *file = store_fs_rel(path, name), *txt = NULL, *tmp = NULL;
 
 	txt = strdup_printf("%" PRId64, cv);
-	tmp = rel ? store_fs_tmp_name(rel, "cver") : NULL;
+	tmp = rel ? tmp_name(rel, "cver") : NULL;
 	if (!rel || !file || !txt || !tmp)
 		return -ENOMEM;
 	if (!store_fs_is_dir_at(fs->dfd, rel))
@@ -310,16 +309,15 @@ int store_fs_put_counter(struct fs_store *fs, const char *path, const char *name
 int store_fs_tree_walk(struct fs_store *fs, const char *path, int (*fn)(struct fs_store *fs, const char *path, void *ud),
 		     void *ud)
 {
-	_cleanup_free_ char *rel = store_fs_rel(path, NULL), *abs = NULL;
+	_cleanup_free_ char *rel = store_fs_rel(path, NULL);
 	_cleanup_strv_free_ char **names = NULL;
 	int r = fn(fs, path, ud);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	abs = rel ? strdup_printf("%s/%s", fs->dir, rel) : NULL;
-	if (!abs)
+	if (!rel)
 		return -ENOMEM;
-	r = dir_list(abs, 1, &names);
+	r = dir_list_at(fs->dfd, rel, 1, &names);
 	if (r < 0)
 		return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 	for (char **n = names; *n; n++) {

@@ -213,7 +213,7 @@ static void tree_cleanup(struct fs_store *fs)
 	fd = openat(fs->dfd, "tree", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0)
 		tree_cleanup_at(fs, fd, abs);
-	if (dir_list(fs->dir, 0, &root) < 0)
+	if (dir_list_at(fs->dfd, ".", 0, &root) < 0)
 		return;
 	for (char **n = root; *n; n++)
 		if (startswith(*n, ".journal.tmp") || startswith(*n, ".next-session.tmp") || startswith(*n, ".format.tmp") ||
@@ -309,13 +309,10 @@ int store_fs_peer_add(struct fs_store *fs, const char *name, bool locked)
 /* Look at every session file: reap the dead, watch the live. */
 int store_fs_sessions_sweep(struct fs_store *fs, bool locked)
 {
-	_cleanup_free_ char *abs = strdup_printf("%s/sessions", fs->dir);
 	_cleanup_strv_free_ char **names = NULL;
 	int r;
 
-	if (!abs)
-		return -ENOMEM;
-	r = dir_list(abs, 0, &names);
+	r = dir_list_at(fs->dfd, "sessions", 0, &names);
 	if (r < 0)
 		return r;
 	for (char **n = names; *n; n++) {
@@ -374,11 +371,10 @@ static int max_owner(struct fs_store *fs, const char *path, void *ud)
  * unreaped session's id is given out again. */
 int64_t store_fs_session_counter_recover(struct fs_store *fs)
 {
-	_cleanup_free_ char *abs = strdup_printf("%s/sessions", fs->dir);
 	_cleanup_strv_free_ char **names = NULL;
 	int64_t top = 0, v;
 
-	if (abs && dir_list(abs, 0, &names) >= 0)
+	if (dir_list_at(fs->dfd, "sessions", 0, &names) >= 0)
 		for (char **n = names; *n; n++) {
 			const char *p = startswith(*n, ".tmp-") ? *n + 5 : *n;
 			_cleanup_free_ char *id = strndup(p, strspn(p, "0123456789"));

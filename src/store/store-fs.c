@@ -79,16 +79,11 @@ void store_fs_close(struct store *s)
 	free(fs->watches);
 	free(fs->wds);
 	free(fs->peers);
-	if (fs->session_fd >= 0)
-		close(fs->session_fd);
-	if (fs->inotify_fd >= 0)
-		close(fs->inotify_fd);
-	if (fs->epoll_fd >= 0)
-		close(fs->epoll_fd);
-	if (fs->lock_fd >= 0)
-		close(fs->lock_fd);
-	if (fs->dfd >= 0)
-		close(fs->dfd);
+	closep(&fs->session_fd);
+	closep(&fs->inotify_fd);
+	closep(&fs->epoll_fd);
+	closep(&fs->lock_fd);
+	closep(&fs->dfd);
 	free(fs->session_name);
 	free(fs->dir);
 	free(fs);
@@ -310,15 +305,15 @@ static int fs_delete(struct store *s, const char *path, int64_t version)
 static int fs_children(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata)
 {
 	struct fs_store *fs = FS(s);
-	_cleanup_free_ char *abs = NULL;
+	_cleanup_free_ char *rel = NULL;
 	_cleanup_strv_free_ char **names = NULL;
 	struct fs_watch *w = NULL;
 	int r;
 
 	if (fs->expired)
 		return -ESHUTDOWN;
-	abs = strdup_printf("%s/tree%s", fs->dir, strcmp(path, "/") ? path : "");
-	if (!abs)
+	rel = store_fs_rel(path, NULL);
+	if (!rel)
 		return -ENOMEM;
 	if (watch && !store_fs_watch_find(fs, W_CHILD, path, watch, userdata)) {
 		w = store_fs_watch_new(fs, W_CHILD, path, watch, userdata);
@@ -330,7 +325,7 @@ static int fs_children(struct store *s, const char *path, char ***ret_names, sto
 			return r;
 		}
 	}
-	r = dir_list(abs, 1, &names);
+	r = dir_list_at(fs->dfd, rel, 1, &names);
 	if (r == -ENOTDIR)
 		r = -ENOENT;
 	if (r < 0) {
