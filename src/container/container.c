@@ -217,6 +217,10 @@ _noreturn_ static void parent_loop(pid_t pid, const sigset_t *mask)
 	_exit(WEXITSTATUS(status));
 }
 
+/* Blocked in the parent while it waits for the container (SIGCHLD) and relays
+ * the rest to pid 1. */
+static const int relayed_signals[] = { SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
+
 int container_run(const struct container_config *cfg, struct error *err)
 {
 	struct container_ctx c = { .cfg = cfg, .loop_fd = -1 };
@@ -334,14 +338,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 		goto out;
 	}
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGUSR2);
-	sigaddset(&mask, SIGALRM);
+	for (size_t i = 0; i < ELEMENTSOF(relayed_signals); i++)
+		sigaddset(&mask, relayed_signals[i]);
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
 	if (!cfg->shared_network)
