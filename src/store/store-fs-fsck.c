@@ -1,4 +1,4 @@
-/* store-fs-fsck.c: store_fsck of the embedded store */
+/* store-fs-fsck.c: store_fsck of the embedded store. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* store-fs-journal.c: the embedded store's transactions: validation against a
  * view of the touched nodes, the intent journal of store_multi and its
- * replay, the store lock */
+ * replay, the store lock. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* store-fs-node.c: the embedded store's node files: reading and writing a node
  * (.node header + data), its counters, the tree walk, the tree and format
- * files.  Layout and atomicity: store-fs.c */
+ * files.  Layout and atomicity: store-fs.c. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>

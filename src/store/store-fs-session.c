@@ -1,7 +1,7 @@
 /* store-fs-session.c: the embedded store's sessions: our own (created, removed),
  * other handles' (watched by pidfd, reaped with their ephemerals when their
  * owner dies), the registry of this process's sessions, and the cleanup of
- * what a killed writer left */
+ * what a killed writer left. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>

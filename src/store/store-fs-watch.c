@@ -1,4 +1,4 @@
-/* store-fs-watch.c: the embedded store's watches (inotify) and dispatch */
+/* store-fs-watch.c: the embedded store's watches (inotify) and dispatch. */
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>

@@ -46,6 +46,8 @@
 #include "../basic/util.h"
 #include "store-fs-internal.h"
 
+/* ---- open / close -------------------------------------------------------- */
+
 /* 0 if DIR/journal is absent or valid, -EIO if it is not an intent journal. */
 static int journal_check(struct fs_store *fs)
 {
@@ -192,7 +194,7 @@ fail:
 	return r;
 }
 
-/* ---- dispatch ------------------------------------------------------------ */
+/* ---- state --------------------------------------------------------------- */
 
 static enum store_state fs_state(struct store *s)
 {
