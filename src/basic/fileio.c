@@ -149,8 +149,9 @@ int write_file_atomic_full_at(int dirfd, const char *name, const char *tmp, cons
 		if (!dir)
 			return -ENOMEM;
 	}
+	/* a directory we may not read (search-only) is not fsync'd, as before */
 	dfd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
+	if (dfd >= 0 && fsync(dfd) < 0)
 		return negerrno();
 	return 0;
 }

@@ -25,7 +25,8 @@ int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, si
 /* The one atomic writer behind the others.  tmp: the temporary name (relative
  * to dirfd like name; NULL = "<dir>/.<name>.tmpXXXXXXXX"); mtime may be NULL.
  * Flags skip the file's and the directory's fsync for callers whose
- * durability is covered otherwise (the store's journal). */
+ * durability is covered otherwise (the store's journal); a failed fsync is
+ * an error (the file is in place then, its durability unknown). */
 enum {
 	WRITE_ATOMIC_NO_SYNC = 1 << 0,	   /* no fsync of the file before the rename */
 	WRITE_ATOMIC_NO_DIR_SYNC = 1 << 1, /* no fsync of the directory after it */
