@@ -200,11 +200,6 @@ int cg_open(const char *fsroot, const char *root_name, unsigned flags, struct cg
 	return 0;
 }
 
-enum cg_version cg_version(const struct cg *cg)
-{
-	return cg->ops->version;
-}
-
 static char *group_dir(const struct cg *cg, const struct cg_hier *h, const char *path)
 {
 	if (!path || !*path)
@@ -440,45 +435,6 @@ int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills)
 	if (!dir)
 		return -ENOMEM;
 	return cg->ops->oom_check(cg, dir, ret_kills);
-}
-
-int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
-{
-	struct cg_stats s = { 0, UINT64_MAX, 0, 0, 0 };
-	int r;
-
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-		_cleanup_free_ char *t = NULL;
-
-		if (!dir)
-			return -ENOMEM;
-		if (access(dir, F_OK) < 0)
-			return -ENOENT;
-		if (cg->ops->version == CG_V1) {
-			const struct cg_hier *h = &cg->hiers[i];
-			if (h->has_memory) {
-				r = cg->ops->stats(cg, dir, &s);
-				if (r < 0)
-					return r;
-			}
-			if (h->has_pids && cg_read_knob(dir, "pids.current", &t) >= 0) {
-				t[strcspn(t, "\n")] = 0;
-				(void)safe_atou64(t, &s.pids_current);
-			}
-			free(t), t = NULL;
-			if (h->has_cpuacct && cg_read_knob(dir, "cpuacct.usage", &t) >= 0) {
-				t[strcspn(t, "\n")] = 0;
-				(void)safe_atou64(t, &s.cpu_usage_ns);
-			}
-		} else {
-			r = cg->ops->stats(cg, dir, &s);
-			if (r < 0)
-				return r;
-		}
-	}
-	*ret = s;
-	return 0;
 }
 
 const struct cg_device cg_devices_container[] = {

@@ -19,7 +19,6 @@ struct cg_backend {
 			  struct error *err);
 	int (*oom_fd)(struct cg *cg, const char *memdir, int *ret_fd, struct error *err);
 	int (*oom_check)(struct cg *cg, const char *memdir, uint64_t *ret);
-	int (*stats)(struct cg *cg, const char *memdir, struct cg_stats *ret);
 	/* Restrict the devices of the group at dir (cg_set_devices()); hierarchies
 	 * without the devices controller are not passed (v1). */
 	int (*set_devices)(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_device *allow,

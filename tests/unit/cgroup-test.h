@@ -14,6 +14,7 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/cgroup/cg.h"
+#include "../../src/cgroup/cgroup-internal.h"
 
 /* The real cgroups under fsroot (NULL = the host's) with root R: NULL when
  * not root or not of version v (the caller skips). */
@@ -26,7 +27,7 @@ static inline struct cg *cgt_open(const char *fsroot, const char *root, enum cg_
 		error_clear(&err);
 		return NULL;
 	}
-	if (cg_version(cg) != v) {
+	if (cg->ops->version != v) {
 		cg_close(cg);
 		return NULL;
 	}

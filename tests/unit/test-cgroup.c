@@ -80,7 +80,6 @@ static void test_v1_oom(void **state)
 	_cleanup_cg_ struct cg *cg = open_real();
 	struct error err = ERROR_INIT;
 	struct cg_limits l = { .memory_max = 16 << 20 };
-	struct cg_stats st;
 	uint64_t kills = 0;
 	int fd = -1, status;
 	pid_t pid;
@@ -112,9 +111,6 @@ static void test_v1_oom(void **state)
 	close(fd);
 	assert_int_equal(cg_oom_check(cg, "apps/oom/services", &kills), 0);
 	assert_true(kills >= 1);
-	assert_int_equal(cg_stats(cg, "apps/oom/services", &st), 0);
-	assert_int_equal(st.memory_max, 16 << 20);
-	assert_true(st.oom_kills >= 1);
 	assert_int_equal(cg_destroy(cg, "", &err), 0);
 	assert_int_equal(cg_destroy(cg, "", &err), 0);
 }
