@@ -40,7 +40,7 @@ int cg_read_knob(const char *dir, const char *knob, char **ret)
 	return read_file(p, ret, NULL);
 }
 
-int cg_keyed_get(const char *text, const char *key, uint64_t *ret)
+static int keyed_get(const char *text, const char *key, uint64_t *ret)
 {
 	size_t kl = strlen(key);
 	const char *l = text;
@@ -74,7 +74,7 @@ int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *
 	_cleanup_free_ char *t = NULL;
 	int r = cg_read_knob(dir, knob, &t);
 
-	return r < 0 ? r : cg_keyed_get(t, key, ret);
+	return r < 0 ? r : keyed_get(t, key, ret);
 }
 
 static void hier_free(struct cg_hier *h)

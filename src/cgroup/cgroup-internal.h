@@ -43,9 +43,7 @@ extern const struct cg_backend cg_backend_v2;
 int cg_write_knob(const struct cg *cg, const char *dir, const char *knob, const char *s);
 /* Read dir/knob into *ret (owned). */
 int cg_read_knob(const char *dir, const char *knob, char **ret);
-/* Find "key value" in a flat keyed file's text; -ENOENT if absent. */
-int cg_keyed_get(const char *text, const char *key, uint64_t *ret);
-/* cg_keyed_get on the flat keyed file dir/knob. */
+/* The value of "key value" in the flat keyed file dir/knob ("max" = UINT64_MAX); -ENOENT if absent. */
 int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret);
 
 /* cg-v2.c: the BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1

@@ -122,6 +122,15 @@ static int fsck_node(struct fs_store *fs, const char *path, void *ud)
 			 CVER_FILE, CSEQ_FILE, f->repair ? ": repaired, now " : ", recovered as ", cv) < 0 ? -ENOMEM : 0;
 }
 
+/* fsck's handle holds only the directory and the lock (no session, no watch). */
+static void fsck_close(struct fs_store *fs)
+{
+	closep(&fs->lock_fd);
+	closep(&fs->dfd);
+	free(fs->dir);
+	free(fs);
+}
+
 int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, struct error *err)
 {
 	struct fs_store *fs;
@@ -138,7 +147,7 @@ int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, s
 	fs->dfd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->dfd < 0 || !store_fs_is_dir_at(fs->dfd, "tree")) {
 		r = error_set(err, ERR_PERM, ENOENT, "store fsck: no embedded store at %s", fs->dir);
-		store_fs_close(&fs->base);
+		fsck_close(fs);
 		return r;
 	}
 	fs->ordered_meta = false; /* fsck fsyncs every step */
@@ -209,7 +218,7 @@ sys:
 out:
 	if (fs->lock_fd >= 0)
 		flock(fs->lock_fd, LOCK_UN);
-	store_fs_close(&fs->base);
+	fsck_close(fs);
 	if (r < 0) {
 		strv_free(res->lines);
 		*res = (struct store_fsck_result){ 0 };

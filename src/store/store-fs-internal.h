@@ -85,6 +85,8 @@ static inline int64_t now_ms(void)
 }
 
 /* ---- store-fs-node.c: node files ---- */
+/* A handle on directory dir (trailing '/' dropped), nothing opened yet; NULL if out of memory. */
+struct fs_store *store_fs_new(const char *dir, const struct store_options *opts);
 /* "tree/a/b" for "/a/b", "tree" for "/", with an optional "/<suffix>". */
 char *store_fs_rel(const char *path, const char *suffix);
 int store_fs_fsync_at(int dfd, const char *rel);
@@ -145,7 +147,6 @@ void store_fs_watch_remove(struct fs_store *fs, size_t i);
 int store_fs_fd(struct store *s);
 int store_fs_dispatch(struct store *s);
 
-/* ---- store-fs.c ---- */
-/* A handle on directory dir (trailing '/' dropped), nothing opened yet; NULL if out of memory. */
-struct fs_store *store_fs_new(const char *dir, const struct store_options *opts);
-void store_fs_close(struct store *s);
+/* ---- store-fs-fsck.c ---- */
+/* store_fsck of the embedded store in directory dir. */
+int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, struct error *err);

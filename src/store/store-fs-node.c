@@ -67,6 +67,24 @@ bool store_fs_is_dir_at(int dfd, const char *rel)
 	return fstatat(dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A handle on directory dir (see store-fs-internal.h). */
+struct fs_store *store_fs_new(const char *dir, const struct store_options *opts)
+{
+	struct fs_store *fs = store_alloc(sizeof(*fs), &store_backend_fs, opts);
+
+	if (!fs)
+		return NULL;
+	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
+	fs->dir = strdup(dir);
+	if (!fs->dir) {
+		free(fs);
+		return NULL;
+	}
+	for (size_t l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
+		fs->dir[l - 1] = 0;
+	return fs;
+}
+
 /* ---- reading nodes (lock-free) ------------------------------------------- */
 
 int store_fs_node_read(struct fs_store *fs, const char *path, struct fs_hdr *h, char **ret_data, size_t *ret_len)

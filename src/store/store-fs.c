@@ -61,7 +61,7 @@ static int journal_check(struct fs_store *fs)
 	return r < 0 ? r : 0;
 }
 
-void store_fs_close(struct store *s)
+static void fs_close(struct store *s)
 {
 	struct fs_store *fs = FS(s);
 
@@ -91,23 +91,6 @@ void store_fs_close(struct store *s)
 	free(fs);
 }
 
-struct fs_store *store_fs_new(const char *dir, const struct store_options *opts)
-{
-	struct fs_store *fs = store_alloc(sizeof(*fs), &store_backend_fs, opts);
-
-	if (!fs)
-		return NULL;
-	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
-	fs->dir = strdup(dir);
-	if (!fs->dir) {
-		free(fs);
-		return NULL;
-	}
-	for (size_t l = strlen(fs->dir); l > 1 && fs->dir[l - 1] == '/'; l--)
-		fs->dir[l - 1] = 0;
-	return fs;
-}
-
 static int fs_open(const char *where, const struct store_options *opts, struct store **ret, struct error *err)
 {
 	struct fs_store *fs;
@@ -127,7 +110,7 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 			fs->read_only = true;
 			r = store_fs_format_check(fs, false, err);
 			if (r < 0) {
-				store_fs_close(&fs->base);
+				fs_close(&fs->base);
 				return r;
 			}
 			*ret = &fs->base;
@@ -154,14 +137,14 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 				    sfs.f_type == TMPFS_MAGIC);
 	}
 	if (store_fs_is_dir_at(fs->dfd, "tree") && (r = store_fs_format_check(fs, false, err)) < 0) {
-		store_fs_close(&fs->base);
+		fs_close(&fs->base);
 		return r;
 	}
 	if (journal_check(fs) == -EIO) {
 		error_set(err, ERR_PERM, EIO,
 			  "store: %s/journal: not a valid intent journal (see it with 'treadle store fsck', set it aside "
 			  "with 'treadle store fsck --repair')", fs->dir);
-		store_fs_close(&fs->base);
+		fs_close(&fs->base);
 		return -EIO;
 	}
 	if (mkdirat(fs->dfd, "sessions", 0755) < 0 && errno != EEXIST) {
@@ -190,7 +173,7 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	return 0;
 fail:
 	error_sys(err, -r, "store: cannot open embedded store %s", fs->dir ? fs->dir : where);
-	store_fs_close(&fs->base);
+	fs_close(&fs->base);
 	return r;
 }
 
@@ -348,7 +331,7 @@ static int fs_multi(struct store *s, const struct store_op *ops, size_t n, size_
 const struct store_backend store_backend_fs = {
 	.name = "file",
 	.open = fs_open,
-	.close = store_fs_close,
+	.close = fs_close,
 	.fd = store_fs_fd,
 	.dispatch = store_fs_dispatch,
 	.state = fs_state,
@@ -360,4 +343,5 @@ const struct store_backend store_backend_fs = {
 	.delete = fs_delete,
 	.children = fs_children,
 	.multi = fs_multi,
+	.fsck = store_fs_fsck,
 };

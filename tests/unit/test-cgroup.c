@@ -23,13 +23,22 @@ static char root_name[64];
 
 static void test_keyed(void **state)
 {
+	char dir[] = "/tmp/treadle-ut-keyed-XXXXXX";
+	_cleanup_free_ char *f = NULL;
 	uint64_t v;
 
-	assert_int_equal(cg_keyed_get("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill", &v), 0);
+	assert_non_null(mkdtemp(dir));
+	f = strdup_printf("%s/k", dir);
+	assert_int_equal(write_file_atomic(f, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", 42, 0644), 0);
+	assert_int_equal(cg_read_keyed(dir, "k", "oom_kill", &v), 0);
 	assert_int_equal(v, 3);
-	assert_int_equal(cg_keyed_get("low 0\nmax max\n", "max", &v), 0);
+	assert_int_equal(write_file_atomic(f, "low 0\nmax max\n", 14, 0644), 0);
+	assert_int_equal(cg_read_keyed(dir, "k", "max", &v), 0);
 	assert_true(v == UINT64_MAX);
-	assert_int_equal(cg_keyed_get("oom 1\n", "oom_kill", &v), -ENOENT);
+	assert_int_equal(write_file_atomic(f, "oom 1\n", 6, 0644), 0);
+	assert_int_equal(cg_read_keyed(dir, "k", "oom_kill", &v), -ENOENT);
+	assert_int_equal(cg_read_keyed(dir, "missing", "oom_kill", &v), -ENOENT);
+	assert_int_equal(rm_rf(dir), 0);
 }
 
 static struct cg *open_real(void)
