@@ -60,4 +60,6 @@ char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 bool startswith(const char *s, const char *prefix);
 /* s quoted for /bin/sh: 'it'\''s' (always quoted; NULL on ENOMEM). */
 char *shell_quote(const char *s);
+/* The words of argv (NULL-terminated) quoted and joined by spaces; malloc'ed. */
+char *shell_quote_argv(char *const *argv);
 bool endswith(const char *s, const char *suffix);

@@ -1,18 +1,20 @@
 /* cell.c: a server of a cell (single-machine or on ZooKeeper): up / down / status. */
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <linux/loop.h>
-#include <sys/ioctl.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include <jansson.h>
-
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
+#include "../cellns/cellns.h"
+#include "../cgroup/cg.h"
 #include "../container/container.h"
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
@@ -47,69 +49,16 @@ static char *next_field(char **p, const char *seps)
 	return start;
 }
 
-/* Run argv, wait; returns the exit status (0..255), 256+sig, or -errno. */
-static int run_wait(char *const argv[], bool quiet)
+static int pidfd_open(pid_t pid)
 {
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0)
-		return negerrno();
-	if (pid == 0) {
-		if (quiet) {
-			int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return negerrno();
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Run argv, capture its stdout (up to 64 KiB) into *out; returns like run_wait. */
-static int capture(char *const argv[], char **out)
+static int min_ms(uint64_t deadline, int cap)
 {
-	char buf[65536];
-	size_t len = 0;
-	int pipefd[2], st;
-	ssize_t n;
-	pid_t pid;
+	uint64_t now = now_monotonic_ms();
 
-	*out = NULL;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return negerrno();
-	pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return negerrno();
-	}
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-		dup2(pipefd[1], 1);
-		if (nul >= 0)
-			dup2(nul, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while (len < sizeof(buf) - 1 && ((n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
-		if (n > 0)
-			len += (size_t)n;
-	close(pipefd[0]);
-	buf[len] = 0;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return negerrno();
-	*out = strdup(buf);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
+	return now >= deadline ? 0 : deadline - now < (uint64_t)cap ? (int)(deadline - now) : cap;
 }
 
 /* Does the s6-svscan of scan dir `dir` run?  (Its control FIFO has a reader;
@@ -149,32 +98,29 @@ static const char *roles_name(unsigned roles)
 	return roles == CELL_ROLE_MASTER ? "master" : roles == CELL_ROLE_NODE ? "node" : "master,node";
 }
 
-int cell_is_running(const char *root)
-{
-	_cleanup_free_ char *svc = path_join(root, "svc");
-
-	return svc && svscan_running(svc) ? 1 : 0;
-}
-
 static int write_script(const char *path, const char *text)
 {
 	return write_file_atomic(path, text, strlen(text), 0755);
 }
 
-static int write_service(const char *svcdir, const char *logdir, const char *name, const char *cmd,
-			 struct error *err)
+/* Service dir svcdir/name running argv (exec'ed; mkdir_first created
+ * before, may be NULL) with its s6-log into logdir/name. */
+static int write_service(const char *svcdir, const char *logdir, const char *name, char *const *argv,
+			 const char *mkdir_first, struct error *err)
 {
 	_cleanup_free_ char *dir = path_join(svcdir, name), *logsvc = NULL, *run = NULL, *logrun = NULL;
 	_cleanup_free_ char *script = NULL, *logscript = NULL, *qlog = NULL, *ldir = path_join(logdir, name);
+	_cleanup_free_ char *cmd = shell_quote_argv(argv), *qmk = mkdir_first ? shell_quote(mkdir_first) : NULL;
 	int r;
 
-	if (!dir || !ldir)
+	if (!dir || !ldir || !cmd || (mkdir_first && !qmk))
 		return error_sys(err, ENOMEM, "cell");
 	logsvc = path_join(dir, "log");
 	run = path_join(dir, "run");
 	logrun = logsvc ? path_join(logsvc, "run") : NULL;
 	qlog = shell_quote(ldir);
-	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s\n", cmd);
+	script = strdup_printf("#!/bin/sh\n# written by treadle cell up\nexec 2>&1\n%s%s%sexec %s\n", qmk ? "mkdir -p " : "",
+			       qmk ? qmk : "", qmk ? "\n" : "", cmd);
 	logscript = qlog ? strdup_printf("#!/bin/sh\nexec s6-log -b -p T n20 s1000000 %s\n", qlog) : NULL;
 	if (!logrun || !script || !logscript)
 		return error_sys(err, ENOMEM, "cell");
@@ -188,21 +134,23 @@ static int write_service(const char *svcdir, const char *logdir, const char *nam
 /* The roles of this server are up: its master joined the election (data
  * "<hostname>.<pid>"; on ZooKeeper another server's master may lead) and its
  * node is in /server.presence. */
+static void ready_watch(struct store *s, enum store_event ev, const char *path, void *ud)
+{
+	/* nothing: the wake-up of cell_up's poll is the point */
+}
+
 static int store_ready(struct store *s, const char *hostname, unsigned roles)
 {
 	if (roles & CELL_ROLE_MASTER) {
-		_cleanup_strv_free_ char **lead = NULL;
+		_cleanup_strv_free_ char **lock = NULL, **members = NULL;
 		bool mine = false;
 
-		if (store_children(s, "/election/master", &lead, NULL, NULL) < 0 || !lead || !lead[0])
+		/* the list arms the watch; the members' data says whose they are */
+		if (cellns_list(s, CELLNS_ELECTION_MASTER, &lock, ready_watch, NULL) < 0 ||
+		    cellns_election_members(s, &members) < 0)
 			return 0;
-		for (char **l = lead; *l && !mine; l++) {
-			_cleanup_free_ char *p = strdup_printf("/election/master/%s", *l), *d = NULL;
-
-			if (p && store_get(s, p, &d, NULL, NULL, NULL, NULL) >= 0 && d && startswith(d, hostname) &&
-			    d[strlen(hostname)] == '.')
-				mine = true;
-		}
+		for (char **m = members; *m && !mine; m++)
+			mine = startswith(*m, hostname) && (*m)[strlen(hostname)] == '.';
 		if (!mine)
 			return 0;
 	}
@@ -210,11 +158,8 @@ static int store_ready(struct store *s, const char *hostname, unsigned roles)
 		_cleanup_strv_free_ char **pres = NULL;
 		bool found = false;
 
-		if (store_children(s, "/server.presence", &pres, NULL, NULL) < 0)
-			return 0;
-		for (char **p = pres; p && *p && !found; p++)
-			found = strcmp(*p, hostname) == 0 || (startswith(*p, hostname) && (*p)[strlen(hostname)] == '#');
-		if (!found)
+		if (cellns_list(s, CELLNS_SERVER_PRESENCE, &pres, ready_watch, NULL) < 0 ||
+		    cellns_presence_find(s, hostname, &found) < 0 || !found)
 			return 0;
 	}
 	return 1;
@@ -223,12 +168,11 @@ static int store_ready(struct store *s, const char *hostname, unsigned roles)
 int cell_up(const struct cell_options *o, struct error *err)
 {
 	_cleanup_free_ char *root = NULL, *bin = NULL, *svc = NULL, *logd = NULL, *store = NULL, *node = NULL;
-	_cleanup_free_ char *qbin = NULL, *qstore = NULL, *qnode = NULL, *qhost = NULL, *qcg = NULL, *qrun = NULL;
-	_cleanup_free_ char *cmd = NULL, *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL, *stopf = NULL;
+	_cleanup_free_ char *url = NULL, *cfg = NULL, *pidfile = NULL, *runningd = NULL, *stopf = NULL;
 	char host[HOST_NAME_MAX + 1] = "";
 	const char *hostname = o->hostname, *cg = o->cgroup_root ? o->cgroup_root : "treadle";
 	unsigned roles = o->roles ? o->roles : CELL_ROLES_ALL;
-	json_t *j;
+	_cleanup_json_ json_t *j = NULL;
 	pid_t pid;
 	int r;
 
@@ -277,38 +221,26 @@ int cell_up(const struct cell_options *o, struct error *err)
 	if (unlink(stopf) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "removing %s", stopf);
 
-	qbin = shell_quote(bin);
-	qstore = shell_quote(url);
-	qnode = shell_quote(node);
-	qhost = shell_quote(hostname);
-	qcg = shell_quote(cg);
-	qrun = shell_quote(runningd);
-	if (!qbin || !qstore || !qnode || !qhost || !qcg || !qrun)
-		return error_sys(err, ENOMEM, "cell");
-
 	if (roles & CELL_ROLE_MASTER) {
-		cmd = strdup_printf("exec %s master --store %s --hostname %s", qbin, qstore, qhost);
-		if (!cmd || write_service(svc, logd, "master", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-		free(cmd);
-		cmd = NULL;
+		char *const argv[] = { bin, "master", "--store", url, "--hostname", (char *)hostname, NULL };
+
+		if (write_service(svc, logd, "master", argv, NULL, err) < 0)
+			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
-		cmd = strdup_printf("exec %s node --store %s --root %s --hostname %s --cgroup-root %s", qbin, qstore,
-				    qnode, qhost, qcg);
-		if (!cmd || write_service(svc, logd, "node", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
-		free(cmd);
-		cmd = strdup_printf("mkdir -p %s\nexec s6-svscan %s", qrun, qrun);
-		if (!cmd || write_service(svc, logd, "running", cmd, err) < 0)
-			return error_isset(err) ? -1 : error_sys(err, ENOMEM, "cell");
+		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
+					    "--cgroup-root", (char *)cg, NULL };
+		char *const run_argv[] = { "s6-svscan", runningd, NULL };
+
+		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
+		    write_service(svc, logd, "running", run_argv, runningd, err) < 0)
+			return -1;
 	}
 
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "hostname", hostname, "cgroup_root", cg, "treadle", bin, "store",
 		      url, "root", root, "roles", roles_name(roles));
 	if (j) {
 		_cleanup_free_ char *t = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
-		json_decref(j);
 		if (!t || (r = write_file_atomic(cfg, t, strlen(t), 0644)) < 0)
 			return error_sys(err, t ? -r : ENOMEM, "writing %s", cfg);
 	}
@@ -347,17 +279,21 @@ int cell_up(const struct cell_options *o, struct error *err)
 			write_file_atomic(pidfile, p, strlen(p), 0644);
 	}
 
-	/* Wait until this server's roles are up. */
+	/* Wait until this server's roles are up: on the store's watches and the
+	 * exit of s6-svscan (pidfd); every 250 ms also re-open the store if it
+	 * was not there yet, and re-check (a watch cannot be left on a path that
+	 * does not exist yet on every backend). */
 	{
 		_cleanup_store_ struct store *s = NULL;
-		uint64_t deadline = now_monotonic_ms() + (uint64_t)(o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000);
+		_cleanup_close_ int pidfd = pidfd_open(pid);
+		int tmo = o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000;
+		uint64_t deadline = now_monotonic_ms() + (uint64_t)tmo;
 		struct error serr = ERROR_INIT;
-		int st;
 
 		for (;;) {
-			if (waitpid(pid, &st, WNOHANG) == pid)
-				return error_set(err, ERR_TEMP, 0, "s6-svscan %s exited at start; see %s/svscan.log", svc,
-						 logd);
+			struct pollfd pfd[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
+			int st;
+
 			if (!s && store_open(url, NULL, &s, &serr) < 0)
 				error_clear(&serr);
 			if (s && store_ready(s, hostname, roles))
@@ -365,14 +301,19 @@ int cell_up(const struct cell_options *o, struct error *err)
 			if (now_monotonic_ms() > deadline)
 				return error_set(err, ERR_TEMP, 0,
 						 "the cell at %s is not ready after %d ms (%s%s%s); see the logs in %s",
-						 root, o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 30000,
-						 roles & CELL_ROLE_MASTER ? "master in the election" : "",
+						 root, tmo, roles & CELL_ROLE_MASTER ? "master in the election" : "",
 						 roles == CELL_ROLES_ALL ? ", " : "",
 						 roles & CELL_ROLE_NODE ? "node present" : "", logd);
-			if (s)
-				store_wait(s, 50);
-			else
-				usleep(50 * 1000);
+			pfd[1].fd = s ? store_fd(s) : -1;
+			if (poll(pfd, 2, min_ms(deadline, 250)) < 0 && errno != EINTR)
+				return error_sys(err, errno, "poll");
+			if ((pfd[0].revents & POLLIN) || (pidfd < 0 && waitpid(pid, &st, WNOHANG) == pid)) {
+				(void)waitpid(pid, &st, 0);
+				return error_set(err, ERR_TEMP, 0, "s6-svscan %s exited at start; see %s/svscan.log", svc,
+						 logd);
+			}
+			if (s && (pfd[1].revents & POLLIN))
+				(void)store_dispatch(s);
 		}
 	}
 }
@@ -434,6 +375,31 @@ static int cell_pids(const char *root, pid_t **ret, size_t *ret_n)
 	return 0;
 }
 
+/* Wait until one of pids exits or the deadline (monotonic ms) passes. */
+static void pids_wait(const pid_t *pids, size_t n, uint64_t deadline)
+{
+	_cleanup_free_ struct pollfd *pfd = calloc(n, sizeof(*pfd));
+	size_t k = 0;
+
+	if (!pfd)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int fd = pidfd_open(pids[i]);
+
+		if (fd < 0) {
+			if (errno == ESRCH) /* gone already */
+				goto out;
+			continue;
+		}
+		pfd[k++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	/* without any pidfd (a kernel before 5.3) a short pause stands in */
+	(void)poll(k ? pfd : NULL, k, k ? min_ms(deadline, INT_MAX) : min_ms(deadline, 100));
+out:
+	for (size_t i = 0; i < k; i++)
+		close(pfd[i].fd);
+}
+
 static int count_mounts_under(const char *root, char ***ret)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -456,86 +422,14 @@ static int count_mounts_under(const char *root, char ***ret)
 	return (int)strv_length(l);
 }
 
-/* Remove a cgroup tree bottom-up; cgroups that still held processes (killed
- * here) are counted in *count. */
-static int sweep_cgroup(const char *dir, int *count)
-{
-	_cleanup_strv_free_ char **kids = NULL;
-	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
-	bool counted = false;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d)))
-		if (de->d_type == DT_DIR && de->d_name[0] != '.')
-			strv_extend(&kids, de->d_name);
-	closedir(d);
-	for (char **k = kids; k && *k; k++) {
-		_cleanup_free_ char *sub = path_join(dir, *k);
-		if (sub)
-			sweep_cgroup(sub, count);
-	}
-	for (int tries = 0; tries < 50; tries++) {
-		_cleanup_free_ char *data = NULL;
-
-		if (rmdir(dir) == 0 || errno == ENOENT)
-			return 0;
-		if (errno != EBUSY)
-			return negerrno();
-		if (!procs || read_file(procs, &data, NULL) < 0)
-			continue;
-		for (char *cur = data, *t = next_field(&cur, "\n"); t; t = next_field(&cur, "\n")) {
-			int64_t p;
-
-			if (safe_atoi64(t, &p) == 0 && p > 1 && kill((pid_t)p, SIGKILL) == 0 && !counted) {
-				(*count)++;
-				counted = true;
-			}
-		}
-		usleep(20 * 1000);
-	}
-	return -EBUSY;
-}
-
-/* Detach loop devices whose backing file is under root; returns how many. */
-static int sweep_loops(const char *root)
-{
-	_cleanup_closedir_ DIR *d = opendir("/sys/block");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *bf = NULL, *file = NULL, *dev = NULL;
-		_cleanup_close_ int fd = -1;
-
-		if (!startswith(de->d_name, "loop"))
-			continue;
-		bf = strdup_printf("/sys/block/%s/loop/backing_file", de->d_name);
-		if (!bf || read_file(bf, &file, NULL) < 0)
-			continue;
-		file[strcspn(file, "\n")] = 0;
-		if (!path_under(file, root))
-			continue;
-		dev = strdup_printf("/dev/%s", de->d_name);
-		fd = dev ? open(dev, O_RDONLY | O_CLOEXEC) : -1;
-		if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) == 0)
-			n++;
-	}
-	return n;
-}
-
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
 	_cleanup_free_ char *cg = NULL, *node_root = NULL, *apps = NULL, *running = NULL, *stopf = NULL, *appev = NULL;
-	_cleanup_strv_free_ char **mounts = NULL, **ctrls = NULL, **conts = NULL;
+	_cleanup_strv_free_ char **mounts = NULL, **conts = NULL;
+	_cleanup_json_ json_t *j = NULL;
 	bool embedded;
 	uint64_t deadline;
-	json_t *j;
 
 	*rep = (struct cell_down_report){ 0 };
 	if (timeout_ms <= 0)
@@ -556,7 +450,6 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 	j = json_loads(data, 0, NULL);
 	cg = strdup(json_string_value(json_object_get(j, "cgroup_root")) ?: "treadle");
 	embedded = startswith(json_string_value(json_object_get(j, "store")) ?: "file://", "file://");
-	json_decref(j);
 	if (!cg)
 		return error_sys(err, ENOMEM, "cell down");
 
@@ -572,17 +465,26 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 		 *    most 2/3 of the timeout; if the agent does not act within half
 		 *    of that (it is not running), the containers are downed here. */
 		const char *mode = embedded ? "finish\n" : "release\n";
-		uint64_t start = now_monotonic_ms(), fallback = start + (uint64_t)timeout_ms / 3;
+		uint64_t start = now_monotonic_ms(), fallback = start + (uint64_t)timeout_ms / 3, next_down = fallback;
+		_cleanup_close_ int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		int r;
 
 		deadline = start + (uint64_t)timeout_ms * 2 / 3;
+		if (ino < 0)
+			return error_sys(err, errno, "inotify");
+		/* each container cleaned up leaves apps/, each event published leaves appevents/ */
+		(void)inotify_add_watch(ino, apps, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
+		(void)inotify_add_watch(ino, appev, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
 		r = write_file_atomic(stopf, mode, strlen(mode), 0644);
 		if (r < 0)
 			return error_sys(err, -r, "writing %s", stopf);
-		for (unsigned round = 0;; round++) {
+		for (;;) {
 			_cleanup_strv_free_ char **left = NULL;
+			struct pollfd pfd = { .fd = ino, .events = POLLIN };
+			char buf[4096];
+			uint64_t now = now_monotonic_ms();
 
-			if (now_monotonic_ms() > fallback && round % 20 == 0) {
+			if (now >= next_down) { /* the agent did not act: down them here, every second */
 				_cleanup_strv_free_ char **ents = NULL;
 
 				if (dir_list(running, 1, &ents) >= 0)
@@ -592,8 +494,9 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 						if (p)
 							(void)sv_control(p, "d");
 					}
+				next_down = now + 1000;
 			}
-			if (now_monotonic_ms() > deadline)
+			if (now > deadline)
 				break;
 			/* done when every container is cleaned up and its terminal
 			 * event published (appevents/ drained) */
@@ -603,17 +506,21 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 				if (dir_list(appev, 1, &evs) < 0 || !evs[0])
 					break;
 			}
-			usleep(50 * 1000);
+			if (poll(&pfd, 1, min_ms(next_down < deadline ? next_down : deadline + 1, 1000)) < 0 &&
+			    errno != EINTR)
+				break;
+			while (read(ino, buf, sizeof(buf)) > 0)
+				;
 		}
 	}
 	if (rep->was_running) {
 		/* 2. The whole tree: s6-svscan sends SIGTERM to every supervisor
 		 *    (master, node agent, the containers' scan directory, loggers). */
-		char *const tdown[] = { "s6-svscanctl", "-t", svc, NULL };
-		run_wait(tdown, true);
+		(void)sv_svscan_control(svc, "t");
 	}
 
-	/* 3. Wait for every process of the cell to go, then kill what is left. */
+	/* 3. Wait for every process of the cell to go (on their pidfds), then
+	 *    kill what is left. */
 	deadline = now_monotonic_ms() + (uint64_t)timeout_ms / 3 + 2000;
 	for (;;) {
 		_cleanup_free_ pid_t *pids = NULL;
@@ -626,12 +533,11 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 			for (size_t i = 0; i < n; i++)
 				if (kill(pids[i], SIGKILL) == 0)
 					rep->stray_processes++;
-			usleep(100 * 1000);
-			deadline = now_monotonic_ms() + 2000; /* one more round, then give up */
-			cell_pids(root, &pids, &n);
+			pids_wait(pids, n, now_monotonic_ms() + 2000); /* one more round, then give up */
 			break;
 		}
-		usleep(50 * 1000);
+		/* new processes of the cell may start meanwhile: re-list every second */
+		pids_wait(pids, n, now_monotonic_ms() + (uint64_t)min_ms(deadline, 1000));
 	}
 
 	/* 4. Containers the node did not clean up in time (or a cell that was
@@ -653,15 +559,15 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 			if (umount2(mounts[i - 1], MNT_DETACH) == 0)
 				rep->stray_mounts++;
 	}
-	rep->stray_loops = sweep_loops(root);
-	if (dir_list("/sys/fs/cgroup", 1, &ctrls) >= 0)
-		for (char **c = ctrls; *c; c++) {
-			_cleanup_free_ char *d = strdup_printf("/sys/fs/cgroup/%s/%s", *c, cg);
-			struct stat sb;
+	rep->stray_loops = container_loops_release(root);
+	{
+		_cleanup_cg_ struct cg *cgh = NULL;
+		struct error cgerr = ERROR_INIT;
 
-			if (d && lstat(d, &sb) == 0 && S_ISDIR(sb.st_mode))
-				sweep_cgroup(d, &rep->stray_cgroups);
-		}
+		if (cg_open(NULL, cg, 0, &cgh, &cgerr) == 0)
+			(void)cg_sweep(cgh, &rep->stray_cgroups, &cgerr);
+		error_clear(&cgerr);
+	}
 	{
 		_cleanup_free_ char *pidfile = path_join(root, "cell.pid");
 		if (pidfile)
@@ -673,32 +579,31 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 
 /* ----------------------------------------------------------------- status */
 
+/* What `s6-svstat -o up,pid,updownfor` says, from supervise/status. */
 static json_t *service_status(const char *dir)
 {
-	char *const argv[] = { "s6-svstat", "-o", "up,pid,updownfor", (char *)dir, NULL };
-	_cleanup_free_ char *out = NULL;
-	char *cur, *up, *p, *secs;
-	int64_t pv = -1, sv = 0;
+	struct sv_status st;
 
-	if (capture(argv, &out) != 0 || !out)
+	if (!sv_is_supervised(dir) || sv_status(dir, &st) < 0)
 		return json_pack("{s:b}", "up", 0);
-	cur = out;
-	up = next_field(&cur, " \n");
-	p = next_field(&cur, " \n");
-	secs = next_field(&cur, " \n");
-	if (p)
-		safe_atoi64(p, &pv);
-	if (secs)
-		safe_atoi64(secs, &sv);
-	return json_pack("{s:b, s:I, s:I}", "up", up && strcmp(up, "true") == 0, "pid", (json_int_t)pv, "seconds",
-			 (json_int_t)sv);
+	return json_pack("{s:b, s:I, s:I}", "up", st.up, "pid", (json_int_t)(st.up ? st.pid : -1), "seconds",
+			 (json_int_t)(st.since > 0 && now_realtime() > st.since ? now_realtime() - st.since : 0));
+}
+
+/* 1 if the cell's s6-svscan runs at R, 0 if not. */
+static int cell_is_running(const char *root)
+{
+	_cleanup_free_ char *svc = path_join(root, "svc");
+
+	return svc && svscan_running(svc) ? 1 : 0;
 }
 
 int cell_status(const char *root_in, char **ret_json, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *cfg = NULL, *data = NULL, *url = NULL;
 	_cleanup_store_ struct store *s = NULL;
-	json_t *j, *svcs, *c = NULL;
+	_cleanup_json_ json_t *j = NULL, *c = NULL;
+	json_t *svcs;
 	const char *host = NULL;
 	bool running;
 
@@ -716,13 +621,8 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 		      json_string_value(json_object_get(c, "store")), "roles",
 		      json_string_value(json_object_get(c, "roles")));
 	svcs = json_object();
-	if (!j || !svcs) {
-		json_decref(c);
-		json_decref(j);
-		json_decref(svcs);
+	if (!j || !svcs || json_object_set_new(j, "services", svcs) < 0)
 		return error_sys(err, ENOMEM, "cell status");
-	}
-	json_object_set_new(j, "services", svcs);
 	for (size_t i = 0; running && i < ELEMENTSOF(services); i++) {
 		_cleanup_free_ char *d = strdup_printf("%s/svc/%s", root, services[i]);
 		json_t *st = d && access(d, F_OK) == 0 ? service_status(d) : NULL;
@@ -734,36 +634,25 @@ int cell_status(const char *root_in, char **ret_json, struct error *err)
 	/* status only reads: no session file, so it works with the disk full */
 	if (url && (!startswith(url, "file://") || access(url + 7, F_OK) == 0) &&
 	    store_open(url, &(struct store_options){ .read_only = true }, &s, NULL) >= 0) {
-		_cleanup_strv_free_ char **lead = NULL, **pres = NULL, **sched = NULL, **run = NULL, **srv = NULL;
-		json_int_t placed = 0;
+		_cleanup_strv_free_ char **members = NULL, **pres = NULL, **sched = NULL, **run = NULL;
+		size_t placed = 0;
 
-		if (store_children(s, "/election/master", &lead, NULL, NULL) >= 0 && lead && lead[0]) {
-			_cleanup_free_ char *lp = strdup_printf("/election/master/%s", lead[0]), *ld = NULL;
-			/* children are sorted by name; all share one prefix, so the first is the lowest */
-			if (lp && store_get(s, lp, &ld, NULL, NULL, NULL, NULL) >= 0)
-				json_object_set_new(j, "leader", json_string(ld));
-		}
-		if (store_children(s, "/server.presence", &pres, NULL, NULL) >= 0) {
+		/* members are in sequence order: the first leads */
+		if (cellns_election_members(s, &members) >= 0 && members[0])
+			json_object_set_new(j, "leader", json_string(members[0]));
+		if (cellns_list(s, CELLNS_SERVER_PRESENCE, &pres, NULL, NULL) >= 0) {
 			json_t *a = json_array();
 			for (char **p = pres; p && *p; p++)
 				json_array_append_new(a, json_string(*p));
 			json_object_set_new(j, "presence", a);
 		}
-		store_children(s, "/scheduled", &sched, NULL, NULL);
-		store_children(s, "/running", &run, NULL, NULL);
-		if (store_children(s, "/placement", &srv, NULL, NULL) >= 0)
-			for (char **p = srv; p && *p; p++) {
-				_cleanup_free_ char *pp = strdup_printf("/placement/%s", *p);
-				struct store_stat st;
-				if (pp && store_exists(s, pp, &st, NULL, NULL) >= 0)
-					placed += st.num_children;
-			}
+		(void)cellns_list(s, CELLNS_SCHEDULED, &sched, NULL, NULL);
+		(void)cellns_list(s, CELLNS_RUNNING, &run, NULL, NULL);
+		(void)cellns_placement_count(s, &placed);
 		json_object_set_new(j, "instances",
 				    json_pack("{s:I, s:I, s:I}", "scheduled", (json_int_t)strv_length(sched), "placed",
-					      placed, "running", (json_int_t)strv_length(run)));
+					      (json_int_t)placed, "running", (json_int_t)strv_length(run)));
 	}
-	json_decref(c);
 	*ret_json = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(j);
 	return *ret_json ? 0 : error_sys(err, ENOMEM, "cell status");
 }

@@ -2,8 +2,9 @@
  * and/or the node agent with the containers' scan directory, on the embedded
  * store (the single-machine cell) or on ZooKeeper (one server of many).
  *
- * Daemon layer: includes basic/, store/, supervisor/ and container/
- * (container_cleanup).
+ * Daemon layer: includes basic/, store/, cellns/, supervisor/ (s6 control and
+ * status, no s6 tools forked), cgroup/ (cg_sweep) and container/
+ * (container_cleanup, container_loops_release).
  *
  * Layout of a cell root R:
  *   R/cell.json        {"hostname","cgroup_root","treadle","store","root","roles"} written by cell_up
@@ -67,9 +68,6 @@ struct cell_down_report {
  * tree).  Everything found after the orderly path is counted in *rep.
  * timeout_ms 0 = 30000. */
 int cell_down(const char *root, int timeout_ms, struct cell_down_report *rep, struct error *err);
-
-/* 1 if the cell's s6-svscan runs at R, 0 if not. */
-int cell_is_running(const char *root);
 
 /* Status as JSON text (owned by caller): {"root","running","hostname",
  * "services":{name:{"up","pid","seconds"}},"leader","presence",

@@ -569,6 +569,11 @@ int cellns_server_state_put(struct store *s, const char *server, enum cellns_ser
 	return cellns_put_json(s, path, j);
 }
 
+int cellns_server_state_watch(struct store *s, const char *server, store_watch_fn watch, void *userdata)
+{
+	return exists_named(s, CELLNS_PLACEMENT, server, NULL, watch, userdata);
+}
+
 /* ------------------------------------------------ running and endpoints */
 
 /* An ephemeral node of this session: created, or already there from it. */

@@ -174,6 +174,9 @@ int cellns_placement_count(struct store *s, size_t *ret);
 int cellns_server_state_get(struct store *s, const char *server, enum cellns_server_state *ret_state,
 			    double *ret_since);
 int cellns_server_state_put(struct store *s, const char *server, enum cellns_server_state state, double since);
+/* 0 when /placement/<host> exists, -ENOENT when not; the watch is left either
+ * way (the node agent waits for the master to create it). */
+int cellns_server_state_watch(struct store *s, const char *server, store_watch_fn watch, void *userdata);
 
 /* ------------------------------------------------ running and endpoints */
 

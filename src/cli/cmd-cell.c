@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "../basic/util.h"
+#include "../basic/json.h"
 #include "../cell/cell.h"
 #include "cli.h"
 
@@ -90,17 +91,16 @@ int cmd_cell(int argc, char **argv)
 	}
 	if (strcmp(verb, "status") == 0) {
 		_cleanup_free_ char *text = NULL;
-		json_t *j, *v;
+		_cleanup_json_ json_t *j = NULL;
+		json_t *v;
 		const char *k;
 
 		if (access(o.root, F_OK) < 0) {
 			if (json) {
-				json_t *nj = json_pack("{s:s, s:b}", "root", o.root, "running", 0);
-				char *t = nj ? json_dumps(nj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+				_cleanup_json_ json_t *nj = json_pack("{s:s, s:b}", "root", o.root, "running", 0);
+				_cleanup_free_ char *t = nj ? json_dumps(nj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 				printf("%s\n", t ? t : "{}");
-				free(t);
-				json_decref(nj);
 			} else
 				printf("cell      %s: not running (no such directory)\n", o.root);
 			return EXIT_NO;
@@ -133,9 +133,7 @@ int cmd_cell(int argc, char **argv)
 				       (long long)json_integer_value(json_object_get(v, "placed")),
 				       (long long)json_integer_value(json_object_get(v, "running")));
 		}
-		c = json_is_true(json_object_get(j, "running")) ? EXIT_OK : EXIT_NO;
-		json_decref(j);
-		return c;
+		return json_is_true(json_object_get(j, "running")) ? EXIT_OK : EXIT_NO;
 	}
 	return cli_usage_error("cell", "unknown verb '%s' (expected up, down or status)", verb);
 }

@@ -8,20 +8,8 @@
 #include "../node/sproc.h"
 #include "cli.h"
 
-/* Absolute path of the running treadle binary (for generated scripts). */
-static char *self_exe(void)
-{
-	char buf[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-
-	if (n <= 0)
-		return strdup("treadle");
-	buf[n] = 0;
-	return strdup(buf);
-}
-
 enum {
-	OPT_ROOT = 256,
+	OPT_ROOT = 0x200, /* past the shared CLI_OPT_* (cli.h) */
 	OPT_CGROUP_ROOT,
 	OPT_LIMIT,
 	OPT_INTERVAL,
@@ -35,17 +23,12 @@ enum {
 	OPT_TYPE,
 	OPT_DATA,
 	OPT_PAYLOAD,
-	OPT_CELL,
-	OPT_SETUP_TIMEOUT,
-	OPT_PIDS_MAX,
-	OPT_DISK_READ_BPS,
-	OPT_DISK_WRITE_BPS,
 };
 
 
 const struct cli_option sproc_options[] = {
 	{ "root", OPT_ROOT, "DIR", "the node's root" },
-	{ "cgroup-root", OPT_CGROUP_ROOT, "NAME", "the containers' cgroup parent" },
+	{ "cgroup-root", OPT_CGROUP_ROOT, "NAME", "cleanup: the containers' cgroup parent (default: N/node.json's)" },
 	{ "limit", OPT_LIMIT, "N", "restart limit" },
 	{ "interval", OPT_INTERVAL, "SECS", "restart interval" },
 	{ "tombstones", OPT_TOMBSTONES, "DIR", "tombstone directory" },
@@ -58,19 +41,13 @@ const struct cli_option sproc_options[] = {
 	{ "type", OPT_TYPE, "TYPE", "event type" },
 	{ "data", OPT_DATA, "DATA", "event data" },
 	{ "payload", OPT_PAYLOAD, "PAYLOAD", "event payload" },
-	{ "cell", OPT_CELL, "NAME", "the cell's name" },
-	{ "setup-timeout", OPT_SETUP_TIMEOUT, "SECS", "longest a container may take to be set up" },
-	{ "pids-max", OPT_PIDS_MAX, "N", "pids limit" },
-	{ "disk-read-bps", OPT_DISK_READ_BPS, "SIZE", "disk read limit (bytes/s)" },
-	{ "disk-write-bps", OPT_DISK_WRITE_BPS, "SIZE", "disk write limit (bytes/s)" },
 	CLI_OPTIONS_END,
 };
 
 struct sproc_opts {
 	const char *root, *cgroup_root, *tombstones, *id, *appevents, *instance, *uniqueid, *service, *user,
-		*type, *data, *payload, *cell;
-	int limit, interval, setup_timeout;
-	uint64_t pids_max, disk_read_bps, disk_write_bps;
+		*type, *data, *payload;
+	int limit, interval;
 };
 
 static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts *o)
@@ -93,21 +70,6 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 		case OPT_TYPE: o->type = optarg; break;
 		case OPT_DATA: o->data = optarg; break;
 		case OPT_PAYLOAD: o->payload = optarg; break;
-		case OPT_CELL: o->cell = optarg; break;
-		case OPT_SETUP_TIMEOUT:
-			if (safe_atoi(optarg, &o->setup_timeout) < 0 || o->setup_timeout < 0)
-				return cli_usage_error(cmd, "invalid --setup-timeout '%s'", optarg);
-			break;
-		case OPT_PIDS_MAX:
-			if (safe_atou64(optarg, &o->pids_max) < 0)
-				return cli_usage_error(cmd, "invalid --pids-max '%s'", optarg);
-			break;
-		case OPT_DISK_READ_BPS:
-		case OPT_DISK_WRITE_BPS:
-			if (parse_size(optarg, c == OPT_DISK_READ_BPS ? &o->disk_read_bps : &o->disk_write_bps) < 0)
-				return cli_usage_error(cmd, "invalid --%s '%s'",
-						       c == OPT_DISK_READ_BPS ? "disk-read-bps" : "disk-write-bps", optarg);
-			break;
 		case OPT_LIMIT:
 			if (safe_atoi(optarg, &o->limit) < 0 || o->limit < 0)
 				return cli_usage_error(cmd, "invalid --limit '%s'", optarg);
@@ -121,6 +83,12 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct sproc_opts 
 		}
 	}
 	return 0;
+}
+
+/* Exit code of a subcommand whose library call returned r and filled err. */
+static int sproc_exit(int r, struct error *err)
+{
+	return r >= 0 && !error_isset(err) ? EXIT_OK : error_report(err);
 }
 
 /* s6 passes "" or a number; empty means 0. */
@@ -178,61 +146,36 @@ static int sproc_exec_cmd(int argc, char **argv)
 	a.uniqueid = o.uniqueid;
 	a.service = o.service;
 	a.user = o.user;
-	sproc_service_exec(&a, &err);
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	(void)sproc_service_exec(&a, &err); /* returns only on failure */
+	return sproc_exit(-1, &err);
 }
 
 static int sproc_run_cmd(int argc, char **argv)
 {
 	struct sproc_opts o = { 0 };
 	struct error err = ERROR_INIT;
-	_cleanup_free_ char *bin = self_exe();
-	struct node_settings ns = { 0 };
 	int r = parse_opts("sproc run", argc, argv, &o);
 
 	if (r)
 		return r;
 	if (!o.root)
 		return cli_usage_error("sproc run", "--root is required");
-	ns.root = o.root;
-	ns.treadle_bin = bin;
-	ns.cgroup_root = o.cgroup_root ? o.cgroup_root : "treadle";
-	ns.cell = o.cell;
-	ns.setup_timeout_s = o.setup_timeout > 0 ? (unsigned)o.setup_timeout : 0;
-	ns.pids_max = o.pids_max;
-	ns.disk_read_bps = o.disk_read_bps;
-	ns.disk_write_bps = o.disk_write_bps;
-	r = sproc_run(&ns, &err);
-	if (r >= 0 && !error_isset(&err))
-		return EXIT_OK;
 	/* setup failures are also recorded in data/aborted; either way the
 	 * container's finish (limit 0) turns the exit into cleanup */
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	return sproc_exit(sproc_run(o.root, &err), &err);
 }
 
 static int sproc_cleanup_cmd(int argc, char **argv)
 {
 	struct sproc_opts o = { 0 };
 	struct error err = ERROR_INIT;
-	struct node_settings ns = { 0 };
 	int r = parse_opts("sproc cleanup", argc, argv, &o);
 
 	if (r)
 		return r;
 	if (!o.root || optind != argc - 1)
 		return cli_usage_error("sproc cleanup", "expected --root N UNIQUE");
-	ns.root = o.root;
-	ns.cgroup_root = o.cgroup_root ? o.cgroup_root : "treadle";
-	r = sproc_cleanup(&ns, argv[optind], &err);
-	if (r >= 0)
-		return EXIT_OK;
-	r = error_report(&err);
-	error_clear(&err);
-	return r;
+	return sproc_exit(sproc_cleanup(o.root, o.cgroup_root, argv[optind], &err), &err);
 }
 
 static int sproc_event_cmd(int argc, char **argv)

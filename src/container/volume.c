@@ -20,7 +20,7 @@
 
 extern char **environ;
 
-char *volume_path(const char *node_root, const char *unique)
+static char *volume_path(const char *node_root, const char *unique)
 {
 	return strdup_printf("%s/volumes/%s.img", node_root, unique);
 }
@@ -188,14 +188,17 @@ int volume_attach(const char *node_root, const char *unique, uint64_t bytes, cha
 	return loop_attach(img, ret_dev, ret_fd, ret_devnum, err);
 }
 
-/* Detach every loop device backed by img (normally none: autoclear). */
-static void loop_detach_all(const char *img)
+/* Detach every loop device backed by path (under = false) or by a file under
+ * path (under = true); returns how many were detached. */
+static int loop_detach_backed(const char *path, bool under)
 {
 	_cleanup_closedir_ DIR *d = opendir("/sys/block");
 	struct dirent *de;
+	size_t plen = strlen(path);
+	int n = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *bf = NULL, *text = NULL, *dev = NULL;
 		size_t len;
@@ -208,15 +211,28 @@ static void loop_detach_all(const char *img)
 		text[strcspn(text, "\n")] = 0;
 		if (endswith(text, " (deleted)"))
 			text[strlen(text) - 10] = 0;
-		if (strcmp(text, img) != 0)
+		if (under ? strncmp(text, path, plen) != 0 || (text[plen] != '/' && text[plen] != 0)
+			  : strcmp(text, path) != 0)
 			continue;
 		dev = strdup_printf("/dev/%s", de->d_name);
 		if (dev) {
 			_cleanup_close_ int fd = open(dev, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0)
-				(void)ioctl(fd, LOOP_CLR_FD, 0); /* busy: the kernel sets autoclear instead */
+			if (fd >= 0 && ioctl(fd, LOOP_CLR_FD, 0) == 0) /* busy: the kernel sets autoclear instead */
+				n++;
 		}
 	}
+	return n;
+}
+
+/* Detach every loop device backed by img (normally none: autoclear). */
+static void loop_detach_all(const char *img)
+{
+	(void)loop_detach_backed(img, false);
+}
+
+int container_loops_release(const char *dir)
+{
+	return loop_detach_backed(dir, true);
 }
 
 int volume_release(const char *node_root, const char *unique, struct error *err)
@@ -228,43 +244,5 @@ int volume_release(const char *node_root, const char *unique, struct error *err)
 	loop_detach_all(img);
 	if (unlink(img) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "volume: remove %s", img);
-	return 0;
-}
-
-int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep, struct error *err)
-{
-	_cleanup_free_ char *dir = strdup_printf("%s/volumes", node_root);
-	_cleanup_strv_free_ char **names = NULL, **groups = NULL;
-	_cleanup_cg_ struct cg *cg = NULL;
-	int r;
-
-	if (!dir)
-		return error_sys(err, ENOMEM, "volumes");
-	r = dir_list(dir, 1, &names);
-	if (r < 0 && r != -ENOENT)
-		return error_sys(err, r, "volumes: %s", dir);
-	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *u = NULL;
-		if (!endswith(names[i], ".img"))
-			continue;
-		u = strndup(names[i], strlen(names[i]) - 4);
-		if (!u)
-			return error_sys(err, ENOMEM, "volumes");
-		if (strv_contains(keep, u))
-			continue;
-		r = container_cleanup(node_root, cgroup_root, u, err);
-		if (r < 0)
-			return r;
-	}
-	/* cgroups of containers nobody knows about any more */
-	if (cg_open(NULL, cgroup_root, 0, &cg, NULL) < 0 || cg_list(cg, "apps", &groups) < 0)
-		return 0;
-	for (size_t i = 0; groups && groups[i]; i++) {
-		if (strv_contains(keep, groups[i]))
-			continue;
-		r = container_cleanup(node_root, cgroup_root, groups[i], err);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }

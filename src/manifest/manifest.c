@@ -919,9 +919,8 @@ int manifest_runtime(const json_t *cached, const struct manifest_runtime_ctx *ct
 		unique = strdup(b ? b + 1 : cdir);
 	}
 	data = strdup_printf("%s/data", cdir);
-	cmd = data && unique ? strdup_printf("exec %s sproc start-container --cgroup /apps/%s/services "
-					     "--container-root %s/root %s/state.json",
-					     ctx->treadle_bin ? ctx->treadle_bin : "treadle", unique, data, data)
+	cmd = data && unique ? strdup_printf("cd %s && exec %s sproc run --root %s", cdir,
+					     ctx->treadle_bin ? ctx->treadle_bin : "treadle", ctx->approot ? ctx->approot : "")
 			     : NULL;
 	if (!cmd)
 		goto oom;

@@ -4,7 +4,8 @@
  * eventfds) doing what Treadmill spreads over eventmgr, appcfgmgr, monitor,
  * events-publisher and the cleanup watcher.  See docs/NODE.md for the
  * pipeline and docs/FORMATS.md for the layout under the node root.
- * Daemon layer: basic/, store/, manifest/, trace/, supervisor/, node/.
+ * Daemon layer: basic/, store/, cellns/, manifest/, trace/, supervisor/,
+ * cgroup/, node/.  One file per manager (agent-*.c), sharing node-internal.h.
  */
 #pragma once
 

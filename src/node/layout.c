@@ -62,7 +62,9 @@ char *node_archive_dir(const char *root, const char *unique)
 
 static const char base62_alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
-void node_base62(uint64_t seed_hi, uint64_t seed_lo, char ret[NODE_UNIQUEID_LEN + 1])
+/* Base62 (0-9a-zA-Z) of a 77-bit seed given as high 13 bits and low 64 bits,
+ * left-padded with '0' to 13 chars. */
+static void base62(uint64_t seed_hi, uint64_t seed_lo, char ret[NODE_UNIQUEID_LEN + 1])
 {
 	unsigned __int128 v = ((unsigned __int128)(seed_hi & 0x1fff) << 64) | seed_lo;
 
@@ -99,7 +101,7 @@ int node_uniqueid(const struct stat *st, const char *instance, char ret[NODE_UNI
 	ctime_f = (double)st->st_ctim.tv_sec + (double)st->st_ctim.tv_nsec * 1e-9;
 	ctime_us = (uint64_t)(ctime_f * 1000000.0);
 	d = (uint64_t)st->st_ino ^ (seq << 31);
-	node_base62(ctime_us, d, ret);
+	base62(ctime_us, d, ret);
 	return 0;
 }
 
@@ -174,8 +176,7 @@ int node_cache_unique_name(const char *root, const char *instance, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-/* Unique name (basename) of a symlink's target, malloc'ed, or NULL. */
-static char *link_target_base(const char *link)
+char *node_link_base(const char *link)
 {
 	char buf[PATH_MAX];
 	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
@@ -196,39 +197,6 @@ static bool unique_of(const char *u, const char *instance)
 	_cleanup_free_ char *inst = node_unique_instance(u);
 
 	return inst && strcmp(inst, instance) == 0;
-}
-
-char *node_container_dir(const char *root, const char *instance)
-{
-	_cleanup_free_ char *link = node_running_link(root, instance), *u = NULL, *cdir = NULL;
-	_cleanup_strv_free_ char **l = NULL;
-	struct stat st;
-
-	if (!link)
-		return NULL;
-	u = link_target_base(link);
-	if (!u) {
-		cdir = node_path(root, NODE_DIR_CLEANUP);
-		if (!cdir || dir_list(cdir, 1, &l) < 0) {
-			errno = ENOENT;
-			return NULL;
-		}
-		for (char **p = l; *p; p++)
-			if (unique_of(*p, instance)) {
-				u = strdup(*p);
-				break;
-			}
-	}
-	if (!u) {
-		errno = ENOENT;
-		return NULL;
-	}
-	cdir = (free(cdir), node_app_dir(root, u));
-	if (cdir && stat(cdir, &st) < 0) {
-		errno = ENOENT;
-		return NULL;
-	}
-	return TAKE_PTR(cdir);
 }
 
 struct uentry {
@@ -317,22 +285,17 @@ static bool is_dir(const char *p)
 static char *log_dir_of(const char *root, const char *u, const char *service)
 {
 	bool svc = service && *service;
-	char *p;
 
-	if (svc)
-		p = strdup_printf("%s/" NODE_DIR_APPS "/%s/data/services/%s/data/log", root, u, service);
-	else
-		p = strdup_printf("%s/" NODE_DIR_APPS "/%s/data/log", root, u);
-	if (is_dir(p))
-		return p;
-	free(p);
-	if (svc)
-		p = strdup_printf("%s/" NODE_DIR_ARCHIVES "/%s/services/%s/log", root, u, service);
-	else
-		p = strdup_printf("%s/" NODE_DIR_ARCHIVES "/%s/log", root, u);
-	if (is_dir(p))
-		return p;
-	free(p);
+	/* live: apps/<u>/data[/services/<s>/data]/log; archived: archives/<u>[/services/<s>]/log */
+	for (int archived = 0; archived < 2; archived++) {
+		char *p = strdup_printf("%s/%s/%s%s%s%s%s/log", root, archived ? NODE_DIR_ARCHIVES : NODE_DIR_APPS, u,
+					archived ? "" : "/data", svc ? "/services/" : "", svc ? service : "",
+					svc && !archived ? "/data" : "");
+
+		if (is_dir(p))
+			return p;
+		free(p);
+	}
 	return NULL;
 }
 

@@ -41,6 +41,7 @@
 /* Written by `treadle cell down` ("finish" or "release"): the agent stops every
  * container on purpose and starts none (docs/NODE.md "Stopping"). */
 #define NODE_STOP_FILE "stop"
+#define NODE_SETTINGS_FILE "node.json" /* the agent's settings, read by `treadle sproc` (sproc.h) */
 
 /* Create every directory of the layout (idempotent).  0 or -errno. */
 int node_layout_create(const char *root);
@@ -62,9 +63,6 @@ char *node_archive_dir(const char *root, const char *unique);
  * file and the instance's sequence number.  ret gets 13 base62 chars + NUL.
  * -EINVAL if instance has no "#<digits>". */
 int node_uniqueid(const struct stat *st, const char *instance, char ret[NODE_UNIQUEID_LEN + 1]);
-/* Base62 (0-9a-zA-Z) of a 77-bit seed given as high 13 bits and low 64 bits,
- * left-padded with '0' to 13 chars. */
-void node_base62(uint64_t seed_hi, uint64_t seed_lo, char ret[NODE_UNIQUEID_LEN + 1]);
 /* "<instance with '#' -> '-'>-<uniqueid>" */
 char *node_unique_name(const char *instance, const char *uniqueid);
 /* Inverse: "proid.app-0000000042-0f7rp3bsjtzxx" -> "proid.app#0000000042";
@@ -75,10 +73,9 @@ const char *node_unique_id(const char *unique);
 /* Unique name of the instance's cache file as it is now (stat of cache/<instance>). */
 int node_cache_unique_name(const char *root, const char *instance, char **ret);
 
-/* The live container dir of an instance: target of running/<instance>, else of
- * a cleanup/<unique> link whose unique belongs to the instance.  NULL + errno
- * ENOENT if none. */
-char *node_container_dir(const char *root, const char *instance);
+/* Unique name (basename) of a symlink's target (running/<instance>,
+ * cleanup/<unique>), or NULL if it is not a link. */
+char *node_link_base(const char *link);
 
 /* All unique names known for an instance, oldest first (by uniqueid time is
  * not recoverable, so: archived ones sorted by archive mtime, then the live

@@ -1,7 +1,9 @@
 /* sproc.h: what the s6 scripts of a node run (`treadle sproc ...`): the
  * container run (generate the in-container supervision tree, then become the
  * container), the restart-policy finish, the service exec wrapper, cleanup,
- * and event posting.  Daemon layer: basic/, supervisor/, node/layout.h.
+ * and event posting.  Daemon layer: basic/, supervisor/, cgroup/, container/,
+ * trace/, node/layout.h.  One file per job (sproc-*.c), sharing node-internal.h;
+ * the node's settings come from N/node.json (sproc_settings_read).
  * Formats: docs/FORMATS.md "Node layout".
  */
 #pragma once
@@ -41,6 +43,16 @@ struct node_settings {
 	uint64_t pids_max;	  /* per-container pids limit; 0 = unlimited */
 	uint64_t disk_read_bps, disk_write_bps; /* per-container volume throttles; 0 = none */
 };
+
+/* N/node.json, the node's settings, written atomically by the agent once at
+ * start and read by every `treadle sproc run` / `cleanup` (docs/FORMATS.md
+ * "Node settings"): s6 run scripts then pass only what differs per container.
+ * ns->root is not stored (the file's directory is the root). */
+int sproc_settings_write(const struct node_settings *ns);
+/* Read N/node.json into *ret (ret->root = root, borrowed); its strings are
+ * owned by *ret_owner (json_decref it after the last use of *ret).  ERR_TEMP
+ * if the file is missing or unreadable, ERR_PERM if a field is invalid. */
+int sproc_settings_read(const char *root, struct node_settings *ret, json_t **ret_owner, struct error *err);
 
 /* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"
  * with payload (may be NULL), atomically.  type = Treadmill event type name. */
@@ -115,11 +127,11 @@ struct sproc_exec_args {
 };
 int sproc_service_exec(const struct sproc_exec_args *a, struct error *err);
 
-/* `treadle sproc run` (cwd = container dir): read data/app.json, write the
+/* `treadle sproc run --root N` (cwd = container dir): read N/node.json and data/app.json, write the
  * services, then container_run() (cgroups, volume, namespaces, root, pid 1 =
  * s6-svscan /services; it writes data/container.json once started).  Setup failures write data/aborted and return 0 so
  * the container's finish runs (Treadmill's behaviour); other errors -errno. */
-int sproc_run(const struct node_settings *ns, struct error *err);
+int sproc_run(const char *root, struct error *err);
 
 /* Container cgroup of the app's processes, relative to the cgroup root:
  * "apps/<unique>/services" (see src/cgroup/cg.h), malloc'ed. */
@@ -129,8 +141,9 @@ char *sproc_cgroup_path(const char *unique);
  * supervised, destroy its cgroup, archive its logs to archives/<unique>/,
  * post the terminal event (aborted > killed(oom) > none(terminated) >
  * finished(exitinfo)), remove the container dir and cleanup/<unique>.
- * Idempotent: safe to re-run after a crash at any point. */
-int sproc_cleanup(const struct node_settings *ns, const char *unique, struct error *err);
+ * Idempotent: safe to re-run after a crash at any point.  Settings from
+ * N/node.json; cgroup_root (NULL: the file's) overrides its cgroup root. */
+int sproc_cleanup(const char *root, const char *cgroup_root, const char *unique, struct error *err);
 
 /* Total size kept under N/archives (Treadmill: 1 GiB, oldest deleted first). */
 #define SPROC_ARCHIVES_CAP (1024ULL * 1024 * 1024)

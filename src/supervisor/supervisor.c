@@ -1,8 +1,10 @@
 /* supervisor.c: s6 service dirs, restart policy, tombstones, s6 control. */
 #include <fcntl.h>
+#include <poll.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include "../basic/fileio.h"
@@ -206,6 +208,13 @@ static int write_at(const char *dir, const char *name, const char *content, mode
 	return sv_write_file(p, content, strlen(content), mode);
 }
 
+static int write_int_at(const char *dir, const char *name, int v)
+{
+	_cleanup_free_ char *s = strdup_printf("%d\n", v);
+
+	return s ? write_at(dir, name, s, 0644) : -ENOMEM;
+}
+
 static bool env_name_ok(const char *s, size_t len)
 {
 	if (!len || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
@@ -308,16 +317,10 @@ int sv_service_write(const char *dir, const struct sv_service_spec *spec)
 		return r;
 	if (spec->finish && (r = write_at(dir, "finish", spec->finish, 0755)) < 0)
 		return r;
-	if (spec->notification_fd >= 0) {
-		_cleanup_free_ char *s = strdup_printf("%d\n", spec->notification_fd);
-		if (!s || (r = write_at(dir, "notification-fd", s, 0644)) < 0)
-			return s ? r : -ENOMEM;
-	}
-	if (spec->timeout_finish_ms >= 0) {
-		_cleanup_free_ char *s = strdup_printf("%d\n", spec->timeout_finish_ms);
-		if (!s || (r = write_at(dir, "timeout-finish", s, 0644)) < 0)
-			return s ? r : -ENOMEM;
-	}
+	if (spec->notification_fd >= 0 && (r = write_int_at(dir, "notification-fd", spec->notification_fd)) < 0)
+		return r;
+	if (spec->timeout_finish_ms >= 0 && (r = write_int_at(dir, "timeout-finish", spec->timeout_finish_ms)) < 0)
+		return r;
 	down = strdup_printf("%s/down", dir);
 	if (!down)
 		return -ENOMEM;
@@ -327,25 +330,15 @@ int sv_service_write(const char *dir, const struct sv_service_spec *spec)
 		r = unlink(down) < 0 && errno != ENOENT ? negerrno() : 0;
 	if (r < 0)
 		return r;
-	if (spec->env) {
-		envdir = strdup_printf("%s/env", dir);
-		if (!envdir)
-			return -ENOMEM;
-		r = sv_envdir_write(envdir, spec->env);
-		if (r < 0)
-			return r;
-	}
-	if (spec->log_run) {
-		logdir = strdup_printf("%s/log", dir);
-		if (!logdir)
-			return -ENOMEM;
-		if ((r = mkdir_p(logdir, 0755)) < 0)
-			return r;
-		if ((r = write_at(logdir, "type", "longrun\n", 0644)) < 0)
-			return r;
-		if ((r = write_at(logdir, "run", spec->log_run, 0755)) < 0)
-			return r;
-	}
+	envdir = spec->env ? strdup_printf("%s/env", dir) : NULL;
+	if (spec->env && (!envdir || (r = sv_envdir_write(envdir, spec->env)) < 0))
+		return envdir ? r : -ENOMEM;
+	logdir = spec->log_run ? strdup_printf("%s/log", dir) : NULL;
+	if (spec->log_run && !logdir)
+		return -ENOMEM;
+	if (logdir && ((r = mkdir_p(logdir, 0755)) < 0 || (r = write_at(logdir, "type", "longrun\n", 0644)) < 0 ||
+		       (r = write_at(logdir, "run", spec->log_run, 0755)) < 0))
+		return r;
 	return 0;
 }
 
@@ -388,9 +381,17 @@ bool sv_is_supervised(const char *dir)
 	return fd >= 0;
 }
 
-int sv_is_up(const char *dir)
+
+/* s6 2.11 supervise/status: tain stamp(12) tain readystamp(12) pid(8, BE)
+ * wstat(2) flags(1); flags bit0 paused, bit1 finishing, bit2 want up, bit3
+ * ready.  The stamps are on skalibs' TAI clock (leap seconds included, per
+ * its build): the file's mtime, written with the stamp, gives the time on
+ * ours. */
+int sv_status(const char *dir, struct sv_status *ret)
 {
 	_cleanup_free_ char *p = strdup_printf("%s/supervise/status", dir), *buf = NULL;
+	const unsigned char *b;
+	struct stat st;
 	size_t len;
 	uint64_t pid = 0;
 	int r;
@@ -400,13 +401,171 @@ int sv_is_up(const char *dir)
 	r = read_file(p, &buf, &len);
 	if (r < 0)
 		return r;
-	/* s6 2.11 status (35 bytes): tain stamp(12) tain readystamp(12) pid(8, BE) wstat(2) flags(1):
-	 * flags bit0 paused, bit1 finishing, bit2 want up, bit3 ready */
 	if (len < 35)
 		return -EBADMSG;
+	b = (const unsigned char *)buf;
 	for (int i = 0; i < 8; i++)
-		pid = (pid << 8) | (unsigned char)buf[24 + i];
-	if (!pid)
-		return 0;
-	return (buf[34] & 0x02) ? 0 : 1; /* finishing: the process is gone */
+		pid = (pid << 8) | b[24 + i];
+	ret->pid = (pid_t)pid;
+	ret->up = pid && !(b[34] & 0x02); /* finishing: the process is gone */
+	ret->since = stat(p, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0;
+	return 0;
+}
+
+int sv_is_up(const char *dir)
+{
+	struct sv_status st;
+	int r = sv_status(dir, &st);
+
+	return r < 0 ? r : st.up;
+}
+
+/* A subscription to a service's event fifodir, as s6-ftrig-listen makes it:
+ * a FIFO "ftrig1:@<24 hex>:<6 chars>" in dir/event, which s6-supervise
+ * writes each event letter to (s u U d D x).  We hold both ends: the read
+ * end never sees EOF. */
+struct sv_sub {
+	char *path;
+	int rfd, wfd;
+};
+
+static void sub_close(struct sv_sub *s)
+{
+	if (s->path)
+		(void)unlink(s->path);
+	free(s->path);
+	if (s->rfd >= 0)
+		close(s->rfd);
+	if (s->wfd >= 0)
+		close(s->wfd);
+	*s = (struct sv_sub){ .rfd = -1, .wfd = -1 };
+}
+
+static int sub_open(const char *dir, struct sv_sub *s)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	struct timespec ts;
+	char rnd[7];
+	uint64_t x;
+
+	*s = (struct sv_sub){ .rfd = -1, .wfd = -1 };
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20) ^ (uint64_t)(uintptr_t)s;
+	for (int i = 0; i < 6; i++, x /= sizeof(alnum) - 1)
+		rnd[i] = alnum[x % (sizeof(alnum) - 1)];
+	rnd[6] = 0;
+	s->path = strdup_printf("%s/event/ftrig1:@%016llx%08lx:%s", dir,
+				(unsigned long long)((1ULL << 62) + 10 + (uint64_t)ts.tv_sec), (unsigned long)ts.tv_nsec,
+				rnd);
+	if (!s->path)
+		return -ENOMEM;
+	if (mkfifo(s->path, 0600) < 0) {
+		int r = negerrno();
+		free(s->path);
+		s->path = NULL;
+		return r;
+	}
+	s->rfd = open(s->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	s->wfd = s->rfd >= 0 ? open(s->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+	if (s->wfd < 0) {
+		int r = negerrno();
+		sub_close(s);
+		return r;
+	}
+	return 0;
+}
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_monotonic_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* A read lock on fd (an open file description lock: it conflicts with the
+ * POSIX record lock skalibs' fd_lock takes); wait: block until granted.
+ * 0, or -1 with errno (EAGAIN: held by another). */
+static int lock_try(int fd, bool wait)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+
+	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
+int sv_wait_unsupervised(const char *dir, int timeout_ms)
+{
+	_cleanup_free_ char *lk = strdup_printf("%s/supervise/lock", dir);
+	_cleanup_close_ int lfd = -1;
+	uint64_t deadline = now_monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	struct sv_sub sub;
+	int r = 0;
+
+	if (!lk)
+		return -ENOMEM;
+	/* s6-supervise holds a lock on supervise/lock for its lifetime */
+	lfd = open(lk, O_RDONLY | O_CLOEXEC);
+	if (lfd < 0)
+		return errno == ENOENT ? 0 : negerrno();
+	if (sub_open(dir, &sub) < 0)
+		sub = (struct sv_sub){ .rfd = -1, .wfd = -1 }; /* no event dir: the timeout decides */
+	for (;;) {
+		struct pollfd pfd = { .fd = sub.rfd, .events = POLLIN };
+		char buf[64];
+		ssize_t n;
+		bool exiting = false;
+
+		if (lock_try(lfd, false) == 0)
+			break;
+		if (errno != EAGAIN && errno != EACCES) {
+			r = negerrno();
+			break;
+		}
+		if (remaining_ms(deadline) == 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pfd, 1, remaining_ms(deadline)) < 0 && errno != EINTR) {
+			r = negerrno();
+			break;
+		}
+		while (sub.rfd >= 0 && (n = read(sub.rfd, buf, sizeof(buf))) > 0)
+			exiting = exiting || memchr(buf, 'x', (size_t)n);
+		/* 'x': s6-supervise exits now; its lock goes with it */
+		if (exiting && lock_try(lfd, true) == 0)
+			break;
+	}
+	sub_close(&sub);
+	return r;
+}
+
+int sv_svscan_wait(const char *scandir, int timeout_ms)
+{
+	_cleanup_free_ char *ctl = strdup_printf("%s/.s6-svscan", scandir);
+	_cleanup_close_ int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	uint64_t deadline = now_monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+
+	if (!ctl)
+		return -ENOMEM;
+	if (ifd < 0)
+		return negerrno();
+	for (;;) {
+		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+		char buf[4096];
+
+		/* s6-svscan creates .s6-svscan/, then its control FIFO, then opens it */
+		(void)inotify_add_watch(ifd, scandir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+		(void)inotify_add_watch(ifd, ctl, IN_CREATE | IN_OPEN | IN_ONLYDIR);
+		if (sv_svscan_control(scandir, "") == 0) /* "": only whether it has a reader */
+			return 0;
+		/* our own open of the FIFO queued an IN_OPEN: drop it; an open by
+		 * s6-svscan in between is caught by the next round (at most 1 s) */
+		while (read(ifd, buf, sizeof(buf)) > 0)
+			;
+		if (remaining_ms(deadline) == 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, remaining_ms(deadline) < 1000 ? remaining_ms(deadline) : 1000) < 0 && errno != EINTR)
+			return negerrno();
+		while (read(ifd, buf, sizeof(buf)) > 0)
+			;
+	}
 }

@@ -93,3 +93,21 @@ bool sv_is_supervised(const char *dir);
 /* s6-svstat: is the service process up (supervise/status)?  1 up, 0 down,
  * -errno if unknown (not supervised yet, unreadable). */
 int sv_is_up(const char *dir);
+
+/* supervise/status decoded. */
+struct sv_status {
+	bool up;      /* the service process runs (s6-svstat's "up") */
+	pid_t pid;    /* its pid, 0 if down */
+	double since; /* epoch seconds of the last up/down change (0 unknown) */
+};
+int sv_status(const char *dir, struct sv_status *ret);
+
+/* Wait until no s6-supervise runs for dir, at most timeout_ms: waits on the
+ * service's event fifodir (s6-ftrig-listen's FIFO; s6-supervise's 'x' event)
+ * and on supervise/lock, which s6-supervise holds locked while it lives; no polling.
+ * 0 when none runs (or dir was never supervised), -ETIMEDOUT, or -errno. */
+int sv_wait_unsupervised(const char *dir, int timeout_ms);
+
+/* Wait until an s6-svscan reads scandir/.s6-svscan/control, at most
+ * timeout_ms (inotify on the scan dir).  0, -ETIMEDOUT or -errno. */
+int sv_svscan_wait(const char *scandir, int timeout_ms);

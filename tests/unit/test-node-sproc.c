@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "../../src/basic/fileio.h"
+#include "../../src/basic/json.h"
 #include "../../src/basic/util.h"
 #include "../../src/container/container.h"
 #include "../../src/node/sproc.h"
@@ -127,7 +128,7 @@ static void test_services_write(void **state)
 	_cleanup_free_ char *d = mktmp(), *p = NULL, *stale = NULL, *exits = NULL;
 	struct node_settings ns = { .root = "/N", .treadle_bin = "/usr/bin/treadle", .cgroup_root = "treadle" };
 	struct error err = ERROR_INIT;
-	json_t *app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
+	_cleanup_json_ json_t *app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
 				 "{\"name\":\"web\",\"command\":\"exec web --port 80\",\"proid\":\"p\",\"root\":false,"
 				 "\"restart\":{\"limit\":5,\"interval\":60},\"environ\":[{\"name\":\"A\",\"value\":\"1\"},"
 				 "{\"name\":\"A\",\"value\":\"2\"}],\"downed\":true},"
@@ -144,27 +145,27 @@ static void test_services_write(void **state)
 	put(exits, "log", "0000000001.000,001,000\n");
 	assert_int_equal(sproc_services_write(&ns, d, app, &err), 0);
 	assert_int_equal(stat(stale, &st), -1); /* stale service removed */
-	p = strdup_printf("%s/data/services/web/run", d);
-	assert_true(file_contains(p, "exec '" CONTAINER_BIN_FOR_TEST "' sproc service-exec --appevents '/services/.ctl/appevents' --instance 'p.a#0000000042' --uniqueid 'abcdefghijklm' --service 'web' --user 'p'"));
-	free(p);
-	p = strdup_printf("%s/data/services/web/finish", d);
-	assert_true(file_contains(p, "sproc finish --limit 5 --interval 60 --tombstones '/services/.ctl/tombstones' --id 'p.a-0000000042-abcdefghijklm,web'"));
-	assert_true(file_contains(p, "-- \"$1\" \"$2\""));
-	free(p);
-	p = strdup_printf("%s/data/services/web/app_start", d);
-	assert_true(file_contains(p, "exec web --port 80\n"));
-	free(p);
-	p = strdup_printf("%s/data/services/web/env/A", d);
-	assert_true(file_contains(p, "2\n")); /* later entries (the service's own) win */
-	free(p);
+	{
+		/* data/services/<file> contains <text> */
+		static const struct {
+			const char *file, *text;
+		} want[] = {
+			{ "web/run", "exec '" CONTAINER_BIN_FOR_TEST "' sproc service-exec --appevents '/services/.ctl/appevents' --instance 'p.a#0000000042' --uniqueid 'abcdefghijklm' --service 'web' --user 'p'" },
+			{ "web/finish", "sproc finish --limit 5 --interval 60 --tombstones '/services/.ctl/tombstones' --id 'p.a-0000000042-abcdefghijklm,web'" },
+			{ "web/finish", "-- \"$1\" \"$2\"" },
+			{ "web/app_start", "exec web --port 80\n" },
+			{ "web/env/A", "2\n" }, /* later entries (the service's own) win */
+			{ "web/notification-fd", "3\n" },
+			{ "web/log/run", "s6-log -b n20 s1000000 ../data/log" },
+		};
+
+		for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+			_cleanup_free_ char *f = strdup_printf("%s/data/services/%s", d, want[i].file);
+			assert_true(file_contains(f, want[i].text));
+		}
+	}
 	p = strdup_printf("%s/data/services/web/down", d);
 	assert_int_equal(stat(p, &st), 0);
-	free(p);
-	p = strdup_printf("%s/data/services/web/notification-fd", d);
-	assert_true(file_contains(p, "3\n"));
-	free(p);
-	p = strdup_printf("%s/data/services/web/log/run", d);
-	assert_true(file_contains(p, "s6-log -b n20 s1000000 ../data/log"));
 	free(p);
 	p = strdup_printf("%s/log", exits);
 	assert_int_equal(stat(p, &st), -1); /* exit history wiped */
@@ -175,15 +176,15 @@ static void test_services_write(void **state)
 	free(p);
 	p = strdup_printf("%s/data/services/adm/finish", d);
 	assert_true(file_contains(p, "--limit 0 --interval 30"));
-	json_decref(app);
 
 	/* invalid service names are refused */
-	app = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
-			 "{\"name\":\"../x\",\"command\":\"true\"}]}", 0, NULL);
-	assert_true(sproc_services_write(&ns, d, app, &err) < 0);
-	assert_non_null(err.msg);
-	error_clear(&err);
-	json_decref(app);
+	{
+		_cleanup_json_ json_t *bad = json_loads("{\"name\":\"p.a#0000000042\",\"uniqueid\":\"abcdefghijklm\",\"services\":["
+							"{\"name\":\"../x\",\"command\":\"true\"}]}", 0, NULL);
+		assert_true(sproc_services_write(&ns, d, bad, &err) < 0);
+		assert_non_null(err.msg);
+		error_clear(&err);
+	}
 	rm_rf(d);
 }
 
@@ -203,7 +204,7 @@ static void test_container_died(void **state)
 	struct error err = ERROR_INIT;
 	_cleanup_strv_free_ char **l = NULL;
 	struct stat st;
-	json_t *app;
+	_cleanup_json_ json_t *app = NULL;
 
 	(void)state;
 	cdir = strdup_printf("%s/apps/%s", root, u);
@@ -245,7 +246,6 @@ static void test_container_died(void **state)
 			 0, NULL);
 	assert_non_null(app);
 	assert_int_equal(sproc_services_write(&ns, cdir2, app, &err), 0);
-	json_decref(app);
 	p = strdup_printf("%s/data/services/web/data/exits/log", cdir2);
 	assert_int_equal(read_file(p, &text, NULL), 0);
 	assert_string_equal(text, "0000001000.000,256,009\n");
@@ -395,6 +395,52 @@ static void test_ctl_drain(void **state)
 	rm_rf(d);
 }
 
+/* N/node.json: what the agent writes is what sproc reads; bad fields are refused */
+static void test_settings(void **state)
+{
+	_cleanup_free_ char *root = mktmp(), *p = NULL;
+	struct node_settings ns = { .root = root, .treadle_bin = "/usr/bin/treadle", .cgroup_root = "tcg",
+				    .hostname = "h1", .cell = "c1", .store_url = "file:///s", .setup_timeout_s = 60,
+				    .pids_max = 4096, .disk_read_bps = 1000, .disk_write_bps = 2000 };
+	struct node_settings got;
+	struct error err = ERROR_INIT;
+
+	(void)state;
+	assert_int_equal(sproc_settings_write(&ns), 0);
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_int_equal(sproc_settings_read(root, &got, &owner, &err), 0);
+		assert_string_equal(got.root, root);
+		assert_string_equal(got.treadle_bin, "/usr/bin/treadle");
+		assert_string_equal(got.cgroup_root, "tcg");
+		assert_string_equal(got.cell, "c1");
+		assert_int_equal(got.setup_timeout_s, 60);
+		assert_int_equal(got.pids_max, 4096);
+		assert_int_equal(got.disk_read_bps, 1000);
+		assert_int_equal(got.disk_write_bps, 2000);
+	}
+	p = strdup_printf("%s/node.json", root);
+	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"pids_max\":-1}");
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_true(sproc_settings_read(root, &got, &owner, &err) < 0);
+		assert_int_equal(err.code, ERR_PERM);
+		assert_non_null(strstr(err.msg, "pids_max"));
+		error_clear(&err);
+	}
+	assert_int_equal(unlink(p), 0);
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_true(sproc_settings_read(root, &got, &owner, &err) < 0);
+		assert_int_equal(err.code, ERR_TEMP);
+		error_clear(&err);
+	}
+	rm_rf(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,7 +448,7 @@ int main(void)
 		cmocka_unit_test(test_event_post),	    cmocka_unit_test(test_services_write),
 		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
 		cmocka_unit_test(test_ctl_drain),	    cmocka_unit_test(test_finish_stopped),
-		cmocka_unit_test(test_container_died),
+		cmocka_unit_test(test_container_died),	    cmocka_unit_test(test_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

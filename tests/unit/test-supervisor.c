@@ -200,6 +200,8 @@ static void test_s6(void **state)
 	assert_int_equal(stat(svc, &st), 0);
 	assert_false(sv_is_supervised(svc));
 	assert_int_equal(sv_control(svc, "d"), -ENOENT);
+	assert_int_equal(sv_wait_unsupervised(svc, 100), 0); /* never supervised */
+	assert_int_equal(sv_svscan_wait(scan, 100), -ETIMEDOUT);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -209,12 +211,34 @@ static void test_s6(void **state)
 		execlp("s6-svscan", "s6-svscan", scan, (char *)NULL);
 		_exit(127);
 	}
+	assert_int_equal(sv_svscan_wait(scan, 5000), 0);
 	wait_for(supervised, svc, 1);
 	wait_for(sv_is_up, svc, 1);
+	{
+		struct sv_status s;
+
+		assert_int_equal(sv_status(svc, &s), 0);
+		assert_true(s.up);
+		assert_true(s.pid > 0);
+		assert_true(s.since > 0 && s.since <= now_realtime() + 1);
+	}
+	assert_int_equal(sv_wait_unsupervised(svc, 200), -ETIMEDOUT); /* still supervised */
 	assert_int_equal(sv_control(svc, "d"), 0);
 	wait_for(sv_is_up, svc, 0);
 	assert_int_equal(sv_control(svc, "u"), 0);
 	wait_for(sv_is_up, svc, 1);
+	{
+		_cleanup_free_ char *log = strdup_printf("%s/log", svc);
+
+		uint64_t t0 = now_monotonic_ms();
+
+		/* s6-supervise asked to exit: its 'x' event ends the wait (at once,
+		 * not at the timeout; s6-svscan may start a new one right after) */
+		assert_int_equal(sv_control(svc, "dx"), 0);
+		assert_int_equal(sv_wait_unsupervised(svc, 20000), 0);
+		assert_true(now_monotonic_ms() - t0 < 10000);
+		assert_true(sv_is_supervised(log));
+	}
 	assert_int_equal(sv_svscan_control(scan, "t"), 0); /* take the tree down, then exit */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_false(sv_is_supervised(svc));

@@ -1,0 +1,126 @@
+/* node-internal.h: what the files of the node agent (agent*.c) and of the
+ * sproc commands (sproc*.c) share; not for use outside src/node/. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "../basic/error.h"
+#include "../cgroup/cg.h"
+#include "../store/store.h"
+#include "agent.h"
+#include "layout.h"
+#include "sproc.h"
+
+/* ---- sproc ---- */
+
+#define SERVICE_LOG_RUN "#!/bin/sh\nexec s6-log -b n20 s1000000 ../data/log\n"
+#define CONTAINER_LOG_RUN "#!/bin/sh\nexec s6-log -b n20 s1000000 T ../data/log\n"
+
+static inline bool path_exists(const char *p)
+{
+	struct stat st;
+
+	return p && lstat(p, &st) == 0;
+}
+
+/* sproc-services.c */
+const char *sproc_jstr(const json_t *o, const char *k);
+long long sproc_jint(const json_t *o, const char *k, long long dflt);
+bool sproc_service_name_ok(const char *s);
+
+/* ---- agent ---- */
+
+extern char **environ;
+
+#define TICK_MS 500
+#define MAX_CLEANUPS 8
+#define CLEANUP_RETRY_MS 2000
+#define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
+#define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */
+
+/* What N/stop (written by `treadle cell down`) asks for. */
+enum drain {
+	DRAIN_NONE,
+	DRAIN_FINISH,  /* "finish": containers stopped on purpose, their instances finish */
+	DRAIN_RELEASE, /* "release": containers stopped, no terminal event: their instances stay scheduled */
+};
+
+enum { TAG_STORE = 1, TAG_SIGNAL, TAG_INOTIFY, TAG_TIMER, TAG_MAX_ };
+
+struct cont {
+	char *unique;
+	char *instance;
+	bool running;	    /* linked from running/ */
+	bool started;	    /* its services started (data/started) */
+	bool published;	    /* /running/<instance> created by this session */
+	char **endpoints;   /* /endpoints/... nodes published with it */
+	bool timed_out;
+	double configured_at; /* realtime, data/app.json mtime */
+	int oom_fd;
+	bool oom_tried;
+	pid_t cleanup_pid;
+	uint64_t retry_at; /* monotonic ms */
+	int wd_ctl[2];	   /* inotify on its spool dirs (appevents, tombstones) */
+	bool d_ctl;
+};
+
+struct agent {
+	const struct node_agent_options *o;
+	struct node_settings ns;
+	struct store *store;
+	struct cg *cg; /* for OOM notifications; NULL if cgroups are unusable */
+	int epfd, sigfd, inofd, tfd, lockfd;
+	int wd_cache, wd_tr, wd_ts, wd_ev, wd_cleanup;
+	bool d_placement, d_cache, d_tomb, d_cleanup, d_events, d_ctl;
+	bool first_placement_sync, ready, placement_ok, presence_ok, stop, expired, blackout_logged;
+	int last_list_err; /* last error listing our placements (0: none), to log each outage once */
+	bool placement_retry; /* a placement could not be cached (disk full...): sync again on the tick */
+	int last_cache_err;
+	bool blackedout; /* /blackedout.servers/<host> exists: no presence, but placements still mirrored (removals stop apps) */
+	struct cont **conts;
+	size_t n_conts;
+	unsigned n_cleanups;
+	enum drain drain; /* N/stop: stop every container, start none */
+	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready, *p_stop;
+	double started_at; /* realtime */
+};
+
+
+#define LOG(fmt, ...) fprintf(stderr, "treadle node: " fmt "\n", ##__VA_ARGS__)
+
+static inline bool exists(const char *p)
+{
+	return path_exists(p);
+}
+
+/* agent-conts.c */
+struct cont *agent_cont_find(struct agent *a, const char *unique);
+struct cont *agent_cont_get(struct agent *a, const char *unique);
+void agent_cont_close_oom(struct agent *a, struct cont *c);
+void agent_cont_watch(struct agent *a, struct cont *c);
+void agent_ctl_sync(struct agent *a);
+void agent_cont_remove(struct agent *a, struct cont *c);
+void agent_running_unpublish(struct agent *a, struct cont *c);
+void agent_running_publish(struct agent *a, struct cont *c);
+void agent_placement_watch(struct store *s, enum store_event ev, const char *path, void *ud);
+void agent_session_watch(struct store *s, enum store_event ev, const char *path, void *ud);
+int agent_register_server(struct agent *a, struct error *err);
+void agent_presence_ensure(struct agent *a);
+
+/* agent-eventmgr.c */
+void agent_eventmgr_sync(struct agent *a);
+
+/* agent-appcfg.c */
+int agent_to_cleanup(struct agent *a, const char *inst, const char *unique);
+void agent_appcfg_sync(struct agent *a);
+
+/* agent-monitor.c */
+void agent_monitor_sync(struct agent *a);
+
+/* agent-cleanup.c */
+void agent_cleanup_sync(struct agent *a);
+void agent_reap(struct agent *a);
+
+/* agent-publisher.c */
+void agent_publisher_sync(struct agent *a);
