@@ -466,8 +466,16 @@ static void net_teardown(const char *node_root)
 
 	if (p && read_file(p, &text, NULL) >= 0 && (j = json_loads(text, 0, NULL)) &&
 	    (n = json_object_get(j, "network"))) {
+		const char *range = json_string_value(json_object_get(n, "range"));
+		const char *gw = json_string_value(json_object_get(n, "gateway"));
+		const char *ext = json_string_value(json_object_get(n, "external_ip"));
+
 		net_config_init(&cfg, json_string_value(json_object_get(n, "bridge")),
 				json_string_value(json_object_get(n, "table")), (struct in_addr){ 0 });
+		/* (net_fw_teardown checks the whole configuration) */
+		if (!range || !gw || !ext || net_parse_cidr(range, &cfg.network, &cfg.prefixlen) < 0 ||
+		    net_parse_ip(gw, &cfg.gateway) < 0 || net_parse_ip(ext, &cfg.external_ip) < 0)
+			cfg.table = NULL;
 		if (cfg.table)
 			(void)net_fw_teardown(&cfg, &e);
 		error_clear(&e);
