@@ -42,8 +42,6 @@ struct sproc_net {
 	struct in_addr vip;
 	char veth[16]; /* host end: "tv" + uniqueid */
 };
-/* 1 and *cfg filled if the node has a network, 0 if off, < 0 on bad settings. */
-int sproc_net_config(const struct node_settings *ns, struct net_config *cfg, struct error *err);
 char *sproc_net_vips_dir(const char *root);
 /* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
 int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err);

@@ -13,7 +13,8 @@
 #include "../net/net.h"
 #include "node-internal.h"
 
-int sproc_net_config(const struct node_settings *ns, struct net_config *cfg, struct error *err)
+/* 1 and *cfg filled if the node has a network, 0 if off, < 0 on bad settings. */
+static int sproc_net_config(const struct node_settings *ns, struct net_config *cfg, struct error *err)
 {
 	struct in_addr ext;
 
