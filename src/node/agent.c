@@ -301,14 +301,6 @@ static int agent_init(struct agent *a, struct error *err)
 		if (flock(a->lockfd, LOCK_EX | LOCK_NB) < 0)
 			return error_set(err, ERR_TEMP, errno, "another node agent is running on %s", root);
 	}
-	/* the container network, before the settings that name it */
-	r = agent_net_init(a, err);
-	if (r < 0)
-		return r;
-	/* what `treadle sproc run/cleanup` read instead of flags (sproc.h) */
-	r = sproc_settings_write(&a->ns);
-	if (r < 0)
-		return error_sys(err, -r, "writing %s/" NODE_SETTINGS_FILE, root);
 	a->p_cache = node_path(root, NODE_DIR_CACHE);
 	a->p_apps = node_path(root, NODE_DIR_APPS);
 	a->p_running = node_path(root, NODE_DIR_RUNNING);
@@ -325,6 +317,15 @@ static int agent_init(struct agent *a, struct error *err)
 	r = svscan_wait(a, err);
 	if (r < 0)
 		return r;
+	/* the container network (nothing of it for an agent that cannot run
+	 * containers), before the settings that name it */
+	r = agent_net_init(a, err);
+	if (r < 0)
+		return r;
+	/* what `treadle sproc run/cleanup` read instead of flags (sproc.h) */
+	r = sproc_settings_write(&a->ns);
+	if (r < 0)
+		return error_sys(err, -r, "writing %s/" NODE_SETTINGS_FILE, root);
 	sigemptyset(&mask);
 	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 		sigaddset(&mask, sigs[i]);
