@@ -9,6 +9,7 @@
 #   a source port in the environment's range (prod 32768-40959, dev 40960-49151);
 # - the dev client cannot open a connection to the prod server's endpoint on its node; the prod one can;
 # - the containers have eth0 <vip>/32, TREADMILL_CONTAINER_IP/HOST_IP/GATEWAY_IP, /app.json network/vip;
+# - a passthrough host (m) reaches a container on any port of its node's address, another host does not;
 # - after cell down: no bridge, veth, nft table or VIP record is left in any host.
 # All traffic stays inside the test's namespaces. Skips without root, s6, java/ZooKeeper, netns or nft.
 set -u
@@ -242,6 +243,28 @@ assert "the far client is placed on h2 (affinity limit: one of the pair per serv
 reached() { nh_exec h2 "$BIN" logs --root "${NH_ROOT[h2]}" "$far/client" | grep -q "REACHED $ep"; }
 assert "the client app on h2 reached the server on h1 by $ep" wait_for 60 reached
 assert "the server saw h2's address (${NH_ADDR[h2]}) as the client" wait_for 10 saw "${NH_ADDR[h2]}"
+
+note "passthrough: everything m sends to the node's address goes to the container, on any port"
+cat >"$NH_DIR/pt.yml" <<EOF
+memory: 100M
+cpu: 10%
+disk: 100M
+passthrough:
+  - ${NH_HOSTNAME[m]}
+services:
+  - name: web
+    command: exec python3 -m http.server 9999
+    restart:
+      limit: 3
+EOF
+pt=$(T run nobody.nhpt -m "$NH_DIR/pt.yml") || notok "treadle run nobody.nhpt"
+placed_pt() { local h; for h in h1 h2; do T store ls "/placement/${NH_HOSTNAME[$h]}" 2>/dev/null | grep -qxF "$pt" && { echo "$h"; return 0; }; done; return 1; }
+assert "the passthrough app is placed" wait_for 30 placed_pt
+P=$(placed_pt)
+assert "m reaches the passthrough container at $P's address on port 9999 (no endpoint)" \
+	wait_for 60 get m "http://${NH_ADDR[$P]}:9999/"
+other=h1; [ "$P" = h1 ] && other=h2
+assert "$other (not a passthrough source) does not reach it there" not get "$other" "http://${NH_ADDR[$P]}:9999/"
 
 note "cell down on the nodes: nothing of the network is left"
 for h in h1 h2; do nh_cell_down "$h" >/dev/null 2>&1; done
