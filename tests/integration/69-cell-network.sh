@@ -70,6 +70,14 @@ wait_for 10 get "http://$EXT:$port/" || fail "the endpoint does not answer after
 [ -e "$R/node/network/vips/$stale" ] && fail "the stale VIP record $stale is still there"
 ip link show tvstale0000001 >/dev/null 2>&1 && { ip link del tvstale0000001; fail "the stale veth is still there"; }
 
+note "blackout of the server: forwarding off for its containers, and back"
+"$T" admin blackout set server "$H" >/dev/null || fail "blackout set"
+blacked() { [ -e "$R/node/network/blackout" ] && nft list set ip "$TB" blackout | grep -q "$BR"; }
+wait_for 30 blacked || fail "blackout: no N/network/blackout or the bridge is not in the table's blackout set"
+"$T" admin blackout clear server "$H" >/dev/null || fail "blackout clear"
+cleared() { [ ! -e "$R/node/network/blackout" ] && ! nft list set ip "$TB" blackout | grep -q "$BR"; }
+wait_for 30 cleared || fail "blackout cleared: still blacked out"
+
 note "stop: record, VIP record and elements go"
 "$T" stop "$inst" >/dev/null || fail "stop"
 gone() { [ ! -e "$cdir" ] && [ ! -e "$R/node/network/vips/$vip" ] && ! nft list table ip "$TB" | grep -q "$vip"; }
