@@ -883,10 +883,11 @@ int admin_list(struct store *s, const char *what, json_t **ret, struct error *er
 
 /* ---- scheduling (treadle run / stop) ---- */
 
-static int post(struct store *s, const char *inst, enum trace_type type, const char *data, const char *host)
+static int post(struct store *s, const char *inst, enum trace_type type, const char *data, const char *host,
+		double when)
 {
 	struct trace_event ev = {
-		.timestamp = now_realtime(),
+		.timestamp = when,
 		.source = (char *)host,
 		.instanceid = (char *)inst,
 		.type = type,
@@ -900,12 +901,15 @@ int admin_schedule(struct store *s, const char *app, const char *manifest_json, 
 		   char **ret_instance, bool *ret_posted, struct error *err)
 {
 	_cleanup_free_ char *inst = NULL;
+	/* pending is stamped before the create: the master may place the instance
+	 * (and publish scheduled) before this call returns */
+	double when = now_realtime();
 	int r = cellns_scheduled_create(s, app, manifest_json, &inst);
 
 	if (r < 0)
 		return error_set(err, ERR_TEMP, -r, "creating %s/%s#: %s", cellns_dir(CELLNS_SCHEDULED), app,
 				 store_strerror(r));
-	*ret_posted = post(s, inst, TRACE_PENDING, "created", host) >= 0;
+	*ret_posted = post(s, inst, TRACE_PENDING, "created", host, when) >= 0;
 	*ret_instance = TAKE_PTR(inst);
 	return 0;
 }
@@ -919,7 +923,7 @@ int admin_unschedule(struct store *s, const char *instance, const char *host, bo
 		return error_set(err, ERR_PERM, 0, "%s: not an instance id (<proid>.<app>#<seq>)", instance);
 	r = cellns_scheduled_exists(s, instance, NULL, NULL);
 	if (r == 0) {
-		*ret_posted = post(s, instance, TRACE_PENDING_DELETE, "deleted", host) >= 0;
+		*ret_posted = post(s, instance, TRACE_PENDING_DELETE, "deleted", host, now_realtime()) >= 0;
 		r = cellns_scheduled_delete(s, instance);
 	}
 	if (r == -ENOENT)

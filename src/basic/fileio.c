@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <utime.h>
 
 #include "fileio.h"
@@ -67,45 +68,119 @@ int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+/* Create name (O_EXCL) and write the iovecs: the open fd, or -errno with the
+ * file removed. */
+static int write_new_fd(int dirfd, const char *name, const struct iovec *iov, size_t n_iov, mode_t mode)
 {
-	return write_file_atomic_mtime_at(dirfd, name, data, len, mode, NULL);
+	_cleanup_close_ int fd = -1;
+	int r = 0;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return negerrno();
+	for (size_t i = 0; i < n_iov && r >= 0; i++)
+		if (iov[i].iov_len)
+			r = write_all(fd, iov[i].iov_base, iov[i].iov_len);
+	if (r < 0) {
+		unlinkat(dirfd, name, 0);
+		return r;
+	}
+	return TAKE_FD(fd);
+}
+
+int write_file_new_at(int dirfd, const char *name, const struct iovec *iov, size_t n_iov, mode_t mode, bool sync)
+{
+	_cleanup_close_ int fd = write_new_fd(dirfd, name, iov, n_iov, mode);
+	int r;
+
+	if (fd < 0)
+		return fd;
+	if (sync && fsync(fd) < 0) {
+		r = negerrno();
+		unlinkat(dirfd, name, 0);
+		return r;
+	}
+	return 0;
+}
+
+/* "<dir>/.<base>.tmpXXXXXXXX" for "<dir>/<base>"; *ret_dir = "<dir>/" or "". */
+static char *atomic_tmp_name(const char *name, char **ret_dir)
+{
+	const char *slash = strrchr(name, '/');
+	const char *base = slash ? slash + 1 : name;
+	_cleanup_free_ char *dir = slash ? strndup(name, (size_t)(slash - name + 1)) : strdup("");
+	char *tmp;
+
+	if (!dir)
+		return NULL;
+	static unsigned counter;
+
+	/* pid + counter: unique among live writers (random() is unseeded, so
+	 * every process would draw the same first name) */
+	tmp = strdup_printf("%s.%s.tmp%d.%u", dir, base, (int)getpid(),
+			    __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	if (tmp && ret_dir)
+		*ret_dir = TAKE_PTR(dir);
+	return tmp;
+}
+
+int write_file_atomic_full_at(int dirfd, const char *name, const char *tmp, const struct iovec *iov, size_t n_iov,
+			      mode_t mode, const struct timespec *mtime, unsigned flags)
+{
+	_cleanup_free_ char *own_tmp = NULL, *dir = NULL;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	int r;
+
+	if (!tmp) {
+		/* a name left by a dead writer whose pid came back: take the next */
+		for (int i = 0; i < 8; i++) {
+			free(own_tmp);
+			free(dir);
+			dir = NULL;
+			tmp = own_tmp = atomic_tmp_name(name, &dir);
+			if (!tmp)
+				return -ENOMEM;
+			fd = write_new_fd(dirfd, tmp, iov, n_iov, mode);
+			if (fd != -EEXIST)
+				break;
+		}
+	} else
+		fd = write_new_fd(dirfd, tmp, iov, n_iov, mode);
+	if (fd < 0)
+		return fd;
+	if (fchmod(fd, mode) < 0 ||
+	    (mtime && futimens(fd, (const struct timespec[2]){ { .tv_nsec = UTIME_OMIT }, *mtime }) < 0) ||
+	    (!(flags & WRITE_ATOMIC_NO_SYNC) && fsync(fd) < 0) || renameat(dirfd, tmp, dirfd, name) < 0) {
+		r = negerrno();
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (flags & WRITE_ATOMIC_NO_DIR_SYNC)
+		return 0;
+	if (!dir) {
+		const char *slash = strrchr(name, '/');
+		dir = slash ? strndup(name, (size_t)(slash - name + 1)) : strdup("");
+		if (!dir)
+			return -ENOMEM;
+	}
+	/* a directory we may not read (search-only) is not fsync'd, as before */
+	dfd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0 && fsync(dfd) < 0)
+		return negerrno();
+	return 0;
 }
 
 int write_file_atomic_mtime_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
 			       const struct timespec *mtime)
 {
-	_cleanup_free_ char *tmp = NULL, *dir = NULL;
-	const char *slash = strrchr(name, '/');
-	const char *base = slash ? slash + 1 : name;
-	_cleanup_close_ int fd = -1, dfd = -1;
-	int r;
+	struct iovec iov = { (void *)data, len };
 
-	dir = slash ? strndup(name, (size_t)(slash - name + 1)) : strdup("");
-	if (!dir)
-		return -ENOMEM;
-	tmp = strdup_printf("%s.%s.tmp%08x", dir, base, (unsigned)random());
-	if (!tmp)
-		return -ENOMEM;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
-		return negerrno();
-	if (fchmod(fd, mode) < 0 || (r = write_all(fd, data, len)) < 0 ||
-	    (mtime && futimens(fd, (const struct timespec[2]){ { .tv_nsec = UTIME_OMIT }, *mtime }) < 0) ||
-	    fsync(fd) < 0) {
-		r = negerrno();
-		unlinkat(dirfd, tmp, 0);
-		return r;
-	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
-		r = negerrno();
-		unlinkat(dirfd, tmp, 0);
-		return r;
-	}
-	dfd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		fsync(dfd);
-	return 0;
+	return write_file_atomic_full_at(dirfd, name, NULL, &iov, 1, mode, mtime, 0);
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	return write_file_atomic_mtime_at(dirfd, name, data, len, mode, NULL);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
@@ -113,23 +188,29 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return write_file_atomic_at(AT_FDCWD, path, data, len, mode);
 }
 
-int symlink_atomic(const char *target, const char *link)
+int symlink_atomic_at(const char *target, int dirfd, const char *name, const char *tmp)
 {
-	const char *slash = strrchr(link, '/');
-	_cleanup_free_ char *tmp = slash ? strdup_printf("%.*s/.%s.tmp", (int)(slash - link), link, slash + 1)
-					 : strdup_printf(".%s.tmp", link);
+	_cleanup_free_ char *own_tmp = NULL;
+	int r;
 
-	if (!tmp)
-		return -ENOMEM;
-	(void)unlink(tmp);
-	if (symlink(target, tmp) < 0)
+	if (!tmp) {
+		tmp = own_tmp = atomic_tmp_name(name, NULL);
+		if (!tmp)
+			return -ENOMEM;
+	}
+	if (symlinkat(target, dirfd, tmp) < 0)
 		return negerrno();
-	if (rename(tmp, link) < 0) {
-		int r = negerrno();
-		unlink(tmp);
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		r = negerrno();
+		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
 	return 0;
+}
+
+int symlink_atomic(const char *target, const char *link)
+{
+	return symlink_atomic_at(target, AT_FDCWD, link, NULL);
 }
 
 int write_string_file(const char *path, const char *s)
@@ -218,13 +299,26 @@ int rm_rf(const char *path)
 
 int dir_list(const char *path, int skip_dot, char ***ret)
 {
-	_cleanup_closedir_ DIR *d = opendir(path);
-	_cleanup_strv_free_ char **l = calloc(16, sizeof(char *));
+	return dir_list_at(AT_FDCWD, path, skip_dot, ret);
+}
+
+int dir_list_at(int dirfd, const char *path, int skip_dot, char ***ret)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_strv_free_ char **l = NULL;
 	size_t n = 0, cap = 16;
 	struct dirent *de;
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (!d)
+	if (fd < 0)
 		return negerrno();
+	d = fdopendir(fd);
+	if (!d) {
+		int r = negerrno();
+		close(fd);
+		return r;
+	}
+	l = calloc(16, sizeof(char *));
 	if (!l)
 		return -ENOMEM;
 	while ((de = readdir(d))) {

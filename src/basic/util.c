@@ -70,38 +70,48 @@ void strv_free(char **l)
 	free(l);
 }
 
-int safe_atou64(const char *s, uint64_t *ret)
+/* The strto*() of one number: s must start like a number (no space, and for
+ * unsigned a digit: strtoull takes "-1"), the whole of s must be it. */
+enum num_kind { NUM_U64, NUM_I64, NUM_DOUBLE };
+static int parse_number(const char *s, enum num_kind kind, void *ret)
 {
 	char *end;
-	unsigned long long v;
+	union {
+		unsigned long long u;
+		long long i;
+		double d;
+	} v;
 
-	if (!s || !isdigit((unsigned char)*s))
+	if (!s || !*s || isspace((unsigned char)*s) || (kind == NUM_U64 && !isdigit((unsigned char)*s)))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 10);
+	if (kind == NUM_U64)
+		v.u = strtoull(s, &end, 10);
+	else if (kind == NUM_I64)
+		v.i = strtoll(s, &end, 10);
+	else
+		v.d = strtod(s, &end);
 	if (errno == ERANGE)
 		return -ERANGE;
 	if (*end)
 		return -EINVAL;
-	*ret = v;
+	if (kind == NUM_U64)
+		*(uint64_t *)ret = v.u;
+	else if (kind == NUM_I64)
+		*(int64_t *)ret = v.i;
+	else
+		*(double *)ret = v.d;
 	return 0;
+}
+
+int safe_atou64(const char *s, uint64_t *ret)
+{
+	return parse_number(s, NUM_U64, ret);
 }
 
 int safe_atoi64(const char *s, int64_t *ret)
 {
-	char *end;
-	long long v;
-
-	if (!s || !*s || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*ret = v;
-	return 0;
+	return parse_number(s, NUM_I64, ret);
 }
 
 int safe_atoi(const char *s, int *ret)
@@ -119,19 +129,7 @@ int safe_atoi(const char *s, int *ret)
 
 int safe_atod(const char *s, double *ret)
 {
-	char *end;
-	double v;
-
-	if (!s || !*s || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*ret = v;
-	return 0;
+	return parse_number(s, NUM_DOUBLE, ret);
 }
 
 int parse_timestamp(const char *s, double *ret)
@@ -151,20 +149,32 @@ int parse_timestamp(const char *s, double *ret)
 	return safe_atod(s, ret);
 }
 
+/* The decimal number at the start of *p (at least one digit), *p moved past it. */
+static int parse_digits(const char **p, uint64_t *ret)
+{
+	uint64_t n = 0;
+
+	if (!*p || !isdigit((unsigned char)**p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)**p); (*p)++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		n = n * 10 + (uint64_t)(**p - '0');
+	}
+	*ret = n;
+	return 0;
+}
+
 int parse_size(const char *s, uint64_t *ret_bytes)
 {
 	static const char units[] = "BKMGTPE";
 	const char *p = s, *u;
 	uint64_t n = 0, mult = 1, base = 1024;
 	size_t i;
+	int r;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
+	if ((r = parse_digits(&p, &n)) < 0)
+		return r;
 	if (*p) {
 		u = strchr(units, toupper((unsigned char)*p));
 		if (!u)
@@ -240,14 +250,10 @@ int parse_duration(const char *s, uint64_t *ret_seconds)
 {
 	const char *p = s;
 	uint64_t n = 0, mult = 1;
+	int r;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
+	if ((r = parse_digits(&p, &n)) < 0)
+		return r;
 	if (*p) {
 		switch (toupper((unsigned char)*p)) {
 		case 'S': mult = 1; break;

@@ -175,34 +175,7 @@ static int v1_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct erro
 
 static int v1_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
 {
-	_cleanup_free_ char *t = NULL;
-	int r = cg_read_knob(memdir, "memory.oom_control", &t);
-
-	if (r < 0)
-		return r;
-	return cg_keyed_get(t, "oom_kill", ret);
-}
-
-static int read_u64_knob(const char *dir, const char *knob, uint64_t *ret)
-{
-	_cleanup_free_ char *t = NULL;
-	int r = cg_read_knob(dir, knob, &t);
-
-	if (r < 0)
-		return r;
-	t[strcspn(t, "\n")] = 0;
-	return safe_atou64(t, ret);
-}
-
-static int v1_stats(struct cg *cg, const char *memdir, struct cg_stats *s)
-{
-	uint64_t lim;
-
-	(void)read_u64_knob(memdir, "memory.usage_in_bytes", &s->memory_current);
-	if (read_u64_knob(memdir, "memory.limit_in_bytes", &lim) >= 0)
-		s->memory_max = lim >= (UINT64_C(1) << 62) ? UINT64_MAX : lim;
-	(void)v1_oom_check(cg, memdir, &s->oom_kills);
-	return 0;
+	return cg_read_keyed(memdir, "memory.oom_control", "oom_kill", ret);
 }
 
 const struct cg_backend cg_backend_v1 = {
@@ -211,7 +184,6 @@ const struct cg_backend cg_backend_v1 = {
 	.set_limits = v1_set_limits,
 	.oom_fd = v1_oom_fd,
 	.oom_check = v1_oom_check,
-	.stats = v1_stats,
 	.set_devices = v1_set_devices,
 	.kill = NULL,
 };

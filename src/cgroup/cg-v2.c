@@ -122,41 +122,7 @@ static int v2_oom_fd(struct cg *cg, const char *memdir, int *ret_fd, struct erro
 
 static int v2_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
 {
-	_cleanup_free_ char *t = NULL;
-	int r = cg_read_knob(memdir, "memory.events", &t);
-
-	if (r < 0)
-		return r;
-	return cg_keyed_get(t, "oom_kill", ret);
-}
-
-static int v2_stats(struct cg *cg, const char *dir, struct cg_stats *s)
-{
-	_cleanup_free_ char *t = NULL;
-
-	if (cg_read_knob(dir, "memory.current", &t) >= 0) {
-		t[strcspn(t, "\n")] = 0;
-		(void)safe_atou64(t, &s->memory_current);
-	}
-	free(t), t = NULL;
-	if (cg_read_knob(dir, "memory.max", &t) >= 0) {
-		t[strcspn(t, "\n")] = 0;
-		if (strcmp(t, "max") == 0 || safe_atou64(t, &s->memory_max) < 0)
-			s->memory_max = UINT64_MAX;
-	}
-	free(t), t = NULL;
-	if (cg_read_knob(dir, "pids.current", &t) >= 0) {
-		t[strcspn(t, "\n")] = 0;
-		(void)safe_atou64(t, &s->pids_current);
-	}
-	free(t), t = NULL;
-	if (cg_read_knob(dir, "cpu.stat", &t) >= 0) {
-		uint64_t us;
-		if (cg_keyed_get(t, "usage_usec", &us) >= 0)
-			s->cpu_usage_ns = us * 1000;
-	}
-	(void)v2_oom_check(cg, dir, &s->oom_kills);
-	return 0;
+	return cg_read_keyed(memdir, "memory.events", "oom_kill", ret);
 }
 
 /* ---- devices: a BPF_PROG_TYPE_CGROUP_DEVICE program, hand-assembled as
@@ -325,7 +291,6 @@ const struct cg_backend cg_backend_v2 = {
 	.set_limits = v2_set_limits,
 	.oom_fd = v2_oom_fd,
 	.oom_check = v2_oom_check,
-	.stats = v2_stats,
 	.set_devices = v2_set_devices,
 	.kill = v2_kill,
 };

@@ -40,7 +40,7 @@ int cg_read_knob(const char *dir, const char *knob, char **ret)
 	return read_file(p, ret, NULL);
 }
 
-int cg_keyed_get(const char *text, const char *key, uint64_t *ret)
+static int keyed_get(const char *text, const char *key, uint64_t *ret)
 {
 	size_t kl = strlen(key);
 	const char *l = text;
@@ -67,6 +67,14 @@ int cg_keyed_get(const char *text, const char *key, uint64_t *ret)
 			l++;
 	}
 	return -ENOENT;
+}
+
+int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret)
+{
+	_cleanup_free_ char *t = NULL;
+	int r = cg_read_knob(dir, knob, &t);
+
+	return r < 0 ? r : keyed_get(t, key, ret);
 }
 
 static void hier_free(struct cg_hier *h)
@@ -192,16 +200,6 @@ int cg_open(const char *fsroot, const char *root_name, unsigned flags, struct cg
 	return 0;
 }
 
-enum cg_version cg_version(const struct cg *cg)
-{
-	return cg->ops->version;
-}
-
-const char *cg_root_name(const struct cg *cg)
-{
-	return cg->root_name;
-}
-
 static char *group_dir(const struct cg *cg, const struct cg_hier *h, const char *path)
 {
 	if (!path || !*path)
@@ -259,9 +257,13 @@ static int make_group(struct cg *cg, const struct cg_hier *h, const char *path, 
 	return 0;
 }
 
-int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err)
+/* fn(cg, hierarchy, R/<path> in it) for each hierarchy, stopping at the first
+ * error, or with `all` going on and returning the first error. */
+typedef int (*group_fn)(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+			struct error *err);
+static int each_group(struct cg *cg, const char *path, group_fn fn, const void *ud, bool all, struct error *err)
 {
-	int r;
+	int r, ret = 0;
 
 	if (valid_path(path, err) < 0)
 		return -EINVAL;
@@ -270,36 +272,44 @@ int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, s
 
 		if (!dir)
 			return error_sys(err, ENOMEM, "cgroups");
-		r = make_group(cg, &cg->hiers[i], path, err);
-		if (r < 0)
+		r = fn(cg, &cg->hiers[i], path, dir, ud, err);
+		if (r < 0 && !all)
 			return r;
-		if (limits) {
-			r = cg->ops->set_limits(cg, &cg->hiers[i], dir, limits, err);
-			if (r < 0)
-				return r;
-		}
+		if (r < 0 && ret == 0)
+			ret = r;
 	}
-	return 0;
+	return ret;
+}
+
+static int create_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		      struct error *err)
+{
+	const struct cg_limits *limits = ud;
+	int r = make_group(cg, h, path, err);
+
+	return r < 0 || !limits ? r : cg->ops->set_limits(cg, h, dir, limits, err);
+}
+
+int cg_create(struct cg *cg, const char *path, const struct cg_limits *limits, struct error *err)
+{
+	return each_group(cg, path, create_one, limits, false, err);
+}
+
+static int attach_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		      struct error *err)
+{
+	const char *pid = ud;
+	int r = cg_write_knob(cg, dir, "cgroup.procs", pid);
+
+	return r < 0 ? error_sys(err, r, "cgroups: attach %s to %s", pid, dir) : 0;
 }
 
 int cg_attach(struct cg *cg, const char *path, pid_t pid, struct error *err)
 {
 	char buf[32];
-	int r;
 
-	if (valid_path(path, err) < 0)
-		return -EINVAL;
 	snprintf(buf, sizeof(buf), "%d", (int)pid);
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-
-		if (!dir)
-			return error_sys(err, ENOMEM, "cgroups");
-		r = cg_write_knob(cg, dir, "cgroup.procs", buf);
-		if (r < 0)
-			return error_sys(err, r, "cgroups: attach %d to %s", (int)pid, dir);
-	}
-	return 0;
+	return each_group(cg, path, attach_one, buf, false, err);
 }
 
 bool cg_exists(struct cg *cg, const char *path)
@@ -336,16 +346,6 @@ static int read_pids(const char *dir, pid_t **ret, size_t *ret_n)
 	*ret = TAKE_PTR(v);
 	*ret_n = n;
 	return 0;
-}
-
-int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n)
-{
-	const struct cg_hier *h = mem_hier(cg);
-	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
-
-	if (!dir)
-		return -ENOMEM;
-	return read_pids(dir, ret, ret_n);
 }
 
 static void sleep_ms(long ms)
@@ -401,22 +401,15 @@ static int destroy_dir(struct cg *cg, const char *dir, struct error *err)
 	return error_set(err, ERR_TEMP, EBUSY, "cgroups: %s still busy after killing its tasks", dir);
 }
 
+static int destroy_one(struct cg *cg, const struct cg_hier *h, const char *path, const char *dir, const void *ud,
+		       struct error *err)
+{
+	return destroy_dir(cg, dir, err);
+}
+
 int cg_destroy(struct cg *cg, const char *path, struct error *err)
 {
-	int r, ret = 0;
-
-	if (valid_path(path, err) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-
-		if (!dir)
-			return error_sys(err, ENOMEM, "cgroups");
-		r = destroy_dir(cg, dir, err);
-		if (r < 0 && ret == 0)
-			ret = r;
-	}
-	return ret;
+	return each_group(cg, path, destroy_one, NULL, true, err);
 }
 
 /* Groups under dir (dir included) that hold processes. */
@@ -481,45 +474,6 @@ int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills)
 	if (!dir)
 		return -ENOMEM;
 	return cg->ops->oom_check(cg, dir, ret_kills);
-}
-
-int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
-{
-	struct cg_stats s = { 0, UINT64_MAX, 0, 0, 0 };
-	int r;
-
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		_cleanup_free_ char *dir = group_dir(cg, &cg->hiers[i], path);
-		_cleanup_free_ char *t = NULL;
-
-		if (!dir)
-			return -ENOMEM;
-		if (access(dir, F_OK) < 0)
-			return -ENOENT;
-		if (cg->ops->version == CG_V1) {
-			const struct cg_hier *h = &cg->hiers[i];
-			if (h->has_memory) {
-				r = cg->ops->stats(cg, dir, &s);
-				if (r < 0)
-					return r;
-			}
-			if (h->has_pids && cg_read_knob(dir, "pids.current", &t) >= 0) {
-				t[strcspn(t, "\n")] = 0;
-				(void)safe_atou64(t, &s.pids_current);
-			}
-			free(t), t = NULL;
-			if (h->has_cpuacct && cg_read_knob(dir, "cpuacct.usage", &t) >= 0) {
-				t[strcspn(t, "\n")] = 0;
-				(void)safe_atou64(t, &s.cpu_usage_ns);
-			}
-		} else {
-			r = cg->ops->stats(cg, dir, &s);
-			if (r < 0)
-				return r;
-		}
-	}
-	*ret = s;
-	return 0;
 }
 
 const struct cg_device cg_devices_container[] = {
@@ -599,29 +553,5 @@ int cg_procs_files(struct cg *cg, const char *path, char ***ret)
 			return -ENOMEM;
 	}
 	*ret = TAKE_PTR(l);
-	return 0;
-}
-
-int cg_list(struct cg *cg, const char *path, char ***ret)
-{
-	const struct cg_hier *h = mem_hier(cg);
-	_cleanup_free_ char *dir = h ? group_dir(cg, h, path) : NULL;
-	_cleanup_strv_free_ char **all = NULL, **out = strv_new();
-	int r;
-
-	if (!dir || !out)
-		return -ENOMEM;
-	r = dir_list(dir, 1, &all);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; all && all[i]; i++) {
-		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, all[i]);
-		struct stat st;
-		if (!p)
-			return -ENOMEM;
-		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && strv_extend(&out, all[i]) < 0)
-			return -ENOMEM;
-	}
-	*ret = TAKE_PTR(out);
 	return 0;
 }

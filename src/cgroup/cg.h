@@ -56,14 +56,6 @@ struct cg_device {
 extern const struct cg_device cg_devices_container[];
 extern const size_t cg_devices_container_n;
 
-struct cg_stats {
-	uint64_t memory_current;	/* bytes charged */
-	uint64_t memory_max;		/* limit, UINT64_MAX = none */
-	uint64_t pids_current;
-	uint64_t oom_kills;
-	uint64_t cpu_usage_ns;
-};
-
 struct cg;
 
 enum {
@@ -78,8 +70,6 @@ void cg_close(struct cg *cg);
 static inline void cg_closep(struct cg **cg) { if (*cg) cg_close(*cg); }
 #define _cleanup_cg_ _cleanup_(cg_closep)
 
-enum cg_version cg_version(const struct cg *cg);
-const char *cg_root_name(const struct cg *cg);
 
 /* Create R/<path> (and missing parents) in every controller, apply limits
  * (NULL = none).  Idempotent: an existing group gets the limits re-applied. */
@@ -113,12 +103,7 @@ int cg_oom_fd(struct cg *cg, const char *path, int *ret_fd, struct error *err);
 /* Number of OOM kills recorded for R/<path> (v1 memory.oom_control oom_kill,
  * v2 memory.events oom_kill). */
 int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills);
-int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret);
 
 /* Absolute paths of the cgroup.procs files of R/<path> in every controller
  * (the container binds them at /run/tm_cg/ so `exec-as` can join). */
 int cg_procs_files(struct cg *cg, const char *path, char ***ret);
-/* Names of the child groups of R/<path> (memory controller / unified), sorted. */
-int cg_list(struct cg *cg, const char *path, char ***ret);
-/* Pids in R/<path> (memory controller / unified), not recursive. */
-int cg_pids(struct cg *cg, const char *path, pid_t **ret, size_t *ret_n);

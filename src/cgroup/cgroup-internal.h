@@ -19,7 +19,6 @@ struct cg_backend {
 			  struct error *err);
 	int (*oom_fd)(struct cg *cg, const char *memdir, int *ret_fd, struct error *err);
 	int (*oom_check)(struct cg *cg, const char *memdir, uint64_t *ret);
-	int (*stats)(struct cg *cg, const char *memdir, struct cg_stats *ret);
 	/* Restrict the devices of the group at dir (cg_set_devices()); hierarchies
 	 * without the devices controller are not passed (v1). */
 	int (*set_devices)(struct cg *cg, const struct cg_hier *h, const char *dir, const struct cg_device *allow,
@@ -44,8 +43,8 @@ extern const struct cg_backend cg_backend_v2;
 int cg_write_knob(const struct cg *cg, const char *dir, const char *knob, const char *s);
 /* Read dir/knob into *ret (owned). */
 int cg_read_knob(const char *dir, const char *knob, char **ret);
-/* Find "key value" in a flat keyed file's text; -ENOENT if absent. */
-int cg_keyed_get(const char *text, const char *key, uint64_t *ret);
+/* The value of "key value" in the flat keyed file dir/knob ("max" = UINT64_MAX); -ENOENT if absent. */
+int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret);
 
 /* cg-v2.c: the BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1
  * (allow) when a request matches an entry, else 0; *ret (struct bpf_insn[],

@@ -51,7 +51,10 @@ int image_get(const char *node_root, const char *url, uint64_t timeout_ms, char 
 int volume_attach(const char *node_root, const char *unique, uint64_t bytes, char **ret_dev, int *ret_fd,
 		  dev_t *ret_devnum, struct error *err);
 int volume_release(const char *node_root, const char *unique, struct error *err);
-char *volume_path(const char *node_root, const char *unique);
+
+/* security.c: install the default seccomp filter in the calling process
+ * (docs/CONTAINER.md lists what it denies, with EPERM). */
+int container_seccomp_apply(struct error *err);
 
 /* sha256.c */
 struct sha256 {

@@ -2,7 +2,6 @@
  * clone into new namespaces, error channel, then forward signals to pid 1. */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <pwd.h>
@@ -18,6 +17,7 @@
 #include <time.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "container-internal.h"
 
@@ -41,13 +41,11 @@ static void ctx_release(struct container_ctx *c)
 static void write_aborted(const char *data_dir, const char *why, const char *msg)
 {
 	_cleanup_free_ char *path = strdup_printf("%s/aborted", data_dir);
-	json_t *o = json_pack("{s:s, s:s?}", "why", why, "payload", msg);
-	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	_cleanup_json_ json_t *o = json_pack("{s:s, s:s?}", "why", why, "payload", msg);
+	_cleanup_free_ char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 
 	if (path && s)
 		(void)write_file_atomic(path, s, strlen(s), 0644);
-	free(s);
-	json_decref(o);
 }
 
 static int fail(const struct container_ctx *c, const char *why, struct error *err)
@@ -132,21 +130,18 @@ static int write_state(const struct container_ctx *c, pid_t pid, const uint64_t 
 {
 	const struct container_config *cfg = c->cfg;
 	_cleanup_free_ char *path = strdup_printf("%s/container.json", c->data_dir);
-	json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
+	_cleanup_json_ json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
 			      "parent", (int)getpid(), "proid", cfg->proid, "root", cfg->root, "unique_name",
 			      cfg->unique_name, "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : CG_DEFAULT_ROOT,
 			      "loop", c->loop_dev, "setup_us", "cgroups", (json_int_t)(t[T_CGROUPS] - t[T_START]),
 			      "image", (json_int_t)(t[T_IMAGE] - t[T_CGROUPS]), "volume",
 			      (json_int_t)(t[T_VOLUME] - t[T_IMAGE]), "prepare", (json_int_t)(t[T_CLONE] - t[T_VOLUME]),
 			      "namespaces_root_exec", (json_int_t)(t[T_EXEC] - t[T_CLONE]));
-	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	int r = -ENOMEM;
+	_cleanup_free_ char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 
-	if (path && s)
-		r = container_write_file(path, s, strlen(s));
-	free(s);
-	json_decref(o);
-	return r;
+	if (!path || !s)
+		return -ENOMEM;
+	return container_write_file(path, s, strlen(s));
 }
 
 /* Wait for the child's verdict: EOF with the child alive = exec'd s6-svscan. */
@@ -226,6 +221,10 @@ _noreturn_ static void parent_loop(pid_t pid, const sigset_t *mask)
 		_exit(128 + WTERMSIG(status));
 	_exit(WEXITSTATUS(status));
 }
+
+/* Blocked in the parent while it waits for the container (SIGCHLD) and relays
+ * the rest to pid 1. */
+static const int relayed_signals[] = { SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
 
 int container_run(const struct container_config *cfg, struct error *err)
 {
@@ -344,14 +343,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 		goto out;
 	}
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGUSR1);
-	sigaddset(&mask, SIGUSR2);
-	sigaddset(&mask, SIGALRM);
+	for (size_t i = 0; i < ELEMENTSOF(relayed_signals); i++)
+		sigaddset(&mask, relayed_signals[i]);
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
 	if (!cfg->shared_network)

@@ -87,12 +87,6 @@ int container_run(const struct container_config *cfg, struct error *err);
 int container_cleanup(const char *node_root, const char *cgroup_root, const char *unique_name,
 		      struct error *err);
 
-/* Node start: container_cleanup() every container that has a volume under
- * <node_root>/volumes or a cgroup R/apps/<unique> but whose unique name is not
- * in keep (NULL-terminated); those in keep are left as they are. */
-int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep,
-			   struct error *err);
-
 /* Detach every loop device backed by a file under dir (`cell down`'s last
  * sweep of a cell root); returns how many. */
 int container_loops_release(const char *dir);
@@ -112,10 +106,6 @@ int container_loops_release(const char *dir);
  * sets no_new_privs; installs the default seccomp filter; execvp(argv).
  * Returns only on failure. */
 int container_exec_as(const char *user, bool as_root, char *const *argv, struct error *err);
-
-/* Install the default seccomp filter in the calling process (docs/CONTAINER.md
- * lists what it denies, with EPERM). */
-int container_seccomp_apply(struct error *err);
 
 /* `treadle exec`: run argv (NULL = the user's login shell) in the namespaces and
  * root of the container whose parent dir is container_dir, as `user`

@@ -2,7 +2,6 @@
  * and run a command there through exec-as. */
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <termios.h>
 
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "container-internal.h"
 
@@ -155,7 +155,7 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 	_cleanup_free_ char *state = strdup_printf("%s/data/container.json", container_dir);
 	_cleanup_free_ char *text = NULL, *comm = NULL, *commp = NULL;
 	int fds[ELEMENTSOF(nss)];
-	json_t *o = NULL;
+	_cleanup_json_ json_t *o = NULL;
 	json_error_t je;
 	const char *proid = NULL;
 	int pid = 0, root = 0, status, r = 0;
@@ -171,10 +171,8 @@ int container_exec(const char *container_dir, const char *user, bool as_root, ch
 	if (r < 0)
 		return error_set(err, ERR_PERM, -r, "exec: %s: no running container there", container_dir);
 	o = json_loads(text, 0, &je);
-	if (!o || json_unpack(o, "{s:i, s?s, s?b}", "pid", &pid, "proid", &proid, "root", &root) < 0 || pid <= 0) {
-		json_decref(o);
+	if (!o || json_unpack(o, "{s:i, s?s, s?b}", "pid", &pid, "proid", &proid, "root", &root) < 0 || pid <= 0)
 		return error_set(err, ERR_PERM, 0, "exec: %s: bad container state", state);
-	}
 	commp = strdup_printf("/proc/%d/comm", pid);
 	if (!commp || read_file(commp, &comm, NULL) < 0 || !startswith(comm, "s6-svscan")) {
 		r = error_set(err, ERR_PERM, 0, "exec: %s: the container is not running", container_dir);
@@ -247,6 +245,5 @@ out:
 	for (size_t i = 0; i < ELEMENTSOF(nss); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	json_decref(o);
 	return r;
 }

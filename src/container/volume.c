@@ -20,7 +20,7 @@
 
 extern char **environ;
 
-char *volume_path(const char *node_root, const char *unique)
+static char *volume_path(const char *node_root, const char *unique)
 {
 	return strdup_printf("%s/volumes/%s.img", node_root, unique);
 }
@@ -244,43 +244,5 @@ int volume_release(const char *node_root, const char *unique, struct error *err)
 	loop_detach_all(img);
 	if (unlink(img) < 0 && errno != ENOENT)
 		return error_sys(err, errno, "volume: remove %s", img);
-	return 0;
-}
-
-int container_volumes_sync(const char *node_root, const char *cgroup_root, char *const *keep, struct error *err)
-{
-	_cleanup_free_ char *dir = strdup_printf("%s/volumes", node_root);
-	_cleanup_strv_free_ char **names = NULL, **groups = NULL;
-	_cleanup_cg_ struct cg *cg = NULL;
-	int r;
-
-	if (!dir)
-		return error_sys(err, ENOMEM, "volumes");
-	r = dir_list(dir, 1, &names);
-	if (r < 0 && r != -ENOENT)
-		return error_sys(err, r, "volumes: %s", dir);
-	for (size_t i = 0; names && names[i]; i++) {
-		_cleanup_free_ char *u = NULL;
-		if (!endswith(names[i], ".img"))
-			continue;
-		u = strndup(names[i], strlen(names[i]) - 4);
-		if (!u)
-			return error_sys(err, ENOMEM, "volumes");
-		if (strv_contains(keep, u))
-			continue;
-		r = container_cleanup(node_root, cgroup_root, u, err);
-		if (r < 0)
-			return r;
-	}
-	/* cgroups of containers nobody knows about any more */
-	if (cg_open(NULL, cgroup_root, 0, &cg, NULL) < 0 || cg_list(cg, "apps", &groups) < 0)
-		return 0;
-	for (size_t i = 0; groups && groups[i]; i++) {
-		if (strv_contains(keep, groups[i]))
-			continue;
-		r = container_cleanup(node_root, cgroup_root, groups[i], err);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }

@@ -28,9 +28,11 @@ struct store_backend {
 	int (*delete)(struct store *s, const char *path, int64_t version);
 	int (*children)(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata);
 	int (*multi)(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index);
-	/* optional: store_get_many falls back to get() one by one */
+	/* optional: store_get_many_in falls back to get() one by one */
 	int (*get_many)(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
 			struct store_stat *ret_stat);
+	/* optional: store_fsck of the store at `where` (no handle is open) */
+	int (*fsck)(const char *where, bool repair, struct store_fsck_result *res, struct error *err);
 };
 
 struct store {
@@ -41,6 +43,10 @@ struct store {
 extern const struct store_backend store_backend_fs;
 extern const struct store_backend store_backend_zk;
 
+/* A zeroed backend handle of `size` bytes (embedding struct store first) for
+ * backend b with opts (NULL = defaults); NULL if out of memory. */
+void *store_alloc(size_t size, const struct store_backend *b, const struct store_options *opts);
+
 /* Path rules of store.h: absolute, no trailing '/', no empty component, no
  * component starting with '.'; "/" itself is valid. */
 bool store_path_valid(const char *path);
@@ -50,5 +56,3 @@ char *store_path_parent(const char *path);
 /* Parse and check an embedded-store intent journal without applying it:
  * number of steps, or -EIO if malformed.  For the fuzzer and tests. */
 int store_fs_journal_check(const void *data, size_t len);
-/* store_fsck of the embedded store in directory dir. */
-int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, struct error *err);

@@ -16,7 +16,6 @@ struct store_mirror {
 	bool watch;
 	bool synced;
 	int error;
-	unsigned long changes;
 };
 
 static void on_data(struct store *s, enum store_event ev, const char *path, void *userdata);
@@ -43,7 +42,6 @@ static void mark_modified(struct store_mirror *m)
 {
 	_cleanup_free_ char *p = strdup_printf("%s/.modified", m->dir);
 
-	m->changes++;
 	if (p && m->synced)
 		touch(p);
 }
@@ -97,6 +95,23 @@ static int remove_entry(struct store_mirror *m, const char *path)
 
 static int sync_node(struct store_mirror *m, const char *path);
 
+/* fn(child of path) for each name in `names` that is not in `other`. */
+static int each_not_in(struct store_mirror *m, const char *path, char **names, char **other,
+		       int (*fn)(struct store_mirror *m, const char *path))
+{
+	int r;
+
+	for (char **n = names; *n; n++)
+		if (!strv_contains(other, *n)) {
+			_cleanup_free_ char *c = store_path_child(path, *n);
+			if (!c)
+				return -ENOMEM;
+			if ((r = fn(m, c)) < 0)
+				return r;
+		}
+	return 0;
+}
+
 /* Make the directory for `path` hold exactly the node's children. */
 static int sync_children(struct store_mirror *m, const char *path, char **names)
 {
@@ -109,23 +124,8 @@ static int sync_children(struct store_mirror *m, const char *path, char **names)
 	r = dir_list(p, 1, &have);
 	if (r < 0)
 		return r;
-	for (char **h = have; *h; h++)
-		if (!strv_contains(names, *h)) {
-			_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *h);
-			if (!c)
-				return -ENOMEM;
-			if ((r = remove_entry(m, c)) < 0)
-				return r;
-		}
-	for (char **n = names; *n; n++)
-		if (!strv_contains(have, *n)) {
-			_cleanup_free_ char *c = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
-			if (!c)
-				return -ENOMEM;
-			if ((r = sync_node(m, c)) < 0)
-				return r;
-		}
-	return 0;
+	r = each_not_in(m, path, have, names, remove_entry);
+	return r < 0 ? r : each_not_in(m, path, names, have, sync_node);
 }
 
 static int sync_node(struct store_mirror *m, const char *path)
@@ -284,11 +284,6 @@ int store_mirror_sync(struct store_mirror *m, struct error *err)
 	if (r < 0)
 		return error_sys(err, -r, "mirror: %s", mod);
 	return 0;
-}
-
-unsigned long store_mirror_changes(const struct store_mirror *m)
-{
-	return m->changes;
 }
 
 int store_mirror_error(const struct store_mirror *m)

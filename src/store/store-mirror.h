@@ -28,10 +28,8 @@ int store_mirror_new(struct store *s, const char *dir, char *const *paths, bool 
 		     struct error *err);
 /* Full sync of every path (and, with watch, arm the watches). */
 int store_mirror_sync(struct store_mirror *m, struct error *err);
-/* Number of node changes applied since the mirror was created; first error
- * met inside a watch callback (0 if none), which the caller should treat as
- * fatal and resync or exit. */
-unsigned long store_mirror_changes(const struct store_mirror *m);
+/* First error met inside a watch callback (0 if none), which the caller
+ * should treat as fatal and resync or exit. */
 int store_mirror_error(const struct store_mirror *m);
 void store_mirror_free(struct store_mirror *m);
 static inline void store_mirror_freep(struct store_mirror **m) { store_mirror_free(*m); }

@@ -251,12 +251,9 @@ static int zk_open(const char *where, const struct store_options *opts, struct s
 		return error_set(err, ERR_PERM, EINVAL, "store: zk:// URL without hosts");
 	if (slash && strcmp(slash, "/") && !store_path_valid(slash))
 		return error_set(err, ERR_PERM, EINVAL, "store: bad ZooKeeper chroot '%s'", slash);
-	zk = calloc(1, sizeof(*zk));
+	zk = store_alloc(sizeof(*zk), &store_backend_zk, opts);
 	if (!zk)
 		return error_sys(err, ENOMEM, "store");
-	zk->base.backend = &store_backend_zk;
-	if (opts)
-		zk->base.opts = *opts;
 	zk->efd = -1;
 	zk->state = STORE_CONNECTING;
 	pthread_mutex_init(&zk->mutex, NULL);
@@ -436,13 +433,15 @@ static void watch_undo(struct zk_store *zk, int kind, const char *path, store_wa
 
 static void to_stat(const struct Stat *z, struct store_stat *st)
 {
-	st->version = z->version;
-	st->cversion = z->cversion;
-	st->ctime_ms = z->ctime;
-	st->mtime_ms = z->mtime;
-	st->ephemeral_owner = z->ephemeralOwner;
-	st->num_children = z->numChildren;
-	st->data_length = z->dataLength;
+	*st = (struct store_stat){
+		.version = z->version,
+		.cversion = z->cversion,
+		.ctime_ms = z->ctime,
+		.mtime_ms = z->mtime,
+		.ephemeral_owner = z->ephemeralOwner,
+		.num_children = z->numChildren,
+		.data_length = z->dataLength,
+	};
 }
 
 static int zk_create(struct store *s, const char *path, const void *data, size_t len, int flags, char **ret_path)

@@ -33,6 +33,41 @@ char *store_path_parent(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+void *store_alloc(size_t size, const struct store_backend *b, const struct store_options *opts)
+{
+	struct store *s = calloc(1, size);
+
+	if (!s)
+		return NULL;
+	s->backend = b;
+	if (opts)
+		s->opts = *opts;
+	return s;
+}
+
+char *store_path_child(const char *parent, const char *name)
+{
+	return strdup_printf("%s/%s", strcmp(parent, "/") ? parent : "", name);
+}
+
+/* The backend of url and, in *ret_where, the URL without its scheme; NULL if unknown. */
+static const struct store_backend *backend_of(const char *url, const char **ret_where)
+{
+	if (startswith(url, "file://")) {
+		*ret_where = url + strlen("file://");
+		return &store_backend_fs;
+	}
+	if (url[0] == '/') {
+		*ret_where = url;
+		return &store_backend_fs;
+	}
+	if (startswith(url, "zk://")) {
+		*ret_where = url + strlen("zk://");
+		return &store_backend_zk;
+	}
+	return NULL;
+}
+
 int store_open(const char *url, const struct store_options *opts, struct store **ret, struct error *err)
 {
 	const struct store_backend *b;
@@ -40,16 +75,8 @@ int store_open(const char *url, const struct store_options *opts, struct store *
 
 	if (!url || !ret)
 		return error_set(err, ERR_PERM, EINVAL, "store: no URL");
-	if (startswith(url, "file://")) {
-		b = &store_backend_fs;
-		where = url + strlen("file://");
-	} else if (url[0] == '/') {
-		b = &store_backend_fs;
-		where = url;
-	} else if (startswith(url, "zk://")) {
-		b = &store_backend_zk;
-		where = url + strlen("zk://");
-	} else
+	b = backend_of(url, &where);
+	if (!b)
 		return error_set(err, ERR_PERM, EINVAL, "store: unsupported URL '%s' (file:///dir, /dir or zk://hosts/chroot)",
 				 url);
 	return b->open(where, opts, ret, err);
@@ -57,13 +84,16 @@ int store_open(const char *url, const struct store_options *opts, struct store *
 
 int store_fsck(const char *url, bool repair, struct store_fsck_result *res, struct error *err)
 {
+	const struct store_backend *b;
+	const char *where;
+
 	if (!url || !res)
 		return error_set(err, ERR_PERM, EINVAL, "store fsck: no URL");
-	if (startswith(url, "file://"))
-		return store_fs_fsck(url + strlen("file://"), repair, res, err);
-	if (url[0] == '/')
-		return store_fs_fsck(url, repair, res, err);
-	return error_set(err, ERR_PERM, EINVAL, "store fsck: only the embedded store (file://) is checked, not '%s'", url);
+	b = backend_of(url, &where);
+	if (!b || !b->fsck)
+		return error_set(err, ERR_PERM, EINVAL, "store fsck: only the embedded store (file://) is checked, not '%s'",
+				 url);
+	return b->fsck(where, repair, res, err);
 }
 
 void store_close(struct store *s)
@@ -149,8 +179,8 @@ int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_le
 	return s->backend->get(s, path, ret_data, ret_len, ret_stat, watch, userdata);
 }
 
-int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
-		   struct store_stat *ret_stat)
+static int get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
+		    struct store_stat *ret_stat)
 {
 	size_t i;
 	int r = 0;
@@ -184,10 +214,10 @@ int store_get_many_in(struct store *s, const char *dir, char *const *names, size
 	int r = paths ? 0 : -ENOMEM;
 
 	for (size_t i = 0; i < n && r == 0; i++)
-		if (!(paths[i] = strdup_printf("%s/%s", strcmp(dir, "/") ? dir : "", names[i])))
+		if (!(paths[i] = store_path_child(dir, names[i])))
 			r = -ENOMEM;
 	if (r == 0)
-		r = store_get_many(s, (const char *const *)paths, n, ret_data, ret_len, ret_stat);
+		r = get_many(s, (const char *const *)paths, n, ret_data, ret_len, ret_stat);
 	for (size_t i = 0; paths && i < n; i++)
 		free(paths[i]);
 	free(paths);
@@ -235,7 +265,7 @@ int store_delete_r(struct store *s, const char *path)
 		if (r < 0)
 			return r;
 		for (char **n = names; *n; n++) {
-			_cleanup_free_ char *child = strdup_printf("%s/%s", strcmp(path, "/") ? path : "", *n);
+			_cleanup_free_ char *child = store_path_child(path, *n);
 			if (!child)
 				return -ENOMEM;
 			r = store_delete_r(s, child);

@@ -125,16 +125,14 @@ int store_create_p(struct store *s, const char *path);
  * left even when the node does not exist (like zoo_wexists). */
 int store_get(struct store *s, const char *path, char **ret_data, size_t *ret_len, struct store_stat *ret_stat,
 	      store_watch_fn watch, void *userdata);
-/* Read n nodes at once (pipelined on ZooKeeper: one round trip for many
- * nodes instead of one each).  For each i, ret_data[i] is the data (malloc'ed,
+/* Read the n nodes dir/names[i] at once (pipelined on ZooKeeper: one round
+ * trip for many nodes instead of one each; names need not be NUL-terminated
+ * as a list).  For each i, ret_data[i] is the data (malloc'ed,
  * NUL-terminated) or NULL when the node does not exist or cannot be read
  * (the embedded store's corrupt node, -EIO from store_get: one bad node does
  * not hide the others; store_get tells the two apart); ret_len and ret_stat
  * may be NULL.  0, or a negative errno when the store failed (then nothing
- * is returned). */
-int store_get_many(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
-		   struct store_stat *ret_stat);
-/* store_get_many of dir/names[i] for i < n (names need not be NUL-terminated as a list). */
+ * is returned); -EINVAL if a name makes no valid path. */
 int store_get_many_in(struct store *s, const char *dir, char *const *names, size_t n, char **ret_data,
 		      size_t *ret_len, struct store_stat *ret_stat);
 /* 0 if the node exists, -ENOENT if not. */
@@ -147,6 +145,8 @@ int store_set(struct store *s, const char *path, const void *data, size_t len, i
 int store_delete(struct store *s, const char *path, int64_t version);
 /* Delete a node and all its descendants; missing is success.  Not atomic. */
 int store_delete_r(struct store *s, const char *path);
+/* The path of child `name` of `parent` ("/" + "a" = "/a"), newly allocated. */
+char *store_path_child(const char *parent, const char *name);
 /* Sorted child names (not full paths).  A watch is set only if the node exists. */
 int store_children(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata);
 

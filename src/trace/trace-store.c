@@ -73,10 +73,11 @@ static int cmp_event(const void *a, const void *b)
 		return -1;
 	if (x->timestamp > y->timestamp)
 		return 1;
-	if ((c = cmp_str(x->source, y->source)) != 0)
-		return c;
+	/* same millisecond: lifecycle order (the enum's) before the source */
 	if (x->type != y->type)
 		return x->type < y->type ? -1 : 1;
+	if ((c = cmp_str(x->source, y->source)) != 0)
+		return c;
 	return cmp_str(x->data, y->data);
 }
 

@@ -632,40 +632,45 @@ static void ct_names(void **state)
 	assert_string_equal(store_strerror(-ESTALE), "bad version");
 }
 
-/* store_get_many: many nodes in one call, missing ones NULL, stats filled,
- * big data whole, bad paths refused before anything is read. */
+/* store_get_many_in: many nodes of one directory in one call, missing ones
+ * NULL, stats filled, big data whole, bad names refused before anything is read. */
 static void ct_get_many(void **state)
 {
 	struct ct *c = *state;
 	enum { N = 5000 };
-	char **paths = calloc(N + 1, sizeof(char *)), **data = calloc(N + 1, sizeof(char *));
+	char **names = calloc(N + 2, sizeof(char *)), **data = calloc(N + 1, sizeof(char *));
 	size_t *len = calloc(N + 1, sizeof(size_t));
 	struct store_stat *st = calloc(N + 1, sizeof(*st));
 	_cleanup_free_ char *big = malloc(STORE_MAX_DATA);
-	const char *bad[2];
+	char *bad[2];
 
-	assert_non_null(paths);
+	assert_non_null(names);
 	assert_non_null(data);
 	assert_non_null(len);
 	assert_non_null(st);
 	assert_non_null(big);
 	memset(big, 'b', STORE_MAX_DATA);
 	for (size_t i = 0; i < N; i++) {
-		char rel[32], v[32];
+		_cleanup_free_ char *path = NULL;
+		char v[32];
 
-		snprintf(rel, sizeof(rel), "m%05zu", i);
-		paths[i] = ct_path(c, rel);
+		names[i] = strdup_printf("m%05zu", i);
+		assert_non_null(names[i]);
+		path = ct_path(c, names[i]);
 		snprintf(v, sizeof(v), "v%zu", i);
 		if (i % 7 == 3) /* missing */
 			continue;
 		if (i == 11)
-			assert_int_equal(store_create(c->s, paths[i], big, STORE_MAX_DATA, 0, NULL), 0);
+			assert_int_equal(store_create(c->s, path, big, STORE_MAX_DATA, 0, NULL), 0);
 		else
-			assert_int_equal(store_create(c->s, paths[i], v, strlen(v), 0, NULL), 0);
+			assert_int_equal(store_create(c->s, path, v, strlen(v), 0, NULL), 0);
 	}
-	paths[N] = ct_path(c, "last");
-	assert_int_equal(store_create(c->s, paths[N], NULL, 0, 0, NULL), 0);
-	assert_int_equal(store_get_many(c->s, (const char *const *)paths, N + 1, data, len, st), 0);
+	names[N] = strdup("last");
+	{
+		_cleanup_free_ char *last = ct_path(c, "last");
+		assert_int_equal(store_create(c->s, last, NULL, 0, 0, NULL), 0);
+	}
+	assert_int_equal(store_get_many_in(c->s, c->base, names, N + 1, data, len, st), 0);
 	for (size_t i = 0; i < N; i++) {
 		char v[32];
 
@@ -687,17 +692,17 @@ static void ct_get_many(void **state)
 	assert_int_equal(len[N], 0);
 	free(data[N]);
 	/* without len and stat; none at all */
-	assert_int_equal(store_get_many(c->s, (const char *const *)paths, 2, data, NULL, NULL), 0);
+	assert_int_equal(store_get_many_in(c->s, c->base, names, 2, data, NULL, NULL), 0);
 	assert_string_equal(data[0], "v0");
 	free(data[0]);
 	free(data[1]);
-	assert_int_equal(store_get_many(c->s, NULL, 0, NULL, NULL, NULL), 0);
-	bad[0] = paths[0];
-	bad[1] = "no/slash";
-	assert_int_equal(store_get_many(c->s, bad, 2, data, NULL, NULL), -EINVAL);
+	assert_int_equal(store_get_many_in(c->s, c->base, NULL, 0, NULL, NULL, NULL), 0);
+	bad[0] = names[0];
+	bad[1] = (char *)".dot";
+	assert_int_equal(store_get_many_in(c->s, c->base, bad, 2, data, NULL, NULL), -EINVAL);
 	for (size_t i = 0; i <= N; i++)
-		free(paths[i]);
-	free(paths);
+		free(names[i]);
+	free(names);
 	free(data);
 	free(len);
 	free(st);

@@ -201,13 +201,13 @@ static void test_seccomp(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* Node restart: volumes of unknown containers are released, known ones kept. */
-static void test_volumes_sync(void **state)
+/* container_cleanup releases the container's volume image and nothing else
+ * (another container's image and the templates stay). */
+static void test_cleanup_volume(void **state)
 {
 	_cleanup_free_ char *node = strdup_printf("%s/node3", dir), *vols = strdup_printf("%s/node3/volumes", dir);
 	_cleanup_free_ char *a = strdup_printf("%s/keep.img", vols), *b = strdup_printf("%s/stale.img", vols);
 	_cleanup_free_ char *t = strdup_printf("%s/.templates", vols);
-	char *keep[] = { "keep", NULL };
 	struct error err = ERROR_INIT;
 
 	if (geteuid() != 0)
@@ -215,10 +215,11 @@ static void test_volumes_sync(void **state)
 	assert_int_equal(mkdir_p(t, 0700), 0);
 	assert_int_equal(touch(a), 0);
 	assert_int_equal(touch(b), 0);
-	assert_int_equal(container_volumes_sync(node, "treadle-ut-sync", keep, &err), 0);
+	assert_int_equal(container_cleanup(node, "treadle-ut-sync", "stale", &err), 0);
 	assert_int_equal(access(a, F_OK), 0);
 	assert_int_equal(access(b, F_OK), -1);
 	assert_int_equal(access(t, F_OK), 0);
+	assert_int_equal(container_cleanup(node, "treadle-ut-sync", "stale", &err), 0); /* idempotent */
 }
 
 int main(void)
@@ -229,7 +230,7 @@ int main(void)
 		cmocka_unit_test(test_image_errors),
 		cmocka_unit_test(test_envdir),
 		cmocka_unit_test(test_seccomp),
-		cmocka_unit_test(test_volumes_sync),
+		cmocka_unit_test(test_cleanup_volume),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -138,7 +138,6 @@ static void test_live(void **state)
 	struct store_mirror *m = NULL;
 	struct error err = ERROR_INIT;
 	char *paths[] = { (char *)"/running", (char *)"/servers", NULL };
-	unsigned long before;
 
 	assert_int_equal(store_delete_r(s, "/running"), 0);
 	assert_int_equal(store_delete_r(s, "/servers"), 0);
@@ -147,10 +146,8 @@ static void test_live(void **state)
 	assert_int_equal(store_mirror_new(s, dir, paths, true, &m, &err), 0);
 	assert_int_equal(store_mirror_sync(m, &err), 0);
 	assert_false(exists("live/running/.done")); /* watched: never done */
-	before = store_mirror_changes(m);
 	assert_int_equal(store_set(s, "/running/a", "h3", 2, -1, NULL), 0);
 	assert_true(wait_for(s, a_is_h3));
-	assert_true(store_mirror_changes(m) > before);
 	assert_int_equal(store_create(s, "/running/c", "C", 1, 0, NULL), 0);
 	assert_true(wait_for(s, c_appeared));
 	assert_int_equal(store_delete(s, "/running/b#0000000001", -1), 0);

@@ -32,6 +32,18 @@ static struct store *open_host(int i, struct store_options *o)
 	return s;
 }
 
+/* A victim on server 0 (options vo) holding the ephemeral p, an observer on
+ * server 1 watching it (events into rec). */
+static void open_pair(struct store_options *vo, const char *p, struct store **victim, struct store **observer,
+		      struct ct_rec *rec)
+{
+	*victim = open_host(0, vo);
+	*observer = open_host(1, NULL);
+	assert_int_equal(store_create(*victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
+	assert_int_equal(ct_wait_exists(*observer, p, true, NULL), 0); /* the observer's server may lag */
+	assert_int_equal(store_exists(*observer, p, NULL, ct_record, rec), 0);
+}
+
 /* The client's only server freezes for less than the session timeout: the
  * client reports CONNECTING, then CONNECTED again with the same session, and
  * its ephemeral never went away. */
@@ -45,12 +57,8 @@ static void test_session_survives(void **state)
 	int64_t id;
 	uint64_t end;
 
-	victim = open_host(0, &vo);
-	observer = open_host(1, NULL);
+	open_pair(&vo, p, &victim, &observer, &rec);
 	id = store_session_id(victim);
-	assert_int_equal(store_create(victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
-	assert_int_equal(ct_wait_exists(observer, p, true, NULL), 0); /* the observer's server may lag */
-	assert_int_equal(store_exists(observer, p, NULL, ct_record, &rec), 0);
 	assert_int_equal(kill(pids[0], SIGSTOP), 0);
 	end = now_monotonic_ms() + 7000; /* > 2/3 of the timeout (the client gives up on the server), < timeout */
 	while (now_monotonic_ms() < end)
@@ -85,11 +93,7 @@ static void test_session_expiry(void **state)
 	_cleanup_free_ char *p = strdup_printf("/expiry-%d", (int)getpid());
 	uint64_t end;
 
-	victim = open_host(0, &vo);
-	observer = open_host(1, NULL);
-	assert_int_equal(store_create(victim, p, "e", 1, STORE_EPHEMERAL, NULL), 0);
-	assert_int_equal(ct_wait_exists(observer, p, true, NULL), 0); /* the observer's server may lag */
-	assert_int_equal(store_exists(observer, p, NULL, ct_record, &rec), 0);
+	open_pair(&vo, p, &victim, &observer, &rec);
 	assert_int_equal(kill(pids[0], SIGSTOP), 0);
 	ct_wait_events(observer, &rec, 1, 20000);
 	assert_int_equal(rec.n, 1);
