@@ -86,7 +86,7 @@ nft list table ip "$TB" >/dev/null 2>&1 || fail "the table went with the contain
 note "a cell with a /30 (one VIP): the second private-network container is aborted with reason network"
 R3=$(mktemp -d /tmp/treadle-it.XXXXXX)
 down3() { "$T" cell down --root "$R3" --timeout 20 >/dev/null 2>&1; rm -rf "$R3"; }
-trap 'down3; cell_teardown' EXIT
+trap 'rc3=$?; down3; (exit $rc3); cell_teardown' EXIT
 chmod 755 "$R3"
 "$T" cell up --daemon --root "$R3" --hostname "$H-3" --cgroup-root "$CG-3" --network 10.253.77.0/30 --timeout 30 ||
 	fail "cell up --network 10.253.77.0/30"
@@ -94,7 +94,8 @@ a1=$(TREADLE_ROOT=$R3 "$T" run nobody.itvip1 -m "$SRC/examples/web.yml") || fail
 TREADLE_ROOT=$R3 wait_for 60 has_event "$a1" service_running || fail "$a1 did not run"
 a2=$(TREADLE_ROOT=$R3 "$T" run nobody.itvip2 -m "$SRC/examples/web.yml") || fail "run 2"
 TREADLE_ROOT=$R3 wait_for 60 has_event "$a2" aborted || fail "$a2 was not aborted"
-TREADLE_ROOT=$R3 "$T" trace "$a2" | grep -q "aborted.*network.*exhausted" ||
+TREADLE_ROOT=$R3 "$T" trace --json "$a2" | grep -q '"network"' &&
+	TREADLE_ROOT=$R3 "$T" trace "$a2" | grep -q "network: VIP range 10.253.77.0/30 exhausted" ||
 	fail "abort reason: $(TREADLE_ROOT=$R3 "$T" trace "$a2" | tail -2)"
 b3=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['network']['bridge'])" "$R3/node/node.json")
 down3
