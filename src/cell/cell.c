@@ -21,7 +21,7 @@
 #include "../supervisor/supervisor.h"
 #include "cell.h"
 
-static const char *const services[] = { "master", "node", "running" };
+static const char *const services[] = { "master", "node", "running", "api" };
 
 static char *path_join(const char *a, const char *b)
 {
@@ -264,6 +264,14 @@ int cell_up(const struct cell_options *o, struct error *err)
 
 		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
 		    write_service(svc, logd, "running", run_argv, runningd, err) < 0)
+			return -1;
+	}
+
+	{
+		/* every server serves the REST API on R/api.sock (docs/API.md) */
+		char *const argv[] = { bin, "api", "--root", root, "--store", url, NULL };
+
+		if (write_service(svc, logd, "api", argv, NULL, err) < 0)
 			return -1;
 	}
 

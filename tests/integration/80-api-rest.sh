@@ -14,11 +14,12 @@ PORT=$((20000 + $$ % 20000))
 TOK=$(mktemp "$R/tokens.XXXXXX")
 printf '# token role [user]\nroot-tok-%s root\nnobody-tok-%s user nobody\nread-tok-%s reader\n' $$ $$ $$ >"$TOK"
 chmod 600 "$TOK"
-"$T" api --root "$R" --listen "127.0.0.1:$PORT" --tokens "$TOK" >"$R/api.log" 2>&1 &
+"$T" api --root "$R" --socket "$R/api-test.sock" --listen "127.0.0.1:$PORT" --tokens "$TOK" >"$R/api.log" 2>&1 &
 APID=$!
 stop_api() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; }
 trap 'r=$?; stop_api; (exit $r); cell_teardown' EXIT
-S=$R/api.sock
+S=$R/api-test.sock
+[ -S "$R/api.sock" ] || fail "cell up started no API at $R/api.sock"
 wait_for 10 test -S "$S" || fail "no socket $S"
 
 # curl as root, as nobody (proid nobody), as daemon (another user); prints the body, then the status.
