@@ -42,7 +42,8 @@ LIBS      := $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
 
 LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC   := $(wildcard src/cli/*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/api-ui-assets.o
+UI_FILES  := $(sort $(wildcard ui/*.html ui/*.js ui/*.css))
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -70,6 +71,14 @@ endif
 $(BUILD)/%.o: %.c | pkgcheck
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The web UI (ui/) embedded into the binary (served by `treadle api` at /).
+$(BUILD)/gen/api-ui-assets.c: $(UI_FILES) scripts/embed-ui.sh
+	@mkdir -p $(dir $@)
+	./scripts/embed-ui.sh $@ $(UI_FILES)
+
+$(BUILD)/gen/api-ui-assets.o: $(BUILD)/gen/api-ui-assets.c
+	$(CC) -std=gnu17 $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtreadle.a: $(LIB_OBJ)
 	@rm -f $@

@@ -53,3 +53,11 @@ void api_route(struct api_ctx *a, const struct api_request *rq, struct api_reply
 const char *api_arg(const struct api_request *rq, const char *name);
 /* Does name match a Treadmill filter (fnmatch; a pattern without '#' also as "<pattern>#*"). */
 bool api_match(const char *pattern, const char *name);
+
+/* The web UI's files (ui/), embedded at build time: build/gen/api-ui-assets.c, by scripts/embed-ui.sh. */
+struct api_ui_asset {
+	const char *name; /* "index.html", "app.js", ... */
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct api_ui_asset api_ui_assets[]; /* ends with name == NULL */

@@ -4,6 +4,7 @@
  * CLI does, and answers JSON (docs/API.md). */
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -511,24 +512,161 @@ static void route_trace(struct api_ctx *a, const struct api_request *rq, struct 
 
 /* ---------------------------------------------------------- scheduler */
 
+/* The scheduler's dimensions, in the order of its resource vectors. */
+static const char *const dim_names[] = { "memory", "cpu", "disk" };
+#define N_DIMS 3
+
+static json_t *dims_json(const int64_t *v)
+{
+	json_t *o = json_object();
+
+	for (int d = 0; d < N_DIMS && o; d++)
+		json_object_set_new(o, dim_names[d], json_integer(v[d]));
+	return o;
+}
+
+static json_t *dims_json_f(const double *v)
+{
+	json_t *o = json_object();
+
+	for (int d = 0; d < N_DIMS && o; d++)
+		json_object_set_new(o, dim_names[d], json_real(v[d]));
+	return o;
+}
+
+static const char *sched_state_name(enum sched_state st)
+{
+	return st == SCHED_UP ? "up" : st == SCHED_DOWN ? "down" : "frozen";
+}
+
+/* GET /scheduler/servers: each server of the model with its capacity, free and used per dimension. */
+static json_t *sched_servers_json(struct sched_cell *c)
+{
+	json_t *list = json_array();
+
+	for (int s = sched_server_next(c, -1); s >= 0 && list; s = sched_server_next(c, s)) {
+		struct sched_node_info ni;
+		int64_t used[SCHED_DIMS_MAX] = { 0 };
+		const char *parent;
+
+		if (sched_node_info(c, s, &ni) < 0)
+			continue;
+		for (int d = 0; d < N_DIMS; d++)
+			used[d] = ni.capacity[d] - ni.free[d];
+		parent = ni.parent >= 0 ? sched_node_name(c, ni.parent) : NULL;
+		json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:s, s:o, s:o, s:o, s:I}", "name", ni.name,
+						      "partition", ni.partition, "parent", parent, "state",
+						      sched_state_name(ni.state), "capacity", dims_json(ni.capacity),
+						      "free", dims_json(ni.free), "used", dims_json(used), "apps",
+						      (json_int_t)ni.napps));
+	}
+	return list;
+}
+
+/* GET /scheduler/allocations: each allocation with its partition, reservation, rank and usage. */
+static json_t *sched_allocations_json(struct sched_cell *c)
+{
+	json_t *list = json_array();
+
+	for (int i = 0; i < sched_alloc_count(c) && list; i++) {
+		struct sched_alloc_info ai;
+		const char *part;
+
+		if (sched_alloc_info(c, i, &ai) < 0)
+			continue;
+		part = ai.partition >= 0 ? sched_partition_label(c, ai.partition) : NULL;
+		json_array_append_new(list, json_pack("{s:s?, s:s?, s:o, s:o, s:I, s:I, s:f, s:I, s:I}", "name", ai.name,
+						      "partition", part, "reserved", dims_json_f(ai.reserved), "used",
+						      dims_json(ai.used), "rank", (json_int_t)ai.rank, "rank_adjustment",
+						      (json_int_t)ai.rank_adjustment, "max_utilization",
+						      isfinite(ai.max_utilization) ? ai.max_utilization : -1.0, "apps",
+						      (json_int_t)ai.napps, "placed", (json_int_t)ai.placed));
+	}
+	return list;
+}
+
+/* GET /scheduler/apps?match=PAT: each app (instance) of the model, where it is placed or pending. */
+static json_t *sched_apps_json(struct sched_cell *c, const char *match)
+{
+	json_t *list = json_array();
+
+	for (int app = sched_app_next(c, -1); app >= 0 && list; app = sched_app_next(c, app)) {
+		struct sched_app_info ai;
+		struct sched_alloc_info al;
+		const char *server;
+
+		if (sched_app_info(c, app, &ai) < 0 || !api_match(match, ai.name))
+			continue;
+		server = ai.server >= 0 ? sched_node_name(c, ai.server) : NULL;
+		json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:b, s:i, s:b, s:b}", "name", ai.name, "allocation",
+						      sched_alloc_info(c, ai.alloc, &al) >= 0 ? al.name : NULL, "server",
+						      server, "pending", ai.server < 0, "priority", ai.priority, "evicted",
+						      ai.evicted, "blacklisted", ai.blacklisted));
+	}
+	return list;
+}
+
+/* GET /scheduler/partitions: the labels of the partitions. */
+static json_t *sched_partitions_json(struct sched_cell *c)
+{
+	json_t *list = json_array();
+
+	for (int p = 0; p < sched_partition_count(c) && list; p++)
+		json_array_append_new(list, json_string(sched_partition_label(c, p) ?: ""));
+	return list;
+}
+
 static void route_scheduler(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = NULL;
 	_cleanup_free_ char *why = NULL;
 	struct error err = ERROR_INIT;
 	double now = now_realtime();
+	const char *what = rq->n_parts >= 2 ? rq->parts[1] : "";
 	int app;
 
-	if (rq->n_parts != 3 || strcmp(rq->parts[1], "explain") != 0)
+	if (!(rq->n_parts == 3 && strcmp(what, "explain") == 0) &&
+	    !(rq->n_parts == 2 && (strcmp(what, "servers") == 0 || strcmp(what, "allocations") == 0 ||
+				   strcmp(what, "apps") == 0 || strcmp(what, "partitions") == 0)))
 		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
 	if (sched_load_store(a->s, now, &c, NULL, &err) < 0)
 		return reply_err(rp, &err);
+	if (strcmp(what, "servers") == 0)
+		return reply_json(rp, sched_servers_json(c));
+	if (strcmp(what, "allocations") == 0)
+		return reply_json(rp, sched_allocations_json(c));
+	if (strcmp(what, "apps") == 0)
+		return reply_json(rp, sched_apps_json(c, api_arg(rq, "match")));
+	if (strcmp(what, "partitions") == 0)
+		return reply_json(rp, sched_partitions_json(c));
 	app = sched_app_find(c, rq->parts[2]);
 	if (app < 0)
 		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "scheduler explain: %s: no such instance", rq->parts[2]);
 	if (sched_explain(c, app, now, &why) < 0)
 		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "scheduler explain: out of memory");
 	reply_json(rp, json_pack("{s:s, s:s}", "name", rq->parts[2], "explain", why));
+}
+
+/* ------------------------------------------------------------- web UI */
+
+/* GET / and /ui/<file>: the web UI, embedded at build time (ui/, build/gen/api-ui-assets.c). */
+static void route_ui(const struct api_request *rq, struct api_reply *rp)
+{
+	const char *file = rq->n_parts == 0 ? "index.html" : rq->n_parts == 2 ? rq->parts[1] : NULL;
+
+	for (size_t i = 0; file && api_ui_assets[i].name; i++)
+		if (strcmp(api_ui_assets[i].name, file) == 0) {
+			rp->text = strndup((const char *)api_ui_assets[i].data, api_ui_assets[i].len);
+			if (!rp->text)
+				return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+			rp->status = MHD_HTTP_OK;
+			rp->content_type = endswith(file, ".html") ? "text/html; charset=utf-8"
+					 : endswith(file, ".js")   ? "text/javascript; charset=utf-8"
+					 : endswith(file, ".css")  ? "text/css; charset=utf-8"
+								   : "application/octet-stream";
+			return;
+		}
+	api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource: /ui/%s", file ? file : "");
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -607,6 +745,8 @@ void api_route(struct api_ctx *a, const struct api_request *rq, struct api_reply
 		return route_instance(a, rq, rp);
 	if (!get)
 		return api_reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, "%s: method not allowed", rq->method);
+	if (rq->n_parts == 0 || (strcmp(res, "ui") == 0 && rq->n_parts == 2))
+		return route_ui(rq, rp);
 	if (strcmp(res, "state") == 0)
 		return route_state(a, rq, rp);
 	if (strcmp(res, "endpoint") == 0)

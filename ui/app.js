@@ -1,0 +1,248 @@
+/* treadle web UI: a page per hash route (#/, #/apps, #/instance/<id>), data from the REST API of the
+ * server that serves it, live updates from its server-sent event streams (docs/API.md).  No framework. */
+"use strict";
+
+const DIMS = [["memory", "MB"], ["cpu", "%"], ["disk", "MB"]];
+const main = document.getElementById("main");
+let streams = [];          /* EventSources of the current page */
+let pageGen = 0;           /* bumped on every navigation: late answers of an old page are dropped */
+
+function esc(s) {
+  return String(s === undefined || s === null ? "" : s).replace(/[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+function enc(s) { return encodeURIComponent(s); }
+function fmtTime(ts) {
+  if (!ts) return "";
+  const d = new Date(ts * 1000);
+  return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "") + "." + String(d.getMilliseconds()).padStart(3, "0");
+}
+function badge(state) { return `<span class="badge ${esc(state)}">${esc(state)}</span>`; }
+function instLink(name) { return `<a href="#/instance/${enc(name)}">${esc(name)}</a>`; }
+
+/* GET a JSON resource; a 404 answers null, other failures throw with the API's message. */
+async function api(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  if (r.status === 404) return null;
+  const j = await r.json().catch(() => null);
+  if (!r.ok) throw new Error((j && j.message) || `${path}: HTTP ${r.status}`);
+  return j;
+}
+
+/* Subscribe to a stream for the current page; onEvent(msg) for every live message after the snapshot. */
+function stream(topic, params, onEvent) {
+  const q = new URLSearchParams(params).toString();
+  const es = new EventSource(`/stream/${topic}${q ? "?" + q : ""}`);
+  let sowDone = false;
+  es.onopen = () => setLive(true);
+  es.onerror = () => setLive(false);
+  es.onmessage = (e) => {
+    let msg;
+    try { msg = JSON.parse(e.data); } catch (_) { return; }
+    if (msg.sow_end) { sowDone = true; return; }
+    if (sowDone) onEvent(msg);
+  };
+  streams.push(es);
+  return es;
+}
+function setLive(on) {
+  const el = document.getElementById("live");
+  el.className = "live " + (on ? "on" : "off");
+  el.textContent = on ? "live" : "offline";
+}
+/* Call fn at most once per ms, trailing. */
+function debounce(fn, ms) {
+  let t = null;
+  return () => { if (t) clearTimeout(t); t = setTimeout(() => { t = null; fn(); }, ms); };
+}
+function showError(e) {
+  main.insertAdjacentHTML("afterbegin", `<p class="err">${esc(e.message || e)}</p>`);
+}
+
+/* ------------------------------------------------------------------ overview */
+
+function usageBar(used, cap, unit) {
+  const pct = cap > 0 ? Math.min(100, Math.round((used / cap) * 100)) : 0;
+  return `<div class="bar" title="${used} / ${cap} ${unit}"><i class="${pct > 90 ? "hi" : ""}" style="width:${pct}%"></i></div>
+          <div class="barl">${used} / ${cap} ${unit} (${pct}%)</div>`;
+}
+
+async function pageOverview(gen) {
+  const [servers, records, partitions, allocs, state] = await Promise.all([
+    api("/scheduler/servers"), api("/server/"), api("/scheduler/partitions"), api("/scheduler/allocations"),
+    api("/state/")]);
+  if (gen !== pageGen) return;
+  const rec = {};
+  (records || []).forEach((s) => { rec[s._id] = s; });
+  const count = { pending: 0, scheduled: 0, running: 0 };
+  (state || []).forEach((i) => { count[i.state] = (count[i.state] || 0) + 1; });
+  const blackouts = (records || []).filter((s) => s.blackout !== undefined);
+  let h = `<h1>Cell</h1><div class="cards">
+    <div class="card stat"><b id="n-servers">${(servers || []).length}</b><span>servers</span></div>
+    <div class="card stat"><b id="n-running">${count.running}</b><span>running</span></div>
+    <div class="card stat"><b id="n-scheduled">${count.scheduled}</b><span>scheduled</span></div>
+    <div class="card stat"><b id="n-pending">${count.pending}</b><span>pending</span></div>
+    <div class="card stat"><b>${(partitions || []).length}</b><span>partitions</span></div>
+    <div class="card stat"><b>${blackouts.length}</b><span>blacked out</span></div></div>
+    <h2>Servers</h2><table id="servers"><tr><th>server</th><th>state</th><th>agent</th><th>partition</th><th>parent</th>
+    ${DIMS.map(([d]) => `<th>${d}</th>`).join("")}<th>apps</th></tr>`;
+  for (const s of servers || []) {
+    const r = rec[s.name] || {};
+    h += `<tr data-server="${esc(s.name)}"><td><a href="#/apps?server=${enc(s.name)}">${esc(s.name)}</a></td>
+      <td>${badge(r.state || s.state)}${r.blackout !== undefined ? ` <span class="badge down" title="${esc(r.blackout)}">blackout</span>` : ""}</td>
+      <td>${r.present ? "present" : '<span class="err">absent</span>'}</td><td>${esc(s.partition)}</td><td>${esc(s.parent)}</td>
+      ${DIMS.map(([d, u]) => `<td>${usageBar(s.used[d], s.capacity[d], u)}</td>`).join("")}
+      <td class="num">${s.apps}</td></tr>`;
+  }
+  h += `</table><div class="grid2"><div><h2>Partitions</h2><table id="partitions"><tr><th>partition</th><th>servers</th></tr>`;
+  for (const p of partitions || [])
+    h += `<tr><td>${esc(p || "(default)")}</td><td class="num">${(servers || []).filter((s) => (s.partition || "") === p).length}</td></tr>`;
+  h += `</table></div><div><h2>Blackouts</h2>`;
+  h += blackouts.length ? `<table id="blackouts"><tr><th>server</th><th>reason</th></tr>${blackouts.map((s) =>
+    `<tr><td>${esc(s._id)}</td><td>${esc(s.blackout)}</td></tr>`).join("")}</table>` : `<p class="muted" id="blackouts">none</p>`;
+  h += `</div></div><h2>Allocations</h2><table id="allocations"><tr><th>allocation</th><th>partition</th><th>rank</th>
+    ${DIMS.map(([d]) => `<th>${d} used / reserved</th>`).join("")}<th>apps</th><th>placed</th></tr>`;
+  for (const a of allocs || [])
+    h += `<tr><td>${esc(a.name)}</td><td>${esc(a.partition)}</td><td class="num">${a.rank}</td>
+      ${DIMS.map(([d]) => `<td class="num">${a.used[d]} / ${Math.round(a.reserved[d])}</td>`).join("")}
+      <td class="num">${a.apps}</td><td class="num">${a.placed}</td></tr>`;
+  h += `</table>`;
+  main.innerHTML = h;
+  const refresh = debounce(() => { if (gen === pageGen) pageOverview(gen).catch(showError); }, 300);
+  if (!streams.length) {
+    stream("running", {}, refresh);
+    stream("scheduled", {}, refresh);
+  }
+}
+
+/* ---------------------------------------------------------------------- apps */
+
+async function pageApps(gen, params) {
+  const filter = params.get("match") || "", stateF = params.get("state") || "", serverF = params.get("server") || "";
+  main.innerHTML = `<h1>Apps and instances</h1><div class="filters">
+    <label>instance <input id="f-match" placeholder="proid.app*" value="${esc(filter)}"></label>
+    <label>state <select id="f-state">${["", "pending", "scheduled", "running", "finished", "aborted", "killed", "terminated"]
+      .map((s) => `<option value="${s}"${s === stateF ? " selected" : ""}>${s || "any"}</option>`).join("")}</select></label>
+    <label>server <input id="f-server" placeholder="host" value="${esc(serverF)}"></label>
+    <label><input type="checkbox" id="f-finished"${params.get("finished") === "1" ? " checked" : ""}> finished too</label></div>
+    <h2>Apps</h2><table id="apps"></table><h2>Instances</h2><table id="instances"></table>`;
+  const apply = () => {
+    const p = new URLSearchParams();
+    for (const [k, id] of [["match", "f-match"], ["state", "f-state"], ["server", "f-server"]]) {
+      const v = document.getElementById(id).value.trim();
+      if (v) p.set(k, v);
+    }
+    if (document.getElementById("f-finished").checked) p.set("finished", "1");
+    history.replaceState(null, "", "#/apps" + (p.toString() ? "?" + p : ""));
+    render(p);
+  };
+  ["f-match", "f-server"].forEach((id) => document.getElementById(id).addEventListener("input", debounce(apply, 250)));
+  ["f-state", "f-finished"].forEach((id) => document.getElementById(id).addEventListener("change", apply));
+  const render = async (p) => {
+    const q = new URLSearchParams();
+    if (p.get("match")) q.set("match", p.get("match"));
+    if (p.get("finished") === "1" || ["finished", "aborted", "killed", "terminated"].includes(p.get("state") || "")) q.set("finished", "1");
+    const list = (await api("/state/" + (q.toString() ? "?" + q : ""))) || [];
+    if (gen !== pageGen) return;
+    const rows = list.filter((i) => (!p.get("state") || i.state === p.get("state")) && (!p.get("server") || i.host === p.get("server")));
+    const apps = {};
+    for (const i of rows) {
+      const app = i.name.replace(/#.*/, "");
+      apps[app] = apps[app] || { pending: 0, scheduled: 0, running: 0, finished: 0 };
+      apps[app][i.state in apps[app] ? i.state : "finished"]++;
+    }
+    document.getElementById("apps").innerHTML = `<tr><th>app</th><th>running</th><th>scheduled</th><th>pending</th><th>finished</th></tr>` +
+      Object.keys(apps).sort().map((a) => `<tr><td><a href="#/apps?match=${enc(a)}">${esc(a)}</a></td>
+        ${["running", "scheduled", "pending", "finished"].map((s) => `<td class="num">${apps[a][s]}</td>`).join("")}</tr>`).join("");
+    document.getElementById("instances").innerHTML = `<tr><th>instance</th><th>state</th><th>host</th><th>detail</th></tr>` +
+      rows.map((i) => `<tr data-instance="${esc(i.name)}" data-state="${esc(i.state)}"><td>${instLink(i.name)}</td><td>${badge(i.state)}</td>
+        <td>${esc(i.host)}</td><td class="muted">${i.when ? fmtTime(i.when) + " " : ""}${i.exitcode !== undefined ? "exit " + i.exitcode : ""}${
+        esc(i.aborted_reason || i.data || "")}</td></tr>`).join("") +
+      (rows.length ? "" : `<tr><td colspan="4" class="muted">no instances</td></tr>`);
+  };
+  await render(params);
+  const refresh = debounce(() => {
+    if (gen === pageGen) render(new URLSearchParams((location.hash.split("?")[1]) || "")).catch(showError);
+  }, 300);
+  stream("running", {}, refresh);
+  stream("scheduled", {}, refresh);
+}
+
+/* ------------------------------------------------------------------ instance */
+
+const GOOD = ["service_running", "scheduled", "configured"];
+const BAD = ["aborted", "killed", "service_exited", "finished", "deleted"];
+function evClass(t) { return GOOD.includes(t) ? "good" : BAD.includes(t) ? "bad" : ""; }
+
+async function pageInstance(gen, id) {
+  const app = id.replace(/#.*/, "");
+  const [st, manifest, trace, eps] = await Promise.all([
+    api("/state/" + enc(id)), api("/instance/" + enc(id)), api("/trace/" + enc(id)), api("/endpoint/" + enc(id))]);
+  if (gen !== pageGen) return;
+  let explain = null;
+  if (st && st.state === "pending") explain = await api("/scheduler/explain/" + enc(id)).catch(() => null);
+  if (gen !== pageGen) return;
+  const events = (trace && trace.events) || [];
+  main.innerHTML = `<h1>${esc(id)} <span id="state">${st ? badge(st.state) : badge("unknown")}</span></h1>
+    <p class="muted">app <a href="#/apps?match=${enc(app)}">${esc(app)}</a>${st && st.host ? " &middot; host " + esc(st.host) : ""}</p>
+    ${explain ? `<div class="card explain" id="explain"><b>Why pending:</b> ${esc(explain.explain)}</div>` : ""}
+    <h2>Trace</h2><div class="strip" id="strip"></div><ul class="timeline" id="trace"></ul>
+    <div class="grid2"><div><h2>Endpoints</h2><table id="endpoints"><tr><th>proto</th><th>endpoint</th><th>address</th></tr>
+    ${(eps || []).map((e) => `<tr><td>${esc(e.proto)}</td><td>${esc(e.endpoint)}</td><td>${esc(e.host)}:${e.port}</td></tr>`).join("") ||
+      '<tr><td colspan="3" class="muted">none</td></tr>'}</table></div>
+    <div><h2>Manifest</h2><pre id="manifest">${manifest ? esc(JSON.stringify(manifest, null, 2)) : "(not scheduled)"}</pre></div></div>`;
+  const ul = document.getElementById("trace"), strip = document.getElementById("strip");
+  const seen = new Set();
+  const drawStrip = () => {
+    if (!events.length) return;
+    const t0 = events[0].timestamp, t1 = Math.max(events[events.length - 1].timestamp, t0 + 1);
+    strip.innerHTML = events.map((e) => `<i class="${evClass(e.event_type)}" title="${esc(e.event_type)} ${fmtTime(e.timestamp)}"
+      style="left:${(((e.timestamp - t0) / (t1 - t0)) * 98 + 1).toFixed(2)}%"></i>`).join("");
+  };
+  const add = (e, live) => {
+    const key = `${e.timestamp}|${e.event_type}|${e.source}|${e.data}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    ul.insertAdjacentHTML("beforeend", `<li class="${evClass(e.event_type)}${live ? " new" : ""}" data-type="${esc(e.event_type)}">
+      <span class="t">${fmtTime(e.timestamp)}</span><span class="ty">${esc(e.event_type)}</span>
+      ${e.data ? " " + esc(e.data) : ""}<span class="src">${esc(e.source)}</span></li>`);
+  };
+  events.forEach((e) => add(e, false));
+  drawStrip();
+  const refreshState = debounce(async () => {
+    const s = await api("/state/" + enc(id)).catch(() => null);
+    if (gen === pageGen && s) document.getElementById("state").innerHTML = badge(s.state);
+  }, 200);
+  stream("trace", { filter: id }, (m) => {
+    if (!m.event || m.event.instanceid !== id) return;
+    events.push(m.event);
+    add(m.event, true);
+    drawStrip();
+    refreshState();
+  });
+}
+
+/* -------------------------------------------------------------------- router */
+
+function route() {
+  streams.forEach((es) => es.close());
+  streams = [];
+  const gen = ++pageGen;
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const [path, query] = hash.split("?");
+  const params = new URLSearchParams(query || "");
+  let page = "overview", p;
+  if (path.startsWith("/instance/")) {
+    page = "instance";
+    p = pageInstance(gen, decodeURIComponent(path.slice("/instance/".length)));
+  } else if (path.startsWith("/apps")) {
+    page = "apps";
+    p = pageApps(gen, params);
+  } else
+    p = pageOverview(gen);
+  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
+  document.body.dataset.page = page;
+  p.then(() => { if (gen === pageGen) document.body.dataset.ready = String(gen); }).catch(showError);
+}
+window.addEventListener("hashchange", route);
+route();
