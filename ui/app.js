@@ -103,7 +103,7 @@ async function pageOverview(gen) {
   h += `</div></div><h2>Allocations</h2><table id="allocations"><tr><th>allocation</th><th>partition</th><th>rank</th>
     ${DIMS.map(([d]) => `<th>${d} used / reserved</th>`).join("")}<th>apps</th><th>placed</th></tr>`;
   for (const a of allocs || [])
-    h += `<tr><td>${esc(a.name)}</td><td>${esc(a.partition)}</td><td class="num">${a.rank}</td>
+    h += `<tr><td>${esc(a.name || "(cell)")}</td><td>${esc(a.partition)}</td><td class="num">${a.rank}</td>
       ${DIMS.map(([d]) => `<td class="num">${a.used[d]} / ${Math.round(a.reserved[d])}</td>`).join("")}
       <td class="num">${a.apps}</td><td class="num">${a.placed}</td></tr>`;
   h += `</table>`;
@@ -176,8 +176,12 @@ function evClass(t) { return GOOD.includes(t) ? "good" : BAD.includes(t) ? "bad"
 
 async function pageInstance(gen, id) {
   const app = id.replace(/#.*/, "");
-  const [st, manifest, trace, eps] = await Promise.all([
-    api("/state/" + enc(id)), api("/instance/" + enc(id)), api("/trace/" + enc(id)), api("/endpoint/" + enc(id))]);
+  /* the state from the list (a finished or unknown instance is no 404 there) */
+  const stateOf = async () => ((await api("/state/?finished=1&match=" + enc(id))) || []).find((i) => i.name === id);
+  const [st, trace, eps] = await Promise.all([stateOf(), api("/trace/" + enc(id)), api("/endpoint/" + enc(id))]);
+  if (gen !== pageGen) return;
+  const live = st && ["pending", "scheduled", "running"].includes(st.state);
+  const manifest = live ? await api("/instance/" + enc(id)) : null;
   if (gen !== pageGen) return;
   let explain = null;
   if (st && st.state === "pending") explain = await api("/scheduler/explain/" + enc(id)).catch(() => null);
@@ -210,7 +214,7 @@ async function pageInstance(gen, id) {
   events.forEach((e) => add(e, false));
   drawStrip();
   const refreshState = debounce(async () => {
-    const s = await api("/state/" + enc(id)).catch(() => null);
+    const s = await stateOf().catch(() => null);
     if (gen === pageGen && s) document.getElementById("state").innerHTML = badge(s.state);
   }, 200);
   stream("trace", { filter: id }, (m) => {
