@@ -9,6 +9,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include <stdio.h>
+
 struct store;
 
 enum api_role { API_ROLE_READER, API_ROLE_USER, API_ROLE_ROOT };
@@ -23,6 +25,7 @@ struct api_peer {
 struct api_ctx {
 	struct store *s;
 	char host[256];	 /* this host: the source of the events run/stop post */
+	const char *root; /* the cell's root: the node agent's directory is <root>/node */
 	bool check_user; /* the proid must be a user here (single-machine cell) */
 };
 
@@ -61,3 +64,8 @@ struct api_ui_asset {
 	size_t len;
 };
 extern const struct api_ui_asset api_ui_assets[]; /* ends with name == NULL */
+
+/* GET /metrics, api-metrics.c: the node's part (its containers' cgroups; nothing when <root>/node has no
+ * node agent) and the master's (election, placed count). */
+void api_metrics_node(const char *root, FILE *f);
+void api_metrics_master(struct store *s, const char *root, const char *host, size_t placed, FILE *f);

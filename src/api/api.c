@@ -920,6 +920,7 @@ int api_run(const struct api_options *o, struct error *err)
 	a.tcp_l.tcp = true;
 	gethostname(a.ctx.host, sizeof(a.ctx.host) - 1);
 	a.ctx.check_user = !startswith(o->store_url, "zk://");
+	a.ctx.root = o->root;
 	if (o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0)
 		goto out;
 	r = store_open(o->store_url, NULL, &a.ctx.s, err);

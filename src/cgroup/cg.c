@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../basic/fileio.h"
 #include "../basic/util.h"
@@ -554,4 +556,105 @@ int cg_procs_files(struct cg *cg, const char *path, char ***ret)
 	}
 	*ret = TAKE_PTR(l);
 	return 0;
+}
+
+/* ---- statistics: readers for the node's metrics ---- */
+
+static char *knob_free(char *p)
+{
+	free(p);
+	return NULL;
+}
+
+/* The sum of "<key> N" (v1 blkio: "maj:min Read N") or "key=N" (v2 io.stat) over the lines of text. */
+static uint64_t sum_field(const char *text, const char *key, bool v2)
+{
+	size_t kl = strlen(key);
+	uint64_t sum = 0;
+
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *e = strchr(l, '\n') ? strchr(l, '\n') : l + strlen(l);
+
+		for (const char *p = l; p + kl < e; p++) {
+			if (strncmp(p, key, kl) != 0 || (p > l && p[-1] != ' ') || p[kl] != (v2 ? '=' : ' '))
+				continue;
+			sum += strtoull(p + kl + 1, NULL, 10);
+			break;
+		}
+	}
+	return sum;
+}
+
+int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	uint64_t v;
+
+	*ret = (struct cg_stats){ .memory_limit = UINT64_MAX };
+	for (size_t i = 0; i < cg->n_hiers; i++) {
+		const struct cg_hier *h = &cg->hiers[i];
+		_cleanup_free_ char *dir = group_dir(cg, h, path);
+
+		if (!dir)
+			return -ENOMEM;
+		if (access(dir, F_OK) < 0)
+			continue;
+		ret->found = true;
+		if (cg->ops->version == CG_V2) {
+			if (cg_read_knob(dir, "memory.current", &text) >= 0)
+				ret->memory_bytes = strtoull(text, NULL, 10);
+			text = knob_free(text);
+			if (cg_read_knob(dir, "memory.max", &text) >= 0 && !startswith(text, "max"))
+				ret->memory_limit = strtoull(text, NULL, 10);
+			text = knob_free(text);
+			if (cg_read_keyed(dir, "cpu.stat", "usage_usec", &v) >= 0)
+				ret->cpu_usec = v;
+			if (cg_read_keyed(dir, "cpu.stat", "nr_periods", &v) >= 0)
+				ret->cpu_periods = v;
+			if (cg_read_keyed(dir, "cpu.stat", "nr_throttled", &v) >= 0)
+				ret->cpu_throttled = v;
+			if (cg_read_keyed(dir, "cpu.stat", "throttled_usec", &v) >= 0)
+				ret->cpu_throttled_usec = v;
+			if (cg_read_knob(dir, "io.stat", &text) >= 0) {
+				ret->io_read_bytes = sum_field(text, "rbytes", true);
+				ret->io_write_bytes = sum_field(text, "wbytes", true);
+			}
+			text = knob_free(text);
+			if (cg_read_keyed(dir, "memory.events", "oom_kill", &v) >= 0)
+				ret->oom_kills = v;
+			continue;
+		}
+		if (h->has_memory) {
+			if (cg_read_knob(dir, "memory.usage_in_bytes", &text) >= 0)
+				ret->memory_bytes = strtoull(text, NULL, 10);
+			text = knob_free(text);
+			/* v1 says "no limit" with a huge page-rounded number */
+			if (cg_read_knob(dir, "memory.limit_in_bytes", &text) >= 0 && (v = strtoull(text, NULL, 10)) < (UINT64_C(1) << 62))
+				ret->memory_limit = v;
+			text = knob_free(text);
+			if (cg_read_keyed(dir, "memory.oom_control", "oom_kill", &v) >= 0)
+				ret->oom_kills = v;
+		}
+		if (h->has_cpuacct) {
+			if (cg_read_knob(dir, "cpuacct.usage", &text) >= 0)
+				ret->cpu_usec = strtoull(text, NULL, 10) / 1000;
+			text = knob_free(text);
+		}
+		if (h->has_cpu) {
+			if (cg_read_keyed(dir, "cpu.stat", "nr_periods", &v) >= 0)
+				ret->cpu_periods = v;
+			if (cg_read_keyed(dir, "cpu.stat", "nr_throttled", &v) >= 0)
+				ret->cpu_throttled = v;
+			if (cg_read_keyed(dir, "cpu.stat", "throttled_time", &v) >= 0)
+				ret->cpu_throttled_usec = v / 1000;
+		}
+		if (h->has_blkio) {
+			if (cg_read_knob(dir, "blkio.throttle.io_service_bytes", &text) >= 0) {
+				ret->io_read_bytes = sum_field(text, "Read", false);
+				ret->io_write_bytes = sum_field(text, "Write", false);
+			}
+			text = knob_free(text);
+		}
+	}
+	return ret->found ? 0 : -ENOENT;
 }

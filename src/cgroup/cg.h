@@ -107,3 +107,17 @@ int cg_oom_check(struct cg *cg, const char *path, uint64_t *ret_kills);
 /* Absolute paths of the cgroup.procs files of R/<path> in every controller
  * (the container binds them at /run/tm_cg/ so `exec-as` can join). */
 int cg_procs_files(struct cg *cg, const char *path, char ***ret);
+
+/* What the kernel counts for R/<path>, for metrics (cg_stats()); a counter a controller does not have
+ * stays 0. */
+struct cg_stats {
+	bool found;			/* the group exists in some hierarchy */
+	uint64_t memory_bytes;		/* v1 memory.usage_in_bytes, v2 memory.current */
+	uint64_t memory_limit;		/* v1 memory.limit_in_bytes, v2 memory.max; UINT64_MAX: none */
+	uint64_t cpu_usec;		/* CPU time: v1 cpuacct.usage, v2 cpu.stat usage_usec */
+	uint64_t cpu_periods, cpu_throttled, cpu_throttled_usec; /* CFS: cpu.stat */
+	uint64_t io_read_bytes, io_write_bytes; /* v1 blkio.throttle.io_service_bytes, v2 io.stat */
+	uint64_t oom_kills;		/* v1 memory.oom_control, v2 memory.events oom_kill */
+};
+/* Read the statistics of R/<path>: 0, or -ENOENT when the group exists nowhere. */
+int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret);
