@@ -185,4 +185,11 @@ void api_metrics_master(struct store *s, const char *root, const char *host, siz
 		members && members[0] && startswith(members[0], host) && members[0][strlen(host)] == '.');
 	METRIC(f, "treadle_master_placed_instances", "gauge", "Instances the master has placed on a server (/placement).");
 	fprintf(f, "treadle_master_placed_instances %zu\n", placed);
+	/* the master of this host: its own counters (passes, pass durations, store events, leader state) */
+	if (root) {
+		_cleanup_free_ char *mpath = strdup_printf("%s/master-metrics.prom", root), *text = NULL;
+
+		if (mpath && read_file(mpath, &text, NULL) >= 0)
+			fputs(text, f);
+	}
 }

@@ -251,8 +251,11 @@ int cell_up(const struct cell_options *o, struct error *err)
 		return error_sys(err, errno, "removing %s", stopf);
 
 	if (roles & CELL_ROLE_MASTER) {
-		char *const argv[] = { bin, "master", "--store", url, "--hostname", (char *)hostname, NULL };
+		_cleanup_free_ char *metrics = strdup_printf("%s/master-metrics.prom", root); /* read by `treadle api` */
+		char *const argv[] = { bin, "master", "--store", url, "--hostname", (char *)hostname, "--metrics", metrics, NULL };
 
+		if (!metrics)
+			return error_sys(err, ENOMEM, "cell up");
 		if (write_service(svc, logd, "master", argv, NULL, err) < 0)
 			return -1;
 	}

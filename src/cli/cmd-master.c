@@ -1,4 +1,4 @@
-/* cmd-master.c: treadle master --store URL [--cell NAME] [--hostname H] [--server-down-grace SECS] */
+/* cmd-master.c: treadle master --store URL [--cell NAME] [--hostname H] [--server-down-grace SECS] [--metrics FILE] */
 #include <getopt.h>
 
 #include "../basic/util.h"
@@ -11,6 +11,7 @@ const struct cli_option master_options[] = {
 	{ "hostname", 'H', "H", "this master's name (default the machine's)" },
 	{ "root", 'r', "DIR", "the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" },
 	{ "server-down-grace", 'g', "SECS", "how long a server may be absent before its apps are moved" },
+	{ "metrics", 'm', "FILE", "rewrite FILE with Prometheus metrics after each pass (cell up: <root>/master-metrics.prom)" },
 	CLI_OPTIONS_END,
 };
 
@@ -29,6 +30,7 @@ int cmd_master(int argc, char **argv)
 		case 'c': mo.cell = optarg; break;
 		case 'H': mo.hostname = optarg; break;
 		case 'r': root = optarg; break;
+		case 'm': mo.metrics_file = optarg; break;
 		case 'g':
 			if (safe_atod(optarg, &mo.server_down_grace) < 0 || mo.server_down_grace < 0)
 				return cli_usage_error("master", "--server-down-grace: expected seconds, got '%s'", optarg);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -46,7 +47,53 @@ struct mstate {
 	bool pass_requested;	/* the next timer expiry runs a pass */
 	double grace_deadline;	/* realtime when a down server's grace ends, 0 = none */
 	struct msched *sched;	/* the leader's scheduler model */
+	/* metrics (opts->metrics_file) */
+	const char *metrics_file;
+	uint64_t passes, pass_failures, store_events, pass_buckets[9];
+	double pass_seconds;
+	size_t last_placed, last_pending;
 };
+
+/* Upper bounds of the pass duration histogram's buckets (seconds); the last one is +Inf. */
+static const double pass_bounds[8] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5 };
+
+/* Rewrite the metrics file (tmp + rename, no fsync: it is re-made after every pass). */
+static void metrics_write(const struct mstate *ms)
+{
+	_cleanup_free_ char *tmp = NULL;
+	uint64_t cum = 0;
+	FILE *f;
+
+	if (!ms->metrics_file || !(tmp = strdup_printf("%s.tmp", ms->metrics_file)) || !(f = fopen(tmp, "we")))
+		return;
+	fprintf(f, "# HELP treadle_master_is_leader 1 if this master leads the cell, 0 if it stands by.\n"
+		   "# TYPE treadle_master_is_leader gauge\ntreadle_master_is_leader %d\n", ms->leader);
+	fprintf(f, "# HELP treadle_master_passes_total Scheduling passes run by this master.\n"
+		   "# TYPE treadle_master_passes_total counter\ntreadle_master_passes_total %" PRIu64 "\n", ms->passes);
+	fprintf(f, "# HELP treadle_master_pass_failures_total Scheduling passes that failed (retried).\n"
+		   "# TYPE treadle_master_pass_failures_total counter\ntreadle_master_pass_failures_total %" PRIu64 "\n",
+		ms->pass_failures);
+	fprintf(f, "# HELP treadle_master_pass_duration_seconds Duration of the scheduling passes.\n"
+		   "# TYPE treadle_master_pass_duration_seconds histogram\n");
+	for (size_t i = 0; i < ELEMENTSOF(ms->pass_buckets); i++) {
+		cum += ms->pass_buckets[i];
+		if (i < ELEMENTSOF(pass_bounds))
+			fprintf(f, "treadle_master_pass_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", pass_bounds[i], cum);
+		else
+			fprintf(f, "treadle_master_pass_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+	}
+	fprintf(f, "treadle_master_pass_duration_seconds_sum %.6f\ntreadle_master_pass_duration_seconds_count %" PRIu64 "\n",
+		ms->pass_seconds, ms->passes);
+	fprintf(f, "# HELP treadle_master_store_events_total Store events (watches, session) processed by this master.\n"
+		   "# TYPE treadle_master_store_events_total counter\ntreadle_master_store_events_total %" PRIu64 "\n",
+		ms->store_events);
+	fprintf(f, "# HELP treadle_master_last_pass_instances Instances in the last pass, by outcome.\n"
+		   "# TYPE treadle_master_last_pass_instances gauge\n"
+		   "treadle_master_last_pass_instances{outcome=\"placed\"} %zu\n"
+		   "treadle_master_last_pass_instances{outcome=\"pending\"} %zu\n", ms->last_placed, ms->last_pending);
+	if (fclose(f) != 0 || rename(tmp, ms->metrics_file) < 0)
+		unlink(tmp);
+}
 
 static void on_election(struct store *s _unused_, enum store_event ev _unused_, const char *path _unused_,
 			void *ud)
@@ -186,6 +233,8 @@ static int master_pass(struct mstate *ms, struct error *err)
 	r = msched_pass(ms->sched, now, &st, err);
 	if (r < 0)
 		return r;
+	ms->last_placed = st.placed;
+	ms->last_pending = st.pending;
 	if (st.changed || st.reloaded)
 		fprintf(stderr, "treadle: master: pass: %zu apps, %zu placed, %zu pending, %zu changed%s%s%.0zu\n",
 			st.apps, st.placed, st.pending, st.changed, st.reloaded ? " (model loaded)" : "",
@@ -228,6 +277,7 @@ int master_run(const struct master_options *opts, struct error *err)
 		goto out;
 	}
 	ms.hostname = strdup(opts->hostname ? opts->hostname : host);
+	ms.metrics_file = opts->metrics_file;
 	ms.down_grace = opts->server_down_grace >= 0 ? opts->server_down_grace : MASTER_DOWN_GRACE_DEFAULT;
 	if (!ms.hostname) {
 		r = error_sys(err, ENOMEM, "master");
@@ -275,9 +325,13 @@ int master_run(const struct master_options *opts, struct error *err)
 		int n;
 
 		if (ms.election_dirty) {
+			bool was = ms.leader;
+
 			r = election_check(&ms, err);
 			if (r < 0)
 				goto out;
+			if (ms.leader != was || !ms.passes)
+				metrics_write(&ms);
 		}
 		if (ms.leader && ms.dirty && !ms.pass_due) {
 			arm_timer(&ms, MASTER_DEBOUNCE_MS);
@@ -301,7 +355,9 @@ int master_run(const struct master_options *opts, struct error *err)
 					r = 0;
 					goto out;
 				}
-			} else if (evs[i].data.fd == ms.timerfd) {
+			} else if (evs[i].data.fd != ms.timerfd) {
+				ms.store_events++;
+			} else {
 				uint64_t x;
 
 				if (read(ms.timerfd, &x, sizeof(x)) == sizeof(x)) {
@@ -323,9 +379,23 @@ int master_run(const struct master_options *opts, struct error *err)
 			struct error perr = ERROR_INIT;
 
 			/* dirty flags raised during the pass re-arm the debounce timer */
+			struct timespec t0, t1;
+			double took;
+			size_t b = 0;
+
 			ms.dirty = false;
 			ms.pass_requested = false;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			r = master_pass(&ms, &perr);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+			while (b < ELEMENTSOF(pass_bounds) && took > pass_bounds[b])
+				b++;
+			ms.pass_buckets[b]++;
+			ms.passes++;
+			ms.pass_seconds += took;
+			ms.pass_failures += r < 0;
+			metrics_write(&ms);
 			if (r < 0) {
 				fprintf(stderr, "treadle: master: %s (retrying)\n", perr.msg);
 				error_clear(&perr);

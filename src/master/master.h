@@ -21,6 +21,8 @@ struct master_options {
 	const char *hostname;	/* trace source; NULL = gethostname() */
 	double server_down_grace; /* seconds; < 0 = MASTER_DOWN_GRACE_DEFAULT */
 	int session_timeout_ms;	  /* ZooKeeper session; 0 = MASTER_SESSION_TIMEOUT_MS */
+	const char *metrics_file; /* Prometheus text (docs/API.md "Metrics") rewritten after each pass and
+				   * election change; NULL: none */
 };
 
 #define MASTER_DOWN_GRACE_DEFAULT 10.0
