@@ -117,6 +117,50 @@ static void test_oom(void **state)
 	cg_close(cg);
 }
 
+/* cg_stats reads the v2 files: memory, cpu.stat, io.stat summed over devices, memory.events. */
+static void test_stats(void **state)
+{
+	struct cg *cg = NULL;
+	struct error err = ERROR_INIT;
+	struct cg_stats st;
+	const char *d = "tr-fake/apps/u2/services";
+	struct { const char *knob, *text; } files[] = {
+		{ "memory.current", "1234567\n" },
+		{ "memory.max", "max\n" },
+		{ "cpu.stat", "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 40\n"
+			      "nr_throttled 7\nthrottled_usec 350000\n" },
+		{ "io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+			     "7:3 rbytes=100 wbytes=1 rios=1 wios=1 dbytes=0 dios=0\n" },
+		{ "memory.events", "low 0\nhigh 0\nmax 1\noom 1\noom_kill 1\n" },
+	};
+
+	assert_int_equal(cg_open(tmpl, "tr-fake", CG_OPEN_FAKE, &cg, &err), 0);
+	assert_int_equal(cg_stats(cg, "apps/u2/services", &st), -ENOENT);
+	assert_int_equal(cg_create(cg, "apps/u2/services", NULL, &err), 0);
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *p = strdup_printf("%s/%s/%s", tmpl, d, files[i].knob);
+		assert_int_equal(write_file_atomic(p, files[i].text, strlen(files[i].text), 0644), 0);
+	}
+	assert_int_equal(cg_stats(cg, "apps/u2/services", &st), 0);
+	assert_true(st.found);
+	assert_int_equal(st.memory_bytes, 1234567);
+	assert_true(st.memory_limit == UINT64_MAX);
+	assert_int_equal(st.cpu_usec, 2500000);
+	assert_int_equal(st.cpu_periods, 40);
+	assert_int_equal(st.cpu_throttled, 7);
+	assert_int_equal(st.cpu_throttled_usec, 350000);
+	assert_int_equal(st.io_read_bytes, 4196);
+	assert_int_equal(st.io_write_bytes, 8193);
+	assert_int_equal(st.oom_kills, 1);
+	{
+		_cleanup_free_ char *p = strdup_printf("%s/%s/memory.max", tmpl, d);
+		assert_int_equal(write_string_file(p, "104857600\n"), 0);
+	}
+	assert_int_equal(cg_stats(cg, "apps/u2/services", &st), 0);
+	assert_int_equal(st.memory_limit, 104857600);
+	cg_close(cg);
+}
+
 static void test_destroy(void **state)
 {
 	struct cg *cg = NULL;
@@ -345,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detect_and_limits),
 		cmocka_unit_test(test_oom),
+		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_destroy),
 		cmocka_unit_test(test_real_unified),
 		cmocka_unit_test(test_devices_program),

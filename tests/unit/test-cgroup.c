@@ -120,6 +120,15 @@ static void test_v1_oom(void **state)
 	close(fd);
 	assert_int_equal(cg_oom_check(cg, "apps/oom/services", &kills), 0);
 	assert_true(kills >= 1);
+	{ /* cg_stats sees the same kills, the limit, the memory and CPU the child used */
+		struct cg_stats st;
+
+		assert_int_equal(cg_stats(cg, "apps/oom/services", &st), 0);
+		assert_int_equal(st.oom_kills, kills);
+		assert_int_equal(st.memory_limit, 16 << 20);
+		assert_true(st.cpu_usec > 0);
+		assert_int_equal(cg_stats(cg, "apps/none/services", &st), -ENOENT);
+	}
 	assert_int_equal(cg_destroy(cg, "", &err), 0);
 	assert_int_equal(cg_destroy(cg, "", &err), 0);
 }
