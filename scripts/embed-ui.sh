@@ -1,6 +1,6 @@
 #!/bin/sh
 # Embeds the web UI's files (ui/*.html, *.js, *.css) into a C file for `treadle api` (src/api/api-internal.h:
-# api_ui_assets).  Usage: embed-ui.sh OUT.c FILE...  Needs xxd (Debian `xxd`).
+# api_ui_assets).  Usage: embed-ui.sh OUT.c FILE...  Only POSIX tools (od, sed): nothing to install.
 set -eu
 out=$1; shift
 tmp=$out.tmp
@@ -11,7 +11,7 @@ tmp=$out.tmp
 	i=0
 	for f in "$@"; do
 		echo "static const unsigned char asset_$i[] = {"
-		xxd -i <"$f"
+		od -An -v -tx1 <"$f" | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' -e 's/^ *//'
 		echo '};'
 		i=$((i + 1))
 	done
