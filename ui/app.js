@@ -29,17 +29,23 @@ async function api(path) {
   return j;
 }
 
-/* Subscribe to a stream for the current page; onEvent(msg) for every live message after the snapshot. */
+/* Subscribe to a stream for the current page: onEvent(msg) for every live message after the snapshot,
+ * and onEvent(null) once the snapshot is in (what changed between the page's first read and the
+ * subscription is then read again).  The header says "live" once every stream of the page is. */
 function stream(topic, params, onEvent) {
   const q = new URLSearchParams(params).toString();
   const es = new EventSource(`/stream/${topic}${q ? "?" + q : ""}`);
   let sowDone = false;
-  es.onopen = () => setLive(true);
   es.onerror = () => setLive(false);
   es.onmessage = (e) => {
     let msg;
     try { msg = JSON.parse(e.data); } catch (_) { return; }
-    if (msg.sow_end) { sowDone = true; return; }
+    if (msg.sow_end) {
+      sowDone = es.sowDone = true;
+      setLive(streams.every((s) => s.sowDone));
+      onEvent(null);
+      return;
+    }
     if (sowDone) onEvent(msg);
   };
   streams.push(es);
@@ -217,12 +223,21 @@ async function pageInstance(gen, id) {
     const s = await stateOf().catch(() => null);
     if (gen === pageGen && s) document.getElementById("state").innerHTML = badge(s.state);
   }, 200);
-  stream("trace", { filter: id }, (m) => {
-    if (!m.event || m.event.instanceid !== id) return;
-    events.push(m.event);
-    add(m.event, true);
+  const addLive = (e) => {
+    if (seen.has(`${e.timestamp}|${e.event_type}|${e.source}|${e.data}`)) return;
+    events.push(e);
+    events.sort((a, b) => a.timestamp - b.timestamp);
+    add(e, true);
     drawStrip();
     refreshState();
+  };
+  stream("trace", { filter: id }, async (m) => {
+    if (m === null) { /* subscribed: what came since the first read */
+      const t = await api("/trace/" + enc(id)).catch(() => null);
+      if (gen === pageGen && t) t.events.forEach(addLive);
+      return;
+    }
+    if (m.event && m.event.instanceid === id) addLive(m.event);
   });
 }
 
@@ -231,6 +246,7 @@ async function pageInstance(gen, id) {
 function route() {
   streams.forEach((es) => es.close());
   streams = [];
+  setLive(false);
   const gen = ++pageGen;
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");

@@ -2,14 +2,17 @@
 """The web UI in headless Chromium, driven over the DevTools protocol (--remote-debugging-pipe), for
 tests/integration/81-api-ui.sh.  Standard library only.
 
-Usage: 81-api-ui.py URL SHOTS_DIR HOST RUNNING_ID PENDING_ID STOP_CMD...
-Loads each page, checks what it shows against the API (same URL), saves screenshots in SHOTS_DIR, runs
+Usage: 81-api-ui.py URL SOCKET SHOTS_DIR HOST RUNNING_ID PENDING_ID STOP_CMD...
+Loads each page, checks what it shows against the API (URL, read-only), saves screenshots in SHOTS_DIR,
+creates an instance through SOCKET (as root) while the apps page is open and waits for its row, runs
 STOP_CMD while the running instance's page is open and waits for its trace entry to appear live.  Fails
 (exit 1) on any console error, uncaught exception or failed resource load.
 """
 import base64
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,8 +21,8 @@ import time
 import urllib.parse
 import urllib.request
 
-URL, SHOTS, HOST, RUNNING, PENDING = sys.argv[1:6]
-STOP_CMD = sys.argv[6:]
+URL, SOCKET, SHOTS, HOST, RUNNING, PENDING = sys.argv[1:7]
+STOP_CMD = sys.argv[7:]
 failures = []
 
 
@@ -35,6 +38,27 @@ def note(msg):
 def api(path):
     with urllib.request.urlopen(URL + path, timeout=10) as r:
         return json.load(r)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def create(app, manifest):
+    """POST /instance/<app> on the Unix socket (root): the new instance ids."""
+    c = UnixHTTP(SOCKET)
+    c.request("POST", "/instance/" + app, body=json.dumps(manifest))
+    r = c.getresponse()
+    body = json.load(r)
+    if r.status != 201:
+        raise RuntimeError("create %s: %s %s" % (app, r.status, body))
+    return body["instances"]
 
 
 class Browser:
@@ -222,6 +246,26 @@ def run(p):
     if sorted(shown) != sorted(want):
         fail("apps?state=pending shows %s, want %s" % (shown, want))
     p.shot("apps-pending")
+
+    note("apps and instances: a new instance appears live, and runs")
+    p.go("#/apps?match=nobody.uilive", "apps of nobody.uilive")
+    if not p.wait("document.getElementById('live').classList.contains('on')", 10):
+        fail("the apps page never went live (event streams)")
+    new = create("nobody.uilive", {"services": [{"name": "s", "command": "exec sleep 1000",
+                                                 "restart": {"limit": 0, "interval": 60}}],
+                                   "memory": "100M", "cpu": "5%", "disk": "100M"})[0]
+    t0 = time.time()
+    row = "document.querySelector('#instances tr[data-instance=%s]')" % json.dumps(new)
+    if not p.wait("!!" + row, 15):
+        fail("apps: the new instance %s never appeared (page: %r, streams %s, API: %s)" % (
+            new, p.eval("document.getElementById('instances').innerText"),
+            p.eval("streams.map(s => s.readyState + ' ' + s.url + ' ' + s.sowDone)"),
+            api("/state/?match=" + enc(new, safe=""))))
+    else:
+        note("%s appeared after %.2f s" % (new, time.time() - t0))
+    if not p.wait("(%s || {dataset: {}}).dataset.state === 'running'" % row, 30):
+        fail("apps: %s never shown running (API: %s)" % (new, api("/state/?match=" + enc(new, safe=""))))
+    p.shot("apps-live")
 
     note("a pending instance: the scheduler's explanation")
     p.go("#/instance/" + enc(PENDING, safe=""), "pending instance")

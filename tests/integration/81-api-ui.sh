@@ -1,6 +1,7 @@
 #!/bin/bash
 # The web UI served by `treadle api` at /, in a real browser: headless Chromium driven over the DevTools
-# protocol by 81-api-ui.py loads the cell overview, the apps and instances (and a filter), a pending
+# protocol by 81-api-ui.py loads the cell overview, the apps and instances (a filter; a new instance
+# appearing live and turning running), a pending
 # instance's page (the scheduler's explanation) and a running instance's page (its trace), checks what
 # each shows against the API, stops the instance and waits for its 'deleted' entry to appear live (from
 # the trace stream), saves screenshots and fails on any console error.  Loopback only.
@@ -39,7 +40,7 @@ done
 wait_for 10 sh -c "curl -s '$U/state/${P0/\#/%23}' | grep -q '\"state\":\"pending\"'" || fail "$P0 not pending"
 
 note "the browser (screenshots in $SHOTS)"
-timeout 240 python3 "$(dirname "$0")/81-api-ui.py" "$U" "$SHOTS" "$H" "$I0" "$P0" "$T" stop "$I0" ||
+timeout 240 python3 "$(dirname "$0")/81-api-ui.py" "$U" "$R/api-ui.sock" "$SHOTS" "$H" "$I0" "$P0" "$T" stop "$I0" ||
 	fail "the UI in the browser (chromium's log: $SHOTS/chromium.log)"
 rm -rf "$SHOTS"/chromium-*
 ls "$SHOTS"/*.png >/dev/null || fail "no screenshots"
