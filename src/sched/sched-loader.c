@@ -63,7 +63,9 @@ static int get_batched(struct loader *l, const char *prefix, char *const *names,
 	return 0;
 }
 
-enum sched_mode sched_load_mode(struct store *s)
+/* The cell's scheduler mode from /scheduler {"mode": "compatible"|"improved"}
+ * (absent: improved, the default for new cells). */
+static enum sched_mode sched_load_mode(struct store *s)
 {
 	_cleanup_free_ char *v = NULL;
 
@@ -105,7 +107,7 @@ uint64_t sched_loader_traits(char ***names, const json_t *list, bool add_new, bo
 }
 
 /* memory/disk "1G" or MB numbers, cpu "150%" or numbers: treadle's units. */
-int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
+static int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 {
 	static const char *const keys[3] = { "memory", "cpu", "disk" };
 

@@ -248,11 +248,6 @@ static long pyset_lookup(const struct pyset *s, int64_t key)
 	}
 }
 
-bool pyset_contains(const struct pyset *s, int64_t key)
-{
-	return s->st && key >= 0 && pyset_lookup(s, key) >= 0;
-}
-
 bool pyset_discard(struct pyset *s, int64_t key)
 {
 	long e = pyset_lookup(s, key);

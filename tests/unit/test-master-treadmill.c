@@ -22,6 +22,8 @@
 #include "../../src/master/master.h"
 #include "../../src/master/msched.h"
 #include "../../src/sched/sched-loader.h"
+/* sched_loader_resources, the resource parser production uses, is file-local: compiled in. */
+#include "../../src/sched/sched-loader.c"
 #include "../../src/sched/sched.h"
 #include "../../src/store/store.h"
 #include "../../src/trace/trace.h"

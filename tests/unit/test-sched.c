@@ -14,6 +14,66 @@
 
 #include "test-sched-hooks.h"
 #include "../../src/sched/sched.h"
+/* The production files whose file-local functions these tests test directly
+ * (sched_alloc_get, sched_partition_alloc, sched_utilization, sched_reboot_cost): compiled into
+ * this test instead of their library objects. */
+#include "../../src/sched/sched-cell.c"
+#include "../../src/sched/sched-queue.c"
+#include "../../src/sched/sched-reboot.c"
+
+/* Bucket.remove_node */
+static int detach(struct sched_cell *c, int id)
+{
+	struct sched_node *n = &c->nodes[id];
+	int parent = n->parent;
+	struct sched_node *p;
+
+	if (parent < 0)
+		return -EINVAL;
+	p = &c->nodes[parent];
+	for (int i = 0; i < p->nchildren; i++)
+		if (p->children[i] == id) {
+			p->children[i] = -1;
+			if (p->seg) {
+				seg_leaf(c, p, i);
+				seg_pull(c, p, p->segleaves + (size_t)i);
+			}
+		}
+	p->nlive--;
+	recompute_traits_up(c, parent);
+	subtree_affinity(c, id, parent, -1);
+	subtree_sums(c, id, parent, -1);
+	n->parent = -1;
+	sched_adjust_capacity_down(c, parent, n->free);
+	c->topo_dirty = true;
+	c->need_full = true;
+	return 0;
+}
+
+/* Remove a node (a server or an empty bucket); its apps keep their server id
+ * until the next schedule, which treats them as evicted (Treadmill's
+ * _fix_invalid_placements).  Production never removes a node from a model (the
+ * master reloads the model when a server goes); Treadmill's tests of removal
+ * are kept, on the model's own detach. */
+static int sched_node_remove(struct sched_cell *c, int node)
+{
+	struct sched_node *n;
+	int r;
+
+	if (!valid_node(c, node) || node == SCHED_ROOT)
+		return -EINVAL;
+	n = &c->nodes[node];
+	if (!n->server && n->nlive > 0)
+		return -ENOTEMPTY;
+	r = detach(c, node);
+	if (r < 0)
+		return r;
+	n = &c->nodes[node];
+	n->removed = true;
+	c->removed_servers = true;
+	strmap_del(&c->node_by_name, n->name);
+	return 0;
+}
 
 /* ---- helpers mirroring the Python test helpers ----------------------------- */
 
