@@ -115,7 +115,7 @@ int msched_sync_blackouts(struct msched *m, double now)
 }
 
 /* An instance vanished from /scheduled: Treadmill's remove_app. */
-void msched_remove_app(struct msched *m, int a)
+static void msched_remove_app(struct msched *m, int a)
 {
 	struct sched_app_info info;
 	const char *host;
