@@ -1150,3 +1150,39 @@ int sched_server_next(const struct sched_cell *c, int server)
 	}
 	return i < c->nsrv_order ? c->srv_order[i] : -ENOENT;
 }
+
+/* ---- the dirty and pending app lists (sched-place.c and sched.c use them) ---- */
+
+/* Improved mode: queue an app for a placement attempt by the next pass. */
+void sched_mark_dirty(struct sched_cell *c, int id)
+{
+	struct sched_app *a = &c->apps[id];
+
+	if (a->dirty)
+		return;
+	if (GROW(c->dirty, c->cdirty, c->ndirty + 1) < 0) {
+		c->need_full = true;
+		return;
+	}
+	a->dirty = true;
+	c->dirty[c->ndirty++] = id;
+}
+
+void sched_pend_add(struct sched_cell *c, int id)
+{
+	if (c->apps[id].pend_idx >= 0 || GROW(c->pend, c->cpend, c->npend + 1) < 0)
+		return;
+	c->apps[id].pend_idx = (int)c->npend;
+	c->pend[c->npend++] = id;
+}
+
+void sched_pend_del(struct sched_cell *c, int id)
+{
+	int i = c->apps[id].pend_idx;
+
+	if (i < 0)
+		return;
+	c->pend[i] = c->pend[--c->npend];
+	c->apps[c->pend[i]].pend_idx = i;
+	c->apps[id].pend_idx = -1;
+}
