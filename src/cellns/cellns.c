@@ -1048,20 +1048,25 @@ int cellns_presence_delete(struct store *s, const char *host)
 	return delete_named(s, CELLNS_SERVER_PRESENCE, host);
 }
 
+/* The member `key` of the record d/name: *ret_j owns the record, *ret is the
+ * member (NULL when absent or on error). */
+static int get_member(struct store *s, enum cellns_dir d, const char *name, const char *key, json_t **ret_j,
+		      json_t **ret)
+{
+	int r = get_named(s, d, name, ret_j, NULL);
+
+	*ret = r < 0 ? NULL : json_object_get(*ret_j, key);
+	return r;
+}
+
 int cellns_presence_valid_until(struct store *s, const char *host, double *ret)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *v;
-	int r;
+	int r = get_member(s, CELLNS_SERVER_PRESENCE, host, "valid_until", &j, &v);
 
-	*ret = 0;
-	r = get_named(s, CELLNS_SERVER_PRESENCE, host, &j, NULL);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	v = json_object_get(j, "valid_until");
-	if (json_is_number(v))
-		*ret = json_number_value(v);
-	return 0;
+	*ret = json_is_number(v) ? json_number_value(v) : 0;
+	return r == -ENOENT ? 0 : r;
 }
 
 int cellns_presence_find(struct store *s, const char *host, bool *ret_found)
@@ -1149,16 +1154,11 @@ int cellns_identity_group_count(struct store *s, const char *group, int *ret)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *c;
-	int r;
+	int r = get_member(s, CELLNS_IDENTITY_GROUPS, group, "count", &j, &c);
+	json_int_t n = json_is_integer(c) ? json_integer_value(c) : -1;
 
-	*ret = -1;
-	r = get_named(s, CELLNS_IDENTITY_GROUPS, group, &j, NULL);
-	if (r < 0)
-		return r;
-	c = json_object_get(j, "count");
-	if (json_is_integer(c) && json_integer_value(c) >= 0 && json_integer_value(c) <= INT32_MAX)
-		*ret = (int)json_integer_value(c);
-	return 0;
+	*ret = n >= 0 && n <= INT32_MAX ? (int)n : -1;
+	return r;
 }
 
 int cellns_partition_get(struct store *s, const char *label, json_t **ret)

@@ -420,8 +420,8 @@ int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_all
 				goto oom;
 		}
 	}
-	*ret = v;
 	*ret_n = n;
+	*ret = TAKE_PTR(v);
 	return 0;
 oom:
 	sched_assignments_free(v, n);
