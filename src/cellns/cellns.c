@@ -315,11 +315,10 @@ int cellns_scheduled_create(struct store *s, const char *app, const char *manife
 int cellns_scheduled_get(struct store *s, const char *instance, json_t **ret, struct store_stat *ret_stat)
 {
 	_cleanup_free_ char *data = NULL;
+	int r = get_named_data(s, CELLNS_SCHEDULED, instance, &data, ret_stat);
 	json_t *j;
-	int r;
 
 	*ret = NULL;
-	r = get_named_data(s, CELLNS_SCHEDULED, instance, &data, ret_stat);
 	if (r < 0)
 		return r;
 	j = json_loads(data ? data : "", 0, NULL);
@@ -973,10 +972,9 @@ int cellns_server_get(struct store *s, const char *host, struct cellns_server *r
 	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *up;
-	int r;
+	int r = get_named(s, CELLNS_SERVERS, host, &j, NULL);
 
 	*ret = (struct cellns_server){ .up_since = NAN };
-	r = get_named(s, CELLNS_SERVERS, host, &j, NULL);
 	if (r < 0)
 		return r;
 	if (!j)
