@@ -179,17 +179,35 @@ static int server(struct sched_cell *c, int parent, const char *name, int64_t a,
 	return s;
 }
 
+/* Servers of capacity 10x10 valid until 500 under parent, one per name of
+ * the comma-separated list (the topology most of Treadmill's tests build). */
+static void servers(struct sched_cell *c, int parent, const char *names)
+{
+	_cleanup_free_ char *copy = strdup(names);
+	char *p = copy, *name;
+
+	assert_non_null(copy);
+	while ((name = strsep(&p, ",")))
+		server(c, parent, name, 10, 10, 0, NULL, 500);
+}
+
 static int root_alloc(struct sched_cell *c, const char *label)
 {
 	return sched_partition_alloc(c, sched_partition_get(c, label));
 }
 
-static int server_of(const struct sched_cell *c, int app)
+/* An app's placement, identity, expiry, eviction and renew flag. */
+static struct sched_app_info info_of(const struct sched_cell *c, int app)
 {
 	struct sched_app_info ai;
 
 	assert_int_equal(sched_app_info(c, app, &ai), 0);
-	return ai.server;
+	return ai;
+}
+
+static int server_of(const struct sched_cell *c, int app)
+{
+	return info_of(c, app).server;
 }
 
 static const char *server_name(const struct sched_cell *c, int app)
@@ -877,7 +895,7 @@ static void test_empty(void **state)
 
 	bucket(c, SCHED_ROOT, "empty", NULL, 0);
 	b = bucket(c, SCHED_ROOT, "bucket", NULL, 0);
-	server(c, b, "a", 10, 10, 0, NULL, 500);
+	servers(c, b, "a");
 	run(c, 0);
 }
 
@@ -1049,11 +1067,9 @@ static void test_affinity_limits_bunker(void **state)
 		{ 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 },
 	};
 
-	server(c, l, "a", 10, 10, 0, NULL, 500);
-	server(c, l, "b", 10, 10, 0, NULL, 500);
-	server(c, r, "c", 10, 10, 0, NULL, 500);
-	server(c, rb, "y", 10, 10, 0, NULL, 500);
-	server(c, rb, "z", 10, 10, 0, NULL, 500);
+	servers(c, l, "a,b");
+	servers(c, r, "c");
+	servers(c, rb, "y,z");
 	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1071,12 +1087,10 @@ static void test_affinity_limits_levels(void **state)
 		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
 	};
 
-	server(c, g1l, "a", 10, 10, 0, NULL, 500);
-	server(c, g1l, "b", 10, 10, 0, NULL, 500);
-	server(c, g1r, "c", 10, 10, 0, NULL, 500);
-	server(c, g2l, "x", 10, 10, 0, NULL, 500);
-	server(c, g2r, "y", 10, 10, 0, NULL, 500);
-	server(c, g2r, "z", 10, 10, 0, NULL, 500);
+	servers(c, g1l, "a,b");
+	servers(c, g1r, "c");
+	servers(c, g2l, "x");
+	servers(c, g2r, "y,z");
 	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
@@ -1134,11 +1148,9 @@ static void test_data_retention_levels(void **state)
 	struct appdef sticky[1], unsticky;
 	int first;
 
-	server(c, g1l, "a", 10, 10, 0, NULL, 500);
-	server(c, g1l, "b", 10, 10, 0, NULL, 500);
-	server(c, g1r, "c", 10, 10, 0, NULL, 500);
-	server(c, g2b, "y", 10, 10, 0, NULL, 500);
-	server(c, g2b, "z", 10, 10, 0, NULL, 500);
+	servers(c, g1l, "a,b");
+	servers(c, g1r, "c");
+	servers(c, g2b, "y,z");
 	app_list(sticky, 1, "sticky", 50, 1, 1);
 	limits(&sticky[0], 2, "server", 1, "rack", 1, NULL, 0);
 	sticky[0].retention = 30;
@@ -1196,14 +1208,6 @@ static void test_serialization(void **state)
 	assert_int_equal(placed(c, apps, 4), 2);
 }
 
-static int identity_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.identity;
-}
-
 static void flat10(struct sched_cell *c, int64_t cap)
 {
 	for (int i = 0; i < 10; i++) {
@@ -1230,15 +1234,15 @@ static void test_identity(void **state)
 		add(c, alloc, &apps[i]);
 	}
 	run(c, 0);
-	assert_int_equal(identity_of(c, apps[0].id), 0);
-	assert_int_equal(identity_of(c, apps[1].id), 1);
-	assert_int_equal(identity_of(c, apps[2].id), 2);
+	assert_int_equal(info_of(c, apps[0].id).identity, 0);
+	assert_int_equal(info_of(c, apps[1].id).identity, 1);
+	assert_int_equal(info_of(c, apps[2].id).identity, 2);
 	for (int i = 3; i < 10; i++)
-		assert_int_equal(identity_of(c, apps[i].id), -1);
+		assert_int_equal(info_of(c, apps[i].id).identity, -1);
 
 	sched_app_remove(c, apps[2].id);
 	run(c, 0);
-	assert_int_equal(identity_of(c, apps[3].id), 2);
+	assert_int_equal(info_of(c, apps[3].id).identity, 2);
 
 	sched_identity_group_set(c, "ident1", 5);
 	run(c, 0);
@@ -1253,14 +1257,6 @@ static void test_identity(void **state)
 	for (int i = 0; i < 10; i++)
 		n += i != 2 && server_of(c, apps[i].id) >= 0;
 	assert_int_equal(n, 3);
-}
-
-static bool evicted(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.evicted;
 }
 
 /* 33 test_schedule_once */
@@ -1278,14 +1274,14 @@ static void test_schedule_once(void **state)
 	}
 	run(c, 0);
 	assert_int_not_equal(server_of(c, apps[0].id), server_of(c, apps[1].id));
-	assert_false(evicted(c, apps[0].id));
+	assert_false(info_of(c, apps[0].id).evicted);
 	sched_server_set_state(c, server_of(c, apps[0].id), SCHED_DOWN, 0);
 	sched_node_remove(c, server_of(c, apps[1].id));
 	run(c, 0);
 	assert_int_equal(server_of(c, apps[0].id), -1);
-	assert_true(evicted(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).evicted);
 	assert_int_equal(server_of(c, apps[1].id), -1);
-	assert_true(evicted(c, apps[1].id));
+	assert_true(info_of(c, apps[1].id).evicted);
 }
 
 static void count_change(const struct sched_change *ch, void *ud)
@@ -1320,9 +1316,9 @@ static void test_schedule_once_eviction(void **state)
 		run(c, 0);
 		ev_small = ev_large = on_small = on_large = 0;
 		for (int i = 0; i < 10; i++) {
-			ev_small += evicted(c, small[i].id);
+			ev_small += info_of(c, small[i].id).evicted;
 			on_small += server_of(c, small[i].id) >= 0;
-			ev_large += evicted(c, large[i].id);
+			ev_large += info_of(c, large[i].id).evicted;
 			on_large += server_of(c, large[i].id) >= 0;
 		}
 		assert_int_equal(ev_small, 0);
@@ -1377,28 +1373,12 @@ static void test_restore(void **state)
 	assert_int_equal(server_of(c, apps[0].id), large);
 }
 
-static double expiry_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.expiry;
-}
-
 /* Treadmill's app.renew = True (no production caller: the master renews by
  * re-placing). */
 static void set_renew(struct sched_cell *c, int app)
 {
 	c->hot[app].renew = true;
 	c->need_full = true;
-}
-
-static bool renew_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.renew;
 }
 
 /* 37 test_renew */
@@ -1414,28 +1394,28 @@ static void test_renew(void **state)
 	add(c, alloc, &apps[0]);
 	run(c, 10);
 	assert_int_equal(server_of(c, apps[0].id), a);
-	assert_true(expiry_of(c, apps[0].id) == 60);
+	assert_true(info_of(c, apps[0].id).expiry == 60);
 	run(c, 100);
-	assert_true(expiry_of(c, apps[0].id) == 60);
+	assert_true(info_of(c, apps[0].id).expiry == 60);
 
 	set_renew(c, apps[0].id);
 	run(c, 200);
 	assert_int_equal(server_of(c, apps[0].id), a);
-	assert_true(expiry_of(c, apps[0].id) == 250);
-	assert_false(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 250);
+	assert_false(info_of(c, apps[0].id).renew);
 
 	b = server(c, SCHED_ROOT, "b", 10, 10, 0, NULL, 2000);
 	set_renew(c, apps[0].id);
 	run(c, 975);
 	assert_int_equal(server_of(c, apps[0].id), b);
-	assert_true(expiry_of(c, apps[0].id) == 1025);
-	assert_false(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 1025);
+	assert_false(info_of(c, apps[0].id).renew);
 
 	set_renew(c, apps[0].id);
 	run(c, 1975);
 	assert_int_equal(server_of(c, apps[0].id), b);
-	assert_true(expiry_of(c, apps[0].id) == 1025);
-	assert_true(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 1025);
+	assert_true(info_of(c, apps[0].id).renew);
 }
 
 struct before_after {
@@ -1557,12 +1537,12 @@ static void test_ident_adjust_release(void **state)
 	int alloc = root_alloc(c, NULL);
 	struct appdef a = mkapp("a#1", 50, 1, 1, "a");
 
-	server(c, SCHED_ROOT, "s", 10, 10, 0, NULL, 500);
+	servers(c, SCHED_ROOT, "s");
 	sched_identity_group_set(c, "g", 1);
 	a.igroup = "g";
 	add(c, alloc, &a);
 	run(c, 0);
-	assert_int_equal(identity_of(c, a.id), 0);
+	assert_int_equal(info_of(c, a.id).identity, 0);
 	assert_int_equal(pyset_len(group_set(c, "g")), 0);
 	sched_identity_group_set(c, "g", 0);
 	sched_app_remove(c, a.id); /* release(0) */
