@@ -310,21 +310,36 @@ static void queue_of(struct sched_cell *c, int alloc, double f0, double f1, stru
 	assert_int_equal(sched_alloc_queue(c, alloc, free, q, n), 0);
 }
 
+/* An allocation reserving `reserved` of each dimension (rank, rank
+ * adjustment) and n apps app1..appN of priorities prio[], demand i+1 each,
+ * affinity app1, added in order: the queue tests' setup. */
+static void alloc_apps(struct sched_cell *c, int alloc, double reserved, int64_t rank, int64_t rank_adjustment,
+		       struct appdef *apps, size_t n, const int *prio)
+{
+	double r[2] = { reserved, reserved };
+
+	sched_alloc_update(c, alloc, r, rank, rank_adjustment, 0);
+	for (size_t i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "app%zu", i + 1);
+		apps[i] = mkapp(name, prio[i], (int64_t)i + 1, (int64_t)i + 1, "app1");
+		add(c, alloc, &apps[i]);
+	}
+}
+
 /* 2 test_utilization */
 static void test_utilization(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 10, 10 };
-	struct appdef a1 = mkapp("app1", 100, 1, 1, "app1"), a2 = mkapp("app2", 100, 2, 2, "app1"),
-		      a3 = mkapp("app3", 100, 3, 3, "app1");
+	static const int prio[] = { 100, 100, 100 };
+	struct appdef a[3];
 	_cleanup_free_ struct sched_queue_entry *q = NULL, *q2 = NULL;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 10, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(n, 3);
 	for (int i = 0; i < 3; i++)
@@ -364,22 +379,18 @@ static void test_running_order(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	int s = server(c, SCHED_ROOT, "abc", 100, 100, 0, NULL, 500);
-	double r[2] = { 10, 10 };
-	struct appdef a1 = mkapp("app1", 5, 1, 1, "app1"), a2 = mkapp("app2", 5, 2, 2, "app1"),
-		      a3 = mkapp("app3", 5, 3, 3, "app1");
+	static const int prio[] = { 5, 5, 5 };
+	struct appdef a[3];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 10, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
-	assert_int_equal(q[0].app, a1.id);
+	assert_int_equal(q[0].app, a[0].id);
 	free(q);
-	assert_int_equal(sched_app_put(c, a2.id, s, 0), 0);
+	assert_int_equal(sched_app_put(c, a[1].id, s, 0), 0);
 	queue_of(c, alloc, 20, 20, &q, &n);
-	assert_int_equal(q[0].app, a2.id);
+	assert_int_equal(q[0].app, a[1].id);
 	free(q);
 }
 
@@ -389,15 +400,12 @@ static void test_utilization_max(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 1, 2, 2, "app1"),
-		      a3 = mkapp("app3", 1, 3, 3, "app1");
+	static const int prio[] = { 1, 1, 1 };
+	struct appdef a[3];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 3, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(n, 3);
 	free(q);
@@ -418,13 +426,12 @@ static void test_priority_zero(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 0, 2, 2, "app1");
+	static const int prio[] = { 1, 0 };
+	struct appdef a[2];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
+	alloc_apps(c, alloc, 3, -1, 0, a, 2, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(q[0].rank, 100);
 	assert_int_equal(q[1].rank, 100);
@@ -441,16 +448,12 @@ static void test_rank_adjustment(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 1, 2, 2, "app1"),
-		      a3 = mkapp("app3", 1, 3, 3, "app1");
+	static const int prio[] = { 1, 1, 1 };
+	struct appdef a[3];
 	_cleanup_free_ struct sched_queue_entry *q = NULL;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, 100, 10, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 3, 100, 10, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(q[0].rank, 90);
 	assert_int_equal(q[1].rank, 90);
