@@ -1057,59 +1057,83 @@ static void limit_steps(struct sched_cell *c, int alloc, const struct limit_step
 	}
 }
 
-/* 26 test_affinity_limits_bunker */
+/* Buckets and servers, in the order given, from "b:level;b/c:level;c=s1,s2":
+ * an entry without '=' is a path of buckets from the root (created when
+ * missing; "name:level", no level = "bucket"), "bucket=names" adds its 10x10
+ * servers (servers()). */
+static void topology(struct sched_cell *c, const char *spec)
+{
+	_cleanup_free_ char *copy = strdup(spec);
+	char *p = copy, *entry;
+
+	assert_non_null(copy);
+	while ((entry = strsep(&p, ";"))) {
+		char *names = strchr(entry, '='), *path = entry, *comp;
+		int parent = SCHED_ROOT;
+
+		if (names)
+			*names++ = 0;
+		while ((comp = strsep(&path, "/"))) {
+			char *level = strchr(comp, ':');
+			int id;
+
+			if (level)
+				*level++ = 0;
+			id = sched_node_find(c, comp);
+			parent = id >= 0 ? id : bucket(c, parent, comp, level, 0);
+		}
+		if (names)
+			servers(c, parent, names);
+	}
+}
+
+/* Treadmill's affinity-limit tests: a topology and its steps. */
+static const struct {
+	const char *topology;
+	struct limit_step steps[3];
+	size_t n;
+} affinity_cases[] = {
+	/* 26 test_affinity_limits_bunker */
+	{ "bunker1:bunker;bunker2:bunker;bunker1/b1_left:rack;bunker1/b1_right:rack;bunker2/b2:rack;"
+	  "b1_left=a,b;b1_right=c;b2=y,z",
+	  { { 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 }, { 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 } },
+	  2 },
+	/* 27 test_affinity_limits_levels */
+	{ "group1;group2;group1/g1_left:rack;group1/g1_right:rack;group2/g2_left:rack;group2/g2_right:rack;"
+	  "g1_left=a,b;g1_right=c;g2_left=x;g2_right=y,z",
+	  { { 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
+	    { 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
+	    { 4, 3, 3, "server", 1, "rack", 2, "cell", 3 } },
+	  3 },
+	/* 28 test_affinity_limits (cell4's tree) */
+	{ "left:rack;right:rack;left=a,b;right=y,z",
+	  { { 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
+	    { 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
+	    { 4, 3, 3, "server", 1, "rack", 2, "cell", 3 } },
+	  3 },
+};
+
+static void affinity_case(size_t k)
+{
+	_cleanup_sched_cell_ struct sched_cell *c = cell2();
+
+	topology(c, affinity_cases[k].topology);
+	limit_steps(c, root_alloc(c, NULL), affinity_cases[k].steps, affinity_cases[k].n);
+}
+
 static void test_affinity_limits_bunker(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	int b1 = bucket(c, SCHED_ROOT, "bunker1", "bunker", 0), b2 = bucket(c, SCHED_ROOT, "bunker2", "bunker", 0);
-	int l = bucket(c, b1, "b1_left", "rack", 0), r = bucket(c, b1, "b1_right", "rack", 0);
-	int rb = bucket(c, b2, "b2", "rack", 0);
-	static const struct limit_step steps[] = {
-		{ 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 },
-	};
-
-	servers(c, l, "a,b");
-	servers(c, r, "c");
-	servers(c, rb, "y,z");
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(0);
 }
 
-/* 27 test_affinity_limits_levels */
 static void test_affinity_limits_levels(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
-	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
-	int g2l = bucket(c, g2, "g2_left", "rack", 0), g2r = bucket(c, g2, "g2_right", "rack", 0);
-	static const struct limit_step steps[] = {
-		{ 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
-		{ 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
-	};
-
-	servers(c, g1l, "a,b");
-	servers(c, g1r, "c");
-	servers(c, g2l, "x");
-	servers(c, g2r, "y,z");
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(1);
 }
 
-/* 28 test_affinity_limits */
 static void test_affinity_limits(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	static const struct limit_step steps[] = {
-		{ 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
-		{ 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
-	};
-
-	cell4(c, "a", "b", "y", "z", "rack");
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(2);
 }
 
 /* The common start of Treadmill's data retention tests: `sticky` (retention
@@ -1145,15 +1169,10 @@ static void test_data_retention_levels(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
-	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
-	int g2b = bucket(c, g2, "g2", "rack", 0);
 	struct appdef sticky[1], unsticky;
 	int first;
 
-	servers(c, g1l, "a,b");
-	servers(c, g1r, "c");
-	servers(c, g2b, "y,z");
+	topology(c, "group1;group2;group1/g1_left:rack;group1/g1_right:rack;group2/g2:rack;g1_left=a,b;g1_right=c;g2=y,z");
 	app_list(sticky, 1, "sticky", 50, 1, 1);
 	limits(&sticky[0], 2, "server", 1, "rack", 1, NULL, 0);
 	sticky[0].retention = 30;
