@@ -788,6 +788,23 @@ static bool on(const struct sched_cell *c, const struct appdef *a, const char *s
 	return s && ((s1 && !strcmp(s, s1)) || (s2 && !strcmp(s, s2)));
 }
 
+/* n apps `name` (demand d x d, traits when given) added to alloc and put one
+ * by one from top: each put returns `want`, and lands on server `on_server`
+ * when given. */
+static void put_apps(struct sched_cell *c, int top, int alloc, struct appdef *apps, int n, const char *name, int64_t d,
+		     const char *traits, int want, const char *on_server)
+{
+	app_list(apps, n, name, 50, d, d);
+	for (int i = 0; i < n; i++) {
+		if (traits)
+			apps[i].traits = t2i(traits);
+		add(c, alloc, &apps[i]);
+		assert_int_equal(sched_bucket_put(c, top, apps[i].id, 0), want);
+		if (on_server)
+			assert_true(on(c, &apps[i], on_server, NULL));
+	}
+}
+
 /* 19 test_app_trait_placement */
 static void test_app_trait_placement(void **state)
 {
@@ -798,46 +815,16 @@ static void test_app_trait_placement(void **state)
 
 	alloc_a = sched_alloc_get(c, root, "alloc_a");
 	sched_alloc_set_traits(c, alloc_a, t2i("a"));
-	app_list(apps_a, 2, "app_a", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		add(c, alloc_a, &apps_a[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_a[i].id, 0), 1);
-		assert_true(on(c, &apps_a[i], "a", NULL));
-	}
-	app_list(apps_b, 2, "app_b", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_b[i].traits = t2i("b");
-		add(c, root, &apps_b[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_b[i].id, 0), 1);
-		assert_true(on(c, &apps_b[i], "b", NULL));
-	}
-	app_list(apps_ab, 2, "app_ab", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_ab[i].traits = t2i("b");
-		add(c, alloc_a, &apps_ab[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_ab[i].id, 0), 0);
-	}
+	put_apps(c, t.top, alloc_a, apps_a, 2, "app_a", 2, NULL, 1, "a");
+	put_apps(c, t.top, root, apps_b, 2, "app_b", 2, "b", 1, "b");
+	put_apps(c, t.top, alloc_a, apps_ab, 2, "app_ab", 2, "b", 0, NULL);
 	alloc_0 = sched_alloc_get(c, root, "alloc_0");
 	sched_alloc_set_traits(c, alloc_0, t2i("0"));
-	app_list(apps_0, 2, "app_0", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		add(c, alloc_0, &apps_0[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_0[i].id, 0), 1);
-	}
+	put_apps(c, t.top, alloc_0, apps_0, 2, "app_0", 2, NULL, 1, NULL);
 	assert_true(on(c, &apps_0[0], "a", NULL));
 	assert_true(on(c, &apps_0[1], "b", NULL));
-	app_list(apps_a0, 2, "app_a0", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_a0[i].traits = t2i("a");
-		add(c, alloc_0, &apps_a0[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_a0[i].id, 0), 1);
-		assert_true(on(c, &apps_a0[i], "a", NULL));
-	}
-	app_list(none, 4, "apps_nothing", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		add(c, root, &none[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, none[i].id, 0), 1);
-	}
+	put_apps(c, t.top, alloc_0, apps_a0, 2, "app_a0", 2, "a", 1, "a");
+	put_apps(c, t.top, root, none, 4, "apps_nothing", 1, NULL, 1, NULL);
 	for (int i = 0; i < 4; i += 2)
 		assert_true((on(c, &none[i], "a", "b") && on(c, &none[i + 1], "y", "z")) ||
 			    (on(c, &none[i], "y", "z") && on(c, &none[i + 1], "a", "b")));
