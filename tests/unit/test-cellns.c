@@ -538,23 +538,26 @@ static void test_json_helpers(void **state)
 	}
 }
 
+/* Every test on a fresh temporary store. */
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_store_setup, tmp_store_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
-		cmocka_unit_test_setup_teardown(test_rootns, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_scheduled, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_placement, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_running_endpoints, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_finished, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_unschedule_if_placed, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_instances, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_trace, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_servers, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_model_records, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_events, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_election, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_json_helpers, tmp_store_setup, tmp_store_teardown),
+		STORE_TEST(test_rootns),
+		STORE_TEST(test_scheduled),
+		STORE_TEST(test_placement),
+		STORE_TEST(test_running_endpoints),
+		STORE_TEST(test_finished),
+		STORE_TEST(test_unschedule_if_placed),
+		STORE_TEST(test_instances),
+		STORE_TEST(test_trace),
+		STORE_TEST(test_servers),
+		STORE_TEST(test_model_records),
+		STORE_TEST(test_events),
+		STORE_TEST(test_election),
+		STORE_TEST(test_json_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
