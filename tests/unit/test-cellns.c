@@ -538,26 +538,23 @@ static void test_json_helpers(void **state)
 	}
 }
 
-/* Every test on a fresh temporary store. */
-#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_store_setup, tmp_store_teardown)
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths),
-		STORE_TEST(test_rootns),
-		STORE_TEST(test_scheduled),
-		STORE_TEST(test_placement),
-		STORE_TEST(test_running_endpoints),
-		STORE_TEST(test_finished),
-		STORE_TEST(test_unschedule_if_placed),
-		STORE_TEST(test_instances),
-		STORE_TEST(test_trace),
-		STORE_TEST(test_servers),
-		STORE_TEST(test_model_records),
-		STORE_TEST(test_events),
-		STORE_TEST(test_election),
-		STORE_TEST(test_json_helpers),
+		TMP_STORE_TEST(test_rootns),
+		TMP_STORE_TEST(test_scheduled),
+		TMP_STORE_TEST(test_placement),
+		TMP_STORE_TEST(test_running_endpoints),
+		TMP_STORE_TEST(test_finished),
+		TMP_STORE_TEST(test_unschedule_if_placed),
+		TMP_STORE_TEST(test_instances),
+		TMP_STORE_TEST(test_trace),
+		TMP_STORE_TEST(test_servers),
+		TMP_STORE_TEST(test_model_records),
+		TMP_STORE_TEST(test_events),
+		TMP_STORE_TEST(test_election),
+		TMP_STORE_TEST(test_json_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
