@@ -2,6 +2,8 @@
 # Node agent benchmark: agent RSS with 0 and N apps, and placement -> first
 # service running latency (p50/p99) over N apps placed back to back.
 # usage: bench/node.sh [N]   (default 50; needs root, s6, loop devices).
+# NODE_ARGS: more `treadle node` flags, e.g. NODE_ARGS="--network none" for containers without the
+# container network (only lo), to compare with the default (VIP, veth, firewall elements per container).
 # Prints figures; not a test.  Everything is removed at the end.
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -15,8 +17,10 @@ SETUP_TIMEOUT=300
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 start_svscan
-start_agent
+# shellcheck disable=SC2086 # flags, split on purpose
+start_agent ${NODE_ARGS:-}
 sleep 1
+echo "node flags: ${NODE_ARGS:-(defaults: container network on)}"
 echo "node agent RSS, 0 apps: $(rss_kb "$AGENT_PID") kB"
 for i in $(seq 1 "$COUNT"); do
 	st create -p "/scheduled/nobody.bench#$(printf %010d "$i")" \

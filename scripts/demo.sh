@@ -76,6 +76,31 @@ printf '$ treadle trace --follow %s\n' "$inst"
 timeout 30 "$T" trace --follow "$inst" || true
 show_cmd show all
 
+step "a web server with an endpoint: examples/web.yml (private network, port 8000 inside)"
+printf '$ treadle run %s.web -m examples/web.yml\n' "$PROID"
+web=$("$T" run "$PROID.web" -m examples/web.yml)
+echo "$web"
+wait_event "$web" service_running 60 || die "$web did not start; see $TREADLE_ROOT/log/node/current"
+ep=""
+for _ in $(seq 50); do
+	ep=$("$T" show endpoints "$PROID.web" | awk '$3 == "http" {print $4}')
+	[ -n "$ep" ] && break
+	sleep 0.2
+done
+show_cmd show endpoints "$PROID.web"
+printf '$ curl -s http://%s/ | head -3\n' "$ep"
+ok=""
+for _ in $(seq 50); do
+	if out=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()[:120])' "http://$ep/" 2>/dev/null); then
+		echo "$out"
+		ok=1
+		break
+	fi
+	sleep 0.2
+done
+[ -n "$ok" ] || die "http://$ep/ did not answer"
+show_cmd stop "$web"
+
 step "done"
 cat <<MSG
 The cell keeps running at $TREADLE_ROOT (master, node agent, containers under s6).

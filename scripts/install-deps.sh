@@ -5,7 +5,7 @@
 # Exit: 0 ok, 111 apt failed.
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
-libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev
+libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev libmicrohttpd-dev
 s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd
 libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables conntrack"
 # `install-deps.sh fuzz` (make fuzz): only clang and libFuzzer, never for `make test`.

@@ -16,11 +16,12 @@
 #include "../cellns/cellns.h"
 #include "../cgroup/cg.h"
 #include "../container/container.h"
+#include "../net/net.h"
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
 #include "cell.h"
 
-static const char *const services[] = { "master", "node", "running" };
+static const char *const services[] = { "master", "node", "running", "api" };
 
 static char *path_join(const char *a, const char *b)
 {
@@ -165,6 +166,31 @@ static int store_ready(struct store *s, const char *hostname, unsigned roles)
 	return 1;
 }
 
+/* `--network`: valid, and no address of this netns but our own bridge's in it. */
+static int net_range_check(const char *node_root, const char *range, struct error *err)
+{
+	char bridge[16], table[32];
+	struct net_config cfg;
+	_cleanup_free_ char *desc = NULL;
+	int r;
+
+	if (!strcmp(range, "none"))
+		return 0;
+	net_node_names(node_root, bridge, table);
+	net_config_init(&cfg, bridge, table, (struct in_addr){ 0 });
+	if (net_parse_cidr(range, &cfg.network, &cfg.prefixlen) < 0 || cfg.prefixlen < 8 || cfg.prefixlen > 30)
+		return error_set(err, ERR_USAGE, EINVAL, "--network: expected a.b.c.d/n (n 8..30, host bits 0), got '%s'",
+				 range);
+	r = net_range_conflict(&cfg, &desc, err);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return error_set(err, ERR_PERM, EADDRINUSE,
+				 "--network %s overlaps %s (another cell on this machine?): choose another range", range,
+				 desc ? desc : "an address here");
+	return 0;
+}
+
 int cell_up(const struct cell_options *o, struct error *err)
 {
 	_cleanup_free_ char *root = NULL, *bin = NULL, *svc = NULL, *logd = NULL, *store = NULL, *node = NULL;
@@ -209,6 +235,9 @@ int cell_up(const struct cell_options *o, struct error *err)
 		return error_set(err, ERR_PERM, 0, "a cell already runs at %s (stop it with 'treadle cell down --root %s')",
 				 root, root);
 
+	if ((roles & CELL_ROLE_NODE) && o->net_range && (r = net_range_check(node, o->net_range, err)) < 0)
+		return r;
+
 	/* Fresh service dirs each time (a stopped tree's supervise/ state is stale). */
 	r = rm_rf(svc);
 	if (r < 0)
@@ -229,11 +258,20 @@ int cell_up(const struct cell_options *o, struct error *err)
 	}
 	if (roles & CELL_ROLE_NODE) {
 		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
-					    "--cgroup-root", (char *)cg, NULL };
+					    "--cgroup-root", (char *)cg, o->net_range ? "--network" : NULL,
+					    (char *)o->net_range, NULL };
 		char *const run_argv[] = { "s6-svscan", runningd, NULL };
 
 		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
 		    write_service(svc, logd, "running", run_argv, runningd, err) < 0)
+			return -1;
+	}
+
+	{
+		/* every server serves the REST API on R/api.sock (docs/API.md) */
+		char *const argv[] = { bin, "api", "--root", root, "--store", url, NULL };
+
+		if (write_service(svc, logd, "api", argv, NULL, err) < 0)
 			return -1;
 	}
 
@@ -422,6 +460,42 @@ static int count_mounts_under(const char *root, char ***ret)
 	return (int)strv_length(l);
 }
 
+/* The table and bridge that N/node.json names, and every VIP record (their
+ * conntrack flushed): nothing of the cell's network stays on the machine. */
+static void net_teardown(const char *node_root)
+{
+	_cleanup_free_ char *p = path_join(node_root, "node.json"), *vips = path_join(node_root, "network/vips");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_json_ json_t *j = NULL;
+	const json_t *n;
+	struct net_config cfg;
+	struct error e = ERROR_INIT;
+	char *const none[] = { NULL };
+
+	if (p && read_file(p, &text, NULL) >= 0 && (j = json_loads(text, 0, NULL)) &&
+	    (n = json_object_get(j, "network"))) {
+		const char *range = json_string_value(json_object_get(n, "range"));
+		const char *gw = json_string_value(json_object_get(n, "gateway"));
+		const char *ext = json_string_value(json_object_get(n, "external_ip"));
+
+		net_config_init(&cfg, json_string_value(json_object_get(n, "bridge")),
+				json_string_value(json_object_get(n, "table")), (struct in_addr){ 0 });
+		/* (net_fw_teardown checks the whole configuration) */
+		if (!range || !gw || !ext || net_parse_cidr(range, &cfg.network, &cfg.prefixlen) < 0 ||
+		    net_parse_ip(gw, &cfg.gateway) < 0 || net_parse_ip(ext, &cfg.external_ip) < 0)
+			cfg.table = NULL;
+		if (cfg.table)
+			(void)net_fw_teardown(&cfg, &e);
+		error_clear(&e);
+		if (cfg.bridge)
+			(void)net_bridge_remove(&cfg, &e);
+		error_clear(&e);
+	}
+	if (vips && access(vips, F_OK) == 0)
+		(void)net_vip_reconcile(vips, none, &e);
+	error_clear(&e);
+}
+
 int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep, struct error *err)
 {
 	_cleanup_free_ char *root = realpath(root_in, NULL), *svc = NULL, *cfg = NULL, *data = NULL;
@@ -568,6 +642,8 @@ int cell_down(const char *root_in, int timeout_ms, struct cell_down_report *rep,
 			(void)cg_sweep(cgh, &rep->stray_cgroups, &cgerr);
 		error_clear(&cgerr);
 	}
+	/* 6. The node's network: its nft table, bridge and VIP records (docs/NETWORK.md). */
+	net_teardown(node_root);
 	{
 		_cleanup_free_ char *pidfile = path_join(root, "cell.pid");
 		if (pidfile)

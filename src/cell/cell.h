@@ -37,6 +37,8 @@ struct cell_options {
 	const char *hostname;	 /* NULL: gethostname() */
 	const char *cgroup_root; /* NULL: "treadle" */
 	const char *treadle_bin; /* NULL: /proc/self/exe */
+	const char *net_range;	 /* the node's --network (NULL: its default); refused at up if it overlaps an
+				  * address of this network namespace (another cell's bridge) */
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../basic/error.h"
@@ -92,7 +93,7 @@ int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store 
 /* The option tables, in the cmd-*.c files. */
 extern const struct cli_option cell_options[], run_options[], stop_options[], show_options[], trace_options[],
 	logs_options[], master_options[], store_options[], mirror_options[], scheduler_options[], exec_options[],
-	manifest_options[], container_options[], node_options[], admin_options[], sproc_options[];
+	manifest_options[], container_options[], node_options[], admin_options[], sproc_options[], api_options[];
 
 int cmd_cell(int argc, char **argv);
 int cmd_master(int argc, char **argv);
@@ -111,5 +112,29 @@ int cmd_container(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_sproc(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+/* cmd-api.c: the REST API daemon, and the client run/stop/show/trace use with --api URL / $TREADLE_API
+ * (a Unix socket path or http://host:port; $TREADLE_API_TOKEN is sent as a bearer token). */
+int cmd_api(int argc, char **argv);
+const char *cli_api_url(const char *opt_api); /* NULL: use the store */
+/* One request; body JSON text or NULL.  2xx: *ret = the answer (may be NULL); else err holds the
+ * API's message (ERR_PERM for 4xx, ERR_TEMP for 5xx and transport failures). */
+struct json_t;
+int cli_api_call(const char *api, const char *method, const char *path, const char *body, struct json_t **ret,
+		 struct error *err);
+char *cli_api_path(const char *resource, const char *id); /* "/<resource>/<id percent-encoded>" */
+/* `run` through the API: the manifest file (NULL: none) with f merged over it, POSTed; prints the ids. */
+struct manifest_run_flags;
+int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,
+		const char *env, int64_t count);
+int cli_api_stop(const char *api, char **ids, int n); /* DELETE each; exit code */
+/* GET /stream/<topic>?filter=F: fn(message) for each event, and fn(NULL) about once a second, until
+ * fn returns non-zero (0) or the stream ends (0) or fails (err set). */
+int cli_api_stream(const char *api, const char *topic, const char *filter, int (*fn)(struct json_t *msg, void *ud),
+		   void *ud, struct error *err);
+/* GET path; on failure the message is printed and -<exit code> returned. */
+int cli_api_get(const char *api, const char *path, struct json_t **ret);
+#define CLI_OPT_API 0x103
+#define CLI_OPTION_API \
+	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path or http://host:port; default $TREADLE_API)" }
 /* cmd-admin.c (zkcell) */
 int cmd_admin(int argc, char **argv);

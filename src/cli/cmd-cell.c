@@ -17,6 +17,7 @@ const struct cli_option cell_options[] = {
 	{ "hostname", 'H', "H", "up: the server name (default the machine's)" },
 	{ "cgroup-root", 'g', "NAME", "up: the node's cgroup parent (default treadle)" },
 	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
+	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
 };
@@ -42,6 +43,7 @@ int cmd_cell(int argc, char **argv)
 		case 'H': o.hostname = optarg; break;
 		case 'g': o.cgroup_root = optarg; break;
 		case 'j': json = true; break;
+		case 'N': o.net_range = optarg; break;
 		case 't':
 			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
 				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);

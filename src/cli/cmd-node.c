@@ -19,6 +19,9 @@ const struct cli_option node_options[] = {
 	{ "pids-max", 'p', "N", "pids limit of each container" },
 	{ "disk-read-bps", 'R', "SIZE", "disk read limit of each container (bytes/s)" },
 	{ "disk-write-bps", 'W', "SIZE", "disk write limit of each container (bytes/s)" },
+	{ "network", 'N', "CIDR", "containers' address range, or none (default: a free 192.168.K.0/24)" },
+	{ "gateway", 'G', "IP", "the bridge's address in the range (default: its last host address)" },
+	{ "ext-device", 'E', "IF", "the host's external interface (default: the default route's)" },
 	CLI_OPTIONS_END,
 };
 
@@ -54,6 +57,9 @@ int cmd_node(int argc, char **argv)
 				return cli_usage_error("node", "invalid --%s '%s'", c == 'R' ? "disk-read-bps" : "disk-write-bps",
 						       optarg);
 			break;
+		case 'N': o.net_range = optarg; break;
+		case 'G': o.net_gateway = optarg; break;
+		case 'E': o.net_ext_dev = optarg; break;
 		default:
 			return cli_usage_error("node", "invalid option");
 		}

@@ -45,13 +45,14 @@ const struct cli_option run_options[] = {
 	{ "endpoint", OPT_ENDPOINT, "NAME PORT", "add an endpoint, or set the port of the manifest's (repeatable)" },
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
+	CLI_OPTION_API,
 	CLI_OPTIONS_END,
 };
 
 int cmd_run(int argc, char **argv)
 {
 	struct manifest_run_flags f = { .restart_limit = -1, .restart_interval = -1 };
-	const char *manifest = NULL, *env = NULL, *root = NULL, *store_url = NULL, *app;
+	const char *manifest = NULL, *env = NULL, *root = NULL, *store_url = NULL, *api = NULL, *app;
 	_cleanup_free_ char *data = NULL, *url = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_json_ json_t *endpoints = json_array();
@@ -75,6 +76,7 @@ int cmd_run(int argc, char **argv)
 		case OPT_SERVICE: f.service = optarg; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
+		case CLI_OPT_API: api = optarg; break;
 		case OPT_COUNT:
 			if (safe_atoi64(optarg, &count) < 0 || count < 1 || count > 1000)
 				rc = cli_usage_error("run", "--count: expected 1..1000, got '%s'", optarg);
@@ -108,6 +110,8 @@ int cmd_run(int argc, char **argv)
 	if (!manifest && optind >= argc)
 		return cli_usage_error("run", "give -m MANIFEST or a command after '--'");
 	f.command = argv + optind;
+	if (cli_api_url(api))
+		return cli_api_run(cli_api_url(api), manifest, &f, app, env, count);
 
 	/* Validate everything before touching the store.  On a ZooKeeper cell the submitting host
 	 * need not know the proid: the node checks it (and aborts the instance with reason proid). */
@@ -139,12 +143,13 @@ int cmd_run(int argc, char **argv)
 const struct cli_option stop_options[] = {
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
+	CLI_OPTION_API,
 	CLI_OPTIONS_END,
 };
 
 int cmd_stop(int argc, char **argv)
 {
-	const char *root = NULL, *store_url = NULL;
+	const char *root = NULL, *store_url = NULL, *api = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	struct error err = ERROR_INIT;
 	char host[256];
@@ -155,11 +160,14 @@ int cmd_stop(int argc, char **argv)
 		switch (c) {
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
+		case CLI_OPT_API: api = optarg; break;
 		default: return cli_usage_error("stop", "bad option");
 		}
 	}
 	if (optind >= argc)
 		return cli_usage_error("stop", "missing INSTANCE");
+	if (cli_api_url(api))
+		return cli_api_stop(cli_api_url(api), argv + optind, argc - optind);
 	if (cli_store_open(root, store_url, &s, &err) < 0)
 		return error_report(&err);
 	host_name(host);

@@ -154,17 +154,81 @@ static int show_endpoints(struct store *s, const char *pattern, bool json)
 	return EXIT_OK;
 }
 
+/* The same through the API: GET /endpoint/<pattern>, printed as above. */
+static int show_endpoints_api(const char *api, const char *pattern, bool json)
+{
+	_cleanup_free_ char *path = cli_api_path("endpoint", pattern ? pattern : "*");
+	_cleanup_json_ json_t *ans = NULL;
+	size_t i;
+	json_t *v;
+	int r;
+
+	if (!path)
+		return EXIT_TEMP;
+	r = cli_api_get(api, path, &ans);
+	if (r < 0)
+		return -r;
+	json_array_foreach(ans, i, v) {
+		_cleanup_free_ char *a = strdup_printf("%s:%" JSON_INTEGER_FORMAT, json_string_value(json_object_get(v, "host")),
+						       json_integer_value(json_object_get(v, "port")));
+		json_object_set_new(v, "address", json_string(a ? a : ""));
+		json_object_del(v, "host");
+		json_object_del(v, "port");
+	}
+	if (json) {
+		_cleanup_free_ char *t = json_dumps(ans, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+		if (t)
+			printf("%s\n", t);
+		return EXIT_OK;
+	}
+	printf("%-30s  %-5s  %-12s  %s\n", "INSTANCE", "PROTO", "ENDPOINT", "ADDRESS");
+	json_array_foreach(ans, i, v)
+		printf("%-30s  %-5s  %-12s  %s\n", json_string_value(json_object_get(v, "name")),
+		       json_string_value(json_object_get(v, "proto")), json_string_value(json_object_get(v, "endpoint")),
+		       json_string_value(json_object_get(v, "address")));
+	return EXIT_OK;
+}
+
+/* The state list through the API (GET /state/), filtered as the store's; NULL with *ret_rc on failure. */
+static json_t *show_state_api(const char *api, enum show_what what, int *ret_rc)
+{
+	json_t *ans = NULL, *list = json_array(), *v;
+	size_t i;
+	int r;
+
+	r = cli_api_get(api, what == SHOW_FINISHED || what == SHOW_ALL ? "/state/?finished=1" : "/state/", &ans);
+	if (r < 0 || !list) {
+		json_decref(list);
+		*ret_rc = r < 0 ? -r : EXIT_TEMP;
+		return NULL;
+	}
+	json_array_foreach(ans, i, v) {
+		const char *st = json_string_value(json_object_get(v, "state"));
+		bool live = st && (strcmp(st, "pending") == 0 || strcmp(st, "scheduled") == 0 || strcmp(st, "running") == 0);
+
+		if ((what == SHOW_RUNNING && strcmp(st, "running") != 0) ||
+		    (what == SHOW_PENDING && json_object_get(v, "host") && !json_is_null(json_object_get(v, "host"))) ||
+		    (what == SHOW_FINISHED && live))
+			continue;
+		json_array_append(list, v);
+	}
+	json_decref(ans);
+	return list;
+}
+
 const struct cli_option show_options[] = {
 	{ "json", 'j', NULL, "print JSON" },
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
+	CLI_OPTION_API,
 	CLI_OPTIONS_END,
 };
 
 int cmd_show(int argc, char **argv)
 {
 	static const char *const names[] = { "running", "pending", "scheduled", "finished", "all" };
-	const char *root = NULL, *store_url = NULL;
+	const char *root = NULL, *store_url = NULL, *api = NULL;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_json_ json_t *list = json_array();
 	struct cellns_instance *insts = NULL;
@@ -180,6 +244,7 @@ int cmd_show(int argc, char **argv)
 		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
+		case CLI_OPT_API: api = optarg; break;
 		default: return cli_usage_error("show", "bad option");
 		}
 	}
@@ -188,6 +253,8 @@ int cmd_show(int argc, char **argv)
 
 		if (optind + 2 < argc)
 			return cli_usage_error("show", "unexpected argument '%s'", argv[optind + 2]);
+		if (cli_api_url(api))
+			return show_endpoints_api(cli_api_url(api), pattern, json);
 		if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 			return error_report(&err);
 		return show_endpoints(s, pattern, json);
@@ -203,6 +270,13 @@ int cmd_show(int argc, char **argv)
 		what = (enum show_what)i;
 		if (++optind < argc)
 			return cli_usage_error("show", "unexpected argument '%s'", argv[optind]);
+	}
+	if (cli_api_url(api)) {
+		json_decref(list);
+		list = show_state_api(cli_api_url(api), what, &r);
+		if (!list)
+			return r;
+		goto print;
 	}
 	if (cli_store_open_ro(root, store_url, &s, &err) < 0)
 		return error_report(&err);
@@ -223,6 +297,7 @@ int cmd_show(int argc, char **argv)
 	cellns_instances_free(insts, n);
 	if (what != SHOW_FINISHED)
 		add_pending_reasons(s, list);
+print:
 	if (json) {
 		_cleanup_free_ char *t = json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 

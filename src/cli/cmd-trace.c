@@ -145,17 +145,112 @@ static void on_sched(struct store *s _unused_, enum store_event e _unused_, cons
 	((struct follow *)ud)->sched_armed = false;
 }
 
+/* One event of the API ({timestamp, instanceid, source, event_type, data, payload}); borrowed strings. */
+static int event_from_json(const json_t *v, struct trace_event *ev)
+{
+	const char *type = json_string_value(json_object_get(v, "event_type"));
+
+	*ev = (struct trace_event){
+		.timestamp = json_number_value(json_object_get(v, "timestamp")),
+		.source = (char *)json_string_value(json_object_get(v, "source")),
+		.instanceid = (char *)json_string_value(json_object_get(v, "instanceid")),
+		.data = (char *)json_string_value(json_object_get(v, "data")),
+		.payload = (char *)json_string_value(json_object_get(v, "payload")),
+		.type = _TRACE_TYPE_MAX,
+	};
+	for (int t = 0; t < _TRACE_TYPE_MAX; t++)
+		if (type && strcmp(type, trace_type_name((enum trace_type)t)) == 0)
+			ev->type = (enum trace_type)t;
+	return ev->type == _TRACE_TYPE_MAX || !ev->instanceid ? -EINVAL : 0;
+}
+
+struct api_follow {
+	const char *inst;
+	bool json;
+	char **printed;
+	int rc;
+	uint64_t deleted_at; /* the deleted event seen: wait FOLLOW_GRACE_MS for a terminal one */
+};
+
+/* Print an event once; non-zero when it is the terminal one. */
+static int api_event(const json_t *v, struct api_follow *f)
+{
+	struct trace_event ev;
+	_cleanup_free_ char *key = NULL;
+
+	if (event_from_json(v, &ev) < 0 || strcmp(ev.instanceid, f->inst) != 0)
+		return 0;
+	key = event_key(&ev);
+	if (!key || strv_contains(f->printed, key))
+		return 0;
+	if (f->json)
+		print_event_json(&ev);
+	else
+		print_event(&ev);
+	strv_push(&f->printed, TAKE_PTR(key));
+	if (ev.type == TRACE_DELETED && !f->deleted_at)
+		f->deleted_at = now_monotonic_ms();
+	if (exit_code_of(&ev) >= 0)
+		f->rc = exit_code_of(&ev);
+	return f->rc >= 0;
+}
+
+static int on_stream_msg(json_t *msg, void *ud)
+{
+	struct api_follow *f = ud;
+	json_t *ev = json_object_get(msg, "event");
+
+	if (!msg) /* a tick: unscheduled for FOLLOW_GRACE_MS without a terminal event, as from the store */
+		return f->deleted_at && now_monotonic_ms() - f->deleted_at > FOLLOW_GRACE_MS;
+	return ev ? api_event(ev, f) : 0;
+}
+
+/* The events through the API (GET /trace/<instance>), printed and judged as from the store; with
+ * follow, then the live ones from GET /stream/trace until the terminal one. */
+static int trace_api(const char *api, const char *inst, bool json, bool follow)
+{
+	_cleanup_free_ char *path = cli_api_path("trace", inst);
+	_cleanup_json_ json_t *ans = NULL;
+	struct api_follow f = { inst, json, NULL, -1 };
+	struct error err = ERROR_INIT;
+	bool any;
+	size_t i;
+	json_t *v;
+
+	if (!path)
+		return EXIT_TEMP;
+	if (cli_api_call(api, "GET", path, NULL, &ans, &err) < 0) {
+		if (!(err.msg && endswith(err.msg, ": no trace")))
+			return error_report(&err);
+		error_clear(&err);
+	}
+	json_array_foreach(json_object_get(ans, "events"), i, v)
+		api_event(v, &f);
+	if (f.deleted_at)
+		f.deleted_at = now_monotonic_ms(); /* the grace counts from now */
+	if (follow && f.rc < 0 && cli_api_stream(api, "trace", inst, on_stream_msg, &f, &err) < 0) {
+		strv_free(f.printed);
+		return error_report(&err);
+	}
+	any = f.printed != NULL;
+	strv_free(f.printed);
+	if (f.rc >= 0)
+		return f.rc;
+	return any ? RC_OTHER : RC_NO_TRACE;
+}
+
 const struct cli_option trace_options[] = {
 	{ "follow", 'f', NULL, "keep printing new events until a terminal one", true },
 	{ "json", 'j', NULL, "one JSON object per event" },
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
+	CLI_OPTION_API,
 	CLI_OPTIONS_END,
 };
 
 int cmd_trace(int argc, char **argv)
 {
-	const char *root = NULL, *store_url = NULL, *inst;
+	const char *root = NULL, *store_url = NULL, *api = NULL, *inst;
 	_cleanup_store_ struct store *s = NULL;
 	_cleanup_strv_free_ char **printed = NULL;
 	_cleanup_free_ char *shard_path = NULL;
@@ -173,6 +268,7 @@ int cmd_trace(int argc, char **argv)
 		case 'j': json = true; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
+		case CLI_OPT_API: api = optarg; break;
 		default: return cli_usage_error("trace", "bad option");
 		}
 	}
@@ -181,6 +277,9 @@ int cmd_trace(int argc, char **argv)
 	inst = argv[optind];
 	if (trace_shard(inst, shard) < 0)
 		return cli_usage_error("trace", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
+	if (cli_api_url(api)) {
+		return trace_api(cli_api_url(api), inst, json, follow);
+	}
 	shard_path = cellns_trace_shard_path(shard);
 	if (!shard_path)
 		return EXIT_TEMP;

@@ -49,6 +49,8 @@ static const struct cli_command commands[] = {
 	  "OBJECT list",
 	  "administer the cell: servers, buckets, topology, partitions, allocations, identity groups, blackouts",
 	  admin_options },
+	{ "api", cmd_api, "[--socket PATH] [--listen HOST:PORT --tokens FILE]",
+	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 };

@@ -80,6 +80,11 @@ _noreturn_ static void child_main(struct container_ctx *c, int sock)
 		error_sys(&err, errno, "drop CAP_MKNOD");
 		goto fail;
 	}
+	if (c->cfg->net_setup) { /* the parent sets up our network: its go (or our death) */
+		char go;
+		if (read(sock, &go, 1) != 1)
+			_exit(1);
+	}
 	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
@@ -359,6 +364,23 @@ int container_run(const struct container_config *cfg, struct error *err)
 	}
 	close(sv[1]);
 	sv[1] = -1;
+	if (cfg->net_setup) {
+		_cleanup_free_ char *nsp = strdup_printf("/proc/%d/ns/net", (int)pid);
+		_cleanup_close_ int nsfd = nsp ? open(nsp, O_RDONLY | O_CLOEXEC) : -1;
+
+		r = nsfd < 0 ? error_sys(err, nsp ? errno : ENOMEM, "network namespace of %d", (int)pid)
+			     : cfg->net_setup(cfg->net_ud, nsfd, err);
+		/* a child that died already said why: wait_setup reads it */
+		if (r >= 0)
+			(void)send(sv[0], "g", 1, MSG_NOSIGNAL);
+		if (r < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			r = fail(&c, CONTAINER_ABORT_NETWORK, err);
+			goto out;
+		}
+	}
 	{
 		uint64_t spent = (now_us() - t[T_START]) / 1000;
 		r = wait_setup(&c, pid, sv[0], timeout_ms,

@@ -65,6 +65,12 @@ struct container_config {
 	size_t n_binds;
 	const char *treadle_bin;	/* host path of the treadle binary, NULL = /proc/self/exe */
 	uint64_t setup_timeout_ms;	/* 0 = CONTAINER_SETUP_TIMEOUT_MS */
+	/* Called in the parent right after the clone, with an fd of the
+	 * container's network namespace, while the child prepares its root and
+	 * waits for it before it execs pid 1 (NULL: none).  A failure aborts the
+	 * container with reason CONTAINER_ABORT_NETWORK. */
+	int (*net_setup)(void *ud, int netns_fd, struct error *err);
+	void *net_ud;
 };
 
 /* Run the container.  Never returns on success: the caller's process becomes
@@ -92,6 +98,7 @@ int container_loops_release(const char *dir);
 #define CONTAINER_ABORT_PROID "proid"
 #define CONTAINER_ABORT_DISK "disk"
 #define CONTAINER_ABORT_UNKNOWN "unknown"
+#define CONTAINER_ABORT_NETWORK "network"
 
 /* `exec-as`: what a service's run script execs inside the container.  Joins
  * the app cgroup (CONTAINER_CGROUP_DIR), then unless as_root: switches to

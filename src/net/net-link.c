@@ -543,3 +543,50 @@ int net_container_teardown(const struct net_config *cfg, const char *host_ifname
 		return net_neigh_flush(cfg->bridge, vip, err);
 	return 0;
 }
+
+int net_range_conflict(const struct net_config *cfg, char **ret_desc, struct error *err)
+{
+	_cleanup_nlsock_ struct nl_sock *s = NULL;
+	_cleanup_cache_ struct nl_cache *addrs = NULL;
+	uint32_t net = ntohl(cfg->network.s_addr);
+	int r, br = 0;
+
+	r = rt_open(&s, err);
+	if (r < 0)
+		return r;
+	if (cfg->bridge)
+		(void)link_ifindex(s, cfg->bridge, &br);
+	r = rtnl_addr_alloc_cache(s, &addrs);
+	if (r < 0)
+		return nl_fail(err, r, "addresses", "list");
+	for (struct nl_object *o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		struct nl_addr *local = rtnl_addr_get_local(a);
+		uint32_t ip, mask;
+		unsigned plen;
+		struct in_addr in;
+		char ib[NET_IPSTR_MAX], name[IFNAMSIZ] = "?";
+
+		if (rtnl_addr_get_family(a) != AF_INET || !local || nl_addr_get_len(local) != 4 ||
+		    (br > 0 && rtnl_addr_get_ifindex(a) == br))
+			continue;
+		memcpy(&in, nl_addr_get_binary_addr(local), 4);
+		ip = ntohl(in.s_addr);
+		if ((ip >> 24) == 127)
+			continue;
+		plen = (unsigned)rtnl_addr_get_prefixlen(a);
+		plen = MIN(plen, cfg->prefixlen);
+		mask = plen ? ~0u << (32 - plen) : 0;
+		if ((ip & mask) != (net & mask))
+			continue;
+		if (ret_desc) {
+			_cleanup_link_ struct rtnl_link *l = NULL;
+
+			if (rtnl_link_get_kernel(s, rtnl_addr_get_ifindex(a), NULL, &l) >= 0)
+				snprintf(name, sizeof(name), "%s", rtnl_link_get_name(l));
+			*ret_desc = strdup_printf("%s/%d on %s", net_ipstr(in, ib), rtnl_addr_get_prefixlen(a), name);
+		}
+		return 1;
+	}
+	return 0;
+}

@@ -163,3 +163,13 @@ int net_env_parse(const char *s, enum net_env *ret)
 		return -EINVAL;
 	return 0;
 }
+
+void net_node_names(const char *key, char ret_bridge[16], char ret_table[32])
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = key ? key : ""; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(ret_bridge, 16, "tl%08x", h);
+	snprintf(ret_table, 32, "treadle_%08x", h);
+}

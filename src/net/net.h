@@ -61,6 +61,15 @@ int net_iface_info(const char *ifname, struct in_addr *ret_ip, unsigned *ret_mtu
 int net_bridge_setup(const struct net_config *cfg, bool enable_ip_forward, struct error *err);
 /* Delete the bridge (missing is success). */
 int net_bridge_remove(const struct net_config *cfg, struct error *err);
+/* 1 if an IPv4 address of an interface other than the bridge (loopback aside)
+ * lies in the range or holds it (another cell's bridge, the machine's own
+ * network): *ret_desc (if not NULL) gets "a.b.c.d/n on IFNAME" (owned);
+ * 0 if the range is free here. */
+int net_range_conflict(const struct net_config *cfg, char **ret_desc, struct error *err);
+/* Default names of a node's bridge ("tl" + 8 hex digits) and nft table
+ * ("treadle_" + the same digits), from a hash of key (the node root): one per
+ * node root, so two cells on one machine never share them. */
+void net_node_names(const char *key, char ret_bridge[16], char ret_table[32]);
 /* Names of the links enslaved to the bridge, sorted (for reconciling leaked veths). */
 int net_bridge_ports(const struct net_config *cfg, char ***ret, struct error *err);
 

@@ -283,10 +283,12 @@ create:
 		a->blackout_logged = true;
 		a->blackedout = true;
 		a->presence_ok = false;
+		agent_net_blackout(a, true);
 		return;
 	}
 	a->blackout_logged = false;
 	a->blackedout = false;
+	agent_net_blackout(a, false);
 	r = cellns_presence_create(a->store, host);
 	if (r == 0 || r == -EEXIST) {
 		a->presence_ok = true;

@@ -290,10 +290,6 @@ static int agent_init(struct agent *a, struct error *err)
 	r = node_layout_create(root);
 	if (r < 0)
 		return error_sys(err, -r, "creating the node layout in %s", root);
-	/* what `treadle sproc run/cleanup` read instead of flags (sproc.h) */
-	r = sproc_settings_write(&a->ns);
-	if (r < 0)
-		return error_sys(err, -r, "writing %s/" NODE_SETTINGS_FILE, root);
 	/* one agent per node root */
 	{
 		_cleanup_free_ char *lk = node_path(root, ".agent.lock");
@@ -321,6 +317,15 @@ static int agent_init(struct agent *a, struct error *err)
 	r = svscan_wait(a, err);
 	if (r < 0)
 		return r;
+	/* the container network (nothing of it for an agent that cannot run
+	 * containers), before the settings that name it */
+	r = agent_net_init(a, err);
+	if (r < 0)
+		return r;
+	/* what `treadle sproc run/cleanup` read instead of flags (sproc.h) */
+	r = sproc_settings_write(&a->ns);
+	if (r < 0)
+		return error_sys(err, -r, "writing %s/" NODE_SETTINGS_FILE, root);
 	sigemptyset(&mask);
 	for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
 		sigaddset(&mask, sigs[i]);

@@ -30,6 +30,11 @@ struct node_agent_options {
 	unsigned setup_timeout_s; /* configured -> services started deadline; 0 = 120 */
 	uint64_t pids_max;	  /* per-container pids limit; 0 = NODE_DEFAULT_PIDS_MAX */
 	uint64_t disk_read_bps, disk_write_bps; /* per-container volume throttles (bytes/s); 0 = none */
+	/* Container network (docs/NETWORK.md "The node's configuration"): range
+	 * "a.b.c.d/n" (NULL: the one this root used last, else the first free
+	 * 192.168.<k>.0/24), "none" = off; gateway NULL = the range's last host
+	 * address; ext_dev NULL = the interface of the default route. */
+	const char *net_range, *net_gateway, *net_ext_dev;
 };
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).

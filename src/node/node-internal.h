@@ -7,6 +7,7 @@
 
 #include "../basic/error.h"
 #include "../cgroup/cg.h"
+#include "../net/net.h"
 #include "../store/store.h"
 #include "agent.h"
 #include "layout.h"
@@ -28,6 +29,35 @@ static inline bool path_exists(const char *p)
 const char *sproc_jstr(const json_t *o, const char *k);
 long long sproc_jint(const json_t *o, const char *k, long long dflt);
 bool sproc_service_name_ok(const char *s);
+
+/* sproc-net.c: a container's network (docs/NETWORK.md "Use by the node") */
+#define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
+#define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */
+#define SPROC_NET_BLACKOUT "network/blackout"	 /* under N: exists while the server is blacked out */
+struct sproc_net {
+	bool on;	     /* the node has a network and this container takes part */
+	bool shared_network; /* the host's netns: no VIP, no rules */
+	enum net_mode mode;
+	struct net_config cfg; /* borrows from the node_settings */
+	struct in_addr vip;
+	char veth[16]; /* host end: "tv" + uniqueid */
+};
+char *sproc_net_vips_dir(const char *root);
+/* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
+int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err);
+/* sproc run, before the ports: the VIP, app.json "network" and "vip". */
+int sproc_net_prepare(const struct node_settings *ns, json_t *app, const char *unique, struct sproc_net *st,
+		      struct error *err);
+/* sproc run, after the ports (cwd = container dir): record written, firewall elements added. */
+int sproc_net_commit(const struct node_settings *ns, const json_t *app, const char *unique, struct sproc_net *st,
+		     struct error *err);
+/* container_config.net_setup: the veth into the container's netns, addresses, routes. */
+int sproc_net_setup(void *ud, int netns_fd, struct error *err);
+/* TREADMILL_HOST_IP, _CONTAINER_IP, _GATEWAY_IP, _SERVICE_IP (shared_ip). */
+int sproc_net_env(const struct node_settings *ns, const struct sproc_net *st, char ***env);
+/* sproc cleanup: firewall elements removed, veth deleted, VIP released (conntrack
+ * flushed), record removed.  Idempotent. */
+int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const char *unique, struct error *err);
 
 /* ---- agent ---- */
 
@@ -84,6 +114,10 @@ struct agent {
 	enum drain drain; /* N/stop: stop every container, start none */
 	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready, *p_stop;
 	double started_at; /* realtime */
+	/* the container network (agent-net.c); a->ns.net_* point into these */
+	bool net_on, net_blackout;
+	struct net_config net;
+	char net_bridge[16], net_table[32], net_range[24], net_gateway[16], net_ext_ip[16];
 };
 
 
@@ -121,6 +155,13 @@ void agent_monitor_sync(struct agent *a);
 /* agent-cleanup.c */
 void agent_cleanup_sync(struct agent *a);
 void agent_reap(struct agent *a);
+
+/* agent-net.c: at start, after the agent's lock: range, bridge, VIP reconcile,
+ * table rebuilt from the records, leaked veths removed.  0 also when the node
+ * has no network (no external interface, --network none). */
+int agent_net_init(struct agent *a, struct error *err);
+/* Blackout of this server on or off (remembered in N/network/blackout for rebuilds). */
+void agent_net_blackout(struct agent *a, bool on);
 
 /* agent-publisher.c */
 void agent_publisher_sync(struct agent *a);

@@ -323,6 +323,10 @@ static int cleanup(const struct node_settings *ns, const char *unique, struct er
 	r = container_cleanup(ns->root, ns->cgroup_root, unique, err);
 	if (r < 0)
 		return error_prefix(err, "cleanup of %s", unique);
+	/* 3b. network: firewall elements, veth, VIP (its conntrack flushed), record */
+	r = sproc_net_cleanup(ns, cdir, unique, err);
+	if (r < 0)
+		return error_prefix(err, "cleanup of %s: network", unique);
 	/* 4. what its services posted last (their final service_exited events) */
 	(void)sproc_ctl_drain(ns->root, unique);
 	/* 5. archive logs and records */

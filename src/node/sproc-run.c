@@ -263,6 +263,7 @@ static int run(const struct node_settings *ns, struct error *err)
 	_cleanup_free_ int *port_fds = NULL; /* held open: they reserve the ports */
 	size_t nport_fds = 0;
 	struct container_config cfg = { 0 };
+	struct sproc_net net = { 0 };
 	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
 	_cleanup_json_ json_t *app = NULL;
@@ -291,9 +292,20 @@ static int run(const struct node_settings *ns, struct error *err)
 		r = error_set(err, ERR_PERM, 0, "unsupported app type '%s'", type);
 		goto out;
 	}
+	/* the VIP first: app.json gains "network" and "vip" (written by ports_allocate) */
+	r = sproc_net_prepare(ns, app, unique, &net, err);
+	if (r < 0) {
+		(void)sproc_flag_aborted(".", "network", err->msg);
+		goto out;
+	}
 	r = ports_allocate(app, &port_fds, &nport_fds, err);
 	if (r < 0) {
 		(void)sproc_flag_aborted(".", "ports", err->msg);
+		goto out;
+	}
+	r = sproc_net_commit(ns, app, unique, &net, err);
+	if (r < 0) {
+		(void)sproc_flag_aborted(".", "network", err->msg);
 		goto out;
 	}
 	r = sproc_services_write(ns, cwd, app, err);
@@ -301,7 +313,8 @@ static int run(const struct node_settings *ns, struct error *err)
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
 		goto out;
 	}
-	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_ctl_create(cwd) < 0) {
+	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_net_env(ns, &net, &env) < 0 ||
+	    sproc_ctl_create(cwd) < 0) {
 		r = error_sys(err, ENOMEM, "sproc run");
 		goto out;
 	}
@@ -326,6 +339,10 @@ static int run(const struct node_settings *ns, struct error *err)
 		for (size_t i = 0; i < nport_fds; i++)
 			close(port_fds[i]);
 		nport_fds = 0;
+	}
+	if (net.on && !net.shared_network) {
+		cfg.net_setup = sproc_net_setup;
+		cfg.net_ud = &net;
 	}
 	cfg.env = env;
 	cfg.node_root = ns->root;

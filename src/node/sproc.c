@@ -97,7 +97,15 @@ int sproc_settings_write(const struct node_settings *ns)
 					     (json_int_t)ns->pids_max, "disk_read_bps", (json_int_t)ns->disk_read_bps,
 					     "disk_write_bps", (json_int_t)ns->disk_write_bps);
 
-	if (!path || !j || !(text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2))))
+	if (!path || !j)
+		return -ENOMEM;
+	if (ns->net_bridge &&
+	    json_object_set_new(j, "network",
+				json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "bridge", ns->net_bridge, "table", ns->net_table,
+					  "range", ns->net_range, "gateway", ns->net_gateway, "external_ip",
+					  ns->net_external_ip, "mtu", (json_int_t)ns->net_mtu)) < 0)
+		return -ENOMEM;
+	if (!(text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2))))
 		return -ENOMEM;
 	return write_file_atomic(path, text, strlen(text), 0644);
 }
@@ -151,6 +159,18 @@ int sproc_settings_read(const char *root, struct node_settings *ret, json_t **re
 	ns.pids_max = v[1];
 	ns.disk_read_bps = v[2];
 	ns.disk_write_bps = v[3];
+	if (json_object_get(j, "network")) {
+		const json_t *n = json_object_get(j, "network"), *mtu = json_object_get(n, "mtu");
+		static const char *const keys[] = { "bridge", "table", "range", "gateway", "external_ip" };
+		const char **dst[] = { &ns.net_bridge, &ns.net_table, &ns.net_range, &ns.net_gateway, &ns.net_external_ip };
+
+		for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+			if (!(*dst[i] = sproc_jstr(n, keys[i])))
+				return error_set(err, ERR_PERM, 0, "%s: field network.%s missing", path, keys[i]);
+		if (!json_is_integer(mtu) || json_integer_value(mtu) < 0 || json_integer_value(mtu) > 65535)
+			return error_set(err, ERR_PERM, 0, "%s: field network.mtu: expected 0..65535", path);
+		ns.net_mtu = (unsigned)json_integer_value(mtu);
+	}
 	*ret = ns;
 	*ret_owner = TAKE_PTR(j);
 	return 0;

@@ -42,6 +42,10 @@ struct node_settings {
 	unsigned setup_timeout_s; /* passed to container_run; 0 = its default */
 	uint64_t pids_max;	  /* per-container pids limit; 0 = unlimited */
 	uint64_t disk_read_bps, disk_write_bps; /* per-container volume throttles; 0 = none */
+	/* The container network (docs/NETWORK.md), resolved by the agent at start;
+	 * net_bridge NULL: off (containers with a private network have only lo). */
+	const char *net_bridge, *net_table, *net_range, *net_gateway, *net_external_ip;
+	unsigned net_mtu;
 };
 
 /* N/node.json, the node's settings, written atomically by the agent once at

@@ -47,7 +47,19 @@ cell_teardown() {
 	local rc=$? left
 	trap - EXIT
 	if [ -n "${R:-}" ] && [ -d "$R" ]; then
+		# the node's network (docs/NETWORK.md): its bridge and nft table must go with the cell
+		local nb='' nt=''
+		if [ -r "$R/node/node.json" ] && command -v python3 >/dev/null; then
+			read -r nb nt < <(python3 -c 'import json, sys
+n = json.load(open(sys.argv[1])).get("network") or {}
+print(n.get("bridge", "-"), n.get("table", "-"))' "$R/node/node.json" 2>/dev/null) || true
+		fi
 		out=$("$T" cell down --timeout 20 2>&1) || { echo "cell down failed: $out"; rc=1; }
+		if [ -n "$nb" ] && [ "$nb" != - ] && ip link show "$nb" >/dev/null 2>&1; then echo "LEAK: bridge $nb"; rc=1; fi
+		if [ -n "$nt" ] && [ "$nt" != - ] && command -v nft >/dev/null && nft list table ip "$nt" >/dev/null 2>&1; then
+			echo "LEAK: nft table $nt"; rc=1
+		fi
+		if [ -n "$(ls "$R/node/network/vips" 2>/dev/null)" ]; then echo "LEAK: VIP records $(ls "$R/node/network/vips")"; rc=1; fi
 		# s6 restarts a crashed daemon: look for sanitizer reports in the logs.
 		if grep -l -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$R"/log/*/current 2>/dev/null; then
 			grep -h -A12 -E 'runtime error|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$R"/log/*/current | head -40

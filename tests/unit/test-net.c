@@ -67,6 +67,27 @@ static void test_parse(void **state)
 	assert_int_equal(net_env_parse("staging", &e), -EINVAL);
 }
 
+/* Per node root: valid, stable names that differ between roots. */
+static void test_node_names(void **state)
+{
+	char b1[16], t1[32], b2[16], t2[32];
+	struct net_config cfg;
+	struct error err = ERROR_INIT;
+
+	(void)state;
+	net_node_names("/tmp/a/node", b1, t1);
+	net_node_names("/tmp/b/node", b2, t2);
+	assert_int_equal(strlen(b1), 10);
+	assert_memory_equal(b1, "tl", 2);
+	assert_memory_equal(t1, "treadle_", 8);
+	assert_string_equal(b1 + 2, t1 + 8);
+	assert_string_not_equal(b1, b2);
+	net_node_names("/tmp/a/node", b2, t2);
+	assert_string_equal(b1, b2);
+	net_config_init(&cfg, b1, t1, (struct in_addr){ htonl(0x0a000001) });
+	assert_int_equal(net_config_check(&cfg, &err), 0);
+}
+
 static void test_config_check(void **state)
 {
 	struct error err = ERROR_INIT;
@@ -793,7 +814,7 @@ int main(int argc, char **argv)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_config_check),
+		cmocka_unit_test(test_config_check), cmocka_unit_test(test_node_names),
 		cmocka_unit_test(test_fw_text),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_vip_allocate),

@@ -421,6 +421,35 @@ static void test_settings(void **state)
 		assert_int_equal(got.pids_max, 4096);
 		assert_int_equal(got.disk_read_bps, 1000);
 		assert_int_equal(got.disk_write_bps, 2000);
+		assert_null(got.net_bridge); /* no network: no "network" object */
+	}
+	/* the network, resolved by the agent, round trip; a field missing names itself */
+	ns.net_bridge = "tl01234567";
+	ns.net_table = "treadle_01234567";
+	ns.net_range = "192.168.3.0/24";
+	ns.net_gateway = "192.168.3.254";
+	ns.net_external_ip = "10.1.2.3";
+	ns.net_mtu = 1450;
+	assert_int_equal(sproc_settings_write(&ns), 0);
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_int_equal(sproc_settings_read(root, &got, &owner, &err), 0);
+		assert_string_equal(got.net_bridge, "tl01234567");
+		assert_string_equal(got.net_table, "treadle_01234567");
+		assert_string_equal(got.net_range, "192.168.3.0/24");
+		assert_string_equal(got.net_gateway, "192.168.3.254");
+		assert_string_equal(got.net_external_ip, "10.1.2.3");
+		assert_int_equal(got.net_mtu, 1450);
+	}
+	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"network\":{\"bridge\":\"tl0\"}}");
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_true(sproc_settings_read(root, &got, &owner, &err) < 0);
+		assert_int_equal(err.code, ERR_PERM);
+		assert_non_null(strstr(err.msg, "network.table"));
+		error_clear(&err);
 	}
 	p = strdup_printf("%s/node.json", root);
 	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"pids_max\":-1}");

@@ -1,0 +1,629 @@
+/* api-routes.c: the REST resources of `treadle api` (Treadmill's §8.2 shapes
+ * that treadle has) and the Prometheus metrics of the cell.  Each handler
+ * reads or writes the store through cellns/admin/trace/sched, exactly as the
+ * CLI does, and answers JSON (docs/API.md). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../admin/admin.h"
+#include "../basic/json.h"
+#include "../basic/util.h"
+#include "../cellns/cellns.h"
+#include "../manifest/manifest.h"
+#include "../sched/sched-loader.h"
+#include "../sched/sched.h"
+#include "../store/store.h"
+#include "../trace/trace.h"
+#include "api-internal.h"
+
+#define COUNT_MAX 1000
+
+void api_reply_error(struct api_reply *rp, unsigned status, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	json_t *lines;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	json_decref(rp->json);
+	rp->status = status;
+	rp->json = json_pack("{s:s}", "message", msg ? msg : "out of memory");
+	if (rp->json && msg && strchr(msg, '\n')) {
+		lines = json_array();
+		for (char *p = msg, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+			nl = strchr(p, '\n');
+			json_array_append_new(lines, nl ? json_stringn(p, (size_t)(nl - p)) : json_string(p));
+		}
+		json_object_set_new(rp->json, "errors", lines);
+	}
+}
+
+const char *api_arg(const struct api_request *rq, const char *name)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* The HTTP status of a failure of the error convention. */
+static unsigned status_of(const struct error *err)
+{
+	if (err->code == ERR_TEMP)
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
+	if (err->msg && strstr(err->msg, "no such"))
+		return MHD_HTTP_NOT_FOUND;
+	return MHD_HTTP_BAD_REQUEST;
+}
+
+static void reply_err(struct api_reply *rp, struct error *err)
+{
+	api_reply_error(rp, status_of(err), "%s", err->msg ? err->msg : "failed");
+	error_clear(err);
+}
+
+static void reply_store(struct api_reply *rp, const char *what, int r)
+{
+	api_reply_error(rp, store_error_code(r) == ERR_TEMP ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR,
+			"%s: %s", what, store_strerror(r));
+}
+
+static void reply_json(struct api_reply *rp, json_t *j)
+{
+	if (!j) {
+		api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
+	rp->status = MHD_HTTP_OK;
+	rp->json = j;
+}
+
+bool api_match(const char *pattern, const char *name)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (!pattern || !*pattern)
+		return true;
+	if (fnmatch(pattern, name, 0) == 0)
+		return true;
+	if (strchr(pattern, '#'))
+		return false;
+	p = strdup_printf("%s#*", pattern);
+	return p && fnmatch(p, name, 0) == 0;
+}
+
+/* The proid of an app or instance name: what comes before the first '.'. */
+static char *proid_of(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot ? strndup(name, (size_t)(dot - name)) : strdup(name);
+}
+
+/* May the peer change instances of name's proid?  NULL if so, else why not (static text or owned in *buf). */
+static const char *may_change(const struct api_peer *p, const char *verb, const char *name, char **buf)
+{
+	_cleanup_free_ char *proid = proid_of(name);
+
+	if (p->role == API_ROLE_ROOT)
+		return NULL;
+	if (p->role == API_ROLE_USER && p->user && proid && strcmp(p->user, proid) == 0)
+		return NULL;
+	*buf = strdup_printf("%s %s may not %s instances of proid '%s'", p->role == API_ROLE_USER ? "user" : "reader",
+			     p->user ? p->user : "(anonymous)", verb, proid ? proid : name);
+	return *buf ? *buf : "permission denied";
+}
+
+static const char *const state_names[] = {
+	[CELLNS_INSTANCE_PENDING] = "pending",
+	[CELLNS_INSTANCE_SCHEDULED] = "scheduled",
+	[CELLNS_INSTANCE_RUNNING] = "running",
+};
+
+static json_t *state_json(const struct cellns_instance *in)
+{
+	const struct cellns_finished *f = &in->finished;
+	int64_t rc, sig;
+	json_t *e;
+
+	if (in->state != CELLNS_INSTANCE_FINISHED)
+		return json_pack("{s:s, s:s, s:s?}", "name", in->name, "state", state_names[in->state], "host", in->host);
+	e = json_pack("{s:s, s:s, s:s?, s:f}", "name", in->name, "state", f->state, "host", f->host, "when", f->when);
+	if (e && f->data && strcmp(f->state, "finished") == 0) {
+		trace_data_exit(f->data, &rc, &sig);
+		json_object_set_new(e, "exitcode", json_integer(rc));
+		json_object_set_new(e, "signal", json_integer(sig));
+	} else if (e && f->data) {
+		json_object_set_new(e, strcmp(f->state, "aborted") == 0 ? "aborted_reason" : "data", json_string(f->data));
+		if (strcmp(f->state, "killed") == 0)
+			json_object_set_new(e, "oom", json_boolean(strcmp(f->data, "oom") == 0));
+	}
+	return e;
+}
+
+/* ----------------------------------------------------------- instance */
+
+static void instance_list(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	const char *match = api_arg(rq, "match");
+	json_t *list = json_array();
+	int r;
+
+	r = cellns_list(a->s, CELLNS_SCHEDULED, &names, NULL, NULL);
+	if (r < 0 && r != -ENOENT) {
+		json_decref(list);
+		return reply_store(rp, "instance", r);
+	}
+	for (size_t i = 0; names && names[i]; i++)
+		if (api_match(match, names[i]))
+			json_array_append_new(list, json_string(names[i]));
+	reply_json(rp, list);
+}
+
+static void instance_get(struct api_ctx *a, const char *id, struct api_reply *rp)
+{
+	json_t *m = NULL;
+	int r = cellns_scheduled_get(a->s, id, &m, NULL);
+
+	if (r == -ENOENT || r == -EINVAL)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "%s: no such instance", id);
+	if (r < 0)
+		return reply_store(rp, "instance", r);
+	json_object_set_new(m, "_id", json_string(id));
+	reply_json(rp, m);
+}
+
+/* POST /instance/<app>?count=N&env=E, body the manifest (YAML or JSON): as `treadle run`. */
+static void instance_create(struct api_ctx *a, const struct api_request *rq, const char *app, struct api_reply *rp)
+{
+	_cleanup_json_ json_t *m = NULL;
+	_cleanup_free_ char *data = NULL, *why_buf = NULL;
+	const char *count_s = api_arg(rq, "count"), *env = api_arg(rq, "env"), *why;
+	struct error err = ERROR_INIT;
+	json_t *ids;
+	int64_t count = 1;
+	int r;
+
+	why = may_change(rq->peer, "create", app, &why_buf);
+	if (why)
+		return api_reply_error(rp, MHD_HTTP_FORBIDDEN, "run: %s", why);
+	if (count_s && (safe_atoi64(count_s, &count) < 0 || count < 1 || count > COUNT_MAX))
+		return api_reply_error(rp, MHD_HTTP_BAD_REQUEST, "run: count: expected 1..%d, got '%s'", COUNT_MAX, count_s);
+	r = manifest_load(rq->body ? rq->body : "{}", rq->body ? rq->body_len : 2, MANIFEST_AUTO, "the manifest", &m, &err);
+	if (r >= 0)
+		r = manifest_check_json_size(m, "the manifest", &err);
+	if (r >= 0)
+		r = manifest_check_appname(app, a->check_user, &err);
+	if (r >= 0)
+		r = manifest_schedule(m, app, env, &err);
+	if (r < 0)
+		return reply_err(rp, &err);
+	data = manifest_dumps(m);
+	ids = json_array();
+	if (!data || !ids) {
+		json_decref(ids);
+		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	for (int64_t i = 0; i < count; i++) {
+		_cleanup_free_ char *inst = NULL;
+		bool posted;
+
+		if (admin_schedule(a->s, app, data, a->host, &inst, &posted, &err) < 0) {
+			json_decref(ids);
+			error_prefix(&err, "run");
+			return reply_err(rp, &err);
+		}
+		json_array_append_new(ids, json_string(inst));
+	}
+	rp->status = MHD_HTTP_CREATED;
+	rp->json = json_pack("{s:o}", "instances", ids);
+}
+
+/* Delete instances after checking every one may be deleted (a denial changes nothing). */
+static void instance_delete(struct api_ctx *a, const struct api_request *rq, json_t *ids, struct api_reply *rp)
+{
+	struct error err = ERROR_INIT;
+	json_t *done = json_array(), *errors = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(ids, i, v) {
+		_cleanup_free_ char *why_buf = NULL;
+		const char *why;
+
+		if (!json_is_string(v)) {
+			json_decref(done), json_decref(errors);
+			return api_reply_error(rp, MHD_HTTP_BAD_REQUEST, "stop: instances[%zu]: expected a string", i);
+		}
+		why = may_change(rq->peer, "delete", json_string_value(v), &why_buf);
+		if (why) {
+			json_decref(done), json_decref(errors);
+			return api_reply_error(rp, MHD_HTTP_FORBIDDEN, "stop: %s", why);
+		}
+	}
+	json_array_foreach(ids, i, v) {
+		bool posted = true;
+
+		if (admin_unschedule(a->s, json_string_value(v), a->host, &posted, &err) < 0) {
+			error_prefix(&err, "stop");
+			if (json_array_size(ids) == 1) {
+				json_decref(done), json_decref(errors);
+				return reply_err(rp, &err);
+			}
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "_id", json_string_value(v), "message", err.msg));
+			error_clear(&err);
+		} else
+			json_array_append(done, v);
+	}
+	reply_json(rp, json_pack("{s:o, s:o}", "instances", done, "errors", errors));
+}
+
+static void route_instance(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	const char *m = rq->method;
+
+	if (rq->n_parts == 1 && strcmp(m, "GET") == 0)
+		return instance_list(a, rq, rp);
+	if (rq->n_parts == 3 && strcmp(rq->parts[1], "_bulk") == 0 && strcmp(rq->parts[2], "delete") == 0 &&
+	    strcmp(m, "POST") == 0) {
+		_cleanup_json_ json_t *body = rq->body ? json_loadb(rq->body, rq->body_len, 0, NULL) : NULL;
+		json_t *ids = json_object_get(body, "instances");
+
+		if (!json_is_array(ids))
+			return api_reply_error(rp, MHD_HTTP_BAD_REQUEST, "stop: the body must be {\"instances\": [...]}");
+		return instance_delete(a, rq, ids, rp);
+	}
+	if (rq->n_parts != 2)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	if (strcmp(m, "GET") == 0)
+		return instance_get(a, rq->parts[1], rp);
+	if (strcmp(m, "POST") == 0)
+		return instance_create(a, rq, rq->parts[1], rp);
+	if (strcmp(m, "DELETE") == 0) {
+		_cleanup_json_ json_t *ids = json_pack("[s]", rq->parts[1]);
+
+		return instance_delete(a, rq, ids, rp);
+	}
+	api_reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, "%s: method not allowed", m);
+}
+
+/* -------------------------------------------------------------- state */
+
+static void route_state(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	const char *match = api_arg(rq, "match"), *fin = api_arg(rq, "finished"), *id = rq->n_parts == 2 ? rq->parts[1] : NULL;
+	bool finished = id || (fin && strcmp(fin, "0") != 0 && strcmp(fin, "false") != 0);
+	struct cellns_instance *v = NULL;
+	json_t *list;
+	size_t n = 0;
+	int r;
+
+	if (rq->n_parts > 2)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	r = cellns_instances(a->s, true, finished, &v, &n);
+	if (r < 0)
+		return reply_store(rp, "state", r);
+	list = json_array();
+	for (size_t i = 0; i < n && list; i++) {
+		if (id ? strcmp(v[i].name, id) != 0 : !api_match(match, v[i].name))
+			continue;
+		if (id) {
+			json_decref(list);
+			list = state_json(&v[i]);
+			break;
+		}
+		json_array_append_new(list, state_json(&v[i]));
+	}
+	cellns_instances_free(v, n);
+	if (id && json_is_array(list)) {
+		json_decref(list);
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "%s: no such instance", id);
+	}
+	reply_json(rp, list);
+}
+
+/* ----------------------------------------------------------- endpoint */
+
+static void route_endpoint(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	const char *pattern = rq->n_parts > 1 ? rq->parts[1] : "*";
+	const char *proto = rq->n_parts > 2 ? rq->parts[2] : "*", *ep = rq->n_parts > 3 ? rq->parts[3] : "*";
+	_cleanup_free_ char *pat = strchr(pattern, '#') ? strdup(pattern) : strdup_printf("%s#*", pattern);
+	struct cellns_endpoint *eps = NULL;
+	json_t *list;
+	size_t n = 0;
+	int r;
+
+	if (rq->n_parts > 4 || !pat)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	r = cellns_endpoints_list(a->s, pat, &eps, &n);
+	if (r < 0)
+		return reply_store(rp, "endpoint", r);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *colon = strrchr(eps[i].address, ':');
+		_cleanup_free_ char *host = colon ? strndup(eps[i].address, (size_t)(colon - eps[i].address)) : NULL;
+		int64_t port = 0;
+
+		if (fnmatch(proto, eps[i].proto, 0) != 0 || fnmatch(ep, eps[i].name, 0) != 0)
+			continue;
+		if (colon)
+			safe_atoi64(colon + 1, &port);
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:I}", "name", eps[i].instance, "proto",
+						      eps[i].proto, "endpoint", eps[i].name, "host", host, "port",
+						      (json_int_t)port));
+	}
+	cellns_endpoints_free(eps, n);
+	reply_json(rp, list);
+}
+
+/* ------------------------------------------------------------- server */
+
+static json_t *server_json(struct api_ctx *a, const char *host, int *ret)
+{
+	struct cellns_server srv = { 0 };
+	enum cellns_server_state st = CELLNS_STATE_UNKNOWN;
+	_cleanup_free_ char *reason = NULL;
+	bool present = false;
+	double since = 0;
+	json_t *j;
+
+	*ret = cellns_server_get(a->s, host, &srv);
+	if (*ret < 0)
+		return NULL;
+	j = json_deep_copy(srv.json ? srv.json : json_object());
+	cellns_server_clear(&srv);
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "_id", json_string(host));
+	if (cellns_server_state_get(a->s, host, &st, &since) >= 0 && cellns_server_state_name(st))
+		json_object_set_new(j, "state", json_string(cellns_server_state_name(st)));
+	cellns_presence_find(a->s, host, &present);
+	json_object_set_new(j, "present", json_boolean(present));
+	if (cellns_blackout_server_reason(a->s, host, &reason) >= 0)
+		json_object_set_new(j, "blackout", json_string(reason ? reason : ""));
+	return j;
+}
+
+static void route_server(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	json_t *list, *j;
+	int r;
+
+	if (rq->n_parts == 2) {
+		j = server_json(a, rq->parts[1], &r);
+		if (r == -ENOENT || r == -EINVAL)
+			return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "%s: no such server", rq->parts[1]);
+		if (r < 0)
+			return reply_store(rp, "server", r);
+		return reply_json(rp, j);
+	}
+	if (rq->n_parts != 1)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	r = cellns_list(a->s, CELLNS_SERVERS, &names, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return reply_store(rp, "server", r);
+	list = json_array();
+	for (size_t i = 0; names && names[i]; i++)
+		if (api_match(api_arg(rq, "match"), names[i]) && (j = server_json(a, names[i], &r)))
+			json_array_append_new(list, j);
+	reply_json(rp, list);
+}
+
+/* ------------------------------------ allocation, cell, identity-group */
+
+static void route_admin_list(struct api_ctx *a, const struct api_request *rq, const char *what, struct api_reply *rp)
+{
+	struct error err = ERROR_INIT;
+	json_t *j = NULL, *v, *one = NULL;
+	size_t i;
+
+	if (admin_list(a->s, what, &j, &err) < 0)
+		return reply_err(rp, &err);
+	if (rq->n_parts == 1)
+		return reply_json(rp, j);
+	/* One object: by "_id"/"name" in a list, or a key of an object. */
+	if (json_is_object(j))
+		one = json_incref(json_object_get(j, rq->parts[1]));
+	else
+		json_array_foreach(j, i, v) {
+			const char *id = json_string_value(json_object_get(v, "name"));
+
+			if (!id)
+				id = json_string_value(json_object_get(v, "_id"));
+			if (!id && json_is_string(v))
+				id = json_string_value(v);
+			if (id && (strcmp(id, rq->parts[1]) == 0 || (rq->n_parts == 3 && startswith(id, rq->parts[1]) &&
+					id[strlen(rq->parts[1])] == '/' && strcmp(id + strlen(rq->parts[1]) + 1, rq->parts[2]) == 0))) {
+				one = json_incref(v);
+				break;
+			}
+		}
+	json_decref(j);
+	if (!one)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "%s: no such %s", rq->parts[1], rq->parts[0]);
+	reply_json(rp, one);
+}
+
+/* -------------------------------------------------------------- trace */
+
+static json_t *event_json(const struct trace_event *ev)
+{
+	return json_pack("{s:f, s:s, s:s, s:s, s:s, s:s?}", "timestamp", ev->timestamp, "instanceid", ev->instanceid,
+			 "source", ev->source ? ev->source : "", "event_type", trace_type_name(ev->type), "data",
+			 ev->data ? ev->data : "", "payload", ev->payload);
+}
+
+static void route_trace(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	const char *name;
+	json_t *list;
+	int r;
+
+	if (rq->n_parts != 2)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	name = rq->parts[1];
+	list = json_array();
+	if (strchr(name, '#')) {
+		struct trace_event *evs = NULL;
+		size_t n = 0;
+		char shard[5];
+
+		if (trace_shard(name, shard) < 0) {
+			json_decref(list);
+			return api_reply_error(rp, MHD_HTTP_BAD_REQUEST, "trace: '%s' is not an instance id (<proid>.<app>#<seq>)", name);
+		}
+		r = trace_read(a->s, name, &evs, &n);
+		if (r < 0 && r != -ENOENT) {
+			json_decref(list);
+			return reply_store(rp, "trace", r);
+		}
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, event_json(&evs[i]));
+		trace_events_free(evs, n);
+		if (n == 0) {
+			json_decref(list);
+			return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "trace: %s: no trace", name);
+		}
+		return reply_json(rp, json_pack("{s:s, s:o}", "name", name, "events", list));
+	} else {
+		struct cellns_instance *v = NULL;
+		_cleanup_free_ char *pat = strdup_printf("%s#*", name);
+		size_t n = 0;
+
+		r = cellns_instances(a->s, true, true, &v, &n);
+		if (r < 0) {
+			json_decref(list);
+			return reply_store(rp, "trace", r);
+		}
+		for (size_t i = 0; i < n; i++)
+			if (pat && fnmatch(pat, v[i].name, 0) == 0)
+				json_array_append_new(list, json_string(v[i].name));
+		cellns_instances_free(v, n);
+		return reply_json(rp, json_pack("{s:s, s:o}", "name", name, "instances", list));
+	}
+}
+
+/* ---------------------------------------------------------- scheduler */
+
+static void route_scheduler(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	_cleanup_sched_cell_ struct sched_cell *c = NULL;
+	_cleanup_free_ char *why = NULL;
+	struct error err = ERROR_INIT;
+	double now = now_realtime();
+	int app;
+
+	if (rq->n_parts != 3 || strcmp(rq->parts[1], "explain") != 0)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
+	if (sched_load_store(a->s, now, &c, NULL, &err) < 0)
+		return reply_err(rp, &err);
+	app = sched_app_find(c, rq->parts[2]);
+	if (app < 0)
+		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "scheduler explain: %s: no such instance", rq->parts[2]);
+	if (sched_explain(c, app, now, &why) < 0)
+		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "scheduler explain: out of memory");
+	reply_json(rp, json_pack("{s:s, s:s}", "name", rq->parts[2], "explain", why));
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void route_metrics(struct api_ctx *a, struct api_reply *rp)
+{
+	static const char *const srv_states[] = { "up", "down", "frozen", "unknown" };
+	_cleanup_strv_free_ char **servers = NULL, **finished = NULL;
+	struct cellns_instance *v = NULL;
+	size_t n = 0, by_state[4] = { 0 }, srv[4] = { 0 }, present = 0, blacked = 0;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	r = cellns_instances(a->s, true, false, &v, &n);
+	if (r < 0)
+		return reply_store(rp, "metrics", r);
+	for (size_t i = 0; i < n; i++)
+		by_state[v[i].state]++;
+	cellns_instances_free(v, n);
+	r = cellns_list(a->s, CELLNS_SERVERS, &servers, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return reply_store(rp, "metrics", r);
+	r = cellns_list(a->s, CELLNS_FINISHED, &finished, NULL, NULL);
+	if (r < 0 && r != -ENOENT)
+		return reply_store(rp, "metrics", r);
+	for (size_t i = 0; servers && servers[i]; i++) {
+		enum cellns_server_state st = CELLNS_STATE_UNKNOWN;
+		bool p = false;
+
+		cellns_server_state_get(a->s, servers[i], &st, NULL);
+		srv[st == CELLNS_STATE_UNKNOWN ? 3 : (int)st]++;
+		if (cellns_presence_find(a->s, servers[i], &p) >= 0 && p)
+			present++;
+		blacked += cellns_blackout_server_exists(a->s, servers[i], NULL, NULL) == 0;
+	}
+	f = open_memstream(&text, &len);
+	if (!f)
+		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	fprintf(f, "# HELP treadle_cell_instances Instances of the cell that are scheduled, by state.\n"
+		   "# TYPE treadle_cell_instances gauge\n");
+	for (int s = CELLNS_INSTANCE_PENDING; s <= CELLNS_INSTANCE_RUNNING; s++)
+		fprintf(f, "treadle_cell_instances{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+	fprintf(f, "# HELP treadle_cell_pending_instances Instances waiting for a placement.\n"
+		   "# TYPE treadle_cell_pending_instances gauge\ntreadle_cell_pending_instances %zu\n",
+		by_state[CELLNS_INSTANCE_PENDING]);
+	fprintf(f, "# HELP treadle_cell_finished_instances Finished instances still recorded in /finished.\n"
+		   "# TYPE treadle_cell_finished_instances gauge\ntreadle_cell_finished_instances %zu\n",
+		strv_length(finished));
+	fprintf(f, "# HELP treadle_cell_servers Servers of the cell, by the master's state.\n"
+		   "# TYPE treadle_cell_servers gauge\n");
+	for (int s = 0; s < 4; s++)
+		fprintf(f, "treadle_cell_servers{state=\"%s\"} %zu\n", srv_states[s], srv[s]);
+	fprintf(f, "# HELP treadle_cell_servers_present Servers whose node agent is present.\n"
+		   "# TYPE treadle_cell_servers_present gauge\ntreadle_cell_servers_present %zu\n", present);
+	fprintf(f, "# HELP treadle_cell_servers_blackedout Servers blacked out.\n"
+		   "# TYPE treadle_cell_servers_blackedout gauge\ntreadle_cell_servers_blackedout %zu\n", blacked);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	rp->status = MHD_HTTP_OK;
+	rp->text = text;
+	rp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ------------------------------------------------------------- router */
+
+void api_route(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
+{
+	const char *res = rq->n_parts ? rq->parts[0] : "";
+	bool get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+
+	if (strcmp(res, "instance") == 0)
+		return route_instance(a, rq, rp);
+	if (!get)
+		return api_reply_error(rp, MHD_HTTP_METHOD_NOT_ALLOWED, "%s: method not allowed", rq->method);
+	if (strcmp(res, "state") == 0)
+		return route_state(a, rq, rp);
+	if (strcmp(res, "endpoint") == 0)
+		return route_endpoint(a, rq, rp);
+	if (strcmp(res, "server") == 0)
+		return route_server(a, rq, rp);
+	if (strcmp(res, "allocation") == 0 && rq->n_parts <= 3)
+		return route_admin_list(a, rq, "allocations", rp);
+	if (strcmp(res, "cell") == 0 && rq->n_parts <= 2)
+		return route_admin_list(a, rq, "cell", rp);
+	if (strcmp(res, "identity-group") == 0 && rq->n_parts <= 2)
+		return route_admin_list(a, rq, "identity-groups", rp);
+	if (strcmp(res, "trace") == 0)
+		return route_trace(a, rq, rp);
+	if (strcmp(res, "scheduler") == 0)
+		return route_scheduler(a, rq, rp);
+	if (strcmp(res, "metrics") == 0 && rq->n_parts == 1)
+		return route_metrics(a, rp);
+	api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource: /%s", res);
+}

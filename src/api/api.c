@@ -1,0 +1,1006 @@
+/* api.c: the `treadle api` daemon: one epoll loop around the store's fd, the
+ * HTTP daemons (libmicrohttpd in external-epoll mode, a Unix socket and an
+ * optional TCP listener) and a signalfd; who may do what (peer credentials,
+ * bearer tokens); the event streams (server-sent events for Treadmill's
+ * websocket topics, fed by store watches).  docs/API.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../basic/fileio.h"
+#include "../basic/json.h"
+#include "../basic/util.h"
+#include "../cellns/cellns.h"
+#include "../store/store.h"
+#include "../trace/trace.h"
+#include "api-internal.h"
+#include "api.h"
+
+#define BODY_MAX (1024 * 1024 + 4096)	/* a manifest (MANIFEST_SIZE_MAX) and some */
+#define KEEPALIVE_MS 15000		/* streams: a comment line, and unarmed watches retried */
+#define STREAM_BUFFER_MAX (16 * 1024 * 1024) /* a subscriber this far behind is dropped */
+
+/* The stream topics, then the kinds of watched directories that are no topic: /endpoints (its proid
+ * directories are added as they come), and those whose change invalidates the cached GET /state/
+ * (/scheduled, /running, /placement/<server>; /placement adds its servers). */
+enum topic {
+	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX,
+	TOPIC_ENDPOINTS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+};
+/* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
+static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
+
+/* A watched store directory: its children as last listed, a one-shot child watch. */
+struct watched {
+	struct api *a;
+	char *path;
+	enum topic topic;
+	char *proid;  /* endpoints: the proid directory */
+	bool listed;  /* listed once: what it holds from then on is news */
+	bool armed;   /* a watch is set */
+	bool dirty;   /* the watch fired: list again */
+	char **known; /* sorted children */
+	struct watched *next;
+};
+
+/* One stream subscriber (one HTTP response). */
+struct sub {
+	struct api *a;
+	struct MHD_Connection *conn;
+	enum topic topic;
+	char *filter;
+	bool suspended, done;
+	char *buf;
+	size_t len, off;
+	struct sub *next;
+};
+
+struct token {
+	char *token;
+	enum api_role role;
+	char *user;
+};
+
+struct listener {
+	struct api *a;
+	struct MHD_Daemon *d;
+	bool tcp;
+};
+
+struct api {
+	struct api_ctx ctx;
+	struct listener unix_l, tcp_l;
+	struct token *tokens;
+	size_t n_tokens;
+	struct watched *watched;
+	bool topic_on[_TOPIC_MAX];
+	struct sub *subs;
+	bool stopping;
+	bool cache_armed;
+	struct MHD_Response *state_cache; /* GET /state/ as last answered; NULL: to compute */
+};
+
+/* Per request state, MHD's *con_cls. */
+struct req {
+	struct api_peer peer;
+	char *body;
+	size_t len;
+	bool too_big;
+	bool auth_failed;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *rp)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text = rp->text;
+	const char *type = rp->content_type;
+
+	if (!text) {
+		text = rp->json ? json_dumps(rp->json, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("{}");
+		type = "application/json";
+	}
+	json_decref(rp->json);
+	rp->json = NULL;
+	rp->text = NULL;
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(c, rp->status ? rp->status : MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ------------------------------------------------------ who is asking */
+
+static int peer_of_unix(struct MHD_Connection *c, struct api_peer *ret)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cred;
+	socklen_t l = sizeof(cred);
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0)
+		return -errno;
+	if (cred.uid == 0) {
+		ret->role = API_ROLE_ROOT;
+		ret->user = strdup("root");
+		return 0;
+	}
+	ret->role = API_ROLE_USER;
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		ret->user = strdup(pw.pw_name);
+	else {
+		ret->role = API_ROLE_READER; /* a uid without a name owns no proid */
+		ret->user = strdup_printf("uid %u", (unsigned)cred.uid);
+	}
+	return 0;
+}
+
+/* TCP: "Authorization: Bearer TOKEN"; none: an anonymous reader.  -EACCES for an unknown token. */
+static int peer_of_tcp(struct api *a, struct MHD_Connection *c, struct api_peer *ret)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	ret->tcp = true;
+	ret->role = API_ROLE_READER;
+	if (!h)
+		return 0;
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return -EACCES;
+	h += 7;
+	for (size_t i = 0; i < a->n_tokens; i++)
+		if (strcmp(a->tokens[i].token, h) == 0) {
+			ret->role = a->tokens[i].role;
+			ret->user = a->tokens[i].user ? strdup(a->tokens[i].user) : NULL;
+			return 0;
+		}
+	return -EACCES;
+}
+
+/* The tokens file: "TOKEN ROLE [USER]" lines (ROLE root|user|reader; user needs USER), '#' comments. */
+static int tokens_load(struct api *a, const char *file, struct error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+	int line = 0;
+
+	int r = read_file(file, &text, NULL);
+
+	if (r < 0)
+		return error_sys(err, -r, "%s", file);
+	if (stat(file, &st) == 0 && (st.st_mode & 077))
+		return error_set(err, ERR_PERM, 0, "%s: readable by others (chmod 600)", file);
+	for (char *p = text, *nl; p && *p; p = nl) {
+		char *save = NULL, *tok, *role, *user, *extra;
+
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl++ = 0;
+		line++;
+		if (strchr(p, '#'))
+			*strchr(p, '#') = 0;
+		tok = strtok_r(p, " \t", &save);
+		if (!tok)
+			continue;
+		role = strtok_r(NULL, " \t", &save);
+		user = role ? strtok_r(NULL, " \t", &save) : NULL;
+		extra = user ? strtok_r(NULL, " \t", &save) : NULL;
+		struct token t = { .token = tok };
+		if (!role || extra)
+			return error_set(err, ERR_PERM, 0, "%s:%d: expected TOKEN ROLE [USER]", file, line);
+		if (strcmp(role, "root") == 0)
+			t.role = API_ROLE_ROOT;
+		else if (strcmp(role, "user") == 0 && user)
+			t.role = API_ROLE_USER;
+		else if (strcmp(role, "reader") == 0)
+			t.role = API_ROLE_READER;
+		else
+			return error_set(err, ERR_PERM, 0, "%s:%d: role: expected root, user USER or reader", file, line);
+		struct token *v = realloc(a->tokens, (a->n_tokens + 1) * sizeof(*v));
+		if (!v)
+			return error_sys(err, ENOMEM, "%s", file);
+		a->tokens = v;
+		t.token = strdup(tok);
+		t.user = user ? strdup(user) : NULL;
+		a->tokens[a->n_tokens++] = t;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ streams */
+
+static void sub_append(struct sub *u, const char *text, size_t n)
+{
+	if (u->done)
+		return;
+	if (u->len + n > STREAM_BUFFER_MAX) {
+		u->done = true; /* too slow: end it */
+	} else {
+		char *b = realloc(u->buf, u->len + n + 1);
+
+		if (!b) {
+			u->done = true;
+		} else {
+			u->buf = b;
+			memcpy(u->buf + u->len, text, n);
+			u->len += n;
+		}
+	}
+	if (u->suspended) {
+		u->suspended = false;
+		MHD_resume_connection(u->conn);
+	}
+}
+
+/* Send msg (with "topic" and "when" added) to u as one event. */
+static void sub_send(struct sub *u, json_t *msg)
+{
+	_cleanup_free_ char *t = NULL, *ev = NULL;
+
+	_cleanup_free_ char *topic = strdup_printf("/%s", topic_names[u->topic]);
+
+	json_object_set_new(msg, "topic", topic ? json_string(topic) : json_null());
+	json_object_set_new(msg, "when", json_real(now_realtime()));
+	t = json_dumps(msg, JSON_COMPACT);
+	ev = t ? strdup_printf("data: %s\n\n", t) : NULL;
+	if (ev)
+		sub_append(u, ev, strlen(ev));
+}
+
+/* To every subscriber of topic whose filter matches name.  Takes msg. */
+static void publish(struct api *a, enum topic t, const char *name, json_t *msg)
+{
+	if (!msg)
+		return;
+	for (struct sub *u = a->subs; u; u = u->next)
+		if (u->topic == t && !u->done && api_match(u->filter, name))
+			sub_send(u, msg);
+	json_decref(msg);
+}
+
+static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sub *u = cls;
+	size_t n;
+
+	if (u->off < u->len) {
+		n = MIN(max, u->len - u->off);
+		memcpy(buf, u->buf + u->off, n);
+		u->off += n;
+		if (u->off == u->len)
+			u->off = u->len = 0;
+		return (ssize_t)n;
+	}
+	if (u->done || u->a->stopping)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	u->suspended = true;
+	MHD_suspend_connection(u->conn);
+	return 0;
+}
+
+static void sub_free(void *cls)
+{
+	struct sub *u = cls, **p;
+
+	for (p = &u->a->subs; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			break;
+		}
+	free(u->filter);
+	free(u->buf);
+	free(u);
+}
+
+static void on_child(struct store *s, enum store_event ev, const char *path, void *ud)
+{
+	struct watched *w = ud;
+
+	w->armed = false;
+	w->dirty = true;
+}
+
+static struct watched *watched_add(struct api *a, enum topic t, const char *path, const char *proid)
+{
+	struct watched *w;
+
+	for (w = a->watched; w; w = w->next)
+		if (w->topic == t && strcmp(w->path, path) == 0)
+			return w;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->path = strdup(path))) {
+		free(w);
+		return NULL;
+	}
+	w->a = a;
+	w->topic = t;
+	w->proid = proid ? strdup(proid) : NULL;
+	w->dirty = true;
+	w->next = a->watched;
+	a->watched = w;
+	return w;
+}
+
+/* An endpoint node name under /endpoints/<proid>: "<app>#<n>:<proto>:<name>" -> its message. */
+static json_t *endpoint_msg(const char *proid, const char *node, const char *address, char **ret_inst)
+{
+	_cleanup_free_ char *copy = strdup(node), *host = NULL;
+	char *proto, *name;
+	const char *colon;
+	int64_t port = 0;
+
+	if (!copy || !(proto = strchr(copy, ':')) || !(name = strchr(proto + 1, ':')))
+		return NULL;
+	*proto++ = 0;
+	*name++ = 0;
+	*ret_inst = strdup_printf("%s.%s", proid, copy);
+	if (address && (colon = strrchr(address, ':'))) {
+		host = strndup(address, (size_t)(colon - address));
+		safe_atoi64(colon + 1, &port);
+	}
+	return json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b}", "name", *ret_inst ? *ret_inst : "", "proto", proto,
+			 "endpoint", name, "host", host, "port", (json_int_t)port, "sow", false);
+}
+
+static json_t *trace_msg(const struct trace_event *ev)
+{
+	return json_pack("{s:{s:f, s:s, s:s, s:s, s:s}}", "event", "timestamp", ev->timestamp, "instanceid",
+			 ev->instanceid, "source", ev->source ? ev->source : "", "event_type", trace_type_name(ev->type),
+			 "data", ev->data ? ev->data : "");
+}
+
+/* A child appeared (added) or went in w: tell the subscribers. */
+static void watched_change(struct api *a, struct watched *w, const char *name, bool added)
+{
+	_cleanup_free_ char *path = strdup_printf("%s/%s", w->path, name), *data = NULL, *inst = NULL;
+	struct trace_event ev = { 0 };
+
+	if (!path)
+		return;
+	switch (w->topic) {
+	case TOPIC_TRACE:
+		if (added && trace_parse_node(name, NULL, &ev) >= 0)
+			publish(a, TOPIC_TRACE, ev.instanceid, trace_msg(&ev));
+		trace_event_clear(&ev);
+		break;
+	case TOPIC_RUNNING:
+		if (added)
+			store_get(a->ctx.s, path, &data, NULL, NULL, NULL, NULL);
+		publish(a, TOPIC_RUNNING, name, json_pack("{s:s, s:s?}", "name", name, "host", data));
+		break;
+	case TOPIC_SCHEDULED: {
+		json_t *m = NULL;
+
+		if (added)
+			cellns_scheduled_get(a->ctx.s, name, &m, NULL);
+		publish(a, TOPIC_SCHEDULED, name, json_pack("{s:s, s:o?}", "name", name, "manifest", m));
+		break;
+	}
+	case TOPIC_ENDPOINTS: {
+		json_t *m;
+
+		if (added)
+			store_get(a->ctx.s, path, &data, NULL, NULL, NULL, NULL);
+		m = endpoint_msg(w->proid, name, data, &inst);
+		if (m && inst)
+			publish(a, TOPIC_ENDPOINTS, inst, m);
+		else
+			json_decref(m);
+		break;
+	}
+	case TOPIC_ENDPOINTS_ROOT:
+		if (added)
+			watched_add(a, TOPIC_ENDPOINTS, path, name);
+		break;
+	default:
+		break;
+	}
+}
+
+static void state_cache_drop(struct api *a)
+{
+	if (a->state_cache)
+		MHD_destroy_response(a->state_cache); /* in-flight answers keep their reference */
+	a->state_cache = NULL;
+}
+
+/* List w again (arming its watch), and publish the difference with what it held. */
+static void watched_refresh(struct api *a, struct watched *w)
+{
+	_cleanup_strv_free_ char **now = NULL;
+	bool first = !w->listed;
+	size_t i = 0, j = 0;
+	int r;
+
+	w->dirty = false;
+	if (w->topic == TOPIC_CACHE || w->topic == TOPIC_CACHE_ROOT) {
+		state_cache_drop(a);
+		if (store_children(a->ctx.s, w->path, &now, on_child, w) >= 0)
+			w->armed = true;
+		for (size_t k = 0; w->topic == TOPIC_CACHE_ROOT && now && now[k]; k++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", w->path, now[k]);
+
+			if (p)
+				watched_add(a, TOPIC_CACHE, p, NULL);
+		}
+		return;
+	}
+	r = store_children(a->ctx.s, w->path, &now, on_child, w);
+	if (r == -ENOENT)
+		now = NULL; /* gone (or not yet there): retried on the keepalive tick */
+	else if (r < 0)
+		return;
+	else
+		w->armed = true;
+	w->listed = true;
+	/* A directory listed for the first time: its children are the snapshot's, not news;
+	 * but an endpoints proid directory that appears is news. */
+	if (first && w->topic != TOPIC_ENDPOINTS) {
+		if (w->topic == TOPIC_ENDPOINTS_ROOT)
+			for (size_t k = 0; now && now[k]; k++)
+				watched_change(a, w, now[k], true);
+		strv_free(w->known);
+		w->known = TAKE_PTR(now);
+		return;
+	}
+	while ((w->known && w->known[i]) || (now && now[j])) {
+		int c = !(w->known && w->known[i]) ? 1 : !(now && now[j]) ? -1 : strcmp(w->known[i], now[j]);
+
+		if (c < 0)
+			watched_change(a, w, w->known[i++], false);
+		else if (c > 0)
+			watched_change(a, w, now[j++], true);
+		else
+			i++, j++;
+	}
+	strv_free(w->known);
+	w->known = TAKE_PTR(now);
+}
+
+/* The first subscriber of a topic arms its directories. */
+static void topic_arm(struct api *a, enum topic t)
+{
+	if (a->topic_on[t])
+		return;
+	a->topic_on[t] = true;
+	switch (t) {
+	case TOPIC_TRACE:
+		for (unsigned k = 0; k < CELLNS_SHARDS / 2; k++) {
+			char shard[5];
+			_cleanup_free_ char *p = NULL;
+
+			snprintf(shard, sizeof(shard), "%04X", k);
+			p = cellns_trace_shard_path(shard);
+			if (p)
+				watched_add(a, TOPIC_TRACE, p, NULL);
+		}
+		break;
+	case TOPIC_ENDPOINTS:
+		watched_add(a, TOPIC_ENDPOINTS_ROOT, cellns_dir(CELLNS_ENDPOINTS), NULL);
+		break;
+	case TOPIC_RUNNING:
+		watched_add(a, TOPIC_RUNNING, cellns_dir(CELLNS_RUNNING), NULL);
+		break;
+	case TOPIC_SCHEDULED:
+		watched_add(a, TOPIC_SCHEDULED, cellns_dir(CELLNS_SCHEDULED), NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+static void watched_refresh_all(struct api *a)
+{
+	/* New directories (endpoint proids) are added at the head while refreshing: loop until quiet. */
+	for (bool again = true; again;) {
+		again = false;
+		for (struct watched *w = a->watched; w; w = w->next)
+			if (w->dirty) {
+				watched_refresh(a, w);
+				again = true;
+			}
+	}
+}
+
+/* The state of the world for a new subscriber: what is there now, changed since `since` (0: all). */
+static void sub_snapshot(struct api *a, struct sub *u, double since)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	struct store *s = a->ctx.s;
+	int64_t since_ms = (int64_t)(since * 1000);
+	size_t n;
+
+	switch (u->topic) {
+	case TOPIC_TRACE:
+		for (struct watched *w = a->watched; w; w = w->next) {
+			if (w->topic != TOPIC_TRACE)
+				continue;
+			for (size_t i = 0; w->known && w->known[i]; i++) {
+				struct trace_event ev = { 0 };
+
+				if (trace_parse_node(w->known[i], NULL, &ev) >= 0 && ev.timestamp >= since &&
+				    api_match(u->filter, ev.instanceid)) {
+					json_t *m = trace_msg(&ev);
+
+					if (m) {
+						json_object_set_new(m, "sow", json_true());
+						sub_send(u, m);
+						json_decref(m);
+					}
+				}
+				trace_event_clear(&ev);
+			}
+		}
+		break;
+	case TOPIC_RUNNING:
+	case TOPIC_SCHEDULED: {
+		enum cellns_dir d = u->topic == TOPIC_RUNNING ? CELLNS_RUNNING : CELLNS_SCHEDULED;
+		char **data;
+		struct store_stat *st;
+
+		if (cellns_list(s, d, &names, NULL, NULL) < 0)
+			break;
+		n = strv_length(names);
+		data = calloc(n + 1, sizeof(*data));
+		st = calloc(n + 1, sizeof(*st));
+		if (data && st && store_get_many_in(s, cellns_dir(d), names, n, data, NULL, st) >= 0)
+			for (size_t i = 0; i < n; i++) {
+				json_t *m;
+
+				if (!data[i] || !api_match(u->filter, names[i]) || st[i].mtime_ms < since_ms)
+					continue;
+				if (d == CELLNS_RUNNING)
+					m = json_pack("{s:s, s:s, s:b}", "name", names[i], "host", data[i], "sow", true);
+				else
+					m = json_pack("{s:s, s:o?, s:b}", "name", names[i], "manifest",
+						      json_loads(data[i], 0, NULL), "sow", true);
+				if (m) {
+					sub_send(u, m);
+					json_decref(m);
+				}
+			}
+		for (size_t i = 0; data && i < n; i++)
+			free(data[i]);
+		free(data);
+		free(st);
+		break;
+	}
+	case TOPIC_ENDPOINTS: {
+		struct cellns_endpoint *eps = NULL;
+
+		if (cellns_endpoints_list(s, NULL, &eps, &n) < 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			const char *colon = strrchr(eps[i].address, ':');
+			_cleanup_free_ char *host = colon ? strndup(eps[i].address, (size_t)(colon - eps[i].address)) : NULL;
+			int64_t port = 0;
+			json_t *m;
+
+			if (!api_match(u->filter, eps[i].instance))
+				continue;
+			if (colon)
+				safe_atoi64(colon + 1, &port);
+			m = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:b}", "name", eps[i].instance, "proto", eps[i].proto,
+				      "endpoint", eps[i].name, "host", host, "port", (json_int_t)port, "sow", true);
+			if (m) {
+				sub_send(u, m);
+				json_decref(m);
+			}
+		}
+		cellns_endpoints_free(eps, n);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* GET /stream/<topic>?filter=&since=&snapshot=1: server-sent events. */
+static enum MHD_Result stream_start(struct api *a, const struct api_request *rq)
+{
+	const char *since_s = api_arg(rq, "since"), *snap = api_arg(rq, "snapshot");
+	struct api_reply rp = { 0 };
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	struct sub *u;
+	double since = 0;
+	int t;
+
+	for (t = 0; t < _TOPIC_MAX; t++)
+		if (strcmp(topic_names[t], rq->parts[1]) == 0)
+			break;
+	if (t == _TOPIC_MAX || rq->n_parts != 2) {
+		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, endpoints, running, scheduled)",
+				rq->parts[1]);
+		return queue(rq->conn, &rp);
+	}
+	if (since_s && safe_atod(since_s, &since) < 0) {
+		api_reply_error(&rp, MHD_HTTP_BAD_REQUEST, "stream: since: expected a timestamp, got '%s'", since_s);
+		return queue(rq->conn, &rp);
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return MHD_NO;
+	u->a = a;
+	u->conn = rq->conn;
+	u->topic = (enum topic)t;
+	u->filter = strdup(api_arg(rq, "filter") ? api_arg(rq, "filter") : "*");
+	/* Arm the watches (and list) before the snapshot: nothing falls between the two. */
+	topic_arm(a, u->topic);
+	watched_refresh_all(a);
+	sub_snapshot(a, u, since);
+	{
+		_cleanup_json_ json_t *end = json_pack("{s:b}", "sow_end", true);
+
+		if (end)
+			sub_send(u, end);
+	}
+	u->done = snap && strcmp(snap, "0") != 0 && strcmp(snap, "false") != 0;
+	u->next = a->subs;
+	a->subs = u;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
+	if (!resp) {
+		sub_free(u);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = MHD_queue_response(rq->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* --------------------------------------------------------------- HTTP */
+
+static char **split_path(const char *url, size_t *ret_n)
+{
+	_cleanup_free_ char *copy = strdup(url);
+	char **v = strv_new(), *save = NULL;
+
+	if (!copy || !v) {
+		strv_free(v);
+		return NULL;
+	}
+	for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save))
+		if (strv_extend(&v, p) < 0) {
+			strv_free(v);
+			return NULL;
+		}
+	*ret_n = strv_length(v);
+	return v;
+}
+
+/* GET /state/ (no arguments): the answer is kept until a watch on what it reads fires.  The watches
+ * are armed before the first read, so a change after it always drops the copy. */
+static enum MHD_Result state_cached(struct api *a, const struct api_request *rq)
+{
+	struct api_reply rp = { 0 };
+	char *text;
+
+	if (!a->cache_armed) {
+		a->cache_armed = true;
+		watched_add(a, TOPIC_CACHE, cellns_dir(CELLNS_SCHEDULED), NULL);
+		watched_add(a, TOPIC_CACHE, cellns_dir(CELLNS_RUNNING), NULL);
+		watched_add(a, TOPIC_CACHE_ROOT, cellns_dir(CELLNS_PLACEMENT), NULL);
+		watched_refresh_all(a);
+	}
+	if (!a->state_cache) {
+		api_route(&a->ctx, rq, &rp);
+		if (rp.status != MHD_HTTP_OK || !rp.json)
+			return queue(rq->conn, &rp);
+		text = json_dumps(rp.json, JSON_COMPACT);
+		json_decref(rp.json);
+		if (!text)
+			return MHD_NO;
+		a->state_cache = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!a->state_cache) {
+			free(text);
+			return MHD_NO;
+		}
+		MHD_add_response_header(a->state_cache, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	}
+	return MHD_queue_response(rq->conn, MHD_HTTP_OK, a->state_cache);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct listener *l = cls;
+	struct api *a = l->a;
+	struct req *q = *con_cls;
+	struct api_reply rp = { 0 };
+	_cleanup_strv_free_ char **parts = NULL;
+	size_t n = 0;
+
+	if (!q) { /* headers in: who is it */
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return MHD_NO;
+		*con_cls = q;
+		if (l->tcp ? peer_of_tcp(a, c, &q->peer) < 0 : peer_of_unix(c, &q->peer) < 0)
+			q->auth_failed = true;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (q->len + *upload_size > BODY_MAX)
+			q->too_big = true;
+		else {
+			char *b = realloc(q->body, q->len + *upload_size + 1);
+
+			if (!b)
+				return MHD_NO;
+			q->body = b;
+			memcpy(q->body + q->len, upload, *upload_size);
+			q->len += *upload_size;
+			q->body[q->len] = 0;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (q->auth_failed) {
+		api_reply_error(&rp, MHD_HTTP_UNAUTHORIZED, "%s", l->tcp ? "unknown bearer token" : "no peer credentials");
+		return queue(c, &rp);
+	}
+	if (q->too_big) {
+		api_reply_error(&rp, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d bytes", BODY_MAX);
+		return queue(c, &rp);
+	}
+	parts = split_path(url, &n);
+	if (!parts)
+		return MHD_NO;
+	struct api_request rq = {
+		.conn = c, .method = method, .parts = parts, .n_parts = n, .body = q->body, .body_len = q->len,
+		.peer = &q->peer,
+	};
+	if (n >= 1 && strcmp(parts[0], "stream") == 0 && strcmp(method, "GET") == 0 && n >= 2)
+		return stream_start(a, &rq);
+	if (n == 1 && strcmp(parts[0], "state") == 0 && strcmp(method, "GET") == 0 &&
+	    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
+		return state_cached(a, &rq);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		state_cache_drop(a); /* a write of ours: its watch will say so too, a loop later */
+	api_route(&a->ctx, &rq, &rp);
+	return queue(c, &rp);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *con_cls;
+
+	if (!q)
+		return;
+	free(q->peer.user);
+	free(q->body);
+	free(q);
+	*con_cls = NULL;
+}
+
+/* --------------------------------------------------------- listeners */
+
+static int listen_unix(const char *path, struct error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return error_set(err, ERR_PERM, 0, "%s: socket path too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked above */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return error_sys(err, errno, "socket");
+	(void)unlink(path); /* a previous run's: only this daemon binds here */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+
+		close(fd);
+		return error_sys(err, e, "%s", path);
+	}
+	return fd;
+}
+
+static int listen_tcp(const char *hostport, struct error *err)
+{
+	_cleanup_free_ char *host = NULL;
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res = NULL;
+	int fd, r, one = 1;
+
+	if (!colon)
+		return error_set(err, ERR_USAGE, 0, "--listen: expected HOST:PORT, got '%s'", hostport);
+	host = strndup(hostport, (size_t)(colon - hostport));
+	if (host && host[0] == '[' && endswith(host, "]")) {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	r = getaddrinfo(host && *host ? host : NULL, colon + 1, &hints, &res);
+	if (r != 0)
+		return error_set(err, ERR_PERM, 0, "--listen %s: %s", hostport, gai_strerror(r));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return error_sys(err, e, "--listen %s", hostport);
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int daemon_start(struct listener *l, int fd, int ep, struct error *err)
+{
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+
+	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
+				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	if (!l->d) {
+		close(fd);
+		return error_set(err, ERR_TEMP, 0, "cannot start the HTTP daemon");
+	}
+	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!di || epoll_ctl(ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
+		return error_sys(err, errno, "epoll");
+	return 0;
+}
+
+static void api_free(struct api *a)
+{
+	for (struct sub *u = a->subs; u; u = u->next)
+		if (u->suspended) {
+			u->suspended = false;
+			MHD_resume_connection(u->conn);
+		}
+	a->stopping = true;
+	for (int i = 0; i < 3; i++) { /* let the resumed streams end */
+		if (a->unix_l.d)
+			MHD_run(a->unix_l.d);
+		if (a->tcp_l.d)
+			MHD_run(a->tcp_l.d);
+	}
+	state_cache_drop(a);
+	if (a->unix_l.d)
+		MHD_stop_daemon(a->unix_l.d);
+	if (a->tcp_l.d)
+		MHD_stop_daemon(a->tcp_l.d);
+	while (a->watched) {
+		struct watched *w = a->watched;
+
+		a->watched = w->next;
+		free(w->path);
+		free(w->proid);
+		strv_free(w->known);
+		free(w);
+	}
+	for (size_t i = 0; i < a->n_tokens; i++) {
+		explicit_bzero(a->tokens[i].token, strlen(a->tokens[i].token));
+		free(a->tokens[i].token);
+		free(a->tokens[i].user);
+	}
+	free(a->tokens);
+	store_close(a->ctx.s);
+}
+
+int api_run(const struct api_options *o, struct error *err)
+{
+	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
+	struct api a = { 0 };
+	sigset_t mask;
+	int ep = -1, sfd = -1, fd, r = 0;
+	struct epoll_event ev;
+
+	if (!sock)
+		return error_sys(err, ENOMEM, "api");
+	a.unix_l.a = a.tcp_l.a = &a;
+	a.tcp_l.tcp = true;
+	gethostname(a.ctx.host, sizeof(a.ctx.host) - 1);
+	a.ctx.check_user = !startswith(o->store_url, "zk://");
+	if (o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0)
+		goto out;
+	r = store_open(o->store_url, NULL, &a.ctx.s, err);
+	if (r < 0)
+		goto out;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ep < 0) {
+		r = error_sys(err, errno, "api");
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &sfd };
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &a };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, store_fd(a.ctx.s), &ev) < 0) {
+		r = error_sys(err, errno, "api: store fd");
+		goto out;
+	}
+	fd = listen_unix(sock, err);
+	if (fd < 0 || daemon_start(&a.unix_l, fd, ep, err) < 0) {
+		r = -1;
+		goto out;
+	}
+	if (o->listen) {
+		fd = listen_tcp(o->listen, err);
+		if (fd < 0 || daemon_start(&a.tcp_l, fd, ep, err) < 0) {
+			r = -1;
+			goto out;
+		}
+	}
+	uint64_t last_tick = now_monotonic_ms();
+	while (!a.stopping) {
+		struct epoll_event evs[8];
+		MHD_UNSIGNED_LONG_LONG to;
+		int timeout = KEEPALIVE_MS, n;
+
+		if (MHD_get_timeout(a.unix_l.d, &to) == MHD_YES)
+			timeout = (int)MIN((MHD_UNSIGNED_LONG_LONG)timeout, to);
+		if (a.tcp_l.d && MHD_get_timeout(a.tcp_l.d, &to) == MHD_YES)
+			timeout = (int)MIN((MHD_UNSIGNED_LONG_LONG)timeout, to);
+		n = epoll_wait(ep, evs, 8, timeout);
+		if (n < 0 && errno != EINTR) {
+			r = error_sys(err, errno, "api: epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.ptr == &sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(sfd, &si, sizeof(si)) == sizeof(si))
+					a.stopping = true;
+			}
+		r = store_dispatch(a.ctx.s);
+		if (r == -ESHUTDOWN) {
+			r = error_set(err, ERR_TEMP, 0, "api: the store session expired");
+			break;
+		}
+		r = 0;
+		if (now_monotonic_ms() - last_tick >= KEEPALIVE_MS) {
+			last_tick = now_monotonic_ms();
+			for (struct watched *w = a.watched; w; w = w->next)
+				if (!w->armed)
+					w->dirty = true;
+			for (struct sub *u = a.subs; u; u = u->next)
+				sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
+		}
+		watched_refresh_all(&a);
+		MHD_run(a.unix_l.d);
+		if (a.tcp_l.d)
+			MHD_run(a.tcp_l.d);
+	}
+out:
+	api_free(&a);
+	if (sfd >= 0)
+		close(sfd);
+	if (ep >= 0)
+		close(ep);
+	return r < 0 ? r : 0;
+}

@@ -1,0 +1,329 @@
+/* cmd-api.c: `treadle api` (the REST API daemon, src/api/) and the CLI's
+ * client of it: run, stop, show and trace go through the API when given
+ * --api URL or $TREADLE_API (a Unix socket path, or http://host:port),
+ * with libcurl (CURLOPT_UNIX_SOCKET_PATH for the socket). */
+#include <getopt.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "../api/api.h"
+#include "../basic/fileio.h"
+#include "../basic/json.h"
+#include "../basic/util.h"
+#include "../manifest/manifest.h"
+#include "../manifest/merge.h"
+#include "cli.h"
+
+enum { OPT_SOCKET = 0x200, OPT_LISTEN, OPT_TOKENS };
+
+const struct cli_option api_options[] = {
+	{ "socket", OPT_SOCKET, "PATH", "the Unix socket (default <root>/api.sock)" },
+	{ "listen", OPT_LISTEN, "HOST:PORT", "also serve TCP there (default: off)" },
+	{ "tokens", OPT_TOKENS, "FILE", "bearer tokens for TCP: lines 'TOKEN root|reader' or 'TOKEN user NAME'" },
+	CLI_OPTION_ROOT,
+	CLI_OPTION_STORE,
+	CLI_OPTIONS_END,
+};
+
+int cmd_api(int argc, char **argv)
+{
+	struct api_options o = { 0 };
+	const char *root = NULL, *store_url = NULL;
+	_cleanup_free_ char *url = NULL;
+	struct error err = ERROR_INIT;
+	int c;
+
+	optind = 0;
+	while ((c = cli_getopt(argc, argv, api_options, false)) >= 0) {
+		switch (c) {
+		case OPT_SOCKET: o.socket_path = optarg; break;
+		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_TOKENS: o.tokens_file = optarg; break;
+		case CLI_OPT_ROOT: root = optarg; break;
+		case CLI_OPT_STORE: store_url = optarg; break;
+		default: return cli_usage_error("api", "bad option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("api", "unexpected argument '%s'", argv[optind]);
+	url = cli_store_url(root, store_url);
+	if (!url)
+		return EXIT_TEMP;
+	o.root = cli_root(root);
+	o.store_url = url;
+	if (api_run(&o, &err) < 0)
+		return error_report(&err);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------ client */
+
+const char *cli_api_url(const char *opt_api)
+{
+	const char *e = getenv("TREADLE_API");
+
+	if (opt_api && *opt_api)
+		return opt_api;
+	return e && *e ? e : NULL;
+}
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	char *p = realloc(b->p, b->n + n + 1);
+
+	if (!p)
+		return 0;
+	memcpy(p + b->n, ptr, n);
+	b->p = p;
+	b->n += n;
+	b->p[b->n] = 0;
+	return n;
+}
+
+/* Percent-encode every character a path component may not hold ('#', '/', '?', '%' ...). */
+static char *escape(const char *s)
+{
+	_cleanup_free_ char *out = malloc(strlen(s) * 3 + 1);
+	size_t k = 0;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~*", *p))
+			out[k++] = (char)*p;
+		else
+			k += (size_t)snprintf(out + k, 4, "%%%02X", *p);
+	}
+	out[k] = 0;
+	return TAKE_PTR(out);
+}
+
+char *cli_api_path(const char *resource, const char *id)
+{
+	_cleanup_free_ char *e = escape(id);
+
+	return e ? strdup_printf("/%s/%s", resource, e) : NULL;
+}
+
+int cli_api_call(const char *api, const char *method, const char *path, const char *body, json_t **ret,
+		 struct error *err)
+{
+	_cleanup_free_ char *url = NULL;
+	struct buf b = { NULL, 0 };
+	struct curl_slist *hdrs = NULL;
+	const char *tok = getenv("TREADLE_API_TOKEN");
+	_cleanup_free_ char *auth = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+	json_t *j;
+
+	c = curl_easy_init();
+	if (!c)
+		return error_sys(err, ENOMEM, "api");
+	if (startswith(api, "http://") || startswith(api, "https://"))
+		url = strdup_printf("%s%s", api, path);
+	else {
+		url = strdup_printf("http://localhost%s", path);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (tok && *tok && (auth = strdup_printf("Authorization: Bearer %s", tok)))
+		hdrs = curl_slist_append(hdrs, auth);
+	if (body) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	if (cc != CURLE_OK) {
+		free(b.p);
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	}
+	j = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
+	free(b.p);
+	if (status >= 200 && status < 300) {
+		*ret = j;
+		return 0;
+	}
+	error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "%s",
+		  json_string_value(json_object_get(j, "message")) ?: "api: unexpected answer");
+	json_decref(j);
+	return -1;
+}
+
+/* ------------------------------------------- run, stop, show, trace */
+
+int cli_api_run(const char *api, const char *file, const struct manifest_run_flags *f, const char *app,
+		const char *env, int64_t count)
+{
+	_cleanup_json_ json_t *m = NULL, *ans = NULL;
+	_cleanup_free_ char *text = NULL, *body = NULL, *path = NULL, *eapp = escape(app), *eenv = env ? escape(env) : NULL;
+	struct error err = ERROR_INIT;
+	size_t len = 0, i;
+	json_t *v;
+	int r;
+
+	if (file) {
+		r = read_file(file, &text, &len);
+		if (r < 0)
+			return error_sys(&err, -r, "%s", file), error_report(&err);
+		r = manifest_parse(text, len, MANIFEST_AUTO, file, &m, &err);
+	} else {
+		m = json_object();
+		r = m ? 0 : error_sys(&err, ENOMEM, "run");
+	}
+	if (r >= 0)
+		r = manifest_merge_run(m, f, &err);
+	if (r >= 0)
+		r = manifest_validate(m, false, &err);
+	if (r < 0)
+		return error_report(&err);
+	body = manifest_dumps(m);
+	path = eapp ? strdup_printf("/instance/%s?count=%lld%s%s", eapp, (long long)count, eenv ? "&env=" : "",
+				    eenv ? eenv : "")
+		    : NULL;
+	if (!body || !path)
+		return EXIT_TEMP;
+	if (cli_api_call(api, "POST", path, body, &ans, &err) < 0)
+		return error_report(&err);
+	json_array_foreach(json_object_get(ans, "instances"), i, v)
+		printf("%s\n", json_string_value(v));
+	return EXIT_OK;
+}
+
+int cli_api_stop(const char *api, char **ids, int n)
+{
+	struct error err = ERROR_INIT;
+	int rc = EXIT_OK;
+
+	for (int i = 0; i < n; i++) {
+		_cleanup_free_ char *path = cli_api_path("instance", ids[i]);
+		_cleanup_json_ json_t *ans = NULL;
+
+		if (!path)
+			return EXIT_TEMP;
+		if (cli_api_call(api, "DELETE", path, NULL, &ans, &err) < 0)
+			rc = error_report(&err);
+	}
+	return rc;
+}
+
+int cli_api_get(const char *api, const char *path, json_t **ret)
+{
+	struct error err = ERROR_INIT;
+
+	if (cli_api_call(api, "GET", path, NULL, ret, &err) < 0)
+		return -error_report(&err);
+	return 0;
+}
+
+struct stream {
+	int (*fn)(json_t *msg, void *ud);
+	void *ud;
+	char *buf;
+	size_t n;
+	bool stopped;
+};
+
+/* Whole events ("...\n\n") out of the buffer: each "data: " line to fn. */
+static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream *st = ud;
+	size_t n = size * nmemb;
+	char *p = realloc(st->buf, st->n + n + 1), *end;
+
+	if (!p)
+		return 0;
+	st->buf = p;
+	memcpy(st->buf + st->n, ptr, n);
+	st->n += n;
+	st->buf[st->n] = 0;
+	while ((end = strstr(st->buf, "\n\n"))) {
+		*end = 0;
+		for (char *line = st->buf, *nl; line; line = nl) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl++ = 0;
+			if (startswith(line, "data: ")) {
+				_cleanup_json_ json_t *m = json_loads(line + 6, 0, NULL);
+
+				if (m && st->fn(m, st->ud)) {
+					st->stopped = true;
+					return 0;
+				}
+			}
+		}
+		st->n -= (size_t)(end + 2 - st->buf);
+		memmove(st->buf, end + 2, st->n + 1);
+	}
+	return n;
+}
+
+/* libcurl calls it about once a second, data or not: fn(NULL) may end the stream. */
+static int on_tick(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct stream *st = ud;
+
+	if (st->fn(NULL, st->ud)) {
+		st->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_api_stream(const char *api, const char *topic, const char *filter, int (*fn)(struct json_t *msg, void *ud),
+		   void *ud, struct error *err)
+{
+	_cleanup_free_ char *ef = escape(filter), *url = NULL;
+	struct stream st = { fn, ud, NULL, 0, false };
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+
+	if (!ef)
+		return error_sys(err, ENOMEM, "api");
+	c = curl_easy_init();
+	if (!c)
+		return error_sys(err, ENOMEM, "api");
+	if (startswith(api, "http://") || startswith(api, "https://"))
+		url = strdup_printf("%s/stream/%s?filter=%s", api, topic, ef);
+	else {
+		url = strdup_printf("http://localhost/stream/%s?filter=%s", topic, ef);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_tick);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	free(st.buf);
+	if (st.stopped)
+		return 0;
+	if (cc != CURLE_OK)
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	if (status != 200)
+		return error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "api %s: stream %s: HTTP %ld", api, topic, status);
+	return 0;
+}
