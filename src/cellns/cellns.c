@@ -152,7 +152,7 @@ int cellns_list_ensure(struct store *s, enum cellns_dir d, char ***ret, store_wa
 
 /* ------------------------------------------------- generic JSON records */
 
-int cellns_get_json(struct store *s, const char *path, json_t **ret, struct store_stat *ret_stat)
+static int cellns_get_json(struct store *s, const char *path, json_t **ret, struct store_stat *ret_stat)
 {
 	_cleanup_free_ char *data = NULL;
 	int r;
@@ -197,7 +197,9 @@ static int put_data(struct store *s, const char *path, const char *data, size_t 
 	return r < 0 ? r : 0;
 }
 
-int cellns_put_json(struct store *s, const char *path, const json_t *j)
+/* Write j (cellns_dumps) by set, else create (creating the parent if
+ * missing).  Does not take j. */
+static int cellns_put_json(struct store *s, const char *path, const json_t *j)
 {
 	_cleanup_free_ char *d = cellns_dumps(j);
 
@@ -313,11 +315,10 @@ int cellns_scheduled_create(struct store *s, const char *app, const char *manife
 int cellns_scheduled_get(struct store *s, const char *instance, json_t **ret, struct store_stat *ret_stat)
 {
 	_cleanup_free_ char *data = NULL;
+	int r = get_named_data(s, CELLNS_SCHEDULED, instance, &data, ret_stat);
 	json_t *j;
-	int r;
 
 	*ret = NULL;
-	r = get_named_data(s, CELLNS_SCHEDULED, instance, &data, ret_stat);
 	if (r < 0)
 		return r;
 	j = json_loads(data ? data : "", 0, NULL);
@@ -363,7 +364,7 @@ const char *cellns_server_state_name(enum cellns_server_state st)
 	return st >= CELLNS_STATE_UP && st <= CELLNS_STATE_FROZEN ? state_names[st] : NULL;
 }
 
-enum cellns_server_state cellns_server_state_from_name(const char *name)
+static enum cellns_server_state cellns_server_state_from_name(const char *name)
 {
 	for (int i = 0; name && i < (int)ELEMENTSOF(state_names); i++)
 		if (strcmp(name, state_names[i]) == 0)
@@ -443,15 +444,6 @@ int cellns_placement_get(struct store *s, const char *server, const char *instan
 	return 0;
 }
 
-int cellns_placement_delete(struct store *s, const char *server, const char *instance)
-{
-	if (!name_ok(server) || !name_ok(instance))
-		return -EINVAL;
-	_cleanup_free_ char *path = cellns_path2(CELLNS_PLACEMENT, server, instance);
-
-	return delete_missing_ok(s, path);
-}
-
 int cellns_placement_list(struct store *s, const char *server, char ***ret, store_watch_fn watch, void *userdata)
 {
 	_cleanup_free_ char *path = NULL;
@@ -460,7 +452,7 @@ int cellns_placement_list(struct store *s, const char *server, char ***ret, stor
 	return r < 0 ? r : store_children(s, path, ret, watch, userdata);
 }
 
-void cellns_placed_free(struct cellns_placed *p, size_t n)
+static void cellns_placed_free(struct cellns_placed *p, size_t n)
 {
 	for (size_t i = 0; p && i < n; i++) {
 		free(p[i].instance);
@@ -469,7 +461,7 @@ void cellns_placed_free(struct cellns_placed *p, size_t n)
 	free(p);
 }
 
-int cellns_placement_all(struct store *s, struct cellns_placed **ret, size_t *ret_n)
+static int cellns_placement_all(struct store *s, struct cellns_placed **ret, size_t *ret_n)
 {
 	_cleanup_strv_free_ char **servers = NULL;
 	struct cellns_placed *v = NULL;
@@ -722,7 +714,7 @@ fail:
 
 /* ------------------------------------------------------------ finished */
 
-void cellns_finished_clear(struct cellns_finished *f)
+static void cellns_finished_clear(struct cellns_finished *f)
 {
 	if (!f)
 		return;
@@ -732,7 +724,8 @@ void cellns_finished_clear(struct cellns_finished *f)
 	*f = (struct cellns_finished){ 0 };
 }
 
-int cellns_finished_parse(const char *json_text, struct cellns_finished *ret)
+/* Parse a record's text (also a /finished.history row's data). */
+static int cellns_finished_parse(const char *json_text, struct cellns_finished *ret)
 {
 	_cleanup_json_ json_t *j = json_text ? json_loads(json_text, 0, NULL) : NULL;
 	json_t *w;
@@ -757,7 +750,7 @@ int cellns_finished_parse(const char *json_text, struct cellns_finished *ret)
 	return 0;
 }
 
-int cellns_finished_get(struct store *s, const char *instance, struct cellns_finished *ret)
+static int cellns_finished_get(struct store *s, const char *instance, struct cellns_finished *ret)
 {
 	_cleanup_free_ char *data = NULL;
 	int r;
@@ -908,7 +901,7 @@ char *cellns_trace_shard_path(const char *shard)
 	return name_ok(shard) ? cellns_path(CELLNS_TRACE, shard) : NULL;
 }
 
-char *cellns_trace_path(const char *shard, const char *name)
+static char *cellns_trace_path(const char *shard, const char *name)
 {
 	return name_ok(shard) && name_ok(name) ? cellns_path2(CELLNS_TRACE, shard, name) : NULL;
 }
@@ -935,7 +928,9 @@ static uint32_t server_shard(const char *server)
 	return h % 256;
 }
 
-char *cellns_server_trace_path(const char *server, double ts, const char *source, const char *type,
+/* Server events: /server-trace/<FNV-1a(server) % 256 as %04X>/
+ * <server>,<ts %.3f>,<source>,<type>,<data> (empty node). */
+static char *cellns_server_trace_path(const char *server, double ts, const char *source, const char *type,
 			       const char *data)
 {
 	if (!name_ok(server) || !source || !type)
@@ -977,10 +972,9 @@ int cellns_server_get(struct store *s, const char *host, struct cellns_server *r
 	_cleanup_free_ char *p = NULL;
 	_cleanup_json_ json_t *j = NULL;
 	json_t *up;
-	int r;
+	int r = get_named(s, CELLNS_SERVERS, host, &j, NULL);
 
 	*ret = (struct cellns_server){ .up_since = NAN };
-	r = get_named(s, CELLNS_SERVERS, host, &j, NULL);
 	if (r < 0)
 		return r;
 	if (!j)
@@ -1052,20 +1046,25 @@ int cellns_presence_delete(struct store *s, const char *host)
 	return delete_named(s, CELLNS_SERVER_PRESENCE, host);
 }
 
+/* The member `key` of the record d/name: *ret_j owns the record, *ret is the
+ * member (NULL when absent or on error). */
+static int get_member(struct store *s, enum cellns_dir d, const char *name, const char *key, json_t **ret_j,
+		      json_t **ret)
+{
+	int r = get_named(s, d, name, ret_j, NULL);
+
+	*ret = r < 0 ? NULL : json_object_get(*ret_j, key);
+	return r;
+}
+
 int cellns_presence_valid_until(struct store *s, const char *host, double *ret)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *v;
-	int r;
+	int r = get_member(s, CELLNS_SERVER_PRESENCE, host, "valid_until", &j, &v);
 
-	*ret = 0;
-	r = get_named(s, CELLNS_SERVER_PRESENCE, host, &j, NULL);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	v = json_object_get(j, "valid_until");
-	if (json_is_number(v))
-		*ret = json_number_value(v);
-	return 0;
+	*ret = json_is_number(v) ? json_number_value(v) : 0;
+	return r == -ENOENT ? 0 : r;
 }
 
 int cellns_presence_find(struct store *s, const char *host, bool *ret_found)
@@ -1153,16 +1152,11 @@ int cellns_identity_group_count(struct store *s, const char *group, int *ret)
 {
 	_cleanup_json_ json_t *j = NULL;
 	json_t *c;
-	int r;
+	int r = get_member(s, CELLNS_IDENTITY_GROUPS, group, "count", &j, &c);
+	json_int_t n = json_is_integer(c) ? json_integer_value(c) : -1;
 
-	*ret = -1;
-	r = get_named(s, CELLNS_IDENTITY_GROUPS, group, &j, NULL);
-	if (r < 0)
-		return r;
-	c = json_object_get(j, "count");
-	if (json_is_integer(c) && json_integer_value(c) >= 0 && json_integer_value(c) <= INT32_MAX)
-		*ret = (int)json_integer_value(c);
-	return 0;
+	*ret = n >= 0 && n <= INT32_MAX ? (int)n : -1;
+	return r;
 }
 
 int cellns_partition_get(struct store *s, const char *label, json_t **ret)
@@ -1349,16 +1343,6 @@ char *cellns_event_prefix(int prio, const char *resource)
 	if (prio < 0 || prio > 999 || !name_ok(resource))
 		return NULL;
 	return strdup_printf("%s/%03d-%s-", dirs[CELLNS_EVENTS], prio, resource);
-}
-
-int cellns_event_post(struct store *s, int prio, const char *resource, const json_t *payload)
-{
-	_cleanup_free_ char *prefix = cellns_event_prefix(prio, resource);
-	_cleanup_free_ char *d = payload ? cellns_dumps(payload) : strdup("null");
-
-	if (!prefix || !d)
-		return prefix ? -ENOMEM : -EINVAL;
-	return create_in(s, dirs[CELLNS_EVENTS], prefix, d, STORE_SEQUENTIAL, NULL);
 }
 
 int cellns_event_get(struct store *s, const char *name, json_t **ret)

@@ -99,13 +99,6 @@ int cellns_list_ensure(struct store *s, enum cellns_dir d, char ***ret, store_wa
 
 /* ------------------------------------------------- generic JSON records */
 
-/* Read a node as JSON (JSON_DECODE_ANY).  Empty data or data that is not JSON
- * gives *ret = NULL and 0 (the callers treat it as no content).  ret_stat may
- * be NULL. */
-int cellns_get_json(struct store *s, const char *path, json_t **ret, struct store_stat *ret_stat);
-/* Write j (cellns_dumps) by set, else create (creating the parent if
- * missing).  Does not take j. */
-int cellns_put_json(struct store *s, const char *path, const json_t *j);
 /* The bytes cellns_put_json writes for j (plain strings raw: blackout reasons). */
 char *cellns_dumps(const json_t *j);
 
@@ -136,7 +129,6 @@ enum cellns_server_state {
 	CELLNS_STATE_FROZEN,
 };
 const char *cellns_server_state_name(enum cellns_server_state st); /* "up" "down" "frozen", NULL */
-enum cellns_server_state cellns_server_state_from_name(const char *name); /* UNKNOWN if none */
 
 /* /placement/<host>/<instance>: {"expires", "identity", "identity_count"}. */
 struct cellns_placement {
@@ -157,8 +149,6 @@ int cellns_placement_put(struct store *s, const char *server, const char *instan
  * may each be NULL. */
 int cellns_placement_get(struct store *s, const char *server, const char *instance, struct cellns_placement *ret,
 			 json_t **ret_json, struct store_stat *ret_stat);
-/* Missing is success. */
-int cellns_placement_delete(struct store *s, const char *server, const char *instance);
 /* The instances placed on server (sorted). */
 int cellns_placement_list(struct store *s, const char *server, char ***ret, store_watch_fn watch, void *userdata);
 /* Every placement: instance -> server. */
@@ -166,8 +156,6 @@ struct cellns_placed {
 	char *instance;
 	char *server;
 };
-int cellns_placement_all(struct store *s, struct cellns_placed **ret, size_t *ret_n);
-void cellns_placed_free(struct cellns_placed *p, size_t n);
 /* The number of placed instances (sum over servers). */
 int cellns_placement_count(struct store *s, size_t *ret);
 /* /placement/<host> = {"state", "since"}: the master's view of a server. */
@@ -216,10 +204,6 @@ struct cellns_finished {
 	char *host;  /* NULL: null or absent */
 	char *data;  /* NULL: null or absent */
 };
-void cellns_finished_clear(struct cellns_finished *f);
-/* Parse a record's text (also a /finished.history row's data). */
-int cellns_finished_parse(const char *json_text, struct cellns_finished *ret);
-int cellns_finished_get(struct store *s, const char *instance, struct cellns_finished *ret);
 /* A terminal trace event's record (trace_publish): "when" as "%.3f" text, data
  * "" when NULL; replaces an existing record (last write wins). */
 int cellns_finished_publish(struct store *s, const char *instance, const char *state, double when,
@@ -258,15 +242,10 @@ int cellns_unschedule_if_placed(struct store *s, const char *host, const char *i
 
 /* /trace/<shard> and /trace/<shard>/<name>. */
 char *cellns_trace_shard_path(const char *shard);
-char *cellns_trace_path(const char *shard, const char *name);
 /* Create /trace/<shard>/<name> = payload (creating the shard if missing);
  * -EEXIST when that exact event is there. */
 int cellns_trace_create(struct store *s, const char *shard, const char *name, const char *payload);
 
-/* Server events: /server-trace/<FNV-1a(server) % 256 as %04X>/
- * <server>,<ts %.3f>,<source>,<type>,<data> (empty node). */
-char *cellns_server_trace_path(const char *server, double ts, const char *source, const char *type,
-			       const char *data);
 int cellns_server_trace_post(struct store *s, const char *server, double ts, const char *source, const char *type,
 			     const char *data);
 
@@ -367,8 +346,6 @@ struct cellns_event {
 int cellns_event_parse(const char *name, struct cellns_event *ret);
 /* The sequential-create prefix "/events/<prio %03d>-<resource>-". */
 char *cellns_event_prefix(int prio, const char *resource);
-/* Post an event (payload NULL: JSON null). */
-int cellns_event_post(struct store *s, int prio, const char *resource, const json_t *payload);
 /* The payload of /events/<name> (NULL when empty). */
 int cellns_event_get(struct store *s, const char *name, json_t **ret);
 int cellns_event_delete(struct store *s, const char *name); /* missing is success */

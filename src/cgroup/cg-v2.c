@@ -137,7 +137,10 @@ static int v2_oom_check(struct cg *cg, const char *memdir, uint64_t *ret)
 #define JNE_K(d, i, o) INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
-int cg_bpf_devices_program(const struct cg_device *allow, size_t n, struct bpf_insn **ret, size_t *ret_n)
+/* The BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1 (allow)
+ * when a request matches an entry, else 0; *ret (struct bpf_insn[], owned)
+ * with *ret_n instructions. */
+static int cg_bpf_devices_program(const struct cg_device *allow, size_t n, struct bpf_insn **ret, size_t *ret_n)
 {
 	const unsigned all = CG_DEV_MKNOD | CG_DEV_READ | CG_DEV_WRITE;
 	/* prologue 6, at most 8 per entry, epilogue 2 */

@@ -1,11 +1,14 @@
 /* cg.c: backend choice, group tree walking and what both backends share. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,11 +353,46 @@ static int read_pids(const char *dir, pid_t **ret, size_t *ret_n)
 	return 0;
 }
 
-static void sleep_ms(long ms)
+static long long now_ms(void)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts;
 
-	nanosleep(&ts, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait (at most timeout_ms) for a busy group to change: one of its killed
+ * pids exiting (a pidfd is readable once its process is gone), or, on v2, the
+ * group's cgroup.events changing ("populated 0"; kernfs signals it as POLLPRI).
+ * Only when neither exists, a v1 group whose tasks are already gone but that
+ * the kernel has not released yet (v1 has no event for that in-process: its
+ * notify_on_release runs a release agent), is it a plain 10 ms pause. */
+static void wait_change(const char *dir, const pid_t *pids, size_t n, int timeout_ms)
+{
+	_cleanup_free_ char *events = strdup_printf("%s/cgroup.events", dir);
+	_cleanup_free_ struct pollfd *fds = calloc(n + 1, sizeof(*fds));
+	size_t k = 0;
+
+	if (fds && events) {
+		int fd = open(events, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0)
+			fds[k++] = (struct pollfd){ .fd = fd, .events = POLLPRI };
+		for (size_t i = 0; i < n; i++) {
+			fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+			if (fd >= 0)
+				fds[k++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+		}
+	}
+	if (k == 0) {
+		struct timespec ts = { 0, 10 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		return;
+	}
+	(void)poll(fds, k, timeout_ms);
+	for (size_t i = 0; i < k; i++)
+		close(fds[i].fd);
 }
 
 /* Kill all tasks of dir and its subgroups, then rmdir bottom-up. */
@@ -383,7 +421,7 @@ static int destroy_dir(struct cg *cg, const char *dir, struct error *err)
 	if (cg->ops->kill)
 		(void)cg->ops->kill(cg, dir);
 	/* Up to ~5 s: kill what is there, wait for it to leave, retry rmdir. */
-	for (int attempt = 0; attempt < 500; attempt++) {
+	for (long long deadline = now_ms() + 5000, left; (left = deadline - now_ms()) > 0;) {
 		_cleanup_free_ pid_t *pids = NULL;
 		size_t n = 0;
 
@@ -398,7 +436,7 @@ static int destroy_dir(struct cg *cg, const char *dir, struct error *err)
 		if (read_pids(dir, &pids, &n) == 0)
 			for (size_t i = 0; i < n; i++)
 				(void)kill(pids[i], SIGKILL);
-		sleep_ms(attempt < 20 ? 1 : 10);
+		wait_change(dir, pids, n, (int)left);
 	}
 	return error_set(err, ERR_TEMP, EBUSY, "cgroups: %s still busy after killing its tasks", dir);
 }

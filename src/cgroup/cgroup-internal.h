@@ -46,8 +46,3 @@ int cg_read_knob(const char *dir, const char *knob, char **ret);
 /* The value of "key value" in the flat keyed file dir/knob ("max" = UINT64_MAX); -ENOENT if absent. */
 int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *ret);
 
-/* cg-v2.c: the BPF_PROG_TYPE_CGROUP_DEVICE program for allow[0..n): returns 1
- * (allow) when a request matches an entry, else 0; *ret (struct bpf_insn[],
- * owned) with *ret_n instructions.  Exposed for the unit tests. */
-struct bpf_insn;
-int cg_bpf_devices_program(const struct cg_device *allow, size_t n, struct bpf_insn **ret, size_t *ret_n);

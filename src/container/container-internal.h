@@ -52,9 +52,6 @@ int volume_attach(const char *node_root, const char *unique, uint64_t bytes, cha
 		  dev_t *ret_devnum, struct error *err);
 int volume_release(const char *node_root, const char *unique, struct error *err);
 
-/* security.c: install the default seccomp filter in the calling process
- * (docs/CONTAINER.md lists what it denies, with EPERM). */
-int container_seccomp_apply(struct error *err);
 
 /* sha256.c */
 struct sha256 {

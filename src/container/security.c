@@ -33,7 +33,9 @@ static const char *const denied[] = {
 	"process_vm_writev",
 };
 
-int container_seccomp_apply(struct error *err)
+/* Install the default seccomp filter in the calling process (docs/CONTAINER.md
+ * lists what it denies, with EPERM). */
+static int container_seccomp_apply(struct error *err)
 {
 	static const unsigned long ns_flags[] = { CLONE_NEWNS,	CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
 						  CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP };

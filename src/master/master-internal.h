@@ -77,7 +77,6 @@ bool msched_is_blackedout(struct msched *m, const char *server);
 
 /* msched-load.c */
 void msched_asg_clear(struct msched *m);
-bool msched_blacklisted(struct msched *m, const char *name);
 int msched_load_app_data(struct msched *m, const char *name, const char *data, const char **ret_why);
 int msched_load_app(struct msched *m, const char *name);
 void msched_load_app_blacklist(struct msched *m);
@@ -87,7 +86,6 @@ int msched_load_full(struct msched *m, double now, struct error *err);
 /* msched-sync.c */
 int msched_sync_presence(struct msched *m, double now);
 int msched_sync_blackouts(struct msched *m, double now);
-void msched_remove_app(struct msched *m, int a);
 int msched_sync_scheduled(struct msched *m);
 int msched_process_events(struct msched *m, double now);
 int msched_check_pending_start(struct msched *m, double now);

@@ -44,7 +44,7 @@ static void load_assignments(struct msched *m)
 	cellns_allocations_free(v, n);
 }
 
-bool msched_blacklisted(struct msched *m, const char *name)
+static bool msched_blacklisted(struct msched *m, const char *name)
 {
 	const char *pat;
 	json_t *v;
@@ -383,20 +383,5 @@ int msched_load_full(struct msched *m, double now, struct error *err)
 	r = restore(m, now);
 	if (r < 0)
 		return error_set(err, ERR_TEMP, -r, "restoring placements: %s", store_strerror(r));
-	/* Servers never seen by their presence stay down; record the state of the others. */
-	r = msched_sync_blackouts(m, now);
-	if (r >= 0)
-		r = msched_sync_presence(m, now);
-	if (r >= 0)
-		r = msched_sync_scheduled(m); /* apps the loader refused are retried (and reported) */
-	if (r < 0)
-		return error_set(err, ERR_TEMP, -r, "loading the cell: %s", store_strerror(r));
-	for (int s = sched_server_next(m->cell, -1); s >= 0; s = sched_server_next(m->cell, s)) {
-		enum sched_state st;
-		double since;
-
-		sched_server_get_state(m->cell, s, &st, &since);
-		msched_record_state(m, sched_node_name(m->cell, s), st, since);
-	}
 	return 0;
 }

@@ -115,7 +115,7 @@ int msched_sync_blackouts(struct msched *m, double now)
 }
 
 /* An instance vanished from /scheduled: Treadmill's remove_app. */
-void msched_remove_app(struct msched *m, int a)
+static void msched_remove_app(struct msched *m, int a)
 {
 	struct sched_app_info info;
 	const char *host;
@@ -181,13 +181,11 @@ static void check_unreadable(struct msched *m, const char *name)
 int msched_sync_scheduled(struct msched *m)
 {
 	_cleanup_strv_free_ char **names = NULL;
-	size_t n;
-	int r;
+	int r = msched_list_watched(m, W_SCHED, &names);
+	size_t n = strv_length(names);
 
-	r = msched_list_watched(m, W_SCHED, &names);
 	if (r < 0)
 		return r;
-	n = strv_length(names);
 	for (int a = sched_app_next(m->cell, -1), next; a >= 0; a = next) {
 		struct sched_app_info info;
 

@@ -88,7 +88,10 @@ static int instance_seq(const char *instance, uint64_t *ret)
 	return safe_atou64(h + 1, ret);
 }
 
-int node_uniqueid(const struct stat *st, const char *instance, char ret[NODE_UNIQUEID_LEN + 1])
+/* Treadmill's gen_uniqueid (architecture §1.0): from stat() of the cache
+ * file and the instance's sequence number.  ret gets 13 base62 chars + NUL.
+ * -EINVAL if instance has no "#<digits>". */
+static int node_uniqueid(const struct stat *st, const char *instance, char ret[NODE_UNIQUEID_LEN + 1])
 {
 	uint64_t seq, ctime_us, d;
 	double ctime_f;
@@ -213,7 +216,10 @@ static int uentry_cmp(const void *a, const void *b)
 	return strcmp(x->u, y->u);
 }
 
-int node_instance_uniques(const char *root, const char *instance, char ***ret)
+/* All unique names known for an instance, oldest first (by uniqueid time is
+ * not recoverable, so: archived ones sorted by archive mtime, then the live
+ * ones).  *ret is a NULL-terminated strv; 0 or -errno. */
+static int node_instance_uniques(const char *root, const char *instance, char ***ret)
 {
 	static const char *const dirs[] = { NODE_DIR_ARCHIVES, NODE_DIR_APPS };
 	_cleanup_strv_free_ char **out = strv_new();

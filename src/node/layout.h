@@ -59,10 +59,6 @@ char *node_cleanup_link(const char *root, const char *unique);
 /* N/archives/<unique> */
 char *node_archive_dir(const char *root, const char *unique);
 
-/* Treadmill's gen_uniqueid (architecture §1.0): from stat() of the cache
- * file and the instance's sequence number.  ret gets 13 base62 chars + NUL.
- * -EINVAL if instance has no "#<digits>". */
-int node_uniqueid(const struct stat *st, const char *instance, char ret[NODE_UNIQUEID_LEN + 1]);
 /* "<instance with '#' -> '-'>-<uniqueid>" */
 char *node_unique_name(const char *instance, const char *uniqueid);
 /* Inverse: "proid.app-0000000042-0f7rp3bsjtzxx" -> "proid.app#0000000042";
@@ -77,10 +73,6 @@ int node_cache_unique_name(const char *root, const char *instance, char **ret);
  * cleanup/<unique>), or NULL if it is not a link. */
 char *node_link_base(const char *link);
 
-/* All unique names known for an instance, oldest first (by uniqueid time is
- * not recoverable, so: archived ones sorted by archive mtime, then the live
- * ones).  *ret is a NULL-terminated strv; 0 or -errno. */
-int node_instance_uniques(const char *root, const char *instance, char ***ret);
 
 /* Directory holding the s6-log files (current, @*.s) of one service of an
  * instance.  service NULL or "" = the container itself (treadle sproc run and

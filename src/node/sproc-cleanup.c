@@ -22,7 +22,7 @@
 
 /* ---- cleanup ---- */
 
-int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload)
+static int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload)
 {
 	_cleanup_free_ char *p = NULL, *text = NULL;
 
@@ -186,7 +186,9 @@ static int64_t tree_size(const char *path)
 	return n;
 }
 
-int sproc_archives_prune(const char *root, uint64_t cap_bytes)
+/* Delete the oldest archives/<unique> dirs (by mtime) until the total size is
+ * at most cap_bytes.  Returns how many were removed, or -errno. */
+static int sproc_archives_prune(const char *root, uint64_t cap_bytes)
 {
 	_cleanup_free_ char *dir = node_path(root, NODE_DIR_ARCHIVES);
 	_cleanup_strv_free_ char **l = NULL;

@@ -22,11 +22,6 @@
 
 /* ---- container deaths outside the policy ---- */
 
-char *sproc_exits_history_path(const char *root, const char *instance, const char *service)
-{
-	return strdup_printf("%s/" NODE_DIR_EXITS "/%s/%s", root, instance, service);
-}
-
 /* Add the parsable lines of text to *l, without duplicates. */
 static int exit_lines_add(char ***l, const char *text)
 {

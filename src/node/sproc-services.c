@@ -20,20 +20,6 @@
 #include "../trace/trace.h"
 #include "node-internal.h"
 
-const char *sproc_jstr(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-long long sproc_jint(const json_t *o, const char *k, long long dflt)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_integer(v) ? json_integer_value(v) : dflt;
-}
-
 /* env list "NAME=VALUE" from [{"name","value"}...], appended to *l. */
 static int environ_append(char ***l, const json_t *arr)
 {
@@ -53,17 +39,6 @@ static int environ_append(char ***l, const json_t *arr)
 			return -ENOMEM;
 	}
 	return 0;
-}
-
-bool sproc_service_name_ok(const char *s)
-{
-	if (!s || !*s || strlen(s) > 60 || s[0] == '.')
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-		      *p == '-' || *p == '.'))
-			return false;
-	return true;
 }
 
 static int service_write(const struct node_settings *ns, const char *base, const char *instance,

@@ -268,3 +268,35 @@ int sproc_flag_aborted(const char *container_dir, const char *why, const char *p
 		return -ENOMEM;
 	return sv_write_file(p, s, strlen(s), 0644);
 }
+
+/* ---- helpers of the sproc jobs (sproc-*.c) ---- */
+
+const char *sproc_jstr(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+long long sproc_jint(const json_t *o, const char *k, long long dflt)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+bool sproc_service_name_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 60 || s[0] == '.')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+char *sproc_exits_history_path(const char *root, const char *instance, const char *service)
+{
+	return strdup_printf("%s/" NODE_DIR_EXITS "/%s/%s", root, instance, service);
+}

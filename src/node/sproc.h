@@ -151,11 +151,4 @@ int sproc_cleanup(const char *root, const char *cgroup_root, const char *unique,
 
 /* Total size kept under N/archives (Treadmill: 1 GiB, oldest deleted first). */
 #define SPROC_ARCHIVES_CAP (1024ULL * 1024 * 1024)
-/* Delete the oldest archives/<unique> dirs (by mtime) until the total size is
- * at most cap_bytes.  Returns how many were removed, or -errno. */
-int sproc_archives_prune(const char *root, uint64_t cap_bytes);
 
-/* Terminal event decided from a container data dir (pure w.r.t. the files):
- * *ret_type = "aborted" | "killed" | "finished" | NULL (no event), *ret_data
- * and *ret_payload malloc'ed (payload may be NULL). */
-int sproc_terminal_event(const char *data_dir, char **ret_type, char **ret_data, char **ret_payload);

@@ -462,35 +462,6 @@ static int attach(struct sched_cell *c, int parent, int id)
 	return 0;
 }
 
-/* Bucket.remove_node */
-static int detach(struct sched_cell *c, int id)
-{
-	struct sched_node *n = &c->nodes[id];
-	int parent = n->parent;
-	struct sched_node *p;
-
-	if (parent < 0)
-		return -EINVAL;
-	p = &c->nodes[parent];
-	for (int i = 0; i < p->nchildren; i++)
-		if (p->children[i] == id) {
-			p->children[i] = -1;
-			if (p->seg) {
-				seg_leaf(c, p, i);
-				seg_pull(c, p, p->segleaves + (size_t)i);
-			}
-		}
-	p->nlive--;
-	recompute_traits_up(c, parent);
-	subtree_affinity(c, id, parent, -1);
-	subtree_sums(c, id, parent, -1);
-	n->parent = -1;
-	sched_adjust_capacity_down(c, parent, n->free);
-	c->topo_dirty = true;
-	c->need_full = true;
-	return 0;
-}
-
 int sched_bucket_add(struct sched_cell *c, int parent, const char *name, const char *level, uint64_t traits)
 {
 	struct sched_node *n;
@@ -554,26 +525,6 @@ int sched_server_add(struct sched_cell *c, int parent, const char *name, const i
 	n->since = up_since;
 	r = attach(c, parent, id);
 	return r < 0 ? r : id;
-}
-
-int sched_node_remove(struct sched_cell *c, int node)
-{
-	struct sched_node *n;
-	int r;
-
-	if (!valid_node(c, node) || node == SCHED_ROOT)
-		return -EINVAL;
-	n = &c->nodes[node];
-	if (!n->server && n->nlive > 0)
-		return -ENOTEMPTY;
-	r = detach(c, node);
-	if (r < 0)
-		return r;
-	n = &c->nodes[node];
-	n->removed = true;
-	c->removed_servers = true;
-	strmap_del(&c->node_by_name, n->name);
-	return 0;
 }
 
 int sched_node_find(const struct sched_cell *c, const char *name)
@@ -747,7 +698,8 @@ int sched_partition_get(struct sched_cell *c, const char *label)
 	return c->nparts++;
 }
 
-int sched_partition_alloc(const struct sched_cell *c, int partition)
+/* Root allocation of a partition. */
+static int sched_partition_alloc(const struct sched_cell *c, int partition)
 {
 	if (partition < 0 || partition >= c->nparts)
 		return -ENOENT;
@@ -764,7 +716,8 @@ int sched_partition_count(const struct sched_cell *c)
 	return c->nparts;
 }
 
-int sched_alloc_get(struct sched_cell *c, int parent, const char *name)
+/* Sub-allocation `name` of `parent`, created empty (rank 100) if missing. */
+static int sched_alloc_get(struct sched_cell *c, int parent, const char *name)
 {
 	struct sched_alloc *p;
 
@@ -1196,4 +1149,40 @@ int sched_server_next(const struct sched_cell *c, int server)
 		i = (size_t)c->nodes[server].order_pos + 1;
 	}
 	return i < c->nsrv_order ? c->srv_order[i] : -ENOENT;
+}
+
+/* ---- the dirty and pending app lists (sched-place.c and sched.c use them) ---- */
+
+/* Improved mode: queue an app for a placement attempt by the next pass. */
+void sched_mark_dirty(struct sched_cell *c, int id)
+{
+	struct sched_app *a = &c->apps[id];
+
+	if (a->dirty)
+		return;
+	if (GROW(c->dirty, c->cdirty, c->ndirty + 1) < 0) {
+		c->need_full = true;
+		return;
+	}
+	a->dirty = true;
+	c->dirty[c->ndirty++] = id;
+}
+
+void sched_pend_add(struct sched_cell *c, int id)
+{
+	if (c->apps[id].pend_idx >= 0 || GROW(c->pend, c->cpend, c->npend + 1) < 0)
+		return;
+	c->apps[id].pend_idx = (int)c->npend;
+	c->pend[c->npend++] = id;
+}
+
+void sched_pend_del(struct sched_cell *c, int id)
+{
+	int i = c->apps[id].pend_idx;
+
+	if (i < 0)
+		return;
+	c->pend[i] = c->pend[--c->npend];
+	c->apps[c->pend[i]].pend_idx = i;
+	c->apps[id].pend_idx = -1;
 }

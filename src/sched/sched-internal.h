@@ -298,9 +298,7 @@ int pyset_init_range(struct pyset *s, int64_t n);
 void pyset_free(struct pyset *s);
 int pyset_add(struct pyset *s, int64_t key);
 bool pyset_discard(struct pyset *s, int64_t key);
-int64_t pyset_pop(struct pyset *s); /* -1 if empty */
-bool pyset_contains(const struct pyset *s, int64_t key);
-int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
+int64_t pyset_pop(struct pyset *s); int pyset_symdiff_range(struct pyset *s, int64_t from, int64_t to);
 int pyset_difference_range(struct pyset *s, int64_t from, int64_t to);
 size_t pyset_len(const struct pyset *s);
 

@@ -63,7 +63,9 @@ static int get_batched(struct loader *l, const char *prefix, char *const *names,
 	return 0;
 }
 
-enum sched_mode sched_load_mode(struct store *s)
+/* The cell's scheduler mode from /scheduler {"mode": "compatible"|"improved"}
+ * (absent: improved, the default for new cells). */
+static enum sched_mode sched_load_mode(struct store *s)
 {
 	_cleanup_free_ char *v = NULL;
 
@@ -105,7 +107,7 @@ uint64_t sched_loader_traits(char ***names, const json_t *list, bool add_new, bo
 }
 
 /* memory/disk "1G" or MB numbers, cpu "150%" or numbers: treadle's units. */
-int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
+static int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3])
 {
 	static const char *const keys[3] = { "memory", "cpu", "disk" };
 
@@ -392,8 +394,9 @@ int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_all
 {
 	struct sched_assignment *v = NULL;
 	size_t n = 0;
+	int r = 0;
 
-	for (size_t i = 0; i < n_allocs; i++) {
+	for (size_t i = 0; i < n_allocs && r == 0; i++) {
 		const struct cellns_allocation *e = &allocs[i];
 
 		if (!e->name)
@@ -401,8 +404,10 @@ int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_all
 		for (size_t k = 0; k < e->n_assignments; k++) {
 			struct sched_assignment *g = realloc(v, (n + 1) * sizeof(*v));
 
-			if (!g)
-				goto oom;
+			if (!g) {
+				r = -ENOMEM;
+				break;
+			}
 			v = g;
 			g = &v[n++];
 			*g = (struct sched_assignment){
@@ -414,16 +419,19 @@ int sched_assignments_parse(const struct cellns_allocation *allocs, size_t n_all
 				.priority = e->assignments[k].priority,
 				.id = SCHED_ASG_BY_NAME,
 			};
-			if (!g->pattern || !g->partition || !g->alloc)
-				goto oom;
+			if (!g->pattern || !g->partition || !g->alloc) {
+				r = -ENOMEM;
+				break;
+			}
 		}
+	}
+	if (r < 0) {
+		sched_assignments_free(v, n); /* the entry that failed included: it is whole or NULLs */
+		return r;
 	}
 	*ret = v;
 	*ret_n = n;
 	return 0;
-oom:
-	sched_assignments_free(v, n);
-	return -ENOMEM;
 }
 
 void sched_assignments_free(struct sched_assignment *a, size_t n)

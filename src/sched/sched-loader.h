@@ -17,9 +17,6 @@
 
 struct cellns_allocation;
 
-/* The cell's scheduler mode from /scheduler {"mode": "compatible"|"improved"}
- * (absent: improved, the default for new cells). */
-enum sched_mode sched_load_mode(struct store *s);
 
 /* Read traits, partitions, buckets (/cell, /buckets), servers (/servers,
  * /server.presence), allocations (/allocations), identity groups, apps
@@ -28,10 +25,6 @@ enum sched_mode sched_load_mode(struct store *s);
  * *ret_warnings (one line each, owned by the caller, may be NULL). */
 int sched_load_store(struct store *s, double now, struct sched_cell **ret, char **ret_warnings, struct error *err);
 
-/* Resource vector [memory MB, cpu %, disk MB] of a JSON object's "memory",
- * "cpu", "disk" ("1G" or MB numbers, "150%" or numbers); absent keys get
- * `missing`.  -EINVAL on a malformed value. */
-int sched_loader_resources(const json_t *o, int64_t missing, int64_t ret[3]);
 
 /* Treadmill's traits.encode over the trait names *names (code of names[i] =
  * 2^(i+1)): with add_new an unknown name gets the next bit (appended to

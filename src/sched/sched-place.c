@@ -1,6 +1,6 @@
 /* sched-place.c: placing one app: Treadmill's Node.check_app_constraints,
  * Server.put/remove and Bucket.put with the Spread/Pack strategies, and the
- * pass's dirty/touched/pending bookkeeping.
+ * pass's touched bookkeeping (the dirty and pending lists are sched-cell.c's).
  *
  * Function names follow Treadmill's scheduler/__init__.py where the code
  * mirrors it, so the two can be read side by side (docs/SCHEDULER.md). */
@@ -14,21 +14,6 @@
 #include "sched-internal.h"
 
 /* ---- Node.check_app_constraints, Server.put / remove --------------------------------- */
-
-/* Improved mode: queue an app for a placement attempt by the next pass. */
-void sched_mark_dirty(struct sched_cell *c, int id)
-{
-	struct sched_app *a = &c->apps[id];
-
-	if (a->dirty)
-		return;
-	if (GROW(c->dirty, c->cdirty, c->ndirty + 1) < 0) {
-		c->need_full = true;
-		return;
-	}
-	a->dirty = true;
-	c->dirty[c->ndirty++] = id;
-}
 
 /* Remember an app's placement before the pass first changes it. */
 void sched_touch(struct sched_cell *c, int id)
@@ -45,25 +30,6 @@ void sched_touch(struct sched_cell *c, int id)
 	a->before_server = a->server;
 	a->before_expiry = a->expiry;
 	c->touched[c->ntouched++] = id;
-}
-
-void sched_pend_add(struct sched_cell *c, int id)
-{
-	if (c->apps[id].pend_idx >= 0 || GROW(c->pend, c->cpend, c->npend + 1) < 0)
-		return;
-	c->apps[id].pend_idx = (int)c->npend;
-	c->pend[c->npend++] = id;
-}
-
-void sched_pend_del(struct sched_cell *c, int id)
-{
-	int i = c->apps[id].pend_idx;
-
-	if (i < 0)
-		return;
-	c->pend[i] = c->pend[--c->npend];
-	c->apps[c->pend[i]].pend_idx = i;
-	c->apps[id].pend_idx = -1;
 }
 
 void sched_set_server(struct sched_cell *c, int id, int s)

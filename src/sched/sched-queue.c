@@ -15,7 +15,7 @@
 
 /* ---- utilization queue ---------------------------------------------------------------- */
 
-double sched_utilization(int ndims, const double *demand, const double *allocated, const double *available)
+static double sched_utilization(int ndims, const double *demand, const double *allocated, const double *available)
 {
 	double m = -INFINITY;
 

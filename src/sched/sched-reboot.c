@@ -100,7 +100,8 @@ static double next_date(struct sched_reboot *r)
 	return NAN;
 }
 
-double sched_reboot_cost(double ts, size_t nservers, double up_since)
+/* RebootBucket.cost */
+static double sched_reboot_cost(double ts, size_t nservers, double up_since)
 {
 	if (ts > up_since + SCHED_SERVER_UPTIME)
 		return INFINITY;

@@ -453,7 +453,7 @@ int sched_sim_placement(const struct sched_cell *c, char **ret, size_t *ret_len)
 
 /* ---- Python float repr ---------------------------------------------------------------- */
 
-int sched_sim_repr_double(double v, char *buf, size_t n)
+static int sched_sim_repr_double(double v, char *buf, size_t n)
 {
 	char tmp[64], digits[32];
 	int prec, e, nd = 0;

@@ -32,5 +32,3 @@ int sched_sim_placement(const struct sched_cell *c, char **ret, size_t *ret_len)
 int sched_sim_generate(unsigned servers, unsigned apps_per_server, uint64_t seed, char **ret_servers,
 		       char **ret_allocations, char **ret_apps);
 
-/* Python's repr() of a float ("734003.2", "8960.0", "1e+16"). */
-int sched_sim_repr_double(double v, char *buf, size_t n);

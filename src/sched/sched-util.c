@@ -191,7 +191,10 @@ static int pyset_resize(struct pyset *s, size_t minused)
 	return 0;
 }
 
-int pyset_add(struct pyset *s, int64_t key)
+/* CPython's set probe (set_lookkey): the slot holding key, or -1 with
+ * *ret_free (when not NULL) the slot an insert takes: the first dummy seen on
+ * the way, else the unused slot that ended the probe. */
+static long pyset_probe(const struct pyset *s, int64_t key, long *ret_free)
 {
 	size_t mask = s->mask, i = (size_t)key & mask, perturb = (size_t)key, e;
 	long freeslot = -1;
@@ -201,10 +204,13 @@ int pyset_add(struct pyset *s, int64_t key)
 		e = i;
 		probes = (i + LINEAR_PROBES <= mask) ? LINEAR_PROBES : 0;
 		do {
-			if (s->st[e] == SLOT_UNUSED)
-				goto found_unused_or_dummy;
+			if (s->st[e] == SLOT_UNUSED) {
+				if (ret_free)
+					*ret_free = freeslot >= 0 ? freeslot : (long)e;
+				return -1;
+			}
 			if (s->st[e] == SLOT_ACTIVE && s->keys[e] == key)
-				return 0;
+				return (long)e;
 			if (s->st[e] == SLOT_DUMMY && freeslot < 0)
 				freeslot = (long)e;
 			e++;
@@ -212,50 +218,30 @@ int pyset_add(struct pyset *s, int64_t key)
 		perturb >>= PERTURB_SHIFT;
 		i = (i * 5 + 1 + perturb) & mask;
 	}
-found_unused_or_dummy:
-	if (freeslot >= 0) {
-		s->used++;
-		s->keys[freeslot] = key;
-		s->st[freeslot] = SLOT_ACTIVE;
+}
+
+int pyset_add(struct pyset *s, int64_t key)
+{
+	long slot;
+	bool fresh;
+
+	if (pyset_probe(s, key, &slot) >= 0)
 		return 0;
-	}
-	s->fill++;
+	fresh = s->st[slot] == SLOT_UNUSED; /* a reused dummy neither fills nor resizes */
 	s->used++;
-	s->keys[e] = key;
-	s->st[e] = SLOT_ACTIVE;
-	if (s->fill * 5 < mask * 3)
+	s->keys[slot] = key;
+	s->st[slot] = SLOT_ACTIVE;
+	if (!fresh)
+		return 0;
+	s->fill++;
+	if (s->fill * 5 < s->mask * 3)
 		return 0;
 	return pyset_resize(s, s->used > 50000 ? s->used * 2 : s->used * 4);
 }
 
-static long pyset_lookup(const struct pyset *s, int64_t key)
-{
-	size_t mask = s->mask, i = (size_t)key & mask, perturb = (size_t)key, e;
-	int probes;
-
-	for (;;) {
-		e = i;
-		probes = (i + LINEAR_PROBES <= mask) ? LINEAR_PROBES : 0;
-		do {
-			if (s->st[e] == SLOT_UNUSED)
-				return -1;
-			if (s->st[e] == SLOT_ACTIVE && s->keys[e] == key)
-				return (long)e;
-			e++;
-		} while (probes--);
-		perturb >>= PERTURB_SHIFT;
-		i = (i * 5 + 1 + perturb) & mask;
-	}
-}
-
-bool pyset_contains(const struct pyset *s, int64_t key)
-{
-	return s->st && key >= 0 && pyset_lookup(s, key) >= 0;
-}
-
 bool pyset_discard(struct pyset *s, int64_t key)
 {
-	long e = pyset_lookup(s, key);
+	long e = pyset_probe(s, key, NULL);
 
 	if (e < 0)
 		return false;

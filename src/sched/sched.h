@@ -62,10 +62,6 @@ int sched_bucket_add(struct sched_cell *c, int parent, const char *name, const c
 /* Add a server (level "server") under `parent`.  partition NULL means "_default". */
 int sched_server_add(struct sched_cell *c, int parent, const char *name, const int64_t *capacity, uint64_t traits,
 		     const char *partition, double up_since, double valid_until);
-/* Remove a node (a server or an empty bucket); its apps keep their server id
- * until the next schedule, which treats them as evicted (Treadmill's
- * _fix_invalid_placements). */
-int sched_node_remove(struct sched_cell *c, int node);
 int sched_node_find(const struct sched_cell *c, const char *name);
 const char *sched_node_name(const struct sched_cell *c, int node);
 int sched_node_parent(const struct sched_cell *c, int node);
@@ -78,10 +74,6 @@ int sched_server_get_state(const struct sched_cell *c, int server, enum sched_st
 
 /* Partition id by label, created on first use (like Treadmill's PartitionDict). */
 int sched_partition_get(struct sched_cell *c, const char *label);
-/* Root allocation of a partition. */
-int sched_partition_alloc(const struct sched_cell *c, int partition);
-/* Sub-allocation `name` of `parent`, created empty (rank 100) if missing. */
-int sched_alloc_get(struct sched_cell *c, int parent, const char *name);
 /* Walk "a/b:c" ('/' or ':' separated) from the partition root, creating as needed. */
 int sched_alloc_get_path(struct sched_cell *c, int partition, const char *path);
 /* Treadmill's Allocation.update: reserved (ndims doubles, NULL = zero), rank
@@ -104,8 +96,6 @@ int sched_partition_tick(struct sched_cell *c, int partition, double now);
 /* Partition.add: put a server in a reboot bucket (the one at `timestamp` if it
  * exists and timestamp > 0) and set its valid_until; returns 0. */
 int sched_partition_add_server(struct sched_cell *c, int partition, int server, double timestamp);
-/* RebootBucket.cost */
-double sched_reboot_cost(double bucket_timestamp, size_t nservers, double up_since);
 
 /* ---- identity groups ----------------------------------------------------- */
 
@@ -244,8 +234,6 @@ int sched_server_set_down_reason(struct sched_cell *c, int server, const char *w
 
 /* ---- Treadmill helpers exposed for tests ---------------------------------- */
 
-/* Utilization score max_d (demand_d - allocated_d) / available_d. */
-double sched_utilization(int ndims, const double *demand, const double *allocated, const double *available);
 
 /* One entry of a partition's (or allocation's) utilization queue. */
 struct sched_queue_entry {

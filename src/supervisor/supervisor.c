@@ -158,7 +158,8 @@ int sv_policy_apply(const char *exits_log_path, const struct sv_exit *now, unsig
 	return v;
 }
 
-char *sv_tombstone_name(const char *id, const struct sv_exit *e)
+/* Tombstone file name "<id>,<ts %014.3f>,<rc %03d>,<sig %03d>"; malloc'ed. */
+static char *sv_tombstone_name(const char *id, const struct sv_exit *e)
 {
 	_cleanup_free_ char *x = sv_exit_format(e);
 
@@ -227,7 +228,10 @@ static bool env_name_ok(const char *s, size_t len)
 	return true;
 }
 
-int sv_envdir_write(const char *dir, char *const *env)
+/* envdir: one file per variable, first line = value ('\n' in values stored as
+ * NUL, as s6-envdir reads them).  Names must match [A-Za-z_][A-Za-z0-9_]*;
+ * others are -EINVAL. */
+static int sv_envdir_write(const char *dir, char *const *env)
 {
 	int r = mkdir_p(dir, 0755);
 

@@ -51,8 +51,6 @@ int sv_policy_decide(const char *log, const struct sv_exit *now, unsigned limit,
 /* The same on a file (missing = empty), which is rewritten atomically. */
 int sv_policy_apply(const char *exits_log_path, const struct sv_exit *now, unsigned limit, unsigned interval);
 
-/* Tombstone file name "<id>,<ts %014.3f>,<rc %03d>,<sig %03d>"; malloc'ed. */
-char *sv_tombstone_name(const char *id, const struct sv_exit *e);
 /* Parse with rsplit(',', 3); *ret_id malloc'ed (may contain commas).
  * 0 or -EINVAL / -ENOMEM. */
 int sv_tombstone_parse(const char *name, char **ret_id, struct sv_exit *ret);
@@ -75,10 +73,6 @@ struct sv_service_spec {
  * are replaced atomically, a stale `down` is removed).  0 or -errno. */
 int sv_service_write(const char *dir, const struct sv_service_spec *spec);
 
-/* envdir: one file per variable, first line = value ('\n' in values stored as
- * NUL, as s6-envdir reads them).  Names must match [A-Za-z_][A-Za-z0-9_]*;
- * others are -EINVAL. */
-int sv_envdir_write(const char *dir, char *const *env);
 /* Apply an envdir to the current environment (setenv; empty file = unset). */
 int sv_envdir_apply(const char *dir);
 

@@ -8,6 +8,8 @@
 
 #include "../../src/node/layout.h"
 #include "../../src/supervisor/supervisor.h"
+/* sv_tombstone_name is file-local: the production file is compiled in. */
+#include "../../src/supervisor/supervisor.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

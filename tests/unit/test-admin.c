@@ -230,11 +230,11 @@ static void test_schedule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bucket_and_cell, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_server, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_alloc, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_identity_and_blackout, tmp_store_setup, tmp_store_teardown),
-		cmocka_unit_test_setup_teardown(test_schedule, tmp_store_setup, tmp_store_teardown),
+		TMP_STORE_TEST(test_bucket_and_cell),
+		TMP_STORE_TEST(test_server),
+		TMP_STORE_TEST(test_alloc),
+		TMP_STORE_TEST(test_identity_and_blackout),
+		TMP_STORE_TEST(test_schedule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

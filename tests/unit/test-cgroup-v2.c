@@ -20,6 +20,8 @@
 #include "../../src/cgroup/cg.h"
 #include "../../src/cgroup/cgroup-internal.h"
 #include "cgroup-test.h"
+/* cg_bpf_devices_program is file-local (cg-v2.c loads it): compiled in. */
+#include "../../src/cgroup/cg-v2.c"
 
 static char tmpl[] = "/tmp/treadle-cgv2.XXXXXX";
 

@@ -17,6 +17,9 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/container/container-internal.h"
+/* container_seccomp_apply is file-local (exec-as calls it after dropping
+ * privileges): the production file is compiled in. */
+#include "../../src/container/security.c"
 
 static char dir[] = "/tmp/treadle-ctu.XXXXXX";
 

@@ -445,63 +445,72 @@ static void golden_valid_one(const char *dir, const char *name)
 	json_decref(ctxj);
 }
 
-static void test_golden_valid(void **state)
+static void golden_invalid_one(const char *dir, const char *name)
 {
-	_cleanup_free_ char *dir = strdup_printf("%s/tests/manifest/valid", src_dir());
+	_cleanup_free_ char *st = stem(name), *path = strdup_printf("%s/%s", dir, name);
+	_cleanup_free_ char *errp = strdup_printf("%s/%s.err", dir, st ? st : "");
+	_cleanup_free_ char *text = NULL, *want = NULL;
+	struct error err = ERROR_INIT;
+	json_t *m = NULL;
+	size_t len;
+
+	assert_non_null(st);
+	assert_int_equal(read_file(path, &text, &len), 0);
+	if (manifest_load(text, len, MANIFEST_AUTO, name, &m, &err) == 0) {
+		print_error("%s: accepted\n", name);
+		fail();
+	}
+	assert_null(m);
+	assert_int_equal(err.code, ERR_PERM);
+	if (updating()) {
+		_cleanup_free_ char *withnl = strdup_printf("%s\n", err.msg);
+		assert_int_equal(write_file_atomic(errp, withnl, strlen(withnl), 0644), 0);
+	} else {
+		assert_int_equal(read_file(errp, &want, &len), 0);
+		while (len > 0 && want[len - 1] == '\n')
+			want[--len] = 0;
+		if (strcmp(want, err.msg) != 0) {
+			print_error("%s:\n got: %s\nwant: %s\n", name, err.msg, want);
+			fail();
+		}
+	}
+	error_clear(&err);
+}
+
+/* one() on each file of tests/manifest/<sub> but those ending in a skip[]
+ * suffix; the number of files tested. */
+static int golden_each(const char *sub, void (*one)(const char *dir, const char *name), const char *const *skip)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/tests/manifest/%s", src_dir(), sub);
 	_cleanup_strv_free_ char **files = NULL;
 	int n = 0;
 
 	assert_int_equal(dir_list(dir, 1, &files), 0);
 	for (char **f = files; *f; f++) {
-		if (endswith(*f, ".app.json") || endswith(*f, ".ctx.json"))
-			continue;
-		golden_valid_one(dir, *f);
-		n++;
+		bool skipped = false;
+
+		for (const char *const *x = skip; *x; x++)
+			skipped = skipped || endswith(*f, *x);
+		if (!skipped) {
+			one(dir, *f);
+			n++;
+		}
 	}
-	assert_true(n >= 5);
+	return n;
+}
+
+static void test_golden_valid(void **state)
+{
+	static const char *const skip[] = { ".app.json", ".ctx.json", NULL };
+
+	assert_true(golden_each("valid", golden_valid_one, skip) >= 5);
 }
 
 static void test_golden_invalid(void **state)
 {
-	_cleanup_free_ char *dir = strdup_printf("%s/tests/manifest/invalid", src_dir());
-	_cleanup_strv_free_ char **files = NULL;
-	int n = 0;
+	static const char *const skip[] = { ".err", NULL };
 
-	assert_int_equal(dir_list(dir, 1, &files), 0);
-	for (char **f = files; *f; f++) {
-		_cleanup_free_ char *st = stem(*f), *path = strdup_printf("%s/%s", dir, *f);
-		_cleanup_free_ char *errp = strdup_printf("%s/%s.err", dir, st ? st : "");
-		_cleanup_free_ char *text = NULL, *want = NULL;
-		struct error err = ERROR_INIT;
-		json_t *m = NULL;
-		size_t len;
-
-		if (endswith(*f, ".err"))
-			continue;
-		assert_non_null(st);
-		assert_int_equal(read_file(path, &text, &len), 0);
-		if (manifest_load(text, len, MANIFEST_AUTO, *f, &m, &err) == 0) {
-			print_error("%s: accepted\n", *f);
-			fail();
-		}
-		assert_null(m);
-		assert_int_equal(err.code, ERR_PERM);
-		if (updating()) {
-			_cleanup_free_ char *withnl = strdup_printf("%s\n", err.msg);
-			assert_int_equal(write_file_atomic(errp, withnl, strlen(withnl), 0644), 0);
-		} else {
-			assert_int_equal(read_file(errp, &want, &len), 0);
-			while (len > 0 && want[len - 1] == '\n')
-				want[--len] = 0;
-			if (strcmp(want, err.msg) != 0) {
-				print_error("%s:\n got: %s\nwant: %s\n", *f, err.msg, want);
-				fail();
-			}
-		}
-		error_clear(&err);
-		n++;
-	}
-	assert_true(n >= 5);
+	assert_true(golden_each("invalid", golden_invalid_one, skip) >= 5);
 }
 
 int main(void)

@@ -22,6 +22,8 @@
 #include "../../src/master/master.h"
 #include "../../src/master/msched.h"
 #include "../../src/sched/sched-loader.h"
+/* sched_loader_resources, the resource parser production uses, is file-local: compiled in. */
+#include "../../src/sched/sched-loader.c"
 #include "../../src/sched/sched.h"
 #include "../../src/store/store.h"
 #include "../../src/trace/trace.h"
@@ -150,6 +152,17 @@ static void server(const char *host, const char *parent, const char *mem, const 
 	put(p, d);
 	if (up)
 		presence(host, true);
+}
+
+/* Top-level servers of 10G, 1000%, 10G, one per name of the comma-separated list. */
+static void servers(const char *names, bool up)
+{
+	_cleanup_free_ char *copy = strdup(names);
+	char *p = copy, *name;
+
+	assert_non_null(copy);
+	while ((name = strsep(&p, ",")))
+		server(name, NULL, "10G", "1000%", "10G", up);
 }
 
 static void app(const char *name, const char *json)
@@ -282,9 +295,7 @@ static size_t children_count(const char *path)
 /* Three flat servers 1, 2, 3 (up), big enough. */
 static void three_servers(void)
 {
-	server("1", NULL, "10G", "1000%", "10G", true);
-	server("2", NULL, "10G", "1000%", "10G", true);
-	server("3", NULL, "10G", "1000%", "10G", true);
+	servers("1,2,3", true);
 }
 
 /* ------------------------------------------------------------------ cases */
@@ -580,9 +591,7 @@ static void test_restore_placement(void **state)
 	json_t *j;
 
 	put("/identity-groups/ident", "{\"count\":5}");
-	server("test1", NULL, "10G", "1000%", "10G", false);
-	server("test2", NULL, "10G", "1000%", "10G", false);
-	server("test3", NULL, "10G", "1000%", "10G", false);
+	servers("test1,test2,test3", false);
 	app("foo.app1#0000000001", "{\"memory\":\"1M\",\"identity_group\":\"ident\",\"lease\":100}");
 	app("foo.app2#0000000002", "{\"memory\":\"1M\",\"lease\":100}");
 	app("foo.app3#0000000003", "{\"memory\":\"1M\",\"lease\":100}");
@@ -635,8 +644,7 @@ static void test_restore_placement(void **state)
 /* 14 */
 static void test_restore_with_integrity_err(void **state)
 {
-	server("test1", NULL, "10G", "1000%", "10G", true);
-	server("test2", NULL, "10G", "1000%", "10G", true);
+	servers("test1,test2", true);
 	app("foo.app1#0000000001", "{\"memory\":\"1M\"}");
 	app("foo.app2#0000000002", "{\"memory\":\"1M\"}");
 	put("/placement/test1/foo.app1#0000000001", "{\"expires\":null,\"identity\":null}");
@@ -866,8 +874,7 @@ static void test_placement_integrity(void **state)
 {
 	_cleanup_free_ char *w = NULL, *other = NULL, *p = NULL;
 
-	server("1", NULL, "10G", "1000%", "10G", true);
-	server("2", NULL, "10G", "1000%", "10G", true);
+	servers("1,2", true);
 	app("foo.app1#0000000001", "{}");
 	pass(100);
 	w = where("foo.app1#0000000001");

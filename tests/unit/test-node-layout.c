@@ -9,6 +9,8 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/node/layout.h"
+/* node_uniqueid and node_instance_uniques are file-local: the production file is compiled in. */
+#include "../../src/node/layout.c"
 
 static void uid_case(long sec, long nsec, uint64_t ino, const char *inst, const char *want)
 {

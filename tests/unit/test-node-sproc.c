@@ -13,6 +13,8 @@
 #include "../../src/container/container.h"
 #include "../../src/node/sproc.h"
 #include "../../src/supervisor/supervisor.h"
+/* sproc_terminal_event and sproc_archives_prune are file-local: compiled in. */
+#include "../../src/node/sproc-cleanup.c"
 
 #define CONTAINER_BIN_FOR_TEST CONTAINER_TREADLE
 

@@ -22,7 +22,7 @@ static struct sched_cell *cell(int *s1, int *s2, int *app, int64_t memory)
 	*s1 = sched_server_add(c, b, "s1", cap, 0, NULL, 0, 0);
 	*s2 = sched_server_add(c, b, "s2", cap, 0, NULL, 0, 0);
 	assert_true(*s1 > 0 && *s2 > 0);
-	*app = sched_app_add(c, sched_partition_alloc(c, sched_partition_get(c, "_default")), &spec);
+	*app = sched_app_add(c, sched_alloc_get_path(c, sched_partition_get(c, "_default"), ""), &spec);
 	assert_true(*app >= 0);
 	return c;
 }

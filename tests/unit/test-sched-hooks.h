@@ -8,6 +8,17 @@
 #include "../../src/sched/sched-internal.h"
 
 /* Treadmill's Bucket.put(app) from `bucket` down: 1 placed, 0 not. */
+/* Membership in a pyset (production only adds, discards and iterates). */
+static inline bool pyset_contains(const struct pyset *s, int64_t key)
+{
+	if (!s->st || key < 0)
+		return false;
+	for (size_t i = 0; i <= s->mask; i++)
+		if (s->st[i] == 2 && s->keys[i] == key)
+			return true;
+	return false;
+}
+
 static inline int sched_bucket_put(struct sched_cell *c, int bucket, int app, double now)
 {
 	if (!valid_app(c, app) || !valid_node(c, bucket))

@@ -87,7 +87,7 @@ static struct cellx rack_limit_cell(enum sched_mode mode)
 
 	x.c = sched_cell_new("cell", 2, mode);
 	assert_non_null(x.c);
-	x.alloc = sched_partition_alloc(x.c, sched_partition_get(x.c, NULL));
+	x.alloc = sched_alloc_get_path(x.c, sched_partition_get(x.c, NULL), "");
 	rack = sched_bucket_add(x.c, SCHED_ROOT, "rack:r1", NULL, 0);
 	x.s1 = sched_server_add(x.c, rack, "s1", cap, 0, NULL, 0, 0);
 	x.s2 = sched_server_add(x.c, rack, "s2", cap, 0, NULL, 0, 0);
@@ -132,7 +132,7 @@ static struct sched_cell *eviction_cell(enum sched_mode mode, int *ret_medium)
 {
 	struct sched_cell *c = sched_cell_new("cell", 2, mode);
 	int64_t cap[2] = { 10, 10 }, small[2] = { 1, 1 }, large[2] = { 8, 8 }, medium[2] = { 5, 5 };
-	int alloc = sched_partition_alloc(c, sched_partition_get(c, NULL));
+	int alloc = sched_alloc_get_path(c, sched_partition_get(c, NULL), "");
 	int64_t order = 0;
 
 	for (int i = 0; i < 10; i++) {
@@ -220,7 +220,7 @@ static void test_retention_timer(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("cell", 2, SCHED_MODE_IMPROVED);
 	int64_t cap[2] = { 10, 10 }, d[2] = { 1, 1 };
-	int alloc = sched_partition_alloc(c, sched_partition_get(c, NULL));
+	int alloc = sched_alloc_get_path(c, sched_partition_get(c, NULL), "");
 	struct sched_app_spec s = { .name = "sticky#1", .priority = 50, .demand = d, .data_retention_timeout = 30 };
 	struct sched_stats st;
 	int a, s1;
@@ -265,7 +265,7 @@ static void test_window_fallback(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = sched_cell_new("cell", 2, SCHED_MODE_IMPROVED);
 	int64_t cap[2] = { 10, 10 }, d[2] = { 1, 1 };
 	struct sched_limit lim[1] = { { "server", 1 } };
-	int alloc = sched_partition_alloc(c, sched_partition_get(c, NULL));
+	int alloc = sched_alloc_get_path(c, sched_partition_get(c, NULL), "");
 	int servers[40], id;
 
 	for (int i = 0; i < 40; i++) {

@@ -12,6 +12,8 @@
 #include "../../src/basic/json.h"
 #include "../../src/basic/util.h"
 #include "../../src/sched/sched-loader.h"
+/* sched_loader_resources, the resource parser production uses, is file-local: compiled in. */
+#include "../../src/sched/sched-loader.c"
 
 static int parse(const char *text, int64_t missing, int64_t r[3])
 {

@@ -14,6 +14,66 @@
 
 #include "test-sched-hooks.h"
 #include "../../src/sched/sched.h"
+/* The production files whose file-local functions these tests test directly
+ * (sched_alloc_get, sched_partition_alloc, sched_utilization, sched_reboot_cost): compiled into
+ * this test instead of their library objects. */
+#include "../../src/sched/sched-cell.c"
+#include "../../src/sched/sched-queue.c"
+#include "../../src/sched/sched-reboot.c"
+
+/* Bucket.remove_node */
+static int detach(struct sched_cell *c, int id)
+{
+	struct sched_node *n = &c->nodes[id];
+	int parent = n->parent;
+	struct sched_node *p;
+
+	if (parent < 0)
+		return -EINVAL;
+	p = &c->nodes[parent];
+	for (int i = 0; i < p->nchildren; i++)
+		if (p->children[i] == id) {
+			p->children[i] = -1;
+			if (p->seg) {
+				seg_leaf(c, p, i);
+				seg_pull(c, p, p->segleaves + (size_t)i);
+			}
+		}
+	p->nlive--;
+	recompute_traits_up(c, parent);
+	subtree_affinity(c, id, parent, -1);
+	subtree_sums(c, id, parent, -1);
+	n->parent = -1;
+	sched_adjust_capacity_down(c, parent, n->free);
+	c->topo_dirty = true;
+	c->need_full = true;
+	return 0;
+}
+
+/* Remove a node (a server or an empty bucket); its apps keep their server id
+ * until the next schedule, which treats them as evicted (Treadmill's
+ * _fix_invalid_placements).  Production never removes a node from a model (the
+ * master reloads the model when a server goes); Treadmill's tests of removal
+ * are kept, on the model's own detach. */
+static int sched_node_remove(struct sched_cell *c, int node)
+{
+	struct sched_node *n;
+	int r;
+
+	if (!valid_node(c, node) || node == SCHED_ROOT)
+		return -EINVAL;
+	n = &c->nodes[node];
+	if (!n->server && n->nlive > 0)
+		return -ENOTEMPTY;
+	r = detach(c, node);
+	if (r < 0)
+		return r;
+	n = &c->nodes[node];
+	n->removed = true;
+	c->removed_servers = true;
+	strmap_del(&c->node_by_name, n->name);
+	return 0;
+}
 
 /* ---- helpers mirroring the Python test helpers ----------------------------- */
 
@@ -119,17 +179,35 @@ static int server(struct sched_cell *c, int parent, const char *name, int64_t a,
 	return s;
 }
 
+/* Servers of capacity 10x10 valid until 500 under parent, one per name of
+ * the comma-separated list (the topology most of Treadmill's tests build). */
+static void servers(struct sched_cell *c, int parent, const char *names)
+{
+	_cleanup_free_ char *copy = strdup(names);
+	char *p = copy, *name;
+
+	assert_non_null(copy);
+	while ((name = strsep(&p, ",")))
+		server(c, parent, name, 10, 10, 0, NULL, 500);
+}
+
 static int root_alloc(struct sched_cell *c, const char *label)
 {
 	return sched_partition_alloc(c, sched_partition_get(c, label));
 }
 
-static int server_of(const struct sched_cell *c, int app)
+/* An app's placement, identity, expiry, eviction and renew flag. */
+static struct sched_app_info info_of(const struct sched_cell *c, int app)
 {
 	struct sched_app_info ai;
 
 	assert_int_equal(sched_app_info(c, app, &ai), 0);
-	return ai.server;
+	return ai;
+}
+
+static int server_of(const struct sched_cell *c, int app)
+{
+	return info_of(c, app).server;
 }
 
 static const char *server_name(const struct sched_cell *c, int app)
@@ -232,21 +310,36 @@ static void queue_of(struct sched_cell *c, int alloc, double f0, double f1, stru
 	assert_int_equal(sched_alloc_queue(c, alloc, free, q, n), 0);
 }
 
+/* An allocation reserving `reserved` of each dimension (rank, rank
+ * adjustment) and n apps app1..appN of priorities prio[], demand i+1 each,
+ * affinity app1, added in order: the queue tests' setup. */
+static void alloc_apps(struct sched_cell *c, int alloc, double reserved, int64_t rank, int64_t rank_adjustment,
+		       struct appdef *apps, size_t n, const int *prio)
+{
+	double r[2] = { reserved, reserved };
+
+	sched_alloc_update(c, alloc, r, rank, rank_adjustment, 0);
+	for (size_t i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "app%zu", i + 1);
+		apps[i] = mkapp(name, prio[i], (int64_t)i + 1, (int64_t)i + 1, "app1");
+		add(c, alloc, &apps[i]);
+	}
+}
+
 /* 2 test_utilization */
 static void test_utilization(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 10, 10 };
-	struct appdef a1 = mkapp("app1", 100, 1, 1, "app1"), a2 = mkapp("app2", 100, 2, 2, "app1"),
-		      a3 = mkapp("app3", 100, 3, 3, "app1");
+	static const int prio[] = { 100, 100, 100 };
+	struct appdef a[3];
 	_cleanup_free_ struct sched_queue_entry *q = NULL, *q2 = NULL;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 10, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(n, 3);
 	for (int i = 0; i < 3; i++)
@@ -286,22 +379,18 @@ static void test_running_order(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	int s = server(c, SCHED_ROOT, "abc", 100, 100, 0, NULL, 500);
-	double r[2] = { 10, 10 };
-	struct appdef a1 = mkapp("app1", 5, 1, 1, "app1"), a2 = mkapp("app2", 5, 2, 2, "app1"),
-		      a3 = mkapp("app3", 5, 3, 3, "app1");
+	static const int prio[] = { 5, 5, 5 };
+	struct appdef a[3];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 10, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
-	assert_int_equal(q[0].app, a1.id);
+	assert_int_equal(q[0].app, a[0].id);
 	free(q);
-	assert_int_equal(sched_app_put(c, a2.id, s, 0), 0);
+	assert_int_equal(sched_app_put(c, a[1].id, s, 0), 0);
 	queue_of(c, alloc, 20, 20, &q, &n);
-	assert_int_equal(q[0].app, a2.id);
+	assert_int_equal(q[0].app, a[1].id);
 	free(q);
 }
 
@@ -311,15 +400,12 @@ static void test_utilization_max(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 1, 2, 2, "app1"),
-		      a3 = mkapp("app3", 1, 3, 3, "app1");
+	static const int prio[] = { 1, 1, 1 };
+	struct appdef a[3];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 3, -1, 0, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(n, 3);
 	free(q);
@@ -340,13 +426,12 @@ static void test_priority_zero(void **state)
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
 	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 0, 2, 2, "app1");
+	static const int prio[] = { 1, 0 };
+	struct appdef a[2];
 	struct sched_queue_entry *q;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, -1, 0, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
+	alloc_apps(c, alloc, 3, -1, 0, a, 2, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(q[0].rank, 100);
 	assert_int_equal(q[1].rank, 100);
@@ -363,16 +448,12 @@ static void test_rank_adjustment(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	double r[2] = { 3, 3 };
-	struct appdef a1 = mkapp("app1", 1, 1, 1, "app1"), a2 = mkapp("app2", 1, 2, 2, "app1"),
-		      a3 = mkapp("app3", 1, 3, 3, "app1");
+	static const int prio[] = { 1, 1, 1 };
+	struct appdef a[3];
 	_cleanup_free_ struct sched_queue_entry *q = NULL;
 	size_t n;
 
-	sched_alloc_update(c, alloc, r, 100, 10, 0);
-	add(c, alloc, &a1);
-	add(c, alloc, &a2);
-	add(c, alloc, &a3);
+	alloc_apps(c, alloc, 3, 100, 10, a, 3, prio);
 	queue_of(c, alloc, 20, 20, &q, &n);
 	assert_int_equal(q[0].rank, 90);
 	assert_int_equal(q[1].rank, 90);
@@ -707,6 +788,23 @@ static bool on(const struct sched_cell *c, const struct appdef *a, const char *s
 	return s && ((s1 && !strcmp(s, s1)) || (s2 && !strcmp(s, s2)));
 }
 
+/* n apps `name` (demand d x d, traits when given) added to alloc and put one
+ * by one from top: each put returns `want`, and lands on server `on_server`
+ * when given. */
+static void put_apps(struct sched_cell *c, int top, int alloc, struct appdef *apps, int n, const char *name, int64_t d,
+		     const char *traits, int want, const char *on_server)
+{
+	app_list(apps, n, name, 50, d, d);
+	for (int i = 0; i < n; i++) {
+		if (traits)
+			apps[i].traits = t2i(traits);
+		add(c, alloc, &apps[i]);
+		assert_int_equal(sched_bucket_put(c, top, apps[i].id, 0), want);
+		if (on_server)
+			assert_true(on(c, &apps[i], on_server, NULL));
+	}
+}
+
 /* 19 test_app_trait_placement */
 static void test_app_trait_placement(void **state)
 {
@@ -717,46 +815,16 @@ static void test_app_trait_placement(void **state)
 
 	alloc_a = sched_alloc_get(c, root, "alloc_a");
 	sched_alloc_set_traits(c, alloc_a, t2i("a"));
-	app_list(apps_a, 2, "app_a", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		add(c, alloc_a, &apps_a[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_a[i].id, 0), 1);
-		assert_true(on(c, &apps_a[i], "a", NULL));
-	}
-	app_list(apps_b, 2, "app_b", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_b[i].traits = t2i("b");
-		add(c, root, &apps_b[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_b[i].id, 0), 1);
-		assert_true(on(c, &apps_b[i], "b", NULL));
-	}
-	app_list(apps_ab, 2, "app_ab", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_ab[i].traits = t2i("b");
-		add(c, alloc_a, &apps_ab[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_ab[i].id, 0), 0);
-	}
+	put_apps(c, t.top, alloc_a, apps_a, 2, "app_a", 2, NULL, 1, "a");
+	put_apps(c, t.top, root, apps_b, 2, "app_b", 2, "b", 1, "b");
+	put_apps(c, t.top, alloc_a, apps_ab, 2, "app_ab", 2, "b", 0, NULL);
 	alloc_0 = sched_alloc_get(c, root, "alloc_0");
 	sched_alloc_set_traits(c, alloc_0, t2i("0"));
-	app_list(apps_0, 2, "app_0", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		add(c, alloc_0, &apps_0[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_0[i].id, 0), 1);
-	}
+	put_apps(c, t.top, alloc_0, apps_0, 2, "app_0", 2, NULL, 1, NULL);
 	assert_true(on(c, &apps_0[0], "a", NULL));
 	assert_true(on(c, &apps_0[1], "b", NULL));
-	app_list(apps_a0, 2, "app_a0", 50, 2, 2);
-	for (int i = 0; i < 2; i++) {
-		apps_a0[i].traits = t2i("a");
-		add(c, alloc_0, &apps_a0[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, apps_a0[i].id, 0), 1);
-		assert_true(on(c, &apps_a0[i], "a", NULL));
-	}
-	app_list(none, 4, "apps_nothing", 50, 1, 1);
-	for (int i = 0; i < 4; i++) {
-		add(c, root, &none[i]);
-		assert_int_equal(sched_bucket_put(c, t.top, none[i].id, 0), 1);
-	}
+	put_apps(c, t.top, alloc_0, apps_a0, 2, "app_a0", 2, "a", 1, "a");
+	put_apps(c, t.top, root, none, 4, "apps_nothing", 1, NULL, 1, NULL);
 	for (int i = 0; i < 4; i += 2)
 		assert_true((on(c, &none[i], "a", "b") && on(c, &none[i + 1], "y", "z")) ||
 			    (on(c, &none[i], "y", "z") && on(c, &none[i + 1], "a", "b")));
@@ -817,7 +885,7 @@ static void test_empty(void **state)
 
 	bucket(c, SCHED_ROOT, "empty", NULL, 0);
 	b = bucket(c, SCHED_ROOT, "bucket", NULL, 0);
-	server(c, b, "a", 10, 10, 0, NULL, 500);
+	servers(c, b, "a");
 	run(c, 0);
 }
 
@@ -976,63 +1044,83 @@ static void limit_steps(struct sched_cell *c, int alloc, const struct limit_step
 	}
 }
 
-/* 26 test_affinity_limits_bunker */
+/* Buckets and servers, in the order given, from "b:level;b/c:level;c=s1,s2":
+ * an entry without '=' is a path of buckets from the root (created when
+ * missing; "name:level", no level = "bucket"), "bucket=names" adds its 10x10
+ * servers (servers()). */
+static void topology(struct sched_cell *c, const char *spec)
+{
+	_cleanup_free_ char *copy = strdup(spec);
+	char *p = copy, *entry;
+
+	assert_non_null(copy);
+	while ((entry = strsep(&p, ";"))) {
+		char *names = strchr(entry, '='), *path = entry, *comp;
+		int parent = SCHED_ROOT;
+
+		if (names)
+			*names++ = 0;
+		while ((comp = strsep(&path, "/"))) {
+			char *level = strchr(comp, ':');
+			int id;
+
+			if (level)
+				*level++ = 0;
+			id = sched_node_find(c, comp);
+			parent = id >= 0 ? id : bucket(c, parent, comp, level, 0);
+		}
+		if (names)
+			servers(c, parent, names);
+	}
+}
+
+/* Treadmill's affinity-limit tests: a topology and its steps. */
+static const struct {
+	const char *topology;
+	struct limit_step steps[3];
+	size_t n;
+} affinity_cases[] = {
+	/* 26 test_affinity_limits_bunker */
+	{ "bunker1:bunker;bunker2:bunker;bunker1/b1_left:rack;bunker1/b1_right:rack;bunker2/b2:rack;"
+	  "b1_left=a,b;b1_right=c;b2=y,z",
+	  { { 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 }, { 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 } },
+	  2 },
+	/* 27 test_affinity_limits_levels */
+	{ "group1;group2;group1/g1_left:rack;group1/g1_right:rack;group2/g2_left:rack;group2/g2_right:rack;"
+	  "g1_left=a,b;g1_right=c;g2_left=x;g2_right=y,z",
+	  { { 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
+	    { 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
+	    { 4, 3, 3, "server", 1, "rack", 2, "cell", 3 } },
+	  3 },
+	/* 28 test_affinity_limits (cell4's tree) */
+	{ "left:rack;right:rack;left=a,b;right=y,z",
+	  { { 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
+	    { 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
+	    { 4, 3, 3, "server", 1, "rack", 2, "cell", 3 } },
+	  3 },
+};
+
+static void affinity_case(size_t k)
+{
+	_cleanup_sched_cell_ struct sched_cell *c = cell2();
+
+	topology(c, affinity_cases[k].topology);
+	limit_steps(c, root_alloc(c, NULL), affinity_cases[k].steps, affinity_cases[k].n);
+}
+
 static void test_affinity_limits_bunker(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	int b1 = bucket(c, SCHED_ROOT, "bunker1", "bunker", 0), b2 = bucket(c, SCHED_ROOT, "bunker2", "bunker", 0);
-	int l = bucket(c, b1, "b1_left", "rack", 0), r = bucket(c, b1, "b1_right", "rack", 0);
-	int rb = bucket(c, b2, "b2", "rack", 0);
-	static const struct limit_step steps[] = {
-		{ 4, 2, 2, "server", 1, "bunker", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 1, "bunker", 2 },
-	};
-
-	server(c, l, "a", 10, 10, 0, NULL, 500);
-	server(c, l, "b", 10, 10, 0, NULL, 500);
-	server(c, r, "c", 10, 10, 0, NULL, 500);
-	server(c, rb, "y", 10, 10, 0, NULL, 500);
-	server(c, rb, "z", 10, 10, 0, NULL, 500);
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(0);
 }
 
-/* 27 test_affinity_limits_levels */
 static void test_affinity_limits_levels(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
-	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
-	int g2l = bucket(c, g2, "g2_left", "rack", 0), g2r = bucket(c, g2, "g2_right", "rack", 0);
-	static const struct limit_step steps[] = {
-		{ 7, 6, 1, "server", 1, NULL, 0, NULL, 0 },
-		{ 6, 4, 2, "server", 1, "rack", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
-	};
-
-	server(c, g1l, "a", 10, 10, 0, NULL, 500);
-	server(c, g1l, "b", 10, 10, 0, NULL, 500);
-	server(c, g1r, "c", 10, 10, 0, NULL, 500);
-	server(c, g2l, "x", 10, 10, 0, NULL, 500);
-	server(c, g2r, "y", 10, 10, 0, NULL, 500);
-	server(c, g2r, "z", 10, 10, 0, NULL, 500);
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(1);
 }
 
-/* 28 test_affinity_limits */
 static void test_affinity_limits(void **state)
 {
-	_cleanup_sched_cell_ struct sched_cell *c = cell2();
-	int alloc = root_alloc(c, NULL);
-	static const struct limit_step steps[] = {
-		{ 5, 4, 1, "server", 1, NULL, 0, NULL, 0 },
-		{ 4, 2, 2, "server", 1, "rack", 1, NULL, 0 },
-		{ 4, 3, 3, "server", 1, "rack", 2, "cell", 3 },
-	};
-
-	cell4(c, "a", "b", "y", "z", "rack");
-	limit_steps(c, alloc, steps, sizeof(steps) / sizeof(steps[0]));
+	affinity_case(2);
 }
 
 /* The common start of Treadmill's data retention tests: `sticky` (retention
@@ -1068,17 +1156,10 @@ static void test_data_retention_levels(void **state)
 {
 	_cleanup_sched_cell_ struct sched_cell *c = cell2();
 	int alloc = root_alloc(c, NULL);
-	int g1 = bucket(c, SCHED_ROOT, "group1", NULL, 0), g2 = bucket(c, SCHED_ROOT, "group2", NULL, 0);
-	int g1l = bucket(c, g1, "g1_left", "rack", 0), g1r = bucket(c, g1, "g1_right", "rack", 0);
-	int g2b = bucket(c, g2, "g2", "rack", 0);
 	struct appdef sticky[1], unsticky;
 	int first;
 
-	server(c, g1l, "a", 10, 10, 0, NULL, 500);
-	server(c, g1l, "b", 10, 10, 0, NULL, 500);
-	server(c, g1r, "c", 10, 10, 0, NULL, 500);
-	server(c, g2b, "y", 10, 10, 0, NULL, 500);
-	server(c, g2b, "z", 10, 10, 0, NULL, 500);
+	topology(c, "group1;group2;group1/g1_left:rack;group1/g1_right:rack;group2/g2:rack;g1_left=a,b;g1_right=c;g2=y,z");
 	app_list(sticky, 1, "sticky", 50, 1, 1);
 	limits(&sticky[0], 2, "server", 1, "rack", 1, NULL, 0);
 	sticky[0].retention = 30;
@@ -1136,14 +1217,6 @@ static void test_serialization(void **state)
 	assert_int_equal(placed(c, apps, 4), 2);
 }
 
-static int identity_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.identity;
-}
-
 static void flat10(struct sched_cell *c, int64_t cap)
 {
 	for (int i = 0; i < 10; i++) {
@@ -1170,15 +1243,15 @@ static void test_identity(void **state)
 		add(c, alloc, &apps[i]);
 	}
 	run(c, 0);
-	assert_int_equal(identity_of(c, apps[0].id), 0);
-	assert_int_equal(identity_of(c, apps[1].id), 1);
-	assert_int_equal(identity_of(c, apps[2].id), 2);
+	assert_int_equal(info_of(c, apps[0].id).identity, 0);
+	assert_int_equal(info_of(c, apps[1].id).identity, 1);
+	assert_int_equal(info_of(c, apps[2].id).identity, 2);
 	for (int i = 3; i < 10; i++)
-		assert_int_equal(identity_of(c, apps[i].id), -1);
+		assert_int_equal(info_of(c, apps[i].id).identity, -1);
 
 	sched_app_remove(c, apps[2].id);
 	run(c, 0);
-	assert_int_equal(identity_of(c, apps[3].id), 2);
+	assert_int_equal(info_of(c, apps[3].id).identity, 2);
 
 	sched_identity_group_set(c, "ident1", 5);
 	run(c, 0);
@@ -1193,14 +1266,6 @@ static void test_identity(void **state)
 	for (int i = 0; i < 10; i++)
 		n += i != 2 && server_of(c, apps[i].id) >= 0;
 	assert_int_equal(n, 3);
-}
-
-static bool evicted(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.evicted;
 }
 
 /* 33 test_schedule_once */
@@ -1218,14 +1283,14 @@ static void test_schedule_once(void **state)
 	}
 	run(c, 0);
 	assert_int_not_equal(server_of(c, apps[0].id), server_of(c, apps[1].id));
-	assert_false(evicted(c, apps[0].id));
+	assert_false(info_of(c, apps[0].id).evicted);
 	sched_server_set_state(c, server_of(c, apps[0].id), SCHED_DOWN, 0);
 	sched_node_remove(c, server_of(c, apps[1].id));
 	run(c, 0);
 	assert_int_equal(server_of(c, apps[0].id), -1);
-	assert_true(evicted(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).evicted);
 	assert_int_equal(server_of(c, apps[1].id), -1);
-	assert_true(evicted(c, apps[1].id));
+	assert_true(info_of(c, apps[1].id).evicted);
 }
 
 static void count_change(const struct sched_change *ch, void *ud)
@@ -1260,9 +1325,9 @@ static void test_schedule_once_eviction(void **state)
 		run(c, 0);
 		ev_small = ev_large = on_small = on_large = 0;
 		for (int i = 0; i < 10; i++) {
-			ev_small += evicted(c, small[i].id);
+			ev_small += info_of(c, small[i].id).evicted;
 			on_small += server_of(c, small[i].id) >= 0;
-			ev_large += evicted(c, large[i].id);
+			ev_large += info_of(c, large[i].id).evicted;
 			on_large += server_of(c, large[i].id) >= 0;
 		}
 		assert_int_equal(ev_small, 0);
@@ -1317,28 +1382,12 @@ static void test_restore(void **state)
 	assert_int_equal(server_of(c, apps[0].id), large);
 }
 
-static double expiry_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.expiry;
-}
-
 /* Treadmill's app.renew = True (no production caller: the master renews by
  * re-placing). */
 static void set_renew(struct sched_cell *c, int app)
 {
 	c->hot[app].renew = true;
 	c->need_full = true;
-}
-
-static bool renew_of(const struct sched_cell *c, int app)
-{
-	struct sched_app_info ai;
-
-	sched_app_info(c, app, &ai);
-	return ai.renew;
 }
 
 /* 37 test_renew */
@@ -1354,28 +1403,28 @@ static void test_renew(void **state)
 	add(c, alloc, &apps[0]);
 	run(c, 10);
 	assert_int_equal(server_of(c, apps[0].id), a);
-	assert_true(expiry_of(c, apps[0].id) == 60);
+	assert_true(info_of(c, apps[0].id).expiry == 60);
 	run(c, 100);
-	assert_true(expiry_of(c, apps[0].id) == 60);
+	assert_true(info_of(c, apps[0].id).expiry == 60);
 
 	set_renew(c, apps[0].id);
 	run(c, 200);
 	assert_int_equal(server_of(c, apps[0].id), a);
-	assert_true(expiry_of(c, apps[0].id) == 250);
-	assert_false(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 250);
+	assert_false(info_of(c, apps[0].id).renew);
 
 	b = server(c, SCHED_ROOT, "b", 10, 10, 0, NULL, 2000);
 	set_renew(c, apps[0].id);
 	run(c, 975);
 	assert_int_equal(server_of(c, apps[0].id), b);
-	assert_true(expiry_of(c, apps[0].id) == 1025);
-	assert_false(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 1025);
+	assert_false(info_of(c, apps[0].id).renew);
 
 	set_renew(c, apps[0].id);
 	run(c, 1975);
 	assert_int_equal(server_of(c, apps[0].id), b);
-	assert_true(expiry_of(c, apps[0].id) == 1025);
-	assert_true(renew_of(c, apps[0].id));
+	assert_true(info_of(c, apps[0].id).expiry == 1025);
+	assert_true(info_of(c, apps[0].id).renew);
 }
 
 struct before_after {
@@ -1497,12 +1546,12 @@ static void test_ident_adjust_release(void **state)
 	int alloc = root_alloc(c, NULL);
 	struct appdef a = mkapp("a#1", 50, 1, 1, "a");
 
-	server(c, SCHED_ROOT, "s", 10, 10, 0, NULL, 500);
+	servers(c, SCHED_ROOT, "s");
 	sched_identity_group_set(c, "g", 1);
 	a.igroup = "g";
 	add(c, alloc, &a);
 	run(c, 0);
-	assert_int_equal(identity_of(c, a.id), 0);
+	assert_int_equal(info_of(c, a.id).identity, 0);
 	assert_int_equal(pyset_len(group_set(c, "g")), 0);
 	sched_identity_group_set(c, "g", 0);
 	sched_app_remove(c, a.id); /* release(0) */

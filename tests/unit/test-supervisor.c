@@ -12,6 +12,8 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/supervisor/supervisor.h"
+/* sv_tombstone_name and sv_envdir_write are file-local: compiled in. */
+#include "../../src/supervisor/supervisor.c"
 
 static struct sv_exit ex(double ts) { struct sv_exit e = { ts, 1, 0 }; return e; }
 

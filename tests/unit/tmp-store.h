@@ -40,3 +40,6 @@ static int tmp_store_teardown(void **state)
 	rm_rf(tmp_store_dir);
 	return 0;
 }
+
+/* A test run on a fresh temporary store. */
+#define TMP_STORE_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_store_setup, tmp_store_teardown)
