@@ -119,33 +119,6 @@ static const char *may_change(const struct api_peer *p, const char *verb, const 
 	return *buf ? *buf : "permission denied";
 }
 
-static const char *const state_names[] = {
-	[CELLNS_INSTANCE_PENDING] = "pending",
-	[CELLNS_INSTANCE_SCHEDULED] = "scheduled",
-	[CELLNS_INSTANCE_RUNNING] = "running",
-};
-
-static json_t *state_json(const struct cellns_instance *in)
-{
-	const struct cellns_finished *f = &in->finished;
-	int64_t rc, sig;
-	json_t *e;
-
-	if (in->state != CELLNS_INSTANCE_FINISHED)
-		return json_pack("{s:s, s:s, s:s?}", "name", in->name, "state", state_names[in->state], "host", in->host);
-	e = json_pack("{s:s, s:s, s:s?, s:f}", "name", in->name, "state", f->state, "host", f->host, "when", f->when);
-	if (e && f->data && strcmp(f->state, "finished") == 0) {
-		trace_data_exit(f->data, &rc, &sig);
-		json_object_set_new(e, "exitcode", json_integer(rc));
-		json_object_set_new(e, "signal", json_integer(sig));
-	} else if (e && f->data) {
-		json_object_set_new(e, strcmp(f->state, "aborted") == 0 ? "aborted_reason" : "data", json_string(f->data));
-		if (strcmp(f->state, "killed") == 0)
-			json_object_set_new(e, "oom", json_boolean(strcmp(f->data, "oom") == 0));
-	}
-	return e;
-}
-
 /* ----------------------------------------------------------- instance */
 
 static void instance_list(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp)
@@ -314,10 +287,10 @@ static void route_state(struct api_ctx *a, const struct api_request *rq, struct 
 			continue;
 		if (id) {
 			json_decref(list);
-			list = state_json(&v[i]);
+			list = trace_instance_json(&v[i]);
 			break;
 		}
-		json_array_append_new(list, state_json(&v[i]));
+		json_array_append_new(list, trace_instance_json(&v[i]));
 	}
 	cellns_instances_free(v, n);
 	if (id && json_is_array(list)) {
@@ -710,7 +683,7 @@ static void route_metrics(struct api_ctx *a, struct api_reply *rp)
 	fprintf(f, "# HELP treadle_cell_instances Instances of the cell that are scheduled, by state.\n"
 		   "# TYPE treadle_cell_instances gauge\n");
 	for (int s = CELLNS_INSTANCE_PENDING; s <= CELLNS_INSTANCE_RUNNING; s++)
-		fprintf(f, "treadle_cell_instances{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+		fprintf(f, "treadle_cell_instances{state=\"%s\"} %zu\n", cellns_instance_state_name(s), by_state[s]);
 	fprintf(f, "# HELP treadle_cell_pending_instances Instances waiting for a placement.\n"
 		   "# TYPE treadle_cell_pending_instances gauge\ntreadle_cell_pending_instances %zu\n",
 		by_state[CELLNS_INSTANCE_PENDING]);

@@ -1401,3 +1401,15 @@ int cellns_election_members(struct store *s, char ***ret)
 	*ret = TAKE_PTR(out);
 	return 0;
 }
+
+const char *cellns_instance_state_name(enum cellns_instance_state s)
+{
+	static const char *const names[] = {
+		[CELLNS_INSTANCE_PENDING] = "pending",
+		[CELLNS_INSTANCE_SCHEDULED] = "scheduled",
+		[CELLNS_INSTANCE_RUNNING] = "running",
+		[CELLNS_INSTANCE_FINISHED] = "finished",
+	};
+
+	return (unsigned)s < ELEMENTSOF(names) ? names[s] : "unknown";
+}

@@ -224,6 +224,8 @@ enum cellns_instance_state {
 	CELLNS_INSTANCE_RUNNING,   /* in /running (host: where placed, may be NULL) */
 	CELLNS_INSTANCE_FINISHED,  /* finished holds the record */
 };
+/* "pending", "scheduled", "running", "finished". */
+const char *cellns_instance_state_name(enum cellns_instance_state s);
 struct cellns_instance {
 	char *name;
 	enum cellns_instance_state state;

@@ -18,32 +18,6 @@
 
 enum show_what { SHOW_RUNNING, SHOW_PENDING, SHOW_SCHEDULED, SHOW_FINISHED, SHOW_ALL };
 
-static const char *const state_names[] = {
-	[CELLNS_INSTANCE_PENDING] = "pending",
-	[CELLNS_INSTANCE_SCHEDULED] = "scheduled",
-	[CELLNS_INSTANCE_RUNNING] = "running",
-};
-
-/* One row of the list: {name, state, host} or, finished, {name, state, host,
- * when, exitcode+signal (finished) or data}. */
-static json_t *instance_json(const struct cellns_instance *in)
-{
-	const struct cellns_finished *f = &in->finished;
-	int64_t rc, sig;
-	json_t *e;
-
-	if (in->state != CELLNS_INSTANCE_FINISHED)
-		return json_pack("{s:s, s:s, s:s?}", "name", in->name, "state", state_names[in->state], "host", in->host);
-	e = json_pack("{s:s, s:s, s:s?, s:f}", "name", in->name, "state", f->state, "host", f->host, "when", f->when);
-	if (e && f->data && strcmp(f->state, "finished") == 0) {
-		trace_data_exit(f->data, &rc, &sig);
-		json_object_set_new(e, "exitcode", json_integer(rc));
-		json_object_set_new(e, "signal", json_integer(sig));
-	} else if (e && f->data)
-		json_object_set_new(e, "data", json_string(f->data));
-	return e;
-}
-
 /* Why each pending instance of list waits: the scheduler's explanation (scheduler explain), from the
  * same model of the cell, loaded once and only when something is pending. */
 static void add_pending_reasons(struct store *s, json_t *list)
@@ -292,7 +266,7 @@ int cmd_show(int argc, char **argv)
 
 		if ((what == SHOW_RUNNING && st != CELLNS_INSTANCE_RUNNING) || (what == SHOW_PENDING && insts[i].host))
 			continue;
-		json_array_append_new(list, instance_json(&insts[i]));
+		json_array_append_new(list, trace_instance_json(&insts[i]));
 	}
 	cellns_instances_free(insts, n);
 	if (what != SHOW_FINISHED)

@@ -633,3 +633,27 @@ int trace_compact(struct store *s, double now, double expire_s, struct error *er
 		return r;
 	return cap_history(s, CELLNS_FINISHED_HISTORY, err);
 }
+
+json_t *trace_instance_json(const struct cellns_instance *in)
+{
+	const struct cellns_finished *f = &in->finished;
+	int64_t rc, sig;
+	json_t *e;
+
+	if (in->state != CELLNS_INSTANCE_FINISHED)
+		return json_pack("{s:s, s:s, s:s?}", "name", in->name, "state", cellns_instance_state_name(in->state), "host",
+				 in->host);
+	e = json_pack("{s:s, s:s, s:s?, s:f}", "name", in->name, "state", f->state, "host", f->host, "when", f->when);
+	if (e && f->data && strcmp(f->state, "finished") == 0) {
+		trace_data_exit(f->data, &rc, &sig);
+		json_object_set_new(e, "exitcode", json_integer(rc));
+		json_object_set_new(e, "signal", json_integer(sig));
+	} else if (e && f->data) {
+		json_object_set_new(e, "data", json_string(f->data));
+		if (strcmp(f->state, "aborted") == 0)
+			json_object_set_new(e, "aborted_reason", json_string(f->data));
+		if (strcmp(f->state, "killed") == 0)
+			json_object_set_new(e, "oom", json_boolean(strcmp(f->data, "oom") == 0));
+	}
+	return e;
+}

@@ -9,6 +9,7 @@
  * content = payload.  */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +51,12 @@ void trace_events_free(struct trace_event *evs, size_t n);
 /* The event data of finished: "<rc>.<signal>" (rc 256 = killed by a
  * signal); what is missing or not a number reads as -1. */
 void trace_data_exit(const char *data, int64_t *ret_rc, int64_t *ret_signal);
+
+struct cellns_instance;
+/* One instance's state as `show --json` and the API's /state print it:
+ * {name, state, host} or, finished, {name, state, host, when} with
+ * exitcode + signal (finished) or data (+ aborted_reason, oom). */
+json_t *trace_instance_json(const struct cellns_instance *in);
 /* The event data of service_running "<uniqueid>.<service>" and, with exited,
  * of service_exited "<uniqueid>.<service>.<rc>.<signal>" (the service may
  * hold dots: the last two parts are rc and signal, -1 when missing).
