@@ -88,9 +88,9 @@ wait_for 30 gone || fail "after stop: container dir, VIP record or elements of $
 nft list table ip "$TB" >/dev/null 2>&1 || fail "the table went with the container"
 note "churn: 20 starts and 6 stops interleaved; the agent SIGKILLed twice, sproc processes SIGKILLed"
 cat >"$R/churn.yml" <<'EOF'
-memory: 48M
+memory: 100M
 cpu: 5%
-disk: 50M
+disk: 100M
 endpoints:
   - name: http
     port: 8000
@@ -139,9 +139,9 @@ done
 nlive=$(ls "$R/node/apps" | wc -l)
 note "$nlive container(s) live after the churn"
 [ "$nlive" -ge 1 ] || fail "no container left running"
-python3 - "$R" "$TB" "$RANGE" <<'EOF' || fail "network state after the churn does not match the live containers"
+python3 - "$R" "$TB" "$RANGE" "$BR" <<'EOF' || fail "network state after the churn does not match the live containers"
 import ipaddress, json, os, subprocess, sys
-R, TB, RANGE = sys.argv[1:]
+R, TB, RANGE, BR = sys.argv[1:]
 net = ipaddress.ip_network(RANGE)
 node = json.load(open(R + "/node/node.json"))["network"]
 gw = node["gateway"]
@@ -152,7 +152,7 @@ for u in os.listdir(apps):
     assert rec["vip"] not in vips, "VIP %s given to %s and %s" % (rec["vip"], vips[rec["vip"]], u)
     vips[rec["vip"]] = u
     veths.add(rec["veth"])
-recs = {v: os.readlink(R + "/node/network/vips/" + v) for v in os.listdir(R + "/node/network/vips")}
+recs = {v: os.readlink(R + "/node/network/vips/" + v) for v in os.listdir(R + "/node/network/vips") if not v.startswith(".")}
 assert recs == vips, "VIP records %s != live %s" % (recs, vips)
 found = set()
 def walk(x):
@@ -173,7 +173,7 @@ for o in t["nftables"]:
         if k in o:
             walk(o[k].get("elem", []))
 assert found == set(vips), "nft elements name %s, live VIPs %s" % (sorted(found), sorted(vips))
-links = subprocess.check_output(["ip", "-br", "link"], text=True).split("\n")
+links = subprocess.check_output(["ip", "-br", "link", "show", "master", BR], text=True).split("\n")
 tv = {l.split()[0].split("@")[0] for l in links if l.startswith("tv")}
 assert tv == veths, "veths %s != records %s" % (sorted(tv), sorted(veths))
 print("--- %d live: VIPs unique, VIP records, nft elements and veths match" % len(vips))
