@@ -5,6 +5,8 @@
 # - a second cell whose --network overlaps this one's range is refused by `cell up` with one line, exit 100;
 # - the node agent SIGKILLed, its table deleted by hand, a stale VIP record and a stale veth added: the
 #   restarted agent rebuilds the table from the records (the endpoint answers again) and removes the rest;
+# - the table deleted by hand: the next container's `sproc run` fails its add, rebuilds the table from the
+#   records and starts; both containers answer;
 # - the app stopped: its record, VIP record and table elements are gone; cell down (cell.sh's teardown)
 #   checks that no bridge, table or VIP record is left;
 # - churn: 20 starts and 6 stops interleaved, the agent SIGKILLed twice and sproc processes SIGKILLed: once
@@ -81,6 +83,20 @@ wait_for 30 blacked || fail "blackout: no N/network/blackout or the bridge is no
 cleared() { [ ! -e "$R/node/network/blackout" ] && ! nft list set ip "$TB" blackout | grep -q "$BR"; }
 wait_for 30 cleared || fail "blackout cleared: still blacked out"
 
+note "the table deleted by hand: the next container's failed add rebuilds it from the records"
+nft delete table ip "$TB" || fail "deleting the table"
+inst2=$("$T" run nobody.itnet2 -m "$SRC/examples/web.yml") || fail "treadle run nobody.itnet2"
+endpoint2() { "$T" show endpoints nobody.itnet2 | awk '$3 == "http" {print $4}'; }
+has_ep2() { [ -n "$(endpoint2)" ]; }
+wait_for 60 has_ep2 || fail "no endpoint published for nobody.itnet2"
+ep2=$(endpoint2)
+wait_for 30 get "http://$EXT:${ep2##*:}/" || fail "the new container does not answer at $EXT:${ep2##*:}"
+# (the blackout above may have moved nobody.itnet to a new container, whose start can be the one that rebuilds)
+wait_for 30 has_ep && wait_for 30 get "http://$EXT:$(endpoint | sed 's/.*://')/" ||
+	fail "the first container does not answer after the rebuild by sproc"
+grep -q "rebuilding the table from the records" "$R"/node/apps/*/data/log/current ||
+	fail "no 'rebuilding the table from the records' line in a container's log"
+"$T" stop "$inst2" >/dev/null || fail "stop $inst2"
 note "stop: record, VIP record and elements go"
 "$T" stop "$inst" >/dev/null || fail "stop"
 gone() { [ ! -e "$cdir" ] && [ ! -e "$R/node/network/vips/$vip" ] && ! nft list table ip "$TB" | grep -q "$vip"; }
