@@ -54,8 +54,6 @@ void sproc_net_unlock(int *fd);
  * applied; the records handed back if ret_recs (free each, then the array). */
 int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool blackout, void (*warn)(const char *msg),
 		      struct net_record ***ret_recs, size_t *ret_n, struct error *err);
-/* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
-int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err);
 /* sproc run, before the ports: the VIP, app.json "network" and "vip". */
 int sproc_net_prepare(const struct node_settings *ns, json_t *app, const char *unique, struct sproc_net *st,
 		      struct error *err);

@@ -39,6 +39,25 @@ char *sproc_net_vips_dir(const char *root)
 	return node_path(root, SPROC_NET_VIPS_DIR);
 }
 
+/* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
+static int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir), *text = NULL;
+	int r;
+
+	if (!p)
+		return error_sys(err, ENOMEM, "network record");
+	r = read_file(p, &text, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return error_sys(err, -r, "reading %s", p);
+	r = net_record_parse(text, ret, err);
+	if (r < 0)
+		return error_prefix(err, "%s", p);
+	return 1;
+}
+
 int sproc_net_lock(const char *root)
 {
 	_cleanup_free_ char *p = node_path(root, SPROC_NET_LOCK), *dir = node_path(root, SPROC_NET_VIPS_DIR);
@@ -114,23 +133,6 @@ int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool black
 	return r < 0 ? r : 0;
 }
 
-int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err)
-{
-	_cleanup_free_ char *p = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir), *text = NULL;
-	int r;
-
-	if (!p)
-		return error_sys(err, ENOMEM, "network record");
-	r = read_file(p, &text, NULL);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return error_sys(err, -r, "reading %s", p);
-	r = net_record_parse(text, ret, err);
-	if (r < 0)
-		return error_prefix(err, "%s", p);
-	return 1;
-}
 
 static int ipstr(struct in_addr a, char buf[static 16])
 {
