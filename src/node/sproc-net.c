@@ -133,7 +133,6 @@ int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool black
 	return r < 0 ? r : 0;
 }
 
-
 static int ipstr(struct in_addr a, char buf[static 16])
 {
 	return inet_ntop(AF_INET, &a, buf, 16) ? 0 : -errno;
