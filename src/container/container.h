@@ -71,6 +71,11 @@ struct container_config {
 	 * container with reason CONTAINER_ABORT_NETWORK. */
 	int (*net_setup)(void *ud, int netns_fd, struct error *err);
 	void *net_ud;
+	/* The host's address, for a private network: in the container's
+	 * /etc/hosts the names the host maps to a loopback address (its own
+	 * name on 127.0.1.1) map to it instead, so `<hostname>:<real_port>`
+	 * reaches the endpoint from inside (NULL: a plain copy). */
+	const char *hosts_host_ip;
 };
 
 /* Run the container.  Never returns on success: the caller's process becomes

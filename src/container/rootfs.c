@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -610,6 +611,62 @@ static int write_env(const struct container_ctx *c, struct error *err)
 	return 0;
 }
 
+/* Names that stay on loopback (the machine's, not the host's own). */
+static bool loopback_name(const char *n)
+{
+	return startswith(n, "localhost") || startswith(n, "ip6-");
+}
+
+/* The host's hosts file with every other name of a loopback line (127/8, ::1)
+ * moved to one "<host_ip> names..." line: inside a private network, loopback
+ * is the container's own.  Lines left without a name are dropped. *ret owned. */
+static int hosts_for_private(const char *hosts, const char *host_ip, char **ret)
+{
+	_cleanup_free_ char *out = NULL, *moved = NULL, *copy = strdup(hosts);
+	size_t len = 0, mlen = 0;
+	FILE *f = open_memstream(&out, &len), *m = open_memstream(&moved, &mlen);
+	char *save = NULL;
+
+	if (!f || !m || !copy) {
+		if (f)
+			fclose(f);
+		if (m)
+			fclose(m);
+		return -ENOMEM;
+	}
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char buf[1024], *hash, *tok, *s2 = NULL;
+		const char *addr;
+		bool kept = false;
+
+		snprintf(buf, sizeof(buf), "%s", l);
+		if ((hash = strchr(buf, '#')))
+			*hash = 0;
+		addr = strtok_r(buf, " \t", &s2);
+		if (!addr || strlen(l) >= sizeof(buf) || (!startswith(addr, "127.") && strcmp(addr, "::1"))) {
+			fprintf(f, "%s\n", l);
+			continue;
+		}
+		while ((tok = strtok_r(NULL, " \t", &s2))) {
+			if (loopback_name(tok)) {
+				fprintf(f, "%s%s", kept ? " " : addr, kept ? "" : "\t");
+				fputs(tok, f);
+				kept = true;
+			} else
+				fprintf(m, " %s", tok);
+		}
+		if (kept)
+			fputc('\n', f);
+	}
+	fclose(m);
+	if (mlen)
+		fprintf(f, "%s\t%s\n", host_ip, moved + 1);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
 static int write_overlay(const struct container_ctx *c, struct error *err)
 {
 	const struct container_config *cfg = c->cfg;
@@ -624,6 +681,14 @@ static int write_overlay(const struct container_ctx *c, struct error *err)
 		return error_sys(err, errno, "mkdir %s", dir);
 	if (read_file("/etc/hosts", &hosts, NULL) < 0)
 		hosts = strdup("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	if (hosts && cfg->hosts_host_ip) {
+		char *h = NULL;
+
+		if (hosts_for_private(hosts, cfg->hosts_host_ip, &h) < 0)
+			return error_sys(err, ENOMEM, "overlay");
+		free(hosts);
+		hosts = h;
+	}
 	out = hosts ? strdup_printf("%s%s127.0.1.1\t%s\n", hosts, endswith(hosts, "\n") || !*hosts ? "" : "\n",
 				    hostname)
 		    : NULL;

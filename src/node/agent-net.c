@@ -155,53 +155,48 @@ static void veths_sweep(struct agent *a, struct net_record **recs, size_t n)
 	}
 }
 
-/* VIP records of containers gone, then the whole table from the records of the live ones. */
+static void warn_log(const char *msg)
+{
+	LOG("%s", msg);
+}
+
+/* VIP records of containers gone, then the whole table from the records of the
+ * live ones, all under the node's network lock: a `sproc run` or cleanup
+ * changes records and elements either before or after, never in between. */
 static int reconcile(struct agent *a, struct error *err)
 {
 	_cleanup_free_ char *apps = node_path(a->o->root, NODE_DIR_APPS), *vips = sproc_net_vips_dir(a->o->root);
 	_cleanup_strv_free_ char **live = NULL;
-	_cleanup_free_ struct net_record **recs = NULL;
-	_cleanup_free_ struct net_container *cs = NULL;
-	size_t n = 0, nlive;
-	int r, freed;
+	struct net_record **recs = NULL;
+	size_t n = 0;
+	int r, freed, lock;
 
 	if (!apps || !vips)
 		return error_sys(err, ENOMEM, "network");
 	if (mkdir_p(vips, 0755) < 0)
 		return error_sys(err, errno, "network: %s", vips);
+	lock = sproc_net_lock(a->o->root);
+	if (lock < 0)
+		return error_sys(err, -lock, "network: lock");
 	r = dir_list(apps, 1, &live);
-	if (r < 0)
+	if (r < 0) {
+		sproc_net_unlock(&lock);
 		return error_sys(err, -r, "network: listing %s", apps);
-	nlive = strv_length(live);
+	}
 	freed = net_vip_reconcile(vips, live, err);
-	if (freed < 0)
+	if (freed < 0) {
+		sproc_net_unlock(&lock);
 		return freed;
+	}
 	if (freed > 0)
 		LOG("network: released %d VIP(s) of containers gone", freed);
-	recs = calloc(nlive + 1, sizeof(*recs));
-	cs = calloc(nlive + 1, sizeof(*cs));
-	if (!recs || !cs)
-		return error_sys(err, ENOMEM, "network");
-	for (char **u = live; *u; u++) {
-		_cleanup_free_ char *cdir = node_app_dir(a->o->root, *u);
-		struct error e = ERROR_INIT;
-
-		if (!cdir)
-			return error_sys(err, ENOMEM, "network");
-		r = sproc_net_record_load(cdir, &recs[n], &e);
-		if (r < 0)
-			LOG("network: %s: ignored", e.msg ? e.msg : *u);
-		else if (r > 0)
-			cs[n] = recs[n]->c, n++;
-		error_clear(&e);
-	}
-	r = net_fw_rebuild(&a->net, cs, n, a->net_blackout, err);
-	if (r >= 0 && a->net_blackout)
-		r = net_fw_blackout(&a->net, true, err);
+	r = sproc_net_rebuild(a->o->root, &a->net, a->net_blackout, warn_log, &recs, &n, err);
 	if (r >= 0)
 		veths_sweep(a, recs, n);
+	sproc_net_unlock(&lock);
 	for (size_t i = 0; i < n; i++)
 		net_record_free(recs[i]);
+	free(recs);
 	if (r >= 0)
 		LOG("network: bridge %s, range %s, table %s rebuilt for %zu container(s)%s", a->net.bridge,
 		    a->ns.net_range, a->net.table, n, a->net_blackout ? " (blacked out)" : "");
@@ -270,9 +265,11 @@ void agent_net_blackout(struct agent *a, bool on)
 {
 	_cleanup_free_ char *bo = node_path(a->o->root, SPROC_NET_BLACKOUT);
 	struct error e = ERROR_INIT;
+	int lock;
 
 	if (!a->net_on || a->net_blackout == on || !bo)
 		return;
+	lock = sproc_net_lock(a->o->root); /* a sproc's rebuild reads the state file */
 	/* the state first: a rebuild after a crash applies it */
 	if (on)
 		(void)touch(bo);
@@ -282,6 +279,7 @@ void agent_net_blackout(struct agent *a, bool on)
 		LOG("network: blackout %s: %s", on ? "on" : "off", e.msg ? e.msg : "failed");
 	else
 		LOG("network: blackout %s", on ? "on: forwarding off" : "off");
+	sproc_net_unlock(&lock);
 	error_clear(&e);
 	a->net_blackout = on;
 }

@@ -34,6 +34,7 @@ bool sproc_service_name_ok(const char *s);
 #define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */
 #define SPROC_NET_BLACKOUT "network/blackout"	 /* under N: exists while the server is blacked out */
+#define SPROC_NET_LOCK "network/lock"		 /* under N: flock'd around every record + kernel change */
 struct sproc_net {
 	bool on;	     /* the node has a network and this container takes part */
 	bool shared_network; /* the host's netns: no VIP, no rules */
@@ -43,8 +44,16 @@ struct sproc_net {
 	char veth[16]; /* host end: "tv" + uniqueid */
 };
 char *sproc_net_vips_dir(const char *root);
-/* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
-int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err);
+/* The node's network lock (N/network/lock, flock, blocking; a SIGKILL releases it),
+ * held by sproc around VIP allocation, record + element add and cleanup, and by
+ * the agent around its VIP reconcile + rebuild and blackout.  fd or -errno. */
+int sproc_net_lock(const char *root);
+void sproc_net_unlock(int *fd);
+/* Under the lock: the table replaced by the rules of the records of every
+ * container dir under N/apps (bad records passed to warn and skipped), blackout
+ * applied; the records handed back if ret_recs (free each, then the array). */
+int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool blackout, void (*warn)(const char *msg),
+		      struct net_record ***ret_recs, size_t *ret_n, struct error *err);
 /* sproc run, before the ports: the VIP, app.json "network" and "vip". */
 int sproc_net_prepare(const struct node_settings *ns, json_t *app, const char *unique, struct sproc_net *st,
 		      struct error *err);

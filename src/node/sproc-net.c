@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 
 #include "../basic/fileio.h"
@@ -37,7 +39,8 @@ char *sproc_net_vips_dir(const char *root)
 	return node_path(root, SPROC_NET_VIPS_DIR);
 }
 
-int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err)
+/* <cdir>/data/network.json: 1 and *ret, 0 if missing, < 0 (err) if unreadable or bad. */
+static int sproc_net_record_load(const char *cdir, struct net_record **ret, struct error *err)
 {
 	_cleanup_free_ char *p = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir), *text = NULL;
 	int r;
@@ -53,6 +56,81 @@ int sproc_net_record_load(const char *cdir, struct net_record **ret, struct erro
 	if (r < 0)
 		return error_prefix(err, "%s", p);
 	return 1;
+}
+
+int sproc_net_lock(const char *root)
+{
+	_cleanup_free_ char *p = node_path(root, SPROC_NET_LOCK), *dir = node_path(root, SPROC_NET_VIPS_DIR);
+	int fd;
+
+	if (!p || !dir)
+		return -ENOMEM;
+	if (mkdir_p(dir, 0755) < 0)
+		return -errno;
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+	return fd;
+}
+
+void sproc_net_unlock(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd); /* releases the flock */
+	*fd = -1;
+}
+
+int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool blackout, void (*warn)(const char *msg),
+		      struct net_record ***ret_recs, size_t *ret_n, struct error *err)
+{
+	_cleanup_free_ char *apps = node_path(root, NODE_DIR_APPS);
+	_cleanup_strv_free_ char **live = NULL;
+	_cleanup_free_ struct net_container *cs = NULL;
+	struct net_record **recs = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!apps)
+		return error_sys(err, ENOMEM, "network");
+	r = dir_list(apps, 1, &live);
+	if (r < 0)
+		return error_sys(err, -r, "network: listing %s", apps);
+	recs = calloc(strv_length(live) + 1, sizeof(*recs));
+	cs = calloc(strv_length(live) + 1, sizeof(*cs));
+	if (!recs || !cs) {
+		free(recs);
+		return error_sys(err, ENOMEM, "network");
+	}
+	for (char **u = live; *u; u++) {
+		_cleanup_free_ char *cdir = node_app_dir(root, *u);
+		struct error e = ERROR_INIT;
+
+		r = cdir ? sproc_net_record_load(cdir, &recs[n], &e) : error_sys(&e, ENOMEM, "network");
+		if (r < 0 && warn) {
+			_cleanup_free_ char *m = strdup_printf("network: %s: ignored", e.msg ? e.msg : *u);
+			warn(m ? m : *u);
+		} else if (r > 0)
+			cs[n] = recs[n]->c, n++;
+		error_clear(&e);
+	}
+	r = net_fw_rebuild(cfg, cs, n, blackout, err);
+	if (r >= 0 && blackout)
+		r = net_fw_blackout(cfg, true, err);
+	if (r >= 0 && ret_recs) {
+		*ret_recs = recs;
+		*ret_n = n;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		net_record_free(recs[i]);
+	free(recs);
+	return r < 0 ? r : 0;
 }
 
 static int ipstr(struct in_addr a, char buf[static 16])
@@ -94,7 +172,7 @@ int sproc_net_prepare(const struct node_settings *ns, json_t *app, const char *u
 	_cleanup_free_ char *dir = NULL;
 	const char *uid = node_unique_id(unique);
 	char vb[16], gb[16];
-	int r;
+	int r, lock;
 
 	st->on = false;
 	r = sproc_net_config(ns, &st->cfg, err);
@@ -112,7 +190,13 @@ int sproc_net_prepare(const struct node_settings *ns, json_t *app, const char *u
 	dir = sproc_net_vips_dir(ns->root);
 	if (!dir || mkdir_p(dir, 0755) < 0)
 		return error_sys(err, dir ? errno : ENOMEM, "network: %s", dir ? dir : "vips");
+	/* under the node's network lock: an agent's VIP reconcile either saw this
+	 * container's dir (it was made before sproc run) or runs after this */
+	lock = sproc_net_lock(ns->root);
+	if (lock < 0)
+		return error_sys(err, -lock, "network: lock");
 	r = net_vip_allocate(&st->cfg, dir, unique, &st->vip, err);
+	sproc_net_unlock(&lock);
 	if (r < 0)
 		return r;
 	st->on = true;
@@ -136,7 +220,7 @@ int sproc_net_commit(const struct node_settings *ns, const json_t *app, const ch
 	_cleanup_free_ char *text = NULL, *path = NULL;
 	struct net_container c = { .owner = unique, .vip = st->vip };
 	size_t i, n = 0, npt = 0, cap;
-	int r;
+	int r, lock;
 
 	if (!st->on || st->shared_network)
 		return 0;
@@ -172,15 +256,46 @@ int sproc_net_commit(const struct node_settings *ns, const json_t *app, const ch
 		return r;
 	c.passthrough = pt;
 	c.n_passthrough = npt;
-	/* the record first: whoever rebuilds the table (a restarted agent) adds what it names */
 	r = net_record_format(&c, st->veth, st->mode, &text);
 	path = strdup(SPROC_NET_RECORD_REL); /* cwd: the container dir */
 	if (r < 0 || !path)
 		return error_sys(err, ENOMEM, "network record");
+	/* Record and elements under the node's network lock, which an agent's
+	 * rebuild holds while it reads the records and replaces the table: the
+	 * rebuild either sees this record or runs after the add (docs/NETWORK.md
+	 * "Ordering"). */
+	lock = sproc_net_lock(ns->root);
+	if (lock < 0)
+		return error_sys(err, -lock, "network: lock");
 	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
+	if (r < 0) {
+		sproc_net_unlock(&lock);
 		return error_sys(err, -r, "network: writing %s", path);
-	return net_fw_add(&st->cfg, &c, err);
+	}
+	r = net_fw_add(&st->cfg, &c, err);
+	if (r < 0) {
+		/* the table may be missing or stale (deleted by hand, an agent that
+		 * died mid-start): rebuild it from the records, this one included */
+		_cleanup_free_ char *bo = node_path(ns->root, SPROC_NET_BLACKOUT);
+		struct error e2 = ERROR_INIT;
+
+		printf("treadle sproc run: %s: %s: rebuilding the table from the records\n", unique,
+		       err->msg ? err->msg : "network: adding the firewall elements failed");
+		fflush(stdout);
+		r = sproc_net_rebuild(ns->root, &st->cfg, bo && path_exists(bo), NULL, NULL, NULL, &e2);
+		if (r < 0) {
+			_cleanup_free_ char *m = strdup(err->msg ? err->msg : "network: adding the firewall elements failed");
+			int code = err->code ? err->code : ERR_TEMP;
+
+			error_clear(err);
+			r = error_set(err, code, -r, "%s; rebuilding the table: %s", m ? m : "network",
+				      e2.msg ? e2.msg : "failed");
+		} else
+			error_clear(err);
+		error_clear(&e2);
+	}
+	sproc_net_unlock(&lock);
+	return r < 0 ? r : 0;
 }
 
 int sproc_net_setup(void *ud, int netns_fd, struct error *err)
@@ -238,13 +353,19 @@ int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const ch
 	_cleanup_free_ char *dir = sproc_net_vips_dir(ns->root), *rec = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir);
 	struct net_record *nr = NULL;
 	struct net_config cfg;
-	int r;
+	int r, lock = -1;
 
 	if (!dir || !rec)
 		return error_sys(err, ENOMEM, "network cleanup");
 	r = sproc_net_config(ns, &cfg, err);
 	if (r < 0)
 		return r;
+	/* elements, VIP and record go together under the lock (see sproc_net_commit) */
+	if (r > 0 || path_exists(rec)) {
+		lock = sproc_net_lock(ns->root);
+		if (lock < 0)
+			return error_sys(err, -lock, "network: lock");
+	}
 	r = sproc_net_record_load(cdir, &nr, err);
 	if (r < 0) {
 		/* a record that does not parse names nothing we can remove: the
@@ -262,9 +383,8 @@ int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const ch
 	else if (r >= 0)
 		r = vip_release_owner(dir, unique, err);
 	net_record_free(nr);
-	if (r < 0)
-		return r;
-	if (unlink(rec) < 0 && errno != ENOENT)
-		return error_sys(err, errno, "unlink %s", rec);
-	return 0;
+	if (r >= 0 && unlink(rec) < 0 && errno != ENOENT)
+		r = error_sys(err, errno, "unlink %s", rec);
+	sproc_net_unlock(&lock);
+	return r < 0 ? r : 0;
 }

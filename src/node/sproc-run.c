@@ -343,6 +343,8 @@ static int run(const struct node_settings *ns, struct error *err)
 	if (net.on && !net.shared_network) {
 		cfg.net_setup = sproc_net_setup;
 		cfg.net_ud = &net;
+		if (net.mode == NET_PRIVATE)
+			cfg.hosts_host_ip = ns->net_external_ip;
 	}
 	cfg.env = env;
 	cfg.node_root = ns->root;

@@ -218,6 +218,96 @@ assert "every peer the listener saw is h1's address" only_h1
 assert "the prod client left from a port in 32768-40959" in_range 32768 40959
 assert "the dev client left from a port in 40960-49151" in_range 40960 49151
 
+note "a client app in another container on h1 reaches the server by the host:port printed ($ep)"
+cat >"$NH_DIR/near.yml" <<EOF
+memory: 100M
+cpu: 10%
+disk: 100M
+services:
+  - name: client
+    command: |
+      grep -v '^#' /etc/hosts | sed 's/^/HOSTS /'
+      until python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2).read()' http://$ep/; do sleep 0.5; done
+      echo REACHED $ep
+      exec sleep 100000
+    restart:
+      limit: 0
+EOF
+near=$(T run nobody.nhnear --env prod -m "$NH_DIR/near.yml") || notok "treadle run nobody.nhnear"
+nearlog() { nh_exec h1 "$BIN" logs --root "${NH_ROOT[h1]}" "$near/client"; }
+near_hosts() { nearlog | grep -qE "HOSTS ${NH_ADDR[h1]}[[:space:]].*${NH_HOSTNAME[h1]}"; }
+assert "inside a container, h1's own name (127.0.1.1 on h1) maps to h1's address" wait_for 60 near_hosts
+no_loop_name() { ! nearlog | grep -qE "HOSTS 127\.[0-9.]+[[:space:]].*${NH_HOSTNAME[h1]}"; }
+assert "inside, no loopback line names h1" no_loop_name
+near_reached() { nearlog | grep -q "REACHED $ep"; }
+assert "a container on h1 reached the server on h1 by $ep" wait_for 60 near_reached
+T stop "$near" >/dev/null 2>&1
+
+note "bad input on h1: every dev port taken on the host; a passthrough host that does not resolve"
+vips_now() { ls "${NH_ROOT[h1]}/node/network/vips" | sort; }
+veths_now() { ip -n "${NH_NS[h1]}" -br link | awk '$1 ~ /^tv/ {print $1}' | sed 's/@.*//' | sort; }
+near_gone() { ! ls -d "${NH_ROOT[h1]}"/node/apps/nobody.nhnear-* >/dev/null 2>&1; }
+wait_for 30 near_gone
+vips0=$(vips_now) veths0=$(veths_now)
+cat >"$NH_DIR/hold.py" <<'EOF'
+import os, resource, socket, sys, time
+lo, hi, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hi - lo + 100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+for p in range(lo, hi + 1):
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", p))
+        s.listen(1)
+        held.append(s)
+    except OSError:
+        s.close()
+open(d + "/hold.ready", "w").close()
+while not os.path.exists(d + "/hold.stop"):
+    time.sleep(0.2)
+EOF
+nh_bg h1 python3 "$NH_DIR/hold.py" 40960 49151 "$NH_DIR"
+assert "every dev port (40960-49151) of h1 is held by another process" wait_for 30 test -e "$NH_DIR/hold.ready"
+cat >"$NH_DIR/ep.yml" <<'EOF'
+memory: 100M
+cpu: 10%
+disk: 100M
+endpoints:
+  - name: http
+    port: 8000
+services:
+  - name: web
+    command: exec sleep 100000
+    restart:
+      limit: 0
+EOF
+taken=$(T run nobody.nhtaken --env dev -m "$NH_DIR/ep.yml") || notok "treadle run nobody.nhtaken"
+trace_has() { T trace "$1" | grep -q "$2"; }
+assert "an endpoint with no free port on the host: aborted, reason ports" wait_for 60 trace_has "$taken" "aborted.*ports"
+note "trace: $(T trace "$taken" | grep aborted | tail -1)"
+touch "$NH_DIR/hold.stop"
+cat >"$NH_DIR/ptbad.yml" <<EOF
+memory: 100M
+cpu: 10%
+disk: 100M
+passthrough:
+  - nohost-$NH_TAG.invalid
+services:
+  - name: web
+    command: exec sleep 100000
+    restart:
+      limit: 0
+EOF
+ptbad=$(T run nobody.nhptbad -m "$NH_DIR/ptbad.yml") || notok "treadle run nobody.nhptbad"
+assert "a passthrough host that does not resolve: aborted, reason network" wait_for 60 trace_has "$ptbad" "aborted.*network"
+assert "its trace names the host" trace_has "$ptbad" "cannot resolve 'nohost-$NH_TAG.invalid'"
+note "trace: $(T trace "$ptbad" | grep aborted | tail -1)"
+bad_gone() { ! ls -d "${NH_ROOT[h1]}"/node/apps/nobody.nhtaken-* "${NH_ROOT[h1]}"/node/apps/nobody.nhptbad-* >/dev/null 2>&1; }
+assert "both aborted containers are cleaned up" wait_for 60 bad_gone
+assert "no VIP record left of them" [ "$(vips_now)" = "$vips0" ]
+assert "no veth left of them" [ "$(veths_now)" = "$veths0" ]
+assert "the agent is still there (no crash)" nh_wait_servers 5 h1
+
 note "a second node host, h2: a client there reaches the server on h1 by host:port"
 nh_cell_up h2 node >"$NH_DIR/h2/up.out" 2>&1 || { notok "cell up on h2"; cat "$NH_DIR/h2/up.out"; }
 assert "h2's server is present" nh_wait_servers 30 h2
