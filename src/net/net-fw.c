@@ -113,7 +113,7 @@ int net_nft_run_once(const char *cmds, struct error *err)
 	return r;
 }
 
-int net_nft_run(const char *cmds, char **ret_output, struct error *err)
+static int net_nft_run(const char *cmds, char **ret_output, struct error *err)
 {
 	return nft_run_in(nft_get(), cmds, ret_output, err);
 }
@@ -269,7 +269,7 @@ static void emit_cmds(FILE *out, const struct net_config *cfg, const struct net_
 				i == E_ENV ? set_of(c->env) : elem_target[i], e->buf[i]);
 }
 
-int net_fw_container_cmds(const struct net_config *cfg, const struct net_container *c, bool add, char **ret)
+static int net_fw_container_cmds(const struct net_config *cfg, const struct net_container *c, bool add, char **ret)
 {
 	struct elems full, keys;
 	char *buf = NULL;
@@ -304,7 +304,7 @@ fail:
 	return r;
 }
 
-int net_fw_ruleset(const struct net_config *cfg, const struct net_container *c, size_t n, bool blackout, char **ret)
+static int net_fw_ruleset(const struct net_config *cfg, const struct net_container *c, size_t n, bool blackout, char **ret)
 {
 	char x[NET_IPSTR_MAX], rng[NET_IPSTR_MAX];
 	struct elems prod, nonprod;

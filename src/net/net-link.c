@@ -336,7 +336,7 @@ int net_bridge_ports(const struct net_config *cfg, char ***ret, struct error *er
 	return 0;
 }
 
-int net_neigh_flush(const char *ifname, struct in_addr ip, struct error *err)
+static int net_neigh_flush(const char *ifname, struct in_addr ip, struct error *err)
 {
 	_cleanup_nlsock_ struct nl_sock *s = NULL;
 	_cleanup_neigh_ struct rtnl_neigh *n = rtnl_neigh_alloc();

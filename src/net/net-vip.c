@@ -23,6 +23,8 @@
 #include "net-internal.h"
 #include "net.h"
 
+static int net_conntrack_flush(struct in_addr ip, struct error *err);
+
 #define OWNER_MAX 200
 
 static bool owner_valid(const char *o)
@@ -410,7 +412,7 @@ static int flush_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, vo
 
 static void nfct_handlep(struct nfct_handle **h) { if (*h) nfct_close(*h); }
 
-int net_conntrack_flush(struct in_addr ip, struct error *err)
+static int net_conntrack_flush(struct in_addr ip, struct error *err)
 {
 	_cleanup_(nfct_handlep) struct nfct_handle *h = NULL;
 	struct flush_ctx f = { .ip = ip.s_addr };

@@ -94,20 +94,6 @@ int net_parse_cidr(const char *s, struct in_addr *ret_net, unsigned *ret_prefixl
 	return 0;
 }
 
-char *net_table_name(const char *cell)
-{
-	char *t = strdup_printf("treadle_%s", cell ? cell : "");
-
-	if (!t)
-		return NULL;
-	for (char *p = t + 8; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
-			*p = '_';
-	if (strlen(t) > 64)
-		t[64] = '\0';
-	return t;
-}
-
 void net_config_init(struct net_config *cfg, const char *bridge, const char *table, struct in_addr external_ip)
 {
 	*cfg = (struct net_config){ .bridge = bridge, .table = table, .external_ip = external_ip };

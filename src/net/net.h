@@ -45,9 +45,6 @@ int net_config_check(const struct net_config *cfg, struct error *err);
 /* "a.b.c.d/n" -> network (host bits must be 0) and prefix.  0 or -EINVAL. */
 int net_parse_cidr(const char *s, struct in_addr *ret_net, unsigned *ret_prefixlen);
 int net_parse_ip(const char *s, struct in_addr *ret);
-/* A valid nft identifier for a cell's table: "treadle_" + name with every other character as '_'
- * (owned by the caller; NULL on ENOMEM). */
-char *net_table_name(const char *cell);
 
 /* ---- links and addresses (net-link.c, libnl-route-3) ---- */
 
@@ -124,11 +121,6 @@ struct net_vip_record {
 int net_vip_list(const char *dir, struct net_vip_record **ret, size_t *ret_n);
 void net_vip_records_free(struct net_vip_record *r, size_t n);
 
-/* Delete every conntrack entry whose original or reply tuple has `ip` as source
- * or destination (NFNL, no `conntrack` process).  Returns the number deleted. */
-int net_conntrack_flush(struct in_addr ip, struct error *err);
-/* Delete the neighbour (ARP) entry of ip on the bridge; missing is success. */
-int net_neigh_flush(const char *ifname, struct in_addr ip, struct error *err);
 
 /* ---- firewall (net-fw.c, libnftables) ---- */
 
@@ -156,11 +148,6 @@ struct net_container {
 /* "uat"/"prod" -> PROD, "dev"/"qa" -> NONPROD (Treadmill), else -EINVAL. */
 int net_env_parse(const char *s, enum net_env *ret);
 
-/* The whole table as nft text (`add table; delete table; table { ... }`, one
- * transaction that replaces whatever was there).  Pure; *ret owned. */
-int net_fw_ruleset(const struct net_config *cfg, const struct net_container *c, size_t n, bool blackout, char **ret);
-/* The add (or remove) of one container's elements as nft text.  Pure; *ret owned. */
-int net_fw_container_cmds(const struct net_config *cfg, const struct net_container *c, bool add, char **ret);
 
 /* Replace the table by the rules of exactly these containers, in one kernel
  * transaction (agent start, repair).  Also creates the table the first time. */
@@ -175,8 +162,6 @@ int net_fw_remove(const struct net_config *cfg, const struct net_container *c, s
 int net_fw_blackout(const struct net_config *cfg, bool on, struct error *err);
 /* Delete the table (missing is success). */
 int net_fw_teardown(const struct net_config *cfg, struct error *err);
-/* Run nft text as one transaction in this netns (exposed for tests and tools). */
-int net_nft_run(const char *cmds, char **ret_output, struct error *err);
 
 /* ---- the firewall record of a container (net-record.c) ---- */
 

@@ -24,6 +24,10 @@
 #include "../../src/basic/fileio.h"
 #include "../../src/basic/util.h"
 #include "../../src/net/net.h"
+/* the file-internal firewall, neighbour and conntrack calls are tested as production runs them */
+#include "../../src/net/net-fw.c"
+#include "../../src/net/net-link.c"
+#include "../../src/net/net-vip.c"
 
 static bool in_netns;	/* the process runs in a private netns (root) */
 
@@ -48,7 +52,6 @@ static void test_parse(void **state)
 {
 	struct in_addr a;
 	unsigned p;
-	_cleanup_free_ char *t = net_table_name("my-cell.1");
 
 	assert_int_equal(net_parse_cidr("192.168.0.0/16", &a, &p), 0);
 	assert_int_equal(p, 16);
@@ -57,7 +60,6 @@ static void test_parse(void **state)
 	assert_int_equal(net_parse_cidr("192.168.0.0", &a, &p), -EINVAL);
 	assert_int_equal(net_parse_cidr("192.168.0.0/+8", &a, &p), -EINVAL);
 	assert_int_equal(net_parse_ip("1.2.3", &a), -EINVAL);
-	assert_string_equal(t, "treadle_my_cell_1");
 
 	enum net_env e;
 	assert_int_equal(net_env_parse("uat", &e), 0);
