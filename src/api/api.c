@@ -809,7 +809,21 @@ static int listen_unix(const char *path, struct error *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return error_sys(err, errno, "socket");
-	(void)unlink(path); /* a previous run's: only this daemon binds here */
+	{
+		/* a socket someone still answers on is another daemon's: refuse
+		 * rather than take it over; a dead one's is a previous run's */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			close(fd);
+			return error_set(err, ERR_PERM, 0, "%s: another treadle api serves it (give --socket another path)",
+					 path);
+		}
+	}
+	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 

@@ -272,7 +272,8 @@ int cell_up(const struct cell_options *o, struct error *err)
 
 	{
 		/* every server serves the REST API on R/api.sock (docs/API.md) */
-		char *const argv[] = { bin, "api", "--root", root, "--store", url, NULL };
+		char *const argv[] = { bin, "api", "--root", root, "--store", url, o->api_listen ? "--listen" : NULL,
+				       (char *)o->api_listen, NULL };
 
 		if (write_service(svc, logd, "api", argv, NULL, err) < 0)
 			return -1;

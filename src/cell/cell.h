@@ -39,6 +39,7 @@ struct cell_options {
 	const char *treadle_bin; /* NULL: /proc/self/exe */
 	const char *net_range;	 /* the node's --network (NULL: its default); refused at up if it overlaps an
 				  * address of this network namespace (another cell's bridge) */
+	const char *api_listen;	 /* treadle api --listen (NULL: the Unix socket only) */
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

@@ -18,6 +18,7 @@ const struct cli_option cell_options[] = {
 	{ "cgroup-root", 'g', "NAME", "up: the node's cgroup parent (default treadle)" },
 	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
+	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
 };
@@ -44,6 +45,7 @@ int cmd_cell(int argc, char **argv)
 		case 'g': o.cgroup_root = optarg; break;
 		case 'j': json = true; break;
 		case 'N': o.net_range = optarg; break;
+		case 'A': o.api_listen = optarg; break;
 		case 't':
 			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
 				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);
