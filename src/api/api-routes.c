@@ -30,8 +30,7 @@ void api_reply_error(struct api_reply *rp, unsigned status, const char *fmt, ...
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	msg = strdup_vprintf(fmt, ap);
 	va_end(ap);
 	json_decref(rp->json);
 	rp->status = status;

@@ -208,6 +208,20 @@ int symlink_atomic_at(const char *target, int dirfd, const char *name, const cha
 	return 0;
 }
 
+int dir_fdopen(int fd, DIR **ret)
+{
+	DIR *d = fdopendir(fd);
+
+	if (!d) {
+		int r = negerrno();
+
+		close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
 int symlink_atomic(const char *target, const char *link)
 {
 	return symlink_atomic_at(target, AT_FDCWD, link, NULL);
@@ -271,11 +285,9 @@ static int rm_rf_at(int dfd, const char *name, dev_t dev)
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return negerrno();
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return negerrno();
-	}
+	r = dir_fdopen(fd, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -308,16 +320,13 @@ int dir_list_at(int dirfd, const char *path, int skip_dot, char ***ret)
 	_cleanup_strv_free_ char **l = NULL;
 	size_t n = 0, cap = 16;
 	struct dirent *de;
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r, fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return negerrno();
-	d = fdopendir(fd);
-	if (!d) {
-		int r = negerrno();
-		close(fd);
+	r = dir_fdopen(fd, &d);
+	if (r < 0)
 		return r;
-	}
 	l = calloc(16, sizeof(char *));
 	if (!l)
 		return -ENOMEM;

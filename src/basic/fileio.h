@@ -49,5 +49,7 @@ int mkdir_p(const char *path, mode_t mode);
 /* Remove a tree; does not cross mount points; missing path is success. */
 int rm_rf(const char *path);
 /* Sorted list of entries of dir, skipping "." ".." and, if skip_dot, names starting with '.'. */
+/* fdopendir() that owns fd either way: on failure fd is closed.  0 or -errno. */
+int dir_fdopen(int fd, DIR **ret);
 int dir_list(const char *path, int skip_dot, char ***ret);
 int dir_list_at(int dirfd, const char *path, int skip_dot, char ***ret);

@@ -2,6 +2,7 @@
  * Basic layer: no project dependencies beyond macro.h. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,7 @@ uint64_t now_monotonic_ms(void);
 
 /* asprintf that returns NULL on failure instead of leaving the pointer undefined. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 bool startswith(const char *s, const char *prefix);
 /* s quoted for /bin/sh: 'it'\''s' (always quoted; NULL on ENOMEM). */
 char *shell_quote(const char *s);

@@ -44,8 +44,7 @@ static void problem(struct vctx *v, const char *path, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&m, fmt, ap) < 0)
-		m = NULL;
+	m = strdup_vprintf(fmt, ap);
 	va_end(ap);
 	line = m ? strdup_printf("%s: %s", path && *path ? path : "manifest", m) : NULL;
 	if (!line || strv_push(&v->problems, line) < 0) {

@@ -87,19 +87,16 @@ static int list_at(int dfd, struct net_vip_record **ret, size_t *ret_n)
 	struct net_vip_record *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
-	int fd = dup(dfd);
+	int r, fd = dup(dfd);
 
 	if (fd < 0)
 		return negerrno();
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return negerrno();
-	}
+	r = dir_fdopen(fd, &d);
+	if (r < 0)
+		return r;
 	while ((errno = 0, de = readdir(d))) {
 		struct in_addr a;
 		char *owner = NULL;
-		int r;
 
 		if (!record_name(de->d_name, &a))
 			continue;

@@ -216,11 +216,8 @@ int64_t store_fs_count_children(struct fs_store *fs, const char *path)
 	fd = openat(fs->dfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
+	if (dir_fdopen(fd, &d) < 0)
 		return 0;
-	}
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			n++;

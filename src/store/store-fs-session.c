@@ -175,11 +175,8 @@ static void tree_cleanup_at(struct fs_store *fs, int dfd, const char *abs)
 	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
+	if (dir_fdopen(dfd, &d) < 0)
 		return;
-	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
