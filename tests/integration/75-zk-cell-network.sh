@@ -33,22 +33,7 @@ export NH_SELF_LOOPBACK=1 NH_SUBNET=10.75.0
 . "$SRC/tests/lib/nethosts.sh"
 nh_require || skip_all "$NH_SKIP_REASON"
 
-START=$(date +%s)
-note() { echo "# [$(($(date +%s) - START))s] $*"; }
-wait_for() { # SECS CMD...
-	local end=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.3; done
-}
-finish() {
-	local rc=$?
-	trap - EXIT
-	[ "$FAILS" -ne 0 ] && nh_dump
-	nh_teardown || rc=1
-	exit $rc
-}
-trap finish EXIT
-trap 'exit 1' INT TERM HUP
+nh_test_begin # note, wait_for; tears the hosts down at exit (dumps them first on a failure)
 
 nh_init || { notok "bridge namespace"; exit 1; }
 note "test hosts under $NH_DIR, tag $NH_TAG"

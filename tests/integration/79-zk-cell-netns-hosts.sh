@@ -36,22 +36,7 @@ zk_available || skip_all "java or /usr/share/java/zookeeper.jar missing"
 . "$SRC/tests/lib/nethosts.sh"
 nh_require || skip_all "$NH_SKIP_REASON"
 
-START=$(date +%s)
-note() { echo "# [$(($(date +%s) - START))s] $*"; }
-wait_for() { # SECS CMD...
-	local end=$(($(date +%s) + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.2; done
-}
-finish() {
-	local rc=$?
-	trap - EXIT
-	[ "$FAILS" -ne 0 ] && nh_dump
-	nh_teardown || rc=1
-	exit $rc
-}
-trap finish EXIT
-trap 'exit 1' INT TERM HUP
+nh_test_begin # note, wait_for; tears the hosts down at exit (dumps them first on a failure)
 
 NODES="h1 h2 h3"
 nh_init || { notok "bridge namespace"; exit 1; }
@@ -200,5 +185,5 @@ rm -f "$out"
 assert "teardown: cells down, ZooKeeper stopped, namespaces and hosts files gone, nothing left ($(($(date +%s) - t0)) s)" [ "$rc" = 0 ]
 assert "no namespace of the test is left" sh -c "! ip netns list | grep -q '^$NH_TAG-'"
 assert "no hosts file of the test is left" sh -c "! ls -d /etc/netns/$NH_TAG-* 2>/dev/null | grep -q ."
-note "total $(($(date +%s) - START)) s"
+note "total $(($(date +%s) - NH_START)) s"
 done_testing

@@ -306,3 +306,24 @@ nh_teardown() {
 	NH_HOSTS=()
 	return $rc
 }
+
+# A test on test hosts: note (timestamped comment), wait_for SECS CMD..., and
+# the hosts torn down at exit (dumped first when a check failed: FAILS of tap.sh).
+nh_test_begin() {
+	NH_START=$(date +%s)
+	trap nh_test_finish EXIT
+	trap 'exit 1' INT TERM HUP
+}
+note() { echo "# [$(($(date +%s) - NH_START))s] $*"; }
+wait_for() { # SECS CMD...
+	local end=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.2; done
+}
+nh_test_finish() {
+	local rc=$?
+	trap - EXIT
+	[ "${FAILS:-0}" -ne 0 ] && nh_dump
+	nh_teardown || rc=1
+	exit $rc
+}
