@@ -34,8 +34,10 @@ static int default_iface(char ret[IFNAMSIZ_MAX])
 		char ifn[64];
 		unsigned dst;
 
-		if (sscanf(l, "%63s %x", ifn, &dst) == 2 && dst == 0 && strlen(ifn) < IFNAMSIZ_MAX) {
-			snprintf(ret, IFNAMSIZ_MAX, "%s", ifn);
+		size_t n;
+
+		if (sscanf(l, "%63s %x", ifn, &dst) == 2 && dst == 0 && (n = strlen(ifn)) < IFNAMSIZ_MAX) {
+			memcpy(ret, ifn, n + 1);
 			return 0;
 		}
 	}

@@ -320,7 +320,7 @@ static void alloc_apps(struct sched_cell *c, int alloc, double reserved, int64_t
 
 	sched_alloc_update(c, alloc, r, rank, rank_adjustment, 0);
 	for (size_t i = 0; i < n; i++) {
-		char name[16];
+		char name[32];
 
 		snprintf(name, sizeof(name), "app%zu", i + 1);
 		apps[i] = mkapp(name, prio[i], (int64_t)i + 1, (int64_t)i + 1, "app1");
