@@ -46,7 +46,9 @@ P=$(pick) && Q=$(pick) && RR=$(pick) || fail "no free ports"
 
 sed -n '/<!-- zk-tour-begin -->/,/<!-- zk-tour-end -->/p' "$SRC/README.md" | sed '1,2d;$d' | sed '$d' >"$T/tour.orig"
 grep -q 'cell up --daemon --roles master,node' "$T/tour.orig" || fail "no tour found between the README markers"
-sed -e "s/218\([0-3]\)/${P}\1/g" -e "s/288\([1-3]\)/${Q}\1/g" -e "s/388\([1-3]\)/${RR}\1/g" \
+# ports through placeholders first: a picked port may itself contain 288x/388x
+sed -e "s/218\([0-3]\)/@P@\1/g" -e "s/288\([1-3]\)/@Q@\1/g" -e "s/388\([1-3]\)/@R@\1/g" \
+	-e "s/@P@/${P}/g" -e "s/@Q@/${Q}/g" -e "s/@R@/${RR}/g" \
 	-e "s,/tmp/treadle-zk,$T/zk,g" -e "s,/tmp/tour-s\([12]\),$T/s\1,g" -e "s/treadle-s\([12]\)/$CG-s\1/g" \
 	"$T/tour.orig" >"$T/tour.sh"
 echo "# running the README tour ($(wc -l <"$T/tour.sh") lines), ports ${P}1-3 ${Q}1-3 ${RR}1-3"
