@@ -35,10 +35,11 @@ assert "one container, one process" bash -c "[ \$(ls '$N/apps' | wc -l) = 1 ] &&
 # re-register presence and /running
 O2=$(owner "/running/$I")
 zk_pause 1
-assert "while frozen: the ensemble expires the agent's /running" wait_for 30 bash -c "! '$BIN' store --store '$STORE' exists '/running/$I' >/dev/null 2>&1"
+# (a frozen leader first needs a new election, then the session's full timeout: allow 60 s)
+assert "while frozen: the ensemble expires the agent's /running" wait_for 60 bash -c "! '$BIN' store --store '$STORE' exists '/running/$I' >/dev/null 2>&1"
 zk_resume 1
-assert "after expiry: presence re-created" wait_for 30 bash -c "o=\$('$BIN' store --store '$STORE' get --stat '/server.presence/$H' 2>/dev/null | awk '/^ephemeral_owner/ {print \$2}'); [ -n \"\$o\" ]"
-assert "after expiry: /running re-published by a new session" wait_for 30 bash -c "o=\$('$BIN' store --store '$STORE' get --stat '/running/$I' 2>/dev/null | awk '/^ephemeral_owner/ {print \$2}'); [ -n \"\$o\" ] && [ \"\$o\" != '$O2' ]"
+assert "after expiry: presence re-created" wait_for 60 bash -c "o=\$('$BIN' store --store '$STORE' get --stat '/server.presence/$H' 2>/dev/null | awk '/^ephemeral_owner/ {print \$2}'); [ -n \"\$o\" ]"
+assert "after expiry: /running re-published by a new session" wait_for 60 bash -c "o=\$('$BIN' store --store '$STORE' get --stat '/running/$I' 2>/dev/null | awk '/^ephemeral_owner/ {print \$2}'); [ -n \"\$o\" ] && [ \"\$o\" != '$O2' ]"
 assert "after expiry: the agent is still the same process" kill -0 "$AGENT_PID"
 assert "after expiry: still one process" bash -c "[ \$(pgrep -fc 'sleep 1004[1]') = 1 ]"
 unplace "$I"
