@@ -21,7 +21,7 @@
 #include "../supervisor/supervisor.h"
 #include "cell.h"
 
-static const char *const services[] = { "master", "node", "running", "api" };
+static const char *const services[] = { "master", "node", "running", "api", "watchdog" };
 
 static char *path_join(const char *a, const char *b)
 {
@@ -260,13 +260,22 @@ int cell_up(const struct cell_options *o, struct error *err)
 			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
+		char *lease = (char *)(o->watchdog_lease ? o->watchdog_lease : "120");
 		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
-					    "--cgroup-root", (char *)cg, o->net_range ? "--network" : NULL,
-					    (char *)o->net_range, NULL };
+					    "--cgroup-root", (char *)cg, "--watchdog-lease", lease,
+					    o->net_range ? "--network" : NULL, (char *)o->net_range, NULL };
 		char *const run_argv[] = { "s6-svscan", runningd, NULL };
+		/* the node's watchdog (docs/NODE.md "Watchdogs and postmortem"):
+		 * leases left by an earlier run are stale, not failed */
+		char *const wd_argv[] = { bin, "watchdog", "--store", url, "--root", node, "--hostname", (char *)hostname,
+					  "--cgroup-root", (char *)cg, "--log-dir", logd, NULL };
+		_cleanup_free_ char *leases = path_join(node, "watchdogs");
 
+		if (!leases || (r = rm_rf(leases)) < 0)
+			return error_sys(err, leases ? -r : ENOMEM, "removing %s/watchdogs", node);
 		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
-		    write_service(svc, logd, "running", run_argv, runningd, err) < 0)
+		    write_service(svc, logd, "running", run_argv, runningd, err) < 0 ||
+		    write_service(svc, logd, "watchdog", wd_argv, NULL, err) < 0)
 			return -1;
 	}
 

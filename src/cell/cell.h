@@ -10,7 +10,7 @@
  *   R/cell.json        {"hostname","cgroup_root","treadle","store","root","roles"} written by cell_up
  *   R/cell.pid         pid of the cell's s6-svscan
  *   R/store/           embedded store (URL file://R/store), only without a store URL
- *   R/svc/{master,node,running}/   s6 service dirs (+ log/ with s6-log), per role
+ *   R/svc/{master,node,running,watchdog}/   s6 service dirs (+ log/ with s6-log), per role
  *   R/log/<svc>/       s6-log directories (current, @*.s)
  *   R/node/            node agent root; R/node/running is its containers' scan dir
  */
@@ -40,6 +40,7 @@ struct cell_options {
 	const char *net_range;	 /* the node's --network (NULL: its default); refused at up if it overlaps an
 				  * address of this network namespace (another cell's bridge) */
 	const char *api_listen;	 /* treadle api --listen (NULL: the Unix socket only) */
+	const char *watchdog_lease; /* the node agent's --watchdog-lease (NULL: its default) */
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

@@ -6,9 +6,11 @@
 #include <jansson.h>
 
 #include "../admin/admin.h"
+#include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
 #include "../store/store.h"
+#include "../node/postmortem.h"
 #include "cli.h"
 
 enum {
@@ -255,6 +257,36 @@ const struct cli_option admin_options[] = {
 	CLI_OPTIONS_END,
 };
 
+/* `admin postmortem`: a bundle of this server's node now (R/cell.json names
+ * its hostname and cgroup root; docs/NODE.md "Watchdogs and postmortem"). */
+static int postmortem(const char *root_opt)
+{
+	const char *root = cli_root(root_opt);
+	_cleanup_free_ char *cfg = strdup_printf("%s/cell.json", root), *text = NULL, *node = NULL, *logd = NULL;
+	_cleanup_free_ char *path = NULL;
+	_cleanup_json_ json_t *j = NULL;
+	struct node_postmortem_options po = { .reason = "on demand (treadle admin postmortem)" };
+	struct error err = ERROR_INIT;
+
+	node = strdup_printf("%s/node", root);
+	logd = strdup_printf("%s/log", root);
+	if (!cfg || !node || !logd)
+		return EXIT_TEMP;
+	if (read_file(cfg, &text, NULL) < 0 || !(j = json_loads(text, 0, NULL)) ||
+	    !json_is_string(json_object_get(j, "hostname"))) {
+		fprintf(stderr, "treadle: admin postmortem: %s: no cell server here (missing or unreadable)\n", cfg);
+		return EXIT_PERM;
+	}
+	po.root = node;
+	po.log_dir = logd;
+	po.hostname = json_string_value(json_object_get(j, "hostname"));
+	po.cgroup_root = json_string_value(json_object_get(j, "cgroup_root"));
+	if (node_postmortem_write(&po, &path, &err) < 0)
+		return error_report(&err);
+	printf("%s\n", path);
+	return EXIT_OK;
+}
+
 int cmd_admin(int argc, char **argv)
 {
 	struct admin_args o = {};
@@ -288,7 +320,10 @@ int cmd_admin(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("admin", "missing object (server, bucket, cell, partition, alloc, "
-						"identity-group, blackout)");
+						"identity-group, blackout, postmortem)");
+	if (strcmp(argv[optind], "postmortem") == 0)
+		return optind + 1 == argc ? postmortem(root)
+					  : cli_usage_error("admin", "postmortem: unexpected argument '%s'", argv[optind + 1]);
 	if (cli_store_open(root, store_url, &s, &err) < 0)
 		return error_report(&err);
 	return run(s, argc - optind, argv + optind, &o);

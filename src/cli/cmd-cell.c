@@ -19,6 +19,7 @@ const struct cli_option cell_options[] = {
 	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
+	{ "watchdog-lease", 0x4a0, "SECS", "up: the node agent's watchdog lease (default 120; docs/NODE.md)" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
 };
@@ -46,6 +47,13 @@ int cmd_cell(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'N': o.net_range = optarg; break;
 		case 'A': o.api_listen = optarg; break;
+		case 0x4a0: {
+			uint64_t secs;
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("cell", "--watchdog-lease: expected seconds, got '%s'", optarg);
+			o.watchdog_lease = optarg;
+			break;
+		}
 		case 't':
 			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
 				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);

@@ -22,6 +22,7 @@ const struct cli_option node_options[] = {
 	{ "network", 'N', "CIDR", "containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "gateway", 'G', "IP", "the bridge's address in the range (default: its last host address)" },
 	{ "ext-device", 'E', "IF", "the host's external interface (default: the default route's)" },
+	{ "watchdog-lease", 'L', "SECS", "the agent's watchdog lease (default 120; docs/NODE.md)" },
 	CLI_OPTIONS_END,
 };
 
@@ -60,6 +61,11 @@ int cmd_node(int argc, char **argv)
 		case 'N': o.net_range = optarg; break;
 		case 'G': o.net_gateway = optarg; break;
 		case 'E': o.net_ext_dev = optarg; break;
+		case 'L':
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("node", "invalid --watchdog-lease '%s'", optarg);
+			o.watchdog_lease_s = (unsigned)secs;
+			break;
 		default:
 			return cli_usage_error("node", "invalid option");
 		}

@@ -46,11 +46,14 @@ static const struct cli_command commands[] = {
 	{ "admin", cmd_admin,
 	  "server add|delete|up|down|freeze HOST | bucket add|delete B | cell insert|remove B | partition add|delete P | "
 	  "alloc set|delete|assign|unassign ... | identity-group set|delete G | blackout set|clear server|app NAME | "
-	  "OBJECT list",
-	  "administer the cell: servers, buckets, topology, partitions, allocations, identity groups, blackouts",
+	  "OBJECT list | postmortem",
+	  "administer the cell: servers, buckets, topology, partitions, allocations, identity groups, blackouts; "
+	  "postmortem: a diagnosis bundle of this server's node",
 	  admin_options },
 	{ "api", cmd_api, "[--socket PATH] [--listen HOST:PORT --tokens FILE]",
 	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
+	{ "watchdog", cmd_watchdog, "", "(internal) the node's watchdog: a failed lease blacks the server out, writes a postmortem",
+	  watchdog_options },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 };

@@ -29,8 +29,26 @@
 #include "../supervisor/supervisor.h"
 #include "../trace/trace.h"
 #include "node-internal.h"
+#include "watchdog.h"
 
 /* ---- periodic work ---- */
+
+/* The agent's watchdog lease, renewed a third of its timeout ahead: a loop
+ * that stalls (SIGSTOP, a hung store call) lets it fail (docs/NODE.md). */
+static void lease_renew(struct agent *a, bool force)
+{
+	unsigned t = a->o->watchdog_lease_s ? a->o->watchdog_lease_s : NODE_LEASE_DEFAULT_S;
+	double now = now_realtime();
+	int r;
+
+	if (!force && now < a->lease_next)
+		return;
+	r = node_lease_renew(a->o->root, NODE_LEASE_AGENT, t);
+	if (r < 0)
+		LOG("watchdog lease: %s", strerror(-r));
+	a->lease_next = now + (double)t / 3;
+}
+
 
 static void oom_arm(struct agent *a, struct cont *c)
 {
@@ -134,6 +152,7 @@ static void tick(struct agent *a)
 	unsigned timeout = a->o->setup_timeout_s ? a->o->setup_timeout_s : 120;
 	bool nudge = false;
 
+	lease_renew(a, false);
 	if (!a->presence_ok || !a->placement_ok || a->placement_retry)
 		a->d_placement = true;
 	drain_check(a);
@@ -314,6 +333,7 @@ static int agent_init(struct agent *a, struct error *err)
 	if (!a->p_cache || !a->p_apps || !a->p_running || !a->p_cleanup || !a->p_tr || !a->p_ts || !a->p_ev ||
 	    !a->p_archives || !a->p_ready || !a->p_stop)
 		return error_sys(err, ENOMEM, "node agent");
+	lease_renew(a, true);
 	r = svscan_wait(a, err);
 	if (r < 0)
 		return r;
@@ -388,6 +408,7 @@ static int reconnect(struct agent *a, struct error *err)
 			break;
 		if (tries == 0)
 			LOG("store unreachable (%s): retrying", err->msg ? err->msg : "?");
+		lease_renew(a, false); /* waiting on the store is not a stall */
 		if (poll(&pfd, 1, 1000) > 0)
 			while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
@@ -487,6 +508,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	if (a.store && !a.expired)
 		agent_publisher_sync(&a);
 	LOG("%s: node agent stopping", o->hostname);
+	(void)node_lease_remove(o->root, NODE_LEASE_AGENT);
 	r = 0;
 out:
 	agent_free(&a);

@@ -35,6 +35,7 @@ struct node_agent_options {
 	 * 192.168.<k>.0/24), "none" = off; gateway NULL = the range's last host
 	 * address; ext_dev NULL = the interface of the default route. */
 	const char *net_range, *net_gateway, *net_ext_dev;
+	unsigned watchdog_lease_s; /* the agent's watchdog lease (watchdog.h); 0 = NODE_LEASE_DEFAULT_S */
 };
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).

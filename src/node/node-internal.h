@@ -123,6 +123,7 @@ struct agent {
 	enum drain drain; /* N/stop: stop every container, start none */
 	char *p_cache, *p_apps, *p_running, *p_cleanup, *p_tr, *p_ts, *p_ev, *p_archives, *p_ready, *p_stop;
 	double started_at; /* realtime */
+	double lease_next; /* realtime of the next watchdog lease renewal (watchdog.h) */
 	/* the container network (agent-net.c); a->ns.net_* point into these */
 	bool net_on, net_blackout;
 	struct net_config net;
