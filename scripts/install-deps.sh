@@ -9,7 +9,8 @@ PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlit
 libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev libmicrohttpd-dev
 s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd
 libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables conntrack
-chromium prometheus"
+chromium prometheus
+slapd ldap-utils libldap-dev"
 # `install-deps.sh fuzz` (make fuzz): only clang and libFuzzer, never for `make test`.
 [ "${1:-}" = fuzz ] && PKGS="clang libclang-rt-14-dev"
 missing=""

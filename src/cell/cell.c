@@ -21,7 +21,7 @@
 #include "../supervisor/supervisor.h"
 #include "cell.h"
 
-static const char *const services[] = { "master", "node", "running", "api", "watchdog" };
+static const char *const services[] = { "master", "node", "running", "api", "watchdog", "hostgroups" };
 
 static char *path_join(const char *a, const char *b)
 {
@@ -257,6 +257,25 @@ int cell_up(const struct cell_options *o, struct error *err)
 		if (!metrics)
 			return error_sys(err, ENOMEM, "cell up");
 		if (write_service(svc, logd, "master", argv, NULL, err) < 0)
+			return -1;
+	}
+	if ((roles & CELL_ROLE_MASTER) && o->ldap_url) {
+		/* LDAP host groups, leader-elected among the masters' servers (CELL.md) */
+		char *argv[18] = { bin, "hostgroups", "--store", url, "--hostname", (char *)hostname,
+				   "--ldap-url", (char *)o->ldap_url, "--ldap-group-dn", (char *)o->ldap_group_dn,
+				   "--ldap-server-dn", (char *)o->ldap_server_dn };
+		size_t k = 12;
+
+		if (o->ldap_bind_dn) {
+			argv[k++] = "--ldap-bind-dn";
+			argv[k++] = (char *)o->ldap_bind_dn;
+		}
+		if (o->ldap_password_file) {
+			argv[k++] = "--ldap-password-file";
+			argv[k++] = (char *)o->ldap_password_file;
+		}
+		argv[k] = NULL;
+		if (write_service(svc, logd, "hostgroups", argv, NULL, err) < 0)
 			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {

@@ -41,6 +41,9 @@ struct cell_options {
 				  * address of this network namespace (another cell's bridge) */
 	const char *api_listen;	 /* treadle api --listen (NULL: the Unix socket only) */
 	const char *watchdog_lease; /* the node agent's --watchdog-lease (NULL: its default) */
+	/* LDAP host groups (service `hostgroups` on master servers when ldap_url
+	 * is set; checked by the caller, hostgroups.h): */
+	const char *ldap_url, *ldap_group_dn, *ldap_server_dn, *ldap_bind_dn, *ldap_password_file;
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

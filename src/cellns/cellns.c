@@ -1372,6 +1372,31 @@ int cellns_election_join(struct store *s, const char *id, char **ret_node)
 	return store_create(s, prefix, id, strlen(id), STORE_EPHEMERAL | STORE_SEQUENTIAL, ret_node);
 }
 
+char *cellns_election_path(const char *role, const char *lock)
+{
+	if (!role || !*role || strchr(role, '/') || (lock && strchr(lock, '/'))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return lock ? strdup_printf("%s/%s/%s", dirs[CELLNS_ELECTION], role, lock)
+		    : strdup_printf("%s/%s", dirs[CELLNS_ELECTION], role);
+}
+
+int cellns_election_join_role(struct store *s, const char *role, const char *id, char **ret_node)
+{
+	_cleanup_free_ char *dir = cellns_election_path(role, NULL), *prefix = cellns_election_path(role, "lock-");
+	int r;
+
+	if (!id || !role)
+		return -EINVAL;
+	if (!dir || !prefix)
+		return -errno;
+	r = store_create_p(s, dir);
+	if (r < 0 && r != -EEXIST)
+		return r;
+	return store_create(s, prefix, id, strlen(id), STORE_EPHEMERAL | STORE_SEQUENTIAL, ret_node);
+}
+
 int cellns_election_members(struct store *s, char ***ret)
 {
 	_cleanup_strv_free_ char **kids = NULL, **out = NULL;

@@ -359,3 +359,8 @@ int cellns_event_delete(struct store *s, const char *name); /* missing is succes
 int cellns_election_join(struct store *s, const char *id, char **ret_node);
 /* The data of every member, in name (= sequence) order; *ret NULL-terminated. */
 int cellns_election_members(struct store *s, char ***ret);
+/* The election of another cell daemon (e.g. "hostgroups"): /election/<role>,
+ * and /election/<role>/<lock> when lock is not NULL. */
+char *cellns_election_path(const char *role, const char *lock);
+/* Join /election/<role> as cellns_election_join does /election/master. */
+int cellns_election_join_role(struct store *s, const char *role, const char *id, char **ret_node);

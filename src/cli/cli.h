@@ -115,6 +115,9 @@ int cmd_node(int argc, char **argv);
 /* cmd-watchdog.c: the node's watchdog daemon (node/watchdog.h) */
 extern const struct cli_option watchdog_options[];
 int cmd_watchdog(int argc, char **argv);
+/* cmd-hostgroups.c: LDAP host groups (hostgroups/hostgroups.h) */
+extern const struct cli_option hostgroups_options[];
+int cmd_hostgroups(int argc, char **argv);
 /* cmd-api.c: the REST API daemon, and the client run/stop/show/trace use with --api URL / $TREADLE_API
  * (a Unix socket path or http://host:port; $TREADLE_API_TOKEN is sent as a bearer token). */
 int cmd_api(int argc, char **argv);

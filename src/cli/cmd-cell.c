@@ -7,6 +7,7 @@
 #include "../basic/util.h"
 #include "../basic/json.h"
 #include "../cell/cell.h"
+#include "../hostgroups/hostgroups.h"
 #include "cli.h"
 
 const struct cli_option cell_options[] = {
@@ -20,6 +21,11 @@ const struct cli_option cell_options[] = {
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
 	{ "watchdog-lease", 0x4a0, "SECS", "up: the node agent's watchdog lease (default 120; docs/NODE.md)" },
+	{ "ldap-url", 0x4a1, "URL", "up: keep LDAP host groups on this directory (master servers; docs/CELL.md)" },
+	{ "ldap-group-dn", 0x4a2, "PATTERN", "up: a proid's group, e.g. cn={proid},ou=groups,dc=example,dc=org" },
+	{ "ldap-server-dn", 0x4a3, "PATTERN", "up: a server's object, e.g. cn={host},ou=servers,dc=example,dc=org" },
+	{ "ldap-bind-dn", 0x4a4, "DN", "up: bind to the directory as DN (default anonymous)" },
+	{ "ldap-password-file", 0x4a5, "FILE", "up: the bind password, one line" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
 };
@@ -31,6 +37,7 @@ int cmd_cell(int argc, char **argv)
 	const char *root = NULL, *verb, *roles = NULL, *e;
 	bool json = false;
 	int c, timeout_ms = 0;
+	_cleanup_free_ char *pwfile = NULL;
 
 	if (argc < 2 || argv[1][0] == '-')
 		return cli_usage_error("cell", "expected up, down or status");
@@ -47,6 +54,11 @@ int cmd_cell(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'N': o.net_range = optarg; break;
 		case 'A': o.api_listen = optarg; break;
+		case 0x4a1: o.ldap_url = optarg; break;
+		case 0x4a2: o.ldap_group_dn = optarg; break;
+		case 0x4a3: o.ldap_server_dn = optarg; break;
+		case 0x4a4: o.ldap_bind_dn = optarg; break;
+		case 0x4a5: o.ldap_password_file = optarg; break;
 		case 0x4a0: {
 			uint64_t secs;
 			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
@@ -80,6 +92,22 @@ int cmd_cell(int argc, char **argv)
 			o.cgroup_root = e;
 		if (roles && cell_roles_parse(roles, &o.roles) < 0)
 			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);
+		if (o.ldap_url || o.ldap_group_dn || o.ldap_server_dn || o.ldap_bind_dn || o.ldap_password_file) {
+			struct hostgroups_options h = { .ldap_url = o.ldap_url, .group_dn = o.ldap_group_dn,
+							.server_dn = o.ldap_server_dn, .bind_dn = o.ldap_bind_dn,
+							.password_file = o.ldap_password_file };
+			if (hostgroups_check(&h, &err) < 0) {
+				int r = cli_usage_error("cell", "%s", err.msg ? err.msg : "--ldap-*");
+				error_clear(&err);
+				return r;
+			}
+			if (o.ldap_password_file && !(pwfile = realpath(o.ldap_password_file, NULL))) {
+				fprintf(stderr, "treadle: cell: --ldap-password-file %s: %s\n", o.ldap_password_file,
+					strerror(errno));
+				return EXIT_PERM;
+			}
+			o.ldap_password_file = pwfile;
+		}
 		if (cell_up(&o, &err) < 0)
 			return error_report(&err);
 		printf("cell running at %s (stop it with: treadle cell down --root %s)\n", o.root, o.root);

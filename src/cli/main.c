@@ -54,6 +54,8 @@ static const struct cli_command commands[] = {
 	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
 	{ "watchdog", cmd_watchdog, "", "(internal) the node's watchdog: a failed lease blacks the server out, writes a postmortem",
 	  watchdog_options },
+	{ "hostgroups", cmd_hostgroups, "--ldap-url URL --ldap-group-dn PATTERN --ldap-server-dn PATTERN",
+	  "(internal) keep each server a member of the LDAP group of every proid placed on it", hostgroups_options },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 };
