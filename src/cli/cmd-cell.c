@@ -90,6 +90,26 @@ int cmd_cell(int argc, char **argv)
 			o.hostname = e;
 		if (!o.cgroup_root && (e = getenv("TREADLE_CGROUP_ROOT")) && *e)
 			o.cgroup_root = e;
+		{
+			/* LDAP host groups and the watchdog lease (CELL.md, NODE.md) */
+			const struct { const char *env, **opt; } envs[] = {
+				{ "TREADLE_LDAP_URL", &o.ldap_url },
+				{ "TREADLE_LDAP_GROUP_DN", &o.ldap_group_dn },
+				{ "TREADLE_LDAP_SERVER_DN", &o.ldap_server_dn },
+				{ "TREADLE_LDAP_BIND_DN", &o.ldap_bind_dn },
+				{ "TREADLE_LDAP_PASSWORD_FILE", &o.ldap_password_file },
+			};
+			uint64_t secs;
+
+			for (size_t i = 0; i < ELEMENTSOF(envs); i++)
+				if (!*envs[i].opt && (e = getenv(envs[i].env)) && *e)
+					*envs[i].opt = e;
+			if (!o.watchdog_lease && (e = getenv("TREADLE_WATCHDOG_LEASE")) && *e) {
+				if (parse_duration(e, &secs) < 0 || secs == 0 || secs > 86400)
+					return cli_usage_error("cell", "TREADLE_WATCHDOG_LEASE: expected seconds, got '%s'", e);
+				o.watchdog_lease = e;
+			}
+		}
 		if (roles && cell_roles_parse(roles, &o.roles) < 0)
 			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);
 		if (o.ldap_url || o.ldap_group_dn || o.ldap_server_dn || o.ldap_bind_dn || o.ldap_password_file) {
