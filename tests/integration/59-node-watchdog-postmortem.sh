@@ -1,6 +1,6 @@
 #!/bin/bash
 # Watchdog leases and postmortem (docs/NODE.md "Watchdogs and postmortem"): three servers on one embedded
-# store, A the master, B and C nodes, B's agent with a 3 s lease.  B's agent stopped (SIGSTOP): within the
+# store, A the master, B and C nodes, B's agent with a 5 s lease.  B's agent stopped (SIGSTOP): within the
 # lease the watchdog blacks B out (presence gone, the master moves B's instance to C) and writes a readable
 # postmortem bundle; B's agent continued: B stays blacked out until the blackout is cleared, then it is back
 # in /server.presence.  `treadle admin postmortem` writes bundles on demand; the last three are kept.
@@ -48,13 +48,13 @@ t_start=$(date +%s)
 
 "$T" cell up --daemon --root "$RA" --roles master --hostname "$HA" --timeout 30 || fail "cell up A"
 "$T" cell up --daemon --root "$RB" --roles node --store "file://$RA/store" --hostname "$HB" \
-	--cgroup-root "${CG}b" --network none --watchdog-lease 3 --timeout 30 || fail "cell up B"
+	--cgroup-root "${CG}b" --network none --watchdog-lease 5 --timeout 30 || fail "cell up B"
 [ -d "$RB/svc/watchdog" ] || fail "no watchdog service on B: $(ls "$RB/svc")"
 wait_for 10 test -f "$RB/node/watchdogs/agent" || fail "the agent holds no lease"
-grep -qx 'timeout 3' "$RB/node/watchdogs/agent" || fail "lease: $(cat "$RB/node/watchdogs/agent")"
+grep -qx 'timeout 5' "$RB/node/watchdogs/agent" || fail "lease: $(cat "$RB/node/watchdogs/agent")"
 dl=$(stat -c %Y "$RB/node/watchdogs/agent"); now=$(date +%s)
-[ "$dl" -gt "$now" ] && [ "$dl" -le $((now + 3)) ] || fail "lease deadline $dl, now $now"
-ok "the node agent holds a 3 s lease (mtime = deadline) watched by the cell's watchdog service"
+[ "$dl" -gt "$now" ] && [ "$dl" -le $((now + 5)) ] || fail "lease deadline $dl, now $now"
+ok "the node agent holds a 5 s lease (mtime = deadline) watched by the cell's watchdog service"
 
 tag=59$$
 inst=$("$T" run --store "file://$RA/store" nobody.wd -- sleep "${tag}") || fail "run"
@@ -63,16 +63,17 @@ wait_for 30 sh -c "pgrep -fx 'sleep ${tag}' >/dev/null" || fail "$inst never sta
 "$T" cell up --daemon --root "$RC" --roles node --store "file://$RA/store" --hostname "$HC" \
 	--cgroup-root "${CG}c" --network none --timeout 30 || fail "cell up C"
 
+ST exists "/blackedout.servers/$HB" >/dev/null 2>&1 && fail "B blacked out while its agent runs"
 note "SIGSTOP B's agent"
 STOPPED=$(s6-svstat -o pid "$RB/svc/node")
 [ "$STOPPED" -gt 0 ] || fail "no agent pid"
 t0=$(date +%s)
 kill -STOP "$STOPPED"
-wait_for 8 ST exists "/blackedout.servers/$HB" || fail "B not blacked out within the lease (+5 s)"
+wait_for 10 ST exists "/blackedout.servers/$HB" || fail "B not blacked out within the lease (+5 s)"
 ST exists "/server.presence/$HB" >/dev/null 2>&1 && fail "B's presence is still there"
 reason=$(ST get "/blackedout.servers/$HB")
 [[ $reason == *"watchdogs [agent] failed."* ]] || fail "blackout reason: $reason"
-ok "a stalled agent blacked the node out after $(( $(date +%s) - t0 )) s (lease 3 s): '$reason', presence gone"
+ok "a stalled agent blacked the node out after $(( $(date +%s) - t0 )) s (lease 5 s): '$reason', presence gone"
 
 wait_for 30 sh -c "'$T' store --store file://$RA/store ls /placement/$HC | grep -qF '$inst'" ||
 	fail "the master did not move $inst to C: B=$(ST ls "/placement/$HB" 2>&1) C=$(ST ls "/placement/$HC" 2>&1)"
