@@ -5,7 +5,8 @@
  * the directory ("proid\thost" pairs), filled by the reconciling search and
  * kept by each successful change.  A host whose placements changed is synced
  * by the difference of the two.  Any directory failure drops the connection
- * and schedules a full reconcile (after RETRY_MS, the only timer). */
+ * and schedules a full reconcile (after RETRY_MS, doubling while it fails;
+ * the only timer). */
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
@@ -24,7 +25,8 @@
 
 #define HLOG(fmt, ...) fprintf(stderr, "treadle hostgroups: " fmt "\n", ##__VA_ARGS__)
 #define ROLE "hostgroups"
-#define RETRY_MS 2000
+#define RETRY_MS 2000	 /* first retry after a failure, doubling up to RETRY_MAX_MS */
+#define RETRY_MAX_MS 60000
 #define LDAP_TIMEOUT_S 10
 
 struct want {
@@ -40,6 +42,7 @@ struct hg {
 	int epfd, sigfd, tfd;
 	char *election_node;
 	bool leader, d_election, d_servers, reconcile, waiting;
+	unsigned retry_ms; /* the next retry's delay */
 	char **dirty;	  /* hosts whose placements changed */
 	struct want *want;
 	size_t n_want;
@@ -593,8 +596,10 @@ static void hg_release(struct hg *h)
 
 static int retry_later(struct hg *h)
 {
-	struct itimerspec its = { .it_value = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000000L } };
+	unsigned ms = h->retry_ms ? h->retry_ms : RETRY_MS;
+	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
 
+	h->retry_ms = ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ms * 2;
 	h->reconcile = true;
 	h->waiting = true;
 	return timerfd_settime(h->tfd, 0, &its, NULL) < 0 ? -errno : 0;
@@ -666,6 +671,8 @@ int hostgroups_run(const struct hostgroups_options *o, struct error *err)
 				r = incremental(&h);
 			else
 				r = 0;
+			if (r == 0)
+				h.retry_ms = 0;
 			if (r < 0 && r != -EIO)
 				HLOG("store: %s (retrying)", store_strerror(r));
 			if (r < 0 && (r = retry_later(&h)) < 0) {

@@ -173,5 +173,15 @@ in_sync && fail "directory unexpectedly in sync while the daemon is down"
 s6-svc -u "$RA/svc/hostgroups"
 check_sync "restarted"
 ok "restarted after SIGKILL: missed placements added, the injected member removed: $(members | tr '\n' ';')"
+note "the directory down while placements change, then back"
+kill "$(cat "$L/slapd.pid")"
+wait_for 10 sh -c "! kill -0 $(cat "$L/slapd.pid") 2>/dev/null" || fail "slapd did not stop"
+# the last nobody instances go: their servers' memberships must be deleted
+for i in $(ST ls /scheduled | grep '^nobody\.hga#'); do "$T" stop --store "file://$RA/store" "$i" >/dev/null || fail "stop $i"; done
+wait_for 30 is_n_placed nobody 0 || fail "nobody.hga still placed"
+wait_for 10 grep -q "Can't contact LDAP server" "$RA/log/hostgroups/current" || fail "no directory failure logged"
+"$SLAPD" -f "$L/slapd.conf" -h "$URL/" || fail "slapd did not restart"
+check_sync "directory back"
+ok "the directory back after an outage: reconciled ($(members | tr '\n' ';'))"
 ok "LDAP host groups test took $(( $(date +%s) - t_start )) s"
 done_testing
