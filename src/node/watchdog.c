@@ -2,8 +2,9 @@
  *
  * The watcher waits on inotify for N/watchdogs (a lease appears, is renewed
  * or goes) and on a CLOCK_REALTIME timerfd set to the earliest deadline:
- * nothing polls.  A failed lease trips it once: blackout, then postmortem,
- * in that order (moving the apps matters more than the diagnosis). */
+ * nothing polls.  A failed lease trips it once: blackout, postmortem, then
+ * the containers down, in that order (moving the apps matters most; the
+ * bundle shows the node as it stalled). */
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 #include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "../store/store.h"
+#include "../supervisor/supervisor.h"
+#include "layout.h"
+#include "node-internal.h"
 #include "postmortem.h"
 #include "watchdog.h"
 
@@ -105,6 +109,7 @@ struct wd {
 	int epfd, sigfd, inofd, tfd;
 	bool tripped;	     /* a lease failed and has not been fresh again since */
 	bool blackout_done;  /* this trip's blackout is in the store */
+	bool released;	     /* this trip's containers are taken down */
 	char *reason;
 };
 
@@ -144,6 +149,32 @@ static void postmortem(struct wd *w)
 	error_clear(&err);
 }
 
+/* Treadmill downs every container of a failed node (start_init1): the
+ * masters start its instances elsewhere.  Here each container goes down as
+ * `cell down` on a ZooKeeper cell takes it ("release", NODE.md): flagged
+ * data/released so its exits end nothing, then s6 takes it down.  The agent,
+ * when it runs again, cleans them up without a terminal event. */
+static void release_containers(struct wd *w)
+{
+	_cleanup_free_ char *running = strdup_printf("%s/" NODE_DIR_RUNNING, w->o->root);
+	_cleanup_strv_free_ char **l = NULL;
+
+	w->released = true;
+	if (!running || dir_list(running, 1, &l) < 0)
+		return;
+	for (char **r = l; *r; r++) {
+		_cleanup_free_ char *link = node_running_link(w->o->root, *r), *u = link ? node_link_base(link) : NULL;
+		_cleanup_free_ char *cdir = u ? node_app_dir(w->o->root, u) : NULL;
+		_cleanup_free_ char *flag = cdir ? strdup_printf("%s/" RELEASED_REL, cdir) : NULL;
+
+		if (!flag || access(cdir, F_OK) < 0)
+			continue;
+		(void)touch(flag);
+		if (sv_control(cdir, "d") == 0)
+			WLOG("%s: %s down (released)", *r, u);
+	}
+}
+
 /* Look at the leases; arm the timer for the next deadline (or the blackout retry). */
 static int check(struct wd *w)
 {
@@ -170,8 +201,11 @@ static int check(struct wd *w)
 			return -ENOMEM;
 		WLOG("%s: %s", w->o->hostname, w->reason);
 		w->tripped = true;
+		w->released = false;
 		w->blackout_done = blackout(w) >= 0;
 		postmortem(w);
+		if (w->blackout_done)
+			release_containers(w);
 	} else if (!failed[0] && w->tripped) {
 		w->tripped = false;
 		WLOG("%s: every lease is fresh again; the blackout stays until cleared "
@@ -179,6 +213,8 @@ static int check(struct wd *w)
 	}
 	if (w->tripped && !w->blackout_done) {
 		w->blackout_done = blackout(w) >= 0;
+		if (w->blackout_done && !w->released)
+			release_containers(w);
 		if (!w->blackout_done && (next == 0 || next > now + 1))
 			next = now + 1;
 	}

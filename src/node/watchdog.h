@@ -7,9 +7,10 @@
  * separate process (the cell's `watchdog` service beside `node`): a stalled
  * agent cannot notice its own stall.  On a failed lease it blacks the server
  * out (/blackedout.servers/<host>, presence deleted: the masters move its
- * apps) and writes a postmortem bundle (postmortem.h).  docs/NODE.md
+ * apps), writes a postmortem bundle (postmortem.h) and takes the node's
+ * containers down ("released": their instances do not end).  docs/NODE.md
  * "Watchdogs and postmortem".
- * Daemon layer: basic/, store/, cellns/, admin/, node/.
+ * Daemon layer: basic/, store/, cellns/, admin/, supervisor/, node/.
  */
 #pragma once
 
@@ -40,6 +41,7 @@ struct node_watchdog_options {
 
 /* Watch root/watchdogs until SIGTERM/SIGINT (0) or a fatal error.  On the
  * first failed lease: blackout (retried each second until the store takes
- * it) and one postmortem; re-armed once every lease is fresh again.  The
- * blackout stays until an operator clears it. */
+ * it), one postmortem, and, once the blackout is in, every container down;
+ * re-armed once every lease is fresh again.  The blackout stays until an
+ * operator clears it. */
 int node_watchdog_run(const struct node_watchdog_options *o, struct error *err);

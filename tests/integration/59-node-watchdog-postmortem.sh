@@ -1,8 +1,8 @@
 #!/bin/bash
 # Watchdog leases and postmortem (docs/NODE.md "Watchdogs and postmortem"): three servers on one embedded
 # store, A the master, B and C nodes, B's agent with a 5 s lease.  B's agent stopped (SIGSTOP): within the
-# lease the watchdog blacks B out (presence gone, the master moves B's instance to C) and writes a readable
-# postmortem bundle; B's agent continued: B stays blacked out until the blackout is cleared, then it is back
+# lease the watchdog blacks B out (presence gone, the master moves B's instance to C), writes a readable
+# postmortem bundle and takes B's container down; B's agent continued: B stays blacked out until the blackout is cleared, then it is back
 # in /server.presence.  `treadle admin postmortem` writes bundles on demand; the last three are kept.
 . "$(dirname "$0")/../lib/cell.sh"
 cell_require
@@ -77,7 +77,11 @@ ok "a stalled agent blacked the node out after $(( $(date +%s) - t0 )) s (lease 
 
 wait_for 30 sh -c "'$T' store --store file://$RA/store ls /placement/$HC | grep -qF '$inst'" ||
 	fail "the master did not move $inst to C: B=$(ST ls "/placement/$HB" 2>&1) C=$(ST ls "/placement/$HC" 2>&1)"
-ok "the master moved $inst to C"
+[ "$(s6-svstat -o up "$RB/node/running/$inst")" = false ] ||
+	wait_for 10 sh -c "[ \"\$(s6-svstat -o up '$RB/node/running/$inst')\" = false ]" ||
+	fail "B's container of $inst still up while its agent is stopped"
+[ -e "$RB/node/running/$inst/data/released" ] || fail "B's container was not released"
+ok "the master moved $inst to C; the watchdog took B's container down (released)"
 
 wait_for 15 sh -c "ls '$RB/node/postmortem/' | grep -q '^$HB-[0-9]\{8\}_[0-9]\{6\}UTC\.tar\.gz$'" ||
 	fail "no postmortem bundle: $(ls "$RB/node/postmortem" 2>&1)"
@@ -98,6 +102,9 @@ kill -CONT "$STOPPED"; STOPPED=
 wait_for 20 sh -c "[ -z \"\$(find '$RB/node/running' '$RB/node/apps' -mindepth 1 -maxdepth 1 ! -name '.*')\" ]" ||
 	fail "B's container of $inst was not stopped: $(ls "$RB/node/running" "$RB/node/apps")"
 wait_for 10 sh -c "[ \$(stat -c %Y '$RB/node/watchdogs/agent') -gt \$(date +%s) ]" || fail "the lease was not renewed"
+ST exists "/scheduled/$inst" >/dev/null || fail "$inst left /scheduled: the release ended it"
+ST exists "/finished/$inst" >/dev/null 2>&1 && fail "$inst finished: $(ST get "/finished/$inst")"
+ST ls "/placement/$HC" | grep -qF "$inst" || fail "$inst no longer placed on C"
 sleep 2
 ST exists "/server.presence/$HB" >/dev/null 2>&1 && fail "B came back while blacked out"
 ok "continued, B renews its lease and stays blacked out (Treadmill: an operator clears it)"
