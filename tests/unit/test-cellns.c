@@ -70,6 +70,14 @@ static void test_paths(void **state)
 	assert_string_equal(cellns_dir(CELLNS_BLACKEDOUT_SERVERS), "/blackedout.servers");
 	assert_null(cellns_dir(_CELLNS_DIR_MAX));
 	assert_null(cellns_trace_path("00/1", "x"));
+	{
+		_cleanup_free_ char *ed = cellns_election_path("hostgroups", NULL);
+		_cleanup_free_ char *el = cellns_election_path("hostgroups", "lock-0000000003");
+		assert_string_equal(ed, "/election/hostgroups");
+		assert_string_equal(el, "/election/hostgroups/lock-0000000003");
+		assert_null(cellns_election_path("a/b", NULL));
+		assert_null(cellns_election_path("", NULL));
+	}
 }
 
 static void test_rootns(void **state)
