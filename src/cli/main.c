@@ -51,7 +51,7 @@ static const struct cli_command commands[] = {
 	  admin_options },
 	{ "api", cmd_api, "[--socket PATH] [--listen HOST:PORT --tokens FILE]",
 	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
-	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
+	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event|check|host-aliases ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 };
 

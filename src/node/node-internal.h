@@ -30,6 +30,25 @@ const char *sproc_jstr(const json_t *o, const char *k);
 long long sproc_jint(const json_t *o, const char *k, long long dflt);
 bool sproc_service_name_ok(const char *s);
 
+/* sproc-check.c: readiness checks (docs/NODE.md "Readiness checks") */
+#define SPROC_READY_REL "data/ready" /* <endpoint>: "up" or "down", for the discovery publisher */
+/* data/ready emptied, then "down" for every endpoint a check gates; *ret_any: a service has a check. */
+int sproc_ready_prepare(const char *cdir, const json_t *app, bool *ret_any);
+/* The system services treadle adds to data/services beside the manifest's (check@<svc> per checked
+ * service); one function, so other generators join here. */
+int sproc_system_services_write(const char *cdir, const json_t *app, struct error *err);
+
+/* sproc-aliases.c, sproc-preload.c: host aliases and the bind preload (docs/CONTAINER.md) */
+#define SPROC_ALIASES_REL "data/overlay/run/host-aliases"
+#define SPROC_PRELOAD_REL "data/overlay/etc/ld.so.preload"
+#define SPROC_PRELOAD_IN "/run/tm_bin/treadle-bind.so" /* where the library is bound in the container */
+/* data/overlay/run/host-aliases made (owned by the proid), and the host-side `sproc host-aliases`
+ * started as a child that dies with this process (PR_SET_PDEATHSIG). */
+int sproc_aliases_prepare(const struct node_settings *ns, const json_t *app, const char *cdir, struct error *err);
+/* The library's host path (<treadle's dir>/../lib/treadle-bind.so) and data/overlay/etc/ld.so.preload
+ * (the host's entries + the library); *ret_so NULL when the library is not installed. */
+int sproc_preload_prepare(const struct node_settings *ns, const char *cdir, char **ret_so, struct error *err);
+
 /* sproc-net.c: a container's network (docs/NETWORK.md "Use by the node") */
 #define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */

@@ -263,6 +263,9 @@ static int run(const struct node_settings *ns, struct error *err)
 	_cleanup_free_ int *port_fds = NULL; /* held open: they reserve the ports */
 	size_t nport_fds = 0;
 	struct container_config cfg = { 0 };
+	struct container_bind binds[4];
+	_cleanup_free_ char *ready = NULL, *aliases = NULL, *preload_so = NULL, *preload = NULL;
+	bool checks = false;
 	struct sproc_net net = { 0 };
 	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
@@ -309,10 +312,40 @@ static int run(const struct node_settings *ns, struct error *err)
 		goto out;
 	}
 	r = sproc_services_write(ns, cwd, app, err);
+	if (r >= 0)
+		r = sproc_system_services_write(cwd, app, err);
 	if (r < 0) {
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
 		goto out;
 	}
+	/* readiness files, host aliases, the bind preload (private network): binds of data/ into the root */
+	ready = strdup_printf("%s/" SPROC_READY_REL, cwd);
+	aliases = strdup_printf("%s/" SPROC_ALIASES_REL, cwd);
+	preload = strdup_printf("%s/" SPROC_PRELOAD_REL, cwd);
+	if (!ready || !aliases || !preload) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
+	}
+	r = sproc_ready_prepare(cwd, app, &checks);
+	if (r < 0)
+		r = error_sys(err, -r, "%s", ready);
+	if (r >= 0)
+		r = sproc_aliases_prepare(ns, app, cwd, err);
+	if (r >= 0 && net.on && !net.shared_network)
+		r = sproc_preload_prepare(ns, cwd, &preload_so, err);
+	if (r < 0) {
+		(void)sproc_flag_aborted(".", "unknown", err->msg);
+		goto out;
+	}
+	if (checks)
+		binds[cfg.n_binds++] = (struct container_bind){ ready, "/run/tm_ready", false };
+	binds[cfg.n_binds++] = (struct container_bind){ aliases, "/run/host-aliases", false };
+	if (preload_so) {
+		binds[cfg.n_binds++] = (struct container_bind){ preload_so, SPROC_PRELOAD_IN, true };
+		binds[cfg.n_binds++] = (struct container_bind){ preload, "/etc/ld.so.preload", true };
+	} else if (net.on && !net.shared_network)
+		printf("treadle sproc run: %s: no bind preload (treadle-bind.so not beside %s)\n", unique, ns->treadle_bin);
+	cfg.binds = binds;
 	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_net_env(ns, &net, &env) < 0 ||
 	    sproc_ctl_create(cwd) < 0) {
 		r = error_sys(err, ENOMEM, "sproc run");

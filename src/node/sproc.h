@@ -137,6 +137,18 @@ int sproc_service_exec(const struct sproc_exec_args *a, struct error *err);
  * the container's finish runs (Treadmill's behaviour); other errors -errno. */
 int sproc_run(const char *root, struct error *err);
 
+/* `treadle sproc check --service S`, inside the container: S's readiness check every interval, ready
+ * files written, the service restarted through its supervise/control after `failures` failures.
+ * Returns only on failure (fills err; ERR_PERM for a bad check). */
+int sproc_check(const char *service, struct error *err);
+
+/* `treadle sproc host-aliases` (cwd = container dir, host side): once the container runs, keeps
+ * data/overlay/etc/hosts = its base + "<ip> <fqdn> <alias>" for every data/overlay/run/host-aliases/<alias>
+ * -> <hostname>, resolved with the host's resolver, rewritten in place on every change, unresolved names
+ * retried every SPROC_ALIASES_RETRY_S.  Returns only on failure. */
+#define SPROC_ALIASES_RETRY_S 10
+int sproc_host_aliases(struct error *err);
+
 /* Container cgroup of the app's processes, relative to the cgroup root:
  * "apps/<unique>/services" (see src/cgroup/cg.h), malloc'ed. */
 char *sproc_cgroup_path(const char *unique);
