@@ -20,10 +20,19 @@ int sproc_preload_prepare(const struct node_settings *ns, const char *cdir, char
 	*ret_so = NULL;
 	if (!bin)
 		return error_sys(err, ENOMEM, "preload");
-	so = strdup_printf("%s/../lib/treadle-bind.so", dirname(bin));
+	/* installed: PREFIX/bin/treadle and PREFIX/lib/treadle-bind.so; built: build/treadle, build/lib/ */
+	const char *dir = dirname(bin);
+
+	for (int i = 0; i < 2 && !so; i++) {
+		so = strdup_printf("%s/%slib/treadle-bind.so", dir, i ? "" : "../");
+		if (!so)
+			return error_sys(err, ENOMEM, "preload");
+		if (stat(so, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(so);
+			so = NULL;
+		}
+	}
 	if (!so)
-		return error_sys(err, ENOMEM, "preload");
-	if (stat(so, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0; /* not built or not installed: no preload (sproc run says so) */
 	/* A native root shows the host's /etc read-only: the bind needs a file there to cover.  An empty
 	 * /etc/ld.so.preload preloads nothing, so creating one changes nothing on the host. */
