@@ -413,7 +413,8 @@ static void c_check(struct vctx *v, const char *path, json_t *x)
 		problem(v, path, "needs exactly one of tcp, http or command");
 	iv = json_object_get(x, "interval");
 	to = json_object_get(x, "timeout");
-	if ((json_is_integer(iv) || json_is_integer(to)) &&
+	/* only between values that are valid themselves (one message per mistake) */
+	if ((json_is_integer(iv) || json_is_integer(to)) && (!iv || json_integer_value(iv) >= 1) &&
 	    (json_is_integer(to) ? json_integer_value(to) : 2) > (json_is_integer(iv) ? json_integer_value(iv) : 10)) {
 		_cleanup_free_ char *p = path_key(path, "timeout");
 		problem(v, p ? p : path, "must not exceed interval");
