@@ -70,7 +70,7 @@ int sproc_ready_prepare(const char *cdir, const json_t *app, bool *ret_any)
 			p = strdup_printf("%s/%s", dir, json_string_value(ep));
 			if (!p)
 				return -ENOMEM;
-			r = write_file_atomic(p, "down\n", 5, 0644);
+			r = write_file_atomic(p, "down", 4, 0644);
 			if (r < 0)
 				return r;
 		}
@@ -266,7 +266,7 @@ static void ready_write(const struct check *k, bool up)
 			continue;
 		p = strdup_printf(CHECK_READY_DIR "/%s", json_string_value(ep));
 		if (p)
-			(void)write_file_atomic(p, up ? "up\n" : "down\n", up ? 3 : 5, 0644);
+			(void)write_file_atomic(p, up ? "up" : "down", up ? 2 : 4, 0644);
 	}
 }
 

@@ -192,6 +192,52 @@ static void test_services_write(void **state)
 
 /* a container's death outside the policy: traced, counted across containers
  * (history + the container's own log), idempotent, fatal past the limit */
+/* Readiness checks: data/ready/<endpoint> "down" for gated endpoints only (stale files gone), and one
+ * check@<svc> companion service per checked service. */
+static void test_checks_prepare(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *p = NULL, *text = NULL;
+	struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *app = json_loads(
+		"{\"services\":[{\"name\":\"web\",\"check\":{\"tcp\":8000,\"endpoints\":[\"http\",\"a/b\"]}},"
+		"{\"name\":\"plain\"}]}", 0, NULL);
+	_cleanup_json_ json_t *none = json_loads("{\"services\":[{\"name\":\"plain\"}]}", 0, NULL);
+	bool any = false;
+	struct stat st;
+
+	assert_non_null(app);
+	p = strdup_printf("%s/data/ready", d);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	put(p, "old", "up");
+	assert_int_equal(sproc_ready_prepare(d, app, &any), 0);
+	assert_true(any);
+	free(p);
+	p = strdup_printf("%s/data/ready/http", d);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_string_equal(text, "down");
+	free(p);
+	p = strdup_printf("%s/data/ready/old", d);
+	assert_int_equal(stat(p, &st), -1);
+	assert_int_equal(sproc_system_services_write(d, app, &err), 0);
+	free(p);
+	free(text);
+	p = strdup_printf("%s/data/services/check@web/run", d);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_non_null(strstr(text, "/run/tm_bin/treadle")); /* shell-quoted */
+	assert_non_null(strstr(text, " sproc check --service "));
+	assert_non_null(strstr(text, "web"));
+	free(p);
+	p = strdup_printf("%s/data/services/check@plain", d);
+	assert_int_equal(stat(p, &st), -1);
+	/* no check: no data/ready at all */
+	assert_int_equal(sproc_ready_prepare(d, none, &any), 0);
+	assert_false(any);
+	free(p);
+	p = strdup_printf("%s/data/ready", d);
+	assert_int_equal(stat(p, &st), -1);
+	(void)rm_rf(d);
+}
+
 static void test_container_died(void **state)
 {
 	_cleanup_free_ char *root = mktmp(), *cdir = NULL, *data = NULL, *ev = NULL, *hist = NULL, *p = NULL;
@@ -480,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
 		cmocka_unit_test(test_ctl_drain),	    cmocka_unit_test(test_finish_stopped),
 		cmocka_unit_test(test_container_died),	    cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_checks_prepare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
