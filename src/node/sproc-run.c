@@ -331,11 +331,18 @@ static int run(const struct node_settings *ns, struct error *err)
 		r = error_sys(err, -r, "%s", ready);
 	if (r >= 0)
 		r = sproc_aliases_prepare(ns, app, cwd, err);
-	if (r >= 0 && net.on && !net.shared_network)
-		r = sproc_preload_prepare(ns, cwd, &preload_so, err);
 	if (r < 0) {
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
 		goto out;
+	}
+	if (net.on && !net.shared_network) {
+		/* without it (e.g. a read-only host /etc) the app runs, its binds to port 0 as the kernel picks */
+		if (sproc_preload_prepare(ns, cwd, &preload_so, err) < 0) {
+			printf("treadle sproc run: %s: no bind preload: %s\n", unique, err->msg);
+			error_clear(err);
+		} else if (!preload_so)
+			printf("treadle sproc run: %s: no bind preload (no lib/treadle-bind.so beside %s)\n", unique,
+			       ns->treadle_bin);
 	}
 	if (checks)
 		binds[cfg.n_binds++] = (struct container_bind){ ready, "/run/tm_ready", false };
@@ -343,8 +350,7 @@ static int run(const struct node_settings *ns, struct error *err)
 	if (preload_so) {
 		binds[cfg.n_binds++] = (struct container_bind){ preload_so, SPROC_PRELOAD_IN, true };
 		binds[cfg.n_binds++] = (struct container_bind){ preload, "/etc/ld.so.preload", true };
-	} else if (net.on && !net.shared_network)
-		printf("treadle sproc run: %s: no bind preload (treadle-bind.so not beside %s)\n", unique, ns->treadle_bin);
+	}
 	cfg.binds = binds;
 	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_net_env(ns, &net, &env) < 0 ||
 	    sproc_ctl_create(cwd) < 0) {
