@@ -264,7 +264,7 @@ int cell_up(const struct cell_options *o, struct error *err)
 					"--cgroup-root", (char *)cg };
 		size_t k = 10;
 		const char *extra[][2] = { { "--network", o->net_range }, { "--hooks", o->hooks },
-					   { "--krb5-keytab", o->krb5_keytab }, { "--tickets-wait", o->tickets_wait } };
+					   { "--host-keytab", o->krb5_keytab }, { "--tickets-wait", o->tickets_wait } };
 
 		for (size_t i = 0; i < ELEMENTSOF(extra); i++)
 			if (extra[i][1]) {

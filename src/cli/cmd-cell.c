@@ -21,7 +21,7 @@ const struct cli_option cell_options[] = {
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
 	{ "hooks", 'k', "LIST", "up: the node's hooks at container configure/cleanup: krb5keytab,tickets (HOOKS.md)" },
-	{ "krb5-keytab", 'K', "FILE", "up: the host's keytab for the Kerberos hooks (default /etc/krb5.keytab)" },
+	{ "host-keytab", 'K', "FILE", "up: the host's keytab for the Kerberos hooks (default /etc/krb5.keytab)" },
 	{ "tickets-wait", 'w', "SECS", "up: how long an app waits for its tickets before it is aborted (default 60)" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
@@ -96,7 +96,7 @@ int cmd_cell(int argc, char **argv)
 		if (o.krb5_keytab) {
 			kt = realpath(o.krb5_keytab, NULL);
 			if (!kt)
-				return cli_usage_error("cell", "--krb5-keytab %s: %s", o.krb5_keytab, strerror(errno));
+				return cli_usage_error("cell", "--host-keytab %s: %s", o.krb5_keytab, strerror(errno));
 			o.krb5_keytab = kt;
 		}
 		if (roles && cell_roles_parse(roles, &o.roles) < 0)

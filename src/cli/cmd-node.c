@@ -24,7 +24,7 @@ const struct cli_option node_options[] = {
 	{ "gateway", 'G', "IP", "the bridge's address in the range (default: its last host address)" },
 	{ "ext-device", 'E', "IF", "the host's external interface (default: the default route's)" },
 	{ "hooks", 'k', "LIST", "hooks run at container configure and cleanup: krb5keytab,tickets (docs/HOOKS.md)" },
-	{ "krb5-keytab", 'K', "FILE", "the host's keytab, for host/H (default /etc/krb5.keytab)" },
+	{ "host-keytab", 'K', "FILE", "the host's keytab, for host/H (default /etc/krb5.keytab)" },
 	{ "tickets-wait", 'w', "SECS", "how long an app waits for its tickets before it is aborted (default 60)" },
 	CLI_OPTIONS_END,
 };
@@ -112,7 +112,7 @@ int cmd_node(int argc, char **argv)
 		if (o.krb5_keytab) {
 			kt = realpath(o.krb5_keytab, NULL);
 			if (!kt)
-				return cli_usage_error("node", "--krb5-keytab %s: %s", o.krb5_keytab, strerror(errno));
+				return cli_usage_error("node", "--host-keytab %s: %s", o.krb5_keytab, strerror(errno));
 			o.krb5_keytab = kt;
 		}
 	}

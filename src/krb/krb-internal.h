@@ -22,6 +22,5 @@ int krb_msg_recv(int fd, gss_ctx_id_t ctx, json_t **ret, struct error *err);
 int krb_gss_error(struct error *err, const char *what, OM_uint32 maj, OM_uint32 min);
 /* "<what>: <krb5 message>" (ERR_TEMP). */
 int krb_krb5_error(struct error *err, krb5_context ctx, const char *what, krb5_error_code code);
-/* Base64 (RFC 4648); malloc'ed; decode -EINVAL on bad input. */
+/* Base64 (RFC 4648), malloc'ed (krb.c also decodes, for itself). */
 char *krb_b64_encode(const void *data, size_t len);
-int krb_b64_decode(const char *s, void **ret, size_t *ret_len);

@@ -182,7 +182,7 @@ char *krb_b64_encode(const void *data, size_t len)
 	return out;
 }
 
-int krb_b64_decode(const char *s, void **ret, size_t *ret_len)
+static int krb_b64_decode(const char *s, void **ret, size_t *ret_len)
 {
 	size_t n = strlen(s), k = 0;
 	unsigned char *out;
@@ -263,7 +263,9 @@ static char *ccache_name(const char *ccache)
 	return strchr(ccache, ':') ? strdup(ccache) : strdup_printf("FILE:%s", ccache);
 }
 
-int krb_call(const char *hostport, const char *ccache, bool delegate, const json_t *req, json_t **ret_reply,
+/* One request to one locker (see krb.h); *ret_reply is the reply object when
+ * its "ok" is true; delegate: forward the TGT with it. */
+static int krb_call(const char *hostport, const char *ccache, bool delegate, const json_t *req, json_t **ret_reply,
 	     struct error *err)
 {
 	_cleanup_free_ char *host = NULL, *tname = NULL, *ccname = NULL;
@@ -426,7 +428,9 @@ static int call_any(char *const *lockers, const char *ccache, const json_t *req,
 	return r;
 }
 
-int krb_ccache_endtime(const char *path, double *ret)
+/* The end time (Unix seconds) of the TGT in the FILE ccache at path, or of
+ * its first credential when it holds no TGT; -ENOENT when empty. */
+static int krb_ccache_endtime(const char *path, double *ret)
 {
 	krb5_context ctx = NULL;
 	krb5_ccache cc = NULL;

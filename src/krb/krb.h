@@ -34,13 +34,10 @@
 
 /* ---- client ---- */
 
-/* Send req to the locker at "host:port" as the principal of ccache ("FILE:..."
- * or a path; NULL: the default ccache), authenticated by GSSAPI against
- * host/<host>; delegate: forward the TGT with it.  *ret_reply is the reply
- * object when its "ok" is true; a refusal is ERR_PERM with the locker's
- * reason, a connection or Kerberos failure ERR_TEMP. */
-int krb_call(const char *hostport, const char *ccache, bool delegate, const json_t *req, json_t **ret_reply,
-	     struct error *err);
+/* Every call below sends one request to a locker "host:port" as the principal
+ * of ccache ("FILE:..." or a path; NULL: the default ccache), authenticated by
+ * GSSAPI against host/<host>.  A refusal is ERR_PERM with the locker's reason,
+ * a connection or Kerberos failure ERR_TEMP (the next locker is then tried). */
 
 /* The lockers registered under /ticket-locker (keytabs: /keytab-locker) of
  * the store at url, as a NULL-terminated list of "host:port" (sorted). */
@@ -50,14 +47,10 @@ int krb_lockers(const char *store_url, bool keytabs, char ***ret, struct error *
  * store it in the FILE ccache at path (mode 0600, written atomically). */
 int krb_host_ccache(const char *keytab, const char *hostname, const char *path, struct error *err);
 
-/* The end time (Unix seconds) of the TGT in the FILE ccache at path, or of
- * its first credential when it holds no TGT; -ENOENT when empty. */
-int krb_ccache_endtime(const char *path, double *ret);
-
 /* Fetch the tickets of instance from the first locker that answers, into
  * dir/<principal> (owner uid:gid, mode 0600, atomically; an empty ticket is
  * not written).  *ret_missing (may be NULL) gets the number of the
- * manifest's tickets still not had (missing or expired). */
+ * manifest's tickets still not had (missing, or a TGT already expired). */
 int krb_tickets_fetch(char *const *lockers, const char *ccache, const char *instance, const char *dir, uid_t uid,
 		      gid_t gid, unsigned *ret_missing, struct error *err);
 

@@ -88,7 +88,7 @@ krb5kdc -P "$K/kdc.pid" || fail "krb5kdc"
 kadmind -P "$K/kadmind.pid" || fail "kadmind"
 
 "$T" cell up --daemon --hostname "$H" --cgroup-root "$CG" --timeout 30 --hooks krb5keytab,tickets \
-	--krb5-keytab "$K/host.kt" --tickets-wait 3 || fail "cell up"
+	--host-keytab "$K/host.kt" --tickets-wait 3 || fail "cell up"
 grep -q '"hooks": "krb5keytab,tickets"' "$R/node/node.json" || fail "node.json has no hooks: $(cat "$R/node/node.json")"
 "$T" cell up --hooks nosuch 2>&1 | grep -q "unknown hook 'nosuch'" || fail "an unknown hook was not refused"
 
