@@ -188,6 +188,7 @@ static int krb_b64_decode(const char *s, void **ret, size_t *ret_len)
 	unsigned char *out;
 	uint32_t v = 0;
 	int bits = 0;
+	bool pad = false;
 
 	if (n % 4)
 		return -EINVAL;
@@ -200,9 +201,10 @@ static int krb_b64_decode(const char *s, void **ret, size_t *ret_len)
 		if (s[i] == '=') {
 			if (i < n - 2)
 				goto bad;
+			pad = true;
 			continue;
 		}
-		c = strchr(b64, s[i]);
+		c = pad ? NULL : strchr(b64, s[i]);
 		if (!c || !s[i])
 			goto bad;
 		v = v << 6 | (uint32_t)(c - b64);
