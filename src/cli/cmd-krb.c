@@ -19,7 +19,7 @@ const struct cli_option krb_options[] = {
 	{ "lockers", 'l', "HOST:PORT,...", "keytab, tickets: the lockers to ask (default: the store's)" },
 	{ "out", 'o', "PATH", "keytab: the keytab file to write; tickets: the directory" },
 	{ "owner", 'u', "USER", "keytab, tickets: owner of the files written (default root)" },
-	{ "refresh", 'r', "SECS", "tickets: fetch again every SECS (and before expiry) instead of once" },
+	{ "refresh", 'r', "SECS", "tickets: fetch again every SECS, and half-way to the earliest expiry, instead of once" },
 	{ "sleep", 's', NULL, "keytab: then sleep until stopped (a system service)" },
 	CLI_OPTIONS_END,
 };
@@ -123,7 +123,8 @@ int cmd_krb(int argc, char **argv)
 	for (;;) {
 		unsigned missing = 0;
 		uint64_t wait = refresh;
-		int r = krb_tickets_fetch(l, ccache, instance, out, uid, gid, &missing, &err);
+		double end = 0, left;
+		int r = krb_tickets_fetch(l, ccache, instance, out, uid, gid, &missing, &end, &err);
 
 		if (r < 0) {
 			if (!refresh)
@@ -133,8 +134,14 @@ int cmd_krb(int argc, char **argv)
 			wait = refresh < 30 ? refresh : 30;
 		} else if (!refresh)
 			return missing ? EXIT_NO : EXIT_OK;
-		else
-			printf("treadle krb: tickets of %s refreshed (%u missing)\n", instance, missing);
+		else {
+			/* before expiry: at the latest half-way to the earliest end */
+			left = end - now_realtime();
+			if (end > 0 && left / 2 < (double)wait)
+				wait = left / 2 > 30 ? (uint64_t)(left / 2) : 30;
+			printf("treadle krb: tickets of %s refreshed (%u missing), next in %llu s\n", instance, missing,
+			       (unsigned long long)wait);
+		}
 		fflush(stdout);
 		sleep((unsigned)wait);
 	}
@@ -182,6 +189,7 @@ int cmd_locker(int argc, char **argv)
 	if (!url)
 		return EXIT_TEMP;
 	o.store_url = url;
-	(void)krb_locker_run(&o, &err);
-	return error_report(&err);
+	if (krb_locker_run(&o, &err) < 0)
+		return error_report(&err);
+	return EXIT_OK;
 }

@@ -10,6 +10,8 @@
 #include <netdb.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -459,15 +461,21 @@ int krb_locker_run(const struct krb_locker_options *o, struct error *err)
 	gss_key_value_set_desc cs = { 1, &el };
 	gss_buffer_desc nb;
 	gss_name_t name = GSS_C_NO_NAME;
-	_cleanup_close_ int lfd = -1;
+	_cleanup_close_ int lfd = -1, sfd = -1;
 	OM_uint32 maj, min;
+	sigset_t mask;
 	int port = 0, r;
 
 	if (!me)
 		return error_sys(err, ENOMEM, "locker");
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
+		return error_sys(err, errno, "locker: signalfd");
 	r = mkdir_p(o->dir, 0700);
-	if (r < 0)
-		return error_sys(err, -r, "mkdir %s", o->dir);
+	if (r < 0 || chmod(o->dir, 0700) < 0)
+		return error_sys(err, r < 0 ? -r : errno, "mkdir %s", o->dir);
 	if (krb5_init_context(&l.kctx) || krb5_get_default_realm(l.kctx, &l.realm))
 		return error_set(err, ERR_PERM, 0, "locker: no default realm (krb5.conf, KRB5_CONFIG)");
 	nb.value = me;
@@ -506,10 +514,23 @@ int krb_locker_run(const struct krb_locker_options *o, struct error *err)
 	(void)signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		struct timeval tv = { .tv_sec = KRB_IO_TIMEOUT_S };
-		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		int c;
 
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = error_sys(err, errno, "poll");
+			goto out;
+		}
+		if (pfd[1].revents) { /* SIGTERM/SIGINT: the registration goes with the session */
+			fprintf(stderr, "treadle locker: stopping\n");
+			r = 0;
+			goto out;
+		}
+		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
 				continue;
 			r = error_sys(err, errno, "accept");
 			goto out;

@@ -472,8 +472,9 @@ out:
 }
 
 int krb_tickets_fetch(char *const *lockers, const char *ccache, const char *instance, const char *dir, uid_t uid,
-		      gid_t gid, unsigned *ret_missing, struct error *err)
+		      gid_t gid, unsigned *ret_missing, double *ret_end, struct error *err)
 {
+	double earliest = 0;
 	_cleanup_json_ json_t *req = json_pack("{s:s, s:s}", "op", "tickets", "instance", instance), *reply = NULL;
 	const char *princ;
 	json_t *v;
@@ -509,9 +510,13 @@ int krb_tickets_fetch(char *const *lockers, const char *ccache, const char *inst
 			return error_sys(err, ENOMEM, "tickets");
 		if (krb_ccache_endtime(path, &end) < 0 || end <= now_realtime())
 			missing++;
+		else if (earliest == 0 || end < earliest)
+			earliest = end;
 	}
 	if (ret_missing)
 		*ret_missing = missing;
+	if (ret_end)
+		*ret_end = earliest;
 	return 0;
 }
 

@@ -50,9 +50,10 @@ int krb_host_ccache(const char *keytab, const char *hostname, const char *path, 
 /* Fetch the tickets of instance from the first locker that answers, into
  * dir/<principal> (owner uid:gid, mode 0600, atomically; an empty ticket is
  * not written).  *ret_missing (may be NULL) gets the number of the
- * manifest's tickets still not had (missing, or a TGT already expired). */
+ * manifest's tickets still not had (missing, or a TGT already expired),
+ * *ret_end (may be NULL) the earliest end time of those written (0: none). */
 int krb_tickets_fetch(char *const *lockers, const char *ccache, const char *instance, const char *dir, uid_t uid,
-		      gid_t gid, unsigned *ret_missing, struct error *err);
+		      gid_t gid, unsigned *ret_missing, double *ret_end, struct error *err);
 
 /* op "keytab": the keytab of <proid>/<host> into path; op "keytabs": the
  * manifest's keytabs into dir/<spec> ('/' of a spec as '#').  Owner uid:gid,
@@ -81,5 +82,6 @@ struct krb_locker_options {
 
 /* Bind, register /ticket-locker/<hostname>:<port> (and /keytab-locker/...
  * with kadmin), then serve connections one at a time (each bounded by a
- * 10 s deadline) until SIGTERM/SIGINT.  Returns only on failure or signal. */
+ * 10 s deadline) until SIGTERM/SIGINT (then 0: the store session, and
+ * with it the registration, is closed).  -1 and err on failure. */
 int krb_locker_run(const struct krb_locker_options *o, struct error *err);

@@ -189,7 +189,7 @@ static int hook_tickets(const struct node_settings *ns, const char *cdir, const 
 		error_clear(err);
 		r = krb_lockers(ns->store_url, false, &l, err);
 		if (r >= 0)
-			r = krb_tickets_fetch(l, cc, inst, dir, uid, gid, &missing, err);
+			r = krb_tickets_fetch(l, cc, inst, dir, uid, gid, &missing, NULL, err);
 		if (r >= 0 && missing == 0)
 			break;
 		if (r >= 0)

@@ -137,6 +137,8 @@ echo "$log" | grep -q SVC-OK || fail "the manifest keytab nobody#svc did not aut
 uid=$(id -u nobody)
 echo "$log" | grep -E "^-rw------- +1 $uid " | grep -q " nobody$" || fail "keytab not owned by nobody, mode 0600: $log"
 echo "$log" | grep -E "^-rw------- +1 $uid " | grep -q " alice@$REALM$" || fail "ticket not owned by nobody, mode 0600: $log"
+wait_for 20 sh -c "'$T' logs '$inst/tickets' | grep -q 'refreshed (0 missing)'" || fail "the tickets refresher: $("$T" logs "$inst/tickets" 2>&1 | tail -3)"
+"$T" logs "$inst/krb5keytab" | grep -q "keytab written to /var/spool/keytabs/nobody" || fail "krb5keytab: $("$T" logs "$inst/krb5keytab" 2>&1 | tail -3)"
 cdir=$(echo "$R"/node/apps/nobody.itkrb-*)
 [ -s "$cdir/data/keytabs/nobody" ] || fail "krb5keytab wrote no keytab"
 
@@ -187,4 +189,8 @@ note "credentials go with the container"
 wait_for 30 "$T" store exists "/finished/$inst" || fail "$inst did not finish"
 wait_for 30 sh -c "[ ! -e '$cdir' ]" || fail "container dir $cdir left"
 find "$R/node/archives" -name 'krb5cc_host' -o -name 'nobody' -path '*keytab*' | grep -q . && fail "credentials archived"
+note "a stopped locker leaves the store"
+kill "$LPID" && wait "$LPID"; rc=$?; LPID=
+[ $rc = 0 ] || fail "locker exit $rc after SIGTERM"
+wait_for 10 sh -c "[ -z \"\$('$T' store ls /ticket-locker)\" ]" || fail "registration left: $("$T" store ls /ticket-locker)"
 echo "ok: tickets (klist), keytabs (kinit -k), forged host refused, no leak, tickets abort"
