@@ -366,6 +366,8 @@ int krb_lockers(const char *store_url, bool keytabs, char ***ret, struct error *
 	char **l = NULL;
 	int r;
 
+	if (!store_url)
+		return error_set(err, ERR_PERM, 0, "no store to find the lockers in");
 	r = store_open(store_url, &so, &s, err);
 	if (r < 0)
 		return r;
