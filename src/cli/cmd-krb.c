@@ -13,7 +13,7 @@
 
 const struct cli_option krb_options[] = {
 	CLI_OPTION_STORE,
-	{ "root", 'R', "DIR", "forward: the cell's root (default $TREADLE_ROOT, else /var/lib/treadle)" },
+	{ "root", 'R', "DIR", "the cell's root, for its store (default $TREADLE_ROOT, else /var/lib/treadle)" },
 	{ "ccache", 'c', "CCACHE", "the credentials to use (default: $KRB5CCNAME; keytab/tickets: the host's)" },
 	{ "instance", 'i', "INSTANCE", "keytab, tickets: the instance they are for" },
 	{ "lockers", 'l', "HOST:PORT,...", "keytab, tickets: the lockers to ask (default: the store's)" },
