@@ -14,7 +14,8 @@
 VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl zlib \
-             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack libmicrohttpd
+             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack libmicrohttpd \
+             krb5-gssapi kadm-client krb5
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
 CFLAGS    ?= -O2 -g

@@ -53,6 +53,11 @@ static const struct cli_command commands[] = {
 	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event|check|host-aliases ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
+	{ "krb", cmd_krb, "forward | keytab|tickets --instance I --out PATH",
+	  "Kerberos: forward your ticket to the cell's lockers; fetch an instance's keytab or tickets", krb_options },
+	{ "locker", cmd_locker, "--listen HOST:PORT --keytab FILE --dir DIR",
+	  "serve forwarded tickets (and keytabs with --kadmin-*) to the cell's nodes (docs/KERBEROS.md)",
+	  locker_options },
 };
 
 static int cmd_version(int argc _unused_, char **argv _unused_)

@@ -49,6 +49,26 @@ int sproc_aliases_prepare(const struct node_settings *ns, const json_t *app, con
  * (the host's entries + the library); *ret_so NULL when the library is not installed. */
 int sproc_preload_prepare(const struct node_settings *ns, const char *cdir, char **ret_so, struct error *err);
 
+/* sproc-hooks.c: the hooks of N/node.json "hooks" (docs/HOOKS.md).  What they
+ * add to a container, owned here: services (app.json service objects,
+ * appended to the manifest's before the service dirs are written), env
+ * ("NAME=value", into /env) and binds (host path -> path in its root). */
+struct container_bind;
+struct sproc_hooks {
+	json_t *services;
+	char **env;
+	struct container_bind *binds;
+	size_t n_binds;
+	bool krb_ready; /* data/krb prepared (the Kerberos hooks share it) */
+};
+/* Run each hook's configure in order (cwd-independent: cdir absolute); on
+ * failure *ret_why is the abort reason (e.g. "tickets", "keytabs"). */
+int sproc_hooks_configure(const struct node_settings *ns, const char *cdir, const json_t *app, struct sproc_hooks *h,
+			  const char **ret_why, struct error *err);
+void sproc_hooks_clear(struct sproc_hooks *h);
+/* sproc cleanup: each hook's cleanup (credentials removed before the archive). */
+void sproc_hooks_cleanup(const struct node_settings *ns, const char *cdir);
+
 /* sproc-net.c: a container's network (docs/NETWORK.md "Use by the node") */
 #define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */

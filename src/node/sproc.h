@@ -46,6 +46,11 @@ struct node_settings {
 	 * net_bridge NULL: off (containers with a private network have only lo). */
 	const char *net_bridge, *net_table, *net_range, *net_gateway, *net_external_ip;
 	unsigned net_mtu;
+	/* Hooks at container configure and cleanup (docs/HOOKS.md), "a,b"; NULL: none.
+	 * The Kerberos hooks' settings: the host keytab, the krb5.conf given to
+	 * containers, how long an app waits for its tickets. */
+	const char *hooks, *krb5_keytab, *krb5_config;
+	unsigned tickets_wait_s;
 };
 
 /* N/node.json, the node's settings, written atomically by the agent once at
@@ -57,6 +62,10 @@ int sproc_settings_write(const struct node_settings *ns);
  * owned by *ret_owner (json_decref it after the last use of *ret).  ERR_TEMP
  * if the file is missing or unreadable, ERR_PERM if a field is invalid. */
 int sproc_settings_read(const char *root, struct node_settings *ret, json_t **ret_owner, struct error *err);
+
+/* The hooks a node may enable (sproc-hooks.c, docs/HOOKS.md). */
+#define SPROC_HOOKS_KNOWN "krb5keytab, tickets"
+bool sproc_hook_known(const char *name);
 
 /* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"
  * with payload (may be NULL), atomically.  type = Treadmill event type name. */

@@ -487,6 +487,32 @@ static void test_settings(void **state)
 		assert_string_equal(got.net_gateway, "192.168.3.254");
 		assert_string_equal(got.net_external_ip, "10.1.2.3");
 		assert_int_equal(got.net_mtu, 1450);
+		assert_null(got.hooks); /* no hooks: no "hooks" nor "krb5" */
+	}
+	/* the hooks and the Kerberos hooks' settings (docs/HOOKS.md) */
+	ns.hooks = "krb5keytab,tickets";
+	ns.krb5_keytab = "/k/host.kt";
+	ns.krb5_config = "/k/krb5.conf";
+	ns.tickets_wait_s = 7;
+	assert_int_equal(sproc_settings_write(&ns), 0);
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_int_equal(sproc_settings_read(root, &got, &owner, &err), 0);
+		assert_string_equal(got.hooks, "krb5keytab,tickets");
+		assert_string_equal(got.krb5_keytab, "/k/host.kt");
+		assert_string_equal(got.krb5_config, "/k/krb5.conf");
+		assert_int_equal(got.tickets_wait_s, 7);
+	}
+	assert_true(sproc_hook_known("tickets") && sproc_hook_known("krb5keytab") && !sproc_hook_known("nosuch"));
+	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"hooks\":[\"tickets\"]}");
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_true(sproc_settings_read(root, &got, &owner, &err) < 0);
+		assert_int_equal(err.code, ERR_PERM);
+		assert_non_null(strstr(err.msg, "hooks"));
+		error_clear(&err);
 	}
 	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"network\":{\"bridge\":\"tl0\"}}");
 	{
