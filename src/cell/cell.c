@@ -279,10 +279,18 @@ int cell_up(const struct cell_options *o, struct error *err)
 			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
-		char *lease = (char *)(o->watchdog_lease ? o->watchdog_lease : "120");
-		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
-					    "--cgroup-root", (char *)cg, "--watchdog-lease", lease,
-					    o->net_range ? "--network" : NULL, (char *)o->net_range, NULL };
+		char *node_argv[22] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
+					"--cgroup-root", (char *)cg };
+		size_t k = 10;
+		const char *extra[][2] = { { "--network", o->net_range }, { "--hooks", o->hooks },
+					   { "--host-keytab", o->krb5_keytab }, { "--tickets-wait", o->tickets_wait },
+					   { "--watchdog-lease", o->watchdog_lease } };
+
+		for (size_t i = 0; i < ELEMENTSOF(extra); i++)
+			if (extra[i][1]) {
+				node_argv[k++] = (char *)extra[i][0];
+				node_argv[k++] = (char *)extra[i][1];
+			}
 		char *const run_argv[] = { "s6-svscan", runningd, NULL };
 		/* the node's watchdog (docs/NODE.md "Watchdogs and postmortem"):
 		 * leases left by an earlier run are stale, not failed */

@@ -44,6 +44,8 @@ struct cell_options {
 	/* LDAP host groups (service `hostgroups` on master servers when ldap_url
 	 * is set; checked by the caller, hostgroups.h): */
 	const char *ldap_url, *ldap_group_dn, *ldap_server_dn, *ldap_bind_dn, *ldap_password_file;
+	/* the node's --hooks, --host-keytab, --tickets-wait (docs/HOOKS.md); NULL: none / its default */
+	const char *hooks, *krb5_keytab, *tickets_wait;
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

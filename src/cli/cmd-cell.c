@@ -8,6 +8,7 @@
 #include "../basic/json.h"
 #include "../cell/cell.h"
 #include "../hostgroups/hostgroups.h"
+#include "../node/sproc.h"
 #include "cli.h"
 
 const struct cli_option cell_options[] = {
@@ -20,6 +21,9 @@ const struct cli_option cell_options[] = {
 	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
+	{ "hooks", 'k', "LIST", "up: the node's hooks at container configure/cleanup: krb5keytab,tickets (HOOKS.md)" },
+	{ "host-keytab", 'K', "FILE", "up: the host's keytab for the Kerberos hooks (default /etc/krb5.keytab)" },
+	{ "tickets-wait", 'w', "SECS", "up: how long an app waits for its tickets before it is aborted (default 60)" },
 	{ "watchdog-lease", 0x4a0, "SECS", "up: the node agent's watchdog lease (default 120; docs/NODE.md)" },
 	{ "ldap-url", 0x4a1, "URL", "up: keep LDAP host groups on this directory (master servers; docs/CELL.md)" },
 	{ "ldap-group-dn", 0x4a2, "PATTERN", "up: a proid's group, e.g. cn={proid},ou=groups,dc=example,dc=org" },
@@ -35,6 +39,7 @@ int cmd_cell(int argc, char **argv)
 	struct cell_options o = { 0 };
 	struct error err = ERROR_INIT;
 	const char *root = NULL, *verb, *roles = NULL, *e;
+	_cleanup_free_ char *kt = NULL;
 	bool json = false;
 	int c, timeout_ms = 0;
 	_cleanup_free_ char *pwfile = NULL;
@@ -64,6 +69,16 @@ int cmd_cell(int argc, char **argv)
 			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
 				return cli_usage_error("cell", "--watchdog-lease: expected seconds, got '%s'", optarg);
 			o.watchdog_lease = optarg;
+			break;
+		}
+		case 'k': o.hooks = optarg; break;
+		case 'K': o.krb5_keytab = optarg; break;
+		case 'w': {
+			uint64_t secs;
+
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("cell", "--tickets-wait: expected 1 s .. 1 day, got '%s'", optarg);
+			o.tickets_wait = optarg;
 			break;
 		}
 		case 't':
@@ -109,6 +124,20 @@ int cmd_cell(int argc, char **argv)
 					return cli_usage_error("cell", "TREADLE_WATCHDOG_LEASE: expected seconds, got '%s'", e);
 				o.watchdog_lease = e;
 			}
+		}
+		if (o.hooks) {
+			_cleanup_free_ char *l = strdup(o.hooks);
+
+			for (char *s = l, *t; s && (t = strsep(&s, ","));)
+				if (!sproc_hook_known(t))
+					return cli_usage_error("cell", "--hooks: unknown hook '%s' (known: %s)", t,
+							       SPROC_HOOKS_KNOWN);
+		}
+		if (o.krb5_keytab) {
+			kt = realpath(o.krb5_keytab, NULL);
+			if (!kt)
+				return cli_usage_error("cell", "--host-keytab %s: %s", o.krb5_keytab, strerror(errno));
+			o.krb5_keytab = kt;
 		}
 		if (roles && cell_roles_parse(roles, &o.roles) < 0)
 			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);

@@ -448,6 +448,10 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.pids_max = o->pids_max ? o->pids_max : NODE_DEFAULT_PIDS_MAX;
 	a.ns.disk_read_bps = o->disk_read_bps;
 	a.ns.disk_write_bps = o->disk_write_bps;
+	a.ns.hooks = o->hooks;
+	a.ns.krb5_keytab = o->krb5_keytab ? o->krb5_keytab : "/etc/krb5.keytab";
+	a.ns.krb5_config = o->krb5_config;
+	a.ns.tickets_wait_s = o->tickets_wait_s ? o->tickets_wait_s : 60;
 	r = agent_init(&a, err);
 	if (r < 0)
 		goto out;

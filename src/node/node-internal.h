@@ -30,6 +30,45 @@ const char *sproc_jstr(const json_t *o, const char *k);
 long long sproc_jint(const json_t *o, const char *k, long long dflt);
 bool sproc_service_name_ok(const char *s);
 
+/* sproc-check.c: readiness checks (docs/NODE.md "Readiness checks") */
+#define SPROC_READY_REL "data/ready" /* <endpoint>: "up" or "down", for the discovery publisher */
+/* data/ready emptied, then "down" for every endpoint a check gates; *ret_any: a service has a check. */
+int sproc_ready_prepare(const char *cdir, const json_t *app, bool *ret_any);
+/* The system services treadle adds to data/services beside the manifest's (check@<svc> per checked
+ * service); one function, so other generators join here. */
+int sproc_system_services_write(const char *cdir, const json_t *app, struct error *err);
+
+/* sproc-aliases.c, sproc-preload.c: host aliases and the bind preload (docs/CONTAINER.md) */
+#define SPROC_ALIASES_REL "data/overlay/run/host-aliases"
+#define SPROC_PRELOAD_REL "data/overlay/etc/ld.so.preload"
+#define SPROC_PRELOAD_IN "/run/tm_bin/treadle-bind.so" /* where the library is bound in the container */
+/* data/overlay/run/host-aliases made (owned by the proid), and the host-side `sproc host-aliases`
+ * started as a child that dies with this process (PR_SET_PDEATHSIG). */
+int sproc_aliases_prepare(const struct node_settings *ns, const json_t *app, const char *cdir, struct error *err);
+/* The library's host path (<treadle's dir>/../lib/treadle-bind.so) and data/overlay/etc/ld.so.preload
+ * (the host's entries + the library); *ret_so NULL when the library is not installed. */
+int sproc_preload_prepare(const struct node_settings *ns, const char *cdir, char **ret_so, struct error *err);
+
+/* sproc-hooks.c: the hooks of N/node.json "hooks" (docs/HOOKS.md).  What they
+ * add to a container, owned here: services (app.json service objects,
+ * appended to the manifest's before the service dirs are written), env
+ * ("NAME=value", into /env) and binds (host path -> path in its root). */
+struct container_bind;
+struct sproc_hooks {
+	json_t *services;
+	char **env;
+	struct container_bind *binds;
+	size_t n_binds;
+	bool krb_ready; /* data/krb prepared (the Kerberos hooks share it) */
+};
+/* Run each hook's configure in order (cwd-independent: cdir absolute); on
+ * failure *ret_why is the abort reason (e.g. "tickets", "keytabs"). */
+int sproc_hooks_configure(const struct node_settings *ns, const char *cdir, const json_t *app, struct sproc_hooks *h,
+			  const char **ret_why, struct error *err);
+void sproc_hooks_clear(struct sproc_hooks *h);
+/* sproc cleanup: each hook's cleanup (credentials removed before the archive). */
+void sproc_hooks_cleanup(const struct node_settings *ns, const char *cdir);
+
 /* sproc-net.c: a container's network (docs/NETWORK.md "Use by the node") */
 #define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */
