@@ -56,7 +56,6 @@ static const struct cli_command commands[] = {
 	  watchdog_options },
 	{ "hostgroups", cmd_hostgroups, "--ldap-url URL --ldap-group-dn PATTERN --ldap-server-dn PATTERN",
 	  "(internal) keep each server a member of the LDAP group of every proid placed on it", hostgroups_options },
-	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
 	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event|check|host-aliases ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
 	{ "krb", cmd_krb, "forward | keytab|tickets --instance I --out PATH",
