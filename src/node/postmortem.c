@@ -253,7 +253,7 @@ static void add_diag(struct tarw *t, char *const *argv)
 		return;
 	}
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull >= 0)
 			(void)dup2(devnull, 0);
 		(void)dup2(p[1], 1);
