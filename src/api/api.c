@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@
 enum topic {
 	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX,
 	TOPIC_ENDPOINTS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+	TOPIC_LOG, /* a subscriber following a log (GET /local-app/...?follow=1): inotify, no store watch */
 };
 /* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
 static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
@@ -64,6 +66,8 @@ struct sub {
 	bool suspended, done;
 	char *buf;
 	size_t len, off;
+	int log_fd, log_wd; /* TOPIC_LOG: the log's `current` (-1: none yet), its directory's inotify watch */
+	char *log_dir;
 	struct sub *next;
 };
 
@@ -87,9 +91,11 @@ struct api {
 	struct watched *watched;
 	bool topic_on[_TOPIC_MAX];
 	struct sub *subs;
+	int ino; /* inotify: the directories of followed logs */
 	bool stopping;
 	bool cache_armed;
 	struct MHD_Response *state_cache; /* GET /state/ as last answered; NULL: to compute */
+	char *tls_cert, *tls_key;	  /* PEM texts (MHD keeps pointers to them while it runs) */
 };
 
 /* Per request state, MHD's *con_cls. */
@@ -230,6 +236,14 @@ static int tokens_load(struct api *a, const char *file, struct error *err)
 
 /* ------------------------------------------------------------ streams */
 
+static void sub_wake(struct sub *u)
+{
+	if (u->suspended) {
+		u->suspended = false;
+		MHD_resume_connection(u->conn);
+	}
+}
+
 static void sub_append(struct sub *u, const char *text, size_t n)
 {
 	if (u->done)
@@ -247,10 +261,7 @@ static void sub_append(struct sub *u, const char *text, size_t n)
 			u->len += n;
 		}
 	}
-	if (u->suspended) {
-		u->suspended = false;
-		MHD_resume_connection(u->conn);
-	}
+	sub_wake(u);
 }
 
 /* Send msg (with "topic" and "when" added) to u as one event. */
@@ -308,9 +319,108 @@ static void sub_free(void *cls)
 			*p = u->next;
 			break;
 		}
+	if (u->topic == TOPIC_LOG) {
+		bool shared = false;
+
+		for (struct sub *o = u->a->subs; o; o = o->next)
+			shared |= o->topic == TOPIC_LOG && o->log_wd == u->log_wd;
+		if (u->log_wd >= 0 && !shared)
+			inotify_rm_watch(u->a->ino, u->log_wd);
+		if (u->log_fd >= 0)
+			close(u->log_fd);
+		free(u->log_dir);
+	}
 	free(u->filter);
 	free(u->buf);
 	free(u);
+}
+
+/* ---------------------------------------------------- followed logs */
+
+/* What was appended to the followed log since; across s6-log's rotation (`current` renamed to @<tai64n>.s
+ * and a new `current`): the old file is drained, then the new one read.  gone: the directory went
+ * (the container was cleaned up): the stream ends. */
+static void log_pump(struct sub *u, bool gone)
+{
+	_cleanup_free_ char *cur = strdup_printf("%s/current", u->log_dir);
+	struct stat st_fd, st_path;
+	char buf[65536];
+	ssize_t n;
+
+	for (int pass = 0; pass < 2 && !u->done; pass++) {
+		while (u->log_fd >= 0 && (n = read(u->log_fd, buf, sizeof(buf))) > 0)
+			sub_append(u, buf, (size_t)n);
+		if (!cur || stat(cur, &st_path) < 0 ||
+		    (u->log_fd >= 0 && fstat(u->log_fd, &st_fd) == 0 && st_fd.st_ino == st_path.st_ino))
+			break;
+		if (u->log_fd >= 0)
+			close(u->log_fd);
+		u->log_fd = open(cur, O_RDONLY | O_CLOEXEC);
+	}
+	if (gone) {
+		u->done = true;
+		sub_wake(u);
+	}
+}
+
+static void logs_dispatch(struct api *a)
+{
+	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(a->ino, evbuf, sizeof(evbuf))) > 0)
+		for (char *q = evbuf; q < evbuf + n;) {
+			struct inotify_event *e = (struct inotify_event *)q;
+			bool gone = e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
+
+			for (struct sub *u = a->subs; u; u = u->next)
+				if (u->topic == TOPIC_LOG && u->log_wd == e->wd && !u->done)
+					log_pump(u, gone);
+			q += sizeof(*e) + e->len;
+		}
+}
+
+/* GET /local-app/<instance>/<uniq>/{service,sys}/<name>?follow=1: the text so far, then what comes. */
+static enum MHD_Result log_start(struct api *a, struct MHD_Connection *c, struct api_reply *rp,
+				 struct api_log_follow *f)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	struct sub *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f->dir);
+		free(rp->text);
+		return MHD_NO;
+	}
+	u->a = a;
+	u->conn = c;
+	u->topic = TOPIC_LOG;
+	u->log_fd = f->fd;
+	u->log_dir = f->dir;
+	u->log_wd = a->ino >= 0 ? inotify_add_watch(a->ino, f->dir, IN_CREATE | IN_MODIFY | IN_MOVED_TO | IN_DELETE_SELF |
+								    IN_MOVE_SELF)
+				: -1;
+	sub_append(u, rp->text, strlen(rp->text));
+	free(rp->text);
+	rp->text = NULL;
+	if (u->log_wd < 0)
+		u->done = true; /* cannot follow: what is there, and the end */
+	u->next = a->subs;
+	a->subs = u;
+	log_pump(u, false); /* what came before the watch */
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
+	if (!resp) {
+		sub_free(u);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static void on_child(struct store *s, enum store_event ev, const char *path, void *ud)
@@ -778,6 +888,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (n == 1 && strcmp(parts[0], "state") == 0 && strcmp(method, "GET") == 0 &&
 	    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
 		return state_cached(a, &rq);
+	if (n >= 1 && strcmp(parts[0], "local-app") == 0 && strcmp(method, "GET") == 0) {
+		struct api_log_follow f;
+
+		api_local_app(&a->ctx, &rq, &rp, &f);
+		if (f.follow)
+			return log_start(a, c, &rp, &f);
+		return queue(c, &rp);
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		state_cache_drop(a); /* a write of ours: its watch will say so too, a loop later */
 	api_route(&a->ctx, &rq, &rp);
@@ -865,17 +983,54 @@ static int listen_tcp(const char *hostport, struct error *err)
 	return fd;
 }
 
+/* The TLS certificate and key for the TCP listener: both or neither; the key readable by its owner only. */
+static int tls_load(struct api *a, const struct api_options *o, struct error *err)
+{
+	struct stat st;
+	int r;
+
+	if (!o->tls_cert && !o->tls_key)
+		return 0;
+	if (!o->tls_cert || !o->tls_key)
+		return error_set(err, ERR_USAGE, 0, "--tls-cert and --tls-key go together");
+	if (!o->listen)
+		return error_set(err, ERR_USAGE, 0, "--tls-cert: TLS is for the TCP listener: give --listen HOST:PORT");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return error_set(err, ERR_PERM, 0, "--tls-cert: this libmicrohttpd is built without TLS");
+	r = read_file(o->tls_cert, &a->tls_cert, NULL);
+	if (r < 0)
+		return error_sys(err, -r, "--tls-cert %s", o->tls_cert);
+	if (stat(o->tls_key, &st) == 0 && (st.st_mode & 077))
+		return error_set(err, ERR_PERM, 0, "--tls-key %s: readable by others (chmod 600)", o->tls_key);
+	r = read_file(o->tls_key, &a->tls_key, NULL);
+	if (r < 0)
+		return error_sys(err, -r, "--tls-key %s", o->tls_key);
+	if (!strstr(a->tls_cert, "-----BEGIN CERTIFICATE-----"))
+		return error_set(err, ERR_PERM, 0, "--tls-cert %s: no PEM certificate in it", o->tls_cert);
+	if (!strstr(a->tls_key, "PRIVATE KEY-----"))
+		return error_set(err, ERR_PERM, 0, "--tls-key %s: no PEM private key in it", o->tls_key);
+	return 0;
+}
+
 static int daemon_start(struct listener *l, int fd, int ep, struct error *err)
 {
 	const union MHD_DaemonInfo *di;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+	const char *cert = l->tcp ? l->a->tls_cert : NULL;
 
-	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
-				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	if (cert)
+		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS, 0, NULL, NULL, handle, l,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_HTTPS_MEM_CERT, cert,
+					MHD_OPTION_HTTPS_MEM_KEY, l->a->tls_key, MHD_OPTION_END);
+	else
+		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!l->d) {
 		close(fd);
-		return error_set(err, ERR_TEMP, 0, "cannot start the HTTP daemon");
+		return error_set(err, ERR_TEMP, 0, cert ? "cannot start the HTTPS daemon (is the key the certificate's?)"
+						  : "cannot start the HTTP daemon");
 	}
 	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!di || epoll_ctl(ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
@@ -917,13 +1072,20 @@ static void api_free(struct api *a)
 		free(a->tokens[i].user);
 	}
 	free(a->tokens);
+	free(a->tls_cert);
+	if (a->tls_key) {
+		explicit_bzero(a->tls_key, strlen(a->tls_key));
+		free(a->tls_key);
+	}
 	store_close(a->ctx.s);
+	if (a->ino >= 0)
+		close(a->ino);
 }
 
 int api_run(const struct api_options *o, struct error *err)
 {
 	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
-	struct api a = { 0 };
+	struct api a = { .ino = -1 };
 	sigset_t mask;
 	int ep = -1, sfd = -1, fd, r = 0;
 	struct epoll_event ev;
@@ -935,8 +1097,10 @@ int api_run(const struct api_options *o, struct error *err)
 	gethostname(a.ctx.host, sizeof(a.ctx.host) - 1);
 	a.ctx.check_user = !startswith(o->store_url, "zk://");
 	a.ctx.root = o->root;
-	if (o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0)
+	if ((o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0) || tls_load(&a, o, err) < 0) {
+		r = -1;
 		goto out;
+	}
 	r = store_open(o->store_url, NULL, &a.ctx.s, err);
 	if (r < 0)
 		goto out;
@@ -953,6 +1117,10 @@ int api_run(const struct api_options *o, struct error *err)
 	}
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &sfd };
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	a.ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &a.ino };
+	if (a.ino >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, a.ino, &ev);
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &a };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, store_fd(a.ctx.s), &ev) < 0) {
 		r = error_sys(err, errno, "api: store fd");
@@ -986,7 +1154,9 @@ int api_run(const struct api_options *o, struct error *err)
 			break;
 		}
 		for (int i = 0; i < n; i++)
-			if (evs[i].data.ptr == &sfd) {
+			if (evs[i].data.ptr == &a.ino)
+				logs_dispatch(&a);
+			else if (evs[i].data.ptr == &sfd) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si))
@@ -1004,7 +1174,8 @@ int api_run(const struct api_options *o, struct error *err)
 				if (!w->armed)
 					w->dirty = true;
 			for (struct sub *u = a.subs; u; u = u->next)
-				sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
+				if (u->topic != TOPIC_LOG) /* a log is plain text */
+					sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
 		}
 		watched_refresh_all(&a);
 		MHD_run(a.unix_l.d);
