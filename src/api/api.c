@@ -37,19 +37,21 @@
  * directories are added as they come), and those whose change invalidates the cached GET /state/
  * (/scheduled, /running, /placement/<server>; /placement adds its servers). */
 enum topic {
-	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX,
-	TOPIC_ENDPOINTS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, TOPIC_SERVER_TRACE, TOPIC_IDENTITY_GROUPS,
+	_TOPIC_MAX,
+	TOPIC_ENDPOINTS_ROOT, TOPIC_IDENTITY_GROUPS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
 	TOPIC_LOG, /* a subscriber following a log (GET /local-app/...?follow=1): inotify, no store watch */
 };
 /* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
-static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
+static const char *const topic_names[_TOPIC_MAX] = { "trace",	  "endpoints",	    "running",
+						     "scheduled", "server-trace", "identity-groups" };
 
 /* A watched store directory: its children as last listed, a one-shot child watch. */
 struct watched {
 	struct api *a;
 	char *path;
 	enum topic topic;
-	char *proid;  /* endpoints: the proid directory */
+	char *proid;  /* endpoints: the proid directory; identity groups: the group */
 	bool listed;  /* listed once: what it holds from then on is news */
 	bool armed;   /* a watch is set */
 	bool dirty;   /* the watch fired: list again */
@@ -480,6 +482,41 @@ static json_t *trace_msg(const struct trace_event *ev)
 			 "data", ev->data ? ev->data : "");
 }
 
+/* /server-trace/<shard>/<server>,<ts>,<source>,<type>,<data> (cellns.c) -> Treadmill's server trace event. */
+static json_t *server_trace_msg(const char *node, char **ret_server, double *ret_ts)
+{
+	_cleanup_free_ char *copy = strdup(node);
+	char *f[5], *p = copy;
+	double ts = 0;
+
+	for (int i = 0; i < 5; i++) {
+		if (!p)
+			return NULL;
+		f[i] = p;
+		p = i < 4 ? strchr(p, ',') : NULL;
+		if (p)
+			*p++ = 0;
+		else if (i < 4)
+			return NULL;
+	}
+	if (safe_atod(f[1], &ts) < 0 || !(*ret_server = strdup(f[0])))
+		return NULL;
+	*ret_ts = ts;
+	return json_pack("{s:{s:f, s:s, s:s, s:s, s:s}}", "event", "timestamp", ts, "servername", f[0], "source", f[2],
+			 "event_type", f[3], "data", f[4]);
+}
+
+/* /identity-groups/<group>/<identity> = {"host", "app"} (the node's presence) -> Treadmill's message. */
+static json_t *identity_msg(const char *group, const char *identity, const char *data, bool sow)
+{
+	_cleanup_json_ json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+	int64_t id = -1;
+
+	(void)safe_atoi64(identity, &id);
+	return json_pack("{s:s, s:I, s:O?, s:O?, s:b}", "identity-group", group, "identity", (json_int_t)id, "host",
+			 json_object_get(d, "host"), "app", json_object_get(d, "app"), "sow", sow);
+}
+
 /* A child appeared (added) or went in w: tell the subscribers. */
 static void watched_change(struct api *a, struct watched *w, const char *name, bool added)
 {
@@ -523,6 +560,28 @@ static void watched_change(struct api *a, struct watched *w, const char *name, b
 		if (added)
 			watched_add(a, TOPIC_ENDPOINTS, path, name);
 		break;
+	case TOPIC_SERVER_TRACE: {
+		double ts;
+
+		if (added) { /* deletions (history moves) are no news */
+			json_t *m = server_trace_msg(name, &inst, &ts);
+
+			if (m && inst)
+				publish(a, TOPIC_SERVER_TRACE, inst, m);
+			else
+				json_decref(m);
+		}
+		break;
+	}
+	case TOPIC_IDENTITY_GROUPS:
+		if (added)
+			store_get(a->ctx.s, path, &data, NULL, NULL, NULL, NULL);
+		publish(a, TOPIC_IDENTITY_GROUPS, w->proid, identity_msg(w->proid, name, data, false));
+		break;
+	case TOPIC_IDENTITY_GROUPS_ROOT:
+		if (added)
+			watched_add(a, TOPIC_IDENTITY_GROUPS, path, name);
+		break;
 	default:
 		break;
 	}
@@ -565,9 +624,9 @@ static void watched_refresh(struct api *a, struct watched *w)
 		w->armed = true;
 	w->listed = true;
 	/* A directory listed for the first time: its children are the snapshot's, not news;
-	 * but an endpoints proid directory that appears is news. */
-	if (first && w->topic != TOPIC_ENDPOINTS) {
-		if (w->topic == TOPIC_ENDPOINTS_ROOT)
+	 * but an endpoints proid directory (an identity group) that appears is news. */
+	if (first && w->topic != TOPIC_ENDPOINTS && w->topic != TOPIC_IDENTITY_GROUPS) {
+		if (w->topic == TOPIC_ENDPOINTS_ROOT || w->topic == TOPIC_IDENTITY_GROUPS_ROOT)
 			for (size_t k = 0; now && now[k]; k++)
 				watched_change(a, w, now[k], true);
 		strv_free(w->known);
@@ -615,6 +674,17 @@ static void topic_arm(struct api *a, enum topic t)
 	case TOPIC_SCHEDULED:
 		watched_add(a, TOPIC_SCHEDULED, cellns_dir(CELLNS_SCHEDULED), NULL);
 		break;
+	case TOPIC_SERVER_TRACE:
+		for (unsigned k = 0; k < CELLNS_SHARDS / 2; k++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%04X", cellns_dir(CELLNS_SERVER_TRACE), k);
+
+			if (p)
+				watched_add(a, TOPIC_SERVER_TRACE, p, NULL);
+		}
+		break;
+	case TOPIC_IDENTITY_GROUPS:
+		watched_add(a, TOPIC_IDENTITY_GROUPS_ROOT, cellns_dir(CELLNS_IDENTITY_GROUPS), NULL);
+		break;
 	default:
 		break;
 	}
@@ -660,6 +730,39 @@ static void sub_snapshot(struct api *a, struct sub *u, double since)
 					}
 				}
 				trace_event_clear(&ev);
+			}
+		}
+		break;
+	case TOPIC_SERVER_TRACE:
+		for (struct watched *w = a->watched; w; w = w->next)
+			for (size_t i = 0; w->topic == TOPIC_SERVER_TRACE && w->known && w->known[i]; i++) {
+				_cleanup_free_ char *server = NULL;
+				double ts = 0;
+				json_t *m = server_trace_msg(w->known[i], &server, &ts);
+
+				if (m && ts >= since && api_match(u->filter, server)) {
+					json_object_set_new(m, "sow", json_true());
+					sub_send(u, m);
+				}
+				json_decref(m);
+			}
+		break;
+	case TOPIC_IDENTITY_GROUPS:
+		for (struct watched *w = a->watched; w; w = w->next) {
+			if (w->topic != TOPIC_IDENTITY_GROUPS || !api_match(u->filter, w->proid))
+				continue;
+			for (size_t i = 0; w->known && w->known[i]; i++) {
+				_cleanup_free_ char *p = strdup_printf("%s/%s", w->path, w->known[i]), *data = NULL;
+				struct store_stat st = { 0 };
+				json_t *m;
+
+				if (!p || store_get(s, p, &data, NULL, &st, NULL, NULL) < 0 || st.mtime_ms < since_ms)
+					continue;
+				m = identity_msg(w->proid, w->known[i], data, true);
+				if (m) {
+					sub_send(u, m);
+					json_decref(m);
+				}
 			}
 		}
 		break;
@@ -741,7 +844,7 @@ static enum MHD_Result stream_start(struct api *a, const struct api_request *rq)
 		if (strcmp(topic_names[t], rq->parts[1]) == 0)
 			break;
 	if (t == _TOPIC_MAX || rq->n_parts != 2) {
-		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, endpoints, running, scheduled)",
+		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, server-trace, endpoints, running, scheduled, identity-groups)",
 				rq->parts[1]);
 		return queue(rq->conn, &rp);
 	}

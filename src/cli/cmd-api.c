@@ -343,3 +343,62 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 		return error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "api %s: stream %s: HTTP %ld", api, topic, status);
 	return 0;
 }
+
+/* ---------------------------------------------------------------- logs */
+
+static size_t on_text(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = *(struct buf **)ud; /* the error body (small), or NULL once the answer is a 200 */
+	size_t n = size * nmemb;
+
+	if (!b)
+		return fwrite(ptr, 1, n, stdout) == n && fflush(stdout) == 0 ? n : 0;
+	return on_data(ptr, size, nmemb, b);
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf **b = ud;
+
+	if (nmemb * size > 9 && startswith(ptr, "HTTP/") && strstr(ptr, " 200"))
+		*b = NULL; /* an OK answer: the body is the log, to stdout as it comes */
+	return size * nmemb;
+}
+
+int cli_api_text(const char *api, const char *path, struct error *err)
+{
+	struct buf eb = { NULL, 0 }, *target = &eb;
+	struct curl_slist *hdrs = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c = curl_easy_init();
+	json_t *j;
+
+	if (!c || api_setup(c, api, path, &hdrs) < 0) {
+		curl_easy_cleanup(c);
+		return error_sys(err, ENOMEM, "api");
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &target);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &target);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	if (status == 200 && (cc == CURLE_OK || cc == CURLE_PARTIAL_FILE)) {
+		free(eb.p);
+		return 0;
+	}
+	if (cc != CURLE_OK && status == 0) {
+		free(eb.p);
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	}
+	j = eb.p ? json_loads(eb.p, 0, NULL) : NULL;
+	free(eb.p);
+	error_set(err, status >= 500 || status == 0 ? ERR_TEMP : ERR_PERM, 0, "%s",
+		  json_string_value(json_object_get(j, "message")) ?: "api: unexpected answer");
+	json_decref(j);
+	return -1;
+}
