@@ -67,7 +67,7 @@ extern const struct api_ui_asset api_ui_assets[]; /* ends with name == NULL */
 
 /* GET /metrics, api-metrics.c: the node's part (its containers' cgroups; nothing when <root>/node has no
  * node agent) and the master's (election, placed count). */
-void api_metrics_node(const char *root, FILE *f);
+void api_metrics_node(struct store *s, const char *root, FILE *f);
 void api_metrics_master(struct store *s, const char *root, const char *host, size_t placed, FILE *f);
 
 /* GET /local-app/... (api-logs.c): this server's containers (<root>/node) and their logs.  A log asked

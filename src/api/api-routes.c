@@ -699,7 +699,7 @@ static void route_metrics(struct api_ctx *a, struct api_reply *rp)
 		   "# TYPE treadle_cell_servers_blackedout gauge\ntreadle_cell_servers_blackedout %zu\n", blacked);
 	api_metrics_master(a->s, a->root, a->host, by_state[CELLNS_INSTANCE_SCHEDULED] + by_state[CELLNS_INSTANCE_RUNNING], f);
 	if (a->root)
-		api_metrics_node(a->root, f);
+		api_metrics_node(a->s, a->root, f);
 	if (fclose(f) != 0 || !text) {
 		free(text);
 		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
