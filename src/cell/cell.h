@@ -40,6 +40,8 @@ struct cell_options {
 	const char *net_range;	 /* the node's --network (NULL: its default); refused at up if it overlaps an
 				  * address of this network namespace (another cell's bridge) */
 	const char *api_listen;	 /* treadle api --listen (NULL: the Unix socket only) */
+	const char *api_tokens;	 /* treadle api --tokens FILE (absolute), NULL: none */
+	const char *api_tls_cert, *api_tls_key; /* treadle api --tls-cert/--tls-key (absolute), NULL: plain HTTP */
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };
