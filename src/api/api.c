@@ -93,7 +93,9 @@ struct api {
 	struct watched *watched;
 	bool topic_on[_TOPIC_MAX];
 	struct sub *subs;
-	int ino; /* inotify: the directories of followed logs */
+	int ino;     /* inotify: the directories of followed logs */
+	int apps_wd; /* and <root>/node/apps: a container removed (its log dir may be on a mount that stays
+		      * while we hold its `current` open: no IN_DELETE_SELF then) */
 	bool stopping;
 	bool cache_armed;
 	struct MHD_Response *state_cache; /* GET /state/ as last answered; NULL: to compute */
@@ -365,6 +367,16 @@ static void log_pump(struct sub *u, bool gone)
 	}
 }
 
+/* A container went from the node (or the keepalive tick): end the follows whose directory is gone. */
+static void logs_check_gone(struct api *a)
+{
+	struct stat st;
+
+	for (struct sub *u = a->subs; u; u = u->next)
+		if (u->topic == TOPIC_LOG && !u->done && stat(u->log_dir, &st) < 0)
+			log_pump(u, true);
+}
+
 static void logs_dispatch(struct api *a)
 {
 	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -374,6 +386,12 @@ static void logs_dispatch(struct api *a)
 		for (char *q = evbuf; q < evbuf + n;) {
 			struct inotify_event *e = (struct inotify_event *)q;
 			bool gone = e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
+
+			if (e->wd == a->apps_wd) {
+				logs_check_gone(a);
+				q += sizeof(*e) + e->len;
+				continue;
+			}
 
 			for (struct sub *u = a->subs; u; u = u->next)
 				if (u->topic == TOPIC_LOG && u->log_wd == e->wd && !u->done)
@@ -410,6 +428,11 @@ static enum MHD_Result log_start(struct api *a, struct MHD_Connection *c, struct
 	rp->text = NULL;
 	if (u->log_wd < 0)
 		u->done = true; /* cannot follow: what is there, and the end */
+	if (a->apps_wd < 0 && a->ino >= 0) {
+		_cleanup_free_ char *apps = strdup_printf("%s/node/apps", a->ctx.root);
+
+		a->apps_wd = apps ? inotify_add_watch(a->ino, apps, IN_DELETE | IN_MOVED_FROM) : -1;
+	}
 	u->next = a->subs;
 	a->subs = u;
 	log_pump(u, false); /* what came before the watch */
@@ -1188,7 +1211,7 @@ static void api_free(struct api *a)
 int api_run(const struct api_options *o, struct error *err)
 {
 	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
-	struct api a = { .ino = -1 };
+	struct api a = { .ino = -1, .apps_wd = -1 };
 	sigset_t mask;
 	int ep = -1, sfd = -1, fd, r = 0;
 	struct epoll_event ev;
@@ -1279,6 +1302,7 @@ int api_run(const struct api_options *o, struct error *err)
 			for (struct sub *u = a.subs; u; u = u->next)
 				if (u->topic != TOPIC_LOG) /* a log is plain text */
 					sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
+			logs_check_gone(&a);
 		}
 		watched_refresh_all(&a);
 		MHD_run(a.unix_l.d);

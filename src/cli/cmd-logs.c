@@ -100,7 +100,7 @@ static int follow_dir(const char *dir, int fd)
 /* The log through the node's API. */
 static int logs_api(const char *api, const char *inst, const char *svc, bool follow)
 {
-	_cleanup_free_ char *base = cli_api_path("local-app", inst), *path = NULL;
+	_cleanup_free_ char *base = cli_api_path("local-app", inst), *path = NULL, *only = NULL;
 	struct error err = ERROR_INIT;
 
 	if (!base)
@@ -131,7 +131,10 @@ static int logs_api(const char *api, const char *inst, const char *svc, bool fol
 			fprintf(stderr, "\n");
 			return EXIT_USAGE;
 		}
-		svc = json_string_value(json_array_get(svcs, 0));
+		only = strdup(json_string_value(json_array_get(svcs, 0)));
+		if (!only)
+			return EXIT_TEMP;
+		svc = only;
 	}
 	{
 		_cleanup_free_ char *esvc = cli_api_path("service", svc);

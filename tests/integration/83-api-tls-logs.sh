@@ -19,6 +19,7 @@ CG=treadle-it$$
 export TREADLE_ROOT=$R
 unset TREADLE_STORE TREADLE_API TREADLE_API_TOKEN TREADLE_API_CACERT
 trap cell_teardown EXIT
+mkdir -m 777 "$R/out" && chmod 777 "$R/out" # what the other users write
 chmod 711 "$R" # the socket is for every user (0666); the cell root must be traversable
 PORT=$((40000 + $$ % 20000))
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
@@ -36,7 +37,7 @@ wait_for 10 test -S "$S" || fail "no socket $S"
 
 req() { curl -s -o "$R/body" -w '%{http_code}' --unix-socket "$S" "$@"; }
 as() { local u=$1; shift; setpriv --reuid "$u" --regid "$(id -g "$u")" --clear-groups \
-	curl -s -o "$R/body.$u" -w '%{http_code}' --unix-socket "$S" "$@"; }
+	curl -s -o "$R/out/body.$u" -w '%{http_code}' --unix-socket "$S" "$@"; }
 tls() { curl -s -o "$R/tbody" -w '%{http_code}' --cacert "$R/tls.crt" "$@"; }
 
 note "TLS: https with the CA, nothing in plain text, an unknown CA refused"
@@ -73,7 +74,7 @@ note "local-app: the node's containers, readable by anyone"
 wait_for 60 sh -c "curl -s --unix-socket '$S' '$U/state/$e' | grep -q '\"state\":\"running\"'" || fail "$inst never running"
 wait_for 30 sh -c "curl -s --unix-socket '$S' '$U/local-app/$e/running/service/s' | grep -q tick3" ||
 	fail "no log of $inst: $(req "$U/local-app/$e/running/service/s"; cat "$R/body")"
-[ "$(as daemon "$U/local-app/")" = 200 ] && grep -qF "\"name\":\"$inst\"" "$R/body.daemon" || fail "local-app list: $(cat "$R/body.daemon")"
+[ "$(as daemon "$U/local-app/")" = 200 ] && grep -qF "\"name\":\"$inst\"" "$R/out/body.daemon" || fail "local-app list: $(cat "$R/out/body.daemon")"
 [ "$(tls "$TU/local-app/$e")" = 200 ] && grep -q '"state":"live"' "$R/tbody" || fail "local-app of $inst: $(cat "$R/tbody")"
 [ "$(req "$U/local-app/$e/running")" = 200 ] && grep -q '"services":\["s"\]' "$R/body" || fail "local-app container: $(cat "$R/body")"
 uniq=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["uniq"])' "$R/body")
@@ -92,9 +93,9 @@ last=$(cat "$R/body"); n=${last#tick}
 [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 3 ] || fail "order=desc&limit=1: '$last'"
 
 note "who may read logs: root and the proid; not another user, not a reader"
-[ "$(as nobody "$U/local-app/$e/running/service/s")" = 200 ] || fail "nobody reads its own: $(cat "$R/body.nobody")"
-[ "$(as daemon "$U/local-app/$e/running/service/s")" = 403 ] || fail "daemon reads nobody's: $(cat "$R/body.daemon")"
-grep -qF "logs: user daemon may not read the logs of proid 'nobody'" "$R/body.daemon" || fail "403 reason: $(cat "$R/body.daemon")"
+[ "$(as nobody "$U/local-app/$e/running/service/s")" = 200 ] || fail "nobody reads its own: $(cat "$R/out/body.nobody")"
+[ "$(as daemon "$U/local-app/$e/running/service/s")" = 403 ] || fail "daemon reads nobody's: $(cat "$R/out/body.daemon")"
+grep -qF "logs: user daemon may not read the logs of proid 'nobody'" "$R/out/body.daemon" || fail "403 reason: $(cat "$R/out/body.daemon")"
 [ "$(tls "$TU/local-app/$e/running/service/s")" = 403 ] || fail "anonymous TCP read of a log: $(cat "$R/tbody")"
 [ "$(tls -H "Authorization: Bearer read-tok-$$" "$TU/local-app/$e/running/service/s")" = 403 ] || fail "reader token read of a log"
 [ "$(tls -H "Authorization: Bearer nobody-tok-$$" "$TU/local-app/$e/running/service/s")" = 200 ] || fail "user token, own proid"
