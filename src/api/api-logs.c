@@ -139,11 +139,11 @@ static int append_fd(int fd, char **text, size_t *len)
 	return n < 0 ? -errno : 0;
 }
 
-/* Lines [start, start+limit) of text, in order asc or desc. */
-static char *select_lines(const char *text, size_t len, long start, long limit, bool desc)
+/* Lines [start, start+limit) of text, in order asc or desc; tail >= 0: of its last tail lines only. */
+static char *select_lines(const char *text, size_t len, long start, long limit, long tail, bool desc)
 {
 	_cleanup_free_ const char **lines = NULL;
-	size_t n = 0, cap = 0, out_len = 0;
+	size_t n = 0, cap = 0, out_len = 0, w0, m;
 	char *out;
 
 	for (const char *p = text; p && p < text + len;) {
@@ -160,11 +160,13 @@ static char *select_lines(const char *text, size_t len, long start, long limit, 
 		lines[n++] = p;
 		p = nl ? nl + 1 : text + len;
 	}
+	w0 = tail >= 0 && (size_t)tail < n ? n - (size_t)tail : 0; /* the window: lines[w0 .. n) */
+	m = n - w0;
 	out = malloc(len + 2);
 	if (!out)
 		return NULL;
-	for (size_t i = (size_t)start, taken = 0; i < n && (limit < 0 || taken < (size_t)limit); i++, taken++) {
-		size_t k = desc ? n - 1 - i : i;
+	for (size_t i = (size_t)start, taken = 0; i < m && (limit < 0 || taken < (size_t)limit); i++, taken++) {
+		size_t k = desc ? n - 1 - i : w0 + i;
 		const char *e = k + 1 < n ? lines[k + 1] : text + len;
 		size_t l = (size_t)(e - lines[k]);
 
@@ -204,13 +206,14 @@ static void log_reply(const char *node, const struct api_request *rq, const char
 	bool want_all = all && strcmp(all, "0") != 0 && strcmp(all, "false") != 0;
 	bool want_follow = follow && strcmp(follow, "0") != 0 && strcmp(follow, "false") != 0;
 	size_t len = 0;
-	long start, limit;
+	long start, limit, tail;
 	int fd;
 
 	if (!may_read_logs(rq->peer, instance, &why))
 		return api_reply_error(rp, MHD_HTTP_FORBIDDEN, "%s", why ? why : "logs: denied");
 	if (arg_long(rq, "start", 0, LONG_MAX / 2, &start, rp) < 0 ||
-	    arg_long(rq, "limit", -1, LOG_LIMIT_MAX, &limit, rp) < 0)
+	    arg_long(rq, "limit", -1, LOG_LIMIT_MAX, &limit, rp) < 0 ||
+	    arg_long(rq, "tail", -1, LOG_LIMIT_MAX, &tail, rp) < 0)
 		return;
 	if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
 		return api_reply_error(rp, MHD_HTTP_BAD_REQUEST, "logs: order: expected asc or desc, got '%s'", order);
@@ -240,7 +243,7 @@ static void log_reply(const char *node, const struct api_request *rq, const char
 	}
 	rp->status = MHD_HTTP_OK;
 	rp->content_type = "text/plain; charset=utf-8";
-	rp->text = select_lines(text, len, start, limit, order && strcmp(order, "desc") == 0);
+	rp->text = select_lines(text, len, start, limit, tail, order && strcmp(order, "desc") == 0);
 	if (!rp->text) {
 		if (fd >= 0)
 			close(fd);
