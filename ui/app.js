@@ -30,6 +30,10 @@ function authHeaders(h) {
 async function api(path) {
   const r = await fetch(path, { headers: authHeaders({ Accept: "application/json" }) });
   if (r.status === 404) return null;
+  if (r.status === 401 && sessionStorage.getItem("treadle-token")) {
+    sessionStorage.removeItem("treadle-token"); /* an unknown token: forgotten, the next read is a reader's */
+    throw new Error("unknown bearer token (forgotten: reload)");
+  }
   const j = await r.json().catch(() => null);
   if (!r.ok) throw new Error((j && j.message) || `${path}: HTTP ${r.status}`);
   return j;
