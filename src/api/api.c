@@ -283,14 +283,29 @@ static void sub_send(struct sub *u, json_t *msg)
 		sub_append(u, ev, strlen(ev));
 }
 
-/* To every subscriber of topic whose filter matches name.  Takes msg. */
+/* To every subscriber of topic whose filter matches name (the event's text made once).  Takes msg. */
 static void publish(struct api *a, enum topic t, const char *name, json_t *msg)
 {
+	_cleanup_free_ char *text = NULL, *ev = NULL, *topic = NULL;
+	size_t len = 0;
+
 	if (!msg)
 		return;
-	for (struct sub *u = a->subs; u; u = u->next)
-		if (u->topic == t && !u->done && api_match(u->filter, name))
-			sub_send(u, msg);
+	for (struct sub *u = a->subs; u; u = u->next) {
+		if (u->topic != t || u->done || !api_match(u->filter, name))
+			continue;
+		if (!ev) {
+			topic = strdup_printf("/%s", topic_names[t]);
+			json_object_set_new(msg, "topic", topic ? json_string(topic) : json_null());
+			json_object_set_new(msg, "when", json_real(now_realtime()));
+			text = json_dumps(msg, JSON_COMPACT);
+			ev = text ? strdup_printf("data: %s\n\n", text) : NULL;
+			if (!ev)
+				break;
+			len = strlen(ev);
+		}
+		sub_append(u, ev, len);
+	}
 	json_decref(msg);
 }
 
