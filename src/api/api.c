@@ -654,9 +654,16 @@ static void watched_refresh(struct api *a, struct watched *w)
 		return;
 	}
 	r = store_children(a->ctx.s, w->path, &now, on_child, w);
-	if (r == -ENOENT)
-		now = NULL; /* gone (or not yet there): retried on the keepalive tick */
-	else if (r < 0)
+	if (r == -ENOENT) {
+		/* not there (yet: a trace shard the master has not made): an exists watch says when it comes;
+		 * else (a race) list it again; the keepalive tick retries what could not be armed */
+		now = NULL;
+		r = store_exists(a->ctx.s, w->path, NULL, on_child, w);
+		if (r == -ENOENT)
+			w->armed = true;
+		else if (r == 0)
+			w->dirty = true;
+	} else if (r < 0)
 		return;
 	else
 		w->armed = true;
