@@ -111,7 +111,8 @@ out=$("$T" logs --api "$S" nobody.none#0000000001/s 2>&1); rc=$?
 
 note "streams: server-trace and identity-groups (snapshot, filter, live)"
 "$T" store create -p "/server-trace/0001/it83old,1000000000.000,test,server_state,up" "" || fail "store create"
-curl -s -N --unix-socket "$S" "$U/stream/server-trace?filter=it83*&since=1500000000" >"$R/st.out" &
+# (this one over TLS, as a reader: a live stream through the suspended and resumed HTTPS connection)
+curl -s -N --cacert "$R/tls.crt" -H "Authorization: Bearer read-tok-$$" "$TU/stream/server-trace?filter=it83*&since=1500000000" >"$R/st.out" &
 stpid=$!
 curl -s -N --unix-socket "$S" "$U/stream/identity-groups?filter=itg83" >"$R/ig.out" &
 igpid=$!
