@@ -249,6 +249,13 @@ static void log_reply(const char *node, const struct api_request *rq, const char
 			close(fd);
 		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
+	{
+		/* an archived container's log does not grow: nothing to follow */
+		_cleanup_free_ char *archives = strdup_printf("%s/" NODE_DIR_ARCHIVES "/", node);
+
+		if (archives && startswith(dir, archives))
+			want_follow = false;
+	}
 	if (want_follow) {
 		ret_follow->fd = fd; /* at the end of what was sent; -1: current not there yet */
 		ret_follow->dir = TAKE_PTR(dir);

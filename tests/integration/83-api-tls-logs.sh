@@ -163,5 +163,6 @@ wait_for 30 sh -c "! kill -0 $f2pid 2>/dev/null" || { kill $f2pid; fail "logs --
 wait $f2pid || fail "logs --api -f exit $?"
 wait_for 30 sh -c "curl -s --unix-socket '$S' '$U/local-app/$e/running' | grep -q '\"state\":\"archived\"'" || fail "not archived"
 [ "$(req "$U/local-app/$e/running/service/s?limit=1")" = 200 ] && [ "$(cat "$R/body")" = tick1 ] || fail "archived log: $(cat "$R/body")"
+timeout 10 curl -s --unix-socket "$S" "$U/local-app/$e/running/service/s?follow=1&tail=1" >/dev/null || fail "following an archived log did not end"
 grep -E 'runtime error|AddressSanitizer|LeakSanitizer' "$R/log/api/current" && fail "sanitizer report in the api log"
 echo "ok: TLS, local-app logs (roles, start/limit/order, follow), logs --api, server-trace and identity-groups streams, node metrics"
