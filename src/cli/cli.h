@@ -137,8 +137,10 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 		   void *ud, struct error *err);
 /* GET path; on failure the message is printed and -<exit code> returned. */
 int cli_api_get(const char *api, const char *path, struct json_t **ret);
+/* GET path, a text answer (a log) copied to stdout as it comes, until it ends; 0, or err set. */
+int cli_api_text(const char *api, const char *path, struct error *err);
 #define CLI_OPT_API 0x103
 #define CLI_OPTION_API \
-	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path or http://host:port; default $TREADLE_API)" }
+	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path, http(s)://host:port; default $TREADLE_API)" }
 /* cmd-admin.c (zkcell) */
 int cmd_admin(int argc, char **argv);

@@ -28,6 +28,7 @@
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
 #include "../trace/trace.h"
+#include "agent-metrics.h"
 #include "node-internal.h"
 
 /* ---- periodic work ---- */
@@ -414,6 +415,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
 		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
 	};
+	struct agent_loop_metrics loop_metrics = { 0 };
 	int r;
 
 	a.ns.root = o->root;
@@ -453,7 +455,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			}
 		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
+		agent_loop_done(&loop_metrics, o->root); /* for /metrics (agent-metrics.h) */
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
+		agent_loop_woke(&loop_metrics);
 		if (n < 0 && errno != EINTR) {
 			r = error_sys(err, errno, "epoll_wait");
 			goto out;
