@@ -18,11 +18,13 @@
  * rebuilt the table from them), so a restarted agent only applies what changed
  * meanwhile. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <jansson.h>
 
@@ -48,26 +50,52 @@ struct peer_port {
 	bool seen;
 };
 
+/* What the store said, kept until a watch on it fires: a sync reads again only
+ * what changed (a list of /endpoints/<proid>, or one endpoint record). */
+struct store_cache {
+	char *path;
+	bool children;	/* a child list (else a record's data) */
+	char **list;	/* children (NULL: none / missing) */
+	char *data;	/* data (NULL: missing) */
+	bool seen;
+};
+
 struct vring_state {
 	struct vring_cont *c;
 	size_t n;
 	struct peer_port *pp;
 	size_t n_pp;
+	struct store_cache *sc;
+	size_t n_sc;
+	struct store *store; /* the session the cache and its watches belong to */
 };
 
-/* What one sync reads once for all containers. */
+/* What one sync resolves once for all containers. */
 struct sync_cache {
-	char **proids;	       /* /endpoints/<proid> listed */
-	char ***children;      /* their children, parallel to proids */
 	char **hosts;	       /* resolved host names */
 	struct in_addr *addrs; /* parallel to hosts (0: unresolved) */
 };
 
+static void store_cache_clear(struct store_cache *c)
+{
+	free(c->path);
+	strv_free(c->list);
+	free(c->data);
+}
+
 static void vring_watch(struct store *s, enum store_event ev, const char *path, void *ud)
 {
 	struct agent *a = ud;
+	struct vring_state *st = a->vring;
 
 	a->d_vring = true;
+	/* forget what the store said there: read again at the sync */
+	for (size_t i = 0; st && i < st->n_sc;)
+		if (!strcmp(st->sc[i].path, path)) {
+			store_cache_clear(&st->sc[i]);
+			st->sc[i] = st->sc[--st->n_sc];
+		} else
+			i++;
 }
 
 static void vcont_clear(struct vring_cont *v)
@@ -86,50 +114,54 @@ void agent_vring_free(struct agent *a)
 		vcont_clear(&st->c[i]);
 	for (size_t i = 0; i < st->n_pp; i++)
 		free(st->pp[i].key);
+	for (size_t i = 0; i < st->n_sc; i++)
+		store_cache_clear(&st->sc[i]);
 	free(st->c);
 	free(st->pp);
+	free(st->sc);
 	free(st);
 	a->vring = NULL;
 }
 
 static void cache_free(struct sync_cache *sc)
 {
-	for (size_t i = 0; sc->proids && sc->proids[i]; i++)
-		strv_free(sc->children[i]);
-	strv_free(sc->proids);
-	free(sc->children);
 	strv_free(sc->hosts);
 	free(sc->addrs);
 }
 
-/* The children of /endpoints/<proid> (watched), read once per sync; NULL if none. */
-static char **proid_children(struct agent *a, struct sync_cache *sc, const char *proid)
+/* The children (children) or data of path, from the cache or read with a watch
+ * that drops the cache entry when it fires.  NULL: missing (or no memory). */
+static struct store_cache *cached(struct agent *a, const char *path, bool children)
 {
-	_cleanup_free_ char *path = NULL;
-	char **l = NULL, ***nc;
-	size_t n = strv_length(sc->proids);
+	struct vring_state *st = a->vring;
+	struct store_cache *n, c = { .children = children };
 
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(sc->proids[i], proid))
-			return sc->children[i];
-	path = cellns_path(CELLNS_ENDPOINTS, proid);
-	if (!path)
-		return NULL;
-	/* a missing directory leaves no child watch: watch for its creation */
-	if (store_children(a->store, path, &l, vring_watch, a) < 0)
-		(void)store_exists(a->store, path, NULL, vring_watch, a);
-	nc = realloc(sc->children, (n + 2) * sizeof(*nc));
-	if (!nc) {
-		strv_free(l);
+	for (size_t i = 0; i < st->n_sc; i++)
+		if (st->sc[i].children == children && !strcmp(st->sc[i].path, path)) {
+			st->sc[i].seen = true;
+			return &st->sc[i];
+		}
+	if (children) {
+		/* a missing directory leaves no child watch: watch for its creation */
+		if (store_children(a->store, path, &c.list, vring_watch, a) < 0 &&
+		    store_exists(a->store, path, NULL, vring_watch, a) == 0) {
+			a->d_vring = true; /* created meanwhile: list it at the next round */
+			return NULL;
+		}
+	} else if (store_get(a->store, path, &c.data, NULL, NULL, vring_watch, a) < 0)
+		c.data = NULL; /* missing: the watch is for its creation */
+	n = realloc(st->sc, (st->n_sc + 1) * sizeof(*n));
+	c.path = strdup(path);
+	if (!n || !c.path) {
+		if (n)
+			st->sc = n;
+		store_cache_clear(&c);
 		return NULL;
 	}
-	sc->children = nc;
-	if ((!sc->proids && !(sc->proids = strv_new())) || strv_extend(&sc->proids, proid) < 0) {
-		strv_free(l);
-		return NULL;
-	}
-	sc->children[n] = l;
-	return l;
+	st->sc = n;
+	c.seen = true;
+	st->sc[st->n_sc] = c;
+	return &st->sc[st->n_sc++];
 }
 
 /* IPv4 address of a host name (the hosts file or DNS), once per sync. */
@@ -176,8 +208,9 @@ static uint16_t peer_port(struct agent *a, const char *instance, const char *pro
 			st->pp[i].seen = true;
 			return st->pp[i].port;
 		}
+	/* (a manifest that cannot be read is remembered as 0: the instance is gone) */
 	if (cellns_scheduled_get(a->store, instance, &m, NULL) < 0)
-		return 0;
+		m = NULL;
 	json_array_foreach(json_object_get(m, "endpoints"), i, ep) {
 		const char *n = json_string_value(json_object_get(ep, "name"));
 		const char *p = json_string_value(json_object_get(ep, "proto"));
@@ -186,8 +219,6 @@ static uint16_t peer_port(struct agent *a, const char *instance, const char *pro
 		if (n && !strcmp(n, name) && !strcmp(p ? p : "tcp", proto) && v > 0 && v < 65536)
 			port = (uint16_t)v;
 	}
-	if (!port)
-		return 0;
 	np = realloc(st->pp, (st->n_pp + 1) * sizeof(*np));
 	if (!np)
 		return port;
@@ -249,15 +280,27 @@ static int rule_peers(struct agent *a, struct sync_cache *sc, const char *patter
 {
 	_cleanup_free_ char *proid = NULL, *glob = NULL;
 	const char *dot = strchr(pattern, '.');
-	char **children;
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_strv_free_ char **children = NULL;
+	struct store_cache *ce;
 
 	if (!dot || dot == pattern)
 		return 0;
 	proid = strndup(pattern, (size_t)(dot - pattern));
 	glob = strdup_printf("%s#*:*:%s", pattern, epname);
-	if (!proid || !glob)
+	dir = proid ? cellns_path(CELLNS_ENDPOINTS, proid) : NULL;
+	if (!proid || !glob || !dir)
 		return -ENOMEM;
-	children = proid_children(a, sc, proid);
+	/* a copy: reading the records below may drop cache entries */
+	ce = cached(a, dir, true);
+	if (ce && ce->list) {
+		children = strv_new();
+		for (char **c = ce->list; children && *c; c++)
+			if (strv_extend(&children, *c) < 0)
+				return -ENOMEM;
+		if (!children)
+			return -ENOMEM;
+	}
 	for (char **c = children; c && *c; c++) {
 		_cleanup_free_ char *full = strdup_printf("%s.%s", proid, *c), *path = NULL, *data = NULL;
 		char *proto, *name, *host, *colon;
@@ -272,8 +315,12 @@ static int rule_peers(struct agent *a, struct sync_cache *sc, const char *patter
 		if (!path)
 			return -ENOMEM;
 		/* the record's data watch: a move (new host:port) or its end */
-		if (store_get(a->store, path, &data, NULL, NULL, vring_watch, a) < 0 || !data)
+		ce = cached(a, path, false);
+		if (!ce || !ce->data)
 			continue;
+		data = strdup(ce->data);
+		if (!data)
+			return -ENOMEM;
 		/* full = <instance>:<proto>:<name> */
 		name = strrchr(full, ':');
 		*name++ = 0;
@@ -412,7 +459,14 @@ static int apply(struct agent *a, const char *cdir, struct vring_cont *vc, struc
 		sproc_net_unlock(&lock);
 		return 0; /* being cleaned up */
 	}
-	r = write_file_atomic(vrec, text, strlen(text), 0644);
+	/* no fsync (as the VIP records): it must outlive the agent, which the page cache
+	 * gives; a machine crash ends every container and their mappings with them */
+	{
+		struct iovec iov = { .iov_base = text, .iov_len = strlen(text) };
+
+		r = write_file_atomic_full_at(AT_FDCWD, vrec, NULL, &iov, 1, 0644, NULL,
+					      WRITE_ATOMIC_NO_SYNC | WRITE_ATOMIC_NO_DIR_SYNC);
+	}
 	if (r < 0)
 		r = error_sys(err, -r, "writing %s", vrec);
 	else
@@ -483,6 +537,14 @@ void agent_vring_sync(struct agent *a)
 	if (!a->vring && !(a->vring = calloc(1, sizeof(*a->vring))))
 		return;
 	st = a->vring;
+	if (st->store != a->store) { /* a new session: the watches were the old one's */
+		for (size_t i = 0; i < st->n_sc; i++)
+			store_cache_clear(&st->sc[i]);
+		st->n_sc = 0;
+		st->store = a->store;
+	}
+	for (size_t i = 0; i < st->n_sc; i++)
+		st->sc[i].seen = false;
 	for (size_t i = 0; i < st->n; i++)
 		st->c[i].seen = false;
 	for (size_t i = 0; i < st->n_pp; i++)
@@ -508,4 +570,13 @@ void agent_vring_sync(struct agent *a)
 			free(st->pp[i].key);
 	}
 	st->n_pp = w;
+	/* what no rule reads any more (its watch may still fire: a harmless sync) */
+	w = 0;
+	for (size_t i = 0; i < st->n_sc; i++) {
+		if (st->sc[i].seen)
+			st->sc[w++] = st->sc[i];
+		else
+			store_cache_clear(&st->sc[i]);
+	}
+	st->n_sc = w;
 }
