@@ -833,7 +833,7 @@ static void test_vring_record(void **state)
 		assert_int_equal(back[i].to.s_addr, m[i].to.s_addr);
 		assert_int_equal(back[i].to_port, m[i].to_port);
 	}
-	assert_true(net_vring_map_cmp(&m[0], &m[1]) > 0); /* tcp (6) < udp (17): proto first */
+	assert_true(net_vring_map_cmp(&m[0], &m[1]) < 0); /* tcp (6) < udp (17): proto first */
 	assert_int_equal(net_vring_map_cmp(&m[0], &m[0]), 0);
 	assert_true(net_vring_record_parse("{\"vip\": \"192.168.0.2\", \"maps\": [{\"proto\": \"sctp\"}]}", &vip,
 					   &back, &n, &err) < 0);
