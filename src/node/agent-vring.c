@@ -37,6 +37,8 @@
 
 struct vring_cont {
 	char *unique;
+	bool loaded;		    /* app and vip read (once: a container's never change) */
+	json_t *app;		    /* its manifest, NULL when it has no vring rules */
 	struct in_addr vip;
 	struct net_vring_map *maps; /* applied, sorted by key */
 	size_t n;
@@ -102,6 +104,7 @@ static void vcont_clear(struct vring_cont *v)
 {
 	free(v->unique);
 	free(v->maps);
+	json_decref(v->app);
 }
 
 void agent_vring_free(struct agent *a)
@@ -477,43 +480,45 @@ static int apply(struct agent *a, const char *cdir, struct vring_cont *vc, struc
 
 static void sync_cont(struct agent *a, struct sync_cache *sc, struct cont *c)
 {
-	_cleanup_free_ char *cdir = node_app_dir(a->o->root, c->unique), *f = NULL, *nf = NULL, *text = NULL,
-			   *ntext = NULL;
-	_cleanup_json_ json_t *app = NULL;
+	_cleanup_free_ char *cdir = node_app_dir(a->o->root, c->unique);
 	_cleanup_free_ struct net_vring_map *want = NULL;
-	struct net_record *nr = NULL;
 	struct error err = ERROR_INIT;
 	struct vring_cont *vc;
-	struct in_addr vip;
 	size_t n_want = 0;
 
-	if (!cdir || !(f = strdup_printf("%s/data/app.json", cdir)) ||
-	    !(nf = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir)))
-		return;
-	if (read_file(f, &text, NULL) < 0 || !(app = json_loads(text, 0, NULL)))
-		return;
-	if (read_file(nf, &ntext, NULL) < 0 || net_record_parse(ntext, &nr, &err) < 0) {
-		error_clear(&err);
-		return; /* no network of its own (shared_network) */
-	}
-	vip = nr->c.vip;
-	net_record_free(nr);
-	vc = vcont_get(a->vring, c->unique);
+	vc = cdir ? vcont_get(a->vring, c->unique) : NULL;
 	if (!vc)
 		return;
 	vc->seen = true;
-	if (vc->vip.s_addr != vip.s_addr) {
-		/* first sight: what the records (and so the table's rebuild) hold */
-		free(vc->maps);
-		vc->maps = NULL;
-		vc->n = 0;
-		vc->vip = vip;
-		if (sproc_net_vring_load(cdir, vip, &vc->maps, &vc->n) <= 0) {
+	if (!vc->loaded) {
+		_cleanup_free_ char *f = strdup_printf("%s/data/app.json", cdir), *text = NULL, *ntext = NULL;
+		_cleanup_free_ char *nf = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir);
+		_cleanup_json_ json_t *app = NULL;
+		struct net_record *nr = NULL;
+
+		if (!f || !nf || read_file(f, &text, NULL) < 0 || !(app = json_loads(text, 0, NULL)))
+			return;
+		if (!json_array_size(json_object_get(json_object_get(app, "vring"), "rules"))) {
+			vc->loaded = true; /* no vring: nothing to do for it, ever */
+			return;
+		}
+		if (read_file(nf, &ntext, NULL) < 0 || net_record_parse(ntext, &nr, &err) < 0) {
+			error_clear(&err);
+			return; /* not set up yet (sproc run), or no network of its own (shared_network) */
+		}
+		vc->vip = nr->c.vip;
+		net_record_free(nr);
+		vc->app = TAKE_PTR(app);
+		vc->loaded = true;
+		/* what its record (and so the table's rebuild at the agent's start) holds */
+		if (sproc_net_vring_load(cdir, vc->vip, &vc->maps, &vc->n) <= 0) {
 			vc->maps = NULL;
 			vc->n = 0;
 		}
 	}
-	if (desired(a, sc, app, vip, &want, &n_want) < 0)
+	if (!vc->app)
+		return;
+	if (desired(a, sc, vc->app, vc->vip, &want, &n_want) < 0)
 		return;
 	if (apply(a, cdir, vc, want, n_want, &err) < 0) {
 		LOG("%s: vring: %s", c->unique, err.msg ? err.msg : "?");
@@ -550,7 +555,7 @@ void agent_vring_sync(struct agent *a)
 	for (size_t i = 0; i < st->n_pp; i++)
 		st->pp[i].seen = false;
 	for (size_t i = 0; i < a->n_conts; i++)
-		if (a->conts[i]->running && a->conts[i]->published)
+		if (a->conts[i]->running) /* (sync_cont skips one whose network is not set up yet) */
 			sync_cont(a, &sc, a->conts[i]);
 	cache_free(&sc);
 	/* containers gone (their cleanup flushed their elements), peers' ports no longer seen */

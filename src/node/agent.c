@@ -436,7 +436,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	/* everything is dirty at start: this is the reconciliation */
 	a.first_placement_sync = true;
 	drain_check(&a);
-	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = a.d_vring = true;
 	while (!a.stop) {
 		struct epoll_event evs[16];
 		int n;
