@@ -52,6 +52,8 @@ void cli_options_dump(FILE *f, const struct cli_option *tab);
  * Sets $TREADLE_ROOT and $TREADLE_STORE (unset when the cell names no store) for cli_root() and
  * cli_store_url().  ERR_PERM for an unknown cell or a bad file. */
 int cli_cell_select(const char *name, struct error *err);
+/* The name cli_cell_select last selected (borrowed from argv or the environment), else NULL. */
+extern const char *cli_cell_name;
 
 #define CLI_CELLS_ROOT "/var/lib/treadle"
 #define CLI_CONF_DIR "/etc/treadle"

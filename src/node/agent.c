@@ -256,6 +256,7 @@ static void agent_free(struct agent *a)
 
 	while (a->n_conts)
 		agent_cont_remove(a, a->conts[0]);
+	agent_vring_free(a);
 	free(a->conts);
 	store_close(a->store);
 	if (a->cg)
@@ -399,7 +400,7 @@ static int reconnect(struct agent *a, struct error *err)
 	}
 	error_clear(err);
 	a->expired = false;
-	a->d_placement = a->d_events = true;
+	a->d_placement = a->d_events = a->d_vring = true; /* watches are the old session's */
 	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);
 	return r < 0 ? error_sys(err, -r, "epoll") : 0;
 }
@@ -414,6 +415,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 		{ &a.d_placement, agent_eventmgr_sync }, { &a.d_ctl, agent_ctl_sync },
 		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
 		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
+		{ &a.d_vring, agent_vring_sync },
 	};
 	struct agent_loop_metrics loop_metrics = { 0 };
 	int r;
@@ -440,7 +442,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	/* everything is dirty at start: this is the reconciliation */
 	a.first_placement_sync = true;
 	drain_check(&a);
-	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = a.d_vring = true;
 	while (!a.stop) {
 		struct epoll_event evs[16];
 		int n;
