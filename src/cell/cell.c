@@ -308,8 +308,17 @@ int cell_up(const struct cell_options *o, struct error *err)
 
 	{
 		/* every server serves the REST API on R/api.sock (docs/API.md) */
-		char *const argv[] = { bin, "api", "--root", root, "--store", url, o->api_listen ? "--listen" : NULL,
-				       (char *)o->api_listen, NULL };
+		char *argv[16] = { bin, "api", "--root", root, "--store", url };
+		size_t k = 6;
+
+		if (o->api_listen)
+			argv[k++] = "--listen", argv[k++] = (char *)o->api_listen;
+		if (o->api_tokens)
+			argv[k++] = "--tokens", argv[k++] = (char *)o->api_tokens;
+		if (o->api_tls_cert && o->api_tls_key) {
+			argv[k++] = "--tls-cert", argv[k++] = (char *)o->api_tls_cert;
+			argv[k++] = "--tls-key", argv[k++] = (char *)o->api_tls_key;
+		}
 
 		if (write_service(svc, logd, "api", argv, NULL, err) < 0)
 			return -1;

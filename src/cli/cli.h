@@ -52,6 +52,8 @@ void cli_options_dump(FILE *f, const struct cli_option *tab);
  * Sets $TREADLE_ROOT and $TREADLE_STORE (unset when the cell names no store) for cli_root() and
  * cli_store_url().  ERR_PERM for an unknown cell or a bad file. */
 int cli_cell_select(const char *name, struct error *err);
+/* The name cli_cell_select last selected (borrowed from argv or the environment), else NULL. */
+extern const char *cli_cell_name;
 
 #define CLI_CELLS_ROOT "/var/lib/treadle"
 #define CLI_CONF_DIR "/etc/treadle"
@@ -143,8 +145,10 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 		   void *ud, struct error *err);
 /* GET path; on failure the message is printed and -<exit code> returned. */
 int cli_api_get(const char *api, const char *path, struct json_t **ret);
+/* GET path, a text answer (a log) copied to stdout as it comes, until it ends; 0, or err set. */
+int cli_api_text(const char *api, const char *path, struct error *err);
 #define CLI_OPT_API 0x103
 #define CLI_OPTION_API \
-	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path or http://host:port; default $TREADLE_API)" }
+	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path, http(s)://host:port; default $TREADLE_API)" }
 /* cmd-admin.c (zkcell) */
 int cmd_admin(int argc, char **argv);

@@ -1,5 +1,7 @@
 /* cmd-cell.c: treadle cell up|down|status */
 #include <getopt.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -24,6 +26,9 @@ const struct cli_option cell_options[] = {
 	{ "hooks", 'k', "LIST", "up: the node's hooks at container configure/cleanup: krb5keytab,tickets (HOOKS.md)" },
 	{ "host-keytab", 'K', "FILE", "up: the host's keytab for the Kerberos hooks (default /etc/krb5.keytab)" },
 	{ "tickets-wait", 'w', "SECS", "up: how long an app waits for its tickets before it is aborted (default 60)" },
+	{ "api-tokens", 0x300, "FILE", "up: the API's bearer tokens for TCP (treadle api --tokens)" },
+	{ "api-tls-cert", 0x301, "FILE", "up: TCP is HTTPS with this PEM certificate (with --api-tls-key)" },
+	{ "api-tls-key", 0x302, "FILE", "up: the certificate's PEM private key (mode 600)" },
 	{ "watchdog-lease", 0x4a0, "SECS", "up: the node agent's watchdog lease (default 120; docs/NODE.md)" },
 	{ "ldap-url", 0x4a1, "URL", "up: keep LDAP host groups on this directory (master servers; docs/CELL.md)" },
 	{ "ldap-group-dn", 0x4a2, "PATTERN", "up: a proid's group, e.g. cn={proid},ou=groups,dc=example,dc=org" },
@@ -42,6 +47,8 @@ int cmd_cell(int argc, char **argv)
 	_cleanup_free_ char *kt = NULL;
 	bool json = false;
 	int c, timeout_ms = 0;
+	_cleanup_free_ char *tokens_file = NULL, *cert_file = NULL, *key_file = NULL;
+	char **api_files[3] = { &tokens_file, &cert_file, &key_file };
 	_cleanup_free_ char *pwfile = NULL;
 
 	if (argc < 2 || argv[1][0] == '-')
@@ -81,6 +88,14 @@ int cmd_cell(int argc, char **argv)
 			o.tickets_wait = optarg;
 			break;
 		}
+		case 0x300:
+		case 0x301:
+		case 0x302: /* the api service runs elsewhere: an absolute path */
+			free(*api_files[c - 0x300]);
+			*api_files[c - 0x300] = realpath(optarg, NULL);
+			if (!*api_files[c - 0x300])
+				return cli_usage_error("cell", "%s: %s", optarg, strerror(errno));
+			break;
 		case 't':
 			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
 				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);
@@ -93,6 +108,11 @@ int cmd_cell(int argc, char **argv)
 		return cli_usage_error("cell", "unexpected argument '%s'", argv[1 + optind]);
 	o.root = cli_root(root);
 	o.ready_timeout_ms = timeout_ms;
+	o.api_tokens = tokens_file;
+	o.api_tls_cert = cert_file;
+	o.api_tls_key = key_file;
+	if (!cert_file != !key_file)
+		return cli_usage_error("cell", "--api-tls-cert and --api-tls-key go together");
 
 	if (strcmp(verb, "up") == 0) {
 		/* settings from the environment (a systemd unit's EnvironmentFile);

@@ -572,6 +572,48 @@ static const struct field top_fields[] = {
 	{ "expires", c_number, false, V_SCHEDULED },
 };
 
+/* Treadmill's vring routing: every endpoint a rule names must be one of the
+ * app's own endpoints (its port and proto are the rule's well-known ones). */
+static void vring_endpoints_check(struct vctx *v, json_t *m)
+{
+	json_t *rules = json_object_get(json_object_get(m, "vring"), "rules"), *rule, *ep, *own;
+	size_t i, k, j;
+
+	if (!json_is_array(rules))
+		return;
+	json_array_foreach(rules, i, rule) {
+		json_array_foreach(json_object_get(rule, "endpoints"), k, ep) {
+			const char *name = json_string_value(ep);
+			bool found = false;
+
+			if (!name)
+				continue; /* reported by the field check */
+			json_array_foreach(json_object_get(m, "endpoints"), j, own)
+				if (json_is_string(json_object_get(own, "name")) &&
+				    !strcmp(json_string_value(json_object_get(own, "name")), name))
+					found = true;
+			if (!found) {
+				_cleanup_free_ char *p = strdup_printf("vring.rules[%zu].endpoints[%zu]", i, k);
+				problem(v, p ? p : "vring.rules", "'%s' is not one of the app's endpoints", name);
+			}
+		}
+	}
+}
+
+int manifest_vring_check_cell(const json_t *m, const char *cell, struct error *err)
+{
+	const json_t *vr = json_object_get(m, "vring"), *c;
+	size_t i;
+
+	if (!cell || !*cell || json_array_size(json_object_get(vr, "rules")) == 0)
+		return 0;
+	json_array_foreach(json_object_get(vr, "cells"), i, c)
+		if (json_is_string(c) && !strcmp(json_string_value(c), cell))
+			return 0;
+	return error_set(err, ERR_PERM, 0, "vring.cells: must list this cell '%s' (the rules apply in the cells listed)",
+			 cell);
+}
+
 static bool is_native_image(json_t *m)
 {
 	const char *img = json_string_value(json_object_get(m, "image"));
@@ -599,6 +641,8 @@ static int validate(json_t *m, unsigned flags, struct error *err)
 			problem(&v, "services", "is required for a native image");
 		checks_endpoints(&v, m);
 	}
+	if (json_is_object(m))
+		vring_endpoints_check(&v, m);
 	l = v.problems;
 	if (v.oom)
 		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");

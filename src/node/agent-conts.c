@@ -209,6 +209,7 @@ void agent_running_publish(struct agent *a, struct cont *c)
 	if (endpoints_publish(a, c) < 0 || cellns_running_publish(a->store, c->instance, a->o->hostname) < 0)
 		return;
 	c->published = true;
+	a->d_vring = true; /* its vring, now that its network is up */
 	LOG("%s: running (%s)", c->instance, c->unique);
 }
 

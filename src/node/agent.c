@@ -28,6 +28,7 @@
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
 #include "../trace/trace.h"
+#include "agent-metrics.h"
 #include "node-internal.h"
 #include "watchdog.h"
 
@@ -274,6 +275,7 @@ static void agent_free(struct agent *a)
 
 	while (a->n_conts)
 		agent_cont_remove(a, a->conts[0]);
+	agent_vring_free(a);
 	free(a->conts);
 	store_close(a->store);
 	if (a->cg)
@@ -419,7 +421,7 @@ static int reconnect(struct agent *a, struct error *err)
 	}
 	error_clear(err);
 	a->expired = false;
-	a->d_placement = a->d_events = true;
+	a->d_placement = a->d_events = a->d_vring = true; /* watches are the old session's */
 	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);
 	return r < 0 ? error_sys(err, -r, "epoll") : 0;
 }
@@ -434,7 +436,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 		{ &a.d_placement, agent_eventmgr_sync }, { &a.d_ctl, agent_ctl_sync },
 		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
 		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
+		{ &a.d_vring, agent_vring_sync },
 	};
+	struct agent_loop_metrics loop_metrics = { 0 };
 	int r;
 
 	a.ns.root = o->root;
@@ -459,7 +463,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	/* everything is dirty at start: this is the reconciliation */
 	a.first_placement_sync = true;
 	drain_check(&a);
-	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = a.d_vring = true;
 	while (!a.stop) {
 		struct epoll_event evs[16];
 		int n;
@@ -474,7 +478,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			}
 		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
+		agent_loop_done(&loop_metrics, o->root); /* for /metrics (agent-metrics.h) */
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
+		agent_loop_woke(&loop_metrics);
 		if (n < 0 && errno != EINTR) {
 			r = error_sys(err, errno, "epoll_wait");
 			goto out;

@@ -74,6 +74,7 @@ void sproc_hooks_cleanup(const struct node_settings *ns, const char *cdir);
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */
 #define SPROC_NET_BLACKOUT "network/blackout"	 /* under N: exists while the server is blacked out */
 #define SPROC_NET_LOCK "network/lock"		 /* under N: flock'd around every record + kernel change */
+#define SPROC_NET_VRING_REL "data/vring.json"	 /* its vring mappings (net_vring_record_format), by the agent */
 struct sproc_net {
 	bool on;	     /* the node has a network and this container takes part */
 	bool shared_network; /* the host's netns: no VIP, no rules */
@@ -88,6 +89,9 @@ char *sproc_net_vips_dir(const char *root);
  * the agent around its VIP reconcile + rebuild and blackout.  fd or -errno. */
 int sproc_net_lock(const char *root);
 void sproc_net_unlock(int *fd);
+/* <cdir>/data/vring.json when it holds vip's mappings: 1 and *ret (free()), 0 if
+ * missing or another VIP's, < 0 if unreadable or bad. */
+int sproc_net_vring_load(const char *cdir, struct in_addr vip, struct net_vring_map **ret, size_t *ret_n);
 /* Under the lock: the table replaced by the rules of the records of every
  * container dir under N/apps (bad records passed to warn and skipped), blackout
  * applied; the records handed back if ret_recs (free each, then the array). */
@@ -167,6 +171,8 @@ struct agent {
 	bool net_on, net_blackout;
 	struct net_config net;
 	char net_bridge[16], net_table[32], net_range[24], net_gateway[16], net_ext_ip[16];
+	bool d_vring;		 /* the vring's inputs changed (agent-vring.c) */
+	struct vring_state *vring; /* agent-vring.c's, NULL until its first sync */
 };
 
 
@@ -211,6 +217,12 @@ void agent_reap(struct agent *a);
 int agent_net_init(struct agent *a, struct error *err);
 /* Blackout of this server on or off (remembered in N/network/blackout for rebuilds). */
 void agent_net_blackout(struct agent *a, bool on);
+
+/* agent-vring.c: the node's one vring watcher (docs/NETWORK.md "vring"): the
+ * mappings of every running container with vring rules, from /endpoints
+ * (store watches set a->d_vring), applied as net_vring_change under the lock. */
+void agent_vring_sync(struct agent *a);
+void agent_vring_free(struct agent *a);
 
 /* agent-publisher.c */
 void agent_publisher_sync(struct agent *a);

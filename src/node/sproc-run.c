@@ -290,7 +290,7 @@ static int run(const struct node_settings *ns, struct error *err)
 	_cleanup_free_ int *port_fds = NULL; /* held open: they reserve the ports */
 	size_t nport_fds = 0;
 	struct container_config cfg = { 0 };
-	struct container_bind binds[4];
+	_cleanup_free_ struct container_bind *binds = NULL; /* ours (up to 4), then the hooks' */
 	_cleanup_free_ char *ready = NULL, *aliases = NULL, *preload_so = NULL, *preload = NULL;
 	bool checks = false;
 	struct sproc_net net = { 0 };
@@ -375,6 +375,11 @@ static int run(const struct node_settings *ns, struct error *err)
 			printf("treadle sproc run: %s: no bind preload (no lib/treadle-bind.so beside %s)\n", unique,
 			       ns->treadle_bin);
 	}
+	binds = calloc(4 + hooks.n_binds, sizeof(*binds));
+	if (!binds) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
+	}
 	if (checks)
 		binds[cfg.n_binds++] = (struct container_bind){ ready, "/run/tm_ready", false };
 	binds[cfg.n_binds++] = (struct container_bind){ aliases, "/run/host-aliases", false };
@@ -382,6 +387,8 @@ static int run(const struct node_settings *ns, struct error *err)
 		binds[cfg.n_binds++] = (struct container_bind){ preload_so, SPROC_PRELOAD_IN, true };
 		binds[cfg.n_binds++] = (struct container_bind){ preload, "/etc/ld.so.preload", true };
 	}
+	for (size_t i = 0; i < hooks.n_binds; i++)
+		binds[cfg.n_binds++] = hooks.binds[i];
 	cfg.binds = binds;
 	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_net_env(ns, &net, &env) < 0 ||
 	    env_extend(&env, hooks.env) < 0 || sproc_ctl_create(cwd) < 0) {
@@ -417,8 +424,6 @@ static int run(const struct node_settings *ns, struct error *err)
 			cfg.hosts_host_ip = ns->net_external_ip;
 	}
 	cfg.env = env;
-	cfg.binds = hooks.binds;
-	cfg.n_binds = hooks.n_binds;
 	cfg.node_root = ns->root;
 	cfg.cgroup_root = ns->cgroup_root;
 	cfg.setup_timeout_ms = (uint64_t)ns->setup_timeout_s * 1000;
