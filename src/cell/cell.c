@@ -279,12 +279,12 @@ int cell_up(const struct cell_options *o, struct error *err)
 			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
-		char *node_argv[22] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
+		char *node_argv[24] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
 					"--cgroup-root", (char *)cg };
 		size_t k = 10;
 		const char *extra[][2] = { { "--network", o->net_range }, { "--hooks", o->hooks },
 					   { "--host-keytab", o->krb5_keytab }, { "--tickets-wait", o->tickets_wait },
-					   { "--watchdog-lease", o->watchdog_lease } };
+					   { "--watchdog-lease", o->watchdog_lease }, { "--cell", o->cell } };
 
 		for (size_t i = 0; i < ELEMENTSOF(extra); i++)
 			if (extra[i][1]) {

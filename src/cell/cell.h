@@ -46,6 +46,8 @@ struct cell_options {
 	const char *ldap_url, *ldap_group_dn, *ldap_server_dn, *ldap_bind_dn, *ldap_password_file;
 	/* the node's --hooks, --host-keytab, --tickets-wait (docs/HOOKS.md); NULL: none / its default */
 	const char *hooks, *krb5_keytab, *tickets_wait;
+	const char *cell; /* the cell's name (global --cell, $TREADLE_CELL, $TREADMILL_CELL) for the node: app.json,
+			   * TREADMILL_CELL, the vring's cells; NULL: unnamed */
 	const char *api_tokens;	 /* treadle api --tokens FILE (absolute), NULL: none */
 	const char *api_tls_cert, *api_tls_key; /* treadle api --tls-cert/--tls-key (absolute), NULL: plain HTTP */
 	bool daemon;		 /* fork, return once ready */

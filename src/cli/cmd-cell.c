@@ -107,6 +107,9 @@ int cmd_cell(int argc, char **argv)
 	if (optind < argc - 1)
 		return cli_usage_error("cell", "unexpected argument '%s'", argv[1 + optind]);
 	o.root = cli_root(root);
+	o.cell = cli_cell_name ? cli_cell_name : getenv("TREADLE_CELL") ? getenv("TREADLE_CELL") : getenv("TREADMILL_CELL");
+	if (o.cell && !*o.cell)
+		o.cell = NULL;
 	o.ready_timeout_ms = timeout_ms;
 	o.api_tokens = tokens_file;
 	o.api_tls_cert = cert_file;
