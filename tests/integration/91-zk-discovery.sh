@@ -72,6 +72,7 @@ EOF
 note "watchers first: the store's and the API's"
 nh_bg h2 "$BIN" discovery --watch nobody.dweb >"$NH_DIR/watch.out" 2>&1
 nh_bg h1 "$BIN" discovery --watch --api "$API" nobody.dweb tcp:http >"$NH_DIR/watch-api.out" 2>&1
+nh_bg h1 "$BIN" discovery --watch --check-state nobody.dweb http >"$NH_DIR/watch-state.out" 2>&1
 
 mapfile -t insts < <(T run nobody.dweb --count 3 -m "$NH_DIR/web.yml")
 assert "three instances scheduled (${insts[*]})" [ "${#insts[@]}" = 3 ]
@@ -122,6 +123,21 @@ EOF
 }
 assert "/discovery/$H1 and /discovery.state/$H1: Treadmill's records" wait_for 10 rec_ok "$H1"
 assert "/discovery/$H2 and /discovery.state/$H2: Treadmill's records" wait_for 10 rec_ok "$H2"
+
+note "a readiness verdict (data/ready/<endpoint>) overrides the socket scan"
+i0=${insts[0]}
+hp=$(lines tcp:http | awk -v i="$i0:tcp:http" '$1 == i {print $2}')
+h=h1
+[ "${hp%:*}" = "$H2" ] && h=h2
+cdir=$(readlink -f "${NH_ROOT[$h]}/node/running/$i0")
+state_of() { [ "$(T discovery --check-state "$i0" tcp:http | awk '{print $3}')" = "$1" ]; }
+mkdir -p "$cdir/data/ready" && echo down >"$cdir/data/ready/.http" && mv "$cdir/data/ready/.http" "$cdir/data/ready/http"
+assert "$i0's http reads down while data/ready/http says down (it listens)" wait_for 15 state_of down
+rm -f "$cdir/data/ready/http"
+assert "and up again once the file is gone" wait_for 15 state_of up
+watch_state() { grep -qx "$i0:tcp:http $hp up" "$NH_DIR/watch-state.out" && grep -qx "$i0:tcp:http $hp down" "$NH_DIR/watch-state.out" &&
+	[ "$(grep -c "^$i0:tcp:http " "$NH_DIR/watch-state.out")" -ge 3 ]; }
+assert "--watch --check-state printed its state changes (up, down, up)" wait_for 10 watch_state
 
 note "identity groups"
 ids() { T store ls /identity-groups/nobody.dgrp 2>/dev/null | sort -n | tr '\n' ' '; }
