@@ -81,6 +81,14 @@ struct hoststate {
 	bool stale;
 };
 
+/* A directory whose children are followed: /endpoints itself (dirs[0]), and
+ * each /endpoints/<proid> whose proid the pattern can match.  Only a dirty
+ * one (new, or its watch fired) is listed again. */
+struct wdir {
+	char *path;
+	bool dirty, armed;
+};
+
 struct view {
 	struct store *s;
 	const struct disc_opts *o;
@@ -88,9 +96,9 @@ struct view {
 	size_t n;
 	struct hoststate *hs;
 	size_t n_hs;
-	char **armed; /* paths with a child watch set */
-	bool dirty, failed;
-	int err;
+	struct wdir *dirs;
+	size_t n_dirs;
+	bool dirty;
 };
 
 static int kind_child, kind_ep, kind_state; /* watch userdata: which kind of watch fired */
@@ -104,13 +112,9 @@ static void on_watch(struct store *s, enum store_event ev, const char *path, voi
 		return;
 	v->dirty = true;
 	if (ud == &kind_child) {
-		for (char **p = v->armed; p && *p; p++)
-			if (!strcmp(*p, path)) {
-				free(*p);
-				for (char **q = p; *q; q++)
-					q[0] = q[1];
-				break;
-			}
+		for (size_t i = 0; i < v->n_dirs; i++)
+			if (!strcmp(v->dirs[i].path, path))
+				v->dirs[i].dirty = true, v->dirs[i].armed = false;
 	} else if (ud == &kind_ep) {
 		for (size_t i = 0; i < v->n; i++)
 			if (!strcmp(v->eps[i].path, path))
@@ -144,18 +148,44 @@ static void view_free(struct view *v)
 		json_decref(v->hs[i].state);
 	}
 	free(v->hs);
-	strv_free(v->armed);
+	for (size_t i = 0; i < v->n_dirs; i++)
+		free(v->dirs[i].path);
+	free(v->dirs);
 }
 
-/* Children of path, with a child watch unless one is already set. */
-static int children(struct view *v, const char *path, char ***ret)
+/* Children of d, with a child watch unless one is already set (a missing
+ * directory gets a data watch: it fires when the directory is created). */
+static int children(struct view *v, struct wdir *d, char ***ret)
 {
-	bool arm = v->o->watch && !strv_contains(v->armed, path);
-	int r = store_children(v->s, path, ret, arm ? on_watch : NULL, &kind_child);
+	bool arm = v->o->watch && !d->armed;
+	int r = store_children(v->s, d->path, ret, arm ? on_watch : NULL, &kind_child);
 
-	if (r == 0 && arm && strv_extend(&v->armed, path) < 0)
-		return -ENOMEM;
+	if (r == -ENOENT && arm && store_exists(v->s, d->path, NULL, on_watch, &kind_child) == 0)
+		r = store_children(v->s, d->path, ret, NULL, NULL); /* created meanwhile: the watch fires */
+	if (arm && (r == 0 || r == -ENOENT))
+		d->armed = true;
 	return r;
+}
+
+static int dir_add(struct view *v, char *path)
+{
+	struct wdir *t = reallocarray(v->dirs, v->n_dirs + 1, sizeof(*t));
+
+	if (!t || !path) {
+		free(path);
+		return -ENOMEM;
+	}
+	v->dirs = t;
+	v->dirs[v->n_dirs++] = (struct wdir){ .path = path, .dirty = true };
+	return 0;
+}
+
+/* Is ep in directory d? */
+static bool in_dir(const struct ep *e, const struct wdir *d)
+{
+	size_t l = strlen(d->path);
+
+	return !strncmp(e->path, d->path, l) && e->path[l] == '/';
 }
 
 static struct ep *ep_find(struct view *v, const char *path)
@@ -242,45 +272,82 @@ static int cmp_ep(const void *a, const void *b)
 	return strcmp(((const struct ep *)a)->key, ((const struct ep *)b)->key);
 }
 
-/* List what matches now, read what changed, print the differences. */
+/* The children of a dirty proid directory: its endpoints seen again or new. */
+static int rescan_dir(struct view *v, size_t k)
+{
+	_cleanup_strv_free_ char **nodes = NULL;
+	const char *proid = strrchr(v->dirs[k].path, '/') + 1;
+	int r;
+
+	v->dirs[k].dirty = false;
+	for (size_t i = 0; i < v->n; i++)
+		if (in_dir(&v->eps[i], &v->dirs[k]))
+			v->eps[i].seen = false;
+	r = children(v, &v->dirs[k], &nodes);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (char **n = nodes; *n; n++) {
+		_cleanup_free_ char *path = strdup_printf("%s/%s", v->dirs[k].path, *n);
+		struct ep *e;
+
+		if (!path)
+			return -ENOMEM;
+		e = ep_find(v, path);
+		if (e)
+			e->seen = true;
+		else if ((r = ep_add(v, proid, *n)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* List what changed (the dirty directories), read what changed, print the differences. */
 static int rescan(struct view *v)
 {
-	_cleanup_strv_free_ char **proids = NULL;
 	size_t k;
 	int r;
 
-	for (size_t i = 0; i < v->n; i++)
-		v->eps[i].seen = false;
-	r = children(v, cellns_dir(CELLNS_ENDPOINTS), &proids);
-	if (r < 0 && r != -ENOENT)
+	if (!v->dirs && (r = dir_add(v, strdup(cellns_dir(CELLNS_ENDPOINTS)))) < 0)
 		return r;
-	for (char **p = proids; p && *p; p++) {
-		_cleanup_free_ char *dir = NULL;
-		_cleanup_strv_free_ char **nodes = NULL;
+	if (v->dirs[0].dirty) {
+		_cleanup_strv_free_ char **proids = NULL;
 
-		if (fnmatch(v->o->proid_glob, *p, FNM_NOESCAPE) != 0)
-			continue;
-		dir = cellns_path(CELLNS_ENDPOINTS, *p);
-		if (!dir)
-			return -ENOMEM;
-		r = children(v, dir, &nodes);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0)
+		v->dirs[0].dirty = false;
+		r = children(v, &v->dirs[0], &proids);
+		if (r < 0 && r != -ENOENT)
 			return r;
-		for (char **n = nodes; *n; n++) {
-			_cleanup_free_ char *path = strdup_printf("%s/%s", dir, *n);
-			struct ep *e;
+		for (char **p = proids; p && *p; p++) {
+			_cleanup_free_ char *dir = NULL;
+			bool known = false;
 
-			if (!path)
+			if (fnmatch(v->o->proid_glob, *p, FNM_NOESCAPE) != 0)
+				continue;
+			dir = cellns_path(CELLNS_ENDPOINTS, *p);
+			if (!dir)
 				return -ENOMEM;
-			e = ep_find(v, path);
-			if (e)
-				e->seen = true;
-			else if ((r = ep_add(v, *p, *n)) < 0)
+			for (size_t i = 1; i < v->n_dirs; i++)
+				known |= !strcmp(v->dirs[i].path, dir);
+			if (!known && (r = dir_add(v, TAKE_PTR(dir))) < 0)
 				return r;
 		}
+		/* a proid directory that went: its endpoints went with it */
+		for (size_t i = 1; i < v->n_dirs;) {
+			if (strv_contains(proids, strrchr(v->dirs[i].path, '/') + 1)) {
+				i++;
+				continue;
+			}
+			for (size_t e = 0; e < v->n; e++)
+				if (in_dir(&v->eps[e], &v->dirs[i]))
+					v->eps[e].seen = false;
+			free(v->dirs[i].path);
+			v->dirs[i] = v->dirs[--v->n_dirs];
+		}
 	}
+	for (k = 1; k < v->n_dirs; k++)
+		if (v->dirs[k].dirty && (r = rescan_dir(v, k)) < 0)
+			return r;
 	qsort(v->eps, v->n, sizeof(*v->eps), cmp_ep);
 	for (k = 0; k < v->n;) {
 		struct ep *e = &v->eps[k];

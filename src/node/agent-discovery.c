@@ -42,17 +42,22 @@ struct disc_ep {
 	int port;      /* inside the container */
 	int real_port; /* on the host, the published one */
 };
+/* A set of ports (a container has a handful of listening sockets). */
+struct ports {
+	int *v;
+	size_t n, cap;
+};
+
 struct cont_disc {
 	struct disc_ep *eps;
 	size_t n;
 	pid_t pid1; /* the container's pid 1 on the host; 0 unknown */
 	bool udp;   /* some endpoint is udp */
-};
-
-/* A set of ports (a container has a handful of listening sockets). */
-struct ports {
-	int *v;
-	size_t n, cap;
+	/* the last scan's listening ports, reused between the periodic scans
+	 * (except while the container is new: scanned on every sync) */
+	struct ports tcp, udps;
+	bool scanned;
+	uint64_t fast_until; /* monotonic ms */
 };
 
 static void ports_free(struct ports *p)
@@ -227,6 +232,8 @@ void agent_discovery_forget(struct cont *c)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->eps[i].name);
 	free(d->eps);
+	ports_free(&d->tcp);
+	ports_free(&d->udps);
 	free(d);
 	c->disc = NULL;
 }
@@ -251,6 +258,7 @@ static int cont_load(struct agent *a, struct cont *c)
 	if (!d)
 		return -ENOMEM;
 	c->disc = d;
+	d->fast_until = now_monotonic_ms() + DISCOVERY_FAST_MS;
 	if (read_file(cf, &ctext, NULL) == 0 && (cj = json_loads(ctext, 0, NULL)) &&
 	    json_is_integer(pid = json_object_get(cj, "pid")))
 		d->pid1 = (pid_t)json_integer_value(pid);
@@ -320,12 +328,13 @@ static void out_free(struct disc_out *o)
 	free(o->up);
 }
 
-/* One container's entries and states into o (scan failures read as "not
- * listening": a container whose pid 1 is gone has nothing listening). */
-static int cont_scan(struct agent *a, struct cont *c, int self_ns, struct disc_out *o)
+/* One container's entries and states into o: its sockets scanned when full
+ * (the periodic scan) or while it is new, else the last scan's (scan failures
+ * read as "not listening": a container whose pid 1 is gone has nothing
+ * listening); the readiness verdicts are read every time. */
+static int cont_scan(struct agent *a, struct cont *c, int self_ns, bool full, struct disc_out *o)
 {
 	_cleanup_free_ char *cdir = strdup_printf("%s/%s", a->p_apps, c->unique);
-	struct ports tcp = { 0 }, udp = { 0 };
 	struct cont_disc *d;
 	int r;
 
@@ -337,8 +346,12 @@ static int cont_scan(struct agent *a, struct cont *c, int self_ns, struct disc_o
 	d = c->disc;
 	if (!d || !d->n)
 		return 0;
-	if (d->pid1 > 0)
-		(void)scan_netns(d->pid1, self_ns, d->udp, &tcp, &udp);
+	if (full || !d->scanned || now_monotonic_ms() < d->fast_until) {
+		d->tcp.n = d->udps.n = 0;
+		if (d->pid1 > 0)
+			(void)scan_netns(d->pid1, self_ns, d->udp, &d->tcp, &d->udps);
+		d->scanned = true;
+	}
 	for (size_t i = 0; i < d->n; i++) {
 		const struct disc_ep *e = &d->eps[i];
 		char *entry = strdup_printf("%s:%s:%s:%d", c->instance, e->udp ? "udp" : "tcp", e->name, e->real_port);
@@ -348,13 +361,11 @@ static int cont_scan(struct agent *a, struct cont *c, int self_ns, struct disc_o
 			r = -ENOMEM;
 			break;
 		}
-		up = endpoint_up(cdir, e->name, ports_has(e->udp ? &udp : &tcp, e->port));
+		up = endpoint_up(cdir, e->name, ports_has(e->udp ? &d->udps : &d->tcp, e->port));
 		r = out_add(o, entry, e->real_port, up);
 		if (r < 0)
 			break;
 	}
-	ports_free(&tcp);
-	ports_free(&udp);
 	return r < 0 ? r : 0;
 }
 
@@ -384,9 +395,10 @@ void agent_discovery_sync(struct agent *a)
 {
 	_cleanup_close_ int self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	struct disc_out o = { 0 };
+	bool full = a->disc_full;
 	char *list, *state;
 
-	a->disc_retry = false;
+	a->disc_retry = a->disc_full = false;
 	if (!a->store || self_ns < 0)
 		return;
 	for (size_t i = 0; i < a->n_conts; i++) {
@@ -394,9 +406,10 @@ void agent_discovery_sync(struct agent *a)
 
 		if (!c->published)
 			continue;
-		if (cont_scan(a, c, self_ns, &o) < 0) {
+		if (cont_scan(a, c, self_ns, full, &o) < 0) {
 			out_free(&o);
 			a->disc_retry = true;
+			a->disc_full = full;
 			return;
 		}
 	}
@@ -422,8 +435,10 @@ void agent_discovery_tick(struct agent *a)
 	 * app is likely still starting to listen) */
 	if (a->disc_retry || now >= a->disc_next_scan || now < a->disc_fast_until) {
 		a->d_discovery = true;
-		if (now >= a->disc_next_scan)
+		if (now >= a->disc_next_scan) {
+			a->disc_full = true;
 			a->disc_next_scan = now + DISCOVERY_SCAN_MS;
+		}
 	}
 }
 

@@ -135,7 +135,7 @@ struct agent {
 	struct net_config net;
 	char net_bridge[16], net_table[32], net_range[24], net_gateway[16], net_ext_ip[16];
 	/* discovery (agent-discovery.c): the texts last published, the scan's clock */
-	bool d_discovery, disc_retry;
+	bool d_discovery, disc_retry, disc_full; /* disc_full: every container's sockets scanned again */
 	char *disc_list, *disc_state;
 	uint64_t disc_next_scan, disc_fast_until; /* monotonic ms */
 };
