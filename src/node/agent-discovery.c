@@ -460,6 +460,11 @@ int agent_identity_publish(struct agent *a, struct cont *c)
 
 	if (c->id_group)
 		return 0;
+	/* another container of this instance (a re-placement here) still holds
+	 * it: the node reads as this instance's, but it goes when that one stops */
+	for (size_t i = 0; i < a->n_conts; i++)
+		if (a->conts[i] != c && a->conts[i]->id_group && !strcmp(a->conts[i]->instance, c->instance))
+			return -EBUSY;
 	f = strdup_printf("%s/%s/data/app.json", a->p_apps, c->unique);
 	if (!f)
 		return -ENOMEM;

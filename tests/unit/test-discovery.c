@@ -9,6 +9,15 @@
 #include <cmocka.h>
 
 #include "../../src/cellns/cellns.h"
+#define TMP_STORE_TAG "disc"
+#include "tmp-store.h"
+
+static char *get(const char *path)
+{
+	char *data = NULL;
+
+	return store_get(tmp_store, path, &data, NULL, NULL, NULL, NULL) < 0 ? NULL : data;
+}
 
 struct match_case {
 	const char *pattern, *proto, *endpoint; /* proto/endpoint NULL: "*" */
@@ -129,6 +138,51 @@ static void test_records(void **state)
 		free(entries[i]);
 }
 
+/* The records in the store: ephemeral, rewritten in place by the same session. */
+static void test_publish(void **state)
+{
+	struct store_stat st;
+	json_t *j = NULL;
+	char *d;
+
+	assert_int_equal(cellns_discovery_publish(tmp_store, "h1", "[\"a.b#1:tcp:x:40001\"]"), 0);
+	assert_int_equal(cellns_discovery_publish(tmp_store, "h1", "[]"), 0);
+	d = get("/discovery/h1");
+	assert_string_equal(d, "[]");
+	free(d);
+	assert_int_equal(store_exists(tmp_store, "/discovery/h1", &st, NULL, NULL), 0);
+	assert_true(st.ephemeral_owner == store_session_id(tmp_store));
+	assert_int_equal(cellns_discovery_state_publish(tmp_store, "h1", "{\"40001\":1}"), 0);
+	assert_int_equal(cellns_discovery_state_get(tmp_store, "h1", &j, NULL, NULL), 0);
+	assert_int_equal(cellns_discovery_state_port(j, 40001), 1);
+	json_decref(j);
+	assert_int_equal(cellns_discovery_state_get(tmp_store, "h9", &j, NULL, NULL), -ENOENT);
+	assert_int_equal(cellns_discovery_publish(tmp_store, "a/b", "[]"), -EINVAL);
+}
+
+/* /identity-groups/<g>/<n> = {"app","host"}: held by one instance at a time. */
+static void test_identity(void **state)
+{
+	char *d;
+
+	assert_int_equal(cellns_identity_publish(tmp_store, "p.grp", 0, "p.a#1", "h1"), 0);
+	d = get("/identity-groups/p.grp/0");
+	assert_string_equal(d, "{\"app\":\"p.a#1\",\"host\":\"h1\"}");
+	free(d);
+	/* the same instance again: it holds it; another: busy until it goes */
+	assert_int_equal(cellns_identity_publish(tmp_store, "p.grp", 0, "p.a#1", "h1"), 0);
+	assert_int_equal(cellns_identity_publish(tmp_store, "p.grp", 0, "p.a#2", "h2"), -EBUSY);
+	/* only its holder removes it */
+	assert_int_equal(cellns_identity_unpublish(tmp_store, "p.grp", 0, "p.a#2"), 0);
+	assert_int_equal(store_exists(tmp_store, "/identity-groups/p.grp/0", NULL, NULL, NULL), 0);
+	assert_int_equal(cellns_identity_unpublish(tmp_store, "p.grp", 0, "p.a#1"), 0);
+	assert_int_equal(store_exists(tmp_store, "/identity-groups/p.grp/0", NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(cellns_identity_publish(tmp_store, "p.grp", 0, "p.a#2", "h2"), 0);
+	assert_int_equal(cellns_identity_unpublish(tmp_store, "p.grp", 5, "p.a#2"), 0); /* missing */
+	assert_int_equal(cellns_identity_publish(tmp_store, "p.grp", -1, "p.a#2", "h2"), -EINVAL);
+	assert_int_equal(cellns_identity_publish(tmp_store, ".grp", 1, "p.a#2", "h2"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +190,8 @@ int main(void)
 		cmocka_unit_test(test_globs),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_records),
+		cmocka_unit_test_setup_teardown(test_publish, tmp_store_setup, tmp_store_teardown),
+		cmocka_unit_test_setup_teardown(test_identity, tmp_store_setup, tmp_store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
