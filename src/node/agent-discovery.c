@@ -101,24 +101,13 @@ static bool loopback(const struct inet_diag_msg *m)
 		(m->id.idiag_src[2] == htonl(0xffff) && (ntohl(m->id.idiag_src[3]) >> 24) == 127));
 }
 
-/* One inet_diag dump (family, protocol, states) on sk: the local ports of
- * the sockets on a non-loopback address (Treadmill's netstat skips
- * loopback: such a socket cannot be reached through the endpoint). */
-static int diag_dump(int sk, int family, int protocol, uint32_t states, struct ports *out)
+/* The answer to one dump request on sk: the local ports of the sockets on a
+ * non-loopback address (Treadmill's netstat skips loopback: such a socket
+ * cannot be reached through the endpoint). */
+static int diag_read(int sk, struct ports *out)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol, .idiag_states = states },
-	};
-	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
 	long buf[4096]; /* 32 KiB, aligned for nlmsghdr */
 
-	if (sendto(sk, &req, sizeof(req), 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
-		return negerrno();
 	for (;;) {
 		ssize_t n = recv(sk, buf, sizeof(buf), 0);
 
@@ -139,13 +128,62 @@ static int diag_dump(int sk, int family, int protocol, uint32_t states, struct p
 				/* a kernel without this family/protocol's diag module: nothing listens there */
 				return e->error == -ENOENT ? 0 : e->error;
 			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+			if ((h->nlmsg_type != SOCK_DIAG_BY_FAMILY && h->nlmsg_type != TCPDIAG_GETSOCK) ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 				continue;
 			m = NLMSG_DATA(h);
 			if (!loopback(m) && ports_add(out, ntohs(m->id.idiag_sport)) < 0)
 				return -ENOMEM;
 		}
 	}
+}
+
+/* One inet_diag dump (family, protocol, states). */
+static int diag_dump(int sk, int family, int protocol, uint32_t states, struct ports *out)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol, .idiag_states = states },
+	};
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+
+	if (sendto(sk, &req, sizeof(req), 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
+		return negerrno();
+	return diag_read(sk, out);
+}
+
+/* The listening TCP sockets of both families in one dump: the older request
+ * (TCPDIAG_GETSOCK, family AF_UNSPEC) that the kernel still answers; the
+ * kernel walks its whole listening hash once per dump, so one dump instead of
+ * two halves the cost.  -EOPNOTSUPP (remembered) when the kernel refuses it. */
+static int tcp_listen_dump(int sk, struct ports *out)
+{
+	static bool refused;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = TCPDIAG_GETSOCK,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 2 },
+		.r = { .idiag_family = AF_UNSPEC, .idiag_states = 1u << TCP_LISTEN },
+	};
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	int r;
+
+	if (refused)
+		return -EOPNOTSUPP;
+	if (sendto(sk, &req, sizeof(req), 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
+		return negerrno();
+	r = diag_read(sk, out);
+	if (r == -EINVAL || r == -EOPNOTSUPP || r == -EPROTONOSUPPORT) {
+		refused = true;
+		return -EOPNOTSUPP;
+	}
+	return r;
 }
 
 /* A NETLINK_SOCK_DIAG socket of the network namespace of pid: the agent's
@@ -183,15 +221,19 @@ static int scan_netns(pid_t pid, int self_ns, bool udp, struct ports *tcp_out, s
 {
 	static const int fams[] = { AF_INET, AF_INET6 };
 	_cleanup_close_ int sk = diag_socket(pid, self_ns);
+	bool per_family;
 	int r;
 
 	if (sk == -EAGAIN) /* the host's netns: a plain socket */
 		sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (sk < 0)
 		return sk == -1 ? negerrno() : sk;
+	r = tcp_listen_dump(sk, tcp_out);
+	if (r < 0 && r != -EOPNOTSUPP)
+		return r;
+	per_family = r == -EOPNOTSUPP;
 	for (size_t i = 0; i < ELEMENTSOF(fams); i++) {
-		r = diag_dump(sk, fams[i], IPPROTO_TCP, 1u << TCP_LISTEN, tcp_out);
-		if (r < 0)
+		if (per_family && (r = diag_dump(sk, fams[i], IPPROTO_TCP, 1u << TCP_LISTEN, tcp_out)) < 0)
 			return r;
 		/* an unconnected UDP socket is in state CLOSE */
 		if (udp && (r = diag_dump(sk, fams[i], IPPROTO_UDP, 1u << TCP_CLOSE, udp_out)) < 0)
