@@ -10,7 +10,8 @@
 # - the instances hold identities 0..2, one each (/identity-groups/<group>/<n> = {app, host}, and
 #   TREADMILL_IDENTITY/_COUNT/_GROUP in their containers); a stopped instance's identity goes to the
 #   instance started in its place, with no duplicate;
-# - `--api` lists the same endpoints and states as the store.
+# - `--api` lists the same endpoints and states as the store;
+# - an endpoint whose address changes (a move, as a watcher sees it) is printed again with it.
 # All traffic stays inside the test's namespaces. Skips without root, s6, java/ZooKeeper or netns.
 set -u
 SRC=${TREADLE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -192,6 +193,12 @@ api_states() {
 	[ "$(grep -c ':http .* up$' <<<"$o")" = 3 ] && [ "$(grep -c ':idle .* down$' <<<"$o")" = 3 ]
 }
 assert "--api: 6 lines, http up, idle down" api_states
+
+note "a move: an endpoint node's address changes in place (what a watcher sees of an instance moving)"
+mv_inst=${more[0]}
+T store set "/endpoints/nobody/${mv_inst#nobody.}:tcp:http" "$H1:1" >/dev/null || notok "store set"
+moved() { grep -qx "$mv_inst:tcp:http $H1:1" "$NH_DIR/watch.out"; }
+assert "--watch printed the endpoint's new address" wait_for 10 moved
 
 note "teardown"
 t0=$(date +%s)
