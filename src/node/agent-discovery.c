@@ -58,6 +58,8 @@ struct cont_disc {
 	struct ports tcp, udps;
 	bool scanned;
 	uint64_t fast_until; /* monotonic ms */
+	struct timespec cj_mtime; /* data/container.json when read: a new one is a new pid 1 */
+	ino_t cj_ino;
 };
 
 static void ports_free(struct ports *p)
@@ -287,13 +289,20 @@ static int cont_load(struct agent *a, struct cont *c)
 	_cleanup_free_ char *cf = strdup_printf("%s/%s/data/container.json", a->p_apps, c->unique), *ctext = NULL;
 	_cleanup_json_ json_t *app = NULL, *cj = NULL;
 	struct cont_disc *d;
+	struct stat st;
 	json_t *ep, *pid;
 	size_t i;
 
-	if (c->disc)
-		return 0;
 	if (!f || !cf)
 		return -ENOMEM;
+	/* the container started again in place (sproc run's restart): a new pid 1,
+	 * maybe new ports in app.json: read both again */
+	if (c->disc && stat(cf, &st) == 0 &&
+	    (st.st_ino != c->disc->cj_ino || st.st_mtim.tv_sec != c->disc->cj_mtime.tv_sec ||
+	     st.st_mtim.tv_nsec != c->disc->cj_mtime.tv_nsec))
+		agent_discovery_forget(c);
+	if (c->disc)
+		return 0;
 	if (read_file(f, &text, NULL) < 0 || !(app = json_loads(text, 0, NULL)))
 		return -ENOENT;
 	d = calloc(1, sizeof(*d));
@@ -301,6 +310,10 @@ static int cont_load(struct agent *a, struct cont *c)
 		return -ENOMEM;
 	c->disc = d;
 	d->fast_until = now_monotonic_ms() + DISCOVERY_FAST_MS;
+	if (stat(cf, &st) == 0) {
+		d->cj_mtime = st.st_mtim;
+		d->cj_ino = st.st_ino;
+	}
 	if (read_file(cf, &ctext, NULL) == 0 && (cj = json_loads(ctext, 0, NULL)) &&
 	    json_is_integer(pid = json_object_get(cj, "pid")))
 		d->pid1 = (pid_t)json_integer_value(pid);
