@@ -206,8 +206,8 @@ static int diag_socket(pid_t pid, int self_ns)
 		return negerrno();
 	if (fstat(ns, &a) < 0 || fstat(self_ns, &b) < 0)
 		return negerrno();
-	if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) /* shared_network: the host's own */
-		return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG) < 0 ? negerrno() : -EAGAIN;
+	if (a.st_ino == b.st_ino && a.st_dev == b.st_dev) /* shared_network: the host's own, no setns */
+		return -EAGAIN;
 	if (setns(ns, CLONE_NEWNET) < 0)
 		return negerrno();
 	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
