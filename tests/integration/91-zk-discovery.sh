@@ -6,7 +6,8 @@
 # - a `--watch` started before prints each instance's endpoints as they start, and the going and coming
 #   when one instance is stopped and another started (so does `--watch --api` over the cell's API);
 # - `--check-state` reports http up and idle down (the node reads the container's listening sockets
-#   from the kernel); /discovery/<host> and /discovery.state/<host> hold Treadmill's records;
+#   from the kernel), and up for a shared_network app's endpoint (the host's own namespace); a readiness
+#   file overrides the scan; /discovery/<host> and /discovery.state/<host> hold Treadmill's records;
 # - the instances hold identities 0..2, one each (/identity-groups/<group>/<n> = {app, host}, and
 #   TREADMILL_IDENTITY/_COUNT/_GROUP in their containers); a stopped instance's identity goes to the
 #   instance started in its place, with no duplicate;
@@ -124,6 +125,25 @@ EOF
 }
 assert "/discovery/$H1 and /discovery.state/$H1: Treadmill's records" wait_for 10 rec_ok "$H1"
 assert "/discovery/$H2 and /discovery.state/$H2: Treadmill's records" wait_for 10 rec_ok "$H2"
+
+note "a shared_network app: its state is read in the host's own namespace"
+cat >"$NH_DIR/sh.yml" <<'EOF'
+memory: 100M
+cpu: 5%
+disk: 100M
+shared_network: true
+endpoints:
+  - name: http
+    port: 0
+services:
+  - name: web
+    command: exec python3 -m http.server "$TREADMILL_ENDPOINT_HTTP" --bind 0.0.0.0
+    restart:
+      limit: 3
+EOF
+T run nobody.dsh -m "$NH_DIR/sh.yml" >/dev/null || notok "treadle run nobody.dsh"
+sh_up() { T discovery --check-state nobody.dsh http | grep -q ' up$'; }
+assert "a shared_network app's listening endpoint is up" wait_for 40 sh_up
 
 note "a readiness verdict (data/ready/<endpoint>) overrides the socket scan"
 i0=${insts[0]}
