@@ -95,6 +95,7 @@ int main(int argc, char **argv)
 
 				if (scan_netns(pids[i], self_ns, with_udp, &tcp, &udp) < 0) {
 					fprintf(stderr, "bench-discovery: scan of %d failed\n", (int)pids[i]);
+					rmdir(dir);
 					return 1;
 				}
 				for (size_t k = 0; k < ELEMENTSOF(eps); k++)
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
 		cpu = cpu_ms() - c0;
 		if (ups != rounds * n * want) {
 			fprintf(stderr, "bench-discovery: %d endpoints up, expected %d\n", ups, rounds * n * want);
+			rmdir(dir);
 			return 1;
 		}
 		printf("discovery scan (%s): CPU per scan of all %d: %.2f ms (%.1f us per container); wall %.2f ms; "
