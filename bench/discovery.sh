@@ -29,7 +29,7 @@ T=$(mktemp -d /tmp/treadle-bench-disc.XXXXXX)
 chmod 755 "$T"
 HOSTS="h1 h2"
 declare -A AGENT SVSCAN
-MASTER= WPID= TPID=
+MASTER='' WPID='' TPID=''
 cg_of() { echo "treadle-benchdisc-$$-$1"; }
 wait_for() {
 	local end=$(($(date +%s) + $1))
@@ -104,9 +104,9 @@ while [ "$done_n" -lt "$N" ]; do
 	done_n=$((done_n + k))
 	wait_for 120 sh -c "[ \$(grep -c ':tcp:http ' '$T/watch.log') -ge $done_n ]" || { echo "the watcher saw $(grep -c ':tcp:http ' "$T/watch.log") of $done_n"; break; }
 done
-for inst in $(cat "$T/instances"); do
+while read -r inst; do
 	# when the node published the endpoint (ZooKeeper's ctime of the node: this machine's clock)
-	c=$("$BIN" store get --stat "/endpoints/nobody/${inst#nobody.}:tcp:http" 2>/dev/null | awk '$1 == "ctime_ms" {print $2}')
+	c=$("$BIN" store get --stat "/endpoints/nobody/${inst#nobody.}:tcp:http" </dev/null 2>/dev/null | awk '$1 == "ctime_ms" {print $2}')
 	echo "$inst ${c:-0}" >>"$T/published"
 	"$BIN" trace --json "$inst" | python3 -c '
 import json, sys
@@ -115,7 +115,7 @@ for l in sys.stdin:
     if e.get("type", e.get("event_type")) == "service_running":
         print(sys.argv[1], e["timestamp"])
         break' "$inst"
-done >"$T/running"
+done <"$T/instances" >"$T/running"
 python3 - "$T/running" "$T/published" "$T/watch.log" <<'EOF'
 import sys
 run = {a: float(b) for a, b in (l.split() for l in open(sys.argv[1]))}
