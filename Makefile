@@ -14,7 +14,8 @@
 VERSION   := 0.1.0
 CC        ?= cc
 PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl zlib \
-             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack libmicrohttpd
+             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack libmicrohttpd \
+             krb5-gssapi kadm-client krb5
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
 CFLAGS    ?= -O2 -g
@@ -40,7 +41,7 @@ ALL_CFLAGS = -std=gnu17 -D_GNU_SOURCE -DTHREADED -DTREADLE_VERSION='"$(VERSION)"
              -MMD -MP $(WARN) $(CFLAGS) $(PKG_CFLAGS)
 LIBS      := $(PKG_LIBS) -lzookeeper_mt -lpthread -lm
 
-LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+LIB_SRC   := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/preload/*' | sort)
 CLI_SRC   := $(wildcard src/cli/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/api-ui-assets.o
 UI_FILES  := $(sort $(wildcard ui/*.html ui/*.js ui/*.css))
@@ -53,7 +54,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all deps test unit run bench clean install pkgcheck fuzzers fuzz bench-faults
-all: $(BUILD)/treadle
+all: $(BUILD)/treadle $(BUILD)/lib/treadle-bind.so
 ifneq ($(FUZZ),)
 .DEFAULT_GOAL := fuzzers
 endif
@@ -86,6 +87,12 @@ $(BUILD)/libtreadle.a: $(LIB_OBJ)
 
 $(BUILD)/treadle: $(CLI_OBJ) $(BUILD)/libtreadle.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtreadle.a $(LIBS)
+
+# The bind preload of private-network containers (src/preload/): a shared object of its own, never in
+# libtreadle or the binary, built without the sanitizers (every process of a container loads it).
+$(BUILD)/lib/treadle-bind.so: src/preload/treadle-bind.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu17 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $< -ldl
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtreadle.a $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
@@ -138,12 +145,14 @@ bench: deps
 # example settings file is installed only where none exists, never overwriting.
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
 DOCDIR     ?= $(PREFIX)/share/doc/treadle
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 
 install: all
 	install -D -m 0755 $(BUILD)/treadle $(DESTDIR)$(BINDIR)/treadle
+	install -D -m 0644 $(BUILD)/lib/treadle-bind.so $(DESTDIR)$(LIBDIR)/treadle-bind.so
 	install -d $(DESTDIR)$(DOCDIR)/docs
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/docs/

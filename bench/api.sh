@@ -1,11 +1,14 @@
 #!/bin/bash
 # API benchmark: GET /state with N scheduled instances (default 10,000; pending: no cell runs, so nothing
 # is placed or started), latency p50/p99 over sequential keep-alive requests, and requests/s with C
-# concurrent clients (default 4); plus GET /metrics.  usage: bench/api.sh [N] [C].  Prints figures; not a test.
+# concurrent clients (default 4); plus GET /metrics; then S (default 100) concurrent subscribers of the
+# trace stream receiving E (default 1,000) events (delivery latency: arrival - the event's timestamp);
+# then, as root, GET /metrics of a single-machine cell running K (default 100) containers.
+# usage: bench/api.sh [N] [C] [S] [E] [K].  Prints figures; not a test.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-N=${1:-10000} C=${2:-4}
+N=${1:-10000} C=${2:-4} S=${3:-100} E=${4:-1000} K=${5:-100}
 make -s -j2 "$BUILD/treadle"
 id nobody >/dev/null 2>&1 || { echo "needs the user 'nobody' (the instances' proid)"; exit 1; }
 tmp=$(mktemp -d /tmp/treadle-bench-api.XXXXXX)
@@ -40,7 +43,7 @@ conn = Conn("x")
 body = get(conn, "/state/")
 assert body.count(b'"name"') == n, body.count(b'"name"')
 print(f"GET /state/: {len(body)} bytes, {n} instances")
-for url, reps in (("/state/", 200), ("/metrics", 100), ("/state/?match=nobody.bench0%230000000007", 100)):
+for url, reps in (("/state/", 1000), ("/metrics", 100), ("/state/?match=nobody.bench0%230000000007", 100)):
     lat = []
     for _ in range(reps):
         t = time.perf_counter(); get(conn, url); lat.append(time.perf_counter() - t)
@@ -57,4 +60,130 @@ th = [threading.Thread(target=worker, args=(i,)) for i in range(c)]
 t0 = time.perf_counter()
 [t.start() for t in th]; [t.join() for t in th]
 print(f"GET /state/: {sum(done) / (time.perf_counter() - t0):.0f} requests/s with {c} clients")
+PY
+
+# the events come from a second API on the same store (as they come from the masters and nodes in a
+# cell): what is measured is the delivery (store watch -> subscribers), not the POSTs' own work
+"$BUILD/treadle" api --root "$tmp" --store "file://$tmp/store" --socket "$tmp/gen.sock" 2>"$tmp/gen.log" &
+gpid=$!
+trap 'kill $apid $gpid 2>/dev/null; wait $apid $gpid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do [ -S "$tmp/gen.sock" ] && break; sleep 0.1; done
+python3 - "$tmp/api.sock" "$S" "$E" "$tmp/gen.sock" <<'PY'
+# S subscribers of /stream/trace (HTTP/1.0: no chunking, the stream ends with the connection), E events
+# (POST /instance ?count=10 to the other API: each instance's "pending" trace event), latency = arrival -
+# the event's timestamp.
+import json, re, selectors, socket, sys, threading, time
+TS = re.compile(rb'"timestamp":([0-9.e+]+)')
+WHEN = re.compile(rb'"when":([0-9.e+]+)')
+path, s_n, e_n, gen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+sel = selectors.DefaultSelector()
+subs = []
+for i in range(s_n):
+    so = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    so.connect(path)
+    so.sendall(b"GET /stream/trace?filter=nobody.sbench* HTTP/1.0\r\nHost: x\r\n\r\n")
+    so.setblocking(False)
+    st = {"buf": b"", "sow": False, "got": 0}
+    subs.append(st)
+    sel.register(so, selectors.EVENT_READ, st)
+lat, pub, send = [], [], []
+def pump(timeout):
+    for key, _ in sel.select(timeout):
+        st = key.data
+        try:
+            d = key.fileobj.recv(1 << 20)
+        except BlockingIOError:
+            continue
+        now = time.time()
+        st["buf"] += d
+        *lines, st["buf"] = st["buf"].split(b"\n")
+        for l in lines:  # a regex, not json.loads: the measuring client must cost little
+            if not l.startswith(b"data: "):
+                continue
+            if b'"sow_end":true' in l:
+                st["sow"] = True
+            elif b'"sow":true' not in l:
+                m, w = TS.search(l), WHEN.search(l)
+                if m:
+                    lat.append(now - float(m.group(1)))
+                    st["got"] += 1
+                if m and w:
+                    pub.append(float(w.group(1)) - float(m.group(1)))
+                    send.append(now - float(w.group(1)))
+end = time.time() + 60
+while not all(s["sow"] for s in subs) and time.time() < end:
+    pump(0.1)
+assert all(s["sow"] for s in subs), "not every subscriber got its snapshot"
+man = json.dumps({"services": [{"name": "s", "command": "exec sleep 1000", "restart": {"limit": 0, "interval": 60}}],
+                  "memory": "100M", "cpu": "5%", "disk": "100M"})
+def post():
+    import http.client
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(gen)
+    c = Conn("x")
+    for _ in range(e_n // 10):
+        c.request("POST", "/instance/nobody.sbench?count=10", body=man)
+        r = c.getresponse(); r.read()
+        assert r.status == 201, r.status
+        time.sleep(0.01)
+t0 = time.time()
+th = threading.Thread(target=post); th.start()
+end = time.time() + 120
+while sum(s["got"] for s in subs) < s_n * (e_n // 10 * 10) and time.time() < end:
+    pump(0.1)
+th.join()
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))] * 1000 if v else float("nan")
+got = sum(s["got"] for s in subs)
+print(f"stream trace: {s_n} subscribers, {e_n // 10 * 10} events, {got} deliveries of {s_n * (e_n // 10 * 10)} "
+      f"in {time.time() - t0:.1f} s: latency p50 {pct(lat, .5):.1f} ms, p99 {pct(lat, .99):.1f} ms, "
+      f"max {pct(lat, 1):.1f} ms")
+print(f"  of which event -> published (the writer's store write, the watch, the API's listing): "
+      f"p50 {pct(pub, .5):.1f} ms, p99 {pct(pub, .99):.1f} ms; published -> read by the client: "
+      f"p50 {pct(send, .5):.1f} ms, p99 {pct(send, .99):.1f} ms")
+PY
+
+# GET /metrics of a cell running K containers (root: containers; the API of `cell up`)
+if [ "$K" = 0 ]; then
+	echo "metrics with containers: skipped (K=0)"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v s6-svscan >/dev/null; then
+	echo "metrics with $K containers: skipped (needs root and s6)"
+	exit 0
+fi
+kill $apid $gpid 2>/dev/null; wait $apid $gpid 2>/dev/null || true
+cell=$tmp/cell
+mkdir -p "$cell"
+export TREADLE_ROOT=$cell
+trap '"$BUILD/treadle" cell down --timeout 60 >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+"$BUILD/treadle" cell up --daemon --hostname "bench$$" --cgroup-root "treadle-bench$$" --network none --timeout 60 >/dev/null
+small='{"services":[{"name":"s","command":"exec sleep 100000","restart":{"limit":0,"interval":60}}],"memory":"100M","cpu":"1%","disk":"100M"}'
+curl -s --unix-socket "$cell/api.sock" -X POST -d "$small" "http://x/instance/nobody.mbench?count=$K" | grep -q instances ||
+	{ echo "metrics with $K containers: the POST failed"; exit 1; }
+t0=$(date +%s)
+while [ "$(curl -s --unix-socket "$cell/api.sock" 'http://x/state/?match=nobody.mbench*' | grep -o '"running"' | wc -l)" -lt "$K" ] &&
+	[ $(( $(date +%s) - t0 )) -lt 600 ]; do sleep 2; done
+running=$(curl -s --unix-socket "$cell/api.sock" 'http://x/state/?match=nobody.mbench*' | grep -o '"running"' | wc -l)
+echo "cell: $running of $K containers running after $(( $(date +%s) - t0 )) s"
+python3 - "$cell/api.sock" <<'PY'
+import http.client, socket, sys, time
+path = sys.argv[1]
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+c = Conn("x")
+lat = []
+for _ in range(100):
+    t = time.perf_counter()
+    c.request("GET", "/metrics"); r = c.getresponse(); body = r.read()
+    lat.append(time.perf_counter() - t)
+lat.sort()
+p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+n = len({l.split(b'"')[1] for l in body.split(b"\n") if l.startswith(b"treadle_instance_memory_bytes{")})
+print(f"GET /metrics with {n} containers: {len(body)} bytes, p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms (100 sequential)")
 PY

@@ -20,10 +20,20 @@ function fmtTime(ts) {
 function badge(state) { return `<span class="badge ${esc(state)}">${esc(state)}</span>`; }
 function instLink(name) { return `<a href="#/instance/${enc(name)}">${esc(name)}</a>`; }
 
+/* A bearer token given on an instance page (logs are for the instance's proid or root), kept for the tab. */
+function authHeaders(h) {
+  const tok = sessionStorage.getItem("treadle-token");
+  return tok ? Object.assign({ Authorization: "Bearer " + tok }, h) : h;
+}
+
 /* GET a JSON resource; a 404 answers null, other failures throw with the API's message. */
 async function api(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  const r = await fetch(path, { headers: authHeaders({ Accept: "application/json" }) });
   if (r.status === 404) return null;
+  if (r.status === 401 && sessionStorage.getItem("treadle-token")) {
+    sessionStorage.removeItem("treadle-token"); /* an unknown token: forgotten, the next read is a reader's */
+    throw new Error("unknown bearer token (forgotten: reload)");
+  }
   const j = await r.json().catch(() => null);
   if (!r.ok) throw new Error((j && j.message) || `${path}: HTTP ${r.status}`);
   return j;
@@ -197,10 +207,15 @@ async function pageInstance(gen, id) {
     <p class="muted">app <a href="#/apps?match=${enc(app)}">${esc(app)}</a>${st && st.host ? " &middot; host " + esc(st.host) : ""}</p>
     ${explain ? `<div class="card explain" id="explain"><b>Why pending:</b> ${esc(explain.explain)}</div>` : ""}
     <h2>Trace</h2><div class="strip" id="strip"></div><ul class="timeline" id="trace"></ul>
-    <div class="grid2"><div><h2>Endpoints</h2><table id="endpoints"><tr><th>proto</th><th>endpoint</th><th>address</th></tr>
-    ${(eps || []).map((e) => `<tr><td>${esc(e.proto)}</td><td>${esc(e.endpoint)}</td><td>${esc(e.host)}:${e.port}</td></tr>`).join("") ||
-      '<tr><td colspan="3" class="muted">none</td></tr>'}</table></div>
-    <div><h2>Manifest</h2><pre id="manifest">${manifest ? esc(JSON.stringify(manifest, null, 2)) : "(not scheduled)"}</pre></div></div>`;
+    <div class="grid2"><div><h2>Endpoints</h2><table id="endpoints">${endpointRows(eps)}</table></div>
+    <div><h2>Manifest</h2><pre id="manifest">${manifest ? esc(JSON.stringify(manifest, null, 2)) : "(not scheduled)"}</pre></div></div>
+    <h2>Log</h2><div id="logctl" class="muted"></div><pre id="log" class="log"></pre>`;
+  logPanel(gen, id, st);
+  const redrawEndpoints = debounce(async () => {
+    const e = await api("/endpoint/" + enc(id)).catch(() => null);
+    if (gen === pageGen && e) document.getElementById("endpoints").innerHTML = endpointRows(e);
+  }, 200);
+  stream("endpoints", { filter: id }, redrawEndpoints);
   const ul = document.getElementById("trace"), strip = document.getElementById("strip");
   const seen = new Set();
   const drawStrip = () => {
@@ -239,6 +254,64 @@ async function pageInstance(gen, id) {
     }
     if (m.event && m.event.instanceid === id) addLive(m.event);
   });
+}
+
+function endpointRows(eps) {
+  return `<tr><th>proto</th><th>endpoint</th><th>address</th></tr>` +
+    ((eps || []).map((e) => `<tr data-endpoint="${esc(e.endpoint)}"><td>${esc(e.proto)}</td><td>${esc(e.endpoint)}</td><td>${esc(e.host)}:${e.port}</td></tr>`).join("") ||
+      '<tr><td colspan="3" class="muted">none</td></tr>');
+}
+
+/* The instance's log on the server serving this page (GET /local-app/...?tail=N&follow=1, a fetch stream:
+ * it may carry the token), for root and the instance's proid; others are asked for a token. */
+async function logPanel(gen, id, st) {
+  const ctl = document.getElementById("logctl"), pre = document.getElementById("log");
+  const proid = id.split(".")[0];
+  const who = await api("/whoami").catch(() => null);
+  if (gen !== pageGen) return;
+  if (!who || !(who.role === "root" || (who.role === "user" && who.user === proid))) {
+    ctl.innerHTML = `The logs are for proid <b>${esc(proid)}</b> and root (you are ${esc(who ? who.role : "unknown")}).
+      Token: <input id="token" type="password" size="24"> <button id="usetoken">use</button>`;
+    document.getElementById("usetoken").onclick = () => {
+      sessionStorage.setItem("treadle-token", document.getElementById("token").value);
+      route();
+    };
+    return;
+  }
+  const c = await api("/local-app/" + enc(id) + "/running").catch(() => null);
+  if (gen !== pageGen) return;
+  if (!c) {
+    ctl.textContent = `no container of this instance on this server${st && st.host ? " (its host: " + st.host + ")" : ""}`;
+    return;
+  }
+  ctl.innerHTML = `container ${esc(c.uniq)} (${esc(c.state)}) &middot; service <select id="logsvc">${
+    c.services.map((s) => `<option>${esc(s)}</option>`).join("")}<option value="/sys/container">(container)</option></select>`;
+  const sel = document.getElementById("logsvc");
+  let abort = null;
+  const follow = async () => {
+    if (abort) abort.abort();
+    abort = new AbortController();
+    const mine = { sowDone: true, close: () => abort.abort() };
+    streams.push(mine);
+    pre.textContent = "";
+    const what = sel.value.startsWith("/sys/") ? "sys/container" : "service/" + enc(sel.value);
+    try {
+      const r = await fetch(`/local-app/${enc(id)}/${enc(c.uniq)}/${what}?tail=200&follow=1`,
+        { headers: authHeaders({}), signal: abort.signal });
+      if (!r.ok) { ctl.insertAdjacentHTML("beforeend", ` <span class="err">HTTP ${r.status}</span>`); return; }
+      const rd = r.body.getReader(), dec = new TextDecoder();
+      for (;;) {
+        const { value, done } = await rd.read();
+        if (done || gen !== pageGen) break;
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = (pre.textContent + dec.decode(value, { stream: true })).split("\n").slice(-1000).join("\n");
+        pre.dataset.lines = String(pre.textContent.split("\n").length);
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      }
+    } catch (_) { /* aborted: another service, or another page */ }
+  };
+  sel.onchange = follow;
+  follow();
 }
 
 /* -------------------------------------------------------------------- router */

@@ -67,5 +67,16 @@ extern const struct api_ui_asset api_ui_assets[]; /* ends with name == NULL */
 
 /* GET /metrics, api-metrics.c: the node's part (its containers' cgroups; nothing when <root>/node has no
  * node agent) and the master's (election, placed count). */
-void api_metrics_node(const char *root, FILE *f);
+void api_metrics_node(struct store *s, const char *root, FILE *f);
 void api_metrics_master(struct store *s, const char *root, const char *host, size_t placed, FILE *f);
+
+/* GET /local-app/... (api-logs.c): this server's containers (<root>/node) and their logs.  A log asked
+ * with ?follow=1 also fills *ret_follow (follow, the open `current` at the end of what rp->text holds or
+ * -1, the log directory, both the caller's): api.c streams what comes next. */
+struct api_log_follow {
+	bool follow;
+	int fd;
+	char *dir;
+};
+void api_local_app(struct api_ctx *a, const struct api_request *rq, struct api_reply *rp,
+		   struct api_log_follow *ret_follow);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "../basic/util.h"
 #include "../cellns/cellns.h"
 #include "../cgroup/cg.h"
+#include "../node/agent-metrics.h"
 #include "../node/layout.h"
 #include "../store/store.h"
 #include "api-internal.h"
@@ -79,7 +81,32 @@ struct inst_stats {
 
 #define METRIC(f, name, type, help) fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n")
 
-void api_metrics_node(const char *root, FILE *f)
+/* The node's capacity, as its agent registered it in /servers/<host> (what the scheduler places against). */
+static void node_capacity(struct store *s, const char *host, FILE *f)
+{
+	struct cellns_server srv = { .up_since = NAN };
+	const char *mem, *cpu, *disk;
+	uint64_t mem_b = 0, disk_b = 0;
+	double cpu_pct = 0;
+
+	if (!s || !host || cellns_server_get(s, host, &srv) < 0)
+		return;
+	mem = json_string_value(json_object_get(srv.json, "memory"));
+	cpu = json_string_value(json_object_get(srv.json, "cpu"));
+	disk = json_string_value(json_object_get(srv.json, "disk"));
+	METRIC(f, "treadle_node_capacity_memory_bytes", "gauge", "Memory this node offers to the scheduler.");
+	if (mem && parse_size(mem, &mem_b) >= 0)
+		fprintf(f, "treadle_node_capacity_memory_bytes %llu\n", (unsigned long long)mem_b);
+	METRIC(f, "treadle_node_capacity_cpus", "gauge", "CPU this node offers to the scheduler, in cores.");
+	if (cpu && parse_cpu(cpu, CPU_FRACTION, &cpu_pct) >= 0)
+		fprintf(f, "treadle_node_capacity_cpus %g\n", cpu_pct / 100);
+	METRIC(f, "treadle_node_capacity_disk_bytes", "gauge", "Disk this node offers to the scheduler.");
+	if (disk && parse_size(disk, &disk_b) >= 0)
+		fprintf(f, "treadle_node_capacity_disk_bytes %llu\n", (unsigned long long)disk_b);
+	cellns_server_clear(&srv);
+}
+
+void api_metrics_node(struct store *store, const char *root, FILE *f)
 {
 	_cleanup_free_ char *noderoot = strdup_printf("%s/node", root), *cfg_path = NULL, *running = NULL,
 			    *cleanup = NULL;
@@ -160,6 +187,14 @@ void api_metrics_node(const char *root, FILE *f)
 		     "%zu", s->exits);
 #undef PER_INSTANCE
 	free(v);
+	node_capacity(store, json_string_value(json_object_get(cfg, "hostname")), f);
+	{
+		/* the agent's loop latency: it rewrites this file as it loops (agent-metrics.h) */
+		_cleanup_free_ char *mpath = strdup_printf("%s/" AGENT_METRICS_FILE, noderoot), *text = NULL;
+
+		if (mpath && read_file(mpath, &text, NULL) >= 0)
+			fputs(text, f);
+	}
 }
 
 void api_metrics_master(struct store *s, const char *root, const char *host, size_t placed, FILE *f)

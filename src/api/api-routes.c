@@ -711,7 +711,7 @@ static void route_metrics(struct api_ctx *a, struct api_reply *rp)
 		   "# TYPE treadle_cell_servers_blackedout gauge\ntreadle_cell_servers_blackedout %zu\n", blacked);
 	api_metrics_master(a->s, a->root, a->host, by_state[CELLNS_INSTANCE_SCHEDULED] + by_state[CELLNS_INSTANCE_RUNNING], f);
 	if (a->root)
-		api_metrics_node(a->root, f);
+		api_metrics_node(a->s, a->root, f);
 	if (fclose(f) != 0 || !text) {
 		free(text);
 		return api_reply_error(rp, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -752,5 +752,13 @@ void api_route(struct api_ctx *a, const struct api_request *rq, struct api_reply
 		return route_scheduler(a, rq, rp);
 	if (strcmp(res, "metrics") == 0 && rq->n_parts == 1)
 		return route_metrics(a, rp);
+	if (strcmp(res, "whoami") == 0 && rq->n_parts == 1) { /* the caller's role (the UI asks before reading logs) */
+		static const char *const roles[] = { [API_ROLE_READER] = "reader", [API_ROLE_USER] = "user",
+						     [API_ROLE_ROOT] = "root" };
+
+		rp->status = MHD_HTTP_OK;
+		rp->json = json_pack("{s:s, s:s?}", "role", roles[rq->peer->role], "user", rq->peer->user);
+		return;
+	}
 	api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource: /%s", res);
 }

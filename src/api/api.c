@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,18 +37,21 @@
  * directories are added as they come), and those whose change invalidates the cached GET /state/
  * (/scheduled, /running, /placement/<server>; /placement adds its servers). */
 enum topic {
-	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, _TOPIC_MAX,
-	TOPIC_ENDPOINTS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+	TOPIC_TRACE, TOPIC_ENDPOINTS, TOPIC_RUNNING, TOPIC_SCHEDULED, TOPIC_SERVER_TRACE, TOPIC_IDENTITY_GROUPS,
+	_TOPIC_MAX,
+	TOPIC_ENDPOINTS_ROOT, TOPIC_IDENTITY_GROUPS_ROOT, TOPIC_CACHE, TOPIC_CACHE_ROOT,
+	TOPIC_LOG, /* a subscriber following a log (GET /local-app/...?follow=1): inotify, no store watch */
 };
 /* Treadmill's websocket topics, "/<name>" in messages; GET /stream/<name>. */
-static const char *const topic_names[_TOPIC_MAX] = { "trace", "endpoints", "running", "scheduled" };
+static const char *const topic_names[_TOPIC_MAX] = { "trace",	  "endpoints",	    "running",
+						     "scheduled", "server-trace", "identity-groups" };
 
 /* A watched store directory: its children as last listed, a one-shot child watch. */
 struct watched {
 	struct api *a;
 	char *path;
 	enum topic topic;
-	char *proid;  /* endpoints: the proid directory */
+	char *proid;  /* endpoints: the proid directory; identity groups: the group */
 	bool listed;  /* listed once: what it holds from then on is news */
 	bool armed;   /* a watch is set */
 	bool dirty;   /* the watch fired: list again */
@@ -64,6 +68,8 @@ struct sub {
 	bool suspended, done;
 	char *buf;
 	size_t len, off;
+	int log_fd, log_wd; /* TOPIC_LOG: the log's `current` (-1: none yet), its directory's inotify watch */
+	char *log_dir;
 	struct sub *next;
 };
 
@@ -87,9 +93,13 @@ struct api {
 	struct watched *watched;
 	bool topic_on[_TOPIC_MAX];
 	struct sub *subs;
+	int ino;     /* inotify: the directories of followed logs */
+	int apps_wd; /* and <root>/node/apps: a container removed (its log dir may be on a mount that stays
+		      * while we hold its `current` open: no IN_DELETE_SELF then) */
 	bool stopping;
 	bool cache_armed;
 	struct MHD_Response *state_cache; /* GET /state/ as last answered; NULL: to compute */
+	char *tls_cert, *tls_key;	  /* PEM texts (MHD keeps pointers to them while it runs) */
 };
 
 /* Per request state, MHD's *con_cls. */
@@ -230,6 +240,14 @@ static int tokens_load(struct api *a, const char *file, struct error *err)
 
 /* ------------------------------------------------------------ streams */
 
+static void sub_wake(struct sub *u)
+{
+	if (u->suspended) {
+		u->suspended = false;
+		MHD_resume_connection(u->conn);
+	}
+}
+
 static void sub_append(struct sub *u, const char *text, size_t n)
 {
 	if (u->done)
@@ -247,10 +265,7 @@ static void sub_append(struct sub *u, const char *text, size_t n)
 			u->len += n;
 		}
 	}
-	if (u->suspended) {
-		u->suspended = false;
-		MHD_resume_connection(u->conn);
-	}
+	sub_wake(u);
 }
 
 /* Send msg (with "topic" and "when" added) to u as one event. */
@@ -268,14 +283,29 @@ static void sub_send(struct sub *u, json_t *msg)
 		sub_append(u, ev, strlen(ev));
 }
 
-/* To every subscriber of topic whose filter matches name.  Takes msg. */
+/* To every subscriber of topic whose filter matches name (the event's text made once).  Takes msg. */
 static void publish(struct api *a, enum topic t, const char *name, json_t *msg)
 {
+	_cleanup_free_ char *text = NULL, *ev = NULL, *topic = NULL;
+	size_t len = 0;
+
 	if (!msg)
 		return;
-	for (struct sub *u = a->subs; u; u = u->next)
-		if (u->topic == t && !u->done && api_match(u->filter, name))
-			sub_send(u, msg);
+	for (struct sub *u = a->subs; u; u = u->next) {
+		if (u->topic != t || u->done || !api_match(u->filter, name))
+			continue;
+		if (!ev) {
+			topic = strdup_printf("/%s", topic_names[t]);
+			json_object_set_new(msg, "topic", topic ? json_string(topic) : json_null());
+			json_object_set_new(msg, "when", json_real(now_realtime()));
+			text = json_dumps(msg, JSON_COMPACT);
+			ev = text ? strdup_printf("data: %s\n\n", text) : NULL;
+			if (!ev)
+				break;
+			len = strlen(ev);
+		}
+		sub_append(u, ev, len);
+	}
 	json_decref(msg);
 }
 
@@ -308,9 +338,129 @@ static void sub_free(void *cls)
 			*p = u->next;
 			break;
 		}
+	if (u->topic == TOPIC_LOG) {
+		bool shared = false;
+
+		for (struct sub *o = u->a->subs; o; o = o->next)
+			shared |= o->topic == TOPIC_LOG && o->log_wd == u->log_wd;
+		if (u->log_wd >= 0 && !shared)
+			inotify_rm_watch(u->a->ino, u->log_wd);
+		if (u->log_fd >= 0)
+			close(u->log_fd);
+		free(u->log_dir);
+	}
 	free(u->filter);
 	free(u->buf);
 	free(u);
+}
+
+/* ---------------------------------------------------- followed logs */
+
+/* What was appended to the followed log since; across s6-log's rotation (`current` renamed to @<tai64n>.s
+ * and a new `current`): the old file is drained, then the new one read.  gone: the directory went
+ * (the container was cleaned up): the stream ends. */
+static void log_pump(struct sub *u, bool gone)
+{
+	_cleanup_free_ char *cur = strdup_printf("%s/current", u->log_dir);
+	struct stat st_fd, st_path;
+	char buf[65536];
+	ssize_t n;
+
+	for (int pass = 0; pass < 2 && !u->done; pass++) {
+		while (u->log_fd >= 0 && (n = read(u->log_fd, buf, sizeof(buf))) > 0)
+			sub_append(u, buf, (size_t)n);
+		if (!cur || stat(cur, &st_path) < 0 ||
+		    (u->log_fd >= 0 && fstat(u->log_fd, &st_fd) == 0 && st_fd.st_ino == st_path.st_ino))
+			break;
+		if (u->log_fd >= 0)
+			close(u->log_fd);
+		u->log_fd = open(cur, O_RDONLY | O_CLOEXEC);
+	}
+	if (gone) {
+		u->done = true;
+		sub_wake(u);
+	}
+}
+
+/* A container went from the node (or the keepalive tick): end the follows whose directory is gone. */
+static void logs_check_gone(struct api *a)
+{
+	struct stat st;
+
+	for (struct sub *u = a->subs; u; u = u->next)
+		if (u->topic == TOPIC_LOG && !u->done && stat(u->log_dir, &st) < 0)
+			log_pump(u, true);
+}
+
+static void logs_dispatch(struct api *a)
+{
+	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(a->ino, evbuf, sizeof(evbuf))) > 0)
+		for (char *q = evbuf; q < evbuf + n;) {
+			struct inotify_event *e = (struct inotify_event *)q;
+			bool gone = e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
+
+			if (e->wd == a->apps_wd) {
+				logs_check_gone(a);
+				q += sizeof(*e) + e->len;
+				continue;
+			}
+
+			for (struct sub *u = a->subs; u; u = u->next)
+				if (u->topic == TOPIC_LOG && u->log_wd == e->wd && !u->done)
+					log_pump(u, gone);
+			q += sizeof(*e) + e->len;
+		}
+}
+
+/* GET /local-app/<instance>/<uniq>/{service,sys}/<name>?follow=1: the text so far, then what comes. */
+static enum MHD_Result log_start(struct api *a, struct MHD_Connection *c, struct api_reply *rp,
+				 struct api_log_follow *f)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	struct sub *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f->dir);
+		free(rp->text);
+		return MHD_NO;
+	}
+	u->a = a;
+	u->conn = c;
+	u->topic = TOPIC_LOG;
+	u->log_fd = f->fd;
+	u->log_dir = f->dir;
+	u->log_wd = a->ino >= 0 ? inotify_add_watch(a->ino, f->dir, IN_CREATE | IN_MODIFY | IN_MOVED_TO | IN_DELETE_SELF |
+								    IN_MOVE_SELF)
+				: -1;
+	sub_append(u, rp->text, strlen(rp->text));
+	free(rp->text);
+	rp->text = NULL;
+	if (u->log_wd < 0)
+		u->done = true; /* cannot follow: what is there, and the end */
+	if (a->apps_wd < 0 && a->ino >= 0) {
+		_cleanup_free_ char *apps = strdup_printf("%s/node/apps", a->ctx.root);
+
+		a->apps_wd = apps ? inotify_add_watch(a->ino, apps, IN_DELETE | IN_MOVED_FROM) : -1;
+	}
+	u->next = a->subs;
+	a->subs = u;
+	log_pump(u, false); /* what came before the watch */
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
+	if (!resp) {
+		sub_free(u);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static void on_child(struct store *s, enum store_event ev, const char *path, void *ud)
@@ -370,6 +520,41 @@ static json_t *trace_msg(const struct trace_event *ev)
 			 "data", ev->data ? ev->data : "");
 }
 
+/* /server-trace/<shard>/<server>,<ts>,<source>,<type>,<data> (cellns.c) -> Treadmill's server trace event. */
+static json_t *server_trace_msg(const char *node, char **ret_server, double *ret_ts)
+{
+	_cleanup_free_ char *copy = strdup(node);
+	char *f[5], *p = copy;
+	double ts = 0;
+
+	for (int i = 0; i < 5; i++) {
+		if (!p)
+			return NULL;
+		f[i] = p;
+		p = i < 4 ? strchr(p, ',') : NULL;
+		if (p)
+			*p++ = 0;
+		else if (i < 4)
+			return NULL;
+	}
+	if (safe_atod(f[1], &ts) < 0 || !(*ret_server = strdup(f[0])))
+		return NULL;
+	*ret_ts = ts;
+	return json_pack("{s:{s:f, s:s, s:s, s:s, s:s}}", "event", "timestamp", ts, "servername", f[0], "source", f[2],
+			 "event_type", f[3], "data", f[4]);
+}
+
+/* /identity-groups/<group>/<identity> = {"host", "app"} (the node's presence) -> Treadmill's message. */
+static json_t *identity_msg(const char *group, const char *identity, const char *data, bool sow)
+{
+	_cleanup_json_ json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+	int64_t id = -1;
+
+	(void)safe_atoi64(identity, &id);
+	return json_pack("{s:s, s:I, s:O?, s:O?, s:b}", "identity-group", group, "identity", (json_int_t)id, "host",
+			 json_object_get(d, "host"), "app", json_object_get(d, "app"), "sow", sow);
+}
+
 /* A child appeared (added) or went in w: tell the subscribers. */
 static void watched_change(struct api *a, struct watched *w, const char *name, bool added)
 {
@@ -413,6 +598,28 @@ static void watched_change(struct api *a, struct watched *w, const char *name, b
 		if (added)
 			watched_add(a, TOPIC_ENDPOINTS, path, name);
 		break;
+	case TOPIC_SERVER_TRACE: {
+		double ts;
+
+		if (added) { /* deletions (history moves) are no news */
+			json_t *m = server_trace_msg(name, &inst, &ts);
+
+			if (m && inst)
+				publish(a, TOPIC_SERVER_TRACE, inst, m);
+			else
+				json_decref(m);
+		}
+		break;
+	}
+	case TOPIC_IDENTITY_GROUPS:
+		if (added)
+			store_get(a->ctx.s, path, &data, NULL, NULL, NULL, NULL);
+		publish(a, TOPIC_IDENTITY_GROUPS, w->proid, identity_msg(w->proid, name, data, false));
+		break;
+	case TOPIC_IDENTITY_GROUPS_ROOT:
+		if (added)
+			watched_add(a, TOPIC_IDENTITY_GROUPS, path, name);
+		break;
 	default:
 		break;
 	}
@@ -447,17 +654,24 @@ static void watched_refresh(struct api *a, struct watched *w)
 		return;
 	}
 	r = store_children(a->ctx.s, w->path, &now, on_child, w);
-	if (r == -ENOENT)
-		now = NULL; /* gone (or not yet there): retried on the keepalive tick */
-	else if (r < 0)
+	if (r == -ENOENT) {
+		/* not there (yet: a trace shard the master has not made): an exists watch says when it comes;
+		 * else (a race) list it again; the keepalive tick retries what could not be armed */
+		now = NULL;
+		r = store_exists(a->ctx.s, w->path, NULL, on_child, w);
+		if (r == -ENOENT)
+			w->armed = true;
+		else if (r == 0)
+			w->dirty = true;
+	} else if (r < 0)
 		return;
 	else
 		w->armed = true;
 	w->listed = true;
 	/* A directory listed for the first time: its children are the snapshot's, not news;
-	 * but an endpoints proid directory that appears is news. */
-	if (first && w->topic != TOPIC_ENDPOINTS) {
-		if (w->topic == TOPIC_ENDPOINTS_ROOT)
+	 * but an endpoints proid directory (an identity group) that appears is news. */
+	if (first && w->topic != TOPIC_ENDPOINTS && w->topic != TOPIC_IDENTITY_GROUPS) {
+		if (w->topic == TOPIC_ENDPOINTS_ROOT || w->topic == TOPIC_IDENTITY_GROUPS_ROOT)
 			for (size_t k = 0; now && now[k]; k++)
 				watched_change(a, w, now[k], true);
 		strv_free(w->known);
@@ -505,6 +719,17 @@ static void topic_arm(struct api *a, enum topic t)
 	case TOPIC_SCHEDULED:
 		watched_add(a, TOPIC_SCHEDULED, cellns_dir(CELLNS_SCHEDULED), NULL);
 		break;
+	case TOPIC_SERVER_TRACE:
+		for (unsigned k = 0; k < CELLNS_SHARDS / 2; k++) {
+			_cleanup_free_ char *p = strdup_printf("%s/%04X", cellns_dir(CELLNS_SERVER_TRACE), k);
+
+			if (p)
+				watched_add(a, TOPIC_SERVER_TRACE, p, NULL);
+		}
+		break;
+	case TOPIC_IDENTITY_GROUPS:
+		watched_add(a, TOPIC_IDENTITY_GROUPS_ROOT, cellns_dir(CELLNS_IDENTITY_GROUPS), NULL);
+		break;
 	default:
 		break;
 	}
@@ -550,6 +775,39 @@ static void sub_snapshot(struct api *a, struct sub *u, double since)
 					}
 				}
 				trace_event_clear(&ev);
+			}
+		}
+		break;
+	case TOPIC_SERVER_TRACE:
+		for (struct watched *w = a->watched; w; w = w->next)
+			for (size_t i = 0; w->topic == TOPIC_SERVER_TRACE && w->known && w->known[i]; i++) {
+				_cleanup_free_ char *server = NULL;
+				double ts = 0;
+				json_t *m = server_trace_msg(w->known[i], &server, &ts);
+
+				if (m && ts >= since && api_match(u->filter, server)) {
+					json_object_set_new(m, "sow", json_true());
+					sub_send(u, m);
+				}
+				json_decref(m);
+			}
+		break;
+	case TOPIC_IDENTITY_GROUPS:
+		for (struct watched *w = a->watched; w; w = w->next) {
+			if (w->topic != TOPIC_IDENTITY_GROUPS || !api_match(u->filter, w->proid))
+				continue;
+			for (size_t i = 0; w->known && w->known[i]; i++) {
+				_cleanup_free_ char *p = strdup_printf("%s/%s", w->path, w->known[i]), *data = NULL;
+				struct store_stat st = { 0 };
+				json_t *m;
+
+				if (!p || store_get(s, p, &data, NULL, &st, NULL, NULL) < 0 || st.mtime_ms < since_ms)
+					continue;
+				m = identity_msg(w->proid, w->known[i], data, true);
+				if (m) {
+					sub_send(u, m);
+					json_decref(m);
+				}
 			}
 		}
 		break;
@@ -631,7 +889,7 @@ static enum MHD_Result stream_start(struct api *a, const struct api_request *rq)
 		if (strcmp(topic_names[t], rq->parts[1]) == 0)
 			break;
 	if (t == _TOPIC_MAX || rq->n_parts != 2) {
-		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, endpoints, running, scheduled)",
+		api_reply_error(&rp, MHD_HTTP_NOT_FOUND, "stream: no such topic '%s' (trace, server-trace, endpoints, running, scheduled, identity-groups)",
 				rq->parts[1]);
 		return queue(rq->conn, &rp);
 	}
@@ -778,6 +1036,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (n == 1 && strcmp(parts[0], "state") == 0 && strcmp(method, "GET") == 0 &&
 	    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
 		return state_cached(a, &rq);
+	if (n >= 1 && strcmp(parts[0], "local-app") == 0 && strcmp(method, "GET") == 0) {
+		struct api_log_follow f;
+
+		api_local_app(&a->ctx, &rq, &rp, &f);
+		if (f.follow)
+			return log_start(a, c, &rp, &f);
+		return queue(c, &rp);
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		state_cache_drop(a); /* a write of ours: its watch will say so too, a loop later */
 	api_route(&a->ctx, &rq, &rp);
@@ -865,17 +1131,54 @@ static int listen_tcp(const char *hostport, struct error *err)
 	return fd;
 }
 
+/* The TLS certificate and key for the TCP listener: both or neither; the key readable by its owner only. */
+static int tls_load(struct api *a, const struct api_options *o, struct error *err)
+{
+	struct stat st;
+	int r;
+
+	if (!o->tls_cert && !o->tls_key)
+		return 0;
+	if (!o->tls_cert || !o->tls_key)
+		return error_set(err, ERR_USAGE, 0, "--tls-cert and --tls-key go together");
+	if (!o->listen)
+		return error_set(err, ERR_USAGE, 0, "--tls-cert: TLS is for the TCP listener: give --listen HOST:PORT");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return error_set(err, ERR_PERM, 0, "--tls-cert: this libmicrohttpd is built without TLS");
+	r = read_file(o->tls_cert, &a->tls_cert, NULL);
+	if (r < 0)
+		return error_sys(err, -r, "--tls-cert %s", o->tls_cert);
+	if (stat(o->tls_key, &st) == 0 && (st.st_mode & 077))
+		return error_set(err, ERR_PERM, 0, "--tls-key %s: readable by others (chmod 600)", o->tls_key);
+	r = read_file(o->tls_key, &a->tls_key, NULL);
+	if (r < 0)
+		return error_sys(err, -r, "--tls-key %s", o->tls_key);
+	if (!strstr(a->tls_cert, "-----BEGIN CERTIFICATE-----"))
+		return error_set(err, ERR_PERM, 0, "--tls-cert %s: no PEM certificate in it", o->tls_cert);
+	if (!strstr(a->tls_key, "PRIVATE KEY-----"))
+		return error_set(err, ERR_PERM, 0, "--tls-key %s: no PEM private key in it", o->tls_key);
+	return 0;
+}
+
 static int daemon_start(struct listener *l, int fd, int ep, struct error *err)
 {
 	const union MHD_DaemonInfo *di;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+	const char *cert = l->tcp ? l->a->tls_cert : NULL;
 
-	l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
-				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	if (cert)
+		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS, 0, NULL, NULL, handle, l,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_HTTPS_MEM_CERT, cert,
+					MHD_OPTION_HTTPS_MEM_KEY, l->a->tls_key, MHD_OPTION_END);
+	else
+		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
+					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!l->d) {
 		close(fd);
-		return error_set(err, ERR_TEMP, 0, "cannot start the HTTP daemon");
+		return error_set(err, ERR_TEMP, 0, cert ? "cannot start the HTTPS daemon (is the key the certificate's?)"
+						  : "cannot start the HTTP daemon");
 	}
 	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!di || epoll_ctl(ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
@@ -917,13 +1220,20 @@ static void api_free(struct api *a)
 		free(a->tokens[i].user);
 	}
 	free(a->tokens);
+	free(a->tls_cert);
+	if (a->tls_key) {
+		explicit_bzero(a->tls_key, strlen(a->tls_key));
+		free(a->tls_key);
+	}
 	store_close(a->ctx.s);
+	if (a->ino >= 0)
+		close(a->ino);
 }
 
 int api_run(const struct api_options *o, struct error *err)
 {
 	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
-	struct api a = { 0 };
+	struct api a = { .ino = -1, .apps_wd = -1 };
 	sigset_t mask;
 	int ep = -1, sfd = -1, fd, r = 0;
 	struct epoll_event ev;
@@ -935,8 +1245,10 @@ int api_run(const struct api_options *o, struct error *err)
 	gethostname(a.ctx.host, sizeof(a.ctx.host) - 1);
 	a.ctx.check_user = !startswith(o->store_url, "zk://");
 	a.ctx.root = o->root;
-	if (o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0)
+	if ((o->tokens_file && tokens_load(&a, o->tokens_file, err) < 0) || tls_load(&a, o, err) < 0) {
+		r = -1;
 		goto out;
+	}
 	r = store_open(o->store_url, NULL, &a.ctx.s, err);
 	if (r < 0)
 		goto out;
@@ -953,6 +1265,10 @@ int api_run(const struct api_options *o, struct error *err)
 	}
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &sfd };
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	a.ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &a.ino };
+	if (a.ino >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, a.ino, &ev);
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &a };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, store_fd(a.ctx.s), &ev) < 0) {
 		r = error_sys(err, errno, "api: store fd");
@@ -986,7 +1302,9 @@ int api_run(const struct api_options *o, struct error *err)
 			break;
 		}
 		for (int i = 0; i < n; i++)
-			if (evs[i].data.ptr == &sfd) {
+			if (evs[i].data.ptr == &a.ino)
+				logs_dispatch(&a);
+			else if (evs[i].data.ptr == &sfd) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si))
@@ -1004,7 +1322,9 @@ int api_run(const struct api_options *o, struct error *err)
 				if (!w->armed)
 					w->dirty = true;
 			for (struct sub *u = a.subs; u; u = u->next)
-				sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
+				if (u->topic != TOPIC_LOG) /* a log is plain text */
+					sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
+			logs_check_gone(&a);
 		}
 		watched_refresh_all(&a);
 		MHD_run(a.unix_l.d);

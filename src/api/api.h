@@ -15,8 +15,10 @@ struct api_options {
 	const char *socket_path; /* NULL: <root>/api.sock */
 	const char *listen;	 /* "HOST:PORT" for TCP, NULL: none */
 	const char *tokens_file; /* bearer tokens for TCP (docs/API.md), NULL: TCP is read-only */
+	const char *tls_cert;	 /* PEM certificate (chain) for TCP: HTTPS; NULL: plain HTTP */
+	const char *tls_key;	 /* its PEM private key (not readable by others); both or neither */
 };
 
 /* Serve until SIGTERM or SIGINT (then 0).  Fails (err set) when the store,
- * the socket, the listener or the tokens file cannot be opened. */
+ * the socket, the listener, the tokens file or the TLS files cannot be opened. */
 int api_run(const struct api_options *o, struct error *err);

@@ -260,9 +260,17 @@ int cell_up(const struct cell_options *o, struct error *err)
 			return -1;
 	}
 	if (roles & CELL_ROLE_NODE) {
-		char *const node_argv[] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
-					    "--cgroup-root", (char *)cg, o->net_range ? "--network" : NULL,
-					    (char *)o->net_range, NULL };
+		char *node_argv[20] = { bin, "node", "--store", url, "--root", node, "--hostname", (char *)hostname,
+					"--cgroup-root", (char *)cg };
+		size_t k = 10;
+		const char *extra[][2] = { { "--network", o->net_range }, { "--hooks", o->hooks },
+					   { "--host-keytab", o->krb5_keytab }, { "--tickets-wait", o->tickets_wait } };
+
+		for (size_t i = 0; i < ELEMENTSOF(extra); i++)
+			if (extra[i][1]) {
+				node_argv[k++] = (char *)extra[i][0];
+				node_argv[k++] = (char *)extra[i][1];
+			}
 		char *const run_argv[] = { "s6-svscan", runningd, NULL };
 
 		if (write_service(svc, logd, "node", node_argv, NULL, err) < 0 ||
@@ -272,8 +280,17 @@ int cell_up(const struct cell_options *o, struct error *err)
 
 	{
 		/* every server serves the REST API on R/api.sock (docs/API.md) */
-		char *const argv[] = { bin, "api", "--root", root, "--store", url, o->api_listen ? "--listen" : NULL,
-				       (char *)o->api_listen, NULL };
+		char *argv[16] = { bin, "api", "--root", root, "--store", url };
+		size_t k = 6;
+
+		if (o->api_listen)
+			argv[k++] = "--listen", argv[k++] = (char *)o->api_listen;
+		if (o->api_tokens)
+			argv[k++] = "--tokens", argv[k++] = (char *)o->api_tokens;
+		if (o->api_tls_cert && o->api_tls_key) {
+			argv[k++] = "--tls-cert", argv[k++] = (char *)o->api_tls_cert;
+			argv[k++] = "--tls-key", argv[k++] = (char *)o->api_tls_key;
+		}
 
 		if (write_service(svc, logd, "api", argv, NULL, err) < 0)
 			return -1;

@@ -40,6 +40,10 @@ struct cell_options {
 	const char *net_range;	 /* the node's --network (NULL: its default); refused at up if it overlaps an
 				  * address of this network namespace (another cell's bridge) */
 	const char *api_listen;	 /* treadle api --listen (NULL: the Unix socket only) */
+	/* the node's --hooks, --host-keytab, --tickets-wait (docs/HOOKS.md); NULL: none / its default */
+	const char *hooks, *krb5_keytab, *tickets_wait;
+	const char *api_tokens;	 /* treadle api --tokens FILE (absolute), NULL: none */
+	const char *api_tls_cert, *api_tls_key; /* treadle api --tls-cert/--tls-key (absolute), NULL: plain HTTP */
 	bool daemon;		 /* fork, return once ready */
 	int ready_timeout_ms;	 /* daemon: 0 = 30000 */
 };

@@ -41,6 +41,8 @@ static const char *const dirs[_CELLNS_DIR_MAX] = {
 	[CELLNS_SERVER_TRACE_HISTORY] = "/server-trace.history",
 	[CELLNS_SERVERS] = "/servers",
 	[CELLNS_STRATEGIES] = "/strategies",
+	[CELLNS_TICKET_LOCKER] = "/ticket-locker",
+	[CELLNS_KEYTAB_LOCKER] = "/keytab-locker",
 	[CELLNS_TRACE] = "/trace",
 	[CELLNS_TRACE_HISTORY] = "/trace.history",
 	[CELLNS_TRAITS] = "/traits",
@@ -1033,6 +1035,17 @@ int cellns_presence_create(struct store *s, const char *host)
 	int r = named_path(CELLNS_SERVER_PRESENCE, host, &p);
 
 	return r < 0 ? r : create_in(s, dirs[CELLNS_SERVER_PRESENCE], p, data, STORE_EPHEMERAL, NULL);
+}
+
+int cellns_locker_register(struct store *s, enum cellns_dir d, const char *hostport)
+{
+	_cleanup_free_ char *p = NULL;
+	int r;
+
+	if (d != CELLNS_TICKET_LOCKER && d != CELLNS_KEYTAB_LOCKER)
+		return -EINVAL;
+	r = named_path(d, hostport, &p);
+	return r < 0 ? r : create_in(s, dirs[d], p, "", STORE_EPHEMERAL, NULL);
 }
 
 int cellns_presence_exists(struct store *s, const char *host, struct store_stat *ret_stat, store_watch_fn watch,

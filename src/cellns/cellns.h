@@ -61,6 +61,8 @@ enum cellns_dir {
 	CELLNS_SERVER_TRACE_HISTORY, /* /server-trace.history */
 	CELLNS_SERVERS,		   /* /servers/<host> {memory, cpu, disk, traits, parent, partition, up_since} */
 	CELLNS_STRATEGIES,	   /* /strategies */
+	CELLNS_TICKET_LOCKER,	   /* /ticket-locker/<host>:<port> (ephemeral): `treadle locker` (KERBEROS.md) */
+	CELLNS_KEYTAB_LOCKER,	   /* /keytab-locker/<host>:<port> (ephemeral): a locker that serves keytabs */
 	CELLNS_TRACE,		   /* /trace/<shard>/<instance>,<ts>,<host>,<type>,<data> = payload */
 	CELLNS_TRACE_HISTORY,	   /* /trace.history/trace.db.gzip-<seq> */
 	CELLNS_TRAITS,		   /* /traits: JSON list of trait names */
@@ -321,6 +323,9 @@ int cellns_presence_create(struct store *s, const char *host);
 int cellns_presence_exists(struct store *s, const char *host, struct store_stat *ret_stat, store_watch_fn watch,
 			   void *userdata);
 int cellns_presence_delete(struct store *s, const char *host); /* missing is success */
+/* A locker's ephemeral registration d/<host>:<port> (d: CELLNS_TICKET_LOCKER or
+ * CELLNS_KEYTAB_LOCKER), its parent created when missing; list with cellns_list. */
+int cellns_locker_register(struct store *s, enum cellns_dir d, const char *hostport);
 /* The presence's "valid_until" (0 when absent or missing). */
 int cellns_presence_valid_until(struct store *s, const char *host, double *ret);
 /* Is host present: a presence named host, or Treadmill's "<host>#<seq>". */

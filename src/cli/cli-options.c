@@ -169,6 +169,8 @@ static int env_line(const char *file, unsigned lineno, char *line, char **root, 
 	return *dst ? 0 : error_sys(err, ENOMEM, "cell");
 }
 
+const char *cli_cell_name;
+
 int cli_cell_select(const char *name, struct error *err)
 {
 	const char *dir = getenv("TREADLE_CONF_DIR");
@@ -207,6 +209,7 @@ int cli_cell_select(const char *name, struct error *err)
 		return error_sys(err, errno, "cell");
 	if (store ? setenv("TREADLE_STORE", store, 1) < 0 : unsetenv("TREADLE_STORE") < 0)
 		return error_sys(err, errno, "cell");
+	cli_cell_name = name;
 	return 0;
 }
 

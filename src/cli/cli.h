@@ -52,6 +52,8 @@ void cli_options_dump(FILE *f, const struct cli_option *tab);
  * Sets $TREADLE_ROOT and $TREADLE_STORE (unset when the cell names no store) for cli_root() and
  * cli_store_url().  ERR_PERM for an unknown cell or a bad file. */
 int cli_cell_select(const char *name, struct error *err);
+/* The name cli_cell_select last selected (borrowed from argv or the environment), else NULL. */
+extern const char *cli_cell_name;
 
 #define CLI_CELLS_ROOT "/var/lib/treadle"
 #define CLI_CONF_DIR "/etc/treadle"
@@ -94,7 +96,7 @@ int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store 
 extern const struct cli_option cell_options[], run_options[], stop_options[], show_options[], trace_options[],
 	logs_options[], master_options[], store_options[], mirror_options[], scheduler_options[], exec_options[],
 	manifest_options[], container_options[], node_options[], admin_options[], sproc_options[], api_options[],
-	discovery_options[];
+	krb_options[], locker_options[], discovery_options[];
 
 int cmd_cell(int argc, char **argv);
 int cmd_master(int argc, char **argv);
@@ -106,6 +108,9 @@ int cmd_trace(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+/* cmd-krb.c (docs/KERBEROS.md) */
+int cmd_krb(int argc, char **argv);
+int cmd_locker(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 /* cmd-exec.c (container runtime) */
 int cmd_exec(int argc, char **argv);
@@ -135,8 +140,10 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 		   void *ud, struct error *err);
 /* GET path; on failure the message is printed and -<exit code> returned. */
 int cli_api_get(const char *api, const char *path, struct json_t **ret);
+/* GET path, a text answer (a log) copied to stdout as it comes, until it ends; 0, or err set. */
+int cli_api_text(const char *api, const char *path, struct error *err);
 #define CLI_OPT_API 0x103
 #define CLI_OPTION_API \
-	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path or http://host:port; default $TREADLE_API)" }
+	{ "api", CLI_OPT_API, "URL", "use the cell's API (a Unix socket path, http(s)://host:port; default $TREADLE_API)" }
 /* cmd-admin.c (zkcell) */
 int cmd_admin(int argc, char **argv);

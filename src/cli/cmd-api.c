@@ -1,7 +1,8 @@
 /* cmd-api.c: `treadle api` (the REST API daemon, src/api/) and the CLI's
  * client of it: run, stop, show and trace go through the API when given
- * --api URL or $TREADLE_API (a Unix socket path, or http://host:port),
- * with libcurl (CURLOPT_UNIX_SOCKET_PATH for the socket). */
+ * --api URL or $TREADLE_API (a Unix socket path, http://host:port or
+ * https://host:port, the CA file in $TREADLE_API_CACERT), with libcurl
+ * (CURLOPT_UNIX_SOCKET_PATH for the socket). */
 #include <getopt.h>
 #include <string.h>
 
@@ -16,12 +17,14 @@
 #include "../manifest/merge.h"
 #include "cli.h"
 
-enum { OPT_SOCKET = 0x200, OPT_LISTEN, OPT_TOKENS };
+enum { OPT_SOCKET = 0x200, OPT_LISTEN, OPT_TOKENS, OPT_TLS_CERT, OPT_TLS_KEY };
 
 const struct cli_option api_options[] = {
 	{ "socket", OPT_SOCKET, "PATH", "the Unix socket (default <root>/api.sock)" },
 	{ "listen", OPT_LISTEN, "HOST:PORT", "also serve TCP there (default: off)" },
 	{ "tokens", OPT_TOKENS, "FILE", "bearer tokens for TCP: lines 'TOKEN root|reader' or 'TOKEN user NAME'" },
+	{ "tls-cert", OPT_TLS_CERT, "FILE", "TCP is HTTPS with this PEM certificate (chain); needs --tls-key" },
+	{ "tls-key", OPT_TLS_KEY, "FILE", "the certificate's PEM private key (mode 600)" },
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
 	CLI_OPTIONS_END,
@@ -41,6 +44,8 @@ int cmd_api(int argc, char **argv)
 		case OPT_SOCKET: o.socket_path = optarg; break;
 		case OPT_LISTEN: o.listen = optarg; break;
 		case OPT_TOKENS: o.tokens_file = optarg; break;
+		case OPT_TLS_CERT: o.tls_cert = optarg; break;
+		case OPT_TLS_KEY: o.tls_key = optarg; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: store_url = optarg; break;
 		default: return cli_usage_error("api", "bad option");
@@ -89,6 +94,30 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Point c at api + path (path starts with '/'): a URL, or a Unix socket; the CA file and the token. *hdrs gets
+ * the Authorization header (the caller frees it after the transfer). */
+static int api_setup(CURL *c, const char *api, const char *path, struct curl_slist **hdrs)
+{
+	_cleanup_free_ char *url = NULL, *auth = NULL;
+	const char *tok = getenv("TREADLE_API_TOKEN"), *ca = getenv("TREADLE_API_CACERT");
+
+	if (startswith(api, "http://") || startswith(api, "https://")) {
+		url = strdup_printf("%s%s", api, path);
+		if (ca && *ca)
+			curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	} else {
+		url = strdup_printf("http://localhost%s", path);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+	}
+	if (!url)
+		return -ENOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, url); /* libcurl copies it */
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (tok && *tok && (auth = strdup_printf("Authorization: Bearer %s", tok)))
+		*hdrs = curl_slist_append(*hdrs, auth);
+	return 0;
+}
+
 /* Percent-encode every character a path component may not hold ('#', '/', '?', '%' ...). */
 static char *escape(const char *s)
 {
@@ -117,32 +146,21 @@ char *cli_api_path(const char *resource, const char *id)
 int cli_api_call(const char *api, const char *method, const char *path, const char *body, json_t **ret,
 		 struct error *err)
 {
-	_cleanup_free_ char *url = NULL;
 	struct buf b = { NULL, 0 };
 	struct curl_slist *hdrs = NULL;
-	const char *tok = getenv("TREADLE_API_TOKEN");
-	_cleanup_free_ char *auth = NULL;
 	long status = 0;
 	CURLcode cc;
 	CURL *c;
 	json_t *j;
 
 	c = curl_easy_init();
-	if (!c)
+	if (!c || api_setup(c, api, path, &hdrs) < 0) {
+		curl_easy_cleanup(c);
 		return error_sys(err, ENOMEM, "api");
-	if (startswith(api, "http://") || startswith(api, "https://"))
-		url = strdup_printf("%s%s", api, path);
-	else {
-		url = strdup_printf("http://localhost%s", path);
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	if (tok && *tok && (auth = strdup_printf("Authorization: Bearer %s", tok)))
-		hdrs = curl_slist_append(hdrs, auth);
 	if (body) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -291,33 +309,31 @@ static int on_tick(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ul
 int cli_api_stream(const char *api, const char *topic, const char *filter, int (*fn)(struct json_t *msg, void *ud),
 		   void *ud, struct error *err)
 {
-	_cleanup_free_ char *ef = escape(filter), *url = NULL;
+	_cleanup_free_ char *ef = escape(filter), *path = NULL;
 	struct stream st = { fn, ud, NULL, 0, false };
+	struct curl_slist *hdrs = NULL;
 	long status = 0;
 	CURLcode cc;
 	CURL *c;
 
-	if (!ef)
+	path = ef ? strdup_printf("/stream/%s?filter=%s", topic, ef) : NULL;
+	if (!path)
 		return error_sys(err, ENOMEM, "api");
 	c = curl_easy_init();
-	if (!c)
+	if (!c || api_setup(c, api, path, &hdrs) < 0) {
+		curl_easy_cleanup(c);
 		return error_sys(err, ENOMEM, "api");
-	if (startswith(api, "http://") || startswith(api, "https://"))
-		url = strdup_printf("%s/stream/%s?filter=%s", api, topic, ef);
-	else {
-		url = strdup_printf("http://localhost/stream/%s?filter=%s", topic, ef);
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_tick);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
 	free(st.buf);
 	if (st.stopped)
 		return 0;
@@ -326,4 +342,63 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 	if (status != 200)
 		return error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "api %s: stream %s: HTTP %ld", api, topic, status);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- logs */
+
+static size_t on_text(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = *(struct buf **)ud; /* the error body (small), or NULL once the answer is a 200 */
+	size_t n = size * nmemb;
+
+	if (!b)
+		return fwrite(ptr, 1, n, stdout) == n && fflush(stdout) == 0 ? n : 0;
+	return on_data(ptr, size, nmemb, b);
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf **b = ud;
+
+	if (nmemb * size > 9 && startswith(ptr, "HTTP/") && strstr(ptr, " 200"))
+		*b = NULL; /* an OK answer: the body is the log, to stdout as it comes */
+	return size * nmemb;
+}
+
+int cli_api_text(const char *api, const char *path, struct error *err)
+{
+	struct buf eb = { NULL, 0 }, *target = &eb;
+	struct curl_slist *hdrs = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c = curl_easy_init();
+	json_t *j;
+
+	if (!c || api_setup(c, api, path, &hdrs) < 0) {
+		curl_easy_cleanup(c);
+		return error_sys(err, ENOMEM, "api");
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &target);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &target);
+	cc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	if (status == 200 && (cc == CURLE_OK || cc == CURLE_PARTIAL_FILE)) {
+		free(eb.p);
+		return 0;
+	}
+	if (cc != CURLE_OK && status == 0) {
+		free(eb.p);
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+	}
+	j = eb.p ? json_loads(eb.p, 0, NULL) : NULL;
+	free(eb.p);
+	error_set(err, status >= 500 || status == 0 ? ERR_TEMP : ERR_PERM, 0, "%s",
+		  json_string_value(json_object_get(j, "message")) ?: "api: unexpected answer");
+	json_decref(j);
+	return -1;
 }

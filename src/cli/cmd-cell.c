@@ -1,5 +1,7 @@
 /* cmd-cell.c: treadle cell up|down|status */
 #include <getopt.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -7,6 +9,7 @@
 #include "../basic/util.h"
 #include "../basic/json.h"
 #include "../cell/cell.h"
+#include "../node/sproc.h"
 #include "cli.h"
 
 const struct cli_option cell_options[] = {
@@ -19,6 +22,12 @@ const struct cli_option cell_options[] = {
 	{ "timeout", 't', "SECS", "up --daemon: wait for readiness (default 30); down: wait for the containers" },
 	{ "network", 'N', "CIDR", "up: the containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "api-listen", 'A', "HOST:PORT", "up: the REST API and web UI also on TCP (default: only R/api.sock)" },
+	{ "hooks", 'k', "LIST", "up: the node's hooks at container configure/cleanup: krb5keytab,tickets (HOOKS.md)" },
+	{ "host-keytab", 'K', "FILE", "up: the host's keytab for the Kerberos hooks (default /etc/krb5.keytab)" },
+	{ "tickets-wait", 'w', "SECS", "up: how long an app waits for its tickets before it is aborted (default 60)" },
+	{ "api-tokens", 0x300, "FILE", "up: the API's bearer tokens for TCP (treadle api --tokens)" },
+	{ "api-tls-cert", 0x301, "FILE", "up: TCP is HTTPS with this PEM certificate (with --api-tls-key)" },
+	{ "api-tls-key", 0x302, "FILE", "up: the certificate's PEM private key (mode 600)" },
 	{ "json", 'j', NULL, "status: print JSON" },
 	CLI_OPTIONS_END,
 };
@@ -28,8 +37,11 @@ int cmd_cell(int argc, char **argv)
 	struct cell_options o = { 0 };
 	struct error err = ERROR_INIT;
 	const char *root = NULL, *verb, *roles = NULL, *e;
+	_cleanup_free_ char *kt = NULL;
 	bool json = false;
 	int c, timeout_ms = 0;
+	_cleanup_free_ char *tokens_file = NULL, *cert_file = NULL, *key_file = NULL;
+	char **api_files[3] = { &tokens_file, &cert_file, &key_file };
 
 	if (argc < 2 || argv[1][0] == '-')
 		return cli_usage_error("cell", "expected up, down or status");
@@ -46,6 +58,24 @@ int cmd_cell(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'N': o.net_range = optarg; break;
 		case 'A': o.api_listen = optarg; break;
+		case 'k': o.hooks = optarg; break;
+		case 'K': o.krb5_keytab = optarg; break;
+		case 'w': {
+			uint64_t secs;
+
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("cell", "--tickets-wait: expected 1 s .. 1 day, got '%s'", optarg);
+			o.tickets_wait = optarg;
+			break;
+		}
+		case 0x300:
+		case 0x301:
+		case 0x302: /* the api service runs elsewhere: an absolute path */
+			free(*api_files[c - 0x300]);
+			*api_files[c - 0x300] = realpath(optarg, NULL);
+			if (!*api_files[c - 0x300])
+				return cli_usage_error("cell", "%s: %s", optarg, strerror(errno));
+			break;
 		case 't':
 			if (safe_atoi(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
 				return cli_usage_error("cell", "--timeout: expected seconds, got '%s'", optarg);
@@ -58,6 +88,11 @@ int cmd_cell(int argc, char **argv)
 		return cli_usage_error("cell", "unexpected argument '%s'", argv[1 + optind]);
 	o.root = cli_root(root);
 	o.ready_timeout_ms = timeout_ms;
+	o.api_tokens = tokens_file;
+	o.api_tls_cert = cert_file;
+	o.api_tls_key = key_file;
+	if (!cert_file != !key_file)
+		return cli_usage_error("cell", "--api-tls-cert and --api-tls-key go together");
 
 	if (strcmp(verb, "up") == 0) {
 		/* settings from the environment (a systemd unit's EnvironmentFile);
@@ -70,6 +105,20 @@ int cmd_cell(int argc, char **argv)
 			o.hostname = e;
 		if (!o.cgroup_root && (e = getenv("TREADLE_CGROUP_ROOT")) && *e)
 			o.cgroup_root = e;
+		if (o.hooks) {
+			_cleanup_free_ char *l = strdup(o.hooks);
+
+			for (char *s = l, *t; s && (t = strsep(&s, ","));)
+				if (!sproc_hook_known(t))
+					return cli_usage_error("cell", "--hooks: unknown hook '%s' (known: %s)", t,
+							       SPROC_HOOKS_KNOWN);
+		}
+		if (o.krb5_keytab) {
+			kt = realpath(o.krb5_keytab, NULL);
+			if (!kt)
+				return cli_usage_error("cell", "--host-keytab %s: %s", o.krb5_keytab, strerror(errno));
+			o.krb5_keytab = kt;
+		}
 		if (roles && cell_roles_parse(roles, &o.roles) < 0)
 			return cli_usage_error("cell", "--roles: expected master, node or master,node, got '%s'", roles);
 		if (cell_up(&o, &err) < 0)

@@ -4,7 +4,10 @@
  * machine's node (R/node): the live container's, else the newest archived
  * one (node_service_log_dir, src/node/layout.h).  -f follows across s6-log rotation: `current` is
  * renamed to @<tai64n>.s and a new `current` created; an inotify watch on the
- * log directory wakes us, we drain the old file and reopen `current`. */
+ * log directory wakes us, we drain the old file and reopen `current`.
+ * With --api URL ($TREADLE_API) it reads the log from that server's API
+ * instead: GET /local-app/<instance>/running/service/<service>[?follow=1]
+ * (docs/API.md "Node-local logs"); URL is the API of the node that ran it. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
@@ -12,7 +15,10 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "../basic/fileio.h"
+#include "../basic/json.h"
 #include "../basic/util.h"
 #include "../node/layout.h"
 #include "cli.h"
@@ -91,8 +97,60 @@ static int follow_dir(const char *dir, int fd)
 	}
 }
 
+/* The log through the node's API. */
+static int logs_api(const char *api, const char *inst, const char *svc, bool follow)
+{
+	_cleanup_free_ char *base = cli_api_path("local-app", inst), *path = NULL, *only = NULL;
+	struct error err = ERROR_INIT;
+
+	if (!base)
+		return EXIT_TEMP;
+	if (!svc || !*svc) {
+		_cleanup_free_ char *p = strdup_printf("%s/running", base);
+		_cleanup_json_ json_t *ans = NULL;
+		json_t *svcs;
+		int r;
+
+		if (!p)
+			return EXIT_TEMP;
+		r = cli_api_get(api, p, &ans);
+		if (r < 0)
+			return -r;
+		svcs = json_object_get(ans, "services");
+		if (json_array_size(svcs) == 0) {
+			fprintf(stderr, "treadle: logs: %s: its container has no service\n", inst);
+			return EXIT_PERM;
+		}
+		if (json_array_size(svcs) > 1) {
+			size_t i;
+			json_t *v;
+
+			fprintf(stderr, "treadle: logs: %s has several services, name one:", inst);
+			json_array_foreach(svcs, i, v)
+				fprintf(stderr, " %s/%s", inst, json_string_value(v));
+			fprintf(stderr, "\n");
+			return EXIT_USAGE;
+		}
+		only = strdup(json_string_value(json_array_get(svcs, 0)));
+		if (!only)
+			return EXIT_TEMP;
+		svc = only;
+	}
+	{
+		_cleanup_free_ char *esvc = cli_api_path("service", svc);
+
+		path = esvc ? strdup_printf("%s/running%s%s", base, esvc, follow ? "?follow=1" : "") : NULL;
+	}
+	if (!path)
+		return EXIT_TEMP;
+	if (cli_api_text(api, path, &err) < 0)
+		return error_report(&err);
+	return EXIT_OK;
+}
+
 const struct cli_option logs_options[] = {
 	{ "follow", 'f', NULL, "keep following the log (across rotations)", true },
+	CLI_OPTION_API,
 	CLI_OPTION_ROOT,
 	CLI_OPTION_STORE,
 	CLI_OPTIONS_END,
@@ -103,7 +161,7 @@ int cmd_logs(int argc, char **argv)
 	const char *root = NULL;
 	_cleanup_free_ char *inst = NULL, *node_root = NULL, *sdir = NULL, *dir = NULL, *cur = NULL;
 	_cleanup_strv_free_ char **svcs = NULL;
-	const char *svc = NULL;
+	const char *svc = NULL, *api = NULL;
 	bool follow = false;
 	char *slash;
 	int c, fd;
@@ -112,6 +170,7 @@ int cmd_logs(int argc, char **argv)
 	while ((c = cli_getopt(argc, argv, logs_options, false)) >= 0) {
 		switch (c) {
 		case 'f': follow = true; break;
+		case CLI_OPT_API: api = optarg; break;
 		case CLI_OPT_ROOT: root = optarg; break;
 		case CLI_OPT_STORE: break; /* logs are local to this machine's node */
 		default: return cli_usage_error("logs", "bad option");
@@ -130,6 +189,8 @@ int cmd_logs(int argc, char **argv)
 	}
 	if (!strchr(inst, '#'))
 		return cli_usage_error("logs", "'%s' is not an instance id (<proid>.<app>#<seq>)", inst);
+	if (cli_api_url(api))
+		return logs_api(cli_api_url(api), inst, svc, follow);
 	if (!svc || !*svc) {
 		sdir = services_dir(node_root, inst);
 		if (!sdir || dir_list(sdir, 1, &svcs) < 0 || !svcs[0]) {

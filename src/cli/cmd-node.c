@@ -7,6 +7,7 @@
 #include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "../node/agent.h"
+#include "../node/sproc.h"
 #include "cli.h"
 
 const struct cli_option node_options[] = {
@@ -22,6 +23,9 @@ const struct cli_option node_options[] = {
 	{ "network", 'N', "CIDR", "containers' address range, or none (default: a free 192.168.K.0/24)" },
 	{ "gateway", 'G', "IP", "the bridge's address in the range (default: its last host address)" },
 	{ "ext-device", 'E', "IF", "the host's external interface (default: the default route's)" },
+	{ "hooks", 'k', "LIST", "hooks run at container configure and cleanup: krb5keytab,tickets (docs/HOOKS.md)" },
+	{ "host-keytab", 'K', "FILE", "the host's keytab, for host/H (default /etc/krb5.keytab)" },
+	{ "tickets-wait", 'w', "SECS", "how long an app waits for its tickets before it is aborted (default 60)" },
 	CLI_OPTIONS_END,
 };
 
@@ -29,7 +33,7 @@ int cmd_node(int argc, char **argv)
 {
 	struct node_agent_options o = { 0 };
 	struct error err = ERROR_INIT;
-	_cleanup_free_ char *root = NULL, *bin = NULL;
+	_cleanup_free_ char *root = NULL, *bin = NULL, *krbconf = NULL, *kt = NULL;
 	char host[256];
 	uint64_t secs;
 	int c, r;
@@ -60,6 +64,13 @@ int cmd_node(int argc, char **argv)
 		case 'N': o.net_range = optarg; break;
 		case 'G': o.net_gateway = optarg; break;
 		case 'E': o.net_ext_dev = optarg; break;
+		case 'k': o.hooks = optarg; break;
+		case 'K': o.krb5_keytab = optarg; break;
+		case 'w':
+			if (parse_duration(optarg, &secs) < 0 || secs == 0 || secs > 86400)
+				return cli_usage_error("node", "--tickets-wait: expected 1 s .. 1 day, got '%s'", optarg);
+			o.tickets_wait_s = (unsigned)secs;
+			break;
 		default:
 			return cli_usage_error("node", "invalid option");
 		}
@@ -86,6 +97,25 @@ int cmd_node(int argc, char **argv)
 		return EXIT_TEMP;
 	}
 	o.root = root;
+	if (o.hooks) {
+		_cleanup_free_ char *l = strdup(o.hooks);
+		const char *e = getenv("KRB5_CONFIG");
+
+		for (char *s = l, *t; s && (t = strsep(&s, ","));)
+			if (!sproc_hook_known(t))
+				return cli_usage_error("node", "--hooks: unknown hook '%s' (known: %s)", t, SPROC_HOOKS_KNOWN);
+		if (e && *e) {
+			_cleanup_free_ char *first = strndup(e, strcspn(e, ":"));
+			krbconf = first ? realpath(first, NULL) : NULL;
+		}
+		o.krb5_config = krbconf ? krbconf : "/etc/krb5.conf";
+		if (o.krb5_keytab) {
+			kt = realpath(o.krb5_keytab, NULL);
+			if (!kt)
+				return cli_usage_error("node", "--host-keytab %s: %s", o.krb5_keytab, strerror(errno));
+			o.krb5_keytab = kt;
+		}
+	}
 	bin = realpath("/proc/self/exe", NULL);
 	o.treadle_bin = bin ? bin : "treadle";
 	r = node_agent_run(&o, &err);

@@ -118,6 +118,8 @@ int cmd_run(int argc, char **argv)
 	url = cli_store_url(root, store_url);
 	if (!url)
 		return EXIT_TEMP;
+	/* the cell's name, when known, for the vring's cells */
+	f.cell = cli_cell_name ? cli_cell_name : getenv("TREADLE_CELL") ? getenv("TREADLE_CELL") : getenv("TREADMILL_CELL");
 	r = manifest_build_run(manifest, &f, app, env, !startswith(url, "zk://"), &data, &err);
 	if (r >= 0)
 		r = cli_store_open(root, store_url, &s, &err);

@@ -195,6 +195,32 @@ static int sproc_event_cmd(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int sproc_check_cmd(int argc, char **argv)
+{
+	struct sproc_opts o = { 0 };
+	struct error err = ERROR_INIT;
+	int r = parse_opts("sproc check", argc, argv, &o);
+
+	if (r)
+		return r;
+	if (!o.service)
+		return cli_usage_error("sproc check", "--service is required");
+	(void)sproc_check(o.service, &err); /* returns only on failure */
+	return sproc_exit(-1, &err);
+}
+
+static int sproc_aliases_cmd(int argc, char **argv)
+{
+	struct sproc_opts o = { 0 };
+	struct error err = ERROR_INIT;
+	int r = parse_opts("sproc host-aliases", argc, argv, &o);
+
+	if (r)
+		return r;
+	(void)sproc_host_aliases(&err); /* returns only on failure */
+	return sproc_exit(-1, &err);
+}
+
 int cmd_sproc(int argc, char **argv)
 {
 	static const struct {
@@ -203,6 +229,7 @@ int cmd_sproc(int argc, char **argv)
 	} subs[] = {
 		{ "run", sproc_run_cmd },	  { "finish", sproc_finish_cmd }, { "service-exec", sproc_exec_cmd },
 		{ "cleanup", sproc_cleanup_cmd }, { "event", sproc_event_cmd },
+		{ "check", sproc_check_cmd },	  { "host-aliases", sproc_aliases_cmd },
 	};
 
 	if (argc < 2)

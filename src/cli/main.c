@@ -54,8 +54,13 @@ static const struct cli_command commands[] = {
 	  admin_options },
 	{ "api", cmd_api, "[--socket PATH] [--listen HOST:PORT --tokens FILE]",
 	  "serve the cell's REST API and event streams (docs/API.md)", api_options },
-	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event ...",
+	{ "sproc", cmd_sproc, "run|finish|service-exec|cleanup|event|check|host-aliases ...",
 	  "(internal) commands run by the node's s6 scripts", sproc_options },
+	{ "krb", cmd_krb, "forward | keytab|tickets --instance I --out PATH",
+	  "Kerberos: forward your ticket to the cell's lockers; fetch an instance's keytab or tickets", krb_options },
+	{ "locker", cmd_locker, "--listen HOST:PORT --keytab FILE --dir DIR",
+	  "serve forwarded tickets (and keytabs with --kadmin-*) to the cell's nodes (docs/KERBEROS.md)",
+	  locker_options },
 };
 
 static int cmd_version(int argc _unused_, char **argv _unused_)
@@ -173,6 +178,16 @@ static int global_options(int argc, char **argv)
 			exit(EXIT_TEMP);
 	return i;
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+/* Private-network containers preload treadle-bind.so (/etc/ld.so.preload) ahead of the ASan runtime: a
+ * sanitizer build of treadle run there must accept that (docs/CONTAINER.md "Bind preload"). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "verify_asan_link_order=0";
+}
+#endif
 
 int main(int argc, char **argv)
 {

@@ -82,6 +82,8 @@ int manifest_build_run(const char *file, const struct manifest_run_flags *f, con
 	if (r >= 0)
 		r = manifest_validate(m, false, err);
 	if (r >= 0)
+		r = manifest_vring_check_cell(m, f->cell, err);
+	if (r >= 0)
 		r = manifest_check_json_size(m, file ? file : "the manifest", err);
 	if (r >= 0)
 		r = manifest_check_appname(appname, check_user, err);

@@ -373,6 +373,92 @@ static void c_environ(struct vctx *v, const char *path, json_t *x)
 	check_object_list(v, path, x, environ_fields, ELEMENTSOF(environ_fields), NULL, NULL);
 }
 
+/* A service's readiness check (treadle's, not Treadmill's; MANIFEST.md "Readiness checks"). */
+static void c_check_port(struct vctx *v, const char *path, json_t *x) { check_int(v, path, x, 1, 65535); }
+static void c_check_secs(struct vctx *v, const char *path, json_t *x) { check_int(v, path, x, 1, 3600); }
+static void c_check_failures(struct vctx *v, const char *path, json_t *x) { check_int(v, path, x, 1, 100); }
+static void c_check_path(struct vctx *v, const char *path, json_t *x)
+{
+	static const struct rule r = { "^/[!-~]*$", "a path starting with '/', printable, no spaces", 1024 };
+	string_ok(v, path, x, &r);
+}
+static void c_check_endpoints(struct vctx *v, const char *path, json_t *x) { check_string_list(v, path, x, &R_EP_NAME); }
+static const struct field check_http_fields[] = {
+	{ "port", c_check_port, true, 0 },
+	{ "path", c_check_path, false, 0 },
+};
+static void c_check_http(struct vctx *v, const char *path, json_t *x)
+{
+	check_object(v, path, x, check_http_fields, ELEMENTSOF(check_http_fields));
+}
+static const struct field check_fields[] = {
+	{ "tcp", c_check_port, false, 0 },
+	{ "http", c_check_http, false, 0 },
+	{ "command", c_string, false, 0 },
+	{ "interval", c_check_secs, false, 0 },
+	{ "timeout", c_check_secs, false, 0 },
+	{ "failures", c_check_failures, false, 0 },
+	{ "endpoints", c_check_endpoints, false, 0 },
+};
+static void c_check(struct vctx *v, const char *path, json_t *x)
+{
+	json_t *iv, *to;
+	int kinds;
+
+	check_object(v, path, x, check_fields, ELEMENTSOF(check_fields));
+	if (!json_is_object(x))
+		return;
+	kinds = !!json_object_get(x, "tcp") + !!json_object_get(x, "http") + !!json_object_get(x, "command");
+	if (kinds != 1)
+		problem(v, path, "needs exactly one of tcp, http or command");
+	iv = json_object_get(x, "interval");
+	to = json_object_get(x, "timeout");
+	/* only between values that are valid themselves (one message per mistake) */
+	if ((json_is_integer(iv) || json_is_integer(to)) && (!iv || json_integer_value(iv) >= 1) &&
+	    (json_is_integer(to) ? json_integer_value(to) : 2) > (json_is_integer(iv) ? json_integer_value(iv) : 10)) {
+		_cleanup_free_ char *p = path_key(path, "timeout");
+		problem(v, p ? p : path, "must not exceed interval");
+	}
+}
+
+/* Every endpoint a check gates is one of the app's endpoints, gated by one check only. */
+static void checks_endpoints(struct vctx *v, json_t *m)
+{
+	json_t *svcs = json_object_get(m, "services"), *svc, *ep, *e;
+	size_t i, j, k;
+
+	json_array_foreach(svcs, i, svc) {
+		json_t *eps = json_object_get(json_object_get(svc, "check"), "endpoints");
+
+		if (!json_is_array(eps))
+			continue;
+		json_array_foreach(eps, j, ep) {
+			_cleanup_free_ char *p = NULL;
+			const char *name = json_string_value(ep);
+			bool found = false;
+
+			if (!name)
+				continue;
+			json_array_foreach(json_object_get(m, "endpoints"), k, e)
+				if (!strcmp(json_string_value(json_object_get(e, "name")) ?: "", name))
+					found = true;
+			p = strdup_printf("services[%zu].check.endpoints[%zu]", i, j);
+			if (!found)
+				problem(v, p ? p : "services", "no endpoint named '%s'", name);
+			for (size_t i2 = 0; found && i2 < i; i2++) {
+				json_t *o = json_object_get(json_object_get(json_array_get(svcs, i2), "check"), "endpoints"), *x;
+				json_array_foreach(o, k, x)
+					if (json_is_string(x) && !strcmp(json_string_value(x), name)) {
+						problem(v, p ? p : "services", "endpoint '%s' is gated by services[%zu] already",
+							name, i2);
+						found = false;
+						break;
+					}
+			}
+		}
+	}
+}
+
 static const struct field service_fields[] = {
 	{ "name", c_svc_name, true, 0 },
 	{ "command", c_string, false, 0 },
@@ -383,6 +469,7 @@ static const struct field service_fields[] = {
 	{ "environ", c_environ, false, 0 },
 	{ "downed", c_bool, false, 0 },
 	{ "logger", c_string, false, 0 },
+	{ "check", c_check, false, 0 },
 };
 static void service_item(struct vctx *v, const char *path, json_t *e)
 {
@@ -485,6 +572,48 @@ static const struct field top_fields[] = {
 	{ "expires", c_number, false, V_SCHEDULED },
 };
 
+/* Treadmill's vring routing: every endpoint a rule names must be one of the
+ * app's own endpoints (its port and proto are the rule's well-known ones). */
+static void vring_endpoints_check(struct vctx *v, json_t *m)
+{
+	json_t *rules = json_object_get(json_object_get(m, "vring"), "rules"), *rule, *ep, *own;
+	size_t i, k, j;
+
+	if (!json_is_array(rules))
+		return;
+	json_array_foreach(rules, i, rule) {
+		json_array_foreach(json_object_get(rule, "endpoints"), k, ep) {
+			const char *name = json_string_value(ep);
+			bool found = false;
+
+			if (!name)
+				continue; /* reported by the field check */
+			json_array_foreach(json_object_get(m, "endpoints"), j, own)
+				if (json_is_string(json_object_get(own, "name")) &&
+				    !strcmp(json_string_value(json_object_get(own, "name")), name))
+					found = true;
+			if (!found) {
+				_cleanup_free_ char *p = strdup_printf("vring.rules[%zu].endpoints[%zu]", i, k);
+				problem(v, p ? p : "vring.rules", "'%s' is not one of the app's endpoints", name);
+			}
+		}
+	}
+}
+
+int manifest_vring_check_cell(const json_t *m, const char *cell, struct error *err)
+{
+	const json_t *vr = json_object_get(m, "vring"), *c;
+	size_t i;
+
+	if (!cell || !*cell || json_array_size(json_object_get(vr, "rules")) == 0)
+		return 0;
+	json_array_foreach(json_object_get(vr, "cells"), i, c)
+		if (json_is_string(c) && !strcmp(json_string_value(c), cell))
+			return 0;
+	return error_set(err, ERR_PERM, 0, "vring.cells: must list this cell '%s' (the rules apply in the cells listed)",
+			 cell);
+}
+
 static bool is_native_image(json_t *m)
 {
 	const char *img = json_string_value(json_object_get(m, "image"));
@@ -510,7 +639,10 @@ static int validate(json_t *m, unsigned flags, struct error *err)
 			problem(&v, "services", "must have at least 1 item");
 		else if (is_native_image(m) && !svcs)
 			problem(&v, "services", "is required for a native image");
+		checks_endpoints(&v, m);
 	}
+	if (json_is_object(m))
+		vring_endpoints_check(&v, m);
 	l = v.problems;
 	if (v.oom)
 		return error_set(err, ERR_TEMP, ENOMEM, "out of memory");
@@ -803,7 +935,9 @@ static int runtime_services(json_t *m, const char *proid, struct error *err)
 				  interval ? json_integer_value(interval) : 60, root, root ? "root" : proid,
 				  json_is_true(json_object_get(s, "downed")), true);
 		if (!ns || set_new(ns, "logger", json_string(logger ? logger : "s6.app-logger.run")) < 0 ||
-		    (json_is_array(env) && json_object_set(ns, "environ", env) < 0) || json_array_append_new(out, ns) < 0) {
+		    (json_is_array(env) && json_object_set(ns, "environ", env) < 0) ||
+		    (json_object_get(s, "check") && json_object_set(ns, "check", json_object_get(s, "check")) < 0) ||
+		    json_array_append_new(out, ns) < 0) {
 			json_decref(ns);
 			json_decref(out);
 			return OOM();

@@ -46,6 +46,9 @@ int manifest_parse(const char *text, size_t len, enum manifest_format fmt, const
  * With scheduled, it is a scheduled/cached manifest: proid and environment
  * are required and task, identity, identity_count, expires are allowed. */
 int manifest_validate(json_t *m, bool scheduled, struct error *err);
+/* A manifest with vring rules must list `cell` (this cell's name; NULL or "":
+ * unknown, not checked) in vring.cells: ERR_PERM "vring.cells: ...". */
+int manifest_vring_check_cell(const json_t *m, const char *cell, struct error *err);
 /* Refuses a manifest larger than MANIFEST_JSON_MAX as compact JSON (ERR_PERM, naming SOURCE). */
 int manifest_check_json_size(const json_t *m, const char *source, struct error *err);
 

@@ -16,6 +16,7 @@ struct manifest_run_flags {
 	int64_t restart_interval;	 /* < 0: not given */
 	const json_t *endpoints;	 /* array of {name, port} to add or replace (by name), or NULL */
 	char *const *command;		 /* NULL-terminated argv, NULL or empty: none */
+	const char *cell;		 /* this cell's name, for vring.cells (NULL: unknown, not checked) */
 };
 
 /* Merge run flags over the user manifest m (an object, possibly empty), in place:

@@ -11,6 +11,7 @@
  *   set passthrough_src       the same sources  (containers reach them as the host, no port range)
  *   set infra                 vip . proto . port of `type: infra` endpoints
  *   set blackout              the bridge while the server is blacked out
+ *   map vring_dnat            vip . dst . proto . port -> to . to_port  (vring: net-vring.c writes it)
  *
  * The DNAT key leaves out the host address (Treadmill: `-d external_ip`): the
  * address is a constant of the chains' rules instead, which is what lets the
@@ -113,7 +114,7 @@ int net_nft_run_once(const char *cmds, struct error *err)
 	return r;
 }
 
-static int net_nft_run(const char *cmds, char **ret_output, struct error *err)
+int net_nft_run(const char *cmds, char **ret_output, struct error *err)
 {
 	return nft_run_in(nft_get(), cmds, ret_output, err);
 }
@@ -178,13 +179,14 @@ static int check_container(const struct net_container *c, struct error *err)
 /* The element lists of one container, each "elem, elem" into its own stream.
  * `keys_only` leaves out map values (for deletes). */
 struct elems {
-	char *buf[6];
-	size_t len[6];
-	FILE *f[6];
-	bool any[6];
+	char *buf[7];
+	size_t len[7];
+	FILE *f[7];
+	bool any[7];
 };
-enum { E_ENV, E_DNAT, E_SNAT, E_PT, E_PTSRC, E_INFRA, E__N };
-static const char *const elem_target[E__N] = { NULL, "ep_dnat", "ep_snat", "passthrough", "passthrough_src", "infra" };
+enum { E_ENV, E_DNAT, E_SNAT, E_PT, E_PTSRC, E_INFRA, E_VRING, E__N };
+static const char *const elem_target[E__N] = { NULL,	    "ep_dnat", "ep_snat",   "passthrough",
+					       "passthrough_src", "infra",   "vring_dnat" };
 
 static void elems_close(struct elems *e)
 {
@@ -256,6 +258,16 @@ static void container_elems(const struct net_config *cfg, const struct net_conta
 		else
 			elem(e, E_PT, "%s : %s", p, v);
 		elem(e, E_PTSRC, "%s", p);
+	}
+	for (size_t i = 0; i < c->n_vring; i++) {
+		const struct net_vring_map *m = &c->vring[i];
+		char d[NET_IPSTR_MAX], t[NET_IPSTR_MAX];
+
+		if (keys_only)
+			elem(e, E_VRING, "%s . %s . %u . %u", v, net_ipstr(m->dst, d), m->proto, m->port);
+		else
+			elem(e, E_VRING, "%s . %s . %u . %u : %s . %u", v, net_ipstr(m->dst, d), m->proto, m->port,
+			     net_ipstr(m->to, t), m->to_port);
 	}
 }
 
@@ -355,16 +367,22 @@ static int net_fw_ruleset(const struct net_config *cfg, const struct net_contain
 	ELEMS(E_PTSRC);
 	fprintf(o, "\t}\n\tset infra {\n\t\ttype ipv4_addr . inet_proto . inet_service\n");
 	ELEMS(E_INFRA);
+	fprintf(o, "\t}\n\tmap vring_dnat {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service : ipv4_addr . "
+		   "inet_service\n");
+	ELEMS(E_VRING);
 	fprintf(o, "\t}\n\tset blackout {\n\t\ttype ifname\n");
 	if (blackout)
 		fprintf(o, "\t\telements = { \"%s\" }\n", cfg->bridge);
 	fprintf(o, "\t}\n");
 #undef ELEMS
 
-	/* DNAT of endpoints on the host address, from anywhere (other hosts, containers: hairpin);
-	 * passthrough sources first: everything they send to the host goes to their container. */
+	/* vring first (a container's own flows to a peer's well-known port, or to its own endpoint on the
+	 * host address: keyed by its VIP); DNAT of endpoints on the host address, from anywhere (other
+	 * hosts, containers: hairpin); passthrough sources first: everything they send to the host goes to
+	 * their container. */
 	fprintf(o,
 		"\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+		"\t\tmeta l4proto { tcp, udp } dnat ip to ip saddr . ip daddr . meta l4proto . th dport map @vring_dnat\n"
 		"\t\tip daddr %s dnat ip to ip saddr map @passthrough\n"
 		"\t\tip daddr %s meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @ep_dnat\n"
 		"\t}\n",
@@ -440,12 +458,14 @@ int net_fw_rebuild(const struct net_config *cfg, const struct net_container *c, 
 	return 0;
 }
 
-static int fw_change(const struct net_config *cfg, const struct net_container *c, bool add, struct error *err)
+static int fw_change(const struct net_config *cfg, const struct net_container *c_in, bool add, struct error *err)
 {
 	_cleanup_free_ char *cmds = NULL;
+	struct net_container cc = *c_in, *c = &cc;
 	char b[NET_IPSTR_MAX];
 	int r;
 
+	cc.n_vring = 0; /* the agent's (net_vring_change, net_vring_flush) */
 	r = fw_prepare(cfg, c, 1, err);
 	if (r < 0)
 		return r;

@@ -134,6 +134,18 @@ struct net_endpoint {
 	bool ephemeral;		/* no reverse (SNAT) rule, as Treadmill */
 };
 
+/* One vring mapping of a container (docs/NETWORK.md "vring"): what it sends to
+ * dst:port (proto) goes to to:to_port instead.  A peer: dst = the peer's host
+ * address, port = the well-known port, to = dst, to_port = the peer's real
+ * port; its own endpoint (reflective): dst = the host address, to = its VIP. */
+struct net_vring_map {
+	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	struct in_addr dst;
+	uint16_t port;
+	struct in_addr to;
+	uint16_t to_port;
+};
+
 /* What the firewall holds for one container (all borrowed). */
 struct net_container {
 	const char *owner;
@@ -143,6 +155,9 @@ struct net_container {
 	size_t n_endpoints;
 	const struct in_addr *passthrough;	/* resolved passthrough sources */
 	size_t n_passthrough;
+	const struct net_vring_map *vring;	/* its vring mappings (net_fw_rebuild only; net_fw_add and
+						 * net_fw_remove leave them to net_vring_*) */
+	size_t n_vring;
 };
 
 /* "uat"/"prod" -> PROD, "dev"/"qa" -> NONPROD (Treadmill), else -EINVAL. */
@@ -162,6 +177,28 @@ int net_fw_remove(const struct net_config *cfg, const struct net_container *c, s
 int net_fw_blackout(const struct net_config *cfg, bool on, struct error *err);
 /* Delete the table (missing is success). */
 int net_fw_teardown(const struct net_config *cfg, struct error *err);
+
+/* ---- vring (net-vring.c): elements of map vring_dnat, keyed by the container's VIP ---- */
+
+/* Order of mappings (by proto, dst, port: the map's key after the VIP). */
+int net_vring_map_cmp(const struct net_vring_map *a, const struct net_vring_map *b);
+/* One transaction: the mappings `del` of the container `vip` deleted (idempotent:
+ * each is added first with its data, so a missing one is no error) and `add`
+ * added.  A key the kernel holds with other data fails it (only after a crash
+ * between a record and its kernel change): then net_vring_flush and add again. */
+int net_vring_change(const struct net_config *cfg, struct in_addr vip, const struct net_vring_map *del,
+		     size_t n_del, const struct net_vring_map *add, size_t n_add, struct error *err);
+/* Every mapping of `vip`, whatever the records say: the map listed, its
+ * elements keyed by vip deleted in one transaction.  Returns how many. */
+int net_vring_flush(const struct net_config *cfg, struct in_addr vip, struct error *err);
+/* The container's vring record (data/vring.json, written by the node agent):
+ *   {"vip": "192.168.0.2", "maps": [{"proto": "tcp", "dst": "10.0.0.3", "port": 8000,
+ *                                    "to": "10.0.0.3", "to_port": 41234}]}
+ * *ret owned. */
+int net_vring_record_format(struct in_addr vip, const struct net_vring_map *m, size_t n, char **ret);
+/* *ret (free()) and *ret_n; bad input: -EINVAL with err naming the field. */
+int net_vring_record_parse(const char *json, struct in_addr *ret_vip, struct net_vring_map **ret, size_t *ret_n,
+			   struct error *err);
 
 /* ---- the firewall record of a container (net-record.c) ---- */
 

@@ -216,6 +216,7 @@ void agent_running_publish(struct agent *a, struct cont *c)
 		return;
 	c->published = true;
 	agent_discovery_changed(a);
+	a->d_vring = true; /* its vring, now that its network is up */
 	LOG("%s: running (%s)", c->instance, c->unique);
 }
 

@@ -253,7 +253,7 @@ static int scan_netns(pid_t pid, int self_ns, bool udp, struct ports *tcp_out, s
  * the one place the rule lives (docs/NODE.md, FORMATS.md). */
 static bool endpoint_up(const char *cdir, const char *name, bool listening)
 {
-	_cleanup_free_ char *f = strdup_printf("%s/" NODE_READY_DIR_REL "/%s", cdir, name), *text = NULL;
+	_cleanup_free_ char *f = strdup_printf("%s/" SPROC_READY_REL "/%s", cdir, name), *text = NULL;
 
 	if (!f || read_file(f, &text, NULL) < 0)
 		return listening;

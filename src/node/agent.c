@@ -28,6 +28,7 @@
 #include "../store/store.h"
 #include "../supervisor/supervisor.h"
 #include "../trace/trace.h"
+#include "agent-metrics.h"
 #include "node-internal.h"
 
 /* ---- periodic work ---- */
@@ -256,6 +257,7 @@ static void agent_free(struct agent *a)
 
 	while (a->n_conts)
 		agent_cont_remove(a, a->conts[0]);
+	agent_vring_free(a);
 	free(a->conts);
 	free(a->disc_list);
 	free(a->disc_state);
@@ -402,7 +404,7 @@ static int reconnect(struct agent *a, struct error *err)
 	}
 	error_clear(err);
 	a->expired = false;
-	a->d_placement = a->d_events = true;
+	a->d_placement = a->d_events = a->d_vring = true; /* watches are the old session's */
 	r = epoll_add(a->epfd, store_fd(a->store), TAG_STORE);
 	return r < 0 ? error_sys(err, -r, "epoll") : 0;
 }
@@ -417,8 +419,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 		{ &a.d_placement, agent_eventmgr_sync }, { &a.d_ctl, agent_ctl_sync },
 		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
 		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
-		{ &a.d_discovery, agent_discovery_sync },
+		{ &a.d_vring, agent_vring_sync },	 { &a.d_discovery, agent_discovery_sync },
 	};
+	struct agent_loop_metrics loop_metrics = { 0 };
 	int r;
 
 	a.ns.root = o->root;
@@ -432,6 +435,10 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	a.ns.pids_max = o->pids_max ? o->pids_max : NODE_DEFAULT_PIDS_MAX;
 	a.ns.disk_read_bps = o->disk_read_bps;
 	a.ns.disk_write_bps = o->disk_write_bps;
+	a.ns.hooks = o->hooks;
+	a.ns.krb5_keytab = o->krb5_keytab ? o->krb5_keytab : "/etc/krb5.keytab";
+	a.ns.krb5_config = o->krb5_config;
+	a.ns.tickets_wait_s = o->tickets_wait_s ? o->tickets_wait_s : 60;
 	r = agent_init(&a, err);
 	if (r < 0)
 		goto out;
@@ -439,7 +446,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 	/* everything is dirty at start: this is the reconciliation */
 	a.first_placement_sync = true;
 	drain_check(&a);
-	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = true;
+	a.d_placement = a.d_cache = a.d_tomb = a.d_cleanup = a.d_events = a.d_vring = true;
 	while (!a.stop) {
 		struct epoll_event evs[16];
 		int n;
@@ -454,7 +461,9 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 			}
 		if (a.d_placement || a.d_tomb || a.d_cache || a.d_ctl)
 			continue;
+		agent_loop_done(&loop_metrics, o->root); /* for /metrics (agent-metrics.h) */
 		n = epoll_wait(a.epfd, evs, ELEMENTSOF(evs), -1);
+		agent_loop_woke(&loop_metrics);
 		if (n < 0 && errno != EINTR) {
 			r = error_sys(err, errno, "epoll_wait");
 			goto out;

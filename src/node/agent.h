@@ -35,6 +35,12 @@ struct node_agent_options {
 	 * 192.168.<k>.0/24), "none" = off; gateway NULL = the range's last host
 	 * address; ext_dev NULL = the interface of the default route. */
 	const char *net_range, *net_gateway, *net_ext_dev;
+	/* Hooks (docs/HOOKS.md): "a,b" of sproc_hook_known() names, NULL: none;
+	 * the Kerberos hooks' host keytab (NULL: /etc/krb5.keytab), the krb5.conf
+	 * given to containers (NULL: $KRB5_CONFIG's first file, else
+	 * /etc/krb5.conf) and the tickets wait (0: 60 s). */
+	const char *hooks, *krb5_keytab, *krb5_config;
+	unsigned tickets_wait_s;
 };
 
 /* Run until SIGTERM/SIGINT (returns 0) or a fatal error (fills err).

@@ -30,11 +30,51 @@ const char *sproc_jstr(const json_t *o, const char *k);
 long long sproc_jint(const json_t *o, const char *k, long long dflt);
 bool sproc_service_name_ok(const char *s);
 
+/* sproc-check.c: readiness checks (docs/NODE.md "Readiness checks") */
+#define SPROC_READY_REL "data/ready" /* <endpoint>: "up" or "down", for the discovery publisher */
+/* data/ready emptied, then "down" for every endpoint a check gates; *ret_any: a service has a check. */
+int sproc_ready_prepare(const char *cdir, const json_t *app, bool *ret_any);
+/* The system services treadle adds to data/services beside the manifest's (check@<svc> per checked
+ * service); one function, so other generators join here. */
+int sproc_system_services_write(const char *cdir, const json_t *app, struct error *err);
+
+/* sproc-aliases.c, sproc-preload.c: host aliases and the bind preload (docs/CONTAINER.md) */
+#define SPROC_ALIASES_REL "data/overlay/run/host-aliases"
+#define SPROC_PRELOAD_REL "data/overlay/etc/ld.so.preload"
+#define SPROC_PRELOAD_IN "/run/tm_bin/treadle-bind.so" /* where the library is bound in the container */
+/* data/overlay/run/host-aliases made (owned by the proid), and the host-side `sproc host-aliases`
+ * started as a child that dies with this process (PR_SET_PDEATHSIG). */
+int sproc_aliases_prepare(const struct node_settings *ns, const json_t *app, const char *cdir, struct error *err);
+/* The library's host path (<treadle's dir>/../lib/treadle-bind.so) and data/overlay/etc/ld.so.preload
+ * (the host's entries + the library); *ret_so NULL when the library is not installed. */
+int sproc_preload_prepare(const struct node_settings *ns, const char *cdir, char **ret_so, struct error *err);
+
+/* sproc-hooks.c: the hooks of N/node.json "hooks" (docs/HOOKS.md).  What they
+ * add to a container, owned here: services (app.json service objects,
+ * appended to the manifest's before the service dirs are written), env
+ * ("NAME=value", into /env) and binds (host path -> path in its root). */
+struct container_bind;
+struct sproc_hooks {
+	json_t *services;
+	char **env;
+	struct container_bind *binds;
+	size_t n_binds;
+	bool krb_ready; /* data/krb prepared (the Kerberos hooks share it) */
+};
+/* Run each hook's configure in order (cwd-independent: cdir absolute); on
+ * failure *ret_why is the abort reason (e.g. "tickets", "keytabs"). */
+int sproc_hooks_configure(const struct node_settings *ns, const char *cdir, const json_t *app, struct sproc_hooks *h,
+			  const char **ret_why, struct error *err);
+void sproc_hooks_clear(struct sproc_hooks *h);
+/* sproc cleanup: each hook's cleanup (credentials removed before the archive). */
+void sproc_hooks_cleanup(const struct node_settings *ns, const char *cdir);
+
 /* sproc-net.c: a container's network (docs/NETWORK.md "Use by the node") */
 #define SPROC_NET_RECORD_REL "data/network.json" /* its firewall record (net_record_format) */
 #define SPROC_NET_VIPS_DIR "network/vips"	 /* under N: the VIP records (net_vip_*) */
 #define SPROC_NET_BLACKOUT "network/blackout"	 /* under N: exists while the server is blacked out */
 #define SPROC_NET_LOCK "network/lock"		 /* under N: flock'd around every record + kernel change */
+#define SPROC_NET_VRING_REL "data/vring.json"	 /* its vring mappings (net_vring_record_format), by the agent */
 struct sproc_net {
 	bool on;	     /* the node has a network and this container takes part */
 	bool shared_network; /* the host's netns: no VIP, no rules */
@@ -49,6 +89,9 @@ char *sproc_net_vips_dir(const char *root);
  * the agent around its VIP reconcile + rebuild and blackout.  fd or -errno. */
 int sproc_net_lock(const char *root);
 void sproc_net_unlock(int *fd);
+/* <cdir>/data/vring.json when it holds vip's mappings: 1 and *ret (free()), 0 if
+ * missing or another VIP's, < 0 if unreadable or bad. */
+int sproc_net_vring_load(const char *cdir, struct in_addr vip, struct net_vring_map **ret, size_t *ret_n);
 /* Under the lock: the table replaced by the rules of the records of every
  * container dir under N/apps (bad records passed to warn and skipped), blackout
  * applied; the records handed back if ret_recs (free each, then the array). */
@@ -77,7 +120,6 @@ extern char **environ;
 #define CLEANUP_RETRY_MS 2000
 #define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
 #define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */
-#define NODE_READY_DIR_REL "data/ready"	    /* <name>: "up"|"down", the readiness checker's verdict */
 #define DISCOVERY_SCAN_MS 5000		    /* the periodic endpoint state scan (docs/NODE.md) */
 #define DISCOVERY_FAST_MS 10000		    /* after a container starts: a scan every tick */
 
@@ -138,6 +180,8 @@ struct agent {
 	bool d_discovery, disc_retry, disc_full; /* disc_full: every container's sockets scanned again */
 	char *disc_list, *disc_state;
 	uint64_t disc_next_scan, disc_fast_until; /* monotonic ms */
+	bool d_vring;		 /* the vring's inputs changed (agent-vring.c) */
+	struct vring_state *vring; /* agent-vring.c's, NULL until its first sync */
 };
 
 
@@ -193,6 +237,11 @@ void agent_discovery_forget(struct cont *c);
 /* 0 held (or nothing to hold), -EBUSY still another instance's, -errno */
 int agent_identity_publish(struct agent *a, struct cont *c);
 void agent_identity_unpublish(struct agent *a, struct cont *c);
+/* agent-vring.c: the node's one vring watcher (docs/NETWORK.md "vring"): the
+ * mappings of every running container with vring rules, from /endpoints
+ * (store watches set a->d_vring), applied as net_vring_change under the lock. */
+void agent_vring_sync(struct agent *a);
+void agent_vring_free(struct agent *a);
 
 /* agent-publisher.c */
 void agent_publisher_sync(struct agent *a);

@@ -329,6 +329,8 @@ static int cleanup(const struct node_settings *ns, const char *unique, struct er
 		return error_prefix(err, "cleanup of %s: network", unique);
 	/* 4. what its services posted last (their final service_exited events) */
 	(void)sproc_ctl_drain(ns->root, unique);
+	/* 4b. the hooks' cleanup: credentials go before anything is archived */
+	sproc_hooks_cleanup(ns, cdir);
 	/* 5. archive logs and records */
 	r = archive(ns->root, unique, cdir);
 	if (r < 0)

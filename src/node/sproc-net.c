@@ -58,6 +58,28 @@ static int sproc_net_record_load(const char *cdir, struct net_record **ret, stru
 	return 1;
 }
 
+int sproc_net_vring_load(const char *cdir, struct in_addr vip, struct net_vring_map **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *p = strdup_printf("%s/" SPROC_NET_VRING_REL, cdir), *text = NULL;
+	struct error e = ERROR_INIT;
+	struct in_addr rvip;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_file(p, &text, NULL);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	r = net_vring_record_parse(text, &rvip, ret, ret_n, &e);
+	error_clear(&e);
+	if (r >= 0 && rvip.s_addr != vip.s_addr) { /* another VIP's: not this container's any more */
+		free(*ret);
+		*ret = NULL;
+		return 0;
+	}
+	return r < 0 ? r : 1;
+}
+
 int sproc_net_lock(const char *root)
 {
 	_cleanup_free_ char *p = node_path(root, SPROC_NET_LOCK), *dir = node_path(root, SPROC_NET_VIPS_DIR);
@@ -92,6 +114,7 @@ int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool black
 	_cleanup_free_ char *apps = node_path(root, NODE_DIR_APPS);
 	_cleanup_strv_free_ char **live = NULL;
 	_cleanup_free_ struct net_container *cs = NULL;
+	_cleanup_free_ struct net_vring_map **vr = NULL;
 	struct net_record **recs = NULL;
 	size_t n = 0;
 	int r;
@@ -107,6 +130,11 @@ int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool black
 		free(recs);
 		return error_sys(err, ENOMEM, "network");
 	}
+	vr = calloc(strv_length(live) + 1, sizeof(*vr));
+	if (!vr) {
+		free(recs);
+		return error_sys(err, ENOMEM, "network");
+	}
 	for (char **u = live; *u; u++) {
 		_cleanup_free_ char *cdir = node_app_dir(root, *u);
 		struct error e = ERROR_INIT;
@@ -115,11 +143,18 @@ int sproc_net_rebuild(const char *root, const struct net_config *cfg, bool black
 		if (r < 0 && warn) {
 			_cleanup_free_ char *m = strdup_printf("network: %s: ignored", e.msg ? e.msg : *u);
 			warn(m ? m : *u);
-		} else if (r > 0)
-			cs[n] = recs[n]->c, n++;
+		} else if (r > 0) {
+			cs[n] = recs[n]->c;
+			/* the vring mappings the agent recorded (data/vring.json) stay in the new table */
+			if (sproc_net_vring_load(cdir, recs[n]->c.vip, &vr[n], &cs[n].n_vring) > 0)
+				cs[n].vring = vr[n];
+			n++;
+		}
 		error_clear(&e);
 	}
 	r = net_fw_rebuild(cfg, cs, n, blackout, err);
+	for (size_t i = 0; i < n; i++)
+		free(vr[i]);
 	if (r >= 0 && blackout)
 		r = net_fw_blackout(cfg, true, err);
 	if (r >= 0 && ret_recs) {
@@ -351,6 +386,7 @@ static int vip_release_owner(const char *dir, const char *unique, struct error *
 int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const char *unique, struct error *err)
 {
 	_cleanup_free_ char *dir = sproc_net_vips_dir(ns->root), *rec = strdup_printf("%s/" SPROC_NET_RECORD_REL, cdir);
+	_cleanup_free_ char *vrec = strdup_printf("%s/" SPROC_NET_VRING_REL, cdir);
 	struct net_record *nr = NULL;
 	struct net_config cfg;
 	int r, lock = -1;
@@ -375,6 +411,10 @@ int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const ch
 	}
 	if (r > 0 && cfg.bridge) {
 		r = net_fw_remove(&cfg, &nr->c, err);
+		/* its vring mappings, whatever data/vring.json says (the agent may have died
+		 * between a record and its change) */
+		if (r >= 0)
+			r = net_vring_flush(&cfg, nr->c.vip, err);
 		if (r >= 0 && nr->veth)
 			r = net_container_teardown(&cfg, nr->veth, nr->c.vip, err);
 	}
@@ -385,6 +425,8 @@ int sproc_net_cleanup(const struct node_settings *ns, const char *cdir, const ch
 	net_record_free(nr);
 	if (r >= 0 && unlink(rec) < 0 && errno != ENOENT)
 		r = error_sys(err, errno, "unlink %s", rec);
+	if (r >= 0 && vrec && unlink(vrec) < 0 && errno != ENOENT)
+		r = error_sys(err, errno, "unlink %s", vrec);
 	sproc_net_unlock(&lock);
 	return r < 0 ? r : 0;
 }

@@ -262,6 +262,33 @@ static bool all_root(const json_t *app)
 	return true;
 }
 
+static int env_extend(char ***env, char *const *more)
+{
+	for (size_t i = 0; more && more[i]; i++)
+		if (strv_extend(env, more[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* The hooks' configure (docs/HOOKS.md): their system services join the
+ * manifest's in memory (data/app.json keeps the manifest's own). */
+static int sproc_run_hooks(const struct node_settings *ns, const char *cwd, json_t *app, struct sproc_hooks *h,
+			   struct error *err)
+{
+	const char *why = "unknown";
+	const json_t *svc;
+	size_t i;
+
+	if (sproc_hooks_configure(ns, cwd, app, h, &why, err) < 0) {
+		(void)sproc_flag_aborted(".", why, err->msg);
+		return -1;
+	}
+	json_array_foreach(h->services, i, svc)
+		if (json_array_append(json_object_get(app, "services"), (json_t *)svc) < 0)
+			return error_sys(err, ENOMEM, "hooks");
+	return 0;
+}
+
 static int run(const struct node_settings *ns, struct error *err)
 {
 	_cleanup_free_ char *cwd = getcwd(NULL, 0), *text = NULL;
@@ -269,7 +296,11 @@ static int run(const struct node_settings *ns, struct error *err)
 	_cleanup_free_ int *port_fds = NULL; /* held open: they reserve the ports */
 	size_t nport_fds = 0;
 	struct container_config cfg = { 0 };
+	_cleanup_free_ struct container_bind *binds = NULL; /* ours (up to 4), then the hooks' */
+	_cleanup_free_ char *ready = NULL, *aliases = NULL, *preload_so = NULL, *preload = NULL;
+	bool checks = false;
 	struct sproc_net net = { 0 };
+	_cleanup_(sproc_hooks_clear) struct sproc_hooks hooks = { 0 };
 	const char *unique, *type, *mem, *disk;
 	json_error_t jerr;
 	_cleanup_json_ json_t *app = NULL;
@@ -314,13 +345,59 @@ static int run(const struct node_settings *ns, struct error *err)
 		(void)sproc_flag_aborted(".", "network", err->msg);
 		goto out;
 	}
+	r = sproc_run_hooks(ns, cwd, app, &hooks, err);
+	if (r < 0)
+		goto out;
 	r = sproc_services_write(ns, cwd, app, err);
+	if (r >= 0)
+		r = sproc_system_services_write(cwd, app, err);
 	if (r < 0) {
 		(void)sproc_flag_aborted(".", "unknown", err->msg);
 		goto out;
 	}
+	/* readiness files, host aliases, the bind preload (private network): binds of data/ into the root */
+	ready = strdup_printf("%s/" SPROC_READY_REL, cwd);
+	aliases = strdup_printf("%s/" SPROC_ALIASES_REL, cwd);
+	preload = strdup_printf("%s/" SPROC_PRELOAD_REL, cwd);
+	if (!ready || !aliases || !preload) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
+	}
+	r = sproc_ready_prepare(cwd, app, &checks);
+	if (r < 0)
+		r = error_sys(err, -r, "%s", ready);
+	if (r >= 0)
+		r = sproc_aliases_prepare(ns, app, cwd, err);
+	if (r < 0) {
+		(void)sproc_flag_aborted(".", "unknown", err->msg);
+		goto out;
+	}
+	if (net.on && !net.shared_network) {
+		/* without it (e.g. a read-only host /etc) the app runs, its binds to port 0 as the kernel picks */
+		if (sproc_preload_prepare(ns, cwd, &preload_so, err) < 0) {
+			printf("treadle sproc run: %s: no bind preload: %s\n", unique, err->msg);
+			error_clear(err);
+		} else if (!preload_so)
+			printf("treadle sproc run: %s: no bind preload (no lib/treadle-bind.so beside %s)\n", unique,
+			       ns->treadle_bin);
+	}
+	binds = calloc(4 + hooks.n_binds, sizeof(*binds));
+	if (!binds) {
+		r = error_sys(err, ENOMEM, "sproc run");
+		goto out;
+	}
+	if (checks)
+		binds[cfg.n_binds++] = (struct container_bind){ ready, "/run/tm_ready", false };
+	binds[cfg.n_binds++] = (struct container_bind){ aliases, "/run/host-aliases", false };
+	if (preload_so) {
+		binds[cfg.n_binds++] = (struct container_bind){ preload_so, SPROC_PRELOAD_IN, true };
+		binds[cfg.n_binds++] = (struct container_bind){ preload, "/etc/ld.so.preload", true };
+	}
+	for (size_t i = 0; i < hooks.n_binds; i++)
+		binds[cfg.n_binds++] = hooks.binds[i];
+	cfg.binds = binds;
 	if (container_env(app, ns, &env) < 0 || ports_env(app, &env) < 0 || sproc_net_env(ns, &net, &env) < 0 ||
-	    sproc_ctl_create(cwd) < 0) {
+	    env_extend(&env, hooks.env) < 0 || sproc_ctl_create(cwd) < 0) {
 		r = error_sys(err, ENOMEM, "sproc run");
 		goto out;
 	}

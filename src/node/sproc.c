@@ -105,6 +105,11 @@ int sproc_settings_write(const struct node_settings *ns)
 					  "range", ns->net_range, "gateway", ns->net_gateway, "external_ip",
 					  ns->net_external_ip, "mtu", (json_int_t)ns->net_mtu)) < 0)
 		return -ENOMEM;
+	if (ns->hooks && (json_object_set_new(j, "hooks", json_string(ns->hooks)) < 0 ||
+			  json_object_set_new(j, "krb5", json_pack("{s:s?, s:s?, s:I}", "keytab", ns->krb5_keytab, "config",
+								   ns->krb5_config, "tickets_wait_s",
+								   (json_int_t)ns->tickets_wait_s)) < 0))
+		return -ENOMEM;
 	if (!(text = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2))))
 		return -ENOMEM;
 	return write_file_atomic(path, text, strlen(text), 0644);
@@ -170,6 +175,17 @@ int sproc_settings_read(const char *root, struct node_settings *ret, json_t **re
 		if (!json_is_integer(mtu) || json_integer_value(mtu) < 0 || json_integer_value(mtu) > 65535)
 			return error_set(err, ERR_PERM, 0, "%s: field network.mtu: expected 0..65535", path);
 		ns.net_mtu = (unsigned)json_integer_value(mtu);
+	}
+	if (json_object_get(j, "hooks")) {
+		const json_t *k = json_object_get(j, "krb5"), *w = json_object_get(k, "tickets_wait_s");
+
+		if (!(ns.hooks = sproc_jstr(j, "hooks")))
+			return error_set(err, ERR_PERM, 0, "%s: field hooks: expected a string", path);
+		ns.krb5_keytab = sproc_jstr(k, "keytab");
+		ns.krb5_config = sproc_jstr(k, "config");
+		if (w && (!json_is_integer(w) || json_integer_value(w) < 0 || json_integer_value(w) > 86400))
+			return error_set(err, ERR_PERM, 0, "%s: field krb5.tickets_wait_s: expected 0..86400", path);
+		ns.tickets_wait_s = w ? (unsigned)json_integer_value(w) : 0;
 	}
 	*ret = ns;
 	*ret_owner = TAKE_PTR(j);

@@ -46,6 +46,11 @@ struct node_settings {
 	 * net_bridge NULL: off (containers with a private network have only lo). */
 	const char *net_bridge, *net_table, *net_range, *net_gateway, *net_external_ip;
 	unsigned net_mtu;
+	/* Hooks at container configure and cleanup (docs/HOOKS.md), "a,b"; NULL: none.
+	 * The Kerberos hooks' settings: the host keytab, the krb5.conf given to
+	 * containers, how long an app waits for its tickets. */
+	const char *hooks, *krb5_keytab, *krb5_config;
+	unsigned tickets_wait_s;
 };
 
 /* N/node.json, the node's settings, written atomically by the agent once at
@@ -57,6 +62,10 @@ int sproc_settings_write(const struct node_settings *ns);
  * owned by *ret_owner (json_decref it after the last use of *ret).  ERR_TEMP
  * if the file is missing or unreadable, ERR_PERM if a field is invalid. */
 int sproc_settings_read(const char *root, struct node_settings *ret, json_t **ret_owner, struct error *err);
+
+/* The hooks a node may enable (sproc-hooks.c, docs/HOOKS.md). */
+#define SPROC_HOOKS_KNOWN "krb5keytab, tickets"
+bool sproc_hook_known(const char *name);
 
 /* Post an event file into appevents_dir: "<ts %.3f>,<instance>,<type>,<data>"
  * with payload (may be NULL), atomically.  type = Treadmill event type name. */
@@ -136,6 +145,18 @@ int sproc_service_exec(const struct sproc_exec_args *a, struct error *err);
  * s6-svscan /services; it writes data/container.json once started).  Setup failures write data/aborted and return 0 so
  * the container's finish runs (Treadmill's behaviour); other errors -errno. */
 int sproc_run(const char *root, struct error *err);
+
+/* `treadle sproc check --service S`, inside the container: S's readiness check every interval, ready
+ * files written, the service restarted through its supervise/control after `failures` failures.
+ * Returns only on failure (fills err; ERR_PERM for a bad check). */
+int sproc_check(const char *service, struct error *err);
+
+/* `treadle sproc host-aliases` (cwd = container dir, host side): once the container runs, keeps
+ * data/overlay/etc/hosts = its base + "<ip> <fqdn> <alias>" for every data/overlay/run/host-aliases/<alias>
+ * -> <hostname>, resolved with the host's resolver, rewritten in place on every change, unresolved names
+ * retried every SPROC_ALIASES_RETRY_S.  Returns only on failure. */
+#define SPROC_ALIASES_RETRY_S 10
+int sproc_host_aliases(struct error *err);
 
 /* Container cgroup of the app's processes, relative to the cgroup root:
  * "apps/<unique>/services" (see src/cgroup/cg.h), malloc'ed. */

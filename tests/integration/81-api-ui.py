@@ -284,6 +284,19 @@ def run(p):
         fail("trace timeline %s, the API says %s" % (got, want))
     if p.eval("document.querySelector('#state .badge').textContent") != "running":
         fail("running instance not shown running")
+    # the log tail: a reader is asked for a token; with root's, the container's log follows
+    if not p.wait("!!document.getElementById('usetoken')", 10):
+        fail("instance page: no token prompt for the log (shows %r)" % p.eval("document.getElementById('logctl').innerText"))
+    p.eval("document.getElementById('token').value = %s; document.getElementById('usetoken').click()"
+           % json.dumps(os.environ.get("TREADLE_UI_TOKEN", "")))
+    if not p.wait("!!document.getElementById('logsvc')", 10):
+        fail("instance page: no log panel with the token (shows %r)" % p.eval("document.getElementById('logctl').innerText"))
+    else:
+        p.eval("const s = document.getElementById('logsvc'); s.value = '/sys/container'; s.dispatchEvent(new Event('change'))")
+        if not p.wait("document.getElementById('log').textContent.includes('starting the container')", 10):
+            fail("instance page: the container's log never shown (%r)" % p.eval("document.getElementById('log').textContent"))
+    if p.eval("document.querySelectorAll('#endpoints tr').length") < 2:
+        fail("instance page: no endpoints table")
     p.shot("instance-running")
     # the stream is open once the page says live
     if not p.wait("document.getElementById('live').classList.contains('on')", 10):

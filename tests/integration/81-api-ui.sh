@@ -2,7 +2,8 @@
 # The web UI served by `treadle api` at /, in a real browser: headless Chromium driven over the DevTools
 # protocol by 81-api-ui.py loads the cell overview, the apps and instances (a filter; a new instance
 # appearing live and turning running), a pending
-# instance's page (the scheduler's explanation) and a running instance's page (its trace), checks what
+# instance's page (the scheduler's explanation) and a running instance's page (its trace, its endpoints, its
+# live log tail once given a token), checks what
 # each shows against the API, stops the instance and waits for its 'deleted' entry to appear live (from
 # the trace stream), saves screenshots and fails on any console error.  Loopback only.
 . "$(dirname "$0")/../lib/cell.sh"
@@ -15,7 +16,9 @@ log=$(readlink /proc/$$/fd/1 || true)
 if [ -f "$log" ]; then SHOTS=${log%.log}.shots; else SHOTS=$(mktemp -d /tmp/treadle-ui-shots.XXXXXX); fi
 mkdir -p "$SHOTS"
 PORT=$((20000 + ($$ + 7) % 20000))
-"$T" api --root "$R" --socket "$R/api-ui.sock" --listen "127.0.0.1:$PORT" >"$R/api-ui.log" 2>&1 &
+printf 'ui-root-tok-%s root\n' $$ >"$R/ui-tokens"; chmod 600 "$R/ui-tokens"
+export TREADLE_UI_TOKEN=ui-root-tok-$$ # the instance page's log tail: a reader is asked for a token
+"$T" api --root "$R" --socket "$R/api-ui.sock" --listen "127.0.0.1:$PORT" --tokens "$R/ui-tokens" >"$R/api-ui.log" 2>&1 &
 APID=$!
 trap 'r=$?; kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; (exit $r); cell_teardown' EXIT
 U=http://127.0.0.1:$PORT

@@ -1,5 +1,5 @@
 #!/bin/bash
-# make install: `make install DESTDIR=D` (and PREFIX=/usr) installs the binary,
+# make install: `make install DESTDIR=D` (and PREFIX=/usr) installs the binary, lib/treadle-bind.so,
 # the docs, the systemd unit treadle.service (ExecStart=PREFIX/bin/treadle cell
 # up in the foreground, settings from /etc/treadle/treadle.env, ExecStop= cell
 # down) and the example settings file, which a second install never overwrites;
@@ -24,6 +24,11 @@ check_tree() { # DESTDIR PREFIX
 		ok "$p: bin/treadle installed and runs"
 	else
 		notok "$p: bin/treadle missing or does not run"
+	fi
+	if [ -f "$d$p/lib/treadle-bind.so" ] && ! nm -D "$d$p/bin/treadle" 2>/dev/null | grep -q ' T bind$'; then
+		ok "$p: lib/treadle-bind.so installed (the bind preload, not in the binary)"
+	else
+		notok "$p: lib/treadle-bind.so missing, or bind() defined by the binary"
 	fi
 	if [ -f "$d$p/share/doc/treadle/README.md" ] && [ -f "$d$p/share/doc/treadle/docs/INSTALL.md" ] &&
 		[ -f "$d$p/share/doc/treadle/docs/CLI.md" ] && [ -f "$d$p/share/doc/treadle/examples/hello.yml" ]; then

@@ -28,6 +28,7 @@
 #include "../../src/net/net-fw.c"
 #include "../../src/net/net-link.c"
 #include "../../src/net/net-vip.c"
+#include "../../src/net/net-vring.c"
 
 static bool in_netns;	/* the process runs in a private netns (root) */
 
@@ -809,6 +810,122 @@ static int drive(int argc, char **argv)
 	return 0;
 }
 
+/* ---- vring ---- */
+
+static void test_vring_record(void **state)
+{
+	struct net_vring_map m[2] = {
+		{ .proto = IPPROTO_TCP, .dst = ip("10.0.0.3"), .port = 7001, .to = ip("10.0.0.3"), .to_port = 41234 },
+		{ .proto = IPPROTO_UDP, .dst = ip("10.0.0.1"), .port = 53, .to = ip("192.168.0.2"), .to_port = 53 },
+	};
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ struct net_vring_map *back = NULL;
+	struct error err = ERROR_INIT;
+	struct in_addr vip;
+	size_t n = 0;
+
+	assert_int_equal(net_vring_record_format(ip("192.168.0.2"), m, 2, &text), 0);
+	assert_int_equal(net_vring_record_parse(text, &vip, &back, &n, &err), 0);
+	assert_int_equal(vip.s_addr, ip("192.168.0.2").s_addr);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(net_vring_map_cmp(&back[i], &m[i]), 0);
+		assert_int_equal(back[i].to.s_addr, m[i].to.s_addr);
+		assert_int_equal(back[i].to_port, m[i].to_port);
+	}
+	assert_true(net_vring_map_cmp(&m[0], &m[1]) < 0); /* tcp (6) < udp (17): proto first */
+	assert_int_equal(net_vring_map_cmp(&m[0], &m[0]), 0);
+	assert_true(net_vring_record_parse("{\"vip\": \"192.168.0.2\", \"maps\": [{\"proto\": \"sctp\"}]}", &vip,
+					   &back, &n, &err) < 0);
+	assert_non_null(strstr(err.msg, "maps[0].proto"));
+	error_clear(&err);
+	assert_true(net_vring_record_parse("{\"vip\": \"x\", \"maps\": []}", &vip, &back, &n, &err) < 0);
+	assert_non_null(strstr(err.msg, "vip"));
+	error_clear(&err);
+	assert_true(net_vring_record_parse("[]", &vip, &back, &n, &err) < 0);
+	error_clear(&err);
+}
+
+static int count_elems(const char *out, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = out; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void test_vring_kernel(void **state)
+{
+	struct error err = ERROR_INIT;
+	struct net_config cfg;
+	struct net_vring_map a[2] = {
+		{ .proto = IPPROTO_TCP, .dst = ip("10.77.0.1"), .port = 7000, .to = ip("192.168.0.1"), .to_port = 7000 },
+		{ .proto = IPPROTO_TCP, .dst = ip("10.77.0.3"), .port = 7001, .to = ip("10.77.0.3"), .to_port = 41234 },
+	};
+	struct net_vring_map moved = { .proto = IPPROTO_TCP, .dst = ip("10.77.0.4"), .port = 7001, .to = ip("10.77.0.4"),
+				       .to_port = 41240 };
+	struct net_vring_map b = { .proto = IPPROTO_UDP, .dst = ip("10.77.0.3"), .port = 53, .to = ip("10.77.0.3"),
+				   .to_port = 41300 };
+	struct net_container c[2] = {
+		{ .owner = "a#1", .vip = ip("192.168.0.1"), .env = NET_ENV_PROD, .vring = a, .n_vring = 2 },
+		{ .owner = "b#2", .vip = ip("192.168.0.2"), .env = NET_ENV_NONPROD, .vring = &b, .n_vring = 1 },
+	};
+	_cleanup_free_ char *out = NULL;
+
+	if (!in_netns)
+		skip();
+	cfg_test(&cfg, "192.168.0.0/16", "192.168.254.254");
+	/* a rebuild puts the recorded mappings in, and the rule that reads them */
+	assert_int_equal(net_fw_rebuild(&cfg, c, 2, false, &err), 0);
+	assert_int_equal(net_nft_run("list table ip treadle_unit", &out, &err), 0);
+	assert_int_equal(count_elems(out, "\"192.168.0.1\", \"10.77.0."), 2);
+	assert_int_equal(count_elems(out, "\"192.168.0.2\", \"10.77.0.3\""), 1);
+	assert_non_null(strstr(out, "vring_dnat"));
+	free(out);
+	out = NULL;
+	/* net_fw_add/remove leave them alone */
+	assert_int_equal(net_fw_remove(&cfg, &c[0], &err), 0);
+	assert_int_equal(net_nft_run("list map ip treadle_unit vring_dnat", &out, &err), 0);
+	assert_int_equal(count_elems(out, "\"192.168.0.1\", \"10.77.0."), 2);
+	free(out);
+	out = NULL;
+	/* a peer moves: one element out, one in; again: no error (idempotent delete) */
+	assert_int_equal(net_vring_change(&cfg, c[0].vip, &a[1], 1, &moved, 1, &err), 0);
+	assert_int_equal(net_vring_change(&cfg, c[0].vip, &a[1], 1, &moved, 1, &err), 0);
+	assert_int_equal(net_nft_run("list map ip treadle_unit vring_dnat", &out, &err), 0);
+	assert_null(strstr(out, "41234"));
+	assert_non_null(strstr(out, "41240"));
+	free(out);
+	out = NULL;
+	/* a delete whose data is not what the kernel holds (a crash between record and kernel):
+	 * the VIP's elements are flushed and the wanted ones added */
+	struct net_vring_map stale = moved;
+	stale.to_port = 1;
+	struct net_vring_map again = moved;
+	again.to_port = 41250;
+	assert_int_equal(net_vring_change(&cfg, c[0].vip, &stale, 1, &again, 1, &err), 0);
+	assert_int_equal(net_nft_run("list map ip treadle_unit vring_dnat", &out, &err), 0);
+	assert_int_equal(count_elems(out, "\"192.168.0.1\", \"10.77.0."), 1); /* the reflective one went too */
+	assert_non_null(strstr(out, "41250"));
+	assert_non_null(strstr(out, "41300")); /* the other VIP's stays */
+	free(out);
+	out = NULL;
+	/* flush by VIP: only that VIP's, whatever the records say */
+	assert_int_equal(net_vring_flush(&cfg, c[0].vip, &err), 1);
+	assert_int_equal(net_vring_flush(&cfg, c[0].vip, &err), 0);
+	assert_int_equal(net_nft_run("list map ip treadle_unit vring_dnat", &out, &err), 0);
+	assert_null(strstr(out, "192.168.0.1"));
+	assert_non_null(strstr(out, "41300"));
+	/* bad input is refused before the kernel */
+	struct net_vring_map bad = { .proto = 1, .dst = ip("10.77.0.3"), .port = 1, .to = ip("10.77.0.3"), .to_port = 1 };
+	assert_true(net_vring_change(&cfg, c[0].vip, NULL, 0, &bad, 1, &err) < 0);
+	error_clear(&err);
+	assert_int_equal(net_fw_teardown(&cfg, &err), 0);
+	/* no table: nothing to flush */
+	assert_int_equal(net_vring_flush(&cfg, c[1].vip, &err), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "drive") == 0)
@@ -824,6 +941,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_conntrack_flush),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_fw_kernel),
+		cmocka_unit_test(test_vring_record),
+		cmocka_unit_test(test_vring_kernel),
 	};
 	/* Everything that touches the kernel runs in a private netns: it dies with us. */
 	in_netns = geteuid() == 0 && unshare(CLONE_NEWNET) == 0;

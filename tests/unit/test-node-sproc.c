@@ -192,6 +192,52 @@ static void test_services_write(void **state)
 
 /* a container's death outside the policy: traced, counted across containers
  * (history + the container's own log), idempotent, fatal past the limit */
+/* Readiness checks: data/ready/<endpoint> "down" for gated endpoints only (stale files gone), and one
+ * check@<svc> companion service per checked service. */
+static void test_checks_prepare(void **state)
+{
+	_cleanup_free_ char *d = mktmp(), *p = NULL, *text = NULL;
+	struct error err = ERROR_INIT;
+	_cleanup_json_ json_t *app = json_loads(
+		"{\"services\":[{\"name\":\"web\",\"check\":{\"tcp\":8000,\"endpoints\":[\"http\",\"a/b\"]}},"
+		"{\"name\":\"plain\"}]}", 0, NULL);
+	_cleanup_json_ json_t *none = json_loads("{\"services\":[{\"name\":\"plain\"}]}", 0, NULL);
+	bool any = false;
+	struct stat st;
+
+	assert_non_null(app);
+	p = strdup_printf("%s/data/ready", d);
+	assert_int_equal(mkdir_p(p, 0755), 0);
+	put(p, "old", "up");
+	assert_int_equal(sproc_ready_prepare(d, app, &any), 0);
+	assert_true(any);
+	free(p);
+	p = strdup_printf("%s/data/ready/http", d);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_string_equal(text, "down");
+	free(p);
+	p = strdup_printf("%s/data/ready/old", d);
+	assert_int_equal(stat(p, &st), -1);
+	assert_int_equal(sproc_system_services_write(d, app, &err), 0);
+	free(p);
+	free(text);
+	p = strdup_printf("%s/data/services/check@web/run", d);
+	assert_int_equal(read_file(p, &text, NULL), 0);
+	assert_non_null(strstr(text, "/run/tm_bin/treadle")); /* shell-quoted */
+	assert_non_null(strstr(text, " sproc check --service "));
+	assert_non_null(strstr(text, "web"));
+	free(p);
+	p = strdup_printf("%s/data/services/check@plain", d);
+	assert_int_equal(stat(p, &st), -1);
+	/* no check: no data/ready at all */
+	assert_int_equal(sproc_ready_prepare(d, none, &any), 0);
+	assert_false(any);
+	free(p);
+	p = strdup_printf("%s/data/ready", d);
+	assert_int_equal(stat(p, &st), -1);
+	(void)rm_rf(d);
+}
+
 static void test_container_died(void **state)
 {
 	_cleanup_free_ char *root = mktmp(), *cdir = NULL, *data = NULL, *ev = NULL, *hist = NULL, *p = NULL;
@@ -441,6 +487,32 @@ static void test_settings(void **state)
 		assert_string_equal(got.net_gateway, "192.168.3.254");
 		assert_string_equal(got.net_external_ip, "10.1.2.3");
 		assert_int_equal(got.net_mtu, 1450);
+		assert_null(got.hooks); /* no hooks: no "hooks" nor "krb5" */
+	}
+	/* the hooks and the Kerberos hooks' settings (docs/HOOKS.md) */
+	ns.hooks = "krb5keytab,tickets";
+	ns.krb5_keytab = "/k/host.kt";
+	ns.krb5_config = "/k/krb5.conf";
+	ns.tickets_wait_s = 7;
+	assert_int_equal(sproc_settings_write(&ns), 0);
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_int_equal(sproc_settings_read(root, &got, &owner, &err), 0);
+		assert_string_equal(got.hooks, "krb5keytab,tickets");
+		assert_string_equal(got.krb5_keytab, "/k/host.kt");
+		assert_string_equal(got.krb5_config, "/k/krb5.conf");
+		assert_int_equal(got.tickets_wait_s, 7);
+	}
+	assert_true(sproc_hook_known("tickets") && sproc_hook_known("krb5keytab") && !sproc_hook_known("nosuch"));
+	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"hooks\":[\"tickets\"]}");
+	{
+		_cleanup_json_ json_t *owner = NULL;
+
+		assert_true(sproc_settings_read(root, &got, &owner, &err) < 0);
+		assert_int_equal(err.code, ERR_PERM);
+		assert_non_null(strstr(err.msg, "hooks"));
+		error_clear(&err);
 	}
 	put(root, "node.json", "{\"treadle\":\"/t\",\"cgroup_root\":\"x\",\"network\":{\"bridge\":\"tl0\"}}");
 	{
@@ -480,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_finish),		    cmocka_unit_test(test_archives_prune),
 		cmocka_unit_test(test_ctl_drain),	    cmocka_unit_test(test_finish_stopped),
 		cmocka_unit_test(test_container_died),	    cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_checks_prepare),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
