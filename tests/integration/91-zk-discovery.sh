@@ -7,7 +7,8 @@
 #   when one instance is stopped and another started (so does `--watch --api` over the cell's API);
 # - `--check-state` reports http up and idle down (the node reads the container's listening sockets
 #   from the kernel), and up for a shared_network app's endpoint (the host's own namespace); a readiness
-#   file overrides the scan; /discovery/<host> and /discovery.state/<host> hold Treadmill's records;
+#   file overrides the scan, and a real readiness check (sproc check) keeps a listening endpoint down
+#   until it passes; /discovery/<host> and /discovery.state/<host> hold Treadmill's records;
 # - the instances hold identities 0..2, one each (/identity-groups/<group>/<n> = {app, host}, and
 #   TREADMILL_IDENTITY/_COUNT/_GROUP in their containers); a stopped instance's identity goes to the
 #   instance started in its place, with no duplicate;
@@ -156,6 +157,42 @@ mkdir -p "$cdir/data/ready" && echo down >"$cdir/data/ready/.http" && mv "$cdir/
 assert "$i0's http reads down while data/ready/http says down (it listens)" wait_for 15 state_of down
 rm -f "$cdir/data/ready/http"
 assert "and up again once the file is gone" wait_for 15 state_of up
+note "a readiness check (ctr's sproc check) gates an endpoint that listens"
+cat >"$NH_DIR/chk.yml" <<'EOF'
+memory: 100M
+cpu: 5%
+disk: 100M
+endpoints:
+  - name: http
+    port: 8000
+services:
+  - name: web
+    command: exec python3 -m http.server 8000
+    restart:
+      limit: 3
+    check:
+      command: "test -e /tmp/ok"
+      interval: 1
+      timeout: 1
+      failures: 100
+      endpoints: [http]
+EOF
+chk=$(T run nobody.dchk -m "$NH_DIR/chk.yml") || notok "treadle run nobody.dchk"
+chk_state() { [ "$(T discovery --check-state "$chk" http | awk '{print $3}')" = "$1" ]; }
+chk_listens() { # its port listens (the http server answers) while the check fails
+	local hp h2
+	hp=$(T discovery "$chk" http | awk '{print $2}')
+	h2=h1
+	[ "${hp%:*}" = "$H2" ] && h2=h2
+	nh_exec "$h2" python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2).read()" "http://$hp/"
+}
+assert "its endpoint listens" wait_for 40 chk_listens
+assert "but reads down while its check fails" chk_state down
+chk_host() { local hp; hp=$(T discovery "$chk" http | awk '{print $2}'); [ "${hp%:*}" = "$H2" ] && echo h2 || echo h1; }
+ch=$(chk_host)
+nh_exec "$ch" "$BIN" exec --root "${NH_ROOT[$ch]}" "$chk" -- touch /tmp/ok || notok "exec touch /tmp/ok"
+assert "and up once the check passes" wait_for 20 chk_state up
+
 watch_state() { grep -qx "$i0:tcp:http $hp up" "$NH_DIR/watch-state.out" && grep -qx "$i0:tcp:http $hp down" "$NH_DIR/watch-state.out" &&
 	[ "$(grep -c "^$i0:tcp:http " "$NH_DIR/watch-state.out")" -ge 3 ]; }
 assert "--watch --check-state printed its state changes (up, down, up)" wait_for 10 watch_state
