@@ -307,11 +307,12 @@ static void route_endpoint(struct api_ctx *a, const struct api_request *rq, stru
 	const char *proto = rq->n_parts > 2 ? rq->parts[2] : "*", *ep = rq->n_parts > 3 ? rq->parts[3] : "*";
 	_cleanup_free_ char *pat = strchr(pattern, '#') ? strdup(pattern) : strdup_printf("%s#*", pattern);
 	struct cellns_endpoint *eps = NULL;
+	_cleanup_json_ json_t *states = json_object();
 	json_t *list;
 	size_t n = 0;
 	int r;
 
-	if (rq->n_parts > 4 || !pat)
+	if (rq->n_parts > 4 || !pat || !states)
 		return api_reply_error(rp, MHD_HTTP_NOT_FOUND, "no such resource");
 	r = cellns_endpoints_list(a->s, pat, &eps, &n);
 	if (r < 0)
@@ -326,9 +327,20 @@ static void route_endpoint(struct api_ctx *a, const struct api_request *rq, stru
 			continue;
 		if (colon)
 			safe_atoi64(colon + 1, &port);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:I}", "name", eps[i].instance, "proto",
+		/* Treadmill's state: whether the node found the port up (/discovery.state/<host>) */
+		if (host && !json_object_get(states, host)) {
+			json_t *st = NULL;
+
+			(void)cellns_discovery_state_get(a->s, host, &st, NULL, NULL);
+			json_object_set_new(states, host, st ? st : json_object());
+		}
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s}", "name", eps[i].instance, "proto",
 						      eps[i].proto, "endpoint", eps[i].name, "host", host, "port",
-						      (json_int_t)port));
+						      (json_int_t)port, "state",
+						      host && cellns_discovery_state_port(json_object_get(states, host),
+											  (int)port) == 1
+							      ? "up"
+							      : "down"));
 	}
 	cellns_endpoints_free(eps, n);
 	reply_json(rp, list);

@@ -197,6 +197,51 @@ int cellns_endpoint_delete(struct store *s, const char *path);
  * store order. */
 int cellns_endpoints_list(struct store *s, const char *pattern, struct cellns_endpoint **ret, size_t *ret_n);
 
+/* ------------------------------------------------------------ discovery */
+
+/* Treadmill's discovery pattern (discovery.py, cli/discovery.py): pattern
+ * "<proid>.<app glob>" gets "#*" appended unless it has a '#'; it is matched
+ * (fnmatch, no escapes, '*' crosses '/' and ':') against the instance
+ * "<proid>.<app>#<n>", proto_glob against the protocol and endpoint_glob
+ * against the endpoint name (NULL globs: "*").  True on a match. */
+bool cellns_discovery_match(const char *pattern, const char *proto_glob, const char *endpoint_glob,
+			    const char *instance, const char *proto, const char *endpoint);
+/* The full instance glob of a pattern ("#*" appended unless it has '#'). */
+char *cellns_discovery_instance_glob(const char *pattern);
+/* The proid part of a pattern (before the first '.', the whole pattern if
+ * none): the /endpoints/<proid> directories to look in are those it matches. */
+char *cellns_discovery_proid_glob(const char *pattern);
+/* Split "PROTO:ENDPOINT" (or "ENDPOINT" = "*:ENDPOINT", NULL = "*:*") into its
+ * two globs; -EINVAL if either part is empty or there is a second ':'. */
+int cellns_discovery_split(const char *arg, char **ret_proto, char **ret_endpoint);
+
+/* /discovery/<host> = the JSON list of "<instance>:<proto>:<endpoint>:<real_port>"
+ * (sorted) of every endpoint of the host's running containers; ephemeral of
+ * this session.  Published as given (the caller sorts; cellns_discovery_format
+ * does).  An existing node of this session is overwritten; one of another
+ * session (a previous agent's, not yet expired) is -EBUSY. */
+char *cellns_discovery_format(char *const *entries, size_t n); /* sorts entries in place */
+int cellns_discovery_publish(struct store *s, const char *host, const char *text);
+/* /discovery.state/<host> = {"<real_port>": 0|1}: whether each endpoint's port
+ * listens (docs/NODE.md "Discovery"); ephemeral like /discovery/<host>. */
+char *cellns_discovery_state_format(const int *real_ports, const bool *up, size_t n);
+int cellns_discovery_state_publish(struct store *s, const char *host, const char *text);
+/* The state record of host as an object (-ENOENT missing, -EBADMSG not an
+ * object); the watch (data) is left when it exists. */
+int cellns_discovery_state_get(struct store *s, const char *host, json_t **ret, store_watch_fn watch,
+			       void *userdata);
+/* 1 up, 0 down, -ENOENT no entry for real_port in a state record. */
+int cellns_discovery_state_port(const json_t *state, int real_port);
+
+/* /identity-groups/<group>/<identity> = {"app": <instance>, "host": <host>},
+ * the presence of the instance holding that identity, ephemeral of this
+ * session.  -EBUSY while the node belongs to another instance or session
+ * (Treadmill's presence waits for it to go). */
+int cellns_identity_publish(struct store *s, const char *group, int identity, const char *instance,
+			    const char *host);
+/* Delete it if it is this instance's (missing, or another's, is success). */
+int cellns_identity_unpublish(struct store *s, const char *group, int identity, const char *instance);
+
 /* ------------------------------------------------------------ finished */
 
 /* /finished/<instance>: {"data", "host", "state", "when"}. */

@@ -96,13 +96,14 @@ int cli_store_open_ro(const char *opt_root, const char *opt_store, struct store 
 extern const struct cli_option cell_options[], run_options[], stop_options[], show_options[], trace_options[],
 	logs_options[], master_options[], store_options[], mirror_options[], scheduler_options[], exec_options[],
 	manifest_options[], container_options[], node_options[], admin_options[], sproc_options[], api_options[],
-	krb_options[], locker_options[];
+	krb_options[], locker_options[], discovery_options[];
 
 int cmd_cell(int argc, char **argv);
 int cmd_master(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_discovery(int argc, char **argv); /* cmd-discovery.c */
 int cmd_trace(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_store(int argc, char **argv);

@@ -321,9 +321,14 @@ static int restore(struct msched *m, double now)
 				/* new expiry: rewrite in the first pass */
 				struct sched_app_info ni;
 
+				struct cellns_placement old = CELLNS_PLACEMENT_INIT;
+
 				sched_app_info(m->cell, a, &ni);
+				(void)cellns_placement_parse(d.v[k], &old); /* its group's count, kept with its identity */
 				struct cellns_placement p = { .expires = ni.expiry, .identity = ni.identity,
-							      .identity_count = -1 };
+							      .identity_count = ni.identity >= 0 && ni.identity == old.identity
+										? old.identity_count
+										: -1 };
 
 				(void)cellns_placement_put(m->store, *sv, *ap, &p);
 			}

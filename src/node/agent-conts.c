@@ -137,6 +137,8 @@ void agent_cont_remove(struct agent *a, struct cont *c)
 			break;
 		}
 	agent_cont_close_oom(a, c);
+	agent_discovery_forget(c);
+	free(c->id_group);
 	free(c->unique);
 	free(c->instance);
 	strv_free(c->endpoints);
@@ -147,6 +149,7 @@ void agent_cont_remove(struct agent *a, struct cont *c)
  * services start, ephemeral. */
 void agent_running_unpublish(struct agent *a, struct cont *c)
 {
+	agent_identity_unpublish(a, c); /* also held by a container not yet fully published */
 	if (!c->published)
 		return;
 	if (a->store) {
@@ -157,6 +160,7 @@ void agent_running_unpublish(struct agent *a, struct cont *c)
 	strv_free(c->endpoints);
 	c->endpoints = NULL;
 	c->published = false;
+	agent_discovery_changed(a);
 }
 
 /* Treadmill's presence: /endpoints/<proid>/<app>#<n>:<proto>:<name> =
@@ -205,10 +209,13 @@ void agent_running_publish(struct agent *a, struct cont *c)
 {
 	if (c->published)
 		return;
-	/* else: a previous session's node still exists; retried every tick */
-	if (endpoints_publish(a, c) < 0 || cellns_running_publish(a->store, c->instance, a->o->hostname) < 0)
+	/* else: a previous session's node (or the previous holder of its
+	 * identity) still exists; retried every tick */
+	if (agent_identity_publish(a, c) < 0 || endpoints_publish(a, c) < 0 ||
+	    cellns_running_publish(a->store, c->instance, a->o->hostname) < 0)
 		return;
 	c->published = true;
+	agent_discovery_changed(a);
 	a->d_vring = true; /* its vring, now that its network is up */
 	LOG("%s: running (%s)", c->instance, c->unique);
 }

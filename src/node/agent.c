@@ -199,6 +199,7 @@ static void tick(struct agent *a)
 	if (nudge)
 		(void)sv_svscan_control(a->p_running, "an");
 	a->d_cleanup = true;
+	agent_discovery_tick(a);
 }
 
 /* ---- setup and loop ---- */
@@ -277,6 +278,8 @@ static void agent_free(struct agent *a)
 		agent_cont_remove(a, a->conts[0]);
 	agent_vring_free(a);
 	free(a->conts);
+	free(a->disc_list);
+	free(a->disc_state);
 	store_close(a->store);
 	if (a->cg)
 		cg_close(a->cg);
@@ -396,6 +399,7 @@ static int reconnect(struct agent *a, struct error *err)
 	a->store = NULL;
 	for (size_t i = 0; i < a->n_conts; i++)
 		a->conts[i]->published = false;
+	agent_discovery_reset(a); /* the session's ephemerals went with it */
 	/* A new session needs the ensemble: keep trying (the containers run on
 	 * under s6 meanwhile); only SIGTERM/SIGINT ends the wait. */
 	for (unsigned tries = 0;; tries++) {
@@ -436,7 +440,7 @@ int node_agent_run(const struct node_agent_options *o, struct error *err)
 		{ &a.d_placement, agent_eventmgr_sync }, { &a.d_ctl, agent_ctl_sync },
 		{ &a.d_tomb, agent_monitor_sync },	 { &a.d_cache, agent_appcfg_sync },
 		{ &a.d_events, agent_publisher_sync },	 { &a.d_cleanup, agent_cleanup_sync },
-		{ &a.d_vring, agent_vring_sync },
+		{ &a.d_vring, agent_vring_sync },	 { &a.d_discovery, agent_discovery_sync },
 	};
 	struct agent_loop_metrics loop_metrics = { 0 };
 	int r;

@@ -120,6 +120,8 @@ extern char **environ;
 #define CLEANUP_RETRY_MS 2000
 #define SVSCAN_WAIT_MS 5000 /* at start, for the s6-svscan of N/running (started beside us) */
 #define RELEASED_REL "data/released" /* a container stopped by N/stop "release" */
+#define DISCOVERY_SCAN_MS 5000		    /* the periodic endpoint state scan (docs/NODE.md) */
+#define DISCOVERY_FAST_MS 10000		    /* after a container starts: a scan every tick */
 
 /* What N/stop (written by `treadle cell down`) asks for. */
 enum drain {
@@ -145,6 +147,10 @@ struct cont {
 	uint64_t retry_at; /* monotonic ms */
 	int wd_ctl[2];	   /* inotify on its spool dirs (appevents, tombstones) */
 	bool d_ctl;
+	struct cont_disc *disc; /* agent-discovery.c's cache of its endpoints and pid 1 */
+	char *id_group;		/* /identity-groups/<id_group>/<identity> held (published) */
+	int identity;
+	bool id_waiting;	/* the identity is still another instance's (logged once) */
 };
 
 struct agent {
@@ -171,6 +177,10 @@ struct agent {
 	bool net_on, net_blackout;
 	struct net_config net;
 	char net_bridge[16], net_table[32], net_range[24], net_gateway[16], net_ext_ip[16];
+	/* discovery (agent-discovery.c): the texts last published, the scan's clock */
+	bool d_discovery, disc_retry, disc_full; /* disc_full: every container's sockets scanned again */
+	char *disc_list, *disc_state;
+	uint64_t disc_next_scan, disc_fast_until; /* monotonic ms */
 	bool d_vring;		 /* the vring's inputs changed (agent-vring.c) */
 	struct vring_state *vring; /* agent-vring.c's, NULL until its first sync */
 };
@@ -218,6 +228,16 @@ int agent_net_init(struct agent *a, struct error *err);
 /* Blackout of this server on or off (remembered in N/network/blackout for rebuilds). */
 void agent_net_blackout(struct agent *a, bool on);
 
+/* agent-discovery.c: /discovery/<host>, /discovery.state/<host> (synced when
+ * d_discovery), identity presence (with /running, by agent-conts.c) */
+void agent_discovery_sync(struct agent *a);
+void agent_discovery_tick(struct agent *a);    /* from tick(): marks d_discovery when a scan is due */
+void agent_discovery_changed(struct agent *a); /* a container started or stopped */
+void agent_discovery_reset(struct agent *a);   /* a new store session: everything published again */
+void agent_discovery_forget(struct cont *c);
+/* 0 held (or nothing to hold), -EBUSY still another instance's, -errno */
+int agent_identity_publish(struct agent *a, struct cont *c);
+void agent_identity_unpublish(struct agent *a, struct cont *c);
 /* agent-vring.c: the node's one vring watcher (docs/NETWORK.md "vring"): the
  * mappings of every running container with vring rules, from /endpoints
  * (store watches set a->d_vring), applied as net_vring_change under the lock. */

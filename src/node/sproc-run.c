@@ -48,11 +48,17 @@ static int container_env(const json_t *app, const struct node_settings *ns, char
 	if (json_is_integer(v) && ((s = strdup_printf("TREADMILL_CPU=%lld", (long long)json_integer_value(v))) == NULL ||
 				   strv_push(&l, s) < 0))
 		return -ENOMEM;
-	v = json_object_get(app, "identity");
-	if (json_is_integer(v) &&
-	    ((s = strdup_printf("TREADMILL_IDENTITY=%lld", (long long)json_integer_value(v))) == NULL ||
-	     strv_push(&l, s) < 0))
-		return -ENOMEM;
+	/* the placement's identity and the group's size (the cache merged them in) */
+	for (size_t i = 0; i < 2; i++) {
+		static const char *const ik[][2] = { { "TREADMILL_IDENTITY", "identity" },
+						     { "TREADMILL_IDENTITY_COUNT", "identity_count" } };
+
+		v = json_object_get(app, ik[i][1]);
+		if (json_is_integer(v) &&
+		    ((s = strdup_printf("%s=%lld", ik[i][0], (long long)json_integer_value(v))) == NULL ||
+		     strv_push(&l, s) < 0))
+			return -ENOMEM;
+	}
 	if (ns->cell && *ns->cell && ((s = strdup_printf("TREADMILL_CELL=%s", ns->cell)) == NULL || strv_push(&l, s) < 0))
 		return -ENOMEM;
 	*ret = TAKE_PTR(l);
