@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,10 +58,27 @@ static long rss_kb(void)
 	return v;
 }
 
+static bool woken;
+
+/* Until the model's watches fired (ZooKeeper delivers them a round trip
+ * later; the embedded store at once), 5 s at most, then whatever is queued. */
 static void drain(struct store *s)
 {
+	double end = now_realtime() + 5;
+
+	while (!woken && now_realtime() < end)
+		store_wait(s, 20);
 	while (store_wait(s, 0) > 0)
 		;
+	woken = false;
+}
+
+/* Let what is queued arrive (the pass's own writes may fire watches), then forget it. */
+static void quiet(struct store *s)
+{
+	while (store_wait(s, 50) > 0)
+		;
+	woken = false;
 }
 
 struct fig {
@@ -112,8 +130,11 @@ struct setup {
 
 static void setup_flush(struct setup *b)
 {
-	if (b->n && store_multi(b->s, b->ops, b->n, NULL) < 0) {
-		fprintf(stderr, "setup: multi failed\n");
+	size_t bad = 0;
+	int r = b->n ? store_multi(b->s, b->ops, b->n, &bad) : 0;
+
+	if (r < 0) {
+		fprintf(stderr, "setup: multi failed at %s: %s\n", b->ops[bad].path, store_strerror(r));
 		exit(1);
 	}
 	for (size_t i = 0; i < 2 * b->n; i++)
@@ -188,9 +209,10 @@ static void submitter(const char *url, struct shared *sh, int k, int nsub, doubl
 	struct store *s;
 	double t0 = now_realtime(), per = nsub / rate;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
 	if (store_open(url, NULL, &s, &err) < 0)
 		_exit(1);
-	for (int i = k;; i += nsub) {
+	for (int i = k; i < (int)(rate * secs); i += nsub) {
 		double due = t0 + (double)(i / nsub) * per, now = now_realtime();
 		char path[128];
 
@@ -222,7 +244,8 @@ static void load_run(const char *url, struct store *s, struct msched *m, double 
 	if (sh == MAP_FAILED || !lat)
 		exit(1);
 	m->o.wake = &wake;
-	drain(s);
+	while (store_wait(s, 0) > 0)
+		;
 	for (int k = 0; k < nsub; k++) {
 		pids[k] = fork();
 		if (pids[k] == 0)
@@ -283,7 +306,7 @@ static void load_run(const char *url, struct store *s, struct msched *m, double 
 			printf("load %.0f/s: submit -> scheduled p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rate,
 			       1000 * lat[nlat / 2], 1000 * lat[(size_t)((double)nlat * 0.99)], 1000 * lat[nlat - 1]);
 	}
-	m->o.wake = NULL;
+	m->o.wake = &woken;
 	munmap(sh, sizeof(*sh) + cap * sizeof(double));
 	free(lat);
 }
@@ -293,7 +316,7 @@ int main(int argc, char **argv)
 	struct error err = ERROR_INIT;
 	struct store *s, *s2;
 	struct msched *m, *m2;
-	struct msched_options o = { .hostname = "bench", .down_grace = 0, .no_compact = true };
+	struct msched_options o = { .hostname = "bench", .down_grace = 0, .no_compact = true, .wake = &woken };
 	int napps = argc > 2 ? atoi(argv[2]) : 100000, nservers = argc > 3 ? atoi(argv[3]) : 1000;
 	double rate = argc > 4 ? atof(argv[4]) : 0, secs = argc > 5 ? atof(argv[5]) : 60;
 	int nsub = argc > 6 ? atoi(argv[6]) : 4;
@@ -318,10 +341,12 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < REPEAT; i++) {
 		snprintf(path, sizeof(path), "/scheduled/proidx.new#%010d", napps + 1 + i);
+		quiet(s);
 		store_create(s, path, "{\"memory\":\"100M\"}", 17, 0, NULL);
 		drain(s);
 		f = pass(m, now + 2);
 		c1[i] = f.cpu, w1[i] = f.wall;
+		quiet(s);
 		store_delete(s, path, -1);
 		drain(s);
 		f = pass(m, now + 3);
@@ -333,6 +358,7 @@ int main(int argc, char **argv)
 	       1000 * median(w2, REPEAT), REPEAT);
 	for (int i = 0; i < REPEAT; i++) {
 		snprintf(path, sizeof(path), "/server.presence/s%05d", 7 + i);
+		quiet(s);
 		store_delete(s, path, -1);
 		drain(s);
 		f = pass(m, now + 4 + i);
@@ -342,9 +368,11 @@ int main(int argc, char **argv)
 	}
 	printf("event: one server down (its ~%d apps move): %.2f ms cpu, %.2f ms wall (median of %d)\n",
 	       napps / nservers, 1000 * median(c3, REPEAT), 1000 * median(w3, REPEAT), REPEAT);
+	quiet(s);
 	store_create(s, "/events/001-apps-", "[]", 2, STORE_SEQUENTIAL, NULL);
 	drain(s);
 	print_pass("event: /events apps (empty)", pass(m, now + 30));
+	quiet(s);
 	store_create(s, "/events/000-cell-", "null", 4, STORE_SEQUENTIAL, NULL);
 	drain(s);
 	print_pass("event: reload (cell event: full model reload + restore)", pass(m, now + 31));
