@@ -7,7 +7,7 @@
 # sustained submission load into the 100k cell.
 #   BENCH_MASTER_SIZES="10000 100000"   cells to measure (apps; servers = apps/100)
 #   BENCH_MASTER_RATE=1000 BENCH_MASTER_SECONDS=60 BENCH_MASTER_SUBMITTERS=4
-#   BENCH_MASTER_RATES="1000 2000"      rates for the load (0: none)
+#   BENCH_MASTER_RATES="1000 2000"      rates for the load (default 1000; 0: none)
 #   BENCH_MASTER_ZK=1   on a ZooKeeper server started here (tests/lib/zk.sh) instead of the embedded
 #                       store (needs java and ZooKeeper; skipped without)
 set -euo pipefail
@@ -27,7 +27,7 @@ if [ -n "${BENCH_MASTER_ZK:-}" ]; then
 	store() { echo "zk://$ZK_HOSTS/bench$(date +%s%N)"; }
 fi
 sizes=${BENCH_MASTER_SIZES:-10000 100000}
-rates=${BENCH_MASTER_RATES:-1000 2000}
+rates=${BENCH_MASTER_RATES:-1000}
 last=${sizes##* }
 for n in $sizes; do
 	if [ "$n" = "$last" ]; then
