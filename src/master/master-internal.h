@@ -53,6 +53,9 @@ struct msched {
 	size_t n_notrun;
 	double next_check, next_compact;
 	char *last_stats;
+	json_t *proid_counts;	/* {"<proid>": live apps}, kept per add/remove (NULL: recount) */
+	bool presence_check;	/* a state changed under an absent presence: sync it next pass */
+	double next_grace;	/* earliest end of a presence grace, INFINITY none */
 	struct mchange *chg;
 	size_t nchg, achg;
 	int oom;
@@ -74,6 +77,7 @@ int msched_delete_placement(struct msched *m, const char *server, const char *in
 void msched_write_finished(struct msched *m, const char *inst, const char *host, const char *data);
 void msched_unschedule_once(struct msched *m, int a, const char *name, const char *host);
 bool msched_is_blackedout(struct msched *m, const char *server);
+void msched_count_app(struct msched *m, const char *name, int delta);
 
 /* msched-load.c */
 void msched_asg_clear(struct msched *m);

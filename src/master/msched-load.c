@@ -93,6 +93,8 @@ int msched_load_app_data(struct msched *m, const char *name, const char *data, c
 			sched_app_move(m->cell, a, alloc);
 	} else if (alloc < 0 || (a = sched_app_add(m->cell, alloc, &spec)) < 0) {
 		r = alloc < 0 ? alloc : a;
+	} else {
+		msched_count_app(m, name, +1);
 	}
 	if (a >= 0 && msched_blacklisted(m, name))
 		sched_app_set_blacklisted(m->cell, a, true);
@@ -373,6 +375,10 @@ int msched_load_full(struct msched *m, double now, struct error *err)
 	sched_cell_free(m->cell);
 	m->cell = c;
 	m->need_reload = false;
+	json_decref(m->proid_counts);
+	m->proid_counts = NULL; /* recounted by the pass's write_stats */
+	m->next_grace = INFINITY;
+	m->presence_check = false;
 	free(m->vanished);
 	m->vanished = NULL;
 	m->n_vanished = 0;

@@ -28,6 +28,8 @@ int msched_sync_presence(struct msched *m, double now)
 	size_t n;
 	int r;
 
+	m->presence_check = false;
+	m->next_grace = INFINITY;
 	r = msched_list_watched(m, W_PRES, &pres);
 	if (r < 0)
 		return r;
@@ -70,6 +72,8 @@ int msched_sync_presence(struct msched *m, double now)
 		if (now - m->vanished[s] >= m->o.down_grace) {
 			msched_set_state(m, s, SCHED_DOWN, m->vanished[s]);
 			m->vanished[s] = 0;
+		} else {
+			m->next_grace = MIN(m->next_grace, m->vanished[s] + m->o.down_grace);
 		}
 	}
 	return 0;
@@ -135,6 +139,7 @@ static void msched_remove_app(struct msched *m, int a)
 	}
 	msched_post(m, name, TRACE_DELETED, "");
 	msched_write_finished(m, name, host, NULL);
+	msched_count_app(m, name, -1);
 	sched_app_remove(m->cell, a);
 }
 
@@ -178,15 +183,30 @@ static void check_unreadable(struct msched *m, const char *name)
 
 #define SYNC_BATCH 4096
 
+/* /scheduled changed: its listing diffed with the model (one hash lookup
+ * per listed name, no sort: the store lists sorted); apps gone are removed
+ * (a walk of the model only when some are), new ones read in batches. */
 int msched_sync_scheduled(struct msched *m)
 {
 	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_free_ size_t *fresh_at = NULL;
+	size_t n, nfresh = 0, known = 0;
 	int r = msched_list_watched(m, W_SCHED, &names);
-	size_t n = strv_length(names);
 
 	if (r < 0)
 		return r;
-	for (int a = sched_app_next(m->cell, -1), next; a >= 0; a = next) {
+	n = strv_length(names);
+	fresh_at = calloc(n + 1, sizeof(*fresh_at));
+	if (!fresh_at)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (sched_app_find(m->cell, names[i]) >= 0)
+			known++;
+		else
+			fresh_at[nfresh++] = i;
+	}
+	/* every model app listed once: none is gone */
+	for (int a = known < sched_app_count(m->cell) ? sched_app_next(m->cell, -1) : -1, next; a >= 0; a = next) {
 		struct sched_app_info info;
 
 		next = sched_app_next(m->cell, a);
@@ -204,16 +224,15 @@ int msched_sync_scheduled(struct msched *m)
 		memmove(&m->unreadable[u], &m->unreadable[u + 1], (strv_length(m->unreadable + u + 1) + 1) * sizeof(char *));
 	}
 	/* new apps, read in batches (one round trip each on ZooKeeper) */
-	for (size_t i = 0; i < n;) {
+	for (size_t i = 0; i < nfresh;) {
 		_cleanup_free_ char **fresh = calloc(SYNC_BATCH, sizeof(char *)), **data = calloc(SYNC_BATCH, sizeof(char *));
 		size_t k = 0;
 
 		if (!fresh || !data)
 			return -ENOMEM;
-		for (; i < n && k < SYNC_BATCH; i++)
-			if (sched_app_find(m->cell, names[i]) < 0)
-				fresh[k++] = names[i]; /* borrowed */
-		r = k ? cellns_scheduled_get_many(m->store, fresh, k, data) : 0;
+		for (; i < nfresh && k < SYNC_BATCH; i++)
+			fresh[k++] = names[fresh_at[i]]; /* borrowed */
+		r = cellns_scheduled_get_many(m->store, fresh, k, data);
 		if (r < 0)
 			return r;
 		for (size_t x = 0; x < k; x++) {

@@ -33,7 +33,8 @@ static void on_watch(struct store *s _unused_, enum store_event ev _unused_, con
 		*w->m->o.wake = true;
 }
 
-/* List children of a watched path, re-arming its watch; sorted. */
+/* List children of a watched path, re-arming its watch; sorted (the store
+ * lists children sorted by strcmp: store.h). */
 int msched_list_watched(struct msched *m, int which, char ***ret)
 {
 	struct mwatch *w = &m->w[which];
@@ -44,8 +45,6 @@ int msched_list_watched(struct msched *m, int which, char ***ret)
 	if (r < 0)
 		return r;
 	w->armed = true;
-	if (*ret)
-		strv_sort(*ret);
 	return 0;
 }
 
@@ -152,6 +151,8 @@ void msched_set_state(struct msched *m, int srv, enum sched_state st, double sin
 	if (old == st)
 		return;
 	sched_server_set_state(m->cell, srv, st, since);
+	if (st != SCHED_DOWN && ((size_t)srv >= m->n_present || m->present[srv] <= 0))
+		m->presence_check = true; /* no presence: its grace starts at the next sync */
 	msched_record_state(m, sched_node_name(m->cell, srv), st, since);
 }
 
@@ -188,7 +189,32 @@ void msched_unschedule_once(struct msched *m, int a, const char *name, const cha
 		return;
 	msched_write_finished(m, n, host, "schedule_once");
 	(void)msched_delete_node(m, p);
+	msched_count_app(m, n, -1);
 	sched_app_remove(m->cell, a);
+}
+
+/* /scheduled-stats counts by proid (the name up to its first '.'), kept as
+ * apps come and go so a pass does not walk the whole model; a full load
+ * drops them (NULL) and the pass recounts. */
+void msched_count_app(struct msched *m, const char *name, int delta)
+{
+	char proid[256];
+	json_t *v;
+	json_int_t n;
+
+	if (!m->proid_counts)
+		return;
+	snprintf(proid, sizeof(proid), "%.*s", (int)strcspn(name, "."), name);
+	v = json_object_get(m->proid_counts, proid);
+	n = (v ? json_integer_value(v) : 0) + delta;
+	if (n <= 0)
+		json_object_del(m->proid_counts, proid);
+	else if (v)
+		json_integer_set(v, n);
+	else if (json_object_set_new(m->proid_counts, proid, json_integer(n)) < 0) {
+		json_decref(m->proid_counts); /* out of memory: recount */
+		m->proid_counts = NULL;
+	}
 }
 
 bool msched_is_blackedout(struct msched *m, const char *server)

@@ -68,7 +68,7 @@ static int write_placement(struct msched *m, const struct mchange *c)
  * of MULTI_BATCH operations instead.  A multi that fails (a node already
  * there or gone, a missing parent) is redone op by op by the caller's
  * fallback, which has the single-node semantics. */
-#define MULTI_BATCH 256
+#define MULTI_BATCH 1024
 
 struct batch {
 	struct store_op *ops;
@@ -279,28 +279,27 @@ static void changes_clear(struct msched *m)
 	m->nchg = 0;
 }
 
+/* /scheduled-stats {"<proid>": count}: the counts msched_count_app keeps,
+ * recounted from the model after a full load. */
 static int write_stats(struct msched *m)
 {
-	_cleanup_json_ json_t *j = json_object();
 	_cleanup_free_ char *s = NULL;
 	int r;
 
-	if (!j)
-		return -ENOMEM;
-	for (int a = sched_app_next(m->cell, -1); a >= 0; a = sched_app_next(m->cell, a)) {
-		struct sched_app_info info;
-		char proid[256];
-		json_t *v;
+	if (!m->proid_counts) {
+		m->proid_counts = json_object();
+		if (!m->proid_counts)
+			return -ENOMEM;
+		for (int a = sched_app_next(m->cell, -1); a >= 0; a = sched_app_next(m->cell, a)) {
+			struct sched_app_info info;
 
-		sched_app_info(m->cell, a, &info);
-		snprintf(proid, sizeof(proid), "%.*s", (int)strcspn(info.name, "."), info.name);
-		v = json_object_get(j, proid);
-		if (v)
-			json_integer_set(v, json_integer_value(v) + 1);
-		else
-			json_object_set_new(j, proid, json_integer(1));
+			sched_app_info(m->cell, a, &info);
+			msched_count_app(m, info.name, +1);
+		}
+		if (!m->proid_counts)
+			return -ENOMEM;
 	}
-	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	s = json_dumps(m->proid_counts, JSON_SORT_KEYS | JSON_COMPACT);
 	if (!s)
 		return -ENOMEM;
 	if (m->last_stats && strcmp(m->last_stats, s) == 0)
@@ -379,9 +378,12 @@ int msched_pass(struct msched *m, double now, struct msched_stats *stats, struct
 			return error_set(err, ERR_TEMP, -r, "blackouts: %s", store_strerror(r));
 		if (m->w[W_SCHED].dirty && (r = msched_sync_scheduled(m)) < 0)
 			return error_set(err, ERR_TEMP, -r, "listing /scheduled: %s", store_strerror(r));
-		r = msched_sync_presence(m, now);
-		if (r < 0)
-			return error_set(err, ERR_TEMP, -r, "presence: %s", store_strerror(r));
+		/* presence: when it changed, a state changed under an absent one, or a grace ends */
+		if (m->w[W_PRES].dirty || !m->w[W_PRES].armed || m->presence_check || now >= m->next_grace) {
+			r = msched_sync_presence(m, now);
+			if (r < 0)
+				return error_set(err, ERR_TEMP, -r, "presence: %s", store_strerror(r));
+		}
 		if (!m->need_reload)
 			break;
 	}
@@ -532,6 +534,7 @@ int msched_new(struct store *s, const struct msched_options *o, struct msched **
 	for (int i = 0; i < _W_MAX; i++)
 		m->w[i].m = m;
 	m->app_blacklist = json_object();
+	m->next_grace = INFINITY;
 	*ret = m;
 	return 0;
 }
@@ -551,6 +554,7 @@ void msched_free(struct msched *m)
 	free(m->present);
 	free(m->notrun);
 	free(m->last_stats);
+	json_decref(m->proid_counts);
 	strv_free(m->unreadable);
 	free(m);
 }

@@ -1128,6 +1128,11 @@ int sched_app_find(const struct sched_cell *c, const char *name)
 	return strmap_get(&c->app_by_name, name);
 }
 
+size_t sched_app_count(const struct sched_cell *c)
+{
+	return c->live_apps;
+}
+
 int sched_app_next(const struct sched_cell *c, int app)
 {
 	for (size_t a = (size_t)(app + 1); a < c->napps; a++)

@@ -129,6 +129,8 @@ int sched_app_add(struct sched_cell *c, int alloc, const struct sched_app_spec *
 /* Remove an app (frees its server capacity and identity). */
 int sched_app_remove(struct sched_cell *c, int app);
 int sched_app_find(const struct sched_cell *c, const char *name);
+/* The number of live apps (O(1)). */
+size_t sched_app_count(const struct sched_cell *c);
 /* Reload semantics (Treadmill's loader): priority, retention and allocation may change. */
 int sched_app_set_priority(struct sched_cell *c, int app, int priority);
 int sched_app_set_retention(struct sched_cell *c, int app, double data_retention_timeout);
