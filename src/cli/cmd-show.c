@@ -165,6 +165,33 @@ static int show_endpoints_api(const char *api, const char *pattern, bool json)
 }
 
 /* The state list through the API (GET /state/), filtered as the store's; NULL with *ret_rc on failure. */
+/* The same reasons over the API: GET /scheduler/explain/<instance> for each pending instance. */
+static void add_pending_reasons_api(const char *api, json_t *list)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(list, i, e) {
+		_cleanup_json_ json_t *ans = NULL;
+		_cleanup_free_ char *path = NULL;
+		struct error err = ERROR_INIT;
+		const char *name = json_string_value(json_object_get(e, "name")), *why, *p;
+
+		if (!name || strcmp(json_string_value(json_object_get(e, "state")) ?: "", "pending") != 0)
+			continue;
+		path = cli_api_path("scheduler/explain", name);
+		if (!path || cli_api_call(api, "GET", path, NULL, &ans, &err) < 0) {
+			error_clear(&err); /* the instance went meanwhile: no reason shown */
+			continue;
+		}
+		why = json_string_value(json_object_get(ans, "explain"));
+		if (!why)
+			continue;
+		p = strstr(why, ": pending: ");
+		json_object_set_new(e, "why", json_string(p ? p + strlen(": pending: ") : why));
+	}
+}
+
 static json_t *show_state_api(const char *api, enum show_what what, int *ret_rc)
 {
 	json_t *ans = NULL, *list = json_array(), *v;
@@ -250,6 +277,8 @@ int cmd_show(int argc, char **argv)
 		list = show_state_api(cli_api_url(api), what, &r);
 		if (!list)
 			return r;
+		if (what != SHOW_FINISHED)
+			add_pending_reasons_api(cli_api_url(api), list);
 		goto print;
 	}
 	if (cli_store_open_ro(root, store_url, &s, &err) < 0)

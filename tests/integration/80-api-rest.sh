@@ -140,6 +140,12 @@ python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==1 and e[0]["
 "$T" show endpoints nobody.itcli | grep -q "http.*$H:" || fail "show endpoints --api: $("$T" show endpoints nobody.itcli)"
 "$T" show --json | grep -qF "\"$inst\"" || fail "show --api"
 "$T" trace "$inst" | grep -q pending || fail "trace --api"
+# a pending instance's reason (the scheduler's explanation) over --api as over the store
+big=$("$T" run nobody.itbig --memory 100000G -- /bin/true) || fail "run of a too big app --api"
+wait_for 30 sh -c "\"$T\" show pending | grep -qF '$big'" || fail "show pending --api: $("$T" show pending)"
+wait_for 30 sh -c "\"$T\" show pending | grep -F '$big' | grep -q 'capacity: memory'" ||
+	fail "show pending --api gives no reason: $("$T" show pending)"
+"$T" stop "$big" >/dev/null || fail "stop $big --api"
 out=$("$T" run daemon.x --cpu 5% -- /bin/true 2>&1); rc=$?
 [ "$rc" = 0 ] || fail "root run of daemon.x over the API: $out"
 out=$(setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups "$T" run daemon.y --api "$S" -- /bin/true 2>&1); rc=$?
