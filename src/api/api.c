@@ -24,12 +24,16 @@
 #include "../basic/json.h"
 #include "../basic/util.h"
 #include "../cellns/cellns.h"
+#include "../node/watchdog.h"
 #include "../store/store.h"
 #include "../trace/trace.h"
 #include "api-internal.h"
 #include "api.h"
 
 #define BODY_MAX (1024 * 1024 + 4096)	/* a manifest (MANIFEST_SIZE_MAX) and some */
+/* On a node server the API holds a watchdog lease (docs/NODE.md "Watchdogs and postmortem") renewed at
+ * each keepalive tick: a stalled API blacks the node out as a stalled agent does. */
+#define API_LEASE "api"
 #define KEEPALIVE_MS 15000		/* streams: a comment line, and unarmed watches retried */
 #define STREAM_BUFFER_MAX (16 * 1024 * 1024) /* a subscriber this far behind is dropped */
 
@@ -1234,6 +1238,7 @@ int api_run(const struct api_options *o, struct error *err)
 {
 	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
 	struct api a = { .ino = -1, .apps_wd = -1 };
+	_cleanup_free_ char *node_root = NULL; /* <root>/node on a node server: the API's watchdog lease */
 	sigset_t mask;
 	int ep = -1, sfd = -1, fd, r = 0;
 	struct epoll_event ev;
@@ -1287,6 +1292,15 @@ int api_run(const struct api_options *o, struct error *err)
 		}
 	}
 	uint64_t last_tick = now_monotonic_ms();
+	struct stat nst;
+
+	node_root = o->root ? strdup_printf("%s/node", o->root) : NULL;
+	if (node_root && (stat(node_root, &nst) < 0 || !S_ISDIR(nst.st_mode))) {
+		free(node_root); /* no node role here: nothing to watch over */
+		node_root = NULL;
+	}
+	if (node_root && node_lease_renew(node_root, API_LEASE, NODE_LEASE_DEFAULT_S) < 0)
+		fprintf(stderr, "treadle api: watchdog lease: %m\n");
 	while (!a.stopping) {
 		struct epoll_event evs[8];
 		MHD_UNSIGNED_LONG_LONG to;
@@ -1325,12 +1339,16 @@ int api_run(const struct api_options *o, struct error *err)
 				if (u->topic != TOPIC_LOG) /* a log is plain text */
 					sub_append(u, ": keepalive\n\n", strlen(": keepalive\n\n"));
 			logs_check_gone(&a);
+			if (node_root)
+				(void)node_lease_renew(node_root, API_LEASE, NODE_LEASE_DEFAULT_S);
 		}
 		watched_refresh_all(&a);
 		MHD_run(a.unix_l.d);
 		if (a.tcp_l.d)
 			MHD_run(a.tcp_l.d);
 	}
+	if (node_root)
+		(void)node_lease_remove(node_root, API_LEASE);
 out:
 	api_free(&a);
 	if (sfd >= 0)
