@@ -28,6 +28,7 @@ struct container_ctx {
 	char *mask_file;	/* data/overlay/empty: bound over host secret files */
 	char *mask_dir;		/* data/overlay/empty.d: ... and secret directories */
 	int loop_fd;
+	uint64_t start_unix_us;	/* CLOCK_REALTIME at container_run entry (container.json, benchmarks) */
 };
 
 /* rootfs.c: in the child (new mount/pid/uts/ipc[/net] namespaces): build the
