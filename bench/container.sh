@@ -122,7 +122,7 @@ phases() { # dir glob
 	for f in $1; do cat "$f"; echo; done | python3 -c '
 import json, sys
 rows = [json.loads(l)["setup_us"] for l in sys.stdin if l.strip()]
-keys = ["cgroups", "cgroups_attach", "image", "volume", "prepare", "namespaces_root_exec"]
+keys = ["cgroups", "cgroups_attach_wait", "image", "volume", "prepare", "namespaces_root_exec"]
 med = lambda v: sorted(v)[len(v) // 2]
 print(", ".join("%s %.1f" % (k, med([r.get(k, 0) for r in rows]) / 1000) for k in keys))
 ' 2>/dev/null
