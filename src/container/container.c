@@ -117,7 +117,7 @@ static int check_config(const struct container_config *cfg, struct error *err)
 }
 
 /* Setup phases, for data/container.json "setup_us" (benchmarks). */
-enum { T_START, T_ATTACH, T_CGROUPS, T_IMAGE, T_VOLUME, T_ATTACH_JOIN, T_CLONE, T_EXEC, T_MAX };
+enum { T_START, T_CGROUPS, T_IMAGE, T_VOLUME, T_ATTACH_JOIN, T_CLONE, T_EXEC, T_MAX };
 
 static uint64_t now_us(void)
 {
@@ -355,7 +355,6 @@ int container_run(const struct container_config *cfg, struct error *err)
 		r = cg_set_devices(cg, cg_app, cg_devices_container, cg_devices_container_n, err);
 	if (r >= 0)
 		r = cg_procs_files(cg, cg_app, &c.cg_procs);
-	t[T_ATTACH] = now_us();
 	attach.cg = cg;
 	attach.path = cg_sys;
 	if (r >= 0)
