@@ -1,6 +1,7 @@
 /* container-internal.h: what the container module's files share. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,6 +29,7 @@ struct container_ctx {
 	char *mask_file;	/* data/overlay/empty: bound over host secret files */
 	char *mask_dir;		/* data/overlay/empty.d: ... and secret directories */
 	int loop_fd;
+	uint64_t start_unix_us;	/* CLOCK_REALTIME at container_run entry (container.json, benchmarks) */
 };
 
 /* rootfs.c: in the child (new mount/pid/uts/ipc[/net] namespaces): build the
@@ -51,6 +53,8 @@ int image_get(const char *node_root, const char *url, uint64_t timeout_ms, char 
 int volume_attach(const char *node_root, const char *unique, uint64_t bytes, char **ret_dev, int *ret_fd,
 		  dev_t *ret_devnum, struct error *err);
 int volume_release(const char *node_root, const char *unique, struct error *err);
+/* Whether volume_attach would spawn mkfs.ext4 (no volume of that size, no template yet). */
+bool volume_needs_mkfs(const char *node_root, const char *unique, uint64_t bytes);
 
 
 /* sha256.c */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -116,7 +117,7 @@ static int check_config(const struct container_config *cfg, struct error *err)
 }
 
 /* Setup phases, for data/container.json "setup_us" (benchmarks). */
-enum { T_START, T_CGROUPS, T_IMAGE, T_VOLUME, T_CLONE, T_EXEC, T_MAX };
+enum { T_START, T_CGROUPS, T_IMAGE, T_VOLUME, T_ATTACH_JOIN, T_CLONE, T_EXEC, T_MAX };
 
 static uint64_t now_us(void)
 {
@@ -130,13 +131,15 @@ static int write_state(const struct container_ctx *c, pid_t pid, const uint64_t 
 {
 	const struct container_config *cfg = c->cfg;
 	_cleanup_free_ char *path = strdup_printf("%s/container.json", c->data_dir);
-	_cleanup_json_ json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I}}", "pid", (int)pid,
+	_cleanup_json_ json_t *o = json_pack("{s:i, s:i, s:s?, s:b, s:s, s:s, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			      "pid", (int)pid,
 			      "parent", (int)getpid(), "proid", cfg->proid, "root", cfg->root, "unique_name",
 			      cfg->unique_name, "cgroup_root", cfg->cgroup_root ? cfg->cgroup_root : CG_DEFAULT_ROOT,
 			      "loop", c->loop_dev, "setup_us", "cgroups", (json_int_t)(t[T_CGROUPS] - t[T_START]),
 			      "image", (json_int_t)(t[T_IMAGE] - t[T_CGROUPS]), "volume",
-			      (json_int_t)(t[T_VOLUME] - t[T_IMAGE]), "prepare", (json_int_t)(t[T_CLONE] - t[T_VOLUME]),
-			      "namespaces_root_exec", (json_int_t)(t[T_EXEC] - t[T_CLONE]));
+			      (json_int_t)(t[T_VOLUME] - t[T_IMAGE]), "prepare", (json_int_t)(t[T_ATTACH_JOIN] - t[T_VOLUME]),
+			      "namespaces_root_exec", (json_int_t)(t[T_EXEC] - t[T_CLONE]), "cgroups_attach_wait",
+			      (json_int_t)(t[T_CLONE] - t[T_ATTACH_JOIN]), "start_unix", (json_int_t)c->start_unix_us);
 	_cleanup_free_ char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 
 	if (!path || !s)
@@ -222,6 +225,56 @@ _noreturn_ static void parent_loop(pid_t pid, const sigset_t *mask)
 	_exit(WEXITSTATUS(status));
 }
 
+/* Joining sys/: on cgroup v1 the first write to a cgroup.procs waits for an
+ * RCU grace period (the threadgroup rwsem's writer side), several ms, more
+ * on a loaded host, with no CPU spent.  A thread does it while the main
+ * thread goes on with the volume and the data files; it is joined before
+ * anything forks (mkfs, the container's clone), so every child starts in
+ * sys/ as before. */
+struct attach_job {
+	struct cg *cg;
+	const char *path;
+	pthread_t thread;
+	bool running;
+	int r;
+	struct error err;
+};
+
+static void *attach_thread(void *p)
+{
+	struct attach_job *j = p;
+
+	j->r = cg_attach(j->cg, j->path, 0, &j->err);
+	return NULL;
+}
+
+static int attach_start(struct attach_job *j, struct error *err)
+{
+	int r = pthread_create(&j->thread, NULL, attach_thread, j);
+
+	if (r != 0) { /* no thread: attach inline */
+		j->r = cg_attach(j->cg, j->path, 0, err);
+		return j->r;
+	}
+	j->running = true;
+	return 0;
+}
+
+/* Wait for the attach; its error goes to err unless err holds one already. */
+static int attach_join(struct attach_job *j, struct error *err)
+{
+	if (!j->running)
+		return 0;
+	(void)pthread_join(j->thread, NULL);
+	j->running = false;
+	if (j->r < 0 && !error_isset(err)) {
+		*err = j->err;
+		j->err = (struct error)ERROR_INIT;
+	}
+	error_clear(&j->err);
+	return j->r;
+}
+
 /* Blocked in the parent while it waits for the container (SIGCHLD) and relays
  * the rest to pid 1. */
 static const int relayed_signals[] = { SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
@@ -230,6 +283,7 @@ int container_run(const struct container_config *cfg, struct error *err)
 {
 	struct container_ctx c = { .cfg = cfg, .loop_fd = -1 };
 	_cleanup_cg_ struct cg *cg = NULL;
+	struct attach_job attach = { .err = ERROR_INIT };
 	_cleanup_free_ char *cg_app = NULL, *cg_sys = NULL;
 	struct cg_limits lim = { 0 };
 	int sv[2] = { -1, -1 };
@@ -237,12 +291,16 @@ int container_run(const struct container_config *cfg, struct error *err)
 	unsigned long flags;
 	dev_t loopnum = 0;
 	uint64_t t[T_MAX] = { now_us() };
+	struct timespec rt;
 	uint64_t timeout_ms = cfg->setup_timeout_ms ? cfg->setup_timeout_ms : CONTAINER_SETUP_TIMEOUT_MS;
 	pid_t pid;
 	int r;
 
 	if (check_config(cfg, err) < 0)
 		return -EINVAL;
+	/* wall clock at entry: a bench subtracts its launch time to get exec + load + argument parsing */
+	clock_gettime(CLOCK_REALTIME, &rt);
+	c.start_unix_us = (uint64_t)rt.tv_sec * 1000000 + (uint64_t)rt.tv_nsec / 1000;
 	c.data_dir = strdup_printf("%s/data", cfg->container_dir);
 	c.services_dir = cfg->services_dir ? strdup(cfg->services_dir) : strdup_printf("%s/services", c.data_dir);
 	c.vol_dir = strdup_printf("%s/vol", c.data_dir);
@@ -277,7 +335,13 @@ int container_run(const struct container_config *cfg, struct error *err)
 		}
 	}
 
-	/* cgroups: helpers (this process, s6) in sys/, the app in services/ */
+	/* cgroups: helpers (this process, s6) in sys/, the app in services/.
+	 * Both groups are made first: the attach holds the cgroup lock while it
+	 * waits (see attach_job), so only work outside cgroupfs overlaps it. */
+	lim.memory_max = cfg->memory_bytes;
+	lim.memory_soft = cfg->memory_soft_bytes;
+	lim.cpu_percent = cfg->cpu_percent;
+	lim.pids_max = cfg->pids_max;
 	r = cg_open(cfg->cgroup_fsroot, cfg->cgroup_root, 0, &cg, err);
 	if (r >= 0)
 		r = cg_create(cg, cg_sys, NULL, err);
@@ -286,15 +350,32 @@ int container_run(const struct container_config *cfg, struct error *err)
 	if (r >= 0)
 		r = cg_set_devices(cg, cg_sys, NULL, 0, err);
 	if (r >= 0)
-		r = cg_attach(cg, cg_sys, 0, err);
+		r = cg_create(cg, cg_app, &lim, err);
+	if (r >= 0)
+		r = cg_set_devices(cg, cg_app, cg_devices_container, cg_devices_container_n, err);
+	if (r >= 0)
+		r = cg_procs_files(cg, cg_app, &c.cg_procs);
+	attach.cg = cg;
+	attach.path = cg_sys;
+	if (r >= 0)
+		r = attach_start(&attach, err);
 	if (r < 0) {
+		if (!error_isset(err))
+			error_sys(err, r, "cgroups");
 		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
 		goto out;
 	}
 
 	t[T_CGROUPS] = now_us();
 	if (cfg->image && *cfg->image && strcmp(cfg->image, "native") && !startswith(cfg->image, "native:")) {
-		uint64_t spent = (now_us() - t[T_START]) / 1000;
+		uint64_t spent;
+
+		r = attach_join(&attach, err);
+		if (r < 0) {
+			r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+			goto out;
+		}
+		spent = (now_us() - t[T_START]) / 1000;
 		r = image_get(cfg->node_root, cfg->image, timeout_ms > spent ? timeout_ms - spent : 1, &c.image_rootfs,
 			      err);
 		if (r < 0) {
@@ -305,6 +386,12 @@ int container_run(const struct container_config *cfg, struct error *err)
 	}
 	t[T_IMAGE] = now_us();
 	if (cfg->disk_bytes) {
+		/* mkfs.ext4 (once per size) is spawned: in sys/, as before */
+		if (volume_needs_mkfs(cfg->node_root, cfg->unique_name, cfg->disk_bytes) &&
+		    attach_join(&attach, err) < 0) {
+			r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+			goto out;
+		}
 		r = volume_attach(cfg->node_root, cfg->unique_name, cfg->disk_bytes, &c.loop_dev, &c.loop_fd, &loopnum,
 				  err);
 		if (r < 0) {
@@ -313,30 +400,25 @@ int container_run(const struct container_config *cfg, struct error *err)
 		}
 	}
 	t[T_VOLUME] = now_us();
-	lim.memory_max = cfg->memory_bytes;
-	lim.memory_soft = cfg->memory_soft_bytes;
-	lim.cpu_percent = cfg->cpu_percent;
-	lim.pids_max = cfg->pids_max;
-	lim.io_dev = loopnum;
-	lim.io_read_bps = cfg->disk_read_bps;
-	lim.io_write_bps = cfg->disk_write_bps;
-	r = cg_create(cg, cg_app, &lim, err);
-	if (r >= 0)
-		r = cg_set_devices(cg, cg_app, cg_devices_container, cg_devices_container_n, err);
-	if (r >= 0)
-		r = cg_procs_files(cg, cg_app, &c.cg_procs);
-	if (r < 0) {
-		if (!error_isset(err))
-			error_sys(err, r, "cgroups");
-		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
-		goto out;
-	}
 	r = rootfs_prepare_data(&c, err);
 	if (r < 0) {
 		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
 		goto out;
 	}
 
+	/* the attach is done before anything else forks */
+	t[T_ATTACH_JOIN] = now_us();
+	r = attach_join(&attach, err);
+	/* the volume's io limits: known once the loop device is */
+	if (r >= 0 && loopnum && (cfg->disk_read_bps || cfg->disk_write_bps)) {
+		struct cg_limits io = { .io_dev = loopnum, .io_read_bps = cfg->disk_read_bps,
+					.io_write_bps = cfg->disk_write_bps };
+		r = cg_create(cg, cg_app, &io, err);
+	}
+	if (r < 0) {
+		r = fail(&c, CONTAINER_ABORT_UNKNOWN, err);
+		goto out;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		error_sys(err, errno, "socketpair");
 		r = fail(&c, CONTAINER_ABORT_PID1, err);
@@ -411,6 +493,8 @@ int container_run(const struct container_config *cfg, struct error *err)
 	cg_close(TAKE_PTR(cg));
 	parent_loop(pid, &mask);
 out:
+	/* an error path before the join: the thread still has cg */
+	(void)attach_join(&attach, err);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)

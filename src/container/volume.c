@@ -165,6 +165,20 @@ static int volume_from_template(const char *node_root, const char *img, uint64_t
 	return 0;
 }
 
+bool volume_needs_mkfs(const char *node_root, const char *unique, uint64_t bytes)
+{
+	_cleanup_free_ char *img = volume_path(node_root, unique);
+	_cleanup_free_ char *tpl = NULL;
+	struct stat st;
+
+	if (bytes < 8 << 20)
+		bytes = 8 << 20; /* as volume_attach */
+	if (img && stat(img, &st) == 0 && (uint64_t)st.st_size == bytes)
+		return false;
+	tpl = strdup_printf("%s/volumes/.templates/%llu.img", node_root, (unsigned long long)bytes);
+	return !tpl || access(tpl, F_OK) < 0;
+}
+
 int volume_attach(const char *node_root, const char *unique, uint64_t bytes, char **ret_dev, int *ret_fd,
 		  dev_t *ret_devnum, struct error *err)
 {
