@@ -81,6 +81,7 @@ static void fs_close(struct store *s)
 	free(fs->watches);
 	free(fs->wds);
 	free(fs->peers);
+	store_fs_wal_close(fs);
 	closep(&fs->session_fd);
 	closep(&fs->inotify_fd);
 	closep(&fs->epoll_fd);
@@ -162,6 +163,14 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	r = store_fs_init_tree(fs);
 	if (r >= 0)
 		r = store_fs_format_check(fs, true, NULL);
+	if (r >= 0 && (r = store_fs_wal_open(fs)) == -EIO) {
+		store_fs_unlock(fs);
+		error_set(err, ERR_PERM, EIO,
+			  "store: %s/wal: not a write-ahead log (see it with 'treadle store fsck', set it aside "
+			  "with 'treadle store fsck --repair')", fs->dir);
+		fs_close(&fs->base);
+		return -EIO;
+	}
 	if (r >= 0)
 		r = store_fs_session_create(fs);
 	if (r >= 0)
@@ -194,12 +203,13 @@ static int64_t fs_session_id(struct store *s)
 static int fs_create(struct store *s, const char *path, const void *data, size_t len, int flags, char **ret_path)
 {
 	struct store_op op = { STORE_OP_CREATE, path, data, len, flags, -1 };
-	_cleanup_free_ char *created = NULL;
+	char *created[1] = { NULL };
 	int r;
 
-	r = store_fs_txn(FS(s), &op, 1, NULL, &created);
+	r = store_fs_txn(FS(s), &op, 1, NULL, created);
 	if (r >= 0 && ret_path)
-		*ret_path = TAKE_PTR(created);
+		*ret_path = TAKE_PTR(created[0]);
+	free(created[0]);
 	return r;
 }
 
@@ -323,9 +333,9 @@ static int fs_children(struct store *s, const char *path, char ***ret_names, sto
 	return 0;
 }
 
-static int fs_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index)
+static int fs_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index, char **ret_paths)
 {
-	return store_fs_txn(FS(s), ops, n, ret_failed_index, NULL);
+	return store_fs_txn(FS(s), ops, n, ret_failed_index, ret_paths);
 }
 
 const struct store_backend store_backend_fs = {
