@@ -2,8 +2,10 @@
  *
  * Layout of the store directory DIR (details in docs/STORE.md):
  *   DIR/format              "treadle-store 1"
- *   DIR/lock                flock()ed by every mutation (reads take no lock)
- *   DIR/journal             intent journal of a store_multi being applied
+ *   DIR/lock                flock()ed by every mutation (reads take no lock); its
+ *                           first page holds the wal positions, mapped shared
+ *   DIR/wal                 write-ahead log: one record per transaction
+ *   DIR/journal             legacy intent journal of older versions (replayed if found)
  *   DIR/next-session        session id counter
  *   DIR/sessions/<id>-<pid> one per open handle, POSIX-locked (F_SETLK) by its owner
  *   DIR/sessions/<id>.eph   NUL-separated paths of the ephemerals that session created
@@ -12,15 +14,17 @@
  *        .cversion          child change counter (absent = 0)
  *        <child>/           child nodes (names never start with '.')
  *
- * Atomicity: a node appears by renaming a complete temporary directory into
- * place, its data changes by renaming a new .node over the old one and it goes
- * by renaming it to a '.del.*' name before removing it; every step is fsync'd.
- * A single-op mutation bumps the parent's cversion before the commit rename,
- * so a crash only leaves a gap in the counter.  store_multi writes an intent
- * journal (the final state of every touched node) atomically first, applies
- * it, then removes it; whoever takes the lock next replays a leftover journal,
- * which is idempotent because each step assigns a final state.
- *
+ * Atomicity: every mutation is validated under the lock and appended to the
+ * wal as one record of final states; group commit (store-fs-journal.c) makes
+ * it durable with one fdatasync shared by every concurrent writer, then it is
+ * applied to the tree without fsyncs: a node appears by renaming a complete
+ * temporary directory into place, its data changes by renaming a new .node
+ * over the old one and it goes by renaming it to a '.del.*' name before
+ * removing it.  The tree is never ahead of the durable wal; a record left
+ * unapplied by a kill is applied by the next writer or open, and after a
+ * reboot the first open replays the whole wal (idempotent: each step assigns
+ * a final state).
+
  * Sessions: the session file is locked with a POSIX record lock, which dies
  * with the process (even on SIGKILL) and, unlike flock(), is not inherited by
  * fork()ed children.  Other handles watch the owner pid with a pidfd and
