@@ -1,6 +1,6 @@
 /* cmd-run.c: treadle run, treadle stop (Treadmill's `run` and `stop`): the
- * manifest from manifest_build_run, the store writes of admin_schedule /
- * admin_unschedule (masterapi.create_apps / delete_apps). */
+ * manifest from manifest_build_run, the store writes of admin_schedule_many /
+ * admin_unschedule_many (masterapi.create_apps / delete_apps, in batches). */
 #include <getopt.h>
 #include <string.h>
 

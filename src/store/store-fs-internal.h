@@ -127,8 +127,6 @@ int store_fs_wal_open(struct fs_store *fs);
 void store_fs_wal_close(struct fs_store *fs);
 /* 0 if data (the start of a wal file, or all of it) has the wal's header, else -EIO. */
 int store_fs_wal_check(const void *data, size_t len);
-/* Under the lock: make every appended record durable and applied. */
-int store_fs_wal_drain(struct fs_store *fs);
 /* Under the lock: drain, syncfs, empty the wal (after direct repairs). */
 int store_fs_wal_checkpoint(struct fs_store *fs);
 /* Run ops as one transaction (group-committed through the wal).  ret_paths:

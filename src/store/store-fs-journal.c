@@ -884,11 +884,6 @@ void store_fs_wal_close(struct fs_store *fs)
 	closep(&fs->wal_fd);
 }
 
-int store_fs_wal_drain(struct fs_store *fs)
-{
-	return fs->shared ? wal_drain(fs) : 0;
-}
-
 /* ---- the lock and transactions ------------------------------------------- */
 
 int store_fs_lock(struct fs_store *fs)

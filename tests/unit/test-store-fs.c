@@ -399,7 +399,9 @@ static void test_group_commit_crash(void **state)
 			}
 			close(pfd[w][1]);
 		}
-		usleep((useconds_t)(50000 + random() % 150000));
+		for (int w = 0; w < GC_WRITERS; w++) /* each has acknowledged once, however slow the machine */
+			assert_int_equal(read(pfd[w][0], &acked[w], sizeof(acked[w])), sizeof(acked[w]));
+		usleep((useconds_t)(20000 + random() % 150000));
 		for (int w = 0; w < GC_WRITERS; w++)
 			kill(pid[w], SIGKILL);
 		for (int w = 0; w < GC_WRITERS; w++) {
