@@ -28,6 +28,8 @@ cat >"$tmp/m.yml" <<'YML'
 services:
 - name: web
   command: /bin/sleep 1000
+  restart:
+    limit: 0
 memory: 100M
 cpu: 10%
 disk: 100M
