@@ -962,6 +962,44 @@ static char *event_path(const struct trace_event *ev, const char *host)
 	return cellns_path2(CELLNS_TRACE, shard, name);
 }
 
+/* Create the missing parents of paths[0..n) (trace shards): the top
+ * directory first, then the missing shards in one batch.  Best effort: the
+ * caller retries its batch and falls back to trace_publish. */
+static void make_dirs(struct store *s, char *const *paths, size_t n)
+{
+	_cleanup_strv_free_ char **dirs = NULL;
+	_cleanup_free_ struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	size_t m = 0;
+
+	if (!ops)
+		return;
+	for (size_t j = 0; j < n; j++) {
+		_cleanup_free_ char *dir = paths[j] ? strdup(paths[j]) : NULL;
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (!slash || slash == dir)
+			continue;
+		*slash = 0;
+		if (strv_contains(dirs, dir) || store_exists(s, dir, NULL, NULL, NULL) == 0)
+			continue;
+		if (!m) { /* the parent of the shards, once */
+			_cleanup_free_ char *top = strdup(dir);
+			if (top && strrchr(top, '/') && strrchr(top, '/') != top) {
+				*strrchr(top, '/') = 0;
+				store_create_p(s, top);
+			}
+		}
+		if (strv_extend(&dirs, dir) < 0)
+			return;
+		m++;
+	}
+	for (size_t j = 0; j < m; j++)
+		ops[j] = (struct store_op){ .type = STORE_OP_CREATE, .path = dirs[j] };
+	if (m && store_multi(s, ops, m, NULL) < 0)
+		for (size_t j = 0; j < m; j++)
+			store_create_p(s, dirs[j]);
+}
+
 /* Post the (non-terminal) events evs[0..n) in batches; a batch that fails
  * (a shard not created yet, an event already there) is posted one by one
  * through trace_publish.  posted[i] says whether event i was. */
@@ -981,13 +1019,7 @@ static void post_many(struct store *s, const struct trace_event *evs, size_t n, 
 		if (ops && paths) {
 			int r = store_multi(s, ops + i, k, NULL);
 			if (r == -ENOENT) { /* shards not created yet (the master makes them): make them */
-				for (size_t j = i; j < i + k; j++) {
-					_cleanup_free_ char *dir = paths[j] ? strdup(paths[j]) : NULL;
-					if (dir && strrchr(dir, '/')) {
-						*strrchr(dir, '/') = 0;
-						store_create_p(s, dir);
-					}
-				}
+				make_dirs(s, paths + i, k);
 				r = store_multi(s, ops + i, k, NULL);
 			}
 			ok = r >= 0;
