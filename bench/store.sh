@@ -41,7 +41,7 @@ run_count() { # label url
 	"$BUILD/treadle" run --store "$2" "$(id -un).web" --count 1000 -m "$tmp/m.yml" >"$tmp/run.out"
 	t1=$(date +%s.%N)
 	[ "$(wc -l <"$tmp/run.out")" = 1000 ] || { echo "$1 run --count 1000: wrong output"; return 1; }
-	echo "$1 run --count 1000 ($3): $(echo "$t1 - $t0" | bc -l | xargs printf '%.3f') s"
+	echo "$1 run --count 1000 ($3): $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') s"
 }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 run_count store-fs "file://$tmp/cell" "fresh store"
