@@ -858,8 +858,14 @@ int store_fs_wal_open(struct fs_store *fs)
 	if (pread(fs->wal_fd, head, WAL_HDR, 0) != WAL_HDR || store_fs_wal_check(head, WAL_HDR) < 0)
 		return -EIO;
 	read_boot_id(boot);
-	if (!memcmp(sh->magic, SHARED_MAGIC, 4) && boot[0] && !strcmp(sh->boot_id, boot))
+	if (!memcmp(sh->magic, SHARED_MAGIC, 4) && boot[0] && !strcmp(sh->boot_id, boot)) {
+		if (st.st_size == 0) { /* a new wal (the old one set aside by fsck): it starts here */
+			sh->base = LOAD(sh->written);
+			STORE(sh->applied, sh->base);
+			return 0;
+		}
 		return wal_drain(fs);
+	}
 	/* after a reboot (or the first open of this store): replay it all */
 	fs->journalled = true;
 	r = wal_walk(fs, WAL_HDR, SIZE_MAX, apply_record, NULL, &end);

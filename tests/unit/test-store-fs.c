@@ -698,6 +698,63 @@ static void test_garbage_journal(void **state)
 	assert_true(aside);
 }
 
+/* A wal without its header: refused (permanent) until fsck --repair sets it
+ * aside; a torn last record (a crash while appending) is dropped on replay. */
+static void test_garbage_wal(void **state)
+{
+	_cleanup_free_ char *dir = strdup_printf("%s/badwal", tmpdir), *wal = strdup_printf("%s/badwal/wal", tmpdir);
+	_cleanup_free_ char *lock = strdup_printf("%s/badwal/lock", tmpdir);
+	_cleanup_strv_free_ char **files = NULL;
+	struct error err = ERROR_INIT;
+	struct store *s = open_dir(dir);
+	bool aside = false;
+	int fd;
+
+	assert_int_equal(store_create(s, "/keep", "k", 1, 0, NULL), 0);
+	store_close(s);
+	/* a torn record at the end, then a "reboot": the replay keeps /keep, drops the tail */
+	fd = open(wal, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "R 999 0123", 10), 10);
+	close(fd);
+	fd = open(lock, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(pwrite(fd, "another-boot", 12, 8), 12);
+	close(fd);
+	s = open_dir(dir);
+	assert_int_equal(store_exists(s, "/keep", NULL, NULL, NULL), 0);
+	assert_int_equal(store_create(s, "/after", NULL, 0, 0, NULL), 0);
+	store_close(s);
+	put_file(dir, "wal", "garbage, not a wal");
+	s = NULL;
+	assert_true(store_open(dir, NULL, &s, &err) < 0);
+	assert_null(s);
+	assert_int_equal(err.code, ERR_PERM);
+	assert_non_null(strstr(err.msg, "/badwal/wal: not a write-ahead log"));
+	error_clear(&err);
+	fsck(dir, false, 1, 0);
+	fsck(dir, true, 1, 1);
+	s = open_dir(dir);
+	assert_int_equal(store_exists(s, "/keep", NULL, NULL, NULL), 0);
+	assert_int_equal(store_exists(s, "/after", NULL, NULL, NULL), 0);
+	assert_int_equal(store_create(s, "/later", "l", 1, 0, NULL), 0);
+	store_close(s);
+	/* the new wal starts at its header: a replay after a reboot finds /later's record */
+	{
+		_cleanup_free_ char *later = strdup_printf("%s/badwal/tree/later", tmpdir);
+		assert_int_equal(rm_rf(later), 0);
+		fd = open(lock, O_WRONLY | O_CLOEXEC);
+		assert_int_equal(pwrite(fd, "boot-three", 10, 8), 10);
+		close(fd);
+		s = open_dir(dir);
+		assert_int_equal(store_exists(s, "/later", NULL, NULL, NULL), 0);
+		store_close(s);
+	}
+	assert_int_equal(dir_list(dir, 0, &files), 0);
+	for (char **f = files; *f; f++)
+		aside |= startswith(*f, "wal.corrupt-");
+	assert_true(aside);
+}
+
 /* A garbage next-session: recovered above every session id in use, so an
  * ephemeral of a live session never gets a second owner. */
 static void test_garbage_next_session(void **state)
@@ -863,6 +920,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_url),
 		cmocka_unit_test(test_corrupt_node),
 		cmocka_unit_test(test_garbage_journal),
+		cmocka_unit_test(test_garbage_wal),
 		cmocka_unit_test(test_garbage_next_session),
 		cmocka_unit_test(test_corrupt_cversion),
 		cmocka_unit_test(test_unknown_format),
