@@ -930,3 +930,240 @@ int admin_unschedule(struct store *s, const char *instance, const char *host, bo
 		return error_set(err, ERR_PERM, 0, "%s: no such instance", instance);
 	return r < 0 ? error_set(err, ERR_TEMP, -r, "%s: %s", instance, store_strerror(r)) : 0;
 }
+
+/* ---- scheduling many (treadle run --count N, treadle stop I...) ---- */
+
+/* A batch stays well under ZooKeeper's 1 MiB request (jute.maxbuffer). */
+#define BATCH_OPS 500
+#define BATCH_BYTES (512 * 1024)
+
+/* The ops [0, n) of one batch starting at ops: how many fit. */
+static size_t batch_fit(const struct store_op *ops, size_t n)
+{
+	size_t bytes = 0, i;
+
+	for (i = 0; i < n && i < BATCH_OPS; i++) {
+		bytes += ops[i].len + strlen(ops[i].path) + 64;
+		if (i > 0 && bytes > BATCH_BYTES)
+			break;
+	}
+	return i;
+}
+
+/* The trace node (path) of event ev as trace_publish writes it, NULL if it
+ * cannot be one. */
+static char *event_path(const struct trace_event *ev, const char *host)
+{
+	_cleanup_free_ char *name = trace_node_name(ev, host);
+	char shard[5];
+
+	if (!name || trace_shard(ev->instanceid, shard) < 0)
+		return NULL;
+	return cellns_path2(CELLNS_TRACE, shard, name);
+}
+
+/* Create the missing parents of paths[0..n) (trace shards): the top
+ * directory first, then the missing shards in one batch.  Best effort: the
+ * caller retries its batch and falls back to trace_publish. */
+static void make_dirs(struct store *s, char *const *paths, size_t n)
+{
+	_cleanup_strv_free_ char **dirs = NULL;
+	_cleanup_free_ struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	size_t m = 0;
+
+	if (!ops)
+		return;
+	for (size_t j = 0; j < n; j++) {
+		_cleanup_free_ char *dir = paths[j] ? strdup(paths[j]) : NULL;
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (!slash || slash == dir)
+			continue;
+		*slash = 0;
+		if (strv_contains(dirs, dir) || store_exists(s, dir, NULL, NULL, NULL) == 0)
+			continue;
+		if (!m) { /* the parent of the shards, once */
+			_cleanup_free_ char *top = strdup(dir);
+			if (top && strrchr(top, '/') && strrchr(top, '/') != top) {
+				*strrchr(top, '/') = 0;
+				store_create_p(s, top);
+			}
+		}
+		if (strv_extend(&dirs, dir) < 0)
+			return;
+		m++;
+	}
+	for (size_t j = 0; j < m; j++)
+		ops[j] = (struct store_op){ .type = STORE_OP_CREATE, .path = dirs[j] };
+	if (m && store_multi(s, ops, m, NULL) < 0)
+		for (size_t j = 0; j < m; j++)
+			store_create_p(s, dirs[j]);
+}
+
+/* Post the (non-terminal) events evs[0..n) in batches; a batch that fails
+ * (a shard not created yet, an event already there) is posted one by one
+ * through trace_publish.  posted[i] says whether event i was. */
+static void post_many(struct store *s, const struct trace_event *evs, size_t n, const char *host, bool *posted)
+{
+	struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	char **paths = calloc(n ? n : 1, sizeof(*paths));
+	size_t i, k;
+
+	for (i = 0; ops && paths && i < n; i++) {
+		paths[i] = event_path(&evs[i], host);
+		ops[i] = (struct store_op){ .type = STORE_OP_CREATE, .path = paths[i] ? paths[i] : "" };
+	}
+	for (i = 0; i < n; i += k) {
+		bool ok = false;
+		k = ops && paths ? batch_fit(ops + i, n - i) : 1;
+		if (ops && paths) {
+			int r = store_multi(s, ops + i, k, NULL);
+			if (r == -ENOENT) { /* shards not created yet (the master makes them): make them */
+				make_dirs(s, paths + i, k);
+				r = store_multi(s, ops + i, k, NULL);
+			}
+			ok = r >= 0;
+		}
+		for (size_t j = i; j < i + k; j++)
+			posted[j] = ok || trace_publish(s, &evs[j], host) >= 0;
+	}
+	for (i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(ops);
+}
+
+int admin_schedule_many(struct store *s, const char *app, const char *manifest_json, const char *host, size_t count,
+			char ***ret_instances, size_t *ret_unposted, struct error *err)
+{
+	_cleanup_strv_free_ char **insts = NULL;
+	_cleanup_free_ char *prefix = NULL;
+	_cleanup_free_ struct store_op *ops = NULL;
+	size_t done = 0, dl = strlen(cellns_dir(CELLNS_SCHEDULED)) + 1;
+	int r = 0;
+
+	*ret_unposted = 0;
+	if (!*app || app[0] == '.' || strchr(app, '/') || !manifest_json)
+		return error_set(err, ERR_PERM, EINVAL, "%s: not an app name", app);
+	prefix = strdup_printf("%s/%s#", cellns_dir(CELLNS_SCHEDULED), app);
+	ops = calloc(count ? count : 1, sizeof(*ops));
+	insts = calloc(count + 1, sizeof(*insts));
+	if (!prefix || !ops || !insts)
+		return error_sys(err, ENOMEM, "run");
+	for (size_t i = 0; i < count; i++)
+		ops[i] = (struct store_op){ .type = STORE_OP_CREATE, .path = prefix, .data = manifest_json,
+					    .len = strlen(manifest_json), .flags = STORE_SEQUENTIAL };
+	while (done < count) {
+		size_t k = batch_fit(ops + done, count - done);
+		_cleanup_strv_free_ char **paths = NULL;
+		_cleanup_free_ struct trace_event *evs = calloc(k, sizeof(*evs));
+		_cleanup_free_ bool *posted = calloc(k, sizeof(*posted));
+		/* pending is stamped before the create: the master may place the
+		 * instances (and publish scheduled) before this call returns */
+		double when = now_realtime();
+
+		if (!evs || !posted) {
+			r = error_sys(err, ENOMEM, "run");
+			break;
+		}
+		r = store_multi_paths(s, ops + done, k, NULL, &paths);
+		if (r == -ENOENT) { /* no /scheduled yet */
+			r = store_create_p(s, cellns_dir(CELLNS_SCHEDULED));
+			if (r >= 0 || r == -EEXIST)
+				r = store_multi_paths(s, ops + done, k, NULL, &paths);
+		}
+		if (r < 0) {
+			error_set(err, ERR_TEMP, -r, "creating %s: %s", prefix, store_strerror(r));
+			break;
+		}
+		for (size_t j = 0; j < k; j++) {
+			insts[done + j] = strdup(paths[j] + MIN(dl, strlen(paths[j])));
+			if (!insts[done + j]) {
+				r = error_sys(err, ENOMEM, "run");
+				break;
+			}
+			evs[j] = (struct trace_event){ .timestamp = when, .source = (char *)host,
+						       .instanceid = insts[done + j], .type = TRACE_PENDING,
+						       .data = (char *)"created" };
+		}
+		if (r < 0)
+			break;
+		post_many(s, evs, k, host, posted);
+		for (size_t j = 0; j < k; j++)
+			*ret_unposted += !posted[j];
+		done += k;
+	}
+	*ret_instances = TAKE_PTR(insts);
+	return r < 0 ? r : 0;
+}
+
+int admin_unschedule_many(struct store *s, char *const *instances, size_t n, const char *host, bool *ret_posted,
+			  struct error *errs)
+{
+	_cleanup_free_ struct store_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	_cleanup_free_ struct trace_event *evs = calloc(n ? n : 1, sizeof(*evs));
+	_cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	char **paths = calloc(n ? n : 1, sizeof(*paths));
+	size_t m = 0, failed = 0, i, k;
+	double when = now_realtime();
+
+	if (!ops || !evs || !idx || !paths) {
+		free(paths);
+		for (i = 0; i < n; i++)
+			error_sys(&errs[i], ENOMEM, "%s", instances[i]);
+		return (int)n;
+	}
+	/* which exist: those are unscheduled, the others reported */
+	for (i = 0; i < n; i++) {
+		const char *inst = instances[i];
+		int r;
+
+		ret_posted[i] = true;
+		if (!strchr(inst, '#') || strchr(inst, '/')) {
+			error_set(&errs[i], ERR_PERM, 0, "%s: not an instance id (<proid>.<app>#<seq>)", inst);
+			failed++;
+			continue;
+		}
+		r = cellns_scheduled_exists(s, inst, NULL, NULL);
+		if (r < 0) {
+			if (r == -ENOENT)
+				error_set(&errs[i], ERR_PERM, 0, "%s: no such instance", inst);
+			else
+				error_set(&errs[i], ERR_TEMP, -r, "%s: %s", inst, store_strerror(r));
+			failed++;
+			continue;
+		}
+		paths[m] = cellns_path(CELLNS_SCHEDULED, inst);
+		ops[m] = (struct store_op){ .type = STORE_OP_DELETE, .path = paths[m] ? paths[m] : "", .version = -1 };
+		evs[m] = (struct trace_event){ .timestamp = when, .source = (char *)host, .instanceid = (char *)inst,
+					       .type = TRACE_PENDING_DELETE, .data = (char *)"deleted" };
+		idx[m++] = i;
+	}
+	/* pending_delete first (as Treadmill), then the deletes in batches; a
+	 * batch that fails (one instance went meanwhile) goes one by one */
+	{
+		_cleanup_free_ bool *posted = calloc(m ? m : 1, sizeof(*posted));
+		if (posted) {
+			post_many(s, evs, m, host, posted);
+			for (i = 0; i < m; i++)
+				ret_posted[idx[i]] = posted[i];
+		}
+	}
+	for (i = 0; i < m; i += k) {
+		k = batch_fit(ops + i, m - i);
+		if (store_multi(s, ops + i, k, NULL) >= 0)
+			continue;
+		for (size_t j = i; j < i + k; j++) {
+			int r = cellns_scheduled_delete(s, instances[idx[j]]);
+			if (r == -ENOENT)
+				error_set(&errs[idx[j]], ERR_PERM, 0, "%s: no such instance", instances[idx[j]]);
+			else if (r < 0)
+				error_set(&errs[idx[j]], ERR_TEMP, -r, "%s: %s", instances[idx[j]], store_strerror(r));
+			failed += r < 0;
+		}
+	}
+	for (i = 0; i < m; i++)
+		free(paths[i]);
+	free(paths);
+	return (int)failed;
+}

@@ -25,6 +25,7 @@
  *   blackout app     /blackedout.apps {pattern: {reason, when}}         event 000-apps_blacklist- null
  *   schedule       /scheduled/<app>#<seq> = manifest       trace event pending "created"
  *   unschedule     /scheduled/<instance> deleted           trace event pending_delete "deleted" (first)
+ *   (schedule_many / unschedule_many: the same nodes and events, written in batches)
  * Sizes are stored as "<MiB>M", cpu as "<N>%". */
 #pragma once
 
@@ -103,3 +104,21 @@ int admin_schedule(struct store *s, const char *app, const char *manifest_json, 
  * "<instance>: no such instance"; ERR_TEMP for a store failure. */
 int admin_unschedule(struct store *s, const char *instance, const char *host, bool *ret_posted,
 		     struct error *err);
+
+/* admin_schedule for count instances at once (`treadle run --count N`): the
+ * sequential creates go in batches (store_multi_paths: one commit per batch
+ * of up to 500 instances or 512 KiB, under ZooKeeper's request limit), then
+ * their `pending created` events in batches (a batch that fails is posted
+ * one by one).  Instance names, sequence numbers, data and events are those
+ * of count admin_schedule calls.  *ret_instances (always set, strv_free it)
+ * holds the instances created, also when a later batch failed (then the
+ * error is returned); *ret_unposted counts the events not posted. */
+int admin_schedule_many(struct store *s, const char *app, const char *manifest_json, const char *host, size_t count,
+			char ***ret_instances, size_t *ret_unposted, struct error *err);
+/* admin_unschedule for n instances (`treadle stop I...`): every existing
+ * instance gets its `pending_delete deleted` event, then is deleted, both in
+ * batches.  For each i, errs[i] (n entries, ERROR_INIT) is filled as
+ * admin_unschedule would fill it and ret_posted[i] says whether the event was
+ * posted.  Returns the number of instances that failed. */
+int admin_unschedule_many(struct store *s, char *const *instances, size_t n, const char *host, bool *ret_posted,
+			  struct error *errs);

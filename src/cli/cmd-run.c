@@ -1,6 +1,6 @@
 /* cmd-run.c: treadle run, treadle stop (Treadmill's `run` and `stop`): the
- * manifest from manifest_build_run, the store writes of admin_schedule /
- * admin_unschedule (masterapi.create_apps / delete_apps). */
+ * manifest from manifest_build_run, the store writes of admin_schedule_many /
+ * admin_unschedule_many (masterapi.create_apps / delete_apps, in batches). */
 #include <getopt.h>
 #include <string.h>
 
@@ -126,18 +126,21 @@ int cmd_run(int argc, char **argv)
 	if (r < 0)
 		return error_report(&err);
 	host_name(host);
-	for (int64_t i = 0; i < count; i++) {
-		_cleanup_free_ char *inst = NULL;
-		bool posted;
+	{
+		/* in batches: one store commit per batch instead of one per instance */
+		_cleanup_strv_free_ char **insts = NULL;
+		size_t unposted = 0;
 
-		if (admin_schedule(s, app, data, host, &inst, &posted, &err) < 0) {
+		r = admin_schedule_many(s, app, data, host, (size_t)count, &insts, &unposted, &err);
+		for (char **i = insts; i && *i; i++)
+			printf("%s\n", *i);
+		fflush(stdout);
+		if (unposted)
+			fprintf(stderr, "treadle: warning: could not post the pending event of %zu instance(s)\n", unposted);
+		if (r < 0) {
 			error_prefix(&err, "run");
 			return error_report(&err);
 		}
-		if (!posted)
-			fprintf(stderr, "treadle: warning: could not post the pending event of %s\n", inst);
-		printf("%s\n", inst);
-		fflush(stdout);
 	}
 	return EXIT_OK;
 }
@@ -173,14 +176,22 @@ int cmd_stop(int argc, char **argv)
 	if (cli_store_open(root, store_url, &s, &err) < 0)
 		return error_report(&err);
 	host_name(host);
-	for (int i = optind; i < argc; i++) {
-		bool posted = true;
+	{
+		size_t n = (size_t)(argc - optind);
+		_cleanup_free_ bool *posted = calloc(n, sizeof(*posted));
+		_cleanup_free_ struct error *errs = calloc(n, sizeof(*errs));
 
-		if (admin_unschedule(s, argv[i], host, &posted, &err) < 0) {
-			error_prefix(&err, "stop");
-			rc = error_report(&err);
-		} else if (!posted)
-			fprintf(stderr, "treadle: warning: could not post the pending_delete event of %s\n", argv[i]);
+		if (!posted || !errs)
+			return EXIT_TEMP;
+		admin_unschedule_many(s, argv + optind, n, host, posted, errs);
+		for (size_t i = 0; i < n; i++) {
+			if (errs[i].code) {
+				error_prefix(&errs[i], "stop");
+				rc = error_report(&errs[i]);
+			} else if (!posted[i])
+				fprintf(stderr, "treadle: warning: could not post the pending_delete event of %s\n",
+					argv[optind + i]);
+		}
 	}
 	return rc;
 }

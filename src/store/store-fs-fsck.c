@@ -125,6 +125,7 @@ static int fsck_node(struct fs_store *fs, const char *path, void *ud)
 /* fsck's handle holds only the directory and the lock (no session, no watch). */
 static void fsck_close(struct fs_store *fs)
 {
+	store_fs_wal_close(fs);
 	closep(&fs->lock_fd);
 	closep(&fs->dfd);
 	free(fs->dir);
@@ -135,9 +136,9 @@ int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, s
 {
 	struct fs_store *fs;
 	struct fsck f = { .res = res, .repair = repair };
-	_cleanup_free_ char *jbuf = NULL;
+	_cleanup_free_ char *jbuf = NULL, *wbuf = NULL;
 	int64_t id;
-	size_t jlen;
+	size_t jlen, wlen = 0;
 	int r;
 
 	*res = (struct store_fsck_result){ 0 };
@@ -192,6 +193,25 @@ int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, s
 		r = 0;
 	if (r < 0)
 		goto sys;
+	r = read_file_at(fs->dfd, "wal", &wbuf, &wlen);
+	if (r >= 0 && store_fs_wal_check(wbuf, MIN(wlen, (size_t)4)) == -EIO) {
+		_cleanup_free_ char *to = strdup_printf("wal.corrupt-%" PRId64, now_ms());
+		if (!to) {
+			r = -ENOMEM;
+			goto sys;
+		}
+		if (repair && (renameat(fs->dfd, "wal", fs->dfd, to) < 0 || fsync(fs->dfd) < 0)) {
+			r = negerrno();
+			goto sys;
+		}
+		r = fsck_note(&f, repair, "%s/wal: not a write-ahead log (%zu bytes)%s%s", fs->dir, wlen,
+			      repair ? ": repaired, set aside as " : "", repair ? to : "");
+	} else if (r == -ENOENT)
+		r = 0;
+	if (r >= 0 && repair)
+		r = store_fs_wal_open(fs); /* records a killed writer left: finish them */
+	if (r < 0)
+		goto sys;
 	r = store_fs_session_counter_read(fs, &id);
 	if (r == -EIO) {
 		int64_t next = store_fs_session_counter_recover(fs);
@@ -209,6 +229,8 @@ int store_fs_fsck(const char *dir, bool repair, struct store_fsck_result *res, s
 	if (r < 0)
 		goto sys;
 	r = store_fs_tree_walk(fs, "/", fsck_node, &f);
+	if (r >= 0 && repair)
+		r = store_fs_wal_checkpoint(fs); /* no later replay of older records over the repairs */
 	if (r < 0)
 		goto sys;
 	r = 0;

@@ -50,10 +50,14 @@ struct fs_fired {
 	char *path;
 };
 
+struct fs_shared; /* the wal positions in DIR/lock (store-fs-journal.c) */
+
 struct fs_store {
 	struct store base;
 	char *dir;
 	int dfd, lock_fd, session_fd;
+	int wal_fd;		   /* DIR/wal, opened by store_fs_wal_open */
+	struct fs_shared *shared;  /* DIR/lock mapped shared, or NULL */
 	int64_t session_id;
 	char *session_name;
 	int epoll_fd, inotify_fd, sessions_wd;
@@ -67,7 +71,7 @@ struct fs_store {
 	size_t n_fired;
 	bool expired; /* our session file was removed (store deleted, or reaped): like ZooKeeper's expiry */
 	bool ordered_meta; /* ext4/xfs/tmpfs: a directory fsync also commits every earlier metadata change */
-	bool journalled;   /* applying a durable journal: steps skip their fsyncs (apply_journalled) */
+	bool journalled;   /* applying durable wal records: steps skip their fsyncs */
 	bool read_only;	   /* opened with store_options.read_only: no session, writes refused */
 };
 
@@ -112,13 +116,25 @@ int store_fs_init_tree(struct fs_store *fs);
 int store_fs_format_check(struct fs_store *fs, bool write, struct error *err);
 
 /* ---- store-fs-journal.c: transactions ---- */
-int store_fs_lock(struct fs_store *fs); /* also replays a leftover journal */
+int store_fs_lock(struct fs_store *fs); /* also replays a legacy intent journal */
 void store_fs_unlock(struct fs_store *fs);
+/* Apply and remove a legacy intent journal (DIR/journal of older versions). */
 int store_fs_journal_replay(struct fs_store *fs);
-/* Run ops as one transaction under the lock.  ret_path: created path of op 0. */
-int store_fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, size_t *ret_failed, char **ret_path);
-/* Under the lock: delete path if it is an ephemeral of owner. */
-int store_fs_delete_ephemeral(struct fs_store *fs, const char *path, int64_t owner);
+/* Under the lock: map DIR/lock's shared positions, open (or create) DIR/wal,
+ * replay it after a reboot or finish what a killed writer left pending.
+ * -EIO: DIR/wal is not a wal. */
+int store_fs_wal_open(struct fs_store *fs);
+void store_fs_wal_close(struct fs_store *fs);
+/* 0 if data (the start of a wal file, or all of it) has the wal's header, else -EIO. */
+int store_fs_wal_check(const void *data, size_t len);
+/* Under the lock: drain, syncfs, empty the wal (after direct repairs). */
+int store_fs_wal_checkpoint(struct fs_store *fs);
+/* Run ops as one transaction (group-committed through the wal).  ret_paths:
+ * NULL or n entries that receive each create's path. */
+int store_fs_txn(struct fs_store *fs, const struct store_op *ops, size_t n, size_t *ret_failed, char **ret_paths);
+/* Under the lock: delete those of paths that are ephemerals of owner (one
+ * durable record). */
+int store_fs_delete_ephemerals(struct fs_store *fs, char *const *paths, size_t n, int64_t owner);
 
 /* ---- store-fs-session.c: sessions ---- */
 int store_fs_session_create(struct fs_store *fs);

@@ -74,7 +74,7 @@ struct fs_store *store_fs_new(const char *dir, const struct store_options *opts)
 
 	if (!fs)
 		return NULL;
-	fs->dfd = fs->lock_fd = fs->session_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
+	fs->dfd = fs->lock_fd = fs->session_fd = fs->wal_fd = fs->epoll_fd = fs->inotify_fd = fs->sessions_wd = -1;
 	fs->dir = strdup(dir);
 	if (!fs->dir) {
 		free(fs);

@@ -147,12 +147,19 @@ int store_fs_session_remove(struct fs_store *fs, int64_t id, const char *name)
 	r = read_file_at(fs->dfd, eph, &buf, &len);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	for (size_t off = 0; r >= 0 && off < len;) {
-		const char *p = buf + off;
-		size_t l = strnlen(p, len - off);
-		if (l < len - off && store_path_valid(p))
-			store_fs_delete_ephemeral(fs, p, id);
-		off += l + 1;
+	{
+		_cleanup_strv_free_ char **paths = NULL;
+		size_t n = 0;
+
+		for (size_t off = 0; r >= 0 && off < len;) {
+			const char *p = buf + off;
+			size_t l = strnlen(p, len - off);
+			if (l < len - off && store_path_valid(p) && strv_extend(&paths, p) >= 0)
+				n++;
+			off += l + 1;
+		}
+		if (n && (r = store_fs_delete_ephemerals(fs, paths, n, id)) < 0)
+			return r; /* keep the index: the next reaper retries */
 	}
 	unlinkat(fs->dfd, eph, 0);
 	unlinkat(fs->dfd, rel, 0);

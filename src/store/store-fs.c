@@ -2,8 +2,10 @@
  *
  * Layout of the store directory DIR (details in docs/STORE.md):
  *   DIR/format              "treadle-store 1"
- *   DIR/lock                flock()ed by every mutation (reads take no lock)
- *   DIR/journal             intent journal of a store_multi being applied
+ *   DIR/lock                flock()ed by every mutation (reads take no lock); its
+ *                           first page holds the wal positions, mapped shared
+ *   DIR/wal                 write-ahead log: one record per transaction
+ *   DIR/journal             legacy intent journal of older versions (replayed if found)
  *   DIR/next-session        session id counter
  *   DIR/sessions/<id>-<pid> one per open handle, POSIX-locked (F_SETLK) by its owner
  *   DIR/sessions/<id>.eph   NUL-separated paths of the ephemerals that session created
@@ -12,15 +14,17 @@
  *        .cversion          child change counter (absent = 0)
  *        <child>/           child nodes (names never start with '.')
  *
- * Atomicity: a node appears by renaming a complete temporary directory into
- * place, its data changes by renaming a new .node over the old one and it goes
- * by renaming it to a '.del.*' name before removing it; every step is fsync'd.
- * A single-op mutation bumps the parent's cversion before the commit rename,
- * so a crash only leaves a gap in the counter.  store_multi writes an intent
- * journal (the final state of every touched node) atomically first, applies
- * it, then removes it; whoever takes the lock next replays a leftover journal,
- * which is idempotent because each step assigns a final state.
- *
+ * Atomicity: every mutation is validated under the lock and appended to the
+ * wal as one record of final states; group commit (store-fs-journal.c) makes
+ * it durable with one fdatasync shared by every concurrent writer, then it is
+ * applied to the tree without fsyncs: a node appears by renaming a complete
+ * temporary directory into place, its data changes by renaming a new .node
+ * over the old one and it goes by renaming it to a '.del.*' name before
+ * removing it.  The tree is never ahead of the durable wal; a record left
+ * unapplied by a kill is applied by the next writer or open, and after a
+ * reboot the first open replays the whole wal (idempotent: each step assigns
+ * a final state).
+
  * Sessions: the session file is locked with a POSIX record lock, which dies
  * with the process (even on SIGKILL) and, unlike flock(), is not inherited by
  * fork()ed children.  Other handles watch the owner pid with a pidfd and
@@ -81,6 +85,7 @@ static void fs_close(struct store *s)
 	free(fs->watches);
 	free(fs->wds);
 	free(fs->peers);
+	store_fs_wal_close(fs);
 	closep(&fs->session_fd);
 	closep(&fs->inotify_fd);
 	closep(&fs->epoll_fd);
@@ -162,6 +167,14 @@ static int fs_open(const char *where, const struct store_options *opts, struct s
 	r = store_fs_init_tree(fs);
 	if (r >= 0)
 		r = store_fs_format_check(fs, true, NULL);
+	if (r >= 0 && (r = store_fs_wal_open(fs)) == -EIO) {
+		store_fs_unlock(fs);
+		error_set(err, ERR_PERM, EIO,
+			  "store: %s/wal: not a write-ahead log (see it with 'treadle store fsck', set it aside "
+			  "with 'treadle store fsck --repair')", fs->dir);
+		fs_close(&fs->base);
+		return -EIO;
+	}
 	if (r >= 0)
 		r = store_fs_session_create(fs);
 	if (r >= 0)
@@ -194,12 +207,13 @@ static int64_t fs_session_id(struct store *s)
 static int fs_create(struct store *s, const char *path, const void *data, size_t len, int flags, char **ret_path)
 {
 	struct store_op op = { STORE_OP_CREATE, path, data, len, flags, -1 };
-	_cleanup_free_ char *created = NULL;
+	char *created[1] = { NULL };
 	int r;
 
-	r = store_fs_txn(FS(s), &op, 1, NULL, &created);
+	r = store_fs_txn(FS(s), &op, 1, NULL, created);
 	if (r >= 0 && ret_path)
-		*ret_path = TAKE_PTR(created);
+		*ret_path = TAKE_PTR(created[0]);
+	free(created[0]);
 	return r;
 }
 
@@ -323,9 +337,9 @@ static int fs_children(struct store *s, const char *path, char ***ret_names, sto
 	return 0;
 }
 
-static int fs_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index)
+static int fs_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index, char **ret_paths)
 {
-	return store_fs_txn(FS(s), ops, n, ret_failed_index, NULL);
+	return store_fs_txn(FS(s), ops, n, ret_failed_index, ret_paths);
 }
 
 const struct store_backend store_backend_fs = {

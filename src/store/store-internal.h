@@ -27,7 +27,9 @@ struct store_backend {
 		   struct store_stat *ret_stat);
 	int (*delete)(struct store *s, const char *path, int64_t version);
 	int (*children)(struct store *s, const char *path, char ***ret_names, store_watch_fn watch, void *userdata);
-	int (*multi)(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index);
+	/* ret_paths: NULL, or n NULL entries to fill with the created path of each
+	 * CREATE op (malloc'ed; left NULL for the other ops) on success */
+	int (*multi)(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index, char **ret_paths);
 	/* optional: store_get_many_in falls back to get() one by one */
 	int (*get_many)(struct store *s, const char *const *paths, size_t n, char **ret_data, size_t *ret_len,
 			struct store_stat *ret_stat);

@@ -711,7 +711,7 @@ static int zk_children(struct store *s, const char *path, char ***ret_names, sto
 	return 0;
 }
 
-static int zk_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index)
+static int zk_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index, char **ret_paths)
 {
 	struct zk_store *zk = ZK(s);
 	zoo_op_t *zops = calloc(n, sizeof(*zops));
@@ -768,6 +768,9 @@ static int zk_multi(struct store *s, const struct store_op *ops, size_t n, size_
 			}
 	}
 	r = zk_err(zk, rc);
+	for (size_t i = 0; r >= 0 && ret_paths && i < n; i++)
+		if (ops[i].type == STORE_OP_CREATE && !(ret_paths[i] = spath(zk, bufs[i])))
+			r = -ENOMEM;
 out:
 	for (size_t i = 0; paths && i < n; i++)
 		free(paths[i]);

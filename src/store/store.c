@@ -292,6 +292,15 @@ int store_children(struct store *s, const char *path, char ***ret_names, store_w
 
 int store_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index)
 {
+	return store_multi_paths(s, ops, n, ret_failed_index, NULL);
+}
+
+int store_multi_paths(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index,
+		      char ***ret_paths)
+{
+	_cleanup_strv_free_ char **paths = NULL;
+	int r;
+
 	if (!s || (n && !ops))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -307,9 +316,23 @@ int store_multi(struct store *s, const struct store_op *ops, size_t n, size_t *r
 			return bad ? -EINVAL : -E2BIG;
 		}
 	}
+	if (ret_paths) {
+		paths = calloc(n + 1, sizeof(*paths));
+		if (!paths)
+			return -ENOMEM;
+	}
 	if (n == 0)
-		return 0;
-	return s->backend->multi(s, ops, n, ret_failed_index);
+		r = 0;
+	else
+		r = s->backend->multi(s, ops, n, ret_failed_index, paths);
+	if (r >= 0 && ret_paths) {
+		/* a NULL-terminated vector: entries of ops that are not creates are "" */
+		for (size_t i = 0; i < n; i++)
+			if (!paths[i] && !(paths[i] = strdup("")))
+				return -ENOMEM;
+		*ret_paths = TAKE_PTR(paths);
+	}
+	return r;
 }
 
 const char *store_strerror(int r)

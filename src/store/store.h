@@ -164,6 +164,17 @@ struct store_op {
 /* Apply all ops atomically.  On failure nothing is applied and, if
  * ret_failed_index is non-NULL, it receives the index of the failing op. */
 int store_multi(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index);
+/* store_multi that also returns, on success, the created path of each op
+ * (*ret_paths: a NULL-terminated vector of n strings, "" for ops that are not
+ * creates; strv_free it).  What a batch of sequential creates needs: one
+ * multi of `/scheduled/<app>#` creates returns their names, consecutive under
+ * one parent.  Costs (both backends): one round trip / one commit for the
+ * whole batch; the embedded store writes one journal record and waits for
+ * one fsync (see "Group commit" in docs/STORE.md), ZooKeeper sends one
+ * zoo_multi (keep a batch under ZooKeeper's 1 MiB request limit, jute.maxbuffer:
+ * e.g. <= 500 ops and <= 512 KiB of data).  All or nothing, like store_multi. */
+int store_multi_paths(struct store *s, const struct store_op *ops, size_t n, size_t *ret_failed_index,
+		      char ***ret_paths);
 
 /* Check (and with repair, mend) the embedded store's files: its format,
  * intent journal, session counter, every node's .node and child counters.

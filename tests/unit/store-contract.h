@@ -581,6 +581,36 @@ static void ct_multi(void **state)
 	assert_int_equal(store_exists(c->s, a, NULL, NULL, NULL), -ENOENT);
 	assert_int_equal(store_exists(c->s, y, NULL, NULL, NULL), 0);
 	assert_int_equal(store_multi(c->s, NULL, 0, NULL), 0);
+	/* store_multi_paths: a batch of sequential creates returns consecutive names */
+	{
+		_cleanup_free_ char *q = ct_path(c, "q"), *pre = ct_path(c, "q/i#");
+		_cleanup_strv_free_ char **paths = NULL;
+		struct store_op ops[] = {
+			{ .type = STORE_OP_CREATE, .path = pre, .data = "1", .len = 1, .flags = STORE_SEQUENTIAL },
+			{ .type = STORE_OP_CHECK, .path = y, .version = -1 },
+			{ .type = STORE_OP_CREATE, .path = pre, .data = "2", .len = 1, .flags = STORE_SEQUENTIAL },
+			{ .type = STORE_OP_CREATE, .path = pre, .data = "3", .len = 1, .flags = STORE_SEQUENTIAL },
+		};
+		assert_int_equal(store_create(c->s, q, NULL, 0, 0, NULL), 0);
+		assert_int_equal(store_multi_paths(c->s, ops, ELEMENTSOF(ops), &failed, &paths), 0);
+		assert_int_equal(strv_length(paths), 4);
+		assert_string_equal(paths[1], "");
+		for (int i = 0; i < 4; i++) {
+			_cleanup_free_ char *want = strdup_printf("%s%010d", pre, i < 2 ? 0 : i - 1), *got = NULL;
+			if (i == 1)
+				continue;
+			assert_string_equal(paths[i], want);
+			assert_int_equal(store_get(c->s, want, &got, NULL, NULL, NULL, NULL), 0);
+			assert_int_equal(got[0], i < 2 ? '1' : '0' + i);
+		}
+		/* nothing created, no paths, when one op fails */
+		strv_free(paths);
+		paths = NULL;
+		ops[1].version = 99;
+		assert_int_equal(store_multi_paths(c->s, ops, ELEMENTSOF(ops), &failed, &paths), -ESTALE);
+		assert_int_equal(failed, 1);
+		assert_null(paths);
+	}
 }
 
 static void ct_big_data(void **state)
