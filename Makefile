@@ -17,8 +17,8 @@ CC        ?= cc
 # docs/ARCHITECTURE.md Decisions): every treadle exec would otherwise load them.
 PKGS_LINK := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive zlib \
              libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack \
-             krb5-gssapi kadm-client krb5 ldap
-PKGS_DL   := libcurl libmicrohttpd
+             krb5-gssapi kadm-client krb5
+PKGS_DL   := libcurl libmicrohttpd ldap
 PKGS      := $(PKGS_LINK) $(PKGS_DL)
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
