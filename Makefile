@@ -16,9 +16,8 @@ CC        ?= cc
 # PKGS_DL: headers only, not linked; loaded with dlopen() at first use (src/basic/dl.h,
 # docs/ARCHITECTURE.md Decisions): every treadle exec would otherwise load them.
 PKGS_LINK := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive zlib \
-             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack \
-             krb5-gssapi kadm-client krb5
-PKGS_DL   := libcurl libmicrohttpd ldap
+             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack
+PKGS_DL   := libcurl libmicrohttpd ldap krb5-gssapi kadm-client krb5
 PKGS      := $(PKGS_LINK) $(PKGS_DL)
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla

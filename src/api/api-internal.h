@@ -12,8 +12,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../basic/error.h"
-
 /* libmicrohttpd (and gnutls under it), loaded by api_run() before any daemon
  * starts, not linked: every treadle exec would pay for it (basic/dl.h).
  * Every MHD_x() of src/api/ is called as api_mhd.x(). */
@@ -39,8 +37,6 @@ struct api_mhd {
 	void (*suspend_connection)(struct MHD_Connection *);
 };
 extern struct api_mhd api_mhd;
-/* Load libmicrohttpd into api_mhd (once); ERR_TEMP "api: cannot load libmicrohttpd.so.12: ..." if it cannot. */
-int api_mhd_load(struct error *err);
 
 struct store;
 

@@ -1237,7 +1237,8 @@ static void api_free(struct api *a)
 
 struct api_mhd api_mhd;
 
-int api_mhd_load(struct error *err)
+/* Load libmicrohttpd into api_mhd (once); ERR_TEMP "api: cannot load libmicrohttpd.so.12: ..." if it cannot. */
+static int api_mhd_load(struct error *err)
 {
 #define S(f) DL_SYM(struct api_mhd, f, "MHD_" #f)
 	static const struct dl_sym syms[] = {
