@@ -14,7 +14,9 @@
 VERSION   := 0.1.0
 CC        ?= cc
 # PKGS_DL: headers only, not linked; loaded with dlopen() at first use (src/basic/dl.h,
-# docs/ARCHITECTURE.md Decisions): every treadle exec would otherwise load them.
+# docs/ARCHITECTURE.md Decisions): every treadle exec would otherwise load them.  libarchive
+# is dlopen'ed too (container/image.c) but stays linked for test-container, which writes tars:
+# the linker drops it from build/treadle, which names none of its symbols.
 PKGS_LINK := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive zlib \
              libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack
 PKGS_DL   := libcurl libmicrohttpd ldap krb5-gssapi kadm-client krb5
