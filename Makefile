@@ -13,9 +13,14 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
-PKGS      := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive libcurl zlib \
-             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack libmicrohttpd \
-             krb5-gssapi kadm-client krb5 ldap
+# PKGS_DL: headers only, not linked; loaded with dlopen() at first use (src/basic/dl.h,
+# docs/ARCHITECTURE.md Decisions): every treadle exec would otherwise load them.  libarchive
+# is dlopen'ed too (container/image.c) but stays linked for test-container, which writes tars:
+# the linker drops it from build/treadle, which names none of its symbols.
+PKGS_LINK := yaml-0.1 jansson sqlite3 libcap libseccomp libarchive zlib \
+             libnl-route-3.0 libnl-3.0 libnftables libnetfilter_conntrack
+PKGS_DL   := libcurl libmicrohttpd ldap krb5-gssapi kadm-client krb5
+PKGS      := $(PKGS_LINK) $(PKGS_DL)
 WARN      := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
              -Wno-unused-parameter -Wno-missing-field-initializers -Wvla
 CFLAGS    ?= -O2 -g
@@ -35,7 +40,7 @@ else
 BUILD     ?= build
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS_LINK) 2>/dev/null)
 PKG_OK     := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 ALL_CFLAGS = -std=gnu17 -D_GNU_SOURCE -DTHREADED -DTREADLE_VERSION='"$(VERSION)"' \
              -MMD -MP $(WARN) $(CFLAGS) $(PKG_CFLAGS)

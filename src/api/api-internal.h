@@ -9,7 +9,34 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include <stdint.h>
 #include <stdio.h>
+
+/* libmicrohttpd (and gnutls under it), loaded by api_run() before any daemon
+ * starts, not linked: every treadle exec would pay for it (basic/dl.h).
+ * Every MHD_x() of src/api/ is called as api_mhd.x(). */
+struct api_mhd {
+	bool loaded;
+	enum MHD_Result (*add_response_header)(struct MHD_Response *, const char *, const char *);
+	struct MHD_Response *(*create_response_from_buffer)(size_t, void *, enum MHD_ResponseMemoryMode);
+	struct MHD_Response *(*create_response_from_callback)(uint64_t, size_t, MHD_ContentReaderCallback, void *,
+							       MHD_ContentReaderFreeCallback);
+	void (*destroy_response)(struct MHD_Response *);
+	const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *, enum MHD_ConnectionInfoType, ...);
+	int (*get_connection_values)(struct MHD_Connection *, enum MHD_ValueKind, MHD_KeyValueIterator, void *);
+	const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *, enum MHD_DaemonInfoType, ...);
+	enum MHD_Result (*get_timeout)(struct MHD_Daemon *, MHD_UNSIGNED_LONG_LONG *);
+	enum MHD_Result (*is_feature_supported)(enum MHD_FEATURE);
+	const char *(*lookup_connection_value)(struct MHD_Connection *, enum MHD_ValueKind, const char *);
+	enum MHD_Result (*queue_response)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
+	void (*resume_connection)(struct MHD_Connection *);
+	enum MHD_Result (*run)(struct MHD_Daemon *);
+	struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t, MHD_AcceptPolicyCallback, void *,
+					   MHD_AccessHandlerCallback, void *, ...);
+	void (*stop_daemon)(struct MHD_Daemon *);
+	void (*suspend_connection)(struct MHD_Connection *);
+};
+extern struct api_mhd api_mhd;
 
 struct store;
 

@@ -47,7 +47,7 @@ void api_reply_error(struct api_reply *rp, unsigned status, const char *fmt, ...
 
 const char *api_arg(const struct api_request *rq, const char *name)
 {
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+	return api_mhd.lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /* The HTTP status of a failure of the error convention. */

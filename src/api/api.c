@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
@@ -133,14 +134,14 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *rp)
 	rp->text = NULL;
 	if (!text)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	resp = api_mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(c, rp->status ? rp->status : MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	api_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = api_mhd.queue_response(c, rp->status ? rp->status : MHD_HTTP_OK, resp);
+	api_mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -148,7 +149,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *rp)
 
 static int peer_of_unix(struct MHD_Connection *c, struct api_peer *ret)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci = api_mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct ucred cred;
 	socklen_t l = sizeof(cred);
 	struct passwd pw, *res = NULL;
@@ -174,7 +175,7 @@ static int peer_of_unix(struct MHD_Connection *c, struct api_peer *ret)
 /* TCP: "Authorization: Bearer TOKEN"; none: an anonymous reader.  -EACCES for an unknown token. */
 static int peer_of_tcp(struct api *a, struct MHD_Connection *c, struct api_peer *ret)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = api_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 
 	ret->tcp = true;
 	ret->role = API_ROLE_READER;
@@ -248,7 +249,7 @@ static void sub_wake(struct sub *u)
 {
 	if (u->suspended) {
 		u->suspended = false;
-		MHD_resume_connection(u->conn);
+		api_mhd.resume_connection(u->conn);
 	}
 }
 
@@ -329,7 +330,7 @@ static ssize_t sub_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (u->done || u->a->stopping)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	u->suspended = true;
-	MHD_suspend_connection(u->conn);
+	api_mhd.suspend_connection(u->conn);
 	return 0;
 }
 
@@ -455,15 +456,15 @@ static enum MHD_Result log_start(struct api *a, struct MHD_Connection *c, struct
 	u->next = a->subs;
 	a->subs = u;
 	log_pump(u, false); /* what came before the watch */
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
+	resp = api_mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
 	if (!resp) {
 		sub_free(u);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	api_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	api_mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = api_mhd.queue_response(c, MHD_HTTP_OK, resp);
+	api_mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -632,7 +633,7 @@ static void watched_change(struct api *a, struct watched *w, const char *name, b
 static void state_cache_drop(struct api *a)
 {
 	if (a->state_cache)
-		MHD_destroy_response(a->state_cache); /* in-flight answers keep their reference */
+		api_mhd.destroy_response(a->state_cache); /* in-flight answers keep their reference */
 	a->state_cache = NULL;
 }
 
@@ -921,15 +922,15 @@ static enum MHD_Result stream_start(struct api *a, const struct api_request *rq)
 	u->done = snap && strcmp(snap, "0") != 0 && strcmp(snap, "false") != 0;
 	u->next = a->subs;
 	a->subs = u;
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
+	resp = api_mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sub_read, u, sub_free);
 	if (!resp) {
 		sub_free(u);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	ret = MHD_queue_response(rq->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	api_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	api_mhd.add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ret = api_mhd.queue_response(rq->conn, MHD_HTTP_OK, resp);
+	api_mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -975,14 +976,14 @@ static enum MHD_Result state_cached(struct api *a, const struct api_request *rq)
 		json_decref(rp.json);
 		if (!text)
 			return MHD_NO;
-		a->state_cache = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		a->state_cache = api_mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 		if (!a->state_cache) {
 			free(text);
 			return MHD_NO;
 		}
-		MHD_add_response_header(a->state_cache, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		api_mhd.add_response_header(a->state_cache, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	}
-	return MHD_queue_response(rq->conn, MHD_HTTP_OK, a->state_cache);
+	return api_mhd.queue_response(rq->conn, MHD_HTTP_OK, a->state_cache);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -1038,7 +1039,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (n >= 1 && strcmp(parts[0], "stream") == 0 && strcmp(method, "GET") == 0 && n >= 2)
 		return stream_start(a, &rq);
 	if (n == 1 && strcmp(parts[0], "state") == 0 && strcmp(method, "GET") == 0 &&
-	    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
+	    api_mhd.get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) == 0)
 		return state_cached(a, &rq);
 	if (n >= 1 && strcmp(parts[0], "local-app") == 0 && strcmp(method, "GET") == 0) {
 		struct api_log_follow f;
@@ -1147,7 +1148,7 @@ static int tls_load(struct api *a, const struct api_options *o, struct error *er
 		return error_set(err, ERR_USAGE, 0, "--tls-cert and --tls-key go together");
 	if (!o->listen)
 		return error_set(err, ERR_USAGE, 0, "--tls-cert: TLS is for the TCP listener: give --listen HOST:PORT");
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+	if (api_mhd.is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return error_set(err, ERR_PERM, 0, "--tls-cert: this libmicrohttpd is built without TLS");
 	r = read_file(o->tls_cert, &a->tls_cert, NULL);
 	if (r < 0)
@@ -1171,12 +1172,12 @@ static int daemon_start(struct listener *l, int fd, int ep, struct error *err)
 	const char *cert = l->tcp ? l->a->tls_cert : NULL;
 
 	if (cert)
-		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS, 0, NULL, NULL, handle, l,
+		l->d = api_mhd.start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS, 0, NULL, NULL, handle, l,
 					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
 					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_HTTPS_MEM_CERT, cert,
 					MHD_OPTION_HTTPS_MEM_KEY, l->a->tls_key, MHD_OPTION_END);
 	else
-		l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
+		l->d = api_mhd.start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, handle, l,
 					MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
 					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
 	if (!l->d) {
@@ -1184,7 +1185,7 @@ static int daemon_start(struct listener *l, int fd, int ep, struct error *err)
 		return error_set(err, ERR_TEMP, 0, cert ? "cannot start the HTTPS daemon (is the key the certificate's?)"
 						  : "cannot start the HTTP daemon");
 	}
-	di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
+	di = api_mhd.get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!di || epoll_ctl(ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) < 0)
 		return error_sys(err, errno, "epoll");
 	return 0;
@@ -1195,20 +1196,20 @@ static void api_free(struct api *a)
 	for (struct sub *u = a->subs; u; u = u->next)
 		if (u->suspended) {
 			u->suspended = false;
-			MHD_resume_connection(u->conn);
+			api_mhd.resume_connection(u->conn);
 		}
 	a->stopping = true;
 	for (int i = 0; i < 3; i++) { /* let the resumed streams end */
 		if (a->unix_l.d)
-			MHD_run(a->unix_l.d);
+			api_mhd.run(a->unix_l.d);
 		if (a->tcp_l.d)
-			MHD_run(a->tcp_l.d);
+			api_mhd.run(a->tcp_l.d);
 	}
 	state_cache_drop(a);
 	if (a->unix_l.d)
-		MHD_stop_daemon(a->unix_l.d);
+		api_mhd.stop_daemon(a->unix_l.d);
 	if (a->tcp_l.d)
-		MHD_stop_daemon(a->tcp_l.d);
+		api_mhd.stop_daemon(a->tcp_l.d);
 	while (a->watched) {
 		struct watched *w = a->watched;
 
@@ -1234,6 +1235,28 @@ static void api_free(struct api *a)
 		close(a->ino);
 }
 
+struct api_mhd api_mhd;
+
+/* Load libmicrohttpd into api_mhd (once); ERR_TEMP "api: cannot load libmicrohttpd.so.12: ..." if it cannot. */
+static int api_mhd_load(struct error *err)
+{
+#define S(f) DL_SYM(struct api_mhd, f, "MHD_" #f)
+	static const struct dl_sym syms[] = {
+		S(add_response_header), S(create_response_from_buffer), S(create_response_from_callback),
+		S(destroy_response), S(get_connection_info), S(get_connection_values), S(get_daemon_info),
+		S(get_timeout), S(is_feature_supported), S(lookup_connection_value), S(queue_response),
+		S(resume_connection), S(run), S(start_daemon), S(stop_daemon), S(suspend_connection),
+	};
+#undef S
+
+	if (api_mhd.loaded)
+		return 0;
+	if (dl_load("libmicrohttpd.so.12", syms, ELEMENTSOF(syms), &api_mhd, err) < 0)
+		return error_prefix(err, "api");
+	api_mhd.loaded = true;
+	return 0;
+}
+
 int api_run(const struct api_options *o, struct error *err)
 {
 	_cleanup_free_ char *sock = o->socket_path ? strdup(o->socket_path) : strdup_printf("%s/api.sock", o->root);
@@ -1245,6 +1268,8 @@ int api_run(const struct api_options *o, struct error *err)
 
 	if (!sock)
 		return error_sys(err, ENOMEM, "api");
+	if (api_mhd_load(err) < 0)
+		return -1;
 	a.unix_l.a = a.tcp_l.a = &a;
 	a.tcp_l.tcp = true;
 	gethostname(a.ctx.host, sizeof(a.ctx.host) - 1);
@@ -1306,9 +1331,9 @@ int api_run(const struct api_options *o, struct error *err)
 		MHD_UNSIGNED_LONG_LONG to;
 		int timeout = KEEPALIVE_MS, n;
 
-		if (MHD_get_timeout(a.unix_l.d, &to) == MHD_YES)
+		if (api_mhd.get_timeout(a.unix_l.d, &to) == MHD_YES)
 			timeout = (int)MIN((MHD_UNSIGNED_LONG_LONG)timeout, to);
-		if (a.tcp_l.d && MHD_get_timeout(a.tcp_l.d, &to) == MHD_YES)
+		if (a.tcp_l.d && api_mhd.get_timeout(a.tcp_l.d, &to) == MHD_YES)
 			timeout = (int)MIN((MHD_UNSIGNED_LONG_LONG)timeout, to);
 		n = epoll_wait(ep, evs, 8, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -1343,9 +1368,9 @@ int api_run(const struct api_options *o, struct error *err)
 				(void)node_lease_renew(node_root, API_LEASE, NODE_LEASE_DEFAULT_S);
 		}
 		watched_refresh_all(&a);
-		MHD_run(a.unix_l.d);
+		api_mhd.run(a.unix_l.d);
 		if (a.tcp_l.d)
-			MHD_run(a.tcp_l.d);
+			api_mhd.run(a.tcp_l.d);
 	}
 	if (node_root)
 		(void)node_lease_remove(node_root, API_LEASE);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../api/api.h"
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
@@ -94,6 +95,37 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* libcurl (and the TLS stack under it) is loaded at the first API call, not
+ * linked: every treadle exec would pay for it (basic/dl.h). */
+static struct {
+	bool loaded;
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+} C;
+
+static int curl_load(struct error *err)
+{
+#define S(f) DL_SYM(__typeof__(C), f, "curl_" #f)
+	static const struct dl_sym syms[] = {
+		S(easy_init), S(easy_setopt), S(easy_perform), S(easy_getinfo),
+		S(easy_cleanup), S(easy_strerror), S(slist_append), S(slist_free_all),
+	};
+#undef S
+
+	if (C.loaded)
+		return 0;
+	if (dl_load("libcurl.so.4", syms, ELEMENTSOF(syms), &C, err) < 0)
+		return error_prefix(err, "api");
+	C.loaded = true;
+	return 0;
+}
+
 /* Point c at api + path (path starts with '/'): a URL, or a Unix socket; the CA file and the token. *hdrs gets
  * the Authorization header (the caller frees it after the transfer). */
 static int api_setup(CURL *c, const char *api, const char *path, struct curl_slist **hdrs)
@@ -104,17 +136,17 @@ static int api_setup(CURL *c, const char *api, const char *path, struct curl_sli
 	if (startswith(api, "http://") || startswith(api, "https://")) {
 		url = strdup_printf("%s%s", api, path);
 		if (ca && *ca)
-			curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+			C.easy_setopt(c, CURLOPT_CAINFO, ca);
 	} else {
 		url = strdup_printf("http://localhost%s", path);
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
+		C.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, api);
 	}
 	if (!url)
 		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_URL, url); /* libcurl copies it */
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	C.easy_setopt(c, CURLOPT_URL, url); /* libcurl copies it */
+	C.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (tok && *tok && (auth = strdup_printf("Authorization: Bearer %s", tok)))
-		*hdrs = curl_slist_append(*hdrs, auth);
+		*hdrs = C.slist_append(*hdrs, auth);
 	return 0;
 }
 
@@ -153,26 +185,28 @@ int cli_api_call(const char *api, const char *method, const char *path, const ch
 	CURL *c;
 	json_t *j;
 
-	c = curl_easy_init();
+	if (curl_load(err) < 0)
+		return -1;
+	c = C.easy_init();
 	if (!c || api_setup(c, api, path, &hdrs) < 0) {
-		curl_easy_cleanup(c);
+		C.easy_cleanup(c);
 		return error_sys(err, ENOMEM, "api");
 	}
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	C.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	C.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	C.easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	if (body) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		hdrs = C.slist_append(hdrs, "Content-Type: application/json");
+		C.easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	C.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	cc = C.easy_perform(c);
+	C.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	C.easy_cleanup(c);
+	C.slist_free_all(hdrs);
 	if (cc != CURLE_OK) {
 		free(b.p);
-		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, C.easy_strerror(cc));
 	}
 	j = b.p ? json_loads(b.p, JSON_DECODE_ANY, NULL) : NULL;
 	free(b.p);
@@ -316,29 +350,31 @@ int cli_api_stream(const char *api, const char *topic, const char *filter, int (
 	CURLcode cc;
 	CURL *c;
 
+	if (curl_load(err) < 0)
+		return -1;
 	path = ef ? strdup_printf("/stream/%s?filter=%s", topic, ef) : NULL;
 	if (!path)
 		return error_sys(err, ENOMEM, "api");
-	c = curl_easy_init();
+	c = C.easy_init();
 	if (!c || api_setup(c, api, path, &hdrs) < 0) {
-		curl_easy_cleanup(c);
+		C.easy_cleanup(c);
 		return error_sys(err, ENOMEM, "api");
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_tick);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	C.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	C.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+	C.easy_setopt(c, CURLOPT_WRITEDATA, &st);
+	C.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_tick);
+	C.easy_setopt(c, CURLOPT_XFERINFODATA, &st);
+	C.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	cc = C.easy_perform(c);
+	C.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	C.easy_cleanup(c);
+	C.slist_free_all(hdrs);
 	free(st.buf);
 	if (st.stopped)
 		return 0;
 	if (cc != CURLE_OK)
-		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, C.easy_strerror(cc));
 	if (status != 200)
 		return error_set(err, status >= 500 ? ERR_TEMP : ERR_PERM, 0, "api %s: stream %s: HTTP %ld", api, topic, status);
 	return 0;
@@ -371,29 +407,32 @@ int cli_api_text(const char *api, const char *path, struct error *err)
 	struct curl_slist *hdrs = NULL;
 	long status = 0;
 	CURLcode cc;
-	CURL *c = curl_easy_init();
+	CURL *c;
 	json_t *j;
 
+	if (curl_load(err) < 0)
+		return -1;
+	c = C.easy_init();
 	if (!c || api_setup(c, api, path, &hdrs) < 0) {
-		curl_easy_cleanup(c);
+		C.easy_cleanup(c);
 		return error_sys(err, ENOMEM, "api");
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &target);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &target);
-	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	C.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	C.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	C.easy_setopt(c, CURLOPT_HEADERDATA, &target);
+	C.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_text);
+	C.easy_setopt(c, CURLOPT_WRITEDATA, &target);
+	cc = C.easy_perform(c);
+	C.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	C.easy_cleanup(c);
+	C.slist_free_all(hdrs);
 	if (status == 200 && (cc == CURLE_OK || cc == CURLE_PARTIAL_FILE)) {
 		free(eb.p);
 		return 0;
 	}
 	if (cc != CURLE_OK && status == 0) {
 		free(eb.p);
-		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, curl_easy_strerror(cc));
+		return error_set(err, ERR_TEMP, 0, "api %s: %s", api, C.easy_strerror(cc));
 	}
 	j = eb.p ? json_loads(eb.p, 0, NULL) : NULL;
 	free(eb.p);

@@ -3,7 +3,6 @@
  * (read-only lower layer of each container's overlay root).  <key> is the
  * sha256 given in the URL, else the sha256 of the URL itself. */
 #include <archive.h>
-#include <dlfcn.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <curl/curl.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "container-internal.h"
@@ -21,7 +21,7 @@
 /* libcurl and libarchive are loaded with dlopen() on the first tar image:
  * linking them would make every treadle process (sproc run, exec-as in each
  * service start) load ~45 shared libraries, ~60-100 ms per exec on a busy
- * host.  Built with -Wl,--as-needed they then drop out of the binary. */
+ * host (basic/dl.h). */
 static struct {
 	bool loaded;
 	CURL *(*easy_init)(void);
@@ -56,47 +56,35 @@ static struct {
 
 static int load_libs(struct error *err)
 {
-	static const struct {
-		size_t off;
-		int lib;
-		const char *name;
-	} syms[] = {
-#define S(field, lib, name) { offsetof(__typeof__(L), field), lib, name }
-		S(easy_init, 0, "curl_easy_init"), S(easy_setopt, 0, "curl_easy_setopt"),
-		S(easy_perform, 0, "curl_easy_perform"), S(easy_getinfo, 0, "curl_easy_getinfo"),
-		S(easy_cleanup, 0, "curl_easy_cleanup"), S(easy_strerror, 0, "curl_easy_strerror"),
-		S(read_new, 1, "archive_read_new"), S(read_support_format_tar, 1, "archive_read_support_format_tar"),
-		S(read_support_format_gnutar, 1, "archive_read_support_format_gnutar"),
-		S(read_support_filter_all, 1, "archive_read_support_filter_all"),
-		S(read_open_filename, 1, "archive_read_open_filename"),
-		S(read_next_header, 1, "archive_read_next_header"), S(read_data_block, 1, "archive_read_data_block"),
-		S(read_free, 1, "archive_read_free"), S(write_disk_new, 1, "archive_write_disk_new"),
-		S(write_disk_set_options, 1, "archive_write_disk_set_options"),
-		S(write_disk_set_standard_lookup, 1, "archive_write_disk_set_standard_lookup"),
-		S(write_header, 1, "archive_write_header"), S(write_data_block, 1, "archive_write_data_block"),
-		S(write_finish_entry, 1, "archive_write_finish_entry"), S(write_free, 1, "archive_write_free"),
-		S(error_string, 1, "archive_error_string"), S(entry_pathname, 1, "archive_entry_pathname"),
-		S(entry_hardlink, 1, "archive_entry_hardlink"), S(entry_set_pathname, 1, "archive_entry_set_pathname"),
-		S(entry_set_hardlink, 1, "archive_entry_set_hardlink"), S(entry_size, 1, "archive_entry_size"),
-		S(entry_filetype, 1, "archive_entry_filetype"),
-#undef S
+#define S(field, name) DL_SYM(__typeof__(L), field, name)
+	static const struct dl_sym curl[] = {
+		S(easy_init, "curl_easy_init"), S(easy_setopt, "curl_easy_setopt"),
+		S(easy_perform, "curl_easy_perform"), S(easy_getinfo, "curl_easy_getinfo"),
+		S(easy_cleanup, "curl_easy_cleanup"), S(easy_strerror, "curl_easy_strerror"),
 	};
-	static const char *const libs[2] = { "libcurl.so.4", "libarchive.so.13" };
-	void *h[2];
+	static const struct dl_sym archive[] = {
+		S(read_new, "archive_read_new"), S(read_support_format_tar, "archive_read_support_format_tar"),
+		S(read_support_format_gnutar, "archive_read_support_format_gnutar"),
+		S(read_support_filter_all, "archive_read_support_filter_all"),
+		S(read_open_filename, "archive_read_open_filename"),
+		S(read_next_header, "archive_read_next_header"), S(read_data_block, "archive_read_data_block"),
+		S(read_free, "archive_read_free"), S(write_disk_new, "archive_write_disk_new"),
+		S(write_disk_set_options, "archive_write_disk_set_options"),
+		S(write_disk_set_standard_lookup, "archive_write_disk_set_standard_lookup"),
+		S(write_header, "archive_write_header"), S(write_data_block, "archive_write_data_block"),
+		S(write_finish_entry, "archive_write_finish_entry"), S(write_free, "archive_write_free"),
+		S(error_string, "archive_error_string"), S(entry_pathname, "archive_entry_pathname"),
+		S(entry_hardlink, "archive_entry_hardlink"), S(entry_set_pathname, "archive_entry_set_pathname"),
+		S(entry_set_hardlink, "archive_entry_set_hardlink"), S(entry_size, "archive_entry_size"),
+		S(entry_filetype, "archive_entry_filetype"),
+	};
+#undef S
 
 	if (L.loaded)
 		return 0;
-	for (int i = 0; i < 2; i++) {
-		h[i] = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
-		if (!h[i])
-			return error_set(err, ERR_TEMP, 0, "image: cannot load %s: %s", libs[i], dlerror());
-	}
-	for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
-		void *f = dlsym(h[syms[i].lib], syms[i].name);
-		if (!f)
-			return error_set(err, ERR_TEMP, 0, "image: %s: no symbol %s", libs[syms[i].lib], syms[i].name);
-		memcpy((char *)&L + syms[i].off, &f, sizeof(f));
-	}
+	if (dl_load("libcurl.so.4", curl, ELEMENTSOF(curl), &L, err) < 0 ||
+	    dl_load("libarchive.so.13", archive, ELEMENTSOF(archive), &L, err) < 0)
+		return error_prefix(err, "image");
 	L.loaded = true; /* the handles stay open for the life of the process */
 	return 0;
 }

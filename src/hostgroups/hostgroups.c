@@ -17,6 +17,7 @@
 
 #include <ldap.h>
 
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/util.h"
 #include "../cellns/cellns.h"
@@ -52,6 +53,51 @@ struct hg {
 /* ------------------------------------------------------------ DN patterns */
 
 /* RFC 4514 escaping of an attribute value. */
+/* libldap is loaded by hostgroups_check() (the first thing every caller does),
+ * not linked: every treadle exec would pay for it (basic/dl.h). */
+static struct {
+	bool loaded;
+	__typeof__(ldap_dn_normalize) *dn_normalize;
+	__typeof__(ldap_dnfree) *dnfree;
+	__typeof__(ldap_err2string) *err2string;
+	__typeof__(ldap_first_entry) *first_entry;
+	__typeof__(ldap_get_dn) *get_dn;
+	__typeof__(ldap_get_values_len) *get_values_len;
+	__typeof__(ldap_initialize) *initialize;
+	__typeof__(ldap_is_ldap_url) *is_ldap_url;
+	__typeof__(ldap_is_ldapi_url) *is_ldapi_url;
+	__typeof__(ldap_is_ldaps_url) *is_ldaps_url;
+	__typeof__(ldap_memfree) *memfree;
+	__typeof__(ldap_modify_ext_s) *modify_ext_s;
+	__typeof__(ldap_msgfree) *msgfree;
+	__typeof__(ldap_next_entry) *next_entry;
+	__typeof__(ldap_sasl_bind_s) *sasl_bind_s;
+	__typeof__(ldap_search_ext_s) *search_ext_s;
+	__typeof__(ldap_set_option) *set_option;
+	__typeof__(ldap_str2dn) *str2dn;
+	__typeof__(ldap_unbind_ext_s) *unbind_ext_s;
+	__typeof__(ldap_value_free_len) *value_free_len;
+} LD;
+
+static int ldap_load(struct error *err)
+{
+#define S(f) DL_SYM(__typeof__(LD), f, "ldap_" #f)
+	static const struct dl_sym syms[] = {
+		S(dn_normalize), S(dnfree), S(err2string), S(first_entry), S(get_dn),
+		S(get_values_len), S(initialize), S(is_ldap_url), S(is_ldapi_url), S(is_ldaps_url),
+		S(memfree), S(modify_ext_s), S(msgfree), S(next_entry), S(sasl_bind_s),
+		S(search_ext_s), S(set_option), S(str2dn), S(unbind_ext_s), S(value_free_len),
+	};
+#undef S
+
+	if (LD.loaded)
+		return 0;
+	if (dl_load("libldap-2.5.so.0", syms, ELEMENTSOF(syms), &LD, err) < 0)
+		return error_prefix(err, "hostgroups");
+	LD.loaded = true;
+	return 0;
+}
+
 static char *dn_escape(const char *v)
 {
 	size_t n = strlen(v);
@@ -89,10 +135,10 @@ static char *dn_norm(const char *dn)
 {
 	char *out = NULL, *copy;
 
-	if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &out, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || !out)
+	if (LD.dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &out, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS || !out)
 		return NULL;
 	copy = strdup(out);
-	ldap_memfree(out);
+	LD.memfree(out);
 	return copy;
 }
 
@@ -107,7 +153,7 @@ static char *dn_match(const char *pattern, const char *token, const char *dn)
 	LDAPDN ldn = NULL;
 	_cleanup_free_ char *val = NULL, *cand = NULL, *rebuilt = NULL, *a = NULL, *b = NULL;
 
-	if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || !ldn || !ldn[0] || !ldn[0][0])
+	if (LD.str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS || !ldn || !ldn[0] || !ldn[0][0])
 		goto out;
 	val = strndup(ldn[0][0]->la_value.bv_val, ldn[0][0]->la_value.bv_len);
 	if (!val || strlen(val) < pre_len + post_len || strncasecmp(val, eq + 1, pre_len) != 0 ||
@@ -123,7 +169,7 @@ static char *dn_match(const char *pattern, const char *token, const char *dn)
 	}
 out:
 	if (ldn)
-		ldap_dnfree(ldn);
+		LD.dnfree(ldn);
 	return TAKE_PTR(cand);
 }
 
@@ -147,8 +193,10 @@ static int pattern_check(const char *pattern, const char *token, const char *opt
 
 int hostgroups_check(const struct hostgroups_options *o, struct error *err)
 {
-	if (!o->ldap_url || ldap_is_ldap_url(o->ldap_url) + ldap_is_ldaps_url(o->ldap_url) +
-					 ldap_is_ldapi_url(o->ldap_url) == 0)
+	if (ldap_load(err) < 0)
+		return -1;
+	if (!o->ldap_url || LD.is_ldap_url(o->ldap_url) + LD.is_ldaps_url(o->ldap_url) +
+					 LD.is_ldapi_url(o->ldap_url) == 0)
 		return error_set(err, ERR_USAGE, 0, "--ldap-url '%s': expected ldap://, ldaps:// or ldapi://",
 				 o->ldap_url ? o->ldap_url : "");
 	if (pattern_check(o->group_dn, "{proid}", "ldap-group-dn", err) < 0 ||
@@ -170,7 +218,7 @@ static bool dir_conn_error(int rc)
 static void dir_drop(struct hg *h)
 {
 	if (h->ld)
-		ldap_unbind_ext_s(h->ld, NULL, NULL);
+		LD.unbind_ext_s(h->ld, NULL, NULL);
 	h->ld = NULL;
 }
 
@@ -182,24 +230,24 @@ static int dir_connect(struct hg *h)
 
 	if (h->ld)
 		return 0;
-	rc = ldap_initialize(&h->ld, h->o->ldap_url);
+	rc = LD.initialize(&h->ld, h->o->ldap_url);
 	if (rc != LDAP_SUCCESS) {
-		HLOG("%s: %s", h->o->ldap_url, ldap_err2string(rc));
+		HLOG("%s: %s", h->o->ldap_url, LD.err2string(rc));
 		h->ld = NULL;
 		return -EIO;
 	}
-	(void)ldap_set_option(h->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	(void)ldap_set_option(h->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	(void)ldap_set_option(h->ld, LDAP_OPT_TIMEOUT, &tv);
-	(void)ldap_set_option(h->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	(void)LD.set_option(h->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+	(void)LD.set_option(h->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	(void)LD.set_option(h->ld, LDAP_OPT_TIMEOUT, &tv);
+	(void)LD.set_option(h->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	if (h->password) {
 		cred.bv_val = h->password;
 		cred.bv_len = strlen(h->password);
 	}
-	rc = ldap_sasl_bind_s(h->ld, h->o->bind_dn ? h->o->bind_dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	rc = LD.sasl_bind_s(h->ld, h->o->bind_dn ? h->o->bind_dn : "", LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		HLOG("binding to %s as %s: %s", h->o->ldap_url, h->o->bind_dn ? h->o->bind_dn : "anonymous",
-		     ldap_err2string(rc));
+		     LD.err2string(rc));
 		dir_drop(h);
 		return -EIO;
 	}
@@ -221,13 +269,13 @@ static int member_change(struct hg *h, const char *proid, const char *host, bool
 
 	if (!group || !server)
 		return -ENOMEM;
-	rc = ldap_modify_ext_s(h->ld, group, mods, NULL, NULL);
+	rc = LD.modify_ext_s(h->ld, group, mods, NULL, NULL);
 	if (rc == LDAP_SUCCESS || (add && (rc == LDAP_TYPE_OR_VALUE_EXISTS || rc == LDAP_ALREADY_EXISTS)) ||
 	    (!add && rc == LDAP_NO_SUCH_ATTRIBUTE)) {
 		HLOG("%s %s %s %s", add ? "added" : "removed", server, add ? "to" : "from", group);
 		return 0;
 	}
-	HLOG("%s %s %s %s: %s", add ? "adding" : "removing", server, add ? "to" : "from", group, ldap_err2string(rc));
+	HLOG("%s %s %s %s: %s", add ? "adding" : "removing", server, add ? "to" : "from", group, LD.err2string(rc));
 	if (dir_conn_error(rc) || rc < 0) {
 		dir_drop(h);
 		return -EIO;
@@ -249,19 +297,19 @@ static int directory_read(struct hg *h, char ***ret)
 
 	if (!pairs)
 		return -ENOMEM;
-	rc = ldap_search_ext_s(h->ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 0,
+	rc = LD.search_ext_s(h->ld, base, LDAP_SCOPE_ONELEVEL, "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 0,
 			       &res);
 	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-		HLOG("searching %s: %s", base, ldap_err2string(rc));
+		HLOG("searching %s: %s", base, LD.err2string(rc));
 		if (res)
-			ldap_msgfree(res);
+			LD.msgfree(res);
 		dir_drop(h);
 		return -EIO;
 	}
-	for (LDAPMessage *e = ldap_first_entry(h->ld, res); e; e = ldap_next_entry(h->ld, e)) {
-		char *dn = ldap_get_dn(h->ld, e);
+	for (LDAPMessage *e = LD.first_entry(h->ld, res); e; e = LD.next_entry(h->ld, e)) {
+		char *dn = LD.get_dn(h->ld, e);
 		_cleanup_free_ char *proid = dn ? dn_match(h->o->group_dn, "{proid}", dn) : NULL;
-		struct berval **vals = proid ? ldap_get_values_len(h->ld, e, "member") : NULL;
+		struct berval **vals = proid ? LD.get_values_len(h->ld, e, "member") : NULL;
 
 		for (size_t i = 0; vals && vals[i]; i++) {
 			_cleanup_free_ char *m = strndup(vals[i]->bv_val, vals[i]->bv_len);
@@ -272,11 +320,11 @@ static int directory_read(struct hg *h, char ***ret)
 				free(pair);
 		}
 		if (vals)
-			ldap_value_free_len(vals);
+			LD.value_free_len(vals);
 		if (dn)
-			ldap_memfree(dn);
+			LD.memfree(dn);
 	}
-	ldap_msgfree(res);
+	LD.msgfree(res);
 	*ret = TAKE_PTR(pairs);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
 
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
@@ -35,6 +36,42 @@ struct locker {
 	krb5_context kctx;
 	char *realm;
 };
+
+/* libkadm5clnt (the keytab service), loaded by krb_locker_run() as krb_lib (krb-internal.h). */
+static struct {
+	bool loaded;
+	__typeof__(kadm5_create_principal) *kadm5_create_principal;
+	__typeof__(kadm5_destroy) *kadm5_destroy;
+	__typeof__(kadm5_free_kadm5_key_data) *kadm5_free_kadm5_key_data;
+	__typeof__(kadm5_free_principal_ent) *kadm5_free_principal_ent;
+	__typeof__(kadm5_get_principal) *kadm5_get_principal;
+	__typeof__(kadm5_get_principal_keys) *kadm5_get_principal_keys;
+	__typeof__(kadm5_init_with_skey) *kadm5_init_with_skey;
+	__typeof__(kadm5_randkey_principal) *kadm5_randkey_principal;
+} kadm;
+
+static int kadm_load(struct error *err)
+{
+#define S(f) DL_SYM(__typeof__(kadm), f, #f)
+	static const struct dl_sym syms[] = {
+		S(kadm5_create_principal),
+		S(kadm5_destroy),
+		S(kadm5_free_kadm5_key_data),
+		S(kadm5_free_principal_ent),
+		S(kadm5_get_principal),
+		S(kadm5_get_principal_keys),
+		S(kadm5_init_with_skey),
+		S(kadm5_randkey_principal),
+	};
+#undef S
+
+	if (kadm.loaded)
+		return 0;
+	if (dl_load("libkadm5clnt_mit.so.12", syms, ELEMENTSOF(syms), &kadm, err) < 0)
+		return error_prefix(err, "krb");
+	kadm.loaded = true;
+	return 0;
+}
 
 static json_t *refuse(const char *fmt, ...) _printf_(1, 2);
 static json_t *refuse(const char *fmt, ...)
@@ -111,7 +148,7 @@ static json_t *op_forward(struct locker *l, const char *client, gss_cred_id_t de
 	if (deleg == GSS_C_NO_CREDENTIAL)
 		return refuse("no forwardable ticket was delegated (kinit -f)");
 	(void)unlink(tmp);
-	maj = gss_store_cred_into(&min, deleg, GSS_C_INITIATE, (gss_OID)gss_mech_krb5, 1, 0, &cs, NULL, NULL);
+	maj = krb_lib.gss_store_cred_into(&min, deleg, GSS_C_INITIATE, (gss_OID)*krb_lib.gss_mech_krb5, 1, 0, &cs, NULL, NULL);
 	if (GSS_ERROR(maj)) {
 		(void)krb_gss_error(&e, "storing the ticket", maj, min);
 		j = refuse("%s", e.msg);
@@ -181,18 +218,18 @@ static int kadm_keytab(struct locker *l, const char *pname, bool create, char **
 		r = error_sys(err, ENOMEM, "keytab");
 		goto out;
 	}
-	k = kadm5_init_with_skey(l->kctx, (char *)l->o->kadmin_principal, (char *)l->o->kadmin_keytab,
+	k = kadm.kadm5_init_with_skey(l->kctx, (char *)l->o->kadmin_principal, (char *)l->o->kadmin_keytab,
 				 (char *)KADM5_ADMIN_SERVICE, &params, KADM5_STRUCT_VERSION, KADM5_API_VERSION_4, NULL, &h);
 	if (k) {
 		r = krb_krb5_error(err, l->kctx, "kadm5", k);
 		goto out;
 	}
-	if ((k = krb5_parse_name(l->kctx, pname, &p))) {
+	if ((k = krb_lib.krb5_parse_name(l->kctx, pname, &p))) {
 		r = krb_krb5_error(err, l->kctx, pname, k);
 		goto out;
 	}
 	memset(&ent, 0, sizeof(ent));
-	k = kadm5_get_principal(h, p, &ent, KADM5_PRINCIPAL_NORMAL_MASK);
+	k = kadm.kadm5_get_principal(h, p, &ent, KADM5_PRINCIPAL_NORMAL_MASK);
 	if (k == KADM5_UNK_PRINC && create) {
 		char pw[33];
 		unsigned char rnd[16];
@@ -206,9 +243,9 @@ static int kadm_keytab(struct locker *l, const char *pname, bool create, char **
 			snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
 		memset(&ent, 0, sizeof(ent));
 		ent.principal = p;
-		k = kadm5_create_principal(h, &ent, KADM5_PRINCIPAL, pw);
+		k = kadm.kadm5_create_principal(h, &ent, KADM5_PRINCIPAL, pw);
 		if (!k)
-			k = kadm5_randkey_principal(h, p, NULL, NULL);
+			k = kadm.kadm5_randkey_principal(h, p, NULL, NULL);
 		if (k) {
 			r = krb_krb5_error(err, l->kctx, "creating the principal", k);
 			goto out;
@@ -218,13 +255,13 @@ static int kadm_keytab(struct locker *l, const char *pname, bool create, char **
 		r = krb_krb5_error(err, l->kctx, pname, k);
 		goto out;
 	} else
-		kadm5_free_principal_ent(h, &ent);
-	k = kadm5_get_principal_keys(h, p, 0, &kd, &nkd);
+		kadm.kadm5_free_principal_ent(h, &ent);
+	k = kadm.kadm5_get_principal_keys(h, p, 0, &kd, &nkd);
 	if (k) {
 		r = krb_krb5_error(err, l->kctx, "extracting the keys", k);
 		goto out;
 	}
-	if ((k = krb5_kt_resolve(l->kctx, ktname, &kt))) {
+	if ((k = krb_lib.krb5_kt_resolve(l->kctx, ktname, &kt))) {
 		r = krb_krb5_error(err, l->kctx, "keytab", k);
 		goto out;
 	}
@@ -235,12 +272,12 @@ static int kadm_keytab(struct locker *l, const char *pname, bool create, char **
 		e.principal = p;
 		e.vno = kd[i].kvno;
 		e.key = kd[i].key;
-		if ((k = krb5_kt_add_entry(l->kctx, kt, &e))) {
+		if ((k = krb_lib.krb5_kt_add_entry(l->kctx, kt, &e))) {
 			r = krb_krb5_error(err, l->kctx, "keytab", k);
 			goto out;
 		}
 	}
-	krb5_kt_close(l->kctx, kt);
+	krb_lib.krb5_kt_close(l->kctx, kt);
 	kt = NULL;
 	if (nkd == 0 || read_file(ktpath, &data, &len) < 0) {
 		r = error_set(err, ERR_TEMP, 0, "%s has no keys", pname);
@@ -252,16 +289,16 @@ out:
 	if (data)
 		explicit_bzero(data, len);
 	if (kt)
-		krb5_kt_close(l->kctx, kt);
+		krb_lib.krb5_kt_close(l->kctx, kt);
 	if (ktpath)
 		(void)unlink(ktpath);
 	(void)rmdir(tdir);
 	if (kd)
-		kadm5_free_kadm5_key_data(l->kctx, nkd, kd);
+		kadm.kadm5_free_kadm5_key_data(l->kctx, nkd, kd);
 	if (p)
-		krb5_free_principal(l->kctx, p);
+		krb_lib.krb5_free_principal(l->kctx, p);
 	if (h)
-		kadm5_destroy(h);
+		kadm.kadm5_destroy(h);
 	return r;
 }
 
@@ -372,11 +409,11 @@ static void serve(struct locker *l, int fd)
 		if (r < 0)
 			goto out;
 		in.value = buf;
-		maj = gss_accept_sec_context(&min, &ctx, l->cred, &in, GSS_C_NO_CHANNEL_BINDINGS, &client, NULL, &out,
+		maj = krb_lib.gss_accept_sec_context(&min, &ctx, l->cred, &in, GSS_C_NO_CHANNEL_BINDINGS, &client, NULL, &out,
 					     NULL, NULL, &deleg);
 		if (out.length) {
 			(void)krb_frame_send(fd, out.value, out.length);
-			gss_release_buffer(&min, &out);
+			krb_lib.gss_release_buffer(&min, &out);
 		}
 		if (GSS_ERROR(maj)) {
 			(void)krb_gss_error(&e, "accepting a client", maj, min);
@@ -386,11 +423,11 @@ static void serve(struct locker *l, int fd)
 		if (!(maj & GSS_S_CONTINUE_NEEDED))
 			break;
 	}
-	maj = gss_display_name(&min, client, &nb, NULL);
+	maj = krb_lib.gss_display_name(&min, client, &nb, NULL);
 	if (GSS_ERROR(maj))
 		goto out;
 	cname = strndup(nb.value, nb.length);
-	gss_release_buffer(&min, &nb);
+	krb_lib.gss_release_buffer(&min, &nb);
 	if (!cname || krb_msg_recv(fd, ctx, &req, &e) < 0)
 		goto out;
 	op = json_string_value(json_object_get(req, "op"));
@@ -415,11 +452,11 @@ out:
 	if (error_isset(&e))
 		error_clear(&e);
 	if (client != GSS_C_NO_NAME)
-		gss_release_name(&min, &client);
+		krb_lib.gss_release_name(&min, &client);
 	if (deleg != GSS_C_NO_CREDENTIAL)
-		gss_release_cred(&min, &deleg);
+		krb_lib.gss_release_cred(&min, &deleg);
 	if (ctx != GSS_C_NO_CONTEXT)
-		gss_delete_sec_context(&min, &ctx, GSS_C_NO_BUFFER);
+		krb_lib.gss_delete_sec_context(&min, &ctx, GSS_C_NO_BUFFER);
 }
 
 static int listen_on(const char *hostport, int *ret_port, struct error *err)
@@ -468,6 +505,8 @@ int krb_locker_run(const struct krb_locker_options *o, struct error *err)
 
 	if (!me)
 		return error_sys(err, ENOMEM, "locker");
+	if (krb_lib_load(err) < 0 || kadm_load(err) < 0)
+		return -1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -476,15 +515,15 @@ int krb_locker_run(const struct krb_locker_options *o, struct error *err)
 	r = mkdir_p(o->dir, 0700);
 	if (r < 0 || chmod(o->dir, 0700) < 0)
 		return error_sys(err, r < 0 ? -r : errno, "mkdir %s", o->dir);
-	if (krb5_init_context(&l.kctx) || krb5_get_default_realm(l.kctx, &l.realm))
+	if (krb_lib.krb5_init_context(&l.kctx) || krb_lib.krb5_get_default_realm(l.kctx, &l.realm))
 		return error_set(err, ERR_PERM, 0, "locker: no default realm (krb5.conf, KRB5_CONFIG)");
 	nb.value = me;
 	nb.length = strlen(me);
-	maj = gss_import_name(&min, &nb, GSS_KRB5_NT_PRINCIPAL_NAME, &name);
+	maj = krb_lib.gss_import_name(&min, &nb, *krb_lib.GSS_KRB5_NT_PRINCIPAL_NAME, &name);
 	if (!GSS_ERROR(maj))
-		maj = gss_acquire_cred_from(&min, name, GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &cs, &l.cred,
+		maj = krb_lib.gss_acquire_cred_from(&min, name, GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_ACCEPT, &cs, &l.cred,
 					    NULL, NULL);
-	gss_release_name(&min, &name);
+	krb_lib.gss_release_name(&min, &name);
 	if (GSS_ERROR(maj)) {
 		r = krb_gss_error(err, o->keytab, maj, min);
 		goto out;
@@ -543,8 +582,8 @@ int krb_locker_run(const struct krb_locker_options *o, struct error *err)
 out:
 	store_close(l.store);
 	if (l.cred != GSS_C_NO_CREDENTIAL)
-		gss_release_cred(&min, &l.cred);
-	krb5_free_default_realm(l.kctx, l.realm);
-	krb5_free_context(l.kctx);
+		krb_lib.gss_release_cred(&min, &l.cred);
+	krb_lib.krb5_free_default_realm(l.kctx, l.realm);
+	krb_lib.krb5_free_context(l.kctx);
 	return r;
 }

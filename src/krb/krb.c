@@ -12,6 +12,7 @@
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
 
+#include "../basic/dl.h"
 #include "../basic/fileio.h"
 #include "../basic/json.h"
 #include "../basic/util.h"
@@ -75,6 +76,65 @@ int krb_frame_recv(int fd, void **ret, size_t *ret_len)
 	return 0;
 }
 
+struct krb_lib krb_lib;
+
+int krb_lib_load(struct error *err)
+{
+#define S(f) DL_SYM(struct krb_lib, f, #f)
+	static const struct dl_sym k5[] = {
+		S(krb5_cc_close),
+		S(krb5_cc_end_seq_get),
+		S(krb5_cc_initialize),
+		S(krb5_cc_next_cred),
+		S(krb5_cc_resolve),
+		S(krb5_cc_start_seq_get),
+		S(krb5_cc_store_cred),
+		S(krb5_free_context),
+		S(krb5_free_cred_contents),
+		S(krb5_free_default_realm),
+		S(krb5_free_error_message),
+		S(krb5_free_principal),
+		S(krb5_free_unparsed_name),
+		S(krb5_get_default_realm),
+		S(krb5_get_error_message),
+		S(krb5_get_init_creds_keytab),
+		S(krb5_get_init_creds_opt_alloc),
+		S(krb5_get_init_creds_opt_free),
+		S(krb5_init_context),
+		S(krb5_kt_add_entry),
+		S(krb5_kt_close),
+		S(krb5_kt_resolve),
+		S(krb5_parse_name),
+		S(krb5_unparse_name),
+	};
+	static const struct dl_sym gss[] = {
+		S(gss_accept_sec_context),
+		S(gss_acquire_cred_from),
+		S(gss_delete_sec_context),
+		S(gss_display_name),
+		S(gss_display_status),
+		S(gss_import_name),
+		S(gss_init_sec_context),
+		S(gss_release_buffer),
+		S(gss_release_cred),
+		S(gss_release_name),
+		S(gss_store_cred_into),
+		S(gss_unwrap),
+		S(gss_wrap),
+		S(gss_mech_krb5),
+		S(GSS_KRB5_NT_PRINCIPAL_NAME),
+	};
+#undef S
+
+	if (krb_lib.loaded)
+		return 0;
+	if (dl_load("libkrb5.so.3", k5, ELEMENTSOF(k5), &krb_lib, err) < 0 ||
+	    dl_load("libgssapi_krb5.so.2", gss, ELEMENTSOF(gss), &krb_lib, err) < 0)
+		return error_prefix(err, "krb");
+	krb_lib.loaded = true;
+	return 0;
+}
+
 int krb_gss_error(struct error *err, const char *what, OM_uint32 maj, OM_uint32 min)
 {
 	_cleanup_free_ char *m = strdup("");
@@ -84,7 +144,7 @@ int krb_gss_error(struct error *err, const char *what, OM_uint32 maj, OM_uint32 
 		gss_buffer_desc b;
 
 		do {
-			if (GSS_ERROR(gss_display_status(&mi, t == 0 ? maj : min, t == 0 ? GSS_C_GSS_CODE : GSS_C_MECH_CODE,
+			if (GSS_ERROR(krb_lib.gss_display_status(&mi, t == 0 ? maj : min, t == 0 ? GSS_C_GSS_CODE : GSS_C_MECH_CODE,
 							 GSS_C_NO_OID, &ctx, &b)))
 				break;
 			if (m && b.length) {
@@ -92,7 +152,7 @@ int krb_gss_error(struct error *err, const char *what, OM_uint32 maj, OM_uint32 
 				free(m);
 				m = n;
 			}
-			gss_release_buffer(&mi, &b);
+			krb_lib.gss_release_buffer(&mi, &b);
 		} while (ctx);
 		if (t == 0 && min == 0)
 			break;
@@ -102,10 +162,10 @@ int krb_gss_error(struct error *err, const char *what, OM_uint32 maj, OM_uint32 
 
 int krb_krb5_error(struct error *err, krb5_context ctx, const char *what, krb5_error_code code)
 {
-	const char *m = krb5_get_error_message(ctx, code);
+	const char *m = krb_lib.krb5_get_error_message(ctx, code);
 	int r = error_set(err, ERR_TEMP, 0, "%s: %s", what, m ? m : "Kerberos failure");
 
-	krb5_free_error_message(ctx, m);
+	krb_lib.krb5_free_error_message(ctx, m);
 	return r;
 }
 
@@ -120,11 +180,11 @@ int krb_msg_send(int fd, gss_ctx_id_t ctx, const json_t *msg, struct error *err)
 		return error_sys(err, ENOMEM, "message");
 	in.value = text;
 	in.length = strlen(text);
-	maj = gss_wrap(&min, ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &out);
+	maj = krb_lib.gss_wrap(&min, ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf, &out);
 	if (GSS_ERROR(maj))
 		return krb_gss_error(err, "gss_wrap", maj, min);
 	r = krb_frame_send(fd, out.value, out.length);
-	gss_release_buffer(&min, &out);
+	krb_lib.gss_release_buffer(&min, &out);
 	return r < 0 ? error_sys(err, -r, "sending") : 0;
 }
 
@@ -142,15 +202,15 @@ int krb_msg_recv(int fd, gss_ctx_id_t ctx, json_t **ret, struct error *err)
 		return error_sys(err, -r, "receiving");
 	in.value = buf;
 	in.length = len;
-	maj = gss_unwrap(&min, ctx, &in, &out, &conf, NULL);
+	maj = krb_lib.gss_unwrap(&min, ctx, &in, &out, &conf, NULL);
 	if (GSS_ERROR(maj))
 		return krb_gss_error(err, "gss_unwrap", maj, min);
 	if (!conf) {
-		gss_release_buffer(&min, &out);
+		krb_lib.gss_release_buffer(&min, &out);
 		return error_set(err, ERR_TEMP, 0, "message not encrypted");
 	}
 	*ret = json_loadb(out.value, out.length, 0, &je);
-	gss_release_buffer(&min, &out);
+	krb_lib.gss_release_buffer(&min, &out);
 	if (!json_is_object(*ret)) {
 		json_decref(*ret);
 		*ret = NULL;
@@ -281,6 +341,8 @@ static int krb_call(const char *hostport, const char *ccache, bool delegate, con
 	OM_uint32 maj, min;
 	int r = -1;
 
+	if (krb_lib_load(err) < 0)
+		return -1;
 	fd = tcp_connect(hostport, &host, err);
 	if (fd < 0)
 		return fd;
@@ -289,7 +351,7 @@ static int krb_call(const char *hostport, const char *ccache, bool delegate, con
 		return error_sys(err, ENOMEM, "locker");
 	nb.value = tname;
 	nb.length = strlen(tname);
-	maj = gss_import_name(&min, &nb, GSS_KRB5_NT_PRINCIPAL_NAME, &target);
+	maj = krb_lib.gss_import_name(&min, &nb, *krb_lib.GSS_KRB5_NT_PRINCIPAL_NAME, &target);
 	if (GSS_ERROR(maj))
 		return krb_gss_error(err, "locker name", maj, min);
 	if (ccache) {
@@ -302,7 +364,7 @@ static int krb_call(const char *hostport, const char *ccache, bool delegate, con
 			goto out;
 		}
 		el.value = ccname;
-		maj = gss_acquire_cred_from(&min, GSS_C_NO_NAME, GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_INITIATE, &cs,
+		maj = krb_lib.gss_acquire_cred_from(&min, GSS_C_NO_NAME, GSS_C_INDEFINITE, GSS_C_NO_OID_SET, GSS_C_INITIATE, &cs,
 					    &cred, NULL, NULL);
 		if (GSS_ERROR(maj)) {
 			r = krb_gss_error(err, ccname, maj, min);
@@ -310,13 +372,13 @@ static int krb_call(const char *hostport, const char *ccache, bool delegate, con
 		}
 	}
 	for (;;) {
-		maj = gss_init_sec_context(&min, cred, &ctx, target, (gss_OID)gss_mech_krb5,
+		maj = krb_lib.gss_init_sec_context(&min, cred, &ctx, target, (gss_OID)*krb_lib.gss_mech_krb5,
 					   GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG |
 						   (delegate ? GSS_C_DELEG_FLAG : 0),
 					   0, GSS_C_NO_CHANNEL_BINDINGS, &in, NULL, &out, NULL, NULL);
 		if (out.length) {
 			int s = krb_frame_send(fd, out.value, out.length);
-			gss_release_buffer(&min, &out);
+			krb_lib.gss_release_buffer(&min, &out);
 			if (s < 0) {
 				r = error_sys(err, -s, "locker %s", hostport);
 				goto out;
@@ -351,11 +413,11 @@ static int krb_call(const char *hostport, const char *ccache, bool delegate, con
 out:
 	if (r < 0)
 		(void)error_prefix(err, "locker %s", hostport);
-	gss_release_name(&min, &target);
+	krb_lib.gss_release_name(&min, &target);
 	if (cred != GSS_C_NO_CREDENTIAL)
-		gss_release_cred(&min, &cred);
+		krb_lib.gss_release_cred(&min, &cred);
 	if (ctx != GSS_C_NO_CONTEXT)
-		gss_delete_sec_context(&min, &ctx, GSS_C_NO_BUFFER);
+		krb_lib.gss_delete_sec_context(&min, &ctx, GSS_C_NO_BUFFER);
 	return r;
 }
 
@@ -446,30 +508,30 @@ static int krb_ccache_endtime(const char *path, double *ret)
 
 	if (!name)
 		return -ENOMEM;
-	if (krb5_init_context(&ctx))
+	if (krb_lib.krb5_init_context(&ctx))
 		return -EIO;
-	if (krb5_cc_resolve(ctx, name, &cc) || krb5_cc_start_seq_get(ctx, cc, &cur))
+	if (krb_lib.krb5_cc_resolve(ctx, name, &cc) || krb_lib.krb5_cc_start_seq_get(ctx, cc, &cur))
 		goto out;
-	while (krb5_cc_next_cred(ctx, cc, &cur, &c) == 0) {
+	while (krb_lib.krb5_cc_next_cred(ctx, cc, &cur, &c) == 0) {
 		char *sn = NULL;
-		bool tgt = krb5_unparse_name(ctx, c.server, &sn) == 0 && startswith(sn, "krbtgt/");
+		bool tgt = krb_lib.krb5_unparse_name(ctx, c.server, &sn) == 0 && startswith(sn, "krbtgt/");
 
 		if (end < 0 || tgt)
 			end = (double)(uint32_t)c.times.endtime;
-		krb5_free_unparsed_name(ctx, sn);
-		krb5_free_cred_contents(ctx, &c);
+		krb_lib.krb5_free_unparsed_name(ctx, sn);
+		krb_lib.krb5_free_cred_contents(ctx, &c);
 		if (tgt)
 			break;
 	}
-	krb5_cc_end_seq_get(ctx, cc, &cur);
+	krb_lib.krb5_cc_end_seq_get(ctx, cc, &cur);
 	if (end >= 0) {
 		*ret = end;
 		r = 0;
 	}
 out:
 	if (cc)
-		krb5_cc_close(ctx, cc);
-	krb5_free_context(ctx);
+		krb_lib.krb5_cc_close(ctx, cc);
+	krb_lib.krb5_free_context(ctx);
 	return r;
 }
 
@@ -624,26 +686,28 @@ int krb_host_ccache(const char *keytab, const char *hostname, const char *path, 
 	memset(&creds, 0, sizeof(creds));
 	if (!pname || !ccn)
 		return error_sys(err, ENOMEM, "host ticket");
-	if (krb5_init_context(&ctx))
+	if (krb_lib_load(err) < 0)
+		return -1;
+	if (krb_lib.krb5_init_context(&ctx))
 		return error_set(err, ERR_TEMP, 0, "host ticket: cannot initialise Kerberos (krb5.conf?)");
-	if ((k = krb5_kt_resolve(ctx, keytab, &kt)) || (k = krb5_parse_name(ctx, pname, &me)) ||
-	    (k = krb5_get_init_creds_opt_alloc(ctx, &opt))) {
+	if ((k = krb_lib.krb5_kt_resolve(ctx, keytab, &kt)) || (k = krb_lib.krb5_parse_name(ctx, pname, &me)) ||
+	    (k = krb_lib.krb5_get_init_creds_opt_alloc(ctx, &opt))) {
 		r = krb_krb5_error(err, ctx, pname, k);
 		goto out;
 	}
-	k = krb5_get_init_creds_keytab(ctx, &creds, me, kt, 0, NULL, opt);
+	k = krb_lib.krb5_get_init_creds_keytab(ctx, &creds, me, kt, 0, NULL, opt);
 	if (k) {
 		r = krb_krb5_error(err, ctx, "host ticket", k);
 		goto out;
 	}
 	have = true;
 	(void)unlink(tmp);
-	if ((k = krb5_cc_resolve(ctx, ccn, &cc)) || (k = krb5_cc_initialize(ctx, cc, me)) ||
-	    (k = krb5_cc_store_cred(ctx, cc, &creds))) {
+	if ((k = krb_lib.krb5_cc_resolve(ctx, ccn, &cc)) || (k = krb_lib.krb5_cc_initialize(ctx, cc, me)) ||
+	    (k = krb_lib.krb5_cc_store_cred(ctx, cc, &creds))) {
 		r = krb_krb5_error(err, ctx, path, k);
 		goto out;
 	}
-	krb5_cc_close(ctx, cc);
+	krb_lib.krb5_cc_close(ctx, cc);
 	cc = NULL;
 	if (chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) {
 		r = error_sys(err, errno, "writing %s", path);
@@ -654,15 +718,15 @@ out:
 	if (r < 0)
 		(void)unlink(tmp);
 	if (cc)
-		krb5_cc_close(ctx, cc);
+		krb_lib.krb5_cc_close(ctx, cc);
 	if (have)
-		krb5_free_cred_contents(ctx, &creds);
+		krb_lib.krb5_free_cred_contents(ctx, &creds);
 	if (opt)
-		krb5_get_init_creds_opt_free(ctx, opt);
+		krb_lib.krb5_get_init_creds_opt_free(ctx, opt);
 	if (me)
-		krb5_free_principal(ctx, me);
+		krb_lib.krb5_free_principal(ctx, me);
 	if (kt)
-		krb5_kt_close(ctx, kt);
-	krb5_free_context(ctx);
+		krb_lib.krb5_kt_close(ctx, kt);
+	krb_lib.krb5_free_context(ctx);
 	return r;
 }
