@@ -272,12 +272,31 @@ static int env_extend(char ***env, char *const *more)
 
 /* The hooks' configure (docs/HOOKS.md): their system services join the
  * manifest's in memory (data/app.json keeps the manifest's own). */
+/* Is hook `name` in the node's "a,b" list? */
+static bool hook_on(const struct node_settings *ns, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = ns->hooks; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
+			return true;
+	return false;
+}
+
 static int sproc_run_hooks(const struct node_settings *ns, const char *cwd, json_t *app, struct sproc_hooks *h,
 			   struct error *err)
 {
 	const char *why = "unknown";
 	const json_t *svc;
 	size_t i;
+
+	/* credentials asked for on a node that cannot give them: said in the container's log, not silently dropped */
+	if (json_array_size(json_object_get(app, "tickets")) > 0 && !hook_on(ns, "tickets"))
+		printf("treadle sproc run: %s: warning: the manifest asks for tickets, but this node has no 'tickets' hook "
+		       "(cell up --hooks): starting without them\n", sproc_jstr(app, "name"));
+	if (json_array_size(json_object_get(app, "keytabs")) > 0 && !hook_on(ns, "krb5keytab"))
+		printf("treadle sproc run: %s: warning: the manifest asks for keytabs, but this node has no 'krb5keytab' "
+		       "hook (cell up --hooks): starting without them\n", sproc_jstr(app, "name"));
 
 	if (sproc_hooks_configure(ns, cwd, app, h, &why, err) < 0) {
 		(void)sproc_flag_aborted(".", why, err->msg);
