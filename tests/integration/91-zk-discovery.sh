@@ -249,7 +249,7 @@ api_states() {
 	o=$(T discovery --api "$API" --check-state nobody.dweb)
 	[ "$(grep -c ':http .* up$' <<<"$o")" = 3 ] && [ "$(grep -c ':idle .* down$' <<<"$o")" = 3 ]
 }
-assert "--api: 6 lines, http up, idle down" api_states
+assert "--api: 6 lines, http up, idle down" wait_for 15 api_states
 
 note "a move: an endpoint node's address changes in place (what a watcher sees of an instance moving)"
 mv_inst=${more[0]}
