@@ -348,7 +348,8 @@ static int rescan(struct view *v)
 	for (k = 1; k < v->n_dirs; k++)
 		if (v->dirs[k].dirty && (r = rescan_dir(v, k)) < 0)
 			return r;
-	qsort(v->eps, v->n, sizeof(*v->eps), cmp_ep);
+	if (v->n > 1) /* an empty list may have no array: qsort(NULL, 0) is undefined */
+		qsort(v->eps, v->n, sizeof(*v->eps), cmp_ep);
 	for (k = 0; k < v->n;) {
 		struct ep *e = &v->eps[k];
 
