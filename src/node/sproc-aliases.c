@@ -9,13 +9,12 @@
  * mount holds the file's inode, so a write-then-rename would never show inside. */
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -179,50 +178,71 @@ static int hosts_update(const char *want)
 	return 1;
 }
 
-/* Wait (inotify on data/) until data/container.json exists: the container runs, its hosts file is
- * the one bound at /etc/hosts. */
-static int wait_started(int ifd)
-{
-	char buf[4096];
-	int wd = inotify_add_watch(ifd, "data", IN_CREATE | IN_MOVED_TO);
+/* Every container has one of these helpers, so it holds no inotify instance: the kernel allows a user
+ * 128 by default (fs.inotify.max_user_instances), which a node of 100 containers would otherwise use up,
+ * starving the node agent, the API and the store's watches.  It looks once a second instead, at what
+ * costs a readdir and a readlink per alias; names are resolved only when that changes (or, while some do
+ * not resolve, every SPROC_ALIASES_RETRY_S). */
+#define ALIASES_LOOK_MS 1000
 
-	if (wd < 0)
-		return negerrno();
-	while (!path_exists("data/container.json"))
-		if (read(ifd, buf, sizeof(buf)) < 0 && errno != EINTR)
-			return negerrno();
-	(void)inotify_rm_watch(ifd, wd);
-	return 0;
+/* "<alias>=<target>\n" for every entry of the aliases directory: what the hosts file depends on. */
+static char *aliases_signature(void)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_close_ int dfd = open(SPROC_ALIASES_REL, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (dfd < 0 || dir_list(SPROC_ALIASES_REL, 1, &names) < 0)
+		names = NULL;
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (char **n = names; n && *n; n++) {
+		_cleanup_free_ char *t = alias_target(dfd, *n);
+
+		fprintf(f, "%s=%s\n", *n, t ? t : "");
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	(void)nanosleep(&ts, NULL);
 }
 
 int sproc_host_aliases(struct error *err)
 {
-	_cleanup_close_ int ifd = inotify_init1(IN_CLOEXEC);
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *seen = NULL;
 	_cleanup_json_ json_t *app = NULL;
 	const char *host_ip = NULL;
+	bool unresolved = false;
+	uint64_t retry_at = 0;
 	int r;
 
-	if (ifd < 0)
-		return error_sys(err, errno, "inotify");
-	r = wait_started(ifd);
-	if (r < 0)
-		return error_sys(err, -r, "waiting for the container");
+	/* the container runs (data/container.json) once its hosts file is the one bound at /etc/hosts */
+	while (!path_exists("data/container.json"))
+		nap_ms(50);
 	if (read_file("data/app.json", &text, NULL) == 0 && (app = json_loads(text, 0, NULL))) {
 		const json_t *net = json_object_get(app, "network");
 		if (json_is_object(net) && !json_is_true(json_object_get(app, "shared_network")) &&
 		    !json_is_true(json_object_get(app, "shared_ip")))
 			host_ip = sproc_jstr(net, "external_ip");
 	}
-	if (inotify_add_watch(ifd, SPROC_ALIASES_REL,
-			      IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB) < 0)
-		return error_sys(err, errno, "inotify %s", SPROC_ALIASES_REL);
-	for (;;) {
-		_cleanup_free_ char *want = NULL;
-		struct pollfd p = { .fd = ifd, .events = POLLIN };
-		bool unresolved;
-		char buf[4096];
+	for (;; nap_ms(ALIASES_LOOK_MS)) {
+		_cleanup_free_ char *want = NULL, *sig = aliases_signature();
 
+		if (sig && seen && strcmp(sig, seen) == 0 && !(unresolved && now_monotonic_ms() >= retry_at))
+			continue;
+		free(seen);
+		seen = TAKE_PTR(sig);
 		r = hosts_render(host_ip, &want, &unresolved);
 		if (r >= 0)
 			r = hosts_update(want);
@@ -232,11 +252,7 @@ int sproc_host_aliases(struct error *err)
 			printf("host aliases: %s rewritten%s\n", HOSTS_REL, unresolved ? " (some names do not resolve yet)" : "");
 			fflush(stdout);
 		}
-		/* a change in the directory, or the retry of names that did not resolve */
-		r = poll(&p, 1, unresolved ? SPROC_ALIASES_RETRY_S * 1000 : -1);
-		if (r < 0 && errno != EINTR)
-			return error_sys(err, errno, "poll");
-		if (r > 0 && read(ifd, buf, sizeof(buf)) < 0 && errno != EINTR && errno != EAGAIN)
-			return error_sys(err, errno, "inotify");
+		if (unresolved)
+			retry_at = now_monotonic_ms() + SPROC_ALIASES_RETRY_S * 1000;
 	}
 }
