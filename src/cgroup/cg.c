@@ -611,8 +611,9 @@ struct stat_buf {
 };
 
 /* Read dirfd/name into b (NUL-terminated, grown as needed); 0 or -errno.
- * One read() is enough for a cgroup file that fits (seq_file: a short read is
- * the end), a full buffer reads on. */
+ * One read() is enough when the file fits: a cgroup stat file is a single
+ * seq_file record, which the kernel hands over whole (a short read is the
+ * end), as a regular file of the fake tree does; a full buffer reads on. */
 static int stat_read(int dirfd, const char *name, struct stat_buf *b)
 {
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
