@@ -5,6 +5,8 @@
 # trace stream receiving E (default 1,000) events (delivery latency: arrival - the event's timestamp);
 # then, as root, GET /metrics of a single-machine cell running K (default 100) containers.
 # usage: bench/api.sh [N] [C] [S] [E] [K].  Prints figures; not a test.
+# COMPARE=<another treadle binary>: the K-container scrape also through an API of that binary on the same
+# cell, interleaved request by request (before/after figures at the same moment).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -169,21 +171,38 @@ while [ "$(curl -s --unix-socket "$cell/api.sock" 'http://x/state/?match=nobody.
 	[ $(( $(date +%s) - t0 )) -lt 600 ]; do sleep 2; done
 running=$(curl -s --unix-socket "$cell/api.sock" 'http://x/state/?match=nobody.mbench*' | grep -o '"running"' | wc -l)
 echo "cell: $running of $K containers running after $(( $(date +%s) - t0 )) s"
-python3 - "$cell/api.sock" <<'PY'
+socks="$cell/api.sock"
+if [ -n "${COMPARE:-}" ]; then
+	"$COMPARE" api --root "$cell" --store "file://$cell/store" --socket "$tmp/cmp.sock" 2>"$tmp/cmp.log" &
+	cpid=$!
+	trap 'kill $cpid 2>/dev/null; wait $cpid 2>/dev/null; "$BUILD/treadle" cell down --timeout 60 >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+	for _ in $(seq 50); do [ -S "$tmp/cmp.sock" ] && break; sleep 0.1; done
+	socks="$socks $tmp/cmp.sock"
+fi
+python3 - $socks <<'PY'
 import http.client, socket, sys, time
-path = sys.argv[1]
-class Conn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
-c = Conn("x")
-lat = []
+names = {sys.argv[1]: "", **({sys.argv[2]: " (COMPARE)"} if len(sys.argv) > 2 else {})}
+def conn(path):
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(path)
+    return Conn("x")
+cs = {p: conn(p) for p in names}
+lat = {p: [] for p in names}
+body = {}
 for _ in range(100):
-    t = time.perf_counter()
-    c.request("GET", "/metrics"); r = c.getresponse(); body = r.read()
-    lat.append(time.perf_counter() - t)
-lat.sort()
-p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
-n = len({l.split(b'"')[1] for l in body.split(b"\n") if l.startswith(b"treadle_instance_memory_bytes{")})
-print(f"GET /metrics with {n} containers: {len(body)} bytes, p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms (100 sequential)")
+    for p, c in cs.items():
+        t = time.perf_counter()
+        c.request("GET", "/metrics"); r = c.getresponse(); body[p] = r.read()
+        lat[p].append(time.perf_counter() - t)
+for p in names:
+    l = sorted(lat[p])
+    q = lambda x: l[min(len(l) - 1, int(x * len(l)))] * 1000
+    n = len({x.split(b'"')[1] for x in body[p].split(b"\n") if x.startswith(b"treadle_instance_memory_bytes{")})
+    print(f"GET /metrics{names[p]} with {n} containers: {len(body[p])} bytes, p50 {q(0.5):.1f} ms, p99 {q(0.99):.1f} ms (100 sequential)")
+if len(names) > 2 - 1 and len(body) == 2:
+    series = [{x.rsplit(b" ", 1)[0] for x in b.split(b"\n") if x and not x.startswith(b"#")} for b in body.values()]
+    print("  the same series from both" if series[0] == series[1] else
+          f"  series differ: {sorted(series[0] ^ series[1])[:10]}")
 PY

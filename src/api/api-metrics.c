@@ -4,6 +4,7 @@
  * the store says (election members, placements); docs/API.md "Metrics". */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,25 +57,35 @@ static char **dir_names(const char *dir)
 	return TAKE_PTR(v);
 }
 
-/* Exits of an instance's services recorded by the node (exits/<instance>/<service>, one line each). */
-static size_t instance_exits(const char *noderoot, const char *instance)
+/* Exits of an instance's services recorded by the node (exits/<instance>/<service>, one line each);
+ * exitsfd: the node's exits/ directory. */
+static size_t instance_exits(int exitsfd, const char *instance)
 {
-	_cleanup_free_ char *dir = strdup_printf("%s/" NODE_DIR_EXITS "/%s", noderoot, instance);
-	_cleanup_strv_free_ char **svcs = dir ? dir_names(dir) : NULL;
+	int fd = exitsfd >= 0 ? openat(exitsfd, instance, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
 	size_t n = 0;
 
-	for (char **s = svcs; s && *s; s++) {
-		_cleanup_free_ char *p = strdup_printf("%s/%s", dir, *s), *text = NULL;
-
-		if (p && read_file(p, &text, NULL) >= 0)
-			for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-				n += *l != '\n';
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
 	}
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *text = NULL;
+
+		if (de->d_name[0] == '.' || read_file_at(dirfd(d), de->d_name, &text, NULL) < 0)
+			continue;
+		for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			n += *l != '\n';
+	}
+	closedir(d);
 	return n;
 }
 
 struct inst_stats {
 	char *instance;
+	char label[512];	/* instance as a label value (label()) */
 	struct cg_stats st;
 	size_t exits;
 };
@@ -110,12 +121,13 @@ void api_metrics_node(struct store *store, const char *root, FILE *f)
 {
 	_cleanup_free_ char *noderoot = strdup_printf("%s/node", root), *cfg_path = NULL, *running = NULL,
 			    *cleanup = NULL;
+	_cleanup_free_ char *exits = NULL;
 	_cleanup_strv_free_ char **insts = NULL, **cleaning = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
+	_cleanup_close_ int exitsfd = -1, runfd = -1;
 	struct cg *cg = NULL;
 	struct inst_stats *v = NULL;
 	size_t n = 0;
-	char lb[512];
 
 	if (!noderoot)
 		return;
@@ -125,16 +137,19 @@ void api_metrics_node(struct store *store, const char *root, FILE *f)
 		return;
 	running = strdup_printf("%s/" NODE_DIR_RUNNING, noderoot);
 	cleanup = strdup_printf("%s/" NODE_DIR_CLEANUP, noderoot);
+	exits = strdup_printf("%s/" NODE_DIR_EXITS, noderoot);
 	insts = running ? dir_names(running) : NULL;
 	cleaning = cleanup ? dir_names(cleanup) : NULL;
 	if (cg_open(NULL, json_string_value(json_object_get(cfg, "cgroup_root")), 0, &cg, NULL) < 0)
 		cg = NULL;
+	exitsfd = open(exits ? exits : "", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	runfd = open(running ? running : "", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	v = calloc(strv_length(insts) + 1, sizeof(*v));
 	for (size_t i = 0; v && insts && insts[i]; i++) {
-		_cleanup_free_ char *link = strdup_printf("%s/%s", running, insts[i]), *path = NULL;
+		_cleanup_free_ char *path = NULL;
 		char target[PATH_MAX];
 		const char *unique;
-		ssize_t l = link ? readlink(link, target, sizeof(target) - 1) : -1;
+		ssize_t l = runfd >= 0 ? readlinkat(runfd, insts[i], target, sizeof(target) - 1) : -1;
 
 		if (l < 0)
 			continue;
@@ -142,7 +157,8 @@ void api_metrics_node(struct store *store, const char *root, FILE *f)
 		unique = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
 		path = strdup_printf("apps/%s/services", unique);
 		v[n].instance = insts[i];
-		v[n].exits = instance_exits(noderoot, insts[i]);
+		label(insts[i], v[n].label, sizeof(v[n].label));
+		v[n].exits = instance_exits(exitsfd, insts[i]);
 		if (!cg || !path || cg_stats(cg, path, &v[n].st) < 0)
 			v[n].st = (struct cg_stats){ .memory_limit = UINT64_MAX };
 		n++;
@@ -158,7 +174,7 @@ void api_metrics_node(struct store *store, const char *root, FILE *f)
 		METRIC(f, name, type, help);                                                        \
 		for (size_t i = 0; i < n; i++) {                                                    \
 			const struct inst_stats *s = &v[i];                                         \
-			fprintf(f, name "{instance=\"%s\"} " fmt "\n", label(s->instance, lb, sizeof(lb)), expr); \
+			fprintf(f, name "{instance=\"%s\"} " fmt "\n", s->label, expr); \
 		}                                                                                   \
 	} while (0)
 	PER_INSTANCE("treadle_instance_memory_bytes", "gauge", "Memory used by the instance's processes (cgroup).",
@@ -167,7 +183,7 @@ void api_metrics_node(struct store *store, const char *root, FILE *f)
 	for (size_t i = 0; i < n; i++)
 		if (v[i].st.memory_limit != UINT64_MAX)
 			fprintf(f, "treadle_instance_memory_limit_bytes{instance=\"%s\"} %llu\n",
-				label(v[i].instance, lb, sizeof(lb)), (unsigned long long)v[i].st.memory_limit);
+				v[i].label, (unsigned long long)v[i].st.memory_limit);
 	PER_INSTANCE("treadle_instance_cpu_seconds_total", "counter", "CPU time of the instance's processes.", "%.6f",
 		     (double)s->st.cpu_usec / 1e6);
 	PER_INSTANCE("treadle_instance_cpu_periods_total", "counter", "CFS periods of the instance's cgroup.", "%llu",

@@ -84,6 +84,8 @@ int cg_read_keyed(const char *dir, const char *knob, const char *key, uint64_t *
 
 static void hier_free(struct cg_hier *h)
 {
+	if (h->root_fd >= 0)
+		close(h->root_fd);
 	free(h->name);
 	free(h->mount);
 }
@@ -111,6 +113,7 @@ static int add_hier(struct cg *cg, const char *name, const char *mount)
 	cg->hiers = n;
 	h = &n[cg->n_hiers];
 	memset(h, 0, sizeof(*h));
+	h->root_fd = -1;
 	h->name = strdup(name);
 	h->mount = strdup(mount);
 	if (!h->name || !h->mount) {
@@ -596,12 +599,89 @@ int cg_procs_files(struct cg *cg, const char *path, char ***ret)
 	return 0;
 }
 
-/* ---- statistics: readers for the node's metrics ---- */
+/* ---- statistics: readers for the node's metrics ----
+ * A scrape reads every container's groups, so each group directory is opened
+ * once (O_PATH) and its files read relative to it, each file once, into one
+ * buffer reused for the whole call; no access() probes (cg_open() chose the
+ * backend and knows each hierarchy's controllers). */
 
-static char *knob_free(char *p)
+struct stat_buf {
+	char *p;
+	size_t cap;
+};
+
+/* Read dirfd/name into b (NUL-terminated, grown as needed); 0 or -errno.
+ * One read() is enough when the file fits: a cgroup stat file is a single
+ * seq_file record, which the kernel hands over whole (a short read is the
+ * end), as a regular file of the fake tree does; a full buffer reads on. */
+static int stat_read(int dirfd, const char *name, struct stat_buf *b)
 {
-	free(p);
-	return NULL;
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0)
+		return negerrno();
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 4096;
+			char *t = realloc(b->p, cap);
+
+			if (!t)
+				return -ENOMEM;
+			b->p = t;
+			b->cap = cap;
+		}
+		n = read(fd, b->p + len, b->cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return negerrno();
+		len += (size_t)n;
+		if (n == 0 || len + 1 < b->cap)
+			break;
+	}
+	b->p[len] = 0;
+	return 0;
+}
+
+/* For each "key value" line of text whose key is keys[i] (the first such
+ * line), vals[i] = value ("max" = UINT64_MAX) and bit i of the result set;
+ * one pass over text, as keyed_get() reads each key. */
+static unsigned keyed_many(const char *text, const char *const *keys, size_t n, uint64_t *vals)
+{
+	unsigned got = 0;
+
+	for (const char *l = text; l && *l;) {
+		const char *e = strchr(l, '\n'), *sp = strchr(l, ' ');
+		size_t end = e ? (size_t)(e - l) : strlen(l);
+
+		if (sp && (size_t)(sp - l) < end) {
+			size_t kl = (size_t)(sp - l);
+
+			for (size_t i = 0; i < n; i++) {
+				char buf[32];
+				size_t vl = end - kl - 1;
+
+				if ((got & (1u << i)) || strlen(keys[i]) != kl || strncmp(l, keys[i], kl) != 0)
+					continue;
+				if (vl > sizeof(buf) - 1)
+					vl = sizeof(buf) - 1;
+				memcpy(buf, sp + 1, vl);
+				buf[vl] = 0;
+				if (strcmp(buf, "max") == 0) {
+					vals[i] = UINT64_MAX;
+					got |= 1u << i;
+				} else if (safe_atou64(buf, &vals[i]) >= 0) {
+					got |= 1u << i;
+				}
+				break;
+			}
+		}
+		l = e ? e + 1 : NULL;
+	}
+	return got;
 }
 
 /* The sum of "<key> N" (v1 blkio: "maj:min Read N") or "key=N" (v2 io.stat) over the lines of text. */
@@ -623,76 +703,129 @@ static uint64_t sum_field(const char *text, const char *key, bool v2)
 	return sum;
 }
 
+static void stats_v2(int dfd, struct stat_buf *b, struct cg_stats *ret)
+{
+	static const char *const cpu_keys[] = { "usage_usec", "nr_periods", "nr_throttled", "throttled_usec" };
+	uint64_t v[ELEMENTSOF(cpu_keys)];
+	unsigned got;
+
+	if (stat_read(dfd, "memory.current", b) >= 0)
+		ret->memory_bytes = strtoull(b->p, NULL, 10);
+	if (stat_read(dfd, "memory.max", b) >= 0 && !startswith(b->p, "max"))
+		ret->memory_limit = strtoull(b->p, NULL, 10);
+	if (stat_read(dfd, "cpu.stat", b) >= 0) {
+		got = keyed_many(b->p, cpu_keys, ELEMENTSOF(cpu_keys), v);
+		if (got & 1)
+			ret->cpu_usec = v[0];
+		if (got & 2)
+			ret->cpu_periods = v[1];
+		if (got & 4)
+			ret->cpu_throttled = v[2];
+		if (got & 8)
+			ret->cpu_throttled_usec = v[3];
+	}
+	if (stat_read(dfd, "io.stat", b) >= 0) {
+		ret->io_read_bytes = sum_field(b->p, "rbytes", true);
+		ret->io_write_bytes = sum_field(b->p, "wbytes", true);
+	}
+	if (stat_read(dfd, "memory.events", b) >= 0 && keyed_get(b->p, "oom_kill", &v[0]) >= 0)
+		ret->oom_kills = v[0];
+}
+
+static void stats_v1(const struct cg_hier *h, int dfd, struct stat_buf *b, struct cg_stats *ret)
+{
+	static const char *const cpu_keys[] = { "nr_periods", "nr_throttled", "throttled_time" };
+	uint64_t v[ELEMENTSOF(cpu_keys)];
+	unsigned got;
+
+	if (h->has_memory) {
+		if (stat_read(dfd, "memory.usage_in_bytes", b) >= 0)
+			ret->memory_bytes = strtoull(b->p, NULL, 10);
+		/* v1 says "no limit" with a huge page-rounded number */
+		if (stat_read(dfd, "memory.limit_in_bytes", b) >= 0 && (v[0] = strtoull(b->p, NULL, 10)) < (UINT64_C(1) << 62))
+			ret->memory_limit = v[0];
+		if (stat_read(dfd, "memory.oom_control", b) >= 0 && keyed_get(b->p, "oom_kill", &v[0]) >= 0)
+			ret->oom_kills = v[0];
+	}
+	if (h->has_cpuacct && stat_read(dfd, "cpuacct.usage", b) >= 0)
+		ret->cpu_usec = strtoull(b->p, NULL, 10) / 1000;
+	if (h->has_cpu && stat_read(dfd, "cpu.stat", b) >= 0) {
+		got = keyed_many(b->p, cpu_keys, ELEMENTSOF(cpu_keys), v);
+		if (got & 1)
+			ret->cpu_periods = v[0];
+		if (got & 2)
+			ret->cpu_throttled = v[1];
+		if (got & 4)
+			ret->cpu_throttled_usec = v[2] / 1000;
+	}
+	if (h->has_blkio && stat_read(dfd, "blkio.throttle.io_service_bytes", b) >= 0) {
+		ret->io_read_bytes = sum_field(b->p, "Read", false);
+		ret->io_write_bytes = sum_field(b->p, "Write", false);
+	}
+}
+
+/* The group R/<path> of h opened O_PATH, relative to h's kept fd of R: a
+ * short walk instead of the whole absolute path.  R removed and made again
+ * (cell down, then up) leaves the kept fd on the old, empty directory: a
+ * group not found through it is looked up again through a fresh one. */
+static int open_group(struct cg *cg, struct cg_hier *h, const char *path)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool fresh = h->root_fd < 0;
+		int fd;
+
+		if (fresh) {
+			_cleanup_free_ char *root = group_dir(cg, h, NULL);
+
+			if (!root)
+				return -ENOMEM;
+			h->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (h->root_fd < 0)
+				return negerrno();
+		}
+		fd = openat(h->root_fd, path && *path ? path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT || fresh)
+			return fd >= 0 ? fd : negerrno();
+		close(h->root_fd);
+		h->root_fd = -1;
+	}
+	return -ENOENT;
+}
+
 int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret)
 {
-	_cleanup_free_ char *text = NULL;
-	uint64_t v;
+	struct stat_buf b = { 0 };
+	int r = 0;
 
 	*ret = (struct cg_stats){ .memory_limit = UINT64_MAX };
-	for (size_t i = 0; i < cg->n_hiers; i++) {
-		const struct cg_hier *h = &cg->hiers[i];
-		_cleanup_free_ char *dir = group_dir(cg, h, path);
+	if (path && (path[0] == '/' || strstr(path, ".."))) /* openat() must stay below R */
+		return -EINVAL;
+	/* first the hierarchies with something to read; the others (v1 pids,
+	 * cpuset, devices) only say whether the group exists when none did */
+	for (int pass = 0; pass < 2 && !ret->found && r == 0; pass++)
+		for (size_t i = 0; i < cg->n_hiers; i++) {
+			struct cg_hier *h = &cg->hiers[i];
+			bool reads = cg->ops->version == CG_V2 || h->has_memory || h->has_cpu || h->has_cpuacct ||
+				     h->has_blkio;
+			_cleanup_close_ int dfd = -1;
 
-		if (!dir)
-			return -ENOMEM;
-		if (access(dir, F_OK) < 0)
-			continue;
-		ret->found = true;
-		if (cg->ops->version == CG_V2) {
-			if (cg_read_knob(dir, "memory.current", &text) >= 0)
-				ret->memory_bytes = strtoull(text, NULL, 10);
-			text = knob_free(text);
-			if (cg_read_knob(dir, "memory.max", &text) >= 0 && !startswith(text, "max"))
-				ret->memory_limit = strtoull(text, NULL, 10);
-			text = knob_free(text);
-			if (cg_read_keyed(dir, "cpu.stat", "usage_usec", &v) >= 0)
-				ret->cpu_usec = v;
-			if (cg_read_keyed(dir, "cpu.stat", "nr_periods", &v) >= 0)
-				ret->cpu_periods = v;
-			if (cg_read_keyed(dir, "cpu.stat", "nr_throttled", &v) >= 0)
-				ret->cpu_throttled = v;
-			if (cg_read_keyed(dir, "cpu.stat", "throttled_usec", &v) >= 0)
-				ret->cpu_throttled_usec = v;
-			if (cg_read_knob(dir, "io.stat", &text) >= 0) {
-				ret->io_read_bytes = sum_field(text, "rbytes", true);
-				ret->io_write_bytes = sum_field(text, "wbytes", true);
+			if (reads != (pass == 0))
+				continue;
+			dfd = open_group(cg, h, path);
+			if (dfd == -ENOMEM) {
+				r = dfd;
+				break;
 			}
-			text = knob_free(text);
-			if (cg_read_keyed(dir, "memory.events", "oom_kill", &v) >= 0)
-				ret->oom_kills = v;
-			continue;
+			if (dfd < 0)
+				continue;
+			ret->found = true;
+			if (cg->ops->version == CG_V2)
+				stats_v2(dfd, &b, ret);
+			else if (reads)
+				stats_v1(h, dfd, &b, ret);
 		}
-		if (h->has_memory) {
-			if (cg_read_knob(dir, "memory.usage_in_bytes", &text) >= 0)
-				ret->memory_bytes = strtoull(text, NULL, 10);
-			text = knob_free(text);
-			/* v1 says "no limit" with a huge page-rounded number */
-			if (cg_read_knob(dir, "memory.limit_in_bytes", &text) >= 0 && (v = strtoull(text, NULL, 10)) < (UINT64_C(1) << 62))
-				ret->memory_limit = v;
-			text = knob_free(text);
-			if (cg_read_keyed(dir, "memory.oom_control", "oom_kill", &v) >= 0)
-				ret->oom_kills = v;
-		}
-		if (h->has_cpuacct) {
-			if (cg_read_knob(dir, "cpuacct.usage", &text) >= 0)
-				ret->cpu_usec = strtoull(text, NULL, 10) / 1000;
-			text = knob_free(text);
-		}
-		if (h->has_cpu) {
-			if (cg_read_keyed(dir, "cpu.stat", "nr_periods", &v) >= 0)
-				ret->cpu_periods = v;
-			if (cg_read_keyed(dir, "cpu.stat", "nr_throttled", &v) >= 0)
-				ret->cpu_throttled = v;
-			if (cg_read_keyed(dir, "cpu.stat", "throttled_time", &v) >= 0)
-				ret->cpu_throttled_usec = v / 1000;
-		}
-		if (h->has_blkio) {
-			if (cg_read_knob(dir, "blkio.throttle.io_service_bytes", &text) >= 0) {
-				ret->io_read_bytes = sum_field(text, "Read", false);
-				ret->io_write_bytes = sum_field(text, "Write", false);
-			}
-			text = knob_free(text);
-		}
-	}
+	free(b.p);
+	if (r < 0)
+		return r;
 	return ret->found ? 0 : -ENOENT;
 }

@@ -119,5 +119,7 @@ struct cg_stats {
 	uint64_t io_read_bytes, io_write_bytes; /* v1 blkio.throttle.io_service_bytes, v2 io.stat */
 	uint64_t oom_kills;		/* v1 memory.oom_control, v2 memory.events oom_kill */
 };
-/* Read the statistics of R/<path>: 0, or -ENOENT when the group exists nowhere. */
+/* Read the statistics of R/<path>: 0, -ENOENT when the group exists nowhere, -EINVAL for a path that is
+ * absolute or has "..".  Each group directory is opened once and its files read relative to it, each
+ * once; cg keeps an O_PATH fd of R in each hierarchy between calls (closed by cg_close()). */
 int cg_stats(struct cg *cg, const char *path, struct cg_stats *ret);

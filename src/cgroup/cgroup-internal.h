@@ -7,6 +7,7 @@ struct cg_hier {
 	char *name;	/* controller name(s) as mounted: "memory", "cpu,cpuacct"; "" for v2 */
 	char *mount;	/* absolute mount point */
 	bool has_memory, has_cpu, has_cpuacct, has_pids, has_cpuset, has_blkio, has_devices;
+	int root_fd;	/* O_PATH fd of <mount>/R, opened by cg_stats() and kept; -1: not yet */
 };
 
 struct cg_backend {

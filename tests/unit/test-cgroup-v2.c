@@ -160,6 +160,19 @@ static void test_stats(void **state)
 	}
 	assert_int_equal(cg_stats(cg, "apps/u2/services", &st), 0);
 	assert_int_equal(st.memory_limit, 104857600);
+	assert_int_equal(cg_stats(cg, "apps/../u2", &st), -EINVAL);
+	{
+		/* R removed and made again (cell down, up) under the same cg: the kept fd of R is renewed */
+		_cleanup_free_ char *r = strdup_printf("%s/tr-fake", tmpl), *p = strdup_printf("%s/%s/memory.current", tmpl, d);
+		assert_int_equal(rm_rf(r), 0);
+		assert_int_equal(cg_create(cg, "apps/u2/services", NULL, &err), 0);
+		assert_int_equal(write_file_atomic(p, "42\n", 3, 0644), 0);
+		assert_int_equal(cg_stats(cg, "apps/u2/services", &st), 0);
+		assert_int_equal(st.memory_bytes, 42);
+		assert_true(st.memory_limit == UINT64_MAX);
+		assert_int_equal(rm_rf(r), 0);
+		assert_int_equal(cg_stats(cg, "apps/u2/services", &st), -ENOENT);
+	}
 	cg_close(cg);
 }
 
