@@ -9,7 +9,7 @@
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libjansson-dev libsqlite3-dev sqlite3 libcap-dev
 libseccomp-dev libarchive-dev libcurl4-openssl-dev libcmocka-dev libzookeeper-mt-dev zookeeper zlib1g-dev libmicrohttpd-dev
-s6 execline e2fsprogs iproute2 util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd
+s6 execline e2fsprogs iproute2 netbase util-linux bubblewrap python3 python3-yaml procps psmisc curl systemd
 libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables conntrack
 chromium prometheus openssl
 libkrb5-dev krb5-multidev krb5-kdc krb5-admin-server krb5-user
