@@ -72,7 +72,10 @@ assert "... naming the field: vring.rules[0].endpoints[1]" grep -q "vring.rules\
 rc=$?
 assert "a vring whose cells do not list this cell: exit 100 ($rc)" [ "$rc" = 100 ]
 assert "... naming the field: vring.cells" grep -q "vring.cells: must list this cell 'nhring'" "$NH_DIR/bad2.out"
-assert "nothing was scheduled" not sh -c "\"$BIN\" store ls /scheduled 2>/dev/null | grep -q nhbad"
+# asked from a test host: the store is in the test's namespaces (from the machine itself a sanitizer build's
+# ZooKeeper client waits on the unreachable address instead of failing)
+bad_scheduled() { T store ls /scheduled 2>/dev/null | grep -q nhbad; }
+assert "nothing was scheduled" not bad_scheduled
 
 note "cells: a master on m, nodes on $NODES"
 nh_cell_up m master >"$NH_DIR/m/up.out" 2>&1 || { notok "cell up on m"; cat "$NH_DIR/m/up.out"; }
